@@ -1,0 +1,284 @@
+//! Command-line arguments (every flag also has an `SMDPP_…` environment variable) and the
+//! subcommands.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use smdpp_mock::http::Limits;
+use smdpp_mock::pki::{CertificateAuthority, EnsureReport, PkiDir, CA_CERT};
+use smdpp_mock::scenario::Scenario;
+use smdpp_mock::server::{Config, Server, DEFAULT_ES2_ADDR};
+
+/// A mock GSMA SGP.22 SM-DP+: ES2+ over mutual TLS, driven by YAML scenarios.
+///
+/// Without a subcommand it runs `serve`.
+#[derive(Debug, Parser)]
+#[command(name = "smdpp-mock", version, args_conflicts_with_subcommands = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Log format on stderr.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text, env = "SMDPP_LOG_FORMAT")]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the mock SM-DP+ (the default).
+    Serve(ServeArgs),
+    /// Manage the test PKI.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Scenario file; without it the built-in default scenario runs.
+    #[arg(long, env = "SMDPP_SCENARIO")]
+    scenario: Option<PathBuf>,
+    /// Address of the ES2+ listener (mutual TLS).
+    #[arg(long, default_value = DEFAULT_ES2_ADDR, env = "SMDPP_LISTEN")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    pki: PkiArgs,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = 64 * 1024, env = "SMDPP_MAX_BODY_BYTES")]
+    max_body_bytes: usize,
+    /// Seconds a client has to complete the TLS handshake.
+    #[arg(long, default_value_t = 10, env = "SMDPP_HANDSHAKE_TIMEOUT_SECS")]
+    handshake_timeout_secs: u64,
+}
+
+#[derive(Debug, Args)]
+struct PkiArgs {
+    /// Directory of the test PKI (created on first start).
+    #[arg(long, default_value = "certs", env = "SMDPP_CERTS_DIR", global = true)]
+    certs_dir: PathBuf,
+    /// Extra SAN for the server certificate (repeatable; comma-separated in the env var).
+    #[arg(long = "san", env = "SMDPP_SAN", value_delimiter = ',')]
+    sans: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// Create the CA, server certificate and one client certificate per operator.
+    Init {
+        /// Scenario whose operators get client certificates (default: the built-in one).
+        #[arg(long, env = "SMDPP_SCENARIO")]
+        scenario: Option<PathBuf>,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+    /// Issue a client certificate NAME.pem / NAME.key signed by the CA.
+    IssueClient {
+        /// Name of the certificate: its CN and file name.
+        name: String,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+    /// Sign an operator's CSR (RSA, EC P-256/P-384, Ed25519) into a client certificate.
+    ///
+    /// The certificate PEM goes to stdout (or --out), logs to stderr.
+    SignCsr {
+        /// The PEM CSR, e.g. from `openssl req -new -newkey rsa:2048 -nodes -keyout mno.key -out mno.csr`.
+        csr: PathBuf,
+        /// Write the certificate here instead of stdout (never overwrites).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+}
+
+/// Logs go to stderr, so certificate PEM on stdout stays clean; colour only on a terminal.
+pub(crate) fn init_logging(format: LogFormat) {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
+}
+
+pub(crate) async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Certs(cmd)) => certs(cmd),
+    }
+}
+
+fn load_scenario(path: Option<&Path>) -> Result<Scenario> {
+    match path {
+        Some(path) => Scenario::load(path),
+        None => Scenario::default_scenario(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let scenario = load_scenario(args.scenario.as_deref())?;
+    let mut config = Config::new(scenario);
+    config.es2_addr = args.listen;
+    config.certs_dir = args.pki.certs_dir;
+    config.extra_sans = args.pki.sans;
+    config.limits = Limits {
+        max_body_bytes: args.max_body_bytes,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout_secs),
+        ..Limits::default()
+    };
+    let server = Server::start(config.clone()).await?;
+    print_banner(&config, &server, args.scenario.as_deref());
+    shutdown_signal().await;
+    tracing::info!("shutdown requested");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// One block on stdout that tells a newcomer how to call the mock.
+fn print_banner(config: &Config, server: &Server, scenario_path: Option<&Path>) {
+    let scenario = &config.scenario;
+    let dir = config.certs_dir.display();
+    let addr = server.es2_addr();
+    let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let source = scenario_path.map_or("built-in default".to_string(), |p| p.display().to_string());
+    let mut out = format!(
+        "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  scenario           {source} ({} operators, {} profiles)\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
+        addr.port(),
+        scenario.operators().len(),
+        scenario.profile_count(),
+    );
+    if let Some(op) = scenario.operators().first() {
+        let profile_type = scenario
+            .profile_types()
+            .find(|t| t.owner == op.id)
+            .map_or("YOUR-PROFILE-TYPE".to_string(), |t| t.id.to_string());
+        let requester = op.requester_identifiers.first().map_or("", String::as_str);
+        out.push_str(&format!(
+            "\nTry a DownloadOrder as operator {id}:\n  curl --cacert {dir}/{CA_CERT} --cert {dir}/{id}.pem --key {dir}/{id}.key \\\n    -H 'Content-Type: application/json' -H 'X-Admin-Protocol: gsma/rsp/v2.5.0' \\\n    https://{host}:{port}/gsma/rsp2/es2plus/downloadOrder \\\n    -d '{{\"header\":{{\"functionRequesterIdentifier\":\"{requester}\",\"functionCallIdentifier\":\"call-1\"}},\"profileType\":\"{profile_type}\"}}'\n",
+            id = op.id,
+            port = addr.port(),
+        ));
+    }
+    out.push_str("\nStop with Ctrl-C.\n");
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn report(report: &EnsureReport) {
+    for path in &report.created {
+        tracing::info!("created {}", path.display());
+    }
+    for path in &report.reused {
+        tracing::debug!("reused {}", path.display());
+    }
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+}
+
+fn certs(cmd: CertsCommand) -> Result<()> {
+    match cmd {
+        CertsCommand::Init { scenario, pki } => {
+            let scenario = load_scenario(scenario.as_deref())?;
+            let mut config = Config::new(scenario);
+            config.extra_sans = pki.sans;
+            let operators: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();
+            let result = PkiDir::new(&pki.certs_dir).ensure(&config.server_sans(), &operators)?;
+            report(&result);
+            tracing::info!(
+                "test PKI ready in {} ({} files created, {} reused)",
+                pki.certs_dir.display(),
+                result.created.len(),
+                result.reused.len()
+            );
+            Ok(())
+        }
+        CertsCommand::IssueClient { name, pki } => {
+            let result = PkiDir::new(&pki.certs_dir).issue_client(&name)?;
+            report(&result);
+            Ok(())
+        }
+        CertsCommand::SignCsr {
+            csr,
+            out,
+            days,
+            pki,
+        } => {
+            let dir = PkiDir::new(&pki.certs_dir);
+            let mut ensure = EnsureReport::default();
+            std::fs::create_dir_all(dir.dir())
+                .with_context(|| format!("creating {}", dir.dir().display()))?;
+            let ca: CertificateAuthority = dir.ensure_ca(&mut ensure)?;
+            report(&ensure);
+            let pem = std::fs::read_to_string(&csr)
+                .with_context(|| format!("reading {}", csr.display()))?;
+            let cert = ca
+                .sign_csr(&pem, days)
+                .with_context(|| format!("signing {}", csr.display()))?;
+            match out {
+                Some(path) => {
+                    let mut file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)
+                        .with_context(|| {
+                            format!("creating {} (never overwritten)", path.display())
+                        })?;
+                    file.write_all(cert.as_bytes())?;
+                    tracing::info!("wrote {}", path.display());
+                }
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(cert.as_bytes())?;
+                    stdout.flush()?;
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! ES2+.ConfirmOrder (SGP.22 §5.3.2, §6.5.2.2): fix the MatchingID, EID, Confirmation Code and
+//! SM-DS address of a reserved order, and release it now or later.
+
+use serde::Serialize;
+
+use super::status::{self, Es2Error};
+use super::wire::Fields;
+use super::{check_owner, check_smds, store_error, Context};
+use crate::ids::{check_fqdn, Eid, Iccid, MatchingId};
+use crate::profile::machine::{transition, Confirmation, Event, Refusal};
+use crate::profile::{OrderMatchingId, Profile};
+use crate::scenario::Operator;
+use crate::store::UpdateError;
+
+/// How often a generated MatchingID is redrawn when it collides with an existing one.
+const GENERATION_ATTEMPTS: usize = 8;
+
+/// Output data (Table 26).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    /// The EID bound to the order, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eid: Option<Eid>,
+    /// The MatchingID: the operator's, or the generated one (`""` for Default SM-DP+ orders).
+    pub matching_id: String,
+}
+
+/// Runs ConfirmOrder.
+pub fn handle(
+    f: &Fields<'_>,
+    ctx: &Context<'_>,
+    operator: &Operator,
+) -> Result<Response, Es2Error> {
+    let iccid = f.iccid("iccid")?;
+    let eid = f.opt_eid("eid")?;
+    let supplied = match f.opt_str("matchingId")? {
+        None => None,
+        Some("") => Some(OrderMatchingId::Empty),
+        Some(s) => Some(OrderMatchingId::Id(
+            s.parse::<MatchingId>()
+                .map_err(|e| Es2Error::invalid("matchingId", e))?,
+        )),
+    };
+    let confirmation_code_hash = match f.opt_str("confirmationCode")? {
+        None => None,
+        Some("") => return Err(Es2Error::invalid("confirmationCode", "must not be empty")),
+        Some(code) => Some(sha256(code.as_bytes())),
+    };
+    let smds_address = match f.opt_str("smdsAddress")? {
+        None => None,
+        // Table 27: "the smdsAddress is invalid or not reachable".
+        Some(a) => {
+            check_fqdn(a)
+                .map_err(|e| Es2Error::new(status::SMDS_INACCESSIBLE, e.to_string()).subject(a))?;
+            Some(a.into())
+        }
+    };
+    let release = f.bool("releaseFlag")?;
+
+    let attempts = if supplied.is_some() {
+        1
+    } else {
+        GENERATION_ATTEMPTS
+    };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        let matching_id = supplied
+            .clone()
+            .unwrap_or_else(|| OrderMatchingId::Id(ctx.matching_ids.next_id()));
+        let event = Event::ConfirmOrder(Confirmation {
+            eid,
+            matching_id: matching_id.clone(),
+            confirmation_code_hash,
+            smds_address: smds_address.clone(),
+            release,
+        });
+        let result = ctx.store.update(iccid.key(), |p| {
+            check_owner(p, operator)?;
+            let step = transition(p, &event, ctx.scenario.rules(), ctx.now)
+                .map_err(|r| refusal(p, iccid, r))?;
+            check_smds(&step.effects, ctx.scenario)?;
+            Ok(step)
+        });
+        match result {
+            Ok(updated) => {
+                return Ok(Response {
+                    eid: updated.profile.eid,
+                    matching_id: matching_id.as_str().to_owned(),
+                })
+            }
+            // A generated MatchingID that happens to collide is drawn again.
+            Err(e @ UpdateError::MatchingIdInUse(_)) if supplied.is_none() => {
+                last_error = Some(store_error(iccid, e));
+            }
+            Err(e) => return Err(store_error(iccid, e)),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        Es2Error::new(
+            status::EXECUTION_ERROR,
+            "no unique MatchingID could be generated",
+        )
+    }))
+}
+
+fn refusal(p: &Profile, iccid: Iccid, r: Refusal) -> Es2Error {
+    match r {
+        Refusal::EidMismatch { given, .. } => {
+            Es2Error::new(status::EID_INVALID_ASSOCIATION, r.to_string()).subject(given)
+        }
+        Refusal::EidRequired { .. } => {
+            Es2Error::new(status::EID_MANDATORY_ELEMENT_MISSING, r.to_string()).subject("eid")
+        }
+        Refusal::EmptyMatchingIdWithSmds => Es2Error::invalid("matchingId", r),
+        Refusal::InvalidTransition { from, .. } => Es2Error::new(
+            status::ICCID_INVALID_TRANSITION,
+            format!(
+                "ICCID {iccid} cannot be confirmed in state {from}: it needs a DownloadOrder \
+                 and no ConfirmOrder yet"
+            ),
+        )
+        .subject(iccid),
+        other => Es2Error::new(status::EXECUTION_ERROR, other.to_string()).subject(p.iccid),
+    }
+}
+
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}

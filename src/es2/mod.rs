@@ -1,0 +1,270 @@
+//! ES2+ function semantics (SGP.22 §5.3, §6.5): request body in, response body out.
+//!
+//! This layer knows JSON but not HTTP. The HTTP layer checks method, headers and size, then
+//! calls [`handle`]; everything from the envelope inwards is decided here and answered as an
+//! ES2+ `functionExecutionStatus`.
+
+pub mod cancel_order;
+pub mod confirm_order;
+pub mod download_order;
+pub mod matching_id;
+pub mod release_profile;
+pub mod status;
+pub mod wire;
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::ids::Iccid;
+use crate::profile::machine::Effect;
+use crate::profile::Profile;
+use crate::scenario::{Operator, Scenario, SmdsBehaviour};
+use crate::store::{Store, UpdateError};
+use matching_id::MatchingIdGenerator;
+use status::Es2Error;
+use wire::{ExecutionStatus, Fields, FunctionExecutionStatus, RequestHeader, ResponseHeader};
+
+/// Path prefix of the ES2+ functions (SGP.22 §6.5.2, Table 57).
+pub const PATH_PREFIX: &str = "/gsma/rsp2/es2plus/";
+
+/// The ES2+ functions the SM-DP+ provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// SGP.22 §5.3.1.
+    DownloadOrder,
+    /// SGP.22 §5.3.2.
+    ConfirmOrder,
+    /// SGP.22 §5.3.3.
+    CancelOrder,
+    /// SGP.22 §5.3.4.
+    ReleaseProfile,
+}
+
+impl Function {
+    /// All functions, in spec order.
+    pub const ALL: [Function; 4] = [
+        Function::DownloadOrder,
+        Function::ConfirmOrder,
+        Function::CancelOrder,
+        Function::ReleaseProfile,
+    ];
+
+    /// The last path segment, e.g. `downloadOrder`.
+    pub fn path_segment(self) -> &'static str {
+        match self {
+            Function::DownloadOrder => "downloadOrder",
+            Function::ConfirmOrder => "confirmOrder",
+            Function::CancelOrder => "cancelOrder",
+            Function::ReleaseProfile => "releaseProfile",
+        }
+    }
+
+    /// The function for a path segment.
+    pub fn from_path_segment(segment: &str) -> Option<Function> {
+        Function::ALL
+            .into_iter()
+            .find(|f| f.path_segment() == segment)
+    }
+
+    /// The full request path.
+    pub fn path(self) -> String {
+        format!("{PATH_PREFIX}{}", self.path_segment())
+    }
+
+    /// The spec name, e.g. `DownloadOrder`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::DownloadOrder => "DownloadOrder",
+            Function::ConfirmOrder => "ConfirmOrder",
+            Function::CancelOrder => "CancelOrder",
+            Function::ReleaseProfile => "ReleaseProfile",
+        }
+    }
+}
+
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything a function needs to run.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// The running scenario.
+    pub scenario: &'a Scenario,
+    /// The profile store.
+    pub store: &'a Store,
+    /// Source of generated MatchingIDs.
+    pub matching_ids: &'a MatchingIdGenerator,
+    /// The operator the client certificate maps to, if any.
+    pub operator: Option<&'a Operator>,
+    /// The time of the request.
+    pub now: OffsetDateTime,
+}
+
+/// The answer to an ES2+ request that had a JSON object as body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The response body.
+    pub body: Vec<u8>,
+    /// The outcome.
+    pub status: ExecutionStatus,
+    /// Why it failed, when it did.
+    pub error: Option<Es2Error>,
+    /// The request header, when it was well-formed.
+    pub request_header: Option<RequestHeader>,
+}
+
+/// A body that is not a JSON object: an HTTP-level error, not an ES2+ answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// Not JSON at all.
+    #[error("the body is not valid JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an object.
+    #[error("the body must be one JSON object")]
+    NotObject,
+}
+
+/// Runs `function` on a request body.
+pub fn handle(function: Function, body: &[u8], ctx: &Context<'_>) -> Result<Answer, BodyError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err(BodyError::NotObject);
+    };
+    let fields = Fields::new(&map);
+    let header = fields.header();
+    let request_header = header.as_ref().ok().cloned();
+    let authorised = header.and_then(|h| authorise(&h, ctx));
+    Ok(match authorised {
+        Err(e) => answer::<()>(Err(e), request_header),
+        Ok(operator) => match function {
+            Function::DownloadOrder => answer(
+                download_order::handle(&fields, ctx, operator),
+                request_header,
+            ),
+            Function::ConfirmOrder => answer(
+                confirm_order::handle(&fields, ctx, operator),
+                request_header,
+            ),
+            Function::CancelOrder => {
+                answer(cancel_order::handle(&fields, ctx, operator), request_header)
+            }
+            Function::ReleaseProfile => answer(
+                release_profile::handle(&fields, ctx, operator),
+                request_header,
+            ),
+        },
+    })
+}
+
+/// The caller's identity: the certificate must map to an operator, and the
+/// `functionRequesterIdentifier` must be one that operator may use.
+fn authorise<'a>(header: &RequestHeader, ctx: &Context<'a>) -> Result<&'a Operator, Es2Error> {
+    let operator = ctx.operator.ok_or_else(|| {
+        Es2Error::new(
+            status::REQUESTER_UNKNOWN,
+            "the client certificate does not identify any operator of this SM-DP+",
+        )
+    })?;
+    let requester = &header.function_requester_identifier;
+    if !operator
+        .requester_identifiers
+        .iter()
+        .any(|r| r == requester)
+    {
+        return Err(Es2Error::new(
+            status::REQUESTER_NOT_ALLOWED,
+            format!(
+                "functionRequesterIdentifier {requester:?} is not one the operator {:?} may use",
+                operator.id
+            ),
+        )
+        .subject(requester));
+    }
+    Ok(operator)
+}
+
+fn answer<T: Serialize>(
+    result: Result<T, Es2Error>,
+    request_header: Option<RequestHeader>,
+) -> Answer {
+    let (status, error, output) = match result {
+        Ok(out) => (ExecutionStatus::ExecutedSuccess, None, Some(out)),
+        Err(e) => (ExecutionStatus::Failed, Some(e), None),
+    };
+    let header = ResponseHeader {
+        function_execution_status: FunctionExecutionStatus {
+            status,
+            status_code_data: error.as_ref().map(Into::into),
+        },
+    };
+    Answer {
+        body: wire::response_json(&header, output.as_ref()),
+        status,
+        error,
+        request_header,
+    }
+}
+
+/// The profile belongs to the calling operator (`8.2.1 / 1.2 Not Allowed` otherwise).
+fn check_owner(profile: &Profile, operator: &Operator) -> Result<(), Es2Error> {
+    if profile.owner == operator.id {
+        Ok(())
+    } else {
+        Err(Es2Error::new(
+            status::ICCID_NOT_ALLOWED,
+            "the profile belongs to another operator",
+        )
+        .subject(profile.iccid))
+    }
+}
+
+/// Refuses a step whose SM-DS Event Registration the simulated SM-DS would not accept
+/// (SGP.22 §3.6.1; codes from Table 27, also usable by ReleaseProfile through §5.2.6).
+fn check_smds(effects: &[Effect], scenario: &Scenario) -> Result<(), Es2Error> {
+    for effect in effects {
+        if let Effect::SmdsRegisterEvent { address, .. } = effect {
+            match scenario.smds_behaviour(address) {
+                SmdsBehaviour::Register => {}
+                SmdsBehaviour::Inaccessible => {
+                    return Err(Es2Error::new(
+                        status::SMDS_INACCESSIBLE,
+                        format!("the SM-DS {address} is not reachable"),
+                    )
+                    .subject(address))
+                }
+                SmdsBehaviour::Fail => {
+                    return Err(Es2Error::new(
+                        status::SMDS_EXECUTION_ERROR,
+                        format!("the SM-DS {address} refused the Event Registration"),
+                    )
+                    .subject(address))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Maps the store's refusals that every function shares.
+fn store_error(iccid: Iccid, e: UpdateError<Es2Error>) -> Es2Error {
+    match e {
+        UpdateError::UnknownIccid => Es2Error::new(
+            status::ICCID_UNKNOWN,
+            format!("ICCID {iccid} is unknown to the SM-DP+"),
+        )
+        .subject(iccid),
+        UpdateError::Refused(e) => e,
+        UpdateError::MatchingIdInUse(id) => Es2Error::new(
+            status::MATCHING_ID_ALREADY_IN_USE,
+            format!("MatchingID {id} is already used by another order"),
+        )
+        .subject(id),
+    }
+}

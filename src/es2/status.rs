@@ -1,0 +1,156 @@
+//! ES2+ status codes (SGP.22 §5.2.6) and the business error type that carries them.
+//!
+//! Every `Failed` answer is built from an [`Es2Error`]; this is the one place where a failure
+//! becomes subject and reason codes.
+
+use std::fmt;
+
+/// A subject code and reason code pair (SGP.22 §5.2.6.1, §5.2.6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatusCode {
+    /// Subject code, e.g. `8.2.1` (Profile ICCID).
+    pub subject: &'static str,
+    /// Reason code, e.g. `3.9` (Unknown).
+    pub reason: &'static str,
+}
+
+impl fmt::Display for StatusCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.subject, self.reason)
+    }
+}
+
+const fn code(subject: &'static str, reason: &'static str) -> StatusCode {
+    StatusCode { subject, reason }
+}
+
+/// Malformed field (`1.3.1 Protocol Format / 2.1 Invalid`). Mock convention: SGP.22 defers the
+/// generic codes to SGP.02 (§5.2.6.3); this follows osmo-smdpp.
+pub const FORMAT_INVALID: StatusCode = code("1.3.1", "2.1");
+/// Mandatory field missing (`1.3.1 / 2.2 Mandatory Element Missing`). Mock convention.
+pub const MANDATORY_ELEMENT_MISSING: StatusCode = code("1.3.1", "2.2");
+/// Conditional field missing (`1.3.1 / 2.3 Conditional Element Missing`). Mock convention.
+pub const CONDITIONAL_ELEMENT_MISSING: StatusCode = code("1.3.1", "2.3");
+/// The client certificate maps to no operator (`1.1 Function Requester / 1.1 Unknown`).
+pub const REQUESTER_UNKNOWN: StatusCode = code("1.1", "1.1");
+/// `functionRequesterIdentifier` is not one the certificate's operator may use
+/// (`1.1 Function Requester / 1.2 Not Allowed`).
+pub const REQUESTER_NOT_ALLOWED: StatusCode = code("1.1", "1.2");
+/// Internal or injected failure (`1.2 Function Provider / 4.2 Execution Error`).
+pub const EXECUTION_ERROR: StatusCode = code("1.2", "4.2");
+
+/// `8.1.1 EID / 2.2 Mandatory Element Missing` (ConfirmOrder, Table 27).
+pub const EID_MANDATORY_ELEMENT_MISSING: StatusCode = code("8.1.1", "2.2");
+/// `8.1.1 EID / 3.10 Invalid Association` (ConfirmOrder, Table 27).
+pub const EID_INVALID_ASSOCIATION: StatusCode = code("8.1.1", "3.10");
+/// `8.2.1 Profile ICCID / 1.2 Not Allowed` (Tables 24, 27, 30, 32).
+pub const ICCID_NOT_ALLOWED: StatusCode = code("8.2.1", "1.2");
+/// `8.2.1 Profile ICCID / 3.3 Already in Use` (Tables 24, 30).
+pub const ICCID_ALREADY_IN_USE: StatusCode = code("8.2.1", "3.3");
+/// `8.2.1 Profile ICCID / 3.5 Invalid Transition` (Table 32).
+pub const ICCID_INVALID_TRANSITION: StatusCode = code("8.2.1", "3.5");
+/// `8.2.1 Profile ICCID / 3.9 Unknown` (Tables 24, 27, 30, 32).
+pub const ICCID_UNKNOWN: StatusCode = code("8.2.1", "3.9");
+/// `8.2.1 Profile ICCID / 3.10 Invalid Association` (CancelOrder, Table 30).
+pub const ICCID_INVALID_ASSOCIATION: StatusCode = code("8.2.1", "3.10");
+/// `8.2.5 Profile Type / 1.2 Not Allowed` (Table 24).
+pub const PROFILE_TYPE_NOT_ALLOWED: StatusCode = code("8.2.5", "1.2");
+/// `8.2.5 Profile Type / 3.7 Unavailable` (Table 24).
+pub const PROFILE_TYPE_UNAVAILABLE: StatusCode = code("8.2.5", "3.7");
+/// `8.2.5 Profile Type / 3.8 Refused` (Table 24).
+pub const PROFILE_TYPE_REFUSED: StatusCode = code("8.2.5", "3.8");
+/// `8.2.5 Profile Type / 3.9 Unknown` (Table 24).
+pub const PROFILE_TYPE_UNKNOWN: StatusCode = code("8.2.5", "3.9");
+/// `8.2.6 Matching ID / 3.3 Already in Use` (ConfirmOrder, Table 27).
+pub const MATCHING_ID_ALREADY_IN_USE: StatusCode = code("8.2.6", "3.3");
+/// `8.2.6 Matching ID / 3.10 Invalid Association` (CancelOrder, Table 30).
+pub const MATCHING_ID_INVALID_ASSOCIATION: StatusCode = code("8.2.6", "3.10");
+/// `8.9 SM-DS / 4.2 Execution Error` (ConfirmOrder, Table 27).
+pub const SMDS_EXECUTION_ERROR: StatusCode = code("8.9", "4.2");
+/// `8.9 SM-DS / 5.1 Inaccessible` (ConfirmOrder, Table 27).
+pub const SMDS_INACCESSIBLE: StatusCode = code("8.9", "5.1");
+
+/// Every code the mock can answer with, by a stable kebab-case name (for scenarios and docs).
+pub const CATALOG: &[(&str, StatusCode)] = &[
+    ("format-invalid", FORMAT_INVALID),
+    ("mandatory-element-missing", MANDATORY_ELEMENT_MISSING),
+    ("conditional-element-missing", CONDITIONAL_ELEMENT_MISSING),
+    ("requester-unknown", REQUESTER_UNKNOWN),
+    ("requester-not-allowed", REQUESTER_NOT_ALLOWED),
+    ("execution-error", EXECUTION_ERROR),
+    ("eid-missing", EID_MANDATORY_ELEMENT_MISSING),
+    ("eid-invalid-association", EID_INVALID_ASSOCIATION),
+    ("iccid-not-allowed", ICCID_NOT_ALLOWED),
+    ("iccid-already-in-use", ICCID_ALREADY_IN_USE),
+    ("iccid-invalid-transition", ICCID_INVALID_TRANSITION),
+    ("iccid-unknown", ICCID_UNKNOWN),
+    ("iccid-invalid-association", ICCID_INVALID_ASSOCIATION),
+    ("profile-type-not-allowed", PROFILE_TYPE_NOT_ALLOWED),
+    ("profile-type-unavailable", PROFILE_TYPE_UNAVAILABLE),
+    ("profile-type-refused", PROFILE_TYPE_REFUSED),
+    ("profile-type-unknown", PROFILE_TYPE_UNKNOWN),
+    ("matching-id-already-in-use", MATCHING_ID_ALREADY_IN_USE),
+    (
+        "matching-id-invalid-association",
+        MATCHING_ID_INVALID_ASSOCIATION,
+    ),
+    ("smds-execution-error", SMDS_EXECUTION_ERROR),
+    ("smds-inaccessible", SMDS_INACCESSIBLE),
+];
+
+/// A business failure of an ES2+ function: answered with HTTP 200 and status `Failed`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Es2Error {
+    /// Subject and reason.
+    pub code: StatusCode,
+    /// The offending object: a field name for format errors, otherwise the ICCID, EID, etc.
+    pub subject_identifier: Option<String>,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl Es2Error {
+    /// A failure with `code` and `message`.
+    pub fn new(code: StatusCode, message: impl Into<String>) -> Self {
+        Es2Error {
+            code,
+            subject_identifier: None,
+            message: message.into(),
+        }
+    }
+
+    /// Names the offending object.
+    pub fn subject(mut self, id: impl ToString) -> Self {
+        self.subject_identifier = Some(id.to_string());
+        self
+    }
+
+    /// `field` is missing.
+    pub fn missing(field: &str) -> Self {
+        Es2Error::new(
+            MANDATORY_ELEMENT_MISSING,
+            format!("mandatory element {field} is missing"),
+        )
+        .subject(field)
+    }
+
+    /// `field` is present but invalid.
+    pub fn invalid(field: &str, why: impl fmt::Display) -> Self {
+        Es2Error::new(FORMAT_INVALID, format!("{field}: {why}")).subject(field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn catalog_names_and_codes_are_unique() {
+        let names: HashSet<_> = CATALOG.iter().map(|(n, _)| n).collect();
+        let codes: HashSet<_> = CATALOG.iter().map(|(_, c)| c).collect();
+        assert_eq!(names.len(), CATALOG.len());
+        assert_eq!(codes.len(), CATALOG.len());
+    }
+}

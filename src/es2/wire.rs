@@ -1,0 +1,229 @@
+//! The ES2+ JSON envelope (SGP.22 §6.5.1) and typed access to request fields.
+//!
+//! Requests are read field by field from a JSON object rather than through derived structs, so
+//! that a missing field and a wrongly typed field get their own status codes and name the field.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::status::{Es2Error, StatusCode};
+use crate::ids::{Eid, Iccid};
+
+/// `X-Admin-Protocol` (SGP.22 §6.2).
+pub const ADMIN_PROTOCOL_HEADER: &str = "x-admin-protocol";
+
+/// The request header (SGP.22 §6.5.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeader {
+    /// `functionRequesterIdentifier`.
+    pub function_requester_identifier: String,
+    /// `functionCallIdentifier`.
+    pub function_call_identifier: String,
+}
+
+/// `functionExecutionStatus.status` values (SGP.22 §5.2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ExecutionStatus {
+    /// The function succeeded.
+    #[serde(rename = "Executed-Success")]
+    ExecutedSuccess,
+    /// The function succeeded with a warning.
+    #[serde(rename = "Executed-WithWarning")]
+    ExecutedWithWarning,
+    /// The function failed; `statusCodeData` says why.
+    #[serde(rename = "Failed")]
+    Failed,
+    /// Kept from SGP.02; SGP.22 has no validity period, so the mock never sends it.
+    #[serde(rename = "Expired")]
+    Expired,
+}
+
+/// `statusCodeData` (SGP.22 §5.2.5, §6.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusCodeData {
+    /// Subject code.
+    pub subject_code: &'static str,
+    /// Reason code.
+    pub reason_code: &'static str,
+    /// The offending object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_identifier: Option<String>,
+    /// Explanation.
+    pub message: String,
+}
+
+/// `functionExecutionStatus` (SGP.22 §6.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionExecutionStatus {
+    /// Outcome.
+    pub status: ExecutionStatus,
+    /// Present on `Failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code_data: Option<StatusCodeData>,
+}
+
+/// The response header (SGP.22 §6.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseHeader {
+    /// The outcome.
+    pub function_execution_status: FunctionExecutionStatus,
+}
+
+impl From<&Es2Error> for StatusCodeData {
+    fn from(e: &Es2Error) -> Self {
+        let StatusCode { subject, reason } = e.code;
+        StatusCodeData {
+            subject_code: subject,
+            reason_code: reason,
+            subject_identifier: e.subject_identifier.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    header: &'a ResponseHeader,
+    #[serde(flatten)]
+    body: Option<&'a T>,
+}
+
+/// Serialises a response: the header plus, on success only, the output fields of `body`.
+pub fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<&T>) -> Vec<u8> {
+    let body = match header.function_execution_status.status {
+        ExecutionStatus::Failed => None,
+        _ => body,
+    };
+    // Serialising these plain structs into a Vec cannot fail.
+    serde_json::to_vec(&Envelope { header, body }).unwrap_or_default()
+}
+
+/// A request body: one JSON object.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    /// Fields of `map`.
+    pub fn new(map: &'a Map<String, Value>) -> Self {
+        Fields { map }
+    }
+
+    /// The request header: present, an object, with both identifiers as non-empty strings.
+    pub fn header(&self) -> Result<RequestHeader, Es2Error> {
+        let header = match self.map.get("header") {
+            None | Some(Value::Null) => return Err(Es2Error::missing("header")),
+            Some(Value::Object(h)) => Fields::new(h),
+            Some(_) => return Err(Es2Error::invalid("header", "must be a JSON object")),
+        };
+        let field = |name: &str| -> Result<String, Es2Error> {
+            let path = format!("header.{name}");
+            match header.opt_str(name) {
+                Ok(Some(s)) if !s.is_empty() => Ok(s.to_owned()),
+                Ok(_) => Err(Es2Error::missing(&path)),
+                Err(_) => Err(Es2Error::invalid(&path, "must be a string")),
+            }
+        };
+        Ok(RequestHeader {
+            function_requester_identifier: field("functionRequesterIdentifier")?,
+            function_call_identifier: field("functionCallIdentifier")?,
+        })
+    }
+
+    /// An optional string field; JSON `null` counts as absent.
+    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, Es2Error> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Es2Error::invalid(name, "must be a string")),
+        }
+    }
+
+    /// A mandatory string field.
+    pub fn str(&self, name: &str) -> Result<&'a str, Es2Error> {
+        self.opt_str(name)?.ok_or_else(|| Es2Error::missing(name))
+    }
+
+    /// A mandatory boolean field.
+    pub fn bool(&self, name: &str) -> Result<bool, Es2Error> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => Err(Es2Error::missing(name)),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(Es2Error::invalid(name, "must be true or false")),
+        }
+    }
+
+    /// An optional ICCID field.
+    pub fn opt_iccid(&self, name: &str) -> Result<Option<Iccid>, Es2Error> {
+        self.opt_str(name)?
+            .map(|s| s.parse().map_err(|e| Es2Error::invalid(name, e)))
+            .transpose()
+    }
+
+    /// A mandatory ICCID field.
+    pub fn iccid(&self, name: &str) -> Result<Iccid, Es2Error> {
+        self.opt_iccid(name)?.ok_or_else(|| Es2Error::missing(name))
+    }
+
+    /// An optional EID field.
+    pub fn opt_eid(&self, name: &str) -> Result<Option<Eid>, Es2Error> {
+        self.opt_str(name)?
+            .map(|s| s.parse().map_err(|e| Es2Error::invalid(name, e)))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::es2::status::ICCID_UNKNOWN;
+    use serde_json::json;
+
+    #[test]
+    fn failed_response_omits_output_fields() {
+        let e = Es2Error::new(ICCID_UNKNOWN, "no such ICCID").subject("8944");
+        let header = ResponseHeader {
+            function_execution_status: FunctionExecutionStatus {
+                status: ExecutionStatus::Failed,
+                status_code_data: Some((&e).into()),
+            },
+        };
+        let out: Value =
+            serde_json::from_slice(&response_json(&header, Some(&json!({"iccid": "x"})))).unwrap();
+        assert_eq!(
+            out,
+            json!({"header": {"functionExecutionStatus": {"status": "Failed", "statusCodeData": {
+                "subjectCode": "8.2.1", "reasonCode": "3.9", "subjectIdentifier": "8944",
+                "message": "no such ICCID"}}}})
+        );
+    }
+
+    #[test]
+    fn header_rules() {
+        let cases = [
+            (json!({}), "header"),
+            (json!({"header": 1}), "header"),
+            (
+                json!({"header": {"functionCallIdentifier": "x"}}),
+                "header.functionRequesterIdentifier",
+            ),
+            (
+                json!({"header": {"functionRequesterIdentifier": "a", "functionCallIdentifier": ""}}),
+                "header.functionCallIdentifier",
+            ),
+            (
+                json!({"header": {"functionRequesterIdentifier": 5, "functionCallIdentifier": "x"}}),
+                "header.functionRequesterIdentifier",
+            ),
+        ];
+        for (body, field) in cases {
+            let map = body.as_object().unwrap();
+            let err = Fields::new(map).header().unwrap_err();
+            assert_eq!(err.subject_identifier.as_deref(), Some(field), "{body}");
+        }
+    }
+}

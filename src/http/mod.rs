@@ -1,0 +1,125 @@
+//! The network edge: the TLS accept loop and HTTP routing. The only module that speaks to
+//! sockets on the server side.
+
+pub mod router;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower_service::Service;
+use tracing::{debug, info, warn};
+
+use crate::app::App;
+use tls::PeerIdentity;
+
+/// Transport limits of the ES2+ listener.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted (HTTP 413 above).
+    pub max_body_bytes: usize,
+    /// Time a client has to complete the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Time in-flight requests get to finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Per-connection facts handed to every request on it.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// The verified client certificate's identity.
+    pub peer: Option<Arc<PeerIdentity>>,
+}
+
+/// Serves ES2+ on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// within the grace period.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: App,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let router = router::es2_router(app, limits.clone());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, remote) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Usually EMFILE: back off instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let router = router.clone();
+                let watcher = graceful.watcher();
+                let handshake_timeout = limits.handshake_timeout;
+                // The handshake runs in the connection's own task, so a slow client never
+                // holds up `accept`.
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            info!(%remote, reason = %e, "TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => {
+                            info!(%remote, timeout = ?handshake_timeout, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let peer = PeerIdentity::from_connection(tls.get_ref().1).map(Arc::new);
+                    debug!(%remote, peer = ?peer.as_ref().map(|p| &p.subject), "TLS connection");
+                    let info = ConnectionInfo { remote, peer };
+                    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                        req.extensions_mut().insert(info.clone());
+                        router.clone().call(req)
+                    });
+                    let conn = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        debug!(%remote, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    info!("shutting down: waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => info!("all connections closed"),
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            warn!(grace = ?limits.shutdown_grace, "connections still open after the grace period");
+        }
+    }
+}

@@ -1,0 +1,609 @@
+//! The test PKI (design.md §4): a CA, the server certificate, one client certificate per
+//! operator, and the signing of operators' CSRs, as a vendor does at onboarding.
+//!
+//! Files live in one directory (`./certs` by default) with fixed names. Existing files are
+//! reused and never overwritten; private keys are written with mode 0600.
+
+use std::fs;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use ring::rand::SecureRandom;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateSigningRequestDer;
+use time::{Duration, OffsetDateTime};
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// File name of the CA certificate.
+pub const CA_CERT: &str = "ca.pem";
+/// File name of the CA key.
+pub const CA_KEY: &str = "ca.key";
+/// File name of the server certificate.
+pub const SERVER_CERT: &str = "server.pem";
+/// File name of the server key.
+pub const SERVER_KEY: &str = "server.key";
+/// Base name of the SM-DP+'s own client certificate, for mTLS on outbound notifications.
+pub const NOTIFICATION_CLIENT: &str = "smdpp-client";
+
+/// Validity of issued leaf certificates: 825 days, the longest browsers accepted for servers.
+const LEAF_DAYS: i64 = 825;
+/// Validity of the CA.
+const CA_DAYS: i64 = 3650;
+
+/// What a leaf certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// TLS server authentication.
+    Server,
+    /// TLS client authentication.
+    Client,
+}
+
+/// What to put into a leaf certificate.
+#[derive(Debug, Clone)]
+pub struct LeafSpec {
+    /// Subject common name.
+    pub common_name: String,
+    /// Subject alternative names; IP addresses become IP SANs.
+    pub sans: Vec<String>,
+    /// Server or client.
+    pub usage: Usage,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+}
+
+impl LeafSpec {
+    /// A leaf valid from five minutes ago for [`LEAF_DAYS`] days.
+    pub fn new(common_name: impl Into<String>, usage: Usage) -> Self {
+        let now = OffsetDateTime::now_utc();
+        LeafSpec {
+            common_name: common_name.into(),
+            sans: Vec::new(),
+            usage,
+            not_before: now - Duration::minutes(5),
+            not_after: now + Duration::days(LEAF_DAYS),
+        }
+    }
+}
+
+/// A certificate with its private key, both PEM.
+#[derive(Debug, Clone)]
+pub struct IssuedCert {
+    /// The certificate.
+    pub cert_pem: String,
+    /// The private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// A certificate authority that can issue leaves and sign CSRs.
+pub struct CertificateAuthority {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// A new CA with an ECDSA P-256 key. `name` becomes its common name.
+    pub fn generate(name: &str) -> Result<Self> {
+        let key = KeyPair::generate().context("generating the CA key")?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "smdpp-mock test PKI");
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.serial_number = Some(random_serial()?);
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + Duration::days(CA_DAYS);
+        let cert = params.self_signed(&key).context("self-signing the CA")?;
+        let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+        Ok(CertificateAuthority {
+            issuer: Issuer::new(params, key),
+            cert_pem,
+            key_pem,
+        })
+    }
+
+    /// A CA from its PEM certificate and key.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self> {
+        let key = KeyPair::from_pem(key_pem).context("reading the CA key")?;
+        let issuer =
+            Issuer::from_ca_cert_pem(cert_pem, key).context("reading the CA certificate")?;
+        Ok(CertificateAuthority {
+            issuer,
+            key_pem: key_pem.to_owned(),
+            cert_pem: cert_pem.to_owned(),
+        })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Issues a leaf certificate with a fresh ECDSA P-256 key.
+    pub fn issue(&self, spec: &LeafSpec) -> Result<IssuedCert> {
+        let key = KeyPair::generate().context("generating a key")?;
+        let mut params = CertificateParams::new(spec.sans.clone())
+            .with_context(|| format!("invalid SAN in {:?}", spec.sans))?;
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, spec.common_name.as_str());
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![match spec.usage {
+            Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
+            Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
+        }];
+        params.use_authority_key_identifier_extension = true;
+        params.serial_number = Some(random_serial()?);
+        params.not_before = spec.not_before;
+        params.not_after = spec.not_after;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .context("signing the certificate")?;
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// Signs an operator's PEM CSR (RSA, EC P-256/P-384, Ed25519) into a client certificate
+    /// valid for `days` days.
+    ///
+    /// The issued certificate never carries CA:TRUE, gets a random serial and only the
+    /// clientAuth/serverAuth usages the CSR asked for (clientAuth when it asked for none).
+    pub fn sign_csr(&self, csr_pem: &str, days: u32) -> Result<String> {
+        let der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
+            .map_err(|e| anyhow!("not a PEM certificate signing request: {e}"))?;
+        let (_, parsed) = X509CertificationRequest::from_der(der.as_ref())
+            .map_err(|e| anyhow!("the CSR cannot be parsed: {e}"))?;
+        parsed
+            .verify_signature()
+            .map_err(|e| anyhow!("the CSR's signature does not verify: {e}"))?;
+        // rcgen#448: the key algorithm must come from the SPKI, not from the CSR's signature
+        // algorithm, or a P-384 key signed with SHA-256 is labelled as P-256.
+        let spki = rcgen::SubjectPublicKeyInfo::from_der(
+            parsed.certification_request_info.subject_pki.raw,
+        )
+        .context("the CSR's public key is not supported")?;
+        let mut params = match CertificateSigningRequestParams::from_der(&der) {
+            Ok(csr) => csr.params,
+            // rcgen#150: any extension rcgen does not know (e.g. subjectKeyIdentifier).
+            Err(rcgen::Error::UnsupportedExtension) => params_from_parsed_csr(&parsed)?,
+            Err(e) => return Err(anyhow!("the CSR is not supported: {e}")),
+        };
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages.retain(|u| {
+            matches!(
+                u,
+                ExtendedKeyUsagePurpose::ClientAuth | ExtendedKeyUsagePurpose::ServerAuth
+            )
+        });
+        if params.extended_key_usages.is_empty() {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        params.name_constraints = None;
+        params.custom_extensions.clear();
+        params.crl_distribution_points.clear();
+        params.use_authority_key_identifier_extension = true;
+        params.serial_number = Some(random_serial()?);
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + Duration::days(i64::from(days.max(1)));
+        let cert = params
+            .signed_by(&spki, &self.issuer)
+            .context("signing the CSR")?;
+        Ok(cert.pem())
+    }
+}
+
+/// The subject, SANs and usages of a CSR that rcgen refuses to parse.
+fn params_from_parsed_csr(csr: &X509CertificationRequest<'_>) -> Result<CertificateParams> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    for attr in csr.certification_request_info.subject.iter_attributes() {
+        let Some(arcs) = attr.attr_type().iter() else {
+            continue;
+        };
+        let arcs: Vec<u64> = arcs.collect();
+        if let Ok(value) = attr.as_str() {
+            params
+                .distinguished_name
+                .push(DnType::from_oid(&arcs), value);
+        }
+    }
+    for ext in csr.requested_extensions().into_iter().flatten() {
+        match ext {
+            ParsedExtension::SubjectAlternativeName(san) => {
+                for name in &san.general_names {
+                    let san = match name {
+                        GeneralName::DNSName(s) => SanType::DnsName((*s).try_into()?),
+                        GeneralName::URI(s) => SanType::URI((*s).try_into()?),
+                        GeneralName::RFC822Name(s) => SanType::Rfc822Name((*s).try_into()?),
+                        GeneralName::IPAddress(b) => match b.len() {
+                            4 => SanType::IpAddress(IpAddr::from(<[u8; 4]>::try_from(*b)?)),
+                            16 => SanType::IpAddress(IpAddr::from(<[u8; 16]>::try_from(*b)?)),
+                            _ => continue,
+                        },
+                        _ => continue,
+                    };
+                    params.subject_alt_names.push(san);
+                }
+            }
+            ParsedExtension::ExtendedKeyUsage(eku) => {
+                if eku.client_auth {
+                    params
+                        .extended_key_usages
+                        .push(ExtendedKeyUsagePurpose::ClientAuth);
+                }
+                if eku.server_auth {
+                    params
+                        .extended_key_usages
+                        .push(ExtendedKeyUsagePurpose::ServerAuth);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(params)
+}
+
+fn random_serial() -> Result<SerialNumber> {
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow!("the system random generator failed"))?;
+    bytes[0] &= 0x7f; // a positive INTEGER
+    bytes[0] |= 0x01; // and no leading zero byte to strip
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+/// The PKI directory and its fixed file names.
+#[derive(Debug, Clone)]
+pub struct PkiDir {
+    dir: PathBuf,
+}
+
+/// What [`PkiDir::ensure`] did.
+#[derive(Debug, Default, Clone)]
+pub struct EnsureReport {
+    /// Files written.
+    pub created: Vec<PathBuf>,
+    /// Files that existed and were kept.
+    pub reused: Vec<PathBuf>,
+    /// Things the user should know (e.g. a reused server certificate lacking a requested SAN).
+    pub warnings: Vec<String>,
+}
+
+impl PkiDir {
+    /// The PKI in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        PkiDir { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of `<name>.pem`.
+    pub fn cert_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.pem"))
+    }
+
+    /// Path of `<name>.key`.
+    pub fn key_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.key"))
+    }
+
+    /// Path of the CA certificate.
+    pub fn ca_cert_path(&self) -> PathBuf {
+        self.dir.join(CA_CERT)
+    }
+
+    /// Path of the server certificate.
+    pub fn server_cert_path(&self) -> PathBuf {
+        self.dir.join(SERVER_CERT)
+    }
+
+    /// Path of the server key.
+    pub fn server_key_path(&self) -> PathBuf {
+        self.dir.join(SERVER_KEY)
+    }
+
+    /// Loads the CA, or creates it when neither of its files exists.
+    pub fn ensure_ca(&self, report: &mut EnsureReport) -> Result<CertificateAuthority> {
+        let (cert, key) = (self.dir.join(CA_CERT), self.dir.join(CA_KEY));
+        match (cert.exists(), key.exists()) {
+            (true, true) => {
+                let ca = CertificateAuthority::from_pem(&read(&cert)?, &read(&key)?)
+                    .with_context(|| format!("loading the CA from {}", self.dir.display()))?;
+                report.reused.extend([cert, key]);
+                Ok(ca)
+            }
+            (false, false) => {
+                if let Some(orphan) = self.orphan_leaf()? {
+                    bail!(
+                        "{} exists but the CA that signed it ({} and {}) is missing; restore the \
+                         CA files or remove the directory to start a new PKI",
+                        orphan.display(),
+                        cert.display(),
+                        key.display()
+                    );
+                }
+                let ca = CertificateAuthority::generate("smdpp-mock test CA")?;
+                write_new(&cert, ca.cert_pem.as_bytes(), false)?;
+                write_new(&key, ca.key_pem.as_bytes(), true)?;
+                report.created.extend([cert, key]);
+                Ok(ca)
+            }
+            _ => bail!(
+                "only one of {} and {} exists; restore the other or remove both",
+                cert.display(),
+                key.display()
+            ),
+        }
+    }
+
+    fn orphan_leaf(&self) -> Result<Option<PathBuf>> {
+        if !self.dir.exists() {
+            return Ok(None);
+        }
+        for entry in
+            fs::read_dir(&self.dir).with_context(|| format!("reading {}", self.dir.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "pem") {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Makes sure the CA, the server certificate (with `sans`), the notification client
+    /// certificate and a client certificate for each of `clients` exist, creating what is
+    /// missing. Reused certificates must have been signed by the CA.
+    pub fn ensure(&self, sans: &[String], clients: &[&str]) -> Result<EnsureReport> {
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let mut report = EnsureReport::default();
+        let ca = self.ensure_ca(&mut report)?;
+
+        let mut server = LeafSpec::new("smdpp-mock server", Usage::Server);
+        server.sans = sans.to_vec();
+        self.ensure_leaf(&ca, "server", &server, &mut report)?;
+        let mut names = vec![NOTIFICATION_CLIENT];
+        names.extend(clients.iter().copied());
+        for name in names {
+            self.ensure_leaf(&ca, name, &LeafSpec::new(name, Usage::Client), &mut report)?;
+        }
+        Ok(report)
+    }
+
+    /// Issues `<name>.pem`/`<name>.key` unless both exist; refuses to touch one without the
+    /// other.
+    pub fn ensure_leaf(
+        &self,
+        ca: &CertificateAuthority,
+        name: &str,
+        spec: &LeafSpec,
+        report: &mut EnsureReport,
+    ) -> Result<()> {
+        check_file_name(name)?;
+        let (cert, key) = (self.cert_path(name), self.key_path(name));
+        match (cert.exists(), key.exists()) {
+            (true, true) => {
+                let pem = read(&cert)?;
+                check_issued_by(&pem, ca)
+                    .with_context(|| format!("{} cannot be reused", cert.display()))?;
+                if spec.usage == Usage::Server {
+                    let missing = missing_sans(&pem, &spec.sans)?;
+                    if !missing.is_empty() {
+                        report.warnings.push(format!(
+                            "{} lacks the SAN(s) {}; delete it (and {}) to issue a new one",
+                            cert.display(),
+                            missing.join(", "),
+                            key.display()
+                        ));
+                    }
+                }
+                report.reused.extend([cert, key]);
+            }
+            (false, false) => {
+                let issued = ca.issue(spec)?;
+                write_new(&cert, issued.cert_pem.as_bytes(), false)?;
+                write_new(&key, issued.key_pem.as_bytes(), true)?;
+                report.created.extend([cert, key]);
+            }
+            _ => bail!(
+                "only one of {} and {} exists; restore the other or remove both",
+                cert.display(),
+                key.display()
+            ),
+        }
+        Ok(())
+    }
+
+    /// Issues a new client certificate `<name>.pem`/`<name>.key`; fails if either exists.
+    pub fn issue_client(&self, name: &str) -> Result<EnsureReport> {
+        check_file_name(name)?;
+        let mut report = EnsureReport::default();
+        if self.cert_path(name).exists() || self.key_path(name).exists() {
+            bail!(
+                "{} or {} already exists; files are never overwritten",
+                self.cert_path(name).display(),
+                self.key_path(name).display()
+            );
+        }
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let ca = self.ensure_ca(&mut report)?;
+        self.ensure_leaf(&ca, name, &LeafSpec::new(name, Usage::Client), &mut report)?;
+        Ok(report)
+    }
+}
+
+fn check_file_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.starts_with('.')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        bail!("{name:?} cannot be a certificate name: use letters, digits, '-', '_' and '.'");
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<String> {
+    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Writes a file that must not exist yet; keys get mode 0600.
+fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn first_cert_der(pem: &str) -> Result<Vec<u8>> {
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| anyhow!("not a PEM certificate: {e}"))?;
+    Ok(der.to_vec())
+}
+
+fn check_issued_by(leaf_pem: &str, ca: &CertificateAuthority) -> Result<()> {
+    let leaf_der = first_cert_der(leaf_pem)?;
+    let ca_der = first_cert_der(&ca.cert_pem)?;
+    let (_, leaf) =
+        X509Certificate::from_der(&leaf_der).map_err(|e| anyhow!("unreadable certificate: {e}"))?;
+    let (_, ca_cert) =
+        X509Certificate::from_der(&ca_der).map_err(|e| anyhow!("unreadable CA: {e}"))?;
+    leaf.verify_signature(Some(ca_cert.public_key()))
+        .map_err(|_| anyhow!("it was not signed by the CA in the same directory"))
+}
+
+fn missing_sans(cert_pem: &str, wanted: &[String]) -> Result<Vec<String>> {
+    let der = first_cert_der(cert_pem)?;
+    let (_, cert) =
+        X509Certificate::from_der(&der).map_err(|e| anyhow!("unreadable certificate: {e}"))?;
+    let mut present: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(s) => present.push(s.to_ascii_lowercase()),
+                GeneralName::IPAddress(b) => match b.len() {
+                    4 => {
+                        present.extend(<[u8; 4]>::try_from(*b).map(|a| IpAddr::from(a).to_string()))
+                    }
+                    16 => present
+                        .extend(<[u8; 16]>::try_from(*b).map(|a| IpAddr::from(a).to_string())),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(wanted
+        .iter()
+        .filter(|w| {
+            let w = match w.parse::<IpAddr>() {
+                Ok(ip) => ip.to_string(),
+                Err(_) => w.to_ascii_lowercase(),
+            };
+            !present.contains(&w)
+        })
+        .cloned()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ensure_creates_then_reuses() {
+        let dir = std::env::temp_dir().join(format!("smdpp-pki-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let pki = PkiDir::new(&dir);
+        let sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let first = pki.ensure(&sans, &["test-mno"]).unwrap();
+        assert_eq!(first.created.len(), 8);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join("ca.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let before = fs::read(dir.join("server.pem")).unwrap();
+        let mut more = sans.clone();
+        more.push("smdp.example.com".into());
+        let second = pki.ensure(&more, &["test-mno", "other-mno"]).unwrap();
+        assert_eq!(second.created.len(), 2, "only other-mno is new");
+        assert_eq!(second.warnings.len(), 1, "{:?}", second.warnings);
+        assert_eq!(fs::read(dir.join("server.pem")).unwrap(), before);
+        assert!(pki.issue_client("test-mno").is_err(), "never overwrites");
+        assert!(pki.issue_client("../evil").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn foreign_leaf_is_refused() {
+        let dir = std::env::temp_dir().join(format!("smdpp-pki-foreign-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let pki = PkiDir::new(&dir);
+        pki.ensure(&[], &[]).unwrap();
+        let other = CertificateAuthority::generate("other").unwrap();
+        let leaf = other.issue(&LeafSpec::new("x", Usage::Client)).unwrap();
+        fs::write(dir.join("x.pem"), leaf.cert_pem).unwrap();
+        fs::write(dir.join("x.key"), leaf.key_pem).unwrap();
+        let err = pki.ensure(&[], &["x"]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not signed by the CA"),
+            "{err:#}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,382 @@
+//! The profile lifecycle as one pure function: `(profile, event, rules, now) → step | refusal`.
+//!
+//! Transitions follow SGP.22 §3.1.6 (Figure 15) and the ES2+ function descriptions of §5.3.1–§5.3.4.
+//! A refusal never changes the profile: [`transition`] takes the profile by reference and returns
+//! the next version in [`Step`], which the store commits only if nothing else refuses it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::{OrderMatchingId, Profile, ProfileState};
+use crate::ids::{Eid, MatchingId};
+
+/// What `CancelOrder` does with the ICCID (SGP.22 §5.3.3, Table 29).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FinalProfileStatus {
+    /// Back to the inventory for future use.
+    Available,
+    /// Never to be used again.
+    Unavailable,
+}
+
+/// The confirmation of an order (SGP.22 §5.3.2), after the wire fields have been validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The EID given in ConfirmOrder.
+    pub eid: Option<Eid>,
+    /// The MatchingID to bind: the operator's, or one the SM-DP+ generated.
+    pub matching_id: OrderMatchingId,
+    /// SHA-256 of the Confirmation Code.
+    pub confirmation_code_hash: Option<[u8; 32]>,
+    /// The SM-DS for Event Registration.
+    pub smds_address: Option<Arc<str>>,
+    /// Release immediately (`releaseFlag`).
+    pub release: bool,
+}
+
+/// Something that happens to a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// ES2+ DownloadOrder reserved this profile (SGP.22 §5.3.1).
+    DownloadOrder {
+        /// The EID to link the order to.
+        eid: Option<Eid>,
+    },
+    /// ES2+ ConfirmOrder (SGP.22 §5.3.2).
+    ConfirmOrder(Confirmation),
+    /// ES2+ ReleaseProfile (SGP.22 §5.3.4).
+    ReleaseProfile,
+    /// ES2+ CancelOrder (SGP.22 §5.3.3).
+    CancelOrder {
+        /// The EID the caller says is associated with the order.
+        eid: Option<Eid>,
+        /// The MatchingID the caller says is associated with the order.
+        matching_id: Option<OrderMatchingId>,
+        /// What becomes of the ICCID.
+        final_status: FinalProfileStatus,
+    },
+}
+
+impl Event {
+    /// The event's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::DownloadOrder { .. } => "DownloadOrder",
+            Event::ConfirmOrder(_) => "ConfirmOrder",
+            Event::ReleaseProfile => "ReleaseProfile",
+            Event::CancelOrder { .. } => "CancelOrder",
+        }
+    }
+}
+
+/// Policy knobs that the scenario sets and the transitions obey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// CancelOrder must repeat the order's EID and MatchingID when it has them (SGP.22 §5.3.3:
+    /// "SHALL be provided"). When false, omitting them is accepted; a wrong value is still refused.
+    pub cancel_requires_associated_ids: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            cancel_requires_associated_ids: true,
+        }
+    }
+}
+
+/// Work that follows from a transition and is done outside the state machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// ES12 RegisterEvent at the SM-DS, with the MatchingID as EventID (SGP.22 §3.6.1).
+    SmdsRegisterEvent {
+        /// The SM-DS address.
+        address: Arc<str>,
+        /// The EventID.
+        event_id: MatchingId,
+    },
+    /// ES12 DeleteEvent at the SM-DS (SGP.22 §3.6.3), after a cancelled order.
+    SmdsDeleteEvent {
+        /// The SM-DS address.
+        address: Arc<str>,
+        /// The EventID.
+        event_id: MatchingId,
+    },
+}
+
+/// An accepted transition: the profile as it is afterwards, and what must happen next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The profile after the event.
+    pub next: Profile,
+    /// Side effects, in order.
+    pub effects: Vec<Effect>,
+}
+
+/// Why an event is refused. Each ES2+ function maps these to its own status codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// DownloadOrder named a profile that is not Available.
+    #[error("profile is {state}, not Available")]
+    NotAvailable {
+        /// The profile's state.
+        state: ProfileState,
+    },
+    /// CancelOrder on a profile the eUICC already has.
+    #[error("profile is already {state}")]
+    AlreadyDownloaded {
+        /// The profile's state.
+        state: ProfileState,
+    },
+    /// The event does not apply in the profile's state.
+    #[error("{event} is not possible in state {from}")]
+    InvalidTransition {
+        /// The profile's state.
+        from: ProfileState,
+        /// The event's name.
+        event: &'static str,
+    },
+    /// The EID given differs from the one associated with the order.
+    #[error("{}", eid_mismatch_text(.associated, .given))]
+    EidMismatch {
+        /// The order's EID.
+        associated: Option<Eid>,
+        /// The EID in the request.
+        given: Eid,
+    },
+    /// The MatchingID given differs from the one associated with the order.
+    #[error("{}", match .associated {
+        Some(_) => format!("MatchingID {:?} is not the one associated with this order", .given.as_str()),
+        None => format!("MatchingID {:?} given, but no MatchingID is associated with this order", .given.as_str()),
+    })]
+    MatchingIdMismatch {
+        /// The order's MatchingID.
+        associated: Option<OrderMatchingId>,
+        /// The MatchingID in the request.
+        given: OrderMatchingId,
+    },
+    /// The order needs an EID (SM-DS or Default SM-DP+ use case) and none is known.
+    #[error("an EID is required: {reason}")]
+    EidRequired {
+        /// Which rule requires it.
+        reason: &'static str,
+    },
+    /// An SM-DS address was given with a zero-length MatchingID (SGP.22 §5.3.2).
+    #[error("the MatchingID must not be empty when smdsAddress is given")]
+    EmptyMatchingIdWithSmds,
+    /// CancelOrder omitted an identifier the order has (SGP.22 §5.3.3).
+    #[error("{field} must be given: the order has one associated")]
+    AssociatedIdMissing {
+        /// `eid` or `matchingId`.
+        field: &'static str,
+    },
+}
+
+fn eid_mismatch_text(associated: &Option<Eid>, given: &Eid) -> String {
+    match associated {
+        Some(a) => format!("EID {given} differs from the EID {a} associated with this ICCID"),
+        None => format!("EID {given} given, but no EID is associated with this order"),
+    }
+}
+
+/// Applies `event` to `profile` at time `now` under `rules`.
+///
+/// Returns the next version of the profile and its effects, or why the event is refused. The
+/// input is never modified.
+pub fn transition(
+    profile: &Profile,
+    event: &Event,
+    rules: &Rules,
+    now: OffsetDateTime,
+) -> Result<Step, Refusal> {
+    use ProfileState::*;
+
+    let mut next = profile.clone();
+    let mut effects = Vec::new();
+    let invalid = || Refusal::InvalidTransition {
+        from: profile.state,
+        event: event.name(),
+    };
+
+    match event {
+        Event::DownloadOrder { eid } => {
+            if profile.state != Available {
+                return Err(Refusal::NotAvailable {
+                    state: profile.state,
+                });
+            }
+            next.eid = *eid;
+            next.state = if eid.is_some() { Linked } else { Allocated };
+        }
+
+        Event::ConfirmOrder(c) => {
+            if !matches!(profile.state, Allocated | Linked) {
+                return Err(invalid());
+            }
+            // §5.3.2: an EID given in both calls must be the same.
+            if let (Some(associated), Some(given)) = (profile.eid, c.eid) {
+                if associated != given {
+                    return Err(Refusal::EidMismatch {
+                        associated: Some(associated),
+                        given,
+                    });
+                }
+            }
+            let eid = profile.eid.or(c.eid);
+            if c.smds_address.is_some() && c.matching_id == OrderMatchingId::Empty {
+                return Err(Refusal::EmptyMatchingIdWithSmds);
+            }
+            if eid.is_none() {
+                if c.smds_address.is_some() {
+                    return Err(Refusal::EidRequired {
+                        reason: "an SM-DS address is given and DownloadOrder carried no EID",
+                    });
+                }
+                if c.matching_id == OrderMatchingId::Empty {
+                    return Err(Refusal::EidRequired {
+                        reason: "the MatchingID is empty (Default SM-DP+ use case) and DownloadOrder carried no EID",
+                    });
+                }
+            }
+            next.eid = eid;
+            next.matching_id = Some(c.matching_id.clone());
+            next.confirmation_code_hash = c.confirmation_code_hash;
+            next.smds_address = c.smds_address.clone();
+            next.state = if c.release { Released } else { Confirmed };
+            if c.release {
+                register_smds_event(&mut next, &mut effects);
+            }
+        }
+
+        Event::ReleaseProfile => match profile.state {
+            // §5.3.4 NOTE: releasing a released profile succeeds and does nothing.
+            Released => {
+                return Ok(Step {
+                    next,
+                    effects: Vec::new(),
+                })
+            }
+            Confirmed => {
+                next.state = Released;
+                register_smds_event(&mut next, &mut effects);
+            }
+            _ => return Err(invalid()),
+        },
+
+        Event::CancelOrder {
+            eid,
+            matching_id,
+            final_status,
+        } => {
+            match profile.state {
+                Allocated | Linked | Confirmed | Released | Error => {}
+                Downloaded | Installed => {
+                    return Err(Refusal::AlreadyDownloaded {
+                        state: profile.state,
+                    })
+                }
+                Available | Unavailable => return Err(invalid()),
+            }
+            check_associated_eid(profile.eid, *eid, rules)?;
+            check_associated_matching_id(
+                profile.matching_id.as_ref(),
+                matching_id.as_ref(),
+                rules,
+            )?;
+            if let (true, Some(address), Some(OrderMatchingId::Id(event_id))) = (
+                profile.smds_event_registered,
+                &profile.smds_address,
+                &profile.matching_id,
+            ) {
+                effects.push(Effect::SmdsDeleteEvent {
+                    address: address.clone(),
+                    event_id: event_id.clone(),
+                });
+            }
+            next.clear_order();
+            next.state = match final_status {
+                FinalProfileStatus::Available => Available,
+                FinalProfileStatus::Unavailable => Unavailable,
+            };
+        }
+    }
+
+    next.entered.record(next.state, now);
+    Ok(Step { next, effects })
+}
+
+/// SM-DS Event Registration when the profile is released (SGP.22 §5.3.2, §5.3.4).
+fn register_smds_event(next: &mut Profile, effects: &mut Vec<Effect>) {
+    if next.smds_event_registered {
+        return;
+    }
+    if let (Some(address), Some(OrderMatchingId::Id(event_id))) =
+        (&next.smds_address, &next.matching_id)
+    {
+        effects.push(Effect::SmdsRegisterEvent {
+            address: address.clone(),
+            event_id: event_id.clone(),
+        });
+        next.smds_event_registered = true;
+    }
+}
+
+fn check_associated_eid(
+    associated: Option<Eid>,
+    given: Option<Eid>,
+    rules: &Rules,
+) -> Result<(), Refusal> {
+    match (associated, given) {
+        (Some(a), Some(g)) if a != g => Err(Refusal::EidMismatch {
+            associated: Some(a),
+            given: g,
+        }),
+        (None, Some(g)) => Err(Refusal::EidMismatch {
+            associated: None,
+            given: g,
+        }),
+        (Some(_), None) if rules.cancel_requires_associated_ids => {
+            Err(Refusal::AssociatedIdMissing { field: "eid" })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_associated_matching_id(
+    associated: Option<&OrderMatchingId>,
+    given: Option<&OrderMatchingId>,
+    rules: &Rules,
+) -> Result<(), Refusal> {
+    match (associated, given) {
+        (Some(a), Some(g)) if a != g => Err(Refusal::MatchingIdMismatch {
+            associated: Some(a.clone()),
+            given: g.clone(),
+        }),
+        (None, Some(g)) => Err(Refusal::MatchingIdMismatch {
+            associated: None,
+            given: g.clone(),
+        }),
+        // An empty MatchingID cannot be "provided" in a way that differs from absent.
+        (Some(OrderMatchingId::Id(_)), None) if rules.cancel_requires_associated_ids => {
+            Err(Refusal::AssociatedIdMissing {
+                field: "matchingId",
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl fmt::Display for FinalProfileStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FinalProfileStatus::Available => "Available",
+            FinalProfileStatus::Unavailable => "Unavailable",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,403 @@
+//! The SGP.22 §3.1.6 transition table, row by row, and a property test over random event
+//! sequences.
+
+use super::*;
+use crate::ids::Iccid;
+use proptest::prelude::*;
+use time::macros::datetime;
+
+const NOW: OffsetDateTime = datetime!(2026-11-27 10:00:00 UTC);
+
+fn eid(n: u8) -> Eid {
+    format!(
+        "{:032}",
+        89049032000000000000000000000000u128 + u128::from(n)
+    )
+    .parse()
+    .unwrap()
+}
+
+fn mid(s: &str) -> OrderMatchingId {
+    OrderMatchingId::Id(s.parse().unwrap())
+}
+
+fn fresh() -> Profile {
+    Profile::available(
+        "8944500102198304826".parse::<Iccid>().unwrap(),
+        "test-mno".into(),
+        "PT-A".into(),
+    )
+}
+
+fn confirm(eid: Option<Eid>, m: OrderMatchingId, release: bool) -> Event {
+    Event::ConfirmOrder(Confirmation {
+        eid,
+        matching_id: m,
+        confirmation_code_hash: None,
+        smds_address: None,
+        release,
+    })
+}
+
+fn cancel(eid: Option<Eid>, m: Option<OrderMatchingId>, to: FinalProfileStatus) -> Event {
+    Event::CancelOrder {
+        eid,
+        matching_id: m,
+        final_status: to,
+    }
+}
+
+fn run(p: &Profile, e: Event) -> Result<Step, Refusal> {
+    transition(p, &e, &Rules::default(), NOW)
+}
+
+fn in_state(state: ProfileState) -> Profile {
+    let mut p = fresh();
+    p.state = state;
+    if !matches!(state, ProfileState::Available | ProfileState::Allocated) {
+        p.eid = Some(eid(1));
+    }
+    if !matches!(
+        state,
+        ProfileState::Available | ProfileState::Allocated | ProfileState::Linked
+    ) {
+        p.matching_id = Some(mid("ABC-1"));
+    }
+    p
+}
+
+#[test]
+fn download_order_allocates_or_links() {
+    let s = run(&fresh(), Event::DownloadOrder { eid: None }).unwrap();
+    assert_eq!(s.next.state, ProfileState::Allocated);
+    assert_eq!(s.next.entered.get(ProfileState::Allocated), Some(NOW));
+    let s = run(&fresh(), Event::DownloadOrder { eid: Some(eid(1)) }).unwrap();
+    assert_eq!(s.next.state, ProfileState::Linked);
+    assert_eq!(s.next.eid, Some(eid(1)));
+}
+
+#[test]
+fn download_order_needs_available() {
+    for state in ProfileState::ALL.into_iter().skip(1) {
+        assert_eq!(
+            run(&in_state(state), Event::DownloadOrder { eid: None }),
+            Err(Refusal::NotAvailable { state })
+        );
+    }
+}
+
+#[test]
+fn confirm_order_confirms_or_releases() {
+    for from in [ProfileState::Allocated, ProfileState::Linked] {
+        let p = in_state(from);
+        let c = run(&p, confirm(Some(eid(1)), mid("M-1"), false)).unwrap();
+        assert_eq!(c.next.state, ProfileState::Confirmed);
+        assert_eq!(c.next.eid, Some(eid(1)));
+        assert_eq!(c.next.matching_id, Some(mid("M-1")));
+        let r = run(&p, confirm(None, mid("M-1"), true)).unwrap();
+        assert_eq!(r.next.state, ProfileState::Released);
+    }
+}
+
+#[test]
+fn confirm_order_refusals() {
+    let linked = in_state(ProfileState::Linked);
+    assert!(matches!(
+        run(&linked, confirm(Some(eid(2)), mid("M"), false)),
+        Err(Refusal::EidMismatch { .. })
+    ));
+    let allocated = in_state(ProfileState::Allocated);
+    assert!(matches!(
+        run(&allocated, confirm(None, OrderMatchingId::Empty, true)),
+        Err(Refusal::EidRequired { .. })
+    ));
+    // The Default SM-DP+ case works once an EID is known.
+    let ok = run(
+        &allocated,
+        confirm(Some(eid(3)), OrderMatchingId::Empty, true),
+    )
+    .unwrap();
+    assert_eq!(ok.next.matching_id, Some(OrderMatchingId::Empty));
+    let smds = Event::ConfirmOrder(Confirmation {
+        eid: None,
+        matching_id: mid("EVT-1"),
+        confirmation_code_hash: None,
+        smds_address: Some("lpa.ds.gsma.com".into()),
+        release: true,
+    });
+    assert!(matches!(
+        run(&allocated, smds),
+        Err(Refusal::EidRequired { .. })
+    ));
+    let smds_empty = Event::ConfirmOrder(Confirmation {
+        eid: Some(eid(1)),
+        matching_id: OrderMatchingId::Empty,
+        confirmation_code_hash: None,
+        smds_address: Some("lpa.ds.gsma.com".into()),
+        release: true,
+    });
+    assert_eq!(
+        run(&linked, smds_empty),
+        Err(Refusal::EmptyMatchingIdWithSmds)
+    );
+    for state in [
+        ProfileState::Available,
+        ProfileState::Confirmed,
+        ProfileState::Released,
+        ProfileState::Downloaded,
+        ProfileState::Installed,
+        ProfileState::Error,
+        ProfileState::Unavailable,
+    ] {
+        assert!(matches!(
+            run(&in_state(state), confirm(Some(eid(1)), mid("X"), false)),
+            Err(Refusal::InvalidTransition { from, .. }) if from == state
+        ));
+    }
+}
+
+#[test]
+fn smds_registration_happens_once_at_release() {
+    let linked = in_state(ProfileState::Linked);
+    let with_smds = |release| {
+        Event::ConfirmOrder(Confirmation {
+            eid: None,
+            matching_id: mid("EVT-1"),
+            confirmation_code_hash: None,
+            smds_address: Some("lpa.ds.gsma.com".into()),
+            release,
+        })
+    };
+    let now = run(&linked, with_smds(true)).unwrap();
+    assert_eq!(now.effects.len(), 1);
+    assert!(now.next.smds_event_registered);
+
+    let later = run(&linked, with_smds(false)).unwrap();
+    assert!(later.effects.is_empty());
+    let released = run(&later.next, Event::ReleaseProfile).unwrap();
+    assert!(matches!(
+        released.effects.as_slice(),
+        [Effect::SmdsRegisterEvent { .. }]
+    ));
+    let again = run(&released.next, Event::ReleaseProfile).unwrap();
+    assert!(again.effects.is_empty());
+    assert_eq!(again.next, released.next);
+
+    let cancelled = run(
+        &released.next,
+        cancel(
+            Some(eid(1)),
+            Some(mid("EVT-1")),
+            FinalProfileStatus::Available,
+        ),
+    )
+    .unwrap();
+    assert!(matches!(
+        cancelled.effects.as_slice(),
+        [Effect::SmdsDeleteEvent { .. }]
+    ));
+}
+
+#[test]
+fn release_profile_needs_confirmation() {
+    let ok = run(&in_state(ProfileState::Confirmed), Event::ReleaseProfile).unwrap();
+    assert_eq!(ok.next.state, ProfileState::Released);
+    for state in [
+        ProfileState::Available,
+        ProfileState::Allocated,
+        ProfileState::Linked,
+        ProfileState::Downloaded,
+        ProfileState::Installed,
+        ProfileState::Error,
+        ProfileState::Unavailable,
+    ] {
+        assert!(matches!(
+            run(&in_state(state), Event::ReleaseProfile),
+            Err(Refusal::InvalidTransition { .. })
+        ));
+    }
+}
+
+#[test]
+fn cancel_order_table() {
+    for from in [
+        ProfileState::Allocated,
+        ProfileState::Linked,
+        ProfileState::Confirmed,
+        ProfileState::Released,
+        ProfileState::Error,
+    ] {
+        let p = in_state(from);
+        let ids = (p.eid, p.matching_id.clone());
+        for (to, want) in [
+            (FinalProfileStatus::Available, ProfileState::Available),
+            (FinalProfileStatus::Unavailable, ProfileState::Unavailable),
+        ] {
+            let s = run(&p, cancel(ids.0, ids.1.clone(), to)).unwrap();
+            assert_eq!(s.next.state, want, "from {from}");
+            assert_eq!(s.next.eid, None);
+            assert_eq!(s.next.matching_id, None);
+        }
+    }
+    for state in [ProfileState::Downloaded, ProfileState::Installed] {
+        let p = in_state(state);
+        assert_eq!(
+            run(
+                &p,
+                cancel(p.eid, p.matching_id.clone(), FinalProfileStatus::Available)
+            ),
+            Err(Refusal::AlreadyDownloaded { state })
+        );
+    }
+    for state in [ProfileState::Available, ProfileState::Unavailable] {
+        assert!(matches!(
+            run(
+                &in_state(state),
+                cancel(None, None, FinalProfileStatus::Available)
+            ),
+            Err(Refusal::InvalidTransition { .. })
+        ));
+    }
+}
+
+#[test]
+fn cancel_order_checks_associations() {
+    let p = in_state(ProfileState::Confirmed);
+    let to = FinalProfileStatus::Available;
+    assert!(matches!(
+        run(&p, cancel(Some(eid(9)), Some(mid("ABC-1")), to)),
+        Err(Refusal::EidMismatch { .. })
+    ));
+    assert!(matches!(
+        run(&p, cancel(Some(eid(1)), Some(mid("OTHER")), to)),
+        Err(Refusal::MatchingIdMismatch { .. })
+    ));
+    assert_eq!(
+        run(&p, cancel(None, Some(mid("ABC-1")), to)),
+        Err(Refusal::AssociatedIdMissing { field: "eid" })
+    );
+    assert_eq!(
+        run(&p, cancel(Some(eid(1)), None, to)),
+        Err(Refusal::AssociatedIdMissing {
+            field: "matchingId"
+        })
+    );
+    let lenient = Rules {
+        cancel_requires_associated_ids: false,
+    };
+    assert!(transition(&p, &cancel(None, None, to), &lenient, NOW).is_ok());
+    let allocated = in_state(ProfileState::Allocated);
+    assert!(matches!(
+        run(&allocated, cancel(Some(eid(1)), None, to)),
+        Err(Refusal::EidMismatch {
+            associated: None,
+            ..
+        })
+    ));
+}
+
+// ---- property test: random event sequences keep the invariants ----
+
+fn arb_eid() -> impl Strategy<Value = Option<Eid>> {
+    prop_oneof![Just(None), (1u8..4).prop_map(|n| Some(eid(n)))]
+}
+
+fn arb_matching_id() -> impl Strategy<Value = OrderMatchingId> {
+    prop_oneof![
+        Just(OrderMatchingId::Empty),
+        Just(mid("ABC-1")),
+        Just(mid("ABC-2"))
+    ]
+}
+
+fn arb_event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        arb_eid().prop_map(|eid| Event::DownloadOrder { eid }),
+        (
+            arb_eid(),
+            arb_matching_id(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(eid, matching_id, cc, smds, release)| {
+                Event::ConfirmOrder(Confirmation {
+                    eid,
+                    matching_id,
+                    confirmation_code_hash: cc.then_some([7; 32]),
+                    smds_address: smds.then(|| "lpa.ds.gsma.com".into()),
+                    release,
+                })
+            }),
+        Just(Event::ReleaseProfile),
+        (
+            arb_eid(),
+            proptest::option::of(arb_matching_id()),
+            any::<bool>()
+        )
+            .prop_map(|(eid, matching_id, avail)| Event::CancelOrder {
+                eid,
+                matching_id,
+                final_status: if avail {
+                    FinalProfileStatus::Available
+                } else {
+                    FinalProfileStatus::Unavailable
+                },
+            }),
+    ]
+}
+
+/// Which fields a state allows or requires.
+fn check_consistent(p: &Profile) -> Result<(), TestCaseError> {
+    use ProfileState::*;
+    match p.state {
+        Available | Unavailable => {
+            prop_assert!(p.eid.is_none() && p.matching_id.is_none());
+            prop_assert!(p.confirmation_code_hash.is_none() && p.smds_address.is_none());
+        }
+        Allocated => prop_assert!(p.eid.is_none() && p.matching_id.is_none()),
+        Linked => prop_assert!(p.eid.is_some() && p.matching_id.is_none()),
+        Confirmed | Released => {
+            prop_assert!(p.matching_id.is_some());
+            if p.matching_id == Some(OrderMatchingId::Empty) || p.smds_address.is_some() {
+                prop_assert!(p.eid.is_some());
+            }
+            prop_assert_eq!(
+                p.smds_event_registered,
+                p.state == Released && p.smds_address.is_some()
+            );
+        }
+        Downloaded | Installed | Error => {}
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn random_sequences_keep_invariants(
+        events in proptest::collection::vec(arb_event(), 1..40),
+        lenient in any::<bool>(),
+    ) {
+        let rules = Rules { cancel_requires_associated_ids: !lenient };
+        let mut p = fresh();
+        // The EID of the current order: once linked it stays until the order ends.
+        for e in &events {
+            let before = p.clone();
+            match transition(&p, e, &rules, NOW) {
+                Ok(step) => {
+                    prop_assert!(before.state != ProfileState::Unavailable, "Unavailable is terminal");
+                    let order_ended = matches!(e, Event::CancelOrder { .. });
+                    if let (Some(old), false) = (before.eid, order_ended) {
+                        prop_assert_eq!(step.next.eid, Some(old), "a linked EID never changes");
+                    }
+                    if order_ended {
+                        prop_assert!(matches!(step.next.state, ProfileState::Available | ProfileState::Unavailable));
+                    }
+                    p = step.next;
+                }
+                Err(_) => prop_assert_eq!(&p, &before, "a refusal changes nothing"),
+            }
+            check_consistent(&p)?;
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! A profile in the SM-DP+ inventory and its lifecycle states (SGP.22 §3.1.6).
+//!
+//! This module and [`machine`] are pure: no I/O, no clock reads, no locks.
+
+pub mod machine;
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::{Eid, Iccid, MatchingId};
+
+/// The SM-DP+ side profile states of SGP.22 §3.1.6 (Table 6b, Figure 15), in spec order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ProfileState {
+    /// In inventory and free.
+    Available,
+    /// Reserved by DownloadOrder without an EID.
+    Allocated,
+    /// Reserved by DownloadOrder with an EID.
+    Linked,
+    /// ConfirmOrder done with `releaseFlag` false: waiting for ReleaseProfile.
+    Confirmed,
+    /// Ready for download by the eUICC.
+    Released,
+    /// The Bound Profile Package was delivered to the LPA.
+    Downloaded,
+    /// The eUICC reported a successful installation.
+    Installed,
+    /// The order ended without an installation (limits, rejection, install failure).
+    Error,
+    /// The ICCID will never be used again.
+    Unavailable,
+}
+
+impl ProfileState {
+    /// Every state, in spec order.
+    pub const ALL: [ProfileState; 9] = [
+        ProfileState::Available,
+        ProfileState::Allocated,
+        ProfileState::Linked,
+        ProfileState::Confirmed,
+        ProfileState::Released,
+        ProfileState::Downloaded,
+        ProfileState::Installed,
+        ProfileState::Error,
+        ProfileState::Unavailable,
+    ];
+
+    /// The state's name as SGP.22 writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileState::Available => "Available",
+            ProfileState::Allocated => "Allocated",
+            ProfileState::Linked => "Linked",
+            ProfileState::Confirmed => "Confirmed",
+            ProfileState::Released => "Released",
+            ProfileState::Downloaded => "Downloaded",
+            ProfileState::Installed => "Installed",
+            ProfileState::Error => "Error",
+            ProfileState::Unavailable => "Unavailable",
+        }
+    }
+
+    /// Position in [`ProfileState::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for ProfileState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The MatchingID bound to an order by ConfirmOrder.
+///
+/// SGP.22 §4.1.1 allows a zero-length MatchingID for the Default SM-DP+ use case; it is not
+/// registered in the MatchingID index because it identifies nothing on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OrderMatchingId {
+    /// The Default SM-DP+ case: the eUICC is found by its EID.
+    Empty,
+    /// An Activation Code token or SM-DS EventID.
+    Id(MatchingId),
+}
+
+impl OrderMatchingId {
+    /// The wire form (`""` for the empty MatchingID).
+    pub fn as_str(&self) -> &str {
+        match self {
+            OrderMatchingId::Empty => "",
+            OrderMatchingId::Id(id) => id.as_str(),
+        }
+    }
+
+    /// The MatchingID when it is not empty.
+    pub fn id(&self) -> Option<&MatchingId> {
+        match self {
+            OrderMatchingId::Empty => None,
+            OrderMatchingId::Id(id) => Some(id),
+        }
+    }
+}
+
+/// When the profile last entered each state, as Unix seconds (0 = never).
+///
+/// Fixed size, so a million-profile inventory does not grow with every transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StateTimes([i64; 9]);
+
+impl StateTimes {
+    /// Records that `state` was entered at `at`.
+    pub fn record(&mut self, state: ProfileState, at: OffsetDateTime) {
+        self.0[state.index()] = at.unix_timestamp();
+    }
+
+    /// When `state` was last entered, if ever.
+    pub fn get(&self, state: ProfileState) -> Option<OffsetDateTime> {
+        match self.0[state.index()] {
+            0 => None,
+            t => OffsetDateTime::from_unix_timestamp(t).ok(),
+        }
+    }
+}
+
+/// One profile of the SM-DP+ inventory together with its pending order, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The ICCID in the inventory's own form.
+    pub iccid: Iccid,
+    /// The operator (Profile Owner) the profile belongs to.
+    pub owner: Arc<str>,
+    /// The operator-defined profile type.
+    pub profile_type: Arc<str>,
+    /// The lifecycle state.
+    pub state: ProfileState,
+    /// The eUICC the order is linked to.
+    pub eid: Option<Eid>,
+    /// The MatchingID fixed by ConfirmOrder.
+    pub matching_id: Option<OrderMatchingId>,
+    /// SHA-256 of the Confirmation Code; the code itself is never stored (SGP.22 §5.3.2).
+    pub confirmation_code_hash: Option<[u8; 32]>,
+    /// The SM-DS where the download event is (or will be) registered.
+    pub smds_address: Option<Arc<str>>,
+    /// Whether the SM-DS event registration has been performed.
+    pub smds_event_registered: bool,
+    /// Download attempts of the current order (SGP.22 §3.1.3).
+    pub download_attempts: u32,
+    /// Wrong Confirmation Code attempts of the current order (SGP.22 §3.1.3.2).
+    pub confirmation_code_attempts: u32,
+    /// When each state was last entered.
+    pub entered: StateTimes,
+}
+
+impl Profile {
+    /// A profile fresh in the inventory, in state Available.
+    pub fn available(iccid: Iccid, owner: Arc<str>, profile_type: Arc<str>) -> Self {
+        Profile {
+            iccid,
+            owner,
+            profile_type,
+            state: ProfileState::Available,
+            eid: None,
+            matching_id: None,
+            confirmation_code_hash: None,
+            smds_address: None,
+            smds_event_registered: false,
+            download_attempts: 0,
+            confirmation_code_attempts: 0,
+            entered: StateTimes::default(),
+        }
+    }
+
+    /// Drops everything that belonged to the order, as when it is cancelled.
+    fn clear_order(&mut self) {
+        self.eid = None;
+        self.matching_id = None;
+        self.confirmation_code_hash = None;
+        self.smds_address = None;
+        self.smds_event_registered = false;
+        self.download_attempts = 0;
+        self.confirmation_code_attempts = 0;
+    }
+}

@@ -1,0 +1,154 @@
+//! Starting and stopping the whole mock: PKI, scenario, listener.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::http::{self, tls, Limits};
+use crate::pki::{EnsureReport, PkiDir};
+use crate::scenario::Scenario;
+
+/// Default ES2+ listen address (design.md §2).
+pub const DEFAULT_ES2_ADDR: &str = "127.0.0.1:6443";
+
+/// Everything needed to start the mock.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where ES2+ (mutual TLS) listens; port 0 picks a free port.
+    pub es2_addr: SocketAddr,
+    /// The PKI directory.
+    pub certs_dir: PathBuf,
+    /// SANs for the server certificate besides localhost, 127.0.0.1, ::1 and the SM-DP+
+    /// address.
+    pub extra_sans: Vec<String>,
+    /// The scenario to run.
+    pub scenario: Arc<Scenario>,
+    /// Transport limits.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// The defaults of design.md §2 with `scenario`.
+    pub fn new(scenario: Scenario) -> Self {
+        Config {
+            es2_addr: SocketAddr::from(([127, 0, 0, 1], 6443)),
+            certs_dir: PathBuf::from("certs"),
+            extra_sans: Vec::new(),
+            scenario: Arc::new(scenario),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The server certificate's SANs.
+    pub fn server_sans(&self) -> Vec<String> {
+        let mut sans: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        for extra in std::iter::once(self.scenario.smdp_address().to_owned())
+            .chain(self.extra_sans.iter().cloned())
+        {
+            if !sans.iter().any(|s| s.eq_ignore_ascii_case(&extra)) {
+                sans.push(extra);
+            }
+        }
+        sans
+    }
+}
+
+/// A running mock. Dropping it stops the listener; [`Server::shutdown`] also waits for
+/// in-flight requests.
+#[derive(Debug)]
+pub struct Server {
+    es2_addr: SocketAddr,
+    app: App,
+    pki: PkiDir,
+    pki_report: EnsureReport,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Makes sure the PKI exists, binds the listener and starts serving.
+    pub async fn start(config: Config) -> Result<Server> {
+        let pki = PkiDir::new(&config.certs_dir);
+        let operator_ids: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();
+        let pki_report = pki
+            .ensure(&config.server_sans(), &operator_ids)
+            .with_context(|| format!("preparing the test PKI in {}", config.certs_dir.display()))?;
+        for warning in &pki_report.warnings {
+            warn!("{warning}");
+        }
+        let tls = tls::server_config(&pki)?;
+        let listener = TcpListener::bind(config.es2_addr)
+            .await
+            .with_context(|| format!("binding the ES2+ listener to {}", config.es2_addr))?;
+        let es2_addr = listener.local_addr()?;
+        let app = App::new(config.scenario.clone(), Clock::system());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(http::serve(
+            listener,
+            tls,
+            app.clone(),
+            config.limits.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        info!(%es2_addr, profiles = config.scenario.profile_count(), "ES2+ listening (mutual TLS)");
+        Ok(Server {
+            es2_addr,
+            app,
+            pki,
+            pki_report,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The bound ES2+ address.
+    pub fn es2_addr(&self) -> SocketAddr {
+        self.es2_addr
+    }
+
+    /// The application state (store, scenario, clock).
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The PKI directory in use.
+    pub fn pki(&self) -> &PkiDir {
+        &self.pki
+    }
+
+    /// What the PKI step created and reused.
+    pub fn pki_report(&self) -> &EnsureReport {
+        &self.pki_report
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and returns when done.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The in-memory profile store: profiles by ICCID, plus the indexes that make ES2+ fast and safe
+//! under concurrency.
+//!
+//! - `profiles`: every profile, by pad-insensitive ICCID.
+//! - `matching_ids`: MatchingID → ICCID, so a MatchingID is bound to at most one order.
+//! - `pools`: per profile type, the Available profiles, so DownloadOrder by profileType takes one
+//!   in O(1) instead of scanning the inventory.
+//!
+//! All mutation goes through [`Store::update`], which runs the caller's check-and-transition
+//! closure and the index updates under the profile's entry lock. Lock order is always
+//! profile entry → index (MatchingID entry or pool mutex); nothing takes a profile entry while
+//! holding an index lock, so there is no deadlock and no profile can be handed out twice.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+
+use crate::ids::{IccidKey, MatchingId};
+use crate::profile::machine::{Effect, Step};
+use crate::profile::{OrderMatchingId, Profile, ProfileState};
+
+/// The profile store. Cheap to clone; clones share the same data.
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    profiles: DashMap<IccidKey, Profile>,
+    matching_ids: DashMap<MatchingId, IccidKey>,
+    pools: HashMap<Arc<str>, Mutex<Pool>>,
+}
+
+/// The result of a committed update.
+#[derive(Debug, Clone)]
+pub struct Updated {
+    /// The profile after the update.
+    pub profile: Profile,
+    /// The effects of the transition.
+    pub effects: Vec<Effect>,
+}
+
+/// Why [`Store::update`] did not commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateError<E> {
+    /// No profile has this ICCID.
+    UnknownIccid,
+    /// The closure refused the update.
+    Refused(E),
+    /// The MatchingID of the new state is bound to another profile's order.
+    MatchingIdInUse(MatchingId),
+}
+
+/// Why [`Store::allocate`] did not commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllocateError<E> {
+    /// No Available profile of the type is left.
+    Exhausted,
+    /// The closure refused the update.
+    Refused(E),
+}
+
+impl Store {
+    /// A store holding `profiles`, each with a pool slot if Available.
+    pub fn new(profiles: impl IntoIterator<Item = Profile>) -> Self {
+        let profiles_map = DashMap::new();
+        let mut pools: HashMap<Arc<str>, Pool> = HashMap::new();
+        let mut matching_ids = Vec::new();
+        for p in profiles {
+            let key = p.iccid.key();
+            let pool = pools.entry(p.profile_type.clone()).or_default();
+            if p.state == ProfileState::Available {
+                pool.insert(key);
+            }
+            if let Some(id) = p.matching_id.as_ref().and_then(OrderMatchingId::id) {
+                matching_ids.push((id.clone(), key));
+            }
+            profiles_map.insert(key, p);
+        }
+        Store {
+            inner: Arc::new(Inner {
+                profiles: profiles_map,
+                matching_ids: matching_ids.into_iter().collect(),
+                pools: pools
+                    .into_iter()
+                    .map(|(ty, pool)| (ty, Mutex::new(pool)))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// A copy of the profile with this ICCID.
+    pub fn get(&self, key: IccidKey) -> Option<Profile> {
+        self.inner.profiles.get(&key).map(|p| p.clone())
+    }
+
+    /// The ICCID whose order holds this MatchingID.
+    pub fn find_by_matching_id(&self, id: &MatchingId) -> Option<IccidKey> {
+        self.inner.matching_ids.get(id).map(|k| *k)
+    }
+
+    /// How many profiles the store holds.
+    pub fn len(&self) -> usize {
+        self.inner.profiles.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.inner.profiles.is_empty()
+    }
+
+    /// How many Available profiles of this type are left.
+    pub fn available_count(&self, profile_type: &str) -> usize {
+        self.inner
+            .pools
+            .get(profile_type)
+            .map_or(0, |p| lock(p).members.len())
+    }
+
+    /// Copies of all profiles, in no particular order.
+    pub fn snapshot(&self) -> Vec<Profile> {
+        self.inner.profiles.iter().map(|p| p.clone()).collect()
+    }
+
+    /// Runs `check` on the profile with this ICCID and commits the step it returns.
+    ///
+    /// `check` runs under the profile's lock and must not touch the store. On any error nothing
+    /// changes.
+    pub fn update<E>(
+        &self,
+        key: IccidKey,
+        check: impl FnOnce(&Profile) -> Result<Step, E>,
+    ) -> Result<Updated, UpdateError<E>> {
+        let mut entry = self
+            .inner
+            .profiles
+            .get_mut(&key)
+            .ok_or(UpdateError::UnknownIccid)?;
+        let step = check(&entry).map_err(UpdateError::Refused)?;
+        self.rebind_matching_id(
+            key,
+            entry.matching_id.as_ref(),
+            step.next.matching_id.as_ref(),
+        )?;
+        *entry = step.next;
+        self.sync_pool(&entry);
+        Ok(Updated {
+            profile: entry.clone(),
+            effects: step.effects,
+        })
+    }
+
+    /// Takes an Available profile of `profile_type` and commits the step `check` returns for it.
+    ///
+    /// `check` sees only Available profiles. If it refuses, the profile stays Available and in
+    /// the pool. Amortised O(1): no scan of the inventory.
+    pub fn allocate<E>(
+        &self,
+        profile_type: &str,
+        check: impl Fn(&Profile) -> Result<Step, E>,
+    ) -> Result<Updated, AllocateError<E>> {
+        let pool = self
+            .inner
+            .pools
+            .get(profile_type)
+            .ok_or(AllocateError::Exhausted)?;
+        loop {
+            // The pool lock is released before the profile lock is taken (lock order).
+            let candidate = lock(pool).pop();
+            let key = candidate.ok_or(AllocateError::Exhausted)?;
+            let Some(mut entry) = self.inner.profiles.get_mut(&key) else {
+                continue;
+            };
+            if entry.state != ProfileState::Available {
+                // Taken by ICCID since it was queued: a stale pool slot.
+                self.sync_pool(&entry);
+                continue;
+            }
+            let step = match check(&entry) {
+                Ok(step) => step,
+                Err(e) => {
+                    self.sync_pool(&entry);
+                    return Err(AllocateError::Refused(e));
+                }
+            };
+            // A fresh DownloadOrder never carries a MatchingID, but keep the index honest.
+            if self
+                .rebind_matching_id::<()>(
+                    key,
+                    entry.matching_id.as_ref(),
+                    step.next.matching_id.as_ref(),
+                )
+                .is_err()
+            {
+                self.sync_pool(&entry);
+                continue;
+            }
+            *entry = step.next;
+            self.sync_pool(&entry);
+            return Ok(Updated {
+                profile: entry.clone(),
+                effects: step.effects,
+            });
+        }
+    }
+
+    /// Moves the MatchingID index from `old` to `new` for `key`; fails if `new` is taken.
+    fn rebind_matching_id<E>(
+        &self,
+        key: IccidKey,
+        old: Option<&OrderMatchingId>,
+        new: Option<&OrderMatchingId>,
+    ) -> Result<(), UpdateError<E>> {
+        let old = old.and_then(OrderMatchingId::id);
+        let new = new.and_then(OrderMatchingId::id);
+        if old == new {
+            return Ok(());
+        }
+        if let Some(new) = new {
+            match self.inner.matching_ids.entry(new.clone()) {
+                Entry::Occupied(o) if *o.get() != key => {
+                    return Err(UpdateError::MatchingIdInUse(new.clone()))
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(v) => {
+                    v.insert(key);
+                }
+            }
+        }
+        if let Some(old) = old {
+            self.inner.matching_ids.remove_if(old, |_, k| *k == key);
+        }
+        Ok(())
+    }
+
+    /// Makes the pool membership of `profile` match its state. Called under its entry lock.
+    fn sync_pool(&self, profile: &Profile) {
+        if let Some(pool) = self.inner.pools.get(&profile.profile_type) {
+            let mut pool = lock(pool);
+            if profile.state == ProfileState::Available {
+                pool.insert(profile.iccid.key());
+            } else {
+                pool.remove(profile.iccid.key());
+            }
+        }
+    }
+}
+
+fn lock(pool: &Mutex<Pool>) -> MutexGuard<'_, Pool> {
+    // A panic while holding the lock cannot leave a Pool half-updated in a way that matters:
+    // membership is re-synchronised on every update. So a poisoned lock is still usable.
+    pool.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The Available profiles of one type, in FIFO order.
+///
+/// `members` is exact; `queue` may hold stale keys (removed lazily) and is compacted when stale
+/// keys outnumber live ones.
+#[derive(Debug, Default)]
+struct Pool {
+    queue: VecDeque<IccidKey>,
+    members: HashSet<IccidKey>,
+}
+
+impl Pool {
+    fn insert(&mut self, key: IccidKey) {
+        if self.members.insert(key) {
+            self.queue.push_back(key);
+        }
+    }
+
+    fn remove(&mut self, key: IccidKey) {
+        if self.members.remove(&key) && self.queue.len() > 2 * self.members.len() + 64 {
+            self.compact();
+        }
+    }
+
+    fn pop(&mut self) -> Option<IccidKey> {
+        while let Some(key) = self.queue.pop_front() {
+            if self.members.remove(&key) {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    fn compact(&mut self) {
+        let mut seen = HashSet::with_capacity(self.members.len());
+        let members = &self.members;
+        self.queue
+            .retain(|k| members.contains(k) && seen.insert(*k));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! The store's indexes stay exact under random operations, and allocation never hands out a
+//! profile twice, even from many threads.
+
+use super::*;
+use crate::ids::{Eid, Iccid};
+use crate::profile::machine::{transition, Confirmation, Event, FinalProfileStatus, Rules};
+use proptest::prelude::*;
+use time::macros::datetime;
+
+fn inventory(per_type: u64) -> Vec<Profile> {
+    let mut out = Vec::new();
+    for (t, ty) in ["A", "B"].iter().enumerate() {
+        for i in 0..per_type {
+            let prefix = format!("8944{t}{i:013}");
+            let iccid = Iccid::with_check_digit(&prefix, false).unwrap();
+            out.push(Profile::available(iccid, "op".into(), (*ty).into()));
+        }
+    }
+    out
+}
+
+fn apply(p: &Profile, e: &Event) -> Result<Step, crate::profile::machine::Refusal> {
+    transition(p, e, &Rules::default(), datetime!(2026-01-01 0:00 UTC))
+}
+
+fn check_indexes(store: &Store) -> Result<(), TestCaseError> {
+    let all = store.snapshot();
+    let mut bound = 0;
+    for p in &all {
+        if let Some(id) = p.matching_id.as_ref().and_then(OrderMatchingId::id) {
+            bound += 1;
+            prop_assert_eq!(store.find_by_matching_id(id), Some(p.iccid.key()));
+        }
+    }
+    prop_assert_eq!(
+        store.inner.matching_ids.len(),
+        bound,
+        "no orphan MatchingIDs"
+    );
+    for ty in ["A", "B"] {
+        let available: HashSet<IccidKey> = all
+            .iter()
+            .filter(|p| &*p.profile_type == ty && p.state == ProfileState::Available)
+            .map(|p| p.iccid.key())
+            .collect();
+        let pool = lock(&store.inner.pools[ty]);
+        prop_assert_eq!(&pool.members, &available);
+        prop_assert!(pool.members.iter().all(|k| pool.queue.contains(k)));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    ByType(bool),
+    Event(usize, Event),
+}
+
+fn arb_op(n: usize) -> impl Strategy<Value = Op> {
+    let eid: Eid = "89049032000000000000000000000001".parse().unwrap();
+    let mids = ["M-1", "M-2", "M-3"];
+    prop_oneof![
+        any::<bool>().prop_map(Op::ByType),
+        (0..n, 0..3usize, any::<bool>()).prop_map(move |(i, m, release)| Op::Event(
+            i,
+            Event::ConfirmOrder(Confirmation {
+                eid: Some(eid),
+                matching_id: OrderMatchingId::Id(mids[m].parse().unwrap()),
+                confirmation_code_hash: None,
+                smds_address: None,
+                release,
+            })
+        )),
+        (0..n).prop_map(|i| Op::Event(i, Event::DownloadOrder { eid: None })),
+        (0..n).prop_map(|i| Op::Event(i, Event::ReleaseProfile)),
+        (0..n, any::<bool>()).prop_map(|(i, a)| Op::Event(
+            i,
+            Event::CancelOrder {
+                eid: None,
+                matching_id: None,
+                final_status: if a {
+                    FinalProfileStatus::Available
+                } else {
+                    FinalProfileStatus::Unavailable
+                },
+            }
+        )),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn indexes_stay_exact(ops in proptest::collection::vec(arb_op(8), 1..60)) {
+        let profiles = inventory(4);
+        let keys: Vec<IccidKey> = profiles.iter().map(|p| p.iccid.key()).collect();
+        let store = Store::new(profiles);
+        let lenient = Rules { cancel_requires_associated_ids: false };
+        for op in ops {
+            match op {
+                Op::ByType(a) => {
+                    let _ = store.allocate(if a { "A" } else { "B" }, |p| {
+                        apply(p, &Event::DownloadOrder { eid: None })
+                    });
+                }
+                Op::Event(i, e) => {
+                    let before = store.get(keys[i]).unwrap();
+                    let res = store.update(keys[i], |p| {
+                        transition(p, &e, &lenient, datetime!(2026-01-01 0:00 UTC))
+                    });
+                    if res.is_err() {
+                        prop_assert_eq!(store.get(keys[i]).unwrap(), before, "refusal changes nothing");
+                    }
+                }
+            }
+            check_indexes(&store)?;
+        }
+    }
+}
+
+#[test]
+fn concurrent_allocation_hands_out_each_profile_once() {
+    let store = Store::new(inventory(50));
+    let handles: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store
+                    .allocate("A", |p| apply(p, &Event::DownloadOrder { eid: None }))
+                    .ok()
+                    .map(|u| u.profile.iccid.key())
+            })
+        })
+        .collect();
+    let won: Vec<IccidKey> = handles
+        .into_iter()
+        .filter_map(|h| h.join().unwrap())
+        .collect();
+    let distinct: HashSet<_> = won.iter().collect();
+    assert_eq!(won.len(), 50);
+    assert_eq!(distinct.len(), 50);
+    assert_eq!(store.available_count("A"), 0);
+    assert_eq!(store.available_count("B"), 50);
+}
+
+#[test]
+fn matching_id_conflict_is_refused_without_change() {
+    let profiles = inventory(2);
+    let (a, b) = (profiles[0].iccid.key(), profiles[1].iccid.key());
+    let store = Store::new(profiles);
+    let order = Event::DownloadOrder { eid: None };
+    let confirm = Event::ConfirmOrder(Confirmation {
+        eid: None,
+        matching_id: OrderMatchingId::Id("SAME".parse().unwrap()),
+        confirmation_code_hash: None,
+        smds_address: None,
+        release: false,
+    });
+    for k in [a, b] {
+        store.update(k, |p| apply(p, &order)).unwrap();
+    }
+    store.update(a, |p| apply(p, &confirm)).unwrap();
+    let before = store.get(b).unwrap();
+    assert!(matches!(
+        store.update(b, |p| apply(p, &confirm)),
+        Err(UpdateError::MatchingIdInUse(_))
+    ));
+    assert_eq!(store.get(b).unwrap(), before);
+}

@@ -1,0 +1,353 @@
+//! Shared helpers for the integration tests: a real server on port 0 with its own PKI directory,
+//! and an mTLS HTTP client that presents an operator's certificate.
+
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::HeaderValue;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::{json, Value};
+use smdpp_mock::es2::Function;
+use smdpp_mock::ids::Iccid;
+use smdpp_mock::profile::{Profile, ProfileState};
+use smdpp_mock::scenario::Scenario;
+use smdpp_mock::server::{Config, Server};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// An EID for tests.
+pub const EID1: &str = "89049032123451234512345678901235";
+/// Another EID.
+pub const EID2: &str = "89049032123451234512345678901236";
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "smdpp-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running mock with its own certificate directory.
+pub struct TestServer {
+    pub server: Server,
+    pub dir: TempDir,
+}
+
+impl TestServer {
+    /// Starts the built-in default scenario.
+    pub async fn start() -> Self {
+        Self::with_scenario(Scenario::default_scenario().unwrap()).await
+    }
+
+    /// Starts a scenario given as YAML text (written to a real file first).
+    pub async fn with_yaml(yaml: &str) -> Self {
+        let dir = TempDir::new("scenario");
+        let file = dir.path().join("scenario.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let scenario = Scenario::load(&file).unwrap();
+        Self::start_in(scenario, dir).await
+    }
+
+    pub async fn with_scenario(scenario: Scenario) -> Self {
+        Self::start_in(scenario, TempDir::new("server")).await
+    }
+
+    async fn start_in(scenario: Scenario, dir: TempDir) -> Self {
+        let mut config = Config::new(scenario);
+        config.es2_addr = "127.0.0.1:0".parse().unwrap();
+        config.certs_dir = dir.path().join("certs");
+        let server = Server::start(config).await.unwrap();
+        TestServer { server, dir }
+    }
+
+    pub fn certs(&self) -> PathBuf {
+        self.dir.path().join("certs")
+    }
+
+    /// A client presenting `certs/<name>.pem`.
+    pub fn client(&self, name: &str) -> Es2Client {
+        let certs = self.certs();
+        self.client_with(
+            &std::fs::read(certs.join(format!("{name}.pem"))).unwrap(),
+            &std::fs::read(certs.join(format!("{name}.key"))).unwrap(),
+            name,
+        )
+    }
+
+    /// A client presenting the given PEM certificate and key.
+    pub fn client_with(&self, cert_pem: &[u8], key_pem: &[u8], requester: &str) -> Es2Client {
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key_pem).unwrap();
+        let config = self
+            .client_config_builder()
+            .with_client_auth_cert(chain, key)
+            .unwrap();
+        Es2Client::new(self, config, requester)
+    }
+
+    /// A client that presents no certificate.
+    pub fn anonymous_client(&self) -> Es2Client {
+        let config = self.client_config_builder().with_no_client_auth();
+        Es2Client::new(self, config, "anonymous")
+    }
+
+    fn client_config_builder(
+        &self,
+    ) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(self.certs().join("ca.pem")).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+    }
+
+    pub fn profile(&self, iccid: &str) -> Profile {
+        let key = iccid.parse::<Iccid>().unwrap().key();
+        self.server.app().world().store.get(key).unwrap()
+    }
+
+    pub fn state(&self, iccid: &str) -> ProfileState {
+        self.profile(iccid).state
+    }
+
+    /// Every profile, for "nothing changed" assertions.
+    pub fn snapshot(&self) -> Vec<Profile> {
+        let mut all = self.server.app().world().store.snapshot();
+        all.sort_by_key(|p| p.iccid.key());
+        all
+    }
+}
+
+/// An HTTP response, body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: Bytes,
+}
+
+impl Reply {
+    pub fn execution_status(&self) -> &str {
+        self.body["header"]["functionExecutionStatus"]["status"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no functionExecutionStatus in {}", self.body))
+    }
+
+    /// Asserts `Executed-Success` over HTTP 200.
+    pub fn assert_success(&self) -> &Self {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
+        assert_eq!(self.execution_status(), "Executed-Success", "{}", self.body);
+        self
+    }
+
+    /// Asserts `Failed` with these codes over HTTP 200, and that no output field is present.
+    pub fn assert_failed(&self, subject: &str, reason: &str) -> &Self {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
+        assert_eq!(self.execution_status(), "Failed", "{}", self.body);
+        let data = &self.body["header"]["functionExecutionStatus"]["statusCodeData"];
+        assert_eq!(
+            (data["subjectCode"].as_str(), data["reasonCode"].as_str()),
+            (Some(subject), Some(reason)),
+            "{}",
+            self.body
+        );
+        assert_eq!(
+            self.body.as_object().unwrap().len(),
+            1,
+            "a Failed answer carries only the header: {}",
+            self.body
+        );
+        self
+    }
+
+    pub fn subject_identifier(&self) -> Option<&str> {
+        self.body["header"]["functionExecutionStatus"]["statusCodeData"]["subjectIdentifier"]
+            .as_str()
+    }
+
+    pub fn str(&self, field: &str) -> &str {
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field} in {}", self.body))
+    }
+}
+
+/// An mTLS client for the ES2+ port. Each request uses a fresh connection, so refusals at the
+/// handshake show up on every call.
+pub struct Es2Client {
+    addr: std::net::SocketAddr,
+    config: rustls::ClientConfig,
+    connector: TlsConnector,
+    requester: String,
+    calls: AtomicUsize,
+    http2: bool,
+}
+
+impl Es2Client {
+    fn new(server: &TestServer, mut config: rustls::ClientConfig, requester: &str) -> Self {
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Es2Client {
+            addr: server.server.es2_addr(),
+            connector: TlsConnector::from(Arc::new(config.clone())),
+            config,
+            requester: requester.to_string(),
+            calls: AtomicUsize::new(0),
+            http2: false,
+        }
+    }
+
+    /// Speak HTTP/2 (negotiated with ALPN) instead of HTTP/1.1.
+    pub fn http2(mut self) -> Self {
+        self.config.alpn_protocols = vec![b"h2".to_vec()];
+        self.connector = TlsConnector::from(Arc::new(self.config.clone()));
+        self.http2 = true;
+        self
+    }
+
+    /// A standard ES2+ header with a fresh call identifier.
+    pub fn header(&self) -> Value {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        json!({
+            "functionRequesterIdentifier": self.requester,
+            "functionCallIdentifier": format!("TX-{n}"),
+        })
+    }
+
+    /// Calls an ES2+ function with `body` plus a standard header.
+    pub async fn call(&self, function: Function, mut body: Value) -> Reply {
+        body.as_object_mut()
+            .unwrap()
+            .insert("header".into(), self.header());
+        self.call_raw(function, body).await
+    }
+
+    /// Calls an ES2+ function with `body` exactly as given.
+    pub async fn call_raw(&self, function: Function, body: Value) -> Reply {
+        self.request(
+            Method::POST,
+            &function.path(),
+            &[
+                ("content-type", "application/json"),
+                ("x-admin-protocol", "gsma/rsp/v2.5.0"),
+            ],
+            body.to_string().into_bytes(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Sends any request; errors are transport errors (e.g. a refused handshake).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Reply, String> {
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let tls = self
+            .connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        let mut builder = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, HeaderValue::from_str(value).unwrap());
+        }
+        if !self.http2 {
+            builder = builder.header("host", "localhost");
+        }
+        let request = builder.body(Full::new(Bytes::from(body))).unwrap();
+        let io = TokioIo::new(tls);
+        let response = if self.http2 {
+            let (mut send, conn) =
+                hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                    .await
+                    .map_err(|e| format!("h2 handshake: {e}"))?;
+            tokio::spawn(conn);
+            send.send_request(request).await
+        } else {
+            let (mut send, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(|e| format!("http1 handshake: {e}"))?;
+            tokio::spawn(conn);
+            send.send_request(request).await
+        }
+        .map_err(|e| format!("request: {e}"))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let raw = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Ok(Reply {
+            status,
+            headers,
+            body,
+            raw,
+        })
+    }
+}
+
+/// DownloadOrder by profile type; returns the ICCID.
+pub async fn download_by_type(client: &Es2Client, profile_type: &str, eid: Option<&str>) -> String {
+    let mut body = json!({ "profileType": profile_type });
+    if let Some(eid) = eid {
+        body["eid"] = json!(eid);
+    }
+    let reply = client.call(Function::DownloadOrder, body).await;
+    reply.assert_success();
+    reply.str("iccid").to_string()
+}
+
+/// ConfirmOrder; returns the MatchingID.
+pub async fn confirm(client: &Es2Client, iccid: &str, extra: Value) -> String {
+    let mut body = json!({ "iccid": iccid, "releaseFlag": false });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let reply = client.call(Function::ConfirmOrder, body).await;
+    reply.assert_success();
+    reply.str("matchingId").to_string()
+}
