@@ -29,6 +29,8 @@
 //! - [`server`]: starting and stopping everything.
 
 #![warn(missing_docs)]
+// Network input must never panic the server: no unwrap/expect outside tests.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod app;
 pub mod clock;

@@ -1,5 +1,7 @@
 //! The `smdpp-mock` command: a thin shell over the library.
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 
 use std::process::ExitCode;

@@ -94,46 +94,25 @@ impl TestServer {
 
     /// A client presenting `certs/<name>.pem`.
     pub fn client(&self, name: &str) -> Es2Client {
-        let certs = self.certs();
-        self.client_with(
-            &std::fs::read(certs.join(format!("{name}.pem"))).unwrap(),
-            &std::fs::read(certs.join(format!("{name}.key"))).unwrap(),
-            name,
-        )
+        Es2Client::from_dir(self.server.es2_addr(), &self.certs(), name)
     }
 
     /// A client presenting the given PEM certificate and key.
     pub fn client_with(&self, cert_pem: &[u8], key_pem: &[u8], requester: &str) -> Es2Client {
-        let chain = CertificateDer::pem_slice_iter(cert_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(key_pem).unwrap();
-        let config = self
-            .client_config_builder()
-            .with_client_auth_cert(chain, key)
-            .unwrap();
-        Es2Client::new(self, config, requester)
+        let builder = client_config_builder(&self.certs());
+        Es2Client::new(
+            self.server.es2_addr(),
+            builder
+                .with_client_auth_cert(chain(cert_pem), key(key_pem))
+                .unwrap(),
+            requester,
+        )
     }
 
     /// A client that presents no certificate.
     pub fn anonymous_client(&self) -> Es2Client {
-        let config = self.client_config_builder().with_no_client_auth();
-        Es2Client::new(self, config, "anonymous")
-    }
-
-    fn client_config_builder(
-        &self,
-    ) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(self.certs().join("ca.pem")).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
+        let config = client_config_builder(&self.certs()).with_no_client_auth();
+        Es2Client::new(self.server.es2_addr(), config, "anonymous")
     }
 
     pub fn profile(&self, iccid: &str) -> Profile {
@@ -151,6 +130,30 @@ impl TestServer {
         all.sort_by_key(|p| p.iccid.key());
         all
     }
+}
+
+fn chain(pem: &[u8]) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+fn key(pem: &[u8]) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::from_pem_slice(pem).unwrap()
+}
+
+/// A client config trusting `<certs>/ca.pem`.
+fn client_config_builder(
+    certs: &Path,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(certs.join("ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
 }
 
 /// An HTTP response, body parsed as JSON when it is JSON.
@@ -220,10 +223,20 @@ pub struct Es2Client {
 }
 
 impl Es2Client {
-    fn new(server: &TestServer, mut config: rustls::ClientConfig, requester: &str) -> Self {
+    /// A client for `addr` trusting `<certs>/ca.pem` and presenting `<certs>/<name>.pem`.
+    pub fn from_dir(addr: std::net::SocketAddr, certs: &Path, name: &str) -> Self {
+        let cert = std::fs::read(certs.join(format!("{name}.pem"))).unwrap();
+        let key_pem = std::fs::read(certs.join(format!("{name}.key"))).unwrap();
+        let config = client_config_builder(certs)
+            .with_client_auth_cert(chain(&cert), key(&key_pem))
+            .unwrap();
+        Es2Client::new(addr, config, name)
+    }
+
+    fn new(addr: std::net::SocketAddr, mut config: rustls::ClientConfig, requester: &str) -> Self {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Es2Client {
-            addr: server.server.es2_addr(),
+            addr,
             connector: TlsConnector::from(Arc::new(config.clone())),
             config,
             requester: requester.to_string(),

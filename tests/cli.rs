@@ -1,0 +1,198 @@
+//! The `smdpp-mock` binary as a user runs it: start with defaults, call it, stop it with
+//! SIGTERM; the `certs` subcommands; clear errors.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use smdpp_mock::es2::Function::*;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+}
+
+/// Starts `smdpp-mock` in `dir` on a free port and returns it with the port from its banner.
+fn spawn_serve(dir: &Path, extra: &[&str]) -> (Child, u16, Duration) {
+    let started = Instant::now();
+    let mut child = bin()
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut port = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("ES2+ (mutual TLS)") {
+            let url = rest.trim();
+            let port_text = url
+                .trim_start_matches("https://localhost:")
+                .split('/')
+                .next()
+                .unwrap();
+            port = Some(port_text.parse().unwrap());
+        }
+        if line.starts_with("Stop with Ctrl-C") {
+            break;
+        }
+    }
+    let port = port.expect("the banner names the ES2+ URL");
+    (child, port, started.elapsed())
+}
+
+fn terminate(child: &mut Child) -> (bool, String) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.success(), stderr)
+}
+
+#[tokio::test]
+async fn serve_with_defaults_then_sigterm() {
+    let dir = TempDir::new("cli");
+    let (mut child, port, ready) = spawn_serve(dir.path(), &[]);
+    eprintln!("ready after {ready:?} (including PKI generation, debug build)");
+    let certs = dir.path().join("certs");
+    for file in [
+        "ca.pem",
+        "ca.key",
+        "server.pem",
+        "server.key",
+        "test-mno.pem",
+        "test-mno.key",
+        "other-mno.pem",
+        "smdpp-client.pem",
+    ] {
+        assert!(certs.join(file).exists(), "{file}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in ["ca.key", "server.key", "test-mno.key", "smdpp-client.key"] {
+            let mode = std::fs::metadata(certs.join(key))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{key}");
+        }
+    }
+
+    // The README's two calls: DownloadOrder, then ConfirmOrder.
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let c = Es2Client::from_dir(addr, &certs, "test-mno");
+    let iccid = download_by_type(&c, "STANDARD", None).await;
+    let r = c
+        .call(ConfirmOrder, json!({ "iccid": iccid, "releaseFlag": true }))
+        .await;
+    r.assert_success();
+    assert!(!r.str("matchingId").is_empty());
+
+    let (ok, stderr) = terminate(&mut child);
+    assert!(ok, "clean exit on SIGTERM: {stderr}");
+    assert!(stderr.contains("shutdown requested"), "{stderr}");
+    assert!(stderr.contains("all connections closed"), "{stderr}");
+
+    // A second start reuses the PKI: same CA.
+    let ca = std::fs::read(certs.join("ca.pem")).unwrap();
+    let (mut child, _, _) = spawn_serve(dir.path(), &[]);
+    terminate(&mut child);
+    assert_eq!(std::fs::read(certs.join("ca.pem")).unwrap(), ca);
+}
+
+#[test]
+fn certs_subcommands() {
+    let dir = TempDir::new("cli-certs");
+    let out = bin()
+        .args(["certs", "init", "--san", "smdp.test.example"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "logs go to stderr");
+    let certs = dir.path().join("certs");
+    assert!(certs.join("test-mno.pem").exists());
+
+    let server = std::fs::read_to_string(certs.join("server.pem")).unwrap();
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(server.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let sans = String::from_utf8_lossy(&text.stdout);
+    for san in [
+        "DNS:localhost",
+        "IP Address:127.0.0.1",
+        "DNS:smdp.test.example",
+    ] {
+        assert!(sans.contains(san), "{san} in {sans}");
+    }
+
+    let out = bin()
+        .args(["certs", "issue-client", "acme-mno"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(certs.join("acme-mno.pem").exists() && certs.join("acme-mno.key").exists());
+    let again = bin()
+        .args(["certs", "issue-client", "acme-mno"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwritten"));
+}
+
+#[test]
+fn bad_scenario_is_a_clear_error() {
+    let dir = TempDir::new("cli-bad");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "operators:\n  - id: a\n    colour: blue\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["--scenario", "bad.yaml", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml") && stderr.contains("colour"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("certs").exists(),
+        "nothing is created for a bad scenario"
+    );
+}

@@ -1,0 +1,329 @@
+//! Mutual TLS: who may connect, and how a certificate maps to an operator.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::json;
+use smdpp_mock::es2::Function::*;
+use smdpp_mock::pki::{CertificateAuthority, LeafSpec, Usage};
+use time::{Duration, OffsetDateTime};
+
+fn order() -> serde_json::Value {
+    json!({ "profileType": "STANDARD" })
+}
+
+async fn assert_refused(client: &Es2Client, what: &str) {
+    let path = "/gsma/rsp2/es2plus/downloadOrder";
+    let result = client
+        .request(
+            hyper::Method::POST,
+            path,
+            &[
+                ("content-type", "application/json"),
+                ("x-admin-protocol", "gsma/rsp/v2.5.0"),
+            ],
+            b"{}".to_vec(),
+        )
+        .await;
+    // Over TLS 1.3 the client finishes its side of the handshake before the server's alert
+    // arrives, so the refusal may surface on the first read rather than in `connect`.
+    assert!(result.is_err(), "{what} was let in: {result:?}");
+}
+
+fn load_ca(t: &TestServer) -> CertificateAuthority {
+    let certs = t.certs();
+    CertificateAuthority::from_pem(
+        &std::fs::read_to_string(certs.join("ca.pem")).unwrap(),
+        &std::fs::read_to_string(certs.join("ca.key")).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn handshake_refusals() {
+    let t = TestServer::start().await;
+    let before = t.snapshot();
+
+    assert_refused(&t.anonymous_client(), "a client without certificate").await;
+
+    let stranger = CertificateAuthority::generate("another CA").unwrap();
+    let foreign = stranger
+        .issue(&LeafSpec::new("test-mno", Usage::Client))
+        .unwrap();
+    assert_refused(
+        &t.client_with(
+            foreign.cert_pem.as_bytes(),
+            foreign.key_pem.as_bytes(),
+            "test-mno",
+        ),
+        "a certificate from another CA",
+    )
+    .await;
+
+    let ca = load_ca(&t);
+    let mut expired = LeafSpec::new("test-mno", Usage::Client);
+    expired.not_before = OffsetDateTime::now_utc() - Duration::days(30);
+    expired.not_after = OffsetDateTime::now_utc() - Duration::days(1);
+    let expired = ca.issue(&expired).unwrap();
+    assert_refused(
+        &t.client_with(
+            expired.cert_pem.as_bytes(),
+            expired.key_pem.as_bytes(),
+            "test-mno",
+        ),
+        "an expired certificate",
+    )
+    .await;
+
+    let server_cert = std::fs::read(t.certs().join("server.pem")).unwrap();
+    let server_key = std::fs::read(t.certs().join("server.key")).unwrap();
+    assert_refused(
+        &t.client_with(&server_cert, &server_key, "test-mno"),
+        "a certificate without clientAuth usage",
+    )
+    .await;
+
+    assert_eq!(t.snapshot(), before);
+
+    // The same CA's valid certificate is let in.
+    t.client("test-mno")
+        .call(DownloadOrder, order())
+        .await
+        .assert_success();
+}
+
+#[tokio::test]
+async fn certificate_of_the_ca_without_an_operator_is_unknown() {
+    let t = TestServer::start().await;
+    let ca = load_ca(&t);
+    let nobody = ca.issue(&LeafSpec::new("nobody", Usage::Client)).unwrap();
+    let c = t.client_with(
+        nobody.cert_pem.as_bytes(),
+        nobody.key_pem.as_bytes(),
+        "nobody",
+    );
+    let before = t.snapshot();
+    c.call(DownloadOrder, order())
+        .await
+        .assert_failed("1.1", "1.1");
+    assert_eq!(t.snapshot(), before);
+}
+
+#[tokio::test]
+async fn operator_isolation() {
+    let t = TestServer::start().await;
+    let mine = t.client("test-mno");
+    let theirs = t.client("other-mno");
+    let their_iccid = download_by_type(&theirs, "OTHER-STANDARD", Some(EID1)).await;
+    let mid = confirm(&theirs, &their_iccid, json!({})).await;
+    let before = t.snapshot();
+
+    mine.call(DownloadOrder, json!({ "profileType": "OTHER-STANDARD" }))
+        .await
+        .assert_failed("8.2.5", "1.2");
+    mine.call(DownloadOrder, json!({ "iccid": their_iccid }))
+        .await
+        .assert_failed("8.2.1", "1.2");
+    mine.call(
+        ConfirmOrder,
+        json!({ "iccid": their_iccid, "releaseFlag": true }),
+    )
+    .await
+    .assert_failed("8.2.1", "1.2");
+    mine.call(ReleaseProfile, json!({ "iccid": their_iccid }))
+        .await
+        .assert_failed("8.2.1", "1.2");
+    mine.call(
+        CancelOrder,
+        json!({ "iccid": their_iccid, "eid": EID1, "matchingId": mid, "finalProfileStatusIndicator": "Unavailable" }),
+    )
+    .await
+    .assert_failed("8.2.1", "1.2");
+    assert_eq!(t.snapshot(), before);
+
+    // And the other way round.
+    theirs
+        .call(DownloadOrder, json!({ "profileType": "STANDARD" }))
+        .await
+        .assert_failed("8.2.5", "1.2");
+}
+
+/// The vendor onboarding step: the operator makes a key and CSR with openssl, the SM-DP+ signs
+/// it with `smdpp-mock certs sign-csr`, and the certificate works for mTLS.
+#[tokio::test]
+async fn sign_csr_from_openssl_rsa_2048_is_accepted() {
+    let t = TestServer::start().await;
+    let work = TempDir::new("csr");
+    let (key, csr) = (work.path().join("mno.key"), work.path().join("mno.csr"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=test-mno/O=Test MNO",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .output()
+        .expect("openssl must be installed to run this test");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+        .args(["certs", "sign-csr"])
+        .arg(&csr)
+        .arg("--certs-dir")
+        .arg(t.certs())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        cert.starts_with("-----BEGIN CERTIFICATE-----"),
+        "stdout is only the PEM: {cert}"
+    );
+    assert!(cert.trim_end().ends_with("-----END CERTIFICATE-----"));
+
+    // openssl agrees the certificate chains to the CA and is not a CA itself.
+    let cert_path = work.path().join("mno.pem");
+    std::fs::write(&cert_path, &cert).unwrap();
+    let verify = Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(t.certs().join("ca.pem"))
+        .arg(&cert_path)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&cert_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("CA:FALSE"), "{text}");
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+
+    let c = t.client_with(cert.as_bytes(), &std::fs::read(&key).unwrap(), "test-mno");
+    c.call(DownloadOrder, order()).await.assert_success();
+}
+
+#[tokio::test]
+async fn sign_csr_from_openssl_ec_p384_and_p256() {
+    let t = TestServer::start().await;
+    let ca = load_ca(&t);
+    for curve in ["secp384r1", "prime256v1"] {
+        let work = TempDir::new("csr-ec");
+        let (key, csr) = (work.path().join("k.pem"), work.path().join("r.csr"));
+        let ok = Command::new("openssl")
+            .args(["req", "-new", "-newkey", "ec", "-pkeyopt"])
+            .arg(format!("ec_paramgen_curve:{curve}"))
+            .args([
+                "-nodes",
+                "-subj",
+                "/CN=test-mno",
+                "-addext",
+                "subjectKeyIdentifier=hash",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        let cert = ca
+            .sign_csr(&std::fs::read_to_string(&csr).unwrap(), 30)
+            .unwrap();
+        let c = t.client_with(cert.as_bytes(), &std::fs::read(&key).unwrap(), "test-mno");
+        c.call(DownloadOrder, order()).await.assert_success();
+    }
+}
+
+#[tokio::test]
+async fn tampered_csr_is_refused() {
+    let t = TestServer::start().await;
+    let ca = load_ca(&t);
+    let work = TempDir::new("csr-bad");
+    let csr = work.path().join("r.csr");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-subj", "/CN=test-mno", "-keyout"])
+        .arg(work.path().join("k.pem"))
+        .arg("-out")
+        .arg(&csr)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let der = {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::CertificateSigningRequestDer::from_pem_file(&csr)
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    };
+    // Flip a bit inside the subject's common name: the signature no longer matches.
+    let mut tampered = der.clone();
+    let at = der.windows(8).position(|w| w == b"test-mno").unwrap();
+    tampered[at] ^= 0x01;
+    let pem = format!(
+        "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+        base64(&tampered)
+    );
+    let err = ca.sign_csr(&pem, 30).unwrap_err();
+    assert!(format!("{err:#}").contains("signature"), "{err:#}");
+}
+
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(A[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
