@@ -1,6 +1,7 @@
 //! The profile lifecycle as one pure function: `(profile, event, rules, now) → step | refusal`.
 //!
-//! Transitions follow SGP.22 §3.1.6 (Figure 15) and the ES2+ function descriptions of §5.3.1–§5.3.4.
+//! Transitions follow SGP.22 §3.1.6 (Figure 15), the ES2+ function descriptions of §5.3.1–§5.3.4
+//! and, for the simulated device side, §3.1.3 (see [`device`]).
 //! A refusal never changes the profile: [`transition`] takes the profile by reference and returns
 //! the next version in [`Step`], which the store commits only if nothing else refuses it.
 
@@ -9,8 +10,15 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::{OrderMatchingId, Profile, ProfileState};
+use super::{OnDevice, OrderMatchingId, Profile, ProfileState};
 use crate::ids::{Eid, MatchingId};
+
+pub mod device;
+
+pub use device::{
+    CancelSessionReason, DeviceEvent, DownloadFailure, InstallResult, LocalOperation,
+    NotificationPoint,
+};
 
 /// What `CancelOrder` does with the ICCID (SGP.22 §5.3.3, Table 29).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +66,13 @@ pub enum Event {
         /// What becomes of the ICCID.
         final_status: FinalProfileStatus,
     },
+    /// Something the (simulated) eUICC of `eid` did through the LPA and ES9+.
+    Device {
+        /// The eUICC.
+        eid: Eid,
+        /// What happened.
+        event: DeviceEvent,
+    },
 }
 
 impl Event {
@@ -68,6 +83,7 @@ impl Event {
             Event::ConfirmOrder(_) => "ConfirmOrder",
             Event::ReleaseProfile => "ReleaseProfile",
             Event::CancelOrder { .. } => "CancelOrder",
+            Event::Device { event, .. } => event.name(),
         }
     }
 }
@@ -78,12 +94,20 @@ pub struct Rules {
     /// CancelOrder must repeat the order's EID and MatchingID when it has them (SGP.22 §5.3.3:
     /// "SHALL be provided"). When false, omitting them is accepted; a wrong value is still refused.
     pub cancel_requires_associated_ids: bool,
+    /// Download attempts (AuthenticateClient sessions) an order allows; the next one ends it in
+    /// Error with notification point 1 `8.8.5 / 6.4` (SGP.22 §3.1.3, Table 32c).
+    pub max_download_attempts: u32,
+    /// Wrong Confirmation Codes an order allows; the last one ends it in Error with
+    /// notification point 2 `8.2.7 / 6.4` (SGP.22 §3.1.3.2, Table 32c).
+    pub max_confirmation_code_attempts: u32,
 }
 
 impl Default for Rules {
     fn default() -> Self {
         Rules {
             cancel_requires_associated_ids: true,
+            max_download_attempts: 5,
+            max_confirmation_code_attempts: 3,
         }
     }
 }
@@ -104,6 +128,13 @@ pub enum Effect {
         address: Arc<str>,
         /// The EventID.
         event_id: MatchingId,
+    },
+    /// ES2+ HandleDownloadProgressInfo to the profile owner (SGP.22 §5.3.5).
+    Notify {
+        /// The step reached.
+        point: NotificationPoint,
+        /// Success, or why the step failed.
+        outcome: Result<(), DownloadFailure>,
     },
 }
 
@@ -167,6 +198,26 @@ pub enum Refusal {
     /// An SM-DS address was given with a zero-length MatchingID (SGP.22 §5.3.2).
     #[error("the MatchingID must not be empty when smdsAddress is given")]
     EmptyMatchingIdWithSmds,
+    /// A device event before the order was released (ES9+ `8.2 / 1.2`).
+    #[error("the profile has not been released (state {state})")]
+    NotReleased {
+        /// The profile's state.
+        state: ProfileState,
+    },
+    /// A wrong Confirmation Code for an order that has none.
+    #[error("the order has no Confirmation Code")]
+    NoConfirmationCode,
+    /// A local operation that does not fit the profile's status on the device.
+    #[error("cannot {operation} a profile that is {}", match .on_device {
+        Some(s) => s.as_str(),
+        None => "not installed",
+    })]
+    OnDevice {
+        /// The operation.
+        operation: &'static str,
+        /// The profile's status on the device.
+        on_device: Option<OnDevice>,
+    },
     /// CancelOrder omitted an identifier the order has (SGP.22 §5.3.3).
     #[error("{field} must be given: the order has one associated")]
     AssociatedIdMissing {
@@ -266,6 +317,10 @@ pub fn transition(
             _ => return Err(invalid()),
         },
 
+        Event::Device { eid, event } => {
+            device::apply(profile, *event, *eid, rules, &mut next, &mut effects)?;
+        }
+
         Event::CancelOrder {
             eid,
             matching_id,
@@ -304,7 +359,9 @@ pub fn transition(
         }
     }
 
-    next.entered.record(next.state, now);
+    if next.state != profile.state {
+        next.entered.record(next.state, now);
+    }
     Ok(Step { next, effects })
 }
 

@@ -106,6 +106,28 @@ impl OrderMatchingId {
     }
 }
 
+/// What the eUICC last reported about an installed profile (SGP.22 §3.5 Other Notifications).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OnDevice {
+    /// Installed and disabled (the state right after installation).
+    Disabled,
+    /// Enabled.
+    Enabled,
+    /// Deleted from the eUICC.
+    Deleted,
+}
+
+impl OnDevice {
+    /// The name, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnDevice::Disabled => "disabled",
+            OnDevice::Enabled => "enabled",
+            OnDevice::Deleted => "deleted",
+        }
+    }
+}
+
 /// When the profile last entered each state, as Unix seconds (0 = never).
 ///
 /// Fixed size, so a million-profile inventory does not grow with every transition.
@@ -152,6 +174,8 @@ pub struct Profile {
     pub download_attempts: u32,
     /// Wrong Confirmation Code attempts of the current order (SGP.22 §3.1.3.2).
     pub confirmation_code_attempts: u32,
+    /// The profile's status on the eUICC once installed.
+    pub on_device: Option<OnDevice>,
     /// When each state was last entered.
     pub entered: StateTimes,
 }
@@ -171,6 +195,7 @@ impl Profile {
             smds_event_registered: false,
             download_attempts: 0,
             confirmation_code_attempts: 0,
+            on_device: None,
             entered: StateTimes::default(),
         }
     }
@@ -184,5 +209,6 @@ impl Profile {
         self.smds_event_registered = false;
         self.download_attempts = 0;
         self.confirmation_code_attempts = 0;
+        self.on_device = None;
     }
 }

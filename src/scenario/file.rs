@@ -37,6 +37,38 @@ pub struct SmdpSettings {
     /// Strictness switches for real-world client quirks.
     #[serde(default)]
     pub strict: StrictSettings,
+    /// Attempt limits of an order, agreed with the operator out of band (SGP.22 §3.1.3).
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+/// Attempt limits of an order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LimitSettings {
+    /// Download attempts allowed; the next one ends the order in Error (`8.8.5 / 6.4`).
+    #[serde(default = "default_download_attempts")]
+    pub download_attempts: u32,
+    /// Wrong Confirmation Codes allowed; the last one ends the order in Error (`8.2.7 / 6.4`).
+    #[serde(default = "default_confirmation_code_attempts")]
+    pub confirmation_code_attempts: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            download_attempts: default_download_attempts(),
+            confirmation_code_attempts: default_confirmation_code_attempts(),
+        }
+    }
+}
+
+fn default_download_attempts() -> u32 {
+    5
+}
+
+fn default_confirmation_code_attempts() -> u32 {
+    3
 }
 
 impl Default for SmdpSettings {
@@ -46,6 +78,7 @@ impl Default for SmdpSettings {
             admin_protocol: default_admin_protocol(),
             matching_id_seed: None,
             strict: StrictSettings::default(),
+            limits: LimitSettings::default(),
         }
     }
 }

@@ -78,6 +78,11 @@ impl Scenario {
                 file.smdp.admin_protocol
             );
         }
+        if file.smdp.limits.download_attempts == 0
+            || file.smdp.limits.confirmation_code_attempts == 0
+        {
+            bail!("smdp.limits: attempt limits must be at least 1");
+        }
         for address in file.smds.addresses.keys() {
             check_fqdn(address).map_err(|e| anyhow!("smds.addresses: {e}"))?;
         }
@@ -134,6 +139,8 @@ impl Scenario {
 
         let rules = Rules {
             cancel_requires_associated_ids: file.smdp.strict.cancel_order_requires_associated_ids,
+            max_download_attempts: file.smdp.limits.download_attempts,
+            max_confirmation_code_attempts: file.smdp.limits.confirmation_code_attempts,
         };
         let mut scenario = Scenario {
             file,

@@ -94,7 +94,7 @@ proptest! {
         let profiles = inventory(4);
         let keys: Vec<IccidKey> = profiles.iter().map(|p| p.iccid.key()).collect();
         let store = Store::new(profiles);
-        let lenient = Rules { cancel_requires_associated_ids: false };
+        let lenient = Rules { cancel_requires_associated_ids: false, ..Rules::default() };
         for op in ops {
             match op {
                 Op::ByType(a) => {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ids::Iccid;
+use crate::profile::OnDevice;
 use proptest::prelude::*;
 use time::macros::datetime;
 
@@ -284,6 +285,7 @@ fn cancel_order_checks_associations() {
     );
     let lenient = Rules {
         cancel_requires_associated_ids: false,
+        ..Rules::default()
     };
     assert!(transition(&p, &cancel(None, None, to), &lenient, NOW).is_ok());
     let allocated = in_state(ProfileState::Allocated);
@@ -294,6 +296,210 @@ fn cancel_order_checks_associations() {
             ..
         })
     ));
+}
+
+fn device(e: DeviceEvent) -> Event {
+    Event::Device {
+        eid: eid(1),
+        event: e,
+    }
+}
+
+fn released() -> Profile {
+    in_state(ProfileState::Released)
+}
+
+fn notified(step: &Step) -> Vec<(NotificationPoint, Result<(), DownloadFailure>)> {
+    step.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notify { point, outcome } => Some((*point, *outcome)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn download_install_and_local_operations() {
+    use NotificationPoint::*;
+    let d = run(&released(), device(DeviceEvent::Download)).unwrap();
+    assert_eq!(d.next.state, ProfileState::Downloaded);
+    assert_eq!(d.next.download_attempts, 1);
+    assert_eq!(notified(&d), vec![(BppDownload, Ok(()))]);
+    // A retry from Downloaded rebinds and stays Downloaded.
+    let retry = run(&d.next, device(DeviceEvent::Download)).unwrap();
+    assert_eq!(retry.next.state, ProfileState::Downloaded);
+    let i = run(
+        &d.next,
+        device(DeviceEvent::InstallResult(InstallResult::Success)),
+    )
+    .unwrap();
+    assert_eq!(i.next.state, ProfileState::Installed);
+    assert_eq!(i.next.on_device, Some(OnDevice::Disabled));
+    assert_eq!(notified(&i), vec![(BppInstallation, Ok(()))]);
+
+    let on = run(&i.next, device(DeviceEvent::Local(LocalOperation::Enable))).unwrap();
+    assert_eq!(notified(&on), vec![(LocalEnable, Ok(()))]);
+    assert!(run(&on.next, device(DeviceEvent::Local(LocalOperation::Enable))).is_err());
+    let off = run(
+        &on.next,
+        device(DeviceEvent::Local(LocalOperation::Disable)),
+    )
+    .unwrap();
+    let del = run(
+        &off.next,
+        device(DeviceEvent::Local(LocalOperation::Delete)),
+    )
+    .unwrap();
+    assert_eq!(del.next.state, ProfileState::Installed);
+    assert_eq!(del.next.on_device, Some(OnDevice::Deleted));
+    assert_eq!(notified(&del), vec![(LocalDelete, Ok(()))]);
+    assert!(run(
+        &del.next,
+        device(DeviceEvent::Local(LocalOperation::Enable))
+    )
+    .is_err());
+}
+
+#[test]
+fn install_failure_and_session_failures_end_in_error() {
+    use NotificationPoint::*;
+    let d = run(&released(), device(DeviceEvent::Download)).unwrap();
+    let fail = InstallResult::Failure {
+        bpp_command_id: 5,
+        error_reason: 10,
+    };
+    let f = run(&d.next, device(DeviceEvent::InstallResult(fail))).unwrap();
+    assert_eq!(f.next.state, ProfileState::Error);
+    assert!(matches!(
+        notified(&f)[..],
+        [(
+            BppInstallation,
+            Err(DownloadFailure::InstallationFailed {
+                error_reason: 10,
+                ..
+            })
+        )]
+    ));
+
+    let e = run(&released(), device(DeviceEvent::EligibilityFailure)).unwrap();
+    assert_eq!(e.next.state, ProfileState::Error);
+    assert_eq!(
+        notified(&e),
+        vec![(EligibilityAndRetryLimit, Err(DownloadFailure::NotEligible))]
+    );
+
+    let rejection = DeviceEvent::CancelSession(CancelSessionReason::EndUserRejection);
+    let r = run(&released(), device(rejection)).unwrap();
+    assert_eq!(r.next.state, ProfileState::Error);
+    assert_eq!(notified(&r)[0].0, EligibilityAndRetryLimit);
+    let r = run(&d.next, device(rejection)).unwrap();
+    assert_eq!(
+        notified(&r)[0].0,
+        BppDownload,
+        "after BPP delivery the point is 3"
+    );
+
+    for reason in [CancelSessionReason::Postponed, CancelSessionReason::Timeout] {
+        let p = run(&released(), device(DeviceEvent::CancelSession(reason))).unwrap();
+        assert_eq!(p.next.state, ProfileState::Released);
+        assert!(p.effects.is_empty(), "no notification for {reason:?}");
+    }
+    let rebind = run(&d.next, device(DeviceEvent::RebindFailure)).unwrap();
+    assert_eq!(rebind.next.state, ProfileState::Error);
+    assert!(run(&released(), device(DeviceEvent::RebindFailure)).is_err());
+}
+
+#[test]
+fn attempt_limits() {
+    use NotificationPoint::*;
+    let rules = Rules {
+        max_download_attempts: 2,
+        max_confirmation_code_attempts: 2,
+        ..Rules::default()
+    };
+    let go = |p: &Profile, e| transition(p, &device(e), &rules, NOW).unwrap();
+    let postponed = DeviceEvent::CancelSession(CancelSessionReason::Postponed);
+    let a = go(&released(), postponed);
+    let b = go(&a.next, postponed);
+    assert_eq!(b.next.state, ProfileState::Released);
+    let c = go(&b.next, DeviceEvent::Download);
+    assert_eq!(c.next.state, ProfileState::Error);
+    assert_eq!(
+        notified(&c),
+        vec![(
+            EligibilityAndRetryLimit,
+            Err(DownloadFailure::DownloadAttemptsExceeded)
+        )]
+    );
+
+    let mut with_cc = released();
+    with_cc.confirmation_code_hash = Some([1; 32]);
+    let w1 = go(&with_cc, DeviceEvent::WrongConfirmationCode);
+    assert_eq!(w1.next.state, ProfileState::Released);
+    assert_eq!(
+        notified(&w1),
+        vec![(
+            ConfirmationFailure,
+            Err(DownloadFailure::ConfirmationCodeRefused)
+        )]
+    );
+    let w2 = go(&w1.next, DeviceEvent::WrongConfirmationCode);
+    assert_eq!(w2.next.state, ProfileState::Error);
+    assert_eq!(
+        notified(&w2),
+        vec![(
+            ConfirmationFailure,
+            Err(DownloadFailure::ConfirmationCodeAttemptsExceeded)
+        )]
+    );
+    assert_eq!(
+        transition(
+            &released(),
+            &device(DeviceEvent::WrongConfirmationCode),
+            &rules,
+            NOW
+        ),
+        Err(Refusal::NoConfirmationCode)
+    );
+}
+
+#[test]
+fn device_refusals() {
+    for state in [
+        ProfileState::Available,
+        ProfileState::Allocated,
+        ProfileState::Linked,
+        ProfileState::Confirmed,
+    ] {
+        assert_eq!(
+            run(&in_state(state), device(DeviceEvent::Download)),
+            Err(Refusal::NotReleased { state })
+        );
+    }
+    for state in [
+        ProfileState::Installed,
+        ProfileState::Error,
+        ProfileState::Unavailable,
+    ] {
+        assert!(matches!(
+            run(&in_state(state), device(DeviceEvent::Download)),
+            Err(Refusal::InvalidTransition { .. })
+        ));
+    }
+    let wrong_eid = Event::Device {
+        eid: eid(2),
+        event: DeviceEvent::Download,
+    };
+    assert!(matches!(
+        run(&released(), wrong_eid),
+        Err(Refusal::EidMismatch { .. })
+    ));
+    assert!(run(
+        &released(),
+        device(DeviceEvent::InstallResult(InstallResult::Success))
+    )
+    .is_err());
 }
 
 // ---- property test: random event sequences keep the invariants ----
@@ -307,6 +513,27 @@ fn arb_matching_id() -> impl Strategy<Value = OrderMatchingId> {
         Just(OrderMatchingId::Empty),
         Just(mid("ABC-1")),
         Just(mid("ABC-2"))
+    ]
+}
+
+fn arb_device_event() -> impl Strategy<Value = DeviceEvent> {
+    prop_oneof![
+        Just(DeviceEvent::Download),
+        Just(DeviceEvent::WrongConfirmationCode),
+        Just(DeviceEvent::EligibilityFailure),
+        Just(DeviceEvent::RebindFailure),
+        Just(DeviceEvent::CancelSession(
+            CancelSessionReason::EndUserRejection
+        )),
+        Just(DeviceEvent::CancelSession(CancelSessionReason::Postponed)),
+        Just(DeviceEvent::InstallResult(InstallResult::Success)),
+        Just(DeviceEvent::InstallResult(InstallResult::Failure {
+            bpp_command_id: 5,
+            error_reason: 9
+        })),
+        Just(DeviceEvent::Local(LocalOperation::Enable)),
+        Just(DeviceEvent::Local(LocalOperation::Disable)),
+        Just(DeviceEvent::Local(LocalOperation::Delete)),
     ]
 }
 
@@ -330,6 +557,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
                 })
             }),
         Just(Event::ReleaseProfile),
+        ((1u8..3), arb_device_event()).prop_map(|(n, event)| Event::Device { eid: eid(n), event }),
         (
             arb_eid(),
             proptest::option::of(arb_matching_id()),
@@ -367,8 +595,14 @@ fn check_consistent(p: &Profile) -> Result<(), TestCaseError> {
                 p.state == Released && p.smds_address.is_some()
             );
         }
-        Downloaded | Installed | Error => {}
+        Downloaded | Installed => prop_assert!(p.eid.is_some() && p.matching_id.is_some()),
+        Error => prop_assert!(p.matching_id.is_some()),
     }
+    prop_assert_eq!(
+        p.on_device.is_some(),
+        p.state == Installed,
+        "only installed profiles are on a device"
+    );
     Ok(())
 }
 
@@ -378,7 +612,11 @@ proptest! {
         events in proptest::collection::vec(arb_event(), 1..40),
         lenient in any::<bool>(),
     ) {
-        let rules = Rules { cancel_requires_associated_ids: !lenient };
+        let rules = Rules {
+            cancel_requires_associated_ids: !lenient,
+            max_download_attempts: 3,
+            max_confirmation_code_attempts: 2,
+        };
         let mut p = fresh();
         // The EID of the current order: once linked it stays until the order ends.
         for e in &events {
@@ -393,6 +631,10 @@ proptest! {
                     if order_ended {
                         prop_assert!(matches!(step.next.state, ProfileState::Available | ProfileState::Unavailable));
                     }
+                    if step.next.state == ProfileState::Installed && before.state != ProfileState::Installed {
+                        prop_assert_eq!(before.state, ProfileState::Downloaded, "installed only after download");
+                    }
+                    prop_assert!(step.next.download_attempts <= rules.max_download_attempts + 1);
                     p = step.next;
                 }
                 Err(_) => prop_assert_eq!(&p, &before, "a refusal changes nothing"),

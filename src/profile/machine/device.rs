@@ -1,0 +1,322 @@
+//! The device side (ES9+, SGP.22 §3.1.3, §5.6) of the lifecycle, simulated: downloads,
+//! installation results, Confirmation Code and attempt limits, CancelSession, and the eUICC's
+//! local enable/disable/delete notifications.
+//!
+//! Transitions follow Figure 15 of §3.1.6; the HandleDownloadProgressInfo each step causes
+//! (§5.3.5, Table 32a–c) is returned as an [`Effect::Notify`], never sent from here.
+
+use super::{Effect, Refusal, Rules};
+use crate::ids::Eid;
+use crate::profile::{OnDevice, Profile, ProfileState};
+
+/// A simulated ES9+ event for the profile of one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// AuthenticateClient and GetBoundProfilePackage succeed: the BPP is delivered (§3.1.3.2).
+    /// From Downloaded this is a retry that rebinds the BPP.
+    Download,
+    /// GetBoundProfilePackage with a wrong Confirmation Code (§3.1.3.2 step 7).
+    WrongConfirmationCode,
+    /// The eligibility check of AuthenticateClient fails (§3.1.3 step 4).
+    EligibilityFailure,
+    /// GetBoundProfilePackage retry finds no BPP to rebind (§3.1.6, `8.2 / 3.7`).
+    RebindFailure,
+    /// ES9+ CancelSession (§5.6.5).
+    CancelSession(CancelSessionReason),
+    /// The ProfileInstallationResult of ES9+ HandleNotification (§3.1.3.3).
+    InstallResult(InstallResult),
+    /// An "Other notification" from the eUICC after installation (§3.5).
+    Local(LocalOperation),
+}
+
+impl DeviceEvent {
+    /// The event's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DeviceEvent::Download => "download",
+            DeviceEvent::WrongConfirmationCode => "wrong confirmation code",
+            DeviceEvent::EligibilityFailure => "eligibility failure",
+            DeviceEvent::RebindFailure => "rebind failure",
+            DeviceEvent::CancelSession(_) => "cancel session",
+            DeviceEvent::InstallResult(InstallResult::Success) => "install success",
+            DeviceEvent::InstallResult(InstallResult::Failure { .. }) => "install failure",
+            DeviceEvent::Local(LocalOperation::Enable) => "enable",
+            DeviceEvent::Local(LocalOperation::Disable) => "disable",
+            DeviceEvent::Local(LocalOperation::Delete) => "delete",
+        }
+    }
+
+    /// Whether the event is part of a download session, which starts with an AuthenticateClient
+    /// that counts against the download attempt limit (§3.1.3 step 3).
+    fn opens_session(&self) -> bool {
+        matches!(
+            self,
+            DeviceEvent::Download
+                | DeviceEvent::WrongConfirmationCode
+                | DeviceEvent::EligibilityFailure
+                | DeviceEvent::RebindFailure
+                | DeviceEvent::CancelSession(_)
+        )
+    }
+}
+
+/// ES9+ CancelSession reasons (SGP.22 §5.6.5, ASN.1 `CancelSessionReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelSessionReason {
+    /// `endUserRejection(0)`.
+    EndUserRejection,
+    /// `postponed(1)`: the order stays as it is, no notification.
+    Postponed,
+    /// `timeout(2)`: the order stays as it is, no notification.
+    Timeout,
+    /// `pprNotAllowed(3)`.
+    PprNotAllowed,
+    /// `metadataMismatch(4)`.
+    MetadataMismatch,
+    /// `loadBppExecutionError(5)`.
+    LoadBppExecutionError,
+    /// `undefinedReason(127)`.
+    Undefined,
+}
+
+impl CancelSessionReason {
+    /// The ASN.1 value.
+    pub fn code(self) -> u8 {
+        match self {
+            CancelSessionReason::EndUserRejection => 0,
+            CancelSessionReason::Postponed => 1,
+            CancelSessionReason::Timeout => 2,
+            CancelSessionReason::PprNotAllowed => 3,
+            CancelSessionReason::MetadataMismatch => 4,
+            CancelSessionReason::LoadBppExecutionError => 5,
+            CancelSessionReason::Undefined => 127,
+        }
+    }
+
+    /// Postponed and timeout leave the order pending (Table 32b).
+    pub fn is_terminal(self) -> bool {
+        !matches!(
+            self,
+            CancelSessionReason::Postponed | CancelSessionReason::Timeout
+        )
+    }
+}
+
+/// The `finalResult` of a ProfileInstallationResult (SGP.22 §5.6.3 ASN.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallResult {
+    /// `successResult`.
+    Success,
+    /// `errorResult`.
+    Failure {
+        /// `bppCommandId` (0 initialiseSecureChannel … 5 loadProfileElements).
+        bpp_command_id: u8,
+        /// `errorReason` (e.g. 10 installFailedDueToInsufficientMemoryForProfile).
+        error_reason: u8,
+    },
+}
+
+/// Local profile operations the eUICC reports in Other Notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalOperation {
+    /// `notificationLocalEnable`.
+    Enable,
+    /// `notificationLocalDisable`.
+    Disable,
+    /// `notificationLocalDelete`.
+    Delete,
+}
+
+/// The step of the download a notification reports (SGP.22 Table 32a), plus the local events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationPoint {
+    /// 1: eligibility and retry limit check.
+    EligibilityAndRetryLimit,
+    /// 2: Confirmation Code check failure.
+    ConfirmationFailure,
+    /// 3: BPP download.
+    BppDownload,
+    /// 4: BPP installation.
+    BppInstallation,
+    /// The profile was enabled on the device.
+    LocalEnable,
+    /// The profile was disabled on the device.
+    LocalDisable,
+    /// The profile was deleted from the device.
+    LocalDelete,
+}
+
+/// Why a download step failed; the notification layer maps these to SGP.22 status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadFailure {
+    /// Download attempt limit exceeded (`8.8.5 / 6.4`, Table 32c).
+    DownloadAttemptsExceeded,
+    /// Wrong Confirmation Code (`8.2.7 / 3.8`).
+    ConfirmationCodeRefused,
+    /// Confirmation Code attempt limit exceeded (`8.2.7 / 6.4`, Table 32c).
+    ConfirmationCodeAttemptsExceeded,
+    /// No eligible profile for this device (`8.2.5 / 4.3`).
+    NotEligible,
+    /// No BPP to rebind (`8.2 / 3.7`).
+    BppNotAvailable,
+    /// A terminal CancelSession (Table 32b).
+    SessionCancelled(CancelSessionReason),
+    /// The eUICC could not install the profile.
+    InstallationFailed {
+        /// `bppCommandId`.
+        bpp_command_id: u8,
+        /// `errorReason`.
+        error_reason: u8,
+    },
+}
+
+/// Applies a device event; `next` starts as a copy of `profile`.
+pub(super) fn apply(
+    profile: &Profile,
+    event: DeviceEvent,
+    eid: Eid,
+    rules: &Rules,
+    next: &mut Profile,
+    effects: &mut Vec<Effect>,
+) -> Result<(), Refusal> {
+    use ProfileState::*;
+
+    let wrong_state = || Refusal::InvalidTransition {
+        from: profile.state,
+        event: event.name(),
+    };
+    match (event, profile.state) {
+        (DeviceEvent::InstallResult(_), Downloaded) | (DeviceEvent::Local(_), Installed) => {}
+        (DeviceEvent::InstallResult(_) | DeviceEvent::Local(_), _) => return Err(wrong_state()),
+        (_, Released | Downloaded) => {}
+        (_, Available | Allocated | Linked | Confirmed) => {
+            return Err(Refusal::NotReleased {
+                state: profile.state,
+            })
+        }
+        (_, Installed | Error | Unavailable) => return Err(wrong_state()),
+    }
+    if let Some(associated) = profile.eid {
+        if associated != eid {
+            return Err(Refusal::EidMismatch {
+                associated: Some(associated),
+                given: eid,
+            });
+        }
+    }
+
+    let mut notify = |point, outcome| effects.push(Effect::Notify { point, outcome });
+    if event.opens_session() {
+        next.download_attempts = profile.download_attempts.saturating_add(1);
+        if next.download_attempts > rules.max_download_attempts {
+            next.state = Error;
+            notify(
+                NotificationPoint::EligibilityAndRetryLimit,
+                Err(DownloadFailure::DownloadAttemptsExceeded),
+            );
+            return Ok(());
+        }
+    }
+
+    match event {
+        DeviceEvent::Download => {
+            // The EID becomes bound at the latest when the BPP is bound to it (§3.1.3.2).
+            next.eid = Some(eid);
+            next.state = Downloaded;
+            notify(NotificationPoint::BppDownload, Ok(()));
+        }
+        DeviceEvent::WrongConfirmationCode => {
+            if profile.confirmation_code_hash.is_none() {
+                return Err(Refusal::NoConfirmationCode);
+            }
+            next.confirmation_code_attempts = profile.confirmation_code_attempts.saturating_add(1);
+            if next.confirmation_code_attempts >= rules.max_confirmation_code_attempts {
+                next.state = Error;
+                notify(
+                    NotificationPoint::ConfirmationFailure,
+                    Err(DownloadFailure::ConfirmationCodeAttemptsExceeded),
+                );
+            } else {
+                notify(
+                    NotificationPoint::ConfirmationFailure,
+                    Err(DownloadFailure::ConfirmationCodeRefused),
+                );
+            }
+        }
+        DeviceEvent::EligibilityFailure => {
+            next.state = Error;
+            notify(
+                NotificationPoint::EligibilityAndRetryLimit,
+                Err(DownloadFailure::NotEligible),
+            );
+        }
+        DeviceEvent::RebindFailure => {
+            if profile.state != Downloaded {
+                return Err(wrong_state());
+            }
+            next.state = Error;
+            notify(
+                NotificationPoint::BppDownload,
+                Err(DownloadFailure::BppNotAvailable),
+            );
+        }
+        DeviceEvent::CancelSession(reason) => {
+            if reason.is_terminal() {
+                next.state = Error;
+                // SGP.22 leaves the point open; the step reached so far is the natural one.
+                let point = if profile.state == Downloaded {
+                    NotificationPoint::BppDownload
+                } else {
+                    NotificationPoint::EligibilityAndRetryLimit
+                };
+                notify(point, Err(DownloadFailure::SessionCancelled(reason)));
+            }
+        }
+        DeviceEvent::InstallResult(InstallResult::Success) => {
+            next.state = Installed;
+            next.on_device = Some(OnDevice::Disabled);
+            notify(NotificationPoint::BppInstallation, Ok(()));
+        }
+        DeviceEvent::InstallResult(InstallResult::Failure {
+            bpp_command_id,
+            error_reason,
+        }) => {
+            next.state = Error;
+            notify(
+                NotificationPoint::BppInstallation,
+                Err(DownloadFailure::InstallationFailed {
+                    bpp_command_id,
+                    error_reason,
+                }),
+            );
+        }
+        DeviceEvent::Local(op) => {
+            let (from_ok, to, point) = match op {
+                LocalOperation::Enable => (
+                    profile.on_device == Some(OnDevice::Disabled),
+                    OnDevice::Enabled,
+                    NotificationPoint::LocalEnable,
+                ),
+                LocalOperation::Disable => (
+                    profile.on_device == Some(OnDevice::Enabled),
+                    OnDevice::Disabled,
+                    NotificationPoint::LocalDisable,
+                ),
+                LocalOperation::Delete => (
+                    profile.on_device != Some(OnDevice::Deleted),
+                    OnDevice::Deleted,
+                    NotificationPoint::LocalDelete,
+                ),
+            };
+            if !from_ok {
+                return Err(Refusal::OnDevice {
+                    operation: event.name(),
+                    on_device: profile.on_device,
+                });
+            }
+            next.on_device = Some(to);
+            notify(point, Ok(()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! The README's first screen stays true: its curl example works against a live server, and
+//! `.ci/run` calls the test command the README gives.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+/// The first ```sh block after `marker`.
+fn block_after(text: &str, marker: &str) -> String {
+    let after = &text[text.find(marker).expect("marker in README")..];
+    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
+    let end = after[start..].find("```").unwrap();
+    after[start..start + end].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_example_reserves_and_confirms() {
+    let t = TestServer::start().await;
+    let script = block_after(&readme(), "<!-- readme-curl-example").replace(
+        "localhost:6443",
+        &format!("localhost:{}", t.server.es2_addr().port()),
+    );
+    let out = tokio::task::spawn_blocking({
+        let dir = t.dir.path().to_path_buf();
+        move || {
+            Command::new("bash")
+                .args(["-euo", "pipefail", "-c", &script])
+                .current_dir(dir)
+                .output()
+                .expect("bash and curl must be installed")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("reserved 8944500100000000004"), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    let reply: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(
+        reply["header"]["functionExecutionStatus"]["status"],
+        "Executed-Success"
+    );
+    assert!(!reply["matchingId"].as_str().unwrap().is_empty());
+    assert_eq!(
+        t.state("8944500100000000004"),
+        smdpp_mock::profile::ProfileState::Released
+    );
+}
+
+#[test]
+fn first_screen_commands_and_ci() {
+    let readme = readme();
+    let first_screen: String = readme.lines().take(15).collect::<Vec<_>>().join("\n");
+    assert!(
+        first_screen.contains("cargo run --release"),
+        "{first_screen}"
+    );
+    assert!(first_screen.contains("cargo test "), "{first_screen}");
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
+    assert!(ci.lines().any(|l| l.trim() == "cargo test"), "{ci}");
+}
