@@ -22,15 +22,25 @@ impl Clock {
 
     /// The current time, to the second: ES2+ timestamps carry no fractions (SGP.22 §5.2.1).
     pub fn now(&self) -> OffsetDateTime {
-        let now = OffsetDateTime::now_utc()
-            + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed));
+        let system = OffsetDateTime::now_utc();
+        let now = system
+            .checked_add(Duration::milliseconds(
+                self.offset_ms.load(Ordering::Relaxed),
+            ))
+            .unwrap_or(system);
         now.replace_nanosecond(0).unwrap_or(now)
     }
 
     /// Moves the clock forward by `by` for everyone holding this clock.
     pub fn advance(&self, by: std::time::Duration) {
+        // About 100 years at most, so `now` always stays representable.
+        const MAX_OFFSET_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+        let _ = self
+            .offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(old.saturating_add(ms).min(MAX_OFFSET_MS))
+            });
     }
 }
 

@@ -11,7 +11,7 @@
 //! profile entry → index (MatchingID entry or pool mutex); nothing takes a profile entry while
 //! holding an index lock, so there is no deadlock and no profile can be handed out twice.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dashmap::mapref::entry::Entry;
@@ -31,6 +31,8 @@ pub struct Store {
 struct Inner {
     profiles: DashMap<IccidKey, Profile>,
     matching_ids: DashMap<MatchingId, IccidKey>,
+    /// MatchingIDs that served as SM-DS EventIDs: never to be used again (SGP.22 §3.6.1.1).
+    retired_event_ids: DashMap<MatchingId, ()>,
     pools: HashMap<Arc<str>, Mutex<Pool>>,
 }
 
@@ -84,6 +86,7 @@ impl Store {
             inner: Arc::new(Inner {
                 profiles: profiles_map,
                 matching_ids: matching_ids.into_iter().collect(),
+                retired_event_ids: DashMap::new(),
                 pools: pools
                     .into_iter()
                     .map(|(ty, pool)| (ty, Mutex::new(pool)))
@@ -140,11 +143,7 @@ impl Store {
             .get_mut(&key)
             .ok_or(UpdateError::UnknownIccid)?;
         let step = check(&entry).map_err(UpdateError::Refused)?;
-        self.rebind_matching_id(
-            key,
-            entry.matching_id.as_ref(),
-            step.next.matching_id.as_ref(),
-        )?;
+        self.rebind_matching_id(key, &entry, &step.next)?;
         *entry = step.next;
         self.sync_pool(&entry);
         Ok(Updated {
@@ -188,11 +187,7 @@ impl Store {
             };
             // A fresh DownloadOrder never carries a MatchingID, but keep the index honest.
             if self
-                .rebind_matching_id::<()>(
-                    key,
-                    entry.matching_id.as_ref(),
-                    step.next.matching_id.as_ref(),
-                )
+                .rebind_matching_id::<()>(key, &entry, &step.next)
                 .is_err()
             {
                 self.sync_pool(&entry);
@@ -207,19 +202,23 @@ impl Store {
         }
     }
 
-    /// Moves the MatchingID index from `old` to `new` for `key`; fails if `new` is taken.
+    /// Moves the MatchingID index of `key` from the profile `before` to `after`; fails if the
+    /// new MatchingID is bound to another order or was an SM-DS EventID before.
     fn rebind_matching_id<E>(
         &self,
         key: IccidKey,
-        old: Option<&OrderMatchingId>,
-        new: Option<&OrderMatchingId>,
+        before: &Profile,
+        after: &Profile,
     ) -> Result<(), UpdateError<E>> {
-        let old = old.and_then(OrderMatchingId::id);
-        let new = new.and_then(OrderMatchingId::id);
+        let old = before.matching_id.as_ref().and_then(OrderMatchingId::id);
+        let new = after.matching_id.as_ref().and_then(OrderMatchingId::id);
         if old == new {
             return Ok(());
         }
         if let Some(new) = new {
+            if self.inner.retired_event_ids.contains_key(new) {
+                return Err(UpdateError::MatchingIdInUse(new.clone()));
+            }
             match self.inner.matching_ids.entry(new.clone()) {
                 Entry::Occupied(o) if *o.get() != key => {
                     return Err(UpdateError::MatchingIdInUse(new.clone()))
@@ -232,6 +231,9 @@ impl Store {
         }
         if let Some(old) = old {
             self.inner.matching_ids.remove_if(old, |_, k| *k == key);
+            if before.smds_address.is_some() {
+                self.inner.retired_event_ids.insert(old.clone(), ());
+            }
         }
         Ok(())
     }
@@ -257,30 +259,35 @@ fn lock(pool: &Mutex<Pool>) -> MutexGuard<'_, Pool> {
 
 /// The Available profiles of one type, in FIFO order.
 ///
-/// `members` is exact; `queue` may hold stale keys (removed lazily) and is compacted when stale
-/// keys outnumber live ones.
+/// `members` is exact and maps each key to the sequence number of its current slot; `queue` may
+/// hold stale slots (a key removed, or removed and inserted again), which `pop` skips by
+/// comparing sequence numbers. The queue is compacted when stale slots outnumber live ones.
 #[derive(Debug, Default)]
 struct Pool {
-    queue: VecDeque<IccidKey>,
-    members: HashSet<IccidKey>,
+    queue: VecDeque<(IccidKey, u64)>,
+    members: HashMap<IccidKey, u64>,
+    next_seq: u64,
 }
 
 impl Pool {
     fn insert(&mut self, key: IccidKey) {
-        if self.members.insert(key) {
-            self.queue.push_back(key);
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.members.entry(key) {
+            slot.insert(self.next_seq);
+            self.queue.push_back((key, self.next_seq));
+            self.next_seq += 1;
         }
     }
 
     fn remove(&mut self, key: IccidKey) {
-        if self.members.remove(&key) && self.queue.len() > 2 * self.members.len() + 64 {
+        if self.members.remove(&key).is_some() && self.queue.len() > 2 * self.members.len() + 64 {
             self.compact();
         }
     }
 
     fn pop(&mut self) -> Option<IccidKey> {
-        while let Some(key) = self.queue.pop_front() {
-            if self.members.remove(&key) {
+        while let Some((key, seq)) = self.queue.pop_front() {
+            if self.members.get(&key) == Some(&seq) {
+                self.members.remove(&key);
                 return Some(key);
             }
         }
@@ -288,10 +295,9 @@ impl Pool {
     }
 
     fn compact(&mut self) {
-        let mut seen = HashSet::with_capacity(self.members.len());
         let members = &self.members;
         self.queue
-            .retain(|k| members.contains(k) && seen.insert(*k));
+            .retain(|(key, seq)| members.get(key) == Some(seq));
     }
 }
 

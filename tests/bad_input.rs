@@ -124,6 +124,14 @@ async fn http_level_errors() {
             order.clone(),
             StatusCode::NOT_FOUND,
         ),
+        (
+            "undecodable path",
+            Method::POST,
+            "/gsma/rsp2/es2plus/%FF",
+            vec![JSON, PROTOCOL],
+            order.clone(),
+            StatusCode::NOT_FOUND,
+        ),
     ];
     for (name, method, path, headers, body, want) in cases {
         let r = c.request(method, path, &headers, body).await.unwrap();

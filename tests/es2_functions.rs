@@ -281,6 +281,36 @@ async fn confirm_order_status_codes() {
         .assert_failed("8.9", "4.2");
     assert_eq!(t.state(&second), ProfileState::Confirmed);
 
+    // An SM-DS EventID is never reused (SGP.22 §3.6.1.1), even after its order is cancelled.
+    let evt = download_by_type(&c, "STANDARD", Some(EID1)).await;
+    confirm(
+        &c,
+        &evt,
+        json!({ "releaseFlag": true, "matchingId": "EVT-ONCE", "smdsAddress": "lpa.ds.gsma.com" }),
+    )
+    .await;
+    c.call(
+        CancelOrder,
+        json!({ "iccid": evt, "eid": EID1, "matchingId": "EVT-ONCE", "finalProfileStatusIndicator": "Available" }),
+    )
+    .await
+    .assert_success();
+    let again = download_by_type(&c, "STANDARD", Some(EID1)).await;
+    c.call(
+        ConfirmOrder,
+        json!({ "iccid": again, "releaseFlag": false, "matchingId": "EVT-ONCE" }),
+    )
+    .await
+    .assert_failed("8.2.6", "3.3");
+
+    // Existence and ownership come before the SM-DS address check.
+    c.call(
+        ConfirmOrder,
+        json!({ "iccid": "8944500999999999999", "releaseFlag": true, "smdsAddress": "bad address" }),
+    )
+    .await
+    .assert_failed("8.2.1", "3.9");
+
     // 8.1.1 / 3.10: EID differs from the one given in DownloadOrder.
     let linked = download_by_type(&c, "STANDARD", Some(EID1)).await;
     let r = c

@@ -1,11 +1,13 @@
 //! ES2+.ConfirmOrder (SGP.22 §5.3.2, §6.5.2.2): fix the MatchingID, EID, Confirmation Code and
 //! SM-DS address of a reserved order, and release it now or later.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::status::{self, Es2Error};
 use super::wire::Fields;
-use super::{check_owner, check_smds, store_error, Context};
+use super::{check_owner, check_smds, store_error, Context, Outcome};
 use crate::ids::{check_fqdn, Eid, Iccid, MatchingId};
 use crate::profile::machine::{transition, Confirmation, Event, Refusal};
 use crate::profile::{OrderMatchingId, Profile};
@@ -27,11 +29,7 @@ pub struct Response {
 }
 
 /// Runs ConfirmOrder.
-pub fn handle(
-    f: &Fields<'_>,
-    ctx: &Context<'_>,
-    operator: &Operator,
-) -> Result<Response, Es2Error> {
+pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome<Response> {
     let iccid = f.iccid("iccid")?;
     let eid = f.opt_eid("eid")?;
     let supplied = match f.opt_str("matchingId")? {
@@ -47,15 +45,7 @@ pub fn handle(
         Some("") => return Err(Es2Error::invalid("confirmationCode", "must not be empty")),
         Some(code) => Some(sha256(code.as_bytes())),
     };
-    let smds_address = match f.opt_str("smdsAddress")? {
-        None => None,
-        // Table 27: "the smdsAddress is invalid or not reachable".
-        Some(a) => {
-            check_fqdn(a)
-                .map_err(|e| Es2Error::new(status::SMDS_INACCESSIBLE, e.to_string()).subject(a))?;
-            Some(a.into())
-        }
-    };
+    let smds_address: Option<Arc<str>> = f.opt_str("smdsAddress")?.map(Into::into);
     let release = f.bool("releaseFlag")?;
 
     let attempts = if supplied.is_some() {
@@ -77,6 +67,13 @@ pub fn handle(
         });
         let result = ctx.store.update(iccid.key(), |p| {
             check_owner(p, operator)?;
+            // Table 27: "the smdsAddress is invalid or not reachable", after existence and
+            // ownership like every business check.
+            if let Some(address) = &smds_address {
+                check_fqdn(address).map_err(|e| {
+                    Es2Error::new(status::SMDS_INACCESSIBLE, e.to_string()).subject(address)
+                })?;
+            }
             let step = transition(p, &event, ctx.scenario.rules(), ctx.now)
                 .map_err(|r| refusal(p, iccid, r))?;
             check_smds(&step.effects, ctx.scenario)?;
@@ -84,10 +81,11 @@ pub fn handle(
         });
         match result {
             Ok(updated) => {
-                return Ok(Response {
+                let response = Response {
                     eid: updated.profile.eid,
                     matching_id: matching_id.as_str().to_owned(),
-                })
+                };
+                return Ok((response, updated.effects));
             }
             // A generated MatchingID that happens to collide is drawn again.
             Err(e @ UpdateError::MatchingIdInUse(_)) if supplied.is_none() => {

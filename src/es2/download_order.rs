@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::status::{self, Es2Error};
 use super::wire::Fields;
-use super::{check_owner, store_error, Context};
+use super::{check_owner, store_error, Context, Outcome};
 use crate::ids::Iccid;
 use crate::profile::machine::{transition, Event, Refusal, Step};
 use crate::profile::Profile;
@@ -20,11 +20,7 @@ pub struct Response {
 }
 
 /// Runs DownloadOrder.
-pub fn handle(
-    f: &Fields<'_>,
-    ctx: &Context<'_>,
-    operator: &Operator,
-) -> Result<Response, Es2Error> {
+pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome<Response> {
     let eid = f.opt_eid("eid")?;
     let iccid = f.opt_iccid("iccid")?;
     let profile_type = f.opt_str("profileType")?;
@@ -53,7 +49,8 @@ pub fn handle(
 
     match (iccid, profile_type) {
         (Some(iccid), _) => {
-            ctx.store
+            let updated = ctx
+                .store
                 .update(iccid.key(), |p| {
                     check_owner(p, operator)?;
                     if let Some(name) = profile_type {
@@ -71,12 +68,15 @@ pub fn handle(
                     reserve(p)
                 })
                 .map_err(|e| store_error(iccid, e))?;
-            Ok(Response { iccid })
+            Ok((Response { iccid }, updated.effects))
         }
         (None, Some(name)) => match ctx.store.allocate(name, reserve) {
-            Ok(updated) => Ok(Response {
-                iccid: updated.profile.iccid,
-            }),
+            Ok(updated) => Ok((
+                Response {
+                    iccid: updated.profile.iccid,
+                },
+                updated.effects,
+            )),
             Err(AllocateError::Exhausted) => Err(Es2Error::new(
                 status::PROFILE_TYPE_UNAVAILABLE,
                 format!("no more profiles of type {name:?} are available"),

@@ -91,6 +91,9 @@ impl fmt::Display for Function {
     }
 }
 
+/// What a function returns: its output and the effects of the transition it made.
+pub type Outcome<T> = Result<(T, Vec<Effect>), Es2Error>;
+
 /// Everything a function needs to run.
 #[derive(Debug)]
 pub struct Context<'a> {
@@ -117,6 +120,9 @@ pub struct Answer {
     pub error: Option<Es2Error>,
     /// The request header, when it was well-formed.
     pub request_header: Option<RequestHeader>,
+    /// Effects of the committed transition (SM-DS calls, notifications), for the caller to carry
+    /// out; empty on failure.
+    pub effects: Vec<Effect>,
 }
 
 /// A body that is not a JSON object: an HTTP-level error, not an ES2+ answer.
@@ -190,13 +196,10 @@ fn authorise<'a>(header: &RequestHeader, ctx: &Context<'a>) -> Result<&'a Operat
     Ok(operator)
 }
 
-fn answer<T: Serialize>(
-    result: Result<T, Es2Error>,
-    request_header: Option<RequestHeader>,
-) -> Answer {
-    let (status, error, output) = match result {
-        Ok(out) => (ExecutionStatus::ExecutedSuccess, None, Some(out)),
-        Err(e) => (ExecutionStatus::Failed, Some(e), None),
+fn answer<T: Serialize>(result: Outcome<T>, request_header: Option<RequestHeader>) -> Answer {
+    let (status, error, output, effects) = match result {
+        Ok((out, effects)) => (ExecutionStatus::ExecutedSuccess, None, Some(out), effects),
+        Err(e) => (ExecutionStatus::Failed, Some(e), None, Vec::new()),
     };
     let header = ResponseHeader {
         function_execution_status: FunctionExecutionStatus {
@@ -209,6 +212,7 @@ fn answer<T: Serialize>(
         status,
         error,
         request_header,
+        effects,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::status::{self, Es2Error};
 use super::wire::Fields;
-use super::{check_owner, check_smds, store_error, Context};
+use super::{check_owner, check_smds, store_error, Context, Outcome};
 use crate::profile::machine::{transition, Event, Refusal};
 use crate::scenario::Operator;
 
@@ -10,13 +10,10 @@ use crate::scenario::Operator;
 pub type Response = ();
 
 /// Runs ReleaseProfile. Releasing a Released profile succeeds and does nothing (§5.3.4 NOTE).
-pub fn handle(
-    f: &Fields<'_>,
-    ctx: &Context<'_>,
-    operator: &Operator,
-) -> Result<Response, Es2Error> {
+pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome<Response> {
     let iccid = f.iccid("iccid")?;
-    ctx.store
+    let updated = ctx
+        .store
         .update(iccid.key(), |p| {
             check_owner(p, operator)?;
             let step = transition(p, &Event::ReleaseProfile, ctx.scenario.rules(), ctx.now)
@@ -37,5 +34,5 @@ pub fn handle(
             Ok(step)
         })
         .map_err(|e| store_error(iccid, e))?;
-    Ok(())
+    Ok(((), updated.effects))
 }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use super::{ConnectionInfo, Limits};
 use crate::app::App;
 use crate::es2::{self, wire::ADMIN_PROTOCOL_HEADER, Function};
+use crate::profile::machine::Effect;
 
 #[derive(Clone)]
 struct RouterState {
@@ -74,6 +75,19 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     )
 }
 
+/// SM-DS calls are simulated: the log (and later the journal) is where they become visible.
+fn log_effect(effect: &Effect) {
+    match effect {
+        Effect::SmdsRegisterEvent { address, event_id } => {
+            info!(smds = %address, event_id = %event_id, "ES12 RegisterEvent (simulated)");
+        }
+        Effect::SmdsDeleteEvent { address, event_id } => {
+            info!(smds = %address, event_id = %event_id, "ES12 DeleteEvent (simulated)");
+        }
+        Effect::Notify { .. } => {}
+    }
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
@@ -87,12 +101,17 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 async fn es2_endpoint(
     State(state): State<RouterState>,
-    Path(segment): Path<String>,
     Extension(conn): Extension<ConnectionInfo>,
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let Some(function) = Function::from_path_segment(&segment) else {
+    // Read the segment ourselves: axum's `Path` extractor would answer odd paths in plain text.
+    let function = request
+        .uri()
+        .path()
+        .strip_prefix(es2::PATH_PREFIX)
+        .and_then(Function::from_path_segment);
+    let Some(function) = function else {
         return not_found(request.method().clone(), request.uri().clone()).await;
     };
     if request.method() != Method::POST {
@@ -171,6 +190,9 @@ async fn es2_endpoint(
     };
     match es2::handle(function, &body, &ctx) {
         Ok(answer) => {
+            for effect in &answer.effects {
+                log_effect(effect);
+            }
             let call_id = answer
                 .request_header
                 .as_ref()

@@ -97,8 +97,8 @@ pub struct Rules {
     /// Download attempts (AuthenticateClient sessions) an order allows; the next one ends it in
     /// Error with notification point 1 `8.8.5 / 6.4` (SGP.22 §3.1.3, Table 32c).
     pub max_download_attempts: u32,
-    /// Wrong Confirmation Codes an order allows; the last one ends it in Error with
-    /// notification point 2 `8.2.7 / 6.4` (SGP.22 §3.1.3.2, Table 32c).
+    /// Wrong Confirmation Codes an order tolerates; the next one exceeds the maximum and ends it
+    /// in Error with notification point 2 `8.2.7 / 6.4` (SGP.22 §3.1.3.2 step 7, Table 32c).
     pub max_confirmation_code_attempts: u32,
 }
 
@@ -303,8 +303,9 @@ pub fn transition(
         }
 
         Event::ReleaseProfile => match profile.state {
-            // §5.3.4 NOTE: releasing a released profile succeeds and does nothing.
-            Released => {
+            // §5.3.4 NOTE: "If a Profile has already been released this function will return
+            // 'Executed-Success' and take no other action" — also once it has moved on.
+            Released | Downloaded | Installed | Error => {
                 return Ok(Step {
                     next,
                     effects: Vec::new(),

@@ -49,7 +49,7 @@ pub struct LimitSettings {
     /// Download attempts allowed; the next one ends the order in Error (`8.8.5 / 6.4`).
     #[serde(default = "default_download_attempts")]
     pub download_attempts: u32,
-    /// Wrong Confirmation Codes allowed; the last one ends the order in Error (`8.2.7 / 6.4`).
+    /// Wrong Confirmation Codes tolerated; the next one ends the order in Error (`8.2.7 / 6.4`).
     #[serde(default = "default_confirmation_code_attempts")]
     pub confirmation_code_attempts: u32,
 }

@@ -304,9 +304,12 @@ impl file::ProfileEntry {
                 }
                 let first: u128 = start.parse().map_err(|_| anyhow!("range.start"))?;
                 let width = start.len();
+                if range.pad && width == 19 {
+                    bail!("range.pad: only 19-digit ICCIDs (an 18-digit start) take the F pad");
+                }
                 let last = first
                     .checked_add(u128::from(range.count))
-                    .filter(|end| end.to_string().len() <= width)
+                    .filter(|end| end.saturating_sub(1).to_string().len() <= width)
                     .ok_or_else(|| {
                         anyhow!("range: {start} + {} overflows {width} digits", range.count)
                     })?;

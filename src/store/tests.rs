@@ -5,6 +5,7 @@ use super::*;
 use crate::ids::{Eid, Iccid};
 use crate::profile::machine::{transition, Confirmation, Event, FinalProfileStatus, Rules};
 use proptest::prelude::*;
+use std::collections::HashSet;
 use time::macros::datetime;
 
 fn inventory(per_type: u64) -> Vec<Profile> {
@@ -44,8 +45,12 @@ fn check_indexes(store: &Store) -> Result<(), TestCaseError> {
             .map(|p| p.iccid.key())
             .collect();
         let pool = lock(&store.inner.pools[ty]);
-        prop_assert_eq!(&pool.members, &available);
-        prop_assert!(pool.members.iter().all(|k| pool.queue.contains(k)));
+        let members: HashSet<IccidKey> = pool.members.keys().copied().collect();
+        prop_assert_eq!(&members, &available);
+        prop_assert!(pool
+            .members
+            .iter()
+            .all(|(k, seq)| pool.queue.contains(&(*k, *seq))));
     }
     Ok(())
 }
@@ -165,4 +170,31 @@ fn matching_id_conflict_is_refused_without_change() {
         Err(UpdateError::MatchingIdInUse(_))
     ));
     assert_eq!(store.get(b).unwrap(), before);
+}
+
+#[test]
+fn a_profile_returned_to_the_pool_goes_to_the_back() {
+    let profiles = inventory(3);
+    let keys: Vec<IccidKey> = profiles.iter().take(3).map(|p| p.iccid.key()).collect();
+    let store = Store::new(profiles);
+    let order = Event::DownloadOrder { eid: None };
+    let cancel = Event::CancelOrder {
+        eid: None,
+        matching_id: None,
+        final_status: FinalProfileStatus::Available,
+    };
+    // Reserve the first by ICCID and cancel it: it is Available again, behind the others.
+    store.update(keys[0], |p| apply(p, &order)).unwrap();
+    store.update(keys[0], |p| apply(p, &cancel)).unwrap();
+    let taken: Vec<IccidKey> = (0..3)
+        .map(|_| {
+            store
+                .allocate("A", |p| apply(p, &order))
+                .unwrap()
+                .profile
+                .iccid
+                .key()
+        })
+        .collect();
+    assert_eq!(taken, vec![keys[1], keys[2], keys[0]]);
 }

@@ -230,7 +230,7 @@ pub(super) fn apply(
                 return Err(Refusal::NoConfirmationCode);
             }
             next.confirmation_code_attempts = profile.confirmation_code_attempts.saturating_add(1);
-            if next.confirmation_code_attempts >= rules.max_confirmation_code_attempts {
+            if next.confirmation_code_attempts > rules.max_confirmation_code_attempts {
                 next.state = Error;
                 notify(
                     NotificationPoint::ConfirmationFailure,

@@ -207,15 +207,24 @@ fn release_profile_needs_confirmation() {
         ProfileState::Available,
         ProfileState::Allocated,
         ProfileState::Linked,
-        ProfileState::Downloaded,
-        ProfileState::Installed,
-        ProfileState::Error,
         ProfileState::Unavailable,
     ] {
         assert!(matches!(
             run(&in_state(state), Event::ReleaseProfile),
             Err(Refusal::InvalidTransition { .. })
         ));
+    }
+    // Already released, whatever happened since: success, no change (§5.3.4 NOTE).
+    for state in [
+        ProfileState::Released,
+        ProfileState::Downloaded,
+        ProfileState::Installed,
+        ProfileState::Error,
+    ] {
+        let p = in_state(state);
+        let s = run(&p, Event::ReleaseProfile).unwrap();
+        assert_eq!(s.next, p);
+        assert!(s.effects.is_empty());
     }
 }
 
@@ -445,9 +454,17 @@ fn attempt_limits() {
         )]
     );
     let w2 = go(&w1.next, DeviceEvent::WrongConfirmationCode);
-    assert_eq!(w2.next.state, ProfileState::Error);
     assert_eq!(
-        notified(&w2),
+        w2.next.state,
+        ProfileState::Released,
+        "two wrong codes are tolerated"
+    );
+    let mut w2 = w2.next;
+    w2.download_attempts = 0; // keep the download limit out of the way
+    let w3 = go(&w2, DeviceEvent::WrongConfirmationCode);
+    assert_eq!(w3.next.state, ProfileState::Error);
+    assert_eq!(
+        notified(&w3),
         vec![(
             ConfirmationFailure,
             Err(DownloadFailure::ConfirmationCodeAttemptsExceeded)
