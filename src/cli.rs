@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -41,13 +41,34 @@ enum Command {
     /// Manage the test PKI.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Check scenario files, or print their JSON Schema.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Check scenario files: exit 0 when all are valid, otherwise print every error as
+    /// FILE:LINE:COLUMN: MESSAGE.
+    Check {
+        /// Scenario files or directories.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Check the files as one scenario, merged in order (as `serve` loads them), instead of
+        /// each on its own.
+        #[arg(long)]
+        together: bool,
+    },
+    /// Print the JSON Schema of the scenario format (for editors with a YAML language server).
+    Schema,
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Scenario file; without it the built-in default scenario runs.
-    #[arg(long, env = "SMDPP_SCENARIO")]
-    scenario: Option<PathBuf>,
+    /// Scenario file or directory (repeatable: merged in order); without it the built-in
+    /// default scenario runs.
+    #[arg(long, env = "SMDPP_SCENARIO", value_delimiter = ',')]
+    scenario: Vec<PathBuf>,
     /// Address of the ES2+ listener (mutual TLS).
     #[arg(long, default_value = DEFAULT_ES2_ADDR, env = "SMDPP_LISTEN")]
     listen: SocketAddr,
@@ -76,8 +97,8 @@ enum CertsCommand {
     /// Create the CA, server certificate and one client certificate per operator.
     Init {
         /// Scenario whose operators get client certificates (default: the built-in one).
-        #[arg(long, env = "SMDPP_SCENARIO")]
-        scenario: Option<PathBuf>,
+        #[arg(long, env = "SMDPP_SCENARIO", value_delimiter = ',')]
+        scenario: Vec<PathBuf>,
         #[command(flatten)]
         pki: PkiArgs,
     },
@@ -124,18 +145,61 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Certs(cmd)) => certs(cmd),
+        Some(Command::Scenario(cmd)) => scenario(cmd),
     }
 }
 
-fn load_scenario(path: Option<&Path>) -> Result<Scenario> {
-    match path {
-        Some(path) => Scenario::load(path),
-        None => Scenario::default_scenario(),
+fn load_scenario(paths: &[PathBuf]) -> Result<Scenario> {
+    let loaded = if paths.is_empty() {
+        Scenario::default_scenario()
+    } else {
+        Scenario::load_all(paths)
+    };
+    loaded.map_err(|e| anyhow::anyhow!("the scenario is not valid:\n{e}"))
+}
+
+fn scenario(cmd: ScenarioCommand) -> Result<()> {
+    match cmd {
+        ScenarioCommand::Schema => {
+            let text = serde_json::to_string_pretty(&smdpp_mock::scenario::json_schema())?;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.write_all(b"\n")?;
+            Ok(())
+        }
+        ScenarioCommand::Check { files, together } => {
+            let groups: Vec<Vec<PathBuf>> = if together {
+                vec![files]
+            } else {
+                files.into_iter().map(|f| vec![f]).collect()
+            };
+            let mut failed = 0;
+            for group in &groups {
+                let names: Vec<String> = group.iter().map(|p| p.display().to_string()).collect();
+                match Scenario::load_all(group) {
+                    Ok(s) => println!(
+                        "{}: ok ({} operators, {} profile types, {} profiles)",
+                        names.join(" + "),
+                        s.operators().len(),
+                        s.profile_types().count(),
+                        s.profile_count()
+                    ),
+                    Err(errors) => {
+                        failed += 1;
+                        eprintln!("{errors}");
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} scenario(s) are not valid", groups.len());
+            }
+            Ok(())
+        }
     }
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let scenario = load_scenario(args.scenario.as_deref())?;
+    let scenario = load_scenario(&args.scenario)?;
     let mut config = Config::new(scenario);
     config.es2_addr = args.listen;
     config.certs_dir = args.pki.certs_dir;
@@ -146,7 +210,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ..Limits::default()
     };
     let server = Server::start(config.clone()).await?;
-    print_banner(&config, &server, args.scenario.as_deref());
+    print_banner(&config, &server);
     shutdown_signal().await;
     tracing::info!("shutdown requested");
     server.shutdown().await;
@@ -154,7 +218,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
 }
 
 /// One block on stdout that tells a newcomer how to call the mock.
-fn print_banner(config: &Config, server: &Server, scenario_path: Option<&Path>) {
+fn print_banner(config: &Config, server: &Server) {
     let scenario = &config.scenario;
     let dir = config.certs_dir.display();
     let addr = server.es2_addr();
@@ -163,7 +227,7 @@ fn print_banner(config: &Config, server: &Server, scenario_path: Option<&Path>) 
     } else {
         addr.ip().to_string()
     };
-    let source = scenario_path.map_or("built-in default".to_string(), |p| p.display().to_string());
+    let source = scenario.sources().join(" + ");
     let mut out = format!(
         "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  scenario           {source} ({} operators, {} profiles)\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
         addr.port(),
@@ -224,7 +288,7 @@ fn report(report: &EnsureReport) {
 fn certs(cmd: CertsCommand) -> Result<()> {
     match cmd {
         CertsCommand::Init { scenario, pki } => {
-            let scenario = load_scenario(scenario.as_deref())?;
+            let scenario = load_scenario(&scenario)?;
             let mut config = Config::new(scenario);
             config.extra_sans = pki.sans;
             let operators: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();

@@ -12,8 +12,6 @@ pub mod release_profile;
 pub mod status;
 pub mod wire;
 
-use std::fmt;
-
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -27,69 +25,7 @@ use matching_id::MatchingIdGenerator;
 use status::Es2Error;
 use wire::{ExecutionStatus, Fields, FunctionExecutionStatus, RequestHeader, ResponseHeader};
 
-/// Path prefix of the ES2+ functions (SGP.22 §6.5.2, Table 57).
-pub const PATH_PREFIX: &str = "/gsma/rsp2/es2plus/";
-
-/// The ES2+ functions the SM-DP+ provides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Function {
-    /// SGP.22 §5.3.1.
-    DownloadOrder,
-    /// SGP.22 §5.3.2.
-    ConfirmOrder,
-    /// SGP.22 §5.3.3.
-    CancelOrder,
-    /// SGP.22 §5.3.4.
-    ReleaseProfile,
-}
-
-impl Function {
-    /// All functions, in spec order.
-    pub const ALL: [Function; 4] = [
-        Function::DownloadOrder,
-        Function::ConfirmOrder,
-        Function::CancelOrder,
-        Function::ReleaseProfile,
-    ];
-
-    /// The last path segment, e.g. `downloadOrder`.
-    pub fn path_segment(self) -> &'static str {
-        match self {
-            Function::DownloadOrder => "downloadOrder",
-            Function::ConfirmOrder => "confirmOrder",
-            Function::CancelOrder => "cancelOrder",
-            Function::ReleaseProfile => "releaseProfile",
-        }
-    }
-
-    /// The function for a path segment.
-    pub fn from_path_segment(segment: &str) -> Option<Function> {
-        Function::ALL
-            .into_iter()
-            .find(|f| f.path_segment() == segment)
-    }
-
-    /// The full request path.
-    pub fn path(self) -> String {
-        format!("{PATH_PREFIX}{}", self.path_segment())
-    }
-
-    /// The spec name, e.g. `DownloadOrder`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::DownloadOrder => "DownloadOrder",
-            Function::ConfirmOrder => "ConfirmOrder",
-            Function::CancelOrder => "CancelOrder",
-            Function::ReleaseProfile => "ReleaseProfile",
-        }
-    }
-}
-
-impl fmt::Display for Function {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::spec::{Function, PATH_PREFIX};
 
 /// What a function returns: its output and the effects of the transition it made.
 pub type Outcome<T> = Result<(T, Vec<Effect>), Es2Error>;

@@ -100,6 +100,9 @@ pub struct Rules {
     /// Wrong Confirmation Codes an order tolerates; the next one exceeds the maximum and ends it
     /// in Error with notification point 2 `8.2.7 / 6.4` (SGP.22 §3.1.3.2 step 7, Table 32c).
     pub max_confirmation_code_attempts: u32,
+    /// How long an order stays valid after DownloadOrder; a device event after that ends it in
+    /// Error with notification point 1 `8.8.5 / 4.10` (SGP.22 §5.6, Time to Live Expired).
+    pub order_expiry: Option<std::time::Duration>,
 }
 
 impl Default for Rules {
@@ -108,6 +111,7 @@ impl Default for Rules {
             cancel_requires_associated_ids: true,
             max_download_attempts: 5,
             max_confirmation_code_attempts: 3,
+            order_expiry: None,
         }
     }
 }
@@ -319,7 +323,7 @@ pub fn transition(
         },
 
         Event::Device { eid, event } => {
-            device::apply(profile, *event, *eid, rules, &mut next, &mut effects)?;
+            device::apply(profile, *event, *eid, rules, now, &mut next, &mut effects)?;
         }
 
         Event::CancelOrder {

@@ -64,6 +64,18 @@ impl ProfileState {
         }
     }
 
+    /// Whether an order in this state has been confirmed and so carries a MatchingID.
+    pub fn has_matching_id(self) -> bool {
+        matches!(
+            self,
+            ProfileState::Confirmed
+                | ProfileState::Released
+                | ProfileState::Downloaded
+                | ProfileState::Installed
+                | ProfileState::Error
+        )
+    }
+
     /// Position in [`ProfileState::ALL`].
     pub fn index(self) -> usize {
         self as usize

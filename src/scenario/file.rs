@@ -1,13 +1,29 @@
 //! The YAML scenario format, as serde types. Unknown keys are errors everywhere.
+//!
+//! Values that need checks beyond their type (ICCIDs, references between sections, networks)
+//! are kept as [`Spanned`] so a failed check can point at the exact line and column. Settings
+//! are `Option`s so that a file can override only some keys of the files it includes; the
+//! defaults are applied once, after merging (see `check.rs`). `docs/scenarios.md` documents
+//! every key; `smdpp-mock scenario schema` prints the JSON Schema derived from these types.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 
-use serde::Deserialize;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::Spanned;
+
+use crate::profile::ProfileState;
 
 /// A scenario file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ScenarioFile {
+    /// Other scenario files to load first, relative to this one. Lists (operators, profile
+    /// types, devices, faults) are concatenated; settings in this file override theirs key by key.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub include: Vec<Spanned<String>>,
     /// SM-DP+ settings.
     #[serde(default)]
     pub smdp: SmdpSettings,
@@ -15,25 +31,36 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub smds: SmdsSettings,
     /// The operators (Profile Owners) that may call ES2+.
+    #[serde(default)]
     pub operators: Vec<OperatorSpec>,
     /// Profile types and their inventory.
     #[serde(default)]
     pub profile_types: Vec<ProfileTypeSpec>,
+    /// What simulated devices do once a profile is released; the first matching rule applies.
+    #[serde(default)]
+    #[schemars(with = "Vec<DeviceRule>")]
+    pub devices: Vec<Spanned<DeviceRule>>,
+    /// Fault injection on ES2+ calls; the first matching rule that still has budget fires.
+    #[serde(default)]
+    #[schemars(with = "Vec<FaultRule>")]
+    pub faults: Vec<Spanned<FaultRule>>,
 }
 
-/// SM-DP+ settings.
-#[derive(Debug, Clone, Deserialize)]
+/// SM-DP+ settings. Every key is optional; defaults are in `docs/scenarios.md`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SmdpSettings {
     /// The SM-DP+ FQDN: used in Activation Codes and as a SAN of the server certificate.
-    #[serde(default = "default_address")]
-    pub address: String,
-    /// The `X-Admin-Protocol` value on every response (SGP.22 §6.2).
-    #[serde(default = "default_admin_protocol")]
-    pub admin_protocol: String,
-    /// Fixed seed for generated MatchingIDs, for reproducible runs.
-    #[serde(default)]
+    /// Default `localhost`.
+    #[schemars(with = "Option<String>")]
+    pub address: Option<Spanned<String>>,
+    /// The `X-Admin-Protocol` value on every response (SGP.22 §6.2). Default `gsma/rsp/v2.5.0`.
+    #[schemars(with = "Option<String>")]
+    pub admin_protocol: Option<Spanned<String>>,
+    /// Seed for generated MatchingIDs, for reproducible runs. Default: random.
     pub matching_id_seed: Option<u64>,
+    /// How long a download order stays valid after DownloadOrder (e.g. `7d`). Default: forever.
+    pub order_expiry: Option<HumanDuration>,
     /// Strictness switches for real-world client quirks.
     #[serde(default)]
     pub strict: StrictSettings,
@@ -42,82 +69,34 @@ pub struct SmdpSettings {
     pub limits: LimitSettings,
 }
 
-/// Attempt limits of an order.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LimitSettings {
-    /// Download attempts allowed; the next one ends the order in Error (`8.8.5 / 6.4`).
-    #[serde(default = "default_download_attempts")]
-    pub download_attempts: u32,
-    /// Wrong Confirmation Codes tolerated; the next one ends the order in Error (`8.2.7 / 6.4`).
-    #[serde(default = "default_confirmation_code_attempts")]
-    pub confirmation_code_attempts: u32,
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        LimitSettings {
-            download_attempts: default_download_attempts(),
-            confirmation_code_attempts: default_confirmation_code_attempts(),
-        }
-    }
-}
-
-fn default_download_attempts() -> u32 {
-    5
-}
-
-fn default_confirmation_code_attempts() -> u32 {
-    3
-}
-
-impl Default for SmdpSettings {
-    fn default() -> Self {
-        SmdpSettings {
-            address: default_address(),
-            admin_protocol: default_admin_protocol(),
-            matching_id_seed: None,
-            strict: StrictSettings::default(),
-            limits: LimitSettings::default(),
-        }
-    }
-}
-
-fn default_address() -> String {
-    "localhost".into()
-}
-
-fn default_admin_protocol() -> String {
-    "gsma/rsp/v2.5.0".into()
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Strictness switches. The defaults follow the spec to the letter.
-#[derive(Debug, Clone, Deserialize)]
+/// Strictness switches. Every one defaults to `true`: the spec to the letter.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StrictSettings {
     /// Refuse requests without a `gsma/rsp/v…` `X-Admin-Protocol` header (HTTP 400).
-    #[serde(default = "yes")]
-    pub require_admin_protocol_header: bool,
+    pub require_admin_protocol_header: Option<bool>,
+    /// Refuse requests whose `Content-Type` is not `application/json` (HTTP 415).
+    pub require_json_content_type: Option<bool>,
     /// Refuse CancelOrder without the EID / MatchingID the order has (SGP.22 §5.3.3 "SHALL").
-    #[serde(default = "yes")]
-    pub cancel_order_requires_associated_ids: bool,
+    pub cancel_order_requires_associated_ids: Option<bool>,
 }
 
-impl Default for StrictSettings {
-    fn default() -> Self {
-        StrictSettings {
-            require_admin_protocol_header: true,
-            cancel_order_requires_associated_ids: true,
-        }
-    }
+/// Attempt limits of an order.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LimitSettings {
+    /// Download attempts allowed; the next one ends the order in Error (`8.8.5 / 6.4`).
+    /// Default 5.
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub download_attempts: Option<Spanned<u32>>,
+    /// Wrong Confirmation Codes tolerated; the next one ends the order in Error (`8.2.7 / 6.4`).
+    /// Default 3.
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub confirmation_code_attempts: Option<Spanned<u32>>,
 }
 
 /// What a simulated SM-DS does with an ES12 RegisterEvent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SmdsBehaviour {
     /// Registration succeeds.
@@ -130,65 +109,337 @@ pub enum SmdsBehaviour {
 }
 
 /// The simulated SM-DSs.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SmdsSettings {
-    /// Behaviour of SM-DS addresses not listed in `addresses`.
+    /// Behaviour of SM-DS addresses not listed in `addresses`. Default `register`.
+    pub default: Option<SmdsBehaviour>,
+    /// Behaviour per SM-DS address (FQDN).
     #[serde(default)]
-    pub default: SmdsBehaviour,
-    /// Behaviour per SM-DS address.
-    #[serde(default)]
-    pub addresses: BTreeMap<String, SmdsBehaviour>,
+    #[schemars(with = "BTreeMap<String, SmdsBehaviour>")]
+    pub addresses: HashMap<Spanned<String>, SmdsBehaviour>,
 }
 
 /// An operator.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OperatorSpec {
-    /// Unique id.
-    pub id: String,
-    /// Allowed `functionRequesterIdentifier` values (default: the id).
-    #[serde(default)]
+    /// Unique id; also the file name of its client certificate (`certs/<id>.pem`).
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
+    /// Allowed `functionRequesterIdentifier` values. Default: `[id]`.
     pub requester_identifiers: Option<Vec<String>>,
-    /// Client certificate subject CN or SAN values identifying the operator (default: the id).
-    #[serde(default)]
-    pub certificate_names: Option<Vec<String>>,
+    /// Client certificate subject CN or DNS/URI SAN values identifying the operator.
+    /// Default: `[id]`.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub certificate_names: Option<Vec<Spanned<String>>>,
+    /// Source networks the operator may connect from, as IPs or CIDRs (the vendor's IP
+    /// whitelisting). Default: any address.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub allowed_source_ips: Option<Vec<Spanned<String>>>,
+    /// Where HandleDownloadProgressInfo notifications for this operator's profiles go.
+    pub callback: Option<CallbackSpec>,
+}
+
+/// The operator's notification endpoint and how deliveries behave.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CallbackSpec {
+    /// Base URL (`https://…` or, for local receivers, `http://…`); the path
+    /// `/gsma/rsp2/es2plus/handleDownloadProgressInfo` is appended unless the URL ends with it.
+    #[schemars(with = "String")]
+    pub url: Spanned<String>,
+    /// Time one delivery attempt may take. Default `5s`.
+    pub timeout: Option<HumanDuration>,
+    /// Delivery attempts before a notification is marked failed. Default 8.
+    pub max_attempts: Option<u32>,
+    /// Delay before the first retry; doubled each time, with jitter. Default `200ms`.
+    pub initial_backoff: Option<HumanDuration>,
+    /// Longest delay between retries. Default `30s`.
+    pub max_backoff: Option<HumanDuration>,
+    /// Present `certs/smdpp-client.pem` as TLS client certificate. Default `false`.
+    pub client_certificate: Option<bool>,
+    /// PEM file of CAs that sign the receiver's server certificate, relative to the scenario
+    /// file. Default: the mock's own CA (`certs/ca.pem`).
+    pub ca_file: Option<String>,
 }
 
 /// A profile type and its inventory.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProfileTypeSpec {
     /// The type name operators put in `profileType`.
-    pub id: String,
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
     /// The owning operator's id.
-    pub owner: String,
+    #[schemars(with = "String")]
+    pub owner: Spanned<String>,
+    /// Free text, for people.
+    pub description: Option<String>,
     /// The profiles of this type.
     #[serde(default)]
-    pub profiles: Vec<ProfileEntry>,
+    #[schemars(with = "Vec<ProfileEntry>")]
+    pub profiles: Vec<Spanned<ProfileEntry>>,
 }
 
-/// One ICCID, or a range of them.
-#[derive(Debug, Clone, Deserialize)]
+/// One ICCID, a list of them, or a range, with an optional initial order state.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProfileEntry {
-    /// A single ICCID, with its Luhn check digit.
-    #[serde(default)]
-    pub iccid: Option<String>,
+    /// A single ICCID, with its Luhn check digit (19 digits, optional `F` pad, or 20 digits).
+    #[schemars(with = "Option<String>")]
+    pub iccid: Option<Spanned<String>>,
+    /// Several ICCIDs.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub iccids: Option<Vec<Spanned<String>>>,
     /// Consecutive ICCIDs whose check digits are computed.
-    #[serde(default)]
-    pub range: Option<IccidRange>,
+    #[schemars(with = "Option<IccidRange>")]
+    pub range: Option<Spanned<IccidRange>>,
+    /// The state the profiles start in. Default `Available`.
+    #[schemars(with = "Option<ProfileState>")]
+    pub state: Option<Spanned<ProfileState>>,
+    /// The EID the order is linked to (required for Linked, Downloaded, Installed).
+    #[schemars(with = "Option<String>")]
+    pub eid: Option<Spanned<String>>,
+    /// The order's MatchingID (Confirmed and later; generated when absent). Not for ranges.
+    #[schemars(with = "Option<String>")]
+    pub matching_id: Option<Spanned<String>>,
+    /// The order's Confirmation Code (Confirmed and later); stored as SHA-256 only.
+    #[schemars(with = "Option<String>")]
+    pub confirmation_code: Option<Spanned<String>>,
 }
 
 /// Consecutive ICCIDs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IccidRange {
     /// The first ICCID without its check digit: 18 digits for 19-digit ICCIDs, 19 for 20.
     pub start: String,
     /// How many ICCIDs.
     pub count: u32,
-    /// Write the 19-digit ICCIDs with the trailing `F` pad.
+    /// Write the 19-digit ICCIDs with the trailing `F` pad. Default `false`.
     #[serde(default)]
     pub pad: bool,
+}
+
+/// Which profiles a device rule applies to; every key given must match.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeviceMatch {
+    /// Profile type id.
+    #[schemars(with = "Option<String>")]
+    pub profile_type: Option<Spanned<String>>,
+    /// The order's EID.
+    #[schemars(with = "Option<String>")]
+    pub eid: Option<Spanned<String>>,
+    /// Owning operator id.
+    #[schemars(with = "Option<String>")]
+    pub operator: Option<Spanned<String>>,
+}
+
+/// What the simulated device does after a profile is released.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeviceRule {
+    /// Which profiles; absent matches every profile.
+    #[serde(default, rename = "match")]
+    pub matches: DeviceMatch,
+    /// The EID the device presents when the order has none. Default
+    /// `89049032000000000000000000000000` plus nothing else: one shared test eUICC.
+    #[schemars(with = "Option<String>")]
+    pub device_eid: Option<Spanned<String>>,
+    /// The steps, in order. An empty timeline means "manual": tests drive the device.
+    #[serde(default)]
+    pub timeline: Vec<DeviceStep>,
+}
+
+/// One step of a device timeline.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeviceStep {
+    /// Wait this long after the previous step (or the release). Default `0ms`.
+    pub after: Option<HumanDuration>,
+    /// What happens.
+    #[schemars(with = "DeviceEventName")]
+    pub event: Spanned<DeviceEventName>,
+    /// Repeat the event this many times (e.g. three wrong codes). Default 1.
+    pub times: Option<u32>,
+    /// `install-failure`: the eUICC's `errorReason` (SGP.22 §5.6.3). Default 11
+    /// (installFailedDueToInterruption).
+    pub error_reason: Option<u8>,
+    /// `install-failure`: the failing `bppCommandId`. Default 5 (loadProfileElements).
+    pub bpp_command_id: Option<u8>,
+}
+
+/// The device events a timeline can contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceEventName {
+    /// The BPP is downloaded (notification point 3).
+    Download,
+    /// A wrong Confirmation Code is entered (point 2).
+    WrongConfirmationCode,
+    /// The device is not eligible (point 1, `8.2.5 / 4.3`).
+    EligibilityFailure,
+    /// A retried download finds no BPP to rebind.
+    RebindFailure,
+    /// The end user rejects the download (CancelSession reason 0).
+    EndUserRejection,
+    /// The user postpones (CancelSession reason 1): nothing changes.
+    Postponed,
+    /// The session times out (CancelSession reason 2): nothing changes.
+    Timeout,
+    /// The PPR check fails (CancelSession reason 3).
+    PprNotAllowed,
+    /// The metadata differ (CancelSession reason 4).
+    MetadataMismatch,
+    /// Loading the BPP fails (CancelSession reason 5).
+    LoadBppExecutionError,
+    /// CancelSession with reason 127.
+    UndefinedReason,
+    /// Installation succeeds (point 4).
+    InstallSuccess,
+    /// Installation fails with `errorReason` (point 4, Error).
+    InstallFailure,
+    /// The user enables the profile.
+    Enable,
+    /// The user disables the profile.
+    Disable,
+    /// The user deletes the profile.
+    Delete,
+}
+
+/// Which ES2+ calls a fault rule applies to; every key given must match.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FaultMatch {
+    /// `downloadOrder`, `confirmOrder`, `cancelOrder` or `releaseProfile`.
+    #[schemars(with = "Option<String>")]
+    pub function: Option<Spanned<String>>,
+    /// The request's ICCID (pad-insensitive).
+    #[schemars(with = "Option<String>")]
+    pub iccid: Option<Spanned<String>>,
+    /// The request's EID, or the EID of the order it names.
+    #[schemars(with = "Option<String>")]
+    pub eid: Option<Spanned<String>>,
+    /// The request's profile type, or the type of the ICCID it names.
+    #[schemars(with = "Option<String>")]
+    pub profile_type: Option<Spanned<String>>,
+    /// The calling operator.
+    #[schemars(with = "Option<String>")]
+    pub operator: Option<Spanned<String>>,
+}
+
+/// A fault: what to do with matching ES2+ calls, how often.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FaultRule {
+    /// A label for logs and the admin API.
+    pub name: Option<String>,
+    /// Which calls; absent matches every ES2+ call.
+    #[serde(default, rename = "match")]
+    pub matches: FaultMatch,
+    /// Answer `Failed` with this status instead of running the function: a catalog name such
+    /// as `profile-type-unavailable` (see `docs/scenarios.md`) or raw codes `8.2.5/3.7`.
+    #[schemars(with = "Option<String>")]
+    pub error: Option<Spanned<String>>,
+    /// The `message` of that status. Default: "injected fault" and the rule's name.
+    pub message: Option<String>,
+    /// Wait this long before answering.
+    pub delay: Option<HumanDuration>,
+    /// Close the connection without an answer (after `delay`).
+    #[serde(default)]
+    pub close: bool,
+    /// Fire at most this many times.
+    pub times: Option<u32>,
+    /// Fire with this probability (0 to 1) on each matching call.
+    pub probability: Option<f64>,
+    /// Seed for `probability`, so runs are reproducible. Default 0.
+    pub seed: Option<u64>,
+}
+
+/// A duration written as a number and a unit: `250ms`, `2s`, `5m`, `1h`, `7d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub std::time::Duration);
+
+impl std::str::FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not a duration such as 250ms, 2s, 5m, 1h or 7d");
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let (number, unit) = s.split_at(split);
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        let ms = match unit {
+            "ms" => Some(n),
+            "s" => n.checked_mul(1000),
+            "m" => n.checked_mul(60_000),
+            "h" => n.checked_mul(3_600_000),
+            "d" => n.checked_mul(86_400_000),
+            _ => None,
+        }
+        .ok_or_else(bad)?;
+        Ok(HumanDuration(std::time::Duration::from_millis(ms)))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+(ms|s|m|h|d)$",
+            "description": "A duration: a number and a unit, e.g. 250ms, 2s, 5m, 1h, 7d."
+        })
+    }
+}
+
+impl JsonSchema for ProfileState {
+    fn schema_name() -> Cow<'static, str> {
+        "ProfileState".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = ProfileState::ALL.iter().map(|s| s.as_str()).collect();
+        json_schema!({
+            "type": "string",
+            "enum": names,
+            "description": "An SM-DP+ profile state (SGP.22 §3.1.6)."
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let ms = |s: &str| s.parse::<HumanDuration>().map(|d| d.0.as_millis());
+        assert_eq!(ms("250ms"), Ok(250));
+        assert_eq!(ms("2s"), Ok(2000));
+        assert_eq!(ms("7d"), Ok(7 * 86_400_000));
+        for bad in [
+            "",
+            "5",
+            "ms",
+            "1.5s",
+            "2 s",
+            "-1s",
+            "3w",
+            "99999999999999999999d",
+        ] {
+            assert!(ms(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,27 +1,87 @@
 //! Scenarios: the YAML description of a whole test world (design.md §8).
 //!
-//! [`file`] holds the serde types of the YAML format; [`Scenario`] is the checked, ready-to-run
-//! form the server uses. Loading is all-or-nothing: a file that fails any check yields an error
-//! and no scenario.
+//! [`file`] holds the serde types of the format, `load.rs` reads files and includes,
+//! `check.rs` validates and merges them into a [`Scenario`]: the checked, ready-to-run form the
+//! server uses. Loading is all-or-nothing: any problem yields [`ScenarioErrors`] (each with
+//! `file:line:column`) and no scenario.
 
+mod check;
+pub mod error;
 pub mod file;
+mod load;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::es2::matching_id::MatchingIdGenerator;
+use crate::ids::{Eid, Iccid, IccidKey};
+use crate::ipnet::IpNetwork;
+use crate::profile::machine::{DeviceEvent, Rules};
+use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState};
+use crate::spec::{Function, StatusCode};
 
-use crate::ids::{check_fqdn, Iccid, IccidKey};
-use crate::profile::machine::Rules;
-use crate::profile::Profile;
-
+pub use error::{Diagnostic, ScenarioErrors};
 pub use file::{ScenarioFile, SmdsBehaviour};
 
 /// The built-in default scenario (`scenarios/default.yaml`).
 pub const DEFAULT_SCENARIO_YAML: &str = include_str!("../../scenarios/default.yaml");
 
+/// The EID simulated devices present when an order has none and the rule names none.
+pub const DEFAULT_DEVICE_EID: &str = "89049032000000000000000000000001";
+
+/// The JSON Schema of the scenario format, derived from the serde types.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(ScenarioFile)).unwrap_or_default();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("title".into(), "smdpp-mock scenario".into());
+    }
+    schema
+}
+
+/// Name of the built-in scenario in messages.
+pub const DEFAULT_SCENARIO_NAME: &str = "<built-in default scenario>";
+
+/// Effective SM-DP+ settings, defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The SM-DP+ FQDN.
+    pub address: String,
+    /// The `X-Admin-Protocol` value.
+    pub admin_protocol: String,
+    /// Seed of generated MatchingIDs.
+    pub matching_id_seed: Option<u64>,
+    /// How long an order stays valid after DownloadOrder.
+    pub order_expiry: Option<Duration>,
+    /// Refuse requests without `X-Admin-Protocol`.
+    pub require_admin_protocol_header: bool,
+    /// Refuse requests whose `Content-Type` is not JSON.
+    pub require_json_content_type: bool,
+}
+
+/// Where and how notifications for an operator are delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Callback {
+    /// The full URL, path included.
+    pub url: String,
+    /// Time one attempt may take.
+    pub timeout: Duration,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay.
+    pub initial_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// Present `certs/smdpp-client.pem`.
+    pub client_certificate: bool,
+    /// CAs for the receiver's certificate; `None` means the mock's own CA.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// An operator (Profile Owner) as the server sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Operator {
     /// Unique id; also the default certificate name and requester identifier.
     pub id: Arc<str>,
@@ -29,6 +89,19 @@ pub struct Operator {
     pub requester_identifiers: Vec<String>,
     /// Client certificate names (subject CN or SAN) that identify this operator.
     pub certificate_names: Vec<String>,
+    /// Networks the operator may connect from; `None` means anywhere.
+    pub allowed_sources: Option<Vec<IpNetwork>>,
+    /// The notification endpoint.
+    pub callback: Option<Callback>,
+}
+
+impl Operator {
+    /// Whether the operator may connect from `ip`.
+    pub fn allows_source(&self, ip: IpAddr) -> bool {
+        self.allowed_sources
+            .as_ref()
+            .is_none_or(|nets| nets.iter().any(|n| n.contains(ip)))
+    }
 }
 
 /// A profile type and who owns it.
@@ -40,165 +113,201 @@ pub struct ProfileType {
     pub owner: Arc<str>,
 }
 
+/// The order state an inventory entry starts in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InitialOrder {
+    pub(crate) state: ProfileState,
+    pub(crate) eid: Option<Eid>,
+    /// `None` with a state from Confirmed on means "generate one per profile".
+    pub(crate) matching_id: Option<OrderMatchingId>,
+    pub(crate) confirmation_code_hash: Option<[u8; 32]>,
+}
+
+/// The ICCIDs of one inventory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IccidSource {
+    List(Vec<Iccid>),
+    Range {
+        first: u128,
+        width: usize,
+        count: u32,
+        pad: bool,
+    },
+}
+
+impl IccidSource {
+    fn len(&self) -> usize {
+        match self {
+            IccidSource::List(l) => l.len(),
+            IccidSource::Range { count, .. } => *count as usize,
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Iccid> + '_> {
+        match self {
+            IccidSource::List(l) => Box::new(l.iter().copied()),
+            IccidSource::Range {
+                first,
+                width,
+                count,
+                pad,
+            } => {
+                let (width, pad) = (*width, *pad);
+                Box::new((*first..*first + u128::from(*count)).filter_map(move |n| {
+                    Iccid::with_check_digit(&format!("{n:0width$}"), pad).ok()
+                }))
+            }
+        }
+    }
+}
+
+/// One entry of the inventory, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InventoryEntry {
+    pub(crate) profile_type: Arc<str>,
+    pub(crate) owner: Arc<str>,
+    pub(crate) iccids: IccidSource,
+    pub(crate) initial: InitialOrder,
+}
+
+/// A step of a device timeline: wait, then let the device do something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineStep {
+    /// Delay after the previous step.
+    pub after: Duration,
+    /// The event.
+    pub event: DeviceEvent,
+}
+
+/// What simulated devices do with matching released profiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    /// Profile type to match.
+    pub profile_type: Option<Arc<str>>,
+    /// Order EID to match.
+    pub eid: Option<Eid>,
+    /// Owning operator to match.
+    pub operator: Option<Arc<str>>,
+    /// The EID the device presents when the order has none.
+    pub device_eid: Eid,
+    /// The steps, `times` already expanded; empty means manual.
+    pub timeline: Vec<TimelineStep>,
+}
+
+impl DeviceRule {
+    /// Whether the rule applies to `profile`.
+    pub fn matches(&self, profile: &Profile) -> bool {
+        self.profile_type
+            .as_ref()
+            .is_none_or(|t| *t == profile.profile_type)
+            && self.operator.as_ref().is_none_or(|o| *o == profile.owner)
+            && self.eid.is_none_or(|e| Some(e) == profile.eid)
+    }
+}
+
+/// A fault rule, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    /// Label for logs.
+    pub name: String,
+    /// Function to match.
+    pub function: Option<Function>,
+    /// ICCID to match.
+    pub iccid: Option<IccidKey>,
+    /// EID to match.
+    pub eid: Option<Eid>,
+    /// Profile type to match.
+    pub profile_type: Option<Arc<str>>,
+    /// Calling operator to match.
+    pub operator: Option<Arc<str>>,
+    /// Answer `Failed` with this code and message.
+    pub error: Option<(StatusCode, String)>,
+    /// Wait before answering.
+    pub delay: Option<Duration>,
+    /// Close the connection without answering.
+    pub close: bool,
+    /// Fire at most this often.
+    pub times: Option<u32>,
+    /// Fire with this probability.
+    pub probability: Option<f64>,
+    /// Seed for `probability`.
+    pub seed: u64,
+}
+
 /// A checked scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    file: ScenarioFile,
+    settings: Settings,
+    smds_default: SmdsBehaviour,
+    smds: HashMap<String, SmdsBehaviour>,
     operators: Vec<Operator>,
-    profile_types: HashMap<Arc<str>, ProfileType>,
+    profile_types: Vec<ProfileType>,
+    inventory: Vec<InventoryEntry>,
+    devices: Vec<DeviceRule>,
+    faults: Vec<FaultSpec>,
     rules: Rules,
     profile_count: usize,
+    sources: Vec<String>,
 }
 
 impl Scenario {
     /// The built-in default scenario.
-    pub fn default_scenario() -> Result<Self> {
-        Self::from_yaml(DEFAULT_SCENARIO_YAML).context("the built-in default scenario")
+    pub fn default_scenario() -> Result<Self, ScenarioErrors> {
+        Self::from_yaml_named(DEFAULT_SCENARIO_NAME, DEFAULT_SCENARIO_YAML, Path::new("."))
     }
 
-    /// Parses and checks a scenario.
-    pub fn from_yaml(text: &str) -> Result<Self> {
-        let file: ScenarioFile = serde_saphyr::from_str(text).map_err(|e| anyhow!("{e}"))?;
-        Self::from_file(file)
+    /// Parses and checks scenario text (includes relative to the working directory).
+    pub fn from_yaml(text: &str) -> Result<Self, ScenarioErrors> {
+        Self::from_yaml_named("<scenario>", text, Path::new("."))
     }
 
-    /// Reads, parses and checks a scenario file.
-    pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_yaml(&text).with_context(|| format!("in {}", path.display()))
+    /// Parses and checks scenario text called `name`; includes are relative to `base_dir`.
+    pub fn from_yaml_named(
+        name: &str,
+        text: &str,
+        base_dir: &Path,
+    ) -> Result<Self, ScenarioErrors> {
+        check::build(load::Loaded::from_text(name, text, base_dir)?)
     }
 
-    /// Checks a parsed scenario file.
-    pub fn from_file(file: ScenarioFile) -> Result<Self> {
-        check_fqdn(&file.smdp.address).map_err(|e| anyhow!("smdp.address: {e}"))?;
-        if !file.smdp.admin_protocol.starts_with("gsma/rsp/v") {
-            bail!(
-                "smdp.adminProtocol: {:?} does not have the form gsma/rsp/vX.Y.Z",
-                file.smdp.admin_protocol
-            );
-        }
-        if file.smdp.limits.download_attempts == 0
-            || file.smdp.limits.confirmation_code_attempts == 0
-        {
-            bail!("smdp.limits: attempt limits must be at least 1");
-        }
-        for address in file.smds.addresses.keys() {
-            check_fqdn(address).map_err(|e| anyhow!("smds.addresses: {e}"))?;
-        }
-
-        let mut operators = Vec::new();
-        let mut seen_names: HashMap<String, &str> = HashMap::new();
-        for op in &file.operators {
-            if operators.iter().any(|o: &Operator| *o.id == *op.id) {
-                bail!("operators: the id {:?} is used twice", op.id);
-            }
-            let certificate_names = op
-                .certificate_names
-                .clone()
-                .unwrap_or_else(|| vec![op.id.clone()]);
-            for name in &certificate_names {
-                if let Some(other) = seen_names.insert(name.clone(), &op.id) {
-                    bail!(
-                        "operators: certificate name {name:?} identifies both {other:?} and {:?}",
-                        op.id
-                    );
-                }
-            }
-            operators.push(Operator {
-                id: op.id.as_str().into(),
-                requester_identifiers: op
-                    .requester_identifiers
-                    .clone()
-                    .unwrap_or_else(|| vec![op.id.clone()]),
-                certificate_names,
-            });
-        }
-
-        let mut profile_types = HashMap::new();
-        for pt in &file.profile_types {
-            let Some(owner) = operators.iter().find(|o| *o.id == *pt.owner) else {
-                bail!(
-                    "profileTypes: {:?} is owned by {:?}, which is not an operator",
-                    pt.id,
-                    pt.owner
-                );
-            };
-            let id: Arc<str> = pt.id.as_str().into();
-            let previous = profile_types.insert(
-                id.clone(),
-                ProfileType {
-                    id,
-                    owner: owner.id.clone(),
-                },
-            );
-            if previous.is_some() {
-                bail!("profileTypes: the id {:?} is used twice", pt.id);
-            }
-        }
-
-        let rules = Rules {
-            cancel_requires_associated_ids: file.smdp.strict.cancel_order_requires_associated_ids,
-            max_download_attempts: file.smdp.limits.download_attempts,
-            max_confirmation_code_attempts: file.smdp.limits.confirmation_code_attempts,
-        };
-        let mut scenario = Scenario {
-            file,
-            operators,
-            profile_types,
-            rules,
-            profile_count: 0,
-        };
-        scenario.profile_count = scenario.check_inventory()?;
-        Ok(scenario)
+    /// Reads, parses and checks one scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioErrors> {
+        Self::load_all(&[path.to_path_buf()])
     }
 
-    /// Checks every ICCID once (format, Luhn digit, uniqueness) and counts the profiles.
-    fn check_inventory(&self) -> Result<usize> {
-        let mut seen: HashSet<IccidKey> = HashSet::new();
-        let mut count = 0;
-        for pt in &self.file.profile_types {
-            for (index, entry) in pt.profiles.iter().enumerate() {
-                let at = || format!("profileTypes[{:?}].profiles[{index}]", pt.id);
-                for iccid in entry.iccids().with_context(at)? {
-                    if !iccid.luhn_valid() {
-                        bail!(
-                            "{}: ICCID {iccid} has a wrong Luhn check digit (expected {})",
-                            at(),
-                            crate::ids::luhn_check_digit(
-                                &iccid.digits()[..iccid.digits().len() - 1]
-                            )
-                            .unwrap_or(0)
-                        );
-                    }
-                    if !seen.insert(iccid.key()) {
-                        bail!("{}: ICCID {iccid} appears more than once", at());
-                    }
-                    count += 1;
-                }
-            }
-        }
-        Ok(count)
+    /// Reads, parses, merges and checks scenario files and directories, in order.
+    pub fn load_all(paths: &[PathBuf]) -> Result<Self, ScenarioErrors> {
+        check::build(load::Loaded::from_paths(paths)?)
+    }
+
+    /// The files the scenario was read from, in load order.
+    pub fn sources(&self) -> &[String] {
+        &self.sources
+    }
+
+    /// Effective SM-DP+ settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The SM-DP+ address used in Activation Codes and the server certificate.
     pub fn smdp_address(&self) -> &str {
-        &self.file.smdp.address
+        &self.settings.address
     }
 
     /// The `X-Admin-Protocol` value the server announces.
     pub fn admin_protocol(&self) -> &str {
-        &self.file.smdp.admin_protocol
+        &self.settings.admin_protocol
     }
 
     /// Whether requests must carry a `gsma/rsp/v…` `X-Admin-Protocol` header.
     pub fn require_admin_protocol_header(&self) -> bool {
-        self.file.smdp.strict.require_admin_protocol_header
+        self.settings.require_admin_protocol_header
     }
 
     /// Seed of the MatchingID generator, if the scenario fixes one.
     pub fn matching_id_seed(&self) -> Option<u64> {
-        self.file.smdp.matching_id_seed
+        self.settings.matching_id_seed
     }
 
     /// Rules the state machine obeys.
@@ -208,18 +317,10 @@ impl Scenario {
 
     /// What the simulated SM-DS at `address` does with an Event Registration.
     pub fn smds_behaviour(&self, address: &str) -> SmdsBehaviour {
-        self.file
-            .smds
-            .addresses
-            .iter()
-            .find(|(a, _)| a.eq_ignore_ascii_case(address))
-            .map(|(_, b)| *b)
-            .unwrap_or(self.file.smds.default)
-    }
-
-    /// The SM-DS addresses the scenario names, with their behaviour.
-    pub fn smds_addresses(&self) -> &BTreeMap<String, SmdsBehaviour> {
-        &self.file.smds.addresses
+        self.smds
+            .get(&address.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(self.smds_default)
     }
 
     /// All operators.
@@ -245,17 +346,29 @@ impl Scenario {
         })
     }
 
+    /// Whether any operator may connect from `ip`: the vendor's firewall, applied before TLS.
+    pub fn source_allowed(&self, ip: IpAddr) -> bool {
+        self.operators.iter().any(|o| o.allows_source(ip))
+    }
+
     /// The profile type with this id.
     pub fn profile_type(&self, id: &str) -> Option<&ProfileType> {
-        self.profile_types.get(id)
+        self.profile_types.iter().find(|t| &*t.id == id)
     }
 
     /// All profile types, in file order.
     pub fn profile_types(&self) -> impl Iterator<Item = &ProfileType> {
-        self.file
-            .profile_types
-            .iter()
-            .filter_map(|pt| self.profile_types.get(pt.id.as_str()))
+        self.profile_types.iter()
+    }
+
+    /// Device rules, in order; the first that matches applies.
+    pub fn device_rule_for(&self, profile: &Profile) -> Option<&DeviceRule> {
+        self.devices.iter().find(|d| d.matches(profile))
+    }
+
+    /// Fault rules, in order.
+    pub fn faults(&self) -> &[FaultSpec] {
+        &self.faults
     }
 
     /// How many profiles the inventory holds.
@@ -266,128 +379,34 @@ impl Scenario {
     /// The initial inventory, in file order. Generated on demand, so a large range costs no
     /// memory until the store is filled.
     pub fn profiles(&self) -> impl Iterator<Item = Profile> + '_ {
-        self.file.profile_types.iter().flat_map(move |pt| {
-            let ty = self.profile_types.get(pt.id.as_str()).cloned();
-            pt.profiles.iter().flat_map(move |entry| {
-                let ty = ty.clone();
-                // Checked in `check_inventory`, so the errors cannot occur here.
-                entry
-                    .iccids()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(move |iccid| {
-                        ty.as_ref()
-                            .map(|t| Profile::available(iccid, t.owner.clone(), t.id.clone()))
-                    })
+        let generator = Arc::new(MatchingIdGenerator::new(Some(
+            self.settings.matching_id_seed.unwrap_or(0) ^ INVENTORY_SEED,
+        )));
+        self.inventory.iter().flat_map(move |entry| {
+            let generator = generator.clone();
+            entry.iccids.iter().map(move |iccid| {
+                let mut p =
+                    Profile::available(iccid, entry.owner.clone(), entry.profile_type.clone());
+                let init = &entry.initial;
+                p.state = init.state;
+                p.eid = init.eid;
+                p.confirmation_code_hash = init.confirmation_code_hash;
+                if init.state.has_matching_id() {
+                    p.matching_id = Some(
+                        init.matching_id
+                            .clone()
+                            .unwrap_or_else(|| OrderMatchingId::Id(generator.next_id())),
+                    );
+                }
+                if init.state == ProfileState::Installed {
+                    p.on_device = Some(OnDevice::Enabled);
+                }
+                p
             })
         })
     }
 }
 
-impl file::ProfileEntry {
-    /// The ICCIDs this entry stands for.
-    fn iccids(&self) -> Result<Box<dyn Iterator<Item = Iccid> + '_>> {
-        match (&self.iccid, &self.range) {
-            (Some(text), None) => {
-                let iccid: Iccid = text.parse().map_err(|e| anyhow!("iccid: {e}"))?;
-                Ok(Box::new(std::iter::once(iccid)))
-            }
-            (None, Some(range)) => {
-                let start = &range.start;
-                if !(start.len() == 18 || start.len() == 19)
-                    || !start.bytes().all(|b| b.is_ascii_digit())
-                {
-                    bail!(
-                        "range.start: {start:?} must be the first ICCID without its check digit \
-                         (18 or 19 digits)"
-                    );
-                }
-                let first: u128 = start.parse().map_err(|_| anyhow!("range.start"))?;
-                let width = start.len();
-                if range.pad && width == 19 {
-                    bail!("range.pad: only 19-digit ICCIDs (an 18-digit start) take the F pad");
-                }
-                let last = first
-                    .checked_add(u128::from(range.count))
-                    .filter(|end| end.saturating_sub(1).to_string().len() <= width)
-                    .ok_or_else(|| {
-                        anyhow!("range: {start} + {} overflows {width} digits", range.count)
-                    })?;
-                let pad = range.pad;
-                Ok(Box::new((first..last).filter_map(move |n| {
-                    Iccid::with_check_digit(&format!("{n:0width$}"), pad).ok()
-                })))
-            }
-            _ => bail!("give exactly one of `iccid` and `range`"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_scenario_loads() {
-        let s = Scenario::default_scenario().unwrap();
-        assert!(s.operator("test-mno").is_some());
-        assert!(s.operator("other-mno").is_some());
-        let types: Vec<_> = s.profile_types().collect();
-        assert!(types.len() >= 2);
-        for t in &types {
-            let n = s
-                .profiles()
-                .filter(|p| p.profile_type == t.id && p.owner == t.owner)
-                .count();
-            if &*t.owner == "test-mno" {
-                assert!(n >= 100, "{} has {n}", t.id);
-            }
-        }
-        assert!(s.profiles().all(|p| p.iccid.luhn_valid()));
-        assert_eq!(s.profiles().count(), s.profile_count());
-    }
-
-    fn minimal(profiles: &str) -> String {
-        format!(
-            "operators:\n  - id: a\nprofileTypes:\n  - id: T\n    owner: a\n    profiles:\n{profiles}"
-        )
-    }
-
-    #[test]
-    fn inventory_mistakes_are_errors() {
-        for (yaml, needle) in [
-            (minimal("      - iccid: \"8944500102198304827\"\n"), "Luhn"),
-            (
-                minimal("      - iccid: \"8944500102198304826\"\n      - iccid: \"8944500102198304826F\"\n"),
-                "more than once",
-            ),
-            (minimal("      - range: { start: \"89445\", count: 3 }\n"), "18 or 19"),
-            (minimal("      - {}\n"), "exactly one"),
-            (
-                minimal("      - range: { start: \"999999999999999999\", count: 3 }\n"),
-                "overflows",
-            ),
-            (
-                "operators:\n  - id: a\nprofileTypes:\n  - id: T\n    owner: b\n    profiles: []\n"
-                    .to_string(),
-                "not an operator",
-            ),
-            ("operators: []\nbogus: 1\n".to_string(), "bogus"),
-        ] {
-            let err = format!("{:#}", Scenario::from_yaml(&yaml).unwrap_err());
-            assert!(err.contains(needle), "{yaml}\n=> {err}");
-        }
-    }
-
-    #[test]
-    fn ranges_generate_luhn_iccids() {
-        let s = Scenario::from_yaml(&minimal(
-            "      - range: { start: \"894450010000000000\", count: 5, pad: true }\n",
-        ))
-        .unwrap();
-        let all: Vec<String> = s.profiles().map(|p| p.iccid.to_string()).collect();
-        assert_eq!(all.len(), 5);
-        assert!(all.iter().all(|i| i.len() == 20 && i.ends_with('F')));
-        assert!(s.profiles().all(|p| p.iccid.luhn_valid()));
-    }
-}
+/// Mixed into the seed of MatchingIDs generated for the initial inventory, so they differ from
+/// the ones ConfirmOrder generates with the same scenario seed.
+const INVENTORY_SEED: u64 = 0x5EED_1A7E_0F0F_C0DE;

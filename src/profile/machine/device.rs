@@ -5,6 +5,8 @@
 //! Transitions follow Figure 15 of §3.1.6; the HandleDownloadProgressInfo each step causes
 //! (§5.3.5, Table 32a–c) is returned as an [`Effect::Notify`], never sent from here.
 
+use time::OffsetDateTime;
+
 use super::{Effect, Refusal, Rules};
 use crate::ids::Eid;
 use crate::profile::{OnDevice, Profile, ProfileState};
@@ -157,6 +159,8 @@ pub enum DownloadFailure {
     ConfirmationCodeAttemptsExceeded,
     /// No eligible profile for this device (`8.2.5 / 4.3`).
     NotEligible,
+    /// The order outlived its validity (`8.8.5 / 4.10`).
+    OrderExpired,
     /// No BPP to rebind (`8.2 / 3.7`).
     BppNotAvailable,
     /// A terminal CancelSession (Table 32b).
@@ -176,6 +180,7 @@ pub(super) fn apply(
     event: DeviceEvent,
     eid: Eid,
     rules: &Rules,
+    now: OffsetDateTime,
     next: &mut Profile,
     effects: &mut Vec<Effect>,
 ) -> Result<(), Refusal> {
@@ -206,6 +211,20 @@ pub(super) fn apply(
     }
 
     let mut notify = |point, outcome| effects.push(Effect::Notify { point, outcome });
+    if let Some(expiry) = rules.order_expiry {
+        let ordered = [ProfileState::Allocated, ProfileState::Linked]
+            .into_iter()
+            .filter_map(|s| profile.entered.get(s))
+            .max();
+        if ordered.is_some_and(|at| now > at + expiry) {
+            next.state = Error;
+            notify(
+                NotificationPoint::EligibilityAndRetryLimit,
+                Err(DownloadFailure::OrderExpired),
+            );
+            return Ok(());
+        }
+    }
     if event.opens_session() {
         next.download_attempts = profile.download_attempts.saturating_add(1);
         if next.download_attempts > rules.max_download_attempts {

@@ -482,6 +482,39 @@ fn attempt_limits() {
 }
 
 #[test]
+fn expired_orders_end_in_error() {
+    let rules = Rules {
+        order_expiry: Some(std::time::Duration::from_secs(3600)),
+        ..Rules::default()
+    };
+    let mut p = released();
+    p.entered.record(ProfileState::Linked, NOW);
+    let within = transition(
+        &p,
+        &device(DeviceEvent::Download),
+        &rules,
+        NOW + time::Duration::minutes(59),
+    )
+    .unwrap();
+    assert_eq!(within.next.state, ProfileState::Downloaded);
+    let late = transition(
+        &p,
+        &device(DeviceEvent::Download),
+        &rules,
+        NOW + time::Duration::minutes(61),
+    )
+    .unwrap();
+    assert_eq!(late.next.state, ProfileState::Error);
+    assert_eq!(
+        notified(&late),
+        vec![(
+            NotificationPoint::EligibilityAndRetryLimit,
+            Err(DownloadFailure::OrderExpired)
+        )]
+    );
+}
+
+#[test]
 fn device_refusals() {
     for state in [
         ProfileState::Available,
@@ -633,6 +666,7 @@ proptest! {
             cancel_requires_associated_ids: !lenient,
             max_download_attempts: 3,
             max_confirmation_code_attempts: 2,
+            order_expiry: None,
         };
         let mut p = fresh();
         // The EID of the current order: once linked it stays until the order ends.

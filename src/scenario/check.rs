@@ -1,0 +1,982 @@
+//! Merging loaded files into one [`Scenario`] and checking everything YAML types cannot:
+//! formats, Luhn digits, uniqueness, references between sections, possible initial states and
+//! timelines. Every problem is collected with its place; any problem means no scenario.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_saphyr::{Location, Spanned};
+
+use super::error::{Collector, ScenarioErrors, Source};
+use super::file::{self, DeviceEventName, HumanDuration, ProfileEntry};
+use super::load::Loaded;
+use super::{
+    Callback, DeviceRule, FaultSpec, IccidSource, InitialOrder, InventoryEntry, Operator,
+    ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep, DEFAULT_DEVICE_EID,
+};
+use crate::es2::confirm_order::sha256;
+use crate::ids::{check_fqdn, luhn_check_digit, Eid, Iccid, IccidKey, MatchingId};
+use crate::profile::machine::{
+    transition, CancelSessionReason, DeviceEvent, Event, InstallResult, LocalOperation, Rules,
+};
+use crate::profile::{OrderMatchingId, Profile, ProfileState};
+use crate::spec::{status_code_by_name, Function, HDPI_PATH};
+
+pub(super) fn build(loaded: Loaded) -> Result<Scenario, ScenarioErrors> {
+    let mut c = Checker {
+        sources: &loaded.sources,
+        errors: Collector::default(),
+    };
+    let settings = c.settings(&loaded);
+    let (smds_default, smds) = c.smds(&loaded);
+    let operators = c.operators(&loaded);
+    let profile_types = c.profile_types(&loaded, &operators);
+    let rules = c.rules(&loaded);
+    let (inventory, profile_count) = c.inventory(&loaded, &profile_types);
+    let devices = c.devices(&loaded, &operators, &profile_types, &rules);
+    let faults = c.faults(&loaded, &operators, &profile_types);
+    if operators.is_empty() && c.errors.is_empty() {
+        if let Some(last) = loaded.sources.last() {
+            c.errors.file(
+                last,
+                "no operators: a scenario needs at least one under `operators`",
+            );
+        }
+    }
+    c.errors.finish()?;
+    Ok(Scenario {
+        settings,
+        smds_default,
+        smds,
+        operators,
+        profile_types,
+        inventory,
+        devices,
+        faults,
+        rules,
+        profile_count,
+        sources: loaded.sources.iter().map(|s| s.name.clone()).collect(),
+    })
+}
+
+struct Checker<'a> {
+    sources: &'a [Source],
+    errors: Collector,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, src: usize, location: &Location, message: impl Into<String>) {
+        self.errors.at(&self.sources[src], location, message);
+    }
+
+    /// Parses a spanned value, reporting a failure at its place.
+    fn parse<T: std::str::FromStr>(&mut self, src: usize, value: &Spanned<String>) -> Option<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match value.value.parse() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.at(src, &value.referenced, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn settings(&mut self, loaded: &Loaded) -> Settings {
+        let mut s = Settings {
+            address: "localhost".into(),
+            admin_protocol: "gsma/rsp/v2.5.0".into(),
+            matching_id_seed: None,
+            order_expiry: None,
+            require_admin_protocol_header: true,
+            require_json_content_type: true,
+        };
+        for (src, f, _) in &loaded.files {
+            let smdp = &f.smdp;
+            if let Some(a) = &smdp.address {
+                match check_fqdn(&a.value) {
+                    Ok(()) => s.address = a.value.clone(),
+                    Err(e) => self.at(*src, &a.referenced, format!("smdp.address: {e}")),
+                }
+            }
+            if let Some(p) = &smdp.admin_protocol {
+                if is_admin_protocol(&p.value) {
+                    s.admin_protocol = p.value.clone();
+                } else {
+                    self.at(
+                        *src,
+                        &p.referenced,
+                        format!(
+                            "smdp.adminProtocol: {:?} does not have the form gsma/rsp/vX.Y.Z",
+                            p.value
+                        ),
+                    );
+                }
+            }
+            s.matching_id_seed = smdp.matching_id_seed.or(s.matching_id_seed);
+            if let Some(HumanDuration(d)) = smdp.order_expiry {
+                s.order_expiry = Some(d);
+            }
+            let strict = &smdp.strict;
+            if let Some(v) = strict.require_admin_protocol_header {
+                s.require_admin_protocol_header = v;
+            }
+            if let Some(v) = strict.require_json_content_type {
+                s.require_json_content_type = v;
+            }
+        }
+        s
+    }
+
+    fn rules(&mut self, loaded: &Loaded) -> Rules {
+        let mut rules = Rules::default();
+        for (src, f, _) in &loaded.files {
+            if let Some(v) = f.smdp.strict.cancel_order_requires_associated_ids {
+                rules.cancel_requires_associated_ids = v;
+            }
+            for (limit, target, name) in [
+                (
+                    &f.smdp.limits.download_attempts,
+                    &mut rules.max_download_attempts,
+                    "downloadAttempts",
+                ),
+                (
+                    &f.smdp.limits.confirmation_code_attempts,
+                    &mut rules.max_confirmation_code_attempts,
+                    "confirmationCodeAttempts",
+                ),
+            ] {
+                if let Some(v) = limit {
+                    if v.value == 0 {
+                        self.errors.at(
+                            &self.sources[*src],
+                            &v.referenced,
+                            format!("smdp.limits.{name}: must be at least 1"),
+                        );
+                    } else {
+                        *target = v.value;
+                    }
+                }
+            }
+        }
+        rules.order_expiry = loaded
+            .files
+            .iter()
+            .rev()
+            .find_map(|(_, f, _)| f.smdp.order_expiry)
+            .map(|d| d.0);
+        rules
+    }
+
+    fn smds(&mut self, loaded: &Loaded) -> (SmdsBehaviour, HashMap<String, SmdsBehaviour>) {
+        let mut default = SmdsBehaviour::Register;
+        let mut map = HashMap::new();
+        for (src, f, _) in &loaded.files {
+            if let Some(d) = f.smds.default {
+                default = d;
+            }
+            for (address, behaviour) in &f.smds.addresses {
+                match check_fqdn(&address.value) {
+                    Ok(()) => {
+                        map.insert(address.value.to_ascii_lowercase(), *behaviour);
+                    }
+                    Err(e) => self.at(*src, &address.referenced, format!("smds.addresses: {e}")),
+                }
+            }
+        }
+        (default, map)
+    }
+
+    fn operators(&mut self, loaded: &Loaded) -> Vec<Operator> {
+        let mut operators: Vec<Operator> = Vec::new();
+        let mut defined: HashMap<String, String> = HashMap::new();
+        let mut cert_names: HashMap<String, String> = HashMap::new();
+        for (src, f, dir) in &loaded.files {
+            for op in &f.operators {
+                let id = &op.id;
+                let place = self.place(*src, &id.referenced);
+                if let Some(first) = defined.get(&id.value) {
+                    self.at(
+                        *src,
+                        &id.referenced,
+                        format!("operator {:?} is already defined at {first}", id.value),
+                    );
+                    continue;
+                }
+                defined.insert(id.value.clone(), place);
+                if !is_file_name(&id.value) {
+                    self.at(
+                        *src,
+                        &id.referenced,
+                        format!(
+                            "operator id {:?} must be letters, digits, '-', '_' or '.' (it names certs/<id>.pem)",
+                            id.value
+                        ),
+                    );
+                }
+                let names: Vec<Spanned<String>> = op
+                    .certificate_names
+                    .clone()
+                    .unwrap_or_else(|| vec![id.clone()]);
+                for name in &names {
+                    if let Some(other) = cert_names.insert(name.value.clone(), id.value.clone()) {
+                        if other != id.value {
+                            self.at(
+                                *src,
+                                &name.referenced,
+                                format!(
+                                    "certificate name {:?} already identifies operator {other:?}",
+                                    name.value
+                                ),
+                            );
+                        }
+                    }
+                }
+                let allowed_sources = op.allowed_source_ips.as_ref().map(|nets| {
+                    nets.iter()
+                        .filter_map(|n| self.parse(*src, n))
+                        .collect::<Vec<_>>()
+                });
+                let callback = op
+                    .callback
+                    .as_ref()
+                    .and_then(|cb| self.callback(*src, dir, cb));
+                operators.push(Operator {
+                    id: id.value.as_str().into(),
+                    requester_identifiers: op
+                        .requester_identifiers
+                        .clone()
+                        .unwrap_or_else(|| vec![id.value.clone()]),
+                    certificate_names: names.into_iter().map(|n| n.value).collect(),
+                    allowed_sources,
+                    callback,
+                });
+            }
+        }
+        operators
+    }
+
+    fn callback(
+        &mut self,
+        src: usize,
+        dir: &std::path::Path,
+        cb: &file::CallbackSpec,
+    ) -> Option<Callback> {
+        let url = &cb.url;
+        let parsed = url.value.parse::<axum::http::Uri>().ok().filter(|u| {
+            matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+        });
+        if parsed.is_none() {
+            self.at(
+                src,
+                &url.referenced,
+                format!(
+                    "callback.url: {:?} is not an http:// or https:// URL with a host",
+                    url.value
+                ),
+            );
+            return None;
+        }
+        let full = if url.value.ends_with(HDPI_PATH) {
+            url.value.clone()
+        } else {
+            format!("{}{HDPI_PATH}", url.value.trim_end_matches('/'))
+        };
+        let ca_file = cb.ca_file.as_ref().map(|f| dir.join(f));
+        if let Some(path) = &ca_file {
+            if !path.is_file() {
+                self.at(
+                    src,
+                    &url.referenced,
+                    format!("callback.caFile: {} does not exist", path.display()),
+                );
+            }
+        }
+        let ms = |d: Option<HumanDuration>, default: u64| {
+            d.map_or(Duration::from_millis(default), |d| d.0)
+        };
+        Some(Callback {
+            url: full,
+            timeout: ms(cb.timeout, 5_000),
+            max_attempts: cb.max_attempts.unwrap_or(8).max(1),
+            initial_backoff: ms(cb.initial_backoff, 200),
+            max_backoff: ms(cb.max_backoff, 30_000),
+            client_certificate: cb.client_certificate.unwrap_or(false),
+            ca_file,
+        })
+    }
+
+    fn profile_types(&mut self, loaded: &Loaded, operators: &[Operator]) -> Vec<ProfileType> {
+        let mut types: Vec<ProfileType> = Vec::new();
+        let mut defined: HashMap<String, String> = HashMap::new();
+        for (src, f, _) in &loaded.files {
+            for pt in &f.profile_types {
+                if let Some(first) = defined.get(&pt.id.value) {
+                    self.at(
+                        *src,
+                        &pt.id.referenced,
+                        format!(
+                            "profile type {:?} is already defined at {first}",
+                            pt.id.value
+                        ),
+                    );
+                    continue;
+                }
+                let place = self.place(*src, &pt.id.referenced);
+                defined.insert(pt.id.value.clone(), place);
+                let Some(owner) = operators.iter().find(|o| *o.id == *pt.owner.value) else {
+                    self.at(
+                        *src,
+                        &pt.owner.referenced,
+                        format!(
+                            "owner {:?} is not an operator of this scenario (operators: {})",
+                            pt.owner.value,
+                            list(operators.iter().map(|o| &*o.id))
+                        ),
+                    );
+                    continue;
+                };
+                types.push(ProfileType {
+                    id: pt.id.value.as_str().into(),
+                    owner: owner.id.clone(),
+                });
+            }
+        }
+        types
+    }
+
+    fn inventory(
+        &mut self,
+        loaded: &Loaded,
+        types: &[ProfileType],
+    ) -> (Vec<InventoryEntry>, usize) {
+        let mut entries = Vec::new();
+        let mut seen: HashMap<IccidKey, u32> = HashMap::new();
+        let mut places: Vec<String> = Vec::new();
+        let mut matching_ids: HashMap<String, String> = HashMap::new();
+        let mut count = 0;
+        for (src, f, _) in &loaded.files {
+            for pt in &f.profile_types {
+                let Some(ty) = types.iter().find(|t| *t.id == *pt.id.value) else {
+                    continue; // already reported
+                };
+                for entry in &pt.profiles {
+                    let Some(iccids) = self.iccids(*src, entry) else {
+                        continue;
+                    };
+                    let Some(initial) = self.initial(*src, entry, &iccids, &mut matching_ids)
+                    else {
+                        continue;
+                    };
+                    let place_index = places.len() as u32;
+                    places.push(self.place(*src, &entry.referenced));
+                    for iccid in iccids.iter() {
+                        if let Some(first) = seen.insert(iccid.key(), place_index) {
+                            let location = self.iccid_location(entry);
+                            self.at(
+                                *src,
+                                &location,
+                                format!(
+                                    "ICCID {iccid} is already in the inventory (entry at {})",
+                                    places[first as usize]
+                                ),
+                            );
+                            break;
+                        }
+                    }
+                    count += iccids.len();
+                    entries.push(InventoryEntry {
+                        profile_type: ty.id.clone(),
+                        owner: ty.owner.clone(),
+                        iccids,
+                        initial,
+                    });
+                }
+            }
+        }
+        (entries, count)
+    }
+
+    fn iccid_location(&self, entry: &Spanned<ProfileEntry>) -> Location {
+        let e = &entry.value;
+        e.iccid
+            .as_ref()
+            .map(|i| i.referenced)
+            .or_else(|| e.range.as_ref().map(|r| r.referenced))
+            .unwrap_or(entry.referenced)
+    }
+
+    fn iccids(&mut self, src: usize, entry: &Spanned<ProfileEntry>) -> Option<IccidSource> {
+        let e = &entry.value;
+        match (&e.iccid, &e.iccids, &e.range) {
+            (Some(one), None, None) => self.iccid(src, one).map(|i| IccidSource::List(vec![i])),
+            (None, Some(many), None) => {
+                let parsed: Vec<Option<Iccid>> = many.iter().map(|i| self.iccid(src, i)).collect();
+                parsed
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(IccidSource::List)
+            }
+            (None, None, Some(range)) => self.range(src, range),
+            _ => {
+                self.at(
+                    src,
+                    &entry.referenced,
+                    "a profile entry needs exactly one of `iccid`, `iccids` and `range`",
+                );
+                None
+            }
+        }
+    }
+
+    fn iccid(&mut self, src: usize, text: &Spanned<String>) -> Option<Iccid> {
+        let iccid: Iccid = self.parse(src, text)?;
+        if !iccid.luhn_valid() {
+            let digits = iccid.digits();
+            let expected = luhn_check_digit(&digits[..digits.len() - 1]).unwrap_or(0);
+            self.at(
+                src,
+                &text.referenced,
+                format!("ICCID {iccid} has a wrong Luhn check digit: the last digit should be {expected}"),
+            );
+            return None;
+        }
+        Some(iccid)
+    }
+
+    fn range(&mut self, src: usize, range: &Spanned<file::IccidRange>) -> Option<IccidSource> {
+        let r = &range.value;
+        let start = &r.start;
+        let width = start.len();
+        if !(width == 18 || width == 19) || !start.bytes().all(|b| b.is_ascii_digit()) {
+            self.at(
+                src,
+                &range.referenced,
+                format!(
+                    "range.start {start:?} must be the first ICCID without its check digit: 18 or 19 digits"
+                ),
+            );
+            return None;
+        }
+        if r.pad && width == 19 {
+            self.at(
+                src,
+                &range.referenced,
+                "range.pad: only 19-digit ICCIDs (an 18-digit start) take the F pad",
+            );
+            return None;
+        }
+        let first: u128 = start.parse().ok()?;
+        let fits = first
+            .checked_add(u128::from(r.count))
+            .is_some_and(|end| end.saturating_sub(1).to_string().len() <= width);
+        if !fits {
+            self.at(
+                src,
+                &range.referenced,
+                format!(
+                    "range: {start} + {} does not fit in {width} digits",
+                    r.count
+                ),
+            );
+            return None;
+        }
+        Some(IccidSource::Range {
+            first,
+            width,
+            count: r.count,
+            pad: r.pad,
+        })
+    }
+
+    fn initial(
+        &mut self,
+        src: usize,
+        entry: &Spanned<ProfileEntry>,
+        iccids: &IccidSource,
+        matching_ids: &mut HashMap<String, String>,
+    ) -> Option<InitialOrder> {
+        use ProfileState::*;
+        let e = &entry.value;
+        let state = e.state.as_ref().map_or(Available, |s| s.value);
+        let state_place = e.state.as_ref().map_or(entry.referenced, |s| s.referenced);
+        let eid: Option<Eid> = match &e.eid {
+            Some(text) => Some(self.parse(src, text)?),
+            None => None,
+        };
+        let mut ok = true;
+        let needs_eid = matches!(state, Linked | Downloaded | Installed);
+        let no_order = matches!(state, Available | Allocated | Unavailable);
+        if needs_eid && eid.is_none() {
+            self.at(
+                src,
+                &state_place,
+                format!("state {state} needs an `eid`: the order is linked to an eUICC"),
+            );
+            ok = false;
+        }
+        if matches!(state, Available | Allocated | Unavailable) {
+            if let Some(text) = &e.eid {
+                self.at(
+                    src,
+                    &text.referenced,
+                    format!("state {state} cannot have an `eid` (Linked and later states can)"),
+                );
+                ok = false;
+            }
+        }
+        let matching_id = match &e.matching_id {
+            None => None,
+            Some(text) if !state.has_matching_id() || no_order => {
+                self.at(
+                    src,
+                    &text.referenced,
+                    format!("state {state} cannot have a `matchingId`: only confirmed orders (Confirmed and later) do"),
+                );
+                ok = false;
+                None
+            }
+            Some(text) if text.value.is_empty() => {
+                if eid.is_none() {
+                    self.at(
+                        src,
+                        &text.referenced,
+                        "an empty `matchingId` (Default SM-DP+ use case) needs an `eid`",
+                    );
+                    ok = false;
+                }
+                Some(OrderMatchingId::Empty)
+            }
+            Some(text) => {
+                let id: MatchingId = self.parse(src, text)?;
+                if matches!(iccids, IccidSource::Range { .. }) || iccids.len() > 1 {
+                    self.at(
+                        src,
+                        &text.referenced,
+                        "a `matchingId` names one order: give it for a single `iccid`, not a list or range",
+                    );
+                    ok = false;
+                }
+                let place = self.place(src, &text.referenced);
+                if let Some(first) = matching_ids.insert(text.value.clone(), place) {
+                    self.at(
+                        src,
+                        &text.referenced,
+                        format!("matchingId {:?} is already used at {first}", text.value),
+                    );
+                    ok = false;
+                }
+                Some(OrderMatchingId::Id(id))
+            }
+        };
+        let confirmation_code_hash = match &e.confirmation_code {
+            Some(code) if !state.has_matching_id() => {
+                self.at(
+                    src,
+                    &code.referenced,
+                    format!(
+                        "state {state} cannot have a `confirmationCode`: only confirmed orders do"
+                    ),
+                );
+                ok = false;
+                None
+            }
+            Some(code) if code.value.is_empty() => {
+                self.at(
+                    src,
+                    &code.referenced,
+                    "`confirmationCode` must not be empty",
+                );
+                ok = false;
+                None
+            }
+            Some(code) => Some(sha256(code.value.as_bytes())),
+            None => None,
+        };
+        ok.then_some(InitialOrder {
+            state,
+            eid,
+            matching_id,
+            confirmation_code_hash,
+        })
+    }
+
+    fn devices(
+        &mut self,
+        loaded: &Loaded,
+        operators: &[Operator],
+        types: &[ProfileType],
+        rules: &Rules,
+    ) -> Vec<DeviceRule> {
+        let mut out = Vec::new();
+        for (src, f, _) in &loaded.files {
+            for rule in &f.devices {
+                let r = &rule.value;
+                let profile_type = r
+                    .matches
+                    .profile_type
+                    .as_ref()
+                    .and_then(|t| self.known_type(*src, t, types));
+                let operator = r
+                    .matches
+                    .operator
+                    .as_ref()
+                    .and_then(|o| self.known_operator(*src, o, operators));
+                let eid = match &r.matches.eid {
+                    Some(t) => self.parse::<Eid>(*src, t),
+                    None => None,
+                };
+                let device_eid = match &r.device_eid {
+                    Some(t) => self.parse::<Eid>(*src, t),
+                    None => DEFAULT_DEVICE_EID.parse().ok(),
+                };
+                let timeline = self.timeline(*src, &r.timeline, device_eid, rules);
+                if let (Some(device_eid), Some(timeline)) = (device_eid, timeline) {
+                    out.push(DeviceRule {
+                        profile_type,
+                        eid,
+                        operator,
+                        device_eid,
+                        timeline,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn timeline(
+        &mut self,
+        src: usize,
+        steps: &[file::DeviceStep],
+        device_eid: Option<Eid>,
+        rules: &Rules,
+    ) -> Option<Vec<TimelineStep>> {
+        let mut out = Vec::new();
+        // Walk the timeline through the state machine, from a released order with a
+        // Confirmation Code, so impossible sequences are found now rather than at run time.
+        let eid = device_eid?;
+        let mut profile = Profile::available(
+            "8900000000000000001".parse().ok()?,
+            "check".into(),
+            "check".into(),
+        );
+        profile.state = ProfileState::Released;
+        profile.matching_id = Some(OrderMatchingId::Empty);
+        profile.confirmation_code_hash = Some([0; 32]);
+        let mut history: Vec<&str> = Vec::new();
+        for step in steps {
+            let name = step.event.value;
+            if (step.error_reason.is_some() || step.bpp_command_id.is_some())
+                && name != DeviceEventName::InstallFailure
+            {
+                self.at(
+                    src,
+                    &step.event.referenced,
+                    "`errorReason` and `bppCommandId` belong to `install-failure` only",
+                );
+                return None;
+            }
+            let times = step.times.unwrap_or(1);
+            if times == 0 {
+                self.at(src, &step.event.referenced, "`times` must be at least 1");
+                return None;
+            }
+            let event = device_event(name, step);
+            for i in 0..times {
+                let simulated = Event::Device { eid, event };
+                match transition(
+                    &profile,
+                    &simulated,
+                    rules,
+                    time::OffsetDateTime::UNIX_EPOCH,
+                ) {
+                    Ok(s) => profile = s.next,
+                    Err(refusal) => {
+                        let after = if history.is_empty() {
+                            "the release".to_string()
+                        } else {
+                            history.join(", ")
+                        };
+                        self.at(
+                            src,
+                            &step.event.referenced,
+                            format!(
+                                "timeline step {:?} cannot happen after {after}: {refusal}",
+                                event.name()
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                out.push(TimelineStep {
+                    after: if i == 0 {
+                        step.after.map_or(Duration::ZERO, |d| d.0)
+                    } else {
+                        Duration::ZERO
+                    },
+                    event,
+                });
+                history.push(event.name());
+            }
+        }
+        Some(out)
+    }
+
+    fn faults(
+        &mut self,
+        loaded: &Loaded,
+        operators: &[Operator],
+        types: &[ProfileType],
+    ) -> Vec<FaultSpec> {
+        let mut out = Vec::new();
+        let mut index = 0;
+        for (src, f, _) in &loaded.files {
+            for rule in &f.faults {
+                let r = &rule.value;
+                let name = r.name.clone().unwrap_or_else(|| format!("faults[{index}]"));
+                index += 1;
+                let m = &r.matches;
+                let mut ok = true;
+                let function = match &m.function {
+                    Some(t) => {
+                        let f = Function::ALL
+                            .into_iter()
+                            .find(|f| f.path_segment() == t.value || f.name() == t.value);
+                        if f.is_none() {
+                            self.at(
+                                *src,
+                                &t.referenced,
+                                format!(
+                                    "unknown function {:?}; expected one of downloadOrder, confirmOrder, cancelOrder, releaseProfile",
+                                    t.value
+                                ),
+                            );
+                            ok = false;
+                        }
+                        f
+                    }
+                    None => None,
+                };
+                let iccid = match &m.iccid {
+                    Some(t) => {
+                        let parsed = self.parse::<Iccid>(*src, t);
+                        ok &= parsed.is_some();
+                        parsed.map(|i| i.key())
+                    }
+                    None => None,
+                };
+                let eid = match &m.eid {
+                    Some(t) => {
+                        let parsed = self.parse::<Eid>(*src, t);
+                        ok &= parsed.is_some();
+                        parsed
+                    }
+                    None => None,
+                };
+                let profile_type = match &m.profile_type {
+                    Some(t) => {
+                        let known = self.known_type(*src, t, types);
+                        ok &= known.is_some();
+                        known
+                    }
+                    None => None,
+                };
+                let operator = match &m.operator {
+                    Some(o) => {
+                        let known = self.known_operator(*src, o, operators);
+                        ok &= known.is_some();
+                        known
+                    }
+                    None => None,
+                };
+                let error = match &r.error {
+                    Some(text) => match status_code_by_name(&text.value) {
+                        Some(code) => Some((
+                            code,
+                            r.message
+                                .clone()
+                                .unwrap_or_else(|| format!("injected fault ({name})")),
+                        )),
+                        None => {
+                            self.at(
+                                *src,
+                                &text.referenced,
+                                format!(
+                                    "unknown status {:?}: use a catalog name such as iccid-unknown or profile-type-unavailable, or subject/reason such as 8.2.1/3.3",
+                                    text.value
+                                ),
+                            );
+                            ok = false;
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                if r.error.is_none() && r.delay.is_none() && !r.close {
+                    self.at(
+                        *src,
+                        &rule.referenced,
+                        format!("fault {name:?} does nothing: give `error`, `delay` or `close`"),
+                    );
+                    ok = false;
+                }
+                if r.error.is_some() && r.close {
+                    self.at(
+                        *src,
+                        &rule.referenced,
+                        format!("fault {name:?}: `error` and `close` exclude each other"),
+                    );
+                    ok = false;
+                }
+                if let Some(p) = r.probability {
+                    if !(0.0..=1.0).contains(&p) {
+                        self.at(
+                            *src,
+                            &rule.referenced,
+                            format!("fault {name:?}: probability {p} is not between 0 and 1"),
+                        );
+                        ok = false;
+                    }
+                }
+                if r.times == Some(0) {
+                    self.at(
+                        *src,
+                        &rule.referenced,
+                        format!("fault {name:?}: `times` must be at least 1"),
+                    );
+                    ok = false;
+                }
+                if ok {
+                    out.push(FaultSpec {
+                        name,
+                        function,
+                        iccid,
+                        eid,
+                        profile_type,
+                        operator,
+                        error,
+                        delay: r.delay.map(|d| d.0),
+                        close: r.close,
+                        times: r.times,
+                        probability: r.probability,
+                        seed: r.seed.unwrap_or(0),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn known_type(
+        &mut self,
+        src: usize,
+        t: &Spanned<String>,
+        types: &[ProfileType],
+    ) -> Option<Arc<str>> {
+        let found = types
+            .iter()
+            .find(|x| *x.id == *t.value)
+            .map(|x| x.id.clone());
+        if found.is_none() {
+            self.at(
+                src,
+                &t.referenced,
+                format!(
+                    "profile type {:?} is not defined (profile types: {})",
+                    t.value,
+                    list(types.iter().map(|x| &*x.id))
+                ),
+            );
+        }
+        found
+    }
+
+    fn known_operator(
+        &mut self,
+        src: usize,
+        o: &Spanned<String>,
+        operators: &[Operator],
+    ) -> Option<Arc<str>> {
+        let found = operators
+            .iter()
+            .find(|x| *x.id == *o.value)
+            .map(|x| x.id.clone());
+        if found.is_none() {
+            self.at(
+                src,
+                &o.referenced,
+                format!(
+                    "operator {:?} is not defined (operators: {})",
+                    o.value,
+                    list(operators.iter().map(|x| &*x.id))
+                ),
+            );
+        }
+        found
+    }
+
+    fn place(&self, src: usize, location: &Location) -> String {
+        format!(
+            "{}:{}:{}",
+            self.sources[src].name,
+            location.line(),
+            location.column()
+        )
+    }
+}
+
+fn device_event(name: DeviceEventName, step: &file::DeviceStep) -> DeviceEvent {
+    use DeviceEventName as N;
+    let cancel = DeviceEvent::CancelSession;
+    match name {
+        N::Download => DeviceEvent::Download,
+        N::WrongConfirmationCode => DeviceEvent::WrongConfirmationCode,
+        N::EligibilityFailure => DeviceEvent::EligibilityFailure,
+        N::RebindFailure => DeviceEvent::RebindFailure,
+        N::EndUserRejection => cancel(CancelSessionReason::EndUserRejection),
+        N::Postponed => cancel(CancelSessionReason::Postponed),
+        N::Timeout => cancel(CancelSessionReason::Timeout),
+        N::PprNotAllowed => cancel(CancelSessionReason::PprNotAllowed),
+        N::MetadataMismatch => cancel(CancelSessionReason::MetadataMismatch),
+        N::LoadBppExecutionError => cancel(CancelSessionReason::LoadBppExecutionError),
+        N::UndefinedReason => cancel(CancelSessionReason::Undefined),
+        N::InstallSuccess => DeviceEvent::InstallResult(InstallResult::Success),
+        N::InstallFailure => DeviceEvent::InstallResult(InstallResult::Failure {
+            bpp_command_id: step.bpp_command_id.unwrap_or(5),
+            error_reason: step.error_reason.unwrap_or(11),
+        }),
+        N::Enable => DeviceEvent::Local(LocalOperation::Enable),
+        N::Disable => DeviceEvent::Local(LocalOperation::Disable),
+        N::Delete => DeviceEvent::Local(LocalOperation::Delete),
+    }
+}
+
+fn is_admin_protocol(v: &str) -> bool {
+    v.strip_prefix("gsma/rsp/v").is_some_and(|rest| {
+        let parts: Vec<&str> = rest.split('.').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let all: Vec<&str> = names.collect();
+    if all.is_empty() {
+        "none".into()
+    } else {
+        all.join(", ")
+    }
+}

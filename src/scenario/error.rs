@@ -1,0 +1,161 @@
+//! Scenario errors that point at `file:line:column`, with the offending line shown.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_saphyr::Location;
+
+/// One scenario file's name and text, kept so errors can quote the offending line.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The name shown in errors: the path as given, or e.g. `<built-in default>`.
+    pub name: String,
+    /// The file's text.
+    pub text: String,
+}
+
+/// One problem in a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// The file.
+    pub file: String,
+    /// 1-based line, when the problem has a place.
+    pub line: Option<u64>,
+    /// 1-based column, when the problem has a place.
+    pub column: Option<u64>,
+    /// What is wrong and what was expected.
+    pub message: String,
+    /// The offending line with a caret under the column.
+    #[serde(skip)]
+    pub snippet: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file, self.message),
+            _ => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl Diagnostic {
+    /// The diagnostic followed by its snippet, for people.
+    pub fn render(&self) -> String {
+        match &self.snippet {
+            Some(s) => format!("{self}\n{s}"),
+            None => self.to_string(),
+        }
+    }
+}
+
+/// Every problem found in a scenario; loading fails if there is at least one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub struct ScenarioErrors(pub Vec<Diagnostic>);
+
+impl fmt::Display for ScenarioErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            f.write_str(&d.render())?;
+        }
+        Ok(())
+    }
+}
+
+impl ScenarioErrors {
+    /// A single error without a place.
+    pub fn single(file: &str, message: impl Into<String>) -> Self {
+        ScenarioErrors(vec![Diagnostic {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            message: message.into(),
+            snippet: None,
+        }])
+    }
+
+    /// The YAML parser's error for `source`.
+    pub fn from_parse(source: &Source, error: &serde_saphyr::Error) -> Self {
+        let location = error.location();
+        // The parser's text starts with "error: line N column M: "; keep what follows.
+        let text = error.without_snippet().to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let message = first
+            .strip_prefix("error: ")
+            .unwrap_or(first)
+            .split_once(": ")
+            .filter(|(head, _)| head.starts_with("line "))
+            .map_or(first, |(_, rest)| rest)
+            .to_owned();
+        let (line, column) = match location {
+            Some(l) if l.line() > 0 => (Some(l.line()), Some(l.column())),
+            _ => (None, None),
+        };
+        ScenarioErrors(vec![Diagnostic {
+            file: source.name.clone(),
+            line,
+            column,
+            snippet: line
+                .zip(column)
+                .and_then(|(l, c)| snippet(&source.text, l, c)),
+            message,
+        }])
+    }
+}
+
+/// Collects diagnostics while a scenario is checked.
+#[derive(Debug, Default)]
+pub(crate) struct Collector {
+    found: Vec<Diagnostic>,
+}
+
+impl Collector {
+    /// A problem at `location` in `source`.
+    pub(crate) fn at(&mut self, source: &Source, location: &Location, message: impl Into<String>) {
+        let (line, column) = (location.line(), location.column());
+        let place = (line > 0).then_some((line, column));
+        self.found.push(Diagnostic {
+            file: source.name.clone(),
+            line: place.map(|p| p.0),
+            column: place.map(|p| p.1),
+            message: message.into(),
+            snippet: place.and_then(|(l, c)| snippet(&source.text, l, c)),
+        });
+    }
+
+    /// A problem of `source` as a whole.
+    pub(crate) fn file(&mut self, source: &Source, message: impl Into<String>) {
+        self.found.push(Diagnostic {
+            file: source.name.clone(),
+            line: None,
+            column: None,
+            message: message.into(),
+            snippet: None,
+        });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+
+    pub(crate) fn finish(self) -> Result<(), ScenarioErrors> {
+        if self.found.is_empty() {
+            Ok(())
+        } else {
+            Err(ScenarioErrors(self.found))
+        }
+    }
+}
+
+/// The line `line` of `text` with a caret under `column`.
+fn snippet(text: &str, line: u64, column: u64) -> Option<String> {
+    let index = usize::try_from(line.checked_sub(1)?).ok()?;
+    let content = text.lines().nth(index)?;
+    let number = line.to_string();
+    let pad = " ".repeat(number.len());
+    let caret = " ".repeat(usize::try_from(column.saturating_sub(1)).ok()?);
+    Some(format!("{pad} |\n{number} | {content}\n{pad} | {caret}^"))
+}

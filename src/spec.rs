@@ -1,0 +1,204 @@
+//! Names and numbers defined by SGP.22 that every layer shares: the ES2+ functions and the
+//! subject/reason status codes (§5.2.6).
+
+use std::fmt;
+
+/// Path prefix of the ES2+ functions (SGP.22 §6.5.2, Table 57).
+pub const PATH_PREFIX: &str = "/gsma/rsp2/es2plus/";
+
+/// Path of HandleDownloadProgressInfo at the operator (SGP.22 §6.5.2, Table 57).
+pub const HDPI_PATH: &str = "/gsma/rsp2/es2plus/handleDownloadProgressInfo";
+
+/// The ES2+ functions the SM-DP+ provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// SGP.22 §5.3.1.
+    DownloadOrder,
+    /// SGP.22 §5.3.2.
+    ConfirmOrder,
+    /// SGP.22 §5.3.3.
+    CancelOrder,
+    /// SGP.22 §5.3.4.
+    ReleaseProfile,
+}
+
+impl Function {
+    /// All functions, in spec order.
+    pub const ALL: [Function; 4] = [
+        Function::DownloadOrder,
+        Function::ConfirmOrder,
+        Function::CancelOrder,
+        Function::ReleaseProfile,
+    ];
+
+    /// The last path segment, e.g. `downloadOrder`.
+    pub fn path_segment(self) -> &'static str {
+        match self {
+            Function::DownloadOrder => "downloadOrder",
+            Function::ConfirmOrder => "confirmOrder",
+            Function::CancelOrder => "cancelOrder",
+            Function::ReleaseProfile => "releaseProfile",
+        }
+    }
+
+    /// The function for a path segment.
+    pub fn from_path_segment(segment: &str) -> Option<Function> {
+        Function::ALL
+            .into_iter()
+            .find(|f| f.path_segment() == segment)
+    }
+
+    /// The full request path.
+    pub fn path(self) -> String {
+        format!("{PATH_PREFIX}{}", self.path_segment())
+    }
+
+    /// The spec name, e.g. `DownloadOrder`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::DownloadOrder => "DownloadOrder",
+            Function::ConfirmOrder => "ConfirmOrder",
+            Function::CancelOrder => "CancelOrder",
+            Function::ReleaseProfile => "ReleaseProfile",
+        }
+    }
+}
+
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A subject code and reason code pair (SGP.22 §5.2.6.1, §5.2.6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatusCode {
+    /// Subject code, e.g. `8.2.1` (Profile ICCID).
+    pub subject: &'static str,
+    /// Reason code, e.g. `3.9` (Unknown).
+    pub reason: &'static str,
+}
+
+impl fmt::Display for StatusCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.subject, self.reason)
+    }
+}
+
+const fn code(subject: &'static str, reason: &'static str) -> StatusCode {
+    StatusCode { subject, reason }
+}
+
+/// Malformed field (`1.3.1 Protocol Format / 2.1 Invalid`). Mock convention: SGP.22 defers the
+/// generic codes to SGP.02 (§5.2.6.3); this follows osmo-smdpp.
+pub const FORMAT_INVALID: StatusCode = code("1.3.1", "2.1");
+/// Mandatory field missing (`1.3.1 / 2.2 Mandatory Element Missing`). Mock convention.
+pub const MANDATORY_ELEMENT_MISSING: StatusCode = code("1.3.1", "2.2");
+/// Conditional field missing (`1.3.1 / 2.3 Conditional Element Missing`). Mock convention.
+pub const CONDITIONAL_ELEMENT_MISSING: StatusCode = code("1.3.1", "2.3");
+/// The client certificate maps to no operator (`1.1 Function Requester / 1.1 Unknown`).
+pub const REQUESTER_UNKNOWN: StatusCode = code("1.1", "1.1");
+/// `functionRequesterIdentifier` is not one the certificate's operator may use
+/// (`1.1 Function Requester / 1.2 Not Allowed`).
+pub const REQUESTER_NOT_ALLOWED: StatusCode = code("1.1", "1.2");
+/// Internal or injected failure (`1.2 Function Provider / 4.2 Execution Error`).
+pub const EXECUTION_ERROR: StatusCode = code("1.2", "4.2");
+
+/// `8.1.1 EID / 2.2 Mandatory Element Missing` (ConfirmOrder, Table 27).
+pub const EID_MANDATORY_ELEMENT_MISSING: StatusCode = code("8.1.1", "2.2");
+/// `8.1.1 EID / 3.10 Invalid Association` (ConfirmOrder, Table 27).
+pub const EID_INVALID_ASSOCIATION: StatusCode = code("8.1.1", "3.10");
+/// `8.2.1 Profile ICCID / 1.2 Not Allowed` (Tables 24, 27, 30, 32).
+pub const ICCID_NOT_ALLOWED: StatusCode = code("8.2.1", "1.2");
+/// `8.2.1 Profile ICCID / 3.3 Already in Use` (Tables 24, 30).
+pub const ICCID_ALREADY_IN_USE: StatusCode = code("8.2.1", "3.3");
+/// `8.2.1 Profile ICCID / 3.5 Invalid Transition` (Table 32).
+pub const ICCID_INVALID_TRANSITION: StatusCode = code("8.2.1", "3.5");
+/// `8.2.1 Profile ICCID / 3.9 Unknown` (Tables 24, 27, 30, 32).
+pub const ICCID_UNKNOWN: StatusCode = code("8.2.1", "3.9");
+/// `8.2.1 Profile ICCID / 3.10 Invalid Association` (CancelOrder, Table 30).
+pub const ICCID_INVALID_ASSOCIATION: StatusCode = code("8.2.1", "3.10");
+/// `8.2.5 Profile Type / 1.2 Not Allowed` (Table 24).
+pub const PROFILE_TYPE_NOT_ALLOWED: StatusCode = code("8.2.5", "1.2");
+/// `8.2.5 Profile Type / 3.7 Unavailable` (Table 24).
+pub const PROFILE_TYPE_UNAVAILABLE: StatusCode = code("8.2.5", "3.7");
+/// `8.2.5 Profile Type / 3.8 Refused` (Table 24).
+pub const PROFILE_TYPE_REFUSED: StatusCode = code("8.2.5", "3.8");
+/// `8.2.5 Profile Type / 3.9 Unknown` (Table 24).
+pub const PROFILE_TYPE_UNKNOWN: StatusCode = code("8.2.5", "3.9");
+/// `8.2.6 Matching ID / 3.3 Already in Use` (ConfirmOrder, Table 27).
+pub const MATCHING_ID_ALREADY_IN_USE: StatusCode = code("8.2.6", "3.3");
+/// `8.2.6 Matching ID / 3.10 Invalid Association` (CancelOrder, Table 30).
+pub const MATCHING_ID_INVALID_ASSOCIATION: StatusCode = code("8.2.6", "3.10");
+/// `8.9 SM-DS / 4.2 Execution Error` (ConfirmOrder, Table 27).
+pub const SMDS_EXECUTION_ERROR: StatusCode = code("8.9", "4.2");
+/// `8.9 SM-DS / 5.1 Inaccessible` (ConfirmOrder, Table 27).
+pub const SMDS_INACCESSIBLE: StatusCode = code("8.9", "5.1");
+
+/// Every code the mock can answer with, by a stable kebab-case name (for scenarios and docs).
+pub const CATALOG: &[(&str, StatusCode)] = &[
+    ("format-invalid", FORMAT_INVALID),
+    ("mandatory-element-missing", MANDATORY_ELEMENT_MISSING),
+    ("conditional-element-missing", CONDITIONAL_ELEMENT_MISSING),
+    ("requester-unknown", REQUESTER_UNKNOWN),
+    ("requester-not-allowed", REQUESTER_NOT_ALLOWED),
+    ("execution-error", EXECUTION_ERROR),
+    ("eid-missing", EID_MANDATORY_ELEMENT_MISSING),
+    ("eid-invalid-association", EID_INVALID_ASSOCIATION),
+    ("iccid-not-allowed", ICCID_NOT_ALLOWED),
+    ("iccid-already-in-use", ICCID_ALREADY_IN_USE),
+    ("iccid-invalid-transition", ICCID_INVALID_TRANSITION),
+    ("iccid-unknown", ICCID_UNKNOWN),
+    ("iccid-invalid-association", ICCID_INVALID_ASSOCIATION),
+    ("profile-type-not-allowed", PROFILE_TYPE_NOT_ALLOWED),
+    ("profile-type-unavailable", PROFILE_TYPE_UNAVAILABLE),
+    ("profile-type-refused", PROFILE_TYPE_REFUSED),
+    ("profile-type-unknown", PROFILE_TYPE_UNKNOWN),
+    ("matching-id-already-in-use", MATCHING_ID_ALREADY_IN_USE),
+    (
+        "matching-id-invalid-association",
+        MATCHING_ID_INVALID_ASSOCIATION,
+    ),
+    ("smds-execution-error", SMDS_EXECUTION_ERROR),
+    ("smds-inaccessible", SMDS_INACCESSIBLE),
+];
+
+/// The status code with this catalog name, or written as `subject/reason` (e.g. `8.2.1/3.3`).
+pub fn status_code_by_name(text: &str) -> Option<StatusCode> {
+    if let Some((_, code)) = CATALOG.iter().find(|(n, _)| *n == text) {
+        return Some(*code);
+    }
+    let (subject, reason) = text.split_once('/')?;
+    let dotted = |s: &str| {
+        !s.is_empty()
+            && s.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if !(dotted(subject) && dotted(reason)) {
+        return None;
+    }
+    Some(StatusCode {
+        subject: intern(subject),
+        reason: intern(reason),
+    })
+}
+
+/// A `'static` copy of a code outside the catalog; each distinct text is allocated once, so
+/// reloading scenarios does not grow memory.
+fn intern(text: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static INTERNED: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut set = INTERNED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    match set.get(text) {
+        Some(known) => known,
+        None => {
+            let leaked: &'static str = Box::leak(text.to_owned().into_boxed_str());
+            set.insert(leaked);
+            leaked
+        }
+    }
+}
