@@ -1,13 +1,21 @@
-//! The shared state every request touches, as one cheap-to-clone handle.
+//! The shared state every request touches, as one cheap-to-clone handle, and the place where
+//! the effects of committed transitions are carried out.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use tracing::info;
+
 use crate::clock::Clock;
+use crate::device;
 use crate::es2::matching_id::MatchingIdGenerator;
+use crate::fault::Faults;
+use crate::profile::machine::Effect;
+use crate::profile::Profile;
 use crate::scenario::Scenario;
 use crate::store::Store;
 
-/// A running scenario: its definition and the live store built from it.
+/// A running scenario: its definition and the live state built from it.
 #[derive(Debug)]
 pub struct World {
     /// The scenario.
@@ -16,6 +24,8 @@ pub struct World {
     pub store: Store,
     /// Source of generated MatchingIDs.
     pub matching_ids: MatchingIdGenerator,
+    /// Fault rules with their counters.
+    pub faults: Faults,
 }
 
 impl World {
@@ -24,8 +34,27 @@ impl World {
         World {
             store: Store::new(scenario.profiles()),
             matching_ids: MatchingIdGenerator::new(scenario.matching_id_seed()),
+            faults: Faults::new(scenario.faults()),
             scenario,
         }
+    }
+}
+
+/// Counters of refusals that happen before a request reaches ES2+.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Connections closed before the TLS handshake: source address not whitelisted.
+    pub connections_refused_source_ip: AtomicU64,
+    /// Requests refused after the handshake: source address not allowed for that operator.
+    pub requests_refused_source_ip: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to `counter`.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -35,6 +64,8 @@ pub struct App {
     world: Arc<RwLock<Arc<World>>>,
     /// The mock clock.
     pub clock: Clock,
+    /// Refusal counters.
+    pub counters: Arc<Counters>,
 }
 
 impl App {
@@ -43,6 +74,7 @@ impl App {
         App {
             world: Arc::new(RwLock::new(Arc::new(World::new(scenario)))),
             clock,
+            counters: Arc::default(),
         }
     }
 
@@ -55,12 +87,40 @@ impl App {
         }
     }
 
+    /// Whether `world` is still the current one (device timelines stop once it is replaced).
+    pub fn is_current(&self, world: &Arc<World>) -> bool {
+        Arc::ptr_eq(&self.world(), world)
+    }
+
     /// Replaces the world, e.g. after loading a scenario or a reset.
     pub fn replace_world(&self, world: World) {
         let world = Arc::new(world);
         match self.world.write() {
             Ok(mut w) => *w = world,
             Err(poisoned) => *poisoned.into_inner() = world,
+        }
+    }
+
+    /// Carries out the effects of a transition committed on `profile` in `world`.
+    ///
+    /// Must be called inside the Tokio runtime: device timelines run as tasks.
+    pub fn carry_out(&self, world: &Arc<World>, profile: &Profile, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::SmdsRegisterEvent { address, event_id } => {
+                    info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 RegisterEvent (simulated)");
+                }
+                Effect::SmdsDeleteEvent { address, event_id } => {
+                    info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 DeleteEvent (simulated)");
+                }
+                Effect::Released => device::start(self, world, profile),
+                Effect::Notify { point, outcome } => {
+                    info!(
+                        iccid = %profile.iccid, operator = %profile.owner, ?point, ?outcome,
+                        "HandleDownloadProgressInfo due"
+                    );
+                }
+            }
         }
     }
 }

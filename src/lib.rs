@@ -34,7 +34,9 @@
 
 pub mod app;
 pub mod clock;
+pub mod device;
 pub mod es2;
+pub mod fault;
 pub mod http;
 pub mod ids;
 pub mod ipnet;

@@ -46,7 +46,7 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
             transition(p, &event, ctx.scenario.rules(), ctx.now).map_err(|r| refusal(iccid, r))
         })
         .map_err(|e| store_error(iccid, e))?;
-    Ok(((), updated.effects))
+    Ok(((), updated))
 }
 
 fn refusal(iccid: Iccid, r: Refusal) -> Es2Error {

@@ -85,7 +85,7 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
                     eid: updated.profile.eid,
                     matching_id: matching_id.as_str().to_owned(),
                 };
-                return Ok((response, updated.effects));
+                return Ok((response, updated));
             }
             // A generated MatchingID that happens to collide is drawn again.
             Err(e @ UpdateError::MatchingIdInUse(_)) if supplied.is_none() => {

@@ -68,14 +68,14 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
                     reserve(p)
                 })
                 .map_err(|e| store_error(iccid, e))?;
-            Ok((Response { iccid }, updated.effects))
+            Ok((Response { iccid }, updated))
         }
         (None, Some(name)) => match ctx.store.allocate(name, reserve) {
             Ok(updated) => Ok((
                 Response {
                     iccid: updated.profile.iccid,
                 },
-                updated.effects,
+                updated,
             )),
             Err(AllocateError::Exhausted) => Err(Es2Error::new(
                 status::PROFILE_TYPE_UNAVAILABLE,

@@ -16,19 +16,20 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::fault::{CallFacts, FaultAction, Faults};
 use crate::ids::Iccid;
 use crate::profile::machine::Effect;
 use crate::profile::Profile;
 use crate::scenario::{Operator, Scenario, SmdsBehaviour};
-use crate::store::{Store, UpdateError};
+use crate::store::{Store, UpdateError, Updated};
 use matching_id::MatchingIdGenerator;
 use status::Es2Error;
 use wire::{ExecutionStatus, Fields, FunctionExecutionStatus, RequestHeader, ResponseHeader};
 
 pub use crate::spec::{Function, PATH_PREFIX};
 
-/// What a function returns: its output and the effects of the transition it made.
-pub type Outcome<T> = Result<(T, Vec<Effect>), Es2Error>;
+/// What a function returns: its output and the profile update it committed.
+pub type Outcome<T> = Result<(T, Updated), Es2Error>;
 
 /// Everything a function needs to run.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ pub struct Context<'a> {
     pub matching_ids: &'a MatchingIdGenerator,
     /// The operator the client certificate maps to, if any.
     pub operator: Option<&'a Operator>,
+    /// The scenario's fault rules.
+    pub faults: &'a Faults,
     /// The time of the request.
     pub now: OffsetDateTime,
 }
@@ -59,6 +62,10 @@ pub struct Answer {
     /// Effects of the committed transition (SM-DS calls, notifications), for the caller to carry
     /// out; empty on failure.
     pub effects: Vec<Effect>,
+    /// The profile after the committed transition.
+    pub profile: Option<Profile>,
+    /// The fault rule that fired, if any: its delay and `close` are the caller's to apply.
+    pub fault: Option<FaultAction>,
 }
 
 /// A body that is not a JSON object: an HTTP-level error, not an ES2+ answer.
@@ -83,26 +90,73 @@ pub fn handle(function: Function, body: &[u8], ctx: &Context<'_>) -> Result<Answ
     let header = fields.header();
     let request_header = header.as_ref().ok().cloned();
     let authorised = header.and_then(|h| authorise(&h, ctx));
-    Ok(match authorised {
-        Err(e) => answer::<()>(Err(e), request_header),
-        Ok(operator) => match function {
-            Function::DownloadOrder => answer(
-                download_order::handle(&fields, ctx, operator),
-                request_header,
-            ),
-            Function::ConfirmOrder => answer(
-                confirm_order::handle(&fields, ctx, operator),
-                request_header,
-            ),
-            Function::CancelOrder => {
-                answer(cancel_order::handle(&fields, ctx, operator), request_header)
-            }
-            Function::ReleaseProfile => answer(
-                release_profile::handle(&fields, ctx, operator),
-                request_header,
-            ),
-        },
-    })
+    let operator = match authorised {
+        Ok(operator) => operator,
+        Err(e) => return Ok(answer::<()>(Err(e), request_header)),
+    };
+    let fault = if ctx.faults.is_empty() {
+        None
+    } else {
+        ctx.faults
+            .check(&call_facts(function, operator, &fields, ctx))
+    };
+    if let Some(action) = fault.as_ref().filter(|a| a.close || a.error.is_some()) {
+        let mut failed = answer::<()>(
+            Err(action.error.clone().unwrap_or_else(|| {
+                Es2Error::new(status::EXECUTION_ERROR, "connection closed by a fault rule")
+            })),
+            request_header,
+        );
+        failed.fault = fault;
+        return Ok(failed);
+    }
+    let mut done = match function {
+        Function::DownloadOrder => answer(
+            download_order::handle(&fields, ctx, operator),
+            request_header,
+        ),
+        Function::ConfirmOrder => answer(
+            confirm_order::handle(&fields, ctx, operator),
+            request_header,
+        ),
+        Function::CancelOrder => {
+            answer(cancel_order::handle(&fields, ctx, operator), request_header)
+        }
+        Function::ReleaseProfile => answer(
+            release_profile::handle(&fields, ctx, operator),
+            request_header,
+        ),
+    };
+    done.fault = fault;
+    Ok(done)
+}
+
+/// What fault rules may match on: the request's own fields, completed from the order it names.
+fn call_facts<'a>(
+    function: Function,
+    operator: &'a Operator,
+    fields: &'a Fields<'a>,
+    ctx: &Context<'a>,
+) -> CallFacts<'a> {
+    let iccid = fields.opt_iccid("iccid").ok().flatten().map(|i| i.key());
+    let mut eid = fields.opt_eid("eid").ok().flatten();
+    let mut profile_type: Option<&'a str> = fields.opt_str("profileType").ok().flatten();
+    if let Some(profile) = iccid.and_then(|k| ctx.store.get(k)) {
+        eid = eid.or(profile.eid);
+        if profile_type.is_none() {
+            profile_type = ctx
+                .scenario
+                .profile_type(&profile.profile_type)
+                .map(|t| &*t.id);
+        }
+    }
+    CallFacts {
+        function,
+        operator: &operator.id,
+        iccid,
+        eid,
+        profile_type,
+    }
 }
 
 /// The caller's identity: the certificate must map to an operator, and the
@@ -133,9 +187,15 @@ fn authorise<'a>(header: &RequestHeader, ctx: &Context<'a>) -> Result<&'a Operat
 }
 
 fn answer<T: Serialize>(result: Outcome<T>, request_header: Option<RequestHeader>) -> Answer {
-    let (status, error, output, effects) = match result {
-        Ok((out, effects)) => (ExecutionStatus::ExecutedSuccess, None, Some(out), effects),
-        Err(e) => (ExecutionStatus::Failed, Some(e), None, Vec::new()),
+    let (status, error, output, effects, profile) = match result {
+        Ok((out, updated)) => (
+            ExecutionStatus::ExecutedSuccess,
+            None,
+            Some(out),
+            updated.effects,
+            Some(updated.profile),
+        ),
+        Err(e) => (ExecutionStatus::Failed, Some(e), None, Vec::new(), None),
     };
     let header = ResponseHeader {
         function_execution_status: FunctionExecutionStatus {
@@ -149,6 +209,8 @@ fn answer<T: Serialize>(result: Outcome<T>, request_header: Option<RequestHeader
         error,
         request_header,
         effects,
+        profile,
+        fault: None,
     }
 }
 

@@ -34,5 +34,5 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
             Ok(step)
         })
         .map_err(|e| store_error(iccid, e))?;
-    Ok(((), updated.effects))
+    Ok(((), updated))
 }

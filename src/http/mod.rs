@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::{debug, info, warn};
 
-use crate::app::App;
+use crate::app::{App, Counters};
 use tls::PeerIdentity;
 
 /// Transport limits of the ES2+ listener.
@@ -43,6 +43,15 @@ impl Default for Limits {
     }
 }
 
+/// The error that tells hyper to drop a connection on purpose.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed by a fault rule")]
+struct ConnectionClosedByFault;
+
+/// Marks a response that must not be sent: the connection is dropped instead (fault rules).
+#[derive(Debug, Clone, Copy)]
+pub struct CloseConnection;
+
 /// Per-connection facts handed to every request on it.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
@@ -62,7 +71,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let router = router::es2_router(app, limits.clone());
+    let router = router::es2_router(app.clone(), limits.clone());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -77,21 +86,30 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // The vendor's IP whitelisting: refused before any TLS is spoken.
+                if !app.world().scenario.source_allowed(remote.ip()) {
+                    Counters::bump(&app.counters.connections_refused_source_ip);
+                    info!(%remote, "connection refused: source address not whitelisted");
+                    continue;
+                }
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let router = router.clone();
                 let watcher = graceful.watcher();
                 let handshake_timeout = limits.handshake_timeout;
+                let counters = app.counters.clone();
                 // The handshake runs in the connection's own task, so a slow client never
                 // holds up `accept`.
                 tokio::spawn(async move {
                     let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
+                            Counters::bump(&counters.tls_handshake_failures);
                             info!(%remote, reason = %e, "TLS handshake refused");
                             return;
                         }
                         Err(_) => {
+                            Counters::bump(&counters.tls_handshake_failures);
                             info!(%remote, timeout = ?handshake_timeout, "TLS handshake timed out");
                             return;
                         }
@@ -101,7 +119,18 @@ pub async fn serve(
                     let info = ConnectionInfo { remote, peer };
                     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                         req.extensions_mut().insert(info.clone());
-                        router.clone().call(req)
+                        let response = router.clone().call(req);
+                        async move {
+                            let response = match response.await {
+                                Ok(r) => r,
+                                Err(never) => match never {},
+                            };
+                            // An error makes hyper drop the connection without an answer.
+                            if response.extensions().get::<CloseConnection>().is_some() {
+                                return Err(ConnectionClosedByFault);
+                            }
+                            Ok(response)
+                        }
                     });
                     let conn = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tls), service)

@@ -14,10 +14,9 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{ConnectionInfo, Limits};
-use crate::app::App;
+use super::{CloseConnection, ConnectionInfo, Limits};
+use crate::app::{App, Counters};
 use crate::es2::{self, wire::ADMIN_PROTOCOL_HEADER, Function};
-use crate::profile::machine::Effect;
 
 #[derive(Clone)]
 struct RouterState {
@@ -75,19 +74,6 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     )
 }
 
-/// SM-DS calls are simulated: the log (and later the journal) is where they become visible.
-fn log_effect(effect: &Effect) {
-    match effect {
-        Effect::SmdsRegisterEvent { address, event_id } => {
-            info!(smds = %address, event_id = %event_id, "ES12 RegisterEvent (simulated)");
-        }
-        Effect::SmdsDeleteEvent { address, event_id } => {
-            info!(smds = %address, event_id = %event_id, "ES12 DeleteEvent (simulated)");
-        }
-        Effect::Notify { .. } => {}
-    }
-}
-
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
@@ -126,7 +112,7 @@ async fn es2_endpoint(
     }
     let world = state.app.world();
     let headers = request.headers();
-    if !is_json(headers) {
+    if world.scenario.settings().require_json_content_type && !is_json(headers) {
         return http_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json (SGP.22 §6.2)",
@@ -181,17 +167,45 @@ async fn es2_endpoint(
         .peer
         .as_ref()
         .and_then(|p| world.scenario.operator_for_certificate(p.names()));
+    if let Some(op) = operator.filter(|op| !op.allows_source(conn.remote.ip())) {
+        Counters::bump(&state.app.counters.requests_refused_source_ip);
+        warn!(operator = %op.id, remote = %conn.remote, "source address not allowed for the operator");
+        return http_error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "operator {} may not connect from {} (allowedSourceIps)",
+                op.id,
+                conn.remote.ip()
+            ),
+        );
+    }
     let ctx = es2::Context {
         scenario: &world.scenario,
         store: &world.store,
         matching_ids: &world.matching_ids,
         operator,
+        faults: &world.faults,
         now: state.app.clock.now(),
     };
-    match es2::handle(function, &body, &ctx) {
-        Ok(answer) => {
-            for effect in &answer.effects {
-                log_effect(effect);
+    let result = es2::handle(function, &body, &ctx);
+    drop(ctx);
+    match result {
+        Ok(mut answer) => {
+            if let Some(profile) = answer.profile.take() {
+                state
+                    .app
+                    .carry_out(&world, &profile, std::mem::take(&mut answer.effects));
+            }
+            if let Some(fault) = &answer.fault {
+                info!(%function, fault = %fault.name, "fault rule fired");
+                if let Some(delay) = fault.delay {
+                    tokio::time::sleep(delay).await;
+                }
+                if fault.close {
+                    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    response.extensions_mut().insert(CloseConnection);
+                    return response;
+                }
             }
             let call_id = answer
                 .request_header

@@ -133,6 +133,8 @@ pub enum Effect {
         /// The EventID.
         event_id: MatchingId,
     },
+    /// The profile has just become Released: a simulated device may start its download.
+    Released,
     /// ES2+ HandleDownloadProgressInfo to the profile owner (SGP.22 §5.3.5).
     Notify {
         /// The step reached.
@@ -366,6 +368,9 @@ pub fn transition(
 
     if next.state != profile.state {
         next.entered.record(next.state, now);
+        if next.state == ProfileState::Released {
+            effects.push(Effect::Released);
+        }
     }
     Ok(Step { next, effects })
 }

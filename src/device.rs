@@ -1,0 +1,62 @@
+//! Simulated devices: when a profile is released, the scenario's first matching device rule
+//! plays its timeline against the store, step by step, through the same state machine and
+//! effects as everything else (design.md §6).
+
+use std::sync::Arc;
+
+use tracing::{debug, info};
+
+use crate::app::{App, World};
+use crate::ids::{Eid, IccidKey};
+use crate::profile::machine::{transition, Event};
+use crate::profile::Profile;
+use crate::scenario::TimelineStep;
+
+/// Starts the device timeline for a just-released `profile`, if a rule with steps matches.
+pub fn start(app: &App, world: &Arc<World>, profile: &Profile) {
+    let Some(rule) = world.scenario.device_rule_for(profile) else {
+        return;
+    };
+    if rule.timeline.is_empty() {
+        return; // manual: tests drive the device through the admin API
+    }
+    let eid = profile.eid.unwrap_or(rule.device_eid);
+    let steps = rule.timeline.clone();
+    let (app, world, key) = (app.clone(), world.clone(), profile.iccid.key());
+    debug!(iccid = %profile.iccid, %eid, steps = steps.len(), "device timeline started");
+    tokio::spawn(run(app, world, key, eid, steps));
+}
+
+async fn run(app: App, world: Arc<World>, key: IccidKey, eid: Eid, steps: Vec<TimelineStep>) {
+    for step in steps {
+        if !step.after.is_zero() {
+            tokio::time::sleep(step.after).await;
+        }
+        if !app.is_current(&world) {
+            return; // the scenario was reset or replaced
+        }
+        let event = Event::Device {
+            eid,
+            event: step.event,
+        };
+        let now = app.clock.now();
+        match world
+            .store
+            .update(key, |p| transition(p, &event, world.scenario.rules(), now))
+        {
+            Ok(updated) => {
+                info!(iccid = %updated.profile.iccid, event = step.event.name(), state = %updated.profile.state, "device");
+                app.carry_out(&world, &updated.profile, updated.effects);
+            }
+            Err(refusal) => {
+                // E.g. the operator cancelled the order meanwhile: the device gives up.
+                info!(
+                    event = step.event.name(),
+                    ?refusal,
+                    "device timeline stopped"
+                );
+                return;
+            }
+        }
+    }
+}
