@@ -32,7 +32,7 @@ impl World {
     /// A fresh world in the scenario's initial state.
     pub fn new(scenario: Arc<Scenario>) -> Self {
         World {
-            store: Store::new(scenario.profiles()),
+            store: Store::with_capacity(scenario.profiles(), scenario.profile_count()),
             matching_ids: MatchingIdGenerator::new(scenario.matching_id_seed()),
             faults: Faults::new(scenario.faults()),
             scenario,

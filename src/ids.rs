@@ -50,27 +50,61 @@ impl fmt::Display for IccidKey {
 /// An ICCID as written by whoever supplied it: the key plus whether it carried the `F` pad.
 ///
 /// `Display` reproduces the exact input form, which is how ES2+ answers echo the caller's ICCID
-/// (SGP.22 Table 23: "the returned value SHALL be the same").
+/// (SGP.22 Table 23: "the returned value SHALL be the same"). Packed into one integer (bit 0:
+/// the pad, the rest: the key) so a profile stays small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Iccid {
-    key: IccidKey,
-    padded: bool,
-}
+pub struct Iccid(u128);
 
 impl Iccid {
+    fn new(key: IccidKey, padded: bool) -> Self {
+        Iccid((key.0 << 1) | u128::from(padded))
+    }
+
     /// The pad-insensitive key used for lookups.
     pub fn key(&self) -> IccidKey {
-        self.key
+        IccidKey(self.0 >> 1)
     }
 
     /// Whether the ICCID was written with a trailing `F`.
     pub fn is_padded(&self) -> bool {
-        self.padded
+        self.0 & 1 == 1
+    }
+
+    /// The ICCID whose digits are `body` (written with `width` digits, leading zeros kept)
+    /// followed by its Luhn check digit: the fast path for generated inventories.
+    ///
+    /// `width` must be 18 or 19 and `body` must fit in it; `padded` only applies to 19-digit
+    /// ICCIDs.
+    pub fn from_body(body: u128, width: usize, padded: bool) -> Option<Iccid> {
+        if !(width == 18 || width == 19) || body >= 10u128.pow(width as u32) {
+            return None;
+        }
+        let mut sum = 0u32;
+        let mut rest = body;
+        let mut double = true;
+        while rest > 0 {
+            let mut d = (rest % 10) as u32;
+            if double {
+                d *= 2;
+                if d > 9 {
+                    d -= 9;
+                }
+            }
+            sum += d;
+            double = !double;
+            rest /= 10;
+        }
+        let check = u128::from((10 - sum % 10) % 10);
+        let twenty = width == 19;
+        Some(Iccid::new(
+            IccidKey::new(body * 10 + check, twenty),
+            padded && !twenty,
+        ))
     }
 
     /// The ICCID digits without pad.
     pub fn digits(&self) -> String {
-        self.key.to_string()
+        self.key().to_string()
     }
 
     /// Whether the last digit is the Luhn check digit of the ones before it (ITU-T E.118).
@@ -114,17 +148,14 @@ impl FromStr for Iccid {
             return Err(bad());
         }
         let value = digits.parse::<u128>().map_err(|_| bad())?;
-        Ok(Iccid {
-            key: IccidKey::new(value, digits.len() == 20),
-            padded,
-        })
+        Ok(Iccid::new(IccidKey::new(value, digits.len() == 20), padded))
     }
 }
 
 impl fmt::Display for Iccid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.key)?;
-        if self.padded {
+        write!(f, "{}", self.key())?;
+        if self.is_padded() {
             f.write_str("F")?;
         }
         Ok(())
@@ -145,8 +176,10 @@ impl<'de> Deserialize<'de> for Iccid {
 }
 
 /// The 32-digit eUICC identifier (SGP.22 §5.2.1, SGP.02 §2.2.2).
+///
+/// Never all zeros, which lets `Option<Eid>` take no more room than an `Eid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Eid(u128);
+pub struct Eid(std::num::NonZeroU128);
 
 impl FromStr for Eid {
     type Err = FormatError;
@@ -155,15 +188,18 @@ impl FromStr for Eid {
         if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(FormatError(format!("EID {s:?} is not exactly 32 digits")));
         }
-        s.parse::<u128>()
+        let value = s
+            .parse::<u128>()
+            .map_err(|_| FormatError(format!("EID {s:?} is not exactly 32 digits")))?;
+        std::num::NonZeroU128::new(value)
             .map(Eid)
-            .map_err(|_| FormatError(format!("EID {s:?} is not exactly 32 digits")))
+            .ok_or_else(|| FormatError("EID 000…0 is not a valid EID".into()))
     }
 }
 
 impl fmt::Display for Eid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032}", self.0)
+        write!(f, "{:032}", self.0.get())
     }
 }
 
@@ -345,6 +381,7 @@ mod tests {
         assert_eq!(eid.to_string(), "89049032123451234512345678901235");
         let zero: Eid = "00000000000000000000000000000001".parse().unwrap();
         assert_eq!(zero.to_string(), "00000000000000000000000000000001");
+        assert!("00000000000000000000000000000000".parse::<Eid>().is_err());
         assert!("8904903212345123451234567890123".parse::<Eid>().is_err());
         assert!("8904903212345123451234567890123A".parse::<Eid>().is_err());
         assert!("04386-AGYFT-A74Y8-3F815".parse::<MatchingId>().is_ok());
@@ -363,6 +400,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn from_body_matches_the_text_path(body in 0u128..10u128.pow(18), wide in any::<bool>(), pad in any::<bool>()) {
+            let width = if wide { 19 } else { 18 };
+            let body = if wide { body * 10 + 7 } else { body };
+            let fast = Iccid::from_body(body, width, pad).unwrap();
+            let slow = Iccid::with_check_digit(&format!("{body:0width$}"), pad && !wide).unwrap();
+            prop_assert_eq!(fast, slow);
+        }
+
         #[test]
         fn check_digit_always_validates(prefix in "[0-9]{18,19}") {
             let iccid = Iccid::with_check_digit(&prefix, false).unwrap();

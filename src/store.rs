@@ -1,14 +1,16 @@
 //! The in-memory profile store: profiles by ICCID, plus the indexes that make ES2+ fast and safe
 //! under concurrency.
 //!
-//! - `profiles`: every profile, by pad-insensitive ICCID.
-//! - `matching_ids`: MatchingID → ICCID, so a MatchingID is bound to at most one order.
-//! - `pools`: per profile type, the Available profiles, so DownloadOrder by profileType takes one
+//! - `slots`: every profile, each behind its own lock. The inventory is fixed when the store is
+//!   built (profiles change state, they are never added or removed), so
+//! - `index`: ICCID → slot is read-only and needs no lock at all.
+//! - `matching_ids`: MatchingID → ICCID (a DashMap), so a MatchingID is bound to at most one order.
+//! - `pools`: per profile type, the Available slots, so DownloadOrder by profileType takes one
 //!   in O(1) instead of scanning the inventory.
 //!
-//! All mutation goes through [`Store::update`], which runs the caller's check-and-transition
-//! closure and the index updates under the profile's entry lock. Lock order is always
-//! profile entry → index (MatchingID entry or pool mutex); nothing takes a profile entry while
+//! All mutation goes through [`Store::update`] (or [`Store::allocate`]), which runs the caller's
+//! check-and-transition closure and the index updates under the profile's slot lock. Lock order
+//! is always slot → index (MatchingID entry or pool mutex); nothing takes a slot lock while
 //! holding an index lock, so there is no deadlock and no profile can be handed out twice.
 
 use std::collections::{HashMap, VecDeque};
@@ -29,7 +31,8 @@ pub struct Store {
 
 #[derive(Debug, Default)]
 struct Inner {
-    profiles: DashMap<IccidKey, Profile>,
+    slots: Vec<Mutex<Profile>>,
+    index: HashMap<IccidKey, u32>,
     matching_ids: DashMap<MatchingId, IccidKey>,
     /// MatchingIDs that served as SM-DS EventIDs: never to be used again (SGP.22 §3.6.1.1).
     retired_event_ids: DashMap<MatchingId, ()>,
@@ -66,26 +69,42 @@ pub enum AllocateError<E> {
 }
 
 impl Store {
-    /// A store holding `profiles`, each with a pool slot if Available.
+    /// A store holding `profiles`, each in its type's pool if Available. A repeated ICCID keeps
+    /// its first profile (scenarios refuse repeats before this point).
     pub fn new(profiles: impl IntoIterator<Item = Profile>) -> Self {
-        let profiles_map = DashMap::new();
+        Self::with_capacity(profiles, 0)
+    }
+
+    /// Like [`Store::new`], with room for `expected` profiles reserved up front.
+    pub fn with_capacity(profiles: impl IntoIterator<Item = Profile>, expected: usize) -> Self {
+        let mut slots = Vec::with_capacity(expected);
+        let mut index = HashMap::with_capacity(expected);
         let mut pools: HashMap<Arc<str>, Pool> = HashMap::new();
-        let mut matching_ids = Vec::new();
+        let matching_ids = DashMap::new();
         for p in profiles {
             let key = p.iccid.key();
+            let Ok(slot) = u32::try_from(slots.len()) else {
+                break; // more than 4 billion profiles: not a test inventory
+            };
+            if index.insert(key, slot).is_some() {
+                debug_assert!(false, "ICCID {} given twice", p.iccid);
+                continue;
+            }
             let pool = pools.entry(p.profile_type.clone()).or_default();
             if p.state == ProfileState::Available {
-                pool.insert(key);
+                pool.insert(slot);
             }
             if let Some(id) = p.matching_id.as_ref().and_then(OrderMatchingId::id) {
-                matching_ids.push((id.clone(), key));
+                matching_ids.insert(id.clone(), key);
             }
-            profiles_map.insert(key, p);
+            slots.push(Mutex::new(p));
         }
+        slots.shrink_to_fit();
         Store {
             inner: Arc::new(Inner {
-                profiles: profiles_map,
-                matching_ids: matching_ids.into_iter().collect(),
+                slots,
+                index,
+                matching_ids,
                 retired_event_ids: DashMap::new(),
                 pools: pools
                     .into_iter()
@@ -95,9 +114,14 @@ impl Store {
         }
     }
 
+    fn slot(&self, key: IccidKey) -> Option<(u32, &Mutex<Profile>)> {
+        let slot = *self.inner.index.get(&key)?;
+        self.inner.slots.get(slot as usize).map(|m| (slot, m))
+    }
+
     /// A copy of the profile with this ICCID.
     pub fn get(&self, key: IccidKey) -> Option<Profile> {
-        self.inner.profiles.get(&key).map(|p| p.clone())
+        self.slot(key).map(|(_, m)| lock(m).clone())
     }
 
     /// The ICCID whose order holds this MatchingID.
@@ -107,12 +131,12 @@ impl Store {
 
     /// How many profiles the store holds.
     pub fn len(&self) -> usize {
-        self.inner.profiles.len()
+        self.inner.slots.len()
     }
 
     /// Whether the store is empty.
     pub fn is_empty(&self) -> bool {
-        self.inner.profiles.is_empty()
+        self.inner.slots.is_empty()
     }
 
     /// How many Available profiles of this type are left.
@@ -123,9 +147,9 @@ impl Store {
             .map_or(0, |p| lock(p).members.len())
     }
 
-    /// Copies of all profiles, in no particular order.
+    /// Copies of all profiles, in inventory order.
     pub fn snapshot(&self) -> Vec<Profile> {
-        self.inner.profiles.iter().map(|p| p.clone()).collect()
+        self.inner.slots.iter().map(|m| lock(m).clone()).collect()
     }
 
     /// Runs `check` on the profile with this ICCID and commits the step it returns.
@@ -137,17 +161,14 @@ impl Store {
         key: IccidKey,
         check: impl FnOnce(&Profile) -> Result<Step, E>,
     ) -> Result<Updated, UpdateError<E>> {
-        let mut entry = self
-            .inner
-            .profiles
-            .get_mut(&key)
-            .ok_or(UpdateError::UnknownIccid)?;
-        let step = check(&entry).map_err(UpdateError::Refused)?;
-        self.rebind_matching_id(key, &entry, &step.next)?;
-        *entry = step.next;
-        self.sync_pool(&entry);
+        let (slot, mutex) = self.slot(key).ok_or(UpdateError::UnknownIccid)?;
+        let mut profile = lock(mutex);
+        let step = check(&profile).map_err(UpdateError::Refused)?;
+        self.rebind_matching_id(key, &profile, &step.next)?;
+        *profile = step.next;
+        self.sync_pool(slot, &profile);
         Ok(Updated {
-            profile: entry.clone(),
+            profile: profile.clone(),
             effects: step.effects,
         })
     }
@@ -167,36 +188,38 @@ impl Store {
             .get(profile_type)
             .ok_or(AllocateError::Exhausted)?;
         loop {
-            // The pool lock is released before the profile lock is taken (lock order).
+            // The pool lock is released before the slot lock is taken (lock order).
             let candidate = lock(pool).pop();
-            let key = candidate.ok_or(AllocateError::Exhausted)?;
-            let Some(mut entry) = self.inner.profiles.get_mut(&key) else {
+            let slot = candidate.ok_or(AllocateError::Exhausted)?;
+            let Some(mutex) = self.inner.slots.get(slot as usize) else {
                 continue;
             };
-            if entry.state != ProfileState::Available {
+            let mut profile = lock(mutex);
+            if profile.state != ProfileState::Available {
                 // Taken by ICCID since it was queued: a stale pool slot.
-                self.sync_pool(&entry);
+                self.sync_pool(slot, &profile);
                 continue;
             }
-            let step = match check(&entry) {
+            let step = match check(&profile) {
                 Ok(step) => step,
                 Err(e) => {
-                    self.sync_pool(&entry);
+                    self.sync_pool(slot, &profile);
                     return Err(AllocateError::Refused(e));
                 }
             };
+            let key = profile.iccid.key();
             // A fresh DownloadOrder never carries a MatchingID, but keep the index honest.
             if self
-                .rebind_matching_id::<()>(key, &entry, &step.next)
+                .rebind_matching_id::<()>(key, &profile, &step.next)
                 .is_err()
             {
-                self.sync_pool(&entry);
+                self.sync_pool(slot, &profile);
                 continue;
             }
-            *entry = step.next;
-            self.sync_pool(&entry);
+            *profile = step.next;
+            self.sync_pool(slot, &profile);
             return Ok(Updated {
-                profile: entry.clone(),
+                profile: profile.clone(),
                 effects: step.effects,
             });
         }
@@ -238,23 +261,24 @@ impl Store {
         Ok(())
     }
 
-    /// Makes the pool membership of `profile` match its state. Called under its entry lock.
-    fn sync_pool(&self, profile: &Profile) {
+    /// Makes the pool membership of the profile in `slot` match its state. Called under the
+    /// slot's lock.
+    fn sync_pool(&self, slot: u32, profile: &Profile) {
         if let Some(pool) = self.inner.pools.get(&profile.profile_type) {
             let mut pool = lock(pool);
             if profile.state == ProfileState::Available {
-                pool.insert(profile.iccid.key());
+                pool.insert(slot);
             } else {
-                pool.remove(profile.iccid.key());
+                pool.remove(slot);
             }
         }
     }
 }
 
-fn lock(pool: &Mutex<Pool>) -> MutexGuard<'_, Pool> {
-    // A panic while holding the lock cannot leave a Pool half-updated in a way that matters:
-    // membership is re-synchronised on every update. So a poisoned lock is still usable.
-    pool.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Updates replace a profile whole and pool membership is re-synchronised on every update,
+    // so a lock poisoned by a panic elsewhere still guards consistent data.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The Available profiles of one type, in FIFO order.
@@ -264,13 +288,13 @@ fn lock(pool: &Mutex<Pool>) -> MutexGuard<'_, Pool> {
 /// comparing sequence numbers. The queue is compacted when stale slots outnumber live ones.
 #[derive(Debug, Default)]
 struct Pool {
-    queue: VecDeque<(IccidKey, u64)>,
-    members: HashMap<IccidKey, u64>,
+    queue: VecDeque<(u32, u64)>,
+    members: HashMap<u32, u64>,
     next_seq: u64,
 }
 
 impl Pool {
-    fn insert(&mut self, key: IccidKey) {
+    fn insert(&mut self, key: u32) {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.members.entry(key) {
             slot.insert(self.next_seq);
             self.queue.push_back((key, self.next_seq));
@@ -278,13 +302,13 @@ impl Pool {
         }
     }
 
-    fn remove(&mut self, key: IccidKey) {
+    fn remove(&mut self, key: u32) {
         if self.members.remove(&key).is_some() && self.queue.len() > 2 * self.members.len() + 64 {
             self.compact();
         }
     }
 
-    fn pop(&mut self) -> Option<IccidKey> {
+    fn pop(&mut self) -> Option<u32> {
         while let Some((key, seq)) = self.queue.pop_front() {
             if self.members.get(&key) == Some(&seq) {
                 self.members.remove(&key);

@@ -300,7 +300,7 @@ pub fn transition(
             }
             next.eid = eid;
             next.matching_id = Some(c.matching_id.clone());
-            next.confirmation_code_hash = c.confirmation_code_hash;
+            next.confirmation_code_hash = c.confirmation_code_hash.map(Box::new);
             next.smds_address = c.smds_address.clone();
             next.state = if c.release { Released } else { Confirmed };
             if c.release {

@@ -142,21 +142,22 @@ impl OnDevice {
 
 /// When the profile last entered each state, as Unix seconds (0 = never).
 ///
-/// Fixed size, so a million-profile inventory does not grow with every transition.
+/// Fixed size and 4 bytes a state (good until 2106), so a million-profile inventory stays small
+/// and does not grow with every transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StateTimes([i64; 9]);
+pub struct StateTimes([u32; 9]);
 
 impl StateTimes {
     /// Records that `state` was entered at `at`.
     pub fn record(&mut self, state: ProfileState, at: OffsetDateTime) {
-        self.0[state.index()] = at.unix_timestamp();
+        self.0[state.index()] = u32::try_from(at.unix_timestamp().max(1)).unwrap_or(u32::MAX);
     }
 
     /// When `state` was last entered, if ever.
     pub fn get(&self, state: ProfileState) -> Option<OffsetDateTime> {
         match self.0[state.index()] {
             0 => None,
-            t => OffsetDateTime::from_unix_timestamp(t).ok(),
+            t => OffsetDateTime::from_unix_timestamp(i64::from(t)).ok(),
         }
     }
 }
@@ -177,7 +178,8 @@ pub struct Profile {
     /// The MatchingID fixed by ConfirmOrder.
     pub matching_id: Option<OrderMatchingId>,
     /// SHA-256 of the Confirmation Code; the code itself is never stored (SGP.22 §5.3.2).
-    pub confirmation_code_hash: Option<[u8; 32]>,
+    /// Boxed: most profiles have none, and the inventory can hold millions.
+    pub confirmation_code_hash: Option<Box<[u8; 32]>>,
     /// The SM-DS where the download event is (or will be) registered.
     pub smds_address: Option<Arc<str>>,
     /// Whether the SM-DS event registration has been performed.

@@ -33,9 +33,10 @@ pub(super) fn build(loaded: Loaded) -> Result<Scenario, ScenarioErrors> {
     let operators = c.operators(&loaded);
     let profile_types = c.profile_types(&loaded, &operators);
     let rules = c.rules(&loaded);
-    let (inventory, profile_count) = c.inventory(&loaded, &profile_types);
+    let (inventory, profile_count, iccids) = c.inventory(&loaded, &profile_types);
     let devices = c.devices(&loaded, &operators, &profile_types, &rules);
-    let faults = c.faults(&loaded, &operators, &profile_types);
+    let faults = c.faults(&loaded, &operators, &profile_types, &iccids);
+    drop(iccids);
     if operators.is_empty() && c.errors.is_empty() {
         if let Some(last) = loaded.sources.last() {
             c.errors.file(
@@ -351,7 +352,7 @@ impl Checker<'_> {
         &mut self,
         loaded: &Loaded,
         types: &[ProfileType],
-    ) -> (Vec<InventoryEntry>, usize) {
+    ) -> (Vec<InventoryEntry>, usize, HashMap<IccidKey, u32>) {
         let mut entries = Vec::new();
         let mut seen: HashMap<IccidKey, u32> = HashMap::new();
         let mut places: Vec<String> = Vec::new();
@@ -396,7 +397,7 @@ impl Checker<'_> {
                 }
             }
         }
-        (entries, count)
+        (entries, count, seen)
     }
 
     fn iccid_location(&self, entry: &Spanned<ProfileEntry>) -> Location {
@@ -665,7 +666,7 @@ impl Checker<'_> {
         );
         profile.state = ProfileState::Released;
         profile.matching_id = Some(OrderMatchingId::Empty);
-        profile.confirmation_code_hash = Some([0; 32]);
+        profile.confirmation_code_hash = Some(Box::new([0; 32]));
         let mut history: Vec<&str> = Vec::new();
         for step in steps {
             let name = step.event.value;
@@ -730,6 +731,7 @@ impl Checker<'_> {
         loaded: &Loaded,
         operators: &[Operator],
         types: &[ProfileType],
+        inventory: &HashMap<IccidKey, u32>,
     ) -> Vec<FaultSpec> {
         let mut out = Vec::new();
         let mut index = 0;
@@ -762,9 +764,17 @@ impl Checker<'_> {
                 };
                 let iccid = match &m.iccid {
                     Some(t) => {
-                        let parsed = self.parse::<Iccid>(*src, t);
+                        let parsed = self.parse::<Iccid>(*src, t).map(|i| i.key());
+                        if parsed.is_some_and(|k| !inventory.contains_key(&k)) {
+                            self.at(
+                                *src,
+                                &t.referenced,
+                                format!("ICCID {} is not in the inventory", t.value),
+                            );
+                            ok = false;
+                        }
                         ok &= parsed.is_some();
-                        parsed.map(|i| i.key())
+                        parsed
                     }
                     None => None,
                 };

@@ -153,9 +153,10 @@ impl IccidSource {
                 pad,
             } => {
                 let (width, pad) = (*width, *pad);
-                Box::new((*first..*first + u128::from(*count)).filter_map(move |n| {
-                    Iccid::with_check_digit(&format!("{n:0width$}"), pad).ok()
-                }))
+                Box::new(
+                    (*first..*first + u128::from(*count))
+                        .filter_map(move |n| Iccid::from_body(n, width, pad)),
+                )
             }
         }
     }
@@ -390,7 +391,7 @@ impl Scenario {
                 let init = &entry.initial;
                 p.state = init.state;
                 p.eid = init.eid;
-                p.confirmation_code_hash = init.confirmation_code_hash;
+                p.confirmation_code_hash = init.confirmation_code_hash.map(Box::new);
                 if init.state.has_matching_id() {
                     p.matching_id = Some(
                         init.matching_id

@@ -45,7 +45,11 @@ fn check_indexes(store: &Store) -> Result<(), TestCaseError> {
             .map(|p| p.iccid.key())
             .collect();
         let pool = lock(&store.inner.pools[ty]);
-        let members: HashSet<IccidKey> = pool.members.keys().copied().collect();
+        let members: HashSet<IccidKey> = pool
+            .members
+            .keys()
+            .map(|slot| lock(&store.inner.slots[*slot as usize]).iccid.key())
+            .collect();
         prop_assert_eq!(&members, &available);
         prop_assert!(pool
             .members

@@ -446,7 +446,7 @@ fn attempt_limits() {
     );
 
     let mut with_cc = released();
-    with_cc.confirmation_code_hash = Some([1; 32]);
+    with_cc.confirmation_code_hash = Some(Box::new([1; 32]));
     let w1 = go(&with_cc, DeviceEvent::WrongConfirmationCode);
     assert_eq!(w1.next.state, ProfileState::Released);
     assert_eq!(
