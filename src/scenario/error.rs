@@ -88,8 +88,13 @@ impl ScenarioErrors {
             .unwrap_or(first)
             .split_once(": ")
             .filter(|(head, _)| head.starts_with("line "))
-            .map_or(first, |(_, rest)| rest)
-            .to_owned();
+            .map_or(first, |(_, rest)| rest);
+        // Some messages repeat the place at the end; it is already in front of the message.
+        let message = match (location, message.rfind(" at line ")) {
+            (Some(_), Some(at)) if message[at..].contains(", column ") => &message[..at],
+            _ => message,
+        }
+        .to_owned();
         let (line, column) = match location {
             Some(l) if l.line() > 0 => (Some(l.line()), Some(l.column())),
             _ => (None, None),

@@ -76,6 +76,13 @@ impl TestServer {
         Self::start_in(scenario, dir).await
     }
 
+    /// Starts a scenario file of the repository, e.g. `scenarios/faults.yaml`.
+    pub async fn with_file(path: &str) -> Self {
+        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        let scenario = Scenario::load(&full).unwrap_or_else(|e| panic!("{e}"));
+        Self::with_scenario(scenario).await
+    }
+
     pub async fn with_scenario(scenario: Scenario) -> Self {
         Self::start_in(scenario, TempDir::new("server")).await
     }
@@ -122,6 +129,22 @@ impl TestServer {
 
     pub fn state(&self, iccid: &str) -> ProfileState {
         self.profile(iccid).state
+    }
+
+    /// Waits (polling, up to 20 s) until the profile satisfies `done`; returns it.
+    pub async fn wait_for(&self, iccid: &str, done: impl Fn(&Profile) -> bool) -> Profile {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let p = self.profile(iccid);
+            if done(&p) {
+                return p;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "profile {iccid} never got there: {p:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Every profile, for "nothing changed" assertions.
@@ -272,6 +295,11 @@ impl Es2Client {
 
     /// Calls an ES2+ function with `body` exactly as given.
     pub async fn call_raw(&self, function: Function, body: Value) -> Reply {
+        self.call_raw_result(function, body).await.unwrap()
+    }
+
+    /// Like [`Es2Client::call_raw`], but a transport failure is returned, not a panic.
+    pub async fn call_raw_result(&self, function: Function, body: Value) -> Result<Reply, String> {
         self.request(
             Method::POST,
             &function.path(),
@@ -282,7 +310,6 @@ impl Es2Client {
             body.to_string().into_bytes(),
         )
         .await
-        .unwrap()
     }
 
     /// Sends any request; errors are transport errors (e.g. a refused handshake).

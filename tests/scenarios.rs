@@ -1,0 +1,357 @@
+//! Every file in `scenarios/` is valid and does what it says: each test loads one and checks
+//! that something it specifies actually happens.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use smdpp_mock::es2::Function::*;
+use smdpp_mock::profile::{OnDevice, ProfileState};
+use smdpp_mock::scenario::Scenario;
+
+#[test]
+fn every_example_is_valid_and_tested_here() {
+    let tested = [
+        "acceptance.yaml",
+        "default.yaml",
+        "device-timeline.yaml",
+        "faults.yaml",
+        "flaky-callback.yaml",
+        "ip-whitelist.yaml",
+        "million.yaml",
+    ];
+    let mut found: Vec<String> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    found.sort();
+    assert_eq!(found, tested, "a new example needs a test in this file");
+    for name in tested {
+        Scenario::load(&std::path::Path::new("scenarios").join(name))
+            .unwrap_or_else(|e| panic!("{name}:\n{e}"));
+    }
+}
+
+#[test]
+fn the_built_in_default_is_scenarios_default_yaml() {
+    let file = std::fs::read_to_string("scenarios/default.yaml").unwrap();
+    assert_eq!(file, smdpp_mock::scenario::DEFAULT_SCENARIO_YAML);
+}
+
+#[test]
+fn committed_schema_is_current() {
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("docs/scenario.schema.json").unwrap())
+            .unwrap();
+    assert_eq!(
+        committed,
+        smdpp_mock::scenario::json_schema(),
+        "run: cargo run -- scenario schema > docs/scenario.schema.json"
+    );
+    let props = committed["properties"].as_object().unwrap();
+    for key in [
+        "include",
+        "smdp",
+        "smds",
+        "operators",
+        "profileTypes",
+        "devices",
+        "faults",
+    ] {
+        assert!(props.contains_key(key), "{key}");
+    }
+    assert_eq!(committed["additionalProperties"], json!(false));
+}
+
+#[tokio::test]
+async fn acceptance_inventory_starts_each_case_in_its_state() {
+    let t = TestServer::with_file("scenarios/acceptance.yaml").await;
+    let c = t.client("test-mno");
+    // Requester identifiers agreed out of band: the name and an OID.
+    let r = c
+        .call_raw(
+            DownloadOrder,
+            json!({ "header": { "functionRequesterIdentifier": "1.3.6.1.4.1.99999.1", "functionCallIdentifier": "x" },
+                    "iccid": "8944500400000000008" }),
+        )
+        .await;
+    r.assert_success();
+    // TC-12: Linked, so ConfirmOrder returns the EID given in the scenario.
+    let r = c
+        .call(
+            ConfirmOrder,
+            json!({ "iccid": "8944500400000000016", "releaseFlag": true }),
+        )
+        .await;
+    r.assert_success();
+    assert_eq!(r.str("eid"), "89049032123451234512345678901235");
+    // TC-13: Confirmed with a Confirmation Code, waiting for release.
+    let p = t.profile("8944500400000000024");
+    assert_eq!(p.state, ProfileState::Confirmed);
+    assert!(p.confirmation_code_hash.is_some());
+    c.call(ReleaseProfile, json!({ "iccid": "8944500400000000024" }))
+        .await
+        .assert_success();
+    assert_eq!(t.state("8944500400000000024"), ProfileState::Released);
+    // TC-14: a released order is cancelled with its EID and MatchingID.
+    c.call(
+        CancelOrder,
+        json!({ "iccid": "8944500400000000032", "eid": "89049032123451234512345678901236",
+                "matchingId": "ACC-TC14-0001", "finalProfileStatusIndicator": "Available" }),
+    )
+    .await
+    .assert_success();
+    // TC-15: an installed profile cannot be cancelled.
+    c.call(
+        CancelOrder,
+        json!({ "iccid": "8944500400000000040", "eid": "89049032123451234512345678901237",
+                "matchingId": "ACC-TC15-0001", "finalProfileStatusIndicator": "Available" }),
+    )
+    .await
+    .assert_failed("8.2.1", "3.3");
+    assert_eq!(
+        t.profile("8944500400000000040").on_device,
+        Some(OnDevice::Enabled)
+    );
+    // TC-16: an order in Error goes back to the inventory and can be ordered again.
+    c.call(
+        CancelOrder,
+        json!({ "iccid": "8944500400000000057", "matchingId": "ACC-TC16-0001",
+                "finalProfileStatusIndicator": "Available" }),
+    )
+    .await
+    .assert_success();
+    c.call(DownloadOrder, json!({ "iccid": "8944500400000000057" }))
+        .await
+        .assert_success();
+    // TC-17: retired.
+    c.call(DownloadOrder, json!({ "iccid": "8944500400000000065" }))
+        .await
+        .assert_failed("8.2.1", "3.3");
+}
+
+#[tokio::test]
+async fn acceptance_matching_ids_are_reproducible() {
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let t = TestServer::with_file("scenarios/acceptance.yaml").await;
+        let c = t.client("test-mno");
+        let iccid = download_by_type(&c, "ACC-STANDARD", None).await;
+        runs.push(confirm(&c, &iccid, json!({})).await);
+    }
+    assert_eq!(
+        runs[0], runs[1],
+        "smdp.matchingIdSeed fixes generated MatchingIDs"
+    );
+}
+
+#[tokio::test]
+async fn fault_rules_fire_their_exact_codes() {
+    let t = TestServer::with_file("scenarios/faults.yaml").await;
+    let c = t.client("test-mno");
+
+    // DownloadOrder: two times 8.2.5/3.7, then normal again.
+    for _ in 0..2 {
+        c.call(DownloadOrder, json!({ "profileType": "DATA-ONLY" }))
+            .await
+            .assert_failed("8.2.5", "3.7");
+    }
+    download_by_type(&c, "DATA-ONLY", None).await;
+
+    // ConfirmOrder on one ICCID: 8.2.6/3.3, and the order is untouched.
+    c.call(DownloadOrder, json!({ "iccid": "8944500100000000103" }))
+        .await
+        .assert_success();
+    c.call(
+        ConfirmOrder,
+        json!({ "iccid": "8944500100000000103", "releaseFlag": true }),
+    )
+    .await
+    .assert_failed("8.2.6", "3.3");
+    assert_eq!(t.state("8944500100000000103"), ProfileState::Allocated);
+
+    // CancelOrder with raw codes and the rule's message.
+    c.call(DownloadOrder, json!({ "iccid": "8944500100000000111" }))
+        .await
+        .assert_success();
+    let r = c
+        .call(
+            CancelOrder,
+            json!({ "iccid": "8944500100000000111", "finalProfileStatusIndicator": "Available" }),
+        )
+        .await;
+    r.assert_failed("8.2.1", "3.3");
+    assert_eq!(
+        r.body["header"]["functionExecutionStatus"]["statusCodeData"]["message"],
+        "the profile is already downloaded (injected)"
+    );
+
+    // ReleaseProfile answers at least 300 ms late; the release itself is done.
+    let iccid = download_by_type(&c, "STANDARD", None).await;
+    confirm(&c, &iccid, json!({})).await;
+    let started = Instant::now();
+    c.call(ReleaseProfile, json!({ "iccid": iccid }))
+        .await
+        .assert_success();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(t.state(&iccid), ProfileState::Released);
+
+    // A dropped connection: no answer, and nothing happened.
+    let path = DownloadOrder.path();
+    let body = json!({ "header": c.header(), "iccid": "8944500100000000129" });
+    let r = c
+        .request(
+            hyper::Method::POST,
+            &path,
+            &[
+                ("content-type", "application/json"),
+                ("x-admin-protocol", "gsma/rsp/v2.5.0"),
+            ],
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(t.state("8944500100000000129"), ProfileState::Available);
+}
+
+#[tokio::test]
+async fn seeded_probability_faults_repeat_exactly() {
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let t = TestServer::with_file("scenarios/faults.yaml").await;
+        let c = t.client("other-mno");
+        let mut run = Vec::new();
+        for _ in 0..24 {
+            let r = c
+                .call(DownloadOrder, json!({ "profileType": "OTHER-STANDARD" }))
+                .await;
+            run.push(r.execution_status() == "Failed");
+            if r.execution_status() == "Failed" {
+                r.assert_failed("1.2", "4.2");
+            }
+        }
+        outcomes.push(run);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    let failed = outcomes[0].iter().filter(|f| **f).count();
+    assert!(
+        (1..24).contains(&failed),
+        "p = 0.25 over 24 calls gave {failed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_timelines_run_after_release() {
+    let t = TestServer::with_file("scenarios/device-timeline.yaml").await;
+    let c = t.client("test-mno");
+
+    // STANDARD: download, install, enable.
+    let happy = download_by_type(&c, "STANDARD", Some(EID1)).await;
+    confirm(&c, &happy, json!({ "releaseFlag": true })).await;
+
+    // The failing eUICC.
+    let failing_eid = "89049032123451234512345678909999";
+    let broken = download_by_type(&c, "STANDARD", Some(failing_eid)).await;
+    confirm(&c, &broken, json!({ "releaseFlag": true })).await;
+
+    // DATA-ONLY: two wrong codes (three are tolerated), then success.
+    let coded = download_by_type(&c, "DATA-ONLY", None).await;
+    confirm(
+        &c,
+        &coded,
+        json!({ "releaseFlag": true, "confirmationCode": "1234" }),
+    )
+    .await;
+
+    let p = t
+        .wait_for(&happy, |p| p.on_device == Some(OnDevice::Enabled))
+        .await;
+    assert_eq!(p.state, ProfileState::Installed);
+    let p = t
+        .wait_for(&broken, |p| p.state == ProfileState::Error)
+        .await;
+    assert_eq!(p.download_attempts, 1);
+    let p = t
+        .wait_for(&coded, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(p.confirmation_code_attempts, 2);
+    assert_eq!(
+        p.eid.unwrap().to_string(),
+        smdpp_mock::scenario::DEFAULT_DEVICE_EID
+    );
+}
+
+#[tokio::test]
+async fn ip_whitelist_refuses_other_networks() {
+    let t = TestServer::with_file("scenarios/ip-whitelist.yaml").await;
+    // lab-mno may connect from loopback.
+    let lab = t.client("lab-mno");
+    download_by_type(&lab, "LAB-STANDARD", None).await;
+    // test-mno may not: its certificate is good, its network is not.
+    let r = t
+        .client("test-mno")
+        .request(
+            hyper::Method::POST,
+            &DownloadOrder.path(),
+            &[
+                ("content-type", "application/json"),
+                ("x-admin-protocol", "gsma/rsp/v2.5.0"),
+            ],
+            json!({ "header": { "functionRequesterIdentifier": "test-mno", "functionCallIdentifier": "1" },
+                    "profileType": "WL-STANDARD" })
+            .to_string()
+            .into_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, hyper::StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(
+        t.server.app().world().store.available_count("WL-STANDARD"),
+        20
+    );
+    let counters = &t.server.app().counters;
+    assert_eq!(
+        counters
+            .requests_refused_source_ip
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[tokio::test]
+async fn connections_from_unlisted_networks_are_closed_before_tls() {
+    let t = TestServer::with_yaml(
+        "operators:\n  - id: test-mno\n    allowedSourceIps: [\"192.0.2.0/24\"]\n",
+    )
+    .await;
+    let before = t.snapshot();
+    let r = t
+        .client("test-mno")
+        .call_raw_result(DownloadOrder, json!({ "profileType": "X" }))
+        .await;
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(t.snapshot(), before);
+    let refused = t
+        .server
+        .app()
+        .counters
+        .connections_refused_source_ip
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(refused, 1);
+}
+
+#[tokio::test]
+async fn a_million_profiles_load_and_serve() {
+    let t = TestServer::with_file("scenarios/million.yaml").await;
+    assert_eq!(t.server.app().world().store.len(), 1_000_000);
+    let c = t.client("test-mno");
+    // The first profile of the second range, in scenario order.
+    let iccid = download_by_type(&c, "BULK-B", None).await;
+    assert_eq!(iccid, "8944502000000000004");
+    c.call(DownloadOrder, json!({ "iccid": "8944501000004999996" }))
+        .await
+        .assert_success();
+}
