@@ -4,13 +4,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::clock::Clock;
 use crate::device;
 use crate::es2::matching_id::MatchingIdGenerator;
 use crate::fault::Faults;
-use crate::profile::machine::Effect;
+use crate::fault::NotificationFacts;
+use crate::notify::{hdpi, Notifier, Outgoing};
+use crate::profile::machine::{DownloadFailure, Effect, NotificationPoint};
 use crate::profile::Profile;
 use crate::scenario::Scenario;
 use crate::store::Store;
@@ -66,15 +68,21 @@ pub struct App {
     pub clock: Clock,
     /// Refusal counters.
     pub counters: Arc<Counters>,
+    /// The notification dispatcher (it outlives scenario reloads).
+    pub notifier: Notifier,
+    /// Distinguishes this process's functionCallIdentifiers from an earlier run's.
+    run_id: u32,
 }
 
 impl App {
-    /// An application running `scenario`.
-    pub fn new(scenario: Arc<Scenario>, clock: Clock) -> Self {
+    /// An application running `scenario`, notifying through `notifier`.
+    pub fn new(scenario: Arc<Scenario>, clock: Clock, notifier: Notifier) -> Self {
         App {
             world: Arc::new(RwLock::new(Arc::new(World::new(scenario)))),
+            run_id: (clock.now().unix_timestamp() % 1_000_000_000) as u32,
             clock,
             counters: Arc::default(),
+            notifier,
         }
     }
 
@@ -114,13 +122,73 @@ impl App {
                     info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 DeleteEvent (simulated)");
                 }
                 Effect::Released => device::start(self, world, profile),
-                Effect::Notify { point, outcome } => {
-                    info!(
-                        iccid = %profile.iccid, operator = %profile.owner, ?point, ?outcome,
-                        "HandleDownloadProgressInfo due"
-                    );
-                }
+                Effect::Notify { point, outcome } => self.notify(world, profile, point, outcome),
             }
         }
+    }
+
+    /// Queues the HandleDownloadProgressInfo for a step `profile` reached, if its owner has a
+    /// callback (SGP.22 §5.3.5: the ICCID identifies the operator to notify).
+    fn notify(
+        &self,
+        world: &Arc<World>,
+        profile: &Profile,
+        point: NotificationPoint,
+        outcome: Result<(), DownloadFailure>,
+    ) {
+        let scenario = &world.scenario;
+        let Some(callback) = scenario
+            .operator(&profile.owner)
+            .and_then(|o| o.callback.clone())
+        else {
+            debug!(iccid = %profile.iccid, ?point, "no callback configured: notification not sent");
+            return;
+        };
+        let format = &callback.format;
+        if point == NotificationPoint::BppDownload
+            && outcome.is_ok()
+            && !format.bpp_download_success
+        {
+            return;
+        }
+        let id = self.notifier.next_id();
+        let call_id = format!("HDPI-{}-{id}", self.run_id);
+        let now = self.clock.now();
+        let body = hdpi::body(
+            &hdpi::Content {
+                profile,
+                point,
+                outcome,
+                at: now,
+                requester: &scenario.settings().requester_identifier,
+                call_id: &call_id,
+            },
+            format,
+        );
+        let fault = world.faults.check_notification(&NotificationFacts {
+            operator: &profile.owner,
+            iccid: profile.iccid.key(),
+            eid: profile.eid,
+            profile_type: &profile.profile_type,
+            point,
+        });
+        let iccid = body["iccid"].as_str().unwrap_or_default().to_owned();
+        self.notifier.enqueue(
+            id,
+            Outgoing {
+                key: profile.iccid.key(),
+                iccid,
+                operator: profile.owner.to_string(),
+                point_id: hdpi::point_id(point, format),
+                callback,
+                body,
+                call_id,
+                admin_protocol: scenario.admin_protocol().into(),
+                drop: fault.as_ref().is_some_and(|f| f.drop),
+                delay: fault.as_ref().and_then(|f| f.delay),
+                duplicate: fault.as_ref().is_some_and(|f| f.duplicate),
+            },
+            now,
+        );
     }
 }

@@ -60,3 +60,39 @@ async fn run(app: App, world: Arc<World>, key: IccidKey, eid: Eid, steps: Vec<Ti
         }
     }
 }
+
+/// Why a simulated device event did not happen.
+pub type SimulateError = crate::store::UpdateError<crate::profile::machine::Refusal>;
+
+/// Lets the device of the order on `key` do `event` now, as the admin API and tests do; the
+/// effects (notifications) follow as for any transition. The EID defaults to the order's, then
+/// to the matching device rule's, then to [`crate::scenario::DEFAULT_DEVICE_EID`].
+pub fn simulate(
+    app: &App,
+    key: IccidKey,
+    eid: Option<Eid>,
+    event: crate::profile::machine::DeviceEvent,
+) -> Result<Profile, SimulateError> {
+    let world = app.world();
+    let current = world
+        .store
+        .get(key)
+        .ok_or(crate::store::UpdateError::UnknownIccid)?;
+    let eid = eid.or(current.eid).unwrap_or_else(|| {
+        world
+            .scenario
+            .device_rule_for(&current)
+            .map_or(crate::scenario::DEFAULT_DEVICE_EID, |r| r.device_eid)
+    });
+    let now = app.clock.now();
+    let updated = world.store.update(key, |p| {
+        transition(
+            p,
+            &Event::Device { eid, event },
+            world.scenario.rules(),
+            now,
+        )
+    })?;
+    app.carry_out(&world, &updated.profile, updated.effects);
+    Ok(updated.profile)
+}

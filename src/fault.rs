@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::es2::status::Es2Error;
 use crate::ids::{Eid, IccidKey};
-use crate::scenario::FaultSpec;
+use crate::profile::machine::NotificationPoint;
+use crate::scenario::{FaultSpec, FaultTarget};
 use crate::spec::Function;
 
 /// What is known about an ES2+ call when faults are considered.
@@ -38,6 +39,25 @@ pub struct FaultAction {
     pub delay: Option<Duration>,
     /// Close the connection without answering; the function is not run.
     pub close: bool,
+    /// Notifications: never deliver.
+    pub drop: bool,
+    /// Notifications: deliver twice.
+    pub duplicate: bool,
+}
+
+/// What is known about a notification when faults are considered.
+#[derive(Debug, Clone, Copy)]
+pub struct NotificationFacts<'a> {
+    /// The profile owner.
+    pub operator: &'a str,
+    /// The profile.
+    pub iccid: IccidKey,
+    /// The order's EID.
+    pub eid: Option<Eid>,
+    /// The profile type.
+    pub profile_type: &'a str,
+    /// The point.
+    pub point: NotificationPoint,
 }
 
 /// The fault rules of a running scenario with their counters.
@@ -73,9 +93,28 @@ impl Faults {
         self.rules.is_empty()
     }
 
-    /// The action of the first rule that fires for `call`, if any.
+    /// The action of the first ES2+ rule that fires for `call`, if any.
     pub fn check(&self, call: &CallFacts<'_>) -> Option<FaultAction> {
-        self.rules.iter().find_map(|rule| rule.fire(call))
+        self.rules
+            .iter()
+            .filter(|r| r.spec.target == FaultTarget::Es2)
+            .find_map(|rule| rule.fire(Some(call.function), call))
+    }
+
+    /// The action of the first notification rule that fires for `n`, if any.
+    pub fn check_notification(&self, n: &NotificationFacts<'_>) -> Option<FaultAction> {
+        let facts = CallFacts {
+            function: Function::DownloadOrder, // ignored: notification rules name no function
+            operator: n.operator,
+            iccid: Some(n.iccid),
+            eid: n.eid,
+            profile_type: Some(n.profile_type),
+        };
+        self.rules
+            .iter()
+            .filter(|r| r.spec.target == FaultTarget::Notification)
+            .filter(|r| r.spec.point.is_none_or(|p| p == n.point))
+            .find_map(|rule| rule.fire(None, &facts))
     }
 
     /// How often each rule fired, by name.
@@ -88,9 +127,9 @@ impl Faults {
 }
 
 impl Rule {
-    fn fire(&self, call: &CallFacts<'_>) -> Option<FaultAction> {
+    fn fire(&self, function: Option<Function>, call: &CallFacts<'_>) -> Option<FaultAction> {
         let s = &self.spec;
-        let matches = s.function.is_none_or(|f| f == call.function)
+        let matches = s.function.is_none_or(|f| Some(f) == function)
             && s.operator.as_deref().is_none_or(|o| o == call.operator)
             && s.iccid.is_none_or(|i| Some(i) == call.iccid)
             && s.eid.is_none_or(|e| Some(e) == call.eid)
@@ -122,6 +161,8 @@ impl Rule {
                 .map(|(code, message)| Es2Error::new(*code, message.clone())),
             delay: s.delay,
             close: s.close,
+            drop: s.drop,
+            duplicate: s.duplicate,
         })
     }
 }
@@ -141,6 +182,10 @@ mod tests {
     fn spec() -> FaultSpec {
         FaultSpec {
             name: "t".into(),
+            target: FaultTarget::Es2,
+            point: None,
+            drop: false,
+            duplicate: false,
             function: Some(Function::DownloadOrder),
             iccid: None,
             eid: None,

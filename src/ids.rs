@@ -181,6 +181,16 @@ impl<'de> Deserialize<'de> for Iccid {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Eid(std::num::NonZeroU128);
 
+impl Eid {
+    /// An EID from its numeric value; `None` for zero. For constants.
+    pub const fn from_value(value: u128) -> Option<Eid> {
+        match std::num::NonZeroU128::new(value) {
+            Some(v) if value < 10u128.pow(32) => Some(Eid(v)),
+            _ => None,
+        }
+    }
+}
+
 impl FromStr for Eid {
     type Err = FormatError;
 

@@ -40,6 +40,7 @@ pub mod fault;
 pub mod http;
 pub mod ids;
 pub mod ipnet;
+pub mod notify;
 pub mod pki;
 pub mod profile;
 pub mod scenario;

@@ -13,6 +13,8 @@ use tracing::{info, warn};
 use crate::app::App;
 use crate::clock::Clock;
 use crate::http::{self, tls, Limits};
+use crate::notify::transport::HttpTransport;
+use crate::notify::{Notifier, DEFAULT_LOG_CAPACITY, DEFAULT_QUEUE_CAPACITY};
 use crate::pki::{EnsureReport, PkiDir};
 use crate::scenario::Scenario;
 
@@ -33,6 +35,10 @@ pub struct Config {
     pub scenario: Arc<Scenario>,
     /// Transport limits.
     pub limits: Limits,
+    /// Bound of the notification queue.
+    pub notify_queue_capacity: usize,
+    /// How long shutdown waits for queued notifications.
+    pub notify_drain: std::time::Duration,
 }
 
 impl Config {
@@ -44,6 +50,8 @@ impl Config {
             extra_sans: Vec::new(),
             scenario: Arc::new(scenario),
             limits: Limits::default(),
+            notify_queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            notify_drain: std::time::Duration::from_secs(5),
         }
     }
 
@@ -92,9 +100,15 @@ impl Server {
             .await
             .with_context(|| format!("binding the ES2+ listener to {}", config.es2_addr))?;
         let es2_addr = listener.local_addr()?;
-        let app = App::new(config.scenario.clone(), Clock::system());
+        let transport = Arc::new(HttpTransport::new(pki.clone()));
+        let notifier = Notifier::start(
+            transport,
+            config.notify_queue_capacity,
+            DEFAULT_LOG_CAPACITY,
+        );
+        let app = App::new(config.scenario.clone(), Clock::system(), notifier);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(http::serve(
+        let serving = http::serve(
             listener,
             tls,
             app.clone(),
@@ -102,7 +116,17 @@ impl Server {
             async move {
                 let _ = stopped.await;
             },
-        ));
+        );
+        let (notifier, drain) = (app.notifier.clone(), config.notify_drain);
+        let task = tokio::spawn(async move {
+            serving.await;
+            let left = notifier.drain(drain).await;
+            if left == 0 {
+                info!("notifications drained");
+            } else {
+                warn!(left, deadline = ?drain, "notifications still undelivered at shutdown");
+            }
+        });
         info!(%es2_addr, profiles = config.scenario.profile_count(), "ES2+ listening (mutual TLS)");
         Ok(Server {
             es2_addr,

@@ -278,10 +278,7 @@ async fn device_timelines_run_after_release() {
         .wait_for(&coded, |p| p.state == ProfileState::Installed)
         .await;
     assert_eq!(p.confirmation_code_attempts, 2);
-    assert_eq!(
-        p.eid.unwrap().to_string(),
-        smdpp_mock::scenario::DEFAULT_DEVICE_EID
-    );
+    assert_eq!(p.eid, Some(smdpp_mock::scenario::DEFAULT_DEVICE_EID));
 }
 
 #[tokio::test]

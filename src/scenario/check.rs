@@ -12,13 +12,15 @@ use super::error::{Collector, ScenarioErrors, Source};
 use super::file::{self, DeviceEventName, HumanDuration, ProfileEntry};
 use super::load::Loaded;
 use super::{
-    Callback, DeviceRule, FaultSpec, IccidSource, InitialOrder, InventoryEntry, Operator,
-    ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep, DEFAULT_DEVICE_EID,
+    Callback, DeviceRule, FaultSpec, FaultTarget, IccidSource, InitialOrder, InventoryEntry,
+    NotificationFormat, Operator, ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep,
+    DEFAULT_DEVICE_EID,
 };
 use crate::es2::confirm_order::sha256;
 use crate::ids::{check_fqdn, luhn_check_digit, Eid, Iccid, IccidKey, MatchingId};
 use crate::profile::machine::{
-    transition, CancelSessionReason, DeviceEvent, Event, InstallResult, LocalOperation, Rules,
+    transition, CancelSessionReason, DeviceEvent, Event, InstallResult, LocalOperation,
+    NotificationPoint, Rules,
 };
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
 use crate::spec::{status_code_by_name, Function, HDPI_PATH};
@@ -89,6 +91,7 @@ impl Checker<'_> {
         let mut s = Settings {
             address: "localhost".into(),
             admin_protocol: "gsma/rsp/v2.5.0".into(),
+            requester_identifier: String::new(),
             matching_id_seed: None,
             order_expiry: None,
             require_admin_protocol_header: true,
@@ -117,6 +120,9 @@ impl Checker<'_> {
                 }
             }
             s.matching_id_seed = smdp.matching_id_seed.or(s.matching_id_seed);
+            if let Some(r) = &smdp.requester_identifier {
+                s.requester_identifier = r.clone();
+            }
             if let Some(HumanDuration(d)) = smdp.order_expiry {
                 s.order_expiry = Some(d);
             }
@@ -127,6 +133,9 @@ impl Checker<'_> {
             if let Some(v) = strict.require_json_content_type {
                 s.require_json_content_type = v;
             }
+        }
+        if s.requester_identifier.is_empty() {
+            s.requester_identifier = s.address.clone();
         }
         s
     }
@@ -243,7 +252,8 @@ impl Checker<'_> {
                 let callback = op
                     .callback
                     .as_ref()
-                    .and_then(|cb| self.callback(*src, dir, cb));
+                    .and_then(|cb| self.callback(*src, dir, cb))
+                    .map(Arc::new);
                 operators.push(Operator {
                     id: id.value.as_str().into(),
                     requester_identifiers: op
@@ -298,6 +308,22 @@ impl Checker<'_> {
         let ms = |d: Option<HumanDuration>, default: u64| {
             d.map_or(Duration::from_millis(default), |d| d.0)
         };
+        let f = &cb.format;
+        let defaults = NotificationFormat::default();
+        let format = NotificationFormat {
+            timestamp_key: f.timestamp_key.unwrap_or(defaults.timestamp_key),
+            point_id_as_string: f.point_id_type == Some(file::PointIdType::String),
+            pad_iccid: f.pad_iccid.unwrap_or(defaults.pad_iccid),
+            result_data: f.result_data.unwrap_or(defaults.result_data),
+            bpp_download_success: f
+                .bpp_download_success
+                .unwrap_or(defaults.bpp_download_success),
+            local_points: [
+                f.local_points.enable.unwrap_or(defaults.local_points[0]),
+                f.local_points.disable.unwrap_or(defaults.local_points[1]),
+                f.local_points.delete.unwrap_or(defaults.local_points[2]),
+            ],
+        };
         Some(Callback {
             url: full,
             timeout: ms(cb.timeout, 5_000),
@@ -306,6 +332,8 @@ impl Checker<'_> {
             max_backoff: ms(cb.max_backoff, 30_000),
             client_certificate: cb.client_certificate.unwrap_or(false),
             ca_file,
+            require_no_content: cb.require_no_content.unwrap_or(false),
+            format,
         })
     }
 
@@ -631,7 +659,7 @@ impl Checker<'_> {
                 };
                 let device_eid = match &r.device_eid {
                     Some(t) => self.parse::<Eid>(*src, t),
-                    None => DEFAULT_DEVICE_EID.parse().ok(),
+                    None => Some(DEFAULT_DEVICE_EID),
                 };
                 let timeline = self.timeline(*src, &r.timeline, device_eid, rules);
                 if let (Some(device_eid), Some(timeline)) = (device_eid, timeline) {
@@ -825,11 +853,56 @@ impl Checker<'_> {
                     },
                     None => None,
                 };
-                if r.error.is_none() && r.delay.is_none() && !r.close {
+                let notification = r.target == FaultTarget::Notification;
+                let mut misplaced = Vec::new();
+                if notification {
+                    for (given, key) in [
+                        (r.error.is_some(), "error"),
+                        (r.close, "close"),
+                        (m.function.is_some(), "match.function"),
+                    ] {
+                        if given {
+                            misplaced.push(key);
+                        }
+                    }
+                } else {
+                    for (given, key) in [
+                        (r.drop, "drop"),
+                        (r.duplicate, "duplicate"),
+                        (m.notification_point.is_some(), "match.notificationPoint"),
+                    ] {
+                        if given {
+                            misplaced.push(key);
+                        }
+                    }
+                }
+                if !misplaced.is_empty() {
+                    let target = if notification { "notification" } else { "es2" };
                     self.at(
                         *src,
                         &rule.referenced,
-                        format!("fault {name:?} does nothing: give `error`, `delay` or `close`"),
+                        format!(
+                            "fault {name:?}: {} cannot be used with target {target}",
+                            misplaced.join(", ")
+                        ),
+                    );
+                    ok = false;
+                }
+                let acts = if notification {
+                    r.drop || r.duplicate || r.delay.is_some()
+                } else {
+                    r.error.is_some() || r.delay.is_some() || r.close
+                };
+                if !acts {
+                    let what = if notification {
+                        "`drop`, `duplicate` or `delay`"
+                    } else {
+                        "`error`, `delay` or `close`"
+                    };
+                    self.at(
+                        *src,
+                        &rule.referenced,
+                        format!("fault {name:?} does nothing: give {what}"),
                     );
                     ok = false;
                 }
@@ -862,6 +935,10 @@ impl Checker<'_> {
                 if ok {
                     out.push(FaultSpec {
                         name,
+                        target: r.target,
+                        point: m.notification_point.as_ref().map(|p| point_of(p.value)),
+                        drop: r.drop,
+                        duplicate: r.duplicate,
                         function,
                         iccid,
                         eid,
@@ -961,6 +1038,19 @@ fn device_event(name: DeviceEventName, step: &file::DeviceStep) -> DeviceEvent {
         N::Enable => DeviceEvent::Local(LocalOperation::Enable),
         N::Disable => DeviceEvent::Local(LocalOperation::Disable),
         N::Delete => DeviceEvent::Local(LocalOperation::Delete),
+    }
+}
+
+fn point_of(name: file::PointName) -> NotificationPoint {
+    use file::PointName as P;
+    match name {
+        P::EligibilityAndRetryLimit => NotificationPoint::EligibilityAndRetryLimit,
+        P::ConfirmationFailure => NotificationPoint::ConfirmationFailure,
+        P::BppDownload => NotificationPoint::BppDownload,
+        P::BppInstallation => NotificationPoint::BppInstallation,
+        P::LocalEnable => NotificationPoint::LocalEnable,
+        P::LocalDisable => NotificationPoint::LocalDisable,
+        P::LocalDelete => NotificationPoint::LocalDelete,
     }
 }
 

@@ -54,6 +54,9 @@ pub struct SmdpSettings {
     /// Default `localhost`.
     #[schemars(with = "Option<String>")]
     pub address: Option<Spanned<String>>,
+    /// The SM-DP+'s `functionRequesterIdentifier` in notifications it sends. Default: the
+    /// address.
+    pub requester_identifier: Option<String>,
     /// The `X-Admin-Protocol` value on every response (SGP.22 §6.2). Default `gsma/rsp/v2.5.0`.
     #[schemars(with = "Option<String>")]
     pub admin_protocol: Option<Spanned<String>>,
@@ -162,6 +165,80 @@ pub struct CallbackSpec {
     /// PEM file of CAs that sign the receiver's server certificate, relative to the scenario
     /// file. Default: the mock's own CA (`certs/ca.pem`).
     pub ca_file: Option<String>,
+    /// Count any answer but `204 No Content` as a failed attempt (SGP.22 §6.3). Default
+    /// `false`: any 2xx is accepted, and a non-204 answer is noted in the delivery log.
+    pub require_no_content: Option<bool>,
+    /// How the notification body is written: the spec's form by default, or the variants real
+    /// SM-DP+s send.
+    #[serde(default)]
+    pub format: NotificationFormatSpec,
+}
+
+/// How HandleDownloadProgressInfo bodies are written (es2plus.md §3.5 quirks).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NotificationFormatSpec {
+    /// Key of the time field: `timestamp` (SGP.22 §6.5.2.5, default) or `timeStamp` (Annex I).
+    pub timestamp_key: Option<TimestampKey>,
+    /// `notificationPointId` as a JSON `number` (default) or `string` (Annex I).
+    pub point_id_type: Option<PointIdType>,
+    /// Write 19-digit ICCIDs with the trailing `F` pad, as some SM-DP+s do. Default `false`
+    /// (the inventory's own form).
+    pub pad_iccid: Option<bool>,
+    /// `resultData` of point 4: `final-result` (the `finalResult` element, default),
+    /// `full-pir` (the whole ProfileInstallationResult, as pySim expects) or `omit`.
+    pub result_data: Option<ResultDataForm>,
+    /// Send point 3 (BPP download) on success, which SGP.22 leaves to agreement. Default `true`.
+    pub bpp_download_success: Option<bool>,
+    /// notificationPointId of the local events; SGP.22 reserves 0-99, so the defaults are
+    /// 100 (enable), 101 (disable), 102 (delete). Telna and Monogoto use 6, 7, 8.
+    #[serde(default)]
+    pub local_points: LocalPointsSpec,
+}
+
+/// Key of the HDPI time field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum TimestampKey {
+    /// SGP.22 §6.5.2.5.
+    #[serde(rename = "timestamp")]
+    Timestamp,
+    /// SGP.22 Annex I example.
+    #[serde(rename = "timeStamp")]
+    TimeStamp,
+}
+
+/// JSON type of `notificationPointId`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PointIdType {
+    /// A JSON number (SGP.22 §6.5.2.5).
+    Number,
+    /// A JSON string (SGP.22 Annex I).
+    String,
+}
+
+/// Form of `resultData`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResultDataForm {
+    /// The `finalResult` element (SGP.22 Table 32a).
+    FinalResult,
+    /// The whole ProfileInstallationResult (tag BF37).
+    FullPir,
+    /// No `resultData`.
+    Omit,
+}
+
+/// notificationPointId of the local events.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LocalPointsSpec {
+    /// `notificationLocalEnable`. Default 100.
+    pub enable: Option<u32>,
+    /// `notificationLocalDisable`. Default 101.
+    pub disable: Option<u32>,
+    /// `notificationLocalDelete`. Default 102.
+    pub delete: Option<u32>,
 }
 
 /// A profile type and its inventory.
@@ -325,9 +402,43 @@ pub struct FaultMatch {
     /// The request's profile type, or the type of the ICCID it names.
     #[schemars(with = "Option<String>")]
     pub profile_type: Option<Spanned<String>>,
-    /// The calling operator.
+    /// The calling operator (for notifications: the profile owner).
     #[schemars(with = "Option<String>")]
     pub operator: Option<Spanned<String>>,
+    /// For `target: notification`: the notification point.
+    #[schemars(with = "Option<PointName>")]
+    pub notification_point: Option<Spanned<PointName>>,
+}
+
+/// What a fault rule acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultTarget {
+    /// ES2+ calls from the operator.
+    #[default]
+    Es2,
+    /// HandleDownloadProgressInfo deliveries to the operator.
+    Notification,
+}
+
+/// Notification points by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PointName {
+    /// Point 1.
+    EligibilityAndRetryLimit,
+    /// Point 2.
+    ConfirmationFailure,
+    /// Point 3.
+    BppDownload,
+    /// Point 4.
+    BppInstallation,
+    /// The local enable event.
+    LocalEnable,
+    /// The local disable event.
+    LocalDisable,
+    /// The local delete event.
+    LocalDelete,
 }
 
 /// A fault: what to do with matching ES2+ calls, how often.
@@ -336,6 +447,9 @@ pub struct FaultMatch {
 pub struct FaultRule {
     /// A label for logs and the admin API.
     pub name: Option<String>,
+    /// `es2` (default): ES2+ calls. `notification`: deliveries to the operator's callback.
+    #[serde(default)]
+    pub target: FaultTarget,
     /// Which calls; absent matches every ES2+ call.
     #[serde(default, rename = "match")]
     pub matches: FaultMatch,
@@ -350,6 +464,12 @@ pub struct FaultRule {
     /// Close the connection without an answer (after `delay`).
     #[serde(default)]
     pub close: bool,
+    /// Notifications: never deliver it (marked dropped in the delivery log).
+    #[serde(default)]
+    pub drop: bool,
+    /// Notifications: deliver it twice (at-least-once delivery, made visible).
+    #[serde(default)]
+    pub duplicate: bool,
     /// Fire at most this many times.
     pub times: Option<u32>,
     /// Fire with this probability (0 to 1) on each matching call.

@@ -19,18 +19,21 @@ use std::time::Duration;
 use crate::es2::matching_id::MatchingIdGenerator;
 use crate::ids::{Eid, Iccid, IccidKey};
 use crate::ipnet::IpNetwork;
-use crate::profile::machine::{DeviceEvent, Rules};
+use crate::profile::machine::{DeviceEvent, NotificationPoint, Rules};
 use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState};
 use crate::spec::{Function, StatusCode};
 
 pub use error::{Diagnostic, ScenarioErrors};
-pub use file::{ScenarioFile, SmdsBehaviour};
+pub use file::{FaultTarget, ResultDataForm, ScenarioFile, SmdsBehaviour, TimestampKey};
 
 /// The built-in default scenario (`scenarios/default.yaml`).
 pub const DEFAULT_SCENARIO_YAML: &str = include_str!("../../scenarios/default.yaml");
 
 /// The EID simulated devices present when an order has none and the rule names none.
-pub const DEFAULT_DEVICE_EID: &str = "89049032000000000000000000000001";
+pub const DEFAULT_DEVICE_EID: Eid = match Eid::from_value(89049032000000000000000000000001) {
+    Some(eid) => eid,
+    None => panic!("not an EID"),
+};
 
 /// The JSON Schema of the scenario format, derived from the serde types.
 pub fn json_schema() -> serde_json::Value {
@@ -51,6 +54,8 @@ pub struct Settings {
     pub address: String,
     /// The `X-Admin-Protocol` value.
     pub admin_protocol: String,
+    /// The SM-DP+'s `functionRequesterIdentifier` in notifications.
+    pub requester_identifier: String,
     /// Seed of generated MatchingIDs.
     pub matching_id_seed: Option<u64>,
     /// How long an order stays valid after DownloadOrder.
@@ -78,6 +83,40 @@ pub struct Callback {
     pub client_certificate: bool,
     /// CAs for the receiver's certificate; `None` means the mock's own CA.
     pub ca_file: Option<PathBuf>,
+    /// Only `204 No Content` counts as delivered.
+    pub require_no_content: bool,
+    /// How bodies are written.
+    pub format: NotificationFormat,
+}
+
+/// How HandleDownloadProgressInfo bodies are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationFormat {
+    /// `timeStamp` instead of `timestamp`.
+    pub timestamp_key: TimestampKey,
+    /// `notificationPointId` as a string.
+    pub point_id_as_string: bool,
+    /// 19-digit ICCIDs with the `F` pad.
+    pub pad_iccid: bool,
+    /// Form of `resultData`.
+    pub result_data: ResultDataForm,
+    /// Send point 3 on success.
+    pub bpp_download_success: bool,
+    /// Point ids of the local enable, disable and delete events.
+    pub local_points: [u32; 3],
+}
+
+impl Default for NotificationFormat {
+    fn default() -> Self {
+        NotificationFormat {
+            timestamp_key: TimestampKey::Timestamp,
+            point_id_as_string: false,
+            pad_iccid: false,
+            result_data: ResultDataForm::FinalResult,
+            bpp_download_success: true,
+            local_points: [100, 101, 102],
+        }
+    }
 }
 
 /// An operator (Profile Owner) as the server sees it.
@@ -92,7 +131,7 @@ pub struct Operator {
     /// Networks the operator may connect from; `None` means anywhere.
     pub allowed_sources: Option<Vec<IpNetwork>>,
     /// The notification endpoint.
-    pub callback: Option<Callback>,
+    pub callback: Option<Arc<Callback>>,
 }
 
 impl Operator {
@@ -211,6 +250,14 @@ impl DeviceRule {
 pub struct FaultSpec {
     /// Label for logs.
     pub name: String,
+    /// ES2+ calls or notifications.
+    pub target: FaultTarget,
+    /// Notification point to match.
+    pub point: Option<NotificationPoint>,
+    /// Never deliver the notification.
+    pub drop: bool,
+    /// Deliver the notification twice.
+    pub duplicate: bool,
     /// Function to match.
     pub function: Option<Function>,
     /// ICCID to match.

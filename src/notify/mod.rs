@@ -1,0 +1,491 @@
+//! Delivery of HandleDownloadProgressInfo notifications (SGP.22 §5.3.5) to operator callbacks.
+//!
+//! Never on the request path: [`Notifier::enqueue`] only puts a job on a bounded queue. A
+//! background dispatcher delivers at least once and in order per ICCID: one delivery per ICCID
+//! is in flight at a time, retried with exponential backoff and jitter up to the callback's
+//! attempt limit, each attempt under a timeout. Every attempt is written to the
+//! [`DeliveryLog`]; a delivery that exhausts its attempts is marked failed and stays visible,
+//! and the next notification for that ICCID goes on. When the queue is full the new
+//! notification is refused: marked dropped, counted and logged.
+
+pub mod hdpi;
+pub mod retry;
+pub mod transport;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, Notify};
+use tracing::{info, warn};
+
+use crate::clock::es2_timestamp;
+use crate::ids::IccidKey;
+use crate::scenario::Callback;
+use transport::SharedTransport;
+
+/// Default bound of the notification queue.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+/// Default number of delivery records kept.
+pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
+
+/// One notification to deliver.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The ICCID, for ordering.
+    pub key: IccidKey,
+    /// Where and how.
+    pub callback: Arc<Callback>,
+    /// The JSON body.
+    pub body: Bytes,
+    /// `X-Admin-Protocol` to send.
+    pub admin_protocol: Arc<str>,
+    /// Wait this long before the first attempt (fault rule).
+    pub delay: Option<Duration>,
+    /// Deliver a second time after success (fault rule).
+    pub duplicate: bool,
+    /// The delivery log record.
+    pub id: u64,
+}
+
+/// The state of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Queued or being attempted.
+    Pending,
+    /// A receiver answered 2xx (204 when required).
+    Delivered,
+    /// Every attempt failed.
+    Failed,
+    /// Never attempted: the queue was full, or a fault rule dropped it.
+    Dropped,
+}
+
+/// One attempt.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// When it started (UTC).
+    pub at: String,
+    /// The receiver's HTTP status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it failed, or a note (e.g. 200 where 204 is expected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long it took.
+    pub latency_ms: u64,
+}
+
+/// One notification and what became of it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    /// Sequence number.
+    pub id: u64,
+    /// The profile owner.
+    pub operator: String,
+    /// The ICCID, as in the body.
+    pub iccid: String,
+    /// notificationPointId.
+    pub notification_point_id: u32,
+    /// The callback URL.
+    pub url: String,
+    /// The body's functionCallIdentifier (the same on every retry).
+    pub function_call_identifier: String,
+    /// When it was queued.
+    pub created: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Why it was dropped, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The attempts so far.
+    pub attempts: Vec<Attempt>,
+    /// The body.
+    pub body: serde_json::Value,
+}
+
+/// Totals since start.
+#[derive(Debug, Default)]
+pub struct DeliveryCounters {
+    /// Notifications queued.
+    pub queued: AtomicU64,
+    /// Delivered.
+    pub delivered: AtomicU64,
+    /// Failed after every attempt.
+    pub failed: AtomicU64,
+    /// Dropped because the queue was full.
+    pub dropped_queue_full: AtomicU64,
+    /// Dropped by a fault rule.
+    pub dropped_by_fault: AtomicU64,
+    /// Attempts made.
+    pub attempts: AtomicU64,
+}
+
+/// A bounded log of deliveries: the oldest finished records go first when it is full.
+#[derive(Debug)]
+pub struct DeliveryLog {
+    records: Mutex<VecDeque<DeliveryRecord>>,
+    capacity: usize,
+    changed: Notify,
+    /// Totals.
+    pub counters: DeliveryCounters,
+}
+
+impl DeliveryLog {
+    fn new(capacity: usize) -> Self {
+        DeliveryLog {
+            records: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+            changed: Notify::new(),
+            counters: DeliveryCounters::default(),
+        }
+    }
+
+    fn push(&self, record: DeliveryRecord) {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        if records.len() >= self.capacity {
+            // Prefer evicting a finished record; pending ones are still being worked on.
+            match records
+                .iter()
+                .position(|r| r.state != DeliveryState::Pending)
+            {
+                Some(i) => {
+                    records.remove(i);
+                }
+                None => {
+                    records.pop_front();
+                }
+            }
+        }
+        records.push_back(record);
+        drop(records);
+        self.changed.notify_waiters();
+    }
+
+    fn update(&self, id: u64, f: impl FnOnce(&mut DeliveryRecord)) {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        // Ids grow monotonically, so the log is sorted by id.
+        if let Ok(i) = records.binary_search_by_key(&id, |r| r.id) {
+            f(&mut records[i]);
+        }
+        drop(records);
+        self.changed.notify_waiters();
+    }
+
+    /// Copies of the records, oldest first.
+    pub fn records(&self) -> Vec<DeliveryRecord> {
+        let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        records.iter().cloned().collect()
+    }
+
+    /// Waits until `done` holds for the records, or `timeout` passes; returns whether it held.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[DeliveryRecord]) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+                if done(records.make_contiguous()) {
+                    return true;
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
+
+/// Handle to the dispatcher: cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    queue: mpsc::Sender<Job>,
+    log: Arc<DeliveryLog>,
+    next_id: Arc<AtomicU64>,
+    outstanding: Arc<Outstanding>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier").finish_non_exhaustive()
+    }
+}
+
+/// Jobs queued or in flight, so shutdown can wait for them.
+#[derive(Debug, Default)]
+struct Outstanding {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Outstanding {
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+}
+
+/// A notification ready to queue.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The ICCID.
+    pub key: IccidKey,
+    /// The ICCID as written in the body.
+    pub iccid: String,
+    /// The profile owner.
+    pub operator: String,
+    /// notificationPointId.
+    pub point_id: u32,
+    /// The callback.
+    pub callback: Arc<Callback>,
+    /// The body.
+    pub body: serde_json::Value,
+    /// The body's functionCallIdentifier.
+    pub call_id: String,
+    /// `X-Admin-Protocol`.
+    pub admin_protocol: Arc<str>,
+    /// Fault rule: drop it.
+    pub drop: bool,
+    /// Fault rule: delay it.
+    pub delay: Option<Duration>,
+    /// Fault rule: deliver it twice.
+    pub duplicate: bool,
+}
+
+impl Notifier {
+    /// Starts the dispatcher on the current Tokio runtime.
+    pub fn start(transport: SharedTransport, queue_capacity: usize, log_capacity: usize) -> Self {
+        let (tx, rx) = mpsc::channel(queue_capacity.max(1));
+        let notifier = Notifier {
+            queue: tx,
+            log: Arc::new(DeliveryLog::new(log_capacity)),
+            next_id: Arc::new(AtomicU64::new(1)),
+            outstanding: Arc::default(),
+        };
+        tokio::spawn(dispatch(
+            rx,
+            transport,
+            notifier.log.clone(),
+            notifier.outstanding.clone(),
+        ));
+        notifier
+    }
+
+    /// The delivery log.
+    pub fn log(&self) -> &Arc<DeliveryLog> {
+        &self.log
+    }
+
+    /// A fresh delivery id, also usable in functionCallIdentifiers.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues a notification; never waits. Returns its delivery id.
+    pub fn enqueue(&self, id: u64, n: Outgoing, now: OffsetDateTime) -> u64 {
+        let body = Bytes::from(serde_json::to_vec(&n.body).unwrap_or_default());
+        let mut record = DeliveryRecord {
+            id,
+            operator: n.operator.clone(),
+            iccid: n.iccid.clone(),
+            notification_point_id: n.point_id,
+            url: n.callback.url.clone(),
+            function_call_identifier: n.call_id.clone(),
+            created: es2_timestamp(now),
+            state: DeliveryState::Pending,
+            reason: None,
+            attempts: Vec::new(),
+            body: n.body,
+        };
+        self.log.counters.queued.fetch_add(1, Ordering::Relaxed);
+        if n.drop {
+            record.state = DeliveryState::Dropped;
+            record.reason = Some("dropped by a fault rule".into());
+            self.log
+                .counters
+                .dropped_by_fault
+                .fetch_add(1, Ordering::Relaxed);
+            info!(id, iccid = %n.iccid, point = n.point_id, "notification dropped by a fault rule");
+            self.log.push(record);
+            return id;
+        }
+        self.log.push(record);
+        let job = Job {
+            key: n.key,
+            callback: n.callback,
+            body,
+            admin_protocol: n.admin_protocol,
+            delay: n.delay,
+            duplicate: n.duplicate,
+            id,
+        };
+        self.outstanding.count.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.queue.try_send(job) {
+            self.outstanding.done();
+            let reason = match e {
+                mpsc::error::TrySendError::Full(_) => "notification queue full",
+                mpsc::error::TrySendError::Closed(_) => "notification dispatcher stopped",
+            };
+            self.log
+                .counters
+                .dropped_queue_full
+                .fetch_add(1, Ordering::Relaxed);
+            warn!(id, iccid = %n.iccid, point = n.point_id, reason, "notification dropped");
+            self.log.update(id, |r| {
+                r.state = DeliveryState::Dropped;
+                r.reason = Some(reason.into());
+            });
+        }
+        id
+    }
+
+    /// Waits until every queued notification is delivered or failed, for at most `deadline`.
+    /// Returns how many were still outstanding.
+    pub async fn drain(&self, deadline: Duration) -> usize {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let idle = self.outstanding.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            let left = self.outstanding.count.load(Ordering::Acquire);
+            if left == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(until, idle).await.is_err() {
+                return self.outstanding.count.load(Ordering::Acquire);
+            }
+        }
+    }
+}
+
+/// The dispatcher: keeps one delivery in flight per ICCID, the rest queued behind it.
+async fn dispatch(
+    mut rx: mpsc::Receiver<Job>,
+    transport: SharedTransport,
+    log: Arc<DeliveryLog>,
+    outstanding: Arc<Outstanding>,
+) {
+    let mut waiting: HashMap<IccidKey, VecDeque<Job>> = HashMap::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<IccidKey>();
+    loop {
+        tokio::select! {
+            job = rx.recv() => {
+                let Some(job) = job else { break };
+                match waiting.get_mut(&job.key) {
+                    // Something for this ICCID is in flight: wait behind it.
+                    Some(queue) => queue.push_back(job),
+                    None => {
+                        waiting.insert(job.key, VecDeque::new());
+                        spawn_delivery(job, &transport, &log, &outstanding, &done_tx);
+                    }
+                }
+            }
+            Some(key) = done_rx.recv() => {
+                let next = waiting.get_mut(&key).and_then(VecDeque::pop_front);
+                match next {
+                    Some(job) => spawn_delivery(job, &transport, &log, &outstanding, &done_tx),
+                    None => {
+                        waiting.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn spawn_delivery(
+    job: Job,
+    transport: &SharedTransport,
+    log: &Arc<DeliveryLog>,
+    outstanding: &Arc<Outstanding>,
+    done: &mpsc::UnboundedSender<IccidKey>,
+) {
+    let (transport, log, outstanding, done) = (
+        transport.clone(),
+        log.clone(),
+        outstanding.clone(),
+        done.clone(),
+    );
+    tokio::spawn(async move {
+        let key = job.key;
+        deliver(job, transport, &log).await;
+        outstanding.done();
+        let _ = done.send(key);
+    });
+}
+
+/// Attempts one notification until it is delivered or its attempts are spent.
+async fn deliver(job: Job, transport: SharedTransport, log: &DeliveryLog) {
+    let cb = &job.callback;
+    if let Some(delay) = job.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut copies = if job.duplicate { 2 } else { 1 };
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let started = Instant::now();
+        let at = es2_timestamp(OffsetDateTime::now_utc());
+        let result = match tokio::time::timeout(
+            cb.timeout,
+            transport.post(cb, job.body.clone(), &job.admin_protocol),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {:?}", cb.timeout)),
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        log.counters.attempts.fetch_add(1, Ordering::Relaxed);
+        let (delivered, status, error) = match result {
+            Ok(204) => (true, Some(204), None),
+            Ok(s) if (200..300).contains(&s) && !cb.require_no_content => (
+                true,
+                Some(s),
+                Some(format!("answered {s}; SGP.22 §6.3 expects 204")),
+            ),
+            Ok(s) => (false, Some(s), Some(format!("answered {s}"))),
+            Err(e) => (false, None, Some(e)),
+        };
+        log.update(job.id, |r| {
+            r.attempts.push(Attempt {
+                at,
+                status,
+                error: error.clone(),
+                latency_ms,
+            });
+        });
+        if delivered {
+            copies -= 1;
+            if copies == 0 {
+                log.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                log.update(job.id, |r| r.state = DeliveryState::Delivered);
+                return;
+            }
+            continue; // the duplicate, right away
+        }
+        if attempt >= cb.max_attempts {
+            log.counters.failed.fetch_add(1, Ordering::Relaxed);
+            warn!(id = job.id, url = %cb.url, attempts = attempt, error = ?error, "notification failed");
+            log.update(job.id, |r| r.state = DeliveryState::Failed);
+            return;
+        }
+        let jitter = retry::unit_random(job.id.wrapping_mul(31).wrapping_add(u64::from(attempt)));
+        let wait = retry::backoff(attempt, cb.initial_backoff, cb.max_backoff, jitter);
+        tokio::time::sleep(wait).await;
+    }
+}

@@ -1,0 +1,148 @@
+//! Sending one notification: the operator's endpoint over HTTPS (optionally with the SM-DP+'s
+//! client certificate) or plain HTTP for local receivers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::pki::{PkiDir, NOTIFICATION_CLIENT};
+use crate::scenario::Callback;
+
+/// How one attempt ended: the receiver's HTTP status, or why there was none.
+pub type AttemptResult = Result<u16, String>;
+
+/// Something that can deliver a notification body to a callback (HTTP in production, a fake in
+/// tests of the dispatcher).
+pub trait Transport: Send + Sync + 'static {
+    /// POSTs `body` to the callback; the dispatcher applies the attempt timeout around it.
+    fn post(
+        &self,
+        callback: &Callback,
+        body: Bytes,
+        admin_protocol: &str,
+    ) -> Pin<Box<dyn Future<Output = AttemptResult> + Send>>;
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The real transport: hyper's pooled client over rustls.
+pub struct HttpTransport {
+    pki: PkiDir,
+    /// One client per TLS setting (client certificate or not, which CA file), built on first use.
+    clients: Mutex<HashMap<(bool, Option<std::path::PathBuf>), Result<HttpsClient, String>>>,
+}
+
+impl HttpTransport {
+    /// A transport that trusts `certs/ca.pem` unless a callback names its own CA file, and
+    /// presents `certs/smdpp-client.pem` to callbacks that ask for it.
+    pub fn new(pki: PkiDir) -> Self {
+        HttpTransport {
+            pki,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, callback: &Callback) -> Result<HttpsClient, String> {
+        let key = (callback.client_certificate, callback.ca_file.clone());
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .entry(key)
+            .or_insert_with(|| self.build(callback))
+            .clone()
+    }
+
+    fn build(&self, callback: &Callback) -> Result<HttpsClient, String> {
+        let ca = callback
+            .ca_file
+            .clone()
+            .unwrap_or_else(|| self.pki.ca_cert_path());
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(&ca)
+            .map_err(|e| format!("reading {}: {e}", ca.display()))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", ca.display()))?;
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(crate::http::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots);
+        // ALPN stays empty: hyper-rustls sets it (rust-stack.md §5, pitfall 2).
+        let config = if callback.client_certificate {
+            let (cert, key) = (
+                self.pki.cert_path(NOTIFICATION_CLIENT),
+                self.pki.key_path(NOTIFICATION_CLIENT),
+            );
+            let chain = CertificateDer::pem_file_iter(&cert)
+                .map_err(|e| format!("reading {}: {e}", cert.display()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{}: {e}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(&key)
+                .map_err(|e| format!("reading {}: {e}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| e.to_string())?
+        } else {
+            builder.with_no_client_auth()
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Client::builder(TokioExecutor::new()).build(connector))
+    }
+}
+
+impl Transport for HttpTransport {
+    fn post(
+        &self,
+        callback: &Callback,
+        body: Bytes,
+        admin_protocol: &str,
+    ) -> Pin<Box<dyn Future<Output = AttemptResult> + Send>> {
+        let client = self.client(callback);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(&callback.url)
+            .header("content-type", "application/json")
+            .header("x-admin-protocol", admin_protocol)
+            .body(Full::new(body));
+        Box::pin(async move {
+            let client = client?;
+            let request = request.map_err(|e| format!("invalid request: {e}"))?;
+            let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+            let status = response.status().as_u16();
+            // Read the body so the connection can be reused.
+            let _ = response.into_body().collect().await;
+            Ok(status)
+        })
+    }
+}
+
+/// An error with its sources, e.g. "client error (Connect): tcp connect error: Connection refused".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A transport shared by the dispatcher's tasks.
+pub type SharedTransport = Arc<dyn Transport>;
