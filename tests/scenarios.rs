@@ -46,10 +46,9 @@ fn committed_schema_is_current() {
     let committed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string("docs/scenario.schema.json").unwrap())
             .unwrap();
-    assert_eq!(
-        committed,
-        smdpp_mock::scenario::json_schema(),
-        "run: cargo run -- scenario schema > docs/scenario.schema.json"
+    assert!(
+        committed == smdpp_mock::scenario::json_schema(),
+        "docs/scenario.schema.json is stale: run cargo run -- scenario schema > docs/scenario.schema.json"
     );
     let props = committed["properties"].as_object().unwrap();
     for key in [
@@ -351,4 +350,43 @@ async fn a_million_profiles_load_and_serve() {
     c.call(DownloadOrder, json!({ "iccid": "8944501000004999996" }))
         .await
         .assert_success();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaky_callback_delivers_late_twice_and_not_at_all() {
+    use common::receiver::Receiver;
+    use smdpp_mock::notify::DeliveryState;
+    // The receiver itself is flaky too: its first answer is 503.
+    let receiver = Receiver::plain(std::sync::Arc::new(|n| if n == 0 { 503 } else { 204 })).await;
+    let yaml = std::fs::read_to_string("scenarios/flaky-callback.yaml")
+        .unwrap()
+        .replace("http://127.0.0.1:9090", &receiver.http_url());
+    let t = TestServer::with_yaml(&yaml).await;
+    let c = t.client("test-mno");
+    let iccid = download_by_type(&c, "FLAKY", Some(EID1)).await;
+    confirm(&c, &iccid, json!({ "releaseFlag": true })).await;
+
+    let log = t.server.app().notifier.log().clone();
+    assert!(
+        log.wait_until(Duration::from_secs(20), |r| r.len() == 3
+            && r.iter().all(|r| r.state != DeliveryState::Pending))
+            .await
+    );
+    let got = receiver.requests.lock().unwrap().clone();
+    let points: Vec<u64> = got
+        .iter()
+        .map(|r| r.body["notificationPointId"].as_u64().unwrap())
+        .collect();
+    // Point 3 is held back a second, then the receiver's 503 makes it go twice; point 4 waits
+    // behind it (order per ICCID) and is duplicated by the fault rule.
+    assert_eq!(points, vec![3, 3, 4, 4]);
+    assert!(!points.contains(&100), "the enable notice was dropped");
+    let records = log.records();
+    let dropped = records
+        .iter()
+        .find(|r| r.notification_point_id == 100)
+        .unwrap();
+    assert_eq!(dropped.state, DeliveryState::Dropped);
+    assert_eq!(dropped.reason.as_deref(), Some("dropped by a fault rule"));
+    assert_eq!(t.state(&iccid), ProfileState::Installed);
 }

@@ -187,9 +187,7 @@ async fn es2_endpoint(
         faults: &world.faults,
         now: state.app.clock.now(),
     };
-    let result = es2::handle(function, &body, &ctx);
-    drop(ctx);
-    match result {
+    match es2::handle(function, &body, &ctx) {
         Ok(mut answer) => {
             if let Some(profile) = answer.profile.take() {
                 state

@@ -489,3 +489,6 @@ async fn deliver(job: Job, transport: SharedTransport, log: &DeliveryLog) {
         tokio::time::sleep(wait).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

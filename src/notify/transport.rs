@@ -35,11 +35,14 @@ pub trait Transport: Send + Sync + 'static {
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// What distinguishes callback clients: the client certificate (or not) and the CA file.
+type TlsSetting = (bool, Option<std::path::PathBuf>);
+
 /// The real transport: hyper's pooled client over rustls.
 pub struct HttpTransport {
     pki: PkiDir,
-    /// One client per TLS setting (client certificate or not, which CA file), built on first use.
-    clients: Mutex<HashMap<(bool, Option<std::path::PathBuf>), Result<HttpsClient, String>>>,
+    /// One client per TLS setting, built on first use.
+    clients: Mutex<HashMap<TlsSetting, Result<HttpsClient, String>>>,
 }
 
 impl HttpTransport {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
+pub mod receiver;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -83,6 +85,14 @@ impl TestServer {
         Self::with_scenario(scenario).await
     }
 
+    /// Starts a YAML scenario in `dir`, whose `certs/` may already hold the PKI.
+    pub async fn with_yaml_in(dir: TempDir, yaml: &str) -> Self {
+        let file = dir.path().join("scenario.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let scenario = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        Self::start_in(scenario, dir).await
+    }
+
     pub async fn with_scenario(scenario: Scenario) -> Self {
         Self::start_in(scenario, TempDir::new("server")).await
     }
@@ -93,6 +103,20 @@ impl TestServer {
         config.certs_dir = dir.path().join("certs");
         let server = Server::start(config).await.unwrap();
         TestServer { server, dir }
+    }
+
+    /// Simulates a device event on the order of `iccid`.
+    pub fn device(
+        &self,
+        iccid: &str,
+        event: smdpp_mock::profile::machine::DeviceEvent,
+    ) -> Result<Profile, smdpp_mock::device::SimulateError> {
+        smdpp_mock::device::simulate(
+            self.server.app(),
+            iccid.parse::<Iccid>().unwrap().key(),
+            None,
+            event,
+        )
     }
 
     pub fn certs(&self) -> PathBuf {

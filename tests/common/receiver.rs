@@ -1,0 +1,181 @@
+//! A real operator notification endpoint for tests: plain HTTP or HTTPS (optionally requiring a
+//! client certificate), recording every request and answering with a scripted status.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{HeaderMap, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use serde_json::Value;
+use smdpp_mock::pki::{CertificateAuthority, LeafSpec, Usage};
+use tokio::net::TcpListener;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Value,
+    /// The CN of the client certificate, over mTLS.
+    pub client_cn: Option<String>,
+}
+
+/// The status to answer the n-th request (0-based) with.
+pub type Script = Arc<dyn Fn(usize) -> u16 + Send + Sync>;
+
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub requests: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    /// A plain HTTP receiver.
+    pub async fn plain(script: Script) -> Self {
+        Self::start(None, script).await
+    }
+
+    /// An HTTPS receiver whose certificate comes from the CA in `certs`; with
+    /// `require_client_cert` it accepts only clients with a certificate of that CA.
+    pub async fn tls(certs: &Path, require_client_cert: bool, script: Script) -> Self {
+        let ca = CertificateAuthority::from_pem(
+            &std::fs::read_to_string(certs.join("ca.pem")).unwrap(),
+            &std::fs::read_to_string(certs.join("ca.key")).unwrap(),
+        )
+        .unwrap();
+        let mut spec = LeafSpec::new("receiver", Usage::Server);
+        spec.sans = vec!["127.0.0.1".into(), "localhost".into()];
+        let issued = ca.issue(&spec).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if require_client_cert {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {
+                roots.add(c.unwrap()).unwrap();
+            }
+            builder.with_client_cert_verifier(
+                rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap(),
+            )
+        } else {
+            builder.with_no_client_auth()
+        };
+        let config = builder
+            .with_single_cert(
+                CertificateDer::pem_slice_iter(issued.cert_pem.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+                rustls::pki_types::PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes())
+                    .unwrap(),
+            )
+            .unwrap();
+        Self::start(Some(Arc::new(config)), script).await
+    }
+
+    async fn start(tls: Option<Arc<rustls::ServerConfig>>, script: Script) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (seen, script, tls) = (seen.clone(), script.clone(), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve(TokioIo::new(tcp), None, seen, script).await,
+                        Some(config) => {
+                            let Ok(stream) =
+                                tokio_rustls::TlsAcceptor::from(config).accept(tcp).await
+                            else {
+                                return;
+                            };
+                            let cn = stream.get_ref().1.peer_certificates().and_then(|c| {
+                                let (_, cert) =
+                                    x509_parser::parse_x509_certificate(c[0].as_ref()).ok()?;
+                                let cn = cert.subject().iter_common_name().next()?;
+                                cn.as_str().ok().map(str::to_owned)
+                            });
+                            serve(TokioIo::new(stream), cn, seen, script).await
+                        }
+                    }
+                });
+            }
+        });
+        Receiver { addr, requests }
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// Waits (up to 20 s) until at least `n` requests arrived; returns all of them.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.requests.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {n} notifications arrived: {got:#?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn serve<IO>(
+    io: TokioIo<IO>,
+    cn: Option<String>,
+    seen: Arc<Mutex<Vec<Received>>>,
+    script: Script,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (seen, script, cn) = (seen.clone(), script.clone(), cn.clone());
+        async move {
+            let headers = req.headers().clone();
+            let body = req.into_body().collect().await?.to_bytes();
+            let index = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(Received {
+                    headers,
+                    body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    client_cn: cn,
+                });
+                seen.len() - 1
+            };
+            let status = StatusCode::from_u16(script(index)).unwrap();
+            Ok::<_, hyper::Error>(
+                Response::builder()
+                    .status(status)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, service)
+        .await;
+}
