@@ -1,6 +1,7 @@
 //! The shared state every request touches, as one cheap-to-clone handle, and the place where
 //! the effects of committed transitions are carried out.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -14,7 +15,7 @@ use crate::fault::NotificationFacts;
 use crate::notify::{hdpi, Notifier, Outgoing};
 use crate::profile::machine::{DownloadFailure, Effect, NotificationPoint};
 use crate::profile::Profile;
-use crate::scenario::Scenario;
+use crate::scenario::{Callback, Scenario};
 use crate::store::Store;
 
 /// A running scenario: its definition and the live state built from it.
@@ -28,6 +29,8 @@ pub struct World {
     pub matching_ids: MatchingIdGenerator,
     /// Fault rules with their counters.
     pub faults: Faults,
+    /// Callbacks registered at run time, replacing the scenario's, until the next reset.
+    callbacks: RwLock<HashMap<Arc<str>, Arc<Callback>>>,
 }
 
 impl World {
@@ -37,8 +40,34 @@ impl World {
             store: Store::with_capacity(scenario.profiles(), scenario.profile_count()),
             matching_ids: MatchingIdGenerator::new(scenario.matching_id_seed()),
             faults: Faults::new(scenario.faults()),
+            callbacks: RwLock::default(),
             scenario,
         }
+    }
+
+    /// The callback notifications for `operator` go to: registered at run time, else the
+    /// scenario's.
+    pub fn callback(&self, operator: &str) -> Option<Arc<Callback>> {
+        let registered = self
+            .callbacks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(operator)
+            .cloned();
+        registered.or_else(|| self.scenario.operator(operator)?.callback.clone())
+    }
+
+    /// Registers (or replaces) the callback of `operator`, as an operator does at onboarding.
+    pub fn register_callback(&self, operator: &str, callback: Callback) -> Result<(), String> {
+        let op = self
+            .scenario
+            .operator(operator)
+            .ok_or_else(|| format!("operator {operator:?} is not in the scenario"))?;
+        self.callbacks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(op.id.clone(), Arc::new(callback));
+        Ok(())
     }
 }
 
@@ -137,10 +166,7 @@ impl App {
         outcome: Result<(), DownloadFailure>,
     ) {
         let scenario = &world.scenario;
-        let Some(callback) = scenario
-            .operator(&profile.owner)
-            .and_then(|o| o.callback.clone())
-        else {
+        let Some(callback) = world.callback(&profile.owner) else {
             debug!(iccid = %profile.iccid, ?point, "no callback configured: notification not sent");
             return;
         };

@@ -393,3 +393,24 @@ async fn shutdown_drains_queued_notifications() {
     assert_eq!(log.records()[0].state, DeliveryState::Delivered);
     assert_eq!(receiver.requests.lock().unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_registered_at_run_time_is_used() {
+    let receiver = Receiver::plain(always(204)).await;
+    // The default scenario has no callbacks.
+    let t = TestServer::start().await;
+    let world = t.server.app().world();
+    let mut callback = smdpp_mock::scenario::Callback::with_defaults(&receiver.http_url()).unwrap();
+    callback.initial_backoff = std::time::Duration::from_millis(10);
+    world.register_callback("test-mno", callback).unwrap();
+    assert!(world
+        .register_callback("nobody", smdpp_mock::scenario::Callback::with_defaults("http://x").unwrap())
+        .is_err());
+    let c = t.client("test-mno");
+    let iccid = download_by_type(&c, "STANDARD", Some(EID1)).await;
+    confirm(&c, &iccid, json!({ "releaseFlag": true })).await;
+    t.device(&iccid, DeviceEvent::Download).unwrap();
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].body["iccid"], iccid.as_str());
+    assert!(smdpp_mock::scenario::Callback::with_defaults("ftp://x").is_err());
+}

@@ -13,7 +13,7 @@ use super::file::{self, DeviceEventName, HumanDuration, ProfileEntry};
 use super::load::Loaded;
 use super::{
     Callback, DeviceRule, FaultSpec, FaultTarget, IccidSource, InitialOrder, InventoryEntry,
-    NotificationFormat, Operator, ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep,
+    Operator, ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep,
     DEFAULT_DEVICE_EID,
 };
 use crate::es2::confirm_order::sha256;
@@ -23,7 +23,7 @@ use crate::profile::machine::{
     NotificationPoint, Rules,
 };
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
-use crate::spec::{status_code_by_name, Function, HDPI_PATH};
+use crate::spec::{status_code_by_name, Function};
 
 pub(super) fn build(loaded: Loaded) -> Result<Scenario, ScenarioErrors> {
     let mut c = Checker {
@@ -276,27 +276,15 @@ impl Checker<'_> {
         cb: &file::CallbackSpec,
     ) -> Option<Callback> {
         let url = &cb.url;
-        let parsed = url.value.parse::<axum::http::Uri>().ok().filter(|u| {
-            matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
-        });
-        if parsed.is_none() {
-            self.at(
-                src,
-                &url.referenced,
-                format!(
-                    "callback.url: {:?} is not an http:// or https:// URL with a host",
-                    url.value
-                ),
-            );
-            return None;
-        }
-        let full = if url.value.ends_with(HDPI_PATH) {
-            url.value.clone()
-        } else {
-            format!("{}{HDPI_PATH}", url.value.trim_end_matches('/'))
+        let mut callback = match Callback::with_defaults(&url.value) {
+            Ok(c) => c,
+            Err(e) => {
+                self.at(src, &url.referenced, format!("callback.url: {e}"));
+                return None;
+            }
         };
-        let ca_file = cb.ca_file.as_ref().map(|f| dir.join(f));
-        if let Some(path) = &ca_file {
+        if let Some(f) = &cb.ca_file {
+            let path = dir.join(f);
             if !path.is_file() {
                 self.at(
                     src,
@@ -304,37 +292,50 @@ impl Checker<'_> {
                     format!("callback.caFile: {} does not exist", path.display()),
                 );
             }
+            callback.ca_file = Some(path);
         }
-        let ms = |d: Option<HumanDuration>, default: u64| {
-            d.map_or(Duration::from_millis(default), |d| d.0)
+        let set = |target: &mut Duration, d: Option<HumanDuration>| {
+            if let Some(d) = d {
+                *target = d.0;
+            }
         };
+        set(&mut callback.timeout, cb.timeout);
+        set(&mut callback.initial_backoff, cb.initial_backoff);
+        set(&mut callback.max_backoff, cb.max_backoff);
+        if let Some(n) = cb.max_attempts {
+            callback.max_attempts = n.max(1);
+        }
+        if let Some(v) = cb.client_certificate {
+            callback.client_certificate = v;
+        }
+        if let Some(v) = cb.require_no_content {
+            callback.require_no_content = v;
+        }
         let f = &cb.format;
-        let defaults = NotificationFormat::default();
-        let format = NotificationFormat {
-            timestamp_key: f.timestamp_key.unwrap_or(defaults.timestamp_key),
-            point_id_as_string: f.point_id_type == Some(file::PointIdType::String),
-            pad_iccid: f.pad_iccid.unwrap_or(defaults.pad_iccid),
-            result_data: f.result_data.unwrap_or(defaults.result_data),
-            bpp_download_success: f
-                .bpp_download_success
-                .unwrap_or(defaults.bpp_download_success),
-            local_points: [
-                f.local_points.enable.unwrap_or(defaults.local_points[0]),
-                f.local_points.disable.unwrap_or(defaults.local_points[1]),
-                f.local_points.delete.unwrap_or(defaults.local_points[2]),
-            ],
-        };
-        Some(Callback {
-            url: full,
-            timeout: ms(cb.timeout, 5_000),
-            max_attempts: cb.max_attempts.unwrap_or(8).max(1),
-            initial_backoff: ms(cb.initial_backoff, 200),
-            max_backoff: ms(cb.max_backoff, 30_000),
-            client_certificate: cb.client_certificate.unwrap_or(false),
-            ca_file,
-            require_no_content: cb.require_no_content.unwrap_or(false),
-            format,
-        })
+        let format = &mut callback.format;
+        if let Some(v) = f.timestamp_key {
+            format.timestamp_key = v;
+        }
+        format.point_id_as_string = f.point_id_type == Some(file::PointIdType::String);
+        if let Some(v) = f.pad_iccid {
+            format.pad_iccid = v;
+        }
+        if let Some(v) = f.result_data {
+            format.result_data = v;
+        }
+        if let Some(v) = f.bpp_download_success {
+            format.bpp_download_success = v;
+        }
+        for (slot, value) in format.local_points.iter_mut().zip([
+            f.local_points.enable,
+            f.local_points.disable,
+            f.local_points.delete,
+        ]) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        Some(callback)
     }
 
     fn profile_types(&mut self, loaded: &Loaded, operators: &[Operator]) -> Vec<ProfileType> {

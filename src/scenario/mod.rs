@@ -21,7 +21,7 @@ use crate::ids::{Eid, Iccid, IccidKey};
 use crate::ipnet::IpNetwork;
 use crate::profile::machine::{DeviceEvent, NotificationPoint, Rules};
 use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState};
-use crate::spec::{Function, StatusCode};
+use crate::spec::{Function, StatusCode, HDPI_PATH};
 
 pub use error::{Diagnostic, ScenarioErrors};
 pub use file::{FaultTarget, ResultDataForm, ScenarioFile, SmdsBehaviour, TimestampKey};
@@ -87,6 +87,37 @@ pub struct Callback {
     pub require_no_content: bool,
     /// How bodies are written.
     pub format: NotificationFormat,
+}
+
+impl Callback {
+    /// A callback to `url` with every other setting at its default (docs/scenarios.md).
+    ///
+    /// The URL must be `http://` or `https://` with a host; the HandleDownloadProgressInfo path
+    /// is appended unless it ends with it.
+    pub fn with_defaults(url: &str) -> Result<Callback, String> {
+        let ok = url.parse::<axum::http::Uri>().ok().is_some_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+        });
+        if !ok {
+            return Err(format!("{url:?} is not an http:// or https:// URL with a host"));
+        }
+        let url = if url.ends_with(HDPI_PATH) {
+            url.to_owned()
+        } else {
+            format!("{}{HDPI_PATH}", url.trim_end_matches('/'))
+        };
+        Ok(Callback {
+            url,
+            timeout: Duration::from_secs(5),
+            max_attempts: 8,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            client_certificate: false,
+            ca_file: None,
+            require_no_content: false,
+            format: NotificationFormat::default(),
+        })
+    }
 }
 
 /// How HandleDownloadProgressInfo bodies are written.

@@ -1,0 +1,59 @@
+//! `docs/scenarios.md` stays true: every YAML example in it loads, and every key of the
+//! scenario format (from the JSON Schema generated from the Rust types) is documented.
+
+use std::path::Path;
+
+use smdpp_mock::scenario::Scenario;
+
+fn doc() -> String {
+    std::fs::read_to_string("docs/scenarios.md").unwrap()
+}
+
+fn yaml_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("```yaml\n") {
+        let body = &rest[start + 8..];
+        let end = body.find("```").unwrap();
+        blocks.push(body[..end].to_string());
+        rest = &body[end + 3..];
+    }
+    blocks
+}
+
+#[test]
+fn every_yaml_example_loads() {
+    let blocks = yaml_blocks(&doc());
+    assert!(blocks.len() >= 4);
+    for (i, block) in blocks.iter().enumerate() {
+        // Includes in the examples are relative to scenarios/, where default.yaml lives.
+        Scenario::from_yaml_named(&format!("docs example {i}"), block, Path::new("scenarios"))
+            .unwrap_or_else(|e| panic!("example {i}:\n{block}\n{e}"));
+    }
+}
+
+#[test]
+fn every_key_is_documented() {
+    let doc = doc();
+    let schema = smdpp_mock::scenario::json_schema();
+    let mut keys = Vec::new();
+    let mut collect = |props: &serde_json::Value| {
+        if let Some(map) = props.as_object() {
+            keys.extend(map.keys().cloned());
+        }
+    };
+    collect(&schema["properties"]);
+    for def in schema["$defs"].as_object().unwrap().values() {
+        collect(&def["properties"]);
+    }
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| {
+            // `key`, or part of a dotted path: `parent.key`, `key.child`, `a.key.b`.
+            !["`{k}`", ".{k}`", "`{k}.", ".{k}."]
+                .iter()
+                .any(|pattern| doc.contains(&pattern.replace("{k}", k)))
+        })
+        .collect();
+    assert!(missing.is_empty(), "undocumented scenario keys: {missing:?}");
+}
