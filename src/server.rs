@@ -101,11 +101,12 @@ impl Server {
             .with_context(|| format!("binding the ES2+ listener to {}", config.es2_addr))?;
         let es2_addr = listener.local_addr()?;
         let transport = Arc::new(HttpTransport::new(pki.clone()));
-        let notifier = Notifier::start(
+        let notifier = Notifier::start_dedicated(
             transport,
             config.notify_queue_capacity,
             DEFAULT_LOG_CAPACITY,
-        );
+        )
+        .context("starting the notification dispatcher")?;
         let app = App::new(config.scenario.clone(), Clock::system(), notifier);
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = http::serve(

@@ -55,5 +55,8 @@ fn every_key_is_documented() {
                 .any(|pattern| doc.contains(&pattern.replace("{k}", k)))
         })
         .collect();
-    assert!(missing.is_empty(), "undocumented scenario keys: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "undocumented scenario keys: {missing:?}"
+    );
 }

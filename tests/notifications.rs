@@ -404,7 +404,10 @@ async fn a_callback_registered_at_run_time_is_used() {
     callback.initial_backoff = std::time::Duration::from_millis(10);
     world.register_callback("test-mno", callback).unwrap();
     assert!(world
-        .register_callback("nobody", smdpp_mock::scenario::Callback::with_defaults("http://x").unwrap())
+        .register_callback(
+            "nobody",
+            smdpp_mock::scenario::Callback::with_defaults("http://x").unwrap()
+        )
         .is_err());
     let c = t.client("test-mno");
     let iccid = download_by_type(&c, "STANDARD", Some(EID1)).await;

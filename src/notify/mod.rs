@@ -32,6 +32,8 @@ use transport::SharedTransport;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
 /// Default number of delivery records kept.
 pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
+/// Deliveries in flight at once (across ICCIDs; one per ICCID at most).
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// One notification to deliver.
 #[derive(Debug, Clone)]
@@ -267,15 +269,9 @@ pub struct Outgoing {
 }
 
 impl Notifier {
-    /// Starts the dispatcher on the current Tokio runtime.
+    /// Starts the dispatcher on the current Tokio runtime (tests use this with paused time).
     pub fn start(transport: SharedTransport, queue_capacity: usize, log_capacity: usize) -> Self {
-        let (tx, rx) = mpsc::channel(queue_capacity.max(1));
-        let notifier = Notifier {
-            queue: tx,
-            log: Arc::new(DeliveryLog::new(log_capacity)),
-            next_id: Arc::new(AtomicU64::new(1)),
-            outstanding: Arc::default(),
-        };
+        let (notifier, rx) = Self::new(queue_capacity, log_capacity);
         tokio::spawn(dispatch(
             rx,
             transport,
@@ -283,6 +279,35 @@ impl Notifier {
             notifier.outstanding.clone(),
         ));
         notifier
+    }
+
+    /// Starts the dispatcher on a runtime of its own, on one thread, so that a burst of
+    /// notifications can take at most one core from the ES2+ listener.
+    pub fn start_dedicated(
+        transport: SharedTransport,
+        queue_capacity: usize,
+        log_capacity: usize,
+    ) -> std::io::Result<Self> {
+        let (notifier, rx) = Self::new(queue_capacity, log_capacity);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (log, outstanding) = (notifier.log.clone(), notifier.outstanding.clone());
+        std::thread::Builder::new()
+            .name("smdpp-notify".into())
+            .spawn(move || runtime.block_on(dispatch(rx, transport, log, outstanding)))?;
+        Ok(notifier)
+    }
+
+    fn new(queue_capacity: usize, log_capacity: usize) -> (Self, mpsc::Receiver<Job>) {
+        let (tx, rx) = mpsc::channel(queue_capacity.max(1));
+        let notifier = Notifier {
+            queue: tx,
+            log: Arc::new(DeliveryLog::new(log_capacity)),
+            next_id: Arc::new(AtomicU64::new(1)),
+            outstanding: Arc::default(),
+        };
+        (notifier, rx)
     }
 
     /// The delivery log.
@@ -381,6 +406,7 @@ async fn dispatch(
 ) {
     let mut waiting: HashMap<IccidKey, VecDeque<Job>> = HashMap::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<IccidKey>();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     loop {
         tokio::select! {
             job = rx.recv() => {
@@ -390,14 +416,14 @@ async fn dispatch(
                     Some(queue) => queue.push_back(job),
                     None => {
                         waiting.insert(job.key, VecDeque::new());
-                        spawn_delivery(job, &transport, &log, &outstanding, &done_tx);
+                        spawn_delivery(job, &slots, &transport, &log, &outstanding, &done_tx);
                     }
                 }
             }
             Some(key) = done_rx.recv() => {
                 let next = waiting.get_mut(&key).and_then(VecDeque::pop_front);
                 match next {
-                    Some(job) => spawn_delivery(job, &transport, &log, &outstanding, &done_tx),
+                    Some(job) => spawn_delivery(job, &slots, &transport, &log, &outstanding, &done_tx),
                     None => {
                         waiting.remove(&key);
                     }
@@ -409,12 +435,14 @@ async fn dispatch(
 
 fn spawn_delivery(
     job: Job,
+    slots: &Arc<tokio::sync::Semaphore>,
     transport: &SharedTransport,
     log: &Arc<DeliveryLog>,
     outstanding: &Arc<Outstanding>,
     done: &mpsc::UnboundedSender<IccidKey>,
 ) {
-    let (transport, log, outstanding, done) = (
+    let (slots, transport, log, outstanding, done) = (
+        slots.clone(),
         transport.clone(),
         log.clone(),
         outstanding.clone(),
@@ -422,7 +450,10 @@ fn spawn_delivery(
     );
     tokio::spawn(async move {
         let key = job.key;
+        // Bounds open connections and memory when many ICCIDs have something to deliver.
+        let permit = slots.acquire_owned().await;
         deliver(job, transport, &log).await;
+        drop(permit);
         outstanding.done();
         let _ = done.send(key);
     });

@@ -13,8 +13,7 @@ use super::file::{self, DeviceEventName, HumanDuration, ProfileEntry};
 use super::load::Loaded;
 use super::{
     Callback, DeviceRule, FaultSpec, FaultTarget, IccidSource, InitialOrder, InventoryEntry,
-    Operator, ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep,
-    DEFAULT_DEVICE_EID,
+    Operator, ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep, DEFAULT_DEVICE_EID,
 };
 use crate::es2::confirm_order::sha256;
 use crate::ids::{check_fqdn, luhn_check_digit, Eid, Iccid, IccidKey, MatchingId};

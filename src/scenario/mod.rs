@@ -99,7 +99,9 @@ impl Callback {
             matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
         });
         if !ok {
-            return Err(format!("{url:?} is not an http:// or https:// URL with a host"));
+            return Err(format!(
+                "{url:?} is not an http:// or https:// URL with a host"
+            ));
         }
         let url = if url.ends_with(HDPI_PATH) {
             url.to_owned()
