@@ -60,3 +60,18 @@ fn every_key_is_documented() {
         "undocumented scenario keys: {missing:?}"
     );
 }
+
+#[test]
+fn readme_yaml_examples_load() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let blocks = yaml_blocks(&readme);
+    assert!(!blocks.is_empty());
+    for (i, block) in blocks.iter().enumerate() {
+        Scenario::from_yaml_named(
+            &format!("README example {i}"),
+            block,
+            Path::new("scenarios"),
+        )
+        .unwrap_or_else(|e| panic!("README example {i}:\n{block}\n{e}"));
+    }
+}
