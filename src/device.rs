@@ -96,3 +96,35 @@ pub fn simulate(
     app.carry_out(&world, &updated.profile, updated.effects);
     Ok(updated.profile)
 }
+
+/// The ES9+ status code the SM-DP+ would answer the device with for a refused event
+/// (SGP.22 §5.6; es2plus.md §4.2).
+pub fn es9_code(error: &SimulateError) -> crate::spec::StatusCode {
+    use crate::profile::machine::Refusal;
+    use crate::store::UpdateError;
+    let code = |subject, reason| crate::spec::StatusCode { subject, reason };
+    match error {
+        // No order with this ICCID/MatchingID: the MatchingID is refused.
+        UpdateError::UnknownIccid => code("8.2.6", "3.8"),
+        UpdateError::Refused(Refusal::NotReleased { .. }) => code("8.2", "1.2"),
+        UpdateError::Refused(Refusal::EidMismatch { .. }) => code("8.1.1", "3.8"),
+        UpdateError::Refused(Refusal::NoConfirmationCode) => code("8.2.7", "3.8"),
+        // The order is over (installed, failed or retired): nothing to download any more.
+        UpdateError::Refused(_) | UpdateError::MatchingIdInUse(_) => code("8.2.6", "3.8"),
+    }
+}
+
+/// Like [`simulate`], for the order a device finds by its MatchingID (the Activation Code token).
+pub fn simulate_by_matching_id(
+    app: &App,
+    matching_id: &crate::ids::MatchingId,
+    eid: Option<Eid>,
+    event: crate::profile::machine::DeviceEvent,
+) -> Result<Profile, SimulateError> {
+    let key = app
+        .world()
+        .store
+        .find_by_matching_id(matching_id)
+        .ok_or(crate::store::UpdateError::UnknownIccid)?;
+    simulate(app, key, eid, event)
+}

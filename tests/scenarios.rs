@@ -243,8 +243,13 @@ async fn seeded_probability_faults_repeat_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn device_timelines_run_after_release() {
-    let t = TestServer::with_file("scenarios/device-timeline.yaml").await;
+async fn device_timelines_run_after_release_and_notify() {
+    use common::receiver::Receiver;
+    let receiver = Receiver::plain(std::sync::Arc::new(|_| 204)).await;
+    let yaml = std::fs::read_to_string("scenarios/device-timeline.yaml")
+        .unwrap()
+        .replace("http://127.0.0.1:9090", &receiver.http_url());
+    let t = TestServer::with_yaml(&yaml).await;
     let c = t.client("test-mno");
 
     // STANDARD: download, install, enable.
@@ -269,15 +274,32 @@ async fn device_timelines_run_after_release() {
         .wait_for(&happy, |p| p.on_device == Some(OnDevice::Enabled))
         .await;
     assert_eq!(p.state, ProfileState::Installed);
-    let p = t
-        .wait_for(&broken, |p| p.state == ProfileState::Error)
-        .await;
+    let p = t.wait_for(&broken, |p| p.state == ProfileState::Error).await;
     assert_eq!(p.download_attempts, 1);
     let p = t
         .wait_for(&coded, |p| p.state == ProfileState::Installed)
         .await;
     assert_eq!(p.confirmation_code_attempts, 2);
     assert_eq!(p.eid, Some(smdpp_mock::scenario::DEFAULT_DEVICE_EID));
+
+    // And the operator heard about every step, in order per ICCID.
+    let got = receiver.wait_for(3 + 2 + 4).await;
+    let points = |iccid: &str| -> Vec<(u64, String)> {
+        got.iter()
+            .filter(|r| r.body["iccid"] == iccid)
+            .map(|r| {
+                (
+                    r.body["notificationPointId"].as_u64().unwrap(),
+                    r.body["notificationPointStatus"]["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let ok = |p: u64| (p, "Executed-Success".to_string());
+    let failed = |p: u64| (p, "Failed".to_string());
+    assert_eq!(points(&happy), vec![ok(3), ok(4), ok(100)]);
+    assert_eq!(points(&broken), vec![ok(3), failed(4)]);
+    assert_eq!(points(&coded), vec![failed(2), failed(2), ok(3), ok(4)]);
 }
 
 #[tokio::test]
