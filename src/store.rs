@@ -161,16 +161,28 @@ impl Store {
         key: IccidKey,
         check: impl FnOnce(&Profile) -> Result<Step, E>,
     ) -> Result<Updated, UpdateError<E>> {
+        self.update_then(key, check, |updated| updated)
+    }
+
+    /// Like [`Store::update`], and runs `then` on the committed update while the profile is still
+    /// locked, so whatever `then` starts (e.g. queuing notifications) happens in commit order.
+    /// `then` must not touch the store.
+    pub fn update_then<E, T>(
+        &self,
+        key: IccidKey,
+        check: impl FnOnce(&Profile) -> Result<Step, E>,
+        then: impl FnOnce(Updated) -> T,
+    ) -> Result<T, UpdateError<E>> {
         let (slot, mutex) = self.slot(key).ok_or(UpdateError::UnknownIccid)?;
         let mut profile = lock(mutex);
         let step = check(&profile).map_err(UpdateError::Refused)?;
         self.rebind_matching_id(key, &profile, &step.next)?;
         *profile = step.next;
         self.sync_pool(slot, &profile);
-        Ok(Updated {
+        Ok(then(Updated {
             profile: profile.clone(),
             effects: step.effects,
-        })
+        }))
     }
 
     /// Takes an Available profile of `profile_type` and commits the step `check` returns for it.

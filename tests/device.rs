@@ -32,8 +32,13 @@ async fn refused_device_events_have_es9_codes() {
     let e = simulate(app, key, Some(other), DeviceEvent::Download).unwrap_err();
     assert_eq!(code(&e), "8.1.1/3.8");
     // An unknown MatchingID: 8.2.6 / 3.8.
-    let e = simulate_by_matching_id(app, &"NO-SUCH-ID".parse().unwrap(), None, DeviceEvent::Download)
-        .unwrap_err();
+    let e = simulate_by_matching_id(
+        app,
+        &"NO-SUCH-ID".parse().unwrap(),
+        None,
+        DeviceEvent::Download,
+    )
+    .unwrap_err();
     assert_eq!(code(&e), "8.2.6/3.8");
     // A wrong Confirmation Code for an order without one: 8.2.7 / 3.8.
     let e = simulate(app, key, None, DeviceEvent::WrongConfirmationCode).unwrap_err();

@@ -190,7 +190,11 @@ fn result_data(c: &Content<'_>, form: ResultDataForm) -> Option<Vec<u8>> {
             error_reason,
         }) => tlv(
             0xA1,
-            &[tlv(0x80, &[bpp_command_id]), tlv(0x81, &[error_reason])].concat(),
+            &[
+                tlv(0x80, &der_uint(bpp_command_id)),
+                tlv(0x81, &der_uint(error_reason)),
+            ]
+            .concat(),
         ),
         Err(_) => return None,
     };
@@ -222,6 +226,15 @@ fn result_data(c: &Content<'_>, form: ResultDataForm) -> Option<Vec<u8>> {
             );
             Some(tlv(0xBF37, &[data, tlv(0x5F37, &[0u8; 64])].concat()))
         }
+    }
+}
+
+/// The content octets of a non-negative DER INTEGER (a leading zero keeps 128..=255 positive).
+fn der_uint(v: u8) -> Vec<u8> {
+    if v >= 0x80 {
+        vec![0x00, v]
+    } else {
+        vec![v]
     }
 }
 
@@ -295,5 +308,7 @@ mod tests {
         assert_eq!(tlv(0xBF27, &[]), vec![0xBF, 0x27, 0x00]);
         assert_eq!(tlv(0x04, &[0; 200])[..3], [0x04, 0x81, 200]);
         assert_eq!(bcd_swapped("8944501"), vec![0x98, 0x44, 0x05, 0xF1]);
+        assert_eq!(der_uint(127), vec![0x7F]);
+        assert_eq!(der_uint(200), vec![0x00, 0xC8]);
     }
 }

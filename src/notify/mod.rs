@@ -166,7 +166,10 @@ impl DeliveryLog {
                 }
             }
         }
-        records.push_back(record);
+        // Ids are taken before records are pushed, so two pushes can race: keep the log sorted
+        // by id (almost always this is the end) so `update` can find records.
+        let at = records.partition_point(|r| r.id < record.id);
+        records.insert(at, record);
         drop(records);
         self.changed.notify_waiters();
     }
@@ -215,6 +218,8 @@ impl DeliveryLog {
 #[derive(Clone)]
 pub struct Notifier {
     queue: mpsc::Sender<Job>,
+    /// Most notifications held at once: queued, waiting behind their ICCID, or in flight.
+    capacity: usize,
     log: Arc<DeliveryLog>,
     next_id: Arc<AtomicU64>,
     outstanding: Arc<Outstanding>,
@@ -303,6 +308,7 @@ impl Notifier {
         let (tx, rx) = mpsc::channel(queue_capacity.max(1));
         let notifier = Notifier {
             queue: tx,
+            capacity: queue_capacity.max(1),
             log: Arc::new(DeliveryLog::new(log_capacity)),
             next_id: Arc::new(AtomicU64::new(1)),
             outstanding: Arc::default(),
@@ -349,6 +355,10 @@ impl Notifier {
             return id;
         }
         self.log.push(record);
+        if self.outstanding.count.load(Ordering::Acquire) >= self.capacity {
+            self.refuse(id, &n.iccid, n.point_id, "notification queue full");
+            return id;
+        }
         let job = Job {
             key: n.key,
             callback: n.callback,
@@ -365,17 +375,21 @@ impl Notifier {
                 mpsc::error::TrySendError::Full(_) => "notification queue full",
                 mpsc::error::TrySendError::Closed(_) => "notification dispatcher stopped",
             };
-            self.log
-                .counters
-                .dropped_queue_full
-                .fetch_add(1, Ordering::Relaxed);
-            warn!(id, iccid = %n.iccid, point = n.point_id, reason, "notification dropped");
-            self.log.update(id, |r| {
-                r.state = DeliveryState::Dropped;
-                r.reason = Some(reason.into());
-            });
+            self.refuse(id, &n.iccid, n.point_id, reason);
         }
         id
+    }
+
+    fn refuse(&self, id: u64, iccid: &str, point: u32, reason: &'static str) {
+        self.log
+            .counters
+            .dropped_queue_full
+            .fetch_add(1, Ordering::Relaxed);
+        warn!(id, iccid, point, reason, "notification dropped");
+        self.log.update(id, |r| {
+            r.state = DeliveryState::Dropped;
+            r.reason = Some(reason.into());
+        });
     }
 
     /// Waits until every queued notification is delivered or failed, for at most `deadline`.
@@ -441,48 +455,85 @@ fn spawn_delivery(
     outstanding: &Arc<Outstanding>,
     done: &mpsc::UnboundedSender<IccidKey>,
 ) {
-    let (slots, transport, log, outstanding, done) = (
-        slots.clone(),
-        transport.clone(),
-        log.clone(),
-        outstanding.clone(),
-        done.clone(),
-    );
+    // Whatever happens to the task (even a panic), the ICCID's queue moves on and shutdown is
+    // not kept waiting.
+    let finished = Finished {
+        key: job.key,
+        outstanding: outstanding.clone(),
+        done: done.clone(),
+    };
+    let (slots, transport, log) = (slots.clone(), transport.clone(), log.clone());
     tokio::spawn(async move {
-        let key = job.key;
-        // Bounds open connections and memory when many ICCIDs have something to deliver.
-        let permit = slots.acquire_owned().await;
-        deliver(job, transport, &log).await;
-        drop(permit);
-        outstanding.done();
-        let _ = done.send(key);
+        deliver(job, &slots, transport, &log).await;
+        drop(finished);
     });
 }
 
-/// Attempts one notification until it is delivered or its attempts are spent.
-async fn deliver(job: Job, transport: SharedTransport, log: &DeliveryLog) {
-    let cb = &job.callback;
+struct Finished {
+    key: IccidKey,
+    outstanding: Arc<Outstanding>,
+    done: mpsc::UnboundedSender<IccidKey>,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.outstanding.done();
+        let _ = self.done.send(self.key);
+    }
+}
+
+/// Delivers one notification (twice for a `duplicate` fault) and records the outcome.
+async fn deliver(
+    job: Job,
+    slots: &tokio::sync::Semaphore,
+    transport: SharedTransport,
+    log: &DeliveryLog,
+) {
     if let Some(delay) = job.delay {
         tokio::time::sleep(delay).await;
     }
-    let mut copies = if job.duplicate { 2 } else { 1 };
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        let started = Instant::now();
-        let at = es2_timestamp(OffsetDateTime::now_utc());
-        let result = match tokio::time::timeout(
-            cb.timeout,
-            transport.post(cb, job.body.clone(), &job.admin_protocol),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(format!("no answer within {:?}", cb.timeout)),
+    let delivered = attempt_until_done(&job, slots, &transport, log).await;
+    if delivered {
+        log.counters.delivered.fetch_add(1, Ordering::Relaxed);
+        log.update(job.id, |r| r.state = DeliveryState::Delivered);
+        if job.duplicate {
+            // The copy's fate does not change the record: the notification was delivered.
+            attempt_until_done(&job, slots, &transport, log).await;
+        }
+    } else {
+        log.counters.failed.fetch_add(1, Ordering::Relaxed);
+        warn!(id = job.id, url = %job.callback.url, "notification failed after every attempt");
+        log.update(job.id, |r| r.state = DeliveryState::Failed);
+    }
+}
+
+/// Attempts until a receiver accepts or the callback's attempts are spent; true if accepted.
+async fn attempt_until_done(
+    job: &Job,
+    slots: &tokio::sync::Semaphore,
+    transport: &SharedTransport,
+    log: &DeliveryLog,
+) -> bool {
+    let cb = &job.callback;
+    for attempt in 1..=cb.max_attempts {
+        let (at, started) = (es2_timestamp(OffsetDateTime::now_utc()), Instant::now());
+        let result = {
+            // A slot only for the attempt itself, not for the backoff: a dead callback must
+            // not hold up everyone else's notifications.
+            let _slot = slots.acquire().await;
+            match tokio::time::timeout(
+                cb.timeout,
+                transport.post(cb, job.body.clone(), &job.admin_protocol),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(format!("no answer within {:?}", cb.timeout)),
+            }
         };
         let latency_ms = started.elapsed().as_millis() as u64;
         log.counters.attempts.fetch_add(1, Ordering::Relaxed);
-        let (delivered, status, error) = match result {
+        let (accepted, status, error) = match result {
             Ok(204) => (true, Some(204), None),
             Ok(s) if (200..300).contains(&s) && !cb.require_no_content => (
                 true,
@@ -496,29 +547,26 @@ async fn deliver(job: Job, transport: SharedTransport, log: &DeliveryLog) {
             r.attempts.push(Attempt {
                 at,
                 status,
-                error: error.clone(),
+                error,
                 latency_ms,
             });
         });
-        if delivered {
-            copies -= 1;
-            if copies == 0 {
-                log.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                log.update(job.id, |r| r.state = DeliveryState::Delivered);
-                return;
-            }
-            continue; // the duplicate, right away
+        if accepted {
+            return true;
         }
-        if attempt >= cb.max_attempts {
-            log.counters.failed.fetch_add(1, Ordering::Relaxed);
-            warn!(id = job.id, url = %cb.url, attempts = attempt, error = ?error, "notification failed");
-            log.update(job.id, |r| r.state = DeliveryState::Failed);
-            return;
+        if attempt < cb.max_attempts {
+            let jitter =
+                retry::unit_random(job.id.wrapping_mul(31).wrapping_add(u64::from(attempt)));
+            tokio::time::sleep(retry::backoff(
+                attempt,
+                cb.initial_backoff,
+                cb.max_backoff,
+                jitter,
+            ))
+            .await;
         }
-        let jitter = retry::unit_random(job.id.wrapping_mul(31).wrapping_add(u64::from(attempt)));
-        let wait = retry::backoff(attempt, cb.initial_backoff, cb.max_backoff, jitter);
-        tokio::time::sleep(wait).await;
     }
+    false
 }
 
 #[cfg(test)]

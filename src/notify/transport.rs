@@ -42,7 +42,7 @@ type TlsSetting = (bool, Option<std::path::PathBuf>);
 pub struct HttpTransport {
     pki: PkiDir,
     /// One client per TLS setting, built on first use.
-    clients: Mutex<HashMap<TlsSetting, Result<HttpsClient, String>>>,
+    clients: Mutex<HashMap<TlsSetting, HttpsClient>>,
 }
 
 impl HttpTransport {
@@ -58,10 +58,13 @@ impl HttpTransport {
     fn client(&self, callback: &Callback) -> Result<HttpsClient, String> {
         let key = (callback.client_certificate, callback.ca_file.clone());
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        clients
-            .entry(key)
-            .or_insert_with(|| self.build(callback))
-            .clone()
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        // Errors are not kept: a CA file that appears later is picked up on the next attempt.
+        let client = self.build(callback)?;
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 
     fn build(&self, callback: &Callback) -> Result<HttpsClient, String> {

@@ -267,6 +267,7 @@ pub fn transition(
             }
             next.eid = *eid;
             next.state = if eid.is_some() { Linked } else { Allocated };
+            next.order_seq = profile.order_seq.wrapping_add(1);
         }
 
         Event::ConfirmOrder(c) => {

@@ -190,6 +190,9 @@ pub struct Profile {
     pub confirmation_code_attempts: u32,
     /// The profile's status on the eUICC once installed.
     pub on_device: Option<OnDevice>,
+    /// Counts DownloadOrders on this profile, so work for an earlier order (a device timeline)
+    /// can tell that the order it belonged to is gone.
+    pub order_seq: u32,
     /// When each state was last entered.
     pub entered: StateTimes,
 }
@@ -210,6 +213,7 @@ impl Profile {
             download_attempts: 0,
             confirmation_code_attempts: 0,
             on_device: None,
+            order_seq: 0,
             entered: StateTimes::default(),
         }
     }

@@ -24,6 +24,11 @@ use crate::profile::machine::{
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
 use crate::spec::{status_code_by_name, Function};
 
+/// Most repetitions of one timeline step.
+const MAX_TIMES: u32 = 10_000;
+/// Most profiles a scenario may hold: far beyond any test, well below exhausting memory.
+const MAX_PROFILES: usize = 20_000_000;
+
 pub(super) fn build(loaded: Loaded) -> Result<Scenario, ScenarioErrors> {
     let mut c = Checker {
         sources: &loaded.sources,
@@ -120,6 +125,12 @@ impl Checker<'_> {
             }
             s.matching_id_seed = smdp.matching_id_seed.or(s.matching_id_seed);
             if let Some(r) = &smdp.requester_identifier {
+                if r.is_empty() {
+                    self.errors.file(
+                        &self.sources[*src],
+                        "smdp.requesterIdentifier must not be empty",
+                    );
+                }
                 s.requester_identifier = r.clone();
             }
             if let Some(HumanDuration(d)) = smdp.order_expiry {
@@ -301,8 +312,14 @@ impl Checker<'_> {
         set(&mut callback.timeout, cb.timeout);
         set(&mut callback.initial_backoff, cb.initial_backoff);
         set(&mut callback.max_backoff, cb.max_backoff);
-        if let Some(n) = cb.max_attempts {
-            callback.max_attempts = n.max(1);
+        match cb.max_attempts {
+            Some(0) => self.at(
+                src,
+                &url.referenced,
+                "callback.maxAttempts must be at least 1",
+            ),
+            Some(n) => callback.max_attempts = n,
+            None => {}
         }
         if let Some(v) = cb.client_certificate {
             callback.client_certificate = v;
@@ -399,6 +416,14 @@ impl Checker<'_> {
                     else {
                         continue;
                     };
+                    if count + iccids.len() > MAX_PROFILES {
+                        self.at(
+                            *src,
+                            &entry.referenced,
+                            format!("the inventory would exceed {MAX_PROFILES} profiles"),
+                        );
+                        return (entries, count, seen);
+                    }
                     let place_index = places.len() as u32;
                     places.push(self.place(*src, &entry.referenced));
                     for iccid in iccids.iter() {
@@ -709,8 +734,12 @@ impl Checker<'_> {
                 return None;
             }
             let times = step.times.unwrap_or(1);
-            if times == 0 {
-                self.at(src, &step.event.referenced, "`times` must be at least 1");
+            if times == 0 || times > MAX_TIMES {
+                self.at(
+                    src,
+                    &step.event.referenced,
+                    format!("`times` must be 1 to {MAX_TIMES}"),
+                );
                 return None;
             }
             let event = device_event(name, step);

@@ -210,6 +210,11 @@ pub(super) fn apply(
         }
     }
 
+    // The SM-DP+ knows the eUICC from AuthenticateClient on, so later notifications carry it
+    // (SGP.22 Table 32a: eid "SHALL be set if available").
+    if next.eid.is_none() {
+        next.eid = Some(eid);
+    }
     let mut notify = |point, outcome| effects.push(Effect::Notify { point, outcome });
     if let Some(expiry) = rules.order_expiry {
         let ordered = [ProfileState::Allocated, ProfileState::Linked]
