@@ -182,6 +182,7 @@ async fn main() -> Result<(), BoxError> {
     let dir = std::env::temp_dir().join(format!("smdpp-notify-bench-{}", std::process::id()));
     let mut config = Config::new(Scenario::default_scenario()?);
     config.es2_addr = "127.0.0.1:0".parse()?;
+    config.admin_addr = None;
     config.certs_dir = dir.join("certs");
     config.notify_queue_capacity = total.max(10_000);
     let server = Server::start(config).await?;

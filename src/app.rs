@@ -12,6 +12,8 @@ use crate::device;
 use crate::es2::matching_id::MatchingIdGenerator;
 use crate::fault::Faults;
 use crate::fault::NotificationFacts;
+use crate::journal::Journal;
+use crate::metrics::Metrics;
 use crate::notify::{hdpi, Notifier, Outgoing};
 use crate::profile::machine::{DownloadFailure, Effect, NotificationPoint};
 use crate::profile::Profile;
@@ -99,19 +101,31 @@ pub struct App {
     pub counters: Arc<Counters>,
     /// The notification dispatcher (it outlives scenario reloads).
     pub notifier: Notifier,
+    /// The bounded journal of ES2+ calls.
+    pub journal: Arc<Journal>,
+    /// Labelled counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// Distinguishes this process's functionCallIdentifiers from an earlier run's.
     run_id: u32,
 }
 
 impl App {
-    /// An application running `scenario`, notifying through `notifier`.
-    pub fn new(scenario: Arc<Scenario>, clock: Clock, notifier: Notifier) -> Self {
+    /// An application running `scenario`, notifying through `notifier`, journaling the last
+    /// `journal_capacity` ES2+ calls.
+    pub fn new(
+        scenario: Arc<Scenario>,
+        clock: Clock,
+        notifier: Notifier,
+        journal_capacity: usize,
+    ) -> Self {
         App {
             world: Arc::new(RwLock::new(Arc::new(World::new(scenario)))),
             run_id: (clock.now().unix_timestamp() % 1_000_000_000) as u32,
             clock,
             counters: Arc::default(),
             notifier,
+            journal: Arc::new(Journal::new(journal_capacity)),
+            metrics: Arc::default(),
         }
     }
 

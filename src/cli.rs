@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use smdpp_mock::http::Limits;
 use smdpp_mock::pki::{CertificateAuthority, EnsureReport, PkiDir, CA_CERT};
 use smdpp_mock::scenario::Scenario;
-use smdpp_mock::server::{Config, Server, DEFAULT_ES2_ADDR};
+use smdpp_mock::server::{Config, Server, DEFAULT_ADMIN_ADDR, DEFAULT_ES2_ADDR};
 
 /// A mock GSMA SGP.22 SM-DP+: ES2+ over mutual TLS, driven by YAML scenarios.
 ///
@@ -69,9 +69,15 @@ struct ServeArgs {
     /// default scenario runs.
     #[arg(long, env = "SMDPP_SCENARIO", value_delimiter = ',')]
     scenario: Vec<PathBuf>,
-    /// Address of the ES2+ listener (mutual TLS).
+    /// Address of the ES2+ and platform API listener (mutual TLS).
     #[arg(long, default_value = DEFAULT_ES2_ADDR, env = "SMDPP_LISTEN")]
     listen: SocketAddr,
+    /// Address of the admin / test-control API (plain HTTP; keep it on loopback).
+    #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
+    admin_listen: SocketAddr,
+    /// ES2+ calls the admin journal keeps.
+    #[arg(long, default_value_t = smdpp_mock::journal::DEFAULT_JOURNAL_CAPACITY, env = "SMDPP_JOURNAL_SIZE")]
+    journal_size: usize,
     #[command(flatten)]
     pki: PkiArgs,
     /// Largest accepted request body, in bytes.
@@ -202,6 +208,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let scenario = load_scenario(&args.scenario)?;
     let mut config = Config::new(scenario);
     config.es2_addr = args.listen;
+    config.admin_addr = Some(args.admin_listen);
+    config.journal_capacity = args.journal_size;
     config.certs_dir = args.pki.certs_dir;
     config.extra_sans = args.pki.sans;
     config.limits = Limits {
@@ -229,8 +237,11 @@ fn print_banner(config: &Config, server: &Server) {
     };
     let source = scenario.sources().join(" + ");
     let mut out = format!(
-        "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  scenario           {source} ({} operators, {} profiles)\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
+        "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  admin API          {}\n  scenario           {source} ({} operators, {} profiles)\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
         addr.port(),
+        server
+            .admin_addr()
+            .map_or("off".to_string(), |a| format!("http://{a}/ (OpenAPI: /openapi.json)")),
         scenario.operators().len(),
         scenario.profile_count(),
     );

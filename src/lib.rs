@@ -32,6 +32,7 @@
 // Network input must never panic the server: no unwrap/expect outside tests.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api;
 pub mod app;
 pub mod clock;
 pub mod device;
@@ -40,6 +41,8 @@ pub mod fault;
 pub mod http;
 pub mod ids;
 pub mod ipnet;
+pub mod journal;
+pub mod metrics;
 pub mod notify;
 pub mod pki;
 pub mod profile;

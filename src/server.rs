@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::api::admin::AdminState;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::http::{self, tls, Limits};
@@ -20,6 +21,8 @@ use crate::scenario::Scenario;
 
 /// Default ES2+ listen address (design.md §2).
 pub const DEFAULT_ES2_ADDR: &str = "127.0.0.1:6443";
+/// Default admin API listen address (design.md §9).
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
 
 /// Everything needed to start the mock.
 #[derive(Debug, Clone)]
@@ -39,6 +42,10 @@ pub struct Config {
     pub notify_queue_capacity: usize,
     /// How long shutdown waits for queued notifications.
     pub notify_drain: std::time::Duration,
+    /// ES2+ calls the journal keeps.
+    pub journal_capacity: usize,
+    /// Where the admin / test-control API listens (plain HTTP); `None` runs none.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -52,6 +59,8 @@ impl Config {
             limits: Limits::default(),
             notify_queue_capacity: DEFAULT_QUEUE_CAPACITY,
             notify_drain: std::time::Duration::from_secs(5),
+            journal_capacity: crate::journal::DEFAULT_JOURNAL_CAPACITY,
+            admin_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
         }
     }
 
@@ -77,10 +86,11 @@ impl Config {
 #[derive(Debug)]
 pub struct Server {
     es2_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     app: App,
     pki: PkiDir,
     pki_report: EnsureReport,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<watch::Sender<bool>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -107,16 +117,47 @@ impl Server {
             DEFAULT_LOG_CAPACITY,
         )
         .context("starting the notification dispatcher")?;
-        let app = App::new(config.scenario.clone(), Clock::system(), notifier);
-        let (stop, stopped) = oneshot::channel::<()>();
+        let app = App::new(
+            config.scenario.clone(),
+            Clock::system(),
+            notifier,
+            config.journal_capacity,
+        );
+        let (stop, stopped) = watch::channel(false);
+        let stopped_for = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let admin = match config.admin_addr {
+            Some(addr) => {
+                let admin_listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the admin listener to {addr}"))?;
+                let admin_addr = admin_listener.local_addr()?;
+                if !admin_addr.ip().is_loopback() {
+                    warn!(%admin_addr, "the admin API listens beyond loopback: anyone who can reach it can change the mock's state");
+                }
+                let router = crate::api::admin::router(AdminState {
+                    app: app.clone(),
+                    pki: pki.clone(),
+                    sans: Arc::new(config.server_sans()),
+                });
+                tokio::spawn(http::serve_admin(
+                    admin_listener,
+                    router,
+                    config.limits.shutdown_grace,
+                    stopped_for(stopped.clone()),
+                ));
+                info!(%admin_addr, "admin API listening (plain HTTP)");
+                Some(admin_addr)
+            }
+            None => None,
+        };
         let serving = http::serve(
             listener,
             tls,
             app.clone(),
             config.limits.clone(),
-            async move {
-                let _ = stopped.await;
-            },
+            stopped_for(stopped),
         );
         let (notifier, drain) = (app.notifier.clone(), config.notify_drain);
         let task = tokio::spawn(async move {
@@ -131,6 +172,7 @@ impl Server {
         info!(%es2_addr, profiles = config.scenario.profile_count(), "ES2+ listening (mutual TLS)");
         Ok(Server {
             es2_addr,
+            admin_addr: admin,
             app,
             pki,
             pki_report,
@@ -142,6 +184,11 @@ impl Server {
     /// The bound ES2+ address.
     pub fn es2_addr(&self) -> SocketAddr {
         self.es2_addr
+    }
+
+    /// The bound admin API address, if it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The application state (store, scenario, clock).
@@ -162,7 +209,7 @@ impl Server {
     /// Stops accepting, lets in-flight requests finish, and returns when done.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -173,7 +220,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
     }
 }

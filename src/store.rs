@@ -37,6 +37,8 @@ struct Inner {
     /// MatchingIDs that served as SM-DS EventIDs: never to be used again (SGP.22 §3.6.1.1).
     retired_event_ids: DashMap<MatchingId, ()>,
     pools: HashMap<Arc<str>, Mutex<Pool>>,
+    /// Woken after every committed change, for long-polls.
+    changed: tokio::sync::Notify,
 }
 
 /// The result of a committed update.
@@ -106,6 +108,7 @@ impl Store {
                 index,
                 matching_ids,
                 retired_event_ids: DashMap::new(),
+                changed: tokio::sync::Notify::new(),
                 pools: pools
                     .into_iter()
                     .map(|(ty, pool)| (ty, Mutex::new(pool)))
@@ -152,6 +155,61 @@ impl Store {
         self.inner.slots.iter().map(|m| lock(m).clone()).collect()
     }
 
+    /// Profiles counted by type and state (indexed like [`ProfileState::ALL`]): one pass over the
+    /// inventory.
+    pub fn counts_by_type(&self) -> HashMap<Arc<str>, [usize; 9]> {
+        let mut out: HashMap<Arc<str>, [usize; 9]> = HashMap::new();
+        for slot in &self.inner.slots {
+            let p = lock(slot);
+            out.entry(p.profile_type.clone()).or_default()[p.state.index()] += 1;
+        }
+        out
+    }
+
+    /// Up to `limit` profiles that pass `keep`, from inventory position `start` on, and the
+    /// position to continue from. Positions never change, so pages stay stable while profiles
+    /// change state.
+    pub fn page(
+        &self,
+        start: usize,
+        limit: usize,
+        keep: impl Fn(&Profile) -> bool,
+    ) -> (Vec<Profile>, Option<usize>) {
+        let mut out = Vec::new();
+        for (i, slot) in self.inner.slots.iter().enumerate().skip(start) {
+            if out.len() == limit {
+                return (out, Some(i));
+            }
+            let p = lock(slot);
+            if keep(&p) {
+                out.push(p.clone());
+            }
+        }
+        (out, None)
+    }
+
+    /// Waits until `done` holds for the profile with this ICCID, for at most `timeout`.
+    pub async fn wait_for(
+        &self,
+        key: IccidKey,
+        timeout: std::time::Duration,
+        done: impl Fn(&Profile) -> bool,
+    ) -> Option<Profile> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let p = self.get(key)?;
+            if done(&p) {
+                return Some(p);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+
     /// Runs `check` on the profile with this ICCID and commits the step it returns.
     ///
     /// `check` runs under the profile's lock and must not touch the store. On any error nothing
@@ -179,10 +237,13 @@ impl Store {
         self.rebind_matching_id(key, &profile, &step.next)?;
         *profile = step.next;
         self.sync_pool(slot, &profile);
-        Ok(then(Updated {
+        let result = then(Updated {
             profile: profile.clone(),
             effects: step.effects,
-        }))
+        });
+        drop(profile);
+        self.inner.changed.notify_waiters();
+        Ok(result)
     }
 
     /// Takes an Available profile of `profile_type` and commits the step `check` returns for it.
@@ -230,10 +291,13 @@ impl Store {
             }
             *profile = step.next;
             self.sync_pool(slot, &profile);
-            return Ok(Updated {
+            let updated = Updated {
                 profile: profile.clone(),
                 effects: step.effects,
-            });
+            };
+            drop(profile);
+            self.inner.changed.notify_waiters();
+            return Ok(updated);
         }
     }
 

@@ -20,7 +20,7 @@ fn bin() -> Command {
 fn spawn_serve(dir: &Path, extra: &[&str]) -> (Child, u16, Duration) {
     let started = Instant::now();
     let mut child = bin()
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .args(extra)
         .current_dir(dir)
         .env("RUST_LOG", "info")
@@ -181,7 +181,14 @@ fn bad_scenario_is_a_clear_error() {
     )
     .unwrap();
     let out = bin()
-        .args(["--scenario", "bad.yaml", "--listen", "127.0.0.1:0"])
+        .args([
+            "--scenario",
+            "bad.yaml",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .current_dir(dir.path())
         .output()
         .unwrap();

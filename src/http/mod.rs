@@ -152,3 +152,43 @@ pub async fn serve(
         }
     }
 }
+
+/// Serves the admin router over plain HTTP on `listener` until `shutdown` completes.
+pub async fn serve_admin(
+    listener: TcpListener,
+    router: axum::Router,
+    grace: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, remote)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let router = router.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        router.clone().call(req)
+                    });
+                    let conn = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        debug!(%remote, error = %e, "admin connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {}
+    }
+}

@@ -16,7 +16,9 @@ use tracing::{info, warn};
 
 use super::{CloseConnection, ConnectionInfo, Limits};
 use crate::app::{App, Counters};
+use crate::clock::es2_timestamp;
 use crate::es2::{self, wire::ADMIN_PROTOCOL_HEADER, Function};
+use crate::journal::JournalEntry;
 
 #[derive(Clone)]
 struct RouterState {
@@ -26,15 +28,20 @@ struct RouterState {
 
 /// The router of the ES2+ listener.
 pub fn es2_router(app: App, limits: Limits) -> Router {
-    let state = RouterState { app, limits };
+    let state = RouterState {
+        app: app.clone(),
+        limits,
+    };
+    let platform = crate::api::platform::router().with_state(app);
     Router::new()
         .route("/gsma/rsp2/es2plus/{function}", any(es2_endpoint))
         .fallback(not_found)
+        .with_state(state.clone())
+        .merge(platform)
         .layer(axum::middleware::map_response_with_state(
-            state.clone(),
+            state,
             add_admin_protocol,
         ))
-        .with_state(state)
 }
 
 /// Every response, errors included, announces the SM-DP+'s protocol version (SGP.22 §6.2).
@@ -100,6 +107,88 @@ async fn es2_endpoint(
     let Some(function) = function else {
         return not_found(request.method().clone(), request.uri().clone()).await;
     };
+    let mut trace = Trace::default();
+    let response = es2_call(&state, &conn, function, request, &mut trace).await;
+    trace.record(&state.app, &conn, function, response.status(), started);
+    response
+}
+
+/// What the journal and the metrics learn about one ES2+ call while it is handled.
+#[derive(Default)]
+struct Trace {
+    request: Option<Bytes>,
+    response: Option<Vec<u8>>,
+    operator: Option<String>,
+    call_id: Option<String>,
+    status: Option<&'static str>,
+    code: Option<(String, String)>,
+    fault: Option<String>,
+}
+
+impl Trace {
+    fn http_error(&mut self, status: StatusCode, message: impl Into<String>) -> Response {
+        let message = message.into();
+        self.response = Some(
+            json!({ "error": status.canonical_reason().unwrap_or("error"),
+                    "status": status.as_u16(), "message": message })
+            .to_string()
+            .into_bytes(),
+        );
+        http_error(status, message)
+    }
+
+    fn record(
+        self,
+        app: &App,
+        conn: &ConnectionInfo,
+        function: Function,
+        http_status: StatusCode,
+        started: Instant,
+    ) {
+        let parse = |b: &[u8]| -> serde_json::Value {
+            serde_json::from_slice(b).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(b).into_owned())
+            })
+        };
+        let request = self.request.as_deref().map(parse).unwrap_or_default();
+        let response = self.response.as_deref().map(parse).unwrap_or_default();
+        let iccid = [&request, &response]
+            .iter()
+            .find_map(|v| v.get("iccid").and_then(|i| i.as_str()).map(str::to_owned));
+        let (subject, reason) = self.code.clone().unwrap_or_default();
+        let status_label = self
+            .status
+            .map_or_else(|| format!("http_{}", http_status.as_u16()), str::to_owned);
+        app.metrics
+            .request(function.name(), &status_label, &subject, &reason);
+        app.journal.record(JournalEntry {
+            seq: 0,
+            time: es2_timestamp(app.clock.now()),
+            operator: self.operator,
+            certificate_subject: conn.peer.as_ref().map(|p| p.subject.clone()),
+            source_ip: conn.remote.ip().to_string(),
+            function: function.name().to_owned(),
+            function_call_identifier: self.call_id,
+            iccid,
+            http_status: http_status.as_u16(),
+            status: self.status.map(str::to_owned),
+            status_code: self.code.map(|(s, r)| format!("{s}/{r}")),
+            fault: self.fault,
+            request,
+            response,
+            elapsed_us: started.elapsed().as_micros() as u64,
+        });
+    }
+}
+
+async fn es2_call(
+    state: &RouterState,
+    conn: &ConnectionInfo,
+    function: Function,
+    request: Request,
+    trace: &mut Trace,
+) -> Response {
+    let started = Instant::now();
     if request.method() != Method::POST {
         let mut response = http_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -113,7 +202,7 @@ async fn es2_endpoint(
     let world = state.app.world();
     let headers = request.headers();
     if world.scenario.settings().require_json_content_type && !is_json(headers) {
-        return http_error(
+        return trace.http_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json (SGP.22 §6.2)",
         );
@@ -125,13 +214,13 @@ async fn es2_endpoint(
         match announced {
             Some(v) if v.starts_with("gsma/rsp/v") => {}
             Some(v) => {
-                return http_error(
+                return trace.http_error(
                     StatusCode::BAD_REQUEST,
                     format!("X-Admin-Protocol {v:?} does not have the form gsma/rsp/vX.Y.Z (SGP.22 §6.2)"),
                 )
             }
             None => {
-                return http_error(
+                return trace.http_error(
                     StatusCode::BAD_REQUEST,
                     "the X-Admin-Protocol header is missing (SGP.22 §6.2), e.g. X-Admin-Protocol: gsma/rsp/v2.5.0",
                 )
@@ -139,38 +228,42 @@ async fn es2_endpoint(
         }
     }
     let limit = state.limits.max_body_bytes;
-    let too_large = || {
-        http_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than {limit} bytes"),
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
+        return trace.http_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        );
     }
     let body: Bytes = match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return trace.http_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {limit} bytes"),
+            )
+        }
         Err(e) => {
-            return http_error(
+            return trace.http_error(
                 StatusCode::BAD_REQUEST,
                 format!("the request body could not be read: {e}"),
             )
         }
     };
 
+    trace.request = Some(body.clone());
     let operator = conn
         .peer
         .as_ref()
         .and_then(|p| world.scenario.operator_for_certificate(p.names()));
+    trace.operator = operator.map(|o| o.id.to_string());
     if let Some(op) = operator.filter(|op| !op.allows_source(conn.remote.ip())) {
         Counters::bump(&state.app.counters.requests_refused_source_ip);
         warn!(operator = %op.id, remote = %conn.remote, "source address not allowed for the operator");
-        return http_error(
+        return trace.http_error(
             StatusCode::FORBIDDEN,
             format!(
                 "operator {} may not connect from {} (allowedSourceIps)",
@@ -194,12 +287,31 @@ async fn es2_endpoint(
                     .app
                     .carry_out(&world, &profile, std::mem::take(&mut answer.effects));
             }
+            trace.call_id = answer
+                .request_header
+                .as_ref()
+                .map(|h| h.function_call_identifier.clone());
+            trace.status = Some(match answer.status {
+                es2::wire::ExecutionStatus::ExecutedSuccess => "Executed-Success",
+                es2::wire::ExecutionStatus::ExecutedWithWarning => "Executed-WithWarning",
+                es2::wire::ExecutionStatus::Failed => "Failed",
+                es2::wire::ExecutionStatus::Expired => "Expired",
+            });
+            trace.code = answer
+                .error
+                .as_ref()
+                .map(|e| (e.code.subject.to_owned(), e.code.reason.to_owned()));
+            trace.response = Some(answer.body.clone());
             if let Some(fault) = &answer.fault {
                 info!(%function, fault = %fault.name, "fault rule fired");
+                trace.fault = Some(fault.name.clone());
                 if let Some(delay) = fault.delay {
                     tokio::time::sleep(delay).await;
                 }
                 if fault.close {
+                    trace.status = None;
+                    trace.code = None;
+                    trace.response = None;
                     let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
                     response.extensions_mut().insert(CloseConnection);
                     return response;
@@ -231,7 +343,7 @@ async fn es2_endpoint(
         }
         Err(e) => {
             warn!(%function, remote = %conn.remote, error = %e, "malformed ES2+ body");
-            http_error(StatusCode::BAD_REQUEST, e.to_string())
+            trace.http_error(StatusCode::BAD_REQUEST, e.to_string())
         }
     }
 }

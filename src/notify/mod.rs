@@ -55,7 +55,7 @@ pub struct Job {
 }
 
 /// The state of a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
     /// Queued or being attempted.
@@ -69,7 +69,7 @@ pub enum DeliveryState {
 }
 
 /// One attempt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     /// When it started (UTC).
@@ -85,7 +85,7 @@ pub struct Attempt {
 }
 
 /// One notification and what became of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRecord {
     /// Sequence number.
@@ -314,6 +314,11 @@ impl Notifier {
             outstanding: Arc::default(),
         };
         (notifier, rx)
+    }
+
+    /// Notifications held now: queued, waiting behind their ICCID, or being retried.
+    pub fn depth(&self) -> usize {
+        self.outstanding.count.load(Ordering::Acquire)
     }
 
     /// The delivery log.

@@ -17,10 +17,7 @@ use super::{
 };
 use crate::es2::confirm_order::sha256;
 use crate::ids::{check_fqdn, luhn_check_digit, Eid, Iccid, IccidKey, MatchingId};
-use crate::profile::machine::{
-    transition, CancelSessionReason, DeviceEvent, Event, InstallResult, LocalOperation,
-    NotificationPoint, Rules,
-};
+use crate::profile::machine::{transition, Event, NotificationPoint, Rules};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
 use crate::spec::{status_code_by_name, Function};
 
@@ -742,7 +739,7 @@ impl Checker<'_> {
                 );
                 return None;
             }
-            let event = device_event(name, step);
+            let event = name.event(step.error_reason, step.bpp_command_id);
             for i in 0..times {
                 let simulated = Event::Device { eid, event };
                 match transition(
@@ -1041,32 +1038,6 @@ impl Checker<'_> {
             location.line(),
             location.column()
         )
-    }
-}
-
-fn device_event(name: DeviceEventName, step: &file::DeviceStep) -> DeviceEvent {
-    use DeviceEventName as N;
-    let cancel = DeviceEvent::CancelSession;
-    match name {
-        N::Download => DeviceEvent::Download,
-        N::WrongConfirmationCode => DeviceEvent::WrongConfirmationCode,
-        N::EligibilityFailure => DeviceEvent::EligibilityFailure,
-        N::RebindFailure => DeviceEvent::RebindFailure,
-        N::EndUserRejection => cancel(CancelSessionReason::EndUserRejection),
-        N::Postponed => cancel(CancelSessionReason::Postponed),
-        N::Timeout => cancel(CancelSessionReason::Timeout),
-        N::PprNotAllowed => cancel(CancelSessionReason::PprNotAllowed),
-        N::MetadataMismatch => cancel(CancelSessionReason::MetadataMismatch),
-        N::LoadBppExecutionError => cancel(CancelSessionReason::LoadBppExecutionError),
-        N::UndefinedReason => cancel(CancelSessionReason::Undefined),
-        N::InstallSuccess => DeviceEvent::InstallResult(InstallResult::Success),
-        N::InstallFailure => DeviceEvent::InstallResult(InstallResult::Failure {
-            bpp_command_id: step.bpp_command_id.unwrap_or(5),
-            error_reason: step.error_reason.unwrap_or(11),
-        }),
-        N::Enable => DeviceEvent::Local(LocalOperation::Enable),
-        N::Disable => DeviceEvent::Local(LocalOperation::Disable),
-        N::Delete => DeviceEvent::Local(LocalOperation::Delete),
     }
 }
 

@@ -13,6 +13,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
+use crate::profile::machine::{CancelSessionReason, DeviceEvent, InstallResult, LocalOperation};
 use crate::profile::ProfileState;
 
 /// A scenario file.
@@ -384,6 +385,36 @@ pub enum DeviceEventName {
     Disable,
     /// The user deletes the profile.
     Delete,
+}
+
+impl DeviceEventName {
+    /// The state-machine event; `error_reason` and `bpp_command_id` only matter for
+    /// `install-failure` (defaults 11 and 5).
+    pub fn event(self, error_reason: Option<u8>, bpp_command_id: Option<u8>) -> DeviceEvent {
+        use DeviceEventName as N;
+        let cancel = DeviceEvent::CancelSession;
+        match self {
+            N::Download => DeviceEvent::Download,
+            N::WrongConfirmationCode => DeviceEvent::WrongConfirmationCode,
+            N::EligibilityFailure => DeviceEvent::EligibilityFailure,
+            N::RebindFailure => DeviceEvent::RebindFailure,
+            N::EndUserRejection => cancel(CancelSessionReason::EndUserRejection),
+            N::Postponed => cancel(CancelSessionReason::Postponed),
+            N::Timeout => cancel(CancelSessionReason::Timeout),
+            N::PprNotAllowed => cancel(CancelSessionReason::PprNotAllowed),
+            N::MetadataMismatch => cancel(CancelSessionReason::MetadataMismatch),
+            N::LoadBppExecutionError => cancel(CancelSessionReason::LoadBppExecutionError),
+            N::UndefinedReason => cancel(CancelSessionReason::Undefined),
+            N::InstallSuccess => DeviceEvent::InstallResult(InstallResult::Success),
+            N::InstallFailure => DeviceEvent::InstallResult(InstallResult::Failure {
+                bpp_command_id: bpp_command_id.unwrap_or(5),
+                error_reason: error_reason.unwrap_or(11),
+            }),
+            N::Enable => DeviceEvent::Local(LocalOperation::Enable),
+            N::Disable => DeviceEvent::Local(LocalOperation::Disable),
+            N::Delete => DeviceEvent::Local(LocalOperation::Delete),
+        }
+    }
 }
 
 /// Which ES2+ calls a fault rule applies to; every key given must match.

@@ -100,6 +100,7 @@ impl TestServer {
     async fn start_in(scenario: Scenario, dir: TempDir) -> Self {
         let mut config = Config::new(scenario);
         config.es2_addr = "127.0.0.1:0".parse().unwrap();
+        config.admin_addr = Some("127.0.0.1:0".parse().unwrap());
         config.certs_dir = dir.path().join("certs");
         let server = Server::start(config).await.unwrap();
         TestServer { server, dir }

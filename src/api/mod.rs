@@ -1,0 +1,103 @@
+//! The JSON APIs besides ES2+: the operator's platform management API (on the ES2+ port, over
+//! the same mutual TLS) and the admin / test-control API (plain HTTP, loopback by default).
+//!
+//! [`view`] holds the JSON shapes both share; [`openapi`] describes every route of all three
+//! APIs; the route tables in [`platform`] and [`admin`] are what the routers are built from and
+//! what the OpenAPI document is checked against.
+
+// Helpers return the finished HTTP answer as their error, which handlers pass straight on; it
+// is large, but it is also the last thing a request allocates.
+#![allow(clippy::result_large_err)]
+
+pub mod admin;
+pub mod openapi;
+pub mod platform;
+pub mod view;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+/// Default and largest page size of list endpoints.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 1000;
+
+/// A JSON body with the status.
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
+/// The JSON error every API answers with: `{"error", "status", "message"}`, plus the offending
+/// query parameter when there is one.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    json_response(
+        status,
+        &json!({
+            "error": status.canonical_reason().unwrap_or("error"),
+            "status": status.as_u16(),
+            "message": message.into(),
+        }),
+    )
+}
+
+/// A 400 naming the query parameter that is wrong.
+pub fn bad_parameter(name: &str, message: impl std::fmt::Display) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({
+            "error": "Bad Request",
+            "status": 400,
+            "parameter": name,
+            "message": format!("{name}: {message}"),
+        }),
+    )
+}
+
+/// Parses `limit` (default [`DEFAULT_LIMIT`], 1 to [`MAX_LIMIT`]).
+pub fn parse_limit(value: Option<&str>) -> Result<usize, Response> {
+    match value {
+        None => Ok(DEFAULT_LIMIT),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                bad_parameter(
+                    "limit",
+                    format!("{v:?} is not a number from 1 to {MAX_LIMIT}"),
+                )
+            }),
+    }
+}
+
+/// Parses a `cursor` from a previous page.
+pub fn parse_cursor(value: Option<&str>) -> Result<usize, Response> {
+    match value {
+        None => Ok(0),
+        Some(v) => v
+            .strip_prefix('p')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                bad_parameter(
+                    "cursor",
+                    format!("{v:?} is not a cursor this server handed out"),
+                )
+            }),
+    }
+}
+
+/// The cursor of the page that starts at inventory position `next`.
+pub fn cursor(next: usize) -> String {
+    format!("p{next}")
+}

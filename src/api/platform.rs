@@ -1,0 +1,229 @@
+//! The platform management API (design.md §5): on the ES2+ port, over the same mutual TLS, and
+//! scoped to the operator the client certificate identifies. Another operator's data is never
+//! visible: it is answered like data that does not exist.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, MethodRouter};
+use axum::{Extension, Router};
+
+use super::view::{ProfilePage, ProfileTypeView, ProfileView};
+use super::{bad_parameter, cursor, error, json_response, parse_cursor, parse_limit};
+use crate::app::App;
+use crate::http::ConnectionInfo;
+use crate::ids::{Eid, Iccid};
+use crate::profile::ProfileState;
+use crate::scenario::Operator;
+
+/// Every route of the platform API: method, path (axum syntax), handler.
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<App>)> {
+    vec![
+        (Method::GET, "/profile_types", get(list_types)),
+        (Method::GET, "/profile_types/{id}", get(one_type)),
+        (Method::GET, "/profiles", get(list_profiles)),
+        (Method::GET, "/profiles/{iccid}", get(one_profile)),
+    ]
+}
+
+/// The router built from [`routes`].
+pub fn router() -> Router<App> {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, handler)| {
+            r.route(path, handler)
+        })
+}
+
+/// The calling operator, or the answer for a certificate that identifies none.
+fn caller(app: &App, conn: &ConnectionInfo) -> Result<Operator, Response> {
+    let world = app.world();
+    conn.peer
+        .as_ref()
+        .and_then(|p| world.scenario.operator_for_certificate(p.names()))
+        .filter(|op| op.allows_source(conn.remote.ip()))
+        .cloned()
+        .ok_or_else(|| {
+            error(
+                StatusCode::FORBIDDEN,
+                "the client certificate does not identify an operator allowed from this address",
+            )
+        })
+}
+
+async fn list_types(
+    State(app): State<App>,
+    Extension(conn): Extension<ConnectionInfo>,
+) -> Response {
+    let op = match caller(&app, &conn) {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    let world = app.world();
+    let counts = world.store.counts_by_type();
+    let types: Vec<ProfileTypeView> = world
+        .scenario
+        .profile_types()
+        .filter(|t| t.owner == op.id)
+        .map(|t| {
+            ProfileTypeView::of(
+                &t.id,
+                &t.owner,
+                counts.get(&t.id).copied().unwrap_or_default(),
+                false,
+            )
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "profileTypes": types }),
+    )
+}
+
+async fn one_type(
+    State(app): State<App>,
+    Extension(conn): Extension<ConnectionInfo>,
+    Path(id): Path<String>,
+) -> Response {
+    let op = match caller(&app, &conn) {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    let world = app.world();
+    match world
+        .scenario
+        .profile_type(&id)
+        .filter(|t| t.owner == op.id)
+    {
+        Some(t) => {
+            let counts = world.store.counts_by_type();
+            json_response(
+                StatusCode::OK,
+                &ProfileTypeView::of(
+                    &t.id,
+                    &t.owner,
+                    counts.get(&t.id).copied().unwrap_or_default(),
+                    false,
+                ),
+            )
+        }
+        None => error(StatusCode::NOT_FOUND, format!("no profile type {id:?}")),
+    }
+}
+
+/// Filters shared by the platform and admin profile lists.
+pub(crate) struct ProfileFilter {
+    pub(crate) state: Option<ProfileState>,
+    pub(crate) profile_type: Option<String>,
+    pub(crate) eid: Option<Eid>,
+    pub(crate) operator: Option<String>,
+    pub(crate) limit: usize,
+    pub(crate) start: usize,
+}
+
+impl ProfileFilter {
+    /// Reads `state`, `profileType`, `eid`, `limit`, `cursor` (and `operator` when allowed).
+    pub(crate) fn parse(
+        q: &HashMap<String, String>,
+        allow_operator: bool,
+    ) -> Result<Self, Response> {
+        let mut known = vec!["state", "profileType", "eid", "limit", "cursor"];
+        if allow_operator {
+            known.push("operator");
+        }
+        if let Some(unknown) = q.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(bad_parameter(
+                unknown,
+                format!("unknown parameter; known: {}", known.join(", ")),
+            ));
+        }
+        let state = match q.get("state") {
+            None => None,
+            Some(s) => Some(
+                ProfileState::ALL
+                    .into_iter()
+                    .find(|st| st.as_str() == s)
+                    .ok_or_else(|| bad_parameter("state", format!("{s:?} is not a profile state (Available, Allocated, Linked, Confirmed, Released, Downloaded, Installed, Error, Unavailable)")))?,
+            ),
+        };
+        let eid = match q.get("eid") {
+            None => None,
+            Some(e) => Some(e.parse::<Eid>().map_err(|err| bad_parameter("eid", err))?),
+        };
+        Ok(ProfileFilter {
+            state,
+            profile_type: q.get("profileType").cloned(),
+            eid,
+            operator: q.get("operator").cloned(),
+            limit: parse_limit(q.get("limit").map(String::as_str))?,
+            start: parse_cursor(q.get("cursor").map(String::as_str))?,
+        })
+    }
+
+    /// One page, as JSON.
+    pub(crate) fn page(&self, app: &App, with_operator: bool) -> Response {
+        let world = app.world();
+        let (profiles, next) = world.store.page(self.start, self.limit, |p| {
+            self.state.is_none_or(|s| s == p.state)
+                && self
+                    .profile_type
+                    .as_deref()
+                    .is_none_or(|t| t == &*p.profile_type)
+                && self.eid.is_none_or(|e| Some(e) == p.eid)
+                && self.operator.as_deref().is_none_or(|o| o == &*p.owner)
+        });
+        let address = world.scenario.smdp_address();
+        json_response(
+            StatusCode::OK,
+            &ProfilePage {
+                profiles: profiles
+                    .iter()
+                    .map(|p| ProfileView::of(p, address, with_operator))
+                    .collect(),
+                next_cursor: next.map(cursor),
+            },
+        )
+    }
+}
+
+async fn list_profiles(
+    State(app): State<App>,
+    Extension(conn): Extension<ConnectionInfo>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let op = match caller(&app, &conn) {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    let mut filter = match ProfileFilter::parse(&q, false) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    filter.operator = Some(op.id.to_string());
+    filter.page(&app, false)
+}
+
+async fn one_profile(
+    State(app): State<App>,
+    Extension(conn): Extension<ConnectionInfo>,
+    Path(iccid): Path<String>,
+) -> Response {
+    let op = match caller(&app, &conn) {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    let parsed: Iccid = match iccid.parse() {
+        Ok(i) => i,
+        Err(e) => return bad_parameter("iccid", e),
+    };
+    let world = app.world();
+    match world.store.get(parsed.key()).filter(|p| p.owner == op.id) {
+        Some(p) => json_response(
+            StatusCode::OK,
+            &ProfileView::of(&p, world.scenario.smdp_address(), false),
+        ),
+        None => error(StatusCode::NOT_FOUND, format!("no profile {iccid}")),
+    }
+}

@@ -1,0 +1,239 @@
+//! The request journal: a bounded ring of the ES2+ calls the mock received, for tests to
+//! inspect (`GET /admin/journal`) and wait on (`GET /admin/wait`). Memory stays flat under any
+//! load: the oldest entries go first.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+/// Default number of entries kept.
+pub const DEFAULT_JOURNAL_CAPACITY: usize = 10_000;
+
+/// One ES2+ call.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalEntry {
+    /// Sequence number, from 1, never reused.
+    pub seq: u64,
+    /// When it arrived (UTC, `YYYY-MM-DDThh:mm:ssZ`).
+    pub time: String,
+    /// The operator the client certificate maps to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// The client certificate's subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_subject: Option<String>,
+    /// The client's address.
+    pub source_ip: String,
+    /// The function (`DownloadOrder`…), or the path for requests that named none.
+    pub function: String,
+    /// `header.functionCallIdentifier`, when the header was well-formed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call_identifier: Option<String>,
+    /// The ICCID the call named or got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iccid: Option<String>,
+    /// The HTTP status of the answer.
+    pub http_status: u16,
+    /// `Executed-Success` / `Failed`, for ES2+ answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `subjectCode/reasonCode` of a `Failed` answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<String>,
+    /// The fault rule that fired, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// The request body (JSON when it parsed, else the text).
+    pub request: serde_json::Value,
+    /// The response body.
+    pub response: serde_json::Value,
+    /// Time spent answering, in microseconds.
+    pub elapsed_us: u64,
+}
+
+/// What to look for in the journal.
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    /// Only this function (case-insensitive, `downloadOrder` or `DownloadOrder`).
+    pub function: Option<String>,
+    /// Only calls about this ICCID (pad-insensitive).
+    pub iccid: Option<String>,
+    /// Only entries with a larger sequence number.
+    pub since: Option<u64>,
+    /// Only this operator.
+    pub operator: Option<String>,
+    /// Only answers with this status (`Executed-Success`, `Failed`).
+    pub status: Option<String>,
+}
+
+impl JournalFilter {
+    /// Whether `e` passes.
+    pub fn matches(&self, e: &JournalEntry) -> bool {
+        let digits = |s: &str| s.trim_end_matches('F').to_owned();
+        self.function
+            .as_ref()
+            .is_none_or(|f| f.eq_ignore_ascii_case(&e.function))
+            && self
+                .iccid
+                .as_ref()
+                .is_none_or(|i| e.iccid.as_deref().map(digits) == Some(digits(i)))
+            && self.since.is_none_or(|s| e.seq > s)
+            && self
+                .operator
+                .as_ref()
+                .is_none_or(|o| e.operator.as_deref() == Some(o.as_str()))
+            && self
+                .status
+                .as_ref()
+                .is_none_or(|s| e.status.as_deref() == Some(s.as_str()))
+    }
+}
+
+/// The bounded journal.
+#[derive(Debug)]
+pub struct Journal {
+    entries: Mutex<VecDeque<JournalEntry>>,
+    capacity: usize,
+    next_seq: AtomicU64,
+    changed: Notify,
+}
+
+impl Journal {
+    /// A journal keeping at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        Journal {
+            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            capacity: capacity.max(1),
+            next_seq: AtomicU64::new(1),
+            changed: Notify::new(),
+        }
+    }
+
+    /// How many entries it keeps at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Adds an entry (its `seq` is assigned here) and wakes waiters.
+    pub fn record(&self, mut entry: JournalEntry) -> u64 {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // Taken under the lock, so the ring stays in sequence order.
+        entry.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let seq = entry.seq;
+        if entries.len() >= self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+        drop(entries);
+        self.changed.notify_waiters();
+        seq
+    }
+
+    /// How many entries it holds now.
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The newest sequence number handed out (0 before any call).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Relaxed) - 1
+    }
+
+    /// Up to `limit` matching entries, oldest first.
+    pub fn query(&self, filter: &JournalFilter, limit: usize) -> Vec<JournalEntry> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .filter(|e| filter.matches(e))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Empties the journal (sequence numbers go on).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Waits until an entry matches `filter`, for at most `timeout`; returns it.
+    pub async fn wait_for(
+        &self,
+        filter: &JournalFilter,
+        timeout: Duration,
+    ) -> Option<JournalEntry> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(found) = self.query(filter, 1).into_iter().next() {
+                return Some(found);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(function: &str) -> JournalEntry {
+        JournalEntry {
+            seq: 0,
+            time: String::new(),
+            operator: None,
+            certificate_subject: None,
+            source_ip: "127.0.0.1".into(),
+            function: function.into(),
+            function_call_identifier: None,
+            iccid: Some("8944500100000000004F".into()),
+            http_status: 200,
+            status: None,
+            status_code: None,
+            fault: None,
+            request: serde_json::Value::Null,
+            response: serde_json::Value::Null,
+            elapsed_us: 0,
+        }
+    }
+
+    #[test]
+    fn stays_bounded_and_filters() {
+        let j = Journal::new(10);
+        for i in 0..25 {
+            j.record(entry(if i % 2 == 0 {
+                "DownloadOrder"
+            } else {
+                "ConfirmOrder"
+            }));
+        }
+        assert_eq!(j.len(), 10);
+        assert_eq!(j.last_seq(), 25);
+        let all = j.query(&JournalFilter::default(), 100);
+        assert_eq!(all.first().unwrap().seq, 16);
+        let filter = JournalFilter {
+            function: Some("downloadorder".into()),
+            iccid: Some("8944500100000000004".into()),
+            since: Some(20),
+            ..JournalFilter::default()
+        };
+        let found: Vec<u64> = j.query(&filter, 100).iter().map(|e| e.seq).collect();
+        assert_eq!(found, vec![21, 23, 25]);
+    }
+}

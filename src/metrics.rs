@@ -1,0 +1,182 @@
+//! Counters for `GET /metrics`, in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use crate::app::App;
+use crate::profile::ProfileState;
+
+/// Counters that need labels. Plain totals live where they are counted (`Counters`,
+/// `DeliveryCounters`).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// `(function, status, subject, reason)` → count. `status` is the ES2+ status or `http_<code>`.
+    requests: Mutex<BTreeMap<(String, String, String, String), u64>>,
+    /// TLS handshake failures by reason.
+    handshakes: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    /// Counts one ES2+ request outcome.
+    pub fn request(&self, function: &str, status: &str, subject: &str, reason: &str) {
+        let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry((
+            function.to_owned(),
+            status.to_owned(),
+            subject.to_owned(),
+            reason.to_owned(),
+        ))
+        .or_default() += 1;
+    }
+
+    /// Counts one failed TLS handshake.
+    pub fn handshake_failure(&self, reason: &'static str) {
+        *self
+            .handshakes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// TLS handshake failures so far with this reason.
+    pub fn handshake_failures(&self, reason: &str) -> u64 {
+        self.handshakes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(reason)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The whole exposition.
+pub fn render(app: &App) -> String {
+    let mut out = String::new();
+    let metrics = &app.metrics;
+    let _ = writeln!(out, "# HELP smdpp_es2_requests_total ES2+ requests by function and outcome (status, subject and reason codes).");
+    let _ = writeln!(out, "# TYPE smdpp_es2_requests_total counter");
+    for ((function, status, subject, reason), n) in metrics
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        let _ = writeln!(
+            out,
+            "smdpp_es2_requests_total{{function=\"{}\",status=\"{}\",subject=\"{}\",reason=\"{}\"}} {n}",
+            label(function),
+            label(status),
+            label(subject),
+            label(reason)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP smdpp_tls_handshake_failures_total Refused or failed TLS handshakes by reason."
+    );
+    let _ = writeln!(out, "# TYPE smdpp_tls_handshake_failures_total counter");
+    for (reason, n) in metrics
+        .handshakes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        let _ = writeln!(
+            out,
+            "smdpp_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    let c = &app.counters;
+    let _ = writeln!(
+        out,
+        "# HELP smdpp_source_ip_refusals_total Connections or requests refused by IP whitelisting."
+    );
+    let _ = writeln!(out, "# TYPE smdpp_source_ip_refusals_total counter");
+    let _ = writeln!(
+        out,
+        "smdpp_source_ip_refusals_total{{stage=\"connection\"}} {}",
+        c.connections_refused_source_ip.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "smdpp_source_ip_refusals_total{{stage=\"request\"}} {}",
+        c.requests_refused_source_ip.load(Ordering::Relaxed)
+    );
+
+    let world = app.world();
+    let _ = writeln!(
+        out,
+        "# HELP smdpp_profiles Profiles by operator, profile type and state."
+    );
+    let _ = writeln!(out, "# TYPE smdpp_profiles gauge");
+    let counts = world.store.counts_by_type();
+    for ty in world.scenario.profile_types() {
+        let per_state = counts.get(&ty.id).copied().unwrap_or_default();
+        for state in ProfileState::ALL {
+            let _ = writeln!(
+                out,
+                "smdpp_profiles{{operator=\"{}\",profile_type=\"{}\",state=\"{state}\"}} {}",
+                label(&ty.owner),
+                label(&ty.id),
+                per_state[state.index()]
+            );
+        }
+    }
+
+    let d = &app.notifier.log().counters;
+    let _ = writeln!(
+        out,
+        "# HELP smdpp_notifications_total HandleDownloadProgressInfo notifications by outcome."
+    );
+    let _ = writeln!(out, "# TYPE smdpp_notifications_total counter");
+    for (outcome, n) in [
+        ("queued", &d.queued),
+        ("delivered", &d.delivered),
+        ("failed", &d.failed),
+        ("dropped_queue_full", &d.dropped_queue_full),
+        ("dropped_by_fault", &d.dropped_by_fault),
+    ] {
+        let _ = writeln!(
+            out,
+            "smdpp_notifications_total{{outcome=\"{outcome}\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP smdpp_notification_attempts_total Delivery attempts."
+    );
+    let _ = writeln!(out, "# TYPE smdpp_notification_attempts_total counter");
+    let _ = writeln!(
+        out,
+        "smdpp_notification_attempts_total {}",
+        d.attempts.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP smdpp_notification_queue_depth Notifications queued, waiting or being retried."
+    );
+    let _ = writeln!(out, "# TYPE smdpp_notification_queue_depth gauge");
+    let _ = writeln!(
+        out,
+        "smdpp_notification_queue_depth {}",
+        app.notifier.depth()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP smdpp_journal_entries Entries in the request journal."
+    );
+    let _ = writeln!(out, "# TYPE smdpp_journal_entries gauge");
+    let _ = writeln!(out, "smdpp_journal_entries {}", app.journal.len());
+    out
+}
