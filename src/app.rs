@@ -80,8 +80,6 @@ pub struct Counters {
     pub connections_refused_source_ip: AtomicU64,
     /// Requests refused after the handshake: source address not allowed for that operator.
     pub requests_refused_source_ip: AtomicU64,
-    /// TLS handshakes that failed or timed out.
-    pub tls_handshake_failures: AtomicU64,
 }
 
 impl Counters {

@@ -97,19 +97,20 @@ pub async fn serve(
                 let router = router.clone();
                 let watcher = graceful.watcher();
                 let handshake_timeout = limits.handshake_timeout;
-                let counters = app.counters.clone();
+                let metrics = app.metrics.clone();
                 // The handshake runs in the connection's own task, so a slow client never
                 // holds up `accept`.
                 tokio::spawn(async move {
                     let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
-                            Counters::bump(&counters.tls_handshake_failures);
-                            info!(%remote, reason = %e, "TLS handshake refused");
+                            let reason = tls::failure_reason(&e);
+                            metrics.handshake_failure(reason);
+                            info!(%remote, reason, error = %e, "TLS handshake refused");
                             return;
                         }
                         Err(_) => {
-                            Counters::bump(&counters.tls_handshake_failures);
+                            metrics.handshake_failure("timeout");
                             info!(%remote, timeout = ?handshake_timeout, "TLS handshake timed out");
                             return;
                         }

@@ -98,3 +98,30 @@ impl PeerIdentity {
             .map(String::as_str)
     }
 }
+
+/// A short label for why a TLS handshake failed, for logs and metrics.
+pub fn failure_reason(error: &std::io::Error) -> &'static str {
+    use rustls::{CertificateError, Error};
+    let Some(tls) = error.get_ref().and_then(|e| e.downcast_ref::<Error>()) else {
+        return "io";
+    };
+    match tls {
+        Error::NoCertificatesPresented => "no_certificate",
+        Error::InvalidCertificate(c) => match c {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "not_yet_valid"
+            }
+            CertificateError::UnknownIssuer => "unknown_ca",
+            CertificateError::Revoked => "revoked",
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                "wrong_usage"
+            }
+            CertificateError::BadSignature => "bad_signature",
+            _ => "invalid_certificate",
+        },
+        Error::PeerIncompatible(_) => "incompatible",
+        Error::AlertReceived(_) => "alert_received",
+        _ => "protocol",
+    }
+}

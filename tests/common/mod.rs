@@ -416,3 +416,84 @@ pub async fn confirm(client: &Es2Client, iccid: &str, extra: Value) -> String {
     reply.assert_success();
     reply.str("matchingId").to_string()
 }
+
+/// A plain-HTTP client for the admin API.
+pub struct AdminClient {
+    addr: std::net::SocketAddr,
+}
+
+impl TestServer {
+    /// A client for the admin API.
+    pub fn admin(&self) -> AdminClient {
+        AdminClient {
+            addr: self.server.admin_addr().expect("the admin API runs"),
+        }
+    }
+}
+
+impl AdminClient {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        content_type: &str,
+    ) -> Reply {
+        let tcp = TcpStream::connect(self.addr).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
+            .unwrap();
+        let response = send.send_request(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let raw = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None, "application/json").await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(
+            Method::POST,
+            path,
+            Some(&body.to_string()),
+            "application/json",
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send(
+            Method::PUT,
+            path,
+            Some(&body.to_string()),
+            "application/json",
+        )
+        .await
+    }
+}
+
+impl Es2Client {
+    /// GET on the platform API (same mTLS connection setup as ES2+).
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, &[], Vec::new())
+            .await
+            .unwrap()
+    }
+}
