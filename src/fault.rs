@@ -141,8 +141,7 @@ impl Rule {
         }
         if let Some(p) = s.probability {
             let n = self.draws.fetch_add(1, Ordering::Relaxed);
-            let draw = splitmix64(s.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) as f64
-                / (u64::MAX as f64 + 1.0);
+            let draw = crate::rng::unit(s.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             if draw >= p {
                 return None;
             }
@@ -165,13 +164,6 @@ impl Rule {
             duplicate: s.duplicate,
         })
     }
-}
-
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pki;
 pub mod profile;
+pub mod rng;
 pub mod scenario;
 pub mod server;
 pub mod spec;

@@ -615,12 +615,10 @@ async fn wait(State(s): State<AdminState>, Query(q): Query<HashMap<String, Strin
                 Ok(i) => i.key(),
                 Err(r) => return r,
             };
-            let state = match q.get("state") {
+            let state = match q.get("state").map(|v| v.parse::<ProfileState>()) {
                 None => return bad_parameter("state", "required with for=profile"),
-                Some(v) => match ProfileState::ALL.into_iter().find(|s| s.as_str() == v) {
-                    Some(s) => s,
-                    None => return bad_parameter("state", format!("{v:?} is not a profile state")),
-                },
+                Some(Ok(s)) => s,
+                Some(Err(e)) => return bad_parameter("state", e),
             };
             let world = s.app.world();
             if world.store.get(key).is_none() {

@@ -139,15 +139,11 @@ impl ProfileFilter {
                 format!("unknown parameter; known: {}", known.join(", ")),
             ));
         }
-        let state = match q.get("state") {
-            None => None,
-            Some(s) => Some(
-                ProfileState::ALL
-                    .into_iter()
-                    .find(|st| st.as_str() == s)
-                    .ok_or_else(|| bad_parameter("state", format!("{s:?} is not a profile state (Available, Allocated, Linked, Confirmed, Released, Downloaded, Installed, Error, Unavailable)")))?,
-            ),
-        };
+        let state = q
+            .get("state")
+            .map(|s| s.parse::<ProfileState>())
+            .transpose()
+            .map_err(|e| bad_parameter("state", e))?;
         let eid = match q.get("eid") {
             None => None,
             Some(e) => Some(e.parse::<Eid>().map_err(|err| bad_parameter("eid", err))?),

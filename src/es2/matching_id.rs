@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ring::rand::SecureRandom;
 
 use crate::ids::MatchingId;
+use crate::rng::splitmix64;
 
 const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -53,13 +54,6 @@ impl MatchingIdGenerator {
         }
         MatchingId::from_generated(out)
     }
-}
-
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -560,8 +560,7 @@ async fn attempt_until_done(
             return true;
         }
         if attempt < cb.max_attempts {
-            let jitter =
-                retry::unit_random(job.id.wrapping_mul(31).wrapping_add(u64::from(attempt)));
+            let jitter = crate::rng::unit(job.id.wrapping_mul(31).wrapping_add(u64::from(attempt)));
             tokio::time::sleep(retry::backoff(
                 attempt,
                 cb.initial_backoff,

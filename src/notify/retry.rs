@@ -12,15 +12,6 @@ pub fn backoff(attempt: u32, initial: Duration, max: Duration, jitter: f64) -> D
     base.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
-/// A number in [0, 1) from `seed`: SplitMix64, so runs are reproducible.
-pub fn unit_random(seed: u64) -> f64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,14 +26,5 @@ mod tests {
         assert_eq!(full(5), Duration::from_secs(1));
         assert_eq!(full(60), Duration::from_secs(1));
         assert_eq!(backoff(3, i, m, 0.0), Duration::from_millis(200));
-    }
-
-    #[test]
-    fn random_is_in_range_and_reproducible() {
-        for s in 0..1000 {
-            let r = unit_random(s);
-            assert!((0.0..1.0).contains(&r));
-            assert_eq!(r, unit_random(s));
-        }
     }
 }

@@ -82,6 +82,22 @@ impl ProfileState {
     }
 }
 
+impl std::str::FromStr for ProfileState {
+    type Err = String;
+
+    /// The state named exactly as SGP.22 writes it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ProfileState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "{s:?} is not a profile state (Available, Allocated, Linked, Confirmed, Released, Downloaded, Installed, Error, Unavailable)"
+                )
+            })
+    }
+}
+
 impl fmt::Display for ProfileState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
