@@ -105,6 +105,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Distinguishes this process's functionCallIdentifiers from an earlier run's.
     run_id: u32,
+    /// Woken when the world is replaced (reset, scenario load).
+    world_changed: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -124,7 +126,13 @@ impl App {
             notifier,
             journal: Arc::new(Journal::new(journal_capacity)),
             metrics: Arc::default(),
+            world_changed: Arc::default(),
         }
+    }
+
+    /// Resolves when the world is next replaced; create it before checking the world.
+    pub fn world_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.world_changed.notified()
     }
 
     /// The current world. A request keeps the `Arc` it got, so a concurrent scenario reload
@@ -148,6 +156,7 @@ impl App {
             Ok(mut w) => *w = world,
             Err(poisoned) => *poisoned.into_inner() = world,
         }
+        self.world_changed.notify_waiters();
     }
 
     /// Carries out the effects of a transition committed on `profile` in `world`.

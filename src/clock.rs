@@ -12,6 +12,7 @@ use time::{Duration, OffsetDateTime};
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
     offset_ms: Arc<AtomicI64>,
+    advanced: Arc<tokio::sync::Notify>,
 }
 
 impl Clock {
@@ -41,6 +42,35 @@ impl Clock {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
                 Some(old.saturating_add(ms).min(MAX_OFFSET_MS))
             });
+        self.advanced.notify_waiters();
+    }
+
+    /// Back to the system time.
+    pub fn reset(&self) {
+        self.offset_ms.store(0, Ordering::Relaxed);
+        self.advanced.notify_waiters();
+    }
+
+    /// Waits until `by` has passed on this clock: real time plus any [`Clock::advance`] made
+    /// meanwhile, so moving the clock also moves device timelines.
+    pub async fn sleep(&self, by: std::time::Duration) {
+        let started = tokio::time::Instant::now();
+        let offset_at_start = self.offset_ms.load(Ordering::Relaxed);
+        loop {
+            let advanced = self.advanced.notified();
+            tokio::pin!(advanced);
+            advanced.as_mut().enable();
+            let jumped = self.offset_ms.load(Ordering::Relaxed) - offset_at_start;
+            let waited = started.elapsed().as_millis() as i64 + jumped.max(0);
+            let left = i64::try_from(by.as_millis()).unwrap_or(i64::MAX) - waited;
+            if left <= 0 {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(left as u64)) => {}
+                () = &mut advanced => {}
+            }
+        }
     }
 }
 
@@ -77,5 +107,21 @@ mod tests {
         let before = clock.now();
         clock.advance(std::time::Duration::from_secs(3600));
         assert!(clock.now() - before >= Duration::seconds(3599));
+        clock.reset();
+        assert!(clock.now() - before < Duration::seconds(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn advancing_ends_a_mock_sleep() {
+        let clock = Clock::system();
+        let sleeper = {
+            let clock = clock.clone();
+            tokio::spawn(async move { clock.sleep(std::time::Duration::from_secs(3600)).await })
+        };
+        tokio::task::yield_now().await;
+        let started = tokio::time::Instant::now();
+        clock.advance(std::time::Duration::from_secs(3600));
+        sleeper.await.unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }

@@ -56,7 +56,7 @@ async fn run(
 ) {
     for step in steps {
         if !step.after.is_zero() {
-            tokio::time::sleep(step.after).await;
+            app.clock.sleep(step.after).await;
         }
         if !app.is_current(&world) {
             return; // the scenario was reset or replaced

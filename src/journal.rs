@@ -48,12 +48,55 @@ pub struct JournalEntry {
     /// The fault rule that fired, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
-    /// The request body (JSON when it parsed, else the text).
-    pub request: serde_json::Value,
+    /// The request body (shown as JSON when it is JSON).
+    pub request: BodyText,
     /// The response body.
-    pub response: serde_json::Value,
+    pub response: BodyText,
     /// Time spent answering, in microseconds.
     pub elapsed_us: u64,
+}
+
+/// Bodies are kept up to this size; a longer one is kept cut, as text.
+pub const BODY_LIMIT: usize = 8 * 1024;
+
+/// A body kept as text, so the journal's memory is bounded by bytes, not by what a parser
+/// makes of them; it is shown as JSON when it is JSON.
+#[derive(Debug, Clone, Default)]
+pub struct BodyText(String);
+
+impl BodyText {
+    /// The body, cut at [`BODY_LIMIT`].
+    pub fn new(bytes: &[u8]) -> Self {
+        if bytes.len() <= BODY_LIMIT {
+            return BodyText(String::from_utf8_lossy(bytes).into_owned());
+        }
+        let cut = String::from_utf8_lossy(&bytes[..BODY_LIMIT]);
+        BodyText(format!("{cut}… ({} bytes in all)", bytes.len()))
+    }
+
+    /// The body as JSON, if it is.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.0).ok()
+    }
+}
+
+impl Serialize for BodyText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.json() {
+            Some(v) => v.serialize(s),
+            None => s.serialize_str(&self.0),
+        }
+    }
+}
+
+impl schemars::JsonSchema for BodyText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Body".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "description": "The body: its JSON, or its text when it is not JSON." })
+    }
 }
 
 /// What to look for in the journal.
@@ -152,8 +195,12 @@ impl Journal {
     /// Up to `limit` matching entries, oldest first.
     pub fn query(&self, filter: &JournalFilter, limit: usize) -> Vec<JournalEntry> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // The ring is in sequence order: start right after `since`.
+        let start = filter
+            .since
+            .map_or(0, |since| entries.partition_point(|e| e.seq <= since));
         entries
-            .iter()
+            .range(start..)
             .filter(|e| filter.matches(e))
             .take(limit)
             .cloned()
@@ -207,8 +254,8 @@ mod tests {
             status: None,
             status_code: None,
             fault: None,
-            request: serde_json::Value::Null,
-            response: serde_json::Value::Null,
+            request: BodyText::default(),
+            response: BodyText::default(),
             elapsed_us: 0,
         }
     }

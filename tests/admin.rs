@@ -403,3 +403,155 @@ async fn the_clock_moves_order_expiry() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advancing_the_clock_moves_device_timelines() {
+    let t = TestServer::with_yaml(
+        r#"
+operators:
+  - id: test-mno
+profileTypes:
+  - id: T
+    owner: test-mno
+    profiles: [ { range: { start: "894450010000000000", count: 3 } } ]
+devices:
+  - timeline:
+      - { after: 1h, event: download }
+      - { after: 1d, event: install-success }
+"#,
+    )
+    .await;
+    let c = t.client("test-mno");
+    let iccid = download_by_type(&c, "T", Some(EID1)).await;
+    confirm(&c, &iccid, json!({ "releaseFlag": true })).await;
+    let a = t.admin();
+    a.post("/admin/clock", json!({ "advance": "1h" })).await;
+    let w = a
+        .get(&format!(
+            "/admin/wait?for=profile&iccid={iccid}&state=Downloaded&timeout=20s"
+        ))
+        .await;
+    assert_eq!(w.status, StatusCode::OK, "{}", w.body);
+    a.post("/admin/clock", json!({ "advance": "1d" })).await;
+    let w = a
+        .get(&format!(
+            "/admin/wait?for=profile&iccid={iccid}&state=Installed&timeout=20s"
+        ))
+        .await;
+    assert_eq!(w.status, StatusCode::OK, "{}", w.body);
+    // Reset puts the clock back as well.
+    let before = a
+        .post("/admin/clock", json!({ "advance": "0ms" }))
+        .await
+        .body["now"]
+        .clone();
+    a.post("/admin/reset", json!({})).await;
+    let after = a
+        .post("/admin/clock", json!({ "advance": "0ms" }))
+        .await
+        .body["now"]
+        .clone();
+    assert!(after.as_str().unwrap() < before.as_str().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_wait_follows_a_reset() {
+    let t = TestServer::start().await;
+    let a = t.admin();
+    let iccid = "8944500100000000004";
+    let waiter = {
+        let a = t.admin();
+        let path = format!("/admin/wait?for=profile&iccid={iccid}&state=Released&timeout=20s");
+        tokio::spawn(async move { a.get(&path).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    a.post("/admin/reset", json!({})).await;
+    a.put(
+        &format!("/admin/profiles/{iccid}"),
+        json!({ "state": "Released", "eid": EID1 }),
+    )
+    .await;
+    let w = waiter.await.unwrap();
+    assert_eq!(w.status, StatusCode::OK, "{}", w.body);
+}
+
+#[tokio::test]
+async fn json_errors_for_wrong_methods_and_paths() {
+    let t = TestServer::start().await;
+    let a = t.admin();
+    let r = a
+        .send(Method::DELETE, "/admin/journal", None, "application/json")
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        r.body["message"].is_string(),
+        "{}",
+        String::from_utf8_lossy(&r.raw)
+    );
+    let r = a.get("/admin/profiles/%FF").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["parameter"], "path");
+    let c = t.client("test-mno");
+    let r = c
+        .request(Method::POST, "/profiles", &[], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.body["message"].is_string());
+    let r = c.get("/profiles/%FF").await;
+    assert_eq!(
+        (r.status, r.body["parameter"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("path"))
+    );
+    let r = c.get("/profiles?profileType=OTHER-STANDARD").await;
+    assert_eq!(
+        (r.status, r.body["parameter"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("profileType"))
+    );
+    // A wrong method on ES2+ is journaled with its answer.
+    c.request(
+        Method::GET,
+        "/gsma/rsp2/es2plus/downloadOrder",
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    let j = a.get("/admin/journal").await;
+    let last = j.body["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["httpStatus"], 405);
+    assert!(last["response"]["message"].is_string(), "{last}");
+}
+
+#[tokio::test]
+async fn journal_bodies_are_capped() {
+    let t = TestServer::start().await;
+    let c = t.client("test-mno");
+    let big = format!("{{\"header\": {{}}, \"pad\": \"{}\"}}", "x".repeat(20_000));
+    c.request(
+        Method::POST,
+        "/gsma/rsp2/es2plus/downloadOrder",
+        &[
+            ("content-type", "application/json"),
+            ("x-admin-protocol", "gsma/rsp/v2.5.0"),
+        ],
+        big.into_bytes(),
+    )
+    .await
+    .unwrap();
+    let j = t.admin().get("/admin/journal").await;
+    let request = j.body["entries"][0]["request"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        request.len() < 9_000 && request.ends_with("bytes in all)"),
+        "{}",
+        request.len()
+    );
+}

@@ -8,17 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put, MethodRouter};
+use axum::routing::MethodRouter;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::platform::ProfileFilter;
 use super::view::ProfileView;
-use super::{bad_parameter, error, json_response, parse_limit};
+use super::{bad_parameter, error, json_response, parse_limit, Segment};
 use crate::app::{App, World};
 use crate::clock::es2_timestamp;
 use crate::device;
@@ -42,54 +42,70 @@ pub struct AdminState {
     pub sans: Arc<Vec<String>>,
 }
 
-/// Every admin route: method, path (axum syntax), handler.
+/// Every admin route: method, path (axum syntax), handler; one entry per method and path.
 pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AdminState>)> {
+    use axum::routing::{on, MethodFilter};
+    let get = |h| on(MethodFilter::GET, h);
     vec![
         (Method::GET, "/health", get(health)),
-        (Method::GET, "/ready", get(ready)),
-        (Method::GET, "/metrics", get(metrics)),
-        (Method::GET, "/openapi.json", get(openapi)),
-        (Method::POST, "/admin/reset", post(reset)),
-        (Method::PUT, "/admin/scenario", put(load_scenario)),
-        (Method::GET, "/admin/profiles", get(list_profiles)),
+        (Method::GET, "/ready", on(MethodFilter::GET, ready)),
+        (Method::GET, "/metrics", on(MethodFilter::GET, metrics)),
+        (Method::GET, "/openapi.json", on(MethodFilter::GET, openapi)),
+        (Method::POST, "/admin/reset", on(MethodFilter::POST, reset)),
+        (
+            Method::PUT,
+            "/admin/scenario",
+            on(MethodFilter::PUT, load_scenario),
+        ),
+        (
+            Method::GET,
+            "/admin/profiles",
+            on(MethodFilter::GET, list_profiles),
+        ),
         (
             Method::GET,
             "/admin/profiles/{iccid}",
-            get(one_profile).put(force_profile),
+            on(MethodFilter::GET, one_profile),
         ),
         (
             Method::PUT,
             "/admin/profiles/{iccid}",
-            get(one_profile).put(force_profile),
+            on(MethodFilter::PUT, force_profile),
         ),
         (
             Method::POST,
             "/admin/profiles/{iccid}/events",
-            post(device_event),
+            on(MethodFilter::POST, device_event),
         ),
         (
             Method::POST,
             "/admin/devices/{matchingId}/events",
-            post(device_event_by_matching_id),
+            on(MethodFilter::POST, device_event_by_matching_id),
         ),
-        (Method::GET, "/admin/journal", get(journal)),
-        (Method::GET, "/admin/notifications", get(notifications)),
+        (
+            Method::GET,
+            "/admin/journal",
+            on(MethodFilter::GET, journal),
+        ),
+        (
+            Method::GET,
+            "/admin/notifications",
+            on(MethodFilter::GET, notifications),
+        ),
         (
             Method::PUT,
             "/admin/operators/{id}/callback",
-            put(register_callback),
+            on(MethodFilter::PUT, register_callback),
         ),
-        (Method::POST, "/admin/clock", post(clock)),
-        (Method::GET, "/admin/wait", get(wait)),
+        (Method::POST, "/admin/clock", on(MethodFilter::POST, clock)),
+        (Method::GET, "/admin/wait", on(MethodFilter::GET, wait)),
     ]
 }
 
-/// The router built from [`routes`]; unknown paths get a JSON 404.
+/// The router built from [`routes`]; unknown paths and methods get JSON errors.
 pub fn router(state: AdminState) -> Router {
-    let mut seen = std::collections::HashSet::new();
     routes()
         .into_iter()
-        .filter(|(_, path, _)| seen.insert(*path))
         .fold(Router::new(), |r, (_, path, handler)| {
             r.route(path, handler)
         })
@@ -97,6 +113,15 @@ pub fn router(state: AdminState) -> Router {
             error(
                 StatusCode::NOT_FOUND,
                 format!("no admin endpoint {}; see GET /openapi.json", uri.path()),
+            )
+        })
+        .method_not_allowed_fallback(|method: Method, uri: axum::http::Uri| async move {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{method} is not allowed on {}; see GET /openapi.json",
+                    uri.path()
+                ),
             )
         })
         .with_state(state)
@@ -136,9 +161,17 @@ async fn openapi() -> Response {
 
 async fn reset(State(s): State<AdminState>) -> Response {
     let scenario = s.app.world().scenario.clone();
-    s.app.replace_world(World::new(scenario));
-    s.app.journal.clear();
+    fresh_start(&s.app, World::new(scenario));
     json_response(StatusCode::OK, &json!({ "reset": true }))
+}
+
+/// A new world, with the clock, journal and delivery log as at start. Notifications already
+/// queued for the old world are still delivered, unrecorded.
+fn fresh_start(app: &App, world: World) {
+    app.replace_world(world);
+    app.clock.reset();
+    app.journal.clear();
+    app.notifier.log().clear();
 }
 
 async fn load_scenario(State(s): State<AdminState>, body: Bytes) -> Response {
@@ -169,8 +202,7 @@ async fn load_scenario(State(s): State<AdminState>, body: Bytes) -> Response {
         "operators": operators,
         "profiles": scenario.profile_count(),
     });
-    s.app.replace_world(World::new(Arc::new(scenario)));
-    s.app.journal.clear();
+    fresh_start(&s.app, World::new(Arc::new(scenario)));
     json_response(StatusCode::OK, &summary)
 }
 
@@ -188,7 +220,7 @@ fn parse_iccid(text: &str) -> Result<Iccid, Response> {
     text.parse().map_err(|e| bad_parameter("iccid", e))
 }
 
-async fn one_profile(State(s): State<AdminState>, Path(iccid): Path<String>) -> Response {
+async fn one_profile(State(s): State<AdminState>, Segment(iccid): Segment) -> Response {
     let key = match parse_iccid(&iccid) {
         Ok(i) => i.key(),
         Err(r) => return r,
@@ -214,7 +246,7 @@ struct ForcedState {
 
 async fn force_profile(
     State(s): State<AdminState>,
-    Path(iccid): Path<String>,
+    Segment(iccid): Segment,
     body: Bytes,
 ) -> Response {
     let key = match parse_iccid(&iccid) {
@@ -363,7 +395,7 @@ fn event_answer(
 
 async fn device_event(
     State(s): State<AdminState>,
-    Path(iccid): Path<String>,
+    Segment(iccid): Segment,
     body: Bytes,
 ) -> Response {
     let key = match parse_iccid(&iccid) {
@@ -379,7 +411,7 @@ async fn device_event(
 
 async fn device_event_by_matching_id(
     State(s): State<AdminState>,
-    Path(matching_id): Path<String>,
+    Segment(matching_id): Segment,
     body: Bytes,
 ) -> Response {
     let id: MatchingId = match matching_id.parse() {
@@ -467,9 +499,14 @@ async fn notifications(
     State(s): State<AdminState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = check_known(&q, &["iccid", "state", "limit"]) {
+    if let Err(r) = check_known(&q, &["iccid", "state", "since", "limit"]) {
         return r;
     }
+    let since = match q.get("since").map(|v| v.parse::<u64>()) {
+        None => 0,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return bad_parameter("since", "must be a delivery id"),
+    };
     let state = match q.get("state").map(|v| delivery_state(v)).transpose() {
         Ok(s) => s,
         Err(r) => return r,
@@ -485,6 +522,7 @@ async fn notifications(
         .log()
         .records()
         .into_iter()
+        .filter(|r| r.id > since)
         .filter(|r| q.get("iccid").is_none_or(|i| digits(i) == digits(&r.iccid)))
         .filter(|r| state.is_none_or(|st| st == r.state))
         .take(limit)
@@ -506,7 +544,7 @@ struct CallbackBody {
 
 async fn register_callback(
     State(s): State<AdminState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     body: Bytes,
 ) -> Response {
     let b: CallbackBody = match serde_json::from_slice(&body) {
@@ -620,26 +658,41 @@ async fn wait(State(s): State<AdminState>, Query(q): Query<HashMap<String, Strin
                 Some(Ok(s)) => s,
                 Some(Err(e)) => return bad_parameter("state", e),
             };
-            let world = s.app.world();
-            if world.store.get(key).is_none() {
-                return error(StatusCode::NOT_FOUND, format!("no profile {iccid}"));
-            }
-            match world
-                .store
-                .wait_for(key, timeout, |p| p.state == state)
-                .await
-            {
-                Some(p) => json_response(
-                    StatusCode::OK,
-                    &ProfileView::of(&p, world.scenario.smdp_address(), true),
-                ),
-                None => timed_out(),
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                // A reset or scenario load replaces the store: follow it to the new one.
+                let replaced = s.app.world_changed();
+                tokio::pin!(replaced);
+                replaced.as_mut().enable();
+                let world = s.app.world();
+                if world.store.get(key).is_none() {
+                    return error(StatusCode::NOT_FOUND, format!("no profile {iccid}"));
+                }
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                tokio::select! {
+                    found = world.store.wait_for(key, left, |p| p.state == state) => {
+                        return match found {
+                            Some(p) => json_response(
+                                StatusCode::OK,
+                                &ProfileView::of(&p, world.scenario.smdp_address(), true),
+                            ),
+                            None => timed_out(),
+                        };
+                    }
+                    () = &mut replaced => continue,
+                }
             }
         }
         Some("notification") => {
-            if let Err(r) = check_known(&q, &["for", "timeout", "iccid", "point", "state"]) {
+            if let Err(r) = check_known(&q, &["for", "timeout", "iccid", "point", "state", "since"])
+            {
                 return r;
             }
+            let since = match q.get("since").map(|v| v.parse::<u64>()) {
+                None => 0,
+                Some(Ok(v)) => v,
+                Some(Err(_)) => return bad_parameter("since", "must be a delivery id"),
+            };
             let point = match q.get("point").map(|p| p.parse::<u32>()) {
                 None => None,
                 Some(Ok(p)) => Some(p),
@@ -654,7 +707,8 @@ async fn wait(State(s): State<AdminState>, Query(q): Query<HashMap<String, Strin
             let digits = |s: &str| s.trim_end_matches('F').to_owned();
             let iccid = q.get("iccid").map(|i| digits(i));
             let matches = |r: &crate::notify::DeliveryRecord| {
-                r.state == state
+                r.id > since
+                    && r.state == state
                     && point.is_none_or(|p| p == r.notification_point_id)
                     && iccid.as_deref().is_none_or(|i| i == digits(&r.iccid))
             };

@@ -101,3 +101,20 @@ pub fn parse_cursor(value: Option<&str>) -> Result<usize, Response> {
 pub fn cursor(next: usize) -> String {
     format!("p{next}")
 }
+
+/// One path parameter, whose rejection (e.g. `%FF`) is a JSON 400 like every other error.
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Segment(value)),
+            Err(e) => Err(bad_parameter("path", e.body_text())),
+        }
+    }
+}

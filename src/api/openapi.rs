@@ -154,7 +154,7 @@ pub fn document() -> Value {
             "One of the caller's profile types.",
             vec![parameter("id", "path", "Profile type.", true)],
             None,
-            json!({ "200": ok("The profile type.", reference("ProfileTypeView")), "404": error_response("Unknown, or another operator's.") }),
+            json!({ "200": ok("The profile type.", reference("ProfileTypeView")), "403": error_response("The certificate identifies no operator."), "404": error_response("Unknown, or another operator's.") }),
         ),
     );
     add(
@@ -176,7 +176,7 @@ pub fn document() -> Value {
             "One of the caller's profiles (ICCID with or without F pad).",
             vec![parameter("iccid", "path", "ICCID.", true)],
             None,
-            json!({ "200": ok("The profile.", reference("ProfileView")), "400": error_response("Not an ICCID."), "404": error_response("Unknown, or another operator's.") }),
+            json!({ "200": ok("The profile.", reference("ProfileView")), "400": error_response("Not an ICCID."), "403": error_response("The certificate identifies no operator."), "404": error_response("Unknown, or another operator's.") }),
         ),
     );
 
@@ -392,7 +392,7 @@ pub fn document() -> Value {
     );
     add("/admin/wait", "get", operation("Admin", "Long-poll until a journal entry, profile state or notification matching the filter exists.",
         vec![parameter("for", "query", "journal, profile or notification.", true), parameter("timeout", "query", "Up to 120s (default 10s).", false),
-             parameter("iccid", "query", "ICCID.", false), parameter("function", "query", "for=journal.", false), parameter("since", "query", "for=journal.", false),
+             parameter("iccid", "query", "ICCID.", false), parameter("function", "query", "for=journal.", false), parameter("since", "query", "for=journal: after this seq; for=notification: after this delivery id.", false),
              parameter("operator", "query", "for=journal.", false), parameter("status", "query", "for=journal.", false),
              parameter("state", "query", "for=profile: profile state; for=notification: delivery state.", false),
              parameter("point", "query", "for=notification: notificationPointId.", false)], None,

@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::{Extension, Router};
 
 use super::view::{ProfilePage, ProfileTypeView, ProfileView};
-use super::{bad_parameter, cursor, error, json_response, parse_cursor, parse_limit};
+use super::{bad_parameter, cursor, error, json_response, parse_cursor, parse_limit, Segment};
 use crate::app::App;
 use crate::http::ConnectionInfo;
 use crate::ids::{Eid, Iccid};
@@ -28,7 +28,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<App>)> {
     ]
 }
 
-/// The router built from [`routes`].
+/// The router built from [`routes`] (merged into the ES2+ router, which answers wrong methods).
 pub fn router() -> Router<App> {
     routes()
         .into_iter()
@@ -85,7 +85,7 @@ async fn list_types(
 async fn one_type(
     State(app): State<App>,
     Extension(conn): Extension<ConnectionInfo>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Response {
     let op = match caller(&app, &conn) {
         Ok(op) => op,
@@ -197,6 +197,19 @@ async fn list_profiles(
         Ok(f) => f,
         Err(r) => return r,
     };
+    if let Some(t) = &filter.profile_type {
+        let world = app.world();
+        if world
+            .scenario
+            .profile_type(t)
+            .is_none_or(|t| t.owner != op.id)
+        {
+            return bad_parameter(
+                "profileType",
+                format!("{t:?} is not one of your profile types"),
+            );
+        }
+    }
     filter.operator = Some(op.id.to_string());
     filter.page(&app, false)
 }
@@ -204,7 +217,7 @@ async fn list_profiles(
 async fn one_profile(
     State(app): State<App>,
     Extension(conn): Extension<ConnectionInfo>,
-    Path(iccid): Path<String>,
+    Segment(iccid): Segment,
 ) -> Response {
     let op = match caller(&app, &conn) {
         Ok(op) => op,

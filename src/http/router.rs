@@ -18,7 +18,7 @@ use super::{CloseConnection, ConnectionInfo, Limits};
 use crate::app::{App, Counters};
 use crate::clock::es2_timestamp;
 use crate::es2::{self, wire::ADMIN_PROTOCOL_HEADER, Function};
-use crate::journal::JournalEntry;
+use crate::journal::{BodyText, JournalEntry};
 
 #[derive(Clone)]
 struct RouterState {
@@ -38,6 +38,12 @@ pub fn es2_router(app: App, limits: Limits) -> Router {
         .fallback(not_found)
         .with_state(state.clone())
         .merge(platform)
+        .method_not_allowed_fallback(|method: Method, uri: axum::http::Uri| async move {
+            http_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed on {}", uri.path()),
+            )
+        })
         .layer(axum::middleware::map_response_with_state(
             state,
             add_admin_protocol,
@@ -109,7 +115,19 @@ async fn es2_endpoint(
     };
     let mut trace = Trace::default();
     let response = es2_call(&state, &conn, function, request, &mut trace).await;
+    // Journal first: a fault's delay may outlast the client, and the call has happened anyway.
+    let fault = trace.fault_action.take();
     trace.record(&state.app, &conn, function, response.status(), started);
+    if let Some(fault) = fault {
+        if let Some(delay) = fault.delay {
+            tokio::time::sleep(delay).await;
+        }
+        if fault.close {
+            let mut dropped = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            dropped.extensions_mut().insert(CloseConnection);
+            return dropped;
+        }
+    }
     response
 }
 
@@ -123,6 +141,7 @@ struct Trace {
     status: Option<&'static str>,
     code: Option<(String, String)>,
     fault: Option<String>,
+    fault_action: Option<crate::fault::FaultAction>,
 }
 
 impl Trace {
@@ -145,16 +164,14 @@ impl Trace {
         http_status: StatusCode,
         started: Instant,
     ) {
-        let parse = |b: &[u8]| -> serde_json::Value {
-            serde_json::from_slice(b).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(b).into_owned())
-            })
-        };
-        let request = self.request.as_deref().map(parse).unwrap_or_default();
-        let response = self.response.as_deref().map(parse).unwrap_or_default();
-        let iccid = [&request, &response]
-            .iter()
-            .find_map(|v| v.get("iccid").and_then(|i| i.as_str()).map(str::to_owned));
+        let request = BodyText::new(self.request.as_deref().unwrap_or_default());
+        let response = BodyText::new(self.response.as_deref().unwrap_or_default());
+        let iccid = [&request, &response].iter().find_map(|b| {
+            b.json()?
+                .get("iccid")
+                .and_then(|i| i.as_str())
+                .map(str::to_owned)
+        });
         let (subject, reason) = self.code.clone().unwrap_or_default();
         let status_label = self
             .status
@@ -190,7 +207,7 @@ async fn es2_call(
 ) -> Response {
     let started = Instant::now();
     if request.method() != Method::POST {
-        let mut response = http_error(
+        let mut response = trace.http_error(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{function} is called with POST (SGP.22 §6.2)"),
         );
@@ -302,25 +319,18 @@ async fn es2_call(
                 .as_ref()
                 .map(|e| (e.code.subject.to_owned(), e.code.reason.to_owned()));
             trace.response = Some(answer.body.clone());
-            if let Some(fault) = &answer.fault {
+            if let Some(fault) = answer.fault.take() {
                 info!(%function, fault = %fault.name, "fault rule fired");
                 trace.fault = Some(fault.name.clone());
-                if let Some(delay) = fault.delay {
-                    tokio::time::sleep(delay).await;
-                }
                 if fault.close {
+                    // No answer reaches the client: journal the call as unanswered.
                     trace.status = None;
                     trace.code = None;
                     trace.response = None;
-                    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
-                    response.extensions_mut().insert(CloseConnection);
-                    return response;
                 }
+                trace.fault_action = Some(fault);
             }
-            let call_id = answer
-                .request_header
-                .as_ref()
-                .map_or("", |h| h.function_call_identifier.as_str());
+            let call_id = trace.call_id.as_deref().unwrap_or("");
             match &answer.error {
                 None => info!(
                     %function, operator = operator.map(|o| &*o.id), call_id,

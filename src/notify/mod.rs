@@ -184,6 +184,14 @@ impl DeliveryLog {
         self.changed.notify_waiters();
     }
 
+    /// Forgets every record (deliveries in flight go on, unrecorded).
+    pub fn clear(&self) {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Copies of the records, oldest first.
     pub fn records(&self) -> Vec<DeliveryRecord> {
         let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
