@@ -51,18 +51,26 @@ impl Clock {
         self.advanced.notify_waiters();
     }
 
-    /// Waits until `by` has passed on this clock: real time plus any [`Clock::advance`] made
-    /// meanwhile, so moving the clock also moves device timelines.
-    pub async fn sleep(&self, by: std::time::Duration) {
-        let started = tokio::time::Instant::now();
-        let offset_at_start = self.offset_ms.load(Ordering::Relaxed);
+    /// A point on this clock to measure waits from.
+    pub fn mark(&self) -> ClockMark {
+        ClockMark {
+            real: tokio::time::Instant::now(),
+            offset_ms: self.offset_ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until `elapsed` has passed on this clock since `mark`: real time plus any
+    /// [`Clock::advance`] made since, so moving the clock also moves device timelines — even
+    /// an advance made before this wait began.
+    pub async fn sleep_until(&self, mark: ClockMark, elapsed: std::time::Duration) {
+        let target = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
         loop {
             let advanced = self.advanced.notified();
             tokio::pin!(advanced);
             advanced.as_mut().enable();
-            let jumped = self.offset_ms.load(Ordering::Relaxed) - offset_at_start;
-            let waited = started.elapsed().as_millis() as i64 + jumped.max(0);
-            let left = i64::try_from(by.as_millis()).unwrap_or(i64::MAX) - waited;
+            let jumped = self.offset_ms.load(Ordering::Relaxed) - mark.offset_ms;
+            let waited = mark.real.elapsed().as_millis() as i64 + jumped.max(0);
+            let left = target.saturating_sub(waited);
             if left <= 0 {
                 return;
             }
@@ -72,6 +80,13 @@ impl Clock {
             }
         }
     }
+}
+
+/// A point on a [`Clock`]: real time and the clock's offset then.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockMark {
+    real: tokio::time::Instant,
+    offset_ms: i64,
 }
 
 /// Formats a time as the ES2+ DATETIME `YYYY-MM-DDThh:mm:ssZ` (SGP.22 §5.2.1).
@@ -116,7 +131,12 @@ mod tests {
         let clock = Clock::system();
         let sleeper = {
             let clock = clock.clone();
-            tokio::spawn(async move { clock.sleep(std::time::Duration::from_secs(3600)).await })
+            let mark = clock.mark();
+            tokio::spawn(async move {
+                clock
+                    .sleep_until(mark, std::time::Duration::from_secs(3600))
+                    .await
+            })
         };
         tokio::task::yield_now().await;
         let started = tokio::time::Instant::now();

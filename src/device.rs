@@ -33,8 +33,10 @@ pub fn start(app: &App, world: &Arc<World>, profile: &Profile) {
     let steps = rule.timeline.clone();
     let (app, world, key) = (app.clone(), world.clone(), profile.iccid.key());
     let order = profile.order_seq;
+    // Measured from the release itself, so a clock advance made right after it counts.
+    let released = app.clock.mark();
     debug!(iccid = %profile.iccid, %eid, steps = steps.len(), "device timeline started");
-    tokio::spawn(run(app, world, key, order, eid, steps));
+    tokio::spawn(run(app, world, key, order, eid, steps, released));
 }
 
 /// Why a timeline stops early.
@@ -53,10 +55,13 @@ async fn run(
     order: u32,
     eid: Eid,
     steps: Vec<TimelineStep>,
+    released: crate::clock::ClockMark,
 ) {
+    let mut due = std::time::Duration::ZERO;
     for step in steps {
+        due += step.after;
         if !step.after.is_zero() {
-            app.clock.sleep(step.after).await;
+            app.clock.sleep_until(released, due).await;
         }
         if !app.is_current(&world) {
             return; // the scenario was reset or replaced

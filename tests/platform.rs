@@ -76,6 +76,13 @@ async fn one_profile_with_activation_code() {
                 r.body
             );
         }
+        let history: Vec<&str> = r.body["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(history, vec!["Linked", "Released"]);
     }
     // Another operator's profile is not visible: 404, like a missing one.
     let theirs = t.client("other-mno");

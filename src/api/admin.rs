@@ -298,6 +298,7 @@ async fn force_profile(
             crate::profile::Profile::available(p.iccid, p.owner.clone(), p.profile_type.clone());
         next.order_seq = p.order_seq.wrapping_add(1);
         next.entered = p.entered;
+        next.history = p.history.clone();
         next.state = state;
         next.eid = eid;
         if state.has_matching_id() {
@@ -310,7 +311,7 @@ async fn force_profile(
         if state == Installed {
             next.on_device = Some(crate::profile::OnDevice::Enabled);
         }
-        next.entered.record(state, now);
+        next.record_transition(state, now);
         Ok(Step {
             next,
             effects: Vec::new(),

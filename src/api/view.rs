@@ -45,6 +45,17 @@ pub struct ProfileView {
     pub on_device: Option<String>,
     /// When the profile last entered each state (UTC).
     pub state_times: BTreeMap<String, String>,
+    /// The last 16 transitions, oldest first.
+    pub transitions: Vec<TransitionView>,
+}
+
+/// One transition.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TransitionView {
+    /// The state entered.
+    pub state: String,
+    /// When (UTC).
+    pub time: String,
 }
 
 impl ProfileView {
@@ -77,6 +88,16 @@ impl ProfileView {
             state_times: ProfileState::ALL
                 .iter()
                 .filter_map(|s| p.entered.get(*s).map(|t| (s.to_string(), es2_timestamp(t))))
+                .collect(),
+            transitions: p
+                .history
+                .iter()
+                .map(|t| TransitionView {
+                    state: t.to.to_string(),
+                    time: time::OffsetDateTime::from_unix_timestamp(i64::from(t.at))
+                        .map(es2_timestamp)
+                        .unwrap_or_default(),
+                })
                 .collect(),
         }
     }

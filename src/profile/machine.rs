@@ -368,7 +368,7 @@ pub fn transition(
     }
 
     if next.state != profile.state {
-        next.entered.record(next.state, now);
+        next.record_transition(next.state, now);
         if next.state == ProfileState::Released {
             effects.push(Effect::Released);
         }

@@ -163,6 +163,20 @@ impl OnDevice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StateTimes([u32; 9]);
 
+impl Profile {
+    /// Records that the profile entered `state` at `at`.
+    pub fn record_transition(&mut self, state: ProfileState, at: OffsetDateTime) {
+        self.entered.record(state, at);
+        if self.history.len() == HISTORY_LEN {
+            self.history.remove(0);
+        }
+        self.history.push(Transition {
+            to: state,
+            at: u32::try_from(at.unix_timestamp().max(0)).unwrap_or(u32::MAX),
+        });
+    }
+}
+
 impl StateTimes {
     /// Records that `state` was entered at `at`.
     pub fn record(&mut self, state: ProfileState, at: OffsetDateTime) {
@@ -176,6 +190,18 @@ impl StateTimes {
             t => OffsetDateTime::from_unix_timestamp(i64::from(t)).ok(),
         }
     }
+}
+
+/// Transitions a profile remembers; older ones are dropped.
+pub const HISTORY_LEN: usize = 16;
+
+/// One state change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// The state entered.
+    pub to: ProfileState,
+    /// When, as Unix seconds.
+    pub at: u32,
 }
 
 /// One profile of the SM-DP+ inventory together with its pending order, if any.
@@ -211,6 +237,9 @@ pub struct Profile {
     pub order_seq: u32,
     /// When each state was last entered.
     pub entered: StateTimes,
+    /// The last [`HISTORY_LEN`] state changes, oldest first (empty until the first one, so an
+    /// untouched inventory costs nothing).
+    pub history: Vec<Transition>,
 }
 
 impl Profile {
@@ -231,6 +260,7 @@ impl Profile {
             on_device: None,
             order_seq: 0,
             entered: StateTimes::default(),
+            history: Vec::new(),
         }
     }
 
