@@ -44,62 +44,49 @@ pub struct AdminState {
 
 /// Every admin route: method, path (axum syntax), handler; one entry per method and path.
 pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AdminState>)> {
-    use axum::routing::{on, MethodFilter};
-    let get = |h| on(MethodFilter::GET, h);
     vec![
-        (Method::GET, "/health", get(health)),
-        (Method::GET, "/ready", on(MethodFilter::GET, ready)),
-        (Method::GET, "/metrics", on(MethodFilter::GET, metrics)),
-        (Method::GET, "/openapi.json", on(MethodFilter::GET, openapi)),
-        (Method::POST, "/admin/reset", on(MethodFilter::POST, reset)),
-        (
-            Method::PUT,
-            "/admin/scenario",
-            on(MethodFilter::PUT, load_scenario),
-        ),
-        (
-            Method::GET,
-            "/admin/profiles",
-            on(MethodFilter::GET, list_profiles),
-        ),
-        (
-            Method::GET,
-            "/admin/profiles/{iccid}",
-            on(MethodFilter::GET, one_profile),
-        ),
-        (
-            Method::PUT,
-            "/admin/profiles/{iccid}",
-            on(MethodFilter::PUT, force_profile),
-        ),
-        (
-            Method::POST,
-            "/admin/profiles/{iccid}/events",
-            on(MethodFilter::POST, device_event),
-        ),
-        (
+        route(Method::GET, "/health", health),
+        route(Method::GET, "/ready", ready),
+        route(Method::GET, "/metrics", metrics),
+        route(Method::GET, "/openapi.json", openapi),
+        route(Method::POST, "/admin/reset", reset),
+        route(Method::PUT, "/admin/scenario", load_scenario),
+        route(Method::GET, "/admin/profiles", list_profiles),
+        route(Method::GET, "/admin/profiles/{iccid}", one_profile),
+        route(Method::PUT, "/admin/profiles/{iccid}", force_profile),
+        route(Method::POST, "/admin/profiles/{iccid}/events", device_event),
+        route(
             Method::POST,
             "/admin/devices/{matchingId}/events",
-            on(MethodFilter::POST, device_event_by_matching_id),
+            device_event_by_matching_id,
         ),
-        (
-            Method::GET,
-            "/admin/journal",
-            on(MethodFilter::GET, journal),
-        ),
-        (
-            Method::GET,
-            "/admin/notifications",
-            on(MethodFilter::GET, notifications),
-        ),
-        (
+        route(Method::GET, "/admin/journal", journal),
+        route(Method::GET, "/admin/notifications", notifications),
+        route(
             Method::PUT,
             "/admin/operators/{id}/callback",
-            on(MethodFilter::PUT, register_callback),
+            register_callback,
         ),
-        (Method::POST, "/admin/clock", on(MethodFilter::POST, clock)),
-        (Method::GET, "/admin/wait", on(MethodFilter::GET, wait)),
+        route(Method::POST, "/admin/clock", clock),
+        route(Method::GET, "/admin/wait", wait),
     ]
+}
+
+/// One table row: the handler serves exactly `method` on `path`.
+fn route<H, T>(
+    method: Method,
+    path: &'static str,
+    handler: H,
+) -> (Method, &'static str, MethodRouter<AdminState>)
+where
+    H: axum::handler::Handler<T, AdminState>,
+    T: 'static,
+{
+    use axum::routing::{on, MethodFilter};
+    // The table only holds standard methods, which all have a filter.
+    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+    debug_assert_eq!(MethodFilter::try_from(method.clone()).ok(), Some(filter));
+    (method, path, on(filter, handler))
 }
 
 /// The router built from [`routes`]; unknown paths and methods get JSON errors.
