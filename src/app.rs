@@ -103,6 +103,8 @@ pub struct App {
     pub journal: Arc<Journal>,
     /// Labelled counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Grading of operator clients.
+    pub conformance: Arc<crate::conformance::Conformance>,
     /// Distinguishes this process's functionCallIdentifiers from an earlier run's.
     run_id: u32,
     /// Woken when the world is replaced (reset, scenario load).
@@ -126,6 +128,7 @@ impl App {
             notifier,
             journal: Arc::new(Journal::new(journal_capacity)),
             metrics: Arc::default(),
+            conformance: Arc::default(),
             world_changed: Arc::default(),
         }
     }

@@ -44,6 +44,34 @@ enum Command {
     /// Check scenario files, or print their JSON Schema.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// The conformance report of a running instance, or a probe of an operator's endpoint.
+    #[command(subcommand)]
+    Conformance(ConformanceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConformanceCommand {
+    /// Print the report of a running instance (JSON, or JUnit XML for CI).
+    Report {
+        /// The instance's admin API.
+        #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
+        admin: SocketAddr,
+        /// `json` or `junit`.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Exit with status 1 when an error-severity check failed.
+        #[arg(long)]
+        fail_on_error: bool,
+    },
+    /// Probe an operator's notification endpoint and print the steps and the report.
+    Probe {
+        /// The operator whose callback to probe.
+        #[arg(long)]
+        operator: String,
+        /// The instance's admin API.
+        #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
+        admin: SocketAddr,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,7 +180,77 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Certs(cmd)) => certs(cmd),
         Some(Command::Scenario(cmd)) => scenario(cmd),
+        Some(Command::Conformance(cmd)) => conformance(cmd).await,
     }
+}
+
+/// One request to a running instance's admin API; the status and body.
+async fn admin_request(
+    admin: SocketAddr,
+    method: &str,
+    path: &str,
+    body: String,
+) -> Result<(u16, Vec<u8>)> {
+    use http_body_util::BodyExt;
+    let tcp = tokio::net::TcpStream::connect(admin)
+        .await
+        .with_context(|| format!("connecting to the admin API at {admin}"))?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", admin.to_string())
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+    let response = send.send_request(request).await?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    Ok((status, bytes.to_vec()))
+}
+
+async fn conformance(cmd: ConformanceCommand) -> Result<()> {
+    let (status, body) = match &cmd {
+        ConformanceCommand::Report { admin, format, .. } => {
+            admin_request(
+                *admin,
+                "GET",
+                &format!("/admin/conformance?format={format}"),
+                String::new(),
+            )
+            .await?
+        }
+        ConformanceCommand::Probe { admin, operator } => {
+            let body = serde_json::json!({ "operator": operator }).to_string();
+            admin_request(*admin, "POST", "/admin/conformance/probe", body).await?
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&body)?;
+    stdout.write_all(b"\n")?;
+    if status != 200 {
+        anyhow::bail!("the admin API answered {status}");
+    }
+    if let ConformanceCommand::Report {
+        fail_on_error: true,
+        ..
+    } = cmd
+    {
+        // The JSON summary says how many error-severity checks failed; JUnit carries it too,
+        // so ask for the JSON once more to decide.
+        let admin = match cmd {
+            ConformanceCommand::Report { admin, .. } => admin,
+            ConformanceCommand::Probe { admin, .. } => admin,
+        };
+        let (_, json) = admin_request(admin, "GET", "/admin/conformance", String::new()).await?;
+        let report: serde_json::Value = serde_json::from_slice(&json)?;
+        let failed = report["summary"]["failedErrors"].as_u64().unwrap_or(0);
+        if failed > 0 {
+            anyhow::bail!("{failed} error-severity conformance check(s) failed");
+        }
+    }
+    Ok(())
 }
 
 fn load_scenario(paths: &[PathBuf]) -> Result<Scenario> {

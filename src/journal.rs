@@ -74,6 +74,11 @@ impl BodyText {
         BodyText(format!("{cut}… ({} bytes in all)", bytes.len()))
     }
 
+    /// The first `n` characters, for excerpts.
+    pub fn to_string_lossy_prefix(&self, n: usize) -> String {
+        self.0.chars().take(n).collect()
+    }
+
     /// The body as JSON, if it is.
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_str(&self.0).ok()

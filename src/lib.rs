@@ -35,6 +35,7 @@
 pub mod api;
 pub mod app;
 pub mod clock;
+pub mod conformance;
 pub mod device;
 pub mod es2;
 pub mod fault;

@@ -18,6 +18,12 @@ fn bin() -> Command {
 
 /// Starts `smdpp-mock` in `dir` on a free port and returns it with the port from its banner.
 fn spawn_serve(dir: &Path, extra: &[&str]) -> (Child, u16, Duration) {
+    let (child, port, _, ready) = spawn_serve_admin(dir, extra);
+    (child, port, ready)
+}
+
+/// Like [`spawn_serve`], with the admin API's address too.
+fn spawn_serve_admin(dir: &Path, extra: &[&str]) -> (Child, u16, String, Duration) {
     let started = Instant::now();
     let mut child = bin()
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
@@ -30,8 +36,18 @@ fn spawn_serve(dir: &Path, extra: &[&str]) -> (Child, u16, Duration) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut port = None;
+    let mut admin = String::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("admin API") {
+            admin = rest
+                .trim()
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string();
+        }
         if let Some(rest) = line.trim().strip_prefix("ES2+ (mutual TLS)") {
             let url = rest.trim();
             let port_text = url
@@ -46,7 +62,7 @@ fn spawn_serve(dir: &Path, extra: &[&str]) -> (Child, u16, Duration) {
         }
     }
     let port = port.expect("the banner names the ES2+ URL");
-    (child, port, started.elapsed())
+    (child, port, admin, started.elapsed())
 }
 
 fn terminate(child: &mut Child) -> (bool, String) {
@@ -202,4 +218,46 @@ fn bad_scenario_is_a_clear_error() {
         !dir.path().join("certs").exists(),
         "nothing is created for a bad scenario"
     );
+}
+
+#[tokio::test]
+async fn conformance_report_from_a_running_instance() {
+    let dir = TempDir::new("cli-conformance");
+    let (mut child, port, admin, _) = spawn_serve_admin(dir.path(), &[]);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let c = Es2Client::from_dir(addr, &dir.path().join("certs"), "test-mno");
+    download_by_type(&c, "STANDARD", None).await;
+    let out = bin()
+        .args([
+            "conformance",
+            "report",
+            "--admin",
+            &admin,
+            "--format",
+            "junit",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        xml.contains("<testsuites") && xml.contains("HTTP-003"),
+        "{xml}"
+    );
+    let gate = bin()
+        .args([
+            "conformance",
+            "report",
+            "--admin",
+            &admin,
+            "--fail-on-error",
+        ])
+        .output()
+        .unwrap();
+    assert!(gate.status.success(), "a clean client passes the gate");
+    terminate(&mut child);
 }

@@ -69,6 +69,9 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AdminState>)> {
         ),
         route(Method::POST, "/admin/clock", clock),
         route(Method::GET, "/admin/wait", wait),
+        route(Method::GET, "/admin/conformance", conformance_report),
+        route(Method::POST, "/admin/conformance/reset", conformance_reset),
+        route(Method::POST, "/admin/conformance/probe", conformance_probe),
     ]
 }
 
@@ -716,5 +719,60 @@ async fn wait(State(s): State<AdminState>, Query(q): Query<HashMap<String, Strin
             format!("{other:?}: use journal, profile or notification"),
         ),
         None => bad_parameter("for", "required: journal, profile or notification"),
+    }
+}
+
+async fn conformance_report(
+    State(s): State<AdminState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = check_known(&q, &["format"]) {
+        return r;
+    }
+    let report = s.app.conformance.report();
+    match q.get("format").map(String::as_str) {
+        None | Some("json") => json_response(StatusCode::OK, &report),
+        Some("junit") => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml; charset=utf-8"),
+            )],
+            report.junit(),
+        )
+            .into_response(),
+        Some(other) => bad_parameter("format", format!("{other:?}: use json or junit")),
+    }
+}
+
+async fn conformance_reset(State(s): State<AdminState>) -> Response {
+    s.app.conformance.reset();
+    json_response(StatusCode::OK, &json!({ "reset": true }))
+}
+
+/// Body of `POST /admin/conformance/probe`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ProbeBody {
+    operator: String,
+}
+
+async fn conformance_probe(State(s): State<AdminState>, body: Bytes) -> Response {
+    let b: ProbeBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("body: {e}; e.g. {{\"operator\": \"test-mno\"}}"),
+            )
+        }
+    };
+    let transport = crate::notify::transport::HttpTransport::new(s.pki.clone());
+    match crate::conformance::probe::run(&s.app, &transport, &b.operator).await {
+        Ok(steps) => json_response(
+            StatusCode::OK,
+            &json!({ "operator": b.operator, "steps": steps, "report": s.app.conformance.report() }),
+        ),
+        Err(e) => error(StatusCode::NOT_FOUND, e),
     }
 }

@@ -398,6 +398,39 @@ pub fn document() -> Value {
              parameter("point", "query", "for=notification: notificationPointId.", false)], None,
         json!({ "200": ok("What matched.", any()), "400": error_response("Invalid filter."), "404": error_response("Unknown ICCID."), "408": error_response("Nothing matched in time.") })));
 
+    add(
+        "/admin/conformance",
+        "get",
+        operation(
+            "Admin",
+            "The conformance report of the operator clients seen so far.",
+            vec![parameter(
+                "format",
+                "query",
+                "json (default) or junit.",
+                false,
+            )],
+            None,
+            json!({ "200": { "description": "The report.", "content": {
+                    "application/json": { "schema": any() }, "application/xml": { "schema": { "type": "string" } } } },
+                "400": error_response("Unknown format.") }),
+        ),
+    );
+    add(
+        "/admin/conformance/reset",
+        "post",
+        operation(
+            "Admin",
+            "Forget every conformance result.",
+            vec![],
+            None,
+            json!({ "200": ok("Reset.", any()) }),
+        ),
+    );
+    add("/admin/conformance/probe", "post", operation("Admin", "Probe an operator's notification endpoint with valid and quirky notifications: {\"operator\": \"test-mno\"}.", vec![],
+        Some(json_body(json!({ "type": "object", "required": ["operator"], "properties": { "operator": { "type": "string" } } }))),
+        json!({ "200": ok("The steps and the report.", any()), "404": error_response("Unknown operator, or no callback.") })));
+
     json!({
         "openapi": "3.1.0",
         "info": {

@@ -214,6 +214,11 @@ fn answer<T: Serialize>(result: Outcome<T>, request_header: Option<RequestHeader
     }
 }
 
+/// The body of a `Failed` answer for `error`, for refusals decided outside the functions.
+pub fn refusal_answer(error: Es2Error) -> Vec<u8> {
+    answer::<()>(Err(error), None).body
+}
+
 /// The profile belongs to the calling operator (`8.2.1 / 1.2 Not Allowed` otherwise).
 fn check_owner(profile: &Profile, operator: &Operator) -> Result<(), Es2Error> {
     if profile.owner == operator.id {

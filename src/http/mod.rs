@@ -98,6 +98,7 @@ pub async fn serve(
                 let watcher = graceful.watcher();
                 let handshake_timeout = limits.handshake_timeout;
                 let metrics = app.metrics.clone();
+                let graded = app.clone();
                 // The handshake runs in the connection's own task, so a slow client never
                 // holds up `accept`.
                 tokio::spawn(async move {
@@ -106,6 +107,21 @@ pub async fn serve(
                         Ok(Err(e)) => {
                             let reason = tls::failure_reason(&e);
                             metrics.handshake_failure(reason);
+                            if reason == "no_certificate" {
+                                graded.conformance.record(
+                                    &[crate::conformance::grade::Outcome {
+                                        check: "TLS-001",
+                                        passed: false,
+                                        message: "the client presented no certificate".into(),
+                                    }],
+                                    &crate::conformance::Context {
+                                        time: crate::clock::es2_timestamp(graded.clock.now()),
+                                        operator: None,
+                                        excerpt: format!("TLS handshake from {remote}"),
+                                        journal_seq: None,
+                                    },
+                                );
+                            }
                             info!(%remote, reason, error = %e, "TLS handshake refused");
                             return;
                         }

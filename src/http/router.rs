@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use super::{CloseConnection, ConnectionInfo, Limits};
 use crate::app::{App, Counters};
 use crate::clock::es2_timestamp;
+use crate::conformance::{self, grade::Outcome};
 use crate::es2::{self, wire::ADMIN_PROTOCOL_HEADER, Function};
 use crate::journal::{BodyText, JournalEntry};
 
@@ -113,7 +114,24 @@ async fn es2_endpoint(
     let Some(function) = function else {
         return not_found(request.method().clone(), request.uri().clone()).await;
     };
-    let mut trace = Trace::default();
+    let grades = {
+        let headers = request.headers();
+        let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        conformance::grade::http(
+            request.method().as_str(),
+            value(header::CONTENT_TYPE.as_str()),
+            value(ADMIN_PROTOCOL_HEADER),
+        )
+    };
+    let mut trace = Trace {
+        grades,
+        ..Trace::default()
+    };
+    trace.grades.push(Outcome {
+        check: "TLS-001",
+        passed: true,
+        message: String::new(),
+    });
     let response = es2_call(&state, &conn, function, request, &mut trace).await;
     // Journal first: a fault's delay may outlast the client, and the call has happened anyway.
     let fault = trace.fault_action.take();
@@ -142,6 +160,7 @@ struct Trace {
     code: Option<(String, String)>,
     fault: Option<String>,
     fault_action: Option<crate::fault::FaultAction>,
+    grades: Vec<Outcome>,
 }
 
 impl Trace {
@@ -178,10 +197,11 @@ impl Trace {
             .map_or_else(|| format!("http_{}", http_status.as_u16()), str::to_owned);
         app.metrics
             .request(function.name(), &status_label, &subject, &reason);
-        app.journal.record(JournalEntry {
+        let excerpt = request.to_string_lossy_prefix(300);
+        let seq = app.journal.record(JournalEntry {
             seq: 0,
             time: es2_timestamp(app.clock.now()),
-            operator: self.operator,
+            operator: self.operator.clone(),
             certificate_subject: conn.peer.as_ref().map(|p| p.subject.clone()),
             source_ip: conn.remote.ip().to_string(),
             function: function.name().to_owned(),
@@ -195,6 +215,15 @@ impl Trace {
             response,
             elapsed_us: started.elapsed().as_micros() as u64,
         });
+        app.conformance.record(
+            &self.grades,
+            &conformance::Context {
+                time: es2_timestamp(app.clock.now()),
+                operator: self.operator,
+                excerpt,
+                journal_seq: Some(seq),
+            },
+        );
     }
 }
 
@@ -277,6 +306,66 @@ async fn es2_call(
         .as_ref()
         .and_then(|p| world.scenario.operator_for_certificate(p.names()));
     trace.operator = operator.map(|o| o.id.to_string());
+    trace.grades.push(Outcome {
+        check: "TLS-002",
+        passed: operator.is_some(),
+        message: if operator.is_some() {
+            String::new()
+        } else {
+            "the client certificate identifies no operator".into()
+        },
+    });
+    let before = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("iccid")?.as_str()?.parse::<crate::ids::Iccid>().ok())
+        .and_then(|i| world.store.get(i.key()));
+    let graded = conformance::grade::body(function, &body, operator, before.as_ref());
+    let call_id = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.get("header")?
+                .get("functionCallIdentifier")?
+                .as_str()
+                .map(str::to_owned)
+        });
+    let mut strict_failures: Vec<Outcome> = Vec::new();
+    if let (Some(op), Some(call_id), Some(fp)) = (
+        operator,
+        call_id,
+        conformance::grade::fingerprint(function, &body),
+    ) {
+        let reuse = state.app.conformance.call_identifier(&op.id, &call_id, fp);
+        if !reuse.passed {
+            strict_failures.push(reuse.clone());
+        }
+        trace.grades.push(reuse);
+    }
+    strict_failures.extend(
+        graded
+            .iter()
+            .filter(|o| !o.passed && o.check == "FLD-001")
+            .cloned(),
+    );
+    trace.grades.extend(graded);
+    if world.scenario.settings().conformance_strict {
+        if let Some(f) = strict_failures.first() {
+            // Strict conformance: what the normal path would accept is refused, unchanged.
+            let error = es2::status::Es2Error::invalid(f.check, &f.message);
+            let answer = es2::refusal_answer(error);
+            trace.status = Some("Failed");
+            trace.code = Some(("1.3.1".into(), "2.1".into()));
+            trace.response = Some(answer.clone());
+            return (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                Body::from(answer),
+            )
+                .into_response();
+        }
+    }
     if let Some(op) = operator.filter(|op| !op.allows_source(conn.remote.ip())) {
         Counters::bump(&state.app.counters.requests_refused_source_ip);
         warn!(operator = %op.id, remote = %conn.remote, "source address not allowed for the operator");

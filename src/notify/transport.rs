@@ -112,6 +112,37 @@ impl HttpTransport {
     }
 }
 
+impl HttpTransport {
+    /// POSTs `body` and returns the status and the response body (for the conformance probe).
+    pub fn post_full(
+        &self,
+        callback: &Callback,
+        body: Bytes,
+        admin_protocol: &str,
+    ) -> Pin<Box<dyn Future<Output = FullAnswer> + Send>> {
+        let client = self.client(callback);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(&callback.url)
+            .header("content-type", "application/json")
+            .header("x-admin-protocol", admin_protocol)
+            .body(Full::new(body));
+        Box::pin(async move {
+            let client = client?;
+            let request = request.map_err(|e| format!("invalid request: {e}"))?;
+            let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| error_chain(&e))?
+                .to_bytes();
+            Ok((status, body))
+        })
+    }
+}
+
 impl Transport for HttpTransport {
     fn post(
         &self,
@@ -149,6 +180,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// The status and body of an answer, or why there was none.
+pub type FullAnswer = Result<(u16, Bytes), String>;
 
 /// A transport shared by the dispatcher's tasks.
 pub type SharedTransport = Arc<dyn Transport>;

@@ -97,6 +97,7 @@ impl Checker<'_> {
             order_expiry: None,
             require_admin_protocol_header: true,
             require_json_content_type: true,
+            conformance_strict: false,
         };
         for (src, f, _) in &loaded.files {
             let smdp = &f.smdp;
@@ -132,6 +133,9 @@ impl Checker<'_> {
             }
             if let Some(HumanDuration(d)) = smdp.order_expiry {
                 s.order_expiry = Some(d);
+            }
+            if let Some(mode) = smdp.conformance {
+                s.conformance_strict = mode == file::ConformanceMode::Strict;
             }
             let strict = &smdp.strict;
             if let Some(v) = strict.require_admin_protocol_header {

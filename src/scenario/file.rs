@@ -71,6 +71,20 @@ pub struct SmdpSettings {
     /// Attempt limits of an order, agreed with the operator out of band (SGP.22 §3.1.3).
     #[serde(default)]
     pub limits: LimitSettings,
+    /// `lenient` (default): conformance grading only observes. `strict`: a request that
+    /// fails an error-severity check the normal processing would accept (misspelt field
+    /// names, a reused functionCallIdentifier) is answered `Failed 1.3.1 / 2.1`.
+    pub conformance: Option<ConformanceMode>,
+}
+
+/// How conformance grading affects answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConformanceMode {
+    /// Grade only.
+    Lenient,
+    /// Refuse what fails.
+    Strict,
 }
 
 /// Strictness switches. Every one defaults to `true`: the spec to the letter.

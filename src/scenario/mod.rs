@@ -64,6 +64,8 @@ pub struct Settings {
     pub require_admin_protocol_header: bool,
     /// Refuse requests whose `Content-Type` is not JSON.
     pub require_json_content_type: bool,
+    /// Refuse requests that fail conformance checks the normal processing would accept.
+    pub conformance_strict: bool,
 }
 
 /// Where and how notifications for an operator are delivered.

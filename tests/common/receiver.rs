@@ -29,6 +29,10 @@ pub struct Received {
 /// The status to answer the n-th request (0-based) with.
 pub type Script = Arc<dyn Fn(usize) -> u16 + Send + Sync>;
 
+/// The full answer to the n-th request with this body: status, body, delay.
+pub type Behaviour =
+    Arc<dyn Fn(usize, &Value) -> (u16, &'static str, std::time::Duration) + Send + Sync>;
+
 pub struct Receiver {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<Received>>>,
@@ -37,7 +41,16 @@ pub struct Receiver {
 impl Receiver {
     /// A plain HTTP receiver.
     pub async fn plain(script: Script) -> Self {
-        Self::start(None, script).await
+        Self::start(
+            None,
+            Arc::new(move |n, _: &Value| (script(n), "", std::time::Duration::ZERO)),
+        )
+        .await
+    }
+
+    /// A plain HTTP receiver whose answers depend on the request.
+    pub async fn plain_with(behaviour: Behaviour) -> Self {
+        Self::start(None, behaviour).await
     }
 
     /// An HTTPS receiver whose certificate comes from the CA in `certs`; with
@@ -80,10 +93,12 @@ impl Receiver {
                     .unwrap(),
             )
             .unwrap();
-        Self::start(Some(Arc::new(config)), script).await
+        let behaviour: Behaviour =
+            Arc::new(move |n, _: &Value| (script(n), "", std::time::Duration::ZERO));
+        Self::start(Some(Arc::new(config)), behaviour).await
     }
 
-    async fn start(tls: Option<Arc<rustls::ServerConfig>>, script: Script) -> Self {
+    async fn start(tls: Option<Arc<rustls::ServerConfig>>, script: Behaviour) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -148,7 +163,7 @@ async fn serve<IO>(
     io: TokioIo<IO>,
     cn: Option<String>,
     seen: Arc<Mutex<Vec<Received>>>,
-    script: Script,
+    script: Behaviour,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -157,20 +172,24 @@ async fn serve<IO>(
         async move {
             let headers = req.headers().clone();
             let body = req.into_body().collect().await?.to_bytes();
+            let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let index = {
                 let mut seen = seen.lock().unwrap();
                 seen.push(Received {
                     headers,
-                    body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    body: json.clone(),
                     client_cn: cn,
                 });
                 seen.len() - 1
             };
-            let status = StatusCode::from_u16(script(index)).unwrap();
+            let (status, answer, delay) = script(index, &json);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             Ok::<_, hyper::Error>(
                 Response::builder()
-                    .status(status)
-                    .body(Full::new(Bytes::new()))
+                    .status(StatusCode::from_u16(status).unwrap())
+                    .body(Full::new(Bytes::from_static(answer.as_bytes())))
                     .unwrap(),
             )
         }

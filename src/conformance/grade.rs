@@ -1,0 +1,364 @@
+//! Grading one ES2+ request against the catalog: pure functions from what was received (and
+//! the state of the profile it names) to pass/fail outcomes.
+
+use serde_json::{Map, Value};
+
+use crate::ids::{Eid, Iccid, MatchingId};
+use crate::profile::{OrderMatchingId, Profile, ProfileState};
+use crate::scenario::Operator;
+use crate::spec::Function;
+
+/// One graded check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The check id.
+    pub check: &'static str,
+    /// Whether the request passed it.
+    pub passed: bool,
+    /// What was wrong (empty when passed).
+    pub message: String,
+}
+
+fn pass(check: &'static str) -> Outcome {
+    Outcome {
+        check,
+        passed: true,
+        message: String::new(),
+    }
+}
+
+fn fail(check: &'static str, message: impl Into<String>) -> Outcome {
+    Outcome {
+        check,
+        passed: false,
+        message: message.into(),
+    }
+}
+
+fn verdict(check: &'static str, ok: bool, message: impl FnOnce() -> String) -> Outcome {
+    if ok {
+        pass(check)
+    } else {
+        fail(check, message())
+    }
+}
+
+/// The HTTP-level checks, from the method and headers.
+pub fn http(
+    method: &str,
+    content_type: Option<&str>,
+    admin_protocol: Option<&str>,
+) -> Vec<Outcome> {
+    let json = content_type.is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+    });
+    vec![
+        verdict("HTTP-001", method == "POST", || format!("method {method}")),
+        verdict("HTTP-002", json, || {
+            format!("Content-Type {content_type:?}")
+        }),
+        verdict("HTTP-003", admin_protocol.is_some(), || {
+            "no X-Admin-Protocol header".into()
+        }),
+        verdict(
+            "HTTP-004",
+            admin_protocol.is_some_and(is_v2_protocol),
+            || format!("X-Admin-Protocol {admin_protocol:?}"),
+        ),
+    ]
+}
+
+fn is_v2_protocol(v: &str) -> bool {
+    v.strip_prefix("gsma/rsp/v2.").is_some_and(|rest| {
+        let parts: Vec<&str> = rest.split('.').collect();
+        parts.len() == 2
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Keys each function defines (SGP.22 §6.5.2).
+fn known_fields(function: Function) -> &'static [&'static str] {
+    match function {
+        Function::DownloadOrder => &["header", "eid", "iccid", "profileType"],
+        Function::ConfirmOrder => &[
+            "header",
+            "iccid",
+            "eid",
+            "matchingId",
+            "confirmationCode",
+            "smdsAddress",
+            "releaseFlag",
+        ],
+        Function::CancelOrder => &[
+            "header",
+            "iccid",
+            "eid",
+            "matchingId",
+            "finalProfileStatusIndicator",
+        ],
+        Function::ReleaseProfile => &["header", "iccid"],
+    }
+}
+
+const HEADER_FIELDS: &[&str] = &["functionRequesterIdentifier", "functionCallIdentifier"];
+
+/// Misspellings seen in real clients (es2plus.md §8), besides case differences.
+const MISSPELLINGS: &[(&str, &str)] = &[
+    ("smdpAddress", "smdsAddress"),
+    ("comfirmationCode", "confirmationCode"),
+];
+
+/// Unknown keys that are almost a known key.
+fn misspelt<'a>(map: &'a Map<String, Value>, known: &[&str]) -> Vec<(&'a str, &'static str)> {
+    let mut out = Vec::new();
+    for key in map.keys() {
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        let meant = known
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(key))
+            .map(|k| -> &'static str { static_name(k) })
+            .or_else(|| {
+                MISSPELLINGS
+                    .iter()
+                    .find(|(wrong, right)| wrong == key && known.contains(right))
+                    .map(|(_, right)| *right)
+            });
+        if let Some(meant) = meant {
+            out.push((key.as_str(), meant));
+        }
+    }
+    out
+}
+
+/// The `'static` name of a known field.
+fn static_name(name: &str) -> &'static str {
+    const ALL: &[&str] = &[
+        "header",
+        "eid",
+        "iccid",
+        "profileType",
+        "matchingId",
+        "confirmationCode",
+        "smdsAddress",
+        "releaseFlag",
+        "finalProfileStatusIndicator",
+        "functionRequesterIdentifier",
+        "functionCallIdentifier",
+    ];
+    ALL.iter().find(|n| **n == name).copied().unwrap_or("field")
+}
+
+/// Everything graded from the body, with the profile the request names as it was before.
+pub fn body(
+    function: Function,
+    body: &[u8],
+    operator: Option<&Operator>,
+    before: Option<&Profile>,
+) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let map = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => {
+            out.push(pass("HTTP-005"));
+            map
+        }
+        _ => {
+            out.push(fail("HTTP-005", "the body is not one JSON object"));
+            return out;
+        }
+    };
+
+    // Envelope.
+    let header = map.get("header").and_then(Value::as_object);
+    out.push(verdict("ENV-001", header.is_some(), || {
+        "no header object".into()
+    }));
+    if let Some(h) = header {
+        let requester = h.get("functionRequesterIdentifier").and_then(Value::as_str);
+        if let Some(op) = operator {
+            out.push(verdict(
+                "ENV-002",
+                requester.is_some_and(|r| op.requester_identifiers.iter().any(|x| x == r)),
+                || {
+                    format!(
+                        "functionRequesterIdentifier {requester:?} is not one of operator {}",
+                        op.id
+                    )
+                },
+            ));
+        }
+        out.push(verdict(
+            "ENV-003",
+            h.get("functionCallIdentifier")
+                .and_then(Value::as_str)
+                .is_some_and(|c| !c.is_empty()),
+            || "no functionCallIdentifier".into(),
+        ));
+    }
+
+    // Field names and types.
+    let mut wrong: Vec<String> = misspelt(&map, known_fields(function))
+        .into_iter()
+        .map(|(k, m)| format!("{k} (should be {m})"))
+        .collect();
+    if let Some(h) = header {
+        wrong.extend(
+            misspelt(h, HEADER_FIELDS)
+                .into_iter()
+                .map(|(k, m)| format!("header.{k} (should be {m})")),
+        );
+    }
+    out.push(verdict("FLD-001", wrong.is_empty(), || wrong.join(", ")));
+    let mut types = Vec::new();
+    for (key, value) in &map {
+        let ok = match key.as_str() {
+            "header" => value.is_object(),
+            "releaseFlag" => value.is_boolean(),
+            k if known_fields(function).contains(&k) => value.is_string(),
+            _ => true,
+        };
+        if !ok {
+            types.push(format!("{key} is {value}"));
+        }
+    }
+    if let Some(h) = header {
+        for key in HEADER_FIELDS {
+            if h.get(*key).is_some_and(|v| !v.is_string()) {
+                types.push(format!("header.{key} is not a string"));
+            }
+        }
+    }
+    out.push(verdict("FLD-002", types.is_empty(), || types.join(", ")));
+
+    let text = |k: &str| map.get(k).and_then(Value::as_str);
+    if let Some(i) = text("iccid") {
+        out.push(verdict("FLD-003", i.parse::<Iccid>().is_ok(), || {
+            format!("iccid {i:?}")
+        }));
+    }
+    if let Some(e) = text("eid") {
+        out.push(verdict("FLD-004", e.parse::<Eid>().is_ok(), || {
+            format!("eid {e:?}")
+        }));
+    }
+    if let Some(m) = text("matchingId").filter(|m| !m.is_empty()) {
+        out.push(verdict("FLD-005", m.parse::<MatchingId>().is_ok(), || {
+            format!("matchingId {m:?}")
+        }));
+    }
+    match function {
+        Function::DownloadOrder => out.push(verdict(
+            "FLD-008",
+            map.contains_key("iccid") || map.contains_key("profileType"),
+            || "neither iccid nor profileType".into(),
+        )),
+        Function::ConfirmOrder => {
+            out.push(verdict("FLD-006", map.contains_key("releaseFlag"), || {
+                "no releaseFlag".into()
+            }))
+        }
+        Function::CancelOrder => {
+            let indicator = text("finalProfileStatusIndicator");
+            out.push(verdict(
+                "FLD-007",
+                matches!(indicator, Some("Available" | "Unavailable")),
+                || format!("finalProfileStatusIndicator {indicator:?}"),
+            ));
+            if let Some(p) = before {
+                let mut missing = Vec::new();
+                if p.eid.is_some() && !map.contains_key("eid") {
+                    missing.push("eid");
+                }
+                if matches!(p.matching_id, Some(OrderMatchingId::Id(_)))
+                    && !map.contains_key("matchingId")
+                {
+                    missing.push("matchingId");
+                }
+                out.push(verdict("FLD-009", missing.is_empty(), || {
+                    format!(
+                        "the order has {} but the request leaves it out",
+                        missing.join(" and ")
+                    )
+                }));
+            }
+        }
+        Function::ReleaseProfile => {}
+    }
+
+    // Sequence, from the profile's state before the call.
+    if let Some(p) = before {
+        match function {
+            Function::ConfirmOrder => out.push(verdict(
+                "SEQ-001",
+                matches!(p.state, ProfileState::Allocated | ProfileState::Linked),
+                || format!("ConfirmOrder on a profile in state {}", p.state),
+            )),
+            Function::ReleaseProfile => out.push(verdict(
+                "SEQ-002",
+                p.state == ProfileState::Confirmed,
+                || format!("ReleaseProfile on a profile in state {}", p.state),
+            )),
+            _ => {}
+        }
+        out.push(verdict(
+            "SEQ-003",
+            p.state != ProfileState::Installed,
+            || format!("{} on an installed profile", function.name()),
+        ));
+    }
+    out
+}
+
+/// A fingerprint of the request without its header, to tell a retry of the same request
+/// (same call identifier, same content) from a reuse for a different one.
+pub fn fingerprint(function: Function, body: &[u8]) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    map.remove("header");
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    function.name().hash(&mut hasher);
+    Value::Object(map).to_string().hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(outcomes: &[Outcome]) -> Vec<&'static str> {
+        outcomes
+            .iter()
+            .filter(|o| !o.passed)
+            .map(|o| o.check)
+            .collect()
+    }
+
+    #[test]
+    fn misspellings_and_cases() {
+        let request = br#"{"header":{"functionrequesterIDentifier":"a","functionCallIdentifier":"1"},"iccid":"8944500100000000004","smdpAddress":"x","releaseFlag":"true","vendor":1}"#;
+        let out = body(Function::ConfirmOrder, request, None, None);
+        assert_eq!(failed(&out), vec!["FLD-001", "FLD-002"]);
+        let msg = &out.iter().find(|o| o.check == "FLD-001").unwrap().message;
+        assert!(msg.contains("smdpAddress (should be smdsAddress)"), "{msg}");
+        assert!(
+            msg.contains(
+                "header.functionrequesterIDentifier (should be functionRequesterIdentifier)"
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn protocol_shape() {
+        assert!(is_v2_protocol("gsma/rsp/v2.5.0"));
+        assert!(!is_v2_protocol("gsma/rsp/v3.1.0"));
+        assert!(!is_v2_protocol("gsma/rsp/v2.5"));
+    }
+}

@@ -1,0 +1,270 @@
+//! Conformance of operator clients (design.md §10): every ES2+ request is graded against the
+//! [`catalog`] as it arrives; the operator's notification endpoint is graded from deliveries
+//! and by an active [`probe`]. The report is JSON or JUnit XML.
+//!
+//! In the default lenient mode grading only observes. With `smdp.conformance: strict` a request
+//! that fails an error-severity check the normal processing would accept (misspelt fields, a
+//! reused call identifier) is answered `Failed 1.3.1 / 2.1`.
+
+pub mod catalog;
+pub mod grade;
+pub mod probe;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use catalog::{Check, CHECKS};
+use grade::Outcome;
+
+/// Failures kept per check.
+const FAILURES_KEPT: usize = 20;
+/// Call identifiers remembered per process, for ENV-004; the memory is dropped when full.
+const CALL_IDS_KEPT: usize = 100_000;
+
+/// One failed check.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// When (UTC).
+    pub time: String,
+    /// The operator, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// What was wrong.
+    pub message: String,
+    /// The start of the offending request (or the probe step).
+    pub excerpt: String,
+    /// The journal entry of the request, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_seq: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Stats {
+    passed: u64,
+    failed: u64,
+    failures: VecDeque<Failure>,
+}
+
+/// Where a graded request came from.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// When (UTC).
+    pub time: String,
+    /// The operator.
+    pub operator: Option<String>,
+    /// The request, for the excerpt.
+    pub excerpt: String,
+    /// Its journal entry.
+    pub journal_seq: Option<u64>,
+}
+
+/// The results so far.
+#[derive(Debug, Default)]
+pub struct Conformance {
+    stats: Mutex<BTreeMap<&'static str, Stats>>,
+    call_ids: Mutex<HashMap<(String, String), u64>>,
+}
+
+impl Conformance {
+    /// Adds graded outcomes.
+    pub fn record(&self, outcomes: &[Outcome], ctx: &Context) {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        for o in outcomes {
+            let s = stats.entry(o.check).or_default();
+            if o.passed {
+                s.passed += 1;
+            } else {
+                s.failed += 1;
+                if s.failures.len() == FAILURES_KEPT {
+                    s.failures.pop_front();
+                }
+                s.failures.push_back(Failure {
+                    time: ctx.time.clone(),
+                    operator: ctx.operator.clone(),
+                    message: o.message.clone(),
+                    excerpt: ctx.excerpt.chars().take(300).collect(),
+                    journal_seq: ctx.journal_seq,
+                });
+            }
+        }
+    }
+
+    /// ENV-004: the outcome for `call_id` of `operator` carrying a request with `fingerprint`.
+    pub fn call_identifier(&self, operator: &str, call_id: &str, fingerprint: u64) -> Outcome {
+        let mut seen = self.call_ids.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= CALL_IDS_KEPT {
+            seen.clear();
+        }
+        match seen.insert((operator.to_owned(), call_id.to_owned()), fingerprint) {
+            Some(previous) if previous != fingerprint => Outcome {
+                check: "ENV-004",
+                passed: false,
+                message: format!(
+                    "functionCallIdentifier {call_id:?} was used before for a different request"
+                ),
+            },
+            _ => Outcome {
+                check: "ENV-004",
+                passed: true,
+                message: String::new(),
+            },
+        }
+    }
+
+    /// Forgets every result.
+    pub fn reset(&self) {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.call_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// The report: every check with its counts and kept failures.
+    pub fn report(&self) -> Report {
+        let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let checks: Vec<CheckResult> = CHECKS
+            .iter()
+            .map(|c| {
+                let s = stats.get(c.id).cloned().unwrap_or_default();
+                CheckResult {
+                    check: *c,
+                    result: if s.failed > 0 {
+                        "failed"
+                    } else if s.passed > 0 {
+                        "passed"
+                    } else {
+                        "not-exercised"
+                    },
+                    passed: s.passed,
+                    failed: s.failed,
+                    failures: s.failures.into_iter().collect(),
+                }
+            })
+            .collect();
+        let count = |r: &str| checks.iter().filter(|c| c.result == r).count();
+        Report {
+            summary: Summary {
+                checks: checks.len(),
+                passed: count("passed"),
+                failed: count("failed"),
+                not_exercised: count("not-exercised"),
+                failed_errors: checks
+                    .iter()
+                    .filter(|c| {
+                        c.result == "failed" && c.check.severity == catalog::Severity::Error
+                    })
+                    .count(),
+            },
+            checks,
+        }
+    }
+}
+
+/// The conformance report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Totals.
+    pub summary: Summary,
+    /// One entry per check of the catalog.
+    pub checks: Vec<CheckResult>,
+}
+
+/// Totals of a report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Checks in the catalog.
+    pub checks: usize,
+    /// Checks exercised without failure.
+    pub passed: usize,
+    /// Checks with at least one failure.
+    pub failed: usize,
+    /// Checks nothing exercised yet.
+    pub not_exercised: usize,
+    /// Failed checks of error severity.
+    pub failed_errors: usize,
+}
+
+/// One check in a report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResult {
+    /// The check.
+    #[serde(flatten)]
+    pub check: Check,
+    /// `passed`, `failed` or `not-exercised`.
+    pub result: &'static str,
+    /// Times it passed.
+    pub passed: u64,
+    /// Times it failed.
+    pub failed: u64,
+    /// The last failures.
+    pub failures: Vec<Failure>,
+}
+
+impl Report {
+    /// The report as JUnit XML: one testsuite, one testcase per check; a failed check has a
+    /// `<failure>`, an unexercised one is `<skipped>`.
+    pub fn junit(&self) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        out.push_str(&format!(
+            "<testsuites name=\"smdpp-mock conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
+            self.summary.checks, self.summary.failed, self.summary.not_exercised
+        ));
+        out.push_str(&format!(
+            "  <testsuite name=\"operator client conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
+            self.summary.checks, self.summary.failed, self.summary.not_exercised
+        ));
+        for c in &self.checks {
+            let group = c.check.id.split('-').next().unwrap_or("");
+            out.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\">\n",
+                xml(group),
+                xml(&format!("{} {}", c.check.id, c.check.title))
+            ));
+            match c.result {
+                "failed" => {
+                    let first = c.failures.first().map_or("", |f| f.message.as_str());
+                    out.push_str(&format!(
+                        "      <failure message=\"{}\" type=\"{:?}\">",
+                        xml(first),
+                        c.check.severity
+                    ));
+                    for f in &c.failures {
+                        out.push_str(&xml(&format!(
+                            "{} {} {}: {} | {}\n",
+                            f.time,
+                            f.operator.as_deref().unwrap_or("-"),
+                            f.journal_seq
+                                .map_or(String::new(), |s| format!("journal #{s}")),
+                            f.message,
+                            f.excerpt
+                        )));
+                    }
+                    out.push_str("</failure>\n");
+                }
+                "not-exercised" => out.push_str("      <skipped message=\"not exercised\"/>\n"),
+                _ => {}
+            }
+            out.push_str("    </testcase>\n");
+        }
+        out.push_str("  </testsuite>\n</testsuites>\n");
+        out
+    }
+}
+
+fn xml(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect::<String>()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
