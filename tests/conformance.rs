@@ -316,6 +316,16 @@ async fn identity_call_identifier_and_sequence_checks() {
     assert_eq!(counts(&t, "FLD-009").await, (0, 1));
     post(&c, CA, &[JSON, PROTOCOL], &json!({ "header": header("c2"), "iccid": iccid, "eid": EID1, "finalProfileStatusIndicator": "Available" }).to_string()).await;
     assert_eq!(counts(&t, "FLD-009").await, (1, 1));
+    // The MatchingID half: a confirmed order cancelled without its MatchingID.
+    reset(&t).await;
+    t.admin()
+        .put(
+            &format!("/admin/profiles/{iccid}"),
+            json!({ "state": "Confirmed", "eid": EID1, "matchingId": "M-9" }),
+        )
+        .await;
+    post(&c, CA, &[JSON, PROTOCOL], &json!({ "header": header("c3"), "iccid": iccid, "eid": EID1, "finalProfileStatusIndicator": "Available" }).to_string()).await;
+    assert_eq!(counts(&t, "FLD-009").await, (0, 1));
 
     // SEQ-001: ConfirmOrder without DownloadOrder / after it.
     reset(&t).await;
@@ -355,8 +365,22 @@ async fn identity_call_identifier_and_sequence_checks() {
     .await;
     assert_eq!(counts(&t, "SEQ-002").await, (1, 1));
 
-    // SEQ-003: any call on an installed profile.
+    // SEQ-003: a call on a profile that is not installed passes; on an installed one fails.
     reset(&t).await;
+    t.admin()
+        .put(
+            &format!("/admin/profiles/{iccid}"),
+            json!({ "state": "Confirmed", "eid": EID1 }),
+        )
+        .await;
+    post(
+        &c,
+        RP,
+        &[JSON, PROTOCOL],
+        &json!({ "header": header("i0"), "iccid": iccid }).to_string(),
+    )
+    .await;
+    assert_eq!(counts(&t, "SEQ-003").await, (1, 0));
     t.admin()
         .put(
             &format!("/admin/profiles/{iccid}"),
@@ -370,7 +394,34 @@ async fn identity_call_identifier_and_sequence_checks() {
         &json!({ "header": header("i1"), "iccid": iccid }).to_string(),
     )
     .await;
-    assert_eq!(counts(&t, "SEQ-003").await, (0, 1));
+    assert_eq!(counts(&t, "SEQ-003").await, (1, 1));
+
+    // TLS-002 also fails for a certificate refused at the handshake (another CA).
+    reset(&t).await;
+    let stranger_ca = smdpp_mock::pki::CertificateAuthority::generate("stranger").unwrap();
+    let foreign = stranger_ca
+        .issue(&smdpp_mock::pki::LeafSpec::new(
+            "test-mno",
+            smdpp_mock::pki::Usage::Client,
+        ))
+        .unwrap();
+    let _ = t
+        .client_with(
+            foreign.cert_pem.as_bytes(),
+            foreign.key_pem.as_bytes(),
+            "test-mno",
+        )
+        .call_raw_result(smdpp_mock::es2::Function::DownloadOrder, json!({}))
+        .await;
+    let mut failed = 0;
+    for _ in 0..100 {
+        failed = counts(&t, "TLS-002").await.1;
+        if failed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(failed, 1, "TLS-002 for a foreign certificate");
 }
 
 fn behaving() -> Behaviour {
@@ -509,9 +560,15 @@ async fn a_well_behaved_client_has_no_failures_and_a_sloppy_one_exactly_its_own(
     let t = TestServer::start().await;
     let receiver = Receiver::plain_with(behaving()).await;
     let c = t.client("test-mno");
-    // Well behaved: order, confirm (no release), release, download and install, and a
-    // second order cancelled properly.
+    // Well behaved: order, confirm (no release), release, the device downloads and installs
+    // (real notifications to the callback), and a second order cancelled properly.
     reset(&t).await;
+    t.admin()
+        .put(
+            "/admin/operators/test-mno/callback",
+            json!({ "url": receiver.http_url() }),
+        )
+        .await;
     let iccid = download_by_type(&c, "STANDARD", Some(EID1)).await;
     confirm(&c, &iccid, json!({ "releaseFlag": false })).await;
     c.call(
@@ -520,6 +577,17 @@ async fn a_well_behaved_client_has_no_failures_and_a_sloppy_one_exactly_its_own(
     )
     .await
     .assert_success();
+    for event in ["download", "install-success"] {
+        let r = t
+            .admin()
+            .post(
+                &format!("/admin/profiles/{iccid}/events"),
+                json!({ "event": event }),
+            )
+            .await;
+        assert_eq!(r.status, hyper::StatusCode::OK, "{}", r.body);
+    }
+    receiver.wait_for(2).await;
     let other = download_by_type(&c, "DATA-ONLY", None).await;
     let mid = confirm(&c, &other, json!({ "releaseFlag": true, "eid": EID2 })).await;
     c.call(
@@ -589,7 +657,7 @@ async fn a_well_behaved_client_has_no_failures_and_a_sloppy_one_exactly_its_own(
     failed.sort();
     assert_eq!(
         failed,
-        vec!["CB-001", "CB-002", "ENV-004", "FLD-001", "FLD-008", "HTTP-003", "HTTP-004"],
+        vec!["CB-001", "CB-002", "ENV-004", "FLD-001", "HTTP-003"],
         "{report}"
     );
     let fld = report["checks"]
@@ -685,6 +753,20 @@ async fn strict_mode_refuses_what_lenient_mode_only_grades() {
         200,
         "nothing happened"
     );
+
+    // HTTP-004: a v3 protocol header is refused in strict mode only.
+    let v3 = c
+        .request(
+            Method::POST,
+            DO,
+            &[JSON, ("x-admin-protocol", "gsma/rsp/v3.1.0")],
+            json!({ "header": header("ST-2"), "profileType": "STANDARD" })
+                .to_string()
+                .into_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v3.status, hyper::StatusCode::BAD_REQUEST);
 
     // The same request in lenient mode (the default) is answered as usual.
     let lenient = TestServer::start().await;

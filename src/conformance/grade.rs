@@ -54,7 +54,7 @@ pub fn http(
             .next()
             .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
     });
-    vec![
+    let mut out = vec![
         verdict("HTTP-001", method == "POST", || format!("method {method}")),
         verdict("HTTP-002", json, || {
             format!("Content-Type {content_type:?}")
@@ -62,12 +62,14 @@ pub fn http(
         verdict("HTTP-003", admin_protocol.is_some(), || {
             "no X-Admin-Protocol header".into()
         }),
-        verdict(
-            "HTTP-004",
-            admin_protocol.is_some_and(is_v2_protocol),
-            || format!("X-Admin-Protocol {admin_protocol:?}"),
-        ),
-    ]
+    ];
+    // The shape is graded only when there is a header to look at (HTTP-003 covers its absence).
+    if let Some(v) = admin_protocol {
+        out.push(verdict("HTTP-004", is_v2_protocol(v), || {
+            format!("X-Admin-Protocol {v:?}")
+        }));
+    }
+    out
 }
 
 fn is_v2_protocol(v: &str) -> bool {
@@ -236,6 +238,8 @@ pub fn body(
     out.push(verdict("FLD-002", types.is_empty(), || types.join(", ")));
 
     let text = |k: &str| map.get(k).and_then(Value::as_str);
+    // JSON null counts as absent, as in normal processing.
+    let present = |k: &str| map.get(k).is_some_and(|v| !v.is_null());
     if let Some(i) = text("iccid") {
         out.push(verdict("FLD-003", i.parse::<Iccid>().is_ok(), || {
             format!("iccid {i:?}")
@@ -252,16 +256,23 @@ pub fn body(
         }));
     }
     match function {
-        Function::DownloadOrder => out.push(verdict(
-            "FLD-008",
-            map.contains_key("iccid") || map.contains_key("profileType"),
-            || "neither iccid nor profileType".into(),
-        )),
-        Function::ConfirmOrder => {
-            out.push(verdict("FLD-006", map.contains_key("releaseFlag"), || {
-                "no releaseFlag".into()
-            }))
+        Function::DownloadOrder => {
+            // A miscased iccid/profileType is FLD-001's finding; don't count it twice.
+            let miscased = map.keys().any(|k| {
+                !["iccid", "profileType"].contains(&k.as_str())
+                    && (k.eq_ignore_ascii_case("iccid") || k.eq_ignore_ascii_case("profileType"))
+            });
+            if !miscased {
+                out.push(verdict(
+                    "FLD-008",
+                    present("iccid") || present("profileType"),
+                    || "neither iccid nor profileType".into(),
+                ));
+            }
         }
+        Function::ConfirmOrder => out.push(verdict("FLD-006", present("releaseFlag"), || {
+            "no releaseFlag".into()
+        })),
         Function::CancelOrder => {
             let indicator = text("finalProfileStatusIndicator");
             out.push(verdict(
@@ -271,12 +282,10 @@ pub fn body(
             ));
             if let Some(p) = before {
                 let mut missing = Vec::new();
-                if p.eid.is_some() && !map.contains_key("eid") {
+                if p.eid.is_some() && !present("eid") {
                     missing.push("eid");
                 }
-                if matches!(p.matching_id, Some(OrderMatchingId::Id(_)))
-                    && !map.contains_key("matchingId")
-                {
+                if matches!(p.matching_id, Some(OrderMatchingId::Id(_))) && !present("matchingId") {
                     missing.push("matchingId");
                 }
                 out.push(verdict("FLD-009", missing.is_empty(), || {

@@ -1,10 +1,10 @@
 //! Conformance of operator clients (design.md §10): every ES2+ request is graded against the
-//! [`catalog`] as it arrives; the operator's notification endpoint is graded from deliveries
-//! and by an active [`probe`]. The report is JSON or JUnit XML.
+//! [`catalog`] as it arrives (refused TLS handshakes included); the operator's notification
+//! endpoint is graded by an active [`probe`]. The report is JSON or JUnit XML.
 //!
-//! In the default lenient mode grading only observes. With `smdp.conformance: strict` a request
-//! that fails an error-severity check the normal processing would accept (misspelt fields, a
-//! reused call identifier) is answered `Failed 1.3.1 / 2.1`.
+//! In the default lenient mode grading only observes. With `smdp.conformance: strict` every
+//! failed error-severity check refuses the request: HTTP checks with 415/400, the others with
+//! `Failed 1.3.1 / 2.1` naming the check, before anything changes.
 
 pub mod catalog;
 pub mod grade;

@@ -107,12 +107,21 @@ pub async fn serve(
                         Ok(Err(e)) => {
                             let reason = tls::failure_reason(&e);
                             metrics.handshake_failure(reason);
-                            if reason == "no_certificate" {
+                            let graded_check = match reason {
+                                "no_certificate" => Some(("TLS-001", "the client presented no certificate".to_string())),
+                                "expired" | "not_yet_valid" | "unknown_ca" | "revoked" | "wrong_usage"
+                                | "bad_signature" | "invalid_certificate" => Some((
+                                    "TLS-002",
+                                    format!("the client certificate was refused: {reason}"),
+                                )),
+                                _ => None,
+                            };
+                            if let Some((check, message)) = graded_check {
                                 graded.conformance.record(
                                     &[crate::conformance::grade::Outcome {
-                                        check: "TLS-001",
+                                        check,
                                         passed: false,
-                                        message: "the client presented no certificate".into(),
+                                        message,
                                     }],
                                     &crate::conformance::Context {
                                         time: crate::clock::es2_timestamp(graded.clock.now()),

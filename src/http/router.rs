@@ -247,6 +247,22 @@ async fn es2_call(
     }
     let world = state.app.world();
     let headers = request.headers();
+    if world.scenario.settings().conformance_strict {
+        // Strict conformance: the HTTP checks refuse even where the strictness switches don't.
+        let failed = |id: &str| trace.grades.iter().any(|o| o.check == id && !o.passed);
+        if failed("HTTP-002") {
+            return trace.http_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json (SGP.22 §6.2; conformance HTTP-002)",
+            );
+        }
+        if failed("HTTP-003") || failed("HTTP-004") {
+            return trace.http_error(
+                StatusCode::BAD_REQUEST,
+                "X-Admin-Protocol must be gsma/rsp/v2.x.y (SGP.22 §6.2; conformance HTTP-003/004)",
+            );
+        }
+    }
     if world.scenario.settings().require_json_content_type && !is_json(headers) {
         return trace.http_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -328,28 +344,39 @@ async fn es2_call(
                 .as_str()
                 .map(str::to_owned)
         });
-    let mut strict_failures: Vec<Outcome> = Vec::new();
     if let (Some(op), Some(call_id), Some(fp)) = (
         operator,
         call_id,
         conformance::grade::fingerprint(function, &body),
     ) {
-        let reuse = state.app.conformance.call_identifier(&op.id, &call_id, fp);
-        if !reuse.passed {
-            strict_failures.push(reuse.clone());
-        }
-        trace.grades.push(reuse);
+        trace
+            .grades
+            .push(state.app.conformance.call_identifier(&op.id, &call_id, fp));
     }
-    strict_failures.extend(
-        graded
-            .iter()
-            .filter(|o| !o.passed && o.check == "FLD-001")
-            .cloned(),
-    );
     trace.grades.extend(graded);
-    if world.scenario.settings().conformance_strict {
-        if let Some(f) = strict_failures.first() {
-            // Strict conformance: what the normal path would accept is refused, unchanged.
+    if let Some(op) = operator.filter(|op| !op.allows_source(conn.remote.ip())) {
+        Counters::bump(&state.app.counters.requests_refused_source_ip);
+        warn!(operator = %op.id, remote = %conn.remote, "source address not allowed for the operator");
+        return trace.http_error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "operator {} may not connect from {} (allowedSourceIps)",
+                op.id,
+                conn.remote.ip()
+            ),
+        );
+    }
+    if world.scenario.settings().conformance_strict && operator.is_some() {
+        // Strict conformance: an error-severity check the normal processing would let through
+        // is refused, with the check id, before anything changes. Identity problems are left to
+        // the normal answers (1.1 / 1.x), which say more.
+        let refused = trace.grades.iter().find(|o| {
+            !o.passed
+                && !matches!(o.check, "ENV-002" | "TLS-001" | "TLS-002")
+                && conformance::catalog::find(o.check)
+                    .is_some_and(|c| c.severity == conformance::catalog::Severity::Error)
+        });
+        if let Some(f) = refused {
             let error = es2::status::Es2Error::invalid(f.check, &f.message);
             let answer = es2::refusal_answer(error);
             trace.status = Some("Failed");
@@ -365,18 +392,6 @@ async fn es2_call(
             )
                 .into_response();
         }
-    }
-    if let Some(op) = operator.filter(|op| !op.allows_source(conn.remote.ip())) {
-        Counters::bump(&state.app.counters.requests_refused_source_ip);
-        warn!(operator = %op.id, remote = %conn.remote, "source address not allowed for the operator");
-        return trace.http_error(
-            StatusCode::FORBIDDEN,
-            format!(
-                "operator {} may not connect from {} (allowedSourceIps)",
-                op.id,
-                conn.remote.ip()
-            ),
-        );
     }
     let ctx = es2::Context {
         scenario: &world.scenario,

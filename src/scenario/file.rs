@@ -72,8 +72,8 @@ pub struct SmdpSettings {
     #[serde(default)]
     pub limits: LimitSettings,
     /// `lenient` (default): conformance grading only observes. `strict`: a request that
-    /// fails an error-severity check the normal processing would accept (misspelt field
-    /// names, a reused functionCallIdentifier) is answered `Failed 1.3.1 / 2.1`.
+    /// fails an error-severity client check is refused (HTTP checks with 415/400, the others
+    /// with `Failed 1.3.1 / 2.1` naming the check), before anything changes.
     pub conformance: Option<ConformanceMode>,
 }
 
