@@ -47,6 +47,18 @@ enum Command {
     /// The conformance report of a running instance, or a probe of an operator's endpoint.
     #[command(subcommand)]
     Conformance(ConformanceCommand),
+    /// Drive realistic ES2+ load over mutual TLS and report throughput and latency; with
+    /// --compare, against the mock and a minimal baseline server in the same run.
+    Loadgen(crate::loadgen::LoadgenArgs),
+    /// The minimal server `loadgen --compare` measures the mock against.
+    #[command(hide = true)]
+    LoadgenBaseline {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: SocketAddr,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +193,10 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Some(Command::Certs(cmd)) => certs(cmd),
         Some(Command::Scenario(cmd)) => scenario(cmd),
         Some(Command::Conformance(cmd)) => conformance(cmd).await,
+        Some(Command::Loadgen(args)) => crate::loadgen::run(args).await,
+        Some(Command::LoadgenBaseline { listen, pki }) => {
+            crate::loadgen::run_baseline(listen, &PkiDir::new(pki.certs_dir)).await
+        }
     }
 }
 

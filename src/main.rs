@@ -3,6 +3,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod loadgen;
 
 use std::process::ExitCode;
 

@@ -163,9 +163,21 @@ pub fn body(
     operator: Option<&Operator>,
     before: Option<&Profile>,
 ) -> Vec<Outcome> {
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    parsed_body(function, parsed.as_ref(), operator, before)
+}
+
+/// [`body`] for a body already parsed (`None`: it is not JSON), so the request path parses
+/// each body once.
+pub fn parsed_body(
+    function: Function,
+    body: Option<&Value>,
+    operator: Option<&Operator>,
+    before: Option<&Profile>,
+) -> Vec<Outcome> {
     let mut out = Vec::new();
-    let map = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => {
+    let map = match body {
+        Some(Value::Object(map)) => {
             out.push(pass("HTTP-005"));
             map
         }
@@ -204,7 +216,7 @@ pub fn body(
     }
 
     // Field names and types.
-    let mut wrong: Vec<String> = misspelt(&map, known_fields(function))
+    let mut wrong: Vec<String> = misspelt(map, known_fields(function))
         .into_iter()
         .map(|(k, m)| format!("{k} (should be {m})"))
         .collect();
@@ -217,7 +229,7 @@ pub fn body(
     }
     out.push(verdict("FLD-001", wrong.is_empty(), || wrong.join(", ")));
     let mut types = Vec::new();
-    for (key, value) in &map {
+    for (key, value) in map {
         let ok = match key.as_str() {
             "header" => value.is_object(),
             "releaseFlag" => value.is_boolean(),
@@ -325,15 +337,27 @@ pub fn body(
 
 /// A fingerprint of the request without its header, to tell a retry of the same request
 /// (same call identifier, same content) from a reuse for a different one.
-pub fn fingerprint(function: Function, body: &[u8]) -> Option<u64> {
+pub fn fingerprint(function: Function, body: &Value) -> Option<u64> {
     use std::hash::{Hash, Hasher};
-    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
-        return None;
-    };
-    map.remove("header");
+    /// Feeds serialized JSON straight into the hasher, without building the string.
+    struct HashWriter<'a>(&'a mut std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for HashWriter<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.write(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let map = body.as_object()?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     function.name().hash(&mut hasher);
-    Value::Object(map).to_string().hash(&mut hasher);
+    // The map is ordered by key, so equal requests hash equally whatever their field order.
+    for (key, value) in map.iter().filter(|(k, _)| *k != "header") {
+        key.hash(&mut hasher);
+        serde_json::to_writer(HashWriter(&mut hasher), value).ok()?;
+    }
     Some(hasher.finish())
 }
 

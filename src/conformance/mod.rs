@@ -65,7 +65,9 @@ pub struct Context {
 #[derive(Debug, Default)]
 pub struct Conformance {
     stats: Mutex<BTreeMap<&'static str, Stats>>,
-    call_ids: Mutex<HashMap<(String, String), u64>>,
+    /// Request fingerprints by a hash of (operator, functionCallIdentifier): a hash, not the
+    /// strings, so grading a call allocates nothing (a 64-bit collision is not a practical risk).
+    call_ids: Mutex<HashMap<u64, u64>>,
 }
 
 impl Conformance {
@@ -94,11 +96,15 @@ impl Conformance {
 
     /// ENV-004: the outcome for `call_id` of `operator` carrying a request with `fingerprint`.
     pub fn call_identifier(&self, operator: &str, call_id: &str, fingerprint: u64) -> Outcome {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (operator, call_id).hash(&mut hasher);
+        let key = hasher.finish();
         let mut seen = self.call_ids.lock().unwrap_or_else(|e| e.into_inner());
         if seen.len() >= CALL_IDS_KEPT {
             seen.clear();
         }
-        match seen.insert((operator.to_owned(), call_id.to_owned()), fingerprint) {
+        match seen.insert(key, fingerprint) {
             Some(previous) if previous != fingerprint => Outcome {
                 check: "ENV-004",
                 passed: false,
