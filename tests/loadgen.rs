@@ -97,3 +97,45 @@ fn startup_reports_both_times() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_mid_cycle_hands_every_profile_back() {
+    use common::TestServer;
+    use smdpp_mock::profile::ProfileState;
+    let t = TestServer::start().await;
+    let addr = t.server.es2_addr().to_string();
+    let certs = t.certs();
+    // 100 requests over 3 connections: the budget runs out in the middle of cycles.
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+            .args([
+                "loadgen",
+                "--target",
+                &addr,
+                "--requests",
+                "100",
+                "--connections",
+                "3",
+            ])
+            .arg("--certs-dir")
+            .arg(certs)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("100 requests"), "{stdout}");
+    let not_available: Vec<_> = t
+        .snapshot()
+        .into_iter()
+        .filter(|p| p.state != ProfileState::Available)
+        .map(|p| (p.iccid.to_string(), p.state))
+        .collect();
+    assert!(not_available.is_empty(), "{not_available:?}");
+}

@@ -304,16 +304,7 @@ async fn connection(id: usize, connections: usize, plan: Arc<Plan>) -> Connectio
             }
         }
         let sent = Instant::now();
-        let outcome = async {
-            let conn = match send.as_mut() {
-                Some(conn) => conn,
-                None => send.insert(plan.target.connect().await?),
-            };
-            let function = step.function();
-            let body = step.body(&plan.target, &format!("LG-{id}-{n}"));
-            client::call(conn, function, &body).await
-        }
-        .await;
+        let outcome = send_step(&plan.target, &mut send, &step, &format!("LG-{id}-{n}")).await;
         let answered = Instant::now();
         match outcome {
             Ok(reply) => step = std::mem::replace(&mut step, Step::Download).next(&reply),
@@ -336,7 +327,36 @@ async fn connection(id: usize, connections: usize, plan: Arc<Plan>) -> Connectio
             due += interval;
         }
     }
+    // Finish a cycle the stop cut short (unmeasured), so the profile goes back to Available
+    // and runs one after the other never drain the inventory.
+    let mut n = 0;
+    while step != Step::Download {
+        let outcome = send_step(&plan.target, &mut send, &step, &format!("LG-{id}-end-{n}")).await;
+        n += 1;
+        step = match outcome {
+            Ok(reply) => step.next(&reply),
+            Err(e) => {
+                result.errors += 1;
+                result.first_error.get_or_insert_with(|| format!("{e:#}"));
+                Step::Download
+            }
+        };
+    }
     result
+}
+
+/// Sends `step` on the connection, opening one first if there is none.
+async fn send_step(
+    target: &Target,
+    send: &mut Option<hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>>,
+    step: &Step,
+    call_id: &str,
+) -> Result<serde_json::Value> {
+    let conn = match send {
+        Some(conn) => conn,
+        None => send.insert(target.connect().await?),
+    };
+    client::call(conn, step.function(), &step.body(target, call_id)).await
 }
 
 /// A server process for one measurement; killed when dropped. Its stderr goes to a file (a
