@@ -570,6 +570,16 @@ async fn register_callback(
     }
 }
 
+/// A JSON request body, or the 400 that says what is wrong with it and shows `example`.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("body: {e}; e.g. {example}"),
+        )
+    })
+}
+
 /// Body of `POST /admin/clock`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -578,14 +588,9 @@ struct ClockBody {
 }
 
 async fn clock(State(s): State<AdminState>, body: Bytes) -> Response {
-    let b: ClockBody = match serde_json::from_slice(&body) {
+    let b: ClockBody = match parse_body(&body, r#"{"advance": "1h"}"#) {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("body: {e}; e.g. {{\"advance\": \"1h\"}}"),
-            )
-        }
+        Err(refusal) => return refusal,
     };
     s.app.clock.advance(b.advance.0);
     json_response(
@@ -758,14 +763,9 @@ struct ProbeBody {
 }
 
 async fn conformance_probe(State(s): State<AdminState>, body: Bytes) -> Response {
-    let b: ProbeBody = match serde_json::from_slice(&body) {
+    let b: ProbeBody = match parse_body(&body, r#"{"operator": "test-mno"}"#) {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("body: {e}; e.g. {{\"operator\": \"test-mno\"}}"),
-            )
-        }
+        Err(refusal) => return refusal,
     };
     let transport = crate::notify::transport::HttpTransport::new(s.pki.clone());
     match crate::conformance::probe::run(&s.app, &transport, &b.operator).await {

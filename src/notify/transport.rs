@@ -113,13 +113,14 @@ impl HttpTransport {
 }
 
 impl HttpTransport {
-    /// POSTs `body` and returns the status and the response body (for the conformance probe).
-    pub fn post_full(
+    /// POSTs `body` to the callback; the answer's head, its body still to be read.
+    fn send(
         &self,
         callback: &Callback,
         body: Bytes,
         admin_protocol: &str,
-    ) -> Pin<Box<dyn Future<Output = FullAnswer> + Send>> {
+    ) -> impl Future<Output = Result<hyper::Response<hyper::body::Incoming>, String>> + Send + 'static
+    {
         let client = self.client(callback);
         let request = Request::builder()
             .method(Method::POST)
@@ -127,10 +128,23 @@ impl HttpTransport {
             .header("content-type", "application/json")
             .header("x-admin-protocol", admin_protocol)
             .body(Full::new(body));
-        Box::pin(async move {
+        async move {
             let client = client?;
             let request = request.map_err(|e| format!("invalid request: {e}"))?;
-            let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+            client.request(request).await.map_err(|e| error_chain(&e))
+        }
+    }
+
+    /// POSTs `body` and returns the status and the response body (for the conformance probe).
+    pub fn post_full(
+        &self,
+        callback: &Callback,
+        body: Bytes,
+        admin_protocol: &str,
+    ) -> Pin<Box<dyn Future<Output = FullAnswer> + Send>> {
+        let sent = self.send(callback, body, admin_protocol);
+        Box::pin(async move {
+            let response = sent.await?;
             let status = response.status().as_u16();
             let body = response
                 .into_body()
@@ -150,17 +164,9 @@ impl Transport for HttpTransport {
         body: Bytes,
         admin_protocol: &str,
     ) -> Pin<Box<dyn Future<Output = AttemptResult> + Send>> {
-        let client = self.client(callback);
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(&callback.url)
-            .header("content-type", "application/json")
-            .header("x-admin-protocol", admin_protocol)
-            .body(Full::new(body));
+        let sent = self.send(callback, body, admin_protocol);
         Box::pin(async move {
-            let client = client?;
-            let request = request.map_err(|e| format!("invalid request: {e}"))?;
-            let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+            let response = sent.await?;
             let status = response.status().as_u16();
             // Read the body so the connection can be reused.
             let _ = response.into_body().collect().await;
