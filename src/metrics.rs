@@ -59,12 +59,22 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The `# HELP` and `# TYPE` lines that open a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
 /// The whole exposition.
 pub fn render(app: &App) -> String {
     let mut out = String::new();
     let metrics = &app.metrics;
-    let _ = writeln!(out, "# HELP smdpp_es2_requests_total ES2+ requests by function and outcome (status, subject and reason codes).");
-    let _ = writeln!(out, "# TYPE smdpp_es2_requests_total counter");
+    family(
+        &mut out,
+        "smdpp_es2_requests_total",
+        "counter",
+        "ES2+ requests by function and outcome (status, subject and reason codes).",
+    );
     for ((function, status, subject, reason), n) in metrics
         .requests
         .lock()
@@ -80,11 +90,12 @@ pub fn render(app: &App) -> String {
             label(reason)
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP smdpp_tls_handshake_failures_total Refused or failed TLS handshakes by reason."
+    family(
+        &mut out,
+        "smdpp_tls_handshake_failures_total",
+        "counter",
+        "Refused or failed TLS handshakes by reason.",
     );
-    let _ = writeln!(out, "# TYPE smdpp_tls_handshake_failures_total counter");
     for (reason, n) in metrics
         .handshakes
         .lock()
@@ -97,11 +108,12 @@ pub fn render(app: &App) -> String {
         );
     }
     let c = &app.counters;
-    let _ = writeln!(
-        out,
-        "# HELP smdpp_source_ip_refusals_total Connections or requests refused by IP whitelisting."
+    family(
+        &mut out,
+        "smdpp_source_ip_refusals_total",
+        "counter",
+        "Connections or requests refused by IP whitelisting.",
     );
-    let _ = writeln!(out, "# TYPE smdpp_source_ip_refusals_total counter");
     let _ = writeln!(
         out,
         "smdpp_source_ip_refusals_total{{stage=\"connection\"}} {}",
@@ -114,11 +126,12 @@ pub fn render(app: &App) -> String {
     );
 
     let world = app.world();
-    let _ = writeln!(
-        out,
-        "# HELP smdpp_profiles Profiles by operator, profile type and state."
+    family(
+        &mut out,
+        "smdpp_profiles",
+        "gauge",
+        "Profiles by operator, profile type and state.",
     );
-    let _ = writeln!(out, "# TYPE smdpp_profiles gauge");
     let counts = world.store.counts_by_type();
     for ty in world.scenario.profile_types() {
         let per_state = counts.get(&ty.id).copied().unwrap_or_default();
@@ -134,11 +147,12 @@ pub fn render(app: &App) -> String {
     }
 
     let d = &app.notifier.log().counters;
-    let _ = writeln!(
-        out,
-        "# HELP smdpp_notifications_total HandleDownloadProgressInfo notifications by outcome."
+    family(
+        &mut out,
+        "smdpp_notifications_total",
+        "counter",
+        "HandleDownloadProgressInfo notifications by outcome.",
     );
-    let _ = writeln!(out, "# TYPE smdpp_notifications_total counter");
     for (outcome, n) in [
         ("queued", &d.queued),
         ("delivered", &d.delivered),
@@ -152,31 +166,34 @@ pub fn render(app: &App) -> String {
             n.load(Ordering::Relaxed)
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP smdpp_notification_attempts_total Delivery attempts."
+    family(
+        &mut out,
+        "smdpp_notification_attempts_total",
+        "counter",
+        "Delivery attempts.",
     );
-    let _ = writeln!(out, "# TYPE smdpp_notification_attempts_total counter");
     let _ = writeln!(
         out,
         "smdpp_notification_attempts_total {}",
         d.attempts.load(Ordering::Relaxed)
     );
-    let _ = writeln!(
-        out,
-        "# HELP smdpp_notification_queue_depth Notifications queued, waiting or being retried."
+    family(
+        &mut out,
+        "smdpp_notification_queue_depth",
+        "gauge",
+        "Notifications queued, waiting or being retried.",
     );
-    let _ = writeln!(out, "# TYPE smdpp_notification_queue_depth gauge");
     let _ = writeln!(
         out,
         "smdpp_notification_queue_depth {}",
         app.notifier.depth()
     );
-    let _ = writeln!(
-        out,
-        "# HELP smdpp_journal_entries Entries in the request journal."
+    family(
+        &mut out,
+        "smdpp_journal_entries",
+        "gauge",
+        "Entries in the request journal.",
     );
-    let _ = writeln!(out, "# TYPE smdpp_journal_entries gauge");
     let _ = writeln!(out, "smdpp_journal_entries {}", app.journal.len());
     out
 }
