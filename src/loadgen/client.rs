@@ -101,6 +101,15 @@ impl Step {
         }
     }
 
+    /// The step's place in the cycle: 0, 1 or 2.
+    pub(crate) fn index(&self) -> usize {
+        match self {
+            Step::Download => 0,
+            Step::Confirm { .. } => 1,
+            Step::Cancel { .. } => 2,
+        }
+    }
+
     /// The request body, with a call identifier unique to this connection and call.
     pub(crate) fn body(&self, target: &Target, call_id: &str) -> Value {
         let header = json!({

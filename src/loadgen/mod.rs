@@ -87,8 +87,13 @@ struct Report {
     latency: Summary,
     /// From when each request was actually sent; differs from `latency` only in open loop.
     service: Summary,
+    /// Service latency of each function of the cycle, in [`CYCLE`] order.
+    by_function: Vec<Summary>,
     open_loop: bool,
 }
+
+/// The functions of the cycle, in order.
+const CYCLE: [&str; 3] = ["DownloadOrder", "ConfirmOrder", "CancelOrder"];
 
 impl Report {
     fn per_second(&self) -> f64 {
@@ -107,6 +112,9 @@ impl Report {
         println!("{:<10} latency  {}", "", self.latency);
         if self.open_loop {
             println!("{:<10} service  {}", "", self.service);
+        }
+        for (name, summary) in CYCLE.iter().zip(&self.by_function) {
+            println!("{:<10}   {name:<13} {summary} (from send)", "");
         }
         if let Some(e) = &self.first_error {
             println!("{:<10} first error: {e}", "");
@@ -210,6 +218,7 @@ struct Plan {
 struct ConnectionResult {
     latency: Samples,
     service: Samples,
+    by_function: [Samples; 3],
     errors: u64,
     first_error: Option<String>,
     last_answer: Option<Instant>,
@@ -255,6 +264,7 @@ async fn load(args: &LoadgenArgs, addr: SocketAddr, label: &str) -> Result<Repor
         .collect();
     let mut latency = Samples::default();
     let mut service = Samples::default();
+    let mut by_function: [Samples; 3] = Default::default();
     let mut errors = 0;
     let mut first_error = None;
     let mut last = plan.measure_from;
@@ -262,6 +272,9 @@ async fn load(args: &LoadgenArgs, addr: SocketAddr, label: &str) -> Result<Repor
         let r = task.await.context("a connection task panicked")?;
         latency.merge(r.latency);
         service.merge(r.service);
+        for (all, one) in by_function.iter_mut().zip(r.by_function) {
+            all.merge(one);
+        }
         errors += r.errors;
         first_error = first_error.or(r.first_error);
         last = last.max(r.last_answer.unwrap_or(last));
@@ -274,6 +287,7 @@ async fn load(args: &LoadgenArgs, addr: SocketAddr, label: &str) -> Result<Repor
         elapsed: last.saturating_duration_since(plan.measure_from),
         latency: latency.summary(),
         service: service.summary(),
+        by_function: by_function.into_iter().map(Samples::summary).collect(),
         open_loop: args.rate.is_some(),
     })
 }
@@ -303,6 +317,7 @@ async fn connection(id: usize, connections: usize, plan: Arc<Plan>) -> Connectio
                 break;
             }
         }
+        let index = step.index();
         let sent = Instant::now();
         let outcome = send_step(&plan.target, &mut send, &step, &format!("LG-{id}-{n}")).await;
         let answered = Instant::now();
@@ -321,6 +336,7 @@ async fn connection(id: usize, connections: usize, plan: Arc<Plan>) -> Connectio
         if due >= plan.measure_from {
             result.latency.record(answered - due);
             result.service.record(answered - sent);
+            result.by_function[index].record(answered - sent);
             result.last_answer = Some(answered);
         }
         if let Some(interval) = plan.interval {
