@@ -153,18 +153,7 @@ pub(crate) async fn run(args: LoadgenArgs) -> Result<()> {
     }
     let mock = {
         let addr = free_port()?;
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--admin-listen")
-            .arg("127.0.0.1:0")
-            .arg("--certs-dir")
-            .arg(&args.certs_dir);
-        for s in &args.scenario {
-            cmd.arg("--scenario").arg(s);
-        }
-        let (server, _) = ChildServer::start(cmd, addr)?;
+        let (server, _) = ChildServer::start(serve_command(&args, addr, &args.certs_dir)?, addr)?;
         let report = load(&args, addr, "mock").await;
         drop(server);
         report?
@@ -466,6 +455,12 @@ fn startup(args: &LoadgenArgs) -> Result<()> {
 
 fn time_to_ready(args: &LoadgenArgs, certs: &Path) -> Result<Duration> {
     let addr = free_port()?;
+    let (_server, ready) = ChildServer::start(serve_command(args, addr, certs)?, addr)?;
+    Ok(ready)
+}
+
+/// `smdpp-mock serve` of this executable on `addr` with the run's scenario.
+fn serve_command(args: &LoadgenArgs, addr: SocketAddr, certs: &Path) -> Result<Command> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("serve")
         .arg("--listen")
@@ -477,8 +472,7 @@ fn time_to_ready(args: &LoadgenArgs, certs: &Path) -> Result<Duration> {
     for s in &args.scenario {
         cmd.arg("--scenario").arg(s);
     }
-    let (_server, ready) = ChildServer::start(cmd, addr)?;
-    Ok(ready)
+    Ok(cmd)
 }
 
 fn ms(d: Duration) -> f64 {
