@@ -275,22 +275,7 @@ async fn identity_call_identifier_and_sequence_checks() {
     reset(&t).await;
     download_by_type(&c, "STANDARD", None).await;
     assert_eq!(counts(&t, "TLS-002").await, (1, 0));
-    let ca = smdpp_mock::pki::CertificateAuthority::from_pem(
-        &std::fs::read_to_string(t.certs().join("ca.pem")).unwrap(),
-        &std::fs::read_to_string(t.certs().join("ca.key")).unwrap(),
-    )
-    .unwrap();
-    let nobody = ca
-        .issue(&smdpp_mock::pki::LeafSpec::new(
-            "nobody",
-            smdpp_mock::pki::Usage::Client,
-        ))
-        .unwrap();
-    let stranger = t.client_with(
-        nobody.cert_pem.as_bytes(),
-        nobody.key_pem.as_bytes(),
-        "nobody",
-    );
+    let stranger = t.unmapped_client();
     stranger
         .call(
             smdpp_mock::es2::Function::DownloadOrder,
@@ -406,11 +391,7 @@ async fn identity_call_identifier_and_sequence_checks() {
         ))
         .unwrap();
     let _ = t
-        .client_with(
-            foreign.cert_pem.as_bytes(),
-            foreign.key_pem.as_bytes(),
-            "test-mno",
-        )
+        .client_for(&foreign, "test-mno")
         .call_raw_result(smdpp_mock::es2::Function::DownloadOrder, json!({}))
         .await;
     let mut failed = 0;

@@ -32,15 +32,6 @@ async fn assert_refused(client: &Es2Client, what: &str) {
     assert!(result.is_err(), "{what} was let in: {result:?}");
 }
 
-fn load_ca(t: &TestServer) -> CertificateAuthority {
-    let certs = t.certs();
-    CertificateAuthority::from_pem(
-        &std::fs::read_to_string(certs.join("ca.pem")).unwrap(),
-        &std::fs::read_to_string(certs.join("ca.key")).unwrap(),
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn handshake_refusals() {
     let t = TestServer::start().await;
@@ -53,26 +44,18 @@ async fn handshake_refusals() {
         .issue(&LeafSpec::new("test-mno", Usage::Client))
         .unwrap();
     assert_refused(
-        &t.client_with(
-            foreign.cert_pem.as_bytes(),
-            foreign.key_pem.as_bytes(),
-            "test-mno",
-        ),
+        &t.client_for(&foreign, "test-mno"),
         "a certificate from another CA",
     )
     .await;
 
-    let ca = load_ca(&t);
+    let ca = t.ca();
     let mut expired = LeafSpec::new("test-mno", Usage::Client);
     expired.not_before = OffsetDateTime::now_utc() - Duration::days(30);
     expired.not_after = OffsetDateTime::now_utc() - Duration::days(1);
     let expired = ca.issue(&expired).unwrap();
     assert_refused(
-        &t.client_with(
-            expired.cert_pem.as_bytes(),
-            expired.key_pem.as_bytes(),
-            "test-mno",
-        ),
+        &t.client_for(&expired, "test-mno"),
         "an expired certificate",
     )
     .await;
@@ -97,13 +80,7 @@ async fn handshake_refusals() {
 #[tokio::test]
 async fn certificate_of_the_ca_without_an_operator_is_unknown() {
     let t = TestServer::start().await;
-    let ca = load_ca(&t);
-    let nobody = ca.issue(&LeafSpec::new("nobody", Usage::Client)).unwrap();
-    let c = t.client_with(
-        nobody.cert_pem.as_bytes(),
-        nobody.key_pem.as_bytes(),
-        "nobody",
-    );
+    let c = t.unmapped_client();
     let before = t.snapshot();
     c.call(DownloadOrder, order())
         .await
@@ -229,7 +206,7 @@ async fn sign_csr_from_openssl_rsa_2048_is_accepted() {
 #[tokio::test]
 async fn sign_csr_from_openssl_ec_p384_and_p256() {
     let t = TestServer::start().await;
-    let ca = load_ca(&t);
+    let ca = t.ca();
     for curve in ["secp384r1", "prime256v1"] {
         let work = TempDir::new("csr-ec");
         let (key, csr) = (work.path().join("k.pem"), work.path().join("r.csr"));
@@ -265,7 +242,7 @@ async fn sign_csr_from_openssl_ec_p384_and_p256() {
 #[tokio::test]
 async fn tampered_csr_is_refused() {
     let t = TestServer::start().await;
-    let ca = load_ca(&t);
+    let ca = t.ca();
     let work = TempDir::new("csr-bad");
     let csr = work.path().join("r.csr");
     let ok = Command::new("openssl")

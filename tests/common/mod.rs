@@ -141,6 +141,31 @@ impl TestServer {
         )
     }
 
+    /// A client presenting `cert`, issued by any CA.
+    pub fn client_for(&self, cert: &smdpp_mock::pki::IssuedCert, requester: &str) -> Es2Client {
+        self.client_with(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes(), requester)
+    }
+
+    /// The server's test CA, to issue certificates of any kind.
+    pub fn ca(&self) -> smdpp_mock::pki::CertificateAuthority {
+        let certs = self.certs();
+        smdpp_mock::pki::CertificateAuthority::from_pem(
+            &std::fs::read_to_string(certs.join("ca.pem")).unwrap(),
+            &std::fs::read_to_string(certs.join("ca.key")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// A client with a valid certificate from the test CA (CN `nobody`) that maps to no operator.
+    pub fn unmapped_client(&self) -> Es2Client {
+        use smdpp_mock::pki::{LeafSpec, Usage};
+        let nobody = self
+            .ca()
+            .issue(&LeafSpec::new("nobody", Usage::Client))
+            .unwrap();
+        self.client_for(&nobody, "nobody")
+    }
+
     /// A client that presents no certificate.
     pub fn anonymous_client(&self) -> Es2Client {
         let config = client_config_builder(&self.certs()).with_no_client_auth();
