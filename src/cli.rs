@@ -50,6 +50,16 @@ enum Command {
     /// Drive realistic ES2+ load over mutual TLS and report throughput and latency; with
     /// --compare, against the mock and a minimal baseline server in the same run.
     Loadgen(crate::loadgen::LoadgenArgs),
+    /// Check that a running instance answers on its admin API (exit 0) or not (exit 1); the
+    /// container HEALTHCHECK.
+    Health {
+        /// The instance's admin API; an unspecified address (0.0.0.0, ::) means this host.
+        #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
+        admin: SocketAddr,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
     /// The minimal server `loadgen --compare` measures the mock against.
     #[command(hide = true)]
     LoadgenBaseline {
@@ -193,6 +203,10 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Some(Command::Certs(cmd)) => certs(cmd),
         Some(Command::Scenario(cmd)) => scenario(cmd),
         Some(Command::Conformance(cmd)) => conformance(cmd).await,
+        Some(Command::Health {
+            admin,
+            timeout_secs,
+        }) => health(admin, Duration::from_secs(timeout_secs)).await,
         Some(Command::Loadgen(args)) => crate::loadgen::run(args).await,
         Some(Command::LoadgenBaseline { listen, pki }) => {
             crate::loadgen::run_baseline(listen, &PkiDir::new(pki.certs_dir)).await
@@ -224,6 +238,33 @@ async fn admin_request(
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await?.to_bytes();
     Ok((status, bytes.to_vec()))
+}
+
+/// `GET /health` on the admin API. The listen address is what a container's environment
+/// holds, so a wildcard address is turned into loopback to have something to connect to.
+async fn health(mut admin: SocketAddr, timeout: Duration) -> Result<()> {
+    if admin.ip().is_unspecified() {
+        admin.set_ip(match admin {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let (status, body) = tokio::time::timeout(
+        timeout,
+        admin_request(admin, "GET", "/health", String::new()),
+    )
+    .await
+    .with_context(|| format!("no answer from {admin} within {timeout:?}"))??;
+    let ok = status == 200
+        && serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v["status"] == "ok");
+    if !ok {
+        anyhow::bail!(
+            "{admin} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    println!("ok: {admin}");
+    Ok(())
 }
 
 async fn conformance(cmd: ConformanceCommand) -> Result<()> {

@@ -1,7 +1,62 @@
 //! # smdpp-mock
 //!
 //! A mock GSMA SGP.22 SM-DP+ that speaks ES2+ (DownloadOrder, ConfirmOrder, CancelOrder,
-//! ReleaseProfile) over mutual TLS, driven by YAML scenarios.
+//! ReleaseProfile) over mutual TLS, driven by YAML scenarios, sends HandleDownloadProgressInfo
+//! notifications, and grades the operator's client for conformance.
+//!
+//! ## In your tests
+//!
+//! [`MockSmdp`] runs the whole server in-process on free loopback ports with its own test PKI,
+//! in the manner of wiremock-rs. Add the crate without its command-line shell:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! smdpp-mock = { version = "0.1", default-features = false }
+//! ```
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> anyhow::Result<()> {
+//! use serde_json::json;
+//! use smdpp_mock::profile::machine::{DeviceEvent, InstallResult};
+//! use smdpp_mock::{es2::Function, MockSmdp};
+//!
+//! let mock = MockSmdp::builder()
+//!     .scenario_yaml(r#"
+//! operators:
+//!   - id: my-mno
+//! profileTypes:
+//!   - id: CONSUMER
+//!     owner: my-mno
+//!     profiles:
+//!       - range: { start: "894450010000000000", count: 10 }
+//! "#)
+//!     .start()
+//!     .await?;
+//! // Checked when `mock` is dropped: the test fails listing what the mock received.
+//! mock.expect_call(Function::ConfirmOrder).succeeded().times(1);
+//!
+//! // Your back-end needs the URL, the CA and the operator's certificate: `mock.es2_url()`,
+//! // `mock.ca_pem()`, `mock.operator_tls_config("my-mno")` (a rustls config), or this client:
+//! let client = mock.client("my-mno")?;
+//! let order = client
+//!     .call(Function::DownloadOrder, json!({ "profileType": "CONSUMER" }))
+//!     .await?;
+//! let iccid = order.body["iccid"].as_str().unwrap();
+//! let confirm = client
+//!     .call(Function::ConfirmOrder, json!({ "iccid": iccid, "releaseFlag": true }))
+//!     .await?;
+//! let activation_code = format!("LPA:1${}${}", "smdp.example.com", confirm.body["matchingId"]);
+//! # let _ = activation_code;
+//!
+//! // Play the device's part: download and install over ES9+.
+//! mock.device(iccid, DeviceEvent::Download)?;
+//! let profile = mock.device(iccid, DeviceEvent::InstallResult(InstallResult::Success))?;
+//! assert_eq!(profile.state.to_string(), "Installed");
+//! # Ok(()) }
+//! ```
+//!
+//! The server alone, with every setting of the command line, is [`server::Server`]:
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -27,6 +82,7 @@
 //! - [`http`]: the TLS accept loop and HTTP routing; the only server-side network code.
 //! - [`pki`]: the test PKI: CA, server and client certificates, CSR signing.
 //! - [`server`]: starting and stopping everything.
+//! - [`mock`]: [`MockSmdp`], the server as a test fixture, with a client and expectations.
 
 #![warn(missing_docs)]
 // Network input must never panic the server: no unwrap/expect outside tests.
@@ -44,6 +100,7 @@ pub mod ids;
 pub mod ipnet;
 pub mod journal;
 pub mod metrics;
+pub mod mock;
 pub mod notify;
 pub mod pki;
 pub mod profile;
@@ -52,3 +109,5 @@ pub mod scenario;
 pub mod server;
 pub mod spec;
 pub mod store;
+
+pub use mock::{MockSmdp, MockSmdpBuilder};

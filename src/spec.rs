@@ -9,6 +9,9 @@ pub const PATH_PREFIX: &str = "/gsma/rsp2/es2plus/";
 /// Path of HandleDownloadProgressInfo at the operator (SGP.22 §6.5.2, Table 57).
 pub const HDPI_PATH: &str = "/gsma/rsp2/es2plus/handleDownloadProgressInfo";
 
+/// The `X-Admin-Protocol` this mock's clients send (SGP.22 §6.2: `gsma/rsp/v<SGP.22 version>`).
+pub const ADMIN_PROTOCOL: &str = "gsma/rsp/v2.5.0";
+
 /// The ES2+ functions the SM-DP+ provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {

@@ -51,13 +51,16 @@ pub struct Updated {
 }
 
 /// Why [`Store::update`] did not commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpdateError<E> {
     /// No profile has this ICCID.
+    #[error("no profile has this ICCID")]
     UnknownIccid,
     /// The closure refused the update.
+    #[error("{0}")]
     Refused(E),
     /// The MatchingID of the new state is bound to another profile's order.
+    #[error("MatchingID {0} is bound to another profile's order")]
     MatchingIdInUse(MatchingId),
 }
 

@@ -72,6 +72,23 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AdminState>)> {
         route(Method::GET, "/admin/conformance", conformance_report),
         route(Method::POST, "/admin/conformance/reset", conformance_reset),
         route(Method::POST, "/admin/conformance/probe", conformance_probe),
+        route(
+            Method::GET,
+            "/admin/summary",
+            super::dashboard::summary_handler,
+        ),
+        route(Method::GET, "/", super::dashboard::page),
+        route(Method::GET, "/admin/dashboard", super::dashboard::page),
+        route(
+            Method::GET,
+            "/admin/dashboard/app.js",
+            super::dashboard::script,
+        ),
+        route(
+            Method::GET,
+            "/admin/dashboard/style.css",
+            super::dashboard::style,
+        ),
     ]
 }
 

@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+pub mod dashboard;
 pub mod openapi;
 pub mod platform;
 pub mod view;

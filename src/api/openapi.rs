@@ -60,6 +60,7 @@ pub fn document() -> Value {
         generator.subschema_for::<ProfilePage>(),
         generator.subschema_for::<JournalEntry>(),
         generator.subschema_for::<DeliveryRecord>(),
+        generator.subschema_for::<super::dashboard::Summary>(),
     ] {
         let _ = schema;
     }
@@ -416,6 +417,26 @@ pub fn document() -> Value {
                 "400": error_response("Unknown format.") }),
         ),
     );
+    add(
+        "/admin/summary",
+        "get",
+        operation(
+            "Admin",
+            "Profile counts by operator, type and state; journal extent; notification totals; conformance summary (what the dashboard shows).",
+            vec![],
+            None,
+            json!({ "200": ok("The summary.", reference("Summary")) }),
+        ),
+    );
+    let html = |description: &str, media: &str| json!({ "200": { "description": description, "content": { media: { "schema": { "type": "string" } } } } });
+    for (path, summary, media) in [
+        ("/", "The dashboard (the same page as /admin/dashboard).", "text/html"),
+        ("/admin/dashboard", "The dashboard: profiles by state, live journal, notification deliveries, conformance; refreshes itself.", "text/html"),
+        ("/admin/dashboard/app.js", "The dashboard's script.", "text/javascript"),
+        ("/admin/dashboard/style.css", "The dashboard's style sheet.", "text/css"),
+    ] {
+        add(path, "get", operation("Dashboard", summary, vec![], None, html("The file.", media)));
+    }
     add(
         "/admin/conformance/reset",
         "post",

@@ -181,7 +181,7 @@ pub struct Report {
 }
 
 /// Totals of a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Checks in the catalog.

@@ -159,7 +159,7 @@ pub(crate) async fn call(
         .uri(function.path())
         .header("host", "localhost")
         .header("content-type", "application/json")
-        .header("x-admin-protocol", "gsma/rsp/v2.5.0")
+        .header("x-admin-protocol", smdpp_mock::spec::ADMIN_PROTOCOL)
         .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
     let response = send.send_request(request).await?;
     let status = response.status();

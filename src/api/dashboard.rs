@@ -1,0 +1,153 @@
+//! The dashboard on the admin port: three static files embedded in the binary (no Node build),
+//! which poll the admin API, plus the one summary endpoint they need that no other route gives.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::admin::AdminState;
+use super::json_response;
+use crate::app::App;
+use crate::conformance::Summary as ConformanceSummary;
+use crate::profile::ProfileState;
+
+const INDEX_HTML: &str = include_str!("dashboard/index.html");
+const APP_JS: &str = include_str!("dashboard/app.js");
+const STYLE_CSS: &str = include_str!("dashboard/style.css");
+
+/// The page only loads its own files and talks to its own origin; journal entries carry
+/// client-supplied text, so scripts from anywhere else must never run.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub(super) async fn page() -> Response {
+    asset("text/html; charset=utf-8", INDEX_HTML)
+}
+
+pub(super) async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+pub(super) async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE_CSS)
+}
+
+/// Body of `GET /admin/summary`: everything the dashboard shows as numbers, in one read.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Profile counts per operator and profile type, in scenario order.
+    pub profiles: Vec<ProfileCounts>,
+    /// The journal's extent.
+    pub journal: JournalSummary,
+    /// Notification totals since start.
+    pub notifications: NotificationSummary,
+    /// The conformance summary (as in `GET /admin/conformance`).
+    pub conformance: ConformanceSummary,
+}
+
+/// Profiles of one type, by state.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileCounts {
+    /// The owning operator.
+    pub operator: String,
+    /// The profile type.
+    pub profile_type: String,
+    /// All profiles of the type.
+    pub total: usize,
+    /// Count per state (all nine states, SGP.22 §3.1.6), zeros included.
+    pub states: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The journal's extent: entries `lastSeq - entries + 1 ..= lastSeq` are held.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalSummary {
+    /// The newest sequence number (0 before any call).
+    pub last_seq: u64,
+    /// Entries held now.
+    pub entries: usize,
+    /// Entries it can hold.
+    pub capacity: usize,
+}
+
+/// Notification totals since start.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationSummary {
+    /// Queued for delivery.
+    pub queued: u64,
+    /// Delivered.
+    pub delivered: u64,
+    /// Failed after every attempt.
+    pub failed: u64,
+    /// Dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Dropped by a fault rule.
+    pub dropped_by_fault: u64,
+    /// Waiting or being retried now.
+    pub queue_depth: usize,
+}
+
+/// The summary of `app` now.
+pub fn summary(app: &App) -> Summary {
+    let world = app.world();
+    let counts = world.store.counts_by_type();
+    let profiles = world
+        .scenario
+        .profile_types()
+        .map(|ty| {
+            let per_state = counts.get(&ty.id).copied().unwrap_or_default();
+            ProfileCounts {
+                operator: ty.owner.to_string(),
+                profile_type: ty.id.to_string(),
+                total: per_state.iter().sum(),
+                states: ProfileState::ALL
+                    .iter()
+                    .map(|s| (s.to_string(), per_state[s.index()].into()))
+                    .collect(),
+            }
+        })
+        .collect();
+    let d = &app.notifier.log().counters;
+    Summary {
+        profiles,
+        journal: JournalSummary {
+            last_seq: app.journal.last_seq(),
+            entries: app.journal.len(),
+            capacity: app.journal.capacity(),
+        },
+        notifications: NotificationSummary {
+            queued: d.queued.load(Ordering::Relaxed),
+            delivered: d.delivered.load(Ordering::Relaxed),
+            failed: d.failed.load(Ordering::Relaxed),
+            dropped_queue_full: d.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_by_fault: d.dropped_by_fault.load(Ordering::Relaxed),
+            queue_depth: app.notifier.depth(),
+        },
+        conformance: app.conformance.report().summary,
+    }
+}
+
+pub(super) async fn summary_handler(State(s): State<AdminState>) -> Response {
+    json_response(StatusCode::OK, &summary(&s.app))
+}

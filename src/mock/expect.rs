@@ -1,0 +1,280 @@
+//! Expectations on a [`super::MockSmdp`]: calls it should receive and notifications it should
+//! deliver, checked against the journal and the delivery log.
+
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+
+use crate::journal::JournalEntry;
+use crate::notify::{DeliveryRecord, DeliveryState};
+use crate::spec::Function;
+
+/// What an expectation counts.
+#[derive(Debug, Clone)]
+pub(super) enum Target {
+    Call(Function),
+    Notification(u32),
+}
+
+/// How many matches are right: from `lo` to `hi`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Times {
+    lo: u64,
+    hi: u64,
+}
+
+impl Times {
+    fn allows(self, n: u64) -> bool {
+        (self.lo..=self.hi).contains(&n)
+    }
+}
+
+impl std::fmt::Display for Times {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.lo, self.hi) {
+            (lo, hi) if lo == hi => write!(f, "exactly {lo}"),
+            (lo, u64::MAX) => write!(f, "at least {lo}"),
+            (0, hi) => write!(f, "at most {hi}"),
+            (lo, hi) => write!(f, "between {lo} and {hi}"),
+        }
+    }
+}
+
+/// One expectation.
+#[derive(Debug)]
+pub(super) struct Spec {
+    target: Target,
+    times: Times,
+    operator: Option<String>,
+    iccid: Option<String>,
+    status: Option<String>,
+    status_code: Option<String>,
+}
+
+fn digits(iccid: &str) -> &str {
+    iccid.trim_end_matches(['F', 'f'])
+}
+
+impl Spec {
+    pub(super) fn new(target: Target) -> Self {
+        Spec {
+            target,
+            times: Times {
+                lo: 1,
+                hi: u64::MAX,
+            },
+            operator: None,
+            iccid: None,
+            status: None,
+            status_code: None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut what = match &self.target {
+            Target::Call(f) => format!("{f} calls"),
+            Target::Notification(p) => format!("delivered notifications of point {p}"),
+        };
+        if let Some(op) = &self.operator {
+            let _ = write!(what, " by {op}");
+        }
+        if let Some(i) = &self.iccid {
+            let _ = write!(what, " for ICCID {i}");
+        }
+        match (&self.status, &self.status_code) {
+            (_, Some(code)) => {
+                let _ = write!(what, " answered Failed {code}");
+            }
+            (Some(s), None) => {
+                let _ = write!(what, " answered {s}");
+            }
+            (None, None) => {}
+        }
+        what
+    }
+
+    fn matches_call(&self, function: Function, e: &JournalEntry) -> bool {
+        e.function == function.name()
+            && self
+                .operator
+                .as_ref()
+                .is_none_or(|op| e.operator.as_ref() == Some(op))
+            && self.iccid.as_ref().is_none_or(|i| {
+                e.iccid
+                    .as_deref()
+                    .is_some_and(|got| digits(got) == digits(i))
+            })
+            && self
+                .status
+                .as_ref()
+                .is_none_or(|s| e.status.as_ref() == Some(s))
+            && self
+                .status_code
+                .as_ref()
+                .is_none_or(|c| e.status_code.as_ref() == Some(c))
+    }
+
+    fn matches_notification(&self, point: u32, r: &DeliveryRecord) -> bool {
+        r.notification_point_id == point
+            && r.state == DeliveryState::Delivered
+            && self.operator.as_ref().is_none_or(|op| &r.operator == op)
+            && self
+                .iccid
+                .as_ref()
+                .is_none_or(|i| digits(&r.iccid) == digits(i))
+    }
+
+    /// `None` when met; otherwise one line saying what was expected and what came.
+    pub(super) fn check(
+        &self,
+        journal: &[JournalEntry],
+        notifications: &[DeliveryRecord],
+    ) -> Option<String> {
+        let n = match &self.target {
+            Target::Call(f) => journal.iter().filter(|e| self.matches_call(*f, e)).count(),
+            Target::Notification(p) => notifications
+                .iter()
+                .filter(|r| self.matches_notification(*p, r))
+                .count(),
+        } as u64;
+        (!self.times.allows(n))
+            .then(|| format!("expected {} {}, got {n}", self.times, self.describe()))
+    }
+}
+
+/// The panic message: each unmet expectation, then everything received.
+pub(super) fn report(
+    failures: &[String],
+    journal: &[JournalEntry],
+    notifications: &[DeliveryRecord],
+) -> String {
+    let mut out = String::from("smdpp-mock: expectations not met:\n");
+    for f in failures {
+        let _ = writeln!(out, "  - {f}");
+    }
+    let _ = writeln!(out, "ES2+ calls received ({}):", journal.len());
+    for e in journal {
+        let _ = writeln!(
+            out,
+            "  #{} {} by {} iccid={} -> {}{}",
+            e.seq,
+            e.function,
+            e.operator.as_deref().unwrap_or("?"),
+            e.iccid.as_deref().unwrap_or("-"),
+            e.status
+                .as_deref()
+                .map_or_else(|| format!("HTTP {}", e.http_status), str::to_owned),
+            e.status_code
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default(),
+        );
+    }
+    let _ = writeln!(out, "notifications ({}):", notifications.len());
+    for r in notifications {
+        let _ = writeln!(
+            out,
+            "  #{} point {} iccid={} to {} -> {:?} after {} attempt(s)",
+            r.id,
+            r.notification_point_id,
+            r.iccid,
+            r.url,
+            r.state,
+            r.attempts.len()
+        );
+    }
+    out
+}
+
+/// A handle on an expectation registered with [`super::MockSmdp::expect_call`] or
+/// [`super::MockSmdp::expect_notification`]; each method narrows or counts it and returns the
+/// handle for chaining. The mock checks it when dropped (or on [`super::MockSmdp::verify`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> anyhow::Result<()> {
+/// use serde_json::json;
+/// use smdpp_mock::{es2::Function, MockSmdp};
+///
+/// let mock = MockSmdp::start().await;
+/// mock.expect_call(Function::ConfirmOrder)
+///     .operator("test-mno")
+///     .failed_with("8.2.1", "3.9")
+///     .times(1);
+/// mock.expect_call(Function::CancelOrder).never();
+///
+/// let client = mock.client("test-mno")?;
+/// let reply = client
+///     .call(
+///         Function::ConfirmOrder,
+///         json!({ "iccid": "8944500100000009998", "releaseFlag": true }),
+///     )
+///     .await?;
+/// assert_eq!(reply.status_code(), Some(("8.2.1".into(), "3.9".into())));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    spec: Arc<Mutex<Spec>>,
+}
+
+impl Expectation {
+    pub(super) fn new(spec: Arc<Mutex<Spec>>) -> Self {
+        Expectation { spec }
+    }
+
+    fn edit(self, f: impl FnOnce(&mut Spec)) -> Self {
+        f(&mut super::lock(&self.spec));
+        self
+    }
+
+    /// Exactly `n` matches.
+    pub fn times(self, n: u64) -> Self {
+        self.edit(|s| s.times = Times { lo: n, hi: n })
+    }
+
+    /// At least `n` matches.
+    pub fn at_least(self, n: u64) -> Self {
+        self.edit(|s| {
+            s.times = Times {
+                lo: n,
+                hi: u64::MAX,
+            }
+        })
+    }
+
+    /// At most `n` matches.
+    pub fn at_most(self, n: u64) -> Self {
+        self.edit(|s| s.times = Times { lo: 0, hi: n })
+    }
+
+    /// No match at all.
+    pub fn never(self) -> Self {
+        self.times(0)
+    }
+
+    /// Only calls by (or notifications for) this operator.
+    pub fn operator(self, operator: impl Into<String>) -> Self {
+        let operator = operator.into();
+        self.edit(|s| s.operator = Some(operator))
+    }
+
+    /// Only calls or notifications about this ICCID (with or without the trailing F).
+    pub fn iccid(self, iccid: impl Into<String>) -> Self {
+        let iccid = iccid.into();
+        self.edit(|s| s.iccid = Some(iccid))
+    }
+
+    /// Only calls answered `Executed-Success`.
+    pub fn succeeded(self) -> Self {
+        self.edit(|s| s.status = Some("Executed-Success".into()))
+    }
+
+    /// Only calls answered `Failed` with this subject and reason code (SGP.22 §5.2.6).
+    pub fn failed_with(self, subject: &str, reason: &str) -> Self {
+        let code = format!("{subject}/{reason}");
+        self.edit(|s| {
+            s.status = Some("Failed".into());
+            s.status_code = Some(code);
+        })
+    }
+}
