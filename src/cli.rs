@@ -56,8 +56,9 @@ enum Command {
         /// The instance's admin API; an unspecified address (0.0.0.0, ::) means this host.
         #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
         admin: SocketAddr,
-        /// Seconds to wait for the answer.
-        #[arg(long, default_value_t = 3)]
+        /// Seconds to wait for the answer (under the HEALTHCHECK's 3 s, so the reason is
+        /// printed before Docker gives up).
+        #[arg(long, default_value_t = 2)]
         timeout_secs: u64,
     },
     /// The minimal server `loadgen --compare` measures the mock against.

@@ -457,6 +457,11 @@ impl TestServer {
 }
 
 impl AdminClient {
+    /// A client for the admin API at `addr` (a server this test started some other way).
+    pub fn at(addr: std::net::SocketAddr) -> Self {
+        AdminClient { addr }
+    }
+
     pub async fn send(
         &self,
         method: Method,

@@ -1,0 +1,643 @@
+//! The Dockerfile and the docker-compose example, without a Docker engine: the image's exact
+//! entrypoint, command, environment and health check run against the locally built binary,
+//! and the compose file is checked for agreement (service names, ports, paths, SANs) and then
+//! rehearsed on this host: the mock with the compose environment, `receiver.py` and `client.sh`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_smdpp-mock");
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// One instruction of a Dockerfile: keyword (upper case) and its arguments, continuations joined.
+#[derive(Debug)]
+struct Instruction {
+    keyword: String,
+    args: String,
+}
+
+fn parse_dockerfile(text: &str) -> Vec<Vec<Instruction>> {
+    let mut stages: Vec<Vec<Instruction>> = Vec::new();
+    let mut logical = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && logical.is_empty()) {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(head) => {
+                logical.push_str(head);
+                logical.push(' ');
+            }
+            None => {
+                logical.push_str(trimmed);
+                let text = std::mem::take(&mut logical);
+                let (keyword, args) = text.split_once(char::is_whitespace).unwrap_or((&text, ""));
+                let instruction = Instruction {
+                    keyword: keyword.to_ascii_uppercase(),
+                    args: args.trim().to_owned(),
+                };
+                if instruction.keyword == "FROM" {
+                    stages.push(Vec::new());
+                }
+                stages
+                    .last_mut()
+                    .expect("the Dockerfile starts with FROM")
+                    .push(instruction);
+            }
+        }
+    }
+    stages
+}
+
+/// The final stage, as the container runs it.
+struct Image {
+    env: BTreeMap<String, String>,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    healthcheck: Vec<String>,
+    exposed: Vec<u16>,
+    volumes: Vec<String>,
+    user: String,
+}
+
+fn exec_form(args: &str) -> Vec<String> {
+    serde_json::from_str(args).unwrap_or_else(|e| panic!("{args:?} is not the JSON exec form: {e}"))
+}
+
+fn image() -> (Image, Vec<Vec<Instruction>>) {
+    let stages = parse_dockerfile(&std::fs::read_to_string(repo("Dockerfile")).unwrap());
+    let last = stages.last().unwrap();
+    let one = |keyword: &str| -> &str {
+        let found: Vec<_> = last.iter().filter(|i| i.keyword == keyword).collect();
+        assert_eq!(found.len(), 1, "one {keyword} in the final stage");
+        &found[0].args
+    };
+    let mut env = BTreeMap::new();
+    for i in last.iter().filter(|i| i.keyword == "ENV") {
+        for pair in i.args.split_whitespace() {
+            let (k, v) = pair
+                .split_once('=')
+                .unwrap_or_else(|| panic!("ENV {pair}: use KEY=VALUE"));
+            env.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    let healthcheck = one("HEALTHCHECK");
+    let (_, cmd) = healthcheck
+        .split_once("CMD ")
+        .expect("HEALTHCHECK ... CMD [...]");
+    let image = Image {
+        env,
+        entrypoint: exec_form(one("ENTRYPOINT")),
+        cmd: exec_form(one("CMD")),
+        healthcheck: exec_form(cmd.trim()),
+        exposed: one("EXPOSE")
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect(),
+        volumes: exec_form(one("VOLUME")),
+        user: one("USER").to_owned(),
+    };
+    (image, stages)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.parse::<SocketAddr>().unwrap().port()
+}
+
+/// The image's environment on this host: container paths under `root`, ports free ones.
+fn host_env(image: &Image, root: &Path, ports: &BTreeMap<u16, u16>) -> BTreeMap<String, String> {
+    image
+        .env
+        .iter()
+        .map(|(k, v)| {
+            let v = match v.parse::<SocketAddr>() {
+                Ok(addr) => SocketAddr::new(addr.ip(), ports[&addr.port()]).to_string(),
+                Err(_) if v.starts_with('/') => root.join(&v[1..]).display().to_string(),
+                Err(_) => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// `argv` as the image would run it, with the binary path mapped to the local build.
+fn command(image: &Image, argv: &[String], env: &BTreeMap<String, String>) -> Command {
+    assert_eq!(
+        argv[0], image.entrypoint[0],
+        "the image runs one binary: {argv:?}"
+    );
+    let mut cmd = Command::new(BINARY);
+    cmd.args(&argv[1..])
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null());
+    cmd
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn health(image: &Image, env: &BTreeMap<String, String>) -> Output {
+    command(image, &image.healthcheck, env).output().unwrap()
+}
+
+fn wait_healthy(image: &Image, env: &BTreeMap<String, String>, server: &mut Running) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if health(image, env).status.success() {
+            return;
+        }
+        if let Some(status) = server.0.try_wait().unwrap() {
+            let mut log = String::new();
+            if let Some(mut err) = server.0.stderr.take() {
+                use std::io::Read;
+                let _ = err.read_to_string(&mut log);
+            }
+            panic!("the server exited ({status}): {log}");
+        }
+        assert!(Instant::now() < deadline, "never healthy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_dockerfile_is_what_the_issue_asks_for() {
+    let (image, stages) = image();
+    assert!(stages.len() >= 2, "multi-stage");
+    let build = &stages[0];
+    assert!(
+        build
+            .iter()
+            .any(|i| i.keyword == "RUN" && i.args.contains("cargo build --release --locked")),
+        "the builder runs cargo build --release --locked"
+    );
+    assert!(
+        !["root", "0", "0:0"].contains(&image.user.as_str()),
+        "runs as a non-root user, not {}",
+        image.user
+    );
+    assert_eq!(image.exposed, [6443, 8080]);
+    assert_eq!(image.volumes, ["/certs", "/scenarios"]);
+    assert_eq!(image.entrypoint, ["/usr/local/bin/smdpp-mock"]);
+    // Binds every interface inside the container, on the exposed ports.
+    for key in ["SMDPP_LISTEN", "SMDPP_ADMIN_LISTEN"] {
+        let addr: SocketAddr = image.env[key].parse().unwrap();
+        assert!(addr.ip().is_unspecified(), "{key}={addr}");
+        assert!(image.exposed.contains(&addr.port()), "{key}={addr}");
+    }
+    assert_eq!(image.env["SMDPP_CERTS_DIR"], "/certs");
+    // Every variable the image sets is one the binary reads.
+    let help = std::fs::read_to_string(repo("src/cli.rs")).unwrap();
+    for key in image.env.keys() {
+        assert!(
+            help.contains(&format!("env = \"{key}\"")),
+            "{key} is read by no flag"
+        );
+    }
+}
+
+#[test]
+fn the_image_command_line_serves_and_its_health_check_reports() {
+    let (image, _) = image();
+    let root = TempDir::new("container");
+    let ports: BTreeMap<u16, u16> = image.exposed.iter().map(|&p| (p, free_port())).collect();
+    let env = host_env(&image, root.path(), &ports);
+    std::fs::create_dir_all(&env["SMDPP_CERTS_DIR"]).unwrap();
+
+    // Nothing listens yet: unhealthy, saying why.
+    let down = health(&image, &env);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("127.0.0.1"),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+
+    let argv: Vec<String> = image.entrypoint.iter().chain(&image.cmd).cloned().collect();
+    let mut server = Running(
+        command(&image, &argv, &env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_healthy(&image, &env, &mut server);
+    let ok = health(&image, &env);
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: 127.0.0.1:"));
+
+    // The PKI went to the certificate volume, and an operator gets a working mTLS call on the
+    // ES2+ port, which listens on every interface.
+    let certs = PathBuf::from(&env["SMDPP_CERTS_DIR"]);
+    let es2 = SocketAddr::from(([127, 0, 0, 1], port_of(&env["SMDPP_LISTEN"])));
+    let client = Es2Client::from_dir(es2, &certs, "test-mno");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let iccid = rt.block_on(download_by_type(&client, "STANDARD", None));
+    assert_eq!(iccid, "8944500100000000004");
+
+    // SIGTERM, as `docker stop` sends: a clean exit.
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    // SMDPP_LOG_FORMAT=json: every log line is a JSON object.
+    let mut log = String::new();
+    use std::io::Read;
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok_and(|v| v.is_object()),
+            "not JSON: {line}"
+        );
+    }
+}
+
+// ---- docker-compose ---------------------------------------------------------------------------
+
+const COMPOSE_DIR: &str = "examples/compose";
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(repo(&format!("{COMPOSE_DIR}/docker-compose.yml"))).unwrap();
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    compose["services"]
+        .get(name)
+        .unwrap_or_else(|| panic!("no service {name}"))
+}
+
+fn env_of(service: &Value) -> BTreeMap<String, String> {
+    service["environment"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `(source, target)` of each volume entry of `service`.
+fn mounts(service: &Value) -> Vec<(String, String)> {
+    service["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            let mut parts = v.as_str().unwrap().split(':');
+            (
+                parts.next().unwrap().to_owned(),
+                parts.next().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The host file behind `container_path` in `service`, for bind mounts.
+fn host_path(service: &Value, container_path: &str) -> Option<PathBuf> {
+    mounts(service).into_iter().find_map(|(source, target)| {
+        let rest = container_path.strip_prefix(&target)?;
+        source.starts_with("./").then(|| {
+            repo(COMPOSE_DIR)
+                .join(&source[2..])
+                .join(rest.trim_start_matches('/'))
+        })
+    })
+}
+
+/// The named volume mounted at `target` in `service`.
+fn volume_at(service: &Value, target: &str) -> Option<String> {
+    mounts(service)
+        .into_iter()
+        .find(|(source, t)| t == target && !source.starts_with('.') && !source.starts_with('/'))
+        .map(|(source, _)| source)
+}
+
+struct Agreement {
+    es2_url: String,
+    operator: String,
+    scenario: PathBuf,
+    callback_url: String,
+    receiver_port: u16,
+}
+
+/// Checks that the three services agree with each other and with the image; returns what the
+/// rehearsal needs.
+fn check_agreement() -> Agreement {
+    let (image, _) = image();
+    let c = compose();
+    let (smdpp, receiver, client) = (
+        service(&c, "smdpp"),
+        service(&c, "receiver"),
+        service(&c, "client"),
+    );
+    let context = repo(COMPOSE_DIR).join(smdpp["build"]["context"].as_str().unwrap());
+    let dockerfile = smdpp["build"]["dockerfile"]
+        .as_str()
+        .unwrap_or("Dockerfile");
+    assert!(
+        context.join(dockerfile).exists(),
+        "build context holds {dockerfile}"
+    );
+
+    let mock_env = env_of(smdpp);
+    let client_env = env_of(client);
+    // The client's URL names the mock's service, a SAN of its certificate, and its ES2+ port.
+    let url = &client_env["SMDPP_URL"];
+    let authority = url
+        .strip_prefix("https://")
+        .expect("https URL")
+        .trim_end_matches('/');
+    let (host, port) = authority.split_once(':').unwrap();
+    assert_eq!(host, "smdpp", "the client calls the service by name");
+    assert!(
+        mock_env["SMDPP_SAN"].split(',').any(|s| s == host),
+        "SMDPP_SAN names {host}"
+    );
+    let es2_port = port_of(&image.env["SMDPP_LISTEN"]);
+    assert_eq!(port.parse::<u16>().unwrap(), es2_port);
+    let admin_port = port_of(&image.env["SMDPP_ADMIN_LISTEN"]);
+    let published: Vec<String> = smdpp["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        published
+            .iter()
+            .any(|p| p.ends_with(&format!(":{es2_port}"))),
+        "{published:?}"
+    );
+    assert!(
+        published.contains(&format!("127.0.0.1:{admin_port}:{admin_port}")),
+        "the admin port is published on loopback only: {published:?}"
+    );
+
+    // Certificates: the mock writes them into a named volume the client reads.
+    let certs_dir = mock_env
+        .get("SMDPP_CERTS_DIR")
+        .unwrap_or(&image.env["SMDPP_CERTS_DIR"]);
+    let volume = volume_at(smdpp, certs_dir).expect("a named volume at the certificate directory");
+    assert!(
+        c["volumes"].get(&volume).is_some(),
+        "volume {volume} declared"
+    );
+    let client_script = std::fs::read_to_string(repo(&format!("{COMPOSE_DIR}/client.sh"))).unwrap();
+    assert!(client_script.contains(&format!("CERTS_DIR=${{CERTS_DIR:-{certs_dir}}}")));
+    assert_eq!(
+        volume_at(client, certs_dir).as_deref(),
+        Some(volume.as_str())
+    );
+    assert_eq!(
+        client["user"].as_str(),
+        Some(image.user.as_str()),
+        "reads the 0600 keys"
+    );
+    assert_eq!(
+        client["depends_on"]["smdpp"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    let entry: Vec<&str> = client["entrypoint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        host_path(client, entry[1]),
+        Some(repo(&format!("{COMPOSE_DIR}/client.sh")))
+    );
+
+    // The scenario is mounted, loads, and sends the client's operator's notifications to the
+    // receiver service on the port it listens on.
+    let scenario = host_path(smdpp, &mock_env["SMDPP_SCENARIO"]).expect("the scenario is mounted");
+    let loaded = smdpp_mock::scenario::Scenario::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
+    let operator = client_env["OPERATOR"].clone();
+    let callback = loaded
+        .operators()
+        .iter()
+        .find(|o| *o.id == *operator)
+        .unwrap_or_else(|| panic!("the scenario has operator {operator}"))
+        .callback
+        .clone()
+        .expect("with a callback");
+    let receiver_port: u16 = receiver["expose"][0].as_str().unwrap().parse().unwrap();
+    assert!(
+        callback
+            .url
+            .starts_with(&format!("http://receiver:{receiver_port}/")),
+        "{}",
+        callback.url
+    );
+    let command: Vec<&str> = receiver["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        host_path(receiver, command[1]),
+        Some(repo(&format!("{COMPOSE_DIR}/receiver.py")))
+    );
+    Agreement {
+        es2_url: url.clone(),
+        operator,
+        scenario,
+        callback_url: callback.url.clone(),
+        receiver_port,
+    }
+}
+
+#[test]
+fn the_compose_services_agree() {
+    check_agreement();
+}
+
+/// The compose example on this host: the mock with the compose environment and scenario, the
+/// receiver script, and the client script, with only host names and ports mapped.
+#[test]
+fn the_compose_example_runs_on_this_host() {
+    let agreement = check_agreement();
+    for tool in ["sh", "curl", "python3"] {
+        if Command::new(tool).arg("--version").output().is_err() && tool != "sh" {
+            panic!("{tool} is needed for this test");
+        }
+    }
+    let (image, _) = image();
+    let c = compose();
+    let root = TempDir::new("compose");
+    let ports: BTreeMap<u16, u16> = image.exposed.iter().map(|&p| (p, free_port())).collect();
+    let mut env = host_env(&image, root.path(), &ports);
+    for (k, v) in env_of(service(&c, "smdpp")) {
+        env.insert(k, v);
+    }
+    env.insert(
+        "SMDPP_SCENARIO".into(),
+        agreement.scenario.display().to_string(),
+    );
+    let certs = PathBuf::from(&env["SMDPP_CERTS_DIR"]);
+    std::fs::create_dir_all(&certs).unwrap();
+
+    // The receiver, on a free port instead of 9000.
+    let receiver_port = free_port();
+    let mut receiver = Running(
+        Command::new("python3")
+            .arg(repo(&format!("{COMPOSE_DIR}/receiver.py")))
+            .env("RECEIVER_HOST", "127.0.0.1")
+            .env("RECEIVER_PORT", receiver_port.to_string())
+            .env("PYTHONUNBUFFERED", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let argv: Vec<String> = image.entrypoint.iter().chain(&image.cmd).cloned().collect();
+    let mut server = Running(
+        command(&image, &argv, &env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_healthy(&image, &env, &mut server);
+
+    // The server certificate names the compose service.
+    let pem = std::fs::read(certs.join("server.pem")).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let sans: Vec<String> = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert!(sans.contains(&"DNSName(smdpp)".to_owned()), "{sans:?}");
+
+    // The callback goes to the receiver's host port (in compose: http://receiver:9000).
+    let admin = SocketAddr::from(([127, 0, 0, 1], port_of(&env["SMDPP_ADMIN_LISTEN"])));
+    let scenario_url = &agreement.callback_url;
+    let host_url = scenario_url.replace(
+        &format!("receiver:{}", agreement.receiver_port),
+        &format!("127.0.0.1:{receiver_port}"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let registered = rt.block_on(async {
+        AdminClient::at(admin)
+            .put(
+                &format!("/admin/operators/{}/callback", agreement.operator),
+                serde_json::json!({ "url": host_url, "initialBackoff": "100ms" }),
+            )
+            .await
+    });
+    assert_eq!(registered.status, 200, "{}", registered.body);
+
+    // The client script, as the client container runs it.
+    let es2_port = port_of(&env["SMDPP_LISTEN"]);
+    let url = agreement.es2_url.replace("smdpp:", "localhost:").replace(
+        &format!(":{}", port_of(&image.env["SMDPP_LISTEN"])),
+        &format!(":{es2_port}"),
+    );
+    let out = Command::new("sh")
+        .arg(repo(&format!("{COMPOSE_DIR}/client.sh")))
+        .env("SMDPP_URL", &url)
+        .env("OPERATOR", &agreement.operator)
+        .env("CERTS_DIR", &certs)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client.sh failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Activation Code: 1$smdpp$"), "{stdout}");
+
+    // The device timeline runs; the receiver gets points 3, 4 and 100, each answered 204.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        let n = rt.block_on(async {
+            AdminClient::at(admin)
+                .get("/admin/notifications?state=delivered")
+                .await
+                .body["notifications"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["notificationPointId"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        });
+        if n.len() >= 3 || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(delivered, [3, 4, 100]);
+    drop(server);
+    let _ = receiver.0.kill();
+    let mut log = String::new();
+    use std::io::Read;
+    receiver
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    for point in ["point=3", "point=4", "point=100"] {
+        assert!(log.contains(point), "receiver log lacks {point}: {log}");
+    }
+}
