@@ -111,3 +111,8 @@ pub mod spec;
 pub mod store;
 
 pub use mock::{MockSmdp, MockSmdpBuilder};
+
+/// The README's Rust examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

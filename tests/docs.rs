@@ -75,3 +75,71 @@ fn readme_yaml_examples_load() {
         .unwrap_or_else(|e| panic!("README example {i}:\n{block}\n{e}"));
     }
 }
+
+/// The `--help` text of `smdpp-mock <path…>`.
+fn help(path: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+        .args(path)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{path:?} --help");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every subcommand path (hidden ones are not listed by `--help`, and so not documented).
+fn subcommands(path: Vec<&'static str>, out: &mut Vec<Vec<&'static str>>) {
+    let text = help(&path);
+    out.push(path.clone());
+    let Some(list) = text.split("Commands:\n").nth(1) else {
+        return;
+    };
+    for line in list.lines().take_while(|l| !l.trim().is_empty()) {
+        let name = line.split_whitespace().next().unwrap();
+        if name != "help" {
+            let mut sub = path.clone();
+            sub.push(String::leak(name.to_owned()));
+            subcommands(sub, out);
+        }
+    }
+}
+
+#[test]
+fn the_configuration_reference_lists_every_flag_and_variable() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme.find("## Configuration reference").unwrap();
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut paths = Vec::new();
+    subcommands(Vec::new(), &mut paths);
+    assert!(paths.len() >= 10, "{paths:?}");
+    let mut missing = Vec::new();
+    for path in &paths {
+        let text = help(path);
+        for word in text.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=') {
+            let word = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+            let documented = if let Some(flag) = word.strip_prefix("--") {
+                flag == "help" || section.contains(&format!("--{flag}"))
+            } else if word.starts_with("SMDPP_") {
+                section.contains(&format!("`{word}`"))
+            } else {
+                continue;
+            };
+            if !documented {
+                missing.push(format!("{} {word}", path.join(" ")));
+            }
+        }
+        if !path.is_empty() {
+            assert!(
+                section.contains(&format!("smdpp-mock {}", path.join(" "))),
+                "subcommand {path:?} not in the configuration reference"
+            );
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "not in the README's configuration reference: {missing:?}"
+    );
+}
