@@ -46,8 +46,9 @@
 //! let confirm = client
 //!     .call(Function::ConfirmOrder, json!({ "iccid": iccid, "releaseFlag": true }))
 //!     .await?;
-//! let activation_code = format!("LPA:1${}${}", "smdp.example.com", confirm.body["matchingId"]);
-//! # let _ = activation_code;
+//! let address = mock.app().world().scenario.smdp_address().to_owned();
+//! let activation_code = format!("LPA:1${address}${}", confirm.body["matchingId"].as_str().unwrap());
+//! assert!(activation_code.starts_with("LPA:1$localhost$"));
 //!
 //! // Play the device's part: download and install over ES9+.
 //! mock.device(iccid, DeviceEvent::Download)?;

@@ -6,9 +6,11 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -112,14 +114,6 @@ fn image() -> (Image, Vec<Vec<Instruction>>) {
     (image, stages)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn port_of(addr: &str) -> u16 {
     addr.parse::<SocketAddr>().unwrap().port()
 }
@@ -167,22 +161,68 @@ fn health(image: &Image, env: &BTreeMap<String, String>) -> Output {
     command(image, &image.healthcheck, env).output().unwrap()
 }
 
-fn wait_healthy(image: &Image, env: &BTreeMap<String, String>, server: &mut Running) {
+/// The mock started as the image starts it, on ports the system picks (so parallel tests never
+/// collide); its stderr is collected, and its addresses come from its JSON log.
+struct Server {
+    process: Running,
+    log: Arc<Mutex<Vec<String>>>,
+    /// The environment with the real ports, for the health check.
+    env: BTreeMap<String, String>,
+    es2: SocketAddr,
+}
+
+fn start_server(image: &Image, env: &BTreeMap<String, String>) -> Server {
+    let argv: Vec<String> = image.entrypoint.iter().chain(&image.cmd).cloned().collect();
+    let mut child = command(image, &argv, env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let lines = log.clone();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let mut process = Running(child);
+    let field = |message: &str, name: &str| -> Option<SocketAddr> {
+        log.lock().unwrap().iter().find_map(|line| {
+            let v: Value = serde_json::from_str(line).ok()?;
+            v["fields"]["message"]
+                .as_str()?
+                .starts_with(message)
+                .then(|| v["fields"][name].as_str()?.parse().ok())?
+        })
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if health(image, env).status.success() {
-            return;
+    let (es2, admin) = loop {
+        if let (Some(es2), Some(admin)) = (
+            field("ES2+ listening", "es2_addr"),
+            field("admin API listening", "admin_addr"),
+        ) {
+            break (es2, admin);
         }
-        if let Some(status) = server.0.try_wait().unwrap() {
-            let mut log = String::new();
-            if let Some(mut err) = server.0.stderr.take() {
-                use std::io::Read;
-                let _ = err.read_to_string(&mut log);
-            }
-            panic!("the server exited ({status}): {log}");
+        if let Some(status) = process.0.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(100));
+            panic!("the server exited ({status}): {:?}", log.lock().unwrap());
         }
-        assert!(Instant::now() < deadline, "never healthy");
-        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            Instant::now() < deadline,
+            "never listening: {:?}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut env = env.clone();
+    env.insert("SMDPP_LISTEN".into(), es2.to_string());
+    env.insert("SMDPP_ADMIN_LISTEN".into(), admin.to_string());
+    Server {
+        process,
+        log,
+        env,
+        es2: SocketAddr::from(([127, 0, 0, 1], es2.port())),
     }
 }
 
@@ -226,7 +266,7 @@ fn the_dockerfile_is_what_the_issue_asks_for() {
 fn the_image_command_line_serves_and_its_health_check_reports() {
     let (image, _) = image();
     let root = TempDir::new("container");
-    let ports: BTreeMap<u16, u16> = image.exposed.iter().map(|&p| (p, free_port())).collect();
+    let ports: BTreeMap<u16, u16> = image.exposed.iter().map(|&p| (p, 0)).collect();
     let env = host_env(&image, root.path(), &ports);
     std::fs::create_dir_all(&env["SMDPP_CERTS_DIR"]).unwrap();
 
@@ -239,23 +279,22 @@ fn the_image_command_line_serves_and_its_health_check_reports() {
         String::from_utf8_lossy(&down.stderr)
     );
 
-    let argv: Vec<String> = image.entrypoint.iter().chain(&image.cmd).cloned().collect();
-    let mut server = Running(
-        command(&image, &argv, &env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let mut server = start_server(&image, &env);
+    assert!(server.es2.port() != 0);
+    let ok = health(&image, &server.env);
+    assert!(
+        ok.status.success() && String::from_utf8_lossy(&ok.stdout).starts_with("ok: 127.0.0.1:"),
+        "{ok:?}"
     );
-    wait_healthy(&image, &env, &mut server);
-    let ok = health(&image, &env);
-    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: 127.0.0.1:"));
+    // Both listeners are on every interface, as the image asks.
+    for key in ["SMDPP_LISTEN", "SMDPP_ADMIN_LISTEN"] {
+        let addr: SocketAddr = server.env[key].parse().unwrap();
+        assert!(addr.ip().is_unspecified(), "{key} {addr}");
+    }
 
-    // The PKI went to the certificate volume, and an operator gets a working mTLS call on the
-    // ES2+ port, which listens on every interface.
+    // The PKI went to the certificate volume, and an operator gets a working mTLS call.
     let certs = PathBuf::from(&env["SMDPP_CERTS_DIR"]);
-    let es2 = SocketAddr::from(([127, 0, 0, 1], port_of(&env["SMDPP_LISTEN"])));
-    let client = Es2Client::from_dir(es2, &certs, "test-mno");
+    let client = Es2Client::from_dir(server.es2, &certs, "test-mno");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -264,7 +303,7 @@ fn the_image_command_line_serves_and_its_health_check_reports() {
     assert_eq!(iccid, "8944500100000000004");
 
     // SIGTERM, as `docker stop` sends: a clean exit.
-    let pid = server.0.id().to_string();
+    let pid = server.process.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -272,7 +311,7 @@ fn the_image_command_line_serves_and_its_health_check_reports() {
         .success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
+        if let Some(status) = server.process.0.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "no exit after SIGTERM");
@@ -280,17 +319,10 @@ fn the_image_command_line_serves_and_its_health_check_reports() {
     };
     assert!(status.success(), "{status}");
     // SMDPP_LOG_FORMAT=json: every log line is a JSON object.
-    let mut log = String::new();
-    use std::io::Read;
-    server
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    assert!(!log.is_empty());
-    for line in log.lines() {
+    std::thread::sleep(Duration::from_millis(100)); // the reader thread reaches EOF
+    let log = server.log.lock().unwrap().clone();
+    assert!(log.len() >= 2);
+    for line in &log {
         assert!(
             serde_json::from_str::<Value>(line).is_ok_and(|v| v.is_object()),
             "not JSON: {line}"
@@ -364,7 +396,6 @@ struct Agreement {
     es2_url: String,
     operator: String,
     scenario: PathBuf,
-    callback_url: String,
     receiver_port: u16,
 }
 
@@ -491,7 +522,6 @@ fn check_agreement() -> Agreement {
         es2_url: url.clone(),
         operator,
         scenario,
-        callback_url: callback.url.clone(),
         receiver_port,
     }
 }
@@ -514,40 +544,57 @@ fn the_compose_example_runs_on_this_host() {
     let (image, _) = image();
     let c = compose();
     let root = TempDir::new("compose");
-    let ports: BTreeMap<u16, u16> = image.exposed.iter().map(|&p| (p, free_port())).collect();
-    let mut env = host_env(&image, root.path(), &ports);
-    for (k, v) in env_of(service(&c, "smdpp")) {
-        env.insert(k, v);
-    }
-    env.insert(
-        "SMDPP_SCENARIO".into(),
-        agreement.scenario.display().to_string(),
-    );
-    let certs = PathBuf::from(&env["SMDPP_CERTS_DIR"]);
-    std::fs::create_dir_all(&certs).unwrap();
 
-    // The receiver, on a free port instead of 9000.
-    let receiver_port = free_port();
+    // The receiver, on a port the system picks (in compose: receiver:9000).
     let mut receiver = Running(
         Command::new("python3")
             .arg(repo(&format!("{COMPOSE_DIR}/receiver.py")))
             .env("RECEIVER_HOST", "127.0.0.1")
-            .env("RECEIVER_PORT", receiver_port.to_string())
+            .env("RECEIVER_PORT", "0")
             .env("PYTHONUNBUFFERED", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let argv: Vec<String> = image.entrypoint.iter().chain(&image.cmd).cloned().collect();
-    let mut server = Running(
-        command(&image, &argv, &env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    wait_healthy(&image, &env, &mut server);
+    let receiver_log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stdout = BufReader::new(receiver.0.stdout.take().unwrap());
+    let lines = receiver_log.clone();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let receiver_addr = loop {
+        let found = receiver_log.lock().unwrap().iter().find_map(|l| {
+            let rest = l.split("listening on http://").nth(1)?;
+            rest.split_whitespace().next().map(str::to_owned)
+        });
+        if let Some(addr) = found {
+            break addr;
+        }
+        assert!(Instant::now() < deadline, "the receiver never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    // The compose scenario with only the callback's host and port changed to the receiver's.
+    let scenario = root.path().join("compose.yaml");
+    let text = std::fs::read_to_string(&agreement.scenario).unwrap();
+    let compose_host = format!("receiver:{}", agreement.receiver_port);
+    assert!(text.contains(&compose_host));
+    std::fs::write(&scenario, text.replace(&compose_host, &receiver_addr)).unwrap();
+
+    let ports: BTreeMap<u16, u16> = image.exposed.iter().map(|&p| (p, 0)).collect();
+    let mut env = host_env(&image, root.path(), &ports);
+    for (k, v) in env_of(service(&c, "smdpp")) {
+        env.insert(k, v);
+    }
+    env.insert("SMDPP_SCENARIO".into(), scenario.display().to_string());
+    let certs = PathBuf::from(&env["SMDPP_CERTS_DIR"]);
+    std::fs::create_dir_all(&certs).unwrap();
+    let server = start_server(&image, &env);
+    assert!(health(&image, &server.env).status.success());
 
     // The server certificate names the compose service.
     let pem = std::fs::read(certs.join("server.pem")).unwrap();
@@ -563,30 +610,14 @@ fn the_compose_example_runs_on_this_host() {
         .map(|n| n.to_string())
         .collect();
     assert!(sans.contains(&"DNSName(smdpp)".to_owned()), "{sans:?}");
-
-    // The callback goes to the receiver's host port (in compose: http://receiver:9000).
-    let admin = SocketAddr::from(([127, 0, 0, 1], port_of(&env["SMDPP_ADMIN_LISTEN"])));
-    let scenario_url = &agreement.callback_url;
-    let host_url = scenario_url.replace(
-        &format!("receiver:{}", agreement.receiver_port),
-        &format!("127.0.0.1:{receiver_port}"),
-    );
+    let admin = SocketAddr::from(([127, 0, 0, 1], port_of(&server.env["SMDPP_ADMIN_LISTEN"])));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let registered = rt.block_on(async {
-        AdminClient::at(admin)
-            .put(
-                &format!("/admin/operators/{}/callback", agreement.operator),
-                serde_json::json!({ "url": host_url, "initialBackoff": "100ms" }),
-            )
-            .await
-    });
-    assert_eq!(registered.status, 200, "{}", registered.body);
 
     // The client script, as the client container runs it.
-    let es2_port = port_of(&env["SMDPP_LISTEN"]);
+    let es2_port = server.es2.port();
     let url = agreement.es2_url.replace("smdpp:", "localhost:").replace(
         &format!(":{}", port_of(&image.env["SMDPP_LISTEN"])),
         &format!(":{es2_port}"),
@@ -626,18 +657,23 @@ fn the_compose_example_runs_on_this_host() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(delivered, [3, 4, 100]);
-    drop(server);
-    let _ = receiver.0.kill();
-    let mut log = String::new();
-    use std::io::Read;
-    receiver
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    for point in ["point=3", "point=4", "point=100"] {
-        assert!(log.contains(point), "receiver log lacks {point}: {log}");
+    // The receiver logged each one (its output arrives through a pipe: give it a moment).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = receiver_log.lock().unwrap().join("\n");
+        let missing: Vec<_> = ["point=3 ", "point=4 ", "point=100 "]
+            .into_iter()
+            .filter(|p| !log.contains(p))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "receiver log lacks {missing:?}: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
+    drop(server);
+    drop(receiver);
 }

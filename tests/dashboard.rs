@@ -8,6 +8,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,7 +27,8 @@ fn find(env: &str, default: &str) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-/// chromedriver on a free port; killed on drop.
+/// chromedriver on a free port, in a process group of its own with the Chromium it starts:
+/// dropping it kills the whole group, so a failing test leaves no browser behind.
 struct Driver {
     child: Child,
     addr: SocketAddr,
@@ -34,38 +36,43 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }
 
 impl Driver {
     async fn start(binary: &PathBuf) -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(binary)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let driver = Driver {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(status) = driver.try_send(Method::GET, "/status", None).await {
-                if status["value"]["ready"] == true {
-                    return driver;
+        // chromedriver cannot be given port 0; a port found free can be taken again before it
+        // binds, so try a few.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut driver = Driver {
+                child: Command::new(binary)
+                    .arg(format!("--port={port}"))
+                    .process_group(0)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display())),
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && driver.child.try_wait().unwrap().is_none() {
+                if let Ok(status) = driver.try_send(Method::GET, "/status", None).await {
+                    if status["value"]["ready"] == true {
+                        return driver;
+                    }
                 }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            assert!(Instant::now() < deadline, "chromedriver never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        panic!("chromedriver never became ready");
     }
 
     async fn try_send(

@@ -251,3 +251,67 @@ async fn builder_errors_and_certificate_directory() {
     drop(mock);
     assert!(!temp.exists(), "{} should be removed", temp.display());
 }
+
+#[tokio::test]
+async fn verify_waits_for_timeline_notifications_and_counts_from_registration() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = format!(
+        r#"
+operators:
+  - id: test-mno
+    callback:
+      url: {}
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles:
+      - range: {{ start: "894450010000000000", count: 5 }}
+devices:
+  - match: {{ profileType: STANDARD }}
+    timeline:
+      - {{ after: 400ms, event: download }}
+"#,
+        receiver.http_url()
+    );
+    let mock = MockSmdp::builder()
+        .scenario_yaml(yaml)
+        .start()
+        .await
+        .unwrap();
+    let client = mock.client("test-mno").unwrap();
+    let order = |c: &smdpp_mock::mock::OperatorClient| {
+        let c = c.clone();
+        async move {
+            c.call(
+                Function::DownloadOrder,
+                json!({ "profileType": "STANDARD" }),
+            )
+            .await
+            .unwrap()
+            .body["iccid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // A call before the expectation does not count.
+    order(&client).await;
+    mock.expect_call(Function::DownloadOrder).times(1);
+    let iccid = order(&client).await;
+    mock.expect_notification(3).iccid(&iccid).times(1);
+    let confirm = client
+        .call(
+            Function::ConfirmOrder,
+            json!({ "iccid": iccid, "releaseFlag": true }),
+        )
+        .await
+        .unwrap();
+    assert!(confirm.is_success(), "{:?}", confirm.body);
+    // Nothing is queued yet (the timeline waits 400 ms): verify still waits for it.
+    assert_eq!(mock.app().notifier.depth(), 0);
+    mock.verify().await;
+    assert_eq!(
+        mock.profile(&iccid).unwrap().state,
+        ProfileState::Downloaded
+    );
+}

@@ -128,6 +128,7 @@ def main():
     server.daemon_threads = True
     # As PID 1 in a container, SIGTERM (docker compose down/stop) must end the process.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    host, port = server.server_address[:2]  # the port the system chose, when 0 was asked for
     log(f"receiver listening on http://{host}:{port} (POST .../{NOTIFICATION_PATH.lstrip('/')})")
     try:
         server.serve_forever()

@@ -106,6 +106,8 @@ pub struct NotificationSummary {
     pub dropped_by_fault: u64,
     /// Waiting or being retried now.
     pub queue_depth: usize,
+    /// The id of the newest delivery record (0 when the log is empty).
+    pub last_id: u64,
 }
 
 /// The summary of `app` now.
@@ -143,6 +145,7 @@ pub fn summary(app: &App) -> Summary {
             dropped_queue_full: d.dropped_queue_full.load(Ordering::Relaxed),
             dropped_by_fault: d.dropped_by_fault.load(Ordering::Relaxed),
             queue_depth: app.notifier.depth(),
+            last_id: app.notifier.log().last_id(),
         },
         conformance: app.conformance.report().summary,
     }

@@ -43,6 +43,8 @@ impl std::fmt::Display for Times {
 #[derive(Debug)]
 pub(super) struct Spec {
     target: Target,
+    /// The journal sequence number and delivery id when it was registered: only later ones count.
+    after: (u64, u64),
     times: Times,
     operator: Option<String>,
     iccid: Option<String>,
@@ -55,9 +57,10 @@ fn digits(iccid: &str) -> &str {
 }
 
 impl Spec {
-    pub(super) fn new(target: Target) -> Self {
+    pub(super) fn new(target: Target, after: (u64, u64)) -> Self {
         Spec {
             target,
+            after,
             times: Times {
                 lo: 1,
                 hi: u64::MAX,
@@ -93,7 +96,8 @@ impl Spec {
     }
 
     fn matches_call(&self, function: Function, e: &JournalEntry) -> bool {
-        e.function == function.name()
+        e.seq > self.after.0
+            && e.function == function.name()
             && self
                 .operator
                 .as_ref()
@@ -114,7 +118,8 @@ impl Spec {
     }
 
     fn matches_notification(&self, point: u32, r: &DeliveryRecord) -> bool {
-        r.notification_point_id == point
+        r.id > self.after.1
+            && r.notification_point_id == point
             && r.state == DeliveryState::Delivered
             && self.operator.as_ref().is_none_or(|op| &r.operator == op)
             && self
@@ -123,36 +128,56 @@ impl Spec {
                 .is_none_or(|i| digits(&r.iccid) == digits(i))
     }
 
+    fn count(&self, journal: &[JournalEntry], notifications: &[DeliveryRecord]) -> u64 {
+        (match &self.target {
+            Target::Call(f) => journal.iter().filter(|e| self.matches_call(*f, e)).count(),
+            Target::Notification(p) => notifications
+                .iter()
+                .filter(|r| self.matches_notification(*p, r))
+                .count(),
+        }) as u64
+    }
+
+    /// Whether more have come than allowed (which waiting cannot mend).
+    pub(super) fn overshot(
+        &self,
+        journal: &[JournalEntry],
+        notifications: &[DeliveryRecord],
+    ) -> bool {
+        self.count(journal, notifications) > self.times.hi
+    }
+
     /// `None` when met; otherwise one line saying what was expected and what came.
     pub(super) fn check(
         &self,
         journal: &[JournalEntry],
         notifications: &[DeliveryRecord],
     ) -> Option<String> {
-        let n = match &self.target {
-            Target::Call(f) => journal.iter().filter(|e| self.matches_call(*f, e)).count(),
-            Target::Notification(p) => notifications
-                .iter()
-                .filter(|r| self.matches_notification(*p, r))
-                .count(),
-        } as u64;
+        let n = self.count(journal, notifications);
         (!self.times.allows(n))
             .then(|| format!("expected {} {}, got {n}", self.times, self.describe()))
     }
 }
 
-/// The panic message: each unmet expectation, then everything received.
+/// Entries of each kind the panic message lists (the newest).
+const LISTED: usize = 50;
+
+/// The panic message: each unmet expectation, then what was received (the newest [`LISTED`]).
 pub(super) fn report(
     failures: &[String],
     journal: &[JournalEntry],
     notifications: &[DeliveryRecord],
+    pending: usize,
 ) -> String {
     let mut out = String::from("smdpp-mock: expectations not met:\n");
     for f in failures {
         let _ = writeln!(out, "  - {f}");
     }
     let _ = writeln!(out, "ES2+ calls received ({}):", journal.len());
-    for e in journal {
+    if journal.len() > LISTED {
+        let _ = writeln!(out, "  … {} older calls not shown", journal.len() - LISTED);
+    }
+    for e in &journal[journal.len().saturating_sub(LISTED)..] {
         let _ = writeln!(
             out,
             "  #{} {} by {} iccid={} -> {}{}",
@@ -170,7 +195,14 @@ pub(super) fn report(
         );
     }
     let _ = writeln!(out, "notifications ({}):", notifications.len());
-    for r in notifications {
+    if notifications.len() > LISTED {
+        let _ = writeln!(
+            out,
+            "  … {} older notifications not shown",
+            notifications.len() - LISTED
+        );
+    }
+    for r in &notifications[notifications.len().saturating_sub(LISTED)..] {
         let _ = writeln!(
             out,
             "  #{} point {} iccid={} to {} -> {:?} after {} attempt(s)",
@@ -180,6 +212,12 @@ pub(super) fn report(
             r.url,
             r.state,
             r.attempts.len()
+        );
+    }
+    if pending > 0 {
+        let _ = writeln!(
+            out,
+            "{pending} notification(s) still queued: `mock.verify().await` waits for deliveries"
         );
     }
     out

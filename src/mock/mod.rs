@@ -248,7 +248,8 @@ impl MockSmdp {
     }
 
     /// A rustls client configuration that trusts the test CA and presents `operator`'s
-    /// certificate: plug it into your own HTTP client. ALPN offers HTTP/1.1 only.
+    /// certificate: plug it into your own HTTP client. ALPN is left unset (hyper-rustls and
+    /// reqwest set their own); the server speaks HTTP/1.1 and HTTP/2.
     pub fn operator_tls_config(&self, operator: &str) -> Result<rustls::ClientConfig> {
         client::tls_config(self.server().pki(), operator)
     }
@@ -309,39 +310,45 @@ impl MockSmdp {
     }
 
     /// Expects delivered notifications with this `notificationPointId` (by default at least
-    /// one).
+    /// one). Deliveries happen in the background: call [`MockSmdp::verify`] (which waits for
+    /// them) at the end of the test rather than relying on the check on drop, which cannot wait.
     pub fn expect_notification(&self, point: u32) -> Expectation {
         self.expect(Target::Notification(point))
     }
 
     fn expect(&self, target: Target) -> Expectation {
-        let spec = Arc::new(Mutex::new(Spec::new(target)));
+        // Like a wiremock mock, an expectation counts what happens after it is registered.
+        let app = self.app();
+        let after = (app.journal.last_seq(), app.notifier.log().last_id());
+        let spec = Arc::new(Mutex::new(Spec::new(target, after)));
         lock(&self.expectations).push(spec.clone());
         Expectation::new(spec)
     }
 
-    /// Checks the expectations now, waiting up to 5 s for notifications still being delivered.
+    /// Checks the expectations now. Unmet ones get up to 5 s, for notifications still to come
+    /// (device timelines wait before they queue anything, then deliveries take a moment).
     ///
     /// # Panics
     ///
     /// When an expectation is not met, listing what the mock received.
     pub async fn verify(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let unmet = self.unmet();
-            if unmet.is_none() {
-                return;
+        // Wall-clock time: with tokio's paused clock a tokio deadline would pass at once.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while let Some(report) = self.unmet() {
+            // A call count already too high cannot come right by waiting.
+            if std::time::Instant::now() >= deadline || self.overshot() {
+                panic!("{report}");
             }
-            if tokio::time::Instant::now() >= deadline || self.app().notifier.depth() == 0 {
-                // Give a delivery that just left the queue one more look.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                if let Some(report) = self.unmet() {
-                    panic!("{report}");
-                }
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    fn overshot(&self) -> bool {
+        let journal = self.journal();
+        let notifications = self.notifications();
+        lock(&self.expectations)
+            .iter()
+            .any(|spec| lock(spec).overshot(&journal, &notifications))
     }
 
     /// The diagnostic for the expectations not met, if any.
@@ -356,7 +363,8 @@ impl MockSmdp {
         if failures.is_empty() {
             return None;
         }
-        Some(expect::report(&failures, &journal, &notifications))
+        let pending = self.app().notifier.depth();
+        Some(expect::report(&failures, &journal, &notifications, pending))
     }
 }
 

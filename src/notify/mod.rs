@@ -192,6 +192,12 @@ impl DeliveryLog {
             .clear();
     }
 
+    /// The newest record's id (0 when the log is empty).
+    pub fn last_id(&self) -> u64 {
+        let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        records.back().map_or(0, |r| r.id)
+    }
+
     /// Copies of the records, oldest first.
     pub fn records(&self) -> Vec<DeliveryRecord> {
         let records = self.records.lock().unwrap_or_else(|e| e.into_inner());

@@ -270,7 +270,9 @@ $('#journal tbody').addEventListener('click', (ev) => {
 // an id below them, moved up as the log grows so the server sends little beyond them.
 const notif = { base: 0, expanded: new Set(), byId: new Map() };
 
-async function fetchNotifications() {
+async function fetchNotifications(lastId) {
+  // The log answers oldest first: start just below the newest rows, as for the journal.
+  if (typeof lastId === 'number') notif.base = Math.max(notif.base, lastId - NOTIF_SHOW);
   const url = () => `/admin/notifications?since=${notif.base}&limit=${MAX_LIMIT}`;
   let recs = (await getJSON(url())).notifications || [];
   if (!recs.length && notif.base > 0) { // ids went back (restart) or the log was emptied
@@ -369,7 +371,7 @@ async function refresh() {
   const summary = await getJSON('/admin/summary');
   const [journalData, notifications, report] = await Promise.all([
     fetchJournal(summary.journal || {}, wasDown),
-    fetchNotifications(),
+    fetchNotifications((summary.notifications || {}).lastId),
     getJSON('/admin/conformance'),
   ]);
   // Everything fetched: render all at once, so one refresh never shows a half-updated page.
