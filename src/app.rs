@@ -80,6 +80,12 @@ pub struct Counters {
     pub connections_refused_source_ip: AtomicU64,
     /// Requests refused after the handshake: source address not allowed for that operator.
     pub requests_refused_source_ip: AtomicU64,
+    /// Connections closed on accept: the connection limit was reached.
+    pub connections_refused_limit: AtomicU64,
+    /// Connections closed because a request head took longer than the header-read timeout.
+    pub connections_closed_header_timeout: AtomicU64,
+    /// Connections closed after the idle timeout.
+    pub connections_closed_idle_timeout: AtomicU64,
 }
 
 impl Counters {

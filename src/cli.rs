@@ -85,6 +85,8 @@ enum ConformanceCommand {
         /// Exit with status 1 when an error-severity check failed.
         #[arg(long)]
         fail_on_error: bool,
+        #[command(flatten)]
+        token: AdminToken,
     },
     /// Probe an operator's notification endpoint and print the steps and the report.
     Probe {
@@ -94,6 +96,8 @@ enum ConformanceCommand {
         /// The instance's admin API.
         #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
         admin: SocketAddr,
+        #[command(flatten)]
+        token: AdminToken,
     },
 }
 
@@ -137,6 +141,29 @@ struct ServeArgs {
     /// Seconds a client has to complete the TLS handshake.
     #[arg(long, default_value_t = 10, env = "SMDPP_HANDSHAKE_TIMEOUT_SECS")]
     handshake_timeout_secs: u64,
+    /// Largest request head (request line and headers) in bytes; HTTP 431 above. At least 8192.
+    #[arg(long, default_value_t = 16 * 1024, env = "SMDPP_MAX_HEADER_BYTES")]
+    max_header_bytes: usize,
+    /// Seconds a client has to finish a request head once it has started one (slow clients
+    /// are cut off).
+    #[arg(long, default_value_t = 10, env = "SMDPP_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: u64,
+    /// Seconds a connection may stay idle (no request in flight, no traffic) before it is closed.
+    #[arg(long, default_value_t = 60, env = "SMDPP_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: u64,
+    /// ES2+ connections served at once; more are closed on accept and counted.
+    #[arg(long, default_value_t = 1024, env = "SMDPP_MAX_CONNECTIONS")]
+    max_connections: usize,
+    #[command(flatten)]
+    token: AdminToken,
+}
+
+#[derive(Debug, Args)]
+struct AdminToken {
+    /// Bearer token the admin API requires (every route but /health and the dashboard's files);
+    /// the subcommands that call the admin API send it.
+    #[arg(long, env = "SMDPP_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +183,14 @@ enum CertsCommand {
         /// Scenario whose operators get client certificates (default: the built-in one).
         #[arg(long, env = "SMDPP_SCENARIO", value_delimiter = ',')]
         scenario: Vec<PathBuf>,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+    /// Revoke a certificate (NAME for certs/NAME.pem, or a PEM file): its serial is added to
+    /// certs/crl.pem, which a scenario's `smdp.crlFile` makes the server enforce.
+    Revoke {
+        /// Certificate name in the PKI directory, or path of a PEM certificate.
+        certificate: String,
         #[command(flatten)]
         pki: PkiArgs,
     },
@@ -221,6 +256,7 @@ async fn admin_request(
     method: &str,
     path: &str,
     body: String,
+    token: Option<&str>,
 ) -> Result<(u16, Vec<u8>)> {
     use http_body_util::BodyExt;
     let tcp = tokio::net::TcpStream::connect(admin)
@@ -229,12 +265,15 @@ async fn admin_request(
     let (mut send, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
     tokio::spawn(conn);
-    let request = hyper::Request::builder()
+    let mut request = hyper::Request::builder()
         .method(method)
         .uri(path)
         .header("host", admin.to_string())
-        .header("content-type", "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request.body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
     let response = send.send_request(request).await?;
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await?.to_bytes();
@@ -252,7 +291,7 @@ async fn health(mut admin: SocketAddr, timeout: Duration) -> Result<()> {
     }
     let (status, body) = tokio::time::timeout(
         timeout,
-        admin_request(admin, "GET", "/health", String::new()),
+        admin_request(admin, "GET", "/health", String::new(), None),
     )
     .await
     .with_context(|| format!("no answer from {admin} within {timeout:?}"))??;
@@ -269,19 +308,24 @@ async fn health(mut admin: SocketAddr, timeout: Duration) -> Result<()> {
 }
 
 async fn conformance(cmd: ConformanceCommand) -> Result<()> {
+    let (admin, token) = match &cmd {
+        ConformanceCommand::Report { admin, token, .. }
+        | ConformanceCommand::Probe { admin, token, .. } => (*admin, token.admin_token.as_deref()),
+    };
     let (status, body) = match &cmd {
-        ConformanceCommand::Report { admin, format, .. } => {
+        ConformanceCommand::Report { format, .. } => {
             admin_request(
-                *admin,
+                admin,
                 "GET",
                 &format!("/admin/conformance?format={format}"),
                 String::new(),
+                token,
             )
             .await?
         }
-        ConformanceCommand::Probe { admin, operator } => {
+        ConformanceCommand::Probe { operator, .. } => {
             let body = serde_json::json!({ "operator": operator }).to_string();
-            admin_request(*admin, "POST", "/admin/conformance/probe", body).await?
+            admin_request(admin, "POST", "/admin/conformance/probe", body, token).await?
         }
     };
     let mut stdout = std::io::stdout().lock();
@@ -297,11 +341,8 @@ async fn conformance(cmd: ConformanceCommand) -> Result<()> {
     {
         // The JSON summary says how many error-severity checks failed; JUnit carries it too,
         // so ask for the JSON once more to decide.
-        let admin = match cmd {
-            ConformanceCommand::Report { admin, .. } => admin,
-            ConformanceCommand::Probe { admin, .. } => admin,
-        };
-        let (_, json) = admin_request(admin, "GET", "/admin/conformance", String::new()).await?;
+        let (_, json) =
+            admin_request(admin, "GET", "/admin/conformance", String::new(), token).await?;
         let report: serde_json::Value = serde_json::from_slice(&json)?;
         let failed = report["summary"]["failedErrors"].as_u64().unwrap_or(0);
         if failed > 0 {
@@ -370,9 +411,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     config.extra_sans = args.pki.sans;
     config.limits = Limits {
         max_body_bytes: args.max_body_bytes,
+        max_header_bytes: args.max_header_bytes,
         handshake_timeout: Duration::from_secs(args.handshake_timeout_secs),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        max_connections: args.max_connections,
         ..Limits::default()
     };
+    config.admin_token = args.token.admin_token.filter(|t| !t.is_empty());
     let server = Server::start(config.clone()).await?;
     print_banner(&config, &server);
     shutdown_signal().await;
@@ -466,6 +512,14 @@ fn certs(cmd: CertsCommand) -> Result<()> {
                 pki.certs_dir.display(),
                 result.created.len(),
                 result.reused.len()
+            );
+            Ok(())
+        }
+        CertsCommand::Revoke { certificate, pki } => {
+            let (crl, serial) = PkiDir::new(&pki.certs_dir).revoke(&certificate)?;
+            eprintln!(
+                "revoked serial {serial}: {} now lists it (point a scenario's smdp.crlFile at it; a running instance reads it on start, scenario load and reset)",
+                crl.display()
             );
             Ok(())
         }

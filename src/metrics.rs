@@ -124,6 +124,33 @@ pub fn render(app: &App) -> String {
         "smdpp_source_ip_refusals_total{{stage=\"request\"}} {}",
         c.requests_refused_source_ip.load(Ordering::Relaxed)
     );
+    family(
+        &mut out,
+        "smdpp_connections_refused_total",
+        "counter",
+        "ES2+ connections closed on accept because the connection limit was reached.",
+    );
+    let _ = writeln!(
+        out,
+        "smdpp_connections_refused_total{{reason=\"connection_limit\"}} {}",
+        c.connections_refused_limit.load(Ordering::Relaxed)
+    );
+    family(
+        &mut out,
+        "smdpp_connections_closed_total",
+        "counter",
+        "ES2+ connections closed by a time limit.",
+    );
+    for (reason, n) in [
+        ("header_timeout", &c.connections_closed_header_timeout),
+        ("idle_timeout", &c.connections_closed_idle_timeout),
+    ] {
+        let _ = writeln!(
+            out,
+            "smdpp_connections_closed_total{{reason=\"{reason}\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
 
     let world = app.world();
     family(

@@ -32,6 +32,10 @@ pub const SERVER_CERT: &str = "server.pem";
 pub const SERVER_KEY: &str = "server.key";
 /// Base name of the SM-DP+'s own client certificate, for mTLS on outbound notifications.
 pub const NOTIFICATION_CLIENT: &str = "smdpp-client";
+/// The certificate revocation list `certs revoke` writes (PEM).
+pub const CRL: &str = "crl.pem";
+/// How long a CRL written by the mock says it is current.
+const CRL_DAYS: i64 = 30;
 
 /// Validity of issued leaf certificates: 825 days, the longest browsers accepted for servers.
 const LEAF_DAYS: i64 = 825;
@@ -177,6 +181,31 @@ impl CertificateAuthority {
     /// valid for `days` days.
     ///
     /// The issued certificate never carries CA:TRUE, gets a random serial and only the
+    /// A CRL (PEM) signed by this CA that revokes the certificates with these serial numbers
+    /// (big-endian bytes), numbered `number` (RFC 5280 §5.2.3).
+    pub fn crl(&self, revoked: &[Vec<u8>], number: u64) -> Result<String> {
+        let now = OffsetDateTime::now_utc();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - Duration::minutes(5),
+            next_update: now + Duration::days(CRL_DAYS),
+            crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|serial| rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(serial),
+                    revocation_time: now - Duration::minutes(1),
+                    reason_code: Some(rcgen::RevocationReason::CessationOfOperation),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(&self.issuer).context("signing the CRL")?;
+        crl.pem().context("encoding the CRL")
+    }
+
+    /// Signs `csr_pem` into a client certificate valid `days` days, keeping the subject, SANs and
     /// clientAuth/serverAuth usages the CSR asked for (clientAuth when it asked for none).
     pub fn sign_csr(&self, csr_pem: &str, days: u32) -> Result<String> {
         let der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
@@ -468,6 +497,66 @@ impl PkiDir {
         self.ensure_leaf(&ca, name, &LeafSpec::new(name, Usage::Client), &mut report)?;
         Ok(report)
     }
+}
+
+impl PkiDir {
+    /// Revokes a certificate: `certs/<NAME>.pem`, or a PEM file path. Its serial number is
+    /// added to `crl.pem` (created if absent), which is re-signed with the next CRL number.
+    /// Returns the CRL path and the revoked serial (hex).
+    pub fn revoke(&self, name_or_file: &str) -> Result<(PathBuf, String)> {
+        let named = self.cert_path(name_or_file);
+        let file = if check_file_name(name_or_file).is_ok() && named.exists() {
+            named
+        } else {
+            PathBuf::from(name_or_file)
+        };
+        let pem = read(&file)?;
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| anyhow!("{}: not a PEM certificate: {e}", file.display()))?;
+        let (_, cert) = X509Certificate::from_der(der.as_ref())
+            .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+        let serial = cert.raw_serial().to_vec();
+        let mut report = EnsureReport::default();
+        let ca = self.ensure_ca(&mut report)?;
+        let crl_path = self.dir.join(CRL);
+        let (mut revoked, number) = match fs::read_to_string(&crl_path) {
+            Ok(text) => {
+                read_crl(&text).with_context(|| format!("reading {}", crl_path.display()))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0),
+            Err(e) => return Err(anyhow!("reading {}: {e}", crl_path.display())),
+        };
+        if !revoked.contains(&serial) {
+            revoked.push(serial.clone());
+        }
+        let crl = ca.crl(&revoked, number + 1)?;
+        // Written beside and renamed, so a server reading it never sees half a file.
+        let tmp = self.dir.join(format!(".{CRL}.tmp"));
+        fs::write(&tmp, crl).with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, &crl_path).with_context(|| format!("writing {}", crl_path.display()))?;
+        let hex = serial
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        Ok((crl_path, hex))
+    }
+}
+
+/// The revoked serials and the CRL number of a PEM CRL.
+fn read_crl(pem: &str) -> Result<(Vec<Vec<u8>>, u64)> {
+    let der = rustls::pki_types::CertificateRevocationListDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| anyhow!("not a PEM CRL: {e}"))?;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der.as_ref())
+        .map_err(|e| anyhow!("{e}"))?;
+    let revoked = crl
+        .iter_revoked_certificates()
+        .map(|r| r.raw_serial().to_vec())
+        .collect();
+    let number = crl
+        .crl_number()
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    Ok((revoked, number))
 }
 
 fn check_file_name(name: &str) -> Result<()> {

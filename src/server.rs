@@ -46,6 +46,8 @@ pub struct Config {
     pub journal_capacity: usize,
     /// Where the admin / test-control API listens (plain HTTP); `None` runs none.
     pub admin_addr: Option<SocketAddr>,
+    /// Bearer token the admin API requires (all routes but `/health` and the dashboard's files).
+    pub admin_token: Option<String>,
 }
 
 impl Config {
@@ -61,6 +63,7 @@ impl Config {
             notify_drain: std::time::Duration::from_secs(5),
             journal_capacity: crate::journal::DEFAULT_JOURNAL_CAPACITY,
             admin_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            admin_token: None,
         }
     }
 
@@ -105,7 +108,7 @@ impl Server {
         for warning in &pki_report.warnings {
             warn!("{warning}");
         }
-        let tls = tls::server_config(&pki)?;
+        let tls = tls::server_config(&pki, config.scenario.crl_file())?;
         let listener = TcpListener::bind(config.es2_addr)
             .await
             .with_context(|| format!("binding the ES2+ listener to {}", config.es2_addr))?;
@@ -133,13 +136,14 @@ impl Server {
                     .await
                     .with_context(|| format!("binding the admin listener to {addr}"))?;
                 let admin_addr = admin_listener.local_addr()?;
-                if !admin_addr.ip().is_loopback() {
-                    warn!(%admin_addr, "the admin API listens beyond loopback: anyone who can reach it can change the mock's state");
+                if !admin_addr.ip().is_loopback() && config.admin_token.is_none() {
+                    warn!(%admin_addr, "the admin API listens beyond loopback without a token: anyone who can reach it can change the mock's state (set --admin-token / SMDPP_ADMIN_TOKEN)");
                 }
                 let router = crate::api::admin::router(AdminState {
                     app: app.clone(),
                     pki: pki.clone(),
                     sans: Arc::new(config.server_sans()),
+                    token: config.admin_token.as_deref().map(Arc::from),
                 });
                 tokio::spawn(http::serve_admin(
                     admin_listener,
@@ -155,6 +159,7 @@ impl Server {
         let serving = http::serve(
             listener,
             tls,
+            pki.clone(),
             app.clone(),
             config.limits.clone(),
             stopped_for(stopped),

@@ -77,6 +77,134 @@ async fn handshake_refusals() {
         .assert_success();
 }
 
+/// Waits (up to 10 s) for the handshake failure counter of `reason` to reach `n`: the refusal
+/// is counted by the server's connection task, after the client has seen it.
+async fn assert_counted(t: &TestServer, reason: &str, n: u64) {
+    let series = format!("smdpp_tls_handshake_failures_total{{reason=\"{reason}\"}}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = t.metric(&series).await;
+        if got == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series} is {got}, not {n}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_refusal_reason_is_counted() {
+    let t = TestServer::start().await;
+    let ca = t.ca();
+    let before = t.snapshot();
+
+    assert_refused(&t.anonymous_client(), "no certificate").await;
+    assert_counted(&t, "no_certificate", 1).await;
+
+    let mut expired = LeafSpec::new("test-mno", Usage::Client);
+    expired.not_before = OffsetDateTime::now_utc() - Duration::days(30);
+    expired.not_after = OffsetDateTime::now_utc() - Duration::days(1);
+    assert_refused(
+        &t.client_for(&ca.issue(&expired).unwrap(), "test-mno"),
+        "expired",
+    )
+    .await;
+    assert_counted(&t, "expired", 1).await;
+
+    let mut early = LeafSpec::new("test-mno", Usage::Client);
+    early.not_before = OffsetDateTime::now_utc() + Duration::days(1);
+    early.not_after = OffsetDateTime::now_utc() + Duration::days(30);
+    assert_refused(
+        &t.client_for(&ca.issue(&early).unwrap(), "test-mno"),
+        "not yet valid",
+    )
+    .await;
+    assert_counted(&t, "not_yet_valid", 1).await;
+
+    let stranger = CertificateAuthority::generate("another CA").unwrap();
+    let foreign = stranger
+        .issue(&LeafSpec::new("test-mno", Usage::Client))
+        .unwrap();
+    assert_refused(&t.client_for(&foreign, "test-mno"), "another CA").await;
+    // A self-signed certificate naming the operator is no better.
+    let selfsigned = rcgen::generate_simple_self_signed(vec!["test-mno".to_owned()]).unwrap();
+    assert_refused(
+        &t.client_with(
+            selfsigned.cert.pem().as_bytes(),
+            selfsigned.signing_key.serialize_pem().as_bytes(),
+            "test-mno",
+        ),
+        "self-signed",
+    )
+    .await;
+    assert_counted(&t, "unknown_ca", 2).await;
+
+    let server_cert = std::fs::read(t.certs().join("server.pem")).unwrap();
+    let server_key = std::fs::read(t.certs().join("server.key")).unwrap();
+    assert_refused(
+        &t.client_with(&server_cert, &server_key, "test-mno"),
+        "serverAuth only",
+    )
+    .await;
+    assert_counted(&t, "wrong_usage", 1).await;
+    assert_eq!(t.snapshot(), before);
+}
+
+#[tokio::test]
+async fn a_certificate_the_scenario_crl_lists_is_refused() {
+    use smdpp_mock::pki::PkiDir;
+    // The PKI first: a second certificate for test-mno, revoked into certs/crl.pem.
+    let dir = TempDir::new("crl");
+    let pki = PkiDir::new(dir.path().join("certs"));
+    pki.ensure(&["localhost".into()], &["test-mno"]).unwrap();
+    pki.issue_client("mno-backup").unwrap();
+    let (crl, serial) = pki.revoke("mno-backup").unwrap();
+    assert!(crl.ends_with("crl.pem"));
+    assert!(!serial.is_empty());
+    // Revoking twice keeps one entry.
+    pki.revoke("mno-backup").unwrap();
+
+    let yaml = r#"
+smdp: { crlFile: certs/crl.pem }
+operators:
+  - id: test-mno
+    certificateNames: [test-mno, mno-backup]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{ range: { start: "894450010000000000", count: 5 } }]
+"#;
+    let t = TestServer::with_yaml_in(dir, yaml).await;
+    assert_refused(&t.client("mno-backup"), "a revoked certificate").await;
+    assert_counted(&t, "revoked", 1).await;
+    t.client("test-mno")
+        .call(DownloadOrder, order())
+        .await
+        .assert_success();
+
+    // Revoked at run time: a reset reads the CRL again.
+    PkiDir::new(t.certs()).revoke("test-mno").unwrap();
+    assert_eq!(t.admin().post("/admin/reset", json!({})).await.status, 200);
+    assert_refused(&t.client("test-mno"), "a certificate revoked at run time").await;
+    assert_counted(&t, "revoked", 2).await;
+}
+
+#[tokio::test]
+async fn a_crl_file_that_is_not_a_crl_is_a_located_scenario_error() {
+    let dir = TempDir::new("badcrl");
+    std::fs::write(dir.path().join("crl.pem"), "not a CRL").unwrap();
+    let file = dir.path().join("s.yaml");
+    std::fs::write(&file, "smdp:\n  crlFile: crl.pem\noperators: [{ id: a }]\n").unwrap();
+    let err = smdpp_mock::scenario::Scenario::load(&file)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("s.yaml:2:12: smdp.crlFile"), "{err}");
+    assert!(err.contains("no CRL in the file"), "{err}");
+}
+
 #[tokio::test]
 async fn certificate_of_the_ca_without_an_operator_is_unknown() {
     let t = TestServer::start().await;

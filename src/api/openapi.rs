@@ -464,6 +464,14 @@ pub fn document() -> Value {
             { "url": "http://127.0.0.1:8080", "description": "Admin API" },
         ],
         "paths": paths,
-        "components": { "schemas": schemas },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": { "adminToken": {
+                "type": "http", "scheme": "bearer",
+                "description": "Only when the instance runs with --admin-token / SMDPP_ADMIN_TOKEN: every admin route but /health and the dashboard's files then needs it (401 otherwise). The platform API uses mutual TLS instead."
+            } }
+        },
+        // Optional: no token is needed unless the instance was started with one.
+        "security": [{}, { "adminToken": [] }],
     })
 }

@@ -1,6 +1,7 @@
 //! The network edge: the TLS accept loop and HTTP routing. The only module that speaks to
 //! sockets on the server side.
 
+mod guard;
 pub mod router;
 pub mod tls;
 
@@ -15,11 +16,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::{debug, info, warn};
 
 use crate::app::{App, Counters};
+use crate::pki::PkiDir;
 use tls::PeerIdentity;
 
 /// Transport limits of the ES2+ listener.
@@ -27,8 +30,17 @@ use tls::PeerIdentity;
 pub struct Limits {
     /// Largest request body accepted (HTTP 413 above).
     pub max_body_bytes: usize,
+    /// Largest request head (request line and headers) accepted: HTTP/1.1 answers 431 above;
+    /// HTTP/2 refuses the stream. At least 8 KiB (hyper's smallest read buffer).
+    pub max_header_bytes: usize,
     /// Time a client has to complete the TLS handshake.
     pub handshake_timeout: Duration,
+    /// Time a client has to finish a request head once it has started one (slow-loris guard).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more are closed on accept (before TLS) and counted.
+    pub max_connections: usize,
     /// Time in-flight requests get to finish on shutdown.
     pub shutdown_grace: Duration,
 }
@@ -37,11 +49,18 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 64 * 1024,
+            max_header_bytes: 16 * 1024,
             handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
             shutdown_grace: Duration::from_secs(5),
         }
     }
 }
+
+/// hyper refuses HTTP/1 read buffers smaller than this.
+const MIN_HEADER_BYTES: usize = 8192;
 
 /// The error that tells hyper to drop a connection on purpose.
 #[derive(Debug, thiserror::Error)]
@@ -66,13 +85,28 @@ pub struct ConnectionInfo {
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    pki: PkiDir,
     app: App,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    // The TLS configuration follows the world: a scenario loaded at run time, or a reset, reads
+    // its CRL again (so `certs revoke` + `POST /admin/reset` takes effect without a restart).
+    let mut tls_world = app.world();
+    let mut acceptor = TlsAcceptor::from(tls);
     let router = router::es2_router(app.clone(), limits.clone());
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    http.http2()
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let http = Arc::new(http);
+    let timeouts = guard::Timeouts {
+        header_read: limits.header_read_timeout,
+        idle: limits.idle_timeout,
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -92,7 +126,22 @@ pub async fn serve(
                     info!(%remote, "connection refused: source address not whitelisted");
                     continue;
                 }
+                // Over the limit: closed at once, before any TLS work, and counted.
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    Counters::bump(&app.counters.connections_refused_limit);
+                    info!(%remote, limit = limits.max_connections, "connection refused: too many connections");
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
+                let http = http.clone();
+                let world = app.world();
+                if !Arc::ptr_eq(&world, &tls_world) {
+                    match tls::server_config(&pki, world.scenario.crl_file()) {
+                        Ok(config) => acceptor = TlsAcceptor::from(config),
+                        Err(e) => warn!(error = %format!("{e:#}"), "keeping the previous TLS configuration"),
+                    }
+                    tls_world = world;
+                }
                 let acceptor = acceptor.clone();
                 let router = router.clone();
                 let watcher = graceful.watcher();
@@ -101,7 +150,9 @@ pub async fn serve(
                 let graded = app.clone();
                 // The handshake runs in the connection's own task, so a slow client never
                 // holds up `accept`.
+                let counters = app.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
@@ -143,10 +194,15 @@ pub async fn serve(
                     let peer = PeerIdentity::from_connection(tls.get_ref().1).map(Arc::new);
                     debug!(%remote, peer = ?peer.as_ref().map(|p| &p.subject), "TLS connection");
                     let info = ConnectionInfo { remote, peer };
+                    let activity = Arc::new(guard::Activity::default());
+                    let io = guard::Guarded::new(tls, activity.clone(), timeouts);
+                    let requests = activity.clone();
                     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                         req.extensions_mut().insert(info.clone());
+                        let in_flight = requests.request();
                         let response = router.clone().call(req);
                         async move {
+                            let _in_flight = in_flight;
                             let response = match response.await {
                                 Ok(r) => r,
                                 Err(never) => match never {},
@@ -158,10 +214,16 @@ pub async fn serve(
                             Ok(response)
                         }
                     });
-                    let conn = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
+                    let conn = http.serve_connection(TokioIo::new(io), service).into_owned();
+                    let ended = watcher.watch(conn).await;
+                    // hyper may end an idle connection quietly on the read error: ask the guard.
+                    if let Some(expiry) = activity.expired() {
+                        Counters::bump(match expiry {
+                            guard::Expiry::HeaderTimeout => &counters.counters.connections_closed_header_timeout,
+                            guard::Expiry::IdleTimeout => &counters.counters.connections_closed_idle_timeout,
+                        });
+                        info!(%remote, reason = expiry.label(), "connection closed");
+                    } else if let Err(e) = ended {
                         debug!(%remote, error = %e, "connection ended with an error");
                     }
                 });

@@ -1,11 +1,12 @@
 //! TLS for the ES2+ listener: mandatory client certificates from the test CA (SGP.22 §6.1.1)
 //! and the identity read from the client's certificate.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::{ServerConnection, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 use x509_parser::extensions::GeneralName;
@@ -19,8 +20,9 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A server config presenting `server.pem` and requiring a client certificate issued by
-/// `ca.pem`, with TLS 1.2 and 1.3 and ALPN for h2 and HTTP/1.1.
-pub fn server_config(pki: &PkiDir) -> Result<Arc<ServerConfig>> {
+/// `ca.pem` and not revoked by the CRL in `crl_file` (when given), with TLS 1.2 and 1.3 only
+/// and ALPN for h2 and HTTP/1.1.
+pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<ServerConfig>> {
     let provider = provider();
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(pki.ca_cert_path())
@@ -30,7 +32,21 @@ pub fn server_config(pki: &PkiDir) -> Result<Arc<ServerConfig>> {
             .add(cert.map_err(|e| anyhow!("{}: {e}", pki.ca_cert_path().display()))?)
             .context("adding the CA to the trust store")?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let mut verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    if let Some(path) = crl_file {
+        let crls = CertificateRevocationListDer::pem_file_iter(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        // A certificate the CRL does not list is good; a CRL past its next update still counts
+        // (a test PKI should not start refusing everyone a month later).
+        verifier = verifier
+            .with_crls(crls)
+            .allow_unknown_revocation_status()
+            .only_check_end_entity_revocation();
+    }
+    let verifier = verifier
         .build()
         .context("building the client certificate verifier")?;
     let chain = CertificateDer::pem_file_iter(pki.server_cert_path())

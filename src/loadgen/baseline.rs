@@ -24,7 +24,7 @@ const SUCCESS_BODY: &str = r#"{"header":{"functionExecutionStatus":{"status":"Ex
 
 /// Serves until the process is stopped.
 pub(crate) async fn run(listen: SocketAddr, pki: &PkiDir) -> Result<()> {
-    let config = smdpp_mock::http::tls::server_config(pki)?;
+    let config = smdpp_mock::http::tls::server_config(pki, None)?;
     let acceptor = TlsAcceptor::from(config);
     let listener = TcpListener::bind(listen)
         .await

@@ -98,9 +98,35 @@ impl Checker<'_> {
             require_admin_protocol_header: true,
             require_json_content_type: true,
             conformance_strict: false,
+            crl_file: None,
         };
-        for (src, f, _) in &loaded.files {
+        for (src, f, dir) in &loaded.files {
             let smdp = &f.smdp;
+            if let Some(crl) = &smdp.crl_file {
+                let path = dir.join(&crl.value);
+                match std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|pem| {
+                        use rustls::pki_types::pem::PemObject;
+                        rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(&pem)
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| format!("not a PEM CRL: {e}"))
+                            .and_then(|crls| {
+                                if crls.is_empty() {
+                                    Err("no CRL in the file".into())
+                                } else {
+                                    Ok(())
+                                }
+                            })
+                    }) {
+                    Ok(()) => s.crl_file = Some(path),
+                    Err(e) => self.at(
+                        *src,
+                        &crl.referenced,
+                        format!("smdp.crlFile: {}: {e}", path.display()),
+                    ),
+                }
+            }
             if let Some(a) = &smdp.address {
                 match check_fqdn(&a.value) {
                     Ok(()) => s.address = a.value.clone(),

@@ -75,6 +75,11 @@ pub struct SmdpSettings {
     /// fails an error-severity client check is refused (HTTP checks with 415/400, the others
     /// with `Failed 1.3.1 / 2.1` naming the check), before anything changes.
     pub conformance: Option<ConformanceMode>,
+    /// A PEM certificate revocation list of the test CA (e.g. `certs/crl.pem`, written by
+    /// `smdpp-mock certs revoke`), relative to this file: client certificates it lists are
+    /// refused at the TLS handshake (reason `revoked`). Default: none.
+    #[schemars(with = "Option<String>")]
+    pub crl_file: Option<Spanned<String>>,
 }
 
 /// How conformance grading affects answers.

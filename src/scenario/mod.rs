@@ -66,6 +66,8 @@ pub struct Settings {
     pub require_json_content_type: bool,
     /// Refuse requests that fail conformance checks the normal processing would accept.
     pub conformance_strict: bool,
+    /// The CRL the TLS listener enforces.
+    pub crl_file: Option<PathBuf>,
 }
 
 /// Where and how notifications for an operator are delivered.
@@ -376,6 +378,11 @@ impl Scenario {
     /// The SM-DP+ address used in Activation Codes and the server certificate.
     pub fn smdp_address(&self) -> &str {
         &self.settings.address
+    }
+
+    /// The certificate revocation list client certificates are checked against, if any.
+    pub fn crl_file(&self) -> Option<&Path> {
+        self.settings.crl_file.as_deref()
     }
 
     /// The `X-Admin-Protocol` value the server announces.

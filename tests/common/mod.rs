@@ -98,12 +98,46 @@ impl TestServer {
     }
 
     async fn start_in(scenario: Scenario, dir: TempDir) -> Self {
+        Self::configured(scenario, dir, |_| {}).await
+    }
+
+    /// Starts `scenario` in `dir` with the test defaults (ports 0) changed by `adjust`.
+    pub async fn configured(
+        scenario: Scenario,
+        dir: TempDir,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::new(scenario);
         config.es2_addr = "127.0.0.1:0".parse().unwrap();
         config.admin_addr = Some("127.0.0.1:0".parse().unwrap());
         config.certs_dir = dir.path().join("certs");
+        adjust(&mut config);
         let server = Server::start(config).await.unwrap();
         TestServer { server, dir }
+    }
+
+    /// A TLS connection presenting `certs/<name>.pem`, HTTP/1.1 by ALPN, nothing sent yet.
+    pub async fn raw_tls(&self, name: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
+        let certs = self.certs();
+        let cert = std::fs::read(certs.join(format!("{name}.pem"))).unwrap();
+        let key_pem = std::fs::read(certs.join(format!("{name}.key"))).unwrap();
+        let mut config = client_config_builder(&certs)
+            .with_client_auth_cert(chain(&cert), key(&key_pem))
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = TcpStream::connect(self.server.es2_addr()).await.unwrap();
+        TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap()
+    }
+
+    /// The value of a metric line (`name{labels}` exactly as exposed), 0 when absent.
+    pub async fn metric(&self, series: &str) -> u64 {
+        let text = String::from_utf8(self.admin().get("/metrics").await.raw.to_vec()).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Simulates a device event on the order of `iccid`.
@@ -469,16 +503,31 @@ impl AdminClient {
         body: Option<&str>,
         content_type: &str,
     ) -> Reply {
+        self.send_with(method, path, body, &[("content-type", content_type)])
+            .await
+    }
+
+    /// A request with these headers (besides `host`).
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let tcp = TcpStream::connect(self.addr).await.unwrap();
         let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
             .unwrap();
         tokio::spawn(conn);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", "localhost")
-            .header("content-type", content_type)
+            .header("host", "localhost");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
             .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
             .unwrap();
         let response = send.send_request(request).await.unwrap();

@@ -28,11 +28,24 @@ function el(tag, props = {}, text) {
   return node;
 }
 
+// An instance started with --admin-token wants it on every data request: open the page as
+// /admin/dashboard#token=... once; it is kept for the tab's lifetime and taken out of the URL.
+const token = (() => {
+  const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem('smdpp-admin-token', decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem('smdpp-admin-token');
+})();
+
 async function getJSON(path) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
   try {
-    const res = await fetch(path, { signal: ctl.signal, cache: 'no-store' });
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const res = await fetch(path, { signal: ctl.signal, cache: 'no-store', headers });
+    if (res.status === 401) throw new Error('401: open this page as /admin/dashboard#token=<admin token>');
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
     return await res.json();
   } finally {

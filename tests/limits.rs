@@ -1,0 +1,383 @@
+//! Transport limits on the ES2+ port (header size, header-read and idle timeouts, the
+//! connection limit, the handshake timeout, TLS versions) and the admin API's bearer token.
+//! Every limit is set small here; assertions are about what happens, never about how fast.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hyper::StatusCode;
+use serde_json::json;
+use smdpp_mock::es2::Function;
+use smdpp_mock::http::Limits;
+use smdpp_mock::scenario::Scenario;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn limits() -> Limits {
+    Limits {
+        max_header_bytes: 8192,
+        handshake_timeout: Duration::from_millis(300),
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(400),
+        max_connections: 3,
+        ..Limits::default()
+    }
+}
+
+async fn server(yaml: Option<&str>) -> TestServer {
+    let scenario = match yaml {
+        Some(y) => Scenario::from_yaml(y).unwrap(),
+        None => Scenario::default_scenario().unwrap(),
+    };
+    TestServer::configured(scenario, TempDir::new("limits"), |c| c.limits = limits()).await
+}
+
+/// Reads until the peer closes (EOF or an error); panics if it stays open 10 s or sends data.
+async fn assert_closed<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, what: &str) {
+    let mut buf = [0u8; 1024];
+    match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+        Err(_) => panic!("{what}: still open after 10 s"),
+        Ok(Ok(0)) | Ok(Err(_)) => {}
+        Ok(Ok(n)) => panic!(
+            "{what}: got data instead of a close: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+    }
+}
+
+fn request_head(body_len: usize) -> String {
+    format!(
+        "POST /gsma/rsp2/es2plus/downloadOrder HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-admin-protocol: gsma/rsp/v2.5.0\r\ncontent-length: {body_len}\r\n"
+    )
+}
+
+#[tokio::test]
+async fn an_oversized_request_head_gets_431_and_changes_nothing() {
+    let t = server(None).await;
+    let before = t.snapshot();
+    let mut tls = t.raw_tls("test-mno").await;
+    let head = format!(
+        "{}x-padding: {}\r\n\r\n",
+        request_head(2),
+        "a".repeat(20_000)
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(b"{}").await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "expected 431, got {answer:?}"
+    );
+    assert_eq!(t.snapshot(), before);
+    // A head under the limit is served.
+    t.client("test-mno")
+        .call(
+            Function::DownloadOrder,
+            json!({ "profileType": "STANDARD" }),
+        )
+        .await
+        .assert_success();
+}
+
+#[tokio::test]
+async fn a_slow_client_is_cut_off_without_holding_up_others() {
+    let t = server(None).await;
+    let mut slow = t.raw_tls("test-mno").await;
+    // Half a request head, then nothing.
+    slow.write_all(request_head(2).as_bytes()).await.unwrap();
+    slow.flush().await.unwrap();
+    // Meanwhile another client is served.
+    t.client("test-mno")
+        .call(
+            Function::DownloadOrder,
+            json!({ "profileType": "STANDARD" }),
+        )
+        .await
+        .assert_success();
+    assert_closed(&mut slow, "a client that never finished its request head").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while t
+        .metric("smdpp_connections_closed_total{reason=\"header_timeout\"}")
+        .await
+        != 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "header timeout not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_but_a_slow_answer_is_not() {
+    let t = server(Some(
+        r#"
+operators: [{ id: test-mno }]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{ range: { start: "894450010000000000", count: 5 } }]
+faults:
+  - match: { function: ConfirmOrder }
+    delay: 900ms
+"#,
+    ))
+    .await;
+    let client = t.client("test-mno");
+    let iccid = download_by_type(&client, "STANDARD", None).await;
+
+    // An answer that takes longer than the idle timeout still arrives: the connection is busy.
+    let body = json!({
+        "header": client.header(),
+        "iccid": iccid,
+        "releaseFlag": false,
+    })
+    .to_string();
+    let mut tls = t.raw_tls("test-mno").await;
+    tls.write_all(
+        format!(
+            "POST /gsma/rsp2/es2plus/confirmOrder HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-admin-protocol: gsma/rsp/v2.5.0\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("Executed-Success"), "{answer}");
+
+    // Then nothing: the keep-alive connection is closed as idle (counted just after).
+    assert_closed(&mut tls, "an idle keep-alive connection").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while t
+        .metric("smdpp_connections_closed_total{reason=\"idle_timeout\"}")
+        .await
+        != 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "idle close not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        t.metric("smdpp_connections_closed_total{reason=\"header_timeout\"}")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_refused_and_counted() {
+    let t = server(None).await;
+    // Three connections (the limit) held open by TLS clients that send nothing more.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(t.raw_tls("test-mno").await);
+    }
+    // The fourth is closed before TLS: the handshake fails.
+    let refused = t
+        .client("test-mno")
+        .call_raw_result(Function::DownloadOrder, json!({}))
+        .await;
+    assert!(
+        refused.is_err(),
+        "a fourth connection was served: {refused:?}"
+    );
+    assert_eq!(
+        t.metric("smdpp_connections_refused_total{reason=\"connection_limit\"}")
+            .await,
+        1
+    );
+    // Once one closes, new connections are served again.
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = t
+            .client("test-mno")
+            .call_raw_result(Function::DownloadOrder, json!({}))
+            .await;
+        if attempt.is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_completes_the_handshake_is_cut_off() {
+    let t = server(None).await;
+    let mut tcp = TcpStream::connect(t.server.es2_addr()).await.unwrap();
+    // Served while the silent connection waits.
+    t.client("test-mno")
+        .call(
+            Function::DownloadOrder,
+            json!({ "profileType": "STANDARD" }),
+        )
+        .await
+        .assert_success();
+    assert_closed(&mut tcp, "a connection that never sent a ClientHello").await;
+    // The counter is bumped just after the close.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while t
+        .metric("smdpp_tls_handshake_failures_total{reason=\"timeout\"}")
+        .await
+        != 1
+    {
+        assert!(std::time::Instant::now() < deadline, "timeout not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A TLS 1.1 ClientHello (no supported_versions extension): the server must answer with a
+/// protocol_version alert (RFC 8446 §4.2.1), as it only speaks TLS 1.2 and 1.3.
+#[tokio::test]
+async fn tls_below_1_2_is_refused() {
+    let t = server(None).await;
+    let mut hello = vec![0x03, 0x02]; // client_version TLS 1.1
+    hello.extend_from_slice(&[7u8; 32]); // random
+    hello.push(0); // session id
+                   // Suites the server has (ECDHE-ECDSA/RSA-AES128-GCM-SHA256), so only the version is wrong.
+    hello.extend_from_slice(&[0x00, 0x04, 0xc0, 0x2b, 0xc0, 0x2f]);
+    hello.extend_from_slice(&[0x01, 0x00]); // null compression
+                                            // Everything else the server needs, so the version is the only thing wrong: supported
+                                            // groups (x25519, P-256), signature algorithms (ECDSA P-256 SHA-256), point formats.
+    let extensions = [
+        0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x1d, 0x00, 0x17, //
+        0x00, 0x0d, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03, //
+        0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,
+    ];
+    hello.extend_from_slice(&u16::try_from(extensions.len()).unwrap().to_be_bytes());
+    hello.extend_from_slice(&extensions);
+    let mut handshake = vec![0x01, 0x00];
+    handshake.extend_from_slice(&u16::try_from(hello.len()).unwrap().to_be_bytes());
+    handshake.extend_from_slice(&hello);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend_from_slice(&u16::try_from(handshake.len()).unwrap().to_be_bytes());
+    record.extend_from_slice(&handshake);
+
+    let mut tcp = TcpStream::connect(t.server.es2_addr()).await.unwrap();
+    tcp.write_all(&record).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await;
+    assert!(answer.len() >= 7, "no alert: {answer:?}");
+    assert_eq!(answer[0], 0x15, "an alert record: {answer:?}");
+    assert_eq!(answer[6], 70, "protocol_version: {answer:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while t
+        .metric("smdpp_tls_handshake_failures_total{reason=\"incompatible\"}")
+        .await
+        != 1
+    {
+        assert!(std::time::Instant::now() < deadline, "not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_admin_token_guards_every_route_but_health_and_the_page() {
+    let t = TestServer::configured(
+        Scenario::default_scenario().unwrap(),
+        TempDir::new("token"),
+        |c| c.admin_token = Some("s3cret-token".into()),
+    )
+    .await;
+    let admin = t.admin();
+    for path in [
+        "/health",
+        "/",
+        "/admin/dashboard",
+        "/admin/dashboard/app.js",
+    ] {
+        assert_eq!(admin.get(path).await.status, StatusCode::OK, "{path}");
+    }
+    for path in [
+        "/admin/journal",
+        "/metrics",
+        "/admin/summary",
+        "/openapi.json",
+        "/ready",
+    ] {
+        let refused = admin.get(path).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(refused.headers.contains_key("www-authenticate"));
+        assert_eq!(refused.body["status"], 401);
+    }
+    let reset = admin.post("/admin/reset", json!({})).await;
+    assert_eq!(reset.status, StatusCode::UNAUTHORIZED);
+
+    for (value, ok) in [
+        ("Bearer s3cret-token", true),
+        ("Bearer s3cret-tokeN", false),
+        ("Bearer s3cret", false),
+        ("Basic s3cret-token", false),
+        ("s3cret-token", false),
+    ] {
+        let r = admin
+            .send_with(
+                hyper::Method::GET,
+                "/admin/journal",
+                None,
+                &[("authorization", value)],
+            )
+            .await;
+        assert_eq!(r.status == StatusCode::OK, ok, "{value}: {}", r.status);
+    }
+}
+
+#[test]
+fn the_admin_port_beyond_loopback_warns_only_without_a_token() {
+    let run = |token: Option<&str>| {
+        let dir = TempDir::new("warn");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smdpp-mock"));
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "0.0.0.0:0",
+        ])
+        .env_remove("SMDPP_ADMIN_TOKEN")
+        .arg("--certs-dir")
+        .arg(dir.path().join("certs"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        if let Some(token) = token {
+            cmd.args(["--admin-token", token]);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut log = String::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !log.contains("ES2+ listening") {
+            use std::io::BufRead;
+            assert!(std::time::Instant::now() < deadline, "never started: {log}");
+            if stderr.read_line(&mut log).unwrap() == 0 {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        log
+    };
+    let open = run(None);
+    assert!(open.contains("without a token"), "{open}");
+    let guarded = run(Some("t0ken"));
+    assert!(!guarded.contains("without a token"), "{guarded}");
+    assert!(
+        !guarded.contains("t0ken"),
+        "the token must not be logged: {guarded}"
+    );
+}
