@@ -54,6 +54,21 @@ pub struct JournalEntry {
     pub response: BodyText,
     /// Time spent answering, in microseconds.
     pub elapsed_us: u64,
+    /// Set when the client went away: before its request was complete (nothing was done) or
+    /// after the call was carried out but before the answer was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_disconnected: Option<Disconnect>,
+}
+
+/// When a client disconnected from an ES2+ call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Disconnect {
+    /// While sending its request: the call was not carried out.
+    RequestIncomplete,
+    /// After the call was carried out, before the answer was sent (a fault delay was running):
+    /// the state changed, the client never learnt it.
+    AnswerNotSent,
 }
 
 /// Bodies are kept up to this size; a longer one is kept cut, as text.
@@ -182,6 +197,17 @@ impl Journal {
         seq
     }
 
+    /// Changes the entry `seq`, if the journal still holds it.
+    pub fn annotate(&self, seq: u64, f: impl FnOnce(&mut JournalEntry)) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let i = entries.partition_point(|e| e.seq < seq);
+        if let Some(entry) = entries.get_mut(i).filter(|e| e.seq == seq) {
+            f(entry);
+        }
+        drop(entries);
+        self.changed.notify_waiters();
+    }
+
     /// How many entries it holds now.
     pub fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -262,6 +288,7 @@ mod tests {
             request: BodyText::default(),
             response: BodyText::default(),
             elapsed_us: 0,
+            client_disconnected: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::app::{App, Counters};
 use crate::clock::es2_timestamp;
 use crate::conformance::{self, grade::Outcome};
 use crate::es2::{self, wire::ADMIN_PROTOCOL_HEADER, Function};
-use crate::journal::{BodyText, JournalEntry};
+use crate::journal::{BodyText, Disconnect, JournalEntry};
 
 #[derive(Clone)]
 struct RouterState {
@@ -133,10 +133,18 @@ async fn es2_endpoint(
         passed: true,
         message: String::new(),
     });
+    let mut departure = Departure {
+        app: state.app.clone(),
+        conn: conn.clone(),
+        function,
+        started,
+        seq: None,
+        armed: true,
+    };
     let response = es2_call(&state, &conn, function, request, &mut trace).await;
     // Journal first: a fault's delay may outlast the client, and the call has happened anyway.
     let fault = trace.fault_action.take();
-    trace.record(&state.app, &conn, function, response.status(), started);
+    departure.seq = Some(trace.record(&state.app, &conn, function, response.status(), started));
     if let Some(fault) = fault {
         if let Some(delay) = fault.delay {
             tokio::time::sleep(delay).await;
@@ -144,9 +152,11 @@ async fn es2_endpoint(
         if fault.close {
             let mut dropped = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             dropped.extensions_mut().insert(CloseConnection);
+            departure.disarm();
             return dropped;
         }
     }
+    departure.disarm();
     response
 }
 
@@ -164,6 +174,39 @@ struct Trace {
     fault: Option<String>,
     fault_action: Option<crate::fault::FaultAction>,
     grades: Vec<Outcome>,
+    /// The client went away before its request was complete.
+    disconnected: bool,
+}
+
+/// nginx's "client closed request": journaled when no answer could be sent.
+const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(s) => s,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
+
+/// Whether a body error means the connection ended (rather than a malformed body).
+fn client_went_away(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return true;
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            ) {
+                return true;
+            }
+        }
+        cause = e.source();
+    }
+    false
 }
 
 impl Trace {
@@ -185,7 +228,7 @@ impl Trace {
         function: Function,
         http_status: StatusCode,
         started: Instant,
-    ) {
+    ) -> u64 {
         let request = BodyText::new(self.request.as_deref().unwrap_or_default());
         let response = BodyText::new(self.response.as_deref().unwrap_or_default());
         let (subject, reason) = self.code.clone().unwrap_or_default();
@@ -217,6 +260,7 @@ impl Trace {
             request,
             response,
             elapsed_us: started.elapsed().as_micros() as u64,
+            client_disconnected: self.disconnected.then_some(Disconnect::RequestIncomplete),
         });
         app.conformance.record(
             &self.grades,
@@ -227,6 +271,65 @@ impl Trace {
                 journal_seq: Some(seq),
             },
         );
+        seq
+    }
+}
+
+impl Departure {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+/// Journals what became of a call whose client went away: hyper drops the request's future when
+/// the connection closes, and this guard's drop is the only sign of it.
+struct Departure {
+    app: App,
+    conn: ConnectionInfo,
+    function: Function,
+    started: Instant,
+    /// `None` until the call is journaled; then the entry to mark.
+    seq: Option<u64>,
+    armed: bool,
+}
+
+impl Drop for Departure {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        match self.seq {
+            // Carried out and journaled; the answer (held back by a fault delay) never left.
+            Some(seq) => self.app.journal.annotate(seq, |e| {
+                e.client_disconnected = Some(Disconnect::AnswerNotSent);
+            }),
+            // Dropped while the body was still arriving: everything before the body is read
+            // is free of side effects, so nothing happened.
+            None => {
+                self.app
+                    .metrics
+                    .request(self.function.name(), "client_disconnected", "", "");
+                self.app.journal.record(JournalEntry {
+                    seq: 0,
+                    time: es2_timestamp(self.app.clock.now()),
+                    operator: None,
+                    certificate_subject: self.conn.peer.as_ref().map(|p| p.subject.clone()),
+                    source_ip: self.conn.remote.ip().to_string(),
+                    function: self.function.name().to_owned(),
+                    function_call_identifier: None,
+                    iccid: None,
+                    // nginx's "client closed request": no answer was sent.
+                    http_status: 499,
+                    status: None,
+                    status_code: None,
+                    fault: None,
+                    request: BodyText::new(b""),
+                    response: BodyText::new(b""),
+                    elapsed_us: self.started.elapsed().as_micros() as u64,
+                    client_disconnected: Some(Disconnect::RequestIncomplete),
+                });
+            }
+        }
     }
 }
 
@@ -310,6 +413,14 @@ async fn es2_call(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the request body is larger than {limit} bytes"),
             )
+        }
+        Err(e) if client_went_away(e.as_ref()) => {
+            // The connection ended mid-body: nothing was done, and no answer can be sent.
+            trace.disconnected = true;
+            return trace.http_error(
+                CLIENT_CLOSED_REQUEST,
+                "the client disconnected before its request was complete",
+            );
         }
         Err(e) => {
             return trace.http_error(

@@ -1,0 +1,296 @@
+//! Faults around a call: the client disconnecting mid-request (the call happens fully or not at
+//! all, and the journal says which) and SIGTERM under load (in-flight requests are answered,
+//! queued notifications delivered before exit).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::receiver::Receiver;
+use common::*;
+use serde_json::{json, Value};
+use smdpp_mock::es2::Function;
+use smdpp_mock::profile::ProfileState;
+use tokio::io::AsyncWriteExt;
+
+const DELAYED_CONFIRM: &str = r#"
+operators: [{ id: test-mno }]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{ range: { start: "894450010000000000", count: 5 } }]
+faults:
+  - match: { function: ConfirmOrder }
+    delay: 1500ms
+"#;
+
+/// Polls the journal until an entry has `clientDisconnected`; returns it.
+async fn disconnected_entry(t: &TestServer) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let journal = t.admin().get("/admin/journal").await.body;
+        if let Some(e) = journal["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e.get("clientDisconnected").is_some())
+        {
+            return e.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no disconnect journaled: {journal}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_gone_before_its_body_was_complete_changed_nothing() {
+    let t = TestServer::with_yaml(DELAYED_CONFIRM).await;
+    let before = t.snapshot();
+    let mut tls = t.raw_tls("test-mno").await;
+    tls.write_all(
+        b"POST /gsma/rsp2/es2plus/downloadOrder HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-admin-protocol: gsma/rsp/v2.5.0\r\ncontent-length: 200\r\n\r\n{\"profileType\":",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(tls);
+    let entry = disconnected_entry(&t).await;
+    assert_eq!(entry["clientDisconnected"], "requestIncomplete", "{entry}");
+    assert_eq!(entry["function"], "DownloadOrder");
+    assert_eq!(entry["httpStatus"], 499);
+    assert_eq!(t.snapshot(), before);
+}
+
+#[tokio::test]
+async fn a_client_gone_while_its_answer_was_held_back_finds_the_call_done() {
+    let t = TestServer::with_yaml(DELAYED_CONFIRM).await;
+    let client = t.client("test-mno");
+    let iccid = download_by_type(&client, "STANDARD", None).await;
+    let body =
+        json!({ "header": client.header(), "iccid": iccid, "releaseFlag": true }).to_string();
+    let mut tls = t.raw_tls("test-mno").await;
+    tls.write_all(
+        format!(
+            "POST /gsma/rsp2/es2plus/confirmOrder HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-admin-protocol: gsma/rsp/v2.5.0\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    // The fault holds the answer for 1.5 s; the client leaves before.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(tls);
+    let entry = disconnected_entry(&t).await;
+    assert_eq!(entry["clientDisconnected"], "answerNotSent", "{entry}");
+    assert_eq!(entry["function"], "ConfirmOrder");
+    assert_eq!(entry["status"], "Executed-Success");
+    // Carried out in full: released, with its MatchingID.
+    let p = t.profile(&iccid);
+    assert_eq!(p.state, ProfileState::Released);
+    assert!(p.matching_id.is_some());
+}
+
+/// The binary, started on system-chosen ports with JSON logs; its addresses read from the log.
+struct Process {
+    child: std::process::Child,
+    log: Arc<Mutex<Vec<String>>>,
+    es2: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_binary(dir: &std::path::Path, scenario: &std::path::Path) -> Process {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json"])
+        .arg("--certs-dir")
+        .arg(dir.join("certs"))
+        .arg("--scenario")
+        .arg(scenario)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let lines = log.clone();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    // Owned by the guard from here on, so a failed start still kills and reaps it.
+    let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut process = Process {
+        child,
+        log,
+        es2: unknown,
+        admin: unknown,
+    };
+    let field = |message: &str, name: &str| -> Option<SocketAddr> {
+        process.log.lock().unwrap().iter().find_map(|line| {
+            let v: Value = serde_json::from_str(line).ok()?;
+            v["fields"]["message"]
+                .as_str()?
+                .starts_with(message)
+                .then(|| v["fields"][name].as_str()?.parse().ok())?
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let (Some(es2), Some(admin)) = (
+            field("ES2+ listening", "es2_addr"),
+            field("admin API listening", "admin_addr"),
+        ) {
+            process.es2 = es2;
+            process.admin = admin;
+            return process;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never started: {:?}",
+            process.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_answers_in_flight_calls_and_drains_notifications() {
+    // A receiver that takes 300 ms per notification, so some are still queued at SIGTERM.
+    let receiver = Receiver::plain_with(Arc::new(|_, _: &Value| {
+        (204, "", Duration::from_millis(300))
+    }))
+    .await;
+    let dir = TempDir::new("sigterm");
+    let scenario = dir.path().join("scenario.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"
+operators:
+  - id: test-mno
+    callback: {{ url: "{}" }}
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{{ range: {{ start: "894450010000000000", count: 40 }} }}]
+faults:
+  - match: {{ function: DownloadOrder }}
+    delay: 800ms
+"#,
+            receiver.http_url()
+        ),
+    )
+    .unwrap();
+    let mut process = start_binary(dir.path(), &scenario);
+    let client = Arc::new(Es2Client::from_dir(
+        process.es2,
+        &dir.path().join("certs"),
+        "test-mno",
+    ));
+    let admin = AdminClient::at(process.admin);
+
+    // Five released profiles whose devices download now: five notifications queued.
+    let mut released = Vec::new();
+    for _ in 0..5 {
+        let reply = client
+            .call(
+                Function::DownloadOrder,
+                json!({ "profileType": "STANDARD" }),
+            )
+            .await;
+        reply.assert_success();
+        let iccid = reply.str("iccid").to_owned();
+        confirm(&client, &iccid, json!({ "releaseFlag": true, "eid": EID1 })).await;
+        released.push(iccid);
+    }
+    for iccid in &released {
+        let r = admin
+            .post(
+                &format!("/admin/profiles/{iccid}/events"),
+                json!({ "event": "download" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
+    // Eight DownloadOrders in flight (each held 800 ms by the fault), then SIGTERM.
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .call_raw_result(
+                        Function::DownloadOrder,
+                        json!({
+                            "header": { "functionRequesterIdentifier": "test-mno", "functionCallIdentifier": "load" },
+                            "profileType": "STANDARD"
+                        }),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = process.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+
+    for call in calls {
+        let reply = call
+            .await
+            .unwrap()
+            .expect("an in-flight call is answered, not cut");
+        reply.assert_success();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = process.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    // Every queued notification reached the receiver before the process ended.
+    let got: Vec<String> = receiver
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.body["iccid"].as_str().unwrap().to_owned())
+        .collect();
+    let mut expected = released.clone();
+    expected.sort();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    assert_eq!(got_sorted, expected, "notifications at exit: {got:?}");
+    let log = process.log.lock().unwrap().join("\n");
+    assert!(log.contains("notifications drained"), "{log}");
+}
