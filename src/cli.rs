@@ -156,6 +156,14 @@ struct ServeArgs {
     max_connections: usize,
     #[command(flatten)]
     token: AdminToken,
+    /// Keep the state (changed profiles and orders, counters, undelivered notifications) in
+    /// this file: restored at start, saved periodically and at shutdown, written atomically. A
+    /// corrupt file or one for another inventory is refused.
+    #[arg(long, env = "SMDPP_STATE_FILE")]
+    state_file: Option<PathBuf>,
+    /// Milliseconds between saves of the state file.
+    #[arg(long, default_value_t = 5000, env = "SMDPP_STATE_INTERVAL_MS")]
+    state_interval_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -419,6 +427,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ..Limits::default()
     };
     config.admin_token = args.token.admin_token.filter(|t| !t.is_empty());
+    config.state_file = args.state_file;
+    config.state_interval = Duration::from_millis(args.state_interval_ms);
     let server = Server::start(config.clone()).await?;
     print_banner(&config, &server);
     shutdown_signal().await;

@@ -39,6 +39,11 @@ impl IccidKey {
     fn value(self) -> u128 {
         self.0 >> 1
     }
+
+    /// The packed form, for hashing and fingerprints.
+    pub fn packed(self) -> u128 {
+        self.0
+    }
 }
 
 impl fmt::Display for IccidKey {

@@ -197,6 +197,12 @@ impl Journal {
         seq
     }
 
+    /// Continues numbering after `last_seq` (a restart from a state file), never going back.
+    pub fn continue_after(&self, last_seq: u64) {
+        self.next_seq
+            .fetch_max(last_seq.saturating_add(1), Ordering::Relaxed);
+    }
+
     /// Changes the entry `seq`, if the journal still holds it.
     pub fn annotate(&self, seq: u64, f: impl FnOnce(&mut JournalEntry)) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());

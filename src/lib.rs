@@ -109,6 +109,7 @@ pub mod rng;
 pub mod scenario;
 pub mod server;
 pub mod spec;
+pub mod state;
 pub mod store;
 
 pub use mock::{MockSmdp, MockSmdpBuilder};

@@ -48,6 +48,11 @@ pub struct Config {
     pub admin_addr: Option<SocketAddr>,
     /// Bearer token the admin API requires (all routes but `/health` and the dashboard's files).
     pub admin_token: Option<String>,
+    /// Where the state survives restarts: loaded at start when present, saved every
+    /// `state_interval` and at shutdown.
+    pub state_file: Option<PathBuf>,
+    /// How often the state file is written while running.
+    pub state_interval: std::time::Duration,
 }
 
 impl Config {
@@ -64,6 +69,8 @@ impl Config {
             journal_capacity: crate::journal::DEFAULT_JOURNAL_CAPACITY,
             admin_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             admin_token: None,
+            state_file: None,
+            state_interval: std::time::Duration::from_secs(5),
         }
     }
 
@@ -81,6 +88,38 @@ impl Config {
             }
         }
         sans
+    }
+}
+
+/// Writes the state file, one save at a time, off the async threads (it fsyncs).
+#[derive(Clone)]
+struct StateSaver {
+    app: App,
+    path: Arc<PathBuf>,
+    lock: Arc<std::sync::Mutex<()>>,
+}
+
+impl StateSaver {
+    async fn save(&self) {
+        let this = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = this.lock.lock().unwrap_or_else(|e| e.into_inner());
+            crate::state::save(&this.app, &this.path)
+        })
+        .await;
+        match result {
+            Ok(Ok(saved)) => tracing::debug!(
+                path = %self.path.display(),
+                profiles = saved.profiles,
+                notifications = saved.notifications,
+                bytes = saved.bytes,
+                "state saved"
+            ),
+            Ok(Err(e)) => {
+                warn!(path = %self.path.display(), error = %format!("{e:#}"), "saving the state failed")
+            }
+            Err(e) => warn!(error = %e, "saving the state failed"),
+        }
     }
 }
 
@@ -126,7 +165,39 @@ impl Server {
             notifier,
             config.journal_capacity,
         );
+        if let Some(path) = config.state_file.as_deref().filter(|p| p.exists()) {
+            let restored = crate::state::load(&app, path)?;
+            info!(
+                path = %path.display(),
+                profiles = restored.profiles,
+                notifications = restored.notifications,
+                "state restored"
+            );
+        }
         let (stop, stopped) = watch::channel(false);
+        let saver = config.state_file.clone().map(|path| StateSaver {
+            app: app.clone(),
+            path: Arc::new(path),
+            lock: Arc::default(),
+        });
+        if let Some(saver) = saver.clone() {
+            let interval = config
+                .state_interval
+                .max(std::time::Duration::from_millis(10));
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                loop {
+                    let stop = tokio::select! {
+                        () = tokio::time::sleep(interval) => false,
+                        _ = stopped.wait_for(|stop| *stop) => true,
+                    };
+                    if stop {
+                        break;
+                    }
+                    saver.save().await;
+                }
+            });
+        }
         let stopped_for = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
@@ -170,8 +241,16 @@ impl Server {
             let left = notifier.drain(drain).await;
             if left == 0 {
                 info!("notifications drained");
+            } else if saver.is_some() {
+                info!(
+                    left,
+                    "notifications still undelivered at shutdown: kept in the state file"
+                );
             } else {
                 warn!(left, deadline = ?drain, "notifications still undelivered at shutdown");
+            }
+            if let Some(saver) = saver {
+                saver.save().await;
             }
         });
         info!(%es2_addr, profiles = config.scenario.profile_count(), "ES2+ listening (mutual TLS)");

@@ -153,6 +153,42 @@ impl Store {
             .map_or(0, |p| lock(p).members.len())
     }
 
+    /// Runs `f` on every profile, in inventory order, each under its own lock (not one
+    /// consistent cut across profiles).
+    pub fn for_each(&self, mut f: impl FnMut(&Profile)) {
+        for slot in &self.inner.slots {
+            f(&lock(slot));
+        }
+    }
+
+    /// MatchingIDs used as SM-DS EventIDs, never to be used again (SGP.22 §3.6.1.1).
+    pub fn retired_event_ids(&self) -> Vec<MatchingId> {
+        self.inner
+            .retired_event_ids
+            .iter()
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
+    /// Marks MatchingIDs as used SM-DS EventIDs (state file).
+    pub fn retire_event_ids(&self, ids: impl IntoIterator<Item = MatchingId>) {
+        for id in ids {
+            self.inner.retired_event_ids.insert(id, ());
+        }
+    }
+
+    /// Puts back a profile saved earlier (state file), with its MatchingID and pool membership.
+    pub fn restore(&self, profile: Profile) -> Result<(), UpdateError<()>> {
+        let key = profile.iccid.key();
+        self.update::<()>(key, |_| {
+            Ok(Step {
+                next: profile,
+                effects: Vec::new(),
+            })
+        })
+        .map(|_| ())
+    }
+
     /// Copies of all profiles, in inventory order.
     pub fn snapshot(&self) -> Vec<Profile> {
         self.inner.slots.iter().map(|m| lock(m).clone()).collect()

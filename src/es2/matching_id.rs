@@ -39,6 +39,17 @@ impl MatchingIdGenerator {
         }
     }
 
+    /// How far the sequence has gone (for the state file).
+    pub fn position(&self) -> u64 {
+        self.counter.load(Ordering::Relaxed)
+    }
+
+    /// Continues the sequence from `position` (never goes back), so a restarted mock with the
+    /// same seed does not hand out MatchingIDs again.
+    pub fn resume_at(&self, position: u64) {
+        self.counter.fetch_max(position, Ordering::Relaxed);
+    }
+
     /// The next MatchingID.
     pub fn next_id(&self) -> MatchingId {
         let n = self.counter.fetch_add(2, Ordering::Relaxed);

@@ -340,6 +340,17 @@ impl Notifier {
         &self.log
     }
 
+    /// Continues delivery ids after `last_id` (a restart from a state file).
+    pub fn continue_after(&self, last_id: u64) {
+        self.next_id
+            .fetch_max(last_id.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// The next delivery id that [`Notifier::next_id`] will hand out.
+    pub fn peek_next_id(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+
     /// A fresh delivery id, also usable in functionCallIdentifiers.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)

@@ -178,6 +178,16 @@ impl Profile {
 }
 
 impl StateTimes {
+    /// Unix seconds per state, indexed like [`ProfileState::ALL`] (0 = never).
+    pub fn raw(&self) -> [u32; 9] {
+        self.0
+    }
+
+    /// From [`StateTimes::raw`].
+    pub fn from_raw(raw: [u32; 9]) -> Self {
+        StateTimes(raw)
+    }
+
     /// Records that `state` was entered at `at`.
     pub fn record(&mut self, state: ProfileState, at: OffsetDateTime) {
         self.0[state.index()] = u32::try_from(at.unix_timestamp().max(1)).unwrap_or(u32::MAX);

@@ -466,6 +466,26 @@ impl Scenario {
         self.profile_count
     }
 
+    /// SHA-256 (hex) over the inventory's identity: each profile's ICCID, type and owner, in
+    /// order. A state file written for another inventory is refused by it.
+    pub fn inventory_fingerprint(&self) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for entry in &self.inventory {
+            ctx.update(entry.profile_type.as_bytes());
+            ctx.update(&[0]);
+            ctx.update(entry.owner.as_bytes());
+            ctx.update(&[0]);
+            for iccid in entry.iccids.iter() {
+                ctx.update(&iccid.key().packed().to_le_bytes());
+            }
+        }
+        ctx.finish()
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The initial inventory, in file order. Generated on demand, so a large range costs no
     /// memory until the store is filled.
     pub fn profiles(&self) -> impl Iterator<Item = Profile> + '_ {

@@ -1,0 +1,447 @@
+//! `--state-file`: what a restart must not forget — the profiles that changed (with their
+//! orders), the SM-DS EventIDs never to reuse, the MatchingID, journal and delivery counters,
+//! and the notifications not yet delivered.
+//!
+//! The file is a one-line JSON header followed by the JSON payload. The header names the format
+//! and version, the inventory it belongs to ([`Scenario::inventory_fingerprint`]), and the
+//! payload's length and SHA-256, so a truncated, corrupt or foreign file is refused whole rather
+//! than half-loaded. It is written to a temporary file beside it, fsynced, renamed over the old
+//! one and the directory fsynced: after a crash at any moment the file is the old state or the
+//! new one, complete.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::ids::{Eid, Iccid, MatchingId};
+use crate::notify::{DeliveryState, Outgoing};
+use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState, StateTimes, Transition};
+use crate::scenario::Scenario;
+
+/// The `format` every state file names.
+pub const FORMAT: &str = "smdpp-mock-state";
+/// The version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Header {
+    format: String,
+    version: u32,
+    /// The inventory the state belongs to.
+    inventory: String,
+    saved_at: String,
+    payload_bytes: usize,
+    payload_sha256: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    profiles: Vec<SavedProfile>,
+    retired_event_ids: Vec<String>,
+    matching_id_position: u64,
+    journal_last_seq: u64,
+    next_delivery_id: u64,
+    counters: SavedCounters,
+    notifications: Vec<SavedNotification>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedCounters {
+    notifications_queued: u64,
+    notifications_delivered: u64,
+    notifications_failed: u64,
+    notifications_dropped_queue_full: u64,
+    notifications_dropped_by_fault: u64,
+    notification_attempts: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedProfile {
+    iccid: String,
+    state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    eid: Option<String>,
+    /// `""` for the empty MatchingID of the Default SM-DP+ case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    matching_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    confirmation_code_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    smds_address: Option<String>,
+    smds_event_registered: bool,
+    download_attempts: u32,
+    confirmation_code_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_device: Option<OnDevice>,
+    order_seq: u32,
+    entered: [u32; 9],
+    history: Vec<(String, u32)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedNotification {
+    id: u64,
+    operator: String,
+    iccid: String,
+    point_id: u32,
+    url: String,
+    call_id: String,
+    body: serde_json::Value,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+impl SavedProfile {
+    fn from_profile(p: &Profile) -> Self {
+        SavedProfile {
+            iccid: p.iccid.to_string(),
+            state: p.state.to_string(),
+            eid: p.eid.map(|e| e.to_string()),
+            matching_id: p.matching_id.as_ref().map(|m| m.as_str().to_owned()),
+            confirmation_code_sha256: p.confirmation_code_hash.as_deref().map(|h| hex(h)),
+            smds_address: p.smds_address.as_deref().map(str::to_owned),
+            smds_event_registered: p.smds_event_registered,
+            download_attempts: p.download_attempts,
+            confirmation_code_attempts: p.confirmation_code_attempts,
+            on_device: p.on_device,
+            order_seq: p.order_seq,
+            entered: p.entered.raw(),
+            history: p.history.iter().map(|t| (t.to.to_string(), t.at)).collect(),
+        }
+    }
+
+    /// The profile, on top of the inventory's own (which gives owner and type).
+    fn apply(self, base: &Profile) -> Result<Profile> {
+        let state = |name: &str| {
+            name.parse::<ProfileState>()
+                .map_err(|_| anyhow!("profile {}: unknown state {name:?}", self.iccid))
+        };
+        let mut p = base.clone();
+        p.state = state(&self.state)?;
+        p.eid = self
+            .eid
+            .as_deref()
+            .map(|e| e.parse::<Eid>())
+            .transpose()
+            .map_err(|e| anyhow!("profile {}: EID: {e}", self.iccid))?;
+        p.matching_id = match self.matching_id.as_deref() {
+            None => None,
+            Some("") => Some(OrderMatchingId::Empty),
+            Some(m) => Some(OrderMatchingId::Id(
+                m.parse::<MatchingId>()
+                    .map_err(|e| anyhow!("profile {}: MatchingID: {e}", self.iccid))?,
+            )),
+        };
+        p.confirmation_code_hash = match self.confirmation_code_sha256.as_deref() {
+            None => None,
+            Some(h) => {
+                let bytes: [u8; 32] = unhex(h)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| anyhow!("profile {}: bad Confirmation Code hash", self.iccid))?;
+                Some(Box::new(bytes))
+            }
+        };
+        p.smds_address = self.smds_address.map(Arc::from);
+        p.smds_event_registered = self.smds_event_registered;
+        p.download_attempts = self.download_attempts;
+        p.confirmation_code_attempts = self.confirmation_code_attempts;
+        p.on_device = self.on_device;
+        p.order_seq = self.order_seq;
+        p.entered = StateTimes::from_raw(self.entered);
+        p.history = self
+            .history
+            .iter()
+            .map(|(to, at)| {
+                Ok(Transition {
+                    to: state(to)?,
+                    at: *at,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(p)
+    }
+}
+
+/// What [`save`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    /// Profiles that differ from the inventory as loaded.
+    pub profiles: usize,
+    /// Notifications not yet delivered.
+    pub notifications: usize,
+    /// Bytes written.
+    pub bytes: usize,
+}
+
+/// What [`load`] restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Restored {
+    /// Profiles put back.
+    pub profiles: usize,
+    /// Notifications queued again.
+    pub notifications: usize,
+}
+
+/// Writes the state of `app` to `path`, atomically (see the module documentation).
+pub fn save(app: &App, path: &Path) -> Result<Saved> {
+    let world = app.world();
+    let mut payload = Payload::default();
+    // Only profiles that changed since the inventory was loaded: every change leaves a
+    // transition, and an untouched million-profile inventory then costs nothing.
+    world.store.for_each(|p| {
+        if !p.history.is_empty() {
+            payload.profiles.push(SavedProfile::from_profile(p));
+        }
+    });
+    payload.retired_event_ids = world
+        .store
+        .retired_event_ids()
+        .iter()
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    payload.matching_id_position = world.matching_ids.position();
+    payload.journal_last_seq = app.journal.last_seq();
+    payload.next_delivery_id = app.notifier.peek_next_id();
+    let c = &app.notifier.log().counters;
+    payload.counters = SavedCounters {
+        notifications_queued: c.queued.load(Ordering::Relaxed),
+        notifications_delivered: c.delivered.load(Ordering::Relaxed),
+        notifications_failed: c.failed.load(Ordering::Relaxed),
+        notifications_dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
+        notifications_dropped_by_fault: c.dropped_by_fault.load(Ordering::Relaxed),
+        notification_attempts: c.attempts.load(Ordering::Relaxed),
+    };
+    payload.notifications = app
+        .notifier
+        .log()
+        .records()
+        .into_iter()
+        .filter(|r| r.state == DeliveryState::Pending)
+        .map(|r| SavedNotification {
+            id: r.id,
+            operator: r.operator,
+            iccid: r.iccid,
+            point_id: r.notification_point_id,
+            url: r.url,
+            call_id: r.function_call_identifier,
+            body: r.body,
+        })
+        .collect();
+    let body = serde_json::to_vec(&payload).context("encoding the state")?;
+    let header = Header {
+        format: FORMAT.into(),
+        version: VERSION,
+        inventory: world.scenario.inventory_fingerprint(),
+        saved_at: crate::clock::es2_timestamp(app.clock.now()),
+        payload_bytes: body.len(),
+        payload_sha256: sha256(&body),
+    };
+    let mut bytes = serde_json::to_vec(&header).context("encoding the state header")?;
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&body);
+    write_atomically(path, &bytes)?;
+    Ok(Saved {
+        profiles: payload.profiles.len(),
+        notifications: payload.notifications.len(),
+        bytes: bytes.len(),
+    })
+}
+
+/// Temp file beside `path`, fsync, rename over `path`, fsync the directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    let mut file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(file);
+    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    // The rename itself is durable only once the directory is.
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads and checks a state file without applying it: the header, the payload's length and
+/// hash, and that it belongs to `scenario`'s inventory.
+fn read(path: &Path, scenario: &Scenario) -> Result<(Header, Payload)> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let newline = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| anyhow!("no header line: not a smdpp-mock state file, or cut short"))?;
+    let header: Header = serde_json::from_slice(&bytes[..newline])
+        .map_err(|e| anyhow!("the header is not a smdpp-mock state header: {e}"))?;
+    if header.format != FORMAT {
+        bail!("format {:?} is not {FORMAT:?}", header.format);
+    }
+    if header.version != VERSION {
+        bail!(
+            "version {} was written by another smdpp-mock; this one reads version {VERSION}",
+            header.version
+        );
+    }
+    let body = &bytes[newline + 1..];
+    if body.len() != header.payload_bytes || sha256(body) != header.payload_sha256 {
+        bail!(
+            "the payload is corrupt or cut short ({} bytes, the header says {})",
+            body.len(),
+            header.payload_bytes
+        );
+    }
+    let expected = scenario.inventory_fingerprint();
+    if header.inventory != expected {
+        bail!(
+            "it was written for another inventory (fingerprint {}…, this scenario's is {}…): start with the scenario it was saved with, or delete the file",
+            header.inventory.get(..12).unwrap_or(&header.inventory),
+            expected.get(..12).unwrap_or(&expected)
+        );
+    }
+    let payload: Payload =
+        serde_json::from_slice(body).map_err(|e| anyhow!("the payload is not valid: {e}"))?;
+    Ok((header, payload))
+}
+
+/// Checks the state file at `path` for `scenario` without applying it (`smdpp-mock state check`).
+pub fn check(path: &Path, scenario: &Scenario) -> Result<String> {
+    let (header, payload) = read(path, scenario)
+        .with_context(|| format!("the state file {} cannot be used", path.display()))?;
+    Ok(format!(
+        "{}: saved {}, {} changed profiles, {} undelivered notifications",
+        path.display(),
+        header.saved_at,
+        payload.profiles.len(),
+        payload.notifications.len()
+    ))
+}
+
+/// Restores the state in `path` into `app`, which must be freshly started on the same
+/// scenario. Nothing is applied unless the whole file checks out.
+pub fn load(app: &App, path: &Path) -> Result<Restored> {
+    let world = app.world();
+    let (_, payload) = read(path, &world.scenario)
+        .with_context(|| format!("the state file {} cannot be used", path.display()))?;
+    // Everything is converted first, so a bad entry refuses the file before anything changes.
+    let mut profiles = Vec::with_capacity(payload.profiles.len());
+    for saved in payload.profiles {
+        let iccid: Iccid = saved
+            .iccid
+            .parse()
+            .map_err(|e| anyhow!("profile {}: {e}", saved.iccid))?;
+        let base = world
+            .store
+            .get(iccid.key())
+            .ok_or_else(|| anyhow!("profile {} is not in the inventory", saved.iccid))?;
+        profiles.push(saved.apply(&base)?);
+    }
+    let retired = payload
+        .retired_event_ids
+        .iter()
+        .map(|m| m.parse::<MatchingId>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("retired EventID: {e}"))?;
+    let restored = profiles.len();
+    for p in profiles {
+        let iccid = p.iccid;
+        world
+            .store
+            .restore(p)
+            .map_err(|e| anyhow!("profile {iccid}: {e:?}"))?;
+    }
+    world.store.retire_event_ids(retired);
+    world.matching_ids.resume_at(payload.matching_id_position);
+    app.journal.continue_after(payload.journal_last_seq);
+    app.notifier
+        .continue_after(payload.next_delivery_id.saturating_sub(1));
+    let c = &app.notifier.log().counters;
+    let counters = &payload.counters;
+    c.queued
+        .store(counters.notifications_queued, Ordering::Relaxed);
+    c.delivered
+        .store(counters.notifications_delivered, Ordering::Relaxed);
+    c.failed
+        .store(counters.notifications_failed, Ordering::Relaxed);
+    c.dropped_queue_full
+        .store(counters.notifications_dropped_queue_full, Ordering::Relaxed);
+    c.dropped_by_fault
+        .store(counters.notifications_dropped_by_fault, Ordering::Relaxed);
+    c.attempts
+        .store(counters.notification_attempts, Ordering::Relaxed);
+    // Undelivered notifications go out again, to the operator's current callback (at the URL
+    // they were addressed to), in their original order.
+    let mut requeued = 0;
+    let now = app.clock.now();
+    for n in payload.notifications {
+        let Some(mut callback) = world.callback(&n.operator) else {
+            tracing::warn!(id = n.id, operator = %n.operator, "no callback any more: saved notification dropped");
+            continue;
+        };
+        if callback.url != n.url {
+            let mut changed = (*callback).clone();
+            changed.url = n.url.clone();
+            callback = Arc::new(changed);
+        }
+        let Ok(iccid) = n.iccid.parse::<Iccid>() else {
+            continue;
+        };
+        // Counted once already, before the restart.
+        c.queued.fetch_sub(1, Ordering::Relaxed);
+        app.notifier.enqueue(
+            n.id,
+            Outgoing {
+                key: iccid.key(),
+                iccid: n.iccid,
+                operator: n.operator,
+                point_id: n.point_id,
+                callback,
+                body: n.body,
+                call_id: n.call_id,
+                admin_protocol: world.scenario.admin_protocol().into(),
+                drop: false,
+                delay: None,
+                duplicate: false,
+            },
+            now,
+        );
+        requeued += 1;
+    }
+    Ok(Restored {
+        profiles: restored,
+        notifications: requeued,
+    })
+}

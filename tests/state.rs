@@ -1,0 +1,360 @@
+//! `--state-file`: orders, counters and undelivered notifications survive a restart; a corrupt,
+//! truncated or foreign file is refused whole; and `kill -9` at any moment leaves the file
+//! either the old or the new complete state.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::receiver::Receiver;
+use common::*;
+use serde_json::{json, Value};
+use smdpp_mock::es2::Function;
+use smdpp_mock::profile::ProfileState;
+use smdpp_mock::scenario::Scenario;
+
+const SCENARIO: &str = r#"
+smdp: { matchingIdSeed: 7 }
+operators: [{ id: test-mno }]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{ range: { start: "894450010000000000", count: 30 } }]
+"#;
+
+async fn start(dir: TempDir, yaml: &str) -> TestServer {
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let scenario = Scenario::load(&file).unwrap();
+    let state = dir.path().join("state.json");
+    TestServer::configured(scenario, dir, |c| {
+        c.state_file = Some(state);
+        c.notify_drain = Duration::from_millis(300);
+    })
+    .await
+}
+
+/// Stops the server gracefully (which saves) and hands back its directory.
+async fn stop(t: TestServer) -> TempDir {
+    let TestServer { server, dir } = t;
+    server.shutdown().await;
+    dir
+}
+
+fn changed(t: &TestServer) -> Vec<smdpp_mock::profile::Profile> {
+    t.snapshot()
+        .into_iter()
+        .filter(|p| !p.history.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn orders_and_counters_survive_a_restart() {
+    let t = start(TempDir::new("state"), SCENARIO).await;
+    let client = t.client("test-mno");
+    let confirmed = download_by_type(&client, "STANDARD", Some(EID1)).await;
+    let matching_id = confirm(&client, &confirmed, json!({ "eid": EID1 })).await;
+    let allocated = download_by_type(&client, "STANDARD", None).await;
+    let before = changed(&t);
+    assert_eq!(before.len(), 2);
+    let last_seq = t.admin().get("/admin/journal").await.body["lastSeq"].clone();
+    assert_eq!(last_seq, 3);
+
+    let dir = stop(t).await;
+    assert!(dir.path().join("state.json").exists());
+    let t = start(dir, SCENARIO).await;
+    assert_eq!(
+        changed(&t),
+        before,
+        "the same profiles, orders and histories"
+    );
+    assert_eq!(t.state(&confirmed), ProfileState::Confirmed);
+    assert_eq!(t.state(&allocated), ProfileState::Allocated);
+
+    // The orders go on: the MatchingID index is back, the next allocation skips both.
+    let client = t.client("test-mno");
+    client
+        .call(Function::ReleaseProfile, json!({ "iccid": confirmed }))
+        .await
+        .assert_success();
+    let third = download_by_type(&client, "STANDARD", None).await;
+    assert!(third != confirmed && third != allocated, "{third}");
+    let next = confirm(&client, &allocated, json!({})).await;
+    assert_ne!(next, matching_id, "the seeded MatchingID sequence goes on");
+    // Journal numbering goes on too.
+    let journal = t.admin().get("/admin/journal").await.body;
+    assert_eq!(journal["entries"][0]["seq"], 4, "{journal}");
+}
+
+#[tokio::test]
+async fn undelivered_notifications_survive_a_restart() {
+    let up = Arc::new(AtomicBool::new(false));
+    let flag = up.clone();
+    let receiver = Receiver::plain(Arc::new(move |_| {
+        if flag.load(Ordering::SeqCst) {
+            204
+        } else {
+            503
+        }
+    }))
+    .await;
+    let yaml = format!(
+        r#"
+operators:
+  - id: test-mno
+    callback: {{ url: "{}", maxAttempts: 1000, initialBackoff: 50ms, maxBackoff: 100ms }}
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{{ range: {{ start: "894450010000000000", count: 5 }} }}]
+"#,
+        receiver.http_url()
+    );
+    let t = start(TempDir::new("state-notify"), &yaml).await;
+    let client = t.client("test-mno");
+    let iccid = download_by_type(&client, "STANDARD", Some(EID1)).await;
+    confirm(&client, &iccid, json!({ "eid": EID1, "releaseFlag": true })).await;
+    t.device(&iccid, smdpp_mock::profile::machine::DeviceEvent::Download)
+        .unwrap();
+    // Refused a few times while the receiver is down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.requests.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dir = stop(t).await;
+    let seen = receiver.requests.lock().unwrap().len();
+
+    // Back up: the restarted mock delivers the saved notification.
+    up.store(true, Ordering::SeqCst);
+    let t = start(dir, &yaml).await;
+    let got = receiver.wait_for(seen + 1).await;
+    let last = &got[got.len() - 1].body;
+    assert_eq!(last["notificationPointId"], 3, "{last}");
+    assert_eq!(last["iccid"], iccid.as_str());
+    assert_eq!(t.state(&iccid), ProfileState::Downloaded);
+    // The delivery log shows it delivered, under its original id.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = t
+            .admin()
+            .get("/admin/notifications?state=delivered")
+            .await
+            .body;
+        if log["notifications"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+        {
+            assert_eq!(log["notifications"][0]["id"], 1, "{log}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_bad_state_file_is_refused_whole_with_the_reason() {
+    // A good file to damage.
+    let t = start(TempDir::new("state-bad"), SCENARIO).await;
+    download_by_type(&t.client("test-mno"), "STANDARD", None).await;
+    let dir = stop(t).await;
+    let path = dir.path().join("state.json");
+    let good = std::fs::read(&path).unwrap();
+    let scenario_file = dir.path().join("scenario.yaml");
+
+    let attempt = |bytes: Vec<u8>, yaml: &'static str| {
+        let path = path.clone();
+        let scenario_file = scenario_file.clone();
+        let dir = dir.path().to_owned();
+        async move {
+            std::fs::write(&path, bytes).unwrap();
+            std::fs::write(&scenario_file, yaml).unwrap();
+            let mut config =
+                smdpp_mock::server::Config::new(Scenario::load(&scenario_file).unwrap());
+            config.es2_addr = "127.0.0.1:0".parse().unwrap();
+            config.admin_addr = None;
+            config.certs_dir = dir.join("certs");
+            config.state_file = Some(path);
+            match smdpp_mock::server::Server::start(config).await {
+                Ok(_) => panic!("a bad state file was accepted"),
+                Err(e) => format!("{e:#}"),
+            }
+        }
+    };
+    let garbage = attempt(b"not a state file".to_vec(), SCENARIO).await;
+    assert!(
+        garbage.contains("cannot be used") && garbage.contains("no header line"),
+        "{garbage}"
+    );
+    let cut = attempt(good[..good.len() - 20].to_vec(), SCENARIO).await;
+    assert!(cut.contains("corrupt or cut short"), "{cut}");
+    let mut flipped = good.clone();
+    let last = flipped.len() - 2;
+    flipped[last] ^= 1;
+    let corrupt = attempt(flipped, SCENARIO).await;
+    assert!(corrupt.contains("corrupt or cut short"), "{corrupt}");
+    let newer =
+        String::from_utf8(good.clone())
+            .unwrap()
+            .replacen("\"version\":1", "\"version\":2", 1);
+    let newer = attempt(newer.into_bytes(), SCENARIO).await;
+    assert!(newer.contains("version 2"), "{newer}");
+    let other = attempt(
+        good.clone(),
+        r#"
+operators: [{ id: test-mno }]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{ range: { start: "894450010000000000", count: 31 } }]
+"#,
+    )
+    .await;
+    assert!(other.contains("another inventory"), "{other}");
+}
+
+/// The binary with `--state-file`, JSON logs, system-chosen ports.
+// The child is returned to the caller, which kills and reaps it; clippy cannot see that.
+#[allow(clippy::zombie_processes)]
+fn spawn(dir: &Path, interval_ms: u32) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json"])
+        .arg("--certs-dir")
+        .arg(dir.join("certs"))
+        .arg("--scenario")
+        .arg(dir.join("scenario.yaml"))
+        .arg("--state-file")
+        .arg(dir.join("state.json"))
+        .args(["--state-interval-ms", &interval_ms.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not start: {line}");
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("ES2+ listening"))
+        {
+            let addr: SocketAddr = v["fields"]["es2_addr"].as_str().unwrap().parse().unwrap();
+            // Keep draining stderr so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in stderr.lines() {});
+            return (child, addr);
+        }
+    }
+}
+
+#[test]
+fn kill_9_at_any_moment_leaves_a_complete_state_file() {
+    let dir = TempDir::new("state-kill");
+    std::fs::write(
+        dir.path().join("scenario.yaml"),
+        SCENARIO.replace("30", "2000"),
+    )
+    .unwrap();
+    let scenario = Scenario::load(&dir.path().join("scenario.yaml")).unwrap();
+    let state: PathBuf = dir.path().join("state.json");
+    // Pseudo-random kill times, reproducible from the printed seed.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill-9 seed {seed}");
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % 250
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut saved_profiles = 0;
+    for round in 0..6 {
+        // Saves every 5 ms while calls change state, so kills land mid-write.
+        let (mut child, addr) = spawn(dir.path(), 5);
+        let client = Es2Client::from_dir(addr, &dir.path().join("certs"), "test-mno");
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = {
+            let stop = stop.clone();
+            let client = Arc::new(client);
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    while !stop.load(Ordering::SeqCst) {
+                        let _ = client
+                            .call_raw_result(
+                                Function::DownloadOrder,
+                                json!({
+                                    "header": { "functionRequesterIdentifier": "test-mno", "functionCallIdentifier": "k" },
+                                    "profileType": "STANDARD"
+                                }),
+                            )
+                            .await;
+                    }
+                });
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50 + next()));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        stop.store(true, Ordering::SeqCst);
+        busy.join().unwrap();
+        // Whatever moment it died at, the file is one complete state.
+        if state.exists() {
+            let report = smdpp_mock::state::check(&state, &scenario)
+                .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+            let profiles: usize = report
+                .split(", ")
+                .nth(1)
+                .and_then(|s| s.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap();
+            // Each restart starts from the previous file: the state only grows.
+            assert!(profiles >= saved_profiles, "round {round}: {report}");
+            saved_profiles = profiles;
+        }
+    }
+    assert!(saved_profiles > 0, "nothing was ever saved");
+    // And the last file starts a server that has those orders.
+    let (mut child, addr) = spawn(dir.path(), 5000);
+    let client = Es2Client::from_dir(addr, &dir.path().join("certs"), "test-mno");
+    let reply = rt.block_on(client.get("/profile_types/STANDARD"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        reply.body["counts"]["Allocated"].as_u64(),
+        Some(saved_profiles as u64),
+        "{}",
+        reply.body
+    );
+}
