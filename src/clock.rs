@@ -91,6 +91,22 @@ pub struct ClockMark {
 
 /// Formats a time as the ES2+ DATETIME `YYYY-MM-DDThh:mm:ssZ` (SGP.22 §5.2.1).
 pub fn es2_timestamp(t: OffsetDateTime) -> String {
+    // Every journaled call asks for the time; within one second the text is the same, so each
+    // thread keeps the last one instead of formatting it again.
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let second = t.unix_timestamp();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != second {
+            *last = (second, format_timestamp(t));
+        }
+        last.1.clone()
+    })
+}
+
+fn format_timestamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -8,27 +8,41 @@ use std::sync::Mutex;
 use crate::app::App;
 use crate::profile::ProfileState;
 
+/// How an ES2+ request ended, for the `status` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// An ES2+ answer: `Executed-Success`, `Failed`, …
+    Es2(&'static str),
+    /// An HTTP-level answer (4xx), or 499 when the client went away: `http_<code>`.
+    Http(u16),
+}
+
+/// `(function, outcome, subject, reason)`: every part static or a number, so counting a request
+/// allocates nothing.
+type RequestKey = (&'static str, Outcome, &'static str, &'static str);
+
 /// Counters that need labels. Plain totals live where they are counted (`Counters`,
 /// `DeliveryCounters`).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// `(function, status, subject, reason)` → count. `status` is the ES2+ status or `http_<code>`.
-    requests: Mutex<BTreeMap<(String, String, String, String), u64>>,
+    /// Requests counted by [`RequestKey`].
+    requests: Mutex<BTreeMap<RequestKey, u64>>,
     /// TLS handshake failures by reason.
     handshakes: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
     /// Counts one ES2+ request outcome.
-    pub fn request(&self, function: &str, status: &str, subject: &str, reason: &str) {
+    pub fn request(
+        &self,
+        function: crate::spec::Function,
+        outcome: Outcome,
+        code: Option<crate::spec::StatusCode>,
+    ) {
+        let (subject, reason) = code.map_or(("", ""), |c| (c.subject, c.reason));
         let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry((
-            function.to_owned(),
-            status.to_owned(),
-            subject.to_owned(),
-            reason.to_owned(),
-        ))
-        .or_default() += 1;
+        *map.entry((function.name(), outcome, subject, reason))
+            .or_default() += 1;
     }
 
     /// Counts one failed TLS handshake.
@@ -75,17 +89,21 @@ pub fn render(app: &App) -> String {
         "counter",
         "ES2+ requests by function and outcome (status, subject and reason codes).",
     );
-    for ((function, status, subject, reason), n) in metrics
+    for ((function, outcome, subject, reason), n) in metrics
         .requests
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
     {
+        let status = match outcome {
+            Outcome::Es2(s) => (*s).to_owned(),
+            Outcome::Http(code) => format!("http_{code}"),
+        };
         let _ = writeln!(
             out,
             "smdpp_es2_requests_total{{function=\"{}\",status=\"{}\",subject=\"{}\",reason=\"{}\"}} {n}",
             label(function),
-            label(status),
+            label(&status),
             label(subject),
             label(reason)
         );

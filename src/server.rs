@@ -91,6 +91,30 @@ impl Config {
     }
 }
 
+/// Takes an exclusive lock on `<state file>.lock`, released when the process ends.
+fn lock_state_file(path: &std::path::Path) -> Result<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another smdpp-mock is using the state file {} (it holds {})",
+            path.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", lock_path.display()))
+        }
+    }
+}
+
 /// Writes the state file, one save at a time, off the async threads (it fsyncs).
 #[derive(Clone)]
 struct StateSaver {
@@ -127,6 +151,8 @@ impl StateSaver {
 /// in-flight requests.
 #[derive(Debug)]
 pub struct Server {
+    /// Held while the server runs (see `lock_state_file`).
+    _state_lock: Option<std::fs::File>,
     es2_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     app: App,
@@ -165,6 +191,11 @@ impl Server {
             notifier,
             config.journal_capacity,
         );
+        // One process per state file: a second one would overwrite the first one's saves.
+        let state_lock = match config.state_file.as_deref() {
+            Some(path) => Some(lock_state_file(path)?),
+            None => None,
+        };
         if let Some(path) = config.state_file.as_deref().filter(|p| p.exists()) {
             let restored = crate::state::load(&app, path)?;
             info!(
@@ -255,6 +286,7 @@ impl Server {
         });
         info!(%es2_addr, profiles = config.scenario.profile_count(), "ES2+ listening (mutual TLS)");
         Ok(Server {
+            _state_lock: state_lock,
             es2_addr,
             admin_addr: admin,
             app,

@@ -215,20 +215,16 @@ pub fn save(app: &App, path: &Path) -> Result<Saved> {
     let mut payload = Payload::default();
     // Only profiles that changed since the inventory was loaded: every change leaves a
     // transition, and an untouched million-profile inventory then costs nothing.
-    world.store.for_each(|p| {
+    let mut changed = Vec::new();
+    let retired = world.store.for_each_consistent(|p| {
         if !p.history.is_empty() {
-            payload.profiles.push(SavedProfile::from_profile(p));
+            changed.push(p.clone());
         }
     });
-    payload.retired_event_ids = world
-        .store
-        .retired_event_ids()
-        .iter()
-        .map(|m| m.as_str().to_owned())
-        .collect();
+    payload.profiles = changed.iter().map(SavedProfile::from_profile).collect();
+    payload.retired_event_ids = retired.iter().map(|m| m.as_str().to_owned()).collect();
     payload.matching_id_position = world.matching_ids.position();
     payload.journal_last_seq = app.journal.last_seq();
-    payload.next_delivery_id = app.notifier.peek_next_id();
     let c = &app.notifier.log().counters;
     payload.counters = SavedCounters {
         notifications_queued: c.queued.load(Ordering::Relaxed),
@@ -254,6 +250,15 @@ pub fn save(app: &App, path: &Path) -> Result<Saved> {
             body: r.body,
         })
         .collect();
+    // Read after the records, so no saved notification has an id at or past it.
+    payload.next_delivery_id = app.notifier.peek_next_id().max(
+        payload
+            .notifications
+            .iter()
+            .map(|n| n.id + 1)
+            .max()
+            .unwrap_or(0),
+    );
     let body = serde_json::to_vec(&payload).context("encoding the state")?;
     let header = Header {
         format: FORMAT.into(),
@@ -283,13 +288,24 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
+    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".{}.{}-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        SAVES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
     drop(file);
-    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(anyhow!("writing {}: {e}", path.display()));
+    }
     // The rename itself is durable only once the directory is.
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
@@ -375,6 +391,18 @@ pub fn load(app: &App, path: &Path) -> Result<Restored> {
         .map(|m| m.parse::<MatchingId>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow!("retired EventID: {e}"))?;
+    // A MatchingID belongs to one order: check before anything is applied.
+    let mut seen = std::collections::HashSet::new();
+    for p in &profiles {
+        if let Some(id) = p.matching_id.as_ref().and_then(OrderMatchingId::id) {
+            if !seen.insert(id.clone()) {
+                bail!(
+                    "MatchingID {id} is held by two orders (profile {})",
+                    p.iccid
+                );
+            }
+        }
+    }
     let restored = profiles.len();
     for p in profiles {
         let iccid = p.iccid;
@@ -386,8 +414,14 @@ pub fn load(app: &App, path: &Path) -> Result<Restored> {
     world.store.retire_event_ids(retired);
     world.matching_ids.resume_at(payload.matching_id_position);
     app.journal.continue_after(payload.journal_last_seq);
-    app.notifier
-        .continue_after(payload.next_delivery_id.saturating_sub(1));
+    let last_id = payload
+        .notifications
+        .iter()
+        .map(|n| n.id)
+        .max()
+        .unwrap_or(0)
+        .max(payload.next_delivery_id.saturating_sub(1));
+    app.notifier.continue_after(last_id);
     let c = &app.notifier.log().counters;
     let counters = &payload.counters;
     c.queued

@@ -39,6 +39,9 @@ struct Inner {
     pools: HashMap<Arc<str>, Mutex<Pool>>,
     /// Woken after every committed change, for long-polls.
     changed: tokio::sync::Notify,
+    /// Every commit holds it shared; [`Store::for_each_consistent`] holds it exclusively, so
+    /// a state file sees one moment (a MatchingID can move between two profiles otherwise).
+    commits: std::sync::RwLock<()>,
 }
 
 /// The result of a committed update.
@@ -111,6 +114,7 @@ impl Store {
                 index,
                 matching_ids,
                 retired_event_ids: DashMap::new(),
+                commits: std::sync::RwLock::new(()),
                 changed: tokio::sync::Notify::new(),
                 pools: pools
                     .into_iter()
@@ -159,6 +163,24 @@ impl Store {
         for slot in &self.inner.slots {
             f(&lock(slot));
         }
+    }
+
+    /// Like [`Store::for_each`], with every commit held off meanwhile: one consistent moment,
+    /// with the retired EventIDs of that moment. Keep `f` short.
+    pub fn for_each_consistent(&self, mut f: impl FnMut(&Profile)) -> Vec<MatchingId> {
+        let _all = self
+            .inner
+            .commits
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        for slot in &self.inner.slots {
+            f(&lock(slot));
+        }
+        self.retired_event_ids()
+    }
+
+    fn commit_guard(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.inner.commits.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// MatchingIDs used as SM-DS EventIDs, never to be used again (SGP.22 §3.6.1.1).
@@ -271,6 +293,7 @@ impl Store {
         then: impl FnOnce(Updated) -> T,
     ) -> Result<T, UpdateError<E>> {
         let (slot, mutex) = self.slot(key).ok_or(UpdateError::UnknownIccid)?;
+        let _commit = self.commit_guard();
         let mut profile = lock(mutex);
         let step = check(&profile).map_err(UpdateError::Refused)?;
         self.rebind_matching_id(key, &profile, &step.next)?;
@@ -301,6 +324,7 @@ impl Store {
             .ok_or(AllocateError::Exhausted)?;
         loop {
             // The pool lock is released before the slot lock is taken (lock order).
+            let _commit = self.commit_guard();
             let candidate = lock(pool).pop();
             let slot = candidate.ok_or(AllocateError::Exhausted)?;
             let Some(mutex) = self.inner.slots.get(slot as usize) else {

@@ -179,11 +179,10 @@ fn start_binary(dir: &std::path::Path, scenario: &std::path::Path) -> Process {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_answers_in_flight_calls_and_drains_notifications() {
-    // A receiver that takes 300 ms per notification, so some are still queued at SIGTERM.
-    let receiver = Receiver::plain_with(Arc::new(|_, _: &Value| {
-        (204, "", Duration::from_millis(300))
-    }))
-    .await;
+    // A receiver that takes 2 s per notification: longer than the in-flight calls take, so
+    // the notifications are still outstanding when serving stops and only draining gets them out.
+    let receiver =
+        Receiver::plain_with(Arc::new(|_, _: &Value| (204, "", Duration::from_secs(2)))).await;
     let dir = TempDir::new("sigterm");
     let scenario = dir.path().join("scenario.yaml");
     std::fs::write(
@@ -254,7 +253,28 @@ faults:
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every call has arrived (each is journaled before its fault delay), then SIGTERM.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let journal = admin
+            .get("/admin/journal?function=DownloadOrder")
+            .await
+            .body;
+        if journal["entries"].as_array().map_or(0, Vec::len) >= 5 + 8 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the calls never arrived: {journal}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pending = admin.get("/admin/notifications?state=pending").await.body;
+    assert_eq!(
+        pending["notifications"].as_array().map(Vec::len),
+        Some(released.len()),
+        "all still pending at SIGTERM: {pending}"
+    );
     let pid = process.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

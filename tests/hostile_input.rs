@@ -38,6 +38,10 @@ fn fixture() -> &'static Fixture {
 
 /// Sends `body` to `function` and checks the answer's shape and the state rule.
 fn check(function: Function, body: Vec<u8>) -> Result<(), TestCaseError> {
+    // The properties run on parallel test threads against one server: one case at a time, or
+    // another case's success would show up as this one's state change.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let f = fixture();
     let before = f.server.snapshot();
     let reply = f

@@ -114,6 +114,51 @@ async fn a_slow_client_is_cut_off_without_holding_up_others() {
 }
 
 #[tokio::test]
+async fn a_client_that_stalls_in_its_body_gets_408_and_is_disconnected() {
+    let t = server(None).await;
+    let before = t.snapshot();
+    let mut tls = t.raw_tls("test-mno").await;
+    tls.write_all(format!("{}\r\n{{\"profileType\":", request_head(100)).as_bytes())
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(t.snapshot(), before);
+    let journal = t.admin().get("/admin/journal").await.body;
+    assert_eq!(journal["entries"][0]["httpStatus"], 408, "{journal}");
+}
+
+#[tokio::test]
+async fn over_http2_a_slow_answer_is_not_cut_as_idle() {
+    let t = server(Some(
+        r#"
+operators: [{ id: test-mno }]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{ range: { start: "894450010000000000", count: 5 } }]
+faults:
+  - match: { function: DownloadOrder }
+    delay: 1200ms
+"#,
+    ))
+    .await;
+    // Longer than header-read plus idle timeouts (300 + 400 ms).
+    let reply = t
+        .client("test-mno")
+        .http2()
+        .call(
+            Function::DownloadOrder,
+            json!({ "profileType": "STANDARD" }),
+        )
+        .await;
+    reply.assert_success();
+}
+
+#[tokio::test]
 async fn an_idle_connection_is_closed_but_a_slow_answer_is_not() {
     let t = server(Some(
         r#"
@@ -180,7 +225,19 @@ faults:
 
 #[tokio::test]
 async fn connections_over_the_limit_are_refused_and_counted() {
-    let t = server(None).await;
+    // Long timeouts here: the held connections must stay open however slow the machine is.
+    let t = TestServer::configured(
+        Scenario::default_scenario().unwrap(),
+        TempDir::new("limits"),
+        |c| {
+            c.limits = Limits {
+                max_connections: 3,
+                idle_timeout: Duration::from_secs(60),
+                ..Limits::default()
+            }
+        },
+    )
+    .await;
     // Three connections (the limit) held open by TLS clients that send nothing more.
     let mut held = Vec::new();
     for _ in 0..3 {

@@ -160,6 +160,21 @@ profileTypes:
 }
 
 #[tokio::test]
+async fn two_instances_cannot_share_a_state_file() {
+    let t = start(TempDir::new("state-lock"), SCENARIO).await;
+    let mut config = smdpp_mock::server::Config::new(Scenario::from_yaml(SCENARIO).unwrap());
+    config.es2_addr = "127.0.0.1:0".parse().unwrap();
+    config.admin_addr = None;
+    config.certs_dir = t.certs();
+    config.state_file = Some(t.dir.path().join("state.json"));
+    let err = smdpp_mock::server::Server::start(config).await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("another smdpp-mock is using the state file"),
+        "{err:#}"
+    );
+}
+
+#[tokio::test]
 async fn a_bad_state_file_is_refused_whole_with_the_reason() {
     // A good file to damage.
     let t = start(TempDir::new("state-bad"), SCENARIO).await;

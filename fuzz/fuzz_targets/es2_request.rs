@@ -40,7 +40,12 @@ fn harness() -> &'static Harness {
             let notifier = Notifier::start_dedicated(transport, 1000, 1000).unwrap();
             App::new(scenario, Clock::system(), notifier, 100)
         });
-        let router = es2_router(app.clone(), Limits::default());
+        // A small body limit, so the 413 path is within reach of fuzz-sized inputs.
+        let limits = Limits {
+            max_body_bytes: 512,
+            ..Limits::default()
+        };
+        let router = es2_router(app.clone(), limits);
         Harness { runtime, app, router }
     })
 }

@@ -10,7 +10,7 @@ pub mod catalog;
 pub mod grade;
 pub mod probe;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -64,7 +64,8 @@ pub struct Context {
 /// The results so far.
 #[derive(Debug, Default)]
 pub struct Conformance {
-    stats: Mutex<BTreeMap<&'static str, Stats>>,
+    /// Indexed like [`catalog::CHECKS`] (empty until the first record).
+    stats: Mutex<Vec<Stats>>,
     /// Request fingerprints by a hash of (operator, functionCallIdentifier): a hash, not the
     /// strings, so grading a call allocates nothing (a 64-bit collision is not a practical risk).
     call_ids: Mutex<HashMap<u64, u64>>,
@@ -74,8 +75,14 @@ impl Conformance {
     /// Adds graded outcomes.
     pub fn record(&self, outcomes: &[Outcome], ctx: &Context) {
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        if stats.is_empty() {
+            stats.resize_with(catalog::CHECKS.len(), Stats::default);
+        }
         for o in outcomes {
-            let s = stats.entry(o.check).or_default();
+            let Some(s) = catalog::position(o.check).and_then(|i| stats.get_mut(i)) else {
+                debug_assert!(false, "{} is not in the catalog", o.check);
+                continue;
+            };
             if o.passed {
                 s.passed += 1;
             } else {
@@ -134,8 +141,9 @@ impl Conformance {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let checks: Vec<CheckResult> = CHECKS
             .iter()
-            .map(|c| {
-                let s = stats.get(c.id).cloned().unwrap_or_default();
+            .enumerate()
+            .map(|(i, c)| {
+                let s = stats.get(i).cloned().unwrap_or_default();
                 CheckResult {
                     check: *c,
                     result: if s.failed > 0 {

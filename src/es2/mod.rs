@@ -81,8 +81,17 @@ pub enum BodyError {
 
 /// Runs `function` on a request body.
 pub fn handle(function: Function, body: &[u8], ctx: &Context<'_>) -> Result<Answer, BodyError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    handle_parsed(function, serde_json::from_slice(body), ctx)
+}
+
+/// Runs `function` on a request body already parsed as JSON (the HTTP layer parses it once for
+/// grading, the journal and the function).
+pub fn handle_parsed(
+    function: Function,
+    parsed: Result<Value, serde_json::Error>,
+    ctx: &Context<'_>,
+) -> Result<Answer, BodyError> {
+    let value = parsed.map_err(|e| BodyError::NotJson(e.to_string()))?;
     let Value::Object(map) = value else {
         return Err(BodyError::NotObject);
     };

@@ -1,11 +1,16 @@
-//! Time limits on an established connection: a client must finish sending a request head within
-//! the header-read timeout once it starts one (slow-loris clients are cut off), and a connection
-//! with nothing in flight is closed after the idle timeout.
+//! Time limits on an established connection: over HTTP/1.1 a client must finish sending a
+//! request head within the header-read timeout once it starts one (slow-loris clients are cut
+//! off), and a connection with nothing in flight is closed after the idle timeout. (The body has
+//! its own deadline in the router.)
 //!
 //! hyper's own `header_read_timeout` starts while the connection merely waits for the next
 //! request, which makes an idle keep-alive connection and a slow client the same thing, and it
 //! covers HTTP/1 only. So the limits live in a wrapper around the connection's I/O that knows
 //! whether a request is in flight (the service says so through [`Activity`]).
+//!
+//! HTTP/2 multiplexes frames the wrapper cannot tell apart (PINGs, SETTINGS acks, window
+//! updates, headers), so there only the idle limit applies, counted from the end of the last
+//! request rather than from the last byte.
 
 use std::io;
 use std::pin::Pin;
@@ -100,22 +105,48 @@ pub(crate) struct Guarded<IO> {
     io: IO,
     activity: Arc<Activity>,
     timeouts: Timeouts,
+    /// HTTP/2: no header timeout, and bytes on the wire do not count as activity.
+    multiplexed: bool,
+    /// What the idle limit counts from.
     last_activity: Instant,
-    /// When the first byte of a request head arrived while nothing was in flight.
+    /// When the first byte of a request head arrived while nothing was in flight (HTTP/1.1).
     head_started: Option<Instant>,
+    /// A request was in flight at the last poll: when it ends, the idle clock starts afresh.
+    was_busy: bool,
     timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<IO> Guarded<IO> {
-    pub(crate) fn new(io: IO, activity: Arc<Activity>, timeouts: Timeouts) -> Self {
+    pub(crate) fn new(
+        io: IO,
+        activity: Arc<Activity>,
+        timeouts: Timeouts,
+        multiplexed: bool,
+    ) -> Self {
         Guarded {
             io,
             activity,
             timeouts,
+            multiplexed,
             last_activity: Instant::now(),
             head_started: None,
+            was_busy: false,
             timer: None,
         }
+    }
+
+    /// Notes whether a request is in flight; the end of the last one restarts the idle clock
+    /// (an answer that took long is not idleness) and ends any head being timed.
+    fn observe(&mut self) -> bool {
+        let busy = self.activity.busy();
+        if busy {
+            self.head_started = None;
+        } else if self.was_busy {
+            self.last_activity = Instant::now();
+            self.head_started = None;
+        }
+        self.was_busy = busy;
+        busy
     }
 
     /// Whether the deadline has passed; otherwise arms the timer to wake the reader then.
@@ -147,24 +178,22 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let busy = this.activity.busy();
+        let busy = this.observe();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let now = Instant::now();
-                this.last_activity = now;
-                if busy {
-                    this.head_started = None;
-                } else if buf.filled().len() > before && this.head_started.is_none() {
-                    this.head_started = Some(now);
+                if !this.multiplexed {
+                    let now = Instant::now();
+                    this.last_activity = now;
+                    if !busy && buf.filled().len() > before && this.head_started.is_none() {
+                        this.head_started = Some(now);
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending if busy => {
-                // The answer is being worked on: no limit runs, and the clock starts afresh
-                // once it is written.
-                this.head_started = None;
-                this.last_activity = Instant::now();
+                // The answer is being worked on: no limit runs, and the idle clock starts
+                // afresh when the last request ends.
                 *this
                     .activity
                     .parked
@@ -198,15 +227,10 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.observe();
         let written = Pin::new(&mut this.io).poll_write(cx, data);
-        if let Poll::Ready(Ok(n)) = written {
-            if n > 0 {
-                this.last_activity = Instant::now();
-                if !this.activity.busy() {
-                    // An answer went out: what is read next is a new request.
-                    this.head_started = None;
-                }
-            }
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) && !this.multiplexed {
+            this.last_activity = Instant::now();
         }
         written
     }
@@ -217,14 +241,10 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.observe();
         let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = written {
-            if n > 0 {
-                this.last_activity = Instant::now();
-                if !this.activity.busy() {
-                    this.head_started = None;
-                }
-            }
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) && !this.multiplexed {
+            this.last_activity = Instant::now();
         }
         written
     }

@@ -195,7 +195,8 @@ pub async fn serve(
                     debug!(%remote, peer = ?peer.as_ref().map(|p| &p.subject), "TLS connection");
                     let info = ConnectionInfo { remote, peer };
                     let activity = Arc::new(guard::Activity::default());
-                    let io = guard::Guarded::new(tls, activity.clone(), timeouts);
+                    let multiplexed = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let io = guard::Guarded::new(tls, activity.clone(), timeouts, multiplexed);
                     let requests = activity.clone();
                     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                         req.extensions_mut().insert(info.clone());

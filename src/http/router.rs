@@ -170,7 +170,7 @@ struct Trace {
     /// The ICCID the call is about: named in the request or allocated by it.
     iccid: Option<String>,
     status: Option<&'static str>,
-    code: Option<(String, String)>,
+    code: Option<crate::spec::StatusCode>,
     fault: Option<String>,
     fault_action: Option<crate::fault::FaultAction>,
     grades: Vec<Outcome>,
@@ -231,12 +231,11 @@ impl Trace {
     ) -> u64 {
         let request = BodyText::new(self.request.as_deref().unwrap_or_default());
         let response = BodyText::new(self.response.as_deref().unwrap_or_default());
-        let (subject, reason) = self.code.clone().unwrap_or_default();
-        let status_label = self
-            .status
-            .map_or_else(|| format!("http_{}", http_status.as_u16()), str::to_owned);
-        app.metrics
-            .request(function.name(), &status_label, &subject, &reason);
+        let outcome = match self.status {
+            Some(status) => crate::metrics::Outcome::Es2(status),
+            None => crate::metrics::Outcome::Http(http_status.as_u16()),
+        };
+        app.metrics.request(function, outcome, self.code);
         // Conformance keeps an excerpt only with a failure; don't build one for every call.
         let excerpt = if self.grades.iter().any(|o| !o.passed) {
             request.to_string_lossy_prefix(300)
@@ -255,7 +254,7 @@ impl Trace {
             iccid: self.iccid,
             http_status: http_status.as_u16(),
             status: self.status.map(str::to_owned),
-            status_code: self.code.map(|(s, r)| format!("{s}/{r}")),
+            status_code: self.code.map(|c| format!("{}/{}", c.subject, c.reason)),
             fault: self.fault,
             request,
             response,
@@ -306,9 +305,11 @@ impl Drop for Departure {
             // Dropped while the body was still arriving: everything before the body is read
             // is free of side effects, so nothing happened.
             None => {
-                self.app
-                    .metrics
-                    .request(self.function.name(), "client_disconnected", "", "");
+                self.app.metrics.request(
+                    self.function,
+                    crate::metrics::Outcome::Http(CLIENT_CLOSED_REQUEST.as_u16()),
+                    None,
+                );
                 self.app.journal.record(JournalEntry {
                     seq: 0,
                     time: es2_timestamp(self.app.clock.now()),
@@ -406,7 +407,23 @@ async fn es2_call(
             format!("the request body is larger than {limit} bytes"),
         );
     }
-    let body: Bytes = match Limited::new(request.into_body(), limit).collect().await {
+    // The body gets the header-read deadline again: a client that sends a head and then stalls
+    // must not hold its connection (and its connection slot) for ever.
+    let reading = Limited::new(request.into_body(), limit).collect();
+    let Ok(read) = tokio::time::timeout(state.limits.header_read_timeout, reading).await else {
+        let mut refusal = trace.http_error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {:?}",
+                state.limits.header_read_timeout
+            ),
+        );
+        refusal
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return refusal;
+    };
+    let body: Bytes = match read {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return trace.http_error(
@@ -445,24 +462,20 @@ async fn es2_call(
             "the client certificate identifies no operator".into()
         },
     });
-    // Parsed once here for grading and the journal; the function parses its own typed view.
-    let parsed = serde_json::from_slice::<serde_json::Value>(&body).ok();
-    let named_iccid = parsed.as_ref().and_then(|v| v.get("iccid")?.as_str());
+    // Parsed once, for grading, the journal and the function.
+    let parsed_result = serde_json::from_slice::<serde_json::Value>(&body);
+    let parsed = parsed_result.as_ref().ok();
+    let named_iccid = parsed.and_then(|v| v.get("iccid")?.as_str());
     trace.iccid = named_iccid.map(str::to_owned);
     let before = named_iccid
         .and_then(|i| i.parse::<crate::ids::Iccid>().ok())
         .and_then(|i| world.store.get(i.key()));
-    let graded =
-        conformance::grade::parsed_body(function, parsed.as_ref(), operator, before.as_ref());
-    let call_id = parsed
-        .as_ref()
-        .and_then(|v| v.get("header")?.get("functionCallIdentifier")?.as_str());
+    let graded = conformance::grade::parsed_body(function, parsed, operator, before.as_ref());
+    let call_id = parsed.and_then(|v| v.get("header")?.get("functionCallIdentifier")?.as_str());
     if let (Some(op), Some(call_id), Some(fp)) = (
         operator,
         call_id,
-        parsed
-            .as_ref()
-            .and_then(|v| conformance::grade::fingerprint(function, v)),
+        parsed.and_then(|v| conformance::grade::fingerprint(function, v)),
     ) {
         trace
             .grades
@@ -495,7 +508,7 @@ async fn es2_call(
             let error = es2::status::Es2Error::invalid(f.check, &f.message);
             let answer = es2::refusal_answer(error);
             trace.status = Some("Failed");
-            trace.code = Some(("1.3.1".into(), "2.1".into()));
+            trace.code = Some(crate::spec::FORMAT_INVALID);
             trace.response = Some(answer.clone());
             return (
                 StatusCode::OK,
@@ -516,7 +529,7 @@ async fn es2_call(
         faults: &world.faults,
         now: state.app.clock.now(),
     };
-    match es2::handle(function, &body, &ctx) {
+    match es2::handle_parsed(function, parsed_result, &ctx) {
         Ok(mut answer) => {
             if let Some(profile) = answer.profile.take() {
                 // DownloadOrder by profile type: the answer names the ICCID the request did not.
@@ -535,10 +548,7 @@ async fn es2_call(
                 es2::wire::ExecutionStatus::Failed => "Failed",
                 es2::wire::ExecutionStatus::Expired => "Expired",
             });
-            trace.code = answer
-                .error
-                .as_ref()
-                .map(|e| (e.code.subject.to_owned(), e.code.reason.to_owned()));
+            trace.code = answer.error.as_ref().map(|e| e.code);
             trace.response = Some(answer.body.clone());
             if let Some(fault) = answer.fault.take() {
                 info!(%function, fault = %fault.name, "fault rule fired");

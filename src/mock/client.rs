@@ -88,7 +88,11 @@ impl Reply {
 }
 
 impl OperatorClient {
-    pub(super) fn new(tls: rustls::ClientConfig, base: String, operator: &str) -> Self {
+    /// A client for the mock at `base` (e.g. `https://localhost:6443`) presenting the
+    /// certificate in `tls` and naming `operator` as `functionRequesterIdentifier`. ALPN in
+    /// `tls` must be empty (it is set here).
+    pub fn new(tls: rustls::ClientConfig, base: impl Into<String>, operator: &str) -> Self {
+        let base = base.into();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
