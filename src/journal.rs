@@ -27,8 +27,8 @@ pub struct JournalEntry {
     /// The client certificate's subject.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_subject: Option<String>,
-    /// The client's address.
-    pub source_ip: String,
+    /// The client's address (shared by every call on the connection).
+    pub source_ip: std::sync::Arc<str>,
     /// The function (`DownloadOrder`…), or the path for requests that named none.
     pub function: String,
     /// `header.functionCallIdentifier`, when the header was well-formed.
@@ -83,7 +83,12 @@ impl BodyText {
     /// The body, cut at [`BODY_LIMIT`].
     pub fn new(bytes: &[u8]) -> Self {
         if bytes.len() <= BODY_LIMIT {
-            return BodyText(String::from_utf8_lossy(bytes).into_owned());
+            // Checked first the fast way: bodies are almost always valid UTF-8, and the lossy
+            // path walks them chunk by chunk.
+            return BodyText(match std::str::from_utf8(bytes) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+            });
         }
         let cut = String::from_utf8_lossy(&bytes[..BODY_LIMIT]);
         BodyText(format!("{cut}… ({} bytes in all)", bytes.len()))
@@ -283,7 +288,7 @@ mod tests {
             time: String::new(),
             operator: None,
             certificate_subject: None,
-            source_ip: "127.0.0.1".into(),
+            source_ip: std::sync::Arc::from("127.0.0.1"),
             function: function.into(),
             function_call_identifier: None,
             iccid: Some("8944500100000000004F".into()),

@@ -102,6 +102,7 @@ fuzz_target!(|data: &[u8]| {
         .unwrap();
     request.extensions_mut().insert(ConnectionInfo {
         remote: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        source_ip: Arc::from("127.0.0.1"),
         peer,
     });
     let before = snapshot(&h.app);

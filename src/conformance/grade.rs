@@ -175,7 +175,8 @@ pub fn parsed_body(
     operator: Option<&Operator>,
     before: Option<&Profile>,
 ) -> Vec<Outcome> {
-    let mut out = Vec::new();
+    // Room for every outcome a body can give, so it is allocated once.
+    let mut out = Vec::with_capacity(24);
     let map = match body {
         Some(Value::Object(map)) => {
             out.push(pass("HTTP-005"));

@@ -76,6 +76,8 @@ pub struct CloseConnection;
 pub struct ConnectionInfo {
     /// The client's address.
     pub remote: SocketAddr,
+    /// Its IP as text, formatted once per connection for the journal.
+    pub source_ip: Arc<str>,
     /// The verified client certificate's identity.
     pub peer: Option<Arc<PeerIdentity>>,
 }
@@ -193,7 +195,11 @@ pub async fn serve(
                     };
                     let peer = PeerIdentity::from_connection(tls.get_ref().1).map(Arc::new);
                     debug!(%remote, peer = ?peer.as_ref().map(|p| &p.subject), "TLS connection");
-                    let info = ConnectionInfo { remote, peer };
+                    let info = ConnectionInfo {
+                        remote,
+                        source_ip: Arc::from(remote.ip().to_string()),
+                        peer,
+                    };
                     let activity = Arc::new(guard::Activity::default());
                     let multiplexed = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     let io = guard::Guarded::new(tls, activity.clone(), timeouts, multiplexed);

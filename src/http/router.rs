@@ -54,7 +54,14 @@ pub fn es2_router(app: App, limits: Limits) -> Router {
 /// Every response, errors included, announces the SM-DP+'s protocol version (SGP.22 §6.2).
 async fn add_admin_protocol(State(state): State<RouterState>, mut response: Response) -> Response {
     let world = state.app.world();
-    if let Ok(value) = HeaderValue::from_str(world.scenario.admin_protocol()) {
+    let announced = world.scenario.admin_protocol();
+    // The usual value needs no validation or copy.
+    let value = if announced == crate::spec::ADMIN_PROTOCOL {
+        Ok(HeaderValue::from_static(crate::spec::ADMIN_PROTOCOL))
+    } else {
+        HeaderValue::from_str(announced)
+    };
+    if let Ok(value) = value {
         response.headers_mut().insert(ADMIN_PROTOCOL_HEADER, value);
     }
     response
@@ -164,7 +171,7 @@ async fn es2_endpoint(
 #[derive(Default)]
 struct Trace {
     request: Option<Bytes>,
-    response: Option<Vec<u8>>,
+    response: Option<Bytes>,
     operator: Option<String>,
     call_id: Option<String>,
     /// The ICCID the call is about: named in the request or allocated by it.
@@ -216,7 +223,7 @@ impl Trace {
             json!({ "error": status.canonical_reason().unwrap_or("error"),
                     "status": status.as_u16(), "message": message })
             .to_string()
-            .into_bytes(),
+            .into(),
         );
         http_error(status, message)
     }
@@ -248,7 +255,7 @@ impl Trace {
             time: time.clone(),
             operator: self.operator.clone(),
             certificate_subject: conn.peer.as_ref().map(|p| p.subject.clone()),
-            source_ip: conn.remote.ip().to_string(),
+            source_ip: conn.source_ip.clone(),
             function: function.name().to_owned(),
             function_call_identifier: self.call_id,
             iccid: self.iccid,
@@ -315,7 +322,7 @@ impl Drop for Departure {
                     time: es2_timestamp(self.app.clock.now()),
                     operator: None,
                     certificate_subject: self.conn.peer.as_ref().map(|p| p.subject.clone()),
-                    source_ip: self.conn.remote.ip().to_string(),
+                    source_ip: self.conn.source_ip.clone(),
                     function: self.function.name().to_owned(),
                     function_call_identifier: None,
                     iccid: None,
@@ -509,6 +516,7 @@ async fn es2_call(
             let answer = es2::refusal_answer(error);
             trace.status = Some("Failed");
             trace.code = Some(crate::spec::FORMAT_INVALID);
+            let answer = Bytes::from(answer);
             trace.response = Some(answer.clone());
             return (
                 StatusCode::OK,
@@ -549,7 +557,9 @@ async fn es2_call(
                 es2::wire::ExecutionStatus::Expired => "Expired",
             });
             trace.code = answer.error.as_ref().map(|e| e.code);
-            trace.response = Some(answer.body.clone());
+            // Shared with the HTTP answer below, not copied.
+            let body = Bytes::from(std::mem::take(&mut answer.body));
+            trace.response = Some(body.clone());
             if let Some(fault) = answer.fault.take() {
                 info!(%function, fault = %fault.name, "fault rule fired");
                 trace.fault = Some(fault.name.clone());
@@ -580,7 +590,7 @@ async fn es2_call(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 )],
-                Body::from(answer.body),
+                Body::from(body),
             )
                 .into_response()
         }
