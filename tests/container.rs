@@ -162,67 +162,25 @@ fn health(image: &Image, env: &BTreeMap<String, String>) -> Output {
 }
 
 /// The mock started as the image starts it, on ports the system picks (so parallel tests never
-/// collide); its stderr is collected, and its addresses come from its JSON log.
+/// collide), with the environment the health check then needs.
 struct Server {
-    process: Running,
-    log: Arc<Mutex<Vec<String>>>,
+    process: common::process::Process,
     /// The environment with the real ports, for the health check.
     env: BTreeMap<String, String>,
+    /// Where to connect for ES2+.
     es2: SocketAddr,
 }
 
 fn start_server(image: &Image, env: &BTreeMap<String, String>) -> Server {
     let argv: Vec<String> = image.entrypoint.iter().chain(&image.cmd).cloned().collect();
-    let mut child = command(image, &argv, env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let lines = log.clone();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let mut process = Running(child);
-    let field = |message: &str, name: &str| -> Option<SocketAddr> {
-        log.lock().unwrap().iter().find_map(|line| {
-            let v: Value = serde_json::from_str(line).ok()?;
-            v["fields"]["message"]
-                .as_str()?
-                .starts_with(message)
-                .then(|| v["fields"][name].as_str()?.parse().ok())?
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (es2, admin) = loop {
-        if let (Some(es2), Some(admin)) = (
-            field("ES2+ listening", "es2_addr"),
-            field("admin API listening", "admin_addr"),
-        ) {
-            break (es2, admin);
-        }
-        if let Some(status) = process.0.try_wait().unwrap() {
-            std::thread::sleep(Duration::from_millis(100));
-            panic!("the server exited ({status}): {:?}", log.lock().unwrap());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never listening: {:?}",
-            log.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let process = common::process::start(command(image, &argv, env));
     let mut env = env.clone();
-    env.insert("SMDPP_LISTEN".into(), es2.to_string());
-    env.insert("SMDPP_ADMIN_LISTEN".into(), admin.to_string());
+    env.insert("SMDPP_LISTEN".into(), process.es2.to_string());
+    env.insert("SMDPP_ADMIN_LISTEN".into(), process.admin.to_string());
     Server {
+        es2: process.es2_loopback(),
         process,
-        log,
         env,
-        es2: SocketAddr::from(([127, 0, 0, 1], es2.port())),
     }
 }
 
@@ -303,24 +261,10 @@ fn the_image_command_line_serves_and_its_health_check_reports() {
     assert_eq!(iccid, "8944500100000000004");
 
     // SIGTERM, as `docker stop` sends: a clean exit.
-    let pid = server.process.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = server.process.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = server.process.terminate();
     assert!(status.success(), "{status}");
     // SMDPP_LOG_FORMAT=json: every log line is a JSON object.
-    std::thread::sleep(Duration::from_millis(100)); // the reader thread reaches EOF
-    let log = server.log.lock().unwrap().clone();
+    let log = server.process.log_lines();
     assert!(log.len() >= 2);
     for line in &log {
         assert!(

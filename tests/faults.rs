@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::receiver::Receiver;
@@ -100,83 +97,6 @@ async fn a_client_gone_while_its_answer_was_held_back_finds_the_call_done() {
     assert!(p.matching_id.is_some());
 }
 
-/// The binary, started on system-chosen ports with JSON logs; its addresses read from the log.
-struct Process {
-    child: std::process::Child,
-    log: Arc<Mutex<Vec<String>>>,
-    es2: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_binary(dir: &std::path::Path, scenario: &std::path::Path) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--log-format", "json"])
-        .arg("--certs-dir")
-        .arg(dir.join("certs"))
-        .arg("--scenario")
-        .arg(scenario)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let lines = log.clone();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            lines.lock().unwrap().push(line);
-        }
-    });
-    // Owned by the guard from here on, so a failed start still kills and reaps it.
-    let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
-    let mut process = Process {
-        child,
-        log,
-        es2: unknown,
-        admin: unknown,
-    };
-    let field = |message: &str, name: &str| -> Option<SocketAddr> {
-        process.log.lock().unwrap().iter().find_map(|line| {
-            let v: Value = serde_json::from_str(line).ok()?;
-            v["fields"]["message"]
-                .as_str()?
-                .starts_with(message)
-                .then(|| v["fields"][name].as_str()?.parse().ok())?
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let (Some(es2), Some(admin)) = (
-            field("ES2+ listening", "es2_addr"),
-            field("admin API listening", "admin_addr"),
-        ) {
-            process.es2 = es2;
-            process.admin = admin;
-            return process;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never started: {:?}",
-            process.log.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_answers_in_flight_calls_and_drains_notifications() {
     // A receiver that takes 2 s per notification: longer than the in-flight calls take, so
@@ -204,13 +124,19 @@ faults:
         ),
     )
     .unwrap();
-    let mut process = start_binary(dir.path(), &scenario);
+    let certs = dir.path().join("certs");
+    let mut process = common::process::serve(&[
+        "--certs-dir".as_ref(),
+        certs.as_os_str(),
+        "--scenario".as_ref(),
+        scenario.as_os_str(),
+    ]);
     let client = Arc::new(Es2Client::from_dir(
-        process.es2,
+        process.es2_loopback(),
         &dir.path().join("certs"),
         "test-mno",
     ));
-    let admin = AdminClient::at(process.admin);
+    let admin = AdminClient::at(process.admin_loopback());
 
     // Five released profiles whose devices download now: five notifications queued.
     let mut released = Vec::new();
@@ -275,12 +201,7 @@ faults:
         Some(released.len()),
         "all still pending at SIGTERM: {pending}"
     );
-    let pid = process.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    process.sigterm();
 
     for call in calls {
         let reply = call
@@ -289,14 +210,10 @@ faults:
             .expect("an in-flight call is answered, not cut");
         reply.assert_success();
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = process.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // Waited for off the runtime: the receiver, on this runtime, still has to answer.
+    let (status, process) = tokio::task::spawn_blocking(move || (process.wait_exit(), process))
+        .await
+        .unwrap();
     assert!(status.success(), "{status}");
     // Every queued notification reached the receiver before the process ended.
     let got: Vec<String> = receiver
@@ -311,6 +228,6 @@ faults:
     let mut got_sorted = got.clone();
     got_sorted.sort();
     assert_eq!(got_sorted, expected, "notifications at exit: {got:?}");
-    let log = process.log.lock().unwrap().join("\n");
+    let log = process.log_lines().join("\n");
     assert!(log.contains("notifications drained"), "{log}");
 }

@@ -99,18 +99,11 @@ async fn a_slow_client_is_cut_off_without_holding_up_others() {
         .await
         .assert_success();
     assert_closed(&mut slow, "a client that never finished its request head").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while t
-        .metric("smdpp_connections_closed_total{reason=\"header_timeout\"}")
-        .await
-        != 1
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "header timeout not counted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.wait_metric(
+        "smdpp_connections_closed_total{reason=\"header_timeout\"}",
+        1,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -204,18 +197,8 @@ faults:
 
     // Then nothing: the keep-alive connection is closed as idle (counted just after).
     assert_closed(&mut tls, "an idle keep-alive connection").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while t
-        .metric("smdpp_connections_closed_total{reason=\"idle_timeout\"}")
-        .await
-        != 1
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "idle close not counted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.wait_metric("smdpp_connections_closed_total{reason=\"idle_timeout\"}", 1)
+        .await;
     assert_eq!(
         t.metric("smdpp_connections_closed_total{reason=\"header_timeout\"}")
             .await,
@@ -287,15 +270,8 @@ async fn a_client_that_never_completes_the_handshake_is_cut_off() {
         .assert_success();
     assert_closed(&mut tcp, "a connection that never sent a ClientHello").await;
     // The counter is bumped just after the close.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while t
-        .metric("smdpp_tls_handshake_failures_total{reason=\"timeout\"}")
-        .await
-        != 1
-    {
-        assert!(std::time::Instant::now() < deadline, "timeout not counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.wait_metric("smdpp_tls_handshake_failures_total{reason=\"timeout\"}", 1)
+        .await;
 }
 
 /// A TLS 1.1 ClientHello (no supported_versions extension): the server must answer with a
@@ -332,15 +308,11 @@ async fn tls_below_1_2_is_refused() {
     assert!(answer.len() >= 7, "no alert: {answer:?}");
     assert_eq!(answer[0], 0x15, "an alert record: {answer:?}");
     assert_eq!(answer[6], 70, "protocol_version: {answer:?}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while t
-        .metric("smdpp_tls_handshake_failures_total{reason=\"incompatible\"}")
-        .await
-        != 1
-    {
-        assert!(std::time::Instant::now() < deadline, "not counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    t.wait_metric(
+        "smdpp_tls_handshake_failures_total{reason=\"incompatible\"}",
+        1,
+    )
+    .await;
 }
 
 #[tokio::test]

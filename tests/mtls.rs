@@ -77,22 +77,13 @@ async fn handshake_refusals() {
         .assert_success();
 }
 
-/// Waits (up to 10 s) for the handshake failure counter of `reason` to reach `n`: the refusal
-/// is counted by the server's connection task, after the client has seen it.
+/// Waits for the handshake failure counter of `reason` to reach `n`.
 async fn assert_counted(t: &TestServer, reason: &str, n: u64) {
-    let series = format!("smdpp_tls_handshake_failures_total{{reason=\"{reason}\"}}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let got = t.metric(&series).await;
-        if got == n {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{series} is {got}, not {n}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    t.wait_metric(
+        &format!("smdpp_tls_handshake_failures_total{{reason=\"{reason}\"}}"),
+        n,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -4,17 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::receiver::Receiver;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use smdpp_mock::es2::Function;
 use smdpp_mock::profile::ProfileState;
 use smdpp_mock::scenario::Scenario;
@@ -235,53 +232,24 @@ profileTypes:
     assert!(other.contains("another inventory"), "{other}");
 }
 
-/// The binary with `--state-file`, JSON logs, system-chosen ports.
-// The child is returned to the caller, which kills and reaps it; clippy cannot see that.
-#[allow(clippy::zombie_processes)]
-fn spawn(dir: &Path, interval_ms: u32) -> (std::process::Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--log-format", "json"])
-        .arg("--certs-dir")
-        .arg(dir.join("certs"))
-        .arg("--scenario")
-        .arg(dir.join("scenario.yaml"))
-        .arg("--state-file")
-        .arg(dir.join("state.json"))
-        .args(["--state-interval-ms", &interval_ms.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server did not start: {line}");
-        }
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if v["fields"]["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("ES2+ listening"))
-        {
-            let addr: SocketAddr = v["fields"]["es2_addr"].as_str().unwrap().parse().unwrap();
-            // Keep draining stderr so the child never blocks on a full pipe.
-            std::thread::spawn(move || for _ in stderr.lines() {});
-            return (child, addr);
-        }
-    }
+/// The binary with `--state-file` saving every `interval_ms`.
+fn spawn(dir: &Path, interval_ms: u32) -> common::process::Process {
+    let interval = interval_ms.to_string();
+    let (certs, scenario, state) = (
+        dir.join("certs"),
+        dir.join("scenario.yaml"),
+        dir.join("state.json"),
+    );
+    common::process::serve(&[
+        "--certs-dir".as_ref(),
+        certs.as_os_str(),
+        "--scenario".as_ref(),
+        scenario.as_os_str(),
+        "--state-file".as_ref(),
+        state.as_os_str(),
+        "--state-interval-ms".as_ref(),
+        interval.as_ref(),
+    ])
 }
 
 #[test]
@@ -313,8 +281,8 @@ fn kill_9_at_any_moment_leaves_a_complete_state_file() {
     let mut saved_profiles = 0;
     for round in 0..6 {
         // Saves every 5 ms while calls change state, so kills land mid-write.
-        let (mut child, addr) = spawn(dir.path(), 5);
-        let client = Es2Client::from_dir(addr, &dir.path().join("certs"), "test-mno");
+        let process = spawn(dir.path(), 5);
+        let client = Es2Client::from_dir(process.es2, &dir.path().join("certs"), "test-mno");
         let stop = Arc::new(AtomicBool::new(false));
         let busy = {
             let stop = stop.clone();
@@ -340,8 +308,7 @@ fn kill_9_at_any_moment_leaves_a_complete_state_file() {
             })
         };
         std::thread::sleep(Duration::from_millis(50 + next()));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        drop(process); // SIGKILL
         stop.store(true, Ordering::SeqCst);
         busy.join().unwrap();
         // Whatever moment it died at, the file is one complete state.
@@ -361,11 +328,10 @@ fn kill_9_at_any_moment_leaves_a_complete_state_file() {
     }
     assert!(saved_profiles > 0, "nothing was ever saved");
     // And the last file starts a server that has those orders.
-    let (mut child, addr) = spawn(dir.path(), 5000);
-    let client = Es2Client::from_dir(addr, &dir.path().join("certs"), "test-mno");
+    let process = spawn(dir.path(), 5000);
+    let client = Es2Client::from_dir(process.es2, &dir.path().join("certs"), "test-mno");
     let reply = rt.block_on(client.get("/profile_types/STANDARD"));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(process);
     assert_eq!(
         reply.body["counts"]["Allocated"].as_u64(),
         Some(saved_profiles as u64),

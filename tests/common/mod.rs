@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
+pub mod process;
 pub mod receiver;
 
 use std::path::{Path, PathBuf};
@@ -130,6 +131,23 @@ impl TestServer {
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
             .unwrap()
+    }
+
+    /// Waits (up to 10 s) until the metric series is `n`: the server counts a refusal in its
+    /// connection task, after the client has already seen it.
+    pub async fn wait_metric(&self, series: &str, n: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = self.metric(series).await;
+            if got == n {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{series} is {got}, not {n}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// The value of a metric line (`name{labels}` exactly as exposed), 0 when absent.
