@@ -14,17 +14,6 @@ use smdpp_mock::es2::Function;
 use smdpp_mock::profile::ProfileState;
 use tokio::io::AsyncWriteExt;
 
-const DELAYED_CONFIRM: &str = r#"
-operators: [{ id: test-mno }]
-profileTypes:
-  - id: STANDARD
-    owner: test-mno
-    profiles: [{ range: { start: "894450010000000000", count: 5 } }]
-faults:
-  - match: { function: ConfirmOrder }
-    delay: 1500ms
-"#;
-
 /// Polls the journal until an entry has `clientDisconnected`; returns it.
 async fn disconnected_entry(t: &TestServer) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -48,7 +37,7 @@ async fn disconnected_entry(t: &TestServer) -> Value {
 
 #[tokio::test]
 async fn a_client_gone_before_its_body_was_complete_changed_nothing() {
-    let t = TestServer::with_yaml(DELAYED_CONFIRM).await;
+    let t = TestServer::with_yaml(&delayed_scenario(Function::ConfirmOrder, "1500ms")).await;
     let before = t.snapshot();
     let mut tls = t.raw_tls("test-mno").await;
     tls.write_all(
@@ -68,21 +57,15 @@ async fn a_client_gone_before_its_body_was_complete_changed_nothing() {
 
 #[tokio::test]
 async fn a_client_gone_while_its_answer_was_held_back_finds_the_call_done() {
-    let t = TestServer::with_yaml(DELAYED_CONFIRM).await;
+    let t = TestServer::with_yaml(&delayed_scenario(Function::ConfirmOrder, "1500ms")).await;
     let client = t.client("test-mno");
     let iccid = download_by_type(&client, "STANDARD", None).await;
     let body =
         json!({ "header": client.header(), "iccid": iccid, "releaseFlag": true }).to_string();
     let mut tls = t.raw_tls("test-mno").await;
-    tls.write_all(
-        format!(
-            "POST /gsma/rsp2/es2plus/confirmOrder HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-admin-protocol: gsma/rsp/v2.5.0\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
+    tls.write_all(raw_es2_request(Function::ConfirmOrder, &body).as_bytes())
+        .await
+        .unwrap();
     tls.flush().await.unwrap();
     // The fault holds the answer for 1.5 s; the client leaves before.
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -126,19 +126,7 @@ async fn a_client_that_stalls_in_its_body_gets_408_and_is_disconnected() {
 
 #[tokio::test]
 async fn over_http2_a_slow_answer_is_not_cut_as_idle() {
-    let t = server(Some(
-        r#"
-operators: [{ id: test-mno }]
-profileTypes:
-  - id: STANDARD
-    owner: test-mno
-    profiles: [{ range: { start: "894450010000000000", count: 5 } }]
-faults:
-  - match: { function: DownloadOrder }
-    delay: 1200ms
-"#,
-    ))
-    .await;
+    let t = server(Some(&delayed_scenario(Function::DownloadOrder, "1200ms"))).await;
     // Longer than header-read plus idle timeouts (300 + 400 ms).
     let reply = t
         .client("test-mno")
@@ -153,19 +141,7 @@ faults:
 
 #[tokio::test]
 async fn an_idle_connection_is_closed_but_a_slow_answer_is_not() {
-    let t = server(Some(
-        r#"
-operators: [{ id: test-mno }]
-profileTypes:
-  - id: STANDARD
-    owner: test-mno
-    profiles: [{ range: { start: "894450010000000000", count: 5 } }]
-faults:
-  - match: { function: ConfirmOrder }
-    delay: 900ms
-"#,
-    ))
-    .await;
+    let t = server(Some(&delayed_scenario(Function::ConfirmOrder, "900ms"))).await;
     let client = t.client("test-mno");
     let iccid = download_by_type(&client, "STANDARD", None).await;
 
@@ -177,15 +153,9 @@ faults:
     })
     .to_string();
     let mut tls = t.raw_tls("test-mno").await;
-    tls.write_all(
-        format!(
-            "POST /gsma/rsp2/es2plus/confirmOrder HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-admin-protocol: gsma/rsp/v2.5.0\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
+    tls.write_all(raw_es2_request(Function::ConfirmOrder, &body).as_bytes())
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
         .await

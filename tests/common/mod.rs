@@ -472,6 +472,32 @@ impl Es2Client {
     }
 }
 
+/// An HTTP/1.1 ES2+ request as raw text (for tests that hold the connection themselves).
+pub fn raw_es2_request(function: Function, body: &str) -> String {
+    format!(
+        "POST {} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-admin-protocol: gsma/rsp/v2.5.0\r\ncontent-length: {}\r\n\r\n{body}",
+        function.path(),
+        body.len()
+    )
+}
+
+/// A scenario with operator `test-mno`, five STANDARD profiles and one fault delaying
+/// `function` by `delay` (e.g. `900ms`).
+pub fn delayed_scenario(function: Function, delay: &str) -> String {
+    format!(
+        r#"
+operators: [{{ id: test-mno }}]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{{ range: {{ start: "894450010000000000", count: 5 }} }}]
+faults:
+  - match: {{ function: {function} }}
+    delay: {delay}
+"#
+    )
+}
+
 /// DownloadOrder by profile type; returns the ICCID.
 pub async fn download_by_type(client: &Es2Client, profile_type: &str, eid: Option<&str>) -> String {
     let mut body = json!({ "profileType": profile_type });
