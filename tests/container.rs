@@ -300,6 +300,15 @@ fn env_of(service: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// A YAML list of strings.
+fn strings(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
 /// `(source, target)` of each volume entry of `service`.
 fn mounts(service: &Value) -> Vec<(String, String)> {
     service["volumes"]
@@ -420,12 +429,7 @@ fn check_agreement() -> Agreement {
         client["depends_on"]["smdpp"]["condition"].as_str(),
         Some("service_healthy")
     );
-    let entry: Vec<&str> = client["entrypoint"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let entry = strings(&client["entrypoint"]);
     assert_eq!(
         host_path(client, entry[1]),
         Some(repo(&format!("{COMPOSE_DIR}/client.sh")))
@@ -452,12 +456,7 @@ fn check_agreement() -> Agreement {
         "{}",
         callback.url
     );
-    let command: Vec<&str> = receiver["command"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let command = strings(&receiver["command"]);
     assert_eq!(
         host_path(receiver, command[1]),
         Some(repo(&format!("{COMPOSE_DIR}/receiver.py")))

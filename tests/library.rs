@@ -147,10 +147,9 @@ async fn failed_with_counts_only_that_status_code() {
     );
 }
 
-#[tokio::test]
-async fn notification_expectations_and_device_simulation() {
-    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let yaml = format!(
+/// Operator `test-mno` notifying `receiver`, five STANDARD profiles, then `more` YAML.
+fn with_callback(receiver: &Receiver, more: &str) -> String {
+    format!(
         r#"
 operators:
   - id: test-mno
@@ -161,9 +160,15 @@ profileTypes:
     owner: test-mno
     profiles:
       - range: {{ start: "894450010000000000", count: 5 }}
-"#,
+{more}"#,
         receiver.http_url()
-    );
+    )
+}
+
+#[tokio::test]
+async fn notification_expectations_and_device_simulation() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = with_callback(&receiver, "");
     let mock = MockSmdp::builder()
         .scenario_yaml(yaml)
         .start()
@@ -255,23 +260,14 @@ async fn builder_errors_and_certificate_directory() {
 #[tokio::test]
 async fn verify_waits_for_timeline_notifications_and_counts_from_registration() {
     let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let yaml = format!(
+    let yaml = with_callback(
+        &receiver,
         r#"
-operators:
-  - id: test-mno
-    callback:
-      url: {}
-profileTypes:
-  - id: STANDARD
-    owner: test-mno
-    profiles:
-      - range: {{ start: "894450010000000000", count: 5 }}
 devices:
-  - match: {{ profileType: STANDARD }}
+  - match: { profileType: STANDARD }
     timeline:
-      - {{ after: 400ms, event: download }}
+      - { after: 400ms, event: download }
 "#,
-        receiver.http_url()
     );
     let mock = MockSmdp::builder()
         .scenario_yaml(yaml)
