@@ -353,6 +353,16 @@ pub fn luhn_valid(digits: &str) -> bool {
     }
 }
 
+/// Lower-case hex of `bytes` (serial numbers, digests).
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

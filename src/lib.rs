@@ -91,6 +91,7 @@
 
 pub mod api;
 pub mod app;
+mod atomic_file;
 pub mod clock;
 pub mod conformance;
 pub mod device;

@@ -530,15 +530,9 @@ impl PkiDir {
             revoked.push(serial.clone());
         }
         let crl = ca.crl(&revoked, number + 1)?;
-        // Written beside and renamed, so a server reading it never sees half a file.
-        let tmp = self.dir.join(format!(".{CRL}.tmp"));
-        fs::write(&tmp, crl).with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &crl_path).with_context(|| format!("writing {}", crl_path.display()))?;
-        let hex = serial
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
-        Ok((crl_path, hex))
+        // A server reading it at a reset must never see half a CRL.
+        crate::atomic_file::write(&crl_path, crl.as_bytes())?;
+        Ok((crl_path, crate::ids::hex(&serial)))
     }
 }
 

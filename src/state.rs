@@ -10,8 +10,7 @@
 //! new one, complete.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,7 +18,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::ids::{Eid, Iccid, MatchingId};
+use crate::ids::{hex, Eid, Iccid, MatchingId};
 use crate::notify::{DeliveryState, Outgoing};
 use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState, StateTimes, Transition};
 use crate::scenario::Scenario;
@@ -98,10 +97,6 @@ struct SavedNotification {
     url: String,
     call_id: String,
     body: serde_json::Value,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -271,46 +266,12 @@ pub fn save(app: &App, path: &Path) -> Result<Saved> {
     let mut bytes = serde_json::to_vec(&header).context("encoding the state header")?;
     bytes.push(b'\n');
     bytes.extend_from_slice(&body);
-    write_atomically(path, &bytes)?;
+    crate::atomic_file::write(path, &bytes)?;
     Ok(Saved {
         profiles: payload.profiles.len(),
         notifications: payload.notifications.len(),
         bytes: bytes.len(),
     })
-}
-
-/// Temp file beside `path`, fsync, rename over `path`, fsync the directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?;
-    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        SAVES.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    drop(file);
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
-        let _ = fs::remove_file(&tmp);
-        return Err(anyhow!("writing {}: {e}", path.display()));
-    }
-    // The rename itself is durable only once the directory is.
-    if let Ok(d) = fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 /// Reads and checks a state file without applying it: the header, the payload's length and

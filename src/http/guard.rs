@@ -149,6 +149,14 @@ impl<IO> Guarded<IO> {
         busy
     }
 
+    /// Over HTTP/1.1, bytes written are activity.
+    fn wrote(&mut self, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) && !self.multiplexed {
+            self.last_activity = Instant::now();
+        }
+        written
+    }
+
     /// Whether the deadline has passed; otherwise arms the timer to wake the reader then.
     fn expired(&mut self, cx: &mut Context<'_>) -> Option<Expiry> {
         let (deadline, expiry) = match self.head_started {
@@ -229,10 +237,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
         let this = self.get_mut();
         this.observe();
         let written = Pin::new(&mut this.io).poll_write(cx, data);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) && !this.multiplexed {
-            this.last_activity = Instant::now();
-        }
-        written
+        this.wrote(written)
     }
 
     fn poll_write_vectored(
@@ -243,10 +248,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
         let this = self.get_mut();
         this.observe();
         let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) && !this.multiplexed {
-            this.last_activity = Instant::now();
-        }
-        written
+        this.wrote(written)
     }
 
     fn is_write_vectored(&self) -> bool {

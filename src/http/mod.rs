@@ -122,8 +122,9 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let world = app.world();
                 // The vendor's IP whitelisting: refused before any TLS is spoken.
-                if !app.world().scenario.source_allowed(remote.ip()) {
+                if !world.scenario.source_allowed(remote.ip()) {
                     Counters::bump(&app.counters.connections_refused_source_ip);
                     info!(%remote, "connection refused: source address not whitelisted");
                     continue;
@@ -136,7 +137,6 @@ pub async fn serve(
                 };
                 let _ = tcp.set_nodelay(true);
                 let http = http.clone();
-                let world = app.world();
                 if !Arc::ptr_eq(&world, &tls_world) {
                     match tls::server_config(&pki, world.scenario.crl_file()) {
                         Ok(config) => acceptor = TlsAcceptor::from(config),

@@ -479,11 +479,7 @@ impl Scenario {
                 ctx.update(&iccid.key().packed().to_le_bytes());
             }
         }
-        ctx.finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::ids::hex(ctx.finish().as_ref())
     }
 
     /// The initial inventory, in file order. Generated on demand, so a large range costs no
