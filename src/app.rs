@@ -95,10 +95,23 @@ impl Counters {
     }
 }
 
-/// The application handle shared by all connections.
+/// The application handle shared by all connections: one `Arc`, so a clone (axum clones the
+/// router state for every request) is one reference count, not one per part.
 #[derive(Debug, Clone)]
-pub struct App {
-    world: Arc<RwLock<Arc<World>>>,
+pub struct App(Arc<AppState>);
+
+impl std::ops::Deref for App {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+/// What an [`App`] holds.
+#[derive(Debug)]
+pub struct AppState {
+    world: RwLock<Arc<World>>,
     /// The mock clock.
     pub clock: Clock,
     /// Refusal counters.
@@ -114,7 +127,7 @@ pub struct App {
     /// Distinguishes this process's functionCallIdentifiers from an earlier run's.
     run_id: u32,
     /// Woken when the world is replaced (reset, scenario load).
-    world_changed: Arc<tokio::sync::Notify>,
+    world_changed: tokio::sync::Notify,
 }
 
 impl App {
@@ -126,8 +139,8 @@ impl App {
         notifier: Notifier,
         journal_capacity: usize,
     ) -> Self {
-        App {
-            world: Arc::new(RwLock::new(Arc::new(World::new(scenario)))),
+        App(Arc::new(AppState {
+            world: RwLock::new(Arc::new(World::new(scenario))),
             run_id: (clock.now().unix_timestamp() % 1_000_000_000) as u32,
             clock,
             counters: Arc::default(),
@@ -135,8 +148,8 @@ impl App {
             journal: Arc::new(Journal::new(journal_capacity)),
             metrics: Arc::default(),
             conformance: Arc::default(),
-            world_changed: Arc::default(),
-        }
+            world_changed: tokio::sync::Notify::new(),
+        }))
     }
 
     /// Resolves when the world is next replaced; create it before checking the world.

@@ -4,9 +4,10 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::Notify;
 
@@ -19,18 +20,18 @@ pub const DEFAULT_JOURNAL_CAPACITY: usize = 10_000;
 pub struct JournalEntry {
     /// Sequence number, from 1, never reused.
     pub seq: u64,
-    /// When it arrived (UTC, `YYYY-MM-DDThh:mm:ssZ`).
-    pub time: String,
+    /// When it arrived (UTC, `YYYY-MM-DDThh:mm:ssZ`; shared by the calls of one second).
+    pub time: Arc<str>,
     /// The operator the client certificate maps to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub operator: Option<String>,
-    /// The client certificate's subject.
+    pub operator: Option<Arc<str>>,
+    /// The client certificate's subject (shared by every call on the connection).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub certificate_subject: Option<String>,
+    pub certificate_subject: Option<Arc<str>>,
     /// The client's address (shared by every call on the connection).
-    pub source_ip: std::sync::Arc<str>,
-    /// The function (`DownloadOrder`…), or the path for requests that named none.
-    pub function: String,
+    pub source_ip: Arc<str>,
+    /// The function (`DownloadOrder`…).
+    pub function: &'static str,
     /// `header.functionCallIdentifier`, when the header was well-formed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub function_call_identifier: Option<String>,
@@ -41,7 +42,7 @@ pub struct JournalEntry {
     pub http_status: u16,
     /// `Executed-Success` / `Failed`, for ES2+ answers.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<&'static str>,
     /// `subjectCode/reasonCode` of a `Failed` answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_code: Option<String>,
@@ -75,33 +76,50 @@ pub enum Disconnect {
 pub const BODY_LIMIT: usize = 8 * 1024;
 
 /// A body kept as text, so the journal's memory is bounded by bytes, not by what a parser
-/// makes of them; it is shown as JSON when it is JSON.
+/// makes of them; it is shown as JSON when it is JSON. Always valid UTF-8.
 #[derive(Debug, Clone, Default)]
-pub struct BodyText(String);
+pub struct BodyText(Bytes);
 
 impl BodyText {
-    /// The body, cut at [`BODY_LIMIT`].
+    /// A copy of the body, cut at [`BODY_LIMIT`]: a request's bytes are copied out of the
+    /// connection's read buffer rather than keep all of it alive.
     pub fn new(bytes: &[u8]) -> Self {
         if bytes.len() <= BODY_LIMIT {
             // Checked first the fast way: bodies are almost always valid UTF-8, and the lossy
             // path walks them chunk by chunk.
             return BodyText(match std::str::from_utf8(bytes) {
-                Ok(text) => text.to_owned(),
-                Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                Ok(_) => Bytes::copy_from_slice(bytes),
+                Err(_) => String::from_utf8_lossy(bytes).into_owned().into(),
             });
         }
         let cut = String::from_utf8_lossy(&bytes[..BODY_LIMIT]);
-        BodyText(format!("{cut}… ({} bytes in all)", bytes.len()))
+        BodyText(format!("{cut}… ({} bytes in all)", bytes.len()).into())
+    }
+
+    /// The body itself, without a copy, when it is within [`BODY_LIMIT`] and UTF-8 (as the
+    /// mock's own answers are); otherwise as [`BodyText::new`].
+    pub fn shared(bytes: Bytes) -> Self {
+        if bytes.len() <= BODY_LIMIT && std::str::from_utf8(&bytes).is_ok() {
+            BodyText(bytes)
+        } else {
+            BodyText::new(&bytes)
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Every constructor keeps it UTF-8; an empty text is the fallback that cannot happen.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The first `n` characters, for excerpts.
     pub fn to_string_lossy_prefix(&self, n: usize) -> String {
-        self.0.chars().take(n).collect()
+        self.as_str().chars().take(n).collect()
     }
 
     /// The body as JSON, if it is.
     pub fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_str(&self.0).ok()
+        serde_json::from_slice(&self.0).ok()
     }
 }
 
@@ -109,7 +127,7 @@ impl Serialize for BodyText {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.json() {
             Some(v) => v.serialize(s),
-            None => s.serialize_str(&self.0),
+            None => s.serialize_str(self.as_str()),
         }
     }
 }
@@ -145,7 +163,7 @@ impl JournalFilter {
         let digits = |s: &str| s.trim_end_matches('F').to_owned();
         self.function
             .as_ref()
-            .is_none_or(|f| f.eq_ignore_ascii_case(&e.function))
+            .is_none_or(|f| f.eq_ignore_ascii_case(e.function))
             && self
                 .iccid
                 .as_ref()
@@ -158,7 +176,7 @@ impl JournalFilter {
             && self
                 .status
                 .as_ref()
-                .is_none_or(|s| e.status.as_deref() == Some(s.as_str()))
+                .is_none_or(|s| e.status == Some(s.as_str()))
     }
 }
 
@@ -282,14 +300,14 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn entry(function: &str) -> JournalEntry {
+    fn entry(function: &'static str) -> JournalEntry {
         JournalEntry {
             seq: 0,
-            time: String::new(),
+            time: Arc::from(""),
             operator: None,
             certificate_subject: None,
             source_ip: std::sync::Arc::from("127.0.0.1"),
-            function: function.into(),
+            function,
             function_call_identifier: None,
             iccid: Some("8944500100000000004F".into()),
             http_status: 200,

@@ -101,6 +101,7 @@ pub mod http;
 pub mod ids;
 pub mod ipnet;
 pub mod journal;
+pub mod json;
 pub mod metrics;
 pub mod mock;
 pub mod notify;

@@ -1,9 +1,8 @@
 //! Grading one ES2+ request against the catalog: pure functions from what was received (and
 //! the state of the profile it names) to pass/fail outcomes.
 
-use serde_json::{Map, Value};
-
 use crate::ids::{Eid, Iccid, MatchingId};
+use crate::json::{Json, Object};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
 use crate::scenario::Operator;
 use crate::spec::Function;
@@ -43,43 +42,41 @@ fn verdict(check: &'static str, ok: bool, message: impl FnOnce() -> String) -> O
     }
 }
 
-/// The HTTP-level checks, from the method and headers.
+/// The HTTP-level checks, from the method and headers, added to `out`.
 pub fn http(
+    out: &mut Vec<Outcome>,
     method: &str,
     content_type: Option<&str>,
     admin_protocol: Option<&str>,
-) -> Vec<Outcome> {
+) {
     let json = content_type.is_some_and(|c| {
         c.split(';')
             .next()
             .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
     });
-    let mut out = vec![
-        verdict("HTTP-001", method == "POST", || format!("method {method}")),
-        verdict("HTTP-002", json, || {
-            format!("Content-Type {content_type:?}")
-        }),
-        verdict("HTTP-003", admin_protocol.is_some(), || {
-            "no X-Admin-Protocol header".into()
-        }),
-    ];
+    out.push(verdict("HTTP-001", method == "POST", || {
+        format!("method {method}")
+    }));
+    out.push(verdict("HTTP-002", json, || {
+        format!("Content-Type {content_type:?}")
+    }));
+    out.push(verdict("HTTP-003", admin_protocol.is_some(), || {
+        "no X-Admin-Protocol header".into()
+    }));
     // The shape is graded only when there is a header to look at (HTTP-003 covers its absence).
     if let Some(v) = admin_protocol {
         out.push(verdict("HTTP-004", is_v2_protocol(v), || {
             format!("X-Admin-Protocol {v:?}")
         }));
     }
-    out
 }
 
+/// `gsma/rsp/v2.<digits>.<digits>`.
 fn is_v2_protocol(v: &str) -> bool {
-    v.strip_prefix("gsma/rsp/v2.").is_some_and(|rest| {
-        let parts: Vec<&str> = rest.split('.').collect();
-        parts.len() == 2
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    })
+    let number = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    v.strip_prefix("gsma/rsp/v2.")
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(minor, patch)| number(minor) && number(patch))
 }
 
 /// Keys each function defines (SGP.22 §6.5.2).
@@ -115,10 +112,10 @@ const MISSPELLINGS: &[(&str, &str)] = &[
 ];
 
 /// Unknown keys that are almost a known key.
-fn misspelt<'a>(map: &'a Map<String, Value>, known: &[&str]) -> Vec<(&'a str, &'static str)> {
+fn misspelt<'a>(map: &'a Object<'_>, known: &[&str]) -> Vec<(&'a str, &'static str)> {
     let mut out = Vec::new();
     for key in map.keys() {
-        if known.contains(&key.as_str()) {
+        if known.contains(&key) {
             continue;
         }
         let meant = known
@@ -128,11 +125,11 @@ fn misspelt<'a>(map: &'a Map<String, Value>, known: &[&str]) -> Vec<(&'a str, &'
             .or_else(|| {
                 MISSPELLINGS
                     .iter()
-                    .find(|(wrong, right)| wrong == key && known.contains(right))
+                    .find(|(wrong, right)| *wrong == key && known.contains(right))
                     .map(|(_, right)| *right)
             });
         if let Some(meant) = meant {
-            out.push((key.as_str(), meant));
+            out.push((key, meant));
         }
     }
     out
@@ -163,7 +160,7 @@ pub fn body(
     operator: Option<&Operator>,
     before: Option<&Profile>,
 ) -> Vec<Outcome> {
-    let parsed = serde_json::from_slice::<Value>(body).ok();
+    let parsed = crate::json::parse(body).ok();
     parsed_body(function, parsed.as_ref(), operator, before)
 }
 
@@ -171,14 +168,14 @@ pub fn body(
 /// each body once.
 pub fn parsed_body(
     function: Function,
-    body: Option<&Value>,
+    body: Option<&Json<'_>>,
     operator: Option<&Operator>,
     before: Option<&Profile>,
 ) -> Vec<Outcome> {
     // Room for every outcome a body can give, so it is allocated once.
     let mut out = Vec::with_capacity(24);
     let map = match body {
-        Some(Value::Object(map)) => {
+        Some(Json::Object(map)) => {
             out.push(pass("HTTP-005"));
             map
         }
@@ -189,12 +186,12 @@ pub fn parsed_body(
     };
 
     // Envelope.
-    let header = map.get("header").and_then(Value::as_object);
+    let header = map.get("header").and_then(Json::as_object);
     out.push(verdict("ENV-001", header.is_some(), || {
         "no header object".into()
     }));
     if let Some(h) = header {
-        let requester = h.get("functionRequesterIdentifier").and_then(Value::as_str);
+        let requester = h.get("functionRequesterIdentifier").and_then(Json::as_str);
         if let Some(op) = operator {
             out.push(verdict(
                 "ENV-002",
@@ -210,7 +207,7 @@ pub fn parsed_body(
         out.push(verdict(
             "ENV-003",
             h.get("functionCallIdentifier")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .is_some_and(|c| !c.is_empty()),
             || "no functionCallIdentifier".into(),
         ));
@@ -230,8 +227,8 @@ pub fn parsed_body(
     }
     out.push(verdict("FLD-001", wrong.is_empty(), || wrong.join(", ")));
     let mut types = Vec::new();
-    for (key, value) in map {
-        let ok = match key.as_str() {
+    for (key, value) in map.iter() {
+        let ok = match key {
             "header" => value.is_object(),
             "releaseFlag" => value.is_boolean(),
             k if known_fields(function).contains(&k) => value.is_string(),
@@ -243,14 +240,14 @@ pub fn parsed_body(
     }
     if let Some(h) = header {
         for key in HEADER_FIELDS {
-            if h.get(*key).is_some_and(|v| !v.is_string()) {
+            if h.get(key).is_some_and(|v| !v.is_string()) {
                 types.push(format!("header.{key} is not a string"));
             }
         }
     }
     out.push(verdict("FLD-002", types.is_empty(), || types.join(", ")));
 
-    let text = |k: &str| map.get(k).and_then(Value::as_str);
+    let text = |k: &str| map.get(k).and_then(Json::as_str);
     // JSON null counts as absent, as in normal processing.
     let present = |k: &str| map.get(k).is_some_and(|v| !v.is_null());
     if let Some(i) = text("iccid") {
@@ -272,7 +269,7 @@ pub fn parsed_body(
         Function::DownloadOrder => {
             // A miscased iccid/profileType is FLD-001's finding; don't count it twice.
             let miscased = map.keys().any(|k| {
-                !["iccid", "profileType"].contains(&k.as_str())
+                !["iccid", "profileType"].contains(&k)
                     && (k.eq_ignore_ascii_case("iccid") || k.eq_ignore_ascii_case("profileType"))
             });
             if !miscased {
@@ -337,29 +334,54 @@ pub fn parsed_body(
 }
 
 /// A fingerprint of the request without its header, to tell a retry of the same request
-/// (same call identifier, same content) from a reuse for a different one.
-pub fn fingerprint(function: Function, body: &Value) -> Option<u64> {
+/// (same call identifier, same content) from a reuse for a different one. Members are sorted
+/// by key, so equal requests hash equally whatever their field order.
+pub fn fingerprint(function: Function, body: &Json<'_>) -> Option<u64> {
     use std::hash::{Hash, Hasher};
-    /// Feeds serialized JSON straight into the hasher, without building the string.
-    struct HashWriter<'a>(&'a mut std::collections::hash_map::DefaultHasher);
-    impl std::io::Write for HashWriter<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.write(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let map = body.as_object()?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     function.name().hash(&mut hasher);
-    // The map is ordered by key, so equal requests hash equally whatever their field order.
     for (key, value) in map.iter().filter(|(k, _)| *k != "header") {
         key.hash(&mut hasher);
-        serde_json::to_writer(HashWriter(&mut hasher), value).ok()?;
+        hash_json(value, &mut hasher);
     }
     Some(hasher.finish())
+}
+
+/// Feeds a value's structure into `hasher`, without serialising it.
+fn hash_json(value: &Json<'_>, hasher: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    std::mem::discriminant(value).hash(hasher);
+    match value {
+        Json::Null => {}
+        Json::Bool(b) => b.hash(hasher),
+        // serde_json's text for the number: 1 and 1.0 differ, as they do in `Value`.
+        Json::Number(n) => {
+            use std::fmt::Write;
+            struct Feed<'h, H>(&'h mut H);
+            impl<H: std::hash::Hasher> Write for Feed<'_, H> {
+                fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                    self.0.write(s.as_bytes());
+                    Ok(())
+                }
+            }
+            let _ = write!(Feed(hasher), "{n}");
+        }
+        Json::String(s) => s.hash(hasher),
+        Json::Array(items) => {
+            items.len().hash(hasher);
+            for item in items {
+                hash_json(item, hasher);
+            }
+        }
+        Json::Object(o) => {
+            o.len().hash(hasher);
+            for (k, v) in o.iter() {
+                k.hash(hasher);
+                hash_json(v, hasher);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -394,5 +416,9 @@ mod tests {
         assert!(is_v2_protocol("gsma/rsp/v2.5.0"));
         assert!(!is_v2_protocol("gsma/rsp/v3.1.0"));
         assert!(!is_v2_protocol("gsma/rsp/v2.5"));
+        assert!(!is_v2_protocol("gsma/rsp/v2.5.0.1"));
+        assert!(!is_v2_protocol("gsma/rsp/v2..0"));
+        assert!(!is_v2_protocol("gsma/rsp/v2.5."));
+        assert!(is_v2_protocol("gsma/rsp/v2.10.42"));
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::grade::Outcome;
 use super::Context;
 use crate::app::App;
-use crate::clock::es2_timestamp;
+use crate::clock::es2_timestamp_shared;
 use crate::notify::hdpi;
 use crate::notify::transport::HttpTransport;
 use crate::profile::machine::NotificationPoint;
@@ -176,8 +176,8 @@ pub async fn run(
     app.conformance.record(
         &outcomes,
         &Context {
-            time: es2_timestamp(app.clock.now()),
-            operator: Some(operator.to_owned()),
+            time: es2_timestamp_shared(app.clock.now()),
+            operator: Some(operator.into()),
             excerpt: format!("probe of {}", callback.url),
             journal_seq: None,
         },

@@ -13,11 +13,11 @@ pub mod status;
 pub mod wire;
 
 use serde::Serialize;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::fault::{CallFacts, FaultAction, Faults};
 use crate::ids::Iccid;
+use crate::json::Json;
 use crate::profile::machine::Effect;
 use crate::profile::Profile;
 use crate::scenario::{Operator, Scenario, SmdsBehaviour};
@@ -81,21 +81,21 @@ pub enum BodyError {
 
 /// Runs `function` on a request body.
 pub fn handle(function: Function, body: &[u8], ctx: &Context<'_>) -> Result<Answer, BodyError> {
-    handle_parsed(function, serde_json::from_slice(body), ctx)
+    handle_parsed(function, crate::json::parse(body).as_ref(), ctx)
 }
 
 /// Runs `function` on a request body already parsed as JSON (the HTTP layer parses it once for
 /// grading, the journal and the function).
 pub fn handle_parsed(
     function: Function,
-    parsed: Result<Value, serde_json::Error>,
+    parsed: Result<&Json<'_>, &serde_json::Error>,
     ctx: &Context<'_>,
 ) -> Result<Answer, BodyError> {
     let value = parsed.map_err(|e| BodyError::NotJson(e.to_string()))?;
-    let Value::Object(map) = value else {
+    let Json::Object(map) = value else {
         return Err(BodyError::NotObject);
     };
-    let fields = Fields::new(&map);
+    let fields = Fields::new(map);
     let header = fields.header();
     let request_header = header.as_ref().ok().cloned();
     let authorised = header.and_then(|h| authorise(&h, ctx));

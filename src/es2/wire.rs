@@ -4,10 +4,10 @@
 //! that a missing field and a wrongly typed field get their own status codes and name the field.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::status::{Es2Error, StatusCode};
 use crate::ids::{Eid, Iccid};
+use crate::json::{Json, Object};
 
 /// `X-Admin-Protocol` (SGP.22 §6.2).
 pub const ADMIN_PROTOCOL_HEADER: &str = "x-admin-protocol";
@@ -104,28 +104,31 @@ pub fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<&T>) ->
 /// A request body: one JSON object.
 #[derive(Debug)]
 pub struct Fields<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Object<'a>,
 }
 
 impl<'a> Fields<'a> {
     /// Fields of `map`.
-    pub fn new(map: &'a Map<String, Value>) -> Self {
+    pub fn new(map: &'a Object<'a>) -> Self {
         Fields { map }
     }
 
     /// The request header: present, an object, with both identifiers as non-empty strings.
     pub fn header(&self) -> Result<RequestHeader, Es2Error> {
         let header = match self.map.get("header") {
-            None | Some(Value::Null) => return Err(Es2Error::missing("header")),
-            Some(Value::Object(h)) => Fields::new(h),
+            None | Some(Json::Null) => return Err(Es2Error::missing("header")),
+            Some(Json::Object(h)) => Fields::new(h),
             Some(_) => return Err(Es2Error::invalid("header", "must be a JSON object")),
         };
+        // The path is spelt out only for an error: this runs on every call.
         let field = |name: &str| -> Result<String, Es2Error> {
-            let path = format!("header.{name}");
             match header.opt_str(name) {
                 Ok(Some(s)) if !s.is_empty() => Ok(s.to_owned()),
-                Ok(_) => Err(Es2Error::missing(&path)),
-                Err(_) => Err(Es2Error::invalid(&path, "must be a string")),
+                Ok(_) => Err(Es2Error::missing(&format!("header.{name}"))),
+                Err(_) => Err(Es2Error::invalid(
+                    &format!("header.{name}"),
+                    "must be a string",
+                )),
             }
         };
         Ok(RequestHeader {
@@ -137,8 +140,8 @@ impl<'a> Fields<'a> {
     /// An optional string field; JSON `null` counts as absent.
     pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, Es2Error> {
         match self.map.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s)),
             Some(_) => Err(Es2Error::invalid(name, "must be a string")),
         }
     }
@@ -151,8 +154,8 @@ impl<'a> Fields<'a> {
     /// A mandatory boolean field.
     pub fn bool(&self, name: &str) -> Result<bool, Es2Error> {
         match self.map.get(name) {
-            None | Some(Value::Null) => Err(Es2Error::missing(name)),
-            Some(Value::Bool(b)) => Ok(*b),
+            None | Some(Json::Null) => Err(Es2Error::missing(name)),
+            Some(Json::Bool(b)) => Ok(*b),
             Some(_) => Err(Es2Error::invalid(name, "must be true or false")),
         }
     }
@@ -181,7 +184,7 @@ impl<'a> Fields<'a> {
 mod tests {
     use super::*;
     use crate::es2::status::ICCID_UNKNOWN;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn failed_response_omits_output_fields() {
@@ -221,8 +224,9 @@ mod tests {
             ),
         ];
         for (body, field) in cases {
-            let map = body.as_object().unwrap();
-            let err = Fields::new(map).header().unwrap_err();
+            let text = body.to_string();
+            let doc = crate::json::parse(text.as_bytes()).unwrap();
+            let err = Fields::new(doc.as_object().unwrap()).header().unwrap_err();
             assert_eq!(err.subject_identifier.as_deref(), Some(field), "{body}");
         }
     }

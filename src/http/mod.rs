@@ -96,7 +96,7 @@ pub async fn serve(
     // its CRL again (so `certs revoke` + `POST /admin/reset` takes effect without a restart).
     let mut tls_world = app.world();
     let mut acceptor = TlsAcceptor::from(tls);
-    let router = router::es2_router(app.clone(), limits.clone());
+    let es2 = router::Es2Service::new(app.clone(), limits.clone());
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = auto::Builder::new(TokioExecutor::new());
@@ -145,7 +145,7 @@ pub async fn serve(
                     tls_world = world;
                 }
                 let acceptor = acceptor.clone();
-                let router = router.clone();
+                let es2 = es2.clone();
                 let watcher = graceful.watcher();
                 let handshake_timeout = limits.handshake_timeout;
                 let metrics = app.metrics.clone();
@@ -177,7 +177,7 @@ pub async fn serve(
                                         message,
                                     }],
                                     &crate::conformance::Context {
-                                        time: crate::clock::es2_timestamp(graded.clock.now()),
+                                        time: crate::clock::es2_timestamp_shared(graded.clock.now()),
                                         operator: None,
                                         excerpt: format!("TLS handshake from {remote}"),
                                         journal_seq: None,
@@ -204,16 +204,15 @@ pub async fn serve(
                     let multiplexed = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     let io = guard::Guarded::new(tls, activity.clone(), timeouts, multiplexed);
                     let requests = activity.clone();
-                    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                        req.extensions_mut().insert(info.clone());
+                    // What every request on this connection needs, shared by one count.
+                    let connection = Arc::new((es2, info));
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let in_flight = requests.request();
-                        let response = router.clone().call(req);
+                        let connection = connection.clone();
                         async move {
                             let _in_flight = in_flight;
-                            let response = match response.await {
-                                Ok(r) => r,
-                                Err(never) => match never {},
-                            };
+                            let (es2, info) = &*connection;
+                            let response = es2.call(req, info).await;
                             // An error makes hyper drop the connection without an answer.
                             if response.extensions().get::<CloseConnection>().is_some() {
                                 return Err(ConnectionClosedByFault);

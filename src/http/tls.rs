@@ -72,8 +72,8 @@ pub struct PeerIdentity {
     pub common_name: Option<String>,
     /// DNS and URI subject alternative names.
     pub alt_names: Vec<String>,
-    /// The whole subject DN, for logs.
-    pub subject: String,
+    /// The whole subject DN, for logs and the journal (shared by every call on the connection).
+    pub subject: std::sync::Arc<str>,
     /// The certificate serial, hex.
     pub serial: String,
 }
@@ -101,7 +101,7 @@ impl PeerIdentity {
         Some(PeerIdentity {
             common_name,
             alt_names,
-            subject: cert.subject().to_string(),
+            subject: cert.subject().to_string().into(),
             serial: cert.raw_serial_as_string(),
         })
     }

@@ -101,7 +101,7 @@ impl Spec {
             && self
                 .operator
                 .as_ref()
-                .is_none_or(|op| e.operator.as_ref() == Some(op))
+                .is_none_or(|op| e.operator.as_deref() == Some(op.as_str()))
             && self.iccid.as_ref().is_none_or(|i| {
                 e.iccid
                     .as_deref()
@@ -110,7 +110,7 @@ impl Spec {
             && self
                 .status
                 .as_ref()
-                .is_none_or(|s| e.status.as_ref() == Some(s))
+                .is_none_or(|s| e.status == Some(s.as_str()))
             && self
                 .status_code
                 .as_ref()
@@ -186,7 +186,6 @@ pub(super) fn report(
             e.operator.as_deref().unwrap_or("?"),
             e.iccid.as_deref().unwrap_or("-"),
             e.status
-                .as_deref()
                 .map_or_else(|| format!("HTTP {}", e.http_status), str::to_owned),
             e.status_code
                 .as_deref()
