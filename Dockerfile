@@ -21,7 +21,7 @@
 # The admin API (port 8080) is plain HTTP and unauthenticated: publish it on loopback only.
 
 # ---- build ----------------------------------------------------------------------------------
-# The slim image already has gcc and libc6-dev, all that ring and mimalloc need.
+# The slim image already has gcc and libc6-dev, all that ring needs.
 FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /build
 COPY . .

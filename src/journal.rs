@@ -81,29 +81,20 @@ pub const BODY_LIMIT: usize = 8 * 1024;
 pub struct BodyText(Bytes);
 
 impl BodyText {
-    /// A copy of the body, cut at [`BODY_LIMIT`]: a request's bytes are copied out of the
-    /// connection's read buffer rather than keep all of it alive.
+    /// A copy of the body, cut at [`BODY_LIMIT`].
     pub fn new(bytes: &[u8]) -> Self {
         if bytes.len() <= BODY_LIMIT {
             // Checked first the fast way: bodies are almost always valid UTF-8, and the lossy
             // path walks them chunk by chunk.
             return BodyText(match std::str::from_utf8(bytes) {
-                Ok(_) => Bytes::copy_from_slice(bytes),
-                Err(_) => String::from_utf8_lossy(bytes).into_owned().into(),
+                Ok(_) => arena_copy(bytes),
+                Err(_) => arena_copy(String::from_utf8_lossy(bytes).as_bytes()),
             });
         }
         let cut = String::from_utf8_lossy(&bytes[..BODY_LIMIT]);
-        BodyText(format!("{cut}… ({} bytes in all)", bytes.len()).into())
-    }
-
-    /// The body itself, without a copy, when it is within [`BODY_LIMIT`] and UTF-8 (as the
-    /// mock's own answers are); otherwise as [`BodyText::new`].
-    pub fn shared(bytes: Bytes) -> Self {
-        if bytes.len() <= BODY_LIMIT && std::str::from_utf8(&bytes).is_ok() {
-            BodyText(bytes)
-        } else {
-            BodyText::new(&bytes)
-        }
+        BodyText(arena_copy(
+            format!("{cut}… ({} bytes in all)", bytes.len()).as_bytes(),
+        ))
     }
 
     /// The text.
@@ -140,6 +131,31 @@ impl schemars::JsonSchema for BodyText {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({ "description": "The body: its JSON, or its text when it is not JSON." })
     }
+}
+
+/// Size of the chunks journaled bodies are copied into.
+const ARENA_CHUNK: usize = 256 * 1024;
+
+/// Copies `bytes` into the calling thread's current chunk. Journaled bodies live for the next
+/// ten thousand calls, interleaved with the short-lived allocations of those calls; as small
+/// allocations of their own they would pin allocator pages long after and let the resident
+/// size creep up. In chunks they are freed a chunk at a time, as the oldest entries go.
+fn arena_copy(bytes: &[u8]) -> Bytes {
+    if bytes.is_empty() {
+        return Bytes::new();
+    }
+    thread_local! {
+        static ARENA: std::cell::RefCell<bytes::BytesMut> =
+            std::cell::RefCell::new(bytes::BytesMut::new());
+    }
+    ARENA.with(|arena| {
+        let mut arena = arena.borrow_mut();
+        if arena.capacity() < bytes.len() {
+            *arena = bytes::BytesMut::with_capacity(ARENA_CHUNK.max(bytes.len()));
+        }
+        arena.extend_from_slice(bytes);
+        arena.split().freeze()
+    })
 }
 
 /// What to look for in the journal.

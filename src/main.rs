@@ -9,11 +9,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of glibc malloc: the request path allocates from both worker threads and
-/// frees across them, where glibc's arena locks showed up as the largest single cost.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     cli::init_logging(cli.log_format);

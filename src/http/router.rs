@@ -305,7 +305,7 @@ impl Trace {
         started: Instant,
     ) -> u64 {
         let request = BodyText::new(self.request.as_deref().unwrap_or_default());
-        let response = self.response.map(BodyText::shared).unwrap_or_default();
+        let response = BodyText::new(self.response.as_deref().unwrap_or_default());
         let outcome = match self.status {
             Some(status) => crate::metrics::Outcome::Es2(status),
             None => crate::metrics::Outcome::Http(http_status.as_u16()),
