@@ -227,11 +227,15 @@ impl Journal {
         // Taken under the lock, so the ring stays in sequence order.
         entry.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let seq = entry.seq;
-        if entries.len() >= self.capacity {
-            entries.pop_front();
-        }
+        let evicted = if entries.len() >= self.capacity {
+            entries.pop_front()
+        } else {
+            None
+        };
         entries.push_back(entry);
         drop(entries);
+        // Freed after the lock: the other worker may be waiting for it.
+        drop(evicted);
         self.changed.notify_waiters();
         seq
     }
