@@ -529,3 +529,35 @@ async fn http2_and_http1_give_the_same_answers() {
     assert_eq!(r.headers["x-admin-protocol"], "gsma/rsp/v2.5.0");
     assert_eq!(r.headers["content-type"], "application/json");
 }
+
+/// Methods other than POST on a function's path: 405 with `Allow: POST` and the protocol
+/// header, and for HEAD no body, also over HTTP/2 (where a body would reset the stream).
+#[tokio::test]
+async fn other_methods_on_a_function_path_get_405_over_both_protocols() {
+    let t = TestServer::start().await;
+    for client in [t.client("test-mno"), t.client("test-mno").http2()] {
+        for method in [axum::http::Method::HEAD, axum::http::Method::GET] {
+            let r = client
+                .request(
+                    method.clone(),
+                    "/gsma/rsp2/es2plus/downloadOrder",
+                    &[("x-admin-protocol", "gsma/rsp/v2.5.0")],
+                    Vec::new(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{method}: {e}"));
+            assert_eq!(
+                r.status,
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "{method}"
+            );
+            assert_eq!(r.headers["allow"], "POST", "{method}");
+            assert_eq!(r.headers["x-admin-protocol"], "gsma/rsp/v2.5.0", "{method}");
+            assert_eq!(
+                r.raw.is_empty(),
+                method == axum::http::Method::HEAD,
+                "{method}"
+            );
+        }
+    }
+}

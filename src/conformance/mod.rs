@@ -70,9 +70,12 @@ pub struct Conformance {
     /// Request fingerprints by a hash of (operator, functionCallIdentifier): a hash, not the
     /// strings, so grading a call allocates nothing (a 64-bit collision is not a practical risk).
     call_ids: Mutex<HashMap<u64, u64, BuildHasherDefault<AlreadyHashed>>>,
+    /// Keys `call_ids` with this process's random SipHash keys, so clients cannot choose call
+    /// identifiers that collide in the table.
+    call_id_keys: std::hash::RandomState,
 }
 
-/// The keys of `call_ids` are SipHash values already; hashing them again is wasted work.
+/// The keys of `call_ids` are keyed SipHash values already; hashing them again is wasted work.
 #[derive(Debug, Default)]
 struct AlreadyHashed(u64);
 
@@ -125,10 +128,8 @@ impl Conformance {
 
     /// ENV-004: the outcome for `call_id` of `operator` carrying a request with `fingerprint`.
     pub fn call_identifier(&self, operator: &str, call_id: &str, fingerprint: u64) -> Outcome {
-        use std::hash::Hash;
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (operator, call_id).hash(&mut hasher);
-        let key = hasher.finish();
+        use std::hash::BuildHasher;
+        let key = self.call_id_keys.hash_one((operator, call_id));
         let mut seen = self.call_ids.lock().unwrap_or_else(|e| e.into_inner());
         if seen.len() >= CALL_IDS_KEPT {
             seen.clear();

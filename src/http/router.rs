@@ -77,10 +77,11 @@ impl Es2Service {
         B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        let function = request
-            .uri()
-            .path()
-            .strip_prefix(es2::PATH_PREFIX)
+        // Only POST: axum answers the other methods the same way, and also knows that a
+        // HEAD answer has no body (which hyper's HTTP/2 server would otherwise send).
+        let function = (request.method() == Method::POST)
+            .then(|| request.uri().path().strip_prefix(es2::PATH_PREFIX))
+            .flatten()
             .and_then(Function::from_path_segment);
         if let Some(function) = function {
             return es2_function(&self.state, conn, function, request).await;
