@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::Notify;
 
 /// Default number of entries kept.
 pub const DEFAULT_JOURNAL_CAPACITY: usize = 10_000;
@@ -202,7 +201,7 @@ pub struct Journal {
     entries: Mutex<VecDeque<JournalEntry>>,
     capacity: usize,
     next_seq: AtomicU64,
-    changed: Notify,
+    changed: crate::signal::Signal,
 }
 
 impl Journal {
@@ -212,7 +211,7 @@ impl Journal {
             entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
             capacity: capacity.max(1),
             next_seq: AtomicU64::new(1),
-            changed: Notify::new(),
+            changed: crate::signal::Signal::new(),
         }
     }
 
@@ -236,7 +235,7 @@ impl Journal {
         drop(entries);
         // Freed after the lock: the other worker may be waiting for it.
         drop(evicted);
-        self.changed.notify_waiters();
+        self.changed.notify();
         seq
     }
 
@@ -254,7 +253,7 @@ impl Journal {
             f(entry);
         }
         drop(entries);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     /// How many entries it holds now.
@@ -302,17 +301,9 @@ impl Journal {
         timeout: Duration,
     ) -> Option<JournalEntry> {
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if let Some(found) = self.query(filter, 1).into_iter().next() {
-                return Some(found);
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
-            }
-        }
+        self.changed
+            .wait_until(deadline, || self.query(filter, 1).into_iter().next())
+            .await
     }
 }
 

@@ -110,6 +110,7 @@ pub mod profile;
 pub mod rng;
 pub mod scenario;
 pub mod server;
+mod signal;
 pub mod spec;
 pub mod state;
 pub mod store;

@@ -38,7 +38,7 @@ struct Inner {
     retired_event_ids: DashMap<MatchingId, ()>,
     pools: HashMap<Arc<str>, Mutex<Pool>>,
     /// Woken after every committed change, for long-polls.
-    changed: tokio::sync::Notify,
+    changed: crate::signal::Signal,
     /// Every commit holds it shared; [`Store::for_each_consistent`] holds it exclusively, so
     /// a state file sees one moment (a MatchingID can move between two profiles otherwise).
     commits: std::sync::RwLock<()>,
@@ -115,7 +115,7 @@ impl Store {
                 matching_ids,
                 retired_event_ids: DashMap::new(),
                 commits: std::sync::RwLock::new(()),
-                changed: tokio::sync::Notify::new(),
+                changed: crate::signal::Signal::new(),
                 pools: pools
                     .into_iter()
                     .map(|(ty, pool)| (ty, Mutex::new(pool)))
@@ -256,19 +256,13 @@ impl Store {
         timeout: std::time::Duration,
         done: impl Fn(&Profile) -> bool,
     ) -> Option<Profile> {
+        // The ICCID is checked once: the inventory never changes under a store.
+        self.slot(key)?;
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let changed = self.inner.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let p = self.get(key)?;
-            if done(&p) {
-                return Some(p);
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
-            }
-        }
+        self.inner
+            .changed
+            .wait_until(deadline, || self.get(key).filter(|p| done(p)))
+            .await
     }
 
     /// Runs `check` on the profile with this ICCID and commits the step it returns.
@@ -304,7 +298,7 @@ impl Store {
             effects: step.effects,
         });
         drop(profile);
-        self.inner.changed.notify_waiters();
+        self.inner.changed.notify();
         Ok(result)
     }
 
@@ -359,7 +353,7 @@ impl Store {
                 effects: step.effects,
             };
             drop(profile);
-            self.inner.changed.notify_waiters();
+            self.inner.changed.notify();
             return Ok(updated);
         }
     }

@@ -135,7 +135,7 @@ pub struct DeliveryCounters {
 pub struct DeliveryLog {
     records: Mutex<VecDeque<DeliveryRecord>>,
     capacity: usize,
-    changed: Notify,
+    changed: crate::signal::Signal,
     /// Totals.
     pub counters: DeliveryCounters,
 }
@@ -145,7 +145,7 @@ impl DeliveryLog {
         DeliveryLog {
             records: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
-            changed: Notify::new(),
+            changed: crate::signal::Signal::new(),
             counters: DeliveryCounters::default(),
         }
     }
@@ -171,7 +171,7 @@ impl DeliveryLog {
         let at = records.partition_point(|r| r.id < record.id);
         records.insert(at, record);
         drop(records);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     fn update(&self, id: u64, f: impl FnOnce(&mut DeliveryRecord)) {
@@ -181,7 +181,7 @@ impl DeliveryLog {
             f(&mut records[i]);
         }
         drop(records);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     /// Forgets every record (deliveries in flight go on, unrecorded).
@@ -211,20 +211,13 @@ impl DeliveryLog {
         done: impl Fn(&[DeliveryRecord]) -> bool,
     ) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            {
+        self.changed
+            .wait_until(deadline, || {
                 let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-                if done(records.make_contiguous()) {
-                    return true;
-                }
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return false;
-            }
-        }
+                done(records.make_contiguous()).then_some(())
+            })
+            .await
+            .is_some()
     }
 }
 
