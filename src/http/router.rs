@@ -80,9 +80,8 @@ impl Es2Service {
         // Only POST: axum answers the other methods the same way, and also knows that a
         // HEAD answer has no body (which hyper's HTTP/2 server would otherwise send).
         let function = (request.method() == Method::POST)
-            .then(|| request.uri().path().strip_prefix(es2::PATH_PREFIX))
-            .flatten()
-            .and_then(Function::from_path_segment);
+            .then(|| function_of(request.uri()))
+            .flatten();
         if let Some(function) = function {
             return es2_function(&self.state, conn, function, request).await;
         }
@@ -155,6 +154,13 @@ fn is_json(headers: &HeaderMap) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
+/// The ES2+ function a path names exactly (`/gsma/rsp2/es2plus/downloadOrder`).
+fn function_of(uri: &axum::http::Uri) -> Option<Function> {
+    uri.path()
+        .strip_prefix(es2::PATH_PREFIX)
+        .and_then(Function::from_path_segment)
+}
+
 /// The axum route of ES2+ paths (reached when [`Es2Service`] did not recognise the function).
 async fn es2_endpoint(
     State(state): State<RouterState>,
@@ -162,12 +168,7 @@ async fn es2_endpoint(
     request: Request,
 ) -> Response {
     // Read the segment ourselves: axum's `Path` extractor would answer odd paths in plain text.
-    let function = request
-        .uri()
-        .path()
-        .strip_prefix(es2::PATH_PREFIX)
-        .and_then(Function::from_path_segment);
-    match function {
+    match function_of(request.uri()) {
         Some(function) => es2_function(&state, &conn, function, request).await,
         None => not_found(request.method().clone(), request.uri().clone()).await,
     }
