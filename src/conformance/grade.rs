@@ -174,6 +174,18 @@ pub fn parsed_body(
 ) -> Vec<Outcome> {
     // Room for every outcome a body can give, so it is allocated once.
     let mut out = Vec::with_capacity(24);
+    parsed_body_into(&mut out, function, body, operator, before);
+    out
+}
+
+/// [`parsed_body`], adding to `out` (the request path's one vector of outcomes).
+pub fn parsed_body_into(
+    out: &mut Vec<Outcome>,
+    function: Function,
+    body: Option<&Json<'_>>,
+    operator: Option<&Operator>,
+    before: Option<&Profile>,
+) {
     let map = match body {
         Some(Json::Object(map)) => {
             out.push(pass("HTTP-005"));
@@ -181,7 +193,7 @@ pub fn parsed_body(
         }
         _ => {
             out.push(fail("HTTP-005", "the body is not one JSON object"));
-            return out;
+            return;
         }
     };
 
@@ -330,7 +342,6 @@ pub fn parsed_body(
             || format!("{} on an installed profile", function.name()),
         ));
     }
-    out
 }
 
 /// A fingerprint of the request without its header, to tell a retry of the same request

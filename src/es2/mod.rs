@@ -97,8 +97,11 @@ pub fn handle_parsed(
     };
     let fields = Fields::new(map);
     let header = fields.header();
-    let request_header = header.as_ref().ok().cloned();
-    let authorised = header.and_then(|h| authorise(&h, ctx));
+    let authorised = match &header {
+        Ok(h) => authorise(h, ctx),
+        Err(e) => Err(e.clone()),
+    };
+    let request_header = header.ok();
     let operator = match authorised {
         Ok(operator) => operator,
         Err(e) => return Ok(answer::<()>(Err(e), request_header)),

@@ -549,7 +549,6 @@ where
     let before = named_iccid
         .and_then(|i| i.parse::<crate::ids::Iccid>().ok())
         .and_then(|i| world.store.get(i.key()));
-    let graded = conformance::grade::parsed_body(function, parsed, operator, before.as_ref());
     let call_id = parsed.and_then(|v| v.get("header")?.get("functionCallIdentifier")?.as_str());
     if let (Some(op), Some(call_id), Some(fp)) = (
         operator,
@@ -560,7 +559,13 @@ where
             .grades
             .push(state.app.conformance.call_identifier(&op.id, call_id, fp));
     }
-    trace.grades.extend(graded);
+    conformance::grade::parsed_body_into(
+        &mut trace.grades,
+        function,
+        parsed,
+        operator,
+        before.as_ref(),
+    );
     if let Some(op) = operator.filter(|op| !op.allows_source(conn.remote.ip())) {
         Counters::bump(&state.app.counters.requests_refused_source_ip);
         warn!(operator = %op.id, remote = %conn.remote, "source address not allowed for the operator");
