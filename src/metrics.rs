@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::app::App;
@@ -79,6 +79,30 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A counter family whose samples differ in one label, each read from an atomic.
+fn counters(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label_name: &str,
+    samples: &[(&str, &AtomicU64)],
+) {
+    family(out, name, "counter", help);
+    for (value, n) in samples {
+        let _ = writeln!(
+            out,
+            "{name}{{{label_name}=\"{value}\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// A family of one unlabelled sample.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// The whole exposition.
 pub fn render(app: &App) -> String {
     let mut out = String::new();
@@ -126,49 +150,33 @@ pub fn render(app: &App) -> String {
         );
     }
     let c = &app.counters;
-    family(
+    counters(
         &mut out,
         "smdpp_source_ip_refusals_total",
-        "counter",
         "Connections or requests refused by IP whitelisting.",
+        "stage",
+        &[
+            ("connection", &c.connections_refused_source_ip),
+            ("request", &c.requests_refused_source_ip),
+        ],
     );
-    let _ = writeln!(
-        out,
-        "smdpp_source_ip_refusals_total{{stage=\"connection\"}} {}",
-        c.connections_refused_source_ip.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "smdpp_source_ip_refusals_total{{stage=\"request\"}} {}",
-        c.requests_refused_source_ip.load(Ordering::Relaxed)
-    );
-    family(
+    counters(
         &mut out,
         "smdpp_connections_refused_total",
-        "counter",
         "ES2+ connections closed on accept because the connection limit was reached.",
+        "reason",
+        &[("connection_limit", &c.connections_refused_limit)],
     );
-    let _ = writeln!(
-        out,
-        "smdpp_connections_refused_total{{reason=\"connection_limit\"}} {}",
-        c.connections_refused_limit.load(Ordering::Relaxed)
-    );
-    family(
+    counters(
         &mut out,
         "smdpp_connections_closed_total",
-        "counter",
         "ES2+ connections closed by a time limit.",
+        "reason",
+        &[
+            ("header_timeout", &c.connections_closed_header_timeout),
+            ("idle_timeout", &c.connections_closed_idle_timeout),
+        ],
     );
-    for (reason, n) in [
-        ("header_timeout", &c.connections_closed_header_timeout),
-        ("idle_timeout", &c.connections_closed_idle_timeout),
-    ] {
-        let _ = writeln!(
-            out,
-            "smdpp_connections_closed_total{{reason=\"{reason}\"}} {}",
-            n.load(Ordering::Relaxed)
-        );
-    }
 
     let world = app.world();
     family(
@@ -192,53 +200,39 @@ pub fn render(app: &App) -> String {
     }
 
     let d = &app.notifier.log().counters;
-    family(
+    counters(
         &mut out,
         "smdpp_notifications_total",
-        "counter",
         "HandleDownloadProgressInfo notifications by outcome.",
+        "outcome",
+        &[
+            ("queued", &d.queued),
+            ("delivered", &d.delivered),
+            ("failed", &d.failed),
+            ("dropped_queue_full", &d.dropped_queue_full),
+            ("dropped_by_fault", &d.dropped_by_fault),
+        ],
     );
-    for (outcome, n) in [
-        ("queued", &d.queued),
-        ("delivered", &d.delivered),
-        ("failed", &d.failed),
-        ("dropped_queue_full", &d.dropped_queue_full),
-        ("dropped_by_fault", &d.dropped_by_fault),
-    ] {
-        let _ = writeln!(
-            out,
-            "smdpp_notifications_total{{outcome=\"{outcome}\"}} {}",
-            n.load(Ordering::Relaxed)
-        );
-    }
-    family(
+    single(
         &mut out,
         "smdpp_notification_attempts_total",
         "counter",
         "Delivery attempts.",
+        d.attempts.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "smdpp_notification_attempts_total {}",
-        d.attempts.load(Ordering::Relaxed)
-    );
-    family(
+    single(
         &mut out,
         "smdpp_notification_queue_depth",
         "gauge",
         "Notifications queued, waiting or being retried.",
+        app.notifier.depth(),
     );
-    let _ = writeln!(
-        out,
-        "smdpp_notification_queue_depth {}",
-        app.notifier.depth()
-    );
-    family(
+    single(
         &mut out,
         "smdpp_journal_entries",
         "gauge",
         "Entries in the request journal.",
+        app.journal.len(),
     );
-    let _ = writeln!(out, "smdpp_journal_entries {}", app.journal.len());
     out
 }
