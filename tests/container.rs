@@ -211,7 +211,11 @@ fn the_dockerfile_is_what_the_issue_asks_for() {
     }
     assert_eq!(image.env["SMDPP_CERTS_DIR"], "/certs");
     // Every variable the image sets is one the binary reads.
-    let help = std::fs::read_to_string(repo("src/cli.rs")).unwrap();
+    // The flags are declared across the CLI's files, one per subcommand.
+    let help: String = std::fs::read_dir(repo("src/bin/smdpp-mock/cli"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
     for key in image.env.keys() {
         assert!(
             help.contains(&format!("env = \"{key}\"")),

@@ -1,0 +1,135 @@
+//! `smdpp-mock certs`: the test PKI.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use smdpp_mock::pki::{CertificateAuthority, EnsureReport, PkiDir};
+use smdpp_mock::server::Config;
+
+use super::{load_scenario, PkiArgs};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum CertsCommand {
+    /// Create the CA, server certificate and one client certificate per operator.
+    Init {
+        /// Scenario whose operators get client certificates (default: the built-in one).
+        #[arg(long, env = "SMDPP_SCENARIO", value_delimiter = ',')]
+        scenario: Vec<PathBuf>,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+    /// Revoke a certificate (NAME for certs/NAME.pem, or a PEM file): its serial is added to
+    /// certs/crl.pem, which a scenario's `smdp.crlFile` makes the server enforce.
+    Revoke {
+        /// Certificate name in the PKI directory, or path of a PEM certificate.
+        certificate: String,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+    /// Issue a client certificate NAME.pem / NAME.key signed by the CA.
+    IssueClient {
+        /// Name of the certificate: its CN and file name.
+        name: String,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+    /// Sign an operator's CSR (RSA, EC P-256/P-384, Ed25519) into a client certificate.
+    ///
+    /// The certificate PEM goes to stdout (or --out), logs to stderr.
+    SignCsr {
+        /// The PEM CSR, e.g. from `openssl req -new -newkey rsa:2048 -nodes -keyout mno.key -out mno.csr`.
+        csr: PathBuf,
+        /// Write the certificate here instead of stdout (never overwrites).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+}
+
+fn report(report: &EnsureReport) {
+    for path in &report.created {
+        tracing::info!("created {}", path.display());
+    }
+    for path in &report.reused {
+        tracing::debug!("reused {}", path.display());
+    }
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+}
+
+pub(super) fn certs(cmd: CertsCommand) -> Result<()> {
+    match cmd {
+        CertsCommand::Init { scenario, pki } => {
+            let scenario = load_scenario(&scenario)?;
+            let mut config = Config::new(scenario);
+            config.extra_sans = pki.sans;
+            let operators: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();
+            let result = PkiDir::new(&pki.certs_dir).ensure(&config.server_sans(), &operators)?;
+            report(&result);
+            tracing::info!(
+                "test PKI ready in {} ({} files created, {} reused)",
+                pki.certs_dir.display(),
+                result.created.len(),
+                result.reused.len()
+            );
+            Ok(())
+        }
+        CertsCommand::Revoke { certificate, pki } => {
+            let (crl, serial) = PkiDir::new(&pki.certs_dir).revoke(&certificate)?;
+            eprintln!(
+                "revoked serial {serial}: {} now lists it (point a scenario's smdp.crlFile at it; a running instance reads it on start, scenario load and reset)",
+                crl.display()
+            );
+            Ok(())
+        }
+        CertsCommand::IssueClient { name, pki } => {
+            let result = PkiDir::new(&pki.certs_dir).issue_client(&name)?;
+            report(&result);
+            Ok(())
+        }
+        CertsCommand::SignCsr {
+            csr,
+            out,
+            days,
+            pki,
+        } => {
+            let dir = PkiDir::new(&pki.certs_dir);
+            let mut ensure = EnsureReport::default();
+            std::fs::create_dir_all(dir.dir())
+                .with_context(|| format!("creating {}", dir.dir().display()))?;
+            let ca: CertificateAuthority = dir.ensure_ca(&mut ensure)?;
+            report(&ensure);
+            let pem = std::fs::read_to_string(&csr)
+                .with_context(|| format!("reading {}", csr.display()))?;
+            let cert = ca
+                .sign_csr(&pem, days)
+                .with_context(|| format!("signing {}", csr.display()))?;
+            match out {
+                Some(path) => {
+                    let mut file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)
+                        .with_context(|| {
+                            format!("creating {} (never overwritten)", path.display())
+                        })?;
+                    file.write_all(cert.as_bytes())?;
+                    tracing::info!("wrote {}", path.display());
+                }
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(cert.as_bytes())?;
+                    stdout.flush()?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
