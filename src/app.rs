@@ -9,7 +9,7 @@ use tracing::{debug, info};
 
 use crate::clock::Clock;
 use crate::device;
-use crate::es2::matching_id::MatchingIdGenerator;
+use crate::ids::MatchingIdGenerator;
 use crate::fault::Faults;
 use crate::fault::NotificationFacts;
 use crate::journal::Journal;

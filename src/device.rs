@@ -15,7 +15,7 @@ use crate::ids::{Eid, IccidKey, MatchingId};
 use crate::profile::machine::{transition, DeviceEvent, Event, Refusal};
 use crate::profile::Profile;
 use crate::scenario::{TimelineStep, DEFAULT_DEVICE_EID};
-use crate::spec::StatusCode;
+use crate::sgp22::StatusCode;
 use crate::store::UpdateError;
 
 /// Why a simulated device event did not happen.

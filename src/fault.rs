@@ -11,7 +11,7 @@ use crate::es2::status::Es2Error;
 use crate::ids::{Eid, IccidKey};
 use crate::profile::machine::NotificationPoint;
 use crate::scenario::{FaultSpec, FaultTarget};
-use crate::spec::Function;
+use crate::sgp22::Function;
 
 /// What is known about an ES2+ call when faults are considered.
 #[derive(Debug, Clone, Copy)]
@@ -169,7 +169,7 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::PROFILE_TYPE_UNAVAILABLE;
+    use crate::sgp22::PROFILE_TYPE_UNAVAILABLE;
 
     fn spec() -> FaultSpec {
         FaultSpec {

@@ -201,7 +201,7 @@ pub struct Journal {
     entries: Mutex<VecDeque<JournalEntry>>,
     capacity: usize,
     next_seq: AtomicU64,
-    changed: crate::signal::Signal,
+    changed: crate::change_signal::ChangeSignal,
 }
 
 impl Journal {
@@ -211,7 +211,7 @@ impl Journal {
             entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
             capacity: capacity.max(1),
             next_seq: AtomicU64::new(1),
-            changed: crate::signal::Signal::new(),
+            changed: crate::change_signal::ChangeSignal::new(),
         }
     }
 

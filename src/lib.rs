@@ -110,8 +110,8 @@ pub mod profile;
 pub mod rng;
 pub mod scenario;
 pub mod server;
-mod signal;
-pub mod spec;
+mod change_signal;
+pub mod sgp22;
 pub mod state;
 pub mod store;
 

@@ -35,9 +35,9 @@ impl Metrics {
     /// Counts one ES2+ request outcome.
     pub fn request(
         &self,
-        function: crate::spec::Function,
+        function: crate::sgp22::Function,
         outcome: Outcome,
-        code: Option<crate::spec::StatusCode>,
+        code: Option<crate::sgp22::StatusCode>,
     ) {
         let (subject, reason) = code.map_or(("", ""), |c| (c.subject, c.reason));
         let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());

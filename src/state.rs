@@ -110,7 +110,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+    hex(&crate::ids::sha256(bytes))
 }
 
 impl SavedProfile {

@@ -38,7 +38,7 @@ struct Inner {
     retired_event_ids: DashMap<MatchingId, ()>,
     pools: HashMap<Arc<str>, Mutex<Pool>>,
     /// Woken after every committed change, for long-polls.
-    changed: crate::signal::Signal,
+    changed: crate::change_signal::ChangeSignal,
     /// Every commit holds it shared; [`Store::for_each_consistent`] holds it exclusively, so
     /// a state file sees one moment (a MatchingID can move between two profiles otherwise).
     commits: std::sync::RwLock<()>,
@@ -115,7 +115,7 @@ impl Store {
                 matching_ids,
                 retired_event_ids: DashMap::new(),
                 commits: std::sync::RwLock::new(()),
-                changed: crate::signal::Signal::new(),
+                changed: crate::change_signal::ChangeSignal::new(),
                 pools: pools
                     .into_iter()
                     .map(|(ty, pool)| (ty, Mutex::new(pool)))

@@ -8,7 +8,7 @@ use common::*;
 use hyper::StatusCode;
 use serde_json::Value;
 use smdpp_mock::api::{admin, openapi, platform};
-use smdpp_mock::spec::Function;
+use smdpp_mock::sgp22::Function;
 
 fn refs(v: &Value, out: &mut Vec<String>) {
     match v {

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::view::{ProfilePage, ProfileTypeView, ProfileView};
 use crate::journal::JournalEntry;
 use crate::notify::DeliveryRecord;
-use crate::spec::Function;
+use crate::sgp22::Function;
 
 fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })

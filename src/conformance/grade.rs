@@ -5,7 +5,7 @@ use crate::ids::{Eid, Iccid, MatchingId};
 use crate::json::{Json, Object};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
 use crate::scenario::Operator;
-use crate::spec::Function;
+use crate::sgp22::Function;
 
 /// One graded check.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,7 +43,7 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
     let confirmation_code_hash = match f.opt_str("confirmationCode")? {
         None => None,
         Some("") => return Err(Es2Error::invalid("confirmationCode", "must not be empty")),
-        Some(code) => Some(sha256(code.as_bytes())),
+        Some(code) => Some(crate::ids::sha256(code.as_bytes())),
     };
     let smds_address: Option<Arc<str>> = f.opt_str("smdsAddress")?.map(Into::into);
     let release = f.bool("releaseFlag")?;
@@ -121,11 +121,4 @@ fn refusal(p: &Profile, iccid: Iccid, r: Refusal) -> Es2Error {
         .subject(iccid),
         other => Es2Error::new(status::EXECUTION_ERROR, other.to_string()).subject(p.iccid),
     }
-}
-
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
 }

@@ -7,7 +7,6 @@
 pub mod cancel_order;
 pub mod confirm_order;
 pub mod download_order;
-pub mod matching_id;
 pub mod release_profile;
 pub mod status;
 pub mod wire;
@@ -22,11 +21,11 @@ use crate::profile::machine::Effect;
 use crate::profile::Profile;
 use crate::scenario::{Operator, Scenario, SmdsBehaviour};
 use crate::store::{Store, UpdateError, Updated};
-use matching_id::MatchingIdGenerator;
+use crate::ids::MatchingIdGenerator;
 use status::Es2Error;
 use wire::{ExecutionStatus, Fields, FunctionExecutionStatus, RequestHeader, ResponseHeader};
 
-pub use crate::spec::{Function, PATH_PREFIX};
+pub use crate::sgp22::{Function, PATH_PREFIX};
 
 /// What a function returns: its output and the profile update it committed.
 pub type Outcome<T> = Result<(T, Updated), Es2Error>;

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-pub use crate::spec::*;
+pub use crate::sgp22::*;
 
 /// A business failure of an ES2+ function: answered with HTTP 200 and status `Failed`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -105,8 +105,8 @@ async fn add_admin_protocol(State(state): State<RouterState>, mut response: Resp
 fn announce_protocol(response: &mut Response, scenario: &crate::scenario::Scenario) {
     let announced = scenario.admin_protocol();
     // The usual value needs no validation or copy.
-    let value = if announced == crate::spec::ADMIN_PROTOCOL {
-        Ok(HeaderValue::from_static(crate::spec::ADMIN_PROTOCOL))
+    let value = if announced == crate::sgp22::ADMIN_PROTOCOL {
+        Ok(HeaderValue::from_static(crate::sgp22::ADMIN_PROTOCOL))
     } else {
         HeaderValue::from_str(announced)
     };
@@ -247,7 +247,7 @@ struct Trace {
     /// The ICCID the call is about: named in the request or allocated by it.
     iccid: Option<String>,
     status: Option<&'static str>,
-    code: Option<crate::spec::StatusCode>,
+    code: Option<crate::sgp22::StatusCode>,
     fault: Option<String>,
     fault_action: Option<crate::fault::FaultAction>,
     grades: Vec<Outcome>,
@@ -592,7 +592,7 @@ where
             let error = es2::status::Es2Error::invalid(f.check, &f.message);
             let answer = es2::refusal_answer(error);
             trace.status = Some("Failed");
-            trace.code = Some(crate::spec::FORMAT_INVALID);
+            trace.code = Some(crate::sgp22::FORMAT_INVALID);
             let answer = Bytes::from(answer);
             trace.response = Some(answer.clone());
             return (

@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
 use crate::pki::PkiDir;
-use crate::spec::{Function, ADMIN_PROTOCOL};
+use crate::sgp22::{Function, ADMIN_PROTOCOL};
 
 /// Trusts the test CA and presents `operator`'s certificate. ALPN is left empty, as
 /// hyper-rustls and reqwest both set it themselves (and hyper-rustls refuses a preset one).

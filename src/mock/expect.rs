@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::journal::JournalEntry;
 use crate::notify::{DeliveryRecord, DeliveryState};
-use crate::spec::Function;
+use crate::sgp22::Function;
 
 /// What an expectation counts.
 #[derive(Debug, Clone)]

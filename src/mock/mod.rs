@@ -33,7 +33,7 @@ use crate::profile::machine::DeviceEvent;
 use crate::profile::Profile;
 use crate::scenario::Scenario;
 use crate::server::{Config, Server};
-use crate::spec::Function;
+use crate::sgp22::Function;
 
 /// A running mock SM-DP+: ES2+ and the platform API over mutual TLS, and the admin API, on
 /// loopback ports chosen by the system.

@@ -8,7 +8,7 @@ use crate::clock::es2_timestamp;
 use crate::profile::machine::{CancelSessionReason, DownloadFailure, NotificationPoint};
 use crate::profile::Profile;
 use crate::scenario::{NotificationFormat, ResultDataForm, TimestampKey};
-use crate::spec::StatusCode;
+use crate::sgp22::StatusCode;
 
 /// The notificationPointId of `point` (Table 32a; local events as configured).
 pub fn point_id(point: NotificationPoint, format: &NotificationFormat) -> u32 {

@@ -135,7 +135,7 @@ pub struct DeliveryCounters {
 pub struct DeliveryLog {
     records: Mutex<VecDeque<DeliveryRecord>>,
     capacity: usize,
-    changed: crate::signal::Signal,
+    changed: crate::change_signal::ChangeSignal,
     /// Totals.
     pub counters: DeliveryCounters,
 }
@@ -145,7 +145,7 @@ impl DeliveryLog {
         DeliveryLog {
             records: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
-            changed: crate::signal::Signal::new(),
+            changed: crate::change_signal::ChangeSignal::new(),
             counters: DeliveryCounters::default(),
         }
     }

@@ -15,11 +15,11 @@ use super::{
     Callback, DeviceRule, FaultSpec, FaultTarget, IccidSource, InitialOrder, InventoryEntry,
     Operator, ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep, DEFAULT_DEVICE_EID,
 };
-use crate::es2::confirm_order::sha256;
+use crate::ids::sha256;
 use crate::ids::{check_fqdn, luhn_check_digit, Eid, Iccid, IccidKey, MatchingId};
 use crate::profile::machine::{transition, Event, NotificationPoint, Rules};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
-use crate::spec::{status_code_by_name, Function};
+use crate::sgp22::{status_code_by_name, Function};
 
 /// Most repetitions of one timeline step.
 const MAX_TIMES: u32 = 10_000;

@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::es2::matching_id::MatchingIdGenerator;
+use crate::ids::MatchingIdGenerator;
 use crate::ids::{Eid, Iccid, IccidKey};
 use crate::ipnet::IpNetwork;
 use crate::profile::machine::{DeviceEvent, NotificationPoint, Rules};
 use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState};
-use crate::spec::{Function, StatusCode, HDPI_PATH};
+use crate::sgp22::{Function, StatusCode, HDPI_PATH};
 
 pub use error::{Diagnostic, ScenarioErrors};
 pub use file::{FaultTarget, ResultDataForm, ScenarioFile, SmdsBehaviour, TimestampKey};

@@ -62,7 +62,7 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     );
     headers.insert(
         "x-admin-protocol",
-        hyper::header::HeaderValue::from_static(smdpp_mock::spec::ADMIN_PROTOCOL),
+        hyper::header::HeaderValue::from_static(smdpp_mock::sgp22::ADMIN_PROTOCOL),
     );
     Ok(response)
 }

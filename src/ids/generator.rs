@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ring::rand::SecureRandom;
 
-use crate::ids::MatchingId;
+use super::MatchingId;
 use crate::rng::splitmix64;
 
 const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";

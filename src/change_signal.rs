@@ -3,7 +3,7 @@
 //! The journal, the profile store and the delivery log announce every change, tens of
 //! thousands of times a second under load, while someone waits on them (`/admin/wait`, a
 //! library test's `verify`) only now and then. tokio's `Notify::notify_waiters` takes a lock
-//! shared by both worker threads on every call; [`Signal::notify`] is a fence and a load when
+//! shared by both worker threads on every call; [`ChangeSignal::notify`] is a fence and a load when
 //! nobody waits.
 
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
@@ -11,15 +11,15 @@ use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// Wakes the tasks waiting in [`Signal::wait_until`].
+/// Wakes the tasks waiting in [`ChangeSignal::wait_until`].
 #[derive(Debug, Default)]
-pub(crate) struct Signal {
+pub(crate) struct ChangeSignal {
     notify: Notify,
     /// Tasks inside `wait_until`.
     waiting: AtomicUsize,
 }
 
-impl Signal {
+impl ChangeSignal {
     /// A signal nobody waits on yet.
     pub(crate) fn new() -> Self {
         Self::default()
@@ -79,7 +79,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_change_is_missed() {
         for round in 0..200u64 {
-            let signal = Arc::new(Signal::new());
+            let signal = Arc::new(ChangeSignal::new());
             let value = Arc::new(AtomicU64::new(0));
             let waiter = {
                 let (signal, value) = (signal.clone(), value.clone());
@@ -104,7 +104,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wait_times_out_and_leaves_the_count() {
-        let signal = Signal::new();
+        let signal = ChangeSignal::new();
         let deadline = Instant::now() + Duration::from_millis(20);
         assert_eq!(signal.wait_until(deadline, || None::<()>).await, None);
         assert_eq!(signal.waiting.load(Ordering::Relaxed), 0);

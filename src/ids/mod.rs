@@ -6,6 +6,10 @@
 //! - EID: exactly 32 decimal digits.
 //! - MatchingID: characters `0-9`, `A-Z` and `-` only.
 
+mod generator;
+
+pub use generator::MatchingIdGenerator;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -360,6 +364,14 @@ pub fn hex(bytes: &[u8]) -> String {
     for b in bytes {
         let _ = write!(out, "{b:02x}");
     }
+    out
+}
+
+/// SHA-256 of `data` (Confirmation Code hashes, SGP.22 §5.3.2).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
     out
 }
 
