@@ -9,9 +9,9 @@ use tracing::{debug, info};
 
 use crate::clock::Clock;
 use crate::device;
-use crate::ids::MatchingIdGenerator;
 use crate::fault::Faults;
 use crate::fault::NotificationFacts;
+use crate::ids::MatchingIdGenerator;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::notify::{hdpi, Notifier, Outgoing};

@@ -92,6 +92,7 @@
 pub mod api;
 pub mod app;
 mod atomic_file;
+mod change_signal;
 pub mod clock;
 pub mod conformance;
 pub mod device;
@@ -110,7 +111,6 @@ pub mod profile;
 pub mod rng;
 pub mod scenario;
 pub mod server;
-mod change_signal;
 pub mod sgp22;
 pub mod state;
 pub mod store;

@@ -10,7 +10,7 @@ use crate::profile::ProfileState;
 
 /// How an ES2+ request ended, for the `status` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
+pub enum StatusLabel {
     /// An ES2+ answer: `Executed-Success`, `Failed`, …
     Es2(&'static str),
     /// An HTTP-level answer (4xx), or 499 when the client went away: `http_<code>`.
@@ -19,7 +19,7 @@ pub enum Outcome {
 
 /// `(function, outcome, subject, reason)`: every part static or a number, so counting a request
 /// allocates nothing.
-type RequestKey = (&'static str, Outcome, &'static str, &'static str);
+type RequestKey = (&'static str, StatusLabel, &'static str, &'static str);
 
 /// Counters that need labels. Plain totals live where they are counted (`Counters`,
 /// `DeliveryCounters`).
@@ -36,7 +36,7 @@ impl Metrics {
     pub fn request(
         &self,
         function: crate::sgp22::Function,
-        outcome: Outcome,
+        outcome: StatusLabel,
         code: Option<crate::sgp22::StatusCode>,
     ) {
         let (subject, reason) = code.map_or(("", ""), |c| (c.subject, c.reason));
@@ -120,8 +120,8 @@ pub fn render(app: &App) -> String {
         .iter()
     {
         let status = match outcome {
-            Outcome::Es2(s) => (*s).to_owned(),
-            Outcome::Http(code) => format!("http_{code}"),
+            StatusLabel::Es2(s) => (*s).to_owned(),
+            StatusLabel::Http(code) => format!("http_{code}"),
         };
         let _ = writeln!(
             out,

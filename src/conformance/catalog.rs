@@ -17,7 +17,7 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// Stable identifier, e.g. `HTTP-003`.
-    pub id: &'static str,
+    pub id: CheckId,
     /// One line.
     pub title: &'static str,
     /// Where the rule comes from.
@@ -27,7 +27,7 @@ pub struct Check {
 }
 
 const fn check(
-    id: &'static str,
+    id: CheckId,
     title: &'static str,
     reference: &'static str,
     severity: Severity,
@@ -42,237 +42,332 @@ const fn check(
 
 use Severity::{Error as E, Warning as W};
 
+/// The stable identifier of a check: `TLS-001` and so on, one variant each, in catalog order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckId {
+    /// A client certificate is presented.
+    Tls001,
+    /// The client certificate identifies an operator.
+    Tls002,
+    /// ES2+ functions are called with POST.
+    Http001,
+    /// Content-Type is application/json.
+    Http002,
+    /// X-Admin-Protocol is present.
+    Http003,
+    /// X-Admin-Protocol has the form gsma/rsp/v2.x.y.
+    Http004,
+    /// The body is one JSON object.
+    Http005,
+    /// The request has a header object.
+    Env001,
+    /// functionRequesterIdentifier is one the certificate's operator may use.
+    Env002,
+    /// functionCallIdentifier is present.
+    Env003,
+    /// functionCallIdentifier is not reused for a different request.
+    Env004,
+    /// Field names are spelled and cased exactly.
+    Fld001,
+    /// Fields have their JSON types (strings; releaseFlag a boolean).
+    Fld002,
+    /// ICCIDs are 19 or 20 digits (optional F pad).
+    Fld003,
+    /// EIDs are 32 digits.
+    Fld004,
+    /// MatchingIDs use only 0-9, A-Z and -.
+    Fld005,
+    /// ConfirmOrder carries releaseFlag.
+    Fld006,
+    /// finalProfileStatusIndicator is Available or Unavailable.
+    Fld007,
+    /// DownloadOrder gives iccid or profileType.
+    Fld008,
+    /// CancelOrder repeats the order's EID and MatchingID.
+    Fld009,
+    /// ConfirmOrder follows a DownloadOrder of that ICCID.
+    Seq001,
+    /// ReleaseProfile follows a ConfirmOrder with releaseFlag false.
+    Seq002,
+    /// No ES2+ call targets a profile that is already installed.
+    Seq003,
+    /// The notification endpoint answers 204.
+    Cb001,
+    /// The notification endpoint answers with an empty body.
+    Cb002,
+    /// The notification endpoint accepts unknown fields (tac, imei, …).
+    Cb003,
+    /// The notification endpoint accepts timeStamp for timestamp.
+    Cb004,
+    /// The notification endpoint accepts an ICCID with the F pad.
+    Cb005,
+    /// The notification endpoint accepts the same notification twice.
+    Cb006,
+    /// The notification endpoint answers within 2 s.
+    Cb007,
+    /// The notification endpoint refuses a client without certificate when mTLS is configured.
+    Cb008,
+}
+
+impl CheckId {
+    /// The id as reports print it, e.g. `TLS-001`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::Tls001 => "TLS-001",
+            CheckId::Tls002 => "TLS-002",
+            CheckId::Http001 => "HTTP-001",
+            CheckId::Http002 => "HTTP-002",
+            CheckId::Http003 => "HTTP-003",
+            CheckId::Http004 => "HTTP-004",
+            CheckId::Http005 => "HTTP-005",
+            CheckId::Env001 => "ENV-001",
+            CheckId::Env002 => "ENV-002",
+            CheckId::Env003 => "ENV-003",
+            CheckId::Env004 => "ENV-004",
+            CheckId::Fld001 => "FLD-001",
+            CheckId::Fld002 => "FLD-002",
+            CheckId::Fld003 => "FLD-003",
+            CheckId::Fld004 => "FLD-004",
+            CheckId::Fld005 => "FLD-005",
+            CheckId::Fld006 => "FLD-006",
+            CheckId::Fld007 => "FLD-007",
+            CheckId::Fld008 => "FLD-008",
+            CheckId::Fld009 => "FLD-009",
+            CheckId::Seq001 => "SEQ-001",
+            CheckId::Seq002 => "SEQ-002",
+            CheckId::Seq003 => "SEQ-003",
+            CheckId::Cb001 => "CB-001",
+            CheckId::Cb002 => "CB-002",
+            CheckId::Cb003 => "CB-003",
+            CheckId::Cb004 => "CB-004",
+            CheckId::Cb005 => "CB-005",
+            CheckId::Cb006 => "CB-006",
+            CheckId::Cb007 => "CB-007",
+            CheckId::Cb008 => "CB-008",
+        }
+    }
+
+    /// The check's entry in [`CHECKS`].
+    pub fn check(self) -> &'static Check {
+        // `CHECKS` lists every variant at its own position (checked at compile time below).
+        &CHECKS[self as usize]
+    }
+
+    /// The check with this id text, e.g. `HTTP-003`.
+    pub fn parse(text: &str) -> Option<CheckId> {
+        CHECKS.iter().map(|c| c.id).find(|id| id.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for CheckId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Every check, grouped: TLS, HTTP, envelope, fields, sequence, callback endpoint.
 pub const CHECKS: &[Check] = &[
     check(
-        "TLS-001",
+        CheckId::Tls001,
         "A client certificate is presented",
         "SGP.22 §6.1.1 (mutual TLS on ES2+)",
         E,
     ),
     check(
-        "TLS-002",
+        CheckId::Tls002,
         "The client certificate identifies an operator",
         "SGP.22 §6.1.1, §6.4",
         E,
     ),
     check(
-        "HTTP-001",
+        CheckId::Http001,
         "ES2+ functions are called with POST",
         "SGP.22 §6.2",
         E,
     ),
     check(
-        "HTTP-002",
+        CheckId::Http002,
         "Content-Type is application/json",
         "SGP.22 §6.2",
         E,
     ),
-    check("HTTP-003", "X-Admin-Protocol is present", "SGP.22 §6.2", E),
     check(
-        "HTTP-004",
+        CheckId::Http003,
+        "X-Admin-Protocol is present",
+        "SGP.22 §6.2",
+        E,
+    ),
+    check(
+        CheckId::Http004,
         "X-Admin-Protocol has the form gsma/rsp/v2.x.y",
         "SGP.22 §6.2, Annex I",
         E,
     ),
-    check("HTTP-005", "The body is one JSON object", "SGP.22 §6.5", E),
     check(
-        "ENV-001",
+        CheckId::Http005,
+        "The body is one JSON object",
+        "SGP.22 §6.5",
+        E,
+    ),
+    check(
+        CheckId::Env001,
         "The request has a header object",
         "SGP.22 §6.5.1.1",
         E,
     ),
     check(
-        "ENV-002",
+        CheckId::Env002,
         "functionRequesterIdentifier is one the certificate's operator may use",
         "SGP.22 §6.5.1.1, §6.4",
         E,
     ),
     check(
-        "ENV-003",
+        CheckId::Env003,
         "functionCallIdentifier is present",
         "SGP.22 §6.5.1.1",
         E,
     ),
     check(
-        "ENV-004",
+        CheckId::Env004,
         "functionCallIdentifier is not reused for a different request",
         "SGP.22 §5.2.4 (call correlation)",
         E,
     ),
     check(
-        "FLD-001",
+        CheckId::Fld001,
         "Field names are spelled and cased exactly",
         "SGP.22 §6.5.2; real clients send smdpAddress, comfirmationCode, profiletype",
         E,
     ),
     check(
-        "FLD-002",
+        CheckId::Fld002,
         "Fields have their JSON types (strings; releaseFlag a boolean)",
         "SGP.22 §6.5.2 schemas",
         E,
     ),
     check(
-        "FLD-003",
+        CheckId::Fld003,
         "ICCIDs are 19 or 20 digits (optional F pad)",
         "SGP.22 §5.2.1",
         E,
     ),
-    check("FLD-004", "EIDs are 32 digits", "SGP.22 §5.2.1", E),
+    check(CheckId::Fld004, "EIDs are 32 digits", "SGP.22 §5.2.1", E),
     check(
-        "FLD-005",
+        CheckId::Fld005,
         "MatchingIDs use only 0-9, A-Z and -",
         "SGP.22 §4.1.1",
         E,
     ),
     check(
-        "FLD-006",
+        CheckId::Fld006,
         "ConfirmOrder carries releaseFlag",
         "SGP.22 §5.3.2 (M)",
         E,
     ),
     check(
-        "FLD-007",
+        CheckId::Fld007,
         "finalProfileStatusIndicator is Available or Unavailable",
         "SGP.22 §5.3.3, Table 29",
         E,
     ),
     check(
-        "FLD-008",
+        CheckId::Fld008,
         "DownloadOrder gives iccid or profileType",
         "SGP.22 §5.3.1, Table 6a",
         E,
     ),
     check(
-        "FLD-009",
+        CheckId::Fld009,
         "CancelOrder repeats the order's EID and MatchingID",
         "SGP.22 §5.3.3 (SHALL)",
         E,
     ),
     check(
-        "SEQ-001",
+        CheckId::Seq001,
         "ConfirmOrder follows a DownloadOrder of that ICCID",
         "SGP.22 §3.1.6, §5.3.2",
         E,
     ),
     check(
-        "SEQ-002",
+        CheckId::Seq002,
         "ReleaseProfile follows a ConfirmOrder with releaseFlag false",
         "SGP.22 §5.3.4",
         W,
     ),
     check(
-        "SEQ-003",
+        CheckId::Seq003,
         "No ES2+ call targets a profile that is already installed",
         "SGP.22 §3.1.6",
         W,
     ),
     check(
-        "CB-001",
+        CheckId::Cb001,
         "The notification endpoint answers 204",
         "SGP.22 §6.3",
         E,
     ),
     check(
-        "CB-002",
+        CheckId::Cb002,
         "The notification endpoint answers with an empty body",
         "SGP.22 §6.3",
         W,
     ),
     check(
-        "CB-003",
+        CheckId::Cb003,
         "The notification endpoint accepts unknown fields (tac, imei, …)",
-        "es2plus.md §3.5: Idemia sends them",
+        "SGP.22 §6.5.2.5; SM-DP+s in the field add vendor fields (docs/conformance.md)",
         E,
     ),
     check(
-        "CB-004",
+        CheckId::Cb004,
         "The notification endpoint accepts timeStamp for timestamp",
         "SGP.22 Annex I",
         W,
     ),
     check(
-        "CB-005",
+        CheckId::Cb005,
         "The notification endpoint accepts an ICCID with the F pad",
-        "es2plus.md §3.5, §8",
+        "SGP.22 §6.5.2.5 (iccid pattern ^[0-9]{19}[0-9F]?$)",
         W,
     ),
     check(
-        "CB-006",
+        CheckId::Cb006,
         "The notification endpoint accepts the same notification twice",
         "at-least-once delivery",
         E,
     ),
     check(
-        "CB-007",
+        CheckId::Cb007,
         "The notification endpoint answers within 2 s",
         "delivery timeouts of real SM-DP+s",
         E,
     ),
     check(
-        "CB-008",
+        CheckId::Cb008,
         "The notification endpoint refuses a client without certificate when mTLS is configured",
         "SGP.22 §6.1.1",
         E,
     ),
 ];
 
-/// The check with this id.
-pub fn find(id: &str) -> Option<&'static Check> {
-    CHECKS.iter().find(|c| c.id == id)
-}
-
-/// The check's position in [`CHECKS`]. Every request is graded on some thirty checks, so this
-/// is on the hot path: a table indexed by the id's first letter and number, built at compile
-/// time (which also proves those two tell every check apart), then one comparison.
-pub fn position(id: &str) -> Option<usize> {
-    let (letter, number) = slot(id.as_bytes())?;
-    let position = POSITIONS[letter][number];
-    let found = CHECKS.get(usize::from(position))?;
-    // Ids come from string literals, usually the very ones in the catalog.
-    let same = std::ptr::eq(found.id, id) || found.id == id;
-    same.then_some(usize::from(position))
-}
-
-/// Checks per letter that the table has room for (numbers 1..=15).
-const NUMBERS: usize = 16;
-/// No check at this slot.
-const EMPTY: u8 = u8::MAX;
-
-/// `POSITIONS[letter][number]`: the position of the check with that first letter and number.
-const POSITIONS: [[u8; NUMBERS]; 26] = {
-    let mut table = [[EMPTY; NUMBERS]; 26];
+// Each variant sits at its own position, so `CheckId::check` is one index.
+const _: () = {
     let mut i = 0;
     while i < CHECKS.len() {
-        let Some((letter, number)) = slot(CHECKS[i].id.as_bytes()) else {
-            panic!("a check id is not LETTERS-NNN with NNN below 16");
-        };
-        assert!(
-            table[letter][number] == EMPTY,
-            "two checks share a first letter and number"
-        );
-        assert!(i < EMPTY as usize, "too many checks for a u8 position");
-        table[letter][number] = i as u8;
+        assert!(CHECKS[i].id as usize == i, "CHECKS is not in CheckId order");
         i += 1;
     }
-    table
 };
 
-/// The first letter (`A` = 0) and the three-digit number of `TLS-001`-shaped ids.
-const fn slot(id: &[u8]) -> Option<(usize, usize)> {
-    let len = id.len();
-    if len < 5 || !id[0].is_ascii_uppercase() || id[len - 4] != b'-' {
-        return None;
-    }
-    let (h, t, u) = (id[len - 3], id[len - 2], id[len - 1]);
-    if !h.is_ascii_digit() || !t.is_ascii_digit() || !u.is_ascii_digit() {
-        return None;
-    }
-    let number = (h - b'0') as usize * 100 + (t - b'0') as usize * 10 + (u - b'0') as usize;
-    if number >= NUMBERS {
-        return None;
-    }
-    Some(((id[0] - b'A') as usize, number))
+/// The check with this id.
+pub fn find(id: &str) -> Option<&'static Check> {
+    CheckId::parse(id).map(CheckId::check)
 }
 
 #[cfg(test)]
@@ -280,27 +375,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_check_has_its_own_position() {
-        for (i, c) in CHECKS.iter().enumerate() {
-            assert_eq!(position(c.id), Some(i), "{}", c.id);
-        }
-        assert_eq!(position("TLS-999"), None);
-        assert_eq!(position("TXS-001"), None);
-        assert_eq!(position("T"), None);
-        assert_eq!(position("TLS-0a1"), None);
-        assert_eq!(position("tLS-001"), None);
-        assert_eq!(position("TLS-0001"), None);
-        assert_eq!(position(""), None);
-    }
-
-    #[test]
     fn ids_are_unique_and_shaped() {
-        let mut ids: Vec<&str> = CHECKS.iter().map(|c| c.id).collect();
+        let mut ids: Vec<&str> = CHECKS.iter().map(|c| c.id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), CHECKS.len());
         assert!(CHECKS
             .iter()
-            .all(|c| c.id.contains('-') && !c.title.is_empty()));
+            .all(|c| c.id.as_str().contains('-') && !c.title.is_empty()));
+        for c in CHECKS {
+            assert_eq!(CheckId::parse(c.id.as_str()), Some(c.id));
+        }
+        assert_eq!(CheckId::parse("TLS-999"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Grading one ES2+ request against the catalog: pure functions from what was received (and
 //! the state of the profile it names) to pass/fail outcomes.
 
+use super::catalog::CheckId;
 use crate::ids::{Eid, Iccid, MatchingId};
 use crate::json::{Json, Object};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
@@ -9,32 +10,32 @@ use crate::sgp22::Function;
 
 /// One graded check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Grade {
     /// The check id.
-    pub check: &'static str,
+    pub check: CheckId,
     /// Whether the request passed it.
     pub passed: bool,
     /// What was wrong (empty when passed).
     pub message: String,
 }
 
-fn pass(check: &'static str) -> Outcome {
-    Outcome {
+fn pass(check: CheckId) -> Grade {
+    Grade {
         check,
         passed: true,
         message: String::new(),
     }
 }
 
-fn fail(check: &'static str, message: impl Into<String>) -> Outcome {
-    Outcome {
+fn fail(check: CheckId, message: impl Into<String>) -> Grade {
+    Grade {
         check,
         passed: false,
         message: message.into(),
     }
 }
 
-fn verdict(check: &'static str, ok: bool, message: impl FnOnce() -> String) -> Outcome {
+fn verdict(check: CheckId, ok: bool, message: impl FnOnce() -> String) -> Grade {
     if ok {
         pass(check)
     } else {
@@ -44,7 +45,7 @@ fn verdict(check: &'static str, ok: bool, message: impl FnOnce() -> String) -> O
 
 /// The HTTP-level checks, from the method and headers, added to `out`.
 pub fn http(
-    out: &mut Vec<Outcome>,
+    out: &mut Vec<Grade>,
     method: &str,
     content_type: Option<&str>,
     admin_protocol: Option<&str>,
@@ -54,18 +55,18 @@ pub fn http(
             .next()
             .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
     });
-    out.push(verdict("HTTP-001", method == "POST", || {
+    out.push(verdict(CheckId::Http001, method == "POST", || {
         format!("method {method}")
     }));
-    out.push(verdict("HTTP-002", json, || {
+    out.push(verdict(CheckId::Http002, json, || {
         format!("Content-Type {content_type:?}")
     }));
-    out.push(verdict("HTTP-003", admin_protocol.is_some(), || {
+    out.push(verdict(CheckId::Http003, admin_protocol.is_some(), || {
         "no X-Admin-Protocol header".into()
     }));
     // The shape is graded only when there is a header to look at (HTTP-003 covers its absence).
     if let Some(v) = admin_protocol {
-        out.push(verdict("HTTP-004", is_v2_protocol(v), || {
+        out.push(verdict(CheckId::Http004, is_v2_protocol(v), || {
             format!("X-Admin-Protocol {v:?}")
         }));
     }
@@ -159,7 +160,7 @@ pub fn body(
     body: &[u8],
     operator: Option<&Operator>,
     before: Option<&Profile>,
-) -> Vec<Outcome> {
+) -> Vec<Grade> {
     let parsed = crate::json::parse(body).ok();
     parsed_body(function, parsed.as_ref(), operator, before)
 }
@@ -171,7 +172,7 @@ pub fn parsed_body(
     body: Option<&Json<'_>>,
     operator: Option<&Operator>,
     before: Option<&Profile>,
-) -> Vec<Outcome> {
+) -> Vec<Grade> {
     // Room for every outcome a body can give, so it is allocated once.
     let mut out = Vec::with_capacity(24);
     parsed_body_into(&mut out, function, body, operator, before);
@@ -180,7 +181,7 @@ pub fn parsed_body(
 
 /// [`parsed_body`], adding to `out` (the request path's one vector of outcomes).
 pub fn parsed_body_into(
-    out: &mut Vec<Outcome>,
+    out: &mut Vec<Grade>,
     function: Function,
     body: Option<&Json<'_>>,
     operator: Option<&Operator>,
@@ -188,25 +189,25 @@ pub fn parsed_body_into(
 ) {
     let map = match body {
         Some(Json::Object(map)) => {
-            out.push(pass("HTTP-005"));
+            out.push(pass(CheckId::Http005));
             map
         }
         _ => {
-            out.push(fail("HTTP-005", "the body is not one JSON object"));
+            out.push(fail(CheckId::Http005, "the body is not one JSON object"));
             return;
         }
     };
 
     // Envelope.
     let header = map.get("header").and_then(Json::as_object);
-    out.push(verdict("ENV-001", header.is_some(), || {
+    out.push(verdict(CheckId::Env001, header.is_some(), || {
         "no header object".into()
     }));
     if let Some(h) = header {
         let requester = h.get("functionRequesterIdentifier").and_then(Json::as_str);
         if let Some(op) = operator {
             out.push(verdict(
-                "ENV-002",
+                CheckId::Env002,
                 requester.is_some_and(|r| op.requester_identifiers.iter().any(|x| x == r)),
                 || {
                     format!(
@@ -217,7 +218,7 @@ pub fn parsed_body_into(
             ));
         }
         out.push(verdict(
-            "ENV-003",
+            CheckId::Env003,
             h.get("functionCallIdentifier")
                 .and_then(Json::as_str)
                 .is_some_and(|c| !c.is_empty()),
@@ -237,7 +238,9 @@ pub fn parsed_body_into(
                 .map(|(k, m)| format!("header.{k} (should be {m})")),
         );
     }
-    out.push(verdict("FLD-001", wrong.is_empty(), || wrong.join(", ")));
+    out.push(verdict(CheckId::Fld001, wrong.is_empty(), || {
+        wrong.join(", ")
+    }));
     let mut types = Vec::new();
     for (key, value) in map.iter() {
         let ok = match key {
@@ -257,25 +260,29 @@ pub fn parsed_body_into(
             }
         }
     }
-    out.push(verdict("FLD-002", types.is_empty(), || types.join(", ")));
+    out.push(verdict(CheckId::Fld002, types.is_empty(), || {
+        types.join(", ")
+    }));
 
     let text = |k: &str| map.get(k).and_then(Json::as_str);
     // JSON null counts as absent, as in normal processing.
     let present = |k: &str| map.get(k).is_some_and(|v| !v.is_null());
     if let Some(i) = text("iccid") {
-        out.push(verdict("FLD-003", i.parse::<Iccid>().is_ok(), || {
+        out.push(verdict(CheckId::Fld003, i.parse::<Iccid>().is_ok(), || {
             format!("iccid {i:?}")
         }));
     }
     if let Some(e) = text("eid") {
-        out.push(verdict("FLD-004", e.parse::<Eid>().is_ok(), || {
+        out.push(verdict(CheckId::Fld004, e.parse::<Eid>().is_ok(), || {
             format!("eid {e:?}")
         }));
     }
     if let Some(m) = text("matchingId").filter(|m| !m.is_empty()) {
-        out.push(verdict("FLD-005", m.parse::<MatchingId>().is_ok(), || {
-            format!("matchingId {m:?}")
-        }));
+        out.push(verdict(
+            CheckId::Fld005,
+            m.parse::<MatchingId>().is_ok(),
+            || format!("matchingId {m:?}"),
+        ));
     }
     match function {
         Function::DownloadOrder => {
@@ -286,19 +293,21 @@ pub fn parsed_body_into(
             });
             if !miscased {
                 out.push(verdict(
-                    "FLD-008",
+                    CheckId::Fld008,
                     present("iccid") || present("profileType"),
                     || "neither iccid nor profileType".into(),
                 ));
             }
         }
-        Function::ConfirmOrder => out.push(verdict("FLD-006", present("releaseFlag"), || {
-            "no releaseFlag".into()
-        })),
+        Function::ConfirmOrder => {
+            out.push(verdict(CheckId::Fld006, present("releaseFlag"), || {
+                "no releaseFlag".into()
+            }))
+        }
         Function::CancelOrder => {
             let indicator = text("finalProfileStatusIndicator");
             out.push(verdict(
-                "FLD-007",
+                CheckId::Fld007,
                 matches!(indicator, Some("Available" | "Unavailable")),
                 || format!("finalProfileStatusIndicator {indicator:?}"),
             ));
@@ -310,7 +319,7 @@ pub fn parsed_body_into(
                 if matches!(p.matching_id, Some(OrderMatchingId::Id(_))) && !present("matchingId") {
                     missing.push("matchingId");
                 }
-                out.push(verdict("FLD-009", missing.is_empty(), || {
+                out.push(verdict(CheckId::Fld009, missing.is_empty(), || {
                     format!(
                         "the order has {} but the request leaves it out",
                         missing.join(" and ")
@@ -325,19 +334,19 @@ pub fn parsed_body_into(
     if let Some(p) = before {
         match function {
             Function::ConfirmOrder => out.push(verdict(
-                "SEQ-001",
+                CheckId::Seq001,
                 matches!(p.state, ProfileState::Allocated | ProfileState::Linked),
                 || format!("ConfirmOrder on a profile in state {}", p.state),
             )),
             Function::ReleaseProfile => out.push(verdict(
-                "SEQ-002",
+                CheckId::Seq002,
                 p.state == ProfileState::Confirmed,
                 || format!("ReleaseProfile on a profile in state {}", p.state),
             )),
             _ => {}
         }
         out.push(verdict(
-            "SEQ-003",
+            CheckId::Seq003,
             p.state != ProfileState::Installed,
             || format!("{} on an installed profile", function.name()),
         ));
@@ -399,7 +408,7 @@ fn hash_json(value: &Json<'_>, hasher: &mut impl std::hash::Hasher) {
 mod tests {
     use super::*;
 
-    fn failed(outcomes: &[Outcome]) -> Vec<&'static str> {
+    fn failed(outcomes: &[Grade]) -> Vec<CheckId> {
         outcomes
             .iter()
             .filter(|o| !o.passed)
@@ -411,8 +420,12 @@ mod tests {
     fn misspellings_and_cases() {
         let request = br#"{"header":{"functionrequesterIDentifier":"a","functionCallIdentifier":"1"},"iccid":"8944500100000000004","smdpAddress":"x","releaseFlag":"true","vendor":1}"#;
         let out = body(Function::ConfirmOrder, request, None, None);
-        assert_eq!(failed(&out), vec!["FLD-001", "FLD-002"]);
-        let msg = &out.iter().find(|o| o.check == "FLD-001").unwrap().message;
+        assert_eq!(failed(&out), vec![CheckId::Fld001, CheckId::Fld002]);
+        let msg = &out
+            .iter()
+            .find(|o| o.check == CheckId::Fld001)
+            .unwrap()
+            .message;
         assert!(msg.contains("smdpAddress (should be smdsAddress)"), "{msg}");
         assert!(
             msg.contains(

@@ -16,8 +16,8 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use catalog::{Check, CHECKS};
-use grade::Outcome;
+use catalog::{Check, CheckId, CHECKS};
+use grade::Grade;
 
 /// Failures kept per check.
 const FAILURES_KEPT: usize = 20;
@@ -98,13 +98,13 @@ impl Hasher for AlreadyHashed {
 
 impl Conformance {
     /// Adds graded outcomes.
-    pub fn record(&self, outcomes: &[Outcome], ctx: &Context) {
+    pub fn record(&self, outcomes: &[Grade], ctx: &Context) {
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         if stats.is_empty() {
             stats.resize_with(catalog::CHECKS.len(), Stats::default);
         }
         for o in outcomes {
-            let Some(s) = catalog::position(o.check).and_then(|i| stats.get_mut(i)) else {
+            let Some(s) = stats.get_mut(o.check as usize) else {
                 debug_assert!(false, "{} is not in the catalog", o.check);
                 continue;
             };
@@ -127,7 +127,7 @@ impl Conformance {
     }
 
     /// ENV-004: the outcome for `call_id` of `operator` carrying a request with `fingerprint`.
-    pub fn call_identifier(&self, operator: &str, call_id: &str, fingerprint: u64) -> Outcome {
+    pub fn call_identifier(&self, operator: &str, call_id: &str, fingerprint: u64) -> Grade {
         use std::hash::BuildHasher;
         let key = self.call_id_keys.hash_one((operator, call_id));
         let mut seen = self.call_ids.lock().unwrap_or_else(|e| e.into_inner());
@@ -135,15 +135,15 @@ impl Conformance {
             seen.clear();
         }
         match seen.insert(key, fingerprint) {
-            Some(previous) if previous != fingerprint => Outcome {
-                check: "ENV-004",
+            Some(previous) if previous != fingerprint => Grade {
+                check: CheckId::Env004,
                 passed: false,
                 message: format!(
                     "functionCallIdentifier {call_id:?} was used before for a different request"
                 ),
             },
-            _ => Outcome {
-                check: "ENV-004",
+            _ => Grade {
+                check: CheckId::Env004,
                 passed: true,
                 message: String::new(),
             },
@@ -258,7 +258,7 @@ impl Report {
             self.summary.checks, self.summary.failed, self.summary.not_exercised
         ));
         for c in &self.checks {
-            let group = c.check.id.split('-').next().unwrap_or("");
+            let group = c.check.id.as_str().split('-').next().unwrap_or("");
             out.push_str(&format!(
                 "    <testcase classname=\"{}\" name=\"{}\">\n",
                 xml(group),

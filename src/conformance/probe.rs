@@ -7,7 +7,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::grade::Outcome;
+use super::catalog::CheckId;
+use super::grade::Grade;
 use super::Context;
 use crate::app::App;
 use crate::clock::es2_timestamp_shared;
@@ -38,8 +39,8 @@ pub struct ProbeStep {
     pub latency_ms: u64,
 }
 
-fn outcome(check: &'static str, ok: bool, message: impl FnOnce() -> String) -> Outcome {
-    Outcome {
+fn outcome(check: CheckId, ok: bool, message: impl FnOnce() -> String) -> Grade {
+    Grade {
         check,
         passed: ok,
         message: if ok { String::new() } else { message() },
@@ -121,21 +122,21 @@ pub async fn run(
             send(transport, &callback, value, &admin_protocol).await;
         let check = match step {
             "valid notification" => {
-                outcomes.push(outcome("CB-001", status == Some(204), || {
+                outcomes.push(outcome(CheckId::Cb001, status == Some(204), || {
                     format!("answered {status:?} {error:?}")
                 }));
                 outcomes.push(outcome(
-                    "CB-002",
+                    CheckId::Cb002,
                     status.is_some() && body_bytes == 0,
                     || format!("answered with a {body_bytes}-byte body"),
                 ));
                 None
             }
-            "unknown fields tac, imei, vendorExtension" => Some("CB-003"),
-            "timeStamp instead of timestamp" => Some("CB-004"),
-            "ICCID with F pad" if can_pad => Some("CB-005"),
+            "unknown fields tac, imei, vendorExtension" => Some(CheckId::Cb003),
+            "timeStamp instead of timestamp" => Some(CheckId::Cb004),
+            "ICCID with F pad" if can_pad => Some(CheckId::Cb005),
             "ICCID with F pad" => None,
-            _ => Some("CB-006"),
+            _ => Some(CheckId::Cb006),
         };
         if let Some(check) = check {
             outcomes.push(outcome(check, ok2xx(status), || {
@@ -143,7 +144,7 @@ pub async fn run(
             }));
         }
         outcomes.push(outcome(
-            "CB-007",
+            CheckId::Cb007,
             status.is_some() && latency <= ANSWER_WITHIN,
             || format!("{step}: {latency:?}"),
         ));
@@ -161,7 +162,7 @@ pub async fn run(
         anonymous.client_certificate = false;
         let (status, error, body_bytes, latency) =
             send(transport, &anonymous, &body, &admin_protocol).await;
-        outcomes.push(outcome("CB-008", !ok2xx(status), || {
+        outcomes.push(outcome(CheckId::Cb008, !ok2xx(status), || {
             format!("accepted a client without certificate (answered {status:?})")
         }));
         steps.push(ProbeStep {

@@ -16,12 +16,12 @@ use time::OffsetDateTime;
 
 use crate::fault::{CallFacts, FaultAction, Faults};
 use crate::ids::Iccid;
+use crate::ids::MatchingIdGenerator;
 use crate::json::Json;
 use crate::profile::machine::Effect;
 use crate::profile::Profile;
 use crate::scenario::{Operator, Scenario, SmdsBehaviour};
 use crate::store::{Store, UpdateError, Updated};
-use crate::ids::MatchingIdGenerator;
 use status::Es2Error;
 use wire::{ExecutionStatus, Fields, FunctionExecutionStatus, RequestHeader, ResponseHeader};
 

@@ -22,6 +22,7 @@ use tower_service::Service;
 use tracing::{debug, info, warn};
 
 use crate::app::{App, Counters};
+use crate::conformance::catalog::CheckId;
 use crate::pki::PkiDir;
 use tls::PeerIdentity;
 
@@ -161,17 +162,17 @@ pub async fn serve(
                             let reason = tls::failure_reason(&e);
                             metrics.handshake_failure(reason);
                             let graded_check = match reason {
-                                "no_certificate" => Some(("TLS-001", "the client presented no certificate".to_string())),
+                                "no_certificate" => Some((CheckId::Tls001, "the client presented no certificate".to_string())),
                                 "expired" | "not_yet_valid" | "unknown_ca" | "revoked" | "wrong_usage"
                                 | "bad_signature" | "invalid_certificate" => Some((
-                                    "TLS-002",
+                                    CheckId::Tls002,
                                     format!("the client certificate was refused: {reason}"),
                                 )),
                                 _ => None,
                             };
                             if let Some((check, message)) = graded_check {
                                 graded.conformance.record(
-                                    &[crate::conformance::grade::Outcome {
+                                    &[crate::conformance::grade::Grade {
                                         check,
                                         passed: false,
                                         message,

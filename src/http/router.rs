@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use super::{CloseConnection, ConnectionInfo, Limits};
 use crate::app::{App, Counters};
 use crate::clock::es2_timestamp_shared;
-use crate::conformance::{self, grade::Outcome};
+use crate::conformance::{self, catalog::CheckId, grade::Grade};
 use crate::es2::{self, wire::ADMIN_PROTOCOL_HEADER, Function};
 use crate::journal::{BodyText, Disconnect, JournalEntry};
 
@@ -201,8 +201,8 @@ where
         grades,
         ..Trace::default()
     };
-    trace.grades.push(Outcome {
-        check: "TLS-001",
+    trace.grades.push(Grade {
+        check: CheckId::Tls001,
         passed: true,
         message: String::new(),
     });
@@ -250,7 +250,7 @@ struct Trace {
     code: Option<crate::sgp22::StatusCode>,
     fault: Option<String>,
     fault_action: Option<crate::fault::FaultAction>,
-    grades: Vec<Outcome>,
+    grades: Vec<Grade>,
     /// The client went away before its request was complete.
     disconnected: bool,
 }
@@ -309,8 +309,8 @@ impl Trace {
         let request = BodyText::new(self.request.as_deref().unwrap_or_default());
         let response = BodyText::new(self.response.as_deref().unwrap_or_default());
         let outcome = match self.status {
-            Some(status) => crate::metrics::Outcome::Es2(status),
-            None => crate::metrics::Outcome::Http(http_status.as_u16()),
+            Some(status) => crate::metrics::StatusLabel::Es2(status),
+            None => crate::metrics::StatusLabel::Http(http_status.as_u16()),
         };
         app.metrics.request(function, outcome, self.code);
         // Conformance keeps an excerpt only with a failure; don't build one for every call.
@@ -384,7 +384,7 @@ impl Drop for Departure<'_> {
             None => {
                 self.app.metrics.request(
                     self.function,
-                    crate::metrics::Outcome::Http(CLIENT_CLOSED_REQUEST.as_u16()),
+                    crate::metrics::StatusLabel::Http(CLIENT_CLOSED_REQUEST.as_u16()),
                     None,
                 );
                 self.app.journal.record(JournalEntry {
@@ -437,14 +437,14 @@ where
     let headers = request.headers();
     if world.scenario.settings().conformance_strict {
         // Strict conformance: the HTTP checks refuse even where the strictness switches don't.
-        let failed = |id: &str| trace.grades.iter().any(|o| o.check == id && !o.passed);
-        if failed("HTTP-002") {
+        let failed = |id: CheckId| trace.grades.iter().any(|o| o.check == id && !o.passed);
+        if failed(CheckId::Http002) {
             return trace.http_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Content-Type must be application/json (SGP.22 §6.2; conformance HTTP-002)",
             );
         }
-        if failed("HTTP-003") || failed("HTTP-004") {
+        if failed(CheckId::Http003) || failed(CheckId::Http004) {
             return trace.http_error(
                 StatusCode::BAD_REQUEST,
                 "X-Admin-Protocol must be gsma/rsp/v2.x.y (SGP.22 §6.2; conformance HTTP-003/004)",
@@ -532,8 +532,8 @@ where
         .as_ref()
         .and_then(|p| world.scenario.operator_for_certificate(p.names()));
     trace.operator = operator.map(|o| o.id.clone());
-    trace.grades.push(Outcome {
-        check: "TLS-002",
+    trace.grades.push(Grade {
+        check: CheckId::Tls002,
         passed: operator.is_some(),
         message: if operator.is_some() {
             String::new()
@@ -584,12 +584,11 @@ where
         // the normal answers (1.1 / 1.x), which say more.
         let refused = trace.grades.iter().find(|o| {
             !o.passed
-                && !matches!(o.check, "ENV-002" | "TLS-001" | "TLS-002")
-                && conformance::catalog::find(o.check)
-                    .is_some_and(|c| c.severity == conformance::catalog::Severity::Error)
+                && !matches!(o.check, CheckId::Env002 | CheckId::Tls001 | CheckId::Tls002)
+                && o.check.check().severity == conformance::catalog::Severity::Error
         });
         if let Some(f) = refused {
-            let error = es2::status::Es2Error::invalid(f.check, &f.message);
+            let error = es2::status::Es2Error::invalid(f.check.as_str(), &f.message);
             let answer = es2::refusal_answer(error);
             trace.status = Some("Failed");
             trace.code = Some(crate::sgp22::FORMAT_INVALID);
