@@ -2,7 +2,6 @@
 //! the effects of committed transitions are carried out.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tracing::{debug, info};
@@ -13,7 +12,7 @@ use crate::fault::Faults;
 use crate::fault::NotificationFacts;
 use crate::ids::MatchingIdGenerator;
 use crate::journal::Journal;
-use crate::metrics::Metrics;
+use crate::metrics::{Counters, Metrics};
 use crate::notify::{hdpi, Notifier, Outgoing};
 use crate::profile::machine::{DownloadFailure, Effect, NotificationPoint};
 use crate::profile::Profile;
@@ -70,28 +69,6 @@ impl World {
             .unwrap_or_else(|e| e.into_inner())
             .insert(op.id.clone(), Arc::new(callback));
         Ok(())
-    }
-}
-
-/// Counters of refusals that happen before a request reaches ES2+.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Connections closed before the TLS handshake: source address not whitelisted.
-    pub connections_refused_source_ip: AtomicU64,
-    /// Requests refused after the handshake: source address not allowed for that operator.
-    pub requests_refused_source_ip: AtomicU64,
-    /// Connections closed on accept: the connection limit was reached.
-    pub connections_refused_limit: AtomicU64,
-    /// Connections closed because a request head took longer than the header-read timeout.
-    pub connections_closed_header_timeout: AtomicU64,
-    /// Connections closed after the idle timeout.
-    pub connections_closed_idle_timeout: AtomicU64,
-}
-
-impl Counters {
-    /// Adds one to `counter`.
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 

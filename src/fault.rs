@@ -1,4 +1,5 @@
-//! Fault injection at run time: which scenario fault rule fires for an ES2+ call.
+//! Fault injection at run time: which scenario fault rule fires for an ES2+ call or a
+//! notification. Rules know status codes, not the ES2+ error type: the engine builds its answer.
 //!
 //! Rules are tried in order; the first whose matchers all hold, whose probability draw passes
 //! and whose `times` budget is not spent fires. Draws come from SplitMix64 over a per-rule
@@ -7,11 +8,10 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::es2::status::Es2Error;
 use crate::ids::{Eid, IccidKey};
 use crate::profile::machine::NotificationPoint;
 use crate::scenario::{FaultSpec, FaultTarget};
-use crate::sgp22::Function;
+use crate::sgp22::{Function, StatusCode};
 
 /// What is known about an ES2+ call when faults are considered.
 #[derive(Debug, Clone, Copy)]
@@ -33,8 +33,8 @@ pub struct CallFacts<'a> {
 pub struct FaultAction {
     /// The rule's name.
     pub name: String,
-    /// Answer `Failed` with this instead of running the function.
-    pub error: Option<Es2Error>,
+    /// Answer `Failed` with this code and message instead of running the function.
+    pub error: Option<(StatusCode, String)>,
     /// Wait this long before answering.
     pub delay: Option<Duration>,
     /// Close the connection without answering; the function is not run.
@@ -154,10 +154,7 @@ impl Rule {
             .ok()?;
         Some(FaultAction {
             name: s.name.clone(),
-            error: s
-                .error
-                .as_ref()
-                .map(|(code, message)| Es2Error::new(*code, message.clone())),
+            error: s.error.clone(),
             delay: s.delay,
             close: s.close,
             drop: s.drop,

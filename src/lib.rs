@@ -89,6 +89,7 @@
 // Network input must never panic the server: no unwrap/expect outside tests.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod api;
 pub mod app;
 mod atomic_file;
@@ -107,6 +108,7 @@ pub mod metrics;
 pub mod mock;
 pub mod notify;
 pub mod pki;
+pub mod platform;
 pub mod profile;
 pub mod rng;
 pub mod scenario;

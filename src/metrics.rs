@@ -1,12 +1,10 @@
-//! Counters for `GET /metrics`, in the Prometheus text format.
+//! What the mock counts for `GET /metrics`, and the pieces of the Prometheus text format; the
+//! admin API's `/metrics` handler writes the whole exposition.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-
-use crate::app::App;
-use crate::profile::ProfileState;
 
 /// How an ES2+ request ended, for the `status` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -15,6 +13,28 @@ pub enum StatusLabel {
     Es2(&'static str),
     /// An HTTP-level answer (4xx), or 499 when the client went away: `http_<code>`.
     Http(u16),
+}
+
+/// Counters of refusals that happen before a request reaches ES2+.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Connections closed before the TLS handshake: source address not whitelisted.
+    pub connections_refused_source_ip: AtomicU64,
+    /// Requests refused after the handshake: source address not allowed for that operator.
+    pub requests_refused_source_ip: AtomicU64,
+    /// Connections closed on accept: the connection limit was reached.
+    pub connections_refused_limit: AtomicU64,
+    /// Connections closed because a request head took longer than the header-read timeout.
+    pub connections_closed_header_timeout: AtomicU64,
+    /// Connections closed after the idle timeout.
+    pub connections_closed_idle_timeout: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to `counter`.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// `(function, outcome, subject, reason)`: every part static or a number, so counting a request
@@ -66,7 +86,8 @@ impl Metrics {
     }
 }
 
-fn label(value: &str) -> String {
+/// A label value escaped for the text format.
+pub(crate) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -74,13 +95,13 @@ fn label(value: &str) -> String {
 }
 
 /// The `# HELP` and `# TYPE` lines that open a metric family.
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// A counter family whose samples differ in one label, each read from an atomic.
-fn counters(
+pub(crate) fn counters(
     out: &mut String,
     name: &str,
     help: &str,
@@ -98,32 +119,37 @@ fn counters(
 }
 
 /// A family of one unlabelled sample.
-fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+pub(crate) fn single(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
     family(out, name, kind, help);
     let _ = writeln!(out, "{name} {value}");
 }
 
-/// The whole exposition.
-pub fn render(app: &App) -> String {
-    let mut out = String::new();
-    let metrics = &app.metrics;
-    family(
-        &mut out,
-        "smdpp_es2_requests_total",
-        "counter",
-        "ES2+ requests by function and outcome (status, subject and reason codes).",
-    );
-    for ((function, outcome, subject, reason), n) in metrics
-        .requests
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-    {
-        let status = match outcome {
-            StatusLabel::Es2(s) => (*s).to_owned(),
-            StatusLabel::Http(code) => format!("http_{code}"),
-        };
-        let _ = writeln!(
+impl Metrics {
+    /// Writes the request and handshake families.
+    pub(crate) fn expose(&self, out: &mut String) {
+        family(
+            out,
+            "smdpp_es2_requests_total",
+            "counter",
+            "ES2+ requests by function and outcome (status, subject and reason codes).",
+        );
+        for ((function, outcome, subject, reason), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let status = match outcome {
+                StatusLabel::Es2(s) => (*s).to_owned(),
+                StatusLabel::Http(code) => format!("http_{code}"),
+            };
+            let _ = writeln!(
             out,
             "smdpp_es2_requests_total{{function=\"{}\",status=\"{}\",subject=\"{}\",reason=\"{}\"}} {n}",
             label(function),
@@ -131,108 +157,23 @@ pub fn render(app: &App) -> String {
             label(subject),
             label(reason)
         );
-    }
-    family(
-        &mut out,
-        "smdpp_tls_handshake_failures_total",
-        "counter",
-        "Refused or failed TLS handshakes by reason.",
-    );
-    for (reason, n) in metrics
-        .handshakes
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-    {
-        let _ = writeln!(
+        }
+        family(
             out,
-            "smdpp_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"
+            "smdpp_tls_handshake_failures_total",
+            "counter",
+            "Refused or failed TLS handshakes by reason.",
         );
-    }
-    let c = &app.counters;
-    counters(
-        &mut out,
-        "smdpp_source_ip_refusals_total",
-        "Connections or requests refused by IP whitelisting.",
-        "stage",
-        &[
-            ("connection", &c.connections_refused_source_ip),
-            ("request", &c.requests_refused_source_ip),
-        ],
-    );
-    counters(
-        &mut out,
-        "smdpp_connections_refused_total",
-        "ES2+ connections closed on accept because the connection limit was reached.",
-        "reason",
-        &[("connection_limit", &c.connections_refused_limit)],
-    );
-    counters(
-        &mut out,
-        "smdpp_connections_closed_total",
-        "ES2+ connections closed by a time limit.",
-        "reason",
-        &[
-            ("header_timeout", &c.connections_closed_header_timeout),
-            ("idle_timeout", &c.connections_closed_idle_timeout),
-        ],
-    );
-
-    let world = app.world();
-    family(
-        &mut out,
-        "smdpp_profiles",
-        "gauge",
-        "Profiles by operator, profile type and state.",
-    );
-    let counts = world.store.counts_by_type();
-    for ty in world.scenario.profile_types() {
-        let per_state = counts.get(&ty.id).copied().unwrap_or_default();
-        for state in ProfileState::ALL {
+        for (reason, n) in self
+            .handshakes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
-                "smdpp_profiles{{operator=\"{}\",profile_type=\"{}\",state=\"{state}\"}} {}",
-                label(&ty.owner),
-                label(&ty.id),
-                per_state[state.index()]
+                "smdpp_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"
             );
         }
     }
-
-    let d = &app.notifier.log().counters;
-    counters(
-        &mut out,
-        "smdpp_notifications_total",
-        "HandleDownloadProgressInfo notifications by outcome.",
-        "outcome",
-        &[
-            ("queued", &d.queued),
-            ("delivered", &d.delivered),
-            ("failed", &d.failed),
-            ("dropped_queue_full", &d.dropped_queue_full),
-            ("dropped_by_fault", &d.dropped_by_fault),
-        ],
-    );
-    single(
-        &mut out,
-        "smdpp_notification_attempts_total",
-        "counter",
-        "Delivery attempts.",
-        d.attempts.load(Ordering::Relaxed),
-    );
-    single(
-        &mut out,
-        "smdpp_notification_queue_depth",
-        "gauge",
-        "Notifications queued, waiting or being retried.",
-        app.notifier.depth(),
-    );
-    single(
-        &mut out,
-        "smdpp_journal_entries",
-        "gauge",
-        "Entries in the request journal.",
-        app.journal.len(),
-    );
-    out
 }

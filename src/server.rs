@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::api::admin::AdminState;
+use crate::admin::AdminState;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::http::{self, tls, Limits};
@@ -241,7 +241,7 @@ impl Server {
                 if !admin_addr.ip().is_loopback() && config.admin_token.is_none() {
                     warn!(%admin_addr, "the admin API listens beyond loopback without a token: anyone who can reach it can change the mock's state (set --admin-token / SMDPP_ADMIN_TOKEN)");
                 }
-                let router = crate::api::admin::router(AdminState {
+                let router = crate::admin::router(AdminState {
                     app: app.clone(),
                     pki: pki.clone(),
                     sans: Arc::new(config.server_sans()),

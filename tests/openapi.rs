@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use common::*;
 use hyper::StatusCode;
 use serde_json::Value;
-use smdpp_mock::api::{admin, openapi, platform};
+use smdpp_mock::admin::{self, openapi};
+use smdpp_mock::platform;
 use smdpp_mock::sgp22::Function;
 
 fn refs(v: &Value, out: &mut Vec<String>) {

@@ -113,9 +113,10 @@ pub fn handle_parsed(
     };
     if let Some(action) = fault.as_ref().filter(|a| a.close || a.error.is_some()) {
         let mut failed = answer::<()>(
-            Err(action.error.clone().unwrap_or_else(|| {
-                Es2Error::new(status::EXECUTION_ERROR, "connection closed by a fault rule")
-            })),
+            Err(match &action.error {
+                Some((code, message)) => Es2Error::new(*code, message.clone()),
+                None => Es2Error::new(status::EXECUTION_ERROR, "connection closed by a fault rule"),
+            }),
             request_header,
         );
         failed.fault = fault;

@@ -21,8 +21,9 @@ use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::{debug, info, warn};
 
-use crate::app::{App, Counters};
+use crate::app::App;
 use crate::conformance::catalog::CheckId;
+use crate::metrics::Counters;
 use crate::pki::PkiDir;
 use tls::PeerIdentity;
 

@@ -16,11 +16,12 @@ use tower_service::Service;
 use tracing::{debug, info, warn};
 
 use super::{CloseConnection, ConnectionInfo, Limits};
-use crate::app::{App, Counters};
+use crate::app::App;
 use crate::clock::es2_timestamp_shared;
 use crate::conformance::{self, catalog::CheckId, grade::Grade};
 use crate::es2::{self, wire::ADMIN_PROTOCOL_HEADER, Function};
 use crate::journal::{BodyText, Disconnect, JournalEntry};
+use crate::metrics::Counters;
 
 /// Parsed once: a header looked up or set by a `&str` name is parsed on every use.
 const ADMIN_PROTOCOL: HeaderName = HeaderName::from_static(ADMIN_PROTOCOL_HEADER);
@@ -48,7 +49,7 @@ impl Es2Service {
             app: app.clone(),
             limits,
         };
-        let platform = crate::api::platform::router().with_state(app);
+        let platform = crate::platform::router().with_state(app);
         let router = Router::new()
             .route("/gsma/rsp2/es2plus/{function}", any(es2_endpoint))
             .fallback(not_found)

@@ -1,19 +1,9 @@
-//! The JSON APIs besides ES2+: the operator's platform management API (on the ES2+ port, over
-//! the same mutual TLS) and the admin / test-control API (plain HTTP, loopback by default).
-//!
-//! [`view`] holds the JSON shapes both share; [`openapi`] describes every route of all three
-//! APIs; the route tables in [`platform`] and [`admin`] are what the routers are built from and
-//! what the OpenAPI document is checked against.
+//! What the JSON APIs besides ES2+ share (the platform API in `platform`, the admin API in
+//! `admin`): the one JSON error shape, query parameters, paging.
 
 // Helpers return the finished HTTP answer as their error, which handlers pass straight on; it
 // is large, but it is also the last thing a request allocates.
 #![allow(clippy::result_large_err)]
-
-pub mod admin;
-pub mod dashboard;
-pub mod openapi;
-pub mod platform;
-pub mod view;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -8,15 +8,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::admin::AdminState;
-use super::json_response;
+use super::AdminState;
+use crate::api::json_response;
 use crate::app::App;
 use crate::conformance::Summary as ConformanceSummary;
 use crate::profile::ProfileState;
 
-const INDEX_HTML: &str = include_str!("dashboard/index.html");
-const APP_JS: &str = include_str!("dashboard/app.js");
-const STYLE_CSS: &str = include_str!("dashboard/style.css");
+const INDEX_HTML: &str = include_str!("index.html");
+const APP_JS: &str = include_str!("app.js");
+const STYLE_CSS: &str = include_str!("style.css");
 
 /// The page only loads its own files and talks to its own origin; journal entries carry
 /// client-supplied text, so scripts from anywhere else must never run.

@@ -6,9 +6,9 @@
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
-use super::view::{ProfilePage, ProfileTypeView, ProfileView};
 use crate::journal::JournalEntry;
 use crate::notify::DeliveryRecord;
+use crate::platform::view::{ProfilePage, ProfileTypeView, ProfileView};
 use crate::sgp22::Function;
 
 fn reference(name: &str) -> Value {

@@ -2,6 +2,12 @@
 //! scoped to the operator the client certificate identifies. Another operator's data is never
 //! visible: it is answered like data that does not exist.
 
+// Helpers return the finished HTTP answer as their error, which handlers pass straight on; it
+// is large, but it is also the last thing a request allocates.
+#![allow(clippy::result_large_err)]
+
+pub mod view;
+
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
@@ -10,13 +16,13 @@ use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::{Extension, Router};
 
-use super::view::{ProfilePage, ProfileTypeView, ProfileView};
-use super::{bad_parameter, cursor, error, json_response, parse_cursor, parse_limit, Segment};
+use crate::api::{bad_parameter, cursor, error, json_response, parse_cursor, parse_limit, Segment};
 use crate::app::App;
 use crate::http::ConnectionInfo;
 use crate::ids::{Eid, Iccid};
 use crate::profile::ProfileState;
 use crate::scenario::Operator;
+use view::{ProfilePage, ProfileTypeView, ProfileView};
 
 /// Every route of the platform API: method, path (axum syntax), handler.
 pub fn routes() -> Vec<(Method, &'static str, MethodRouter<App>)> {

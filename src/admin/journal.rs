@@ -1,0 +1,252 @@
+//! What happened: the journal of ES2+ calls, the notification delivery log, and long-polls on
+//! them and on profile states.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use super::profiles::parse_iccid;
+use super::AdminState;
+use crate::api::{bad_parameter, error, json_response, parse_limit};
+use crate::journal::JournalFilter;
+use crate::notify::DeliveryState;
+use crate::platform::view::ProfileView;
+use crate::profile::ProfileState;
+use crate::scenario::file::HumanDuration;
+
+fn journal_filter(q: &HashMap<String, String>) -> Result<JournalFilter, Response> {
+    let since = match q.get("since") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| bad_parameter("since", format!("{v:?} is not a sequence number")))?,
+        ),
+    };
+    Ok(JournalFilter {
+        function: q.get("function").cloned(),
+        iccid: q.get("iccid").cloned(),
+        since,
+        operator: q.get("operator").cloned(),
+        status: q.get("status").cloned(),
+    })
+}
+
+pub(super) fn check_known(q: &HashMap<String, String>, known: &[&str]) -> Result<(), Response> {
+    match q.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(bad_parameter(
+            k,
+            format!("unknown parameter; known: {}", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+pub(super) async fn journal(
+    State(s): State<AdminState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let result = check_known(
+        &q,
+        &["function", "iccid", "since", "operator", "status", "limit"],
+    )
+    .and_then(|()| {
+        Ok((
+            journal_filter(&q)?,
+            parse_limit(q.get("limit").map(String::as_str))?,
+        ))
+    });
+    match result {
+        Ok((filter, limit)) => json_response(
+            StatusCode::OK,
+            &json!({
+                "entries": s.app.journal.query(&filter, limit),
+                "capacity": s.app.journal.capacity(),
+                "lastSeq": s.app.journal.last_seq(),
+            }),
+        ),
+        Err(r) => r,
+    }
+}
+
+fn delivery_state(v: &str) -> Result<DeliveryState, Response> {
+    match v {
+        "pending" => Ok(DeliveryState::Pending),
+        "delivered" => Ok(DeliveryState::Delivered),
+        "failed" => Ok(DeliveryState::Failed),
+        "dropped" => Ok(DeliveryState::Dropped),
+        _ => Err(bad_parameter(
+            "state",
+            format!("{v:?} is not pending, delivered, failed or dropped"),
+        )),
+    }
+}
+
+pub(super) async fn notifications(
+    State(s): State<AdminState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = check_known(&q, &["iccid", "state", "since", "limit"]) {
+        return r;
+    }
+    let since = match q.get("since").map(|v| v.parse::<u64>()) {
+        None => 0,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return bad_parameter("since", "must be a delivery id"),
+    };
+    let state = match q.get("state").map(|v| delivery_state(v)).transpose() {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let limit = match parse_limit(q.get("limit").map(String::as_str)) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let digits = |s: &str| s.trim_end_matches('F').to_owned();
+    let records: Vec<_> = s
+        .app
+        .notifier
+        .log()
+        .records()
+        .into_iter()
+        .filter(|r| r.id > since)
+        .filter(|r| q.get("iccid").is_none_or(|i| digits(i) == digits(&r.iccid)))
+        .filter(|r| state.is_none_or(|st| st == r.state))
+        .take(limit)
+        .collect();
+    json_response(StatusCode::OK, &json!({ "notifications": records }))
+}
+
+/// Longest a long-poll may wait.
+const MAX_WAIT: Duration = Duration::from_secs(120);
+
+pub(super) async fn wait(
+    State(s): State<AdminState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let timeout = match q.get("timeout").map(|t| t.parse::<HumanDuration>()) {
+        None => Duration::from_secs(10),
+        Some(Ok(d)) if d.0 <= MAX_WAIT => d.0,
+        Some(_) => {
+            return bad_parameter(
+                "timeout",
+                format!("must be a duration up to {}s, e.g. 5s", MAX_WAIT.as_secs()),
+            )
+        }
+    };
+    let timed_out = || {
+        error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("nothing matched within {timeout:?}"),
+        )
+    };
+    match q.get("for").map(String::as_str) {
+        Some("journal") => {
+            if let Err(r) = check_known(
+                &q,
+                &[
+                    "for", "timeout", "function", "iccid", "since", "operator", "status",
+                ],
+            ) {
+                return r;
+            }
+            let filter = match journal_filter(&q) {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            match s.app.journal.wait_for(&filter, timeout).await {
+                Some(entry) => json_response(StatusCode::OK, &entry),
+                None => timed_out(),
+            }
+        }
+        Some("profile") => {
+            if let Err(r) = check_known(&q, &["for", "timeout", "iccid", "state"]) {
+                return r;
+            }
+            let Some(iccid) = q.get("iccid") else {
+                return bad_parameter("iccid", "required with for=profile");
+            };
+            let key = match parse_iccid(iccid) {
+                Ok(i) => i.key(),
+                Err(r) => return r,
+            };
+            let state = match q.get("state").map(|v| v.parse::<ProfileState>()) {
+                None => return bad_parameter("state", "required with for=profile"),
+                Some(Ok(s)) => s,
+                Some(Err(e)) => return bad_parameter("state", e),
+            };
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                // A reset or scenario load replaces the store: follow it to the new one.
+                let replaced = s.app.world_changed();
+                tokio::pin!(replaced);
+                replaced.as_mut().enable();
+                let world = s.app.world();
+                if world.store.get(key).is_none() {
+                    return error(StatusCode::NOT_FOUND, format!("no profile {iccid}"));
+                }
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                tokio::select! {
+                    found = world.store.wait_for(key, left, |p| p.state == state) => {
+                        return match found {
+                            Some(p) => json_response(
+                                StatusCode::OK,
+                                &ProfileView::of(&p, world.scenario.smdp_address(), true),
+                            ),
+                            None => timed_out(),
+                        };
+                    }
+                    () = &mut replaced => continue,
+                }
+            }
+        }
+        Some("notification") => {
+            if let Err(r) = check_known(&q, &["for", "timeout", "iccid", "point", "state", "since"])
+            {
+                return r;
+            }
+            let since = match q.get("since").map(|v| v.parse::<u64>()) {
+                None => 0,
+                Some(Ok(v)) => v,
+                Some(Err(_)) => return bad_parameter("since", "must be a delivery id"),
+            };
+            let point = match q.get("point").map(|p| p.parse::<u32>()) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(_)) => {
+                    return bad_parameter("point", "must be a notificationPointId number")
+                }
+            };
+            let state = match q.get("state").map(|v| delivery_state(v)).transpose() {
+                Ok(st) => st.unwrap_or(DeliveryState::Delivered),
+                Err(r) => return r,
+            };
+            let digits = |s: &str| s.trim_end_matches('F').to_owned();
+            let iccid = q.get("iccid").map(|i| digits(i));
+            let matches = |r: &crate::notify::DeliveryRecord| {
+                r.id > since
+                    && r.state == state
+                    && point.is_none_or(|p| p == r.notification_point_id)
+                    && iccid.as_deref().is_none_or(|i| i == digits(&r.iccid))
+            };
+            let log = s.app.notifier.log().clone();
+            if log
+                .wait_until(timeout, |records| records.iter().any(matches))
+                .await
+            {
+                let found = log.records().into_iter().find(|r| matches(r));
+                json_response(StatusCode::OK, &found)
+            } else {
+                timed_out()
+            }
+        }
+        Some(other) => bad_parameter(
+            "for",
+            format!("{other:?}: use journal, profile or notification"),
+        ),
+        None => bad_parameter("for", "required: journal, profile or notification"),
+    }
+}

@@ -1,0 +1,118 @@
+//! `GET /metrics`: the Prometheus text exposition of everything the mock counts.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use super::AdminState;
+use crate::app::App;
+use crate::metrics::{counters, family, label, single};
+use crate::profile::ProfileState;
+
+pub(super) async fn exposition(State(s): State<AdminState>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        render(&s.app),
+    )
+        .into_response()
+}
+
+/// The whole exposition.
+pub(super) fn render(app: &App) -> String {
+    let mut out = String::new();
+    let metrics = &app.metrics;
+    metrics.expose(&mut out);
+    let c = &app.counters;
+    counters(
+        &mut out,
+        "smdpp_source_ip_refusals_total",
+        "Connections or requests refused by IP whitelisting.",
+        "stage",
+        &[
+            ("connection", &c.connections_refused_source_ip),
+            ("request", &c.requests_refused_source_ip),
+        ],
+    );
+    counters(
+        &mut out,
+        "smdpp_connections_refused_total",
+        "ES2+ connections closed on accept because the connection limit was reached.",
+        "reason",
+        &[("connection_limit", &c.connections_refused_limit)],
+    );
+    counters(
+        &mut out,
+        "smdpp_connections_closed_total",
+        "ES2+ connections closed by a time limit.",
+        "reason",
+        &[
+            ("header_timeout", &c.connections_closed_header_timeout),
+            ("idle_timeout", &c.connections_closed_idle_timeout),
+        ],
+    );
+
+    let world = app.world();
+    family(
+        &mut out,
+        "smdpp_profiles",
+        "gauge",
+        "Profiles by operator, profile type and state.",
+    );
+    let counts = world.store.counts_by_type();
+    for ty in world.scenario.profile_types() {
+        let per_state = counts.get(&ty.id).copied().unwrap_or_default();
+        for state in ProfileState::ALL {
+            let _ = writeln!(
+                out,
+                "smdpp_profiles{{operator=\"{}\",profile_type=\"{}\",state=\"{state}\"}} {}",
+                label(&ty.owner),
+                label(&ty.id),
+                per_state[state.index()]
+            );
+        }
+    }
+
+    let d = &app.notifier.log().counters;
+    counters(
+        &mut out,
+        "smdpp_notifications_total",
+        "HandleDownloadProgressInfo notifications by outcome.",
+        "outcome",
+        &[
+            ("queued", &d.queued),
+            ("delivered", &d.delivered),
+            ("failed", &d.failed),
+            ("dropped_queue_full", &d.dropped_queue_full),
+            ("dropped_by_fault", &d.dropped_by_fault),
+        ],
+    );
+    single(
+        &mut out,
+        "smdpp_notification_attempts_total",
+        "counter",
+        "Delivery attempts.",
+        d.attempts.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
+        "smdpp_notification_queue_depth",
+        "gauge",
+        "Notifications queued, waiting or being retried.",
+        app.notifier.depth(),
+    );
+    single(
+        &mut out,
+        "smdpp_journal_entries",
+        "gauge",
+        "Entries in the request journal.",
+        app.journal.len(),
+    );
+    out
+}
