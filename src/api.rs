@@ -34,11 +34,7 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
 pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     json_response(
         status,
-        &json!({
-            "error": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "message": message.into(),
-        }),
+        &crate::exchange::error_body(status.as_u16(), &message.into()),
     )
 }
 

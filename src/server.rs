@@ -13,6 +13,8 @@ use tracing::{info, warn};
 use crate::admin::AdminState;
 use crate::app::App;
 use crate::clock::Clock;
+use crate::es2::Es2;
+use crate::http::router::Router;
 use crate::http::{self, tls, Limits};
 use crate::notify::transport::HttpTransport;
 use crate::notify::{Notifier, DEFAULT_LOG_CAPACITY, DEFAULT_QUEUE_CAPACITY};
@@ -89,6 +91,26 @@ impl Config {
         }
         sans
     }
+}
+
+/// Everything on the ES2+ listener besides the ES2+ functions: the platform API, and JSON
+/// errors for unknown paths and methods.
+fn es2_listener_fallback(app: App) -> axum::Router {
+    use axum::http::{Method, StatusCode, Uri};
+    crate::platform::router()
+        .with_state(app)
+        .fallback(|method: Method, uri: Uri| async move {
+            crate::api::error(
+                StatusCode::NOT_FOUND,
+                crate::es2::not_found(method.as_str(), uri.path()),
+            )
+        })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            crate::api::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed on {}", uri.path()),
+            )
+        })
 }
 
 /// Takes an exclusive lock on `<state file>.lock`, released when the process ends.
@@ -258,11 +280,17 @@ impl Server {
             }
             None => None,
         };
+        let router = Router::new(
+            Arc::new(Es2::new(app.clone())),
+            es2_listener_fallback(app.clone()),
+            config.limits.clone(),
+        );
         let serving = http::serve(
             listener,
             tls,
             pki.clone(),
             app.clone(),
+            router,
             config.limits.clone(),
             stopped_for(stopped),
         );

@@ -311,6 +311,17 @@ impl Store {
         profile_type: &str,
         check: impl Fn(&Profile) -> Result<Step, E>,
     ) -> Result<Updated, AllocateError<E>> {
+        self.allocate_then(profile_type, check, |updated| updated)
+    }
+
+    /// Like [`Store::allocate`], and runs `then` on the committed update while the profile is
+    /// still locked (see [`Store::update_then`]).
+    pub fn allocate_then<E, T>(
+        &self,
+        profile_type: &str,
+        check: impl Fn(&Profile) -> Result<Step, E>,
+        then: impl FnOnce(Updated) -> T,
+    ) -> Result<T, AllocateError<E>> {
         let pool = self
             .inner
             .pools
@@ -348,13 +359,13 @@ impl Store {
             }
             *profile = step.next;
             self.sync_pool(slot, &profile);
-            let updated = Updated {
+            let result = then(Updated {
                 profile: profile.clone(),
                 effects: step.effects,
-            };
+            });
             drop(profile);
             self.inner.changed.notify();
-            return Ok(updated);
+            return Ok(result);
         }
     }
 

@@ -4,12 +4,12 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use smdpp_mock::device::{es9_code, simulate, simulate_by_matching_id};
+use smdpp_mock::app::simulator::{es9_code, simulate, simulate_by_matching_id};
 use smdpp_mock::ids::{Eid, Iccid};
 use smdpp_mock::profile::machine::{DeviceEvent, InstallResult};
 use smdpp_mock::profile::ProfileState;
 
-fn code(e: &smdpp_mock::device::SimulateError) -> String {
+fn code(e: &smdpp_mock::app::simulator::SimulateError) -> String {
     es9_code(e).to_string()
 }
 

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::AdminState;
 use crate::api::{bad_parameter, error, json_response, Segment};
+use crate::app::simulator as device;
 use crate::app::App;
-use crate::device;
 use crate::ids::{Eid, Iccid, MatchingId};
 use crate::platform::view::ProfileView;
 use crate::platform::ProfileFilter;

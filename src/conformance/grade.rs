@@ -19,27 +19,31 @@ pub struct Grade {
     pub message: String,
 }
 
-fn pass(check: CheckId) -> Grade {
-    Grade {
-        check,
-        passed: true,
-        message: String::new(),
+impl Grade {
+    /// `check` passed.
+    pub fn pass(check: CheckId) -> Grade {
+        Grade {
+            check,
+            passed: true,
+            message: String::new(),
+        }
     }
-}
 
-fn fail(check: CheckId, message: impl Into<String>) -> Grade {
-    Grade {
-        check,
-        passed: false,
-        message: message.into(),
+    /// `check` failed: `message` says what was wrong.
+    pub fn fail(check: CheckId, message: impl Into<String>) -> Grade {
+        Grade {
+            check,
+            passed: false,
+            message: message.into(),
+        }
     }
 }
 
 fn verdict(check: CheckId, ok: bool, message: impl FnOnce() -> String) -> Grade {
     if ok {
-        pass(check)
+        Grade::pass(check)
     } else {
-        fail(check, message())
+        Grade::fail(check, message())
     }
 }
 
@@ -50,11 +54,7 @@ pub fn http(
     content_type: Option<&str>,
     admin_protocol: Option<&str>,
 ) {
-    let json = content_type.is_some_and(|c| {
-        c.split(';')
-            .next()
-            .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
-    });
+    let json = is_json(content_type);
     out.push(verdict(CheckId::Http001, method == "POST", || {
         format!("method {method}")
     }));
@@ -70,6 +70,15 @@ pub fn http(
             format!("X-Admin-Protocol {v:?}")
         }));
     }
+}
+
+/// Whether a `Content-Type` is JSON (`application/json`, any parameters).
+pub fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+    })
 }
 
 /// `gsma/rsp/v2.<digits>.<digits>`.
@@ -189,11 +198,14 @@ pub fn parsed_body_into(
 ) {
     let map = match body {
         Some(Json::Object(map)) => {
-            out.push(pass(CheckId::Http005));
+            out.push(Grade::pass(CheckId::Http005));
             map
         }
         _ => {
-            out.push(fail(CheckId::Http005, "the body is not one JSON object"));
+            out.push(Grade::fail(
+                CheckId::Http005,
+                "the body is not one JSON object",
+            ));
             return;
         }
     };

@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod grade;
+pub(crate) mod policy;
 pub mod probe;
 
 use std::collections::{HashMap, VecDeque};

@@ -3,7 +3,7 @@
 
 use super::status::{self, Es2Error};
 use super::wire::Fields;
-use super::{check_owner, store_error, Context, Outcome};
+use super::{check_owner, Context, Executed};
 use crate::ids::{Iccid, MatchingId};
 use crate::profile::machine::{transition, Event, FinalProfileStatus, Refusal};
 use crate::profile::OrderMatchingId;
@@ -13,7 +13,7 @@ use crate::scenario::Operator;
 pub type Response = ();
 
 /// Runs CancelOrder.
-pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome<Response> {
+pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Executed<Response> {
     let iccid = f.iccid("iccid")?;
     let eid = f.opt_eid("eid")?;
     let matching_id = match f.opt_str("matchingId")? {
@@ -39,14 +39,11 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
         matching_id,
         final_status,
     };
-    let updated = ctx
-        .store
-        .update(iccid.key(), |p| {
-            check_owner(p, operator)?;
-            transition(p, &event, ctx.scenario.rules(), ctx.now).map_err(|r| refusal(iccid, r))
-        })
-        .map_err(|e| store_error(iccid, e))?;
-    Ok(((), updated))
+    let profile = ctx.commit(iccid, |p| {
+        check_owner(p, operator)?;
+        transition(p, &event, ctx.scenario().rules(), ctx.now).map_err(|r| refusal(iccid, r))
+    })?;
+    Ok(((), profile))
 }
 
 fn refusal(iccid: Iccid, r: Refusal) -> Es2Error {

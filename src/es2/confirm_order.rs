@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::status::{self, Es2Error};
 use super::wire::Fields;
-use super::{check_owner, check_smds, store_error, Context, Outcome};
+use super::{check_owner, check_smds, store_error, Context, Executed};
 use crate::ids::{check_fqdn, Eid, Iccid, MatchingId};
 use crate::profile::machine::{transition, Confirmation, Event, Refusal};
 use crate::profile::{OrderMatchingId, Profile};
@@ -29,7 +29,7 @@ pub struct Response {
 }
 
 /// Runs ConfirmOrder.
-pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome<Response> {
+pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Executed<Response> {
     let iccid = f.iccid("iccid")?;
     let eid = f.opt_eid("eid")?;
     let supplied = match f.opt_str("matchingId")? {
@@ -57,7 +57,7 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
     for _ in 0..attempts {
         let matching_id = supplied
             .clone()
-            .unwrap_or_else(|| OrderMatchingId::Id(ctx.matching_ids.next_id()));
+            .unwrap_or_else(|| OrderMatchingId::Id(ctx.world.matching_ids.next_id()));
         let event = Event::ConfirmOrder(Confirmation {
             eid,
             matching_id: matching_id.clone(),
@@ -65,7 +65,7 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
             smds_address: smds_address.clone(),
             release,
         });
-        let result = ctx.store.update(iccid.key(), |p| {
+        let result = ctx.try_commit(iccid, |p| {
             check_owner(p, operator)?;
             // Table 27: "the smdsAddress is invalid or not reachable", after existence and
             // ownership like every business check.
@@ -74,18 +74,18 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
                     Es2Error::new(status::SMDS_INACCESSIBLE, e.to_string()).subject(address)
                 })?;
             }
-            let step = transition(p, &event, ctx.scenario.rules(), ctx.now)
+            let step = transition(p, &event, ctx.scenario().rules(), ctx.now)
                 .map_err(|r| refusal(p, iccid, r))?;
-            check_smds(&step.effects, ctx.scenario)?;
+            check_smds(&step.effects, ctx.scenario())?;
             Ok(step)
         });
         match result {
-            Ok(updated) => {
+            Ok(profile) => {
                 let response = Response {
-                    eid: updated.profile.eid,
+                    eid: profile.eid,
                     matching_id: matching_id.as_str().to_owned(),
                 };
-                return Ok((response, updated));
+                return Ok((response, profile));
             }
             // A generated MatchingID that happens to collide is drawn again.
             Err(e @ UpdateError::MatchingIdInUse(_)) if supplied.is_none() => {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::status::{self, Es2Error};
 use super::wire::Fields;
-use super::{check_owner, store_error, Context, Outcome};
+use super::{check_owner, Context, Executed};
 use crate::ids::Iccid;
 use crate::profile::machine::{transition, Event, Refusal, Step};
 use crate::profile::Profile;
@@ -20,18 +20,18 @@ pub struct Response {
 }
 
 /// Runs DownloadOrder.
-pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome<Response> {
+pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Executed<Response> {
     let eid = f.opt_eid("eid")?;
     let iccid = f.opt_iccid("iccid")?;
     let profile_type = f.opt_str("profileType")?;
     let event = Event::DownloadOrder { eid };
     let reserve = |p: &Profile| -> Result<Step, Es2Error> {
-        transition(p, &event, ctx.scenario.rules(), ctx.now).map_err(|r| refusal(p, r))
+        transition(p, &event, ctx.scenario().rules(), ctx.now).map_err(|r| refusal(p, r))
     };
 
     // Table 24 codes about the profile type come first when one is named.
     if let Some(name) = profile_type {
-        let Some(ty) = ctx.scenario.profile_type(name) else {
+        let Some(ty) = ctx.scenario().profile_type(name) else {
             return Err(Es2Error::new(
                 status::PROFILE_TYPE_UNKNOWN,
                 format!("profile type {name:?} is unknown to the SM-DP+"),
@@ -49,9 +49,7 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
 
     match (iccid, profile_type) {
         (Some(iccid), _) => {
-            let updated = ctx
-                .store
-                .update(iccid.key(), |p| {
+            let profile = ctx.commit(iccid, |p| {
                     check_owner(p, operator)?;
                     if let Some(name) = profile_type {
                         if *p.profile_type != *name {
@@ -66,16 +64,15 @@ pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome
                         }
                     }
                     reserve(p)
-                })
-                .map_err(|e| store_error(iccid, e))?;
-            Ok((Response { iccid }, updated))
+                })?;
+            Ok((Response { iccid }, profile))
         }
-        (None, Some(name)) => match ctx.store.allocate(name, reserve) {
-            Ok(updated) => Ok((
+        (None, Some(name)) => match ctx.commit_allocation(name, reserve) {
+            Ok(profile) => Ok((
                 Response {
-                    iccid: updated.profile.iccid,
+                    iccid: profile.iccid,
                 },
-                updated,
+                profile,
             )),
             Err(AllocateError::Exhausted) => Err(Es2Error::new(
                 status::PROFILE_TYPE_UNAVAILABLE,

@@ -1,75 +1,113 @@
-//! ES2+ function semantics (SGP.22 §5.3, §6.5): request body in, response body out.
+//! ES2+ (SGP.22 §5.3, §6.5): the operator-facing functions of the SM-DP+, as a transport-free
+//! engine.
 //!
-//! This layer knows JSON but not HTTP. The HTTP layer checks method, headers and size, then
-//! calls [`handle`]; everything from the envelope inwards is decided here and answered as an
-//! ES2+ `functionExecutionStatus`.
+//! [`engine::Es2`] is what the HTTP layer calls ([`crate::exchange::Engine`]): it grades the
+//! request, identifies and authorises the caller, applies fault rules, runs the function,
+//! commits its transition (the effects follow through [`App::commit`]) and journals the call.
+//! Each function lives in its own file with its output type and one `handle`; [`wire`] is the
+//! JSON envelope and [`status`] the one place a failure becomes subject and reason codes.
 
 pub mod cancel_order;
 pub mod confirm_order;
 pub mod download_order;
+mod engine;
 pub mod release_profile;
 pub mod status;
 pub mod wire;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::fault::{CallFacts, FaultAction, Faults};
-use crate::ids::Iccid;
-use crate::ids::MatchingIdGenerator;
+use crate::app::{App, World};
+use crate::fault::{CallFacts, FaultAction};
+use crate::ids::{Iccid, IccidKey};
 use crate::json::Json;
-use crate::profile::machine::Effect;
+use crate::profile::machine::{Effect, Step};
 use crate::profile::Profile;
 use crate::scenario::{Operator, Scenario, SmdsBehaviour};
-use crate::store::{Store, UpdateError, Updated};
+use crate::store::{AllocateError, UpdateError};
 use status::Es2Error;
 use wire::{ExecutionStatus, Fields, FunctionExecutionStatus, RequestHeader, ResponseHeader};
 
 pub use crate::sgp22::{Function, PATH_PREFIX};
+pub(crate) use engine::{not_found, Es2};
 
-/// What a function returns: its output and the profile update it committed.
-pub type Outcome<T> = Result<(T, Updated), Es2Error>;
+/// What a function returns: its output and the profile as its transition committed it.
+type Executed<T> = Result<(T, Profile), Es2Error>;
 
 /// Everything a function needs to run.
 #[derive(Debug)]
-pub struct Context<'a> {
-    /// The running scenario.
-    pub scenario: &'a Scenario,
-    /// The profile store.
-    pub store: &'a Store,
-    /// Source of generated MatchingIDs.
-    pub matching_ids: &'a MatchingIdGenerator,
-    /// The operator the client certificate maps to, if any.
-    pub operator: Option<&'a Operator>,
-    /// The scenario's fault rules.
-    pub faults: &'a Faults,
+pub(crate) struct Context<'a> {
+    /// The application, for the commit path.
+    pub(crate) app: &'a App,
+    /// The world the call runs in: one for the whole call, even if a scenario is loaded
+    /// meanwhile.
+    pub(crate) world: &'a Arc<World>,
     /// The time of the request.
-    pub now: OffsetDateTime,
+    pub(crate) now: OffsetDateTime,
+}
+
+impl Context<'_> {
+    fn scenario(&self) -> &Scenario {
+        &self.world.scenario
+    }
+
+    /// Commits the step `check` gives for the profile with this ICCID ([`App::commit`]).
+    fn commit(
+        &self,
+        iccid: Iccid,
+        check: impl FnOnce(&Profile) -> Result<Step, Es2Error>,
+    ) -> Result<Profile, Es2Error> {
+        self.try_commit(iccid, check)
+            .map_err(|e| store_error(iccid, e))
+    }
+
+    /// [`Context::commit`] with the store's refusal as it is (to retry a MatchingID).
+    fn try_commit(
+        &self,
+        iccid: Iccid,
+        check: impl FnOnce(&Profile) -> Result<Step, Es2Error>,
+    ) -> Result<Profile, UpdateError<Es2Error>> {
+        self.app.commit(self.world, iccid.key(), check)
+    }
+
+    /// Commits the step `check` gives for an Available profile of `profile_type`.
+    fn commit_allocation(
+        &self,
+        profile_type: &str,
+        check: impl Fn(&Profile) -> Result<Step, Es2Error>,
+    ) -> Result<Profile, AllocateError<Es2Error>> {
+        self.app.commit_allocation(self.world, profile_type, check)
+    }
+
+    /// The profile with this ICCID as it is now.
+    fn profile(&self, key: IccidKey) -> Option<Profile> {
+        self.world.store.get(key)
+    }
 }
 
 /// The answer to an ES2+ request that had a JSON object as body.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The response body.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// The outcome.
-    pub status: ExecutionStatus,
+    pub(crate) status: ExecutionStatus,
     /// Why it failed, when it did.
-    pub error: Option<Es2Error>,
+    pub(crate) error: Option<Es2Error>,
     /// The request header, when it was well-formed.
-    pub request_header: Option<RequestHeader>,
-    /// Effects of the committed transition (SM-DS calls, notifications), for the caller to carry
-    /// out; empty on failure.
-    pub effects: Vec<Effect>,
+    pub(crate) request_header: Option<RequestHeader>,
     /// The profile after the committed transition.
-    pub profile: Option<Profile>,
-    /// The fault rule that fired, if any: its delay and `close` are the caller's to apply.
-    pub fault: Option<FaultAction>,
+    pub(crate) profile: Option<Profile>,
+    /// The fault rule that fired, if any: its delay and `close` are the transport's to apply.
+    pub(crate) fault: Option<FaultAction>,
 }
 
 /// A body that is not a JSON object: an HTTP-level error, not an ES2+ answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Not JSON at all.
     #[error("the body is not valid JSON: {0}")]
     NotJson(String),
@@ -78,16 +116,11 @@ pub enum BodyError {
     NotObject,
 }
 
-/// Runs `function` on a request body.
-pub fn handle(function: Function, body: &[u8], ctx: &Context<'_>) -> Result<Answer, BodyError> {
-    handle_parsed(function, crate::json::parse(body).as_ref(), ctx)
-}
-
-/// Runs `function` on a request body already parsed as JSON (the HTTP layer parses it once for
-/// grading, the journal and the function).
-pub fn handle_parsed(
+/// Runs `function` for `operator` (the caller's, if any) on a request body parsed as JSON.
+fn run(
     function: Function,
     parsed: Result<&Json<'_>, &serde_json::Error>,
+    operator: Option<&Operator>,
     ctx: &Context<'_>,
 ) -> Result<Answer, BodyError> {
     let value = parsed.map_err(|e| BodyError::NotJson(e.to_string()))?;
@@ -97,7 +130,7 @@ pub fn handle_parsed(
     let fields = Fields::new(map);
     let header = fields.header();
     let authorised = match &header {
-        Ok(h) => authorise(h, ctx),
+        Ok(h) => authorise(h, operator),
         Err(e) => Err(e.clone()),
     };
     let request_header = header.ok();
@@ -105,11 +138,11 @@ pub fn handle_parsed(
         Ok(operator) => operator,
         Err(e) => return Ok(answer::<()>(Err(e), request_header)),
     };
-    let fault = if ctx.faults.is_empty() {
+    let faults = &ctx.world.faults;
+    let fault = if faults.is_empty() {
         None
     } else {
-        ctx.faults
-            .check(&call_facts(function, operator, &fields, ctx))
+        faults.check(&call_facts(function, operator, &fields, ctx))
     };
     if let Some(action) = fault.as_ref().filter(|a| a.close || a.error.is_some()) {
         let mut failed = answer::<()>(
@@ -153,10 +186,11 @@ fn call_facts<'a>(
     let iccid = fields.opt_iccid("iccid").ok().flatten().map(|i| i.key());
     let mut eid = fields.opt_eid("eid").ok().flatten();
     let mut profile_type: Option<&'a str> = fields.opt_str("profileType").ok().flatten();
-    if let Some(profile) = iccid.and_then(|k| ctx.store.get(k)) {
+    if let Some(profile) = iccid.and_then(|k| ctx.profile(k)) {
         eid = eid.or(profile.eid);
         if profile_type.is_none() {
             profile_type = ctx
+                .world
                 .scenario
                 .profile_type(&profile.profile_type)
                 .map(|t| &*t.id);
@@ -172,9 +206,12 @@ fn call_facts<'a>(
 }
 
 /// The caller's identity: the certificate must map to an operator, and the
-/// `functionRequesterIdentifier` must be one that operator may use.
-fn authorise<'a>(header: &RequestHeader, ctx: &Context<'a>) -> Result<&'a Operator, Es2Error> {
-    let operator = ctx.operator.ok_or_else(|| {
+/// `functionRequesterIdentifier` must be one that operator may use (SGP.22 §6.1.1, §6.5.1.3).
+fn authorise<'a>(
+    header: &RequestHeader,
+    operator: Option<&'a Operator>,
+) -> Result<&'a Operator, Es2Error> {
+    let operator = operator.ok_or_else(|| {
         Es2Error::new(
             status::REQUESTER_UNKNOWN,
             "the client certificate does not identify any operator of this SM-DP+",
@@ -198,16 +235,15 @@ fn authorise<'a>(header: &RequestHeader, ctx: &Context<'a>) -> Result<&'a Operat
     Ok(operator)
 }
 
-fn answer<T: Serialize>(result: Outcome<T>, request_header: Option<RequestHeader>) -> Answer {
-    let (status, error, output, effects, profile) = match result {
-        Ok((out, updated)) => (
+fn answer<T: Serialize>(result: Executed<T>, request_header: Option<RequestHeader>) -> Answer {
+    let (status, error, output, profile) = match result {
+        Ok((out, profile)) => (
             ExecutionStatus::ExecutedSuccess,
             None,
             Some(out),
-            updated.effects,
-            Some(updated.profile),
+            Some(profile),
         ),
-        Err(e) => (ExecutionStatus::Failed, Some(e), None, Vec::new(), None),
+        Err(e) => (ExecutionStatus::Failed, Some(e), None, None),
     };
     let header = ResponseHeader {
         function_execution_status: FunctionExecutionStatus {
@@ -220,14 +256,13 @@ fn answer<T: Serialize>(result: Outcome<T>, request_header: Option<RequestHeader
         status,
         error,
         request_header,
-        effects,
         profile,
         fault: None,
     }
 }
 
 /// The body of a `Failed` answer for `error`, for refusals decided outside the functions.
-pub fn refusal_answer(error: Es2Error) -> Vec<u8> {
+fn refusal_answer(error: Es2Error) -> Vec<u8> {
     answer::<()>(Err(error), None).body
 }
 

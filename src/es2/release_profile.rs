@@ -2,7 +2,7 @@
 
 use super::status::{self, Es2Error};
 use super::wire::Fields;
-use super::{check_owner, check_smds, store_error, Context, Outcome};
+use super::{check_owner, check_smds, Context, Executed};
 use crate::profile::machine::{transition, Event, Refusal};
 use crate::scenario::Operator;
 
@@ -10,29 +10,25 @@ use crate::scenario::Operator;
 pub type Response = ();
 
 /// Runs ReleaseProfile. Releasing a Released profile succeeds and does nothing (§5.3.4 NOTE).
-pub fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Outcome<Response> {
+pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Executed<Response> {
     let iccid = f.iccid("iccid")?;
-    let updated = ctx
-        .store
-        .update(iccid.key(), |p| {
-            check_owner(p, operator)?;
-            let step = transition(p, &Event::ReleaseProfile, ctx.scenario.rules(), ctx.now)
-                .map_err(|r| match r {
-                    Refusal::InvalidTransition { from, .. } => Es2Error::new(
-                        status::ICCID_INVALID_TRANSITION,
-                        format!(
-                            "ICCID {iccid} cannot be released in state {from}: it needs \
+    let profile = ctx.commit(iccid, |p| {
+        check_owner(p, operator)?;
+        let step = transition(p, &Event::ReleaseProfile, ctx.scenario().rules(), ctx.now).map_err(
+            |r| match r {
+                Refusal::InvalidTransition { from, .. } => Es2Error::new(
+                    status::ICCID_INVALID_TRANSITION,
+                    format!(
+                        "ICCID {iccid} cannot be released in state {from}: it needs \
                              DownloadOrder and ConfirmOrder with releaseFlag false first"
-                        ),
-                    )
-                    .subject(iccid),
-                    other => {
-                        Es2Error::new(status::EXECUTION_ERROR, other.to_string()).subject(iccid)
-                    }
-                })?;
-            check_smds(&step.effects, ctx.scenario)?;
-            Ok(step)
-        })
-        .map_err(|e| store_error(iccid, e))?;
-    Ok(((), updated))
+                    ),
+                )
+                .subject(iccid),
+                other => Es2Error::new(status::EXECUTION_ERROR, other.to_string()).subject(iccid),
+            },
+        )?;
+        check_smds(&step.effects, ctx.scenario())?;
+        Ok(step)
+    })?;
+    Ok(((), profile))
 }

@@ -38,6 +38,18 @@ pub enum ExecutionStatus {
     Expired,
 }
 
+impl ExecutionStatus {
+    /// The wire value, e.g. `Executed-Success`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::ExecutedSuccess => "Executed-Success",
+            ExecutionStatus::ExecutedWithWarning => "Executed-WithWarning",
+            ExecutionStatus::Failed => "Failed",
+            ExecutionStatus::Expired => "Expired",
+        }
+    }
+}
+
 /// `statusCodeData` (SGP.22 §5.2.5, §6.5.1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,12 +1,15 @@
-//! The network edge: the TLS accept loop and HTTP routing. The only module that speaks to
-//! sockets on the server side.
+//! The network edge, the only module that speaks to sockets on the server side: the accept
+//! loops ([`serve`] for a TLS listener, [`serve_admin`] for the plain-HTTP admin API), one
+//! connection's handshake and service ([`connection`]), routing to a protocol engine
+//! ([`router`]) and reading bodies within limits ([`body`]).
 
+mod body;
+mod connection;
 mod guard;
-pub mod router;
+pub(crate) mod router;
 pub mod tls;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +25,10 @@ use tower_service::Service;
 use tracing::{debug, info, warn};
 
 use crate::app::App;
-use crate::conformance::catalog::CheckId;
+use crate::exchange::Engine;
 use crate::metrics::Counters;
 use crate::pki::PkiDir;
-use tls::PeerIdentity;
+use router::Router;
 
 /// Transport limits of the ES2+ listener.
 #[derive(Debug, Clone)]
@@ -73,24 +76,14 @@ struct ConnectionClosedByFault;
 #[derive(Debug, Clone, Copy)]
 pub struct CloseConnection;
 
-/// Per-connection facts handed to every request on it.
-#[derive(Debug, Clone)]
-pub struct ConnectionInfo {
-    /// The client's address.
-    pub remote: SocketAddr,
-    /// Its IP as text, formatted once per connection for the journal.
-    pub source_ip: Arc<str>,
-    /// The verified client certificate's identity.
-    pub peer: Option<Arc<PeerIdentity>>,
-}
-
-/// Serves ES2+ on `listener` until `shutdown` completes, then lets in-flight requests finish
-/// within the grace period.
-pub async fn serve(
+/// Serves `router` on `listener` over TLS until `shutdown` completes, then lets in-flight
+/// requests finish within the grace period.
+pub(crate) async fn serve<E: Engine>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     pki: PkiDir,
     app: App,
+    router: Router<E>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -98,7 +91,6 @@ pub async fn serve(
     // its CRL again (so `certs revoke` + `POST /admin/reset` takes effect without a restart).
     let mut tls_world = app.world();
     let mut acceptor = TlsAcceptor::from(tls);
-    let es2 = router::Es2Service::new(app.clone(), limits.clone());
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = auto::Builder::new(TokioExecutor::new());
@@ -106,11 +98,16 @@ pub async fn serve(
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
     http.http2()
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    let http = Arc::new(http);
-    let timeouts = guard::Timeouts {
-        header_read: limits.header_read_timeout,
-        idle: limits.idle_timeout,
-    };
+    let shared = Arc::new(connection::Shared {
+        app: app.clone(),
+        router,
+        http,
+        timeouts: guard::Timeouts {
+            header_read: limits.header_read_timeout,
+            idle: limits.idle_timeout,
+        },
+        handshake_timeout: limits.handshake_timeout,
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -138,7 +135,6 @@ pub async fn serve(
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
-                let http = http.clone();
                 if !Arc::ptr_eq(&world, &tls_world) {
                     match tls::server_config(&pki, world.scenario.crl_file()) {
                         Ok(config) => acceptor = TlsAcceptor::from(config),
@@ -146,94 +142,18 @@ pub async fn serve(
                     }
                     tls_world = world;
                 }
-                let acceptor = acceptor.clone();
-                let es2 = es2.clone();
-                let watcher = graceful.watcher();
-                let handshake_timeout = limits.handshake_timeout;
-                let metrics = app.metrics.clone();
-                let graded = app.clone();
                 // The handshake runs in the connection's own task, so a slow client never
                 // holds up `accept`.
-                let counters = app.clone();
+                let connection = connection::serve_connection(
+                    shared.clone(),
+                    acceptor.clone(),
+                    tcp,
+                    remote,
+                    graceful.watcher(),
+                );
                 tokio::spawn(async move {
                     let _slot = slot;
-                    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            let reason = tls::failure_reason(&e);
-                            metrics.handshake_failure(reason);
-                            let graded_check = match reason {
-                                "no_certificate" => Some((CheckId::Tls001, "the client presented no certificate".to_string())),
-                                "expired" | "not_yet_valid" | "unknown_ca" | "revoked" | "wrong_usage"
-                                | "bad_signature" | "invalid_certificate" => Some((
-                                    CheckId::Tls002,
-                                    format!("the client certificate was refused: {reason}"),
-                                )),
-                                _ => None,
-                            };
-                            if let Some((check, message)) = graded_check {
-                                graded.conformance.record(
-                                    &[crate::conformance::grade::Grade {
-                                        check,
-                                        passed: false,
-                                        message,
-                                    }],
-                                    &crate::conformance::Context {
-                                        time: crate::clock::es2_timestamp_shared(graded.clock.now()),
-                                        operator: None,
-                                        excerpt: format!("TLS handshake from {remote}"),
-                                        journal_seq: None,
-                                    },
-                                );
-                            }
-                            info!(%remote, reason, error = %e, "TLS handshake refused");
-                            return;
-                        }
-                        Err(_) => {
-                            metrics.handshake_failure("timeout");
-                            info!(%remote, timeout = ?handshake_timeout, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let peer = PeerIdentity::from_connection(tls.get_ref().1).map(Arc::new);
-                    debug!(%remote, peer = ?peer.as_ref().map(|p| &p.subject), "TLS connection");
-                    let info = ConnectionInfo {
-                        remote,
-                        source_ip: Arc::from(remote.ip().to_string()),
-                        peer,
-                    };
-                    let activity = Arc::new(guard::Activity::default());
-                    let multiplexed = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let io = guard::Guarded::new(tls, activity.clone(), timeouts, multiplexed);
-                    let requests = activity.clone();
-                    // What every request on this connection needs, shared by one count.
-                    let connection = Arc::new((es2, info));
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let in_flight = requests.request();
-                        let connection = connection.clone();
-                        async move {
-                            let _in_flight = in_flight;
-                            let (es2, info) = &*connection;
-                            let response = es2.call(req, info).await;
-                            // An error makes hyper drop the connection without an answer.
-                            if response.extensions().get::<CloseConnection>().is_some() {
-                                return Err(ConnectionClosedByFault);
-                            }
-                            Ok(response)
-                        }
-                    });
-                    let conn = http.serve_connection(TokioIo::new(io), service).into_owned();
-                    let ended = watcher.watch(conn).await;
-                    // hyper may end an idle connection quietly on the read error: ask the guard.
-                    if let Some(expiry) = activity.expired() {
-                        Counters::bump(match expiry {
-                            guard::Expiry::HeaderTimeout => &counters.counters.connections_closed_header_timeout,
-                            guard::Expiry::IdleTimeout => &counters.counters.connections_closed_idle_timeout,
-                        });
-                        info!(%remote, reason = expiry.label(), "connection closed");
-                    } else if let Err(e) = ended {
-                        debug!(%remote, error = %e, "connection ended with an error");
-                    }
+                    connection.await;
                 });
             }
             () = &mut shutdown => break,

@@ -12,9 +12,13 @@ use rustls::{RootCertStore, ServerConfig};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::caller::CertificateIdentity;
+use crate::conformance::catalog::CheckId;
+use crate::conformance::grade::Grade;
 use crate::pki::PkiDir;
 
-/// The crypto provider, chosen in one place (ring; see rust-stack.md §3).
+/// The crypto provider, chosen in one place: ring (a C/assembly build of seconds, where
+/// aws-lc-rs takes minutes).
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -65,79 +69,136 @@ pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<Server
     Ok(Arc::new(config))
 }
 
-/// Who is on the other end of a connection, from its verified client certificate.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PeerIdentity {
-    /// The subject's common name.
-    pub common_name: Option<String>,
-    /// DNS and URI subject alternative names.
-    pub alt_names: Vec<String>,
-    /// The whole subject DN, for logs and the journal (shared by every call on the connection).
-    pub subject: std::sync::Arc<str>,
-    /// The certificate serial, hex.
-    pub serial: String,
-}
-
-impl PeerIdentity {
-    /// Reads the identity of the leaf certificate of a completed handshake.
-    pub fn from_connection(conn: &ServerConnection) -> Option<Self> {
-        let leaf = conn.peer_certificates()?.first()?;
-        let (_, cert) = X509Certificate::from_der(leaf.as_ref()).ok()?;
-        let common_name = cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .map(str::to_owned);
-        let mut alt_names = Vec::new();
-        if let Ok(Some(san)) = cert.subject_alternative_name() {
-            for name in &san.value.general_names {
-                match name {
-                    GeneralName::DNSName(s) | GeneralName::URI(s) => alt_names.push(s.to_string()),
-                    _ => {}
-                }
+/// The names in the verified client certificate of a completed handshake.
+pub fn certificate_identity(conn: &ServerConnection) -> Option<CertificateIdentity> {
+    let leaf = conn.peer_certificates()?.first()?;
+    let (_, cert) = X509Certificate::from_der(leaf.as_ref()).ok()?;
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned);
+    let mut alt_names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(s) | GeneralName::URI(s) => alt_names.push(s.to_string()),
+                _ => {}
             }
         }
-        Some(PeerIdentity {
-            common_name,
-            alt_names,
-            subject: cert.subject().to_string().into(),
-            serial: cert.raw_serial_as_string(),
-        })
     }
-
-    /// The CN and SANs: the names an operator's `certificateNames` are matched against.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.common_name
-            .iter()
-            .chain(self.alt_names.iter())
-            .map(String::as_str)
-    }
+    Some(CertificateIdentity {
+        common_name,
+        alt_names,
+        subject: cert.subject().to_string().into(),
+        serial: cert.raw_serial_as_string(),
+    })
 }
 
-/// A short label for why a TLS handshake failed, for logs and metrics.
-pub fn failure_reason(error: &std::io::Error) -> &'static str {
-    use rustls::{CertificateError, Error};
-    let Some(tls) = error.get_ref().and_then(|e| e.downcast_ref::<Error>()) else {
-        return "io";
-    };
-    match tls {
-        Error::NoCertificatesPresented => "no_certificate",
-        Error::InvalidCertificate(c) => match c {
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                "not_yet_valid"
-            }
-            CertificateError::UnknownIssuer => "unknown_ca",
-            CertificateError::Revoked => "revoked",
-            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
-                "wrong_usage"
-            }
-            CertificateError::BadSignature => "bad_signature",
-            _ => "invalid_certificate",
-        },
-        Error::PeerIncompatible(_) => "incompatible",
-        Error::AlertReceived(_) => "alert_received",
-        _ => "protocol",
+/// Why a TLS handshake failed. Mapped once, here, to the metric label and to the conformance
+/// check it fails (as rustls maps its `Error` to an alert in one exhaustive `match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// The client presented no certificate.
+    NoCertificate,
+    /// The certificate has expired.
+    Expired,
+    /// The certificate is not valid yet.
+    NotYetValid,
+    /// The certificate was issued by another CA.
+    UnknownCa,
+    /// The CRL lists the certificate.
+    Revoked,
+    /// The certificate is not for client authentication.
+    WrongUsage,
+    /// The certificate's signature does not verify.
+    BadSignature,
+    /// Another certificate problem.
+    InvalidCertificate,
+    /// No protocol version or cipher suite in common.
+    Incompatible,
+    /// The client sent an alert.
+    AlertReceived,
+    /// Another TLS protocol error.
+    Protocol,
+    /// The connection failed below TLS.
+    Io,
+    /// The client did not finish the handshake in time.
+    Timeout,
+}
+
+impl HandshakeFailure {
+    /// Classifies the error of a failed handshake.
+    pub fn of(error: &std::io::Error) -> Self {
+        use rustls::{CertificateError, Error};
+        let Some(tls) = error.get_ref().and_then(|e| e.downcast_ref::<Error>()) else {
+            return HandshakeFailure::Io;
+        };
+        match tls {
+            Error::NoCertificatesPresented => HandshakeFailure::NoCertificate,
+            Error::InvalidCertificate(c) => match c {
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    HandshakeFailure::Expired
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    HandshakeFailure::NotYetValid
+                }
+                CertificateError::UnknownIssuer => HandshakeFailure::UnknownCa,
+                CertificateError::Revoked => HandshakeFailure::Revoked,
+                CertificateError::InvalidPurpose
+                | CertificateError::InvalidPurposeContext { .. } => HandshakeFailure::WrongUsage,
+                CertificateError::BadSignature => HandshakeFailure::BadSignature,
+                _ => HandshakeFailure::InvalidCertificate,
+            },
+            Error::PeerIncompatible(_) => HandshakeFailure::Incompatible,
+            Error::AlertReceived(_) => HandshakeFailure::AlertReceived,
+            _ => HandshakeFailure::Protocol,
+        }
+    }
+
+    /// The `reason` label of `smdpp_tls_handshake_failures_total` and of the log line.
+    pub fn label(self) -> &'static str {
+        match self {
+            HandshakeFailure::NoCertificate => "no_certificate",
+            HandshakeFailure::Expired => "expired",
+            HandshakeFailure::NotYetValid => "not_yet_valid",
+            HandshakeFailure::UnknownCa => "unknown_ca",
+            HandshakeFailure::Revoked => "revoked",
+            HandshakeFailure::WrongUsage => "wrong_usage",
+            HandshakeFailure::BadSignature => "bad_signature",
+            HandshakeFailure::InvalidCertificate => "invalid_certificate",
+            HandshakeFailure::Incompatible => "incompatible",
+            HandshakeFailure::AlertReceived => "alert_received",
+            HandshakeFailure::Protocol => "protocol",
+            HandshakeFailure::Io => "io",
+            HandshakeFailure::Timeout => "timeout",
+        }
+    }
+
+    /// The conformance check the client failed, with what was wrong; `None` when the failure
+    /// says nothing about the client's certificate.
+    pub fn failed_check(self) -> Option<Grade> {
+        match self {
+            HandshakeFailure::NoCertificate => Some(Grade::fail(
+                CheckId::Tls001,
+                "the client presented no certificate",
+            )),
+            HandshakeFailure::Expired
+            | HandshakeFailure::NotYetValid
+            | HandshakeFailure::UnknownCa
+            | HandshakeFailure::Revoked
+            | HandshakeFailure::WrongUsage
+            | HandshakeFailure::BadSignature
+            | HandshakeFailure::InvalidCertificate => Some(Grade::fail(
+                CheckId::Tls002,
+                format!("the client certificate was refused: {}", self.label()),
+            )),
+            HandshakeFailure::Incompatible
+            | HandshakeFailure::AlertReceived
+            | HandshakeFailure::Protocol
+            | HandshakeFailure::Io
+            | HandshakeFailure::Timeout => None,
+        }
     }
 }

@@ -24,8 +24,8 @@ use anyhow::{Context, Result};
 pub use self::client::{OperatorClient, Reply};
 pub use self::expect::Expectation;
 use self::expect::{Spec, Target};
+use crate::app::simulator::SimulateError;
 use crate::app::App;
-use crate::device::SimulateError;
 use crate::ids::Iccid;
 use crate::journal::{JournalEntry, JournalFilter};
 use crate::notify::DeliveryRecord;
@@ -300,7 +300,7 @@ impl MockSmdp {
             .parse::<Iccid>()
             .map_err(|_| crate::store::UpdateError::UnknownIccid)?
             .key();
-        crate::device::simulate(self.app(), key, None, event)
+        crate::app::simulator::simulate(self.app(), key, None, event)
     }
 
     /// Expects calls of `function` (by default at least one); narrow it with the returned

@@ -9,6 +9,7 @@
 pub mod view;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
@@ -18,7 +19,7 @@ use axum::{Extension, Router};
 
 use crate::api::{bad_parameter, cursor, error, json_response, parse_cursor, parse_limit, Segment};
 use crate::app::App;
-use crate::http::ConnectionInfo;
+use crate::caller::{Caller, Peer};
 use crate::ids::{Eid, Iccid};
 use crate::profile::ProfileState;
 use crate::scenario::Operator;
@@ -44,12 +45,10 @@ pub fn router() -> Router<App> {
 }
 
 /// The calling operator, or the answer for a certificate that identifies none.
-fn caller(app: &App, conn: &ConnectionInfo) -> Result<Operator, Response> {
+fn caller(app: &App, peer: &Peer) -> Result<Operator, Response> {
     let world = app.world();
-    conn.peer
-        .as_ref()
-        .and_then(|p| world.scenario.operator_for_certificate(p.names()))
-        .filter(|op| op.allows_source(conn.remote.ip()))
+    Caller::identify(&world.scenario, peer)
+        .allowed()
         .cloned()
         .ok_or_else(|| {
             error(
@@ -59,11 +58,8 @@ fn caller(app: &App, conn: &ConnectionInfo) -> Result<Operator, Response> {
         })
 }
 
-async fn list_types(
-    State(app): State<App>,
-    Extension(conn): Extension<ConnectionInfo>,
-) -> Response {
-    let op = match caller(&app, &conn) {
+async fn list_types(State(app): State<App>, Extension(peer): Extension<Arc<Peer>>) -> Response {
+    let op = match caller(&app, &peer) {
         Ok(op) => op,
         Err(r) => return r,
     };
@@ -90,10 +86,10 @@ async fn list_types(
 
 async fn one_type(
     State(app): State<App>,
-    Extension(conn): Extension<ConnectionInfo>,
+    Extension(peer): Extension<Arc<Peer>>,
     Segment(id): Segment,
 ) -> Response {
-    let op = match caller(&app, &conn) {
+    let op = match caller(&app, &peer) {
         Ok(op) => op,
         Err(r) => return r,
     };
@@ -192,10 +188,10 @@ impl ProfileFilter {
 
 async fn list_profiles(
     State(app): State<App>,
-    Extension(conn): Extension<ConnectionInfo>,
+    Extension(peer): Extension<Arc<Peer>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let op = match caller(&app, &conn) {
+    let op = match caller(&app, &peer) {
         Ok(op) => op,
         Err(r) => return r,
     };
@@ -222,10 +218,10 @@ async fn list_profiles(
 
 async fn one_profile(
     State(app): State<App>,
-    Extension(conn): Extension<ConnectionInfo>,
+    Extension(peer): Extension<Arc<Peer>>,
     Segment(iccid): Segment,
 ) -> Response {
-    let op = match caller(&app, &conn) {
+    let op = match caller(&app, &peer) {
         Ok(op) => op,
         Err(r) => return r,
     };

@@ -91,7 +91,7 @@ impl Checker<'_> {
     fn settings(&mut self, loaded: &Loaded) -> Settings {
         let mut s = Settings {
             address: "localhost".into(),
-            admin_protocol: "gsma/rsp/v2.5.0".into(),
+            admin_protocol: crate::sgp22::ADMIN_PROTOCOL.into(),
             requester_identifier: String::new(),
             matching_id_seed: None,
             order_expiry: None,
@@ -135,7 +135,7 @@ impl Checker<'_> {
             }
             if let Some(p) = &smdp.admin_protocol {
                 if is_admin_protocol(&p.value) {
-                    s.admin_protocol = p.value.clone();
+                    s.admin_protocol = p.value.as_str().into();
                 } else {
                     self.at(
                         *src,

@@ -53,7 +53,7 @@ pub struct Settings {
     /// The SM-DP+ FQDN.
     pub address: String,
     /// The `X-Admin-Protocol` value.
-    pub admin_protocol: String,
+    pub admin_protocol: Arc<str>,
     /// The SM-DP+'s `functionRequesterIdentifier` in notifications.
     pub requester_identifier: String,
     /// Seed of generated MatchingIDs.
@@ -388,6 +388,11 @@ impl Scenario {
     /// The `X-Admin-Protocol` value the server announces.
     pub fn admin_protocol(&self) -> &str {
         &self.settings.admin_protocol
+    }
+
+    /// [`Scenario::admin_protocol`], shared.
+    pub fn admin_protocol_shared(&self) -> Arc<str> {
+        self.settings.admin_protocol.clone()
     }
 
     /// Whether requests must carry a `gsma/rsp/v…` `X-Admin-Protocol` header.

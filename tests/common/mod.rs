@@ -163,8 +163,8 @@ impl TestServer {
         &self,
         iccid: &str,
         event: smdpp_mock::profile::machine::DeviceEvent,
-    ) -> Result<Profile, smdpp_mock::device::SimulateError> {
-        smdpp_mock::device::simulate(
+    ) -> Result<Profile, smdpp_mock::app::simulator::SimulateError> {
+        smdpp_mock::app::simulator::simulate(
             self.server.app(),
             iccid.parse::<Iccid>().unwrap().key(),
             None,

@@ -1,10 +1,7 @@
 //! Simulated devices: when a profile is released, the scenario's first matching device rule
-//! plays its timeline against the store, step by step, through the same state machine and
-//! effects as everything else (design.md §6). [`simulate`] lets tests (and the admin API) make
-//! a device act directly.
-//!
-//! Effects of a device step are carried out while the profile is still locked, so the
-//! notifications of one ICCID are queued in the order their steps were committed.
+//! plays its timeline against the store, step by step, through the same state machine and the
+//! same commit path ([`App::commit`]) as everything else. [`simulate`] lets tests (and the
+//! admin API) make a device act directly.
 
 use std::sync::Arc;
 
@@ -71,24 +68,17 @@ async fn run(
             event: step.event,
         };
         let now = app.clock.now();
-        let result = world.store.update_then(
-            key,
-            |p| {
-                if p.order_seq != order {
-                    return Err(Stop::OrderGone);
-                }
-                transition(p, &event, world.scenario.rules(), now).map_err(Stop::Refused)
-            },
-            |updated| {
-                info!(
-                    iccid = %updated.profile.iccid, event = step.event.name(),
-                    state = %updated.profile.state, "device"
-                );
-                app.carry_out(&world, &updated.profile, updated.effects);
-            },
-        );
+        let result = app.commit(&world, key, |p| {
+            if p.order_seq != order {
+                return Err(Stop::OrderGone);
+            }
+            transition(p, &event, world.scenario.rules(), now).map_err(Stop::Refused)
+        });
         match result {
-            Ok(()) => {}
+            Ok(profile) => info!(
+                iccid = %profile.iccid, event = step.event.name(),
+                state = %profile.state, "device"
+            ),
             // The operator cancelled the order meanwhile: the device gives up.
             Err(UpdateError::Refused(Stop::OrderGone)) => {
                 info!(
@@ -127,21 +117,14 @@ pub fn simulate(
             .map_or(DEFAULT_DEVICE_EID, |r| r.device_eid)
     });
     let now = app.clock.now();
-    world.store.update_then(
-        key,
-        |p| {
-            transition(
-                p,
-                &Event::Device { eid, event },
-                world.scenario.rules(),
-                now,
-            )
-        },
-        |updated| {
-            app.carry_out(&world, &updated.profile, updated.effects);
-            updated.profile
-        },
-    )
+    app.commit(&world, key, |p| {
+        transition(
+            p,
+            &Event::Device { eid, event },
+            world.scenario.rules(),
+            now,
+        )
+    })
 }
 
 /// Like [`simulate`], for the order a device finds by its MatchingID (the Activation Code token).

@@ -1,21 +1,20 @@
-//! The shared state every request touches, as one cheap-to-clone handle, and the place where
-//! the effects of committed transitions are carried out.
+//! The application: the state every request touches, as one cheap-to-clone handle ([`App`]),
+//! the running scenario's live state ([`World`]), the one path by which a transition is
+//! committed and its effects carried out ([`effects`]), and the simulated devices that play the
+//! eUICC's part ([`simulator`]).
+
+mod effects;
+pub mod simulator;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tracing::{debug, info};
-
 use crate::clock::Clock;
-use crate::device;
 use crate::fault::Faults;
-use crate::fault::NotificationFacts;
 use crate::ids::MatchingIdGenerator;
 use crate::journal::Journal;
 use crate::metrics::{Counters, Metrics};
-use crate::notify::{hdpi, Notifier, Outgoing};
-use crate::profile::machine::{DownloadFailure, Effect, NotificationPoint};
-use crate::profile::Profile;
+use crate::notify::Notifier;
 use crate::scenario::{Callback, Scenario};
 use crate::store::Store;
 
@@ -156,85 +155,5 @@ impl App {
             Err(poisoned) => *poisoned.into_inner() = world,
         }
         self.world_changed.notify_waiters();
-    }
-
-    /// Carries out the effects of a transition committed on `profile` in `world`.
-    ///
-    /// Must be called inside the Tokio runtime: device timelines run as tasks.
-    pub fn carry_out(&self, world: &Arc<World>, profile: &Profile, effects: Vec<Effect>) {
-        for effect in effects {
-            match effect {
-                Effect::SmdsRegisterEvent { address, event_id } => {
-                    info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 RegisterEvent (simulated)");
-                }
-                Effect::SmdsDeleteEvent { address, event_id } => {
-                    info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 DeleteEvent (simulated)");
-                }
-                Effect::Released => device::start(self, world, profile),
-                Effect::Notify { point, outcome } => self.notify(world, profile, point, outcome),
-            }
-        }
-    }
-
-    /// Queues the HandleDownloadProgressInfo for a step `profile` reached, if its owner has a
-    /// callback (SGP.22 §5.3.5: the ICCID identifies the operator to notify).
-    fn notify(
-        &self,
-        world: &Arc<World>,
-        profile: &Profile,
-        point: NotificationPoint,
-        outcome: Result<(), DownloadFailure>,
-    ) {
-        let scenario = &world.scenario;
-        let Some(callback) = world.callback(&profile.owner) else {
-            debug!(iccid = %profile.iccid, ?point, "no callback configured: notification not sent");
-            return;
-        };
-        let format = &callback.format;
-        if point == NotificationPoint::BppDownload
-            && outcome.is_ok()
-            && !format.bpp_download_success
-        {
-            return;
-        }
-        let id = self.notifier.next_id();
-        let call_id = format!("HDPI-{}-{id}", self.run_id);
-        let now = self.clock.now();
-        let body = hdpi::body(
-            &hdpi::Content {
-                profile,
-                point,
-                outcome,
-                at: now,
-                requester: &scenario.settings().requester_identifier,
-                call_id: &call_id,
-            },
-            format,
-        );
-        let fault = world.faults.check_notification(&NotificationFacts {
-            operator: &profile.owner,
-            iccid: profile.iccid.key(),
-            eid: profile.eid,
-            profile_type: &profile.profile_type,
-            point,
-        });
-        let iccid = body["iccid"].as_str().unwrap_or_default().to_owned();
-        self.notifier.enqueue(
-            id,
-            Outgoing {
-                key: profile.iccid.key(),
-                iccid,
-                operator: profile.owner.to_string(),
-                point_id: hdpi::point_id(point, format),
-                callback,
-                body,
-                call_id,
-                admin_protocol: scenario.admin_protocol().into(),
-                drop: fault.as_ref().is_some_and(|f| f.drop),
-                delay: fault.as_ref().and_then(|f| f.delay),
-                duplicate: fault.as_ref().is_some_and(|f| f.duplicate),
-            },
-            now,
-        );
     }
 }

@@ -1,0 +1,408 @@
+//! The ES2+ engine: one call in, one [`Exchange`] out, without HTTP types (in the manner of
+//! wiremock-rs's `handle_request`). The HTTP layer has routed the request, read its body within
+//! the limits and checked nothing ES2+-specific; everything from here on is decided once, in
+//! this order:
+//!
+//! 1. grade the request head (and answer a refusal the head or body already earned);
+//! 2. identify the caller, parse the body once, grade the envelope and fields;
+//! 3. refuse a source address the operator may not use, then strict-mode failures;
+//! 4. authorise, apply fault rules, run the function (its transition and effects commit
+//!    through [`App::commit`]);
+//! 5. journal the call, count it, and record its grades.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{debug, info, warn};
+
+use super::status::Es2Error;
+use super::wire::ExecutionStatus;
+use super::{run, Context, Function, PATH_PREFIX};
+use crate::app::{App, World};
+use crate::caller::{Caller, Peer};
+use crate::clock::es2_timestamp_shared;
+use crate::conformance::catalog::CheckId;
+use crate::conformance::grade::{self, Grade};
+use crate::conformance::policy;
+use crate::exchange::{error_body, Answer, Call, Engine, Exchange, Head, Refusal};
+use crate::journal::{BodyText, Disconnect, JournalEntry};
+use crate::metrics::StatusLabel;
+use crate::sgp22::{StatusCode, FORMAT_INVALID};
+
+/// The HTTP status journaled for a call whose client went away before it could be answered
+/// (nginx's "client closed request").
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+/// ES2+ on the mutual-TLS listener.
+#[derive(Debug, Clone)]
+pub(crate) struct Es2 {
+    app: App,
+}
+
+impl Es2 {
+    /// The engine of `app`.
+    pub(crate) fn new(app: App) -> Self {
+        Es2 { app }
+    }
+}
+
+/// The answer to a path on the ES2+ listener that names no function and no platform route.
+pub(crate) fn not_found(method: &str, path: &str) -> String {
+    format!(
+        "no such endpoint: {method} {path}; ES2+ functions are POST /gsma/rsp2/es2plus/{{downloadOrder,confirmOrder,cancelOrder,releaseProfile}}"
+    )
+}
+
+impl Engine for Es2 {
+    type Function = Function;
+
+    fn route(&self, path: &str) -> Option<Function> {
+        path.strip_prefix(PATH_PREFIX)
+            .and_then(Function::from_path_segment)
+    }
+
+    fn admit(&self, function: Function, head: &Head<'_>) -> Result<(), Refusal> {
+        if head.method != "POST" {
+            let mut refusal =
+                Refusal::new(405, format!("{function} is called with POST (SGP.22 §6.2)"));
+            refusal.allow = Some("POST");
+            return Err(refusal);
+        }
+        let world = self.app.world();
+        let settings = world.scenario.settings();
+        if settings.conformance_strict {
+            // Strict conformance: the HTTP checks refuse even where the strictness switches don't.
+            if let Some((status, message)) = policy::head_refusal(&head_grades(head)) {
+                return Err(Refusal::new(status, message));
+            }
+        }
+        if settings.require_json_content_type && !grade::is_json(head.content_type) {
+            return Err(Refusal::new(
+                415,
+                "Content-Type must be application/json (SGP.22 §6.2)",
+            ));
+        }
+        if settings.require_admin_protocol_header {
+            match head.admin_protocol {
+                Some(v) if v.starts_with("gsma/rsp/v") => {}
+                Some(v) => {
+                    return Err(Refusal::new(
+                        400,
+                        format!("X-Admin-Protocol {v:?} does not have the form gsma/rsp/vX.Y.Z (SGP.22 §6.2)"),
+                    ))
+                }
+                None => {
+                    return Err(Refusal::new(
+                        400,
+                        "the X-Admin-Protocol header is missing (SGP.22 §6.2), e.g. X-Admin-Protocol: gsma/rsp/v2.5.0",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn call(&self, call: Call<'_, Function>) -> Exchange {
+        // One world for the whole call: a scenario loaded meanwhile applies from the next call on.
+        let world = self.app.world();
+        let Call {
+            function,
+            peer,
+            head,
+            body,
+            started,
+        } = call;
+        let mut record = Record::new(function, peer, head_grades(&head));
+        let answer = match body {
+            Err(refusal) => record.refusal(refusal),
+            Ok(body) => self.carry_out(&world, function, peer, started, body, &mut record),
+        };
+        let announce = world.scenario.admin_protocol_shared();
+        drop(world);
+        let fault = record.fault.take();
+        let recorded = record.commit(&self.app, answer.status, started);
+        let (delay, drop_connection) = fault.map_or((None, false), |f| (f.delay, f.close));
+        Exchange {
+            answer,
+            announce,
+            recorded,
+            delay,
+            drop_connection,
+        }
+    }
+
+    fn abandoned(&self, function: Function, peer: &Peer, recorded: Option<u64>, elapsed: Duration) {
+        match recorded {
+            // Carried out and journaled; the answer (held back by a fault delay) never left.
+            Some(seq) => self.app.journal.annotate(seq, |e| {
+                e.client_disconnected = Some(Disconnect::AnswerNotSent);
+            }),
+            // Dropped while the body was still arriving: everything before the body is read is
+            // free of side effects, so nothing happened.
+            None => {
+                let mut record = Record::new(function, peer, Vec::new());
+                record.disconnected = true;
+                record.write(&self.app, CLIENT_CLOSED_REQUEST, elapsed);
+            }
+        }
+    }
+
+    fn announce(&self) -> Arc<str> {
+        self.app.world().scenario.admin_protocol_shared()
+    }
+}
+
+/// The HTTP-level grades of a request head; TLS-001 passes, since the listener admits no
+/// client without a certificate (refused handshakes are graded by the HTTP layer).
+fn head_grades(head: &Head<'_>) -> Vec<Grade> {
+    // Room for every grade a request can get, so the vector is allocated once.
+    let mut grades = Vec::with_capacity(32);
+    grade::http(
+        &mut grades,
+        head.method,
+        head.content_type,
+        head.admin_protocol,
+    );
+    grades.push(Grade::pass(CheckId::Tls001));
+    grades
+}
+
+impl Es2 {
+    /// Steps 2 to 4 for a request whose body was read.
+    fn carry_out(
+        &self,
+        world: &Arc<World>,
+        function: Function,
+        peer: &Peer,
+        started: Instant,
+        body: Bytes,
+        record: &mut Record,
+    ) -> Answer {
+        record.request = Some(body.clone());
+        let caller = Caller::identify(&world.scenario, peer);
+        let operator = caller.operator;
+        record.operator = operator.map(|o| o.id.clone());
+        record.grades.push(if operator.is_some() {
+            Grade::pass(CheckId::Tls002)
+        } else {
+            Grade::fail(
+                CheckId::Tls002,
+                "the client certificate identifies no operator",
+            )
+        });
+        // Parsed once, for grading, the journal and the function.
+        let parsed_result = crate::json::parse(&body);
+        let parsed = parsed_result.as_ref().ok();
+        let named_iccid = parsed.and_then(|v| v.get("iccid")?.as_str());
+        record.iccid = named_iccid.map(str::to_owned);
+        let before = named_iccid
+            .and_then(|i| i.parse::<crate::ids::Iccid>().ok())
+            .and_then(|i| world.store.get(i.key()));
+        let call_id = parsed.and_then(|v| v.get("header")?.get("functionCallIdentifier")?.as_str());
+        if let (Some(op), Some(call_id), Some(fp)) = (
+            operator,
+            call_id,
+            parsed.and_then(|v| grade::fingerprint(function, v)),
+        ) {
+            record
+                .grades
+                .push(self.app.conformance.call_identifier(&op.id, call_id, fp));
+        }
+        grade::parsed_body_into(
+            &mut record.grades,
+            function,
+            parsed,
+            operator,
+            before.as_ref(),
+        );
+        if let Some(op) = caller.refused_source() {
+            crate::metrics::Counters::bump(&self.app.counters.requests_refused_source_ip);
+            warn!(operator = %op.id, remote = %peer.remote, "source address not allowed for the operator");
+            return record.refusal(Refusal::new(
+                403,
+                format!(
+                    "operator {} may not connect from {} (allowedSourceIps)",
+                    op.id, caller.ip
+                ),
+            ));
+        }
+        if world.scenario.settings().conformance_strict && operator.is_some() {
+            if let Some(failed) = policy::body_refusal(&record.grades) {
+                let error = Es2Error::invalid(failed.check.as_str(), &failed.message);
+                return record.failed(&error, super::refusal_answer(error.clone()));
+            }
+        }
+        let ctx = Context {
+            app: &self.app,
+            world,
+            now: self.app.clock.now(),
+        };
+        match run(function, parsed_result.as_ref(), operator, &ctx) {
+            Ok(mut answer) => {
+                if let Some(profile) = answer.profile.take() {
+                    // DownloadOrder by profile type: the answer names the ICCID the request did not.
+                    record
+                        .iccid
+                        .get_or_insert_with(|| profile.iccid.to_string());
+                }
+                record.call_id = answer
+                    .request_header
+                    .take()
+                    .map(|h| h.function_call_identifier);
+                record.status = Some(answer.status.as_str());
+                record.code = answer.error.as_ref().map(|e| e.code);
+                // Shared with the HTTP answer, not copied.
+                let body = Bytes::from(std::mem::take(&mut answer.body));
+                record.response = Some(body.clone());
+                if let Some(fault) = answer.fault.take() {
+                    info!(%function, fault = %fault.name, "fault rule fired");
+                    record.fault_name = Some(fault.name.clone());
+                    if fault.close {
+                        // No answer reaches the client: journal the call as unanswered.
+                        record.status = None;
+                        record.code = None;
+                        record.response = None;
+                    }
+                    record.fault = Some(fault);
+                }
+                let call_id = record.call_id.as_deref().unwrap_or("");
+                match &answer.error {
+                    // Successes at debug: a log line per call is the largest cost under load,
+                    // and the journal (admin API) records every call anyway. Failures at info.
+                    None => debug!(
+                        %function, operator = operator.map(|o| &*o.id), call_id,
+                        elapsed_us = started.elapsed().as_micros() as u64, "Executed-Success"
+                    ),
+                    Some(e) => info!(
+                        %function, operator = operator.map(|o| &*o.id), call_id,
+                        code = %e.code, message = %e.message, "Failed"
+                    ),
+                }
+                Answer::json(200, body)
+            }
+            Err(e) => {
+                warn!(%function, remote = %peer.remote, error = %e, "malformed ES2+ body");
+                record.refusal(Refusal::new(400, e.to_string()))
+            }
+        }
+    }
+}
+
+/// What the journal, the metrics and the conformance report learn about one call while it is
+/// handled; written once, by [`Record::commit`].
+struct Record {
+    function: Function,
+    certificate_subject: Option<Arc<str>>,
+    source_ip: Arc<str>,
+    request: Option<Bytes>,
+    response: Option<Bytes>,
+    operator: Option<Arc<str>>,
+    call_id: Option<String>,
+    /// The ICCID the call is about: named in the request or allocated by it.
+    iccid: Option<String>,
+    status: Option<&'static str>,
+    code: Option<StatusCode>,
+    fault_name: Option<String>,
+    fault: Option<crate::fault::FaultAction>,
+    grades: Vec<Grade>,
+    /// The client went away before its request was complete.
+    disconnected: bool,
+}
+
+impl Record {
+    fn new(function: Function, peer: &Peer, grades: Vec<Grade>) -> Self {
+        Record {
+            function,
+            certificate_subject: peer.certificate.as_ref().map(|c| c.subject.clone()),
+            source_ip: peer.source_ip.clone(),
+            request: None,
+            response: None,
+            operator: None,
+            call_id: None,
+            iccid: None,
+            status: None,
+            code: None,
+            fault_name: None,
+            fault: None,
+            grades,
+            disconnected: false,
+        }
+    }
+
+    /// Answers an HTTP-level refusal with the JSON error.
+    fn refusal(&mut self, refusal: Refusal) -> Answer {
+        let body = Bytes::from(error_body(refusal.status, &refusal.message).to_string());
+        self.response = Some(body.clone());
+        self.disconnected |= refusal.disconnected;
+        Answer {
+            status: refusal.status,
+            body,
+            allow: refusal.allow,
+            close: refusal.close,
+        }
+    }
+
+    /// Answers `Failed` with `error`, decided outside the functions.
+    fn failed(&mut self, error: &Es2Error, body: Vec<u8>) -> Answer {
+        let body = Bytes::from(body);
+        self.status = Some(ExecutionStatus::Failed.as_str());
+        self.code = Some(error.code);
+        debug_assert_eq!(error.code, FORMAT_INVALID);
+        self.response = Some(body.clone());
+        Answer::json(200, body)
+    }
+
+    /// Journals the call (its answer had `http_status`), counts it and records its grades;
+    /// the journal sequence number.
+    fn commit(self, app: &App, http_status: u16, started: Instant) -> u64 {
+        self.write(app, http_status, started.elapsed())
+    }
+
+    fn write(self, app: &App, http_status: u16, elapsed: Duration) -> u64 {
+        let request = BodyText::new(self.request.as_deref().unwrap_or_default());
+        let response = BodyText::new(self.response.as_deref().unwrap_or_default());
+        let label = match self.status {
+            Some(status) => StatusLabel::Es2(status),
+            None => StatusLabel::Http(http_status),
+        };
+        app.metrics.request(self.function, label, self.code);
+        // Conformance keeps an excerpt only with a failure; don't build one for every call.
+        let excerpt = if self.grades.iter().any(|g| !g.passed) {
+            request.to_string_lossy_prefix(300)
+        } else {
+            String::new()
+        };
+        let time = es2_timestamp_shared(app.clock.now());
+        let seq = app.journal.record(JournalEntry {
+            seq: 0,
+            time: time.clone(),
+            operator: self.operator.clone(),
+            certificate_subject: self.certificate_subject,
+            source_ip: self.source_ip,
+            function: self.function.name(),
+            function_call_identifier: self.call_id,
+            iccid: self.iccid,
+            http_status,
+            status: self.status,
+            status_code: self.code.map(|c| c.to_string()),
+            fault: self.fault_name,
+            request,
+            response,
+            elapsed_us: elapsed.as_micros() as u64,
+            client_disconnected: self.disconnected.then_some(Disconnect::RequestIncomplete),
+        });
+        if !self.grades.is_empty() {
+            app.conformance.record(
+                &self.grades,
+                &crate::conformance::Context {
+                    time,
+                    operator: self.operator,
+                    excerpt,
+                    journal_seq: Some(seq),
+                },
+            );
+        }
+        seq
+    }
+}

@@ -1,0 +1,155 @@
+//! The contract between the HTTP layer and a protocol engine, in plain types: the HTTP layer
+//! routes a request to an [`Engine`] function, reads the body within its limits and hands over
+//! a [`Call`]; the engine decides everything else and returns an [`Exchange`]: the answer, the
+//! journal entry it made, and what a fault rule asks of the transport (a delay, a dropped
+//! connection). ES2+ is one engine (`es2`); ES9+ plugs in the same way.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::caller::Peer;
+
+/// A protocol served on an HTTP listener.
+pub trait Engine: Send + Sync + 'static {
+    /// The functions of the protocol.
+    type Function: Copy + fmt::Display + Send + Sync + 'static;
+
+    /// The function a request path calls, if any.
+    fn route(&self, path: &str) -> Option<Self::Function>;
+
+    /// Whether a request with this head may go on to have its body read; otherwise the refusal,
+    /// which is then passed to [`Engine::call`] to be answered and recorded.
+    fn admit(&self, function: Self::Function, head: &Head<'_>) -> Result<(), Refusal>;
+
+    /// Answers one call and records it.
+    fn call(&self, call: Call<'_, Self::Function>) -> Exchange;
+
+    /// Records that the client of a call went away: while its request was still arriving
+    /// (`recorded` is `None`: nothing was done), or after the call was carried out and recorded
+    /// but before its answer could be sent.
+    fn abandoned(
+        &self,
+        function: Self::Function,
+        peer: &Peer,
+        recorded: Option<u64>,
+        elapsed: Duration,
+    );
+
+    /// The `X-Admin-Protocol` every answer of the listener carries (SGP.22 §6.2).
+    fn announce(&self) -> Arc<str>;
+}
+
+/// What the engine may look at before the body is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// `Content-Type`, when present and readable.
+    pub content_type: Option<&'a str>,
+    /// `X-Admin-Protocol`, when present and readable.
+    pub admin_protocol: Option<&'a str>,
+}
+
+/// An HTTP-level refusal (4xx), before the engine's own processing of the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: u16,
+    /// What the client is told.
+    pub message: String,
+    /// The `Allow` header (for 405).
+    pub allow: Option<&'static str>,
+    /// Close the connection after answering (a client that stalls in its body).
+    pub close: bool,
+    /// The client went away mid-body: nobody will read the answer.
+    pub disconnected: bool,
+}
+
+impl Refusal {
+    /// A refusal with `status` and `message`.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            message: message.into(),
+            allow: None,
+            close: false,
+            disconnected: false,
+        }
+    }
+}
+
+/// One call, as the HTTP layer hands it to the engine.
+#[derive(Debug)]
+pub struct Call<'a, F> {
+    /// The function the path names.
+    pub function: F,
+    /// Who sent it.
+    pub peer: &'a Peer,
+    /// The request head.
+    pub head: Head<'a>,
+    /// The whole body, or why it was not read (a refusal of [`Engine::admit`] or of the body
+    /// limits).
+    pub body: Result<Bytes, Refusal>,
+    /// When the request arrived.
+    pub started: Instant,
+}
+
+/// An answer in plain terms: the HTTP layer adds `Content-Type: application/json`.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: Bytes,
+    /// The `Allow` header, for 405.
+    pub allow: Option<&'static str>,
+    /// Send `Connection: close` and close after answering.
+    pub close: bool,
+}
+
+impl Answer {
+    /// A JSON answer with `status`.
+    pub fn json(status: u16, body: Bytes) -> Self {
+        Answer {
+            status,
+            body,
+            allow: None,
+            close: false,
+        }
+    }
+}
+
+/// What became of one call.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The answer to send.
+    pub answer: Answer,
+    /// The `X-Admin-Protocol` of the world the call ran in (SGP.22 §6.2).
+    pub announce: Arc<str>,
+    /// The journal entry the engine made of the call.
+    pub recorded: u64,
+    /// Wait this long before answering (a fault rule).
+    pub delay: Option<Duration>,
+    /// Drop the connection instead of answering (a fault rule).
+    pub drop_connection: bool,
+}
+
+/// The one JSON error shape of every API: `{"error", "status", "message"}`.
+pub fn error_body(status: u16, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "error": reason_phrase(status),
+        "status": status,
+        "message": message,
+    })
+}
+
+/// The standard reason phrase of `status`, or `error` for a status without one (499).
+fn reason_phrase(status: u16) -> &'static str {
+    axum::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("error")
+}
