@@ -55,7 +55,7 @@ pub(super) async fn probe(State(s): State<AdminState>, body: Bytes) -> Response 
         Err(refusal) => return refusal,
     };
     let transport = crate::notify::transport::HttpTransport::new(s.pki.clone());
-    match crate::conformance::probe::run(&s.app, &transport, &b.operator).await {
+    match super::probe::run(&s.app, &transport, &b.operator).await {
         Ok(steps) => json_response(
             StatusCode::OK,
             &json!({ "operator": b.operator, "steps": steps, "report": s.app.conformance.report() }),

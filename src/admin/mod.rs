@@ -16,6 +16,7 @@ pub mod dashboard;
 mod journal;
 mod metrics;
 pub mod openapi;
+mod probe;
 mod profiles;
 mod world;
 

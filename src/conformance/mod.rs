@@ -9,7 +9,6 @@
 pub mod catalog;
 pub mod grade;
 pub(crate) mod policy;
-pub mod probe;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};

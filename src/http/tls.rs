@@ -17,17 +17,11 @@ use crate::conformance::catalog::CheckId;
 use crate::conformance::grade::Grade;
 use crate::pki::PkiDir;
 
-/// The crypto provider, chosen in one place: ring (a C/assembly build of seconds, where
-/// aws-lc-rs takes minutes).
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A server config presenting `server.pem` and requiring a client certificate issued by
 /// `ca.pem` and not revoked by the CRL in `crl_file` (when given), with TLS 1.2 and 1.3 only
 /// and ALPN for h2 and HTTP/1.1.
 pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<ServerConfig>> {
-    let provider = provider();
+    let provider = crate::pki::provider();
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(pki.ca_cert_path())
         .with_context(|| format!("reading {}", pki.ca_cert_path().display()))?

@@ -38,7 +38,7 @@ pub(super) fn tls_config(pki: &PkiDir, operator: &str) -> Result<rustls::ClientC
         .with_context(|| format!("{}", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(&key).with_context(|| format!("{}", key.display()))?;
     Ok(
-        rustls::ClientConfig::builder_with_provider(crate::http::tls::provider())
+        rustls::ClientConfig::builder_with_provider(crate::pki::provider())
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)?,

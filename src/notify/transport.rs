@@ -81,7 +81,7 @@ impl HttpTransport {
                 .add(cert)
                 .map_err(|e| format!("{}: {e}", ca.display()))?;
         }
-        let builder = rustls::ClientConfig::builder_with_provider(crate::http::tls::provider())
+        let builder = rustls::ClientConfig::builder_with_provider(crate::pki::provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots);

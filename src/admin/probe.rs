@@ -7,11 +7,11 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::catalog::CheckId;
-use super::grade::Grade;
-use super::Context;
 use crate::app::App;
 use crate::clock::es2_timestamp_shared;
+use crate::conformance::catalog::CheckId;
+use crate::conformance::grade::Grade;
+use crate::conformance::Context;
 use crate::notify::hdpi;
 use crate::notify::transport::HttpTransport;
 use crate::profile::machine::NotificationPoint;
@@ -19,12 +19,12 @@ use crate::profile::ProfileState;
 use crate::scenario::DEFAULT_DEVICE_EID;
 
 /// Longest an endpoint may take to answer (CB-007).
-pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 /// One request of the probe and how the endpoint answered.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ProbeStep {
+pub(super) struct ProbeStep {
     /// What was sent.
     pub step: &'static str,
     /// The HTTP status, when there was an answer.
@@ -48,7 +48,7 @@ fn outcome(check: CheckId, ok: bool, message: impl FnOnce() -> String) -> Grade 
 }
 
 /// Probes the callback of `operator` and records the outcomes; returns the steps.
-pub async fn run(
+pub(super) async fn run(
     app: &App,
     transport: &HttpTransport,
     operator: &str,
