@@ -17,7 +17,7 @@ use crate::ids::{Eid, Iccid, MatchingId};
 use crate::platform::view::ProfileView;
 use crate::platform::ProfileFilter;
 use crate::profile::machine::Step;
-use crate::profile::{OrderMatchingId, ProfileState};
+use crate::profile::{Order, OrderMatchingId, ProfileState};
 use crate::scenario::file::DeviceEventName;
 
 pub(super) async fn list(
@@ -83,58 +83,28 @@ pub(super) async fn force(
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("matchingId: {e}")),
         },
     };
-    use ProfileState::*;
-    let state = wanted.state;
-    if matches!(state, Linked | Downloaded | Installed) && eid.is_none() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("state {state} needs an eid"),
-        );
-    }
-    if matches!(state, Available | Allocated | Unavailable)
-        && (eid.is_some() || matching_id.is_some())
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("state {state} has no order: no eid or matchingId"),
-        );
-    }
-    if !state.has_matching_id() && matching_id.is_some() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("state {state} cannot have a matchingId"),
-        );
-    }
+    let order = match Order::new(wanted.state, eid, matching_id, None) {
+        Ok(order) => order,
+        Err(errors) => {
+            let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return error(StatusCode::BAD_REQUEST, reasons.join("; "));
+        }
+    };
     let world = s.app.world();
     let now = s.app.clock.now();
-    let result = world.store.update::<()>(key, |p| {
-        let mut next =
-            crate::profile::Profile::available(p.iccid, p.owner.clone(), p.profile_type.clone());
+    let result = s.app.commit::<()>(&world, key, |p| {
+        let mut next = p.with_order(&order, || world.matching_ids.next_id());
         next.order_seq = p.order_seq.wrapping_add(1);
-        next.entered = p.entered;
-        next.history = p.history.clone();
-        next.state = state;
-        next.eid = eid;
-        if state.has_matching_id() {
-            next.matching_id = Some(
-                matching_id
-                    .clone()
-                    .unwrap_or_else(|| OrderMatchingId::Id(world.matching_ids.next_id())),
-            );
-        }
-        if state == Installed {
-            next.on_device = Some(crate::profile::OnDevice::Enabled);
-        }
-        next.record_transition(state, now);
+        next.record_transition(order.state(), now);
         Ok(Step {
             next,
             effects: Vec::new(),
         })
     });
     match result {
-        Ok(updated) => json_response(
+        Ok(profile) => json_response(
             StatusCode::OK,
-            &ProfileView::of(&updated.profile, world.scenario.smdp_address(), true),
+            &ProfileView::of(&profile, world.scenario.smdp_address(), true),
         ),
         Err(crate::store::UpdateError::UnknownIccid) => {
             error(StatusCode::NOT_FOUND, format!("no profile {iccid}"))

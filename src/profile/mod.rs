@@ -134,6 +134,116 @@ impl OrderMatchingId {
     }
 }
 
+/// A profile state with the order associations that fit it: the one place that decides which
+/// states carry an EID, a MatchingID and a Confirmation Code (SGP.22 §3.1.6: Linked and the
+/// states after a download know the eUICC; Confirmed and later carry the MatchingID that
+/// ConfirmOrder fixed). Scenario inventories and the admin API's forced states are built from
+/// it, so a profile can never start in a state its order contradicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    state: ProfileState,
+    eid: Option<Eid>,
+    /// `None` in a state with a MatchingID means "generate one".
+    matching_id: Option<OrderMatchingId>,
+    confirmation_code_hash: Option<[u8; 32]>,
+}
+
+/// Which part of an [`Order`] an [`AssociationError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderField {
+    /// The state.
+    State,
+    /// The EID.
+    Eid,
+    /// The MatchingID.
+    MatchingId,
+    /// The Confirmation Code.
+    ConfirmationCode,
+}
+
+/// Why a state and associations do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssociationError {
+    /// The state has an order linked to an eUICC, and no EID was given.
+    #[error("state {0} needs an `eid`: the order is linked to an eUICC")]
+    EidRequired(ProfileState),
+    /// The state has no linked order, and an EID was given.
+    #[error("state {0} cannot have an `eid` (Linked and later states can)")]
+    EidNotAllowed(ProfileState),
+    /// The state has no confirmed order, and a MatchingID was given.
+    #[error(
+        "state {0} cannot have a `matchingId`: only confirmed orders (Confirmed and later) do"
+    )]
+    MatchingIdNotAllowed(ProfileState),
+    /// An empty MatchingID (SGP.22 §4.1.1, Default SM-DP+) without the EID that finds the order.
+    #[error("an empty `matchingId` (Default SM-DP+ use case) needs an `eid`")]
+    EmptyMatchingIdNeedsEid,
+    /// The state has no confirmed order, and a Confirmation Code was given.
+    #[error("state {0} cannot have a `confirmationCode`: only confirmed orders do")]
+    ConfirmationCodeNotAllowed(ProfileState),
+}
+
+impl AssociationError {
+    /// The part of the order the error is about.
+    pub fn field(&self) -> OrderField {
+        match self {
+            AssociationError::EidRequired(_) => OrderField::State,
+            AssociationError::EidNotAllowed(_) => OrderField::Eid,
+            AssociationError::MatchingIdNotAllowed(_)
+            | AssociationError::EmptyMatchingIdNeedsEid => OrderField::MatchingId,
+            AssociationError::ConfirmationCodeNotAllowed(_) => OrderField::ConfirmationCode,
+        }
+    }
+}
+
+impl Order {
+    /// `state` with these associations, or every reason they do not fit.
+    pub fn new(
+        state: ProfileState,
+        eid: Option<Eid>,
+        matching_id: Option<OrderMatchingId>,
+        confirmation_code_hash: Option<[u8; 32]>,
+    ) -> Result<Order, Vec<AssociationError>> {
+        use ProfileState::*;
+        let mut errors = Vec::new();
+        let linked = matches!(state, Linked | Downloaded | Installed);
+        let no_order = matches!(state, Available | Allocated | Unavailable);
+        if linked && eid.is_none() {
+            errors.push(AssociationError::EidRequired(state));
+        }
+        if no_order && eid.is_some() {
+            errors.push(AssociationError::EidNotAllowed(state));
+        }
+        match &matching_id {
+            Some(_) if !state.has_matching_id() => {
+                errors.push(AssociationError::MatchingIdNotAllowed(state))
+            }
+            Some(OrderMatchingId::Empty) if eid.is_none() => {
+                errors.push(AssociationError::EmptyMatchingIdNeedsEid)
+            }
+            _ => {}
+        }
+        if confirmation_code_hash.is_some() && !state.has_matching_id() {
+            errors.push(AssociationError::ConfirmationCodeNotAllowed(state));
+        }
+        if errors.is_empty() {
+            Ok(Order {
+                state,
+                eid,
+                matching_id,
+                confirmation_code_hash,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The state.
+    pub fn state(&self) -> ProfileState {
+        self.state
+    }
+}
+
 /// What the eUICC last reported about an installed profile (SGP.22 §3.5 Other Notifications).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OnDevice {
@@ -272,6 +382,32 @@ impl Profile {
             entered: StateTimes::default(),
             history: Vec::new(),
         }
+    }
+
+    /// This profile (its ICCID, owner and type) in the state and with the associations of
+    /// `order`. An order in a state with a MatchingID but none given gets `generated()`; an
+    /// installed profile is enabled on the device. History and counters are left as they are.
+    pub fn with_order(&self, order: &Order, generated: impl FnOnce() -> MatchingId) -> Profile {
+        let mut next =
+            Profile::available(self.iccid, self.owner.clone(), self.profile_type.clone());
+        next.order_seq = self.order_seq;
+        next.entered = self.entered;
+        next.history = self.history.clone();
+        next.state = order.state;
+        next.eid = order.eid;
+        next.confirmation_code_hash = order.confirmation_code_hash.map(Box::new);
+        if order.state.has_matching_id() {
+            next.matching_id = Some(
+                order
+                    .matching_id
+                    .clone()
+                    .unwrap_or_else(|| OrderMatchingId::Id(generated())),
+            );
+        }
+        if order.state == ProfileState::Installed {
+            next.on_device = Some(OnDevice::Enabled);
+        }
+        next
     }
 
     /// Drops everything that belonged to the order, as when it is cancelled.

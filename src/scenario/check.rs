@@ -12,13 +12,13 @@ use super::error::{Collector, ScenarioErrors, Source};
 use super::file::{self, DeviceEventName, HumanDuration, ProfileEntry};
 use super::load::Loaded;
 use super::{
-    Callback, DeviceRule, FaultSpec, FaultTarget, IccidSource, InitialOrder, InventoryEntry,
-    Operator, ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep, DEFAULT_DEVICE_EID,
+    Callback, DeviceRule, FaultSpec, FaultTarget, IccidSource, InventoryEntry, Operator,
+    ProfileType, Scenario, Settings, SmdsBehaviour, TimelineStep, DEFAULT_DEVICE_EID,
 };
 use crate::ids::sha256;
 use crate::ids::{check_fqdn, luhn_check_digit, Eid, Iccid, IccidKey, MatchingId};
 use crate::profile::machine::{transition, Event, NotificationPoint, Rules};
-use crate::profile::{OrderMatchingId, Profile, ProfileState};
+use crate::profile::{Order, OrderField, OrderMatchingId, Profile, ProfileState};
 use crate::sgp22::{status_code_by_name, Function};
 
 /// Most repetitions of one timeline step.
@@ -578,58 +578,22 @@ impl Checker<'_> {
         entry: &Spanned<ProfileEntry>,
         iccids: &IccidSource,
         matching_ids: &mut HashMap<String, String>,
-    ) -> Option<InitialOrder> {
-        use ProfileState::*;
+    ) -> Option<Order> {
         let e = &entry.value;
-        let state = e.state.as_ref().map_or(Available, |s| s.value);
+        let state = e
+            .state
+            .as_ref()
+            .map_or(ProfileState::Available, |s| s.value);
         let state_place = e.state.as_ref().map_or(entry.referenced, |s| s.referenced);
         let eid: Option<Eid> = match &e.eid {
             Some(text) => Some(self.parse(src, text)?),
             None => None,
         };
         let mut ok = true;
-        let needs_eid = matches!(state, Linked | Downloaded | Installed);
-        let no_order = matches!(state, Available | Allocated | Unavailable);
-        if needs_eid && eid.is_none() {
-            self.at(
-                src,
-                &state_place,
-                format!("state {state} needs an `eid`: the order is linked to an eUICC"),
-            );
-            ok = false;
-        }
-        if matches!(state, Available | Allocated | Unavailable) {
-            if let Some(text) = &e.eid {
-                self.at(
-                    src,
-                    &text.referenced,
-                    format!("state {state} cannot have an `eid` (Linked and later states can)"),
-                );
-                ok = false;
-            }
-        }
+        // The scenario's own rules about a MatchingID: one order each, used once.
         let matching_id = match &e.matching_id {
             None => None,
-            Some(text) if !state.has_matching_id() || no_order => {
-                self.at(
-                    src,
-                    &text.referenced,
-                    format!("state {state} cannot have a `matchingId`: only confirmed orders (Confirmed and later) do"),
-                );
-                ok = false;
-                None
-            }
-            Some(text) if text.value.is_empty() => {
-                if eid.is_none() {
-                    self.at(
-                        src,
-                        &text.referenced,
-                        "an empty `matchingId` (Default SM-DP+ use case) needs an `eid`",
-                    );
-                    ok = false;
-                }
-                Some(OrderMatchingId::Empty)
-            }
+            Some(text) if text.value.is_empty() => Some(OrderMatchingId::Empty),
             Some(text) => {
                 let id: MatchingId = self.parse(src, text)?;
                 if matches!(iccids, IccidSource::Range { .. }) || iccids.len() > 1 {
@@ -653,17 +617,6 @@ impl Checker<'_> {
             }
         };
         let confirmation_code_hash = match &e.confirmation_code {
-            Some(code) if !state.has_matching_id() => {
-                self.at(
-                    src,
-                    &code.referenced,
-                    format!(
-                        "state {state} cannot have a `confirmationCode`: only confirmed orders do"
-                    ),
-                );
-                ok = false;
-                None
-            }
             Some(code) if code.value.is_empty() => {
                 self.at(
                     src,
@@ -676,12 +629,25 @@ impl Checker<'_> {
             Some(code) => Some(sha256(code.value.as_bytes())),
             None => None,
         };
-        ok.then_some(InitialOrder {
-            state,
-            eid,
-            matching_id,
-            confirmation_code_hash,
-        })
+        // Which states take which associations is the profile module's rule; each error is
+        // reported where the offending key is.
+        match Order::new(state, eid, matching_id, confirmation_code_hash) {
+            Ok(order) => ok.then_some(order),
+            Err(errors) => {
+                for error in errors {
+                    let place = match error.field() {
+                        OrderField::State => Some(state_place),
+                        OrderField::Eid => e.eid.as_ref().map(|t| t.referenced),
+                        OrderField::MatchingId => e.matching_id.as_ref().map(|t| t.referenced),
+                        OrderField::ConfirmationCode => {
+                            e.confirmation_code.as_ref().map(|t| t.referenced)
+                        }
+                    };
+                    self.at(src, &place.unwrap_or(state_place), error.to_string());
+                }
+                None
+            }
+        }
     }
 
     fn devices(

@@ -20,7 +20,7 @@ use crate::ids::MatchingIdGenerator;
 use crate::ids::{Eid, Iccid, IccidKey};
 use crate::ipnet::IpNetwork;
 use crate::profile::machine::{DeviceEvent, NotificationPoint, Rules};
-use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState};
+use crate::profile::{Order, Profile};
 use crate::sgp22::{Function, StatusCode, HDPI_PATH};
 
 pub use error::{Diagnostic, ScenarioErrors};
@@ -189,16 +189,6 @@ pub struct ProfileType {
     pub owner: Arc<str>,
 }
 
-/// The order state an inventory entry starts in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct InitialOrder {
-    pub(crate) state: ProfileState,
-    pub(crate) eid: Option<Eid>,
-    /// `None` with a state from Confirmed on means "generate one per profile".
-    pub(crate) matching_id: Option<OrderMatchingId>,
-    pub(crate) confirmation_code_hash: Option<[u8; 32]>,
-}
-
 /// The ICCIDs of one inventory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum IccidSource {
@@ -244,7 +234,7 @@ pub(crate) struct InventoryEntry {
     pub(crate) profile_type: Arc<str>,
     pub(crate) owner: Arc<str>,
     pub(crate) iccids: IccidSource,
-    pub(crate) initial: InitialOrder,
+    pub(crate) initial: Order,
 }
 
 /// A step of a device timeline: wait, then let the device do something.
@@ -496,23 +486,8 @@ impl Scenario {
         self.inventory.iter().flat_map(move |entry| {
             let generator = generator.clone();
             entry.iccids.iter().map(move |iccid| {
-                let mut p =
-                    Profile::available(iccid, entry.owner.clone(), entry.profile_type.clone());
-                let init = &entry.initial;
-                p.state = init.state;
-                p.eid = init.eid;
-                p.confirmation_code_hash = init.confirmation_code_hash.map(Box::new);
-                if init.state.has_matching_id() {
-                    p.matching_id = Some(
-                        init.matching_id
-                            .clone()
-                            .unwrap_or_else(|| OrderMatchingId::Id(generator.next_id())),
-                    );
-                }
-                if init.state == ProfileState::Installed {
-                    p.on_device = Some(OnDevice::Enabled);
-                }
-                p
+                Profile::available(iccid, entry.owner.clone(), entry.profile_type.clone())
+                    .with_order(&entry.initial, || generator.next_id())
             })
         })
     }
