@@ -12,7 +12,7 @@ use crate::clock::es2_timestamp_shared;
 use crate::conformance::catalog::CheckId;
 use crate::conformance::grade::Grade;
 use crate::conformance::Context;
-use crate::notify::hdpi;
+use crate::notify::compose;
 use crate::notify::transport::HttpTransport;
 use crate::profile::machine::NotificationPoint;
 use crate::profile::ProfileState;
@@ -68,8 +68,8 @@ pub(super) async fn run(
     profile.eid = Some(DEFAULT_DEVICE_EID);
     let admin_protocol = world.scenario.admin_protocol().to_owned();
     let call_id = format!("PROBE-{}", app.notifier.next_id());
-    let body = hdpi::body(
-        &hdpi::Content {
+    let body = compose::body(
+        &compose::Content {
             profile: &profile,
             point: NotificationPoint::BppDownload,
             outcome: Ok(()),

@@ -10,7 +10,7 @@ use tracing::{debug, info};
 use super::{simulator, App, World};
 use crate::fault::NotificationFacts;
 use crate::ids::IccidKey;
-use crate::notify::{hdpi, Outgoing};
+use crate::notify::{compose, Outgoing};
 use crate::profile::machine::{DownloadFailure, Effect, NotificationPoint, Step};
 use crate::profile::Profile;
 use crate::store::{AllocateError, UpdateError};
@@ -90,8 +90,8 @@ impl App {
         let id = self.notifier.next_id();
         let call_id = format!("HDPI-{}-{id}", self.run_id);
         let now = self.clock.now();
-        let body = hdpi::body(
-            &hdpi::Content {
+        let body = compose::body(
+            &compose::Content {
                 profile,
                 point,
                 outcome,
@@ -115,7 +115,7 @@ impl App {
                 key: profile.iccid.key(),
                 iccid,
                 operator: profile.owner.to_string(),
-                point_id: hdpi::point_id(point, format),
+                point_id: compose::point_id(point, format),
                 callback,
                 body,
                 call_id,

@@ -1,6 +1,7 @@
 //! The dispatcher against a scripted transport, on paused Tokio time: retries, order per
 //! ICCID, failure marking, queue bound and draining happen without any real sleep.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex as StdMutex;
 
 use super::transport::{AttemptResult, Transport};

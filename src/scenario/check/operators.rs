@@ -1,0 +1,211 @@
+//! The `operators` and `profileTypes` sections: identities, callbacks, ownership.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_saphyr::Spanned;
+
+use crate::scenario::file::{self, HumanDuration};
+use crate::scenario::load::Loaded;
+use crate::scenario::{Callback, Operator, ProfileType};
+
+use super::{list, Checker};
+
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+impl Checker<'_> {
+    pub(super) fn operators(&mut self, loaded: &Loaded) -> Vec<Operator> {
+        let mut operators: Vec<Operator> = Vec::new();
+        let mut defined: HashMap<String, String> = HashMap::new();
+        let mut cert_names: HashMap<String, String> = HashMap::new();
+        for (src, f, dir) in &loaded.files {
+            for op in &f.operators {
+                let id = &op.id;
+                let place = self.place(*src, &id.referenced);
+                if let Some(first) = defined.get(&id.value) {
+                    self.at(
+                        *src,
+                        &id.referenced,
+                        format!("operator {:?} is already defined at {first}", id.value),
+                    );
+                    continue;
+                }
+                defined.insert(id.value.clone(), place);
+                if !is_file_name(&id.value) {
+                    self.at(
+                        *src,
+                        &id.referenced,
+                        format!(
+                            "operator id {:?} must be letters, digits, '-', '_' or '.' (it names certs/<id>.pem)",
+                            id.value
+                        ),
+                    );
+                }
+                let names: Vec<Spanned<String>> = op
+                    .certificate_names
+                    .clone()
+                    .unwrap_or_else(|| vec![id.clone()]);
+                for name in &names {
+                    if let Some(other) = cert_names.insert(name.value.clone(), id.value.clone()) {
+                        if other != id.value {
+                            self.at(
+                                *src,
+                                &name.referenced,
+                                format!(
+                                    "certificate name {:?} already identifies operator {other:?}",
+                                    name.value
+                                ),
+                            );
+                        }
+                    }
+                }
+                let allowed_sources = op.allowed_source_ips.as_ref().map(|nets| {
+                    nets.iter()
+                        .filter_map(|n| self.parse(*src, n))
+                        .collect::<Vec<_>>()
+                });
+                let callback = op
+                    .callback
+                    .as_ref()
+                    .and_then(|cb| self.callback(*src, dir, cb))
+                    .map(Arc::new);
+                operators.push(Operator {
+                    id: id.value.as_str().into(),
+                    requester_identifiers: op
+                        .requester_identifiers
+                        .clone()
+                        .unwrap_or_else(|| vec![id.value.clone()]),
+                    certificate_names: names.into_iter().map(|n| n.value).collect(),
+                    allowed_sources,
+                    callback,
+                });
+            }
+        }
+        operators
+    }
+
+    pub(super) fn callback(
+        &mut self,
+        src: usize,
+        dir: &std::path::Path,
+        cb: &file::CallbackSpec,
+    ) -> Option<Callback> {
+        let url = &cb.url;
+        let mut callback = match Callback::with_defaults(&url.value) {
+            Ok(c) => c,
+            Err(e) => {
+                self.at(src, &url.referenced, format!("callback.url: {e}"));
+                return None;
+            }
+        };
+        if let Some(f) = &cb.ca_file {
+            let path = dir.join(f);
+            if !path.is_file() {
+                self.at(
+                    src,
+                    &url.referenced,
+                    format!("callback.caFile: {} does not exist", path.display()),
+                );
+            }
+            callback.ca_file = Some(path);
+        }
+        let set = |target: &mut Duration, d: Option<HumanDuration>| {
+            if let Some(d) = d {
+                *target = d.0;
+            }
+        };
+        set(&mut callback.timeout, cb.timeout);
+        set(&mut callback.initial_backoff, cb.initial_backoff);
+        set(&mut callback.max_backoff, cb.max_backoff);
+        match cb.max_attempts {
+            Some(0) => self.at(
+                src,
+                &url.referenced,
+                "callback.maxAttempts must be at least 1",
+            ),
+            Some(n) => callback.max_attempts = n,
+            None => {}
+        }
+        if let Some(v) = cb.client_certificate {
+            callback.client_certificate = v;
+        }
+        if let Some(v) = cb.require_no_content {
+            callback.require_no_content = v;
+        }
+        let f = &cb.format;
+        let format = &mut callback.format;
+        if let Some(v) = f.timestamp_key {
+            format.timestamp_key = v;
+        }
+        format.point_id_as_string = f.point_id_type == Some(file::PointIdType::String);
+        if let Some(v) = f.pad_iccid {
+            format.pad_iccid = v;
+        }
+        if let Some(v) = f.result_data {
+            format.result_data = v;
+        }
+        if let Some(v) = f.bpp_download_success {
+            format.bpp_download_success = v;
+        }
+        for (slot, value) in format.local_points.iter_mut().zip([
+            f.local_points.enable,
+            f.local_points.disable,
+            f.local_points.delete,
+        ]) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        Some(callback)
+    }
+
+    pub(super) fn profile_types(
+        &mut self,
+        loaded: &Loaded,
+        operators: &[Operator],
+    ) -> Vec<ProfileType> {
+        let mut types: Vec<ProfileType> = Vec::new();
+        let mut defined: HashMap<String, String> = HashMap::new();
+        for (src, f, _) in &loaded.files {
+            for pt in &f.profile_types {
+                if let Some(first) = defined.get(&pt.id.value) {
+                    self.at(
+                        *src,
+                        &pt.id.referenced,
+                        format!(
+                            "profile type {:?} is already defined at {first}",
+                            pt.id.value
+                        ),
+                    );
+                    continue;
+                }
+                let place = self.place(*src, &pt.id.referenced);
+                defined.insert(pt.id.value.clone(), place);
+                let Some(owner) = operators.iter().find(|o| *o.id == *pt.owner.value) else {
+                    self.at(
+                        *src,
+                        &pt.owner.referenced,
+                        format!(
+                            "owner {:?} is not an operator of this scenario (operators: {})",
+                            pt.owner.value,
+                            list(operators.iter().map(|o| &*o.id))
+                        ),
+                    );
+                    continue;
+                };
+                types.push(ProfileType {
+                    id: pt.id.value.as_str().into(),
+                    owner: owner.id.clone(),
+                });
+            }
+        }
+        types
+    }
+}

@@ -1,0 +1,175 @@
+//! The `smdp` section: settings, strictness switches, limits (the state machine's rules) and
+//! the simulated SM-DS.
+
+use std::collections::HashMap;
+
+use crate::ids::check_fqdn;
+use crate::profile::machine::Rules;
+use crate::scenario::file::{self, HumanDuration};
+use crate::scenario::load::Loaded;
+use crate::scenario::{Settings, SmdsBehaviour};
+
+use super::Checker;
+
+fn is_admin_protocol(v: &str) -> bool {
+    v.strip_prefix("gsma/rsp/v").is_some_and(|rest| {
+        let parts: Vec<&str> = rest.split('.').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+impl Checker<'_> {
+    pub(super) fn settings(&mut self, loaded: &Loaded) -> Settings {
+        let mut s = Settings {
+            address: "localhost".into(),
+            admin_protocol: crate::sgp22::ADMIN_PROTOCOL.into(),
+            requester_identifier: String::new(),
+            matching_id_seed: None,
+            order_expiry: None,
+            require_admin_protocol_header: true,
+            require_json_content_type: true,
+            conformance_strict: false,
+            crl_file: None,
+        };
+        for (src, f, dir) in &loaded.files {
+            let smdp = &f.smdp;
+            if let Some(crl) = &smdp.crl_file {
+                let path = dir.join(&crl.value);
+                match std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|pem| {
+                        use rustls::pki_types::pem::PemObject;
+                        rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(&pem)
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| format!("not a PEM CRL: {e}"))
+                            .and_then(|crls| {
+                                if crls.is_empty() {
+                                    Err("no CRL in the file".into())
+                                } else {
+                                    Ok(())
+                                }
+                            })
+                    }) {
+                    Ok(()) => s.crl_file = Some(path),
+                    Err(e) => self.at(
+                        *src,
+                        &crl.referenced,
+                        format!("smdp.crlFile: {}: {e}", path.display()),
+                    ),
+                }
+            }
+            if let Some(a) = &smdp.address {
+                match check_fqdn(&a.value) {
+                    Ok(()) => s.address = a.value.clone(),
+                    Err(e) => self.at(*src, &a.referenced, format!("smdp.address: {e}")),
+                }
+            }
+            if let Some(p) = &smdp.admin_protocol {
+                if is_admin_protocol(&p.value) {
+                    s.admin_protocol = p.value.as_str().into();
+                } else {
+                    self.at(
+                        *src,
+                        &p.referenced,
+                        format!(
+                            "smdp.adminProtocol: {:?} does not have the form gsma/rsp/vX.Y.Z",
+                            p.value
+                        ),
+                    );
+                }
+            }
+            s.matching_id_seed = smdp.matching_id_seed.or(s.matching_id_seed);
+            if let Some(r) = &smdp.requester_identifier {
+                if r.is_empty() {
+                    self.errors.file(
+                        &self.sources[*src],
+                        "smdp.requesterIdentifier must not be empty",
+                    );
+                }
+                s.requester_identifier = r.clone();
+            }
+            if let Some(HumanDuration(d)) = smdp.order_expiry {
+                s.order_expiry = Some(d);
+            }
+            if let Some(mode) = smdp.conformance {
+                s.conformance_strict = mode == file::ConformanceMode::Strict;
+            }
+            let strict = &smdp.strict;
+            if let Some(v) = strict.require_admin_protocol_header {
+                s.require_admin_protocol_header = v;
+            }
+            if let Some(v) = strict.require_json_content_type {
+                s.require_json_content_type = v;
+            }
+        }
+        if s.requester_identifier.is_empty() {
+            s.requester_identifier = s.address.clone();
+        }
+        s
+    }
+
+    pub(super) fn rules(&mut self, loaded: &Loaded) -> Rules {
+        let mut rules = Rules::default();
+        for (src, f, _) in &loaded.files {
+            if let Some(v) = f.smdp.strict.cancel_order_requires_associated_ids {
+                rules.cancel_requires_associated_ids = v;
+            }
+            for (limit, target, name) in [
+                (
+                    &f.smdp.limits.download_attempts,
+                    &mut rules.max_download_attempts,
+                    "downloadAttempts",
+                ),
+                (
+                    &f.smdp.limits.confirmation_code_attempts,
+                    &mut rules.max_confirmation_code_attempts,
+                    "confirmationCodeAttempts",
+                ),
+            ] {
+                if let Some(v) = limit {
+                    if v.value == 0 {
+                        self.errors.at(
+                            &self.sources[*src],
+                            &v.referenced,
+                            format!("smdp.limits.{name}: must be at least 1"),
+                        );
+                    } else {
+                        *target = v.value;
+                    }
+                }
+            }
+        }
+        rules.order_expiry = loaded
+            .files
+            .iter()
+            .rev()
+            .find_map(|(_, f, _)| f.smdp.order_expiry)
+            .map(|d| d.0);
+        rules
+    }
+
+    pub(super) fn smds(
+        &mut self,
+        loaded: &Loaded,
+    ) -> (SmdsBehaviour, HashMap<String, SmdsBehaviour>) {
+        let mut default = SmdsBehaviour::Register;
+        let mut map = HashMap::new();
+        for (src, f, _) in &loaded.files {
+            if let Some(d) = f.smds.default {
+                default = d;
+            }
+            for (address, behaviour) in &f.smds.addresses {
+                match check_fqdn(&address.value) {
+                    Ok(()) => {
+                        map.insert(address.value.to_ascii_lowercase(), *behaviour);
+                    }
+                    Err(e) => self.at(*src, &address.referenced, format!("smds.addresses: {e}")),
+                }
+            }
+        }
+        (default, map)
+    }
+}
