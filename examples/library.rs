@@ -7,9 +7,9 @@
 use anyhow::{ensure, Context, Result};
 use serde_json::json;
 use smdpp_mock::es2::Function;
-use smdpp_mock::mock::OperatorClient;
-use smdpp_mock::profile::machine::{DeviceEvent, InstallResult};
+use smdpp_mock::profile::{DeviceEvent, InstallResult};
 use smdpp_mock::MockSmdp;
+use smdpp_mock::OperatorClient;
 
 /// "Your" back-end code: order a profile for a device and return its Activation Code
 /// (SGP.22 §4.1: `1$<SM-DP+ address>$<MatchingID>`).
@@ -64,7 +64,7 @@ async fn main() -> Result<()> {
     mock.expect_call(Function::CancelOrder).never();
 
     let es2 = mock.client("test-mno")?;
-    let smdp_address = mock.app().world().scenario.smdp_address().to_owned();
+    let smdp_address = mock.smdp_address();
     let eid = "89049032123451234512345678901235";
     let (iccid, activation_code) = order_esim(&es2, &smdp_address, eid).await?;
     println!("ordered {iccid}; activation code {activation_code}");

@@ -21,9 +21,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::json;
 use smdpp_mock::ids::Iccid;
-use smdpp_mock::notify::{DeliveryState, Outgoing};
-use smdpp_mock::scenario::{Callback, Scenario};
-use smdpp_mock::server::{Config, Server};
+use smdpp_mock::{internal::notify::Outgoing, DeliveryState};
+use smdpp_mock::{internal::scenario::Callback, Scenario};
+use smdpp_mock::{Server, ServerConfig};
 use time::OffsetDateTime;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -141,7 +141,7 @@ fn pct(sorted: &[u64], p: f64) -> u64 {
 }
 
 fn enqueue_burst(server: &Server, url: &str, total: usize) -> Result<(), BoxError> {
-    let app = server.app();
+    let app = smdpp_mock::internal::app::of(server);
     let mut callback = Callback::with_defaults(url)?;
     callback.initial_backoff = Duration::from_millis(10);
     let callback = Arc::new(callback);
@@ -180,7 +180,7 @@ async fn main() -> Result<(), BoxError> {
     let total: usize = std::env::args().nth(1).map_or(Ok(50_000), |a| a.parse())?;
     let (url, received) = receiver().await?;
     let dir = std::env::temp_dir().join(format!("smdpp-notify-bench-{}", std::process::id()));
-    let mut config = Config::new(Scenario::default_scenario()?);
+    let mut config = ServerConfig::new(Scenario::default_scenario()?);
     config.es2_addr = "127.0.0.1:0".parse()?;
     config.admin_addr = None;
     config.certs_dir = dir.join("certs");
@@ -194,10 +194,12 @@ async fn main() -> Result<(), BoxError> {
     // 2. Throughput: `total` notifications as fast as the dispatcher delivers them.
     let started = Instant::now();
     enqueue_burst(&server, &url, total)?;
-    let left = server.app().notifier.drain(Duration::from_secs(300)).await;
+    let left = smdpp_mock::internal::app::of(&server)
+        .notifier
+        .drain(Duration::from_secs(300))
+        .await;
     let took = started.elapsed();
-    let delivered = server
-        .app()
+    let delivered = smdpp_mock::internal::app::of(&server)
         .notifier
         .log()
         .counters
@@ -207,15 +209,17 @@ async fn main() -> Result<(), BoxError> {
     // 3. ES2+ latency while the dispatcher is busy with another burst.
     enqueue_burst(&server, &url, total)?;
     let busy = es2_latencies(&server, 2_000).await?;
-    let busy_left = server
-        .app()
+    let busy_left = smdpp_mock::internal::app::of(&server)
         .notifier
         .log()
         .records()
         .iter()
         .filter(|r| r.state == DeliveryState::Pending)
         .count();
-    server.app().notifier.drain(Duration::from_secs(300)).await;
+    smdpp_mock::internal::app::of(&server)
+        .notifier
+        .drain(Duration::from_secs(300))
+        .await;
 
     println!("notifications: {delivered} delivered of {total} (undelivered after drain: {left}); receiver saw {}", received.load(Ordering::Relaxed));
     println!(

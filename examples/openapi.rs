@@ -5,6 +5,6 @@
 //! ```
 
 fn main() {
-    let doc = smdpp_mock::admin::openapi::document();
+    let doc = smdpp_mock::internal::admin::openapi::document();
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
 }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use smdpp_mock::app::World;
-use smdpp_mock::scenario::Scenario;
+use smdpp_mock::internal::app::World;
+use smdpp_mock::Scenario;
 
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -29,7 +29,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 use smdpp_mock::es2::Function;
-use smdpp_mock::mock::OperatorClient;
+use smdpp_mock::OperatorClient;
 use tokio::net::TcpListener;
 
 struct Options {
@@ -271,7 +271,7 @@ async fn worker(
 ) -> Vec<String> {
     let mut notifying = Vec::new();
     let mut i: u64 = n as u64;
-    let ok = |r: &Result<smdpp_mock::mock::Reply>, tally: &Tally| {
+    let ok = |r: &Result<smdpp_mock::Reply>, tally: &Tally| {
         tally.requests.fetch_add(1, Ordering::Relaxed);
         let good = matches!(r, Ok(reply) if reply.is_success());
         if !good {

@@ -11,12 +11,12 @@ use serde::Serialize;
 use serde_json::json;
 
 /// Default and largest page size of list endpoints.
-pub const DEFAULT_LIMIT: usize = 100;
+pub(crate) const DEFAULT_LIMIT: usize = 100;
 /// Largest page size.
-pub const MAX_LIMIT: usize = 1000;
+pub(crate) const MAX_LIMIT: usize = 1000;
 
 /// A JSON body with the status.
-pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     (
         status,
@@ -31,7 +31,7 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
 
 /// The JSON error every API answers with: `{"error", "status", "message"}`, plus the offending
 /// query parameter when there is one.
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     json_response(
         status,
         &crate::exchange::error_body(status.as_u16(), &message.into()),
@@ -39,7 +39,7 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// A 400 naming the query parameter that is wrong.
-pub fn bad_parameter(name: &str, message: impl std::fmt::Display) -> Response {
+pub(crate) fn bad_parameter(name: &str, message: impl std::fmt::Display) -> Response {
     json_response(
         StatusCode::BAD_REQUEST,
         &json!({
@@ -52,7 +52,7 @@ pub fn bad_parameter(name: &str, message: impl std::fmt::Display) -> Response {
 }
 
 /// Parses `limit` (default [`DEFAULT_LIMIT`], 1 to [`MAX_LIMIT`]).
-pub fn parse_limit(value: Option<&str>) -> Result<usize, Response> {
+pub(crate) fn parse_limit(value: Option<&str>) -> Result<usize, Response> {
     match value {
         None => Ok(DEFAULT_LIMIT),
         Some(v) => v
@@ -69,7 +69,7 @@ pub fn parse_limit(value: Option<&str>) -> Result<usize, Response> {
 }
 
 /// Parses a `cursor` from a previous page.
-pub fn parse_cursor(value: Option<&str>) -> Result<usize, Response> {
+pub(crate) fn parse_cursor(value: Option<&str>) -> Result<usize, Response> {
     match value {
         None => Ok(0),
         Some(v) => v
@@ -85,12 +85,12 @@ pub fn parse_cursor(value: Option<&str>) -> Result<usize, Response> {
 }
 
 /// The cursor of the page that starts at inventory position `next`.
-pub fn cursor(next: usize) -> String {
+pub(crate) fn cursor(next: usize) -> String {
     format!("p{next}")
 }
 
 /// One path parameter, whose rejection (e.g. `%FF`) is a JSON 400 like every other error.
-pub struct Segment(pub String);
+pub(crate) struct Segment(pub String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
     type Rejection = Response;

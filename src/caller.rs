@@ -10,7 +10,7 @@ use crate::scenario::{Operator, Scenario};
 
 /// What a connection tells about its client, shared by every request on it.
 #[derive(Debug, Clone)]
-pub struct Peer {
+pub(crate) struct Peer {
     /// The client's address.
     pub remote: SocketAddr,
     /// Its IP as text, formatted once per connection for the journal.
@@ -21,7 +21,7 @@ pub struct Peer {
 
 impl Peer {
     /// A peer at `remote` presenting `certificate`.
-    pub fn new(remote: SocketAddr, certificate: Option<Arc<CertificateIdentity>>) -> Self {
+    pub(crate) fn new(remote: SocketAddr, certificate: Option<Arc<CertificateIdentity>>) -> Self {
         Peer {
             remote,
             source_ip: Arc::from(remote.ip().to_string()),
@@ -55,7 +55,7 @@ impl CertificateIdentity {
 
 /// The caller of one request, as the scenario in force sees it.
 #[derive(Debug, Clone, Copy)]
-pub struct Caller<'s> {
+pub(crate) struct Caller<'s> {
     /// The operator the client certificate maps to, whatever the source address.
     pub operator: Option<&'s Operator>,
     /// The client's address.
@@ -64,7 +64,7 @@ pub struct Caller<'s> {
 
 impl<'s> Caller<'s> {
     /// Identifies `peer` in `scenario`.
-    pub fn identify(scenario: &'s Scenario, peer: &Peer) -> Self {
+    pub(crate) fn identify(scenario: &'s Scenario, peer: &Peer) -> Self {
         Caller {
             operator: peer
                 .certificate
@@ -75,12 +75,12 @@ impl<'s> Caller<'s> {
     }
 
     /// The operator when it may connect from this address (`allowedSourceIps`).
-    pub fn allowed(&self) -> Option<&'s Operator> {
+    pub(crate) fn allowed(&self) -> Option<&'s Operator> {
         self.operator.filter(|op| op.allows_source(self.ip))
     }
 
     /// The operator when it is known but may not connect from this address.
-    pub fn refused_source(&self) -> Option<&'s Operator> {
+    pub(crate) fn refused_source(&self) -> Option<&'s Operator> {
         self.operator.filter(|op| !op.allows_source(self.ip))
     }
 }

@@ -90,13 +90,13 @@ pub struct ClockMark {
 }
 
 /// Formats a time as the ES2+ DATETIME `YYYY-MM-DDThh:mm:ssZ` (SGP.22 §5.2.1).
-pub fn es2_timestamp(t: OffsetDateTime) -> String {
+pub(crate) fn es2_timestamp(t: OffsetDateTime) -> String {
     es2_timestamp_shared(t).to_string()
 }
 
 /// [`es2_timestamp`] as a shared string: every journaled call asks for the time, and within one
 /// second the text is the same, so each thread keeps the last one and hands out references.
-pub fn es2_timestamp_shared(t: OffsetDateTime) -> std::sync::Arc<str> {
+pub(crate) fn es2_timestamp_shared(t: OffsetDateTime) -> std::sync::Arc<str> {
     thread_local! {
         static LAST: std::cell::RefCell<(i64, std::sync::Arc<str>)> =
             std::cell::RefCell::new((i64::MIN, std::sync::Arc::from("")));

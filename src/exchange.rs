@@ -13,7 +13,7 @@ use bytes::Bytes;
 use crate::caller::Peer;
 
 /// A protocol served on an HTTP listener.
-pub trait Engine: Send + Sync + 'static {
+pub(crate) trait Engine: Send + Sync + 'static {
     /// The functions of the protocol.
     type Function: Copy + fmt::Display + Send + Sync + 'static;
 
@@ -44,7 +44,7 @@ pub trait Engine: Send + Sync + 'static {
 
 /// What the engine may look at before the body is read.
 #[derive(Debug, Clone, Copy)]
-pub struct Head<'a> {
+pub(crate) struct Head<'a> {
     /// The HTTP method.
     pub method: &'a str,
     /// `Content-Type`, when present and readable.
@@ -55,7 +55,7 @@ pub struct Head<'a> {
 
 /// An HTTP-level refusal (4xx), before the engine's own processing of the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// The HTTP status.
     pub status: u16,
     /// What the client is told.
@@ -70,7 +70,7 @@ pub struct Refusal {
 
 impl Refusal {
     /// A refusal with `status` and `message`.
-    pub fn new(status: u16, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, message: impl Into<String>) -> Self {
         Refusal {
             status,
             message: message.into(),
@@ -83,7 +83,7 @@ impl Refusal {
 
 /// One call, as the HTTP layer hands it to the engine.
 #[derive(Debug)]
-pub struct Call<'a, F> {
+pub(crate) struct Call<'a, F> {
     /// The function the path names.
     pub function: F,
     /// Who sent it.
@@ -99,7 +99,7 @@ pub struct Call<'a, F> {
 
 /// An answer in plain terms: the HTTP layer adds `Content-Type: application/json`.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The HTTP status.
     pub status: u16,
     /// The JSON body.
@@ -112,7 +112,7 @@ pub struct Answer {
 
 impl Answer {
     /// A JSON answer with `status`.
-    pub fn json(status: u16, body: Bytes) -> Self {
+    pub(crate) fn json(status: u16, body: Bytes) -> Self {
         Answer {
             status,
             body,
@@ -124,7 +124,7 @@ impl Answer {
 
 /// What became of one call.
 #[derive(Debug, Clone)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     /// The answer to send.
     pub answer: Answer,
     /// The `X-Admin-Protocol` of the world the call ran in (SGP.22 §6.2).
@@ -138,7 +138,7 @@ pub struct Exchange {
 }
 
 /// The one JSON error shape of every API: `{"error", "status", "message"}`.
-pub fn error_body(status: u16, message: &str) -> serde_json::Value {
+pub(crate) fn error_body(status: u16, message: &str) -> serde_json::Value {
     serde_json::json!({
         "error": reason_phrase(status),
         "status": status,

@@ -72,7 +72,7 @@ pub enum Disconnect {
 }
 
 /// Bodies are kept up to this size; a longer one is kept cut, as text.
-pub const BODY_LIMIT: usize = 8 * 1024;
+pub(crate) const BODY_LIMIT: usize = 8 * 1024;
 
 /// A body kept as text, so the journal's memory is bounded by bytes, not by what a parser
 /// makes of them; it is shown as JSON when it is JSON. Always valid UTF-8.

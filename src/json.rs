@@ -14,7 +14,7 @@ use serde::{Serialize, Serializer};
 
 /// One JSON value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Json<'a> {
+pub(crate) enum Json<'a> {
     /// `null`.
     Null,
     /// `true` or `false`.
@@ -31,16 +31,16 @@ pub enum Json<'a> {
 
 /// A JSON object: members sorted by key, each key once.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Object<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
+pub(crate) struct Object<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
 
 /// Parses one JSON value, with serde_json's grammar and limits (nesting depth included).
-pub fn parse(bytes: &[u8]) -> Result<Json<'_>, serde_json::Error> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Json<'_>, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
 impl<'a> Json<'a> {
     /// The string, if this is one.
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Json::String(s) => Some(s),
             _ => None,
@@ -48,12 +48,12 @@ impl<'a> Json<'a> {
     }
 
     /// The member `key`, if this is an object that has it.
-    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Json<'a>> {
         self.as_object()?.get(key)
     }
 
     /// The object, if this is one.
-    pub fn as_object(&self) -> Option<&Object<'a>> {
+    pub(crate) fn as_object(&self) -> Option<&Object<'a>> {
         match self {
             Json::Object(o) => Some(o),
             _ => None,
@@ -61,27 +61,28 @@ impl<'a> Json<'a> {
     }
 
     /// Whether this is `null`.
-    pub fn is_null(&self) -> bool {
+    pub(crate) fn is_null(&self) -> bool {
         matches!(self, Json::Null)
     }
 
     /// Whether this is `true` or `false`.
-    pub fn is_boolean(&self) -> bool {
+    pub(crate) fn is_boolean(&self) -> bool {
         matches!(self, Json::Bool(_))
     }
 
     /// Whether this is a string.
-    pub fn is_string(&self) -> bool {
+    pub(crate) fn is_string(&self) -> bool {
         matches!(self, Json::String(_))
     }
 
     /// Whether this is an object.
-    pub fn is_object(&self) -> bool {
+    pub(crate) fn is_object(&self) -> bool {
         matches!(self, Json::Object(_))
     }
 
     /// The same value as a `serde_json::Value`.
-    pub fn to_value(&self) -> serde_json::Value {
+    #[cfg(test)]
+    pub(crate) fn to_value(&self) -> serde_json::Value {
         use serde_json::Value;
         match self {
             Json::Null => Value::Null,
@@ -110,7 +111,7 @@ impl<'a> Object<'a> {
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Json<'a>> {
         // ES2+ bodies have a handful of members: a scan that compares lengths first beats a
         // binary search's full string comparisons.
         if self.0.len() <= 16 {
@@ -127,23 +128,18 @@ impl<'a> Object<'a> {
     }
 
     /// The keys, sorted.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_ref())
     }
 
     /// The members, sorted by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     /// How many members.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
-    }
-
-    /// Whether it has none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

@@ -18,7 +18,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> anyhow::Result<()> {
 //! use serde_json::json;
-//! use smdpp_mock::profile::machine::{DeviceEvent, InstallResult};
+//! use smdpp_mock::profile::{DeviceEvent, InstallResult};
 //! use smdpp_mock::{es2::Function, MockSmdp};
 //!
 //! let mock = MockSmdp::builder()
@@ -46,7 +46,7 @@
 //! let confirm = client
 //!     .call(Function::ConfirmOrder, json!({ "iccid": iccid, "releaseFlag": true }))
 //!     .await?;
-//! let address = mock.app().world().scenario.smdp_address().to_owned();
+//! let address = mock.smdp_address();
 //! let activation_code = format!("LPA:1${address}${}", confirm.body["matchingId"].as_str().unwrap());
 //! assert!(activation_code.starts_with("LPA:1$localhost$"));
 //!
@@ -61,9 +61,9 @@
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
-//! use smdpp_mock::{scenario::Scenario, server::{Config, Server}};
+//! use smdpp_mock::{Scenario, Server, ServerConfig};
 //!
-//! let mut config = Config::new(Scenario::default_scenario()?);
+//! let mut config = ServerConfig::new(Scenario::default_scenario()?);
 //! config.es2_addr = "127.0.0.1:0".parse()?;
 //! let server = Server::start(config).await?;
 //! println!("ES2+ on https://{}", server.es2_addr());
@@ -89,36 +89,47 @@
 // Network input must never panic the server: no unwrap/expect outside tests.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod admin;
-pub mod api;
-pub mod app;
+mod admin;
+mod api;
+mod app;
 mod atomic_file;
-pub mod caller;
+mod caller;
 mod change_signal;
-pub mod clock;
-pub mod conformance;
+mod clock;
+mod conformance;
 pub mod es2;
-pub mod exchange;
-pub mod fault;
-pub mod http;
+mod exchange;
+mod fault;
+mod http;
 pub mod ids;
-pub mod ipnet;
-pub mod journal;
-pub mod json;
-pub mod metrics;
-pub mod mock;
-pub mod notify;
+#[doc(hidden)]
+pub mod internal;
+mod ipnet;
+mod journal;
+mod json;
+mod metrics;
+mod mock;
+mod notify;
 pub mod pki;
-pub mod platform;
+mod platform;
 pub mod profile;
-pub mod rng;
-pub mod scenario;
-pub mod server;
-pub mod sgp22;
-pub mod state;
-pub mod store;
+mod rng;
+mod scenario;
+mod server;
+mod sgp22;
+mod state;
+mod store;
 
-pub use mock::{MockSmdp, MockSmdpBuilder};
+// The public interface: the test fixture and its client, the server with its configuration,
+// scenarios, and the types their methods take and return.
+pub use app::simulator::SimulateError;
+pub use http::Limits;
+pub use journal::{BodyText, Disconnect, JournalEntry};
+pub use mock::{Expectation, MockSmdp, MockSmdpBuilder, OperatorClient, Reply};
+pub use notify::{Attempt, DeliveryRecord, DeliveryState};
+pub use scenario::{Diagnostic, Scenario, ScenarioErrors};
+pub use server::{Server, ServerConfig};
+pub use store::UpdateError;
 
 /// The README's Rust examples compile (`cargo test --doc`).
 #[cfg(doctest)]

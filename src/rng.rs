@@ -3,7 +3,7 @@
 //! is for secrets.
 
 /// The SplitMix64 output for `z`.
-pub fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -11,7 +11,7 @@ pub fn splitmix64(mut z: u64) -> u64 {
 }
 
 /// A number in [0, 1) from `seed`.
-pub fn unit(seed: u64) -> f64 {
+pub(crate) fn unit(seed: u64) -> f64 {
     (splitmix64(seed) >> 11) as f64 / (1u64 << 53) as f64
 }
 

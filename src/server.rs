@@ -28,7 +28,7 @@ pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
 
 /// Everything needed to start the mock.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct ServerConfig {
     /// Where ES2+ (mutual TLS) listens; port 0 picks a free port.
     pub es2_addr: SocketAddr,
     /// The PKI directory.
@@ -57,10 +57,10 @@ pub struct Config {
     pub state_interval: std::time::Duration,
 }
 
-impl Config {
+impl ServerConfig {
     /// The defaults of design.md §2 with `scenario`.
     pub fn new(scenario: Scenario) -> Self {
-        Config {
+        ServerConfig {
             es2_addr: SocketAddr::from(([127, 0, 0, 1], 6443)),
             certs_dir: PathBuf::from("certs"),
             extra_sans: Vec::new(),
@@ -186,7 +186,7 @@ pub struct Server {
 
 impl Server {
     /// Makes sure the PKI exists, binds the listener and starts serving.
-    pub async fn start(config: Config) -> Result<Server> {
+    pub async fn start(config: ServerConfig) -> Result<Server> {
         let pki = PkiDir::new(&config.certs_dir);
         let operator_ids: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();
         let pki_report = pki
@@ -336,7 +336,7 @@ impl Server {
     }
 
     /// The application state (store, scenario, clock).
-    pub fn app(&self) -> &App {
+    pub(crate) fn app(&self) -> &App {
         &self.app
     }
 

@@ -7,7 +7,7 @@ use std::fmt;
 pub const PATH_PREFIX: &str = "/gsma/rsp2/es2plus/";
 
 /// Path of HandleDownloadProgressInfo at the operator (SGP.22 §6.5.2, Table 57).
-pub const HDPI_PATH: &str = "/gsma/rsp2/es2plus/handleDownloadProgressInfo";
+pub(crate) const HDPI_PATH: &str = "/gsma/rsp2/es2plus/handleDownloadProgressInfo";
 
 /// The `X-Admin-Protocol` this mock's clients send (SGP.22 §6.2: `gsma/rsp/v<SGP.22 version>`).
 pub const ADMIN_PROTOCOL: &str = "gsma/rsp/v2.5.0";
@@ -94,52 +94,52 @@ const fn code(subject: &'static str, reason: &'static str) -> StatusCode {
 
 /// Malformed field (`1.3.1 Protocol Format / 2.1 Invalid`). Mock convention: SGP.22 defers the
 /// generic codes to SGP.02 (§5.2.6.3); this follows osmo-smdpp.
-pub const FORMAT_INVALID: StatusCode = code("1.3.1", "2.1");
+pub(crate) const FORMAT_INVALID: StatusCode = code("1.3.1", "2.1");
 /// Mandatory field missing (`1.3.1 / 2.2 Mandatory Element Missing`). Mock convention.
-pub const MANDATORY_ELEMENT_MISSING: StatusCode = code("1.3.1", "2.2");
+pub(crate) const MANDATORY_ELEMENT_MISSING: StatusCode = code("1.3.1", "2.2");
 /// Conditional field missing (`1.3.1 / 2.3 Conditional Element Missing`). Mock convention.
-pub const CONDITIONAL_ELEMENT_MISSING: StatusCode = code("1.3.1", "2.3");
+pub(crate) const CONDITIONAL_ELEMENT_MISSING: StatusCode = code("1.3.1", "2.3");
 /// The client certificate maps to no operator (`1.1 Function Requester / 1.1 Unknown`).
-pub const REQUESTER_UNKNOWN: StatusCode = code("1.1", "1.1");
+pub(crate) const REQUESTER_UNKNOWN: StatusCode = code("1.1", "1.1");
 /// `functionRequesterIdentifier` is not one the certificate's operator may use
 /// (`1.1 Function Requester / 1.2 Not Allowed`).
-pub const REQUESTER_NOT_ALLOWED: StatusCode = code("1.1", "1.2");
+pub(crate) const REQUESTER_NOT_ALLOWED: StatusCode = code("1.1", "1.2");
 /// Internal or injected failure (`1.2 Function Provider / 4.2 Execution Error`).
-pub const EXECUTION_ERROR: StatusCode = code("1.2", "4.2");
+pub(crate) const EXECUTION_ERROR: StatusCode = code("1.2", "4.2");
 
 /// `8.1.1 EID / 2.2 Mandatory Element Missing` (ConfirmOrder, Table 27).
-pub const EID_MANDATORY_ELEMENT_MISSING: StatusCode = code("8.1.1", "2.2");
+pub(crate) const EID_MANDATORY_ELEMENT_MISSING: StatusCode = code("8.1.1", "2.2");
 /// `8.1.1 EID / 3.10 Invalid Association` (ConfirmOrder, Table 27).
-pub const EID_INVALID_ASSOCIATION: StatusCode = code("8.1.1", "3.10");
+pub(crate) const EID_INVALID_ASSOCIATION: StatusCode = code("8.1.1", "3.10");
 /// `8.2.1 Profile ICCID / 1.2 Not Allowed` (Tables 24, 27, 30, 32).
-pub const ICCID_NOT_ALLOWED: StatusCode = code("8.2.1", "1.2");
+pub(crate) const ICCID_NOT_ALLOWED: StatusCode = code("8.2.1", "1.2");
 /// `8.2.1 Profile ICCID / 3.3 Already in Use` (Tables 24, 30).
-pub const ICCID_ALREADY_IN_USE: StatusCode = code("8.2.1", "3.3");
+pub(crate) const ICCID_ALREADY_IN_USE: StatusCode = code("8.2.1", "3.3");
 /// `8.2.1 Profile ICCID / 3.5 Invalid Transition` (Table 32).
-pub const ICCID_INVALID_TRANSITION: StatusCode = code("8.2.1", "3.5");
+pub(crate) const ICCID_INVALID_TRANSITION: StatusCode = code("8.2.1", "3.5");
 /// `8.2.1 Profile ICCID / 3.9 Unknown` (Tables 24, 27, 30, 32).
-pub const ICCID_UNKNOWN: StatusCode = code("8.2.1", "3.9");
+pub(crate) const ICCID_UNKNOWN: StatusCode = code("8.2.1", "3.9");
 /// `8.2.1 Profile ICCID / 3.10 Invalid Association` (CancelOrder, Table 30).
-pub const ICCID_INVALID_ASSOCIATION: StatusCode = code("8.2.1", "3.10");
+pub(crate) const ICCID_INVALID_ASSOCIATION: StatusCode = code("8.2.1", "3.10");
 /// `8.2.5 Profile Type / 1.2 Not Allowed` (Table 24).
-pub const PROFILE_TYPE_NOT_ALLOWED: StatusCode = code("8.2.5", "1.2");
+pub(crate) const PROFILE_TYPE_NOT_ALLOWED: StatusCode = code("8.2.5", "1.2");
 /// `8.2.5 Profile Type / 3.7 Unavailable` (Table 24).
-pub const PROFILE_TYPE_UNAVAILABLE: StatusCode = code("8.2.5", "3.7");
+pub(crate) const PROFILE_TYPE_UNAVAILABLE: StatusCode = code("8.2.5", "3.7");
 /// `8.2.5 Profile Type / 3.8 Refused` (Table 24).
-pub const PROFILE_TYPE_REFUSED: StatusCode = code("8.2.5", "3.8");
+pub(crate) const PROFILE_TYPE_REFUSED: StatusCode = code("8.2.5", "3.8");
 /// `8.2.5 Profile Type / 3.9 Unknown` (Table 24).
-pub const PROFILE_TYPE_UNKNOWN: StatusCode = code("8.2.5", "3.9");
+pub(crate) const PROFILE_TYPE_UNKNOWN: StatusCode = code("8.2.5", "3.9");
 /// `8.2.6 Matching ID / 3.3 Already in Use` (ConfirmOrder, Table 27).
-pub const MATCHING_ID_ALREADY_IN_USE: StatusCode = code("8.2.6", "3.3");
+pub(crate) const MATCHING_ID_ALREADY_IN_USE: StatusCode = code("8.2.6", "3.3");
 /// `8.2.6 Matching ID / 3.10 Invalid Association` (CancelOrder, Table 30).
-pub const MATCHING_ID_INVALID_ASSOCIATION: StatusCode = code("8.2.6", "3.10");
+pub(crate) const MATCHING_ID_INVALID_ASSOCIATION: StatusCode = code("8.2.6", "3.10");
 /// `8.9 SM-DS / 4.2 Execution Error` (ConfirmOrder, Table 27).
-pub const SMDS_EXECUTION_ERROR: StatusCode = code("8.9", "4.2");
+pub(crate) const SMDS_EXECUTION_ERROR: StatusCode = code("8.9", "4.2");
 /// `8.9 SM-DS / 5.1 Inaccessible` (ConfirmOrder, Table 27).
-pub const SMDS_INACCESSIBLE: StatusCode = code("8.9", "5.1");
+pub(crate) const SMDS_INACCESSIBLE: StatusCode = code("8.9", "5.1");
 
 /// Every code the mock can answer with, by a stable kebab-case name (for scenarios and docs).
-pub const CATALOG: &[(&str, StatusCode)] = &[
+pub(crate) const CATALOG: &[(&str, StatusCode)] = &[
     ("format-invalid", FORMAT_INVALID),
     ("mandatory-element-missing", MANDATORY_ELEMENT_MISSING),
     ("conditional-element-missing", CONDITIONAL_ELEMENT_MISSING),
@@ -167,7 +167,7 @@ pub const CATALOG: &[(&str, StatusCode)] = &[
 ];
 
 /// The status code with this catalog name, or written as `subject/reason` (e.g. `8.2.1/3.3`).
-pub fn status_code_by_name(text: &str) -> Option<StatusCode> {
+pub(crate) fn status_code_by_name(text: &str) -> Option<StatusCode> {
     if let Some((_, code)) = CATALOG.iter().find(|(n, _)| *n == text) {
         return Some(*code);
     }

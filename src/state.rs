@@ -24,9 +24,9 @@ use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState, StateTime
 use crate::scenario::Scenario;
 
 /// The `format` every state file names.
-pub const FORMAT: &str = "smdpp-mock-state";
+pub(crate) const FORMAT: &str = "smdpp-mock-state";
 /// The version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,7 +186,7 @@ impl SavedProfile {
 
 /// What [`save`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Saved {
+pub(crate) struct Saved {
     /// Profiles that differ from the inventory as loaded.
     pub profiles: usize,
     /// Notifications not yet delivered.
@@ -197,7 +197,7 @@ pub struct Saved {
 
 /// What [`load`] restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Restored {
+pub(crate) struct Restored {
     /// Profiles put back.
     pub profiles: usize,
     /// Notifications queued again.
@@ -205,7 +205,7 @@ pub struct Restored {
 }
 
 /// Writes the state of `app` to `path`, atomically (see the module documentation).
-pub fn save(app: &App, path: &Path) -> Result<Saved> {
+pub(crate) fn save(app: &App, path: &Path) -> Result<Saved> {
     let world = app.world();
     let mut payload = Payload::default();
     // Only profiles that changed since the inventory was loaded: every change leaves a
@@ -329,7 +329,7 @@ pub fn check(path: &Path, scenario: &Scenario) -> Result<String> {
 
 /// Restores the state in `path` into `app`, which must be freshly started on the same
 /// scenario. Nothing is applied unless the whole file checks out.
-pub fn load(app: &App, path: &Path) -> Result<Restored> {
+pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
     let world = app.world();
     let (_, payload) = read(path, &world.scenario)
         .with_context(|| format!("the state file {} cannot be used", path.display()))?;

@@ -12,7 +12,7 @@
 
 mod auth;
 mod conformance;
-pub mod dashboard;
+pub(crate) mod dashboard;
 mod journal;
 mod metrics;
 pub mod openapi;

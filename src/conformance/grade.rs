@@ -48,7 +48,7 @@ fn verdict(check: CheckId, ok: bool, message: impl FnOnce() -> String) -> Grade 
 }
 
 /// The HTTP-level checks, from the method and headers, added to `out`.
-pub fn http(
+pub(crate) fn http(
     out: &mut Vec<Grade>,
     method: &str,
     content_type: Option<&str>,
@@ -73,7 +73,7 @@ pub fn http(
 }
 
 /// Whether a `Content-Type` is JSON (`application/json`, any parameters).
-pub fn is_json(content_type: Option<&str>) -> bool {
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|c| {
         c.split(';')
             .next()
@@ -163,33 +163,9 @@ fn static_name(name: &str) -> &'static str {
     ALL.iter().find(|n| **n == name).copied().unwrap_or("field")
 }
 
-/// Everything graded from the body, with the profile the request names as it was before.
-pub fn body(
-    function: Function,
-    body: &[u8],
-    operator: Option<&Operator>,
-    before: Option<&Profile>,
-) -> Vec<Grade> {
-    let parsed = crate::json::parse(body).ok();
-    parsed_body(function, parsed.as_ref(), operator, before)
-}
-
-/// [`body`] for a body already parsed (`None`: it is not JSON), so the request path parses
-/// each body once.
-pub fn parsed_body(
-    function: Function,
-    body: Option<&Json<'_>>,
-    operator: Option<&Operator>,
-    before: Option<&Profile>,
-) -> Vec<Grade> {
-    // Room for every outcome a body can give, so it is allocated once.
-    let mut out = Vec::with_capacity(24);
-    parsed_body_into(&mut out, function, body, operator, before);
-    out
-}
-
-/// [`parsed_body`], adding to `out` (the request path's one vector of outcomes).
-pub fn parsed_body_into(
+/// Everything graded from the body (`None`: it is not JSON), with the profile the request
+/// names as it was before, added to `out` (the request path's one vector of grades).
+pub(crate) fn parsed_body_into(
     out: &mut Vec<Grade>,
     function: Function,
     body: Option<&Json<'_>>,
@@ -368,7 +344,7 @@ pub fn parsed_body_into(
 /// A fingerprint of the request without its header, to tell a retry of the same request
 /// (same call identifier, same content) from a reuse for a different one. Members are sorted
 /// by key, so equal requests hash equally whatever their field order.
-pub fn fingerprint(function: Function, body: &Json<'_>) -> Option<u64> {
+pub(crate) fn fingerprint(function: Function, body: &Json<'_>) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let map = body.as_object()?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -420,6 +396,13 @@ fn hash_json(value: &Json<'_>, hasher: &mut impl std::hash::Hasher) {
 mod tests {
     use super::*;
 
+    fn body(function: Function, body: &[u8]) -> Vec<Grade> {
+        let parsed = crate::json::parse(body).ok();
+        let mut out = Vec::new();
+        parsed_body_into(&mut out, function, parsed.as_ref(), None, None);
+        out
+    }
+
     fn failed(outcomes: &[Grade]) -> Vec<CheckId> {
         outcomes
             .iter()
@@ -431,7 +414,7 @@ mod tests {
     #[test]
     fn misspellings_and_cases() {
         let request = br#"{"header":{"functionrequesterIDentifier":"a","functionCallIdentifier":"1"},"iccid":"8944500100000000004","smdpAddress":"x","releaseFlag":"true","vendor":1}"#;
-        let out = body(Function::ConfirmOrder, request, None, None);
+        let out = body(Function::ConfirmOrder, request);
         assert_eq!(failed(&out), vec![CheckId::Fld001, CheckId::Fld002]);
         let msg = &out
             .iter()

@@ -7,7 +7,7 @@
 //! `Failed 1.3.1 / 2.1` naming the check, before anything changes.
 
 pub mod catalog;
-pub mod grade;
+pub(crate) mod grade;
 pub(crate) mod policy;
 
 use std::collections::{HashMap, VecDeque};

@@ -10,7 +10,7 @@ use crate::profile::OrderMatchingId;
 use crate::scenario::Operator;
 
 /// CancelOrder has no output data (SGP.22 §5.3.3).
-pub type Response = ();
+pub(crate) type Response = ();
 
 /// Runs CancelOrder.
 pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Executed<Response> {

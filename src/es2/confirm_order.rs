@@ -20,7 +20,7 @@ const GENERATION_ATTEMPTS: usize = 8;
 /// Output data (Table 26).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Response {
+pub(crate) struct Response {
     /// The EID bound to the order, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eid: Option<Eid>,

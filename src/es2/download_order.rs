@@ -14,7 +14,7 @@ use crate::store::AllocateError;
 
 /// Output data (Table 23).
 #[derive(Debug, Clone, Serialize)]
-pub struct Response {
+pub(crate) struct Response {
     /// The reserved ICCID: the caller's own form if it gave one (Table 23: "SHALL be the same").
     pub iccid: Iccid,
 }

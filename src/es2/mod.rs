@@ -7,13 +7,13 @@
 //! Each function lives in its own file with its output type and one `handle`; [`wire`] is the
 //! JSON envelope and [`status`] the one place a failure becomes subject and reason codes.
 
-pub mod cancel_order;
-pub mod confirm_order;
-pub mod download_order;
+pub(crate) mod cancel_order;
+pub(crate) mod confirm_order;
+pub(crate) mod download_order;
 mod engine;
-pub mod release_profile;
-pub mod status;
-pub mod wire;
+pub(crate) mod release_profile;
+pub(crate) mod status;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@ use crate::profile::machine::{transition, Event, Refusal};
 use crate::scenario::Operator;
 
 /// ReleaseProfile has no output data (SGP.22 §5.3.4).
-pub type Response = ();
+pub(crate) type Response = ();
 
 /// Runs ReleaseProfile. Releasing a Released profile succeeds and does nothing (§5.3.4 NOTE).
 pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Executed<Response> {

@@ -5,12 +5,12 @@
 
 use std::fmt;
 
-pub use crate::sgp22::*;
+pub(crate) use crate::sgp22::*;
 
 /// A business failure of an ES2+ function: answered with HTTP 200 and status `Failed`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
-pub struct Es2Error {
+pub(crate) struct Es2Error {
     /// Subject and reason.
     pub code: StatusCode,
     /// The offending object: a field name for format errors, otherwise the ICCID, EID, etc.
@@ -21,7 +21,7 @@ pub struct Es2Error {
 
 impl Es2Error {
     /// A failure with `code` and `message`.
-    pub fn new(code: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: StatusCode, message: impl Into<String>) -> Self {
         Es2Error {
             code,
             subject_identifier: None,
@@ -30,13 +30,13 @@ impl Es2Error {
     }
 
     /// Names the offending object.
-    pub fn subject(mut self, id: impl ToString) -> Self {
+    pub(crate) fn subject(mut self, id: impl ToString) -> Self {
         self.subject_identifier = Some(id.to_string());
         self
     }
 
     /// `field` is missing.
-    pub fn missing(field: &str) -> Self {
+    pub(crate) fn missing(field: &str) -> Self {
         Es2Error::new(
             MANDATORY_ELEMENT_MISSING,
             format!("mandatory element {field} is missing"),
@@ -45,7 +45,7 @@ impl Es2Error {
     }
 
     /// `field` is present but invalid.
-    pub fn invalid(field: &str, why: impl fmt::Display) -> Self {
+    pub(crate) fn invalid(field: &str, why: impl fmt::Display) -> Self {
         Es2Error::new(FORMAT_INVALID, format!("{field}: {why}")).subject(field)
     }
 }

@@ -9,12 +9,9 @@ use super::status::{Es2Error, StatusCode};
 use crate::ids::{Eid, Iccid};
 use crate::json::{Json, Object};
 
-/// `X-Admin-Protocol` (SGP.22 §6.2).
-pub const ADMIN_PROTOCOL_HEADER: &str = "x-admin-protocol";
-
 /// The request header (SGP.22 §6.5.1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestHeader {
+pub(crate) struct RequestHeader {
     /// `functionRequesterIdentifier`.
     pub function_requester_identifier: String,
     /// `functionCallIdentifier`.
@@ -23,29 +20,21 @@ pub struct RequestHeader {
 
 /// `functionExecutionStatus.status` values (SGP.22 §5.2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ExecutionStatus {
+pub(crate) enum ExecutionStatus {
     /// The function succeeded.
     #[serde(rename = "Executed-Success")]
     ExecutedSuccess,
-    /// The function succeeded with a warning.
-    #[serde(rename = "Executed-WithWarning")]
-    ExecutedWithWarning,
     /// The function failed; `statusCodeData` says why.
     #[serde(rename = "Failed")]
     Failed,
-    /// Kept from SGP.02; SGP.22 has no validity period, so the mock never sends it.
-    #[serde(rename = "Expired")]
-    Expired,
 }
 
 impl ExecutionStatus {
     /// The wire value, e.g. `Executed-Success`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ExecutionStatus::ExecutedSuccess => "Executed-Success",
-            ExecutionStatus::ExecutedWithWarning => "Executed-WithWarning",
             ExecutionStatus::Failed => "Failed",
-            ExecutionStatus::Expired => "Expired",
         }
     }
 }
@@ -53,7 +42,7 @@ impl ExecutionStatus {
 /// `statusCodeData` (SGP.22 §5.2.5, §6.5.1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusCodeData {
+pub(crate) struct StatusCodeData {
     /// Subject code.
     pub subject_code: &'static str,
     /// Reason code.
@@ -68,7 +57,7 @@ pub struct StatusCodeData {
 /// `functionExecutionStatus` (SGP.22 §6.5.1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FunctionExecutionStatus {
+pub(crate) struct FunctionExecutionStatus {
     /// Outcome.
     pub status: ExecutionStatus,
     /// Present on `Failed`.
@@ -79,7 +68,7 @@ pub struct FunctionExecutionStatus {
 /// The response header (SGP.22 §6.5.1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ResponseHeader {
+pub(crate) struct ResponseHeader {
     /// The outcome.
     pub function_execution_status: FunctionExecutionStatus,
 }
@@ -104,7 +93,7 @@ struct Envelope<'a, T: Serialize> {
 }
 
 /// Serialises a response: the header plus, on success only, the output fields of `body`.
-pub fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<&T>) -> Vec<u8> {
+pub(crate) fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<&T>) -> Vec<u8> {
     let body = match header.function_execution_status.status {
         ExecutionStatus::Failed => None,
         _ => body,
@@ -115,18 +104,18 @@ pub fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<&T>) ->
 
 /// A request body: one JSON object.
 #[derive(Debug)]
-pub struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     map: &'a Object<'a>,
 }
 
 impl<'a> Fields<'a> {
     /// Fields of `map`.
-    pub fn new(map: &'a Object<'a>) -> Self {
+    pub(crate) fn new(map: &'a Object<'a>) -> Self {
         Fields { map }
     }
 
     /// The request header: present, an object, with both identifiers as non-empty strings.
-    pub fn header(&self) -> Result<RequestHeader, Es2Error> {
+    pub(crate) fn header(&self) -> Result<RequestHeader, Es2Error> {
         let header = match self.map.get("header") {
             None | Some(Json::Null) => return Err(Es2Error::missing("header")),
             Some(Json::Object(h)) => Fields::new(h),
@@ -150,7 +139,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional string field; JSON `null` counts as absent.
-    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, Es2Error> {
+    pub(crate) fn opt_str(&self, name: &str) -> Result<Option<&'a str>, Es2Error> {
         match self.map.get(name) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::String(s)) => Ok(Some(s)),
@@ -159,12 +148,12 @@ impl<'a> Fields<'a> {
     }
 
     /// A mandatory string field.
-    pub fn str(&self, name: &str) -> Result<&'a str, Es2Error> {
+    pub(crate) fn str(&self, name: &str) -> Result<&'a str, Es2Error> {
         self.opt_str(name)?.ok_or_else(|| Es2Error::missing(name))
     }
 
     /// A mandatory boolean field.
-    pub fn bool(&self, name: &str) -> Result<bool, Es2Error> {
+    pub(crate) fn bool(&self, name: &str) -> Result<bool, Es2Error> {
         match self.map.get(name) {
             None | Some(Json::Null) => Err(Es2Error::missing(name)),
             Some(Json::Bool(b)) => Ok(*b),
@@ -173,19 +162,19 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional ICCID field.
-    pub fn opt_iccid(&self, name: &str) -> Result<Option<Iccid>, Es2Error> {
+    pub(crate) fn opt_iccid(&self, name: &str) -> Result<Option<Iccid>, Es2Error> {
         self.opt_str(name)?
             .map(|s| s.parse().map_err(|e| Es2Error::invalid(name, e)))
             .transpose()
     }
 
     /// A mandatory ICCID field.
-    pub fn iccid(&self, name: &str) -> Result<Iccid, Es2Error> {
+    pub(crate) fn iccid(&self, name: &str) -> Result<Iccid, Es2Error> {
         self.opt_iccid(name)?.ok_or_else(|| Es2Error::missing(name))
     }
 
     /// An optional EID field.
-    pub fn opt_eid(&self, name: &str) -> Result<Option<Eid>, Es2Error> {
+    pub(crate) fn opt_eid(&self, name: &str) -> Result<Option<Eid>, Es2Error> {
         self.opt_str(name)?
             .map(|s| s.parse().map_err(|e| Es2Error::invalid(name, e)))
             .transpose()

@@ -74,7 +74,7 @@ struct ConnectionClosedByFault;
 
 /// Marks a response that must not be sent: the connection is dropped instead (fault rules).
 #[derive(Debug, Clone, Copy)]
-pub struct CloseConnection;
+pub(crate) struct CloseConnection;
 
 /// Serves `router` on `listener` over TLS until `shutdown` completes, then lets in-flight
 /// requests finish within the grace period.
@@ -170,7 +170,7 @@ pub(crate) async fn serve<E: Engine>(
 }
 
 /// Serves the admin router over plain HTTP on `listener` until `shutdown` completes.
-pub async fn serve_admin(
+pub(crate) async fn serve_admin(
     listener: TcpListener,
     router: axum::Router,
     grace: Duration,

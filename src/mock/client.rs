@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
+use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -55,11 +55,14 @@ pub struct OperatorClient {
     operator: String,
 }
 
-/// An answer: the HTTP status and the body (parsed when it is JSON, else `Value::Null`).
+/// An answer: the HTTP status, the headers and the body (parsed when it is JSON, else
+/// `Value::Null`).
 #[derive(Debug, Clone)]
 pub struct Reply {
-    /// HTTP status.
-    pub status: u16,
+    /// HTTP status (compares with a number too: `reply.status == 200`).
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
     /// The body as JSON (`Value::Null` when it is not JSON).
     pub body: Value,
     /// The body as sent.
@@ -67,6 +70,17 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A reply with this status, headers and body.
+    pub fn new(status: StatusCode, headers: HeaderMap, raw: Bytes) -> Self {
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
     /// `header.functionExecutionStatus.status`, e.g. `Executed-Success`.
     pub fn execution_status(&self) -> Option<&str> {
         self.body["header"]["functionExecutionStatus"]["status"].as_str()
@@ -149,9 +163,9 @@ impl OperatorClient {
             .request(request)
             .await
             .with_context(|| format!("requesting {uri}"))?;
-        let status = response.status().as_u16();
+        let status = response.status();
+        let headers = response.headers().clone();
         let raw = response.into_body().collect().await?.to_bytes();
-        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        Ok(Reply { status, body, raw })
+        Ok(Reply::new(status, headers, raw))
     }
 }

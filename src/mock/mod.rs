@@ -32,7 +32,7 @@ use crate::notify::DeliveryRecord;
 use crate::profile::machine::DeviceEvent;
 use crate::profile::Profile;
 use crate::scenario::Scenario;
-use crate::server::{Config, Server};
+use crate::server::{Server, ServerConfig};
 use crate::sgp22::Function;
 
 /// A running mock SM-DP+: ES2+ and the platform API over mutual TLS, and the admin API, on
@@ -58,6 +58,8 @@ use crate::sgp22::Function;
 /// ```
 pub struct MockSmdp {
     server: Option<Server>,
+    /// The server's application, kept for the expectation checks after a shutdown.
+    app: App,
     certs_dir: PathBuf,
     /// Set when the mock made the directory, which it then removes on drop.
     owned_dir: Option<PathBuf>,
@@ -75,13 +77,26 @@ impl std::fmt::Debug for MockSmdp {
 }
 
 /// How to start a [`MockSmdp`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[must_use = "call .start().await"]
 pub struct MockSmdpBuilder {
     scenario: Option<ScenarioSource>,
     certs_dir: Option<PathBuf>,
     journal_capacity: Option<usize>,
     extra_sans: Vec<String>,
+    configure: Option<Adjustment>,
+}
+
+/// A change to the server configuration, made by [`MockSmdpBuilder::configure`].
+type Adjustment = Box<dyn FnOnce(&mut ServerConfig) + Send>;
+
+impl std::fmt::Debug for MockSmdpBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockSmdpBuilder")
+            .field("scenario", &self.scenario)
+            .field("certs_dir", &self.certs_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -133,6 +148,14 @@ impl MockSmdpBuilder {
         self
     }
 
+    /// Changes any other server setting (transport limits, admin token, state file…) after the
+    /// builder has set its own: free loopback ports, the certificate directory and a short
+    /// notification drain at shutdown.
+    pub fn configure(mut self, adjust: impl FnOnce(&mut ServerConfig) + Send + 'static) -> Self {
+        self.configure = Some(Box::new(adjust));
+        self
+    }
+
     /// Loads the scenario, makes the PKI and starts listening.
     pub async fn start(self) -> Result<MockSmdp> {
         let scenario = match self.scenario {
@@ -150,7 +173,7 @@ impl MockSmdpBuilder {
                 (dir.join("certs"), Some(dir))
             }
         };
-        let mut config = Config::new(scenario);
+        let mut config = ServerConfig::new(scenario);
         config.es2_addr = SocketAddr::from(([127, 0, 0, 1], 0));
         config.admin_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.certs_dir = certs_dir.clone();
@@ -160,6 +183,9 @@ impl MockSmdpBuilder {
         }
         // Notifications still queued when the test ends are not worth waiting long for.
         config.notify_drain = Duration::from_secs(1);
+        if let Some(adjust) = self.configure {
+            adjust(&mut config);
+        }
         let server = match Server::start(config).await {
             Ok(server) => server,
             Err(e) => {
@@ -170,6 +196,7 @@ impl MockSmdpBuilder {
             }
         };
         Ok(MockSmdp {
+            app: server.app().clone(),
             server: Some(server),
             certs_dir,
             owned_dir,
@@ -212,9 +239,26 @@ impl MockSmdp {
         MockSmdpBuilder::default()
     }
 
-    fn server(&self) -> &Server {
-        // Only `drop` takes the server out.
+    pub(crate) fn server(&self) -> &Server {
+        // Only `drop` and `shutdown` (which consumes the mock) take the server out.
         self.server.as_ref().unwrap_or_else(|| unreachable!())
+    }
+
+    /// Stops listening, lets in-flight requests finish and queued notifications drain (for as
+    /// long as the configuration allows; a state file is saved), then checks the expectations
+    /// as a drop does.
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+
+    /// The admin API's address (loopback, system-chosen port).
+    pub fn admin_addr(&self) -> SocketAddr {
+        match self.server().admin_addr() {
+            Some(addr) => addr,
+            None => unreachable!("the library always runs the admin API"),
+        }
     }
 
     /// The ES2+ listener's address (loopback, system-chosen port).
@@ -230,10 +274,7 @@ impl MockSmdp {
 
     /// The admin API base URL, `http://127.0.0.1:PORT`.
     pub fn admin_url(&self) -> String {
-        match self.server().admin_addr() {
-            Some(addr) => format!("http://{addr}"),
-            None => unreachable!("the library always runs the admin API"),
-        }
+        format!("http://{}", self.admin_addr())
     }
 
     /// The directory holding `ca.pem`, `server.pem` and `<operator>.pem`/`.key`.
@@ -263,9 +304,18 @@ impl MockSmdp {
         ))
     }
 
-    /// The application: store, scenario, clock, journal, notifier.
-    pub fn app(&self) -> &App {
-        self.server().app()
+    pub(crate) fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The SM-DP+ address of the running scenario: the host of its Activation Codes.
+    pub fn smdp_address(&self) -> String {
+        self.app().world().scenario.smdp_address().to_owned()
+    }
+
+    /// Notifications queued or being delivered now.
+    pub fn pending_notifications(&self) -> usize {
+        self.app().notifier.depth()
     }
 
     /// The profile with this ICCID (with or without the trailing F), as the store has it now.

@@ -11,7 +11,7 @@ use crate::scenario::{NotificationFormat, ResultDataForm, TimestampKey};
 use crate::sgp22::StatusCode;
 
 /// The notificationPointId of `point` (Table 32a; local events as configured).
-pub fn point_id(point: NotificationPoint, format: &NotificationFormat) -> u32 {
+pub(crate) fn point_id(point: NotificationPoint, format: &NotificationFormat) -> u32 {
     match point {
         NotificationPoint::EligibilityAndRetryLimit => 1,
         NotificationPoint::ConfirmationFailure => 2,
@@ -24,7 +24,7 @@ pub fn point_id(point: NotificationPoint, format: &NotificationFormat) -> u32 {
 }
 
 /// The status code a failed step reports (Tables 32b and 32c; §5.6 for the others).
-pub fn failure_code(failure: DownloadFailure) -> (StatusCode, String) {
+pub(crate) fn failure_code(failure: DownloadFailure) -> (StatusCode, String) {
     let code = |subject, reason| StatusCode { subject, reason };
     match failure {
         DownloadFailure::DownloadAttemptsExceeded => (
@@ -98,7 +98,7 @@ fn error_reason_name(reason: u8) -> &'static str {
 
 /// Everything one notification says.
 #[derive(Debug, Clone)]
-pub struct Content<'a> {
+pub(crate) struct Content<'a> {
     /// The profile after the step.
     pub profile: &'a Profile,
     /// The step.
@@ -114,7 +114,7 @@ pub struct Content<'a> {
 }
 
 /// The JSON body.
-pub fn body(c: &Content<'_>, format: &NotificationFormat) -> Value {
+pub(crate) fn body(c: &Content<'_>, format: &NotificationFormat) -> Value {
     let mut m = Map::new();
     m.insert(
         "header".into(),
@@ -268,7 +268,7 @@ fn bcd_swapped(digits: &str) -> Vec<u8> {
 }
 
 /// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {

@@ -8,10 +8,10 @@
 //! and the next notification for that ICCID goes on. When the queue is full the new
 //! notification is refused: marked dropped, counted and logged.
 
-pub mod compose;
+pub(crate) mod compose;
 mod dispatch;
 mod log;
-pub mod retry;
+pub(crate) mod retry;
 pub mod transport;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,11 +32,11 @@ use transport::SharedTransport;
 pub use log::{Attempt, DeliveryCounters, DeliveryLog, DeliveryRecord, DeliveryState};
 
 /// Default bound of the notification queue.
-pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+pub(crate) const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
 /// Default number of delivery records kept.
-pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
+pub(crate) const DEFAULT_LOG_CAPACITY: usize = 10_000;
 /// Deliveries in flight at once (across ICCIDs; one per ICCID at most).
-pub const MAX_IN_FLIGHT: usize = 64;
+pub(crate) const MAX_IN_FLIGHT: usize = 64;
 
 /// Handle to the dispatcher: cheap to clone.
 #[derive(Clone)]

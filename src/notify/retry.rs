@@ -6,7 +6,7 @@ use std::time::Duration;
 ///
 /// `initial · 2^(attempt-1)`, capped at `max`, then scaled by a factor in [0.5, 1.0) drawn from
 /// `jitter` (a number in [0, 1)), so that many failing notifications do not retry in lockstep.
-pub fn backoff(attempt: u32, initial: Duration, max: Duration, jitter: f64) -> Duration {
+pub(crate) fn backoff(attempt: u32, initial: Duration, max: Duration, jitter: f64) -> Duration {
     let exponent = attempt.saturating_sub(1).min(31);
     let base = initial.saturating_mul(1u32 << exponent).min(max);
     base.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))

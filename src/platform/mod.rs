@@ -6,7 +6,7 @@
 // is large, but it is also the last thing a request allocates.
 #![allow(clippy::result_large_err)]
 
-pub mod view;
+pub(crate) mod view;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<App>)> {
 }
 
 /// The router built from [`routes`] (merged into the ES2+ router, which answers wrong methods).
-pub fn router() -> Router<App> {
+pub(crate) fn router() -> Router<App> {
     routes()
         .into_iter()
         .fold(Router::new(), |r, (_, path, handler)| {

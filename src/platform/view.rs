@@ -11,7 +11,7 @@ use crate::profile::{OrderMatchingId, Profile, ProfileState};
 /// One profile.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ProfileView {
+pub(crate) struct ProfileView {
     /// The ICCID in the inventory's form.
     pub iccid: String,
     /// The profile type.
@@ -51,7 +51,7 @@ pub struct ProfileView {
 
 /// One transition.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct TransitionView {
+pub(crate) struct TransitionView {
     /// The state entered.
     pub state: String,
     /// When (UTC).
@@ -60,7 +60,7 @@ pub struct TransitionView {
 
 impl ProfileView {
     /// The view of `p`; `with_operator` for the admin API.
-    pub fn of(p: &Profile, smdp_address: &str, with_operator: bool) -> Self {
+    pub(crate) fn of(p: &Profile, smdp_address: &str, with_operator: bool) -> Self {
         let matching_id = p.matching_id.as_ref().map(|m| m.as_str().to_owned());
         let activation_code = match &p.matching_id {
             Some(OrderMatchingId::Id(id)) if p.state.has_matching_id() => {
@@ -106,7 +106,7 @@ impl ProfileView {
 /// One profile type with its profiles counted by state.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ProfileTypeView {
+pub(crate) struct ProfileTypeView {
     /// The type name.
     pub id: String,
     /// The owning operator (admin API only).
@@ -120,7 +120,7 @@ pub struct ProfileTypeView {
 
 impl ProfileTypeView {
     /// The view of a type with `counts` indexed like [`ProfileState::ALL`].
-    pub fn of(id: &str, owner: &str, counts: [usize; 9], with_operator: bool) -> Self {
+    pub(crate) fn of(id: &str, owner: &str, counts: [usize; 9], with_operator: bool) -> Self {
         ProfileTypeView {
             id: id.to_owned(),
             operator: with_operator.then(|| owner.to_owned()),
@@ -136,7 +136,7 @@ impl ProfileTypeView {
 /// A page of profiles.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ProfilePage {
+pub(crate) struct ProfilePage {
     /// The profiles, in inventory order.
     pub profiles: Vec<ProfileView>,
     /// Pass as `cursor` for the next page; absent on the last page.

@@ -2,7 +2,12 @@
 //!
 //! This module and [`machine`] are pure: no I/O, no clock reads, no locks.
 
+#[doc(hidden)]
 pub mod machine;
+
+pub use machine::{
+    CancelSessionReason, DeviceEvent, InstallResult, LocalOperation, NotificationPoint, Refusal,
+};
 
 use std::fmt;
 use std::sync::Arc;

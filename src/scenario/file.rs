@@ -19,7 +19,7 @@ use crate::profile::ProfileState;
 /// A scenario file.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ScenarioFile {
+pub(crate) struct ScenarioFile {
     /// Other scenario files to load first, relative to this one. Lists (operators, profile
     /// types, devices, faults) are concatenated; settings in this file override theirs key by key.
     #[serde(default)]
@@ -50,7 +50,7 @@ pub struct ScenarioFile {
 /// SM-DP+ settings. Every key is optional; defaults are in `docs/scenarios.md`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SmdpSettings {
+pub(crate) struct SmdpSettings {
     /// The SM-DP+ FQDN: used in Activation Codes and as a SAN of the server certificate.
     /// Default `localhost`.
     #[schemars(with = "Option<String>")]
@@ -85,7 +85,7 @@ pub struct SmdpSettings {
 /// How conformance grading affects answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum ConformanceMode {
+pub(crate) enum ConformanceMode {
     /// Grade only.
     Lenient,
     /// Refuse what fails.
@@ -95,7 +95,7 @@ pub enum ConformanceMode {
 /// Strictness switches. Every one defaults to `true`: the spec to the letter.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StrictSettings {
+pub(crate) struct StrictSettings {
     /// Refuse requests without a `gsma/rsp/v…` `X-Admin-Protocol` header (HTTP 400).
     pub require_admin_protocol_header: Option<bool>,
     /// Refuse requests whose `Content-Type` is not `application/json` (HTTP 415).
@@ -107,7 +107,7 @@ pub struct StrictSettings {
 /// Attempt limits of an order.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LimitSettings {
+pub(crate) struct LimitSettings {
     /// Download attempts allowed; the next one ends the order in Error (`8.8.5 / 6.4`).
     /// Default 5.
     #[schemars(with = "Option<u32>", range(min = 1))]
@@ -134,7 +134,7 @@ pub enum SmdsBehaviour {
 /// The simulated SM-DSs.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SmdsSettings {
+pub(crate) struct SmdsSettings {
     /// Behaviour of SM-DS addresses not listed in `addresses`. Default `register`.
     pub default: Option<SmdsBehaviour>,
     /// Behaviour per SM-DS address (FQDN).
@@ -146,7 +146,7 @@ pub struct SmdsSettings {
 /// An operator.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct OperatorSpec {
+pub(crate) struct OperatorSpec {
     /// Unique id; also the file name of its client certificate (`certs/<id>.pem`).
     #[schemars(with = "String")]
     pub id: Spanned<String>,
@@ -167,7 +167,7 @@ pub struct OperatorSpec {
 /// The operator's notification endpoint and how deliveries behave.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CallbackSpec {
+pub(crate) struct CallbackSpec {
     /// Base URL (`https://…` or, for local receivers, `http://…`); the path
     /// `/gsma/rsp2/es2plus/handleDownloadProgressInfo` is appended unless the URL ends with it.
     #[schemars(with = "String")]
@@ -197,7 +197,7 @@ pub struct CallbackSpec {
 /// How HandleDownloadProgressInfo bodies are written (es2plus.md §3.5 quirks).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct NotificationFormatSpec {
+pub(crate) struct NotificationFormatSpec {
     /// Key of the time field: `timestamp` (SGP.22 §6.5.2.5, default) or `timeStamp` (Annex I).
     pub timestamp_key: Option<TimestampKey>,
     /// `notificationPointId` as a JSON `number` (default) or `string` (Annex I).
@@ -230,7 +230,7 @@ pub enum TimestampKey {
 /// JSON type of `notificationPointId`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum PointIdType {
+pub(crate) enum PointIdType {
     /// A JSON number (SGP.22 §6.5.2.5).
     Number,
     /// A JSON string (SGP.22 Annex I).
@@ -252,7 +252,7 @@ pub enum ResultDataForm {
 /// notificationPointId of the local events.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LocalPointsSpec {
+pub(crate) struct LocalPointsSpec {
     /// `notificationLocalEnable`. Default 100.
     pub enable: Option<u32>,
     /// `notificationLocalDisable`. Default 101.
@@ -264,7 +264,7 @@ pub struct LocalPointsSpec {
 /// A profile type and its inventory.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ProfileTypeSpec {
+pub(crate) struct ProfileTypeSpec {
     /// The type name operators put in `profileType`.
     #[schemars(with = "String")]
     pub id: Spanned<String>,
@@ -272,6 +272,8 @@ pub struct ProfileTypeSpec {
     #[schemars(with = "String")]
     pub owner: Spanned<String>,
     /// Free text, for people.
+    // Only people (and the schema) read it.
+    #[allow(dead_code)]
     pub description: Option<String>,
     /// The profiles of this type.
     #[serde(default)]
@@ -282,7 +284,7 @@ pub struct ProfileTypeSpec {
 /// One ICCID, a list of them, or a range, with an optional initial order state.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ProfileEntry {
+pub(crate) struct ProfileEntry {
     /// A single ICCID, with its Luhn check digit (19 digits, optional `F` pad, or 20 digits).
     #[schemars(with = "Option<String>")]
     pub iccid: Option<Spanned<String>>,
@@ -309,7 +311,7 @@ pub struct ProfileEntry {
 /// Consecutive ICCIDs.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct IccidRange {
+pub(crate) struct IccidRange {
     /// The first ICCID without its check digit: 18 digits for 19-digit ICCIDs, 19 for 20.
     pub start: String,
     /// How many ICCIDs.
@@ -322,7 +324,7 @@ pub struct IccidRange {
 /// Which profiles a device rule applies to; every key given must match.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DeviceMatch {
+pub(crate) struct DeviceMatch {
     /// Profile type id.
     #[schemars(with = "Option<String>")]
     pub profile_type: Option<Spanned<String>>,
@@ -337,7 +339,7 @@ pub struct DeviceMatch {
 /// What the simulated device does after a profile is released.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DeviceRule {
+pub(crate) struct DeviceRule {
     /// Which profiles; absent matches every profile.
     #[serde(default, rename = "match")]
     pub matches: DeviceMatch,
@@ -353,7 +355,7 @@ pub struct DeviceRule {
 /// One step of a device timeline.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DeviceStep {
+pub(crate) struct DeviceStep {
     /// Wait this long after the previous step (or the release). Default `0ms`.
     pub after: Option<HumanDuration>,
     /// What happens.
@@ -371,7 +373,7 @@ pub struct DeviceStep {
 /// The device events a timeline can contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum DeviceEventName {
+pub(crate) enum DeviceEventName {
     /// The BPP is downloaded (notification point 3).
     Download,
     /// A wrong Confirmation Code is entered (point 2).
@@ -409,7 +411,7 @@ pub enum DeviceEventName {
 impl DeviceEventName {
     /// The state-machine event; `error_reason` and `bpp_command_id` only matter for
     /// `install-failure` (defaults 11 and 5).
-    pub fn event(self, error_reason: Option<u8>, bpp_command_id: Option<u8>) -> DeviceEvent {
+    pub(crate) fn event(self, error_reason: Option<u8>, bpp_command_id: Option<u8>) -> DeviceEvent {
         use DeviceEventName as N;
         let cancel = DeviceEvent::CancelSession;
         match self {
@@ -439,7 +441,7 @@ impl DeviceEventName {
 /// Which ES2+ calls a fault rule applies to; every key given must match.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FaultMatch {
+pub(crate) struct FaultMatch {
     /// `downloadOrder`, `confirmOrder`, `cancelOrder` or `releaseProfile`.
     #[schemars(with = "Option<String>")]
     pub function: Option<Spanned<String>>,
@@ -474,7 +476,7 @@ pub enum FaultTarget {
 /// Notification points by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum PointName {
+pub(crate) enum PointName {
     /// Point 1.
     EligibilityAndRetryLimit,
     /// Point 2.
@@ -494,7 +496,7 @@ pub enum PointName {
 /// A fault: what to do with matching ES2+ calls, how often.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FaultRule {
+pub(crate) struct FaultRule {
     /// A label for logs and the admin API.
     pub name: Option<String>,
     /// `es2` (default): ES2+ calls. `notification`: deliveries to the operator's callback.
@@ -530,7 +532,7 @@ pub struct FaultRule {
 
 /// A duration written as a number and a unit: `250ms`, `2s`, `5m`, `1h`, `7d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HumanDuration(pub std::time::Duration);
+pub(crate) struct HumanDuration(pub std::time::Duration);
 
 impl std::str::FromStr for HumanDuration {
     type Err = String;

@@ -6,8 +6,8 @@
 //! `file:line:column`) and no scenario.
 
 mod check;
-pub mod error;
-pub mod file;
+pub(crate) mod error;
+pub(crate) mod file;
 mod load;
 
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ use crate::profile::{Order, Profile};
 use crate::sgp22::{Function, StatusCode, HDPI_PATH};
 
 pub use error::{Diagnostic, ScenarioErrors};
-pub use file::{FaultTarget, ResultDataForm, ScenarioFile, SmdsBehaviour, TimestampKey};
+pub(crate) use file::{FaultTarget, ResultDataForm, ScenarioFile, SmdsBehaviour, TimestampKey};
 
 /// The built-in default scenario (`scenarios/default.yaml`).
 pub const DEFAULT_SCENARIO_YAML: &str = include_str!("../../scenarios/default.yaml");
@@ -45,7 +45,7 @@ pub fn json_schema() -> serde_json::Value {
 }
 
 /// Name of the built-in scenario in messages.
-pub const DEFAULT_SCENARIO_NAME: &str = "<built-in default scenario>";
+pub(crate) const DEFAULT_SCENARIO_NAME: &str = "<built-in default scenario>";
 
 /// Effective SM-DP+ settings, defaults applied.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::HeaderValue;
-use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 use smdpp_mock::es2::Function;
 use smdpp_mock::ids::Iccid;
 use smdpp_mock::profile::{Profile, ProfileState};
-use smdpp_mock::scenario::Scenario;
-use smdpp_mock::server::{Config, Server};
+use smdpp_mock::Scenario;
+use smdpp_mock::{MockSmdp, ServerConfig};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -58,9 +58,10 @@ impl Drop for TempDir {
     }
 }
 
-/// A running mock with its own certificate directory.
+/// A running mock (the library's [`MockSmdp`]) with a directory of its own for certificates
+/// and scenario files.
 pub struct TestServer {
-    pub server: Server,
+    pub mock: MockSmdp,
     pub dir: TempDir,
 }
 
@@ -102,19 +103,43 @@ impl TestServer {
         Self::configured(scenario, dir, |_| {}).await
     }
 
-    /// Starts `scenario` in `dir` with the test defaults (ports 0) changed by `adjust`.
+    /// Starts `scenario` in `dir` with the library's test settings (ports 0) changed by
+    /// `adjust`.
     pub async fn configured(
         scenario: Scenario,
         dir: TempDir,
-        adjust: impl FnOnce(&mut Config),
+        adjust: impl FnOnce(&mut ServerConfig) + Send + 'static,
     ) -> Self {
-        let mut config = Config::new(scenario);
-        config.es2_addr = "127.0.0.1:0".parse().unwrap();
-        config.admin_addr = Some("127.0.0.1:0".parse().unwrap());
-        config.certs_dir = dir.path().join("certs");
-        adjust(&mut config);
-        let server = Server::start(config).await.unwrap();
-        TestServer { server, dir }
+        let mock = MockSmdp::builder()
+            .scenario(scenario)
+            .certs_dir(dir.path().join("certs"))
+            .configure(adjust)
+            .start()
+            .await
+            .unwrap();
+        TestServer { mock, dir }
+    }
+
+    /// The ES2+ listener's address.
+    pub fn es2_addr(&self) -> std::net::SocketAddr {
+        self.mock.es2_addr()
+    }
+
+    /// The admin API's address.
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        self.mock.admin_addr()
+    }
+
+    /// The application inside the mock.
+    pub fn app(&self) -> &smdpp_mock::internal::app::App {
+        smdpp_mock::internal::app::of_mock(&self.mock)
+    }
+
+    /// Stops gracefully (queued notifications drain, a state file is saved); the directory.
+    pub async fn shutdown(self) -> TempDir {
+        let TestServer { mock, dir } = self;
+        mock.shutdown().await;
+        dir
     }
 
     /// A TLS connection presenting `certs/<name>.pem`, HTTP/1.1 by ALPN, nothing sent yet.
@@ -126,7 +151,7 @@ impl TestServer {
             .with_client_auth_cert(chain(&cert), key(&key_pem))
             .unwrap();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let tcp = TcpStream::connect(self.server.es2_addr()).await.unwrap();
+        let tcp = TcpStream::connect(self.es2_addr()).await.unwrap();
         TlsConnector::from(Arc::new(config))
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
@@ -163,9 +188,9 @@ impl TestServer {
         &self,
         iccid: &str,
         event: smdpp_mock::profile::machine::DeviceEvent,
-    ) -> Result<Profile, smdpp_mock::app::simulator::SimulateError> {
-        smdpp_mock::app::simulator::simulate(
-            self.server.app(),
+    ) -> Result<Profile, smdpp_mock::internal::app::simulator::SimulateError> {
+        smdpp_mock::internal::app::simulator::simulate(
+            self.app(),
             iccid.parse::<Iccid>().unwrap().key(),
             None,
             event,
@@ -178,14 +203,14 @@ impl TestServer {
 
     /// A client presenting `certs/<name>.pem`.
     pub fn client(&self, name: &str) -> Es2Client {
-        Es2Client::from_dir(self.server.es2_addr(), &self.certs(), name)
+        Es2Client::from_dir(self.es2_addr(), &self.certs(), name)
     }
 
     /// A client presenting the given PEM certificate and key.
     pub fn client_with(&self, cert_pem: &[u8], key_pem: &[u8], requester: &str) -> Es2Client {
         let builder = client_config_builder(&self.certs());
         Es2Client::new(
-            self.server.es2_addr(),
+            self.es2_addr(),
             builder
                 .with_client_auth_cert(chain(cert_pem), key(key_pem))
                 .unwrap(),
@@ -221,12 +246,12 @@ impl TestServer {
     /// A client that presents no certificate.
     pub fn anonymous_client(&self) -> Es2Client {
         let config = client_config_builder(&self.certs()).with_no_client_auth();
-        Es2Client::new(self.server.es2_addr(), config, "anonymous")
+        Es2Client::new(self.es2_addr(), config, "anonymous")
     }
 
     pub fn profile(&self, iccid: &str) -> Profile {
         let key = iccid.parse::<Iccid>().unwrap().key();
-        self.server.app().world().store.get(key).unwrap()
+        self.app().world().store.get(key).unwrap()
     }
 
     pub fn state(&self, iccid: &str) -> ProfileState {
@@ -251,7 +276,7 @@ impl TestServer {
 
     /// Every profile, for "nothing changed" assertions.
     pub fn snapshot(&self) -> Vec<Profile> {
-        let mut all = self.server.app().world().store.snapshot();
+        let mut all = self.app().world().store.snapshot();
         all.sort_by_key(|p| p.iccid.key());
         all
     }
@@ -281,33 +306,36 @@ fn client_config_builder(
         .with_root_certificates(roots)
 }
 
-/// An HTTP response, body parsed as JSON when it is JSON.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Value,
-    pub raw: Bytes,
+/// The library's reply (status, headers, body parsed as JSON when it is JSON), with the
+/// assertions the tests share.
+pub use smdpp_mock::Reply;
+
+pub trait ReplyExt {
+    /// Asserts `Executed-Success` over HTTP 200.
+    fn assert_success(&self) -> &Self;
+    /// Asserts `Failed` with these codes over HTTP 200, and that no output field is present.
+    fn assert_failed(&self, subject: &str, reason: &str) -> &Self;
+    fn subject_identifier(&self) -> Option<&str>;
+    fn str(&self, field: &str) -> &str;
 }
 
-impl Reply {
-    pub fn execution_status(&self) -> &str {
-        self.body["header"]["functionExecutionStatus"]["status"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no functionExecutionStatus in {}", self.body))
-    }
+/// `functionExecutionStatus.status`, which every assertion below needs.
+fn execution_status(reply: &Reply) -> &str {
+    reply
+        .execution_status()
+        .unwrap_or_else(|| panic!("no functionExecutionStatus in {}", reply.body))
+}
 
-    /// Asserts `Executed-Success` over HTTP 200.
-    pub fn assert_success(&self) -> &Self {
+impl ReplyExt for Reply {
+    fn assert_success(&self) -> &Self {
         assert_eq!(self.status, StatusCode::OK, "{}", self.body);
-        assert_eq!(self.execution_status(), "Executed-Success", "{}", self.body);
+        assert_eq!(execution_status(self), "Executed-Success", "{}", self.body);
         self
     }
 
-    /// Asserts `Failed` with these codes over HTTP 200, and that no output field is present.
-    pub fn assert_failed(&self, subject: &str, reason: &str) -> &Self {
+    fn assert_failed(&self, subject: &str, reason: &str) -> &Self {
         assert_eq!(self.status, StatusCode::OK, "{}", self.body);
-        assert_eq!(self.execution_status(), "Failed", "{}", self.body);
+        assert_eq!(execution_status(self), "Failed", "{}", self.body);
         let data = &self.body["header"]["functionExecutionStatus"]["statusCodeData"];
         assert_eq!(
             (data["subjectCode"].as_str(), data["reasonCode"].as_str()),
@@ -324,12 +352,12 @@ impl Reply {
         self
     }
 
-    pub fn subject_identifier(&self) -> Option<&str> {
+    fn subject_identifier(&self) -> Option<&str> {
         self.body["header"]["functionExecutionStatus"]["statusCodeData"]["subjectIdentifier"]
             .as_str()
     }
 
-    pub fn str(&self, field: &str) -> &str {
+    fn str(&self, field: &str) -> &str {
         self.body[field]
             .as_str()
             .unwrap_or_else(|| panic!("no {field} in {}", self.body))
@@ -462,13 +490,7 @@ impl Es2Client {
             .await
             .map_err(|e| e.to_string())?
             .to_bytes();
-        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        Ok(Reply {
-            status,
-            headers,
-            body,
-            raw,
-        })
+        Ok(Reply::new(status, headers, raw))
     }
 }
 
@@ -529,7 +551,7 @@ impl TestServer {
     /// A client for the admin API.
     pub fn admin(&self) -> AdminClient {
         AdminClient {
-            addr: self.server.admin_addr().expect("the admin API runs"),
+            addr: self.admin_addr(),
         }
     }
 }
@@ -578,13 +600,7 @@ impl AdminClient {
         let status = response.status();
         let headers = response.headers().clone();
         let raw = response.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-            raw,
-        }
+        Reply::new(status, headers, raw)
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -53,7 +53,7 @@ pub(super) async fn style() -> Response {
 /// Body of `GET /admin/summary`: everything the dashboard shows as numbers, in one read.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Profile counts per operator and profile type, in scenario order.
     pub profiles: Vec<ProfileCounts>,
     /// The journal's extent.
@@ -67,7 +67,7 @@ pub struct Summary {
 /// Profiles of one type, by state.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ProfileCounts {
+pub(crate) struct ProfileCounts {
     /// The owning operator.
     pub operator: String,
     /// The profile type.
@@ -81,7 +81,7 @@ pub struct ProfileCounts {
 /// The journal's extent: entries `lastSeq - entries + 1 ..= lastSeq` are held.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct JournalSummary {
+pub(crate) struct JournalSummary {
     /// The newest sequence number (0 before any call).
     pub last_seq: u64,
     /// Entries held now.
@@ -93,7 +93,7 @@ pub struct JournalSummary {
 /// Notification totals since start.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct NotificationSummary {
+pub(crate) struct NotificationSummary {
     /// Queued for delivery.
     pub queued: u64,
     /// Delivered.
@@ -111,7 +111,7 @@ pub struct NotificationSummary {
 }
 
 /// The summary of `app` now.
-pub fn summary(app: &App) -> Summary {
+pub(crate) fn summary(app: &App) -> Summary {
     let world = app.world();
     let counts = world.store.counts_by_type();
     let profiles = world

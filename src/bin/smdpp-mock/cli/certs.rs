@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use smdpp_mock::pki::{CertificateAuthority, EnsureReport, PkiDir};
-use smdpp_mock::server::Config;
+use smdpp_mock::ServerConfig;
 
 use super::{load_scenario, PkiArgs};
 
@@ -68,7 +68,7 @@ pub(super) fn certs(cmd: CertsCommand) -> Result<()> {
     match cmd {
         CertsCommand::Init { scenario, pki } => {
             let scenario = load_scenario(&scenario)?;
-            let mut config = Config::new(scenario);
+            let mut config = ServerConfig::new(scenario);
             config.extra_sans = pki.sans;
             let operators: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();
             let result = PkiDir::new(&pki.certs_dir).ensure(&config.server_sans(), &operators)?;

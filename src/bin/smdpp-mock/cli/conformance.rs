@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Result;
 use clap::Subcommand;
-use smdpp_mock::server::DEFAULT_ADMIN_ADDR;
+use smdpp_mock::internal::server::DEFAULT_ADMIN_ADDR;
 
 use super::{admin_request, AdminToken};
 

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use smdpp_mock::internal::server::DEFAULT_ADMIN_ADDR;
 use smdpp_mock::pki::PkiDir;
-use smdpp_mock::scenario::Scenario;
-use smdpp_mock::server::DEFAULT_ADMIN_ADDR;
+use smdpp_mock::Scenario;
 
 use certs::CertsCommand;
 use conformance::ConformanceCommand;

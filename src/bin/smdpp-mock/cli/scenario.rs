@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
-use smdpp_mock::scenario::Scenario;
+use smdpp_mock::Scenario;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ScenarioCommand {
@@ -27,7 +27,8 @@ pub(super) enum ScenarioCommand {
 pub(super) fn scenario(cmd: ScenarioCommand) -> Result<()> {
     match cmd {
         ScenarioCommand::Schema => {
-            let text = serde_json::to_string_pretty(&smdpp_mock::scenario::json_schema())?;
+            let text =
+                serde_json::to_string_pretty(&smdpp_mock::internal::scenario::json_schema())?;
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(text.as_bytes())?;
             stdout.write_all(b"\n")?;

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use smdpp_mock::http::Limits;
+use smdpp_mock::internal::server::{DEFAULT_ADMIN_ADDR, DEFAULT_ES2_ADDR};
 use smdpp_mock::pki::CA_CERT;
-use smdpp_mock::server::{Config, Server, DEFAULT_ADMIN_ADDR, DEFAULT_ES2_ADDR};
+use smdpp_mock::Limits;
+use smdpp_mock::{Server, ServerConfig};
 
 use super::{load_scenario, AdminToken, PkiArgs};
 
@@ -26,7 +27,7 @@ pub(super) struct ServeArgs {
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
     admin_listen: SocketAddr,
     /// ES2+ calls the admin journal keeps.
-    #[arg(long, default_value_t = smdpp_mock::journal::DEFAULT_JOURNAL_CAPACITY, env = "SMDPP_JOURNAL_SIZE")]
+    #[arg(long, default_value_t = smdpp_mock::internal::journal::DEFAULT_JOURNAL_CAPACITY, env = "SMDPP_JOURNAL_SIZE")]
     journal_size: usize,
     #[command(flatten)]
     pki: PkiArgs,
@@ -63,7 +64,7 @@ pub(super) struct ServeArgs {
 
 pub(super) async fn serve(args: ServeArgs) -> Result<()> {
     let scenario = load_scenario(&args.scenario)?;
-    let mut config = Config::new(scenario);
+    let mut config = ServerConfig::new(scenario);
     config.es2_addr = args.listen;
     config.admin_addr = Some(args.admin_listen);
     config.journal_capacity = args.journal_size;
@@ -90,7 +91,7 @@ pub(super) async fn serve(args: ServeArgs) -> Result<()> {
 }
 
 /// One block on stdout that tells a newcomer how to call the mock.
-fn print_banner(config: &Config, server: &Server) {
+fn print_banner(config: &ServerConfig, server: &Server) {
     let scenario = &config.scenario;
     let dir = config.certs_dir.display();
     let addr = server.es2_addr();

@@ -1,5 +1,5 @@
 //! The same-run baseline: a server with exactly the mock's TLS and HTTP configuration
-//! ([`smdpp_mock::http::tls::server_config`], hyper-util's auto HTTP/1.1 + h2 builder, nodelay,
+//! ([`smdpp_mock::internal::http::tls::server_config`], hyper-util's auto HTTP/1.1 + h2 builder, nodelay,
 //! the handshake in the connection's task under a timeout) that reads each request body and
 //! answers one fixed ES2+ success body. What it costs is what hyper + rustls cost at all; the
 //! mock's numbers divided by its numbers are what the mock itself costs.
@@ -24,7 +24,7 @@ const SUCCESS_BODY: &str = r#"{"header":{"functionExecutionStatus":{"status":"Ex
 
 /// Serves until the process is stopped.
 pub(crate) async fn run(listen: SocketAddr, pki: &PkiDir) -> Result<()> {
-    let config = smdpp_mock::http::tls::server_config(pki, None)?;
+    let config = smdpp_mock::internal::http::tls::server_config(pki, None)?;
     let acceptor = TlsAcceptor::from(config);
     let listener = TcpListener::bind(listen)
         .await
@@ -62,7 +62,7 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     );
     headers.insert(
         "x-admin-protocol",
-        hyper::header::HeaderValue::from_static(smdpp_mock::sgp22::ADMIN_PROTOCOL),
+        hyper::header::HeaderValue::from_static(smdpp_mock::internal::sgp22::ADMIN_PROTOCOL),
     );
     Ok(response)
 }

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{json, Value};
-use smdpp_mock::sgp22::Function;
+use smdpp_mock::es2::Function;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -159,7 +159,10 @@ pub(crate) async fn call(
         .uri(function.path())
         .header("host", "localhost")
         .header("content-type", "application/json")
-        .header("x-admin-protocol", smdpp_mock::sgp22::ADMIN_PROTOCOL)
+        .header(
+            "x-admin-protocol",
+            smdpp_mock::internal::sgp22::ADMIN_PROTOCOL,
+        )
         .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
     let response = send.send_request(request).await?;
     let status = response.status();

@@ -29,7 +29,7 @@ pub(crate) use baseline::run as run_baseline;
 #[derive(Debug, Args)]
 pub(crate) struct LoadgenArgs {
     /// The instance to load (ignored with --compare, which starts its own servers).
-    #[arg(long, default_value = smdpp_mock::server::DEFAULT_ES2_ADDR)]
+    #[arg(long, default_value = smdpp_mock::internal::server::DEFAULT_ES2_ADDR)]
     target: SocketAddr,
     /// Start the mock and the minimal baseline server (same TLS and HTTP configuration, fixed
     /// answer) one after the other, load each the same way, and print both and their ratio.

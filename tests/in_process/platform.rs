@@ -1,10 +1,8 @@
 //! The platform management API on the ES2+ port: owner-scoped, paginated, with clear errors.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use hyper::StatusCode;
 use serde_json::json;
 use smdpp_mock::es2::Function::*;

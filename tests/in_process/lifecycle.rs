@@ -1,11 +1,9 @@
 //! Whole orders through their lifecycle, and many callers at once.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use smdpp_mock::es2::Function::*;
 use smdpp_mock::profile::ProfileState;
@@ -93,7 +91,7 @@ profileTypes:
     for task in tasks {
         let r = task.await.unwrap();
         match r.execution_status() {
-            "Executed-Success" => iccids.push(r.str("iccid").to_string()),
+            Some("Executed-Success") => iccids.push(r.str("iccid").to_string()),
             _ => {
                 r.assert_failed("8.2.5", "3.7");
                 unavailable += 1;

@@ -1,16 +1,14 @@
 //! Conformance grading: for every check, a conforming and a violating request (or receiver),
 //! asserting the exact check id; a well-behaved and a sloppy client; the JUnit report.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::receiver::{Behaviour, Receiver};
-use common::*;
+use crate::common::receiver::{Behaviour, Receiver};
+use crate::common::*;
 use hyper::Method;
 use serde_json::{json, Value};
-use smdpp_mock::conformance::catalog::CHECKS;
+use smdpp_mock::internal::conformance::catalog::CHECKS;
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const PROTOCOL: (&str, &str) = ("x-admin-protocol", "gsma/rsp/v2.5.0");
@@ -730,7 +728,7 @@ async fn strict_mode_refuses_what_lenient_mode_only_grades() {
     r.assert_failed("1.3.1", "2.1");
     assert_eq!(r.subject_identifier(), Some("FLD-001"));
     assert_eq!(
-        t.server.app().world().store.available_count("STANDARD"),
+        t.app().world().store.available_count("STANDARD"),
         200,
         "nothing happened"
     );

@@ -2,11 +2,9 @@
 //! every ES2+ function always get a well-formed answer, and an answer that is not
 //! `Executed-Success` never changes state. (`fuzz/` runs the same property coverage-guided.)
 
-mod common;
-
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use smdpp_mock::es2::Function;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use smdpp_mock::scenario::Scenario;
+use smdpp_mock::Scenario;
 
 fn doc() -> String {
     std::fs::read_to_string("docs/scenarios.md").unwrap()
@@ -35,7 +35,7 @@ fn every_yaml_example_loads() {
 #[test]
 fn every_key_is_documented() {
     let doc = doc();
-    let schema = smdpp_mock::scenario::json_schema();
+    let schema = smdpp_mock::internal::scenario::json_schema();
     let mut keys = Vec::new();
     let mut collect = |props: &serde_json::Value| {
         if let Some(map) = props.as_object() {

@@ -1,15 +1,13 @@
 //! The OpenAPI document: valid references, and exactly the routes the servers have.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use hyper::StatusCode;
 use serde_json::Value;
-use smdpp_mock::admin::{self, openapi};
-use smdpp_mock::platform;
-use smdpp_mock::sgp22::Function;
+use smdpp_mock::es2::Function;
+use smdpp_mock::internal::admin::{self, openapi};
+use smdpp_mock::internal::platform;
 
 fn refs(v: &Value, out: &mut Vec<String>) {
     match v {

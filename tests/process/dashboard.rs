@@ -5,16 +5,14 @@
 //! test says so and passes, unless `SMDPP_REQUIRE_BROWSER=1` (set by `.ci/run`) makes that a
 //! failure.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
@@ -202,7 +200,7 @@ async fn the_dashboard_shows_a_call_made_after_it_loaded() {
         id: created["value"]["sessionId"].as_str().unwrap().to_owned(),
     };
 
-    let url = format!("http://{}/admin/dashboard", t.server.admin_addr().unwrap());
+    let url = format!("http://{}/admin/dashboard", t.admin_addr());
     driver
         .send(
             Method::POST,

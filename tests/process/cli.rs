@@ -1,14 +1,12 @@
 //! The `smdpp-mock` binary as a user runs it: start with defaults, call it, stop it with
 //! SIGTERM; the `certs` subcommands; clear errors.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use smdpp_mock::es2::Function::*;
 
@@ -260,4 +258,49 @@ async fn conformance_report_from_a_running_instance() {
         .unwrap();
     assert!(gate.status.success(), "a clean client passes the gate");
     terminate(&mut child);
+}
+
+#[test]
+fn the_admin_port_beyond_loopback_warns_only_without_a_token() {
+    let run = |token: Option<&str>| {
+        let dir = TempDir::new("warn");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smdpp-mock"));
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "0.0.0.0:0",
+        ])
+        .env_remove("SMDPP_ADMIN_TOKEN")
+        .arg("--certs-dir")
+        .arg(dir.path().join("certs"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        if let Some(token) = token {
+            cmd.args(["--admin-token", token]);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut log = String::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !log.contains("ES2+ listening") {
+            use std::io::BufRead;
+            assert!(std::time::Instant::now() < deadline, "never started: {log}");
+            if stderr.read_line(&mut log).unwrap() == 0 {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        log
+    };
+    let open = run(None);
+    assert!(open.contains("without a token"), "{open}");
+    let guarded = run(Some("t0ken"));
+    assert!(!guarded.contains("without a token"), "{guarded}");
+    assert!(
+        !guarded.contains("t0ken"),
+        "the token must not be logged: {guarded}"
+    );
 }

@@ -1,9 +1,7 @@
 //! Every ES2+ variant of design.md §3 and every function-specific status code of SGP.22
 //! Tables 24, 27, 30 and 32, over real mutual-TLS connections.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use smdpp_mock::es2::Function::*;
 use smdpp_mock::ids::Iccid;
@@ -16,8 +14,7 @@ const OTHER_1: &str = "8944700100000000002";
 
 fn force_state(t: &TestServer, iccid: &str, state: ProfileState) {
     let key = iccid.parse::<Iccid>().unwrap().key();
-    t.server
-        .app()
+    t.app()
         .world()
         .store
         .update::<()>(key, |p| {

@@ -1,9 +1,7 @@
 //! Bad input gets a clear, spec-shaped answer and never changes state: HTTP-level problems are
 //! 4xx with a JSON error, envelope and field problems are ES2+ `Failed` answers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use smdpp_mock::es2::Function::*;

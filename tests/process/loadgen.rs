@@ -3,11 +3,9 @@
 //! mutual TLS against both, and must see every request succeed. Only correctness is checked
 //! here; the numbers are for the benchmark commands, not for tests.
 
-mod common;
-
 use std::process::Command;
 
-use common::TempDir;
+use crate::common::TempDir;
 
 fn loadgen(dir: &TempDir, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
@@ -100,10 +98,10 @@ fn startup_reports_both_times() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_cut_mid_cycle_hands_every_profile_back() {
-    use common::TestServer;
+    use crate::common::TestServer;
     use smdpp_mock::profile::ProfileState;
     let t = TestServer::start().await;
-    let addr = t.server.es2_addr().to_string();
+    let addr = t.es2_addr().to_string();
     let certs = t.certs();
     // 100 requests over 3 connections: the budget runs out in the middle of cycles.
     let out = tokio::task::spawn_blocking(move || {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use smdpp_mock::scenario::Scenario;
+use smdpp_mock::Scenario;
 
 const CASES: &[(&str, &str)] = &[
     (

@@ -1,18 +1,16 @@
 //! HandleDownloadProgressInfo to real receivers (plain HTTP and mutual TLS): exact bodies, order,
 //! retries, failures, and the notifications the attempt limits produce.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::receiver::{Receiver, Script};
-use common::*;
+use crate::common::receiver::{Receiver, Script};
+use crate::common::*;
 use serde_json::{json, Value};
-use smdpp_mock::notify::DeliveryState;
 use smdpp_mock::pki::PkiDir;
-use smdpp_mock::profile::machine::{DeviceEvent, InstallResult, LocalOperation};
 use smdpp_mock::profile::ProfileState;
+use smdpp_mock::profile::{DeviceEvent, InstallResult, LocalOperation};
+use smdpp_mock::DeliveryState;
 
 fn always(status: u16) -> Script {
     Arc::new(move |_| status)
@@ -136,7 +134,7 @@ async fn full_run_sends_each_point_in_order_with_the_exact_body() {
         "every notification has its own call identifier"
     );
     // The path is appended to the callback base URL.
-    let log = t.server.app().notifier.log().records();
+    let log = t.app().notifier.log().records();
     assert!(log.iter().all(|r| r
         .url
         .ends_with("/gsma/rsp2/es2plus/handleDownloadProgressInfo")));
@@ -196,7 +194,7 @@ async fn confirmation_code_and_download_limits_notify_failed() {
     assert_eq!(t.state(&dl), ProfileState::Error);
 
     let got = receiver.wait_for(3).await;
-    let status = |r: &common::receiver::Received| {
+    let status = |r: &crate::common::receiver::Received| {
         let s = &r.body["notificationPointStatus"];
         (
             r.body["iccid"].as_str().unwrap().to_string(),
@@ -243,7 +241,7 @@ async fn receiver_down_then_back_misses_nothing() {
         .unwrap();
     t.device(&iccid, DeviceEvent::Local(LocalOperation::Enable))
         .unwrap();
-    let log = t.server.app().notifier.log().clone();
+    let log = t.app().notifier.log().clone();
     assert!(
         log.wait_until(std::time::Duration::from_secs(20), |r| r.len() == 3
             && r.iter().all(|r| r.state == DeliveryState::Delivered))
@@ -290,7 +288,7 @@ profileTypes:
     t.device(&a, DeviceEvent::Download).unwrap();
     t.device(&b, DeviceEvent::Download).unwrap();
     up.wait_for(1).await;
-    let log = t.server.app().notifier.log().clone();
+    let log = t.app().notifier.log().clone();
     assert!(
         log.wait_until(std::time::Duration::from_secs(20), |r| r
             .iter()
@@ -328,7 +326,7 @@ async fn receiver_requiring_mtls_refuses_a_callback_without_certificate() {
     let t = TestServer::with_yaml_in(dir, &yaml).await;
     let iccid = released(&t, EID1, json!({})).await;
     t.device(&iccid, DeviceEvent::Download).unwrap();
-    let log = t.server.app().notifier.log().clone();
+    let log = t.app().notifier.log().clone();
     assert!(
         log.wait_until(std::time::Duration::from_secs(20), |r| r
             .first()
@@ -372,7 +370,7 @@ async fn compatibility_formats() {
     );
     assert_eq!(got[2].body["notificationPointId"], "6");
     // 200 instead of 204 is accepted and noted.
-    let log = t.server.app().notifier.log().records();
+    let log = t.app().notifier.log().records();
     assert!(log.iter().all(|r| r.state == DeliveryState::Delivered));
     assert!(log[0].attempts[0]
         .error
@@ -387,9 +385,8 @@ async fn shutdown_drains_queued_notifications() {
     let t = TestServer::with_yaml(&scenario(&receiver.http_url(), "", "")).await;
     let iccid = released(&t, EID1, json!({})).await;
     t.device(&iccid, DeviceEvent::Download).unwrap();
-    let log = t.server.app().notifier.log().clone();
-    let TestServer { server, dir: _dir } = t;
-    server.shutdown().await;
+    let log = t.app().notifier.log().clone();
+    t.shutdown().await;
     assert_eq!(log.records()[0].state, DeliveryState::Delivered);
     assert_eq!(receiver.requests.lock().unwrap().len(), 3);
 }
@@ -399,14 +396,15 @@ async fn a_callback_registered_at_run_time_is_used() {
     let receiver = Receiver::plain(always(204)).await;
     // The default scenario has no callbacks.
     let t = TestServer::start().await;
-    let world = t.server.app().world();
-    let mut callback = smdpp_mock::scenario::Callback::with_defaults(&receiver.http_url()).unwrap();
+    let world = t.app().world();
+    let mut callback =
+        smdpp_mock::internal::scenario::Callback::with_defaults(&receiver.http_url()).unwrap();
     callback.initial_backoff = std::time::Duration::from_millis(10);
     world.register_callback("test-mno", callback).unwrap();
     assert!(world
         .register_callback(
             "nobody",
-            smdpp_mock::scenario::Callback::with_defaults("http://x").unwrap()
+            smdpp_mock::internal::scenario::Callback::with_defaults("http://x").unwrap()
         )
         .is_err());
     let c = t.client("test-mno");
@@ -415,5 +413,5 @@ async fn a_callback_registered_at_run_time_is_used() {
     t.device(&iccid, DeviceEvent::Download).unwrap();
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].body["iccid"], iccid.as_str());
-    assert!(smdpp_mock::scenario::Callback::with_defaults("ftp://x").is_err());
+    assert!(smdpp_mock::internal::scenario::Callback::with_defaults("ftp://x").is_err());
 }

@@ -1,15 +1,13 @@
 //! The embeddable library (design.md §11): `MockSmdp` on free ports, its client, accessors,
 //! device simulation, and expectations checked on drop with a diagnostic.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::receiver::Receiver;
+use crate::common::receiver::Receiver;
 use serde_json::json;
 use smdpp_mock::es2::Function;
-use smdpp_mock::profile::machine::{DeviceEvent, InstallResult};
 use smdpp_mock::profile::ProfileState;
+use smdpp_mock::profile::{DeviceEvent, InstallResult};
 use smdpp_mock::MockSmdp;
 
 /// The panic message of a task that panicked.
@@ -192,7 +190,7 @@ async fn notification_expectations_and_device_simulation() {
     let confirm = client
         .call(
             Function::ConfirmOrder,
-            json!({ "iccid": iccid, "eid": common::EID1, "releaseFlag": true }),
+            json!({ "iccid": iccid, "eid": crate::common::EID1, "releaseFlag": true }),
         )
         .await
         .unwrap();
@@ -229,7 +227,7 @@ async fn builder_errors_and_certificate_directory() {
     assert!(format!("{err:#}").contains("3:5"), "{err:#}");
 
     // A file from the repository, with certificates kept in a directory of ours.
-    let dir = common::TempDir::new("library");
+    let dir = crate::common::TempDir::new("library");
     let certs = dir.path().join("pki");
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/acceptance.yaml");
     let mock = MockSmdp::builder()
@@ -275,7 +273,7 @@ devices:
         .await
         .unwrap();
     let client = mock.client("test-mno").unwrap();
-    let order = |c: &smdpp_mock::mock::OperatorClient| {
+    let order = |c: &smdpp_mock::OperatorClient| {
         let c = c.clone();
         async move {
             c.call(
@@ -304,7 +302,7 @@ devices:
         .unwrap();
     assert!(confirm.is_success(), "{:?}", confirm.body);
     // Nothing is queued yet (the timeline waits 400 ms): verify still waits for it.
-    assert_eq!(mock.app().notifier.depth(), 0);
+    assert_eq!(mock.pending_notifications(), 0);
     mock.verify().await;
     assert_eq!(
         mock.profile(&iccid).unwrap().state,

@@ -3,8 +3,6 @@
 //! and the compose file is checked for agreement (service names, ports, paths, SANs) and then
 //! rehearsed on this host: the mock with the compose environment, `receiver.py` and `client.sh`.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -13,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_smdpp-mock");
@@ -164,7 +162,7 @@ fn health(image: &Image, env: &BTreeMap<String, String>) -> Output {
 /// The mock started as the image starts it, on ports the system picks (so parallel tests never
 /// collide), with the environment the health check then needs.
 struct Server {
-    process: common::process::Process,
+    process: crate::common::process::Process,
     /// The environment with the real ports, for the health check.
     env: BTreeMap<String, String>,
     /// Where to connect for ES2+.
@@ -173,7 +171,7 @@ struct Server {
 
 fn start_server(image: &Image, env: &BTreeMap<String, String>) -> Server {
     let argv: Vec<String> = image.entrypoint.iter().chain(&image.cmd).cloned().collect();
-    let process = common::process::start(command(image, &argv, env));
+    let process = crate::common::process::start(command(image, &argv, env));
     let mut env = env.clone();
     env.insert("SMDPP_LISTEN".into(), process.es2.to_string());
     env.insert("SMDPP_ADMIN_LISTEN".into(), process.admin.to_string());
@@ -442,7 +440,7 @@ fn check_agreement() -> Agreement {
     // The scenario is mounted, loads, and sends the client's operator's notifications to the
     // receiver service on the port it listens on.
     let scenario = host_path(smdpp, &mock_env["SMDPP_SCENARIO"]).expect("the scenario is mounted");
-    let loaded = smdpp_mock::scenario::Scenario::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = smdpp_mock::Scenario::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
     let operator = client_env["OPERATOR"].clone();
     let callback = loaded
         .operators()

@@ -1,11 +1,9 @@
 //! The admin / test-control API, endpoint by endpoint.
 
-mod common;
-
 use std::time::Duration;
 
-use common::receiver::Receiver;
-use common::*;
+use crate::common::receiver::Receiver;
+use crate::common::*;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 use smdpp_mock::es2::Function::*;
@@ -265,15 +263,11 @@ async fn device_events_notifications_and_callbacks() {
 
 #[tokio::test]
 async fn journal_records_calls_and_stays_bounded() {
-    let dir = TempDir::new("journal");
-    let scenario = smdpp_mock::scenario::Scenario::default_scenario().unwrap();
-    let mut config = smdpp_mock::server::Config::new(scenario);
-    config.es2_addr = "127.0.0.1:0".parse().unwrap();
-    config.admin_addr = Some("127.0.0.1:0".parse().unwrap());
-    config.certs_dir = dir.path().join("certs");
-    config.journal_capacity = 20;
-    let server = smdpp_mock::server::Server::start(config).await.unwrap();
-    let t = TestServer { server, dir };
+    let scenario = smdpp_mock::Scenario::default_scenario().unwrap();
+    let t = TestServer::configured(scenario, TempDir::new("journal"), |c| {
+        c.journal_capacity = 20
+    })
+    .await;
     let c = t.client("test-mno");
     for _ in 0..30 {
         let iccid = download_by_type(&c, "STANDARD", None).await;

@@ -1,15 +1,13 @@
 //! Simulated device events that the SM-DP+ refuses get the ES9+ status codes of SGP.22 §5.6.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
-use smdpp_mock::app::simulator::{es9_code, simulate, simulate_by_matching_id};
 use smdpp_mock::ids::{Eid, Iccid};
-use smdpp_mock::profile::machine::{DeviceEvent, InstallResult};
+use smdpp_mock::internal::app::simulator::{es9_code, simulate, simulate_by_matching_id};
 use smdpp_mock::profile::ProfileState;
+use smdpp_mock::profile::{DeviceEvent, InstallResult};
 
-fn code(e: &smdpp_mock::app::simulator::SimulateError) -> String {
+fn code(e: &smdpp_mock::internal::app::simulator::SimulateError) -> String {
     es9_code(e).to_string()
 }
 
@@ -17,7 +15,7 @@ fn code(e: &smdpp_mock::app::simulator::SimulateError) -> String {
 async fn refused_device_events_have_es9_codes() {
     let t = TestServer::start().await;
     let c = t.client("test-mno");
-    let app = t.server.app();
+    let app = t.app();
     let iccid = download_by_type(&c, "STANDARD", Some(EID1)).await;
     let key = iccid.parse::<Iccid>().unwrap().key();
 

@@ -2,19 +2,17 @@
 //! truncated or foreign file is refused whole; and `kill -9` at any moment leaves the file
 //! either the old or the new complete state.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::receiver::Receiver;
-use common::*;
+use crate::common::receiver::Receiver;
+use crate::common::*;
 use serde_json::json;
 use smdpp_mock::es2::Function;
 use smdpp_mock::profile::ProfileState;
-use smdpp_mock::scenario::Scenario;
+use smdpp_mock::Scenario;
 
 const SCENARIO: &str = r#"
 smdp: { matchingIdSeed: 7 }
@@ -39,9 +37,7 @@ async fn start(dir: TempDir, yaml: &str) -> TestServer {
 
 /// Stops the server gracefully (which saves) and hands back its directory.
 async fn stop(t: TestServer) -> TempDir {
-    let TestServer { server, dir } = t;
-    server.shutdown().await;
-    dir
+    t.shutdown().await
 }
 
 fn changed(t: &TestServer) -> Vec<smdpp_mock::profile::Profile> {
@@ -159,12 +155,12 @@ profileTypes:
 #[tokio::test]
 async fn two_instances_cannot_share_a_state_file() {
     let t = start(TempDir::new("state-lock"), SCENARIO).await;
-    let mut config = smdpp_mock::server::Config::new(Scenario::from_yaml(SCENARIO).unwrap());
+    let mut config = smdpp_mock::ServerConfig::new(Scenario::from_yaml(SCENARIO).unwrap());
     config.es2_addr = "127.0.0.1:0".parse().unwrap();
     config.admin_addr = None;
     config.certs_dir = t.certs();
     config.state_file = Some(t.dir.path().join("state.json"));
-    let err = smdpp_mock::server::Server::start(config).await.unwrap_err();
+    let err = smdpp_mock::Server::start(config).await.unwrap_err();
     assert!(
         format!("{err:#}").contains("another smdpp-mock is using the state file"),
         "{err:#}"
@@ -188,13 +184,12 @@ async fn a_bad_state_file_is_refused_whole_with_the_reason() {
         async move {
             std::fs::write(&path, bytes).unwrap();
             std::fs::write(&scenario_file, yaml).unwrap();
-            let mut config =
-                smdpp_mock::server::Config::new(Scenario::load(&scenario_file).unwrap());
+            let mut config = smdpp_mock::ServerConfig::new(Scenario::load(&scenario_file).unwrap());
             config.es2_addr = "127.0.0.1:0".parse().unwrap();
             config.admin_addr = None;
             config.certs_dir = dir.join("certs");
             config.state_file = Some(path);
-            match smdpp_mock::server::Server::start(config).await {
+            match smdpp_mock::Server::start(config).await {
                 Ok(_) => panic!("a bad state file was accepted"),
                 Err(e) => format!("{e:#}"),
             }
@@ -233,14 +228,14 @@ profileTypes:
 }
 
 /// The binary with `--state-file` saving every `interval_ms`.
-fn spawn(dir: &Path, interval_ms: u32) -> common::process::Process {
+fn spawn(dir: &Path, interval_ms: u32) -> crate::common::process::Process {
     let interval = interval_ms.to_string();
     let (certs, scenario, state) = (
         dir.join("certs"),
         dir.join("scenario.yaml"),
         dir.join("state.json"),
     );
-    common::process::serve(&[
+    crate::common::process::serve(&[
         "--certs-dir".as_ref(),
         certs.as_os_str(),
         "--scenario".as_ref(),
@@ -313,7 +308,7 @@ fn kill_9_at_any_moment_leaves_a_complete_state_file() {
         busy.join().unwrap();
         // Whatever moment it died at, the file is one complete state.
         if state.exists() {
-            let report = smdpp_mock::state::check(&state, &scenario)
+            let report = smdpp_mock::internal::state::check(&state, &scenario)
                 .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
             let profiles: usize = report
                 .split(", ")

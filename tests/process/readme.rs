@@ -1,11 +1,9 @@
 //! The README's first screen stays true: its curl example works against a live server, and
 //! `.ci/run` calls the test command the README gives.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
@@ -24,7 +22,7 @@ async fn curl_example_reserves_and_confirms() {
     let t = TestServer::start().await;
     let script = block_after(&readme(), "<!-- readme-curl-example").replace(
         "localhost:6443",
-        &format!("localhost:{}", t.server.es2_addr().port()),
+        &format!("localhost:{}", t.es2_addr().port()),
     );
     let out = tokio::task::spawn_blocking({
         let dir = t.dir.path().to_path_buf();

@@ -1,10 +1,8 @@
 //! Mutual TLS: who may connect, and how a certificate maps to an operator.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use smdpp_mock::es2::Function::*;
 use smdpp_mock::pki::{CertificateAuthority, LeafSpec, Usage};
@@ -189,9 +187,7 @@ async fn a_crl_file_that_is_not_a_crl_is_a_located_scenario_error() {
     std::fs::write(dir.path().join("crl.pem"), "not a CRL").unwrap();
     let file = dir.path().join("s.yaml");
     std::fs::write(&file, "smdp:\n  crlFile: crl.pem\noperators: [{ id: a }]\n").unwrap();
-    let err = smdpp_mock::scenario::Scenario::load(&file)
-        .unwrap_err()
-        .to_string();
+    let err = smdpp_mock::Scenario::load(&file).unwrap_err().to_string();
     assert!(err.contains("s.yaml:2:12: smdp.crlFile"), "{err}");
     assert!(err.contains("no CRL in the file"), "{err}");
 }
@@ -244,82 +240,6 @@ async fn operator_isolation() {
         .call(DownloadOrder, json!({ "profileType": "STANDARD" }))
         .await
         .assert_failed("8.2.5", "1.2");
-}
-
-/// The vendor onboarding step: the operator makes a key and CSR with openssl, the SM-DP+ signs
-/// it with `smdpp-mock certs sign-csr`, and the certificate works for mTLS.
-#[tokio::test]
-async fn sign_csr_from_openssl_rsa_2048_is_accepted() {
-    let t = TestServer::start().await;
-    let work = TempDir::new("csr");
-    let (key, csr) = (work.path().join("mno.key"), work.path().join("mno.csr"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=test-mno/O=Test MNO",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .output()
-        .expect("openssl must be installed to run this test");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-
-    let out = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
-        .args(["certs", "sign-csr"])
-        .arg(&csr)
-        .arg("--certs-dir")
-        .arg(t.certs())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cert = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        cert.starts_with("-----BEGIN CERTIFICATE-----"),
-        "stdout is only the PEM: {cert}"
-    );
-    assert!(cert.trim_end().ends_with("-----END CERTIFICATE-----"));
-
-    // openssl agrees the certificate chains to the CA and is not a CA itself.
-    let cert_path = work.path().join("mno.pem");
-    std::fs::write(&cert_path, &cert).unwrap();
-    let verify = Command::new("openssl")
-        .arg("verify")
-        .arg("-CAfile")
-        .arg(t.certs().join("ca.pem"))
-        .arg(&cert_path)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
-    let text = Command::new("openssl")
-        .args(["x509", "-noout", "-text", "-in"])
-        .arg(&cert_path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("CA:FALSE"), "{text}");
-    assert!(text.contains("TLS Web Client Authentication"), "{text}");
-
-    let c = t.client_with(cert.as_bytes(), &std::fs::read(&key).unwrap(), "test-mno");
-    c.call(DownloadOrder, order()).await.assert_success();
 }
 
 #[tokio::test]

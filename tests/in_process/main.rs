@@ -1,0 +1,23 @@
+//! The in-process integration tests, one binary: each module starts the mock as a library
+//! (real TLS on port 0, real YAML, real receivers) and talks to it over the network.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod admin;
+mod architecture;
+mod bad_input;
+mod conformance;
+mod device;
+mod es2_functions;
+mod faults;
+mod hostile_input;
+mod library;
+mod lifecycle;
+mod limits;
+mod mtls;
+mod notifications;
+mod openapi;
+mod platform;
+mod scenario_errors;
+mod scenarios;
