@@ -95,7 +95,7 @@ impl ServerConfig {
 
 /// Everything on the ES2+ listener besides the ES2+ functions: the platform API, and JSON
 /// errors for unknown paths and methods.
-fn es2_listener_fallback(app: App) -> axum::Router {
+pub(crate) fn es2_listener_fallback(app: App) -> axum::Router {
     use axum::http::{Method, StatusCode, Uri};
     crate::platform::router()
         .with_state(app)

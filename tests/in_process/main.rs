@@ -11,6 +11,7 @@ mod conformance;
 mod device;
 mod es2_functions;
 mod faults;
+mod fuzz_bodies;
 mod hostile_input;
 mod library;
 mod lifecycle;
