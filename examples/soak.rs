@@ -387,7 +387,7 @@ async fn main() -> Result<()> {
         let chain = rustls::pki_types::CertificateDer::pem_file_iter(pki.cert_path("test-mno"))?
             .collect::<Result<Vec<_>, _>>()?;
         let key = rustls::pki_types::PrivateKeyDer::from_pem_file(pki.key_path("test-mno"))?;
-        rustls::ClientConfig::builder_with_provider(smdpp_mock::pki::provider())
+        rustls::ClientConfig::builder_with_provider(smdpp_mock::internal::pki::provider())
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)?

@@ -80,7 +80,7 @@ pub(crate) const BODY_LIMIT: usize = 8 * 1024;
 pub struct BodyText(Bytes);
 
 impl BodyText {
-    /// A copy of the body, cut at [`BODY_LIMIT`].
+    /// A copy of the body, cut at 8 KiB.
     pub fn new(bytes: &[u8]) -> Self {
         if bytes.len() <= BODY_LIMIT {
             // Checked first the fast way: bodies are almost always valid UTF-8, and the lossy

@@ -57,7 +57,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The server alone, with every setting of the command line, is [`server::Server`]:
+//! The server alone, with every setting of the command line, is [`Server`]:
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -71,19 +71,34 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## The public interface
+//!
+//! - [`MockSmdp`] and [`MockSmdpBuilder`], with [`OperatorClient`], [`Reply`] and
+//!   [`Expectation`]: the mock as a test fixture.
+//! - [`Server`] and [`ServerConfig`] (with [`Limits`]): the mock as a server, as the binary
+//!   runs it.
+//! - [`Scenario`] (with [`ScenarioErrors`] and [`Diagnostic`]): the YAML test world.
+//! - [`es2::Function`], [`profile`] (profiles, states, device events), [`ids`] (ICCID, EID,
+//!   MatchingID) and [`pki`] (the test CA, certificates, CSR signing).
+//! - What the accessors return: [`JournalEntry`], [`DeliveryRecord`], [`SimulateError`].
+//!
+//! Everything else is private; the binary, the examples, the fuzz targets and the tests reach
+//! it through a hidden `internal` module that changes whenever the inside does.
+//!
 //! ## Layout
 //!
-//! Imports point one way: `server → http → es2 → store → profile → ids`.
+//! The modules, the ES2+ request path, the device and notification paths and where a new
+//! protocol plugs in are described in `docs/architecture.md`. In short, imports point one way
+//! (`tests/in_process/architecture.rs` checks it):
 //!
-//! - [`ids`]: validated identifiers (ICCID, EID, MatchingID) and the Luhn digit.
-//! - [`profile`]: the profile, its nine states and the pure lifecycle state machine.
-//! - [`store`]: the concurrent in-memory store with its MatchingID and free-profile indexes.
-//! - [`scenario`]: the YAML scenario format and its checks.
-//! - [`es2`]: ES2+ function semantics and the wire format; knows JSON, not HTTP.
-//! - [`http`]: the TLS accept loop and HTTP routing; the only server-side network code.
-//! - [`pki`]: the test PKI: CA, server and client certificates, CSR signing.
-//! - [`server`]: starting and stopping everything.
-//! - [`mock`]: [`MockSmdp`], the server as a test fixture, with a client and expectations.
+//! - entry: `server` (start and stop), `mock` (the fixture);
+//! - transport: `http` (accept loops, TLS, the generic router, body and time limits);
+//! - APIs: `es2` (the transport-free ES2+ engine), `platform`, `admin`, `api`;
+//! - contract: `exchange` (the engine trait), `caller` (who is calling);
+//! - application: `app` (state, the one commit path, simulated devices), `state` (the file);
+//! - services: `notify`, `conformance`, `fault`, `journal`, `metrics`;
+//! - domain: `scenario`, `store`, `profile` (the pure state machine), `pki`;
+//! - leaves: `ids`, `sgp22`, `json`, `clock`, `rng`, `ipnet`, `change_signal`, `atomic_file`.
 
 #![warn(missing_docs)]
 // Network input must never panic the server: no unwrap/expect outside tests.

@@ -21,9 +21,9 @@ use crate::notify::{Notifier, DEFAULT_LOG_CAPACITY, DEFAULT_QUEUE_CAPACITY};
 use crate::pki::{EnsureReport, PkiDir};
 use crate::scenario::Scenario;
 
-/// Default ES2+ listen address (design.md §2).
+/// Default ES2+ listen address (the README's configuration reference).
 pub const DEFAULT_ES2_ADDR: &str = "127.0.0.1:6443";
-/// Default admin API listen address (design.md §9).
+/// Default admin API listen address.
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
 
 /// Everything needed to start the mock.
@@ -58,7 +58,7 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// The defaults of design.md §2 with `scenario`.
+    /// The defaults of the README's configuration reference, with `scenario`.
     pub fn new(scenario: Scenario) -> Self {
         ServerConfig {
             es2_addr: SocketAddr::from(([127, 0, 0, 1], 6443)),

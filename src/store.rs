@@ -53,7 +53,7 @@ pub struct Updated {
     pub effects: Vec<Effect>,
 }
 
-/// Why [`Store::update`] did not commit.
+/// Why a change to a profile was not committed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpdateError<E> {
     /// No profile has this ICCID.

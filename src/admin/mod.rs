@@ -105,7 +105,7 @@ where
 }
 
 /// The router built from [`routes`]; unknown paths and methods get JSON errors; with a token,
-/// every route but [`OPEN_ROUTES`] needs it.
+/// every route but the open ones (`auth.rs`) needs it.
 pub fn router(state: AdminState) -> Router {
     let token = state.token.clone();
     routes()

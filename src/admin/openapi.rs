@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document of all three APIs: ES2+ and the platform API (port 6443, mutual
 //! TLS) and the admin API (port 8080). Response schemas are generated from the Rust types;
-//! `tests/openapi.rs` checks that the routes built from [`super::platform::routes`],
-//! [`super::admin::routes`] and the ES2+ functions are exactly the paths documented here.
+//! `tests/in_process/openapi.rs` checks that the routes built from `platform::routes`,
+//! `admin::routes` and the ES2+ functions are exactly the paths documented here.
 
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};

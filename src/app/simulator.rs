@@ -143,7 +143,7 @@ pub fn simulate_by_matching_id(
 }
 
 /// The ES9+ status code the SM-DP+ would answer the device with for a refused event
-/// (SGP.22 §5.6; es2plus.md §4.2).
+/// (SGP.22 §5.6.3, §5.6.2 status code tables).
 pub fn es9_code(error: &SimulateError) -> StatusCode {
     let code = |subject, reason| StatusCode { subject, reason };
     match error {

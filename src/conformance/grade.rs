@@ -115,7 +115,7 @@ fn known_fields(function: Function) -> &'static [&'static str] {
 
 const HEADER_FIELDS: &[&str] = &["functionRequesterIdentifier", "functionCallIdentifier"];
 
-/// Misspellings seen in real clients (es2plus.md §8), besides case differences.
+/// Misspellings seen in real clients (docs/conformance.md, FLD-001), besides case differences.
 const MISSPELLINGS: &[(&str, &str)] = &[
     ("smdpAddress", "smdsAddress"),
     ("comfirmationCode", "confirmationCode"),

@@ -1,4 +1,4 @@
-//! Conformance of operator clients (design.md §10): every ES2+ request is graded against the
+//! Conformance of operator clients (docs/conformance.md): every ES2+ request is graded against the
 //! [`catalog`] as it arrives (refused TLS handshakes included); the operator's notification
 //! endpoint is graded by an active [`probe`]. The report is JSON or JUnit XML.
 //!

@@ -1,11 +1,12 @@
 //! ES2+ (SGP.22 §5.3, §6.5): the operator-facing functions of the SM-DP+, as a transport-free
 //! engine.
 //!
-//! [`engine::Es2`] is what the HTTP layer calls ([`crate::exchange::Engine`]): it grades the
-//! request, identifies and authorises the caller, applies fault rules, runs the function,
-//! commits its transition (the effects follow through [`App::commit`]) and journals the call.
-//! Each function lives in its own file with its output type and one `handle`; [`wire`] is the
-//! JSON envelope and [`status`] the one place a failure becomes subject and reason codes.
+//! Its public part is [`Function`]. Inside, `engine::Es2` is what the HTTP layer calls (an
+//! `exchange::Engine`): it grades the request, identifies and authorises the caller, applies
+//! fault rules, runs the function, commits its transition (the effects follow through
+//! `App::commit`) and journals the call. Each function lives in its own file with its output
+//! type and one `handle`; `wire` is the JSON envelope and `status` the one place a failure
+//! becomes subject and reason codes.
 
 pub(crate) mod cancel_order;
 pub(crate) mod confirm_order;

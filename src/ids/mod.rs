@@ -8,7 +8,7 @@
 
 mod generator;
 
-pub use generator::MatchingIdGenerator;
+pub(crate) use generator::MatchingIdGenerator;
 
 use std::fmt;
 use std::str::FromStr;
@@ -117,7 +117,7 @@ impl Iccid {
     }
 
     /// Whether the last digit is the Luhn check digit of the ones before it (ITU-T E.118).
-    pub fn luhn_valid(&self) -> bool {
+    pub(crate) fn luhn_valid(&self) -> bool {
         luhn_valid(&self.digits())
     }
 
@@ -299,7 +299,7 @@ impl Serialize for MatchingId {
 /// Checks an FQDN as SGP.22 §5.2.1 defines it: dot-separated labels from the QR-code
 /// alphanumeric character set (ISO/IEC 18004), here as letters, digits and `-`, at most 255
 /// characters, no empty label.
-pub fn check_fqdn(s: &str) -> Result<(), FormatError> {
+pub(crate) fn check_fqdn(s: &str) -> Result<(), FormatError> {
     let bad = |why: &str| Err(FormatError(format!("{s:?} is not a valid FQDN: {why}")));
     if s.is_empty() || s.len() > 255 {
         return bad("length must be 1 to 255");
@@ -322,7 +322,7 @@ pub fn check_fqdn(s: &str) -> Result<(), FormatError> {
 }
 
 /// The Luhn check digit for `digits`, or `None` if it holds anything but ASCII digits.
-pub fn luhn_check_digit(digits: &str) -> Option<u8> {
+pub(crate) fn luhn_check_digit(digits: &str) -> Option<u8> {
     let mut sum = 0u32;
     // Walking from the right, every first digit (the one next to the check digit) is doubled.
     for (i, b) in digits.bytes().rev().enumerate() {
@@ -342,7 +342,7 @@ pub fn luhn_check_digit(digits: &str) -> Option<u8> {
 }
 
 /// Whether the last digit of `digits` is the Luhn check digit of the others.
-pub fn luhn_valid(digits: &str) -> bool {
+pub(crate) fn luhn_valid(digits: &str) -> bool {
     let Some((body, last)) = digits
         .len()
         .checked_sub(1)
@@ -358,7 +358,7 @@ pub fn luhn_valid(digits: &str) -> bool {
 }
 
 /// Lower-case hex of `bytes` (serial numbers, digests).
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -368,7 +368,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// SHA-256 of `data` (Confirmation Code hashes, SGP.22 §5.3.2).
-pub fn sha256(data: &[u8]) -> [u8; 32] {
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());

@@ -77,6 +77,11 @@ pub mod sgp22 {
     pub use crate::sgp22::ADMIN_PROTOCOL;
 }
 
+/// The test PKI's TLS provider.
+pub mod pki {
+    pub use crate::pki::provider;
+}
+
 /// The state file.
 pub mod state {
     pub use crate::state::check;

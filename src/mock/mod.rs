@@ -1,4 +1,4 @@
-//! The mock as a library (design.md §11): a whole SM-DP+ in-process on free ports, for an
+//! The mock as a library: a whole SM-DP+ in-process on free ports, for an
 //! operator's own `#[tokio::test]`s, in the manner of wiremock-rs.
 //!
 //! [`MockSmdp::start`] runs the built-in default scenario; [`MockSmdp::builder`] takes a scenario

@@ -1,5 +1,5 @@
 //! The body of ES2+.HandleDownloadProgressInfo (SGP.22 §5.3.5, §6.5.2.5), in the spec's form or
-//! a real-world variant (es2plus.md §3.5).
+//! a real-world variant (`callback.format` in docs/scenarios.md).
 
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;

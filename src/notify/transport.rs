@@ -85,7 +85,7 @@ impl HttpTransport {
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots);
-        // ALPN stays empty: hyper-rustls sets it (rust-stack.md §5, pitfall 2).
+        // ALPN stays empty: hyper-rustls sets it, and panics when it is set already.
         let config = if callback.client_certificate {
             let (cert, key) = (
                 self.pki.cert_path(NOTIFICATION_CLIENT),

@@ -43,7 +43,7 @@ pub struct LeafSpec {
 }
 
 impl LeafSpec {
-    /// A leaf valid from five minutes ago for [`LEAF_DAYS`] days.
+    /// A leaf valid from five minutes ago for 825 days.
     pub fn new(common_name: impl Into<String>, usage: Usage) -> Self {
         let now = OffsetDateTime::now_utc();
         LeafSpec {

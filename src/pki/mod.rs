@@ -1,6 +1,6 @@
 //! The test PKI: a CA, the server certificate, one client certificate per operator, and the
-//! signing of operators' CSRs, as a vendor does at onboarding. [`ca`] is the authority in
-//! memory, [`dir`] the directory that keeps its files (`./certs` by default).
+//! signing of operators' CSRs, as a vendor does at onboarding. [`CertificateAuthority`] is the
+//! authority in memory, [`PkiDir`] the directory that keeps its files (`./certs` by default).
 
 mod ca;
 mod dir;
@@ -32,6 +32,7 @@ pub(crate) const CA_DAYS: i64 = 3650;
 
 /// The crypto provider, chosen in one place: ring (a C/assembly build of seconds, where
 /// aws-lc-rs takes minutes).
+#[doc(hidden)]
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

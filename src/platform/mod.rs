@@ -1,4 +1,4 @@
-//! The platform management API (design.md §5): on the ES2+ port, over the same mutual TLS, and
+//! The platform management API (the vendor-style inventory API beside ES2+): on the ES2+ port, over the same mutual TLS, and
 //! scoped to the operator the client certificate identifies. Another operator's data is never
 //! visible: it is answered like data that does not exist.
 

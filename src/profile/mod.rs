@@ -145,7 +145,7 @@ impl OrderMatchingId {
 /// ConfirmOrder fixed). Scenario inventories and the admin API's forced states are built from
 /// it, so a profile can never start in a state its order contradicts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Order {
+pub(crate) struct Order {
     state: ProfileState,
     eid: Option<Eid>,
     /// `None` in a state with a MatchingID means "generate one".
@@ -155,7 +155,7 @@ pub struct Order {
 
 /// Which part of an [`Order`] an [`AssociationError`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderField {
+pub(crate) enum OrderField {
     /// The state.
     State,
     /// The EID.
@@ -168,7 +168,7 @@ pub enum OrderField {
 
 /// Why a state and associations do not fit together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AssociationError {
+pub(crate) enum AssociationError {
     /// The state has an order linked to an eUICC, and no EID was given.
     #[error("state {0} needs an `eid`: the order is linked to an eUICC")]
     EidRequired(ProfileState),
@@ -190,7 +190,7 @@ pub enum AssociationError {
 
 impl AssociationError {
     /// The part of the order the error is about.
-    pub fn field(&self) -> OrderField {
+    pub(crate) fn field(&self) -> OrderField {
         match self {
             AssociationError::EidRequired(_) => OrderField::State,
             AssociationError::EidNotAllowed(_) => OrderField::Eid,
@@ -203,7 +203,7 @@ impl AssociationError {
 
 impl Order {
     /// `state` with these associations, or every reason they do not fit.
-    pub fn new(
+    pub(crate) fn new(
         state: ProfileState,
         eid: Option<Eid>,
         matching_id: Option<OrderMatchingId>,
@@ -244,7 +244,7 @@ impl Order {
     }
 
     /// The state.
-    pub fn state(&self) -> ProfileState {
+    pub(crate) fn state(&self) -> ProfileState {
         self.state
     }
 }
@@ -392,7 +392,11 @@ impl Profile {
     /// This profile (its ICCID, owner and type) in the state and with the associations of
     /// `order`. An order in a state with a MatchingID but none given gets `generated()`; an
     /// installed profile is enabled on the device. History and counters are left as they are.
-    pub fn with_order(&self, order: &Order, generated: impl FnOnce() -> MatchingId) -> Profile {
+    pub(crate) fn with_order(
+        &self,
+        order: &Order,
+        generated: impl FnOnce() -> MatchingId,
+    ) -> Profile {
         let mut next =
             Profile::available(self.iccid, self.owner.clone(), self.profile_type.clone());
         next.order_seq = self.order_seq;

@@ -194,7 +194,8 @@ pub(crate) struct CallbackSpec {
     pub format: NotificationFormatSpec,
 }
 
-/// How HandleDownloadProgressInfo bodies are written (es2plus.md §3.5 quirks).
+/// How HandleDownloadProgressInfo bodies are written: SGP.22 §6.5.2.5, or a variant real
+/// SM-DP+s send (docs/scenarios.md).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct NotificationFormatSpec {

@@ -1,4 +1,4 @@
-//! Scenarios: the YAML description of a whole test world (design.md §8).
+//! Scenarios: the YAML description of a whole test world (docs/scenarios.md).
 //!
 //! [`file`] holds the serde types of the format, `load.rs` reads files and includes,
 //! `check.rs` validates and merges them into a [`Scenario`]: the checked, ready-to-run form the

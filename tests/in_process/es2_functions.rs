@@ -1,4 +1,5 @@
-//! Every ES2+ variant of design.md §3 and every function-specific status code of SGP.22
+//! Every ES2+ variant an operator uses (by profile type, with EID, by ICCID; generated or own
+//! MatchingID; release now or later) and every function-specific status code of SGP.22
 //! Tables 24, 27, 30 and 32, over real mutual-TLS connections.
 
 use crate::common::*;

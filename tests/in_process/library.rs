@@ -1,4 +1,4 @@
-//! The embeddable library (design.md §11): `MockSmdp` on free ports, its client, accessors,
+//! The embeddable library: `MockSmdp` on free ports, its client, accessors,
 //! device simulation, and expectations checked on drop with a diagnostic.
 
 use std::sync::Arc;

@@ -47,10 +47,11 @@ pub(crate) fn tls_config(
     let key_path = certs.join(format!("{name}.key"));
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| anyhow!("{}: {e}", key_path.display()))?;
-    let mut config = rustls::ClientConfig::builder_with_provider(smdpp_mock::pki::provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)?;
+    let mut config =
+        rustls::ClientConfig::builder_with_provider(smdpp_mock::internal::pki::provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     if !resume {
         config.resumption = rustls::client::Resumption::disabled();
