@@ -8,7 +8,6 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
 
 /// Default and largest page size of list endpoints.
 pub(crate) const DEFAULT_LIMIT: usize = 100;
@@ -42,12 +41,12 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
 pub(crate) fn bad_parameter(name: &str, message: impl std::fmt::Display) -> Response {
     json_response(
         StatusCode::BAD_REQUEST,
-        &json!({
-            "error": "Bad Request",
-            "status": 400,
-            "parameter": name,
-            "message": format!("{name}: {message}"),
-        }),
+        &crate::exchange::error_body_with(
+            400,
+            &format!("{name}: {message}"),
+            "parameter",
+            name.into(),
+        ),
     )
 }
 

@@ -146,6 +146,20 @@ pub(crate) fn error_body(status: u16, message: &str) -> serde_json::Value {
     })
 }
 
+/// [`error_body`] with `field` added (the offending parameter, diagnostics…).
+pub(crate) fn error_body_with(
+    status: u16,
+    message: &str,
+    field: &str,
+    value: serde_json::Value,
+) -> serde_json::Value {
+    let mut body = error_body(status, message);
+    if let Some(object) = body.as_object_mut() {
+        object.insert(field.to_owned(), value);
+    }
+    body
+}
+
 /// The standard reason phrase of `status`, or `error` for a status without one (499).
 fn reason_phrase(status: u16) -> &'static str {
     axum::http::StatusCode::from_u16(status)

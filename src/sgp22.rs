@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 /// Path prefix of the ES2+ functions (SGP.22 §6.5.2, Table 57).
 pub const PATH_PREFIX: &str = "/gsma/rsp2/es2plus/";
 
@@ -70,6 +72,27 @@ impl Function {
 impl fmt::Display for Function {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// `functionExecutionStatus.status` values (SGP.22 §5.2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) enum ExecutionStatus {
+    /// The function succeeded.
+    #[serde(rename = "Executed-Success")]
+    ExecutedSuccess,
+    /// The function failed; `statusCodeData` says why.
+    #[serde(rename = "Failed")]
+    Failed,
+}
+
+impl ExecutionStatus {
+    /// The wire value, e.g. `Executed-Success`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::ExecutedSuccess => "Executed-Success",
+            ExecutionStatus::Failed => "Failed",
+        }
     }
 }
 

@@ -163,16 +163,18 @@ fn event_answer(
             };
             json_response(
                 status,
-                &json!({
-                    "error": status.canonical_reason(),
-                    "status": status.as_u16(),
-                    "message": match &e {
+                &crate::exchange::error_body_with(
+                    status.as_u16(),
+                    &match &e {
                         crate::store::UpdateError::Refused(r) => r.to_string(),
                         crate::store::UpdateError::UnknownIccid => "no such order".into(),
-                        crate::store::UpdateError::MatchingIdInUse(id) => format!("MatchingID {id} in use"),
+                        crate::store::UpdateError::MatchingIdInUse(id) => {
+                            format!("MatchingID {id} in use")
+                        }
                     },
-                    "es9StatusCode": { "subjectCode": code.subject, "reasonCode": code.reason },
-                }),
+                    "es9StatusCode",
+                    json!({ "subjectCode": code.subject, "reasonCode": code.reason }),
+                ),
             )
         }
     }

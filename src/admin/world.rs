@@ -14,6 +14,7 @@ use super::{parse_body, AdminState};
 use crate::api::{error, json_response, Segment};
 use crate::app::{App, World};
 use crate::clock::es2_timestamp;
+use crate::exchange::error_body_with;
 use crate::scenario::file::HumanDuration;
 use crate::scenario::{Callback, Scenario};
 
@@ -42,12 +43,17 @@ pub(super) async fn load_scenario(State(s): State<AdminState>, body: Bytes) -> R
         Err(errors) => {
             return json_response(
                 StatusCode::BAD_REQUEST,
-                &json!({
-                    "error": "Bad Request",
-                    "status": 400,
-                    "message": errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-                    "diagnostics": errors.0,
-                }),
+                &error_body_with(
+                    400,
+                    &errors
+                        .0
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    "diagnostics",
+                    serde_json::to_value(&errors.0).unwrap_or_default(),
+                ),
             )
         }
     };

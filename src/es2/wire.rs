@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::status::{Es2Error, StatusCode};
 use crate::ids::{Eid, Iccid};
 use crate::json::{Json, Object};
+pub(crate) use crate::sgp22::ExecutionStatus;
 
 /// The request header (SGP.22 §6.5.1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,27 +17,6 @@ pub(crate) struct RequestHeader {
     pub function_requester_identifier: String,
     /// `functionCallIdentifier`.
     pub function_call_identifier: String,
-}
-
-/// `functionExecutionStatus.status` values (SGP.22 §5.2.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) enum ExecutionStatus {
-    /// The function succeeded.
-    #[serde(rename = "Executed-Success")]
-    ExecutedSuccess,
-    /// The function failed; `statusCodeData` says why.
-    #[serde(rename = "Failed")]
-    Failed,
-}
-
-impl ExecutionStatus {
-    /// The wire value, e.g. `Executed-Success`.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ExecutionStatus::ExecutedSuccess => "Executed-Success",
-            ExecutionStatus::Failed => "Failed",
-        }
-    }
 }
 
 /// `statusCodeData` (SGP.22 §5.2.5, §6.5.1.2).

@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
 use crate::pki::PkiDir;
-use crate::sgp22::{Function, ADMIN_PROTOCOL};
+use crate::sgp22::{ExecutionStatus, Function, ADMIN_PROTOCOL};
 
 /// Trusts the test CA and presents `operator`'s certificate. ALPN is left empty, as
 /// hyper-rustls and reqwest both set it themselves (and hyper-rustls refuses a preset one).
@@ -88,7 +88,8 @@ impl Reply {
 
     /// Whether the function executed successfully (SGP.22 §6.5.1.2).
     pub fn is_success(&self) -> bool {
-        self.status == 200 && self.execution_status() == Some("Executed-Success")
+        self.status == 200
+            && self.execution_status() == Some(ExecutionStatus::ExecutedSuccess.as_str())
     }
 
     /// The subject and reason code of a `Failed` answer (SGP.22 §5.2.6).

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::journal::JournalEntry;
 use crate::notify::{DeliveryRecord, DeliveryState};
-use crate::sgp22::Function;
+use crate::sgp22::{ExecutionStatus, Function};
 
 /// What an expectation counts.
 #[derive(Debug, Clone)]
@@ -303,14 +303,14 @@ impl Expectation {
 
     /// Only calls answered `Executed-Success`.
     pub fn succeeded(self) -> Self {
-        self.edit(|s| s.status = Some("Executed-Success".into()))
+        self.edit(|s| s.status = Some(ExecutionStatus::ExecutedSuccess.as_str().into()))
     }
 
     /// Only calls answered `Failed` with this subject and reason code (SGP.22 §5.2.6).
     pub fn failed_with(self, subject: &str, reason: &str) -> Self {
         let code = format!("{subject}/{reason}");
         self.edit(|s| {
-            s.status = Some("Failed".into());
+            s.status = Some(ExecutionStatus::Failed.as_str().into());
             s.status_code = Some(code);
         })
     }

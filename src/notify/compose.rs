@@ -8,7 +8,7 @@ use crate::clock::es2_timestamp;
 use crate::profile::machine::{CancelSessionReason, DownloadFailure, NotificationPoint};
 use crate::profile::Profile;
 use crate::scenario::{NotificationFormat, ResultDataForm, TimestampKey};
-use crate::sgp22::StatusCode;
+use crate::sgp22::{ExecutionStatus, StatusCode};
 
 /// The notificationPointId of `point` (Table 32a; local events as configured).
 pub(crate) fn point_id(point: NotificationPoint, format: &NotificationFormat) -> u32 {
@@ -144,10 +144,10 @@ pub(crate) fn body(c: &Content<'_>, format: &NotificationFormat) -> Value {
         },
     );
     let status = match c.outcome {
-        Ok(()) => json!({ "status": "Executed-Success" }),
+        Ok(()) => json!({ "status": ExecutionStatus::ExecutedSuccess.as_str() }),
         Err(failure) => {
             let (code, message) = failure_code(failure);
-            json!({ "status": "Failed", "statusCodeData": {
+            json!({ "status": ExecutionStatus::Failed.as_str(), "statusCodeData": {
                 "subjectCode": code.subject, "reasonCode": code.reason,
                 "subjectIdentifier": c.profile.iccid.to_string(), "message": message } })
         }
