@@ -4,7 +4,6 @@
 //! journal entry it made, and what a fault rule asks of the transport (a delay, a dropped
 //! connection). ES2+ is one engine (`es2`); ES9+ plugs in the same way.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,17 +14,25 @@ use crate::caller::Peer;
 /// A protocol served on an HTTP listener.
 pub(crate) trait Engine: Send + Sync + 'static {
     /// The functions of the protocol.
-    type Function: Copy + fmt::Display + Send + Sync + 'static;
+    type Function: Copy + Send + Sync + 'static;
+
+    /// What [`Engine::admit`] settled that the call must keep (the state it was judged in).
+    type Admitted: Send;
 
     /// The function a request path calls, if any.
     fn route(&self, path: &str) -> Option<Self::Function>;
 
     /// Whether a request with this head may go on to have its body read; otherwise the refusal,
-    /// which is then passed to [`Engine::call`] to be answered and recorded.
-    fn admit(&self, function: Self::Function, head: &Head<'_>) -> Result<(), Refusal>;
+    /// which is then passed to [`Engine::call`] to be answered and recorded. Either way, what
+    /// the head was judged in goes with the call.
+    fn admit(
+        &self,
+        function: Self::Function,
+        head: &Head<'_>,
+    ) -> (Self::Admitted, Result<(), HttpRefusal>);
 
     /// Answers one call and records it.
-    fn call(&self, call: Call<'_, Self::Function>) -> Exchange;
+    fn call(&self, call: Call<'_, Self::Function, Self::Admitted>) -> Exchange;
 
     /// Records that the client of a call went away: while its request was still arriving
     /// (`recorded` is `None`: nothing was done), or after the call was carried out and recorded
@@ -53,9 +60,13 @@ pub(crate) struct Head<'a> {
     pub admin_protocol: Option<&'a str>,
 }
 
+/// The HTTP status journaled for a call whose client went away before it could be answered
+/// (nginx's "client closed request").
+pub(crate) const CLIENT_CLOSED_REQUEST: u16 = 499;
+
 /// An HTTP-level refusal (4xx), before the engine's own processing of the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Refusal {
+pub(crate) struct HttpRefusal {
     /// The HTTP status.
     pub status: u16,
     /// What the client is told.
@@ -68,10 +79,10 @@ pub(crate) struct Refusal {
     pub disconnected: bool,
 }
 
-impl Refusal {
+impl HttpRefusal {
     /// A refusal with `status` and `message`.
     pub(crate) fn new(status: u16, message: impl Into<String>) -> Self {
-        Refusal {
+        HttpRefusal {
             status,
             message: message.into(),
             allow: None,
@@ -83,16 +94,16 @@ impl Refusal {
 
 /// One call, as the HTTP layer hands it to the engine.
 #[derive(Debug)]
-pub(crate) struct Call<'a, F> {
+pub(crate) struct Call<'a, F, A> {
     /// The function the path names.
     pub function: F,
+    /// What [`Engine::admit`] settled.
+    pub admitted: A,
     /// Who sent it.
     pub peer: &'a Peer,
-    /// The request head.
-    pub head: Head<'a>,
     /// The whole body, or why it was not read (a refusal of [`Engine::admit`] or of the body
     /// limits).
-    pub body: Result<Bytes, Refusal>,
+    pub body: Result<Bytes, HttpRefusal>,
     /// When the request arrived.
     pub started: Instant,
 }

@@ -83,7 +83,8 @@
 //! - What the accessors return: [`JournalEntry`], [`DeliveryRecord`], [`SimulateError`].
 //!
 //! Everything else is private; the binary, the examples, the fuzz targets and the tests reach
-//! it through a hidden `internal` module that changes whenever the inside does.
+//! it through a hidden `internal` module that changes whenever the inside does (and through
+//! two hidden items of public modules: `profile::machine` and `pki::provider`).
 //!
 //! ## Layout
 //!

@@ -14,7 +14,7 @@ use crate::admin::AdminState;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::es2::Es2;
-use crate::http::router::Router;
+use crate::http::router::EngineService;
 use crate::http::{self, tls, Limits};
 use crate::notify::transport::HttpTransport;
 use crate::notify::{Notifier, DEFAULT_LOG_CAPACITY, DEFAULT_QUEUE_CAPACITY};
@@ -280,7 +280,7 @@ impl Server {
             }
             None => None,
         };
-        let router = Router::new(
+        let router = EngineService::new(
             Arc::new(Es2::new(app.clone())),
             es2_listener_fallback(app.clone()),
             config.limits.clone(),

@@ -11,6 +11,9 @@ pub const PATH_PREFIX: &str = "/gsma/rsp2/es2plus/";
 /// Path of HandleDownloadProgressInfo at the operator (SGP.22 §6.5.2, Table 57).
 pub(crate) const HDPI_PATH: &str = "/gsma/rsp2/es2plus/handleDownloadProgressInfo";
 
+/// The `X-Admin-Protocol` header (SGP.22 §6.2), in lower case as HTTP/2 writes it.
+pub const ADMIN_PROTOCOL_HEADER: &str = "x-admin-protocol";
+
 /// The `X-Admin-Protocol` this mock's clients send (SGP.22 §6.2: `gsma/rsp/v<SGP.22 version>`).
 pub const ADMIN_PROTOCOL: &str = "gsma/rsp/v2.5.0";
 

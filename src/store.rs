@@ -8,8 +8,9 @@
 //! - `pools`: per profile type, the Available slots, so DownloadOrder by profileType takes one
 //!   in O(1) instead of scanning the inventory.
 //!
-//! All mutation goes through [`Store::update`] (or [`Store::allocate`]), which runs the caller's
-//! check-and-transition closure and the index updates under the profile's slot lock. Lock order
+//! All mutation goes through [`Store::update_then`] (or [`Store::allocate_then`]; the
+//! application calls them through `App::commit`), which runs the caller's check-and-transition
+//! closure, the index updates and the caller's `then` under the profile's slot lock. Lock order
 //! is always slot → index (MatchingID entry or pool mutex); nothing takes a slot lock while
 //! holding an index lock, so there is no deadlock and no profile can be handed out twice.
 

@@ -19,8 +19,9 @@ impl App {
     /// Runs `check` on the profile with this ICCID in `world`, commits the step it returns and
     /// carries out the step's effects; the profile as committed.
     ///
-    /// `check` runs under the profile's lock and must not touch the store. On any error nothing
-    /// changes and nothing is carried out. Must be called inside the Tokio runtime: device
+    /// `check` runs under the profile's lock and must not touch the store; neither may the
+    /// effects (`App::carry_out` runs under the same lock, so a store read there would wait
+    /// for itself). On any error nothing changes and nothing is carried out. Must be called inside the Tokio runtime: device
     /// timelines run as tasks.
     pub fn commit<E>(
         &self,
@@ -50,7 +51,9 @@ impl App {
 
     /// Carries out the effects of a transition committed on `profile` in `world`.
     ///
-    /// Must be called inside the Tokio runtime: device timelines run as tasks.
+    /// Must be called inside the Tokio runtime: device timelines run as tasks. Runs under the
+    /// committed profile's lock (and the store's commit guard): nothing here may touch the
+    /// store, or it would wait for itself.
     fn carry_out(&self, world: &Arc<World>, profile: &Profile, effects: Vec<Effect>) {
         for effect in effects {
             match effect {

@@ -386,6 +386,10 @@ mod tests {
         for c in CHECKS {
             assert_eq!(CheckId::parse(c.id.as_str()), Some(c.id));
         }
-        assert_eq!(CheckId::parse("TLS-999"), None);
+        for text in [
+            "TLS-999", "TXS-001", "T", "TLS-0a1", "tLS-001", "TLS-0001", "",
+        ] {
+            assert_eq!(CheckId::parse(text), None, "{text:?}");
+        }
     }
 }

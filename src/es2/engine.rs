@@ -25,14 +25,12 @@ use crate::clock::es2_timestamp_shared;
 use crate::conformance::catalog::CheckId;
 use crate::conformance::grade::{self, Grade};
 use crate::conformance::policy;
-use crate::exchange::{error_body, Answer, Call, Engine, Exchange, Head, Refusal};
+use crate::exchange::{
+    error_body, Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST,
+};
 use crate::journal::{BodyText, Disconnect, JournalEntry};
 use crate::metrics::StatusLabel;
 use crate::sgp22::{StatusCode, FORMAT_INVALID};
-
-/// The HTTP status journaled for a call whose client went away before it could be answered
-/// (nginx's "client closed request").
-const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 /// ES2+ on the mutual-TLS listener.
 #[derive(Debug, Clone)]
@@ -54,66 +52,41 @@ pub(crate) fn not_found(method: &str, path: &str) -> String {
     )
 }
 
+/// What a call keeps from its admission: one world for the whole call (a scenario loaded
+/// meanwhile applies from the next call on), and the grades of its head.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    world: Arc<World>,
+    grades: Vec<Grade>,
+}
+
 impl Engine for Es2 {
     type Function = Function;
+    type Admitted = Admission;
 
     fn route(&self, path: &str) -> Option<Function> {
         path.strip_prefix(PATH_PREFIX)
             .and_then(Function::from_path_segment)
     }
 
-    fn admit(&self, function: Function, head: &Head<'_>) -> Result<(), Refusal> {
-        if head.method != "POST" {
-            let mut refusal =
-                Refusal::new(405, format!("{function} is called with POST (SGP.22 §6.2)"));
-            refusal.allow = Some("POST");
-            return Err(refusal);
-        }
-        let world = self.app.world();
-        let settings = world.scenario.settings();
-        if settings.conformance_strict {
-            // Strict conformance: the HTTP checks refuse even where the strictness switches don't.
-            if let Some((status, message)) = policy::head_refusal(&head_grades(head)) {
-                return Err(Refusal::new(status, message));
-            }
-        }
-        if settings.require_json_content_type && !grade::is_json(head.content_type) {
-            return Err(Refusal::new(
-                415,
-                "Content-Type must be application/json (SGP.22 §6.2)",
-            ));
-        }
-        if settings.require_admin_protocol_header {
-            match head.admin_protocol {
-                Some(v) if v.starts_with("gsma/rsp/v") => {}
-                Some(v) => {
-                    return Err(Refusal::new(
-                        400,
-                        format!("X-Admin-Protocol {v:?} does not have the form gsma/rsp/vX.Y.Z (SGP.22 §6.2)"),
-                    ))
-                }
-                None => {
-                    return Err(Refusal::new(
-                        400,
-                        "the X-Admin-Protocol header is missing (SGP.22 §6.2), e.g. X-Admin-Protocol: gsma/rsp/v2.5.0",
-                    ))
-                }
-            }
-        }
-        Ok(())
+    fn admit(&self, function: Function, head: &Head<'_>) -> (Admission, Result<(), HttpRefusal>) {
+        let admission = Admission {
+            world: self.app.world(),
+            grades: head_grades(head),
+        };
+        let verdict = admission.judge(function, head);
+        (admission, verdict)
     }
 
-    fn call(&self, call: Call<'_, Function>) -> Exchange {
-        // One world for the whole call: a scenario loaded meanwhile applies from the next call on.
-        let world = self.app.world();
+    fn call(&self, call: Call<'_, Function, Admission>) -> Exchange {
         let Call {
             function,
+            admitted: Admission { world, grades },
             peer,
-            head,
             body,
             started,
         } = call;
-        let mut record = Record::new(function, peer, head_grades(&head));
+        let mut record = Record::new(function, peer, grades);
         let answer = match body {
             Err(refusal) => record.refusal(refusal),
             Ok(body) => self.carry_out(&world, function, peer, started, body, &mut record),
@@ -121,7 +94,7 @@ impl Engine for Es2 {
         let announce = world.scenario.admin_protocol_shared();
         drop(world);
         let fault = record.fault.take();
-        let recorded = record.commit(&self.app, answer.status, started);
+        let recorded = record.finish(&self.app, answer.status, started);
         let (delay, drop_connection) = fault.map_or((None, false), |f| (f.delay, f.close));
         Exchange {
             answer,
@@ -150,6 +123,49 @@ impl Engine for Es2 {
 
     fn announce(&self) -> Arc<str> {
         self.app.world().scenario.admin_protocol_shared()
+    }
+}
+
+impl Admission {
+    /// The refusal the head earns under the world's settings, if any.
+    fn judge(&self, function: Function, head: &Head<'_>) -> Result<(), HttpRefusal> {
+        if head.method != "POST" {
+            let mut refusal =
+                HttpRefusal::new(405, format!("{function} is called with POST (SGP.22 §6.2)"));
+            refusal.allow = Some("POST");
+            return Err(refusal);
+        }
+        let settings = self.world.scenario.settings();
+        if settings.conformance_strict {
+            // Strict conformance: the HTTP checks refuse even where the strictness switches don't.
+            if let Some((status, message)) = policy::head_refusal(&self.grades) {
+                return Err(HttpRefusal::new(status, message));
+            }
+        }
+        if settings.require_json_content_type && !grade::is_json(head.content_type) {
+            return Err(HttpRefusal::new(
+                415,
+                "Content-Type must be application/json (SGP.22 §6.2)",
+            ));
+        }
+        if settings.require_admin_protocol_header {
+            match head.admin_protocol {
+                Some(v) if v.starts_with("gsma/rsp/v") => {}
+                Some(v) => {
+                    return Err(HttpRefusal::new(
+                        400,
+                        format!("X-Admin-Protocol {v:?} does not have the form gsma/rsp/vX.Y.Z (SGP.22 §6.2)"),
+                    ))
+                }
+                None => {
+                    return Err(HttpRefusal::new(
+                        400,
+                        "the X-Admin-Protocol header is missing (SGP.22 §6.2), e.g. X-Admin-Protocol: gsma/rsp/v2.5.0",
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -219,7 +235,7 @@ impl Es2 {
         if let Some(op) = caller.refused_source() {
             crate::metrics::Counters::bump(&self.app.counters.requests_refused_source_ip);
             warn!(operator = %op.id, remote = %peer.remote, "source address not allowed for the operator");
-            return record.refusal(Refusal::new(
+            return record.refusal(HttpRefusal::new(
                 403,
                 format!(
                     "operator {} may not connect from {} (allowedSourceIps)",
@@ -283,7 +299,7 @@ impl Es2 {
             }
             Err(e) => {
                 warn!(%function, remote = %peer.remote, error = %e, "malformed ES2+ body");
-                record.refusal(Refusal::new(400, e.to_string()))
+                record.refusal(HttpRefusal::new(400, e.to_string()))
             }
         }
     }
@@ -331,7 +347,7 @@ impl Record {
     }
 
     /// Answers an HTTP-level refusal with the JSON error.
-    fn refusal(&mut self, refusal: Refusal) -> Answer {
+    fn refusal(&mut self, refusal: HttpRefusal) -> Answer {
         let body = Bytes::from(error_body(refusal.status, &refusal.message).to_string());
         self.response = Some(body.clone());
         self.disconnected |= refusal.disconnected;
@@ -355,7 +371,7 @@ impl Record {
 
     /// Journals the call (its answer had `http_status`), counts it and records its grades;
     /// the journal sequence number.
-    fn commit(self, app: &App, http_status: u16, started: Instant) -> u64 {
+    fn finish(self, app: &App, http_status: u16, started: Instant) -> u64 {
         self.write(app, http_status, started.elapsed())
     }
 

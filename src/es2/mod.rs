@@ -91,7 +91,7 @@ impl Context<'_> {
 
 /// The answer to an ES2+ request that had a JSON object as body.
 #[derive(Debug, Clone)]
-pub(crate) struct Answer {
+pub(crate) struct FunctionAnswer {
     /// The response body.
     pub(crate) body: Vec<u8>,
     /// The outcome.
@@ -123,7 +123,7 @@ fn run(
     parsed: Result<&Json<'_>, &serde_json::Error>,
     operator: Option<&Operator>,
     ctx: &Context<'_>,
-) -> Result<Answer, BodyError> {
+) -> Result<FunctionAnswer, BodyError> {
     let value = parsed.map_err(|e| BodyError::NotJson(e.to_string()))?;
     let Json::Object(map) = value else {
         return Err(BodyError::NotObject);
@@ -236,7 +236,10 @@ fn authorise<'a>(
     Ok(operator)
 }
 
-fn answer<T: Serialize>(result: Executed<T>, request_header: Option<RequestHeader>) -> Answer {
+fn answer<T: Serialize>(
+    result: Executed<T>,
+    request_header: Option<RequestHeader>,
+) -> FunctionAnswer {
     let (status, error, output, profile) = match result {
         Ok((out, profile)) => (
             ExecutionStatus::ExecutedSuccess,
@@ -252,7 +255,7 @@ fn answer<T: Serialize>(result: Executed<T>, request_header: Option<RequestHeade
             status_code_data: error.as_ref().map(Into::into),
         },
     };
-    Answer {
+    FunctionAnswer {
         body: wire::response_json(&header, output.as_ref()),
         status,
         error,

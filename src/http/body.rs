@@ -1,23 +1,27 @@
 //! Reading a request body whole, within the listener's size limit and deadline: every way it
-//! can fail is a [`Refusal`] the engine answers and records.
+//! can fail is a [`HttpRefusal`] the engine answers and records.
 
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap};
 use http_body_util::{BodyExt, Limited};
 
 use super::Limits;
-use crate::exchange::Refusal;
+use crate::exchange::{HttpRefusal, CLIENT_CLOSED_REQUEST};
 
 /// The whole body, or why not: too large (413), too slow (408, and the connection is closed),
 /// the client went away (499), or unreadable (400).
-pub(crate) async fn read<B>(body: B, headers: &HeaderMap, limits: &Limits) -> Result<Bytes, Refusal>
+pub(crate) async fn read<B>(
+    body: B,
+    headers: &HeaderMap,
+    limits: &Limits,
+) -> Result<Bytes, HttpRefusal>
 where
     B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
     let limit = limits.max_body_bytes;
     let too_large = || {
-        Refusal::new(
+        HttpRefusal::new(
             413,
             format!("the request body is larger than {limit} bytes"),
         )
@@ -33,7 +37,7 @@ where
     // must not hold its connection (and its connection slot) for ever.
     let reading = Limited::new(body, limit).collect();
     let Ok(read) = tokio::time::timeout(limits.header_read_timeout, reading).await else {
-        let mut refusal = Refusal::new(
+        let mut refusal = HttpRefusal::new(
             408,
             format!(
                 "the request body did not arrive within {:?}",
@@ -48,14 +52,14 @@ where
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(e) if client_went_away(e.as_ref()) => {
             // The connection ended mid-body: nothing was done, and no answer can be sent.
-            let mut refusal = Refusal::new(
-                499,
+            let mut refusal = HttpRefusal::new(
+                CLIENT_CLOSED_REQUEST,
                 "the client disconnected before its request was complete",
             );
             refusal.disconnected = true;
             Err(refusal)
         }
-        Err(e) => Err(Refusal::new(
+        Err(e) => Err(HttpRefusal::new(
             400,
             format!("the request body could not be read: {e}"),
         )),

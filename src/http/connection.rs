@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
-use super::router::Router;
+use super::router::EngineService;
 use super::tls::{self, HandshakeFailure};
 use super::{guard, CloseConnection, ConnectionClosedByFault};
 use crate::app::App;
@@ -26,7 +26,7 @@ use crate::metrics::Counters;
 /// What every connection of a listener shares.
 pub(super) struct Shared<E> {
     pub(super) app: App,
-    pub(super) router: Router<E>,
+    pub(super) router: EngineService<E>,
     pub(super) http: auto::Builder<TokioExecutor>,
     pub(super) timeouts: guard::Timeouts,
     pub(super) handshake_timeout: std::time::Duration,

@@ -28,7 +28,7 @@ use crate::app::App;
 use crate::exchange::Engine;
 use crate::metrics::Counters;
 use crate::pki::PkiDir;
-use router::Router;
+use router::EngineService;
 
 /// Transport limits of the ES2+ listener.
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ pub(crate) async fn serve<E: Engine>(
     tls: Arc<rustls::ServerConfig>,
     pki: PkiDir,
     app: App,
-    router: Router<E>,
+    router: EngineService<E>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {

@@ -16,19 +16,20 @@ use super::{body, CloseConnection, Limits};
 use crate::caller::Peer;
 use crate::exchange::{Answer, Call, Engine, Head};
 
-/// `X-Admin-Protocol` (SGP.22 §6.2), parsed once.
-const ADMIN_PROTOCOL: HeaderName = HeaderName::from_static("x-admin-protocol");
+/// The `X-Admin-Protocol` header name (SGP.22 §6.2), parsed once.
+const ADMIN_PROTOCOL_HEADER: HeaderName =
+    HeaderName::from_static(crate::sgp22::ADMIN_PROTOCOL_HEADER);
 
 /// The service of one listener: `engine`'s functions, and `fallback` for every other path.
-pub(crate) struct Router<E> {
+pub(crate) struct EngineService<E> {
     engine: Arc<E>,
     fallback: axum::Router,
     limits: Limits,
 }
 
-impl<E> Clone for Router<E> {
+impl<E> Clone for EngineService<E> {
     fn clone(&self) -> Self {
-        Router {
+        EngineService {
             engine: self.engine.clone(),
             fallback: self.fallback.clone(),
             limits: self.limits.clone(),
@@ -36,11 +37,11 @@ impl<E> Clone for Router<E> {
     }
 }
 
-impl<E: Engine> Router<E> {
+impl<E: Engine> EngineService<E> {
     /// Routes to `engine`, then `fallback` (whose handlers find the [`Peer`] in the request's
     /// extensions), with the listener's `limits`.
     pub(crate) fn new(engine: Arc<E>, fallback: axum::Router, limits: Limits) -> Self {
-        Router {
+        EngineService {
             engine,
             fallback,
             limits,
@@ -66,7 +67,7 @@ impl<E: Engine> Router<E> {
         let head = Head {
             method: parts.method.as_str(),
             content_type: text(&header::CONTENT_TYPE),
-            admin_protocol: text(&ADMIN_PROTOCOL),
+            admin_protocol: text(&ADMIN_PROTOCOL_HEADER),
         };
         let mut departure = Departure {
             engine: &*self.engine,
@@ -76,14 +77,15 @@ impl<E: Engine> Router<E> {
             recorded: None,
             armed: true,
         };
-        let body = match self.engine.admit(function, &head) {
+        let (admitted, admission) = self.engine.admit(function, &head);
+        let body = match admission {
             Err(refusal) => Err(refusal),
             Ok(()) => body::read(incoming, &parts.headers, &self.limits).await,
         };
         let exchange = self.engine.call(Call {
             function,
+            admitted,
             peer,
-            head,
             body,
             started,
         });
@@ -117,7 +119,7 @@ impl<E: Engine> Router<E> {
             Ok(response) => response,
             Err(never) => match never {},
         };
-        if !response.headers().contains_key(&ADMIN_PROTOCOL) {
+        if !response.headers().contains_key(&ADMIN_PROTOCOL_HEADER) {
             announce(&mut response, &self.engine.announce());
         }
         response
@@ -126,7 +128,9 @@ impl<E: Engine> Router<E> {
 
 /// An engine's answer as an HTTP response.
 fn answer(answer: Answer, announced: &str, head_only: bool) -> Response {
-    // A HEAD answer has no body (hyper's HTTP/2 server would send one anyway).
+    // A HEAD answer has no body (hyper's HTTP/2 server would send one anyway), only the
+    // length a GET would have had.
+    let length = answer.body.len();
     let body = if head_only {
         Body::empty()
     } else {
@@ -143,6 +147,9 @@ fn answer(answer: Answer, announced: &str, head_only: bool) -> Response {
     )
         .into_response();
     let headers = response.headers_mut();
+    if head_only {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     if let Some(allow) = answer.allow {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     }
@@ -161,7 +168,7 @@ fn announce(response: &mut Response, announced: &str) {
         HeaderValue::from_str(announced)
     };
     if let Ok(value) = value {
-        response.headers_mut().insert(ADMIN_PROTOCOL, value);
+        response.headers_mut().insert(ADMIN_PROTOCOL_HEADER, value);
     }
 }
 

@@ -3,9 +3,9 @@
 //! (`tests/in_process/fuzz_bodies.rs`). `cargo +nightly fuzz run es2_request` drives the same
 //! functions with coverage guidance.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -14,7 +14,7 @@ use crate::app::{App, World};
 use crate::caller::{CertificateIdentity, Peer};
 use crate::clock::Clock;
 use crate::es2::Es2;
-use crate::http::router::Router;
+use crate::http::router::EngineService;
 use crate::http::Limits;
 use crate::notify::transport::HttpTransport;
 use crate::notify::Notifier;
@@ -23,18 +23,22 @@ use crate::profile::Profile;
 use crate::scenario::Scenario;
 
 /// The ES2+ listener's request path without TLS: router, body limits, the engine, the
-/// platform API. Built once per process.
+/// platform API. One per thread, so that the before/after comparison of one input never sees
+/// another thread's calls (libtest runs property tests in parallel).
 struct Harness {
     runtime: tokio::runtime::Runtime,
     app: App,
-    router: Router<Es2>,
+    router: EngineService<Es2>,
     scenario: Arc<Scenario>,
-    calls: AtomicU32,
+    calls: Cell<u32>,
 }
 
-fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+thread_local! {
+    static HARNESS: Harness = harness();
+}
+
+fn harness() -> Harness {
+    {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -52,7 +56,7 @@ fn harness() -> &'static Harness {
             max_body_bytes: 512,
             ..Limits::default()
         };
-        let router = Router::new(
+        let router = EngineService::new(
             Arc::new(Es2::new(app.clone())),
             crate::server::es2_listener_fallback(app.clone()),
             limits,
@@ -62,9 +66,9 @@ fn harness() -> &'static Harness {
             app,
             router,
             scenario,
-            calls: AtomicU32::new(0),
+            calls: Cell::new(0),
         }
-    })
+    }
 }
 
 /// The paths the first input byte picks from: the four functions, an unknown one, the platform
@@ -100,12 +104,17 @@ pub fn es2_request(data: &[u8]) {
     let [path, flags, body @ ..] = data else {
         return;
     };
-    let h = harness();
+    HARNESS.with(|h| request(h, *path, *flags, body));
+}
+
+fn request(h: &Harness, path: u8, flags: u8, body: &[u8]) {
     // A fresh inventory now and then, so that orders do not use it up over a long run.
-    if h.calls.fetch_add(1, Ordering::Relaxed) % 256 == 255 {
+    let calls = h.calls.get().wrapping_add(1);
+    h.calls.set(calls);
+    if calls.is_multiple_of(256) {
         h.app.replace_world(World::new(h.scenario.clone()));
     }
-    let path = PATHS[usize::from(*path) % PATHS.len()];
+    let path = PATHS[usize::from(path) % PATHS.len()];
     let method = if flags & 1 == 0 { "POST" } else { "GET" };
     let mut request = hyper::Request::builder().method(method).uri(path);
     request = match (flags >> 1) & 3 {
@@ -115,12 +124,20 @@ pub fn es2_request(data: &[u8]) {
         _ => request,
     };
     if flags & 8 == 0 {
-        request = request.header("x-admin-protocol", "gsma/rsp/v2.5.0");
+        request = request.header(
+            crate::sgp22::ADMIN_PROTOCOL_HEADER,
+            crate::sgp22::ADMIN_PROTOCOL,
+        );
     }
     let operator = match (flags >> 4) & 3 {
-        0 | 1 => Some("test-mno"),
+        0 => Some("test-mno"),
+        1 => Some(if flags & 64 == 0 {
+            "test-mno"
+        } else {
+            "nobody"
+        }),
         2 => Some("other-mno"),
-        _ => Some("nobody"),
+        _ => None,
     };
     let peer = Arc::new(Peer::new(
         SocketAddr::from(([127, 0, 0, 1], 40000)),

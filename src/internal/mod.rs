@@ -74,7 +74,7 @@ pub mod server {
 
 /// Names SGP.22 defines.
 pub mod sgp22 {
-    pub use crate::sgp22::ADMIN_PROTOCOL;
+    pub use crate::sgp22::{ADMIN_PROTOCOL, ADMIN_PROTOCOL_HEADER};
 }
 
 /// The test PKI's TLS provider.

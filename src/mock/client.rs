@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
 use crate::pki::PkiDir;
-use crate::sgp22::{ExecutionStatus, Function, ADMIN_PROTOCOL};
+use crate::sgp22::{ExecutionStatus, Function, ADMIN_PROTOCOL, ADMIN_PROTOCOL_HEADER};
 
 /// Trusts the test CA and presents `operator`'s certificate. ALPN is left empty, as
 /// hyper-rustls and reqwest both set it themselves (and hyper-rustls refuses a preset one).
@@ -143,7 +143,7 @@ impl OperatorClient {
             .method(Method::POST)
             .uri(format!("{}{}", self.base, function.path()))
             .header("content-type", "application/json")
-            .header("x-admin-protocol", ADMIN_PROTOCOL)
+            .header(ADMIN_PROTOCOL_HEADER, ADMIN_PROTOCOL)
             .body(Full::new(body.into()))?;
         self.send(request).await
     }

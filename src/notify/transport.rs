@@ -126,7 +126,7 @@ impl HttpTransport {
             .method(Method::POST)
             .uri(&callback.url)
             .header("content-type", "application/json")
-            .header("x-admin-protocol", admin_protocol)
+            .header(crate::sgp22::ADMIN_PROTOCOL_HEADER, admin_protocol)
             .body(Full::new(body));
         async move {
             let client = client?;

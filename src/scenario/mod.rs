@@ -385,11 +385,6 @@ impl Scenario {
         self.settings.admin_protocol.clone()
     }
 
-    /// Whether requests must carry a `gsma/rsp/v…` `X-Admin-Protocol` header.
-    pub fn require_admin_protocol_header(&self) -> bool {
-        self.settings.require_admin_protocol_header
-    }
-
     /// Seed of the MatchingID generator, if the scenario fixes one.
     pub fn matching_id_seed(&self) -> Option<u64> {
         self.settings.matching_id_seed

@@ -113,7 +113,11 @@ impl TestServer {
         let mock = MockSmdp::builder()
             .scenario(scenario)
             .certs_dir(dir.path().join("certs"))
-            .configure(adjust)
+            .configure(|config| {
+                // The server's own default, not the library fixture's shorter one.
+                config.notify_drain = std::time::Duration::from_secs(5);
+                adjust(config);
+            })
             .start()
             .await
             .unwrap();

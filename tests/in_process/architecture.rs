@@ -1,5 +1,6 @@
 //! The shape of the crate, checked over its sources: imports between the top-level modules of
-//! `src/` point one way (no cycle), and the HTTP router knows no protocol.
+//! `src/` point one way (down the layer table of `docs/architecture.md`, and no cycle), and the
+//! HTTP layer knows no protocol.
 //!
 //! A test rather than a tool such as `cargo-modules --acyclic`: it needs nothing installed in
 //! CI (that tool builds rust-analyzer's crates, minutes on two cores), and it checks exactly
@@ -39,22 +40,62 @@ fn top_module(src: &Path, file: &Path) -> String {
     first.trim_end_matches(".rs").to_string()
 }
 
-/// The text without comments (doc comments name modules freely).
+/// The text without comments (doc comments name modules freely) and without the contents of
+/// string literals (`"http://…"` is not a comment, `"crate::x"` not an import).
 fn code(text: &str) -> String {
-    text.lines()
-        .map(|line| match line.find("//") {
-            Some(i) => &line[..i],
-            None => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    in_string = false;
+                    out.push('"');
+                }
+                '\n' => out.push('\n'),
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push('"');
+            }
+            // A char literal such as '"' would otherwise open a string.
+            '\'' if chars.peek() == Some(&'"') => {
+                chars.next();
+                out.push_str("'\"");
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for skipped in chars.by_ref() {
+                    if skipped == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    // `crate :: x` and `crate::x` are the same path.
+    out.replace("crate ::", "crate::").replace(":: ", "::")
 }
 
-/// The top-level modules a source text names through `crate::`, including grouped imports
-/// such as `use crate::{app::{App, World}, ids::Iccid};`.
-fn crate_references(text: &str) -> BTreeSet<String> {
+/// The top-level modules a source text names through `crate::` (or `super::` in a file whose
+/// parent is the crate root), including grouped imports such as
+/// `use crate::{app::{App, World}, ids::Iccid};`.
+fn crate_references(text: &str, super_is_root: bool) -> BTreeSet<String> {
+    let mut text = text.to_string();
+    if super_is_root {
+        text = text.replace("super::", "crate::");
+    }
     let mut out = BTreeSet::new();
-    let mut rest = text;
+    let mut rest = text.as_str();
     while let Some(i) = rest.find("crate::") {
         // `smdpp_mock::crate::` never occurs; `$crate::` (macros) is not ours to check.
         let before = rest[..i].chars().last();
@@ -100,6 +141,53 @@ fn crate_references(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// The module behind each name the crate root re-exports (`pub use server::{Server, …}`), so
+/// that `crate::Server` counts as an import of `server`.
+fn root_reexports(lib: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for statement in code(lib).split(';') {
+        let Some(path) = statement.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let module = first_segment(path);
+        let names = match path.find('{') {
+            Some(i) => path[i + 1..].trim_end_matches('}').to_string(),
+            None => path.rsplit("::").next().unwrap_or("").to_string(),
+        };
+        for name in names.split(',') {
+            let name = name
+                .trim()
+                .rsplit("::")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            if !name.is_empty() {
+                out.insert(name, module.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Each module's row in the layer table of `docs/architecture.md` (0 = the top row).
+fn layers() -> BTreeMap<String, usize> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
+            .unwrap();
+    let mut out = BTreeMap::new();
+    let rows = doc
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| layer") && !l.starts_with("|---"));
+    for (row, line) in rows.enumerate() {
+        let modules = line.split('|').nth(2).unwrap_or("");
+        for module in modules.split(',') {
+            out.insert(module.trim().trim_matches('`').to_string(), row);
+        }
+    }
+    out
+}
+
 fn first_segment(path: &str) -> String {
     path.trim()
         .chars()
@@ -110,6 +198,7 @@ fn first_segment(path: &str) -> String {
 #[test]
 fn imports_between_top_level_modules_point_one_way() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let reexports = root_reexports(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
     // module → (module it imports → a file that imports it)
     let mut edges: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for file in library_files() {
@@ -117,8 +206,13 @@ fn imports_between_top_level_modules_point_one_way() {
         if from == "lib" {
             continue;
         }
+        // In `src/x.rs` and `src/x/mod.rs`, `super` is the crate root.
+        let depth = file.strip_prefix(&src).unwrap().components().count();
+        let is_mod = file.file_name().is_some_and(|n| n == "mod.rs");
+        let super_is_root = depth == 1 || (depth == 2 && is_mod);
         let text = code(&std::fs::read_to_string(&file).unwrap());
-        for to in crate_references(&text) {
+        for name in crate_references(&text, super_is_root) {
+            let to = reexports.get(&name).cloned().unwrap_or(name);
             if to != from {
                 let shown = file.strip_prefix(&src).unwrap().display().to_string();
                 edges
@@ -133,7 +227,28 @@ fn imports_between_top_level_modules_point_one_way() {
         edges.get("es2").is_some_and(|e| e.contains_key("app")),
         "the source scan found no es2 -> app import: the scanner is broken"
     );
-    // Depth-first search for a cycle, reporting its path.
+    // Down the layer table: no import runs up a row.
+    let layers = layers();
+    let mut upward = Vec::new();
+    for (from, targets) in &edges {
+        let Some(&own) = layers.get(from) else {
+            panic!("src/{from} is not in the layer table of docs/architecture.md");
+        };
+        for (to, file) in targets {
+            let Some(&theirs) = layers.get(to) else {
+                panic!("src/{to} (imported in src/{file}) is not in the layer table of docs/architecture.md");
+            };
+            if theirs < own {
+                upward.push(format!("{from} -> {to} (in src/{file})"));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "imports that run up the layer table of docs/architecture.md:\n  {}",
+        upward.join("\n  ")
+    );
+    // Depth-first search for a cycle (within a row), reporting its path.
     fn visit(
         node: &str,
         edges: &BTreeMap<String, BTreeMap<String, String>>,
@@ -174,21 +289,30 @@ fn imports_between_top_level_modules_point_one_way() {
 }
 
 #[test]
-fn the_http_router_knows_no_protocol() {
-    let router =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/router.rs"))
-            .unwrap();
-    let code = code(&router);
-    for word in [
-        "es2",
-        "Es2",
-        "sgp22::Function",
-        "scenario",
-        "operator",
-        "Operator",
-    ] {
+fn the_http_layer_knows_no_protocol() {
+    // The HTTP layer may use the engine contract, the application it serves and the shared
+    // pieces below; never a protocol, an API or the scenario's meaning.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let forbidden = [
+        "es2", "platform", "admin", "api", "scenario", "store", "profile", "fault",
+    ];
+    for file in library_files() {
+        if top_module(&src, &file) != "http" {
+            continue;
+        }
+        let text = code(&std::fs::read_to_string(&file).unwrap());
+        for module in crate_references(&text, false) {
+            assert!(
+                !forbidden.contains(&module.as_str()),
+                "src/{} imports {module}: protocol semantics belong to the engine",
+                file.strip_prefix(&src).unwrap().display()
+            );
+        }
+    }
+    let router = code(&std::fs::read_to_string(src.join("http/router.rs")).unwrap());
+    for word in ["Es2", "es2plus", "Operator", "Function::"] {
         assert!(
-            !code.contains(word),
+            !router.contains(word),
             "src/http/router.rs mentions {word:?}: protocol semantics belong to the engine"
         );
     }
@@ -196,11 +320,23 @@ fn the_http_router_knows_no_protocol() {
 
 #[test]
 fn the_scanner_reads_grouped_imports() {
-    let found = crate_references(
-        "use crate::{app::{App, World}, ids::Iccid};\nlet x = crate::store::Store::new();\nuse smdpp_crate::x;",
+    let text = code(
+        "use crate::{app::{App, World}, ids::Iccid};\nlet x = crate :: store::Store::new();\nuse smdpp_crate::x;\nlet u = \"http://crate::json\"; use super::clock; // crate::rng",
     );
     assert_eq!(
-        found.into_iter().collect::<Vec<_>>(),
-        ["app", "ids", "store"]
+        crate_references(&text, true)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["app", "clock", "ids", "store"]
+    );
+    assert_eq!(
+        root_reexports("pub use server::{Server, ServerConfig};\npub use http::Limits;")
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [
+            ("Limits".to_string(), "http".to_string()),
+            ("Server".to_string(), "server".to_string()),
+            ("ServerConfig".to_string(), "server".to_string())
+        ]
     );
 }

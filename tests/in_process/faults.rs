@@ -1,6 +1,5 @@
 //! Faults around a call: the client disconnecting mid-request (the call happens fully or not at
-//! all, and the journal says which) and SIGTERM under load (in-flight requests are answered,
-//! queued notifications delivered before exit).
+//! all, and the journal says which). SIGTERM under load is in `tests/process/shutdown.rs`.
 
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,43 @@ proptest! {
         fuzz::es2_request(&data);
     }
 
+    /// Requests close to real ones (the default scenario's operators, types and ICCIDs), so
+    /// that calls succeed and change state, and the "refusals change nothing" half is tested
+    /// against real changes.
+    #[test]
+    fn es2_request_on_realistic_bodies(
+        path in 0u8..4,
+        flags in any::<u8>(),
+        requester in prop::sample::select(vec!["test-mno", "other-mno", "x"]),
+        fields in proptest::collection::vec(
+            prop::sample::select(vec![
+                r#""profileType":"STANDARD""#,
+                r#""profileType":"NOPE""#,
+                r#""iccid":"8944500100000000004""#,
+                r#""iccid":"8944500100000000012""#,
+                r#""eid":"89049032123451234512345678901235""#,
+                r#""releaseFlag":true"#,
+                r#""releaseFlag":false"#,
+                r#""matchingId":"ABC-123""#,
+                r#""finalProfileStatusIndicator":"Available""#,
+            ]),
+            0..5,
+        ),
+    ) {
+        let mut body = format!(
+            r#"{{"header":{{"functionRequesterIdentifier":"{requester}","functionCallIdentifier":"c"}}"#
+        );
+        for field in fields {
+            body.push(',');
+            body.push_str(field);
+        }
+        body.push('}');
+        // Mostly well-formed heads: JSON, X-Admin-Protocol, a known certificate.
+        let mut data = vec![path, flags & 0b0100_0001];
+        data.extend_from_slice(body.as_bytes());
+        fuzz::es2_request(&data);
+    }
+
     #[test]
     fn es2_request_on_json_like_bodies(
         path in any::<u8>(),

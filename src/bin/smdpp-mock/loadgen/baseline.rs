@@ -61,7 +61,7 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
         hyper::header::HeaderValue::from_static("application/json"),
     );
     headers.insert(
-        "x-admin-protocol",
+        smdpp_mock::internal::sgp22::ADMIN_PROTOCOL_HEADER,
         hyper::header::HeaderValue::from_static(smdpp_mock::internal::sgp22::ADMIN_PROTOCOL),
     );
     Ok(response)

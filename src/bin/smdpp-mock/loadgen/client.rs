@@ -161,7 +161,7 @@ pub(crate) async fn call(
         .header("host", "localhost")
         .header("content-type", "application/json")
         .header(
-            "x-admin-protocol",
+            smdpp_mock::internal::sgp22::ADMIN_PROTOCOL_HEADER,
             smdpp_mock::internal::sgp22::ADMIN_PROTOCOL,
         )
         .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
