@@ -79,7 +79,11 @@ impl<E: Engine> EngineService<E> {
         };
         let (admitted, admission) = self.engine.admit(function, &head);
         let body = match admission {
-            Err(refusal) => Err(refusal),
+            Err(refusal) => {
+                // Refused on its head, but the body is read all the same (see `body`).
+                body::collect(incoming, 0, &self.limits).await;
+                Err(refusal)
+            }
             Ok(()) => body::read(incoming, &parts.headers, &self.limits).await,
         };
         let exchange = self.engine.call(Call {
@@ -108,14 +112,22 @@ impl<E: Engine> EngineService<E> {
         response
     }
 
-    /// Any other path: the fallback router, whose answers announce the protocol as well.
-    async fn fall_back<B>(&self, mut request: axum::http::Request<B>, peer: &Arc<Peer>) -> Response
+    /// Any other path: the fallback router, whose answers announce the protocol as well. Its
+    /// routes take no body, but it is read (up to the limit, the rest drained) before the
+    /// answer, as for every answer (see `body`).
+    async fn fall_back<B>(&self, request: axum::http::Request<B>, peer: &Arc<Peer>) -> Response
     where
         B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        request.extensions_mut().insert(peer.clone());
-        let mut response = match self.fallback.clone().call(request.map(Body::new)).await {
+        let (mut parts, incoming) = request.into_parts();
+        let body = match body::collect(incoming, self.limits.max_body_bytes, &self.limits).await {
+            body::Read::Whole(bytes) => Body::from(bytes),
+            _ => Body::empty(),
+        };
+        parts.extensions.insert(peer.clone());
+        let request = axum::http::Request::from_parts(parts, body);
+        let mut response = match self.fallback.clone().call(request).await {
             Ok(response) => response,
             Err(never) => match never {},
         };

@@ -9,6 +9,7 @@ mod architecture;
 mod bad_input;
 mod conformance;
 mod device;
+mod early_answers;
 mod es2_functions;
 mod faults;
 mod fuzz_bodies;
