@@ -113,6 +113,43 @@ pub(crate) fn es2_listener_fallback(app: App) -> axum::Router {
         })
 }
 
+/// Why a listener could not be bound, with the setting that changes its address.
+fn bind_error(e: std::io::Error, what: &str, addr: SocketAddr, flag: &str) -> anyhow::Error {
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            format!("another process listens there; choose another address with {flag}")
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            format!("ports below 1024 need privileges; choose another address with {flag}")
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            format!("this host has no such address; choose another with {flag}")
+        }
+        _ => format!("choose another address with {flag}"),
+    };
+    anyhow::anyhow!("cannot bind {what} to {addr}: {e} ({hint})")
+}
+
+/// Why the PKI directory could not be prepared, with the absolute path and the setting that
+/// moves it.
+fn pki_error(e: anyhow::Error, dir: &std::path::Path) -> anyhow::Error {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let denied = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    });
+    let hint = if denied {
+        "; it is not writable by this user: choose another directory with --certs-dir / SMDPP_CERTS_DIR"
+    } else {
+        "; another directory: --certs-dir / SMDPP_CERTS_DIR"
+    };
+    anyhow::anyhow!(
+        "preparing the test PKI in {}: {e:#}{hint}",
+        absolute.display()
+    )
+}
+
 /// Takes an exclusive lock on `<state file>.lock`, released when the process ends.
 fn lock_state_file(path: &std::path::Path) -> Result<std::fs::File> {
     let mut name = path.as_os_str().to_owned();
@@ -191,14 +228,19 @@ impl Server {
         let operator_ids: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();
         let pki_report = pki
             .ensure(&config.server_sans(), &operator_ids)
-            .with_context(|| format!("preparing the test PKI in {}", config.certs_dir.display()))?;
+            .map_err(|e| pki_error(e, &config.certs_dir))?;
         for warning in &pki_report.warnings {
             warn!("{warning}");
         }
         let tls = tls::server_config(&pki, config.scenario.crl_file())?;
-        let listener = TcpListener::bind(config.es2_addr)
-            .await
-            .with_context(|| format!("binding the ES2+ listener to {}", config.es2_addr))?;
+        let listener = TcpListener::bind(config.es2_addr).await.map_err(|e| {
+            bind_error(
+                e,
+                "the ES2+ listener",
+                config.es2_addr,
+                "--listen / SMDPP_LISTEN",
+            )
+        })?;
         let es2_addr = listener.local_addr()?;
         let transport = Arc::new(HttpTransport::new(pki.clone()));
         let notifier = Notifier::start_dedicated(
@@ -256,9 +298,14 @@ impl Server {
         };
         let admin = match config.admin_addr {
             Some(addr) => {
-                let admin_listener = TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding the admin listener to {addr}"))?;
+                let admin_listener = TcpListener::bind(addr).await.map_err(|e| {
+                    bind_error(
+                        e,
+                        "the admin API",
+                        addr,
+                        "--admin-listen / SMDPP_ADMIN_LISTEN",
+                    )
+                })?;
                 let admin_addr = admin_listener.local_addr()?;
                 if !admin_addr.ip().is_loopback() && config.admin_token.is_none() {
                     warn!(%admin_addr, "the admin API listens beyond loopback without a token: anyone who can reach it can change the mock's state (set --admin-token / SMDPP_ADMIN_TOKEN)");

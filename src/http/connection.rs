@@ -16,7 +16,7 @@ use tracing::{debug, info};
 
 use super::router::EngineService;
 use super::tls::{self, HandshakeFailure};
-use super::{guard, CloseConnection, ConnectionClosedByFault};
+use super::{guard, sniff, CloseConnection, ConnectionClosedByFault};
 use crate::app::App;
 use crate::caller::Peer;
 use crate::clock::es2_timestamp_shared;
@@ -41,12 +41,24 @@ pub(super) async fn serve_connection<E: Engine>(
     watcher: Watcher,
 ) {
     let app = &shared.app;
-    let tls = match tokio::time::timeout(shared.handshake_timeout, acceptor.accept(tcp)).await {
+    // One deadline for the whole handshake, the look at the first bytes included.
+    let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
+    if sniff::opening(&tcp, shared.handshake_timeout).await == sniff::Opening::PlainHttp {
+        refused(app, HandshakeFailure::PlainHttp, remote);
+        info!(%remote, "plain HTTP on the TLS port: answered 400 (use https://)");
+        let port = tcp.local_addr().map_or(0, |a| a.port());
+        sniff::refuse_plain_http(tcp, port).await;
+        return;
+    }
+    let accepting = acceptor.accept(tcp).into_fallible();
+    let tls = match tokio::time::timeout_at(deadline, accepting).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
+        Ok(Err((e, tcp))) => {
             let failure = HandshakeFailure::of(&e);
             refused(app, failure, remote);
             info!(%remote, reason = failure.label(), error = %e, "TLS handshake refused");
+            // The alert that says why has been written: give the client time to read it.
+            sniff::linger(tcp).await;
             return;
         }
         Err(_) => {

@@ -7,6 +7,7 @@ mod body;
 mod connection;
 mod guard;
 pub(crate) mod router;
+mod sniff;
 pub mod tls;
 
 use std::future::Future;
@@ -126,6 +127,8 @@ pub(crate) async fn serve<E: Engine>(
                 if !world.scenario.source_allowed(remote.ip()) {
                     Counters::bump(&app.counters.connections_refused_source_ip);
                     info!(%remote, "connection refused: source address not whitelisted");
+                    // An alert the client can read, not a bare close; no TLS work is done.
+                    tokio::spawn(sniff::refuse_tls(tcp, sniff::Alert::AccessDenied));
                     continue;
                 }
                 // Over the limit: closed at once, before any TLS work, and counted.
@@ -169,6 +172,10 @@ pub(crate) async fn serve<E: Engine>(
     }
 }
 
+/// How long the admin port waits for a client's first bytes to tell TLS from HTTP; a client
+/// that sends nothing meanwhile is served as HTTP.
+const ADMIN_SNIFF_WAIT: Duration = Duration::from_secs(10);
+
 /// Serves the admin router over plain HTTP on `listener` until `shutdown` completes.
 pub(crate) async fn serve_admin(
     listener: TcpListener,
@@ -188,6 +195,11 @@ pub(crate) async fn serve_admin(
                 let router = router.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    if sniff::opening(&tcp, ADMIN_SNIFF_WAIT).await == sniff::Opening::Tls {
+                        info!(%remote, "TLS on the plain-HTTP admin port: answered with an alert (use http://)");
+                        sniff::refuse_tls(tcp, sniff::Alert::ProtocolVersion).await;
+                        return;
+                    }
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         router.clone().call(req)
                     });

@@ -120,6 +120,8 @@ pub enum HandshakeFailure {
     Io,
     /// The client did not finish the handshake in time.
     Timeout,
+    /// The client spoke plain HTTP to the TLS port.
+    PlainHttp,
 }
 
 impl HandshakeFailure {
@@ -167,6 +169,7 @@ impl HandshakeFailure {
             HandshakeFailure::Protocol => "protocol",
             HandshakeFailure::Io => "io",
             HandshakeFailure::Timeout => "timeout",
+            HandshakeFailure::PlainHttp => "plain_http",
         }
     }
 
@@ -192,7 +195,8 @@ impl HandshakeFailure {
             | HandshakeFailure::AlertReceived
             | HandshakeFailure::Protocol
             | HandshakeFailure::Io
-            | HandshakeFailure::Timeout => None,
+            | HandshakeFailure::Timeout
+            | HandshakeFailure::PlainHttp => None,
         }
     }
 }

@@ -83,6 +83,11 @@ impl CertificateAuthority {
     /// A new CA with an ECDSA P-256 key. `name` becomes its common name.
     pub fn generate(name: &str) -> Result<Self> {
         let key = KeyPair::generate().context("generating the CA key")?;
+        // Two generated CAs never share a name: a certificate of one refused by the other says
+        // so in the logs (`bad_signature` between two "smdpp-mock test CA"s misleads).
+        let fingerprint =
+            crate::ids::hex(&crate::ids::sha256(rcgen::PublicKeyData::der_bytes(&key)));
+        let name = format!("{name} {}", &fingerprint[..8]);
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);

@@ -103,6 +103,24 @@ impl PkiDir {
         }
     }
 
+    /// The CA this directory already holds. Commands that use a PKI (issuing, signing,
+    /// revoking) never create one: a new CA in the wrong directory makes certificates the
+    /// running mock refuses.
+    pub fn existing_ca(&self) -> Result<CertificateAuthority> {
+        let (cert, key) = (self.dir.join(CA_CERT), self.dir.join(CA_KEY));
+        if !cert.exists() || !key.exists() {
+            let absolute = std::path::absolute(&self.dir).unwrap_or_else(|_| self.dir.clone());
+            bail!(
+                "no test PKI in {} (no {CA_CERT} and {CA_KEY} there). Point --certs-dir (or \
+                 SMDPP_CERTS_DIR) at the directory the running mock uses, or create a PKI there \
+                 with `smdpp-mock certs init --certs-dir DIR` (`serve` creates one on first start)",
+                absolute.display()
+            );
+        }
+        CertificateAuthority::from_pem(&read(&cert)?, &read(&key)?)
+            .with_context(|| format!("loading the CA from {}", self.dir.display()))
+    }
+
     fn orphan_leaf(&self) -> Result<Option<PathBuf>> {
         if !self.dir.exists() {
             return Ok(None);
@@ -185,6 +203,7 @@ impl PkiDir {
     /// Issues a new client certificate `<name>.pem`/`<name>.key`; fails if either exists.
     pub fn issue_client(&self, name: &str) -> Result<EnsureReport> {
         check_file_name(name)?;
+        let ca = self.existing_ca()?;
         let mut report = EnsureReport::default();
         if self.cert_path(name).exists() || self.key_path(name).exists() {
             bail!(
@@ -193,9 +212,6 @@ impl PkiDir {
                 self.key_path(name).display()
             );
         }
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
-        let ca = self.ensure_ca(&mut report)?;
         self.ensure_leaf(&ca, name, &LeafSpec::new(name, Usage::Client), &mut report)?;
         Ok(report)
     }
@@ -206,6 +222,7 @@ impl PkiDir {
     /// added to `crl.pem` (created if absent), which is re-signed with the next CRL number.
     /// Returns the CRL path and the revoked serial (hex).
     pub fn revoke(&self, name_or_file: &str) -> Result<(PathBuf, String)> {
+        let ca = self.existing_ca()?;
         let named = self.cert_path(name_or_file);
         let file = if check_file_name(name_or_file).is_ok() && named.exists() {
             named
@@ -218,8 +235,6 @@ impl PkiDir {
         let (_, cert) = X509Certificate::from_der(der.as_ref())
             .map_err(|e| anyhow!("{}: {e}", file.display()))?;
         let serial = cert.raw_serial().to_vec();
-        let mut report = EnsureReport::default();
-        let ca = self.ensure_ca(&mut report)?;
         let crl_path = self.dir.join(CRL);
         let (mut revoked, number) = match fs::read_to_string(&crl_path) {
             Ok(text) => {

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use super::error::{Collector, ScenarioErrors, Source};
 use super::file::ScenarioFile;
 
+/// The include name of the built-in default scenario (`scenarios/default.yaml`, embedded).
+pub(crate) const BUILTIN_DEFAULT: &str = "builtin:default";
+
 /// Parsed files in load order (includes before the files that include them).
 #[derive(Debug, Default)]
 pub(crate) struct Loaded {
@@ -73,9 +76,15 @@ impl Loaded {
         stack: &mut Vec<PathBuf>,
     ) -> Result<(), ScenarioErrors> {
         let name = path.display().to_string();
-        let canonical = path
-            .canonicalize()
-            .map_err(|e| ScenarioErrors::single(&name, format!("cannot read the file: {e}")))?;
+        let canonical = path.canonicalize().map_err(|e| {
+            let message = if e.kind() == std::io::ErrorKind::NotFound {
+                let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+                format!("not found (no file at {})", absolute.display())
+            } else {
+                format!("cannot read the file: {e}")
+            };
+            ScenarioErrors::single(&name, message)
+        })?;
         if !seen.insert(canonical.clone()) {
             return Ok(()); // already loaded through another include
         }
@@ -100,6 +109,19 @@ impl Loaded {
         let file: ScenarioFile = serde_saphyr::from_str(&source.text)
             .map_err(|e| ScenarioErrors::from_parse(&source, &e))?;
         for include in &file.include {
+            if include.value == BUILTIN_DEFAULT {
+                // The built-in default, by name: an include that works wherever the file is.
+                if seen.insert(PathBuf::from(BUILTIN_DEFAULT)) {
+                    self.parsed(
+                        super::DEFAULT_SCENARIO_NAME.to_owned(),
+                        super::DEFAULT_SCENARIO_YAML.to_owned(),
+                        dir,
+                        seen,
+                        stack,
+                    )?;
+                }
+                continue;
+            }
             let path = dir.join(&include.value);
             let cycle = path.canonicalize().ok().filter(|c| stack.contains(c));
             if cycle.is_some() {
@@ -117,7 +139,8 @@ impl Loaded {
                     &source,
                     &include.referenced,
                     format!(
-                        "include {:?}: no such file ({})",
+                        "include {:?}: no such file ({}); the built-in default scenario is \
+                         included as \"{BUILTIN_DEFAULT}\"",
                         include.value,
                         path.display()
                     ),

@@ -23,3 +23,4 @@ mod openapi;
 mod platform;
 mod scenario_errors;
 mod scenarios;
+mod troubleshooting;

@@ -78,7 +78,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "18-missing-include.yaml",
-        "tests/broken/18-missing-include.yaml:1:11: include \"base-that-does-not-exist.yaml\": no such file (tests/broken/base-that-does-not-exist.yaml)",
+        "tests/broken/18-missing-include.yaml:1:11: include \"base-that-does-not-exist.yaml\": no such file (tests/broken/base-that-does-not-exist.yaml); the built-in default scenario is included as \"builtin:default\"",
     ),
     (
         "19-no-operators.yaml",

@@ -10,6 +10,7 @@ mod csr;
 mod dashboard;
 mod docs;
 mod loadgen;
+mod onboarding;
 mod readme;
 mod shutdown;
 mod state;

@@ -100,12 +100,7 @@ pub(super) fn certs(cmd: CertsCommand) -> Result<()> {
             days,
             pki,
         } => {
-            let dir = PkiDir::new(&pki.certs_dir);
-            let mut ensure = EnsureReport::default();
-            std::fs::create_dir_all(dir.dir())
-                .with_context(|| format!("creating {}", dir.dir().display()))?;
-            let ca: CertificateAuthority = dir.ensure_ca(&mut ensure)?;
-            report(&ensure);
+            let ca: CertificateAuthority = PkiDir::new(&pki.certs_dir).existing_ca()?;
             let pem = std::fs::read_to_string(&csr)
                 .with_context(|| format!("reading {}", csr.display()))?;
             let cert = ca

@@ -168,5 +168,5 @@ pub(super) fn load_scenario(paths: &[PathBuf]) -> Result<Scenario> {
     } else {
         Scenario::load_all(paths)
     };
-    loaded.map_err(|e| anyhow::anyhow!("the scenario is not valid:\n{e}"))
+    loaded.map_err(|e| anyhow::anyhow!("cannot load the scenario:\n{e}"))
 }
