@@ -99,6 +99,10 @@ impl ScenarioErrors {
             Some(l) if l.line() > 0 => (Some(l.line()), Some(l.column())),
             _ => (None, None),
         };
+        let message = match line.zip(column) {
+            Some((l, c)) => in_words(&message, &source.text, l, c),
+            None => message,
+        };
         ScenarioErrors(vec![Diagnostic {
             file: source.name.clone(),
             line,
@@ -108,6 +112,45 @@ impl ScenarioErrors {
                 .and_then(|(l, c)| snippet(&source.text, l, c)),
             message,
         }])
+    }
+}
+
+/// The parser's terse type errors ("invalid u32") in words, naming the key and the value.
+fn in_words(message: &str, text: &str, line: u64, column: u64) -> String {
+    let kind = match message.strip_prefix("invalid ") {
+        Some("u8" | "u16" | "u32" | "u64" | "usize") => "a whole number (0 or more)",
+        Some("i8" | "i16" | "i32" | "i64" | "isize") => "a whole number",
+        Some("f32" | "f64") => "a number",
+        Some("bool") => "true or false",
+        _ => return message.to_owned(),
+    };
+    let Some(content) = usize::try_from(line.saturating_sub(1))
+        .ok()
+        .and_then(|i| text.lines().nth(i))
+    else {
+        return message.to_owned();
+    };
+    let at = usize::try_from(column.saturating_sub(1))
+        .unwrap_or(0)
+        .min(content.len());
+    let (before, after) = content.split_at(at);
+    let key = before
+        .trim_end()
+        .strip_suffix(':')
+        .map(|k| {
+            k.rsplit(|c: char| c == '{' || c == ',' || c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .trim_matches(|c| c == '"' || c == '\'')
+        })
+        .filter(|k| !k.is_empty());
+    let value: String = after
+        .chars()
+        .take_while(|c| !matches!(c, ',' | '}' | ']' | '#'))
+        .collect();
+    match key {
+        Some(key) => format!("`{key}` must be {kind}, not {:?}", value.trim()),
+        None => format!("expected {kind}, not {:?}", value.trim()),
     }
 }
 

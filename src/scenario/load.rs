@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::error::{Collector, ScenarioErrors, Source};
+use super::error::{Collector, Diagnostic, ScenarioErrors, Source};
 use super::file::ScenarioFile;
 
 /// The include name of the built-in default scenario (`scenarios/default.yaml`, embedded).
@@ -106,8 +106,7 @@ impl Loaded {
         stack: &mut Vec<PathBuf>,
     ) -> Result<(), ScenarioErrors> {
         let source = Source { name, text };
-        let file: ScenarioFile = serde_saphyr::from_str(&source.text)
-            .map_err(|e| ScenarioErrors::from_parse(&source, &e))?;
+        let file = parse(&source)?;
         for include in &file.include {
             if include.value == BUILTIN_DEFAULT {
                 // The built-in default, by name: an include that works wherever the file is.
@@ -154,4 +153,119 @@ impl Loaded {
             .push((self.sources.len() - 1, file, dir.to_path_buf()));
         Ok(())
     }
+}
+
+/// Parses a scenario file; when it does not parse, finds every error, not only the first.
+///
+/// The YAML parser stops at its first error. So, when the text is valid YAML, each top-level
+/// section is parsed again on its own, and each item of a failing list (operators, profile
+/// types, devices, faults) on its own, at its place in the file (the lines above it blank), so
+/// that the errors of independent parts are all reported with their own line and column.
+fn parse(source: &Source) -> Result<ScenarioFile, ScenarioErrors> {
+    let first = match serde_saphyr::from_str::<ScenarioFile>(&source.text) {
+        Ok(file) => return Ok(file),
+        Err(e) => ScenarioErrors::from_parse(source, &e),
+    };
+    // A syntax error leaves no parts to parse apart.
+    if serde_saphyr::from_str::<serde::de::IgnoredAny>(&source.text).is_err() {
+        return Err(first);
+    }
+    let mut found: Vec<Diagnostic> = Vec::new();
+    let lines: Vec<&str> = source.text.lines().collect();
+    for (start, end) in top_level_sections(&lines) {
+        let section = errors_of(source, &lines, &[(start, end)]);
+        if section.is_empty() {
+            continue;
+        }
+        let items = list_items(&lines, start, end);
+        let mut from_items = Vec::new();
+        for (item_start, item_end) in &items {
+            from_items.extend(errors_of(
+                source,
+                &lines,
+                &[(start, start + 1), (*item_start, *item_end)],
+            ));
+        }
+        // Items that each parse may still fail together (an anchor in one, used in another):
+        // then the section's own error stands.
+        found.extend(if from_items.is_empty() {
+            section
+        } else {
+            from_items
+        });
+    }
+    found.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
+    if found.is_empty()
+        || !found
+            .iter()
+            .any(|d| first.0.first().is_some_and(|f| f.line == d.line))
+    {
+        // Parsed apart, the parts said something else than the whole: trust the whole.
+        return Err(first);
+    }
+    Err(ScenarioErrors(found))
+}
+
+/// The errors of the text made of `ranges` of `lines` (each `(first, past the last)`), every
+/// line at its own number: the other lines are left blank.
+fn errors_of(source: &Source, lines: &[&str], ranges: &[(usize, usize)]) -> Vec<Diagnostic> {
+    let mut text = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if ranges.iter().any(|(a, b)| (*a..*b).contains(&i)) {
+            text.push_str(line);
+        }
+        text.push('\n');
+    }
+    match serde_saphyr::from_str::<ScenarioFile>(&text) {
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            // Shown with the file's own text, so snippets are the user's lines.
+            let part = Source {
+                name: source.name.clone(),
+                text: source.text.clone(),
+            };
+            ScenarioErrors::from_parse(&part, &e).0
+        }
+    }
+}
+
+/// The top-level sections of a block-style YAML mapping: lines from one `key:` at column 1 to
+/// the next.
+fn top_level_sections(lines: &[&str]) -> Vec<(usize, usize)> {
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '"' || c == '\'')
+                && l.contains(':')
+        })
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(lines.len())))
+        .collect()
+}
+
+/// The items of a block list under the section `start..end`: from one `- ` at the list's
+/// indentation to the next.
+fn list_items(lines: &[&str], start: usize, end: usize) -> Vec<(usize, usize)> {
+    let dash = |l: &str| {
+        let trimmed = l.trim_start();
+        (trimmed.starts_with("- ") || trimmed == "-").then(|| l.len() - trimmed.len())
+    };
+    let Some(indent) = (start + 1..end).filter_map(|i| dash(lines[i])).min() else {
+        return Vec::new();
+    };
+    let starts: Vec<usize> = (start + 1..end)
+        .filter(|&i| dash(lines[i]) == Some(indent))
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(end)))
+        .collect()
 }

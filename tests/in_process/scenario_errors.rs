@@ -14,7 +14,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "02-wrong-type.yaml",
-        "tests/broken/02-wrong-type.yaml:7:54: invalid u32",
+        "tests/broken/02-wrong-type.yaml:7:54: `count` must be a whole number (0 or more), not \"many\"",
     ),
     (
         "03-bad-luhn.yaml",
@@ -180,4 +180,70 @@ fn include_cycles_are_refused() {
         "{first}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_parse_level_error_is_reported_with_its_place() {
+    let text = r#"operators:
+  - id: a
+    colour: blue
+profileTypes:
+  - id: X
+    owner: a
+    profiles: [{ range: { start: "894450010000000000", count: five } }]
+faults:
+  - match: { functon: downloadOrder }
+"#;
+    let errors = Scenario::from_yaml(text).unwrap_err();
+    let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 3, "{shown:#?}");
+    assert!(
+        shown[0].starts_with("<scenario>:3:5: unknown field `colour`"),
+        "{}",
+        shown[0]
+    );
+    assert!(
+        shown[2].starts_with("<scenario>:9:14: unknown field `functon`"),
+        "{}",
+        shown[2]
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_kind_names_the_key_and_the_kind() {
+    let text = r#"operators: [{ id: a }]
+profileTypes:
+  - id: X
+    owner: a
+    profiles: [{ range: { start: "894450010000000000", count: five } }]
+"#;
+    let errors = Scenario::from_yaml(text).unwrap_err();
+    assert_eq!(
+        errors.0[0].to_string(),
+        "<scenario>:5:63: `count` must be a whole number (0 or more), not \"five\""
+    );
+}
+
+#[test]
+fn one_typo_is_reported_once_at_its_root() {
+    let text = r#"operators: [{ id: test-mno }]
+profileTypes:
+  - id: X
+    owner: test-mn
+    profiles: [{ iccid: "8944500100000000004" }]
+devices:
+  - match: { profileType: X }
+    timeline: [{ after: 1s, event: download }]
+faults:
+  - match: { profileType: X }
+    error: execution-error
+"#;
+    let errors = Scenario::from_yaml(text).unwrap_err();
+    let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            r#"<scenario>:4:12: owner "test-mn" is not an operator of this scenario (operators: test-mno)"#
+        ],
+    );
 }

@@ -188,21 +188,26 @@ impl Checker<'_> {
                 }
                 let place = self.place(*src, &pt.id.referenced);
                 defined.insert(pt.id.value.clone(), place);
-                let Some(owner) = operators.iter().find(|o| *o.id == *pt.owner.value) else {
-                    self.at(
-                        *src,
-                        &pt.owner.referenced,
-                        format!(
-                            "owner {:?} is not an operator of this scenario (operators: {})",
-                            pt.owner.value,
-                            list(operators.iter().map(|o| &*o.id))
-                        ),
-                    );
-                    continue;
+                let owner = match operators.iter().find(|o| *o.id == *pt.owner.value) {
+                    Some(owner) => owner.id.clone(),
+                    None => {
+                        self.at(
+                            *src,
+                            &pt.owner.referenced,
+                            format!(
+                                "owner {:?} is not an operator of this scenario (operators: {})",
+                                pt.owner.value,
+                                list(operators.iter().map(|o| &*o.id))
+                            ),
+                        );
+                        // Still defined, so that references to the type are not reported
+                        // again: the one root error is the owner.
+                        pt.owner.value.as_str().into()
+                    }
                 };
                 types.push(ProfileType {
                     id: pt.id.value.as_str().into(),
-                    owner: owner.id.clone(),
+                    owner,
                 });
             }
         }
