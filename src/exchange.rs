@@ -101,9 +101,11 @@ pub(crate) struct Call<'a, F, A> {
     pub admitted: A,
     /// Who sent it.
     pub peer: &'a Peer,
-    /// The whole body, or why it was not read (a refusal of [`Engine::admit`] or of the body
-    /// limits).
-    pub body: Result<Bytes, HttpRefusal>,
+    /// The whole body, when it arrived within the limits (also when the head was refused: the
+    /// engine grades the whole request even then).
+    pub body: Option<Bytes>,
+    /// The refusal the request already earned: from [`Engine::admit`], or from the body limits.
+    pub refusal: Option<HttpRefusal>,
     /// When the request arrived.
     pub started: Instant,
 }

@@ -33,8 +33,21 @@ pub(super) async fn report(
             report.junit(),
         )
             .into_response(),
-        Some(other) => bad_parameter("format", format!("{other:?}: use json or junit")),
+        Some("text") => text(report.text()),
+        Some(other) => bad_parameter("format", format!("{other:?}: use json, junit or text")),
     }
+}
+
+fn text(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 pub(super) async fn reset(State(s): State<AdminState>) -> Response {
@@ -49,13 +62,43 @@ struct ProbeBody {
     operator: String,
 }
 
-pub(super) async fn probe(State(s): State<AdminState>, body: Bytes) -> Response {
+pub(super) async fn probe(
+    State(s): State<AdminState>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = check_known(&q, &["format"]) {
+        return r;
+    }
+    let as_text = match q.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("text") => true,
+        Some(other) => return bad_parameter("format", format!("{other:?}: use json or text")),
+    };
     let b: ProbeBody = match parse_body(&body, r#"{"operator": "test-mno"}"#) {
         Ok(b) => b,
         Err(refusal) => return refusal,
     };
     let transport = crate::notify::transport::HttpTransport::new(s.pki.clone());
     match super::probe::run(&s.app, &transport, &b.operator).await {
+        Ok(steps) if as_text => {
+            use std::fmt::Write;
+            let mut out = format!(
+                "Probe of operator {}'s notification endpoint:\n",
+                b.operator
+            );
+            for step in &steps {
+                let answer = match (step.status, &step.error) {
+                    (Some(status), _) => format!("{status}, {} body bytes", step.body_bytes),
+                    (None, Some(e)) => format!("no answer: {e}"),
+                    (None, None) => "no answer".into(),
+                };
+                let _ = writeln!(out, "  {} -> {answer} in {} ms", step.step, step.latency_ms);
+            }
+            out.push('\n');
+            out.push_str(&s.app.conformance.report().text());
+            text(out)
+        }
         Ok(steps) => json_response(
             StatusCode::OK,
             &json!({ "operator": b.operator, "steps": steps, "report": s.app.conformance.report() }),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::clock::es2_timestamp_shared;
-use crate::conformance::catalog::CheckId;
+use crate::conformance::catalog::{CheckId, CALLBACK_ANSWER_WITHIN};
 use crate::conformance::grade::Grade;
 use crate::conformance::Context;
 use crate::notify::compose;
@@ -17,9 +17,6 @@ use crate::notify::transport::HttpTransport;
 use crate::profile::machine::NotificationPoint;
 use crate::profile::ProfileState;
 use crate::scenario::DEFAULT_DEVICE_EID;
-
-/// Longest an endpoint may take to answer (CB-007).
-pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 /// One request of the probe and how the endpoint answered.
 #[derive(Debug, Clone, Serialize)]
@@ -145,7 +142,7 @@ pub(super) async fn run(
         }
         outcomes.push(outcome(
             CheckId::Cb007,
-            status.is_some() && latency <= ANSWER_WITHIN,
+            status.is_some() && latency <= CALLBACK_ANSWER_WITHIN,
             || format!("{step}: {latency:?}"),
         ));
         steps.push(ProbeStep {
@@ -195,7 +192,7 @@ async fn send(
 ) -> (Option<u16>, Option<String>, usize, Duration) {
     let started = Instant::now();
     let future = transport.post_full(callback, Bytes::from(value.to_string()), admin_protocol);
-    let result = tokio::time::timeout(ANSWER_WITHIN.max(callback.timeout), future).await;
+    let result = tokio::time::timeout(CALLBACK_ANSWER_WITHIN.max(callback.timeout), future).await;
     let latency = started.elapsed();
     match result {
         Ok(Ok((status, bytes))) => (Some(status), None, bytes.len(), latency),

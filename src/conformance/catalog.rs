@@ -26,6 +26,32 @@ pub struct Check {
     pub severity: Severity,
 }
 
+impl Severity {
+    /// `error` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+impl CheckId {
+    /// What exercises a check, for the report to say while nothing has: the callback checks
+    /// that ordinary deliveries grade, and the ones only the probe can.
+    pub fn exercised_by(self) -> Option<&'static str> {
+        match self {
+            CheckId::Cb001 | CheckId::Cb002 | CheckId::Cb007 => Some(
+                "graded on every notification delivery, and by the probe: smdpp-mock conformance probe --operator ID",
+            ),
+            CheckId::Cb003 | CheckId::Cb004 | CheckId::Cb005 | CheckId::Cb006 | CheckId::Cb008 => {
+                Some("only the probe checks this: smdpp-mock conformance probe --operator ID")
+            }
+            _ => None,
+        }
+    }
+}
+
 const fn check(
     id: CheckId,
     title: &'static str,
@@ -364,6 +390,10 @@ const _: () = {
         i += 1;
     }
 };
+
+/// How fast a notification endpoint must answer (CB-007): real SM-DP+s give up on a receiver
+/// after a few seconds.
+pub(crate) const CALLBACK_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The check with this id.
 pub fn find(id: &str) -> Option<&'static Check> {

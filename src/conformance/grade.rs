@@ -58,8 +58,9 @@ pub(crate) fn http(
     out.push(verdict(CheckId::Http001, method == "POST", || {
         format!("method {method}")
     }));
-    out.push(verdict(CheckId::Http002, json, || {
-        format!("Content-Type {content_type:?}")
+    out.push(verdict(CheckId::Http002, json, || match content_type {
+        Some(c) => format!("Content-Type is {c:?}, not application/json"),
+        None => "no Content-Type header (application/json expected)".into(),
     }));
     out.push(verdict(CheckId::Http003, admin_protocol.is_some(), || {
         "no X-Admin-Protocol header".into()
@@ -67,7 +68,7 @@ pub(crate) fn http(
     // The shape is graded only when there is a header to look at (HTTP-003 covers its absence).
     if let Some(v) = admin_protocol {
         out.push(verdict(CheckId::Http004, is_v2_protocol(v), || {
-            format!("X-Admin-Protocol {v:?}")
+            format!("X-Admin-Protocol is {v:?}, not gsma/rsp/v2.x.y")
         }));
     }
 }
@@ -197,11 +198,12 @@ pub(crate) fn parsed_body_into(
             out.push(verdict(
                 CheckId::Env002,
                 requester.is_some_and(|r| op.requester_identifiers.iter().any(|x| x == r)),
-                || {
-                    format!(
-                        "functionRequesterIdentifier {requester:?} is not one of operator {}",
+                || match requester {
+                    Some(r) => format!(
+                        "functionRequesterIdentifier {r:?} is not one of operator {}",
                         op.id
-                    )
+                    ),
+                    None => "no functionRequesterIdentifier".into(),
                 },
             ));
         }
@@ -297,7 +299,12 @@ pub(crate) fn parsed_body_into(
             out.push(verdict(
                 CheckId::Fld007,
                 matches!(indicator, Some("Available" | "Unavailable")),
-                || format!("finalProfileStatusIndicator {indicator:?}"),
+                || match indicator {
+                    Some(i) => format!(
+                        "finalProfileStatusIndicator is {i:?}, not Available or Unavailable"
+                    ),
+                    None => "no finalProfileStatusIndicator".into(),
+                },
             ));
             if let Some(p) = before {
                 let mut missing = Vec::new();

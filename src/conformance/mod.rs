@@ -9,6 +9,7 @@
 pub mod catalog;
 pub(crate) mod grade;
 pub(crate) mod policy;
+mod report;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -16,8 +17,9 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use catalog::{Check, CheckId, CHECKS};
+use catalog::{CheckId, CHECKS};
 use grade::Grade;
+pub(crate) use report::{CheckResult, Report, Summary};
 
 /// Failures kept per check.
 const FAILURES_KEPT: usize = 20;
@@ -179,6 +181,9 @@ impl Conformance {
                     passed: s.passed,
                     failed: s.failed,
                     failures: s.failures.into_iter().collect(),
+                    note: (s.passed + s.failed == 0)
+                        .then(|| c.id.exercised_by())
+                        .flatten(),
                 }
             })
             .collect();
@@ -199,109 +204,4 @@ impl Conformance {
             checks,
         }
     }
-}
-
-/// The conformance report.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    /// Totals.
-    pub summary: Summary,
-    /// One entry per check of the catalog.
-    pub checks: Vec<CheckResult>,
-}
-
-/// Totals of a report.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    /// Checks in the catalog.
-    pub checks: usize,
-    /// Checks exercised without failure.
-    pub passed: usize,
-    /// Checks with at least one failure.
-    pub failed: usize,
-    /// Checks nothing exercised yet.
-    pub not_exercised: usize,
-    /// Failed checks of error severity.
-    pub failed_errors: usize,
-}
-
-/// One check in a report.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckResult {
-    /// The check.
-    #[serde(flatten)]
-    pub check: Check,
-    /// `passed`, `failed` or `not-exercised`.
-    pub result: &'static str,
-    /// Times it passed.
-    pub passed: u64,
-    /// Times it failed.
-    pub failed: u64,
-    /// The last failures.
-    pub failures: Vec<Failure>,
-}
-
-impl Report {
-    /// The report as JUnit XML: one testsuite, one testcase per check; a failed check has a
-    /// `<failure>`, an unexercised one is `<skipped>`.
-    pub fn junit(&self) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        out.push_str(&format!(
-            "<testsuites name=\"smdpp-mock conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
-            self.summary.checks, self.summary.failed, self.summary.not_exercised
-        ));
-        out.push_str(&format!(
-            "  <testsuite name=\"operator client conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
-            self.summary.checks, self.summary.failed, self.summary.not_exercised
-        ));
-        for c in &self.checks {
-            let group = c.check.id.as_str().split('-').next().unwrap_or("");
-            out.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\">\n",
-                xml(group),
-                xml(&format!("{} {}", c.check.id, c.check.title))
-            ));
-            match c.result {
-                "failed" => {
-                    let first = c.failures.first().map_or("", |f| f.message.as_str());
-                    out.push_str(&format!(
-                        "      <failure message=\"{}\" type=\"{:?}\">",
-                        xml(first),
-                        c.check.severity
-                    ));
-                    for f in &c.failures {
-                        out.push_str(&xml(&format!(
-                            "{} {} {}: {} | {}\n",
-                            f.time,
-                            f.operator.as_deref().unwrap_or("-"),
-                            f.journal_seq
-                                .map_or(String::new(), |s| format!("journal #{s}")),
-                            f.message,
-                            f.excerpt
-                        )));
-                    }
-                    out.push_str("</failure>\n");
-                }
-                "not-exercised" => out.push_str("      <skipped message=\"not exercised\"/>\n"),
-                _ => {}
-            }
-            out.push_str("    </testcase>\n");
-        }
-        out.push_str("  </testsuite>\n</testsuites>\n");
-        out
-    }
-}
-
-fn xml(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect::<String>()
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
 }

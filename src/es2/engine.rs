@@ -84,13 +84,24 @@ impl Engine for Es2 {
             admitted: Admission { world, grades },
             peer,
             body,
+            refusal,
             started,
         } = call;
         let mut record = Record::new(function, peer, grades);
-        let answer = match body {
-            Err(refusal) => record.refusal(refusal),
-            Ok(body) => self.carry_out(&world, function, peer, started, body, &mut record),
-        };
+        let answer =
+            match body {
+                Some(body) => {
+                    self.carry_out(&world, function, peer, started, body, refusal, &mut record)
+                }
+                None => {
+                    // No body to grade; the caller is still named in the journal and the report.
+                    let caller = Caller::identify(&world.scenario, peer);
+                    record.operator = caller.operator.map(|o| o.id.clone());
+                    record.refusal(refusal.unwrap_or_else(|| {
+                        HttpRefusal::new(400, "the request body could not be read")
+                    }))
+                }
+            };
         let announce = world.scenario.admin_protocol_shared();
         drop(world);
         let fault = record.fault.take();
@@ -185,7 +196,10 @@ fn head_grades(head: &Head<'_>) -> Vec<Grade> {
 }
 
 impl Es2 {
-    /// Steps 2 to 4 for a request whose body was read.
+    /// Steps 2 to 4 for a request whose body was read. A request refused already (on its head)
+    /// is graded in full all the same, so that a client with two mistakes learns of both at
+    /// once; its answer stays the refusal, and nothing changes.
+    #[allow(clippy::too_many_arguments)]
     fn carry_out(
         &self,
         world: &Arc<World>,
@@ -193,6 +207,7 @@ impl Es2 {
         peer: &Peer,
         started: Instant,
         body: Bytes,
+        refusal: Option<HttpRefusal>,
         record: &mut Record,
     ) -> Answer {
         record.request = Some(body.clone());
@@ -232,6 +247,9 @@ impl Es2 {
             operator,
             before.as_ref(),
         );
+        if let Some(refusal) = refusal {
+            return record.refusal(refusal);
+        }
         if let Some(op) = caller.refused_source() {
             crate::metrics::Counters::bump(&self.app.counters.requests_refused_source_ip);
             warn!(operator = %op.id, remote = %peer.remote, "source address not allowed for the operator");

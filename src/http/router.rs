@@ -78,19 +78,27 @@ impl<E: Engine> EngineService<E> {
             armed: true,
         };
         let (admitted, admission) = self.engine.admit(function, &head);
-        let body = match admission {
+        let (body, refusal) = match admission {
             Err(refusal) => {
-                // Refused on its head, but the body is read all the same (see `body`).
-                body::collect(incoming, 0, &self.limits).await;
-                Err(refusal)
+                // Refused on its head, but the body is read all the same (see `body`), and
+                // kept for the engine to grade when it is within the limit.
+                let read = body::collect(incoming, self.limits.max_body_bytes, &self.limits);
+                match read.await {
+                    body::Read::Whole(bytes) => (Some(bytes), Some(refusal)),
+                    _ => (None, Some(refusal)),
+                }
             }
-            Ok(()) => body::read(incoming, &parts.headers, &self.limits).await,
+            Ok(()) => match body::read(incoming, &parts.headers, &self.limits).await {
+                Ok(bytes) => (Some(bytes), None),
+                Err(refusal) => (None, Some(refusal)),
+            },
         };
         let exchange = self.engine.call(Call {
             function,
             admitted,
             peer,
             body,
+            refusal,
             started,
         });
         // Recorded first: a fault's delay may outlast the client, and the call has happened.

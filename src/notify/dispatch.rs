@@ -14,9 +14,13 @@ use time::OffsetDateTime;
 
 use super::log::{Attempt, DeliveryLog, DeliveryState};
 use super::retry;
+use super::transport::AttemptResult;
 use super::transport::SharedTransport;
 use super::MAX_IN_FLIGHT;
 use crate::clock::es2_timestamp;
+use crate::conformance::catalog::{CheckId, CALLBACK_ANSWER_WITHIN};
+use crate::conformance::grade::Grade;
+use crate::conformance::Conformance;
 use crate::ids::IccidKey;
 use crate::scenario::Callback;
 
@@ -37,6 +41,8 @@ pub(super) struct Job {
     pub(super) duplicate: bool,
     /// The delivery log record.
     pub(super) id: u64,
+    /// The profile owner, whose endpoint it is.
+    pub(super) operator: Arc<str>,
 }
 
 /// Jobs queued or in flight, so shutdown can wait for them.
@@ -174,9 +180,13 @@ async fn attempt_until_done(
                 Err(_) => Err(format!("no answer within {:?}", cb.timeout)),
             }
         };
-        let latency_ms = started.elapsed().as_millis() as u64;
+        let latency = started.elapsed();
+        let latency_ms = latency.as_millis() as u64;
         log.counters.attempts.fetch_add(1, Ordering::Relaxed);
-        let (accepted, status, error) = match result {
+        if let Some(conformance) = log.graded_by() {
+            grade(conformance, job, &result, latency);
+        }
+        let (accepted, status, error) = match result.map(|a| a.status) {
             Ok(204) => (true, Some(204), None),
             Ok(s) if (200..300).contains(&s) && !cb.require_no_content => (
                 true,
@@ -209,4 +219,55 @@ async fn attempt_until_done(
         }
     }
     false
+}
+
+/// Grades one real delivery attempt against the callback checks it can tell (CB-001, CB-002,
+/// CB-007): the operator's endpoint is graded by ordinary traffic, not only by the probe.
+fn grade(conformance: &Conformance, job: &Job, result: &AttemptResult, latency: Duration) {
+    let mut grades = Vec::with_capacity(3);
+    match result {
+        Ok(answer) => {
+            grades.push(if answer.status == 204 {
+                Grade::pass(CheckId::Cb001)
+            } else {
+                Grade::fail(CheckId::Cb001, format!("answered {}", answer.status))
+            });
+            if (200..300).contains(&answer.status) {
+                grades.push(if answer.body_bytes == 0 {
+                    Grade::pass(CheckId::Cb002)
+                } else {
+                    Grade::fail(
+                        CheckId::Cb002,
+                        format!("answered with a body of {} bytes", answer.body_bytes),
+                    )
+                });
+            }
+            grades.push(if latency <= CALLBACK_ANSWER_WITHIN {
+                Grade::pass(CheckId::Cb007)
+            } else {
+                Grade::fail(
+                    CheckId::Cb007,
+                    format!("answered after {} ms", latency.as_millis()),
+                )
+            });
+        }
+        Err(e) if e.starts_with("no answer within") => grades.push(Grade::fail(
+            CheckId::Cb007,
+            format!("{e} (attempt timeout)"),
+        )),
+        // The endpoint could not be reached: that says nothing about how it answers.
+        Err(_) => {}
+    }
+    if grades.is_empty() {
+        return;
+    }
+    conformance.record(
+        &grades,
+        &crate::conformance::Context {
+            time: crate::clock::es2_timestamp_shared(OffsetDateTime::now_utc()),
+            operator: Some(job.operator.clone()),
+            excerpt: format!("notification #{} to {}", job.id, job.callback.url),
+            journal_seq: None,
+        },
+    );
 }

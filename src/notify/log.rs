@@ -92,6 +92,8 @@ pub struct DeliveryLog {
     changed: crate::change_signal::ChangeSignal,
     /// Totals.
     pub counters: DeliveryCounters,
+    /// Where delivery attempts are graded, once an application has said so.
+    graded_by: std::sync::OnceLock<std::sync::Arc<crate::conformance::Conformance>>,
 }
 
 impl DeliveryLog {
@@ -101,7 +103,19 @@ impl DeliveryLog {
             capacity: capacity.max(1),
             changed: crate::change_signal::ChangeSignal::new(),
             counters: DeliveryCounters::default(),
+            graded_by: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Grades every attempt from now on in `conformance` (set once; later calls change
+    /// nothing).
+    pub(super) fn grade_into(&self, conformance: std::sync::Arc<crate::conformance::Conformance>) {
+        let _ = self.graded_by.set(conformance);
+    }
+
+    /// Where attempts are graded, if anywhere.
+    pub(super) fn graded_by(&self) -> Option<&crate::conformance::Conformance> {
+        self.graded_by.get().map(|c| &**c)
     }
 
     pub(super) fn push(&self, record: DeliveryRecord) {

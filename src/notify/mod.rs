@@ -125,6 +125,12 @@ impl Notifier {
         (notifier, rx)
     }
 
+    /// Grades every delivery attempt from now on in `conformance` (the callback checks real
+    /// traffic can tell).
+    pub fn grade_into(&self, conformance: Arc<crate::conformance::Conformance>) {
+        self.log.grade_into(conformance);
+    }
+
     /// Notifications held now: queued, waiting behind their ICCID, or being retried.
     pub fn depth(&self) -> usize {
         self.outstanding.count.load(Ordering::Acquire)
@@ -192,6 +198,7 @@ impl Notifier {
             delay: n.delay,
             duplicate: n.duplicate,
             id,
+            operator: n.operator.as_str().into(),
         };
         self.outstanding.count.fetch_add(1, Ordering::AcqRel);
         if let Err(e) = self.queue.try_send(job) {

@@ -12,7 +12,7 @@ use crate::scenario::NotificationFormat;
 /// Answers from a script per ICCID (then 204), recording every body it was given.
 #[derive(Default)]
 struct Scripted {
-    script: StdMutex<HashMap<String, VecDeque<AttemptResult>>>,
+    script: StdMutex<HashMap<String, VecDeque<Result<u16, String>>>>,
     seen: StdMutex<Vec<(String, u64)>>,
     hang: bool,
 }
@@ -34,7 +34,8 @@ impl Transport for Scripted {
             .unwrap()
             .get_mut(&iccid)
             .and_then(VecDeque::pop_front)
-            .unwrap_or(Ok(204));
+            .unwrap_or(Ok(204))
+            .map(super::transport::Answered::empty);
         let hang = self.hang;
         Box::pin(async move {
             if hang {

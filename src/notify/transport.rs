@@ -18,8 +18,32 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::pki::{PkiDir, NOTIFICATION_CLIENT};
 use crate::scenario::Callback;
 
-/// How one attempt ended: the receiver's HTTP status, or why there was none.
-pub type AttemptResult = Result<u16, String>;
+/// How one attempt ended: the receiver's answer, or why there was none.
+pub type AttemptResult = Result<Answered, String>;
+
+/// A receiver's answer to one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    /// The HTTP status.
+    pub status: u16,
+    /// The size of the answer's body (SGP.22 §6.3 expects none), counted up to
+    /// [`ANSWER_LIMIT`].
+    pub body_bytes: usize,
+}
+
+impl Answered {
+    /// An answer with `status` and no body.
+    pub fn empty(status: u16) -> Self {
+        Answered {
+            status,
+            body_bytes: 0,
+        }
+    }
+}
+
+/// Most bytes of a receiver's answer that are read: a notification answer should be empty, and
+/// a receiver that sends more cannot make the mock hold it.
+pub const ANSWER_LIMIT: usize = 64 * 1024;
 
 /// Something that can deliver a notification body to a callback (HTTP in production, a fake in
 /// tests of the dispatcher).
@@ -146,11 +170,15 @@ impl HttpTransport {
         Box::pin(async move {
             let response = sent.await?;
             let status = response.status().as_u16();
-            let body = response
-                .into_body()
+            let body = http_body_util::Limited::new(response.into_body(), ANSWER_LIMIT)
                 .collect()
                 .await
-                .map_err(|e| error_chain(&e))?
+                .map_err(
+                    |e| match e.downcast_ref::<http_body_util::LengthLimitError>() {
+                        Some(_) => format!("the answer's body is larger than {ANSWER_LIMIT} bytes"),
+                        None => error_chain(e.as_ref()),
+                    },
+                )?
                 .to_bytes();
             Ok((status, body))
         })
@@ -168,9 +196,19 @@ impl Transport for HttpTransport {
         Box::pin(async move {
             let response = sent.await?;
             let status = response.status().as_u16();
-            // Read the body so the connection can be reused.
-            let _ = response.into_body().collect().await;
-            Ok(status)
+            // Read the body so the connection can be reused, up to the limit: a receiver that
+            // sends more gets its connection dropped instead.
+            let mut body = std::pin::pin!(response.into_body());
+            let mut body_bytes = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    body_bytes += data.len();
+                    if body_bytes > ANSWER_LIMIT {
+                        break;
+                    }
+                }
+            }
+            Ok(Answered { status, body_bytes })
         })
     }
 }

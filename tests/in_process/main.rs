@@ -8,6 +8,7 @@ mod admin;
 mod architecture;
 mod bad_input;
 mod conformance;
+mod conformance_report;
 mod device;
 mod early_answers;
 mod es2_functions;

@@ -246,6 +246,15 @@ async fn conformance_report_from_a_running_instance() {
         xml.contains("<testsuites") && xml.contains("HTTP-003"),
         "{xml}"
     );
+    let text = bin()
+        .args(["conformance", "report", "--admin", &admin])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.starts_with("Conformance of operator clients:") && text.contains("Not exercised yet"),
+        "the default is text for people: {text}"
+    );
     let gate = bin()
         .args([
             "conformance",

@@ -12,13 +12,13 @@ use super::{admin_request, AdminToken};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ConformanceCommand {
-    /// Print the report of a running instance (JSON, or JUnit XML for CI).
+    /// Print the report of a running instance: for people (text), JSON, or JUnit XML for CI.
     Report {
         /// The instance's admin API.
         #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
         admin: SocketAddr,
-        /// `json` or `junit`.
-        #[arg(long, default_value = "json")]
+        /// `text`, `json` or `junit`.
+        #[arg(long, default_value = "text")]
         format: String,
         /// Exit with status 1 when an error-severity check failed.
         #[arg(long)]
@@ -34,6 +34,9 @@ pub(super) enum ConformanceCommand {
         /// The instance's admin API.
         #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
         admin: SocketAddr,
+        /// `text` or `json`.
+        #[arg(long, default_value = "text")]
+        format: String,
         #[command(flatten)]
         token: AdminToken,
     },
@@ -55,9 +58,12 @@ pub(super) async fn conformance(cmd: ConformanceCommand) -> Result<()> {
             )
             .await?
         }
-        ConformanceCommand::Probe { operator, .. } => {
+        ConformanceCommand::Probe {
+            operator, format, ..
+        } => {
             let body = serde_json::json!({ "operator": operator }).to_string();
-            admin_request(admin, "POST", "/admin/conformance/probe", body, token).await?
+            let path = format!("/admin/conformance/probe?format={format}");
+            admin_request(admin, "POST", &path, body, token).await?
         }
     };
     let mut stdout = std::io::stdout().lock();
