@@ -271,19 +271,33 @@ impl Journal {
         self.next_seq.load(Ordering::Relaxed) - 1
     }
 
-    /// Up to `limit` matching entries, oldest first.
+    /// Up to `limit` matching entries in sequence order: the ones right after `since` when it
+    /// is given (to page forward), otherwise the newest.
     pub fn query(&self, filter: &JournalFilter, limit: usize) -> Vec<JournalEntry> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        // The ring is in sequence order: start right after `since`.
-        let start = filter
-            .since
-            .map_or(0, |since| entries.partition_point(|e| e.seq <= since));
-        entries
-            .range(start..)
-            .filter(|e| filter.matches(e))
-            .take(limit)
-            .cloned()
-            .collect()
+        match filter.since {
+            Some(since) => {
+                // The ring is in sequence order: start right after `since`.
+                let start = entries.partition_point(|e| e.seq <= since);
+                entries
+                    .range(start..)
+                    .filter(|e| filter.matches(e))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            }
+            None => {
+                let mut newest: Vec<JournalEntry> = entries
+                    .iter()
+                    .rev()
+                    .filter(|e| filter.matches(e))
+                    .take(limit)
+                    .cloned()
+                    .collect();
+                newest.reverse();
+                newest
+            }
+        }
     }
 
     /// Empties the journal (sequence numbers go on).

@@ -45,29 +45,51 @@ pub(super) fn check_known(q: &HashMap<String, String>, known: &[&str]) -> Result
     }
 }
 
+/// `order`: `oldest` (first; the default) or `newest` first.
+fn newest_first(q: &HashMap<String, String>) -> Result<bool, Response> {
+    match q.get("order").map(String::as_str) {
+        None | Some("oldest") => Ok(false),
+        Some("newest") => Ok(true),
+        Some(other) => Err(bad_parameter(
+            "order",
+            format!("{other:?}: use oldest or newest"),
+        )),
+    }
+}
+
 pub(super) async fn journal(
     State(s): State<AdminState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let result = check_known(
         &q,
-        &["function", "iccid", "since", "operator", "status", "limit"],
+        &[
+            "function", "iccid", "since", "operator", "status", "limit", "order",
+        ],
     )
     .and_then(|()| {
         Ok((
             journal_filter(&q)?,
             parse_limit(q.get("limit").map(String::as_str))?,
+            newest_first(&q)?,
         ))
     });
     match result {
-        Ok((filter, limit)) => json_response(
-            StatusCode::OK,
-            &json!({
-                "entries": s.app.journal.query(&filter, limit),
-                "capacity": s.app.journal.capacity(),
-                "lastSeq": s.app.journal.last_seq(),
-            }),
-        ),
+        Ok((filter, limit, newest_first)) => {
+            // The newest `limit` entries (or the `limit` after `since`), in the order asked for.
+            let mut entries = s.app.journal.query(&filter, limit);
+            if newest_first {
+                entries.reverse();
+            }
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "entries": entries,
+                    "capacity": s.app.journal.capacity(),
+                    "lastSeq": s.app.journal.last_seq(),
+                }),
+            )
+        }
         Err(r) => r,
     }
 }
@@ -89,13 +111,17 @@ pub(super) async fn notifications(
     State(s): State<AdminState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = check_known(&q, &["iccid", "state", "since", "limit"]) {
+    if let Err(r) = check_known(&q, &["iccid", "state", "since", "limit", "order"]) {
         return r;
     }
     let since = match q.get("since").map(|v| v.parse::<u64>()) {
-        None => 0,
-        Some(Ok(v)) => v,
+        None => None,
+        Some(Ok(v)) => Some(v),
         Some(Err(_)) => return bad_parameter("since", "must be a delivery id"),
+    };
+    let newest_first = match newest_first(&q) {
+        Ok(n) => n,
+        Err(r) => return r,
     };
     let state = match q.get("state").map(|v| delivery_state(v)).transpose() {
         Ok(s) => s,
@@ -106,17 +132,27 @@ pub(super) async fn notifications(
         Err(r) => return r,
     };
     let digits = |s: &str| s.trim_end_matches('F').to_owned();
-    let records: Vec<_> = s
+    let matching = s
         .app
         .notifier
         .log()
         .records()
         .into_iter()
-        .filter(|r| r.id > since)
+        .filter(|r| since.is_none_or(|since| r.id > since))
         .filter(|r| q.get("iccid").is_none_or(|i| digits(i) == digits(&r.iccid)))
-        .filter(|r| state.is_none_or(|st| st == r.state))
-        .take(limit)
-        .collect();
+        .filter(|r| state.is_none_or(|st| st == r.state));
+    // As for the journal: the `limit` after `since`, otherwise the newest `limit`.
+    let mut records: Vec<_> = match since {
+        Some(_) => matching.take(limit).collect(),
+        None => {
+            let all: Vec<_> = matching.collect();
+            let skip = all.len().saturating_sub(limit);
+            all.into_iter().skip(skip).collect()
+        }
+    };
+    if newest_first {
+        records.reverse();
+    }
     json_response(StatusCode::OK, &json!({ "notifications": records }))
 }
 

@@ -131,10 +131,14 @@ fn parse_event(
     body: &Bytes,
 ) -> Result<(crate::profile::machine::DeviceEvent, Option<Eid>), Response> {
     let b: DeviceEventBody = serde_json::from_slice(body).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("body: {e}; events: download, wrong-confirmation-code, eligibility-failure, rebind-failure, end-user-rejection, postponed, timeout, ppr-not-allowed, metadata-mismatch, load-bpp-execution-error, undefined-reason, install-success, install-failure, enable, disable, delete"),
-        )
+        let text = e.to_string();
+        // serde lists the events itself when the event is the problem.
+        let message = if text.contains("unknown variant") {
+            format!("body: {text}")
+        } else {
+            format!("body: {text}; events: download, wrong-confirmation-code, eligibility-failure, rebind-failure, end-user-rejection, postponed, timeout, ppr-not-allowed, metadata-mismatch, load-bpp-execution-error, undefined-reason, install-success, install-failure, enable, disable, delete")
+        };
+        error(StatusCode::BAD_REQUEST, message)
     })?;
     let eid = b
         .eid

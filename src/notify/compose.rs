@@ -23,6 +23,21 @@ pub(crate) fn point_id(point: NotificationPoint, format: &NotificationFormat) ->
     }
 }
 
+/// What a `notificationPointId` means under `format`, in words: the steps of SGP.22 Table 32a,
+/// or the scenario's local enable/disable/delete points.
+pub(crate) fn point_name(point_id: u32, format: &NotificationFormat) -> &'static str {
+    match point_id {
+        1 => "eligibility and retry limit",
+        2 => "confirmation failure",
+        3 => "BPP download",
+        4 => "BPP installation",
+        id if id == format.local_points[0] => "local enable",
+        id if id == format.local_points[1] => "local disable",
+        id if id == format.local_points[2] => "local delete",
+        _ => "unknown point",
+    }
+}
+
 /// The status code a failed step reports (Tables 32b and 32c; §5.6 for the others).
 pub(crate) fn failure_code(failure: DownloadFailure) -> (StatusCode, String) {
     let code = |subject, reason| StatusCode { subject, reason };

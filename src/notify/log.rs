@@ -50,6 +50,8 @@ pub struct DeliveryRecord {
     pub iccid: String,
     /// notificationPointId.
     pub notification_point_id: u32,
+    /// What the point means: `BPP download`, `local enable`…
+    pub point: &'static str,
     /// The callback URL.
     pub url: String,
     /// The body's functionCallIdentifier (the same on every retry).

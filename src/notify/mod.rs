@@ -165,6 +165,7 @@ impl Notifier {
             operator: n.operator.clone(),
             iccid: n.iccid.clone(),
             notification_point_id: n.point_id,
+            point: compose::point_name(n.point_id, &n.callback.format),
             url: n.callback.url.clone(),
             function_call_identifier: n.call_id.clone(),
             created: es2_timestamp(now),

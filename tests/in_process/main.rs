@@ -5,6 +5,7 @@
 mod common;
 
 mod admin;
+mod admin_nits;
 mod architecture;
 mod bad_input;
 mod conformance;

@@ -163,3 +163,23 @@ fn the_built_in_default_is_includable_from_anywhere() {
     // The default's two operators and this file's one.
     assert!(stdout.contains("3 operators"), "{stdout}");
 }
+
+#[test]
+fn counts_are_in_english() {
+    let dir = TempDir::new("plural");
+    std::fs::write(
+        dir.path().join("one.yaml"),
+        "operators: [{ id: a }]\nprofileTypes:\n  - id: X\n    owner: a\n    profiles: [{ iccid: \"8944500100000000004\" }]\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["scenario", "check", "one.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok (1 operator, 1 profile type, 1 profile)"),
+        "{stdout}"
+    );
+}

@@ -302,7 +302,7 @@ function pointOf(r) {
   const d = status.statusCodeData;
   let event = status.status || '';
   if (d) event += ` ${d.subjectCode}/${d.reasonCode}`;
-  return { label: POINTS[r.notificationPointId] || `Point ${r.notificationPointId}`, event,
+  return { label: r.point || POINTS[r.notificationPointId] || `Point ${r.notificationPointId}`, event,
     message: (d && d.message) || '' };
 }
 

@@ -38,8 +38,132 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-pub(super) async fn page() -> Response {
-    asset("text/html; charset=utf-8", INDEX_HTML)
+/// The page, with the numbers of this moment already in it, so it is complete before its script
+/// has fetched anything. With an admin token the page is open to anyone, so it carries no data
+/// then: the script fills it in with the token.
+pub(super) async fn page(State(s): State<AdminState>) -> Response {
+    let summary = s.token.is_none().then(|| summary(&s.app));
+    let html = render(
+        summary.as_ref(),
+        &crate::clock::es2_timestamp(s.app.clock.now()),
+    );
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// `index.html` with its `{{…}}` places filled from `summary` (dashes without one).
+fn render(summary: Option<&Summary>, now: &str) -> String {
+    let mut html = INDEX_HTML.to_owned();
+    let mut put = |place: &str, value: String| {
+        html = html.replace(&format!("{{{{{place}}}}}"), &value);
+    };
+    let Some(s) = summary else {
+        for place in [
+            "journal-last-seq",
+            "notif-queued",
+            "notif-delivered",
+            "notif-failed",
+            "notif-dropped",
+            "queue-depth",
+            "conformance-checks",
+            "conformance-passed",
+            "conformance-failed",
+            "conformance-notExercised",
+            "conformance-failedErrors",
+        ] {
+            put(place, "–".into());
+        }
+        put("loaded-at", "never".into());
+        put("profile-rows", String::new());
+        put("profile-total", String::new());
+        return html;
+    };
+    let n = &s.notifications;
+    put("journal-last-seq", s.journal.last_seq.to_string());
+    put("notif-queued", n.queued.to_string());
+    put("notif-delivered", n.delivered.to_string());
+    put("notif-failed", n.failed.to_string());
+    put(
+        "notif-dropped",
+        (n.dropped_queue_full + n.dropped_by_fault).to_string(),
+    );
+    put("queue-depth", n.queue_depth.to_string());
+    let c = &s.conformance;
+    put("conformance-checks", c.checks.to_string());
+    put("conformance-passed", c.passed.to_string());
+    put("conformance-failed", c.failed.to_string());
+    put("conformance-notExercised", c.not_exercised.to_string());
+    put("conformance-failedErrors", c.failed_errors.to_string());
+    put("loaded-at", now.get(11..19).unwrap_or(now).to_owned());
+    // The same rows the script builds (sorted by operator and type, a totals row when more than
+    // one), so its first refresh changes nothing.
+    let mut rows: Vec<&ProfileCounts> = s.profiles.iter().collect();
+    rows.sort_by(|a, b| (&a.operator, &a.profile_type).cmp(&(&b.operator, &b.profile_type)));
+    let mut sums = [0u64; 9];
+    let cell = |n: u64, state: &str| {
+        let class = if n == 0 { "num zero" } else { "num" };
+        format!("<td class=\"{class}\" data-state=\"{state}\">{n}</td>")
+    };
+    let mut body = String::new();
+    for p in &rows {
+        body.push_str(&format!(
+            "<tr data-operator=\"{op}\" data-profile-type=\"{ty}\"><td class=\"operator\">{op}</td><td class=\"profile-type\">{ty}</td>",
+            op = escape(&p.operator),
+            ty = escape(&p.profile_type)
+        ));
+        for (i, state) in ProfileState::ALL.iter().enumerate() {
+            let count = p
+                .states
+                .get(state.as_str())
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            sums[i] += count;
+            body.push_str(&cell(count, state.as_str()));
+        }
+        body.push_str(&format!(
+            "<td class=\"num total\" data-state=\"Total\">{}</td></tr>",
+            p.total
+        ));
+    }
+    put("profile-rows", body);
+    let total = if rows.len() > 1 {
+        let mut foot = String::from("<tr><td colspan=\"2\">All</td>");
+        for (i, state) in ProfileState::ALL.iter().enumerate() {
+            foot.push_str(&cell(sums[i], state.as_str()));
+        }
+        foot.push_str(&format!(
+            "<td class=\"num total\" data-state=\"Total\">{}</td></tr>",
+            sums.iter().sum::<u64>()
+        ));
+        foot
+    } else {
+        String::new()
+    };
+    put("profile-total", total);
+    html
+}
+
+/// Text for HTML: scenario names are the user's, so nothing in them may become markup.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 pub(super) async fn script() -> Response {

@@ -170,3 +170,12 @@ pub(super) fn load_scenario(paths: &[PathBuf]) -> Result<Scenario> {
     };
     loaded.map_err(|e| anyhow::anyhow!("cannot load the scenario:\n{e}"))
 }
+
+/// `n` things, in English: "1 operator", "2 operators".
+pub(super) fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}

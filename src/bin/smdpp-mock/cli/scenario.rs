@@ -45,11 +45,11 @@ pub(super) fn scenario(cmd: ScenarioCommand) -> Result<()> {
                 let names: Vec<String> = group.iter().map(|p| p.display().to_string()).collect();
                 match Scenario::load_all(group) {
                     Ok(s) => println!(
-                        "{}: ok ({} operators, {} profile types, {} profiles)",
+                        "{}: ok ({}, {}, {})",
                         names.join(" + "),
-                        s.operators().len(),
-                        s.profile_types().count(),
-                        s.profile_count()
+                        super::count(s.operators().len(), "operator"),
+                        super::count(s.profile_types().count(), "profile type"),
+                        super::count(s.profile_count(), "profile")
                     ),
                     Err(errors) => {
                         failed += 1;

@@ -102,13 +102,13 @@ fn print_banner(config: &ServerConfig, server: &Server) {
     };
     let source = scenario.sources().join(" + ");
     let mut out = format!(
-        "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  admin API          {}\n  scenario           {source} ({} operators, {} profiles)\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
+        "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  admin API          {}\n  scenario           {source} ({}, {})\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
         addr.port(),
         server
             .admin_addr()
             .map_or("off".to_string(), |a| format!("http://{a}/ (OpenAPI: /openapi.json)")),
-        scenario.operators().len(),
-        scenario.profile_count(),
+        super::count(scenario.operators().len(), "operator"),
+        super::count(scenario.profile_count(), "profile"),
     );
     if let Some(op) = scenario.operators().first() {
         let profile_type = scenario
