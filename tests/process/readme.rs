@@ -68,3 +68,24 @@ fn first_screen_commands_and_ci() {
     let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
     assert!(ci.lines().any(|l| l.trim() == "cargo test"), "{ci}");
 }
+
+/// A newcomer learns early how to get `smdpp-mock` on the PATH, and the library example's
+/// dependencies are all listed.
+#[test]
+fn onboarding_facts_are_in_the_readme() {
+    let readme = readme();
+    let early: String = readme.lines().take(25).collect::<Vec<_>>().join("\n");
+    assert!(early.contains("cargo install --path ."), "{early}");
+    let start = readme
+        .find("[dev-dependencies]")
+        .expect("a [dev-dependencies] block");
+    let library = &readme[start..start + readme[start..].find("```").unwrap()];
+    for dependency in [
+        "smdpp-mock",
+        r#"tokio = { version = "1", features = ["macros", "rt-multi-thread"] }"#,
+        "serde_json",
+        "anyhow",
+    ] {
+        assert!(library.contains(dependency), "{dependency:?} in {library}");
+    }
+}
