@@ -28,6 +28,10 @@ pub struct Counters {
     pub connections_closed_header_timeout: AtomicU64,
     /// Connections closed after the idle timeout.
     pub connections_closed_idle_timeout: AtomicU64,
+    /// SM-DS Event Registrations performed (simulated ES12.RegisterEvent, SGP.22 §3.6.1).
+    pub smds_events_registered: AtomicU64,
+    /// SM-DS Event Deletions performed (simulated ES12.DeleteEvent, SGP.22 §3.6.3).
+    pub smds_events_deleted: AtomicU64,
 }
 
 impl Counters {

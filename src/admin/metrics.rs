@@ -58,6 +58,17 @@ pub(super) fn render(app: &App) -> String {
         ],
     );
 
+    counters(
+        &mut out,
+        "smdpp_smds_events_total",
+        "SM-DS event operations performed (simulated ES12).",
+        "operation",
+        &[
+            ("register", &c.smds_events_registered),
+            ("delete", &c.smds_events_deleted),
+        ],
+    );
+
     let world = app.world();
     family(
         &mut out,

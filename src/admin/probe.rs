@@ -68,6 +68,7 @@ pub(super) async fn run(
     let body = compose::body(
         &compose::Content {
             profile: &profile,
+            eid: profile.eid,
             point: NotificationPoint::BppDownload,
             outcome: Ok(()),
             at: app.clock.now(),

@@ -10,6 +10,7 @@ use tracing::{debug, info};
 use super::{simulator, App, World};
 use crate::fault::NotificationFacts;
 use crate::ids::IccidKey;
+use crate::metrics::Counters;
 use crate::notify::{compose, Outgoing};
 use crate::profile::machine::{DownloadFailure, Effect, NotificationPoint, Step};
 use crate::profile::Profile;
@@ -58,13 +59,19 @@ impl App {
         for effect in effects {
             match effect {
                 Effect::SmdsRegisterEvent { address, event_id } => {
+                    Counters::bump(&self.counters.smds_events_registered);
                     info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 RegisterEvent (simulated)");
                 }
                 Effect::SmdsDeleteEvent { address, event_id } => {
+                    Counters::bump(&self.counters.smds_events_deleted);
                     info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 DeleteEvent (simulated)");
                 }
                 Effect::Released => simulator::start(self, world, profile),
-                Effect::Notify { point, outcome } => self.notify(world, profile, point, outcome),
+                Effect::Notify {
+                    point,
+                    outcome,
+                    eid,
+                } => self.notify(world, profile, point, outcome, eid),
             }
         }
     }
@@ -77,6 +84,7 @@ impl App {
         profile: &Profile,
         point: NotificationPoint,
         outcome: Result<(), DownloadFailure>,
+        eid: Option<crate::ids::Eid>,
     ) {
         let scenario = &world.scenario;
         let Some(callback) = world.callback(&profile.owner) else {
@@ -84,10 +92,17 @@ impl App {
             return;
         };
         let format = &callback.format;
-        if point == NotificationPoint::BppDownload
-            && outcome.is_ok()
-            && !format.bpp_download_success
-        {
+        // What SGP.22 leaves to agreement is sent only where the callback's format asks.
+        let optional = match (point, outcome) {
+            (NotificationPoint::EligibilityAndRetryLimit, Ok(())) => !format.eligibility_success,
+            (NotificationPoint::BppDownload, Ok(())) => !format.bpp_download_success,
+            (
+                NotificationPoint::ConfirmationFailure,
+                Err(DownloadFailure::ConfirmationCodeRefused),
+            ) => !format.confirmation_failure_each_attempt,
+            _ => false,
+        };
+        if optional {
             return;
         }
         let id = self.notifier.next_id();
@@ -96,6 +111,7 @@ impl App {
         let body = compose::body(
             &compose::Content {
                 profile,
+                eid: eid.or(profile.eid),
                 point,
                 outcome,
                 at: now,

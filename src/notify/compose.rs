@@ -116,6 +116,8 @@ fn error_reason_name(reason: u8) -> &'static str {
 pub(crate) struct Content<'a> {
     /// The profile after the step.
     pub profile: &'a Profile,
+    /// The eUICC the step was reached with (the order's, or the device's before it is bound).
+    pub eid: Option<crate::ids::Eid>,
     /// The step.
     pub point: NotificationPoint,
     /// Success or why it failed.
@@ -135,7 +137,7 @@ pub(crate) fn body(c: &Content<'_>, format: &NotificationFormat) -> Value {
         "header".into(),
         json!({ "functionRequesterIdentifier": c.requester, "functionCallIdentifier": c.call_id }),
     );
-    if let Some(eid) = c.profile.eid {
+    if let Some(eid) = c.eid {
         m.insert("eid".into(), json!(eid.to_string()));
     }
     let mut iccid = c.profile.iccid.to_string();

@@ -36,6 +36,10 @@ pub(crate) struct ProfileView {
     /// The SM-DS of the order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smds_address: Option<String>,
+    /// With an SM-DS: whether the order's event is registered there now (registered at release,
+    /// deleted when the order ends: SGP.22 §3.6.1, §3.6.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smds_event_registered: Option<bool>,
     /// Download attempts of the order.
     pub download_attempts: u32,
     /// Wrong Confirmation Codes of the order.
@@ -82,6 +86,7 @@ impl ProfileView {
             activation_code,
             confirmation_code_required: p.confirmation_code_hash.is_some(),
             smds_address: p.smds_address.as_deref().map(str::to_owned),
+            smds_event_registered: p.smds_address.is_some().then_some(p.smds_event_registered),
             download_attempts: p.download_attempts,
             confirmation_code_attempts: p.confirmation_code_attempts,
             on_device: p.on_device.map(|d| d.as_str().to_owned()),

@@ -141,6 +141,9 @@ pub enum Effect {
         point: NotificationPoint,
         /// Success, or why the step failed.
         outcome: Result<(), DownloadFailure>,
+        /// The eUICC the step was reached with, which the notification names even before the
+        /// order is bound to it (Table 32a: `eid` "SHALL be set if available").
+        eid: Option<Eid>,
     },
 }
 
@@ -327,6 +330,12 @@ pub fn transition(
 
         Event::Device { eid, event } => {
             device::apply(profile, *event, *eid, rules, now, &mut next, &mut effects)?;
+            // The download order ends (installed, or in Error): its SM-DS event goes too
+            // (§3.1.3.3 step 10 after the installation result; §3.1.3.1 step 6 and §5.6.5
+            // step 10 after a terminal CancelSession).
+            if next.state != profile.state && matches!(next.state, Installed | Error) {
+                delete_smds_event(&mut next, &mut effects);
+            }
         }
 
         Event::CancelOrder {
@@ -349,16 +358,7 @@ pub fn transition(
                 matching_id.as_ref(),
                 rules,
             )?;
-            if let (true, Some(address), Some(OrderMatchingId::Id(event_id))) = (
-                profile.smds_event_registered,
-                &profile.smds_address,
-                &profile.matching_id,
-            ) {
-                effects.push(Effect::SmdsDeleteEvent {
-                    address: address.clone(),
-                    event_id: event_id.clone(),
-                });
-            }
+            delete_smds_event(&mut next, &mut effects);
             next.clear_order();
             next.state = match final_status {
                 FinalProfileStatus::Available => Available,
@@ -392,6 +392,21 @@ fn register_smds_event(next: &mut Profile, effects: &mut Vec<Effect>) {
     }
 }
 
+/// SM-DS Event Deletion (SGP.22 §3.6.3) when the order's event is registered.
+fn delete_smds_event(next: &mut Profile, effects: &mut Vec<Effect>) {
+    if let (true, Some(address), Some(OrderMatchingId::Id(event_id))) = (
+        next.smds_event_registered,
+        &next.smds_address,
+        &next.matching_id,
+    ) {
+        effects.push(Effect::SmdsDeleteEvent {
+            address: address.clone(),
+            event_id: event_id.clone(),
+        });
+        next.smds_event_registered = false;
+    }
+}
+
 fn check_associated_eid(
     associated: Option<Eid>,
     given: Option<Eid>,
@@ -402,10 +417,8 @@ fn check_associated_eid(
             associated: Some(a),
             given: g,
         }),
-        (None, Some(g)) => Err(Refusal::EidMismatch {
-            associated: None,
-            given: g,
-        }),
+        // §5.3.3 checks the EID only "if there is an EID already associated with the ICCID".
+        (None, Some(_)) => Ok(()),
         (Some(_), None) if rules.cancel_requires_associated_ids => {
             Err(Refusal::AssociatedIdMissing { field: "eid" })
         }
@@ -423,10 +436,8 @@ fn check_associated_matching_id(
             associated: Some(a.clone()),
             given: g.clone(),
         }),
-        (None, Some(g)) => Err(Refusal::MatchingIdMismatch {
-            associated: None,
-            given: g.clone(),
-        }),
+        // Likewise the MatchingID (§5.3.3).
+        (None, Some(_)) => Ok(()),
         // An empty MatchingID cannot be "provided" in a way that differs from absent.
         (Some(OrderMatchingId::Id(_)), None) if rules.cancel_requires_associated_ids => {
             Err(Refusal::AssociatedIdMissing {

@@ -211,6 +211,12 @@ pub(crate) struct NotificationFormatSpec {
     pub result_data: Option<ResultDataForm>,
     /// Send point 3 (BPP download) on success, which SGP.22 leaves to agreement. Default `true`.
     pub bpp_download_success: Option<bool>,
+    /// Send point 1 (eligibility and retry limit check) on success, which SGP.22 leaves to
+    /// agreement. Default `false`.
+    pub eligibility_success: Option<bool>,
+    /// Send point 2 on every wrong Confirmation Code, not only when the retries are exhausted
+    /// (SGP.22 §3.1.3.2 step 8 notifies then only). Default `false`.
+    pub confirmation_failure_each_attempt: Option<bool>,
     /// notificationPointId of the local events; SGP.22 reserves 0-99, so the defaults are
     /// 100 (enable), 101 (disable), 102 (delete). Telna and Monogoto use 6, 7, 8.
     #[serde(default)]

@@ -139,6 +139,10 @@ pub struct NotificationFormat {
     pub result_data: ResultDataForm,
     /// Send point 3 on success.
     pub bpp_download_success: bool,
+    /// Send point 1 on success.
+    pub eligibility_success: bool,
+    /// Send point 2 on every wrong Confirmation Code.
+    pub confirmation_failure_each_attempt: bool,
     /// Point ids of the local enable, disable and delete events.
     pub local_points: [u32; 3],
 }
@@ -151,6 +155,8 @@ impl Default for NotificationFormat {
             pad_iccid: false,
             result_data: ResultDataForm::FinalResult,
             bpp_download_success: true,
+            eligibility_success: false,
+            confirmation_failure_each_attempt: false,
             local_points: [100, 101, 102],
         }
     }

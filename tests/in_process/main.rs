@@ -14,6 +14,7 @@ mod device;
 mod early_answers;
 mod es2_functions;
 mod faults;
+mod fidelity;
 mod fuzz_bodies;
 mod hostile_input;
 mod library;

@@ -178,7 +178,8 @@ async fn confirmation_code_and_download_limits_notify_failed() {
     let limits = "  limits:\n    downloadAttempts: 2\n    confirmationCodeAttempts: 1";
     let t = TestServer::with_yaml(&scenario(&receiver.http_url(), "", limits)).await;
 
-    // Wrong Confirmation Codes: one tolerated (8.2.7/3.8), the next exceeds (8.2.7/6.4).
+    // Wrong Confirmation Codes: one tolerated (no notification: SGP.22 §3.1.3.2 step 8 notifies
+    // when the retries are exhausted), the next exceeds (8.2.7/6.4).
     let cc = released(&t, EID1, json!({ "confirmationCode": "1234" })).await;
     t.device(&cc, DeviceEvent::WrongConfirmationCode).unwrap();
     t.device(&cc, DeviceEvent::WrongConfirmationCode).unwrap();
@@ -193,7 +194,7 @@ async fn confirmation_code_and_download_limits_notify_failed() {
     t.device(&dl, DeviceEvent::Download).unwrap();
     assert_eq!(t.state(&dl), ProfileState::Error);
 
-    let got = receiver.wait_for(3).await;
+    let got = receiver.wait_for(2).await;
     let status = |r: &crate::common::receiver::Received| {
         let s = &r.body["notificationPointStatus"];
         (
@@ -221,13 +222,66 @@ async fn confirmation_code_and_download_limits_notify_failed() {
             r.to_string(),
         )
     };
-    let mut want = vec![
-        f(&cc, 2, "8.2.7", "3.8"),
-        f(&cc, 2, "8.2.7", "6.4"),
-        f(&dl, 1, "8.8.5", "6.4"),
-    ];
+    let mut want = vec![f(&cc, 2, "8.2.7", "6.4"), f(&dl, 1, "8.8.5", "6.4")];
     want.sort();
     assert_eq!(seen, want);
+    // Nothing more arrives: the tolerated wrong code sent nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.requests.lock().unwrap().len(), 2);
+}
+
+/// SGP.22 §3.1.3.2 steps 7-8: a wrong Confirmation Code is counted; point 2 is sent when the
+/// retries are exhausted and the order goes to Error. Per-attempt point 2 notifications are a
+/// switch (`format.confirmationFailureEachAttempt`), off by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmation_code_failures_notify_per_attempt_only_when_asked() {
+    let receiver = Receiver::plain(always(204)).await;
+    let limits = "  limits:\n    confirmationCodeAttempts: 1";
+    let each = "      format: { confirmationFailureEachAttempt: true }";
+    let t = TestServer::with_yaml(&scenario(&receiver.http_url(), each, limits)).await;
+    let cc = released(&t, EID1, json!({ "confirmationCode": "1234" })).await;
+    t.device(&cc, DeviceEvent::WrongConfirmationCode).unwrap();
+    t.device(&cc, DeviceEvent::WrongConfirmationCode).unwrap();
+    let codes: Vec<String> = receiver
+        .wait_for(2)
+        .await
+        .iter()
+        .map(|r| {
+            r.body["notificationPointStatus"]["statusCodeData"]["reasonCode"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(codes, ["3.8", "6.4"]);
+}
+
+/// SGP.22 Table 32a: point 1 reports the eligibility and retry limit check; its success is
+/// optional and off by default, sent with `format.eligibilitySuccess`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eligibility_success_is_sent_only_when_asked() {
+    for (format, want) in [
+        ("", vec![3]),
+        ("      format: { eligibilitySuccess: true }", vec![1, 3]),
+    ] {
+        let receiver = Receiver::plain(always(204)).await;
+        let t = TestServer::with_yaml(&scenario(&receiver.http_url(), format, "")).await;
+        let iccid = released(&t, EID1, json!({})).await;
+        t.device(&iccid, DeviceEvent::Download).unwrap();
+        let points: Vec<u64> = receiver
+            .wait_for(want.len())
+            .await
+            .iter()
+            .map(|r| r.body["notificationPointId"].as_u64().unwrap())
+            .collect();
+        assert_eq!(points, want, "{format:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(
+            receiver.requests.lock().unwrap().len(),
+            want.len(),
+            "{format:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -210,12 +210,16 @@ pub(super) fn apply(
         }
     }
 
-    // The SM-DP+ knows the eUICC from AuthenticateClient on, so later notifications carry it
-    // (SGP.22 Table 32a: eid "SHALL be set if available").
-    if next.eid.is_none() {
-        next.eid = Some(eid);
-    }
-    let mut notify = |point, outcome| effects.push(Effect::Notify { point, outcome });
+    // The order is bound to the eUICC only when the BPP is (§3.1.3.2 step 9, the Download
+    // below); the notifications name the eUICC all the same (Table 32a: eid "SHALL be set if
+    // available").
+    let mut notify = |point, outcome| {
+        effects.push(Effect::Notify {
+            point,
+            outcome,
+            eid: Some(eid),
+        })
+    };
     if let Some(expiry) = rules.order_expiry {
         let ordered = [ProfileState::Allocated, ProfileState::Linked]
             .into_iter()
@@ -244,7 +248,10 @@ pub(super) fn apply(
 
     match event {
         DeviceEvent::Download => {
-            // The EID becomes bound at the latest when the BPP is bound to it (§3.1.3.2).
+            // AuthenticateClient passed the eligibility check (point 1, whose success SGP.22
+            // leaves to agreement: the callback format decides), then GetBoundProfilePackage
+            // links the order to the eUICC (§3.1.3.2 step 9) and delivers the BPP (point 3).
+            notify(NotificationPoint::EligibilityAndRetryLimit, Ok(()));
             next.eid = Some(eid);
             next.state = Downloaded;
             notify(NotificationPoint::BppDownload, Ok(()));
@@ -261,6 +268,8 @@ pub(super) fn apply(
                     Err(DownloadFailure::ConfirmationCodeAttemptsExceeded),
                 );
             } else {
+                // §3.1.3.2 step 8 notifies only when the retries are exhausted (above); this
+                // per-attempt one is sent only where the callback's format asks for it.
                 notify(
                     NotificationPoint::ConfirmationFailure,
                     Err(DownloadFailure::ConfirmationCodeRefused),

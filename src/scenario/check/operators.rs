@@ -154,6 +154,12 @@ impl Checker<'_> {
         if let Some(v) = f.bpp_download_success {
             format.bpp_download_success = v;
         }
+        if let Some(v) = f.eligibility_success {
+            format.eligibility_success = v;
+        }
+        if let Some(v) = f.confirmation_failure_each_attempt {
+            format.confirmation_failure_each_attempt = v;
+        }
         for (slot, value) in format.local_points.iter_mut().zip([
             f.local_points.enable,
             f.local_points.disable,
