@@ -53,6 +53,9 @@ COPY --from=builder /usr/local/bin/smdpp-mock /usr/local/bin/smdpp-mock
 # mounted there starts with this ownership, so the mock can write its PKI.
 COPY --from=builder --chown=65532:65532 /rootfs/ /
 
+# The admin API listens on every interface of the container, so it always requires a token:
+# SMDPP_ADMIN_TOKEN when set, otherwise one the mock makes on first start, prints and keeps in
+# /certs/admin-token. /health and /ready stay open for health checks.
 ENV SMDPP_LISTEN=0.0.0.0:6443 \
     SMDPP_ADMIN_LISTEN=0.0.0.0:8080 \
     SMDPP_CERTS_DIR=/certs \

@@ -54,10 +54,14 @@ impl CertificateIdentity {
 }
 
 /// The caller of one request, as the scenario in force sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Caller<'s> {
-    /// The operator the client certificate maps to, whatever the source address.
+    /// The operator the client certificate maps to, whatever the source address; `None` when
+    /// it maps to none, or to several ([`Caller::ambiguous`]).
     pub operator: Option<&'s Operator>,
+    /// The operators a certificate maps to when its names belong to more than one: refused,
+    /// since picking one by scenario order would act for the wrong operator.
+    pub ambiguous: Vec<&'s str>,
     /// The client's address.
     pub ip: IpAddr,
 }
@@ -65,12 +69,32 @@ pub(crate) struct Caller<'s> {
 impl<'s> Caller<'s> {
     /// Identifies `peer` in `scenario`.
     pub(crate) fn identify(scenario: &'s Scenario, peer: &Peer) -> Self {
+        let matching = peer
+            .certificate
+            .as_ref()
+            .map(|c| scenario.operators_for_certificate(c.names()))
+            .unwrap_or_default();
+        let (operator, ambiguous) = match matching.as_slice() {
+            [one] => (Some(*one), Vec::new()),
+            [] => (None, Vec::new()),
+            several => (None, several.iter().map(|o| &*o.id).collect()),
+        };
         Caller {
-            operator: peer
-                .certificate
-                .as_ref()
-                .and_then(|c| scenario.operator_for_certificate(c.names())),
+            operator,
+            ambiguous,
             ip: peer.remote.ip(),
+        }
+    }
+
+    /// Why the certificate identifies no operator, for the client.
+    pub(crate) fn unidentified(&self) -> String {
+        if self.ambiguous.is_empty() {
+            "the client certificate does not identify any operator of this SM-DP+".into()
+        } else {
+            format!(
+                "the client certificate's names match several operators ({}): ambiguous, so it is refused; give each operator certificate names of its own",
+                self.ambiguous.join(", ")
+            )
         }
     }
 

@@ -71,6 +71,19 @@ pub enum Disconnect {
     AnswerNotSent,
 }
 
+/// Longest client-supplied identifier kept or logged whole (an ICCID has 20 characters, a
+/// MatchingID at most 128; a `functionCallIdentifier` has no limit of its own).
+pub(crate) const IDENTIFIER_LIMIT: usize = 160;
+
+/// `text` cut to `max` characters, marked with `…` when it was longer: every client-supplied
+/// string the mock keeps or logs goes through here, so memory is bounded by bytes.
+pub(crate) fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
+    }
+}
+
 /// Bodies are kept up to this size; a longer one is kept cut, as text.
 pub(crate) const BODY_LIMIT: usize = 8 * 1024;
 

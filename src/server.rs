@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::admin::AdminState;
+use crate::admin::{AdminState, Readiness, Stage};
 use crate::app::App;
 use crate::clock::Clock;
 use crate::es2::Es2;
@@ -48,8 +48,14 @@ pub struct ServerConfig {
     pub journal_capacity: usize,
     /// Where the admin / test-control API listens (plain HTTP); `None` runs none.
     pub admin_addr: Option<SocketAddr>,
-    /// Bearer token the admin API requires (all routes but `/health` and the dashboard's files).
+    /// Bearer token the admin API requires (all routes but `/health`, `/ready`, `/openapi.json` and the dashboard's files).
+    /// When the admin API listens beyond loopback without one, a random token is made, printed
+    /// at start and kept in `<certs_dir>/admin-token` (reused at the next start;
+    /// [`Server::admin_token`]).
     pub admin_token: Option<String>,
+    /// Host names (e.g. a compose service name) the admin API may be called by, besides IP
+    /// addresses and `localhost`; other `Host`s are refused (DNS rebinding).
+    pub admin_allowed_hosts: Vec<String>,
     /// Where the state survives restarts: loaded at start when present, saved every
     /// `state_interval` and at shutdown.
     pub state_file: Option<PathBuf>,
@@ -71,6 +77,7 @@ impl ServerConfig {
             journal_capacity: crate::journal::DEFAULT_JOURNAL_CAPACITY,
             admin_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             admin_token: None,
+            admin_allowed_hosts: Vec::new(),
             state_file: None,
             state_interval: std::time::Duration::from_secs(5),
         }
@@ -150,6 +157,16 @@ fn pki_error(e: anyhow::Error, dir: &std::path::Path) -> anyhow::Error {
     )
 }
 
+/// 128 random bits as 32 hex digits.
+fn random_token() -> Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("no randomness for the admin token"))?;
+    Ok(crate::ids::hex(&bytes))
+}
+
 /// Takes an exclusive lock on `<state file>.lock`, released when the process ends.
 fn lock_state_file(path: &std::path::Path) -> Result<std::fs::File> {
     let mut name = path.as_os_str().to_owned();
@@ -214,6 +231,8 @@ pub struct Server {
     _state_lock: Option<std::fs::File>,
     es2_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
+    admin_token: Option<String>,
+    readiness: Readiness,
     app: App,
     pki: PkiDir,
     pki_report: EnsureReport,
@@ -255,6 +274,51 @@ impl Server {
             notifier,
             config.journal_capacity,
         );
+        // The admin API answers from here on (`/health` alive, `/ready` 503) while the state is
+        // restored and the ES2+ listener starts.
+        let readiness = Readiness::default();
+        let (stop, stopped) = watch::channel(false);
+        let stopped_for = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let mut token = config.admin_token.clone();
+        let admin = match config.admin_addr {
+            Some(addr) => {
+                let admin_listener = TcpListener::bind(addr).await.map_err(|e| {
+                    bind_error(
+                        e,
+                        "the admin API",
+                        addr,
+                        "--admin-listen / SMDPP_ADMIN_LISTEN",
+                    )
+                })?;
+                let admin_addr = admin_listener.local_addr()?;
+                // Beyond loopback, anyone who can reach the port could drive the mock: without a
+                // token of the user's, one is made (and printed), never none.
+                if !admin_addr.ip().is_loopback() && token.is_none() {
+                    let (made, _) = pki.ensure_admin_token(random_token)?;
+                    warn!(%admin_addr, token = %made, file = %pki.admin_token_path().display(), "the admin API listens beyond loopback without --admin-token / SMDPP_ADMIN_TOKEN: it requires this generated token (kept in the file for the tools that share the certificates directory)");
+                    token = Some(made);
+                }
+                let router = crate::admin::router(AdminState {
+                    app: app.clone(),
+                    pki: pki.clone(),
+                    sans: Arc::new(config.server_sans()),
+                    token: token.as_deref().map(Arc::from),
+                    allowed_hosts: Arc::new(config.admin_allowed_hosts.clone()),
+                    readiness: readiness.clone(),
+                });
+                tokio::spawn(http::serve_admin(
+                    admin_listener,
+                    router,
+                    config.limits.shutdown_grace,
+                    stopped_for(stopped.clone()),
+                ));
+                info!(%admin_addr, "admin API listening (plain HTTP)");
+                Some(admin_addr)
+            }
+            None => None,
+        };
         // One process per state file: a second one would overwrite the first one's saves.
         let state_lock = match config.state_file.as_deref() {
             Some(path) => Some(lock_state_file(path)?),
@@ -269,7 +333,6 @@ impl Server {
                 "state restored"
             );
         }
-        let (stop, stopped) = watch::channel(false);
         let saver = config.state_file.clone().map(|path| StateSaver {
             app: app.clone(),
             path: Arc::new(path),
@@ -293,40 +356,6 @@ impl Server {
                 }
             });
         }
-        let stopped_for = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let admin = match config.admin_addr {
-            Some(addr) => {
-                let admin_listener = TcpListener::bind(addr).await.map_err(|e| {
-                    bind_error(
-                        e,
-                        "the admin API",
-                        addr,
-                        "--admin-listen / SMDPP_ADMIN_LISTEN",
-                    )
-                })?;
-                let admin_addr = admin_listener.local_addr()?;
-                if !admin_addr.ip().is_loopback() && config.admin_token.is_none() {
-                    warn!(%admin_addr, "the admin API listens beyond loopback without a token: anyone who can reach it can change the mock's state (set --admin-token / SMDPP_ADMIN_TOKEN)");
-                }
-                let router = crate::admin::router(AdminState {
-                    app: app.clone(),
-                    pki: pki.clone(),
-                    sans: Arc::new(config.server_sans()),
-                    token: config.admin_token.as_deref().map(Arc::from),
-                });
-                tokio::spawn(http::serve_admin(
-                    admin_listener,
-                    router,
-                    config.limits.shutdown_grace,
-                    stopped_for(stopped.clone()),
-                ));
-                info!(%admin_addr, "admin API listening (plain HTTP)");
-                Some(admin_addr)
-            }
-            None => None,
-        };
         let router = EngineService::new(
             Arc::new(Es2::new(app.clone())),
             es2_listener_fallback(app.clone()),
@@ -342,7 +371,10 @@ impl Server {
             stopped_for(stopped),
         );
         let (notifier, drain) = (app.notifier.clone(), config.notify_drain);
+        let ready = readiness.clone();
         let task = tokio::spawn(async move {
+            // Polled: the accept loop runs from here on.
+            ready.set(Stage::Ready);
             serving.await;
             let left = notifier.drain(drain).await;
             if left == 0 {
@@ -364,6 +396,8 @@ impl Server {
             _state_lock: state_lock,
             es2_addr,
             admin_addr: admin,
+            admin_token: token,
+            readiness,
             app,
             pki,
             pki_report,
@@ -380,6 +414,12 @@ impl Server {
     /// The bound admin API address, if it runs.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// The token the admin API requires: the configured one, or the one made at start because
+    /// the admin API listens beyond loopback without one.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
     }
 
     /// The application state (store, scenario, clock).
@@ -399,6 +439,7 @@ impl Server {
 
     /// Stops accepting, lets in-flight requests finish, and returns when done.
     pub async fn shutdown(mut self) {
+        self.readiness.set(Stage::Stopping);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }
@@ -410,6 +451,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.readiness.set(Stage::Stopping);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }

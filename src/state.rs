@@ -25,8 +25,8 @@ use crate::scenario::Scenario;
 
 /// The `format` every state file names.
 pub(crate) const FORMAT: &str = "smdpp-mock-state";
-/// The version this build writes and reads.
-pub(crate) const VERSION: u32 = 1;
+/// The version this build writes (it also reads version 1, which kept retired EventIDs whole).
+pub(crate) const VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -208,16 +208,16 @@ pub(crate) struct Restored {
 pub(crate) fn save(app: &App, path: &Path) -> Result<Saved> {
     let world = app.world();
     let mut payload = Payload::default();
-    // Only profiles that changed since the inventory was loaded: every change leaves a
-    // transition, and an untouched million-profile inventory then costs nothing.
+    // Only profiles something was committed on since the inventory was loaded (a counter
+    // alone included), so an untouched million-profile inventory costs nothing.
     let mut changed = Vec::new();
     let retired = world.store.for_each_consistent(|p| {
-        if !p.history.is_empty() {
+        if p.modified {
             changed.push(p.clone());
         }
     });
     payload.profiles = changed.iter().map(SavedProfile::from_profile).collect();
-    payload.retired_event_ids = retired.iter().map(|m| m.as_str().to_owned()).collect();
+    payload.retired_event_ids = retired.iter().map(|d| format!("{d:016x}")).collect();
     payload.matching_id_position = world.matching_ids.position();
     payload.journal_last_seq = app.journal.last_seq();
     let c = &app.notifier.log().counters;
@@ -287,9 +287,9 @@ fn read(path: &Path, scenario: &Scenario) -> Result<(Header, Payload)> {
     if header.format != FORMAT {
         bail!("format {:?} is not {FORMAT:?}", header.format);
     }
-    if header.version != VERSION {
+    if !(1..=VERSION).contains(&header.version) {
         bail!(
-            "version {} was written by another smdpp-mock; this one reads version {VERSION}",
+            "version {} was written by another smdpp-mock; this one reads versions 1 to {VERSION}",
             header.version
         );
     }
@@ -331,7 +331,7 @@ pub fn check(path: &Path, scenario: &Scenario) -> Result<String> {
 /// scenario. Nothing is applied unless the whole file checks out.
 pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
     let world = app.world();
-    let (_, payload) = read(path, &world.scenario)
+    let (header, payload) = read(path, &world.scenario)
         .with_context(|| format!("the state file {} cannot be used", path.display()))?;
     // Everything is converted first, so a bad entry refuses the file before anything changes.
     let mut profiles = Vec::with_capacity(payload.profiles.len());
@@ -346,12 +346,19 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
             .ok_or_else(|| anyhow!("profile {} is not in the inventory", saved.iccid))?;
         profiles.push(saved.apply(&base)?);
     }
+    // Version 2 keeps the digests of retired EventIDs; version 1 kept the IDs themselves.
     let retired = payload
         .retired_event_ids
         .iter()
-        .map(|m| m.parse::<MatchingId>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("retired EventID: {e}"))?;
+        .map(|text| match header.version {
+            1 => text
+                .parse::<MatchingId>()
+                .map(|id| crate::store::Store::event_digest(&id))
+                .map_err(|e| anyhow!("retired EventID: {e}")),
+            _ => u64::from_str_radix(text, 16)
+                .map_err(|e| anyhow!("retired EventID digest {text:?}: {e}")),
+        })
+        .collect::<Result<Vec<_>>>()?;
     // A MatchingID belongs to one order: check before anything is applied.
     let mut seen = std::collections::HashSet::new();
     for p in &profiles {
@@ -372,7 +379,7 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
             .restore(p)
             .map_err(|e| anyhow!("profile {iccid}: {e:?}"))?;
     }
-    world.store.retire_event_ids(retired);
+    world.store.retire_event_digests(retired);
     world.matching_ids.resume_at(payload.matching_id_position);
     app.journal.continue_after(payload.journal_last_seq);
     let last_id = payload

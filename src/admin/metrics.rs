@@ -70,6 +70,21 @@ pub(super) fn render(app: &App) -> String {
     );
 
     let world = app.world();
+    let (remembered, forgotten) = world.store.retired_event_ids();
+    single(
+        &mut out,
+        "smdpp_retired_event_ids",
+        "gauge",
+        "SM-DS EventIDs remembered as used, never to be given again (SGP.22 §3.6.1.1).",
+        remembered,
+    );
+    single(
+        &mut out,
+        "smdpp_retired_event_ids_forgotten_total",
+        "counter",
+        "Retired EventIDs forgotten, oldest first, to keep the memory bounded.",
+        forgotten,
+    );
     family(
         &mut out,
         "smdpp_profiles",

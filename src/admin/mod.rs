@@ -43,6 +43,56 @@ pub struct AdminState {
     pub sans: Arc<Vec<String>>,
     /// When set, every route but the open ones needs `Authorization: Bearer <token>`.
     pub token: Option<Arc<str>>,
+    /// Host names the admin API may be called by besides IP addresses and `localhost`.
+    pub allowed_hosts: Arc<Vec<String>>,
+    /// Where the server is in its life, for `/ready`.
+    pub readiness: Readiness,
+}
+
+/// Where a server is in its life: `/ready` answers 200 only while it is [`Stage::Ready`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The scenario is loaded; the state file is being restored and the ES2+ listener started.
+    Starting,
+    /// The scenario is loaded, the state file restored and the ES2+ listener accepting.
+    Ready,
+    /// Shutdown has begun: no new connections; in-flight requests finish.
+    Stopping,
+}
+
+impl Stage {
+    fn describe(self) -> &'static str {
+        match self {
+            Stage::Starting => "starting: restoring the state file and starting the ES2+ listener",
+            Stage::Ready => "ready",
+            Stage::Stopping => "stopping: no new connections are accepted",
+        }
+    }
+}
+
+/// The shared [`Stage`] of one server.
+#[derive(Clone, Debug)]
+pub struct Readiness(Arc<std::sync::Mutex<Stage>>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness(Arc::new(std::sync::Mutex::new(Stage::Starting)))
+    }
+}
+
+impl Readiness {
+    /// Moves to `stage`; a stopping server never becomes ready again.
+    pub fn set(&self, stage: Stage) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if *now != Stage::Stopping {
+            *now = stage;
+        }
+    }
+
+    /// The stage now.
+    pub fn stage(&self) -> Stage {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Every admin route: method, path (axum syntax), handler; one entry per method and path.
@@ -108,6 +158,9 @@ where
 /// every route but the open ones (`auth.rs`) needs it.
 pub fn router(state: AdminState) -> Router {
     let token = state.token.clone();
+    let policy = auth::BrowserPolicy {
+        allowed_hosts: state.allowed_hosts.clone(),
+    };
     routes()
         .into_iter()
         .fold(Router::new(), |r, (_, path, handler)| {
@@ -133,13 +186,27 @@ pub fn router(state: AdminState) -> Router {
             token,
             auth::require_token,
         ))
+        // Outermost: a foreign page is refused before anything else looks at its request.
+        .layer(axum::middleware::from_fn_with_state(
+            policy,
+            auth::browser_guard,
+        ))
 }
 
 async fn health() -> Response {
     json_response(StatusCode::OK, &json!({ "status": "ok" }))
 }
 
+/// 200 once the scenario is loaded, the state file restored and the ES2+ listener accepting;
+/// 503 (with what it waits for) before that and once shutdown has begun.
 async fn ready(State(s): State<AdminState>) -> Response {
+    let stage = s.readiness.stage();
+    if stage != Stage::Ready {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "ready": false, "stage": stage.describe() }),
+        );
+    }
     let world = s.app.world();
     json_response(
         StatusCode::OK,
@@ -166,4 +233,69 @@ pub(super) fn parse_body<T: serde::de::DeserializeOwned>(
             format!("body: {e}; e.g. {example}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::notify::transport::HttpTransport;
+    use crate::notify::Notifier;
+    use crate::scenario::Scenario;
+    use http_body_util::BodyExt;
+    use tower_service::Service;
+
+    async fn get(router: &mut Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let request = axum::http::Request::get(path)
+            .header("host", "127.0.0.1:8080")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.call(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    /// `/ready` is 503 while starting and once stopping, 200 only in between; `/health` is 200
+    /// throughout.
+    #[tokio::test]
+    async fn ready_follows_the_stage() {
+        let scenario = Arc::new(Scenario::default_scenario().unwrap());
+        let dir = std::env::temp_dir();
+        let transport = Arc::new(HttpTransport::new(PkiDir::new(&dir)));
+        let app = App::new(
+            scenario,
+            Clock::system(),
+            Notifier::start(transport, 10, 10),
+            10,
+        );
+        let readiness = Readiness::default();
+        let mut router = router(AdminState {
+            app,
+            pki: PkiDir::new(&dir),
+            sans: Arc::default(),
+            token: None,
+            allowed_hosts: Arc::default(),
+            readiness: readiness.clone(),
+        });
+        let (status, body) = get(&mut router, "/ready").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["ready"], false);
+        assert!(
+            body["stage"].as_str().unwrap().contains("state file"),
+            "{body}"
+        );
+        assert_eq!(get(&mut router, "/health").await.0, StatusCode::OK);
+
+        readiness.set(Stage::Ready);
+        let (status, body) = get(&mut router, "/ready").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["ready"], true);
+
+        readiness.set(Stage::Stopping);
+        readiness.set(Stage::Ready);
+        let (status, body) = get(&mut router, "/ready").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body["stage"].as_str().unwrap().starts_with("stopping"));
+    }
 }

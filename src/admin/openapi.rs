@@ -132,7 +132,12 @@ pub fn document() -> Value {
                 "Page size, 1 to 1000 (default 100).",
                 false,
             ),
-            parameter("cursor", "query", "nextCursor of the previous page.", false),
+            parameter(
+                "cursor",
+                "query",
+                "nextCursor of the previous page. One call looks at no more than 20,000 profiles: a page can be short, even empty, and still have a nextCursor.",
+                false,
+            ),
         ]
     };
     add(
@@ -475,7 +480,7 @@ pub fn document() -> Value {
             "schemas": schemas,
             "securitySchemes": { "adminToken": {
                 "type": "http", "scheme": "bearer",
-                "description": "Only when the instance runs with --admin-token / SMDPP_ADMIN_TOKEN: every admin route but /health and the dashboard's files then needs it (401 otherwise). The platform API uses mutual TLS instead."
+                "description": "When the instance runs with --admin-token / SMDPP_ADMIN_TOKEN, or its admin API listens beyond loopback (a token is then made and kept in <certs-dir>/admin-token): every admin route but /health, /ready, /openapi.json and the dashboard's files then needs it (401 otherwise). The platform API uses mutual TLS instead."
             } }
         },
         // Optional: no token is needed unless the instance was started with one.

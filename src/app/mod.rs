@@ -37,7 +37,11 @@ impl World {
     /// A fresh world in the scenario's initial state.
     pub fn new(scenario: Arc<Scenario>) -> Self {
         World {
-            store: Store::with_capacity(scenario.profiles(), scenario.profile_count()),
+            store: Store::remembering(
+                scenario.profiles(),
+                scenario.profile_count(),
+                scenario.retired_event_ids(),
+            ),
             matching_ids: MatchingIdGenerator::new(scenario.matching_id_seed()),
             faults: Faults::new(scenario.faults()),
             callbacks: RwLock::default(),

@@ -120,7 +120,8 @@ impl Conformance {
                 s.failures.push_back(Failure {
                     time: ctx.time.to_string(),
                     operator: ctx.operator.as_deref().map(str::to_owned),
-                    message: o.message.clone(),
+                    // Messages quote what the client sent: kept bounded, like the excerpt.
+                    message: crate::journal::cut(&o.message, 300),
                     excerpt: ctx.excerpt.chars().take(300).collect(),
                     journal_seq: ctx.journal_seq,
                 });

@@ -183,13 +183,91 @@ impl Report {
     }
 }
 
+/// `text` as XML 1.0 character data: escaped, and every character XML 1.0 does not allow
+/// (C0 controls but tab and newline, U+FFFE, U+FFFF; the C1 controls too, which it discourages)
+/// shown as U+FFFD, so any string a client put into a graded excerpt keeps the report valid.
 fn xml(text: &str) -> String {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n')
+            || ('\u{20}'..='\u{7E}').contains(&c)
+            || ('\u{A0}'..='\u{D7FF}').contains(&c)
+            || ('\u{E000}'..='\u{FFFD}').contains(&c)
+            || c >= '\u{10000}'
+    };
     text.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
         .collect::<String>()
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CheckId, Conformance, Context, Grade};
+    use proptest::prelude::*;
+
+    /// Any character, the ones XML 1.0 forbids (controls, U+FFFE, U+FFFF) made likely.
+    fn any_text() -> impl Strategy<Value = String> {
+        let awkward = prop_oneof![
+            Just('\u{0}'),
+            Just('\u{8}'),
+            Just('\u{B}'),
+            Just('\u{1F}'),
+            Just('\u{7F}'),
+            Just('\u{85}'),
+            Just('\u{FFFE}'),
+            Just('\u{FFFF}'),
+            Just('\u{D7FF}'),
+            Just('\u{10FFFF}'),
+            Just('<'),
+            Just('&'),
+            Just('"'),
+            Just('\r'),
+            Just(']'),
+            Just('>'),
+        ];
+        proptest::collection::vec(prop_oneof![awkward, any::<char>()], 0..40)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        /// Whatever a client puts in the fields a report quotes (the message quotes what it
+        /// sent, the excerpt is its request, the operator and time come from it too), the
+        /// JUnit report parses, and the excerpt's allowed characters survive.
+        #[test]
+        fn junit_is_well_formed_xml_for_any_graded_text(
+            message in any_text(),
+            excerpt in any_text(),
+            operator in any_text(),
+            time in any_text(),
+        ) {
+            let conformance = Conformance::default();
+            let ctx = Context {
+                time: time.as_str().into(),
+                operator: Some(operator.as_str().into()),
+                excerpt: excerpt.clone(),
+                journal_seq: Some(7),
+            };
+            conformance.record(
+                &[Grade { check: CheckId::Env004, passed: false, message: message.clone() }],
+                &ctx,
+            );
+            let report = conformance.report();
+            let xml = report.junit();
+            let doc = roxmltree::Document::parse(&xml);
+            prop_assert!(doc.is_ok(), "{:?} in\n{}", doc.err(), xml);
+            let doc = doc.unwrap();
+            let failure = doc
+                .descendants()
+                .find(|n| n.has_tag_name("failure"))
+                .expect("the failed check has a <failure>");
+            let text: String = failure.descendants().filter_map(|n| n.text()).collect();
+            let kept: String = excerpt.chars().filter(|c| c.is_alphanumeric() && !c.is_control()).take(20).collect();
+            let shown: String = text.chars().filter(|c| c.is_alphanumeric()).collect();
+            prop_assert!(shown.contains(&kept) || kept.is_empty(), "{kept:?} not in {text:?}");
+        }
+    }
 }

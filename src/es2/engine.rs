@@ -28,9 +28,12 @@ use crate::conformance::policy;
 use crate::exchange::{
     error_body, Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST,
 };
-use crate::journal::{BodyText, Disconnect, JournalEntry};
+use crate::journal::{cut, BodyText, Disconnect, JournalEntry, IDENTIFIER_LIMIT};
 use crate::metrics::StatusLabel;
 use crate::sgp22::{StatusCode, FORMAT_INVALID};
+
+/// Longest message from a client's request that is logged whole.
+const MESSAGE_LIMIT: usize = 300;
 
 /// ES2+ on the mutual-TLS listener.
 #[derive(Debug, Clone)]
@@ -216,17 +219,19 @@ impl Es2 {
         record.operator = operator.map(|o| o.id.clone());
         record.grades.push(if operator.is_some() {
             Grade::pass(CheckId::Tls002)
-        } else {
+        } else if caller.ambiguous.is_empty() {
             Grade::fail(
                 CheckId::Tls002,
                 "the client certificate identifies no operator",
             )
+        } else {
+            Grade::fail(CheckId::Tls002, caller.unidentified())
         });
         // Parsed once, for grading, the journal and the function.
         let parsed_result = crate::json::parse(&body);
         let parsed = parsed_result.as_ref().ok();
         let named_iccid = parsed.and_then(|v| v.get("iccid")?.as_str());
-        record.iccid = named_iccid.map(str::to_owned);
+        record.iccid = named_iccid.map(|i| cut(i, IDENTIFIER_LIMIT));
         let before = named_iccid
             .and_then(|i| i.parse::<crate::ids::Iccid>().ok())
             .and_then(|i| world.store.get(i.key()));
@@ -272,7 +277,7 @@ impl Es2 {
             world,
             now: self.app.clock.now(),
         };
-        match run(function, parsed_result.as_ref(), operator, &ctx) {
+        match run(function, parsed_result.as_ref(), &caller, &ctx) {
             Ok(mut answer) => {
                 if let Some(profile) = answer.profile.take() {
                     // DownloadOrder by profile type: the answer names the ICCID the request did not.
@@ -283,7 +288,7 @@ impl Es2 {
                 record.call_id = answer
                     .request_header
                     .take()
-                    .map(|h| h.function_call_identifier);
+                    .map(|h| cut(&h.function_call_identifier, IDENTIFIER_LIMIT));
                 record.status = Some(answer.status.as_str());
                 record.code = answer.error.as_ref().map(|e| e.code);
                 // Shared with the HTTP answer, not copied.
@@ -310,7 +315,7 @@ impl Es2 {
                     ),
                     Some(e) => info!(
                         %function, operator = operator.map(|o| &*o.id), call_id,
-                        code = %e.code, message = %e.message, "Failed"
+                        code = %e.code, message = %cut(&e.message, MESSAGE_LIMIT), "Failed"
                     ),
                 }
                 Answer::json(200, body)

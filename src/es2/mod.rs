@@ -22,6 +22,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::app::{App, World};
+use crate::caller::Caller;
 use crate::fault::{CallFacts, FaultAction};
 use crate::ids::{Iccid, IccidKey};
 use crate::json::Json;
@@ -121,7 +122,7 @@ pub(crate) enum BodyError {
 fn run(
     function: Function,
     parsed: Result<&Json<'_>, &serde_json::Error>,
-    operator: Option<&Operator>,
+    caller: &Caller<'_>,
     ctx: &Context<'_>,
 ) -> Result<FunctionAnswer, BodyError> {
     let value = parsed.map_err(|e| BodyError::NotJson(e.to_string()))?;
@@ -131,7 +132,7 @@ fn run(
     let fields = Fields::new(map);
     let header = fields.header();
     let authorised = match &header {
-        Ok(h) => authorise(h, operator),
+        Ok(h) => authorise(h, caller),
         Err(e) => Err(e.clone()),
     };
     let request_header = header.ok();
@@ -208,16 +209,10 @@ fn call_facts<'a>(
 
 /// The caller's identity: the certificate must map to an operator, and the
 /// `functionRequesterIdentifier` must be one that operator may use (SGP.22 §6.1.1, §6.5.1.3).
-fn authorise<'a>(
-    header: &RequestHeader,
-    operator: Option<&'a Operator>,
-) -> Result<&'a Operator, Es2Error> {
-    let operator = operator.ok_or_else(|| {
-        Es2Error::new(
-            status::REQUESTER_UNKNOWN,
-            "the client certificate does not identify any operator of this SM-DP+",
-        )
-    })?;
+fn authorise<'a>(header: &RequestHeader, caller: &Caller<'a>) -> Result<&'a Operator, Es2Error> {
+    let operator = caller
+        .operator
+        .ok_or_else(|| Es2Error::new(status::REQUESTER_UNKNOWN, caller.unidentified()))?;
     let requester = &header.function_requester_identifier;
     if !operator
         .requester_identifiers

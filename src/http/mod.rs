@@ -47,6 +47,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Connections served at once; more are closed on accept (before TLS) and counted.
     pub max_connections: usize,
+    /// Requests one HTTP/2 connection may have in flight at once (HTTP/1.1 has one), so the
+    /// requests in flight are at most `max_connections` × this, each with at most
+    /// `max_body_bytes` of body.
+    pub max_concurrent_streams: u32,
     /// Time in-flight requests get to finish on shutdown.
     pub shutdown_grace: Duration,
 }
@@ -60,6 +64,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            max_concurrent_streams: 8,
             shutdown_grace: Duration::from_secs(5),
         }
     }
@@ -98,7 +103,8 @@ pub(crate) async fn serve<E: Engine>(
     http.http1()
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
     http.http2()
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.max_concurrent_streams.max(1));
     let shared = Arc::new(connection::Shared {
         app: app.clone(),
         router,

@@ -5,8 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::UnixTime;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConnection, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 use x509_parser::extensions::GeneralName;
@@ -44,9 +47,11 @@ pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<Server
             .allow_unknown_revocation_status()
             .only_check_end_entity_revocation();
     }
-    let verifier = verifier
-        .build()
-        .context("building the client certificate verifier")?;
+    let verifier = Arc::new(RequireClientAuth(
+        verifier
+            .build()
+            .context("building the client certificate verifier")?,
+    ));
     let chain = CertificateDer::pem_file_iter(pki.server_cert_path())
         .with_context(|| format!("reading {}", pki.server_cert_path().display()))?
         .collect::<Result<Vec<_>, _>>()
@@ -61,6 +66,73 @@ pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<Server
         .context("loading the server certificate and key")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The chain verification of webpki, plus one rule it does not make: the certificate must say
+/// it is for client authentication. webpki accepts a certificate with no extended key usage at
+/// all; an SM-DP+ wants operators to present client certificates, not any certificate of the
+/// CA (a server certificate has serverAuth only and is refused by webpki already).
+#[derive(Debug)]
+struct RequireClientAuth(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for RequireClientAuth {
+    fn offer_client_auth(&self) -> bool {
+        self.0.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.0.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self.0.verify_client_cert(end_entity, intermediates, now)?;
+        let client_auth = X509Certificate::from_der(end_entity.as_ref())
+            .ok()
+            .and_then(|(_, cert)| {
+                cert.extended_key_usage()
+                    .ok()
+                    .flatten()
+                    .map(|e| e.value.client_auth)
+            });
+        if client_auth == Some(true) {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::InvalidPurpose,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// The names in the verified client certificate of a completed handshake.

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
@@ -17,6 +17,9 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
 use super::{CA_DAYS, CRL_DAYS, LEAF_DAYS};
+
+/// Longest validity `sign_csr` gives: 100 years.
+pub const MAX_CSR_DAYS: u32 = 36_525;
 
 /// What a leaf certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,10 +166,6 @@ impl CertificateAuthority {
         })
     }
 
-    /// Signs an operator's PEM CSR (RSA, EC P-256/P-384, Ed25519) into a client certificate
-    /// valid for `days` days.
-    ///
-    /// The issued certificate never carries CA:TRUE, gets a random serial and only the
     /// A CRL (PEM) signed by this CA that revokes the certificates with these serial numbers
     /// (big-endian bytes), numbered `number` (RFC 5280 §5.2.3).
     pub fn crl(&self, revoked: &[Vec<u8>], number: u64) -> Result<String> {
@@ -191,9 +190,23 @@ impl CertificateAuthority {
         crl.pem().context("encoding the CRL")
     }
 
-    /// Signs `csr_pem` into a client certificate valid `days` days, keeping the subject, SANs and
-    /// clientAuth/serverAuth usages the CSR asked for (clientAuth when it asked for none).
+    /// Signs an operator's PEM CSR (RSA, EC P-256/P-384, Ed25519) into a client certificate
+    /// valid for `days` days (1 to [`MAX_CSR_DAYS`]).
+    ///
+    /// What the certificate gets, whatever the CSR asks for: the CSR's subject; of its SANs
+    /// only the DNS names and URIs (the names an operator's `certificateNames` can match); the
+    /// extended key usage clientAuth alone and the key usage digitalSignature alone (so a
+    /// signed operator certificate can never serve as a server certificate, for `localhost` or
+    /// a callback host); never CA:TRUE; a random serial.
+    ///
+    /// # Errors
+    ///
+    /// A CSR that is not PEM, does not parse, whose signature does not verify or whose key is
+    /// not supported; `days` out of range.
     pub fn sign_csr(&self, csr_pem: &str, days: u32) -> Result<String> {
+        if !(1..=MAX_CSR_DAYS).contains(&days) {
+            bail!("--days must be from 1 to {MAX_CSR_DAYS} (100 years), not {days}");
+        }
         let der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
             .map_err(|e| anyhow!("not a PEM certificate signing request: {e}"))?;
         let (_, parsed) = X509CertificationRequest::from_der(der.as_ref())
@@ -215,15 +228,10 @@ impl CertificateAuthority {
         };
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages.retain(|u| {
-            matches!(
-                u,
-                ExtendedKeyUsagePurpose::ClientAuth | ExtendedKeyUsagePurpose::ServerAuth
-            )
-        });
-        if params.extended_key_usages.is_empty() {
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params
+            .subject_alt_names
+            .retain(|san| matches!(san, SanType::DnsName(_) | SanType::URI(_)));
         params.name_constraints = None;
         params.custom_extensions.clear();
         params.crl_distribution_points.clear();
@@ -231,7 +239,7 @@ impl CertificateAuthority {
         params.serial_number = Some(random_serial()?);
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::minutes(5);
-        params.not_after = now + Duration::days(i64::from(days.max(1)));
+        params.not_after = now + Duration::days(i64::from(days));
         let cert = params
             .signed_by(&spki, &self.issuer)
             .context("signing the CSR")?;

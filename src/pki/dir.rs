@@ -14,7 +14,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use rustls::pki_types::pem::PemObject;
 
 use super::ca::{CertificateAuthority, LeafSpec, Usage};
-use super::{CA_CERT, CA_KEY, CRL, NOTIFICATION_CLIENT, SERVER_CERT, SERVER_KEY};
+use super::{ADMIN_TOKEN, CA_CERT, CA_KEY, CRL, NOTIFICATION_CLIENT, SERVER_CERT, SERVER_KEY};
 
 /// The PKI directory and its fixed file names.
 #[derive(Debug, Clone)]
@@ -67,6 +67,37 @@ impl PkiDir {
     /// Path of the server key.
     pub fn server_key_path(&self) -> PathBuf {
         self.dir.join(SERVER_KEY)
+    }
+
+    /// Path of the admin token file (written only when the server makes a token).
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.dir.join(ADMIN_TOKEN)
+    }
+
+    /// The admin token in this directory, if a readable, non-empty one is there.
+    pub fn admin_token(&self) -> Option<String> {
+        let text = fs::read_to_string(self.admin_token_path()).ok()?;
+        let token = text.trim();
+        (!token.is_empty()).then(|| token.to_string())
+    }
+
+    /// The admin token in this directory, or `make()`'s, written there (mode 0600) for the
+    /// tools that share the directory (a compose client, `smdpp-mock conformance`). The bool
+    /// is true when it was made now.
+    pub fn ensure_admin_token(
+        &self,
+        make: impl FnOnce() -> Result<String>,
+    ) -> Result<(String, bool)> {
+        if let Some(token) = self.admin_token() {
+            return Ok((token, false));
+        }
+        let token = make()?;
+        write_new(
+            &self.admin_token_path(),
+            format!("{token}\n").as_bytes(),
+            true,
+        )?;
+        Ok((token, true))
     }
 
     /// Loads the CA, or creates it when neither of its files exists.

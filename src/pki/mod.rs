@@ -7,7 +7,7 @@ mod dir;
 
 use std::sync::Arc;
 
-pub use ca::{CertificateAuthority, IssuedCert, LeafSpec, Usage};
+pub use ca::{CertificateAuthority, IssuedCert, LeafSpec, Usage, MAX_CSR_DAYS};
 pub use dir::{EnsureReport, PkiDir};
 
 /// File name of the CA certificate.
@@ -20,6 +20,8 @@ pub const SERVER_CERT: &str = "server.pem";
 pub const SERVER_KEY: &str = "server.key";
 /// Base name of the SM-DP+'s own client certificate, for mTLS on outbound notifications.
 pub const NOTIFICATION_CLIENT: &str = "smdpp-client";
+/// The admin token the server makes when its admin API listens beyond loopback without one.
+pub const ADMIN_TOKEN: &str = "admin-token";
 /// The certificate revocation list `certs revoke` writes (PEM).
 pub const CRL: &str = "crl.pem";
 /// How long a CRL written by the mock says it is current.

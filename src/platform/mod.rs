@@ -47,15 +47,15 @@ pub(crate) fn router() -> Router<App> {
 /// The calling operator, or the answer for a certificate that identifies none.
 fn caller(app: &App, peer: &Peer) -> Result<Operator, Response> {
     let world = app.world();
-    Caller::identify(&world.scenario, peer)
-        .allowed()
-        .cloned()
-        .ok_or_else(|| {
-            error(
-                StatusCode::FORBIDDEN,
-                "the client certificate does not identify an operator allowed from this address",
-            )
-        })
+    let caller = Caller::identify(&world.scenario, peer);
+    caller.allowed().cloned().ok_or_else(|| {
+        let message = if caller.ambiguous.is_empty() {
+            "the client certificate does not identify an operator allowed from this address".into()
+        } else {
+            caller.unidentified()
+        };
+        error(StatusCode::FORBIDDEN, message)
+    })
 }
 
 async fn list_types(State(app): State<App>, Extension(peer): Extension<Arc<Peer>>) -> Response {

@@ -365,6 +365,9 @@ pub struct Profile {
     /// The last [`HISTORY_LEN`] state changes, oldest first (empty until the first one, so an
     /// untouched inventory costs nothing).
     pub history: Vec<Transition>,
+    /// Whether anything was committed on the profile since the inventory was loaded (a change
+    /// of counters alone included): what the state file saves.
+    pub(crate) modified: bool,
 }
 
 impl Profile {
@@ -386,6 +389,7 @@ impl Profile {
             order_seq: 0,
             entered: StateTimes::default(),
             history: Vec::new(),
+            modified: false,
         }
     }
 

@@ -104,7 +104,7 @@ pub(crate) struct StrictSettings {
     pub cancel_order_requires_associated_ids: Option<bool>,
 }
 
-/// Attempt limits of an order.
+/// Attempt limits of an order, and what the SM-DP+ remembers.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct LimitSettings {
@@ -116,6 +116,10 @@ pub(crate) struct LimitSettings {
     /// Default 3.
     #[schemars(with = "Option<u32>", range(min = 1))]
     pub confirmation_code_attempts: Option<Spanned<u32>>,
+    /// SM-DS EventIDs remembered and refused for reuse (SGP.22 §3.6.1.1), about 25 bytes each;
+    /// past this many the oldest is forgotten (counted in `/metrics`). Default 1048576.
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub retired_event_ids: Option<Spanned<u32>>,
 }
 
 /// What a simulated SM-DS does with an ES12 RegisterEvent.

@@ -68,6 +68,8 @@ pub struct Settings {
     pub conformance_strict: bool,
     /// The CRL the TLS listener enforces.
     pub crl_file: Option<PathBuf>,
+    /// SM-DS EventIDs remembered for refusing reuse (`smdp.limits.retiredEventIds`).
+    pub retired_event_ids: usize,
 }
 
 /// Where and how notifications for an operator are delivered.
@@ -396,6 +398,11 @@ impl Scenario {
         self.settings.matching_id_seed
     }
 
+    /// SM-DS EventIDs remembered for refusing reuse (`smdp.limits.retiredEventIds`).
+    pub fn retired_event_ids(&self) -> usize {
+        self.settings.retired_event_ids
+    }
+
     /// Rules the state machine obeys.
     pub fn rules(&self) -> &Rules {
         &self.rules
@@ -419,17 +426,22 @@ impl Scenario {
         self.operators.iter().find(|o| &*o.id == id)
     }
 
-    /// The operator a client certificate with these names (CN and SANs) belongs to.
-    pub fn operator_for_certificate<'a>(
+    /// The operators a client certificate with these names (CN and SANs) belongs to: one, or
+    /// none, or (a certificate whose names belong to two operators) several, which callers
+    /// refuse as ambiguous rather than pick by scenario order.
+    pub(crate) fn operators_for_certificate<'a>(
         &self,
         names: impl IntoIterator<Item = &'a str>,
-    ) -> Option<&Operator> {
+    ) -> Vec<&Operator> {
         let names: Vec<&str> = names.into_iter().collect();
-        self.operators.iter().find(|op| {
-            op.certificate_names
-                .iter()
-                .any(|n| names.iter().any(|c| c == n))
-        })
+        self.operators
+            .iter()
+            .filter(|op| {
+                op.certificate_names
+                    .iter()
+                    .any(|n| names.iter().any(|c| c == n))
+            })
+            .collect()
     }
 
     /// Whether any operator may connect from `ip`: the vendor's firewall, applied before TLS.

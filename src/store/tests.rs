@@ -70,16 +70,18 @@ fn arb_op(n: usize) -> impl Strategy<Value = Op> {
     let mids = ["M-1", "M-2", "M-3"];
     prop_oneof![
         any::<bool>().prop_map(Op::ByType),
-        (0..n, 0..3usize, any::<bool>()).prop_map(move |(i, m, release)| Op::Event(
-            i,
-            Event::ConfirmOrder(Confirmation {
-                eid: Some(eid),
-                matching_id: OrderMatchingId::Id(mids[m].parse().unwrap()),
-                confirmation_code_hash: None,
-                smds_address: None,
-                release,
-            })
-        )),
+        (0..n, 0..3usize, any::<bool>(), any::<bool>()).prop_map(move |(i, m, release, smds)| {
+            Op::Event(
+                i,
+                Event::ConfirmOrder(Confirmation {
+                    eid: Some(eid),
+                    matching_id: OrderMatchingId::Id(mids[m].parse().unwrap()),
+                    confirmation_code_hash: None,
+                    smds_address: smds.then(|| "smds.example".into()),
+                    release,
+                }),
+            )
+        }),
         (0..n).prop_map(|i| Op::Event(i, Event::DownloadOrder { eid: None })),
         (0..n).prop_map(|i| Op::Event(i, Event::ReleaseProfile)),
         (0..n, any::<bool>()).prop_map(|(i, a)| Op::Event(
@@ -104,6 +106,9 @@ proptest! {
         let keys: Vec<IccidKey> = profiles.iter().map(|p| p.iccid.key()).collect();
         let store = Store::new(profiles);
         let lenient = Rules { cancel_requires_associated_ids: false, ..Rules::default() };
+        // MatchingIDs that served as SM-DS EventIDs and were given up: never bound again
+        // (SGP.22 §3.6.1.1).
+        let mut retired: HashSet<String> = HashSet::new();
         for op in ops {
             match op {
                 Op::ByType(a) => {
@@ -117,11 +122,23 @@ proptest! {
                         transition(p, &e, &lenient, datetime!(2026-01-01 0:00 UTC))
                     });
                     if res.is_err() {
-                        prop_assert_eq!(store.get(keys[i]).unwrap(), before, "refusal changes nothing");
+                        prop_assert_eq!(&store.get(keys[i]).unwrap(), &before, "refusal changes nothing");
+                    }
+                    let after = store.get(keys[i]).unwrap();
+                    let id = |p: &Profile| p.matching_id.as_ref().and_then(OrderMatchingId::id).map(|m| m.as_str().to_string());
+                    if let (Some(old), true) = (id(&before), before.smds_address.is_some()) {
+                        if id(&after).as_ref() != Some(&old) {
+                            retired.insert(old);
+                        }
                     }
                 }
             }
             check_indexes(&store)?;
+            for p in store.snapshot() {
+                if let Some(m) = p.matching_id.as_ref().and_then(OrderMatchingId::id) {
+                    prop_assert!(!retired.contains(m.as_str()) , "EventID {} used again", m.as_str());
+                }
+            }
         }
     }
 }
@@ -201,4 +218,67 @@ fn a_profile_returned_to_the_pool_goes_to_the_back() {
         })
         .collect();
     assert_eq!(taken, vec![keys[1], keys[2], keys[0]]);
+}
+
+/// An order giving up a MatchingID that served as an SM-DS EventID (CancelOrder) races a
+/// ConfirmOrder of another order with the same MatchingID: the second must lose every time,
+/// before the first (in use) or after it (retired), never in between (SGP.22 §3.6.1.1).
+#[test]
+fn an_event_id_given_up_is_never_taken_by_a_concurrent_order() {
+    let eid: Eid = "89049032000000000000000000000001".parse().unwrap();
+    let order = Event::DownloadOrder { eid: Some(eid) };
+    let cancel = Event::CancelOrder {
+        eid: None,
+        matching_id: None,
+        final_status: FinalProfileStatus::Unavailable,
+    };
+    let lenient = Rules {
+        cancel_requires_associated_ids: false,
+        ..Rules::default()
+    };
+    for round in 0..300 {
+        let confirm = Event::ConfirmOrder(Confirmation {
+            eid: Some(eid),
+            matching_id: OrderMatchingId::Id(format!("EVT-{round}").parse().unwrap()),
+            confirmation_code_hash: None,
+            smds_address: Some("smds.example".into()),
+            release: false,
+        });
+        let profiles = inventory(2);
+        let (a, b) = (profiles[0].iccid.key(), profiles[1].iccid.key());
+        let store = Store::new(profiles);
+        store.update(a, |p| apply(p, &order)).unwrap();
+        store.update(b, |p| apply(p, &order)).unwrap();
+        store.update(a, |p| apply(p, &confirm)).unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let canceller = {
+            let (store, barrier, cancel, lenient) = (
+                store.clone(),
+                barrier.clone(),
+                cancel.clone(),
+                lenient.clone(),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                store
+                    .update(a, |p| {
+                        transition(p, &cancel, &lenient, datetime!(2026-01-01 0:00 UTC))
+                    })
+                    .unwrap();
+            })
+        };
+        barrier.wait();
+        // Keep trying while the cancel runs: a window between leaving the index and being
+        // retired would be found.
+        let mut taken = false;
+        for _ in 0..200 {
+            taken |= store.update(b, |p| apply(p, &confirm)).is_ok();
+        }
+        canceller.join().unwrap();
+        taken |= store.update(b, |p| apply(p, &confirm)).is_ok();
+        assert!(
+            !taken,
+            "round {round}: the EventID was bound to a second order"
+        );
+    }
 }

@@ -148,13 +148,22 @@ impl TestServer {
 
     /// A TLS connection presenting `certs/<name>.pem`, HTTP/1.1 by ALPN, nothing sent yet.
     pub async fn raw_tls(&self, name: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
+        self.raw_tls_alpn(name, b"http/1.1").await
+    }
+
+    /// Like [`TestServer::raw_tls`], offering `alpn` (e.g. `h2`).
+    pub async fn raw_tls_alpn(
+        &self,
+        name: &str,
+        alpn: &[u8],
+    ) -> tokio_rustls::client::TlsStream<TcpStream> {
         let certs = self.certs();
         let cert = std::fs::read(certs.join(format!("{name}.pem"))).unwrap();
         let key_pem = std::fs::read(certs.join(format!("{name}.key"))).unwrap();
         let mut config = client_config_builder(&certs)
             .with_client_auth_cert(chain(&cert), key(&key_pem))
             .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![alpn.to_vec()];
         let tcp = TcpStream::connect(self.es2_addr()).await.unwrap();
         TlsConnector::from(Arc::new(config))
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -577,7 +586,7 @@ impl AdminClient {
             .await
     }
 
-    /// A request with these headers (besides `host`).
+    /// A request with these headers (and `host: localhost` unless they name a host).
     pub async fn send_with(
         &self,
         method: Method,
@@ -590,10 +599,13 @@ impl AdminClient {
             .await
             .unwrap();
         tokio::spawn(conn);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost");
+        let mut request = Request::builder().method(method).uri(path);
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        {
+            request = request.header("host", "localhost");
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

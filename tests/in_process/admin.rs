@@ -32,6 +32,13 @@ async fn health_ready_and_metrics() {
         .anonymous_client()
         .call_raw_result(DownloadOrder, json!({}))
         .await;
+    // The handshake failure is counted on the server's side of the connection, which may
+    // finish after the client has seen it fail.
+    t.wait_metric(
+        "smdpp_tls_handshake_failures_total{reason=\"no_certificate\"}",
+        1,
+    )
+    .await;
     let m = a.get("/metrics").await;
     assert_eq!(m.status, StatusCode::OK);
     assert!(m.headers["content-type"]

@@ -16,6 +16,7 @@ mod es2_functions;
 mod faults;
 mod fidelity;
 mod fuzz_bodies;
+mod hardening;
 mod hostile_input;
 mod library;
 mod lifecycle;

@@ -269,11 +269,13 @@ async fn conformance_report_from_a_running_instance() {
     terminate(&mut child);
 }
 
-#[test]
-fn the_admin_port_beyond_loopback_warns_only_without_a_token() {
-    let run = |token: Option<&str>| {
+/// Beyond loopback the admin API is never open: without a token of the user's, one is made,
+/// printed in the banner and logged once, and required; a token of the user's is never logged.
+#[tokio::test]
+async fn the_admin_port_beyond_loopback_requires_a_token_generated_when_none_is_set() {
+    let start = |token: Option<&str>| {
         let dir = TempDir::new("warn");
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smdpp-mock"));
+        let mut cmd = bin();
         cmd.args([
             "serve",
             "--listen",
@@ -281,35 +283,67 @@ fn the_admin_port_beyond_loopback_warns_only_without_a_token() {
             "--admin-listen",
             "0.0.0.0:0",
         ])
+        .args(["--log-format", "json"])
         .env_remove("SMDPP_ADMIN_TOKEN")
         .arg("--certs-dir")
-        .arg(dir.path().join("certs"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
+        .arg(dir.path().join("certs"));
         if let Some(token) = token {
             cmd.args(["--admin-token", token]);
         }
-        let mut child = cmd.spawn().unwrap();
-        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut log = String::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !log.contains("ES2+ listening") {
-            use std::io::BufRead;
-            assert!(std::time::Instant::now() < deadline, "never started: {log}");
-            if stderr.read_line(&mut log).unwrap() == 0 {
-                break;
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        log
+        (crate::common::process::start(cmd), dir)
     };
-    let open = run(None);
-    assert!(open.contains("without a token"), "{open}");
-    let guarded = run(Some("t0ken"));
-    assert!(!guarded.contains("without a token"), "{guarded}");
+    let (open, dir) = start(None);
+    let warning: serde_json::Value = open
+        .log_lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["fields"]["token"].is_string())
+        .expect("a warning carrying the generated token");
+    let made = warning["fields"]["token"].as_str().unwrap().to_string();
+    assert_eq!(made.len(), 32, "{warning}");
+    let admin = AdminClient::at(open.admin_loopback());
+    assert_eq!(admin.get("/admin/journal").await.status, 401);
+    let bearer = format!("Bearer {made}");
+    let journal = admin
+        .send_with(
+            hyper::Method::GET,
+            "/admin/journal",
+            None,
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(journal.status, 200, "{:?}", journal.raw);
+    assert_eq!(admin.get("/health").await.status, 200);
+    // Kept for the tools that share the certificates directory, which find it there.
+    let file = dir.path().join("certs/admin-token");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), made);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let report = bin()
+        .args(["conformance", "report", "--admin"])
+        .arg(open.admin_loopback().to_string())
+        .arg("--certs-dir")
+        .arg(dir.path().join("certs"))
+        .env_remove("SMDPP_ADMIN_TOKEN")
+        .output()
+        .unwrap();
     assert!(
-        !guarded.contains("t0ken"),
-        "the token must not be logged: {guarded}"
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
     );
+
+    let (guarded, _dir) = start(Some("t0ken"));
+    let log = guarded.log_lines().join("\n");
+    assert!(!log.contains("generated"), "{log}");
+    assert!(
+        !log.contains("t0ken"),
+        "the token must not be logged: {log}"
+    );
+    let admin = AdminClient::at(guarded.admin_loopback());
+    assert_eq!(admin.get("/admin/journal").await.status, 401);
 }

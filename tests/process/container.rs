@@ -296,10 +296,29 @@ fn env_of(service: &Value) -> BTreeMap<String, String> {
         .as_object()
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .map(|(k, v)| (k.clone(), interpolate(v.as_str().unwrap_or_default())))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A compose value with `${NAME:-default}` as compose expands it when NAME is not set in the
+/// shell (these tests assume it is not); any other `$` is refused, so a new form is noticed.
+fn interpolate(value: &str) -> String {
+    match value
+        .strip_prefix("${")
+        .and_then(|v| v.strip_suffix('}'))
+        .and_then(|v| v.split_once(":-"))
+    {
+        Some((_, default)) => default.to_owned(),
+        None => {
+            assert!(
+                !value.contains('$'),
+                "compose interpolation {value:?} is not understood here"
+            );
+            value.to_owned()
+        }
+    }
 }
 
 /// A YAML list of strings.
@@ -560,6 +579,25 @@ fn the_compose_example_runs_on_this_host() {
         .enable_all()
         .build()
         .unwrap();
+    // The admin API listens on every interface: it needs the token the mock made and kept in
+    // the certificate volume (as the compose README reads it), and answers the service name.
+    let token = std::fs::read_to_string(certs.join("admin-token")).unwrap();
+    let bearer = format!("Bearer {}", token.trim());
+    let admin_get = |path: &str, host: &str| {
+        rt.block_on(AdminClient::at(admin).send_with(
+            hyper::Method::GET,
+            path,
+            None,
+            &[("authorization", &bearer), ("host", host)],
+        ))
+    };
+    assert_eq!(
+        rt.block_on(AdminClient::at(admin).get("/admin/journal"))
+            .status,
+        401
+    );
+    assert_eq!(admin_get("/admin/journal", "smdpp:8080").status, 200);
+    assert_eq!(admin_get("/admin/journal", "evil.example:8080").status, 403);
 
     // The client script, as the client container runs it.
     let es2_port = server.es2.port();
@@ -585,17 +623,13 @@ fn the_compose_example_runs_on_this_host() {
     // The device timeline runs; the receiver gets points 3, 4 and 100, each answered 204.
     let deadline = Instant::now() + Duration::from_secs(30);
     let delivered = loop {
-        let n = rt.block_on(async {
-            AdminClient::at(admin)
-                .get("/admin/notifications?state=delivered")
-                .await
-                .body["notifications"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["notificationPointId"].as_u64().unwrap())
-                .collect::<Vec<_>>()
-        });
+        let n = admin_get("/admin/notifications?state=delivered", "localhost").body
+            ["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["notificationPointId"].as_u64().unwrap())
+            .collect::<Vec<_>>();
         if n.len() >= 3 || Instant::now() > deadline {
             break n;
         }

@@ -88,3 +88,37 @@ async fn sign_csr_from_openssl_rsa_2048_is_accepted() {
     .await
     .assert_success();
 }
+
+/// `--days` out of range is a clear error, not a panic (which exits 101).
+#[test]
+fn sign_csr_days_out_of_range_is_a_clear_error() {
+    let work = TempDir::new("csr-days");
+    let certs = work.path().join("certs");
+    smdpp_mock::pki::PkiDir::new(&certs)
+        .ensure(&["localhost".into()], &["test-mno"])
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["test-mno".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test-mno");
+    let csr = work.path().join("mno.csr");
+    std::fs::write(&csr, params.serialize_request(&key).unwrap().pem().unwrap()).unwrap();
+    for days in ["0", "36526", "4000000"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+            .args(["certs", "sign-csr"])
+            .arg(&csr)
+            .args(["--days", days])
+            .arg("--certs-dir")
+            .arg(&certs)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{days}: {stderr}");
+        assert!(
+            stderr.contains("--days must be from 1 to 36525"),
+            "{days}: {stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}

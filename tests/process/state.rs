@@ -210,9 +210,9 @@ async fn a_bad_state_file_is_refused_whole_with_the_reason() {
     let newer =
         String::from_utf8(good.clone())
             .unwrap()
-            .replacen("\"version\":1", "\"version\":2", 1);
+            .replacen("\"version\":2", "\"version\":3", 1);
     let newer = attempt(newer.into_bytes(), SCENARIO).await;
-    assert!(newer.contains("version 2"), "{newer}");
+    assert!(newer.contains("version 3"), "{newer}");
     let other = attempt(
         good.clone(),
         r#"
@@ -333,4 +333,45 @@ fn kill_9_at_any_moment_leaves_a_complete_state_file() {
         "{}",
         reply.body
     );
+}
+
+/// Changes that leave no transition are saved too: the attempt counters of a profile that
+/// started Released, and a local disable of one that started Installed.
+#[tokio::test]
+async fn changes_without_a_transition_survive_a_restart() {
+    const STAGED: &str = r#"
+operators: [{ id: test-mno }]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles:
+      - iccid: "8944500400000000024"
+        state: Released
+        eid: "89049032123451234512345678901235"
+        matchingId: STAGED-0001
+        confirmationCode: "4711"
+      - iccid: "8944500400000000040"
+        state: Installed
+        eid: "89049032123451234512345678901237"
+        matchingId: STAGED-0002
+"#;
+    use smdpp_mock::profile::{DeviceEvent, LocalOperation};
+    let (released, installed) = ("8944500400000000024", "8944500400000000040");
+    let t = start(TempDir::new("state-counters"), STAGED).await;
+    t.device(released, DeviceEvent::WrongConfirmationCode)
+        .unwrap();
+    t.device(installed, DeviceEvent::Local(LocalOperation::Disable))
+        .unwrap();
+    let before = (t.profile(released), t.profile(installed));
+    assert_eq!(before.0.state, ProfileState::Released);
+    assert_eq!(before.0.confirmation_code_attempts, 1);
+    assert_eq!(before.0.download_attempts, 1);
+    assert_eq!(before.1.state, ProfileState::Installed);
+    assert!(
+        before.0.history.is_empty() && before.1.history.is_empty(),
+        "no transition: {before:?}"
+    );
+    let dir = stop(t).await;
+    let t = start(dir, STAGED).await;
+    assert_eq!((t.profile(released), t.profile(installed)), before);
 }

@@ -33,6 +33,7 @@ impl Checker<'_> {
             require_json_content_type: true,
             conformance_strict: false,
             crl_file: None,
+            retired_event_ids: crate::store::RETIRED_EVENT_IDS,
         };
         for (src, f, dir) in &loaded.files {
             let smdp = &f.smdp;
@@ -93,6 +94,17 @@ impl Checker<'_> {
             }
             if let Some(HumanDuration(d)) = smdp.order_expiry {
                 s.order_expiry = Some(d);
+            }
+            if let Some(n) = &smdp.limits.retired_event_ids {
+                if n.value == 0 {
+                    self.at(
+                        *src,
+                        &n.referenced,
+                        "smdp.limits.retiredEventIds: must be at least 1".to_string(),
+                    );
+                } else {
+                    s.retired_event_ids = n.value as usize;
+                }
             }
             if let Some(mode) = smdp.conformance {
                 s.conformance_strict = mode == file::ConformanceMode::Strict;

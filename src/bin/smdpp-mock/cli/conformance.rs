@@ -42,11 +42,15 @@ pub(super) enum ConformanceCommand {
     },
 }
 
-pub(super) async fn conformance(cmd: ConformanceCommand) -> Result<()> {
+pub(super) async fn conformance(
+    cmd: ConformanceCommand,
+    certs_dir: &std::path::Path,
+) -> Result<()> {
     let (admin, token) = match &cmd {
         ConformanceCommand::Report { admin, token, .. }
-        | ConformanceCommand::Probe { admin, token, .. } => (*admin, token.admin_token.as_deref()),
+        | ConformanceCommand::Probe { admin, token, .. } => (*admin, token.resolve(certs_dir)),
     };
+    let token = token.as_deref();
     let (status, body) = match &cmd {
         ConformanceCommand::Report { format, .. } => {
             admin_request(

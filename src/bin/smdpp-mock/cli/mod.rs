@@ -84,10 +84,21 @@ enum Command {
 
 #[derive(Debug, Args)]
 pub(super) struct AdminToken {
-    /// Bearer token the admin API requires (every route but /health and the dashboard's files);
-    /// the subcommands that call the admin API send it.
+    /// Bearer token the admin API requires (every route but /health, /ready, /openapi.json and the dashboard's files);
+    /// the subcommands that call the admin API send it, or else the token the server made in
+    /// the certificates directory (`admin-token`), when there is one.
     #[arg(long, env = "SMDPP_ADMIN_TOKEN", hide_env_values = true)]
     pub(super) admin_token: Option<String>,
+}
+
+impl AdminToken {
+    /// The token given, or the one a server made in `certs_dir`.
+    pub(super) fn resolve(&self, certs_dir: &std::path::Path) -> Option<String> {
+        self.admin_token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .or_else(|| PkiDir::new(certs_dir).admin_token())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -120,7 +131,9 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Some(Command::Serve(args)) => serve::serve(args).await,
         Some(Command::Certs(cmd)) => certs::certs(cmd),
         Some(Command::Scenario(cmd)) => scenario::scenario(cmd),
-        Some(Command::Conformance(cmd)) => conformance::conformance(cmd).await,
+        Some(Command::Conformance(cmd)) => {
+            conformance::conformance(cmd, &cli.serve.pki.certs_dir).await
+        }
         Some(Command::Health {
             admin,
             timeout_secs,

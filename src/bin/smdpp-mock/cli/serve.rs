@@ -30,7 +30,7 @@ pub(super) struct ServeArgs {
     #[arg(long, default_value_t = smdpp_mock::internal::journal::DEFAULT_JOURNAL_CAPACITY, env = "SMDPP_JOURNAL_SIZE")]
     journal_size: usize,
     #[command(flatten)]
-    pki: PkiArgs,
+    pub(super) pki: PkiArgs,
     /// Largest accepted request body, in bytes.
     #[arg(long, default_value_t = 64 * 1024, env = "SMDPP_MAX_BODY_BYTES")]
     max_body_bytes: usize,
@@ -50,8 +50,20 @@ pub(super) struct ServeArgs {
     /// ES2+ connections served at once; more are closed on accept and counted.
     #[arg(long, default_value_t = 1024, env = "SMDPP_MAX_CONNECTIONS")]
     max_connections: usize,
+    /// Requests one HTTP/2 connection may have in flight at once.
+    #[arg(long, default_value_t = 8, env = "SMDPP_MAX_CONCURRENT_STREAMS")]
+    max_concurrent_streams: u32,
     #[command(flatten)]
     token: AdminToken,
+    /// Host name the admin API may be called by (its `Host` header), besides IP addresses and
+    /// `localhost`, e.g. a compose service name (repeatable; comma-separated in the env var).
+    /// Requests naming any other host are refused (DNS rebinding).
+    #[arg(
+        long = "admin-allowed-host",
+        env = "SMDPP_ADMIN_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    admin_allowed_hosts: Vec<String>,
     /// Keep the state (changed profiles and orders, counters, undelivered notifications) in
     /// this file: restored at start, saved periodically and at shutdown, written atomically. A
     /// corrupt file or one for another inventory is refused.
@@ -77,9 +89,11 @@ pub(super) async fn serve(args: ServeArgs) -> Result<()> {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         max_connections: args.max_connections,
+        max_concurrent_streams: args.max_concurrent_streams,
         ..Limits::default()
     };
     config.admin_token = args.token.admin_token.filter(|t| !t.is_empty());
+    config.admin_allowed_hosts = args.admin_allowed_hosts;
     config.state_file = args.state_file;
     config.state_interval = Duration::from_millis(args.state_interval_ms);
     let server = Server::start(config.clone()).await?;
@@ -110,6 +124,11 @@ fn print_banner(config: &ServerConfig, server: &Server) {
         super::count(scenario.operators().len(), "operator"),
         super::count(scenario.profile_count(), "profile"),
     );
+    if let (Some(token), None) = (server.admin_token(), config.admin_token.as_ref()) {
+        out.push_str(&format!(
+            "  admin token        {token} (generated: the admin API listens beyond loopback; set --admin-token / SMDPP_ADMIN_TOKEN to choose one)\n"
+        ));
+    }
     if let Some(op) = scenario.operators().first() {
         let profile_type = scenario
             .profile_types()

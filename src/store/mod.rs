@@ -14,7 +14,10 @@
 //! is always slot → index (MatchingID entry or pool mutex); nothing takes a slot lock while
 //! holding an index lock, so there is no deadlock and no profile can be handed out twice.
 
+mod retired;
+
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dashmap::mapref::entry::Entry;
@@ -23,6 +26,12 @@ use dashmap::DashMap;
 use crate::ids::{IccidKey, MatchingId};
 use crate::profile::machine::{Effect, Step};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
+
+/// Most profiles one [`Store::page`] call looks at.
+pub(crate) const PAGE_SCAN: usize = 20_000;
+
+/// SM-DS EventIDs a store remembers by default (`smdp.limits.retiredEventIds`).
+pub(crate) const RETIRED_EVENT_IDS: usize = retired::CAPACITY;
 
 /// The profile store. Cheap to clone; clones share the same data.
 #[derive(Debug, Clone, Default)]
@@ -36,8 +45,11 @@ struct Inner {
     index: HashMap<IccidKey, u32>,
     matching_ids: DashMap<MatchingId, IccidKey>,
     /// MatchingIDs that served as SM-DS EventIDs: never to be used again (SGP.22 §3.6.1.1).
-    retired_event_ids: DashMap<MatchingId, ()>,
+    retired_event_ids: retired::Retired,
     pools: HashMap<Arc<str>, Mutex<Pool>>,
+    /// Profiles per type and state, kept as commits happen, so counting costs nothing however
+    /// large the inventory.
+    counts: HashMap<Arc<str>, [AtomicUsize; 9]>,
     /// Woken after every committed change, for long-polls.
     changed: crate::change_signal::ChangeSignal,
     /// Every commit holds it shared; [`Store::for_each_consistent`] holds it exclusively, so
@@ -86,10 +98,20 @@ impl Store {
 
     /// Like [`Store::new`], with room for `expected` profiles reserved up front.
     pub fn with_capacity(profiles: impl IntoIterator<Item = Profile>, expected: usize) -> Self {
+        Self::remembering(profiles, expected, RETIRED_EVENT_IDS)
+    }
+
+    /// Like [`Store::with_capacity`], remembering at most `retired` SM-DS EventIDs.
+    pub fn remembering(
+        profiles: impl IntoIterator<Item = Profile>,
+        expected: usize,
+        retired: usize,
+    ) -> Self {
         let mut slots = Vec::with_capacity(expected);
         let mut index = HashMap::with_capacity(expected);
         let mut pools: HashMap<Arc<str>, Pool> = HashMap::new();
         let matching_ids = DashMap::new();
+        let mut counts: HashMap<Arc<str>, [AtomicUsize; 9]> = HashMap::new();
         for p in profiles {
             let key = p.iccid.key();
             let Ok(slot) = u32::try_from(slots.len()) else {
@@ -99,6 +121,8 @@ impl Store {
                 debug_assert!(false, "ICCID {} given twice", p.iccid);
                 continue;
             }
+            counts.entry(p.profile_type.clone()).or_default()[p.state.index()]
+                .fetch_add(1, Ordering::Relaxed);
             let pool = pools.entry(p.profile_type.clone()).or_default();
             if p.state == ProfileState::Available {
                 pool.insert(slot);
@@ -114,7 +138,8 @@ impl Store {
                 slots,
                 index,
                 matching_ids,
-                retired_event_ids: DashMap::new(),
+                retired_event_ids: retired::Retired::with_capacity(retired),
+                counts,
                 commits: std::sync::RwLock::new(()),
                 changed: crate::change_signal::ChangeSignal::new(),
                 pools: pools
@@ -167,8 +192,8 @@ impl Store {
     }
 
     /// Like [`Store::for_each`], with every commit held off meanwhile: one consistent moment,
-    /// with the retired EventIDs of that moment. Keep `f` short.
-    pub fn for_each_consistent(&self, mut f: impl FnMut(&Profile)) -> Vec<MatchingId> {
+    /// with the digests of the retired EventIDs of that moment. Keep `f` short.
+    pub fn for_each_consistent(&self, mut f: impl FnMut(&Profile)) -> Vec<u64> {
         let _all = self
             .inner
             .commits
@@ -177,27 +202,30 @@ impl Store {
         for slot in &self.inner.slots {
             f(&lock(slot));
         }
-        self.retired_event_ids()
+        self.inner.retired_event_ids.digests()
     }
 
     fn commit_guard(&self) -> std::sync::RwLockReadGuard<'_, ()> {
         self.inner.commits.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// MatchingIDs used as SM-DS EventIDs, never to be used again (SGP.22 §3.6.1.1).
-    pub fn retired_event_ids(&self) -> Vec<MatchingId> {
-        self.inner
-            .retired_event_ids
-            .iter()
-            .map(|e| e.key().clone())
-            .collect()
+    /// Marks EventIDs, by their digests, as used (the state file keeps digests).
+    pub(crate) fn retire_event_digests(&self, digests: impl IntoIterator<Item = u64>) {
+        for d in digests {
+            self.inner.retired_event_ids.retire_digest(d);
+        }
     }
 
-    /// Marks MatchingIDs as used SM-DS EventIDs (state file).
-    pub fn retire_event_ids(&self, ids: impl IntoIterator<Item = MatchingId>) {
-        for id in ids {
-            self.inner.retired_event_ids.insert(id, ());
-        }
+    /// The digest by which an EventID is remembered as used.
+    pub(crate) fn event_digest(id: &MatchingId) -> u64 {
+        retired::digest(id)
+    }
+
+    /// `(remembered, forgotten)`: EventIDs remembered as used, and how many were forgotten to
+    /// keep within the bound (see `store/retired.rs`).
+    pub fn retired_event_ids(&self) -> (usize, u64) {
+        let r = &self.inner.retired_event_ids;
+        (r.len(), r.evicted())
     }
 
     /// Puts back a profile saved earlier (state file), with its MatchingID and pool membership.
@@ -217,20 +245,38 @@ impl Store {
         self.inner.slots.iter().map(|m| lock(m).clone()).collect()
     }
 
-    /// Profiles counted by type and state (indexed like [`ProfileState::ALL`]): one pass over the
-    /// inventory.
+    /// Profiles counted by type and state (indexed like [`ProfileState::ALL`]), kept as
+    /// commits happen: no pass over the inventory.
     pub fn counts_by_type(&self) -> HashMap<Arc<str>, [usize; 9]> {
-        let mut out: HashMap<Arc<str>, [usize; 9]> = HashMap::new();
-        for slot in &self.inner.slots {
-            let p = lock(slot);
-            out.entry(p.profile_type.clone()).or_default()[p.state.index()] += 1;
+        self.inner
+            .counts
+            .iter()
+            .map(|(ty, states)| {
+                let mut out = [0usize; 9];
+                for (n, count) in out.iter_mut().zip(states) {
+                    *n = count.load(Ordering::Relaxed);
+                }
+                (ty.clone(), out)
+            })
+            .collect()
+    }
+
+    /// Moves a profile from one state's count to another's. Called under the slot's lock.
+    fn recount(&self, before: &Profile, after: &Profile) {
+        if before.state == after.state {
+            return;
         }
-        out
+        if let Some(states) = self.inner.counts.get(&after.profile_type) {
+            states[before.state.index()].fetch_sub(1, Ordering::Relaxed);
+            states[after.state.index()].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Up to `limit` profiles that pass `keep`, from inventory position `start` on, and the
     /// position to continue from. Positions never change, so pages stay stable while profiles
-    /// change state.
+    /// change state. One call looks at most at [`PAGE_SCAN`] profiles: a filter that matches
+    /// little gives a short (even empty) page with a position to continue from, rather than
+    /// one request scanning a whole large inventory.
     pub fn page(
         &self,
         start: usize,
@@ -239,7 +285,7 @@ impl Store {
     ) -> (Vec<Profile>, Option<usize>) {
         let mut out = Vec::new();
         for (i, slot) in self.inner.slots.iter().enumerate().skip(start) {
-            if out.len() == limit {
+            if out.len() == limit || i - start == PAGE_SCAN {
                 return (out, Some(i));
             }
             let p = lock(slot);
@@ -290,8 +336,10 @@ impl Store {
         let (slot, mutex) = self.slot(key).ok_or(UpdateError::UnknownIccid)?;
         let _commit = self.commit_guard();
         let mut profile = lock(mutex);
-        let step = check(&profile).map_err(UpdateError::Refused)?;
+        let mut step = check(&profile).map_err(UpdateError::Refused)?;
         self.rebind_matching_id(key, &profile, &step.next)?;
+        step.next.modified = true;
+        self.recount(&profile, &step.next);
         *profile = step.next;
         self.sync_pool(slot, &profile);
         let result = then(Updated {
@@ -342,7 +390,7 @@ impl Store {
                 self.sync_pool(slot, &profile);
                 continue;
             }
-            let step = match check(&profile) {
+            let mut step = match check(&profile) {
                 Ok(step) => step,
                 Err(e) => {
                     self.sync_pool(slot, &profile);
@@ -358,6 +406,8 @@ impl Store {
                 self.sync_pool(slot, &profile);
                 continue;
             }
+            step.next.modified = true;
+            self.recount(&profile, &step.next);
             *profile = step.next;
             self.sync_pool(slot, &profile);
             let result = then(Updated {
@@ -384,24 +434,29 @@ impl Store {
             return Ok(());
         }
         if let Some(new) = new {
-            if self.inner.retired_event_ids.contains_key(new) {
-                return Err(UpdateError::MatchingIdInUse(new.clone()));
-            }
             match self.inner.matching_ids.entry(new.clone()) {
                 Entry::Occupied(o) if *o.get() != key => {
                     return Err(UpdateError::MatchingIdInUse(new.clone()))
                 }
                 Entry::Occupied(_) => {}
+                // Asked while the entry is held: an order giving this MatchingID up retires it
+                // before it leaves the index, so it is either still in the index (occupied)
+                // or already retired here, never neither.
+                Entry::Vacant(_) if self.inner.retired_event_ids.contains(new) => {
+                    return Err(UpdateError::MatchingIdInUse(new.clone()))
+                }
                 Entry::Vacant(v) => {
                     v.insert(key);
                 }
             }
         }
         if let Some(old) = old {
-            self.inner.matching_ids.remove_if(old, |_, k| *k == key);
+            // Retired before it leaves the index: in between, a concurrent ConfirmOrder could
+            // otherwise take an EventID that must never be used again.
             if before.smds_address.is_some() {
-                self.inner.retired_event_ids.insert(old.clone(), ());
+                self.inner.retired_event_ids.retire(old);
             }
+            self.inner.matching_ids.remove_if(old, |_, k| *k == key);
         }
         Ok(())
     }
