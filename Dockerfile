@@ -57,13 +57,14 @@ COPY --from=builder --chown=65532:65532 /rootfs/ /
 # SMDPP_ADMIN_TOKEN when set, otherwise one the mock makes on first start, prints and keeps in
 # /certs/admin-token. /health and /ready stay open for health checks.
 ENV SMDPP_LISTEN=0.0.0.0:6443 \
+    SMDPP_ES9_LISTEN=0.0.0.0:6444 \
     SMDPP_ADMIN_LISTEN=0.0.0.0:8080 \
     SMDPP_CERTS_DIR=/certs \
     SMDPP_LOG_FORMAT=json
 
 VOLUME ["/certs", "/scenarios"]
 # 6443: ES2+ and the platform API (mutual TLS). 8080: admin API, /health, /metrics (plain HTTP).
-EXPOSE 6443 8080
+EXPOSE 6443 6444 8080
 USER 65532:65532
 WORKDIR /
 

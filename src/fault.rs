@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::ids::{Eid, IccidKey};
 use crate::profile::machine::NotificationPoint;
 use crate::scenario::{FaultSpec, FaultTarget};
-use crate::sgp22::{Function, StatusCode};
+use crate::sgp22::{Es9Function, Function, StatusCode};
 
 /// What is known about an ES2+ call when faults are considered.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +25,22 @@ pub struct CallFacts<'a> {
     /// The EID the request names, or that the named order has.
     pub eid: Option<Eid>,
     /// The profile type the request names, or of the named ICCID.
+    pub profile_type: Option<&'a str>,
+}
+
+/// What is known about an ES9+ call when faults are considered: the function, and the order
+/// of its session once one is known.
+#[derive(Debug, Clone, Copy)]
+pub struct Es9Facts<'a> {
+    /// The function.
+    pub function: Es9Function,
+    /// The owner of the session's order.
+    pub operator: Option<&'a str>,
+    /// The session's order.
+    pub iccid: Option<IccidKey>,
+    /// The session's eUICC.
+    pub eid: Option<Eid>,
+    /// The profile type of the session's order.
     pub profile_type: Option<&'a str>,
 }
 
@@ -99,6 +115,23 @@ impl Faults {
             .iter()
             .filter(|r| r.spec.target == FaultTarget::Es2)
             .find_map(|rule| rule.fire(Some(call.function), call))
+    }
+
+    /// The action of the first ES9+ rule that fires for `call`, if any.
+    pub fn check_es9(&self, call: &Es9Facts<'_>) -> Option<FaultAction> {
+        let facts = CallFacts {
+            function: Function::DownloadOrder, // ignored: ES9+ rules match `es9_function`
+            operator: call.operator.unwrap_or(""),
+            iccid: call.iccid,
+            eid: call.eid,
+            profile_type: call.profile_type,
+        };
+        self.rules
+            .iter()
+            .filter(|r| r.spec.target == FaultTarget::Es9)
+            .filter(|r| r.spec.es9_function.is_none_or(|f| f == call.function))
+            .filter(|r| r.spec.operator.is_none() || call.operator.is_some())
+            .find_map(|rule| rule.fire(None, &facts))
     }
 
     /// The action of the first notification rule that fires for `n`, if any.
@@ -176,6 +209,7 @@ mod tests {
             drop: false,
             duplicate: false,
             function: Some(Function::DownloadOrder),
+            es9_function: None,
             iccid: None,
             eid: None,
             profile_type: Some("A".into()),

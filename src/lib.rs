@@ -2,7 +2,9 @@
 //!
 //! A mock GSMA SGP.22 SM-DP+ that speaks ES2+ (DownloadOrder, ConfirmOrder, CancelOrder,
 //! ReleaseProfile) over mutual TLS, driven by YAML scenarios, sends HandleDownloadProgressInfo
-//! notifications, and grades the operator's client for conformance.
+//! notifications, and grades the operator's client for conformance; and ES9+ with SGP.22's
+//! crypto, so an LPA downloads the very order placed through ES2+ ([`lpa`] and [`euicc`] are
+//! one, in Rust).
 //!
 //! ## In your tests
 //!
@@ -34,7 +36,7 @@
 //!     .start()
 //!     .await?;
 //! // Checked when `mock` is dropped: the test fails listing what the mock received.
-//! mock.expect_call(Function::ConfirmOrder).succeeded().times(1);
+//! mock.expect_call(Function::ConfirmOrder).succeeded().times(2);
 //!
 //! // Your back-end needs the URL, the CA and the operator's certificate: `mock.es2_url()`,
 //! // `mock.ca_pem()`, `mock.operator_tls_config("my-mno")` (a rustls config), or this client:
@@ -46,13 +48,26 @@
 //! let confirm = client
 //!     .call(Function::ConfirmOrder, json!({ "iccid": iccid, "releaseFlag": true }))
 //!     .await?;
-//! let address = mock.smdp_address();
-//! let activation_code = format!("LPA:1${address}${}", confirm.body["matchingId"].as_str().unwrap());
-//! assert!(activation_code.starts_with("LPA:1$localhost$"));
+//! // 1$<where ES9+ listens>$<MatchingID> (SGP.22 §4.1).
+//! let activation_code = mock.activation_code(confirm.body["matchingId"].as_str().unwrap());
+//! assert!(activation_code.starts_with("1$localhost:"));
 //!
-//! // Play the device's part: download and install over ES9+.
-//! mock.device(iccid, DeviceEvent::Download)?;
-//! let profile = mock.device(iccid, DeviceEvent::InstallResult(InstallResult::Success))?;
+//! // The device's part, for real: an LPA with a software eUICC downloads and installs the order
+//! // over ES9+ (mutual authentication, the Bound Profile Package, the installation result).
+//! let mut lpa = mock.lpa("89049032123451234512345678901235")?;
+//! lpa.download(&activation_code, None).await?;
+//! assert_eq!(mock.profile(iccid).unwrap().state.to_string(), "Installed");
+//!
+//! // Or simulate it, without the protocol, on another order.
+//! let other = client
+//!     .call(Function::DownloadOrder, json!({ "profileType": "CONSUMER" }))
+//!     .await?;
+//! let other = other.body["iccid"].as_str().unwrap();
+//! client
+//!     .call(Function::ConfirmOrder, json!({ "iccid": other, "releaseFlag": true }))
+//!     .await?;
+//! mock.device(other, DeviceEvent::Download)?;
+//! let profile = mock.device(other, DeviceEvent::InstallResult(InstallResult::Success))?;
 //! assert_eq!(profile.state.to_string(), "Installed");
 //! # Ok(()) }
 //! ```
@@ -114,6 +129,8 @@ mod change_signal;
 mod clock;
 mod conformance;
 pub mod es2;
+mod es9;
+pub mod euicc;
 mod exchange;
 mod fault;
 mod http;
@@ -123,6 +140,7 @@ pub mod internal;
 mod ipnet;
 mod journal;
 mod json;
+pub mod lpa;
 mod metrics;
 mod mock;
 mod notify;
@@ -130,6 +148,7 @@ pub mod pki;
 mod platform;
 pub mod profile;
 mod rng;
+pub mod rsp;
 mod scenario;
 mod server;
 mod sgp22;

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 /// How an ES2+ request ended, for the `status` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StatusLabel {
-    /// An ES2+ answer: `Executed-Success`, `Failed`, …
-    Es2(&'static str),
+    /// A function's `functionExecutionStatus`: `Executed-Success`, `Failed`, …
+    Execution(&'static str),
     /// An HTTP-level answer (4xx), or 499 when the client went away: `http_<code>`.
     Http(u16),
 }
@@ -51,6 +51,10 @@ type RequestKey = (&'static str, StatusLabel, &'static str, &'static str);
 pub struct Metrics {
     /// Requests counted by [`RequestKey`].
     requests: Mutex<BTreeMap<RequestKey, u64>>,
+    /// ES9+ requests, counted the same way.
+    es9_requests: Mutex<BTreeMap<RequestKey, u64>>,
+    /// ES9+ TLS handshake failures by reason.
+    es9_handshakes: Mutex<BTreeMap<&'static str, u64>>,
     /// TLS handshake failures by reason.
     handshakes: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -66,6 +70,29 @@ impl Metrics {
         let (subject, reason) = code.map_or(("", ""), |c| (c.subject, c.reason));
         let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         *map.entry((function.name(), outcome, subject, reason))
+            .or_default() += 1;
+    }
+
+    /// Counts one ES9+ request outcome.
+    pub fn es9_request(
+        &self,
+        function: crate::sgp22::Es9Function,
+        outcome: StatusLabel,
+        code: Option<crate::sgp22::StatusCode>,
+    ) {
+        let (subject, reason) = code.map_or(("", ""), |c| (c.subject, c.reason));
+        let mut map = self.es9_requests.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry((function.name(), outcome, subject, reason))
+            .or_default() += 1;
+    }
+
+    /// Counts one failed TLS handshake on the ES9+ listener.
+    pub fn es9_handshake_failure(&self, reason: &'static str) {
+        *self
+            .es9_handshakes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
             .or_default() += 1;
     }
 
@@ -150,7 +177,7 @@ impl Metrics {
             .iter()
         {
             let status = match outcome {
-                StatusLabel::Es2(s) => (*s).to_owned(),
+                StatusLabel::Execution(s) => (*s).to_owned(),
                 StatusLabel::Http(code) => format!("http_{code}"),
             };
             let _ = writeln!(
@@ -161,6 +188,48 @@ impl Metrics {
             label(subject),
             label(reason)
         );
+        }
+        family(
+            out,
+            "smdpp_es9_requests_total",
+            "counter",
+            "ES9+ requests by function and outcome (status, subject and reason codes; 204 for notifications).",
+        );
+        for ((function, outcome, subject, reason), n) in self
+            .es9_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let status = match outcome {
+                StatusLabel::Execution(s) => (*s).to_owned(),
+                StatusLabel::Http(code) => format!("http_{code}"),
+            };
+            let _ = writeln!(
+                out,
+                "smdpp_es9_requests_total{{function=\"{}\",status=\"{}\",subject=\"{}\",reason=\"{}\"}} {n}",
+                label(function),
+                label(&status),
+                label(subject),
+                label(reason)
+            );
+        }
+        family(
+            out,
+            "smdpp_es9_tls_handshake_failures_total",
+            "counter",
+            "Failed TLS handshakes on the ES9+ listener by reason.",
+        );
+        for (reason, n) in self
+            .es9_handshakes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "smdpp_es9_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"
+            );
         }
         family(
             out,

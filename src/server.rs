@@ -12,17 +12,22 @@ use tracing::{info, warn};
 
 use crate::admin::{AdminState, Readiness, Stage};
 use crate::app::App;
+use crate::app::Es9Address;
 use crate::clock::Clock;
 use crate::es2::Es2;
+use crate::es9::{Es9, Es9Config};
 use crate::http::router::EngineService;
 use crate::http::{self, tls, Limits};
 use crate::notify::transport::HttpTransport;
 use crate::notify::{Notifier, DEFAULT_LOG_CAPACITY, DEFAULT_QUEUE_CAPACITY};
+use crate::pki::gsma::{self, GsmaPki};
 use crate::pki::{EnsureReport, PkiDir};
 use crate::scenario::Scenario;
 
 /// Default ES2+ listen address (the README's configuration reference).
 pub const DEFAULT_ES2_ADDR: &str = "127.0.0.1:6443";
+/// Default ES9+ listen address.
+pub const DEFAULT_ES9_ADDR: &str = "127.0.0.1:6444";
 /// Default admin API listen address.
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
 
@@ -31,6 +36,14 @@ pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
 pub struct ServerConfig {
     /// Where ES2+ (mutual TLS) listens; port 0 picks a free port.
     pub es2_addr: SocketAddr,
+    /// Where ES9+ (server-only TLS, for LPAs) listens; port 0 picks a free port; `None` runs
+    /// none.
+    pub es9_addr: Option<SocketAddr>,
+    /// The `host[:port]` Activation Codes name for ES9+, when not the scenario's
+    /// `smdp.address` with the ES9+ port (behind a proxy or a port mapping).
+    pub es9_address: Option<String>,
+    /// An ES9+ session (a transactionId) untouched this long is forgotten.
+    pub es9_session_timeout: std::time::Duration,
     /// The PKI directory.
     pub certs_dir: PathBuf,
     /// SANs for the server certificate besides localhost, 127.0.0.1, ::1 and the SM-DP+
@@ -68,6 +81,9 @@ impl ServerConfig {
     pub fn new(scenario: Scenario) -> Self {
         ServerConfig {
             es2_addr: SocketAddr::from(([127, 0, 0, 1], 6443)),
+            es9_addr: Some(SocketAddr::from(([127, 0, 0, 1], 6444))),
+            es9_address: None,
+            es9_session_timeout: crate::es9::session::SESSION_TTL,
             certs_dir: PathBuf::from("certs"),
             extra_sans: Vec::new(),
             scenario: Arc::new(scenario),
@@ -118,6 +134,108 @@ pub(crate) fn es2_listener_fallback(app: App) -> axum::Router {
                 format!("{method} is not allowed on {}", uri.path()),
             )
         })
+}
+
+/// The ES9+ listener, bound and with its credentials, before the application exists.
+struct Es9Parts {
+    listener: TcpListener,
+    addr: SocketAddr,
+    credentials: Arc<crate::pki::gsma::ServerCredentials>,
+    tls: Arc<rustls::ServerConfig>,
+}
+
+impl Es9Parts {
+    /// Makes what is missing of the GSMA-style PKI, loads the SM-DP+'s credentials and binds.
+    async fn prepare(config: &ServerConfig, addr: SocketAddr) -> Result<Self> {
+        let gsma = GsmaPki::new(&config.certs_dir);
+        let report = gsma
+            .ensure(&config.server_sans(), gsma::SAMPLE_EID)
+            .map_err(|e| pki_error(e, &config.certs_dir))?;
+        for created in &report.created {
+            tracing::debug!(file = %created.display(), "GSMA-style PKI file created");
+        }
+        let credentials = Arc::new(gsma.server_credentials().with_context(|| {
+            format!("loading the ES9+ credentials from {}", gsma.dir().display())
+        })?);
+        let tls = tls::es9_server_config(&credentials)?;
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            bind_error(
+                e,
+                "the ES9+ listener",
+                addr,
+                "--es9-listen / SMDPP_ES9_LISTEN",
+            )
+        })?;
+        Ok(Es9Parts {
+            addr: listener.local_addr()?,
+            listener,
+            credentials,
+            tls,
+        })
+    }
+
+    /// Records the address Activation Codes name and returns the accept loop.
+    fn serve(
+        self,
+        app: &App,
+        config: &ServerConfig,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> impl std::future::Future<Output = ()> {
+        let address = match &config.es9_address {
+            Some(fixed) => Es9Address::Fixed(Arc::from(fixed.as_str())),
+            None => Es9Address::Port(self.addr.port()),
+        };
+        app.set_es9_address(address);
+        let advertised = app.activation_address(&app.world());
+        // An LPA sends the address of its Activation Code; the names of DPtls are this SM-DP+ too.
+        let mut accepted = vec![advertised.clone()];
+        for san in config.server_sans() {
+            accepted.push(if san.contains(':') {
+                format!("[{san}]:{}", self.addr.port())
+            } else {
+                format!("{san}:{}", self.addr.port())
+            });
+        }
+        let engine = Es9::new(
+            app.clone(),
+            self.credentials,
+            Es9Config {
+                address: advertised,
+                accepted_addresses: accepted,
+                check_validity: true,
+                session_ttl: config.es9_session_timeout,
+            },
+        );
+        let router = EngineService::new(
+            Arc::new(engine),
+            es9_listener_fallback(),
+            config.limits.clone(),
+        );
+        http::serve(
+            self.listener,
+            self.tls,
+            http::Edge::Es9,
+            app.clone(),
+            router,
+            config.limits.clone(),
+            shutdown,
+        )
+    }
+}
+
+/// JSON errors for every path of the ES9+ listener that is not an ES9+ function.
+pub(crate) fn es9_listener_fallback() -> axum::Router {
+    use axum::http::{Method, StatusCode, Uri};
+    axum::Router::new().fallback(|method: Method, uri: Uri| async move {
+        crate::api::error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{method} {} is not an ES9+ function; they are POST {}{{initiateAuthentication,authenticateClient,getBoundProfilePackage,handleNotification,cancelSession}} (SGP.22 §6.5)",
+                crate::journal::cut(uri.path(), 200),
+                crate::sgp22::ES9_PATH_PREFIX
+            ),
+        )
+    })
 }
 
 /// Why a listener could not be bound, with the setting that changes its address.
@@ -230,6 +348,7 @@ pub struct Server {
     /// Held while the server runs (see `lock_state_file`).
     _state_lock: Option<std::fs::File>,
     es2_addr: SocketAddr,
+    es9_addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     admin_token: Option<String>,
     readiness: Readiness,
@@ -251,6 +370,10 @@ impl Server {
         for warning in &pki_report.warnings {
             warn!("{warning}");
         }
+        let es9_parts = match config.es9_addr {
+            Some(addr) => Some(Es9Parts::prepare(&config, addr).await?),
+            None => None,
+        };
         let tls = tls::server_config(&pki, config.scenario.crl_file())?;
         let listener = TcpListener::bind(config.es2_addr).await.map_err(|e| {
             bind_error(
@@ -361,10 +484,13 @@ impl Server {
             es2_listener_fallback(app.clone()),
             config.limits.clone(),
         );
+        let es9_addr = es9_parts.as_ref().map(|p| p.addr);
+        let es9_serving =
+            es9_parts.map(|parts| parts.serve(&app, &config, stopped_for(stopped.clone())));
         let serving = http::serve(
             listener,
             tls,
-            pki.clone(),
+            http::Edge::Es2 { pki: pki.clone() },
             app.clone(),
             router,
             config.limits.clone(),
@@ -373,9 +499,14 @@ impl Server {
         let (notifier, drain) = (app.notifier.clone(), config.notify_drain);
         let ready = readiness.clone();
         let task = tokio::spawn(async move {
-            // Polled: the accept loop runs from here on.
+            // Polled: the accept loops run from here on.
             ready.set(Stage::Ready);
-            serving.await;
+            match es9_serving {
+                Some(es9) => {
+                    tokio::join!(serving, es9);
+                }
+                None => serving.await,
+            }
             let left = notifier.drain(drain).await;
             if left == 0 {
                 info!("notifications drained");
@@ -392,9 +523,13 @@ impl Server {
             }
         });
         info!(%es2_addr, profiles = config.scenario.profile_count(), "ES2+ listening (mutual TLS)");
+        if let Some(addr) = es9_addr {
+            info!(es9_addr = %addr, activation_address = %app.activation_address(&app.world()), "ES9+ listening (server-only TLS)");
+        }
         Ok(Server {
             _state_lock: state_lock,
             es2_addr,
+            es9_addr,
             admin_addr: admin,
             admin_token: token,
             readiness,
@@ -409,6 +544,16 @@ impl Server {
     /// The bound ES2+ address.
     pub fn es2_addr(&self) -> SocketAddr {
         self.es2_addr
+    }
+
+    /// The bound ES9+ address, if it runs.
+    pub fn es9_addr(&self) -> Option<SocketAddr> {
+        self.es9_addr
+    }
+
+    /// The SM-DP+ address Activation Codes name: where LPAs reach ES9+.
+    pub fn activation_address(&self) -> String {
+        self.app.activation_address(&self.app.world())
     }
 
     /// The bound admin API address, if it runs.

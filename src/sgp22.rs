@@ -78,6 +78,78 @@ impl fmt::Display for Function {
     }
 }
 
+/// Path prefix of the ES9+ functions (SGP.22 §6.5.2, Table 57).
+pub(crate) const ES9_PATH_PREFIX: &str = "/gsma/rsp2/es9plus/";
+
+/// The `X-Admin-Protocol` the mock's ES9+ answers carry: the SGP.22 version it implements.
+pub(crate) const ES9_ADMIN_PROTOCOL: &str = "gsma/rsp/v2.2.0";
+
+/// The ES9+ functions the SM-DP+ provides to the LPA (SGP.22 §5.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Es9Function {
+    /// SGP.22 §5.6.1.
+    InitiateAuthentication,
+    /// SGP.22 §5.6.3.
+    AuthenticateClient,
+    /// SGP.22 §5.6.2.
+    GetBoundProfilePackage,
+    /// SGP.22 §5.6.4.
+    HandleNotification,
+    /// SGP.22 §5.6.5.
+    CancelSession,
+}
+
+impl Es9Function {
+    /// All functions, in the order of a download.
+    pub const ALL: [Es9Function; 5] = [
+        Es9Function::InitiateAuthentication,
+        Es9Function::AuthenticateClient,
+        Es9Function::GetBoundProfilePackage,
+        Es9Function::HandleNotification,
+        Es9Function::CancelSession,
+    ];
+
+    /// The last path segment, e.g. `initiateAuthentication`.
+    pub fn path_segment(self) -> &'static str {
+        match self {
+            Es9Function::InitiateAuthentication => "initiateAuthentication",
+            Es9Function::AuthenticateClient => "authenticateClient",
+            Es9Function::GetBoundProfilePackage => "getBoundProfilePackage",
+            Es9Function::HandleNotification => "handleNotification",
+            Es9Function::CancelSession => "cancelSession",
+        }
+    }
+
+    /// The function for a path segment.
+    pub fn from_path_segment(segment: &str) -> Option<Es9Function> {
+        Es9Function::ALL
+            .into_iter()
+            .find(|f| f.path_segment() == segment)
+    }
+
+    /// The full request path.
+    pub fn path(self) -> String {
+        format!("{ES9_PATH_PREFIX}{}", self.path_segment())
+    }
+
+    /// The spec name, e.g. `InitiateAuthentication`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Es9Function::InitiateAuthentication => "InitiateAuthentication",
+            Es9Function::AuthenticateClient => "AuthenticateClient",
+            Es9Function::GetBoundProfilePackage => "GetBoundProfilePackage",
+            Es9Function::HandleNotification => "HandleNotification",
+            Es9Function::CancelSession => "CancelSession",
+        }
+    }
+}
+
+impl fmt::Display for Es9Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// `functionExecutionStatus.status` values (SGP.22 §5.2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) enum ExecutionStatus {
@@ -164,6 +236,53 @@ pub(crate) const SMDS_EXECUTION_ERROR: StatusCode = code("8.9", "4.2");
 /// `8.9 SM-DS / 5.1 Inaccessible` (ConfirmOrder, Table 27).
 pub(crate) const SMDS_INACCESSIBLE: StatusCode = code("8.9", "5.1");
 
+/// `8.1 eUICC / 6.1 Verification Failed` (ES9+ Tables 40, 43, 46).
+pub(crate) const EUICC_VERIFICATION_FAILED: StatusCode = code("8.1", "6.1");
+/// `8.1 eUICC / 4.8 Insufficient Memory` (AuthenticateClient, Table 43).
+pub(crate) const EUICC_INSUFFICIENT_MEMORY: StatusCode = code("8.1", "4.8");
+/// `8.1.1 EID / 3.8 Refused` (AuthenticateClient, Table 43).
+pub(crate) const EID_REFUSED: StatusCode = code("8.1.1", "3.8");
+/// `8.1.2 EUM Certificate / 6.1 Verification Failed` (Table 43).
+pub(crate) const EUM_CERTIFICATE_INVALID: StatusCode = code("8.1.2", "6.1");
+/// `8.1.2 EUM Certificate / 6.3 Expired` (Table 43).
+pub(crate) const EUM_CERTIFICATE_EXPIRED: StatusCode = code("8.1.2", "6.3");
+/// `8.1.3 eUICC Certificate / 6.1 Verification Failed` (Table 43).
+pub(crate) const EUICC_CERTIFICATE_INVALID: StatusCode = code("8.1.3", "6.1");
+/// `8.1.3 eUICC Certificate / 6.3 Expired` (Table 43).
+pub(crate) const EUICC_CERTIFICATE_EXPIRED: StatusCode = code("8.1.3", "6.3");
+/// `8.2 Profile / 1.2 Not allowed`: not yet released (Table 43).
+pub(crate) const PROFILE_NOT_RELEASED: StatusCode = code("8.2", "1.2");
+/// `8.2 Profile / 3.7 Unavailable`: no BPP for a new binding (Table 40).
+pub(crate) const BPP_UNAVAILABLE: StatusCode = code("8.2", "3.7");
+/// `8.2.5 Profile Type / 4.3 Stopped on warning`: no eligible profile (Table 43).
+pub(crate) const NO_ELIGIBLE_PROFILE: StatusCode = code("8.2.5", "4.3");
+/// `8.2.6 MatchingID / 3.8 Refused` (AuthenticateClient, Table 43).
+pub(crate) const MATCHING_ID_REFUSED: StatusCode = code("8.2.6", "3.8");
+/// `8.2.7 Confirmation Code / 2.2 Mandatory Element Missing` (Table 40).
+pub(crate) const CONFIRMATION_CODE_MISSING: StatusCode = code("8.2.7", "2.2");
+/// `8.2.7 Confirmation Code / 3.8 Refused` (Table 40).
+pub(crate) const CONFIRMATION_CODE_REFUSED: StatusCode = code("8.2.7", "3.8");
+/// `8.2.7 Confirmation Code / 6.4 Maximum number of retries exceeded` (Table 40).
+pub(crate) const CONFIRMATION_CODE_RETRIES_EXCEEDED: StatusCode = code("8.2.7", "6.4");
+/// `8.8 SM-DP+ / 3.10 Invalid Association`: the SM-DP+ OID (CancelSession, Table 46).
+pub(crate) const SMDP_OID_INVALID: StatusCode = code("8.8", "3.10");
+/// `8.8.1 SM-DP+ Address / 3.8 Refused` (InitiateAuthentication, Table 37).
+pub(crate) const SMDP_ADDRESS_REFUSED: StatusCode = code("8.8.1", "3.8");
+/// `8.8.2 Security configuration / 3.1 Unsupported` (Table 37).
+pub(crate) const SECURITY_CONFIGURATION_UNSUPPORTED: StatusCode = code("8.8.2", "3.1");
+/// `8.8.3 Specification Version Number / 3.1 Unsupported` (Table 37).
+pub(crate) const SVN_UNSUPPORTED: StatusCode = code("8.8.3", "3.1");
+/// `8.8.4 SM-DP+ Certificate / 3.7 Unavailable` (Table 37).
+pub(crate) const SMDP_CERTIFICATE_UNAVAILABLE: StatusCode = code("8.8.4", "3.7");
+/// `8.8.5 Download order / 4.10 Time to Live Expired` (Tables 40, 43).
+pub(crate) const ORDER_EXPIRED: StatusCode = code("8.8.5", "4.10");
+/// `8.8.5 Download order / 6.4 Maximum number of retries exceeded` (Table 43).
+pub(crate) const DOWNLOAD_RETRIES_EXCEEDED: StatusCode = code("8.8.5", "6.4");
+/// `8.10.1 TransactionId / 3.9 Unknown` (Tables 40, 43, 46).
+pub(crate) const TRANSACTION_ID_UNKNOWN: StatusCode = code("8.10.1", "3.9");
+/// `8.11.1 CI Public Key / 3.9 Unknown` (Table 43).
+pub(crate) const CI_UNKNOWN: StatusCode = code("8.11.1", "3.9");
+
 /// Every code the mock can answer with, by a stable kebab-case name (for scenarios and docs).
 pub(crate) const CATALOG: &[(&str, StatusCode)] = &[
     ("format-invalid", FORMAT_INVALID),
@@ -190,6 +309,35 @@ pub(crate) const CATALOG: &[(&str, StatusCode)] = &[
     ),
     ("smds-execution-error", SMDS_EXECUTION_ERROR),
     ("smds-inaccessible", SMDS_INACCESSIBLE),
+    ("euicc-verification-failed", EUICC_VERIFICATION_FAILED),
+    ("euicc-insufficient-memory", EUICC_INSUFFICIENT_MEMORY),
+    ("eid-refused", EID_REFUSED),
+    ("eum-certificate-invalid", EUM_CERTIFICATE_INVALID),
+    ("eum-certificate-expired", EUM_CERTIFICATE_EXPIRED),
+    ("euicc-certificate-invalid", EUICC_CERTIFICATE_INVALID),
+    ("euicc-certificate-expired", EUICC_CERTIFICATE_EXPIRED),
+    ("profile-not-released", PROFILE_NOT_RELEASED),
+    ("bpp-unavailable", BPP_UNAVAILABLE),
+    ("no-eligible-profile", NO_ELIGIBLE_PROFILE),
+    ("matching-id-refused", MATCHING_ID_REFUSED),
+    ("confirmation-code-missing", CONFIRMATION_CODE_MISSING),
+    ("confirmation-code-refused", CONFIRMATION_CODE_REFUSED),
+    (
+        "confirmation-code-retries-exceeded",
+        CONFIRMATION_CODE_RETRIES_EXCEEDED,
+    ),
+    ("smdp-oid-invalid", SMDP_OID_INVALID),
+    ("smdp-address-refused", SMDP_ADDRESS_REFUSED),
+    (
+        "security-configuration-unsupported",
+        SECURITY_CONFIGURATION_UNSUPPORTED,
+    ),
+    ("svn-unsupported", SVN_UNSUPPORTED),
+    ("smdp-certificate-unavailable", SMDP_CERTIFICATE_UNAVAILABLE),
+    ("order-expired", ORDER_EXPIRED),
+    ("download-retries-exceeded", DOWNLOAD_RETRIES_EXCEEDED),
+    ("transaction-id-unknown", TRANSACTION_ID_UNKNOWN),
+    ("ci-unknown", CI_UNKNOWN),
 ];
 
 /// The status code with this catalog name, or written as `subject/reason` (e.g. `8.2.1/3.3`).

@@ -230,7 +230,7 @@ pub(super) async fn wait(
                         return match found {
                             Some(p) => json_response(
                                 StatusCode::OK,
-                                &ProfileView::of(&p, world.scenario.smdp_address(), true),
+                                &ProfileView::of(&p, &s.app.activation_address(&world), true),
                             ),
                             None => timed_out(),
                         };

@@ -74,6 +74,7 @@ pub(super) async fn run(
             at: app.clock.now(),
             requester: &world.scenario.settings().requester_identifier,
             call_id: &call_id,
+            device_result: None,
         },
         &Default::default(),
     );

@@ -43,7 +43,7 @@ pub(super) async fn one(State(s): State<AdminState>, Segment(iccid): Segment) ->
     match world.store.get(key) {
         Some(p) => json_response(
             StatusCode::OK,
-            &ProfileView::of(&p, world.scenario.smdp_address(), true),
+            &ProfileView::of(&p, &s.app.activation_address(&world), true),
         ),
         None => error(StatusCode::NOT_FOUND, format!("no profile {iccid}")),
     }
@@ -104,7 +104,7 @@ pub(super) async fn force(
     match result {
         Ok(profile) => json_response(
             StatusCode::OK,
-            &ProfileView::of(&profile, world.scenario.smdp_address(), true),
+            &ProfileView::of(&profile, &s.app.activation_address(&world), true),
         ),
         Err(crate::store::UpdateError::UnknownIccid) => {
             error(StatusCode::NOT_FOUND, format!("no profile {iccid}"))
@@ -156,7 +156,7 @@ fn event_answer(
     match result {
         Ok(p) => json_response(
             StatusCode::OK,
-            &ProfileView::of(&p, app.world().scenario.smdp_address(), true),
+            &ProfileView::of(&p, &app.activation_address(&app.world()), true),
         ),
         Err(e) => {
             let code = device::es9_code(&e);

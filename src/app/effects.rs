@@ -11,6 +11,7 @@ use super::{simulator, App, World};
 use crate::fault::NotificationFacts;
 use crate::ids::IccidKey;
 use crate::metrics::Counters;
+use crate::notify::compose::DeviceResult;
 use crate::notify::{compose, Outgoing};
 use crate::profile::machine::{DownloadFailure, Effect, NotificationPoint, Step};
 use crate::profile::Profile;
@@ -31,7 +32,22 @@ impl App {
         check: impl FnOnce(&Profile) -> Result<Step, E>,
     ) -> Result<Profile, UpdateError<E>> {
         world.store.update_then(key, check, |updated| {
-            self.carry_out(world, &updated.profile, updated.effects);
+            self.carry_out(world, &updated.profile, updated.effects, None);
+            updated.profile
+        })
+    }
+
+    /// Like [`App::commit`], for a step a real eUICC reported with its installation result
+    /// (ES9+): point 4 carries what the eUICC sent.
+    pub(crate) fn commit_reported<E>(
+        &self,
+        world: &Arc<World>,
+        key: IccidKey,
+        reported: Option<&DeviceResult>,
+        check: impl FnOnce(&Profile) -> Result<Step, E>,
+    ) -> Result<Profile, UpdateError<E>> {
+        world.store.update_then(key, check, |updated| {
+            self.carry_out(world, &updated.profile, updated.effects, reported);
             updated.profile
         })
     }
@@ -45,7 +61,7 @@ impl App {
         check: impl Fn(&Profile) -> Result<Step, E>,
     ) -> Result<Profile, AllocateError<E>> {
         world.store.allocate_then(profile_type, check, |updated| {
-            self.carry_out(world, &updated.profile, updated.effects);
+            self.carry_out(world, &updated.profile, updated.effects, None);
             updated.profile
         })
     }
@@ -55,7 +71,13 @@ impl App {
     /// Must be called inside the Tokio runtime: device timelines run as tasks. Runs under the
     /// committed profile's lock (and the store's commit guard): nothing here may touch the
     /// store, or it would wait for itself.
-    fn carry_out(&self, world: &Arc<World>, profile: &Profile, effects: Vec<Effect>) {
+    fn carry_out(
+        &self,
+        world: &Arc<World>,
+        profile: &Profile,
+        effects: Vec<Effect>,
+        reported: Option<&DeviceResult>,
+    ) {
         for effect in effects {
             match effect {
                 Effect::SmdsRegisterEvent { address, event_id } => {
@@ -71,7 +93,7 @@ impl App {
                     point,
                     outcome,
                     eid,
-                } => self.notify(world, profile, point, outcome, eid),
+                } => self.notify(world, profile, point, outcome, eid, reported),
             }
         }
     }
@@ -85,6 +107,7 @@ impl App {
         point: NotificationPoint,
         outcome: Result<(), DownloadFailure>,
         eid: Option<crate::ids::Eid>,
+        reported: Option<&DeviceResult>,
     ) {
         let scenario = &world.scenario;
         let Some(callback) = world.callback(&profile.owner) else {
@@ -117,6 +140,7 @@ impl App {
                 at: now,
                 requester: &scenario.settings().requester_identifier,
                 call_id: &call_id,
+                device_result: reported.filter(|_| point == NotificationPoint::BppInstallation),
             },
             format,
         );

@@ -108,6 +108,17 @@ pub struct AppState {
     run_id: u32,
     /// Woken when the world is replaced (reset, scenario load).
     world_changed: tokio::sync::Notify,
+    /// Where the ES9+ listener is reached, once it runs.
+    es9_address: std::sync::OnceLock<Es9Address>,
+}
+
+/// How Activation Codes name the ES9+ listener.
+#[derive(Debug, Clone)]
+pub(crate) enum Es9Address {
+    /// The scenario's `smdp.address` with the listener's port (none for 443).
+    Port(u16),
+    /// Exactly this `host[:port]` (`--es9-address`, e.g. behind a proxy).
+    Fixed(Arc<str>),
 }
 
 impl App {
@@ -132,7 +143,26 @@ impl App {
             metrics: Arc::default(),
             conformance,
             world_changed: tokio::sync::Notify::new(),
+            es9_address: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Records where the ES9+ listener is reached (once, at start).
+    pub(crate) fn set_es9_address(&self, address: Es9Address) {
+        let _ = self.es9_address.set(address);
+    }
+
+    /// The SM-DP+ address Activation Codes name (`1$<address>$<MatchingID>`, SGP.22 §4.1):
+    /// where the ES9+ listener is reached, `host[:port]`, or the scenario's `smdp.address`
+    /// alone when no ES9+ listener runs.
+    pub fn activation_address(&self, world: &World) -> String {
+        let host = world.scenario.smdp_address();
+        match self.es9_address.get() {
+            Some(Es9Address::Fixed(address)) => address.to_string(),
+            Some(Es9Address::Port(443)) | None => host.to_owned(),
+            Some(Es9Address::Port(port)) if host.contains(':') => format!("[{host}]:{port}"),
+            Some(Es9Address::Port(port)) => format!("{host}:{port}"),
+        }
     }
 
     /// Resolves when the world is next replaced; create it before checking the world.

@@ -402,7 +402,7 @@ impl Record {
         let request = BodyText::new(self.request.as_deref().unwrap_or_default());
         let response = BodyText::new(self.response.as_deref().unwrap_or_default());
         let label = match self.status {
-            Some(status) => StatusLabel::Es2(status),
+            Some(status) => StatusLabel::Execution(status),
             None => StatusLabel::Http(http_status),
         };
         app.metrics.request(self.function, label, self.code);

@@ -30,6 +30,8 @@ pub(super) struct Shared<E> {
     pub(super) http: auto::Builder<TokioExecutor>,
     pub(super) timeouts: guard::Timeouts,
     pub(super) handshake_timeout: std::time::Duration,
+    /// The ES2+ listener (refused handshakes graded), not ES9+.
+    pub(super) es2: bool,
 }
 
 /// Serves one accepted connection until it closes.
@@ -44,7 +46,7 @@ pub(super) async fn serve_connection<E: Engine>(
     // One deadline for the whole handshake, the look at the first bytes included.
     let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
     if sniff::opening(&tcp, shared.handshake_timeout).await == sniff::Opening::PlainHttp {
-        refused(app, HandshakeFailure::PlainHttp, remote);
+        refused(app, shared.es2, HandshakeFailure::PlainHttp, remote);
         info!(%remote, "plain HTTP on the TLS port: answered 400 (use https://)");
         let port = tcp.local_addr().map_or(0, |a| a.port());
         sniff::refuse_plain_http(tcp, port).await;
@@ -55,14 +57,14 @@ pub(super) async fn serve_connection<E: Engine>(
         Ok(Ok(tls)) => tls,
         Ok(Err((e, tcp))) => {
             let failure = HandshakeFailure::of(&e);
-            refused(app, failure, remote);
+            refused(app, shared.es2, failure, remote);
             info!(%remote, reason = failure.label(), error = %e, "TLS handshake refused");
             // The alert that says why has been written: give the client time to read it.
             sniff::linger(tcp).await;
             return;
         }
         Err(_) => {
-            refused(app, HandshakeFailure::Timeout, remote);
+            refused(app, shared.es2, HandshakeFailure::Timeout, remote);
             info!(%remote, timeout = ?shared.handshake_timeout, "TLS handshake timed out");
             return;
         }
@@ -106,7 +108,12 @@ pub(super) async fn serve_connection<E: Engine>(
 }
 
 /// Counts a refused handshake and grades it when it says something about the client.
-fn refused(app: &App, failure: HandshakeFailure, remote: SocketAddr) {
+fn refused(app: &App, es2: bool, failure: HandshakeFailure, remote: SocketAddr) {
+    if !es2 {
+        // An LPA's handshake says nothing about an operator's client.
+        app.metrics.es9_handshake_failure(failure.label());
+        return;
+    }
     app.metrics.handshake_failure(failure.label());
     if let Some(grade) = failure.failed_check() {
         app.conformance.record(

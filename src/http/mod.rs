@@ -82,12 +82,25 @@ struct ConnectionClosedByFault;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CloseConnection;
 
+/// Which listener a [`serve`] loop runs: what differs between ES2+ and ES9+ at the edge.
+#[derive(Debug, Clone)]
+pub(crate) enum Edge {
+    /// ES2+: the scenario's source-IP whitelist, client certificates checked against the CRL
+    /// of the world in force (read again when the world changes), refused handshakes graded.
+    Es2 {
+        /// The PKI the TLS configuration is rebuilt from.
+        pki: PkiDir,
+    },
+    /// ES9+: any device may connect; refused handshakes are counted apart.
+    Es9,
+}
+
 /// Serves `router` on `listener` over TLS until `shutdown` completes, then lets in-flight
 /// requests finish within the grace period.
 pub(crate) async fn serve<E: Engine>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    pki: PkiDir,
+    edge: Edge,
     app: App,
     router: EngineService<E>,
     limits: Limits,
@@ -114,6 +127,7 @@ pub(crate) async fn serve<E: Engine>(
             idle: limits.idle_timeout,
         },
         handshake_timeout: limits.handshake_timeout,
+        es2: matches!(edge, Edge::Es2 { .. }),
     });
     tokio::pin!(shutdown);
     loop {
@@ -129,8 +143,12 @@ pub(crate) async fn serve<E: Engine>(
                     }
                 };
                 let world = app.world();
+                let es2_pki = match &edge {
+                    Edge::Es2 { pki } => Some(pki),
+                    Edge::Es9 => None,
+                };
                 // The vendor's IP whitelisting: refused before any TLS is spoken.
-                if !world.scenario.source_allowed(remote.ip()) {
+                if es2_pki.is_some() && !world.scenario.source_allowed(remote.ip()) {
                     Counters::bump(&app.counters.connections_refused_source_ip);
                     info!(%remote, "connection refused: source address not whitelisted");
                     // An alert the client can read, not a bare close; no TLS work is done.
@@ -144,8 +162,8 @@ pub(crate) async fn serve<E: Engine>(
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
-                if !Arc::ptr_eq(&world, &tls_world) {
-                    match tls::server_config(&pki, world.scenario.crl_file()) {
+                if let Some(pki) = es2_pki.filter(|_| !Arc::ptr_eq(&world, &tls_world)) {
+                    match tls::server_config(pki, world.scenario.crl_file()) {
                         Ok(config) => acceptor = TlsAcceptor::from(config),
                         Err(e) => warn!(error = %format!("{e:#}"), "keeping the previous TLS configuration"),
                     }

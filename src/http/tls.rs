@@ -1,5 +1,6 @@
 //! TLS for the ES2+ listener: mandatory client certificates from the test CA (SGP.22 §6.1.1)
-//! and the identity read from the client's certificate.
+//! and the identity read from the client's certificate; and for the ES9+ listener, whose
+//! clients (LPAs) present none (SGP.22 §2.6.6).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -64,6 +65,27 @@ pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<Server
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .context("loading the server certificate and key")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A server config for ES9+: the DPtls chain and key of the GSMA-style PKI, no client
+/// authentication, TLS 1.2 and 1.3, ALPN for h2 and HTTP/1.1.
+pub(crate) fn es9_server_config(
+    credentials: &crate::pki::gsma::ServerCredentials,
+) -> Result<Arc<ServerConfig>> {
+    let chain = credentials
+        .tls_chain
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    let key = PrivateKeyDer::Pkcs8(credentials.tls_key.clone().into());
+    let mut config = ServerConfig::builder_with_provider(crate::pki::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("choosing TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("loading the DPtls certificate and key")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -176,6 +176,7 @@ impl MockSmdpBuilder {
         let mut config = ServerConfig::new(scenario);
         config.es2_addr = SocketAddr::from(([127, 0, 0, 1], 0));
         config.admin_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.es9_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.certs_dir = certs_dir.clone();
         config.extra_sans = self.extra_sans;
         if let Some(n) = self.journal_capacity {
@@ -272,6 +273,32 @@ impl MockSmdp {
         format!("https://localhost:{}", self.es2_addr().port())
     }
 
+    /// The ES9+ listener's address (loopback, system-chosen port), unless configured off.
+    pub fn es9_addr(&self) -> Option<SocketAddr> {
+        self.server().es9_addr()
+    }
+
+    /// An Activation Code for `matching_id`: `1$<address>$<MatchingID>` (SGP.22 §4.1), the
+    /// address being where the ES9+ listener is reached.
+    pub fn activation_code(&self, matching_id: &str) -> String {
+        format!("1${}${matching_id}", self.smdp_address())
+    }
+
+    /// The GSMA-style PKI of the ES9+ side (`<certs>/gsma`).
+    pub fn gsma_pki(&self) -> crate::pki::gsma::GsmaPki {
+        crate::pki::gsma::GsmaPki::new(&self.certs_dir)
+    }
+
+    /// An LPA with a new software eUICC for `eid` (issued by the mock's EUM; the EID must
+    /// start with [`crate::pki::gsma::EUM_IIN`]), trusting the mock's CI for ES9+'s TLS.
+    pub fn lpa(&self, eid: &str) -> Result<crate::lpa::Lpa> {
+        let pki = self.gsma_pki();
+        let credentials = pki.issue_euicc(eid)?;
+        let ci = credentials.ci.clone();
+        let euicc = crate::euicc::Euicc::new(credentials)?;
+        Ok(crate::lpa::Lpa::new(euicc, &[ci])?)
+    }
+
     /// The admin API base URL, `http://127.0.0.1:PORT`.
     pub fn admin_url(&self) -> String {
         format!("http://{}", self.admin_addr())
@@ -308,9 +335,10 @@ impl MockSmdp {
         &self.app
     }
 
-    /// The SM-DP+ address of the running scenario: the host of its Activation Codes.
+    /// The SM-DP+ address of Activation Codes: where the ES9+ listener is reached
+    /// (`localhost:PORT`), or the scenario's `smdp.address` when ES9+ is off.
     pub fn smdp_address(&self) -> String {
-        self.app().world().scenario.smdp_address().to_owned()
+        self.app().activation_address(&self.app().world())
     }
 
     /// Notifications queued or being delivered now.

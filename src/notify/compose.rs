@@ -128,6 +128,19 @@ pub(crate) struct Content<'a> {
     pub requester: &'a str,
     /// Unique per notification; the same on every retry of it.
     pub call_id: &'a str,
+    /// The Profile Installation Result a real eUICC sent (ES9+), which point 4 reports as it
+    /// is rather than composed.
+    pub device_result: Option<&'a DeviceResult>,
+}
+
+/// What a real eUICC reported of an installation (SGP.22 §5.6.4): the signed
+/// ProfileInstallationResult as received and its `finalResult` element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceResult {
+    /// The whole `ProfileInstallationResult` (`BF37`), signed by the eUICC.
+    pub(crate) installation_result: Vec<u8>,
+    /// Its `finalResult` (`A2`) data object.
+    pub(crate) final_result: Vec<u8>,
 }
 
 /// The JSON body.
@@ -181,6 +194,13 @@ pub(crate) fn body(c: &Content<'_>, format: &NotificationFormat) -> Value {
 /// `resultData` of point 4: the DER of the `finalResult` element, or of a whole (unsigned for
 /// real: the signature is zeros) ProfileInstallationResult, or nothing.
 fn result_data(c: &Content<'_>, form: ResultDataForm) -> Option<Vec<u8>> {
+    if let Some(device) = c.device_result {
+        return match form {
+            ResultDataForm::Omit => None,
+            ResultDataForm::FinalResult => Some(device.final_result.clone()),
+            ResultDataForm::FullPir => Some(device.installation_result.clone()),
+        };
+    }
     // finalResult [2] CHOICE { successResult [0], errorResult [1] } (SGP.22 §2.5.6, AUTOMATIC TAGS).
     let inner = match c.outcome {
         Ok(()) => tlv(

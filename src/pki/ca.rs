@@ -298,7 +298,7 @@ fn params_from_parsed_csr(csr: &X509CertificationRequest<'_>) -> Result<Certific
     Ok(params)
 }
 
-fn random_serial() -> Result<SerialNumber> {
+pub(super) fn random_serial() -> Result<SerialNumber> {
     let mut bytes = [0u8; 16];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)

@@ -318,7 +318,7 @@ fn read(path: &Path) -> Result<String> {
 }
 
 /// Writes a file that must not exist yet; keys get mode 0600.
-fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
+pub(super) fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

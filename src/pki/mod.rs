@@ -4,6 +4,7 @@
 
 mod ca;
 mod dir;
+pub mod gsma;
 
 use std::sync::Arc;
 

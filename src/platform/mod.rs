@@ -172,7 +172,7 @@ impl ProfileFilter {
                 && self.eid.is_none_or(|e| Some(e) == p.eid)
                 && self.operator.as_deref().is_none_or(|o| o == &*p.owner)
         });
-        let address = world.scenario.smdp_address();
+        let address = &app.activation_address(&world);
         json_response(
             StatusCode::OK,
             &ProfilePage {
@@ -233,7 +233,7 @@ async fn one_profile(
     match world.store.get(parsed.key()).filter(|p| p.owner == op.id) {
         Some(p) => json_response(
             StatusCode::OK,
-            &ProfileView::of(&p, world.scenario.smdp_address(), false),
+            &ProfileView::of(&p, &app.activation_address(&world), false),
         ),
         None => error(StatusCode::NOT_FOUND, format!("no profile {iccid}")),
     }

@@ -73,6 +73,15 @@ pub enum Event {
         /// What happened.
         event: DeviceEvent,
     },
+    /// A step of a real ES9+ session of the eUICC `eid` after its AuthenticateClient, which
+    /// counted the download attempt ([`DeviceEvent::Authenticated`]): the same as
+    /// [`Event::Device`], without counting the attempt again.
+    Session {
+        /// The eUICC.
+        eid: Eid,
+        /// What happened.
+        event: DeviceEvent,
+    },
 }
 
 impl Event {
@@ -83,7 +92,7 @@ impl Event {
             Event::ConfirmOrder(_) => "ConfirmOrder",
             Event::ReleaseProfile => "ReleaseProfile",
             Event::CancelOrder { .. } => "CancelOrder",
-            Event::Device { event, .. } => event.name(),
+            Event::Device { event, .. } | Event::Session { event, .. } => event.name(),
         }
     }
 }
@@ -328,8 +337,18 @@ pub fn transition(
             _ => return Err(invalid()),
         },
 
-        Event::Device { eid, event } => {
-            device::apply(profile, *event, *eid, rules, now, &mut next, &mut effects)?;
+        Event::Device { eid, event: step } | Event::Session { eid, event: step } => {
+            let in_session = matches!(event, Event::Session { .. });
+            device::apply(
+                profile,
+                *step,
+                *eid,
+                in_session,
+                rules,
+                now,
+                &mut next,
+                &mut effects,
+            )?;
             // The download order ends (installed, or in Error): its SM-DS event goes too
             // (§3.1.3.3 step 10 after the installation result; §3.1.3.1 step 6 and §5.6.5
             // step 10 after a terminal CancelSession).

@@ -290,6 +290,10 @@ pub(crate) struct ProfileTypeSpec {
     #[serde(default)]
     #[schemars(with = "Vec<ProfileEntry>")]
     pub profiles: Vec<Spanned<ProfileEntry>>,
+    /// A profile package (UPP, DER profile elements) of the user's own that ES9+ downloads
+    /// deliver for this type, relative to this file. Default: a synthetic package per order.
+    #[schemars(with = "Option<String>")]
+    pub profile_package: Option<Spanned<String>>,
 }
 
 /// One ICCID, a list of them, or a range, with an optional initial order state.
@@ -453,7 +457,9 @@ impl DeviceEventName {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct FaultMatch {
-    /// `downloadOrder`, `confirmOrder`, `cancelOrder` or `releaseProfile`.
+    /// `downloadOrder`, `confirmOrder`, `cancelOrder` or `releaseProfile`; with `target: es9`,
+    /// `initiateAuthentication`, `authenticateClient`, `getBoundProfilePackage`,
+    /// `handleNotification` or `cancelSession`.
     #[schemars(with = "Option<String>")]
     pub function: Option<Spanned<String>>,
     /// The request's ICCID (pad-insensitive).
@@ -482,6 +488,8 @@ pub enum FaultTarget {
     Es2,
     /// HandleDownloadProgressInfo deliveries to the operator.
     Notification,
+    /// ES9+ calls from LPAs.
+    Es9,
 }
 
 /// Notification points by name.
@@ -511,6 +519,7 @@ pub(crate) struct FaultRule {
     /// A label for logs and the admin API.
     pub name: Option<String>,
     /// `es2` (default): ES2+ calls. `notification`: deliveries to the operator's callback.
+    /// `es9`: ES9+ calls from LPAs (matched on the order of their session).
     #[serde(default)]
     pub target: FaultTarget,
     /// Which calls; absent matches every ES2+ call.

@@ -195,6 +195,8 @@ pub struct ProfileType {
     pub id: Arc<str>,
     /// The owning operator's id.
     pub owner: Arc<str>,
+    /// The profile package ES9+ downloads deliver (`profilePackage`); `None`: a synthetic one.
+    pub package: Option<Arc<[u8]>>,
 }
 
 /// The ICCIDs of one inventory entry.
@@ -295,6 +297,8 @@ pub struct FaultSpec {
     pub duplicate: bool,
     /// Function to match.
     pub function: Option<Function>,
+    /// ES9+ function to match (`target: es9`).
+    pub es9_function: Option<crate::sgp22::Es9Function>,
     /// ICCID to match.
     pub iccid: Option<IccidKey>,
     /// EID to match.

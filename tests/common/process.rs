@@ -35,6 +35,8 @@ pub fn serve(args: &[&std::ffi::OsStr]) -> Process {
         "127.0.0.1:0",
         "--admin-listen",
         "127.0.0.1:0",
+        "--es9-listen",
+        "127.0.0.1:0",
     ])
     .args(["--log-format", "json"])
     .args(args);

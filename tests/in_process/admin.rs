@@ -144,7 +144,11 @@ async fn profiles_inspect_and_force() {
     let one = a.get(&format!("/admin/profiles/{iccid}F")).await;
     assert_eq!(one.body["state"], "Released");
     assert_eq!(one.body["operator"], "test-mno");
-    assert_eq!(one.body["activationCode"], "1$localhost$SETUP-1");
+    // The address of the Activation Code is where ES9+ listens (SGP.22 §4.1).
+    assert_eq!(
+        one.body["activationCode"],
+        format!("1$localhost:{}$SETUP-1", t.mock.es9_addr().unwrap().port())
+    );
     // The forced order works for ES2+ right away.
     t.client("test-mno")
         .call(

@@ -13,6 +13,7 @@ mod conformance_report;
 mod device;
 mod early_answers;
 mod es2_functions;
+mod es9;
 mod faults;
 mod fidelity;
 mod fuzz_bodies;

@@ -65,7 +65,10 @@ async fn one_profile_with_activation_code() {
         assert_eq!(r.body["state"], "Released");
         assert_eq!(r.body["eid"], EID1);
         assert_eq!(r.body["matchingId"], mid.as_str());
-        assert_eq!(r.body["activationCode"], format!("1$localhost${mid}$$1"));
+        assert_eq!(
+            r.body["activationCode"],
+            format!("1${}${mid}$$1", t.mock.smdp_address())
+        );
         assert_eq!(r.body["confirmationCodeRequired"], true);
         for s in ["Linked", "Released"] {
             assert!(

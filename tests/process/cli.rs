@@ -10,8 +10,11 @@ use crate::common::*;
 use serde_json::json;
 use smdpp_mock::es2::Function::*;
 
+/// The binary, with ES9+ on a free port (tests run side by side).
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"));
+    cmd.env("SMDPP_ES9_LISTEN", "127.0.0.1:0");
+    cmd
 }
 
 /// Starts `smdpp-mock` in `dir` on a free port and returns it with the port from its banner.
@@ -346,4 +349,93 @@ async fn the_admin_port_beyond_loopback_requires_a_token_generated_when_none_is_
     );
     let admin = AdminClient::at(guarded.admin_loopback());
     assert_eq!(admin.get("/admin/journal").await.status, 401);
+}
+
+/// `certs init` makes the GSMA-style PKI with SGP.26's file names; `certs euicc` issues an
+/// eUICC in the EUM's range only; `lpa download` downloads a released order over ES9+ with the
+/// Activation Code the platform API gives, and the order is Installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certs_euicc_and_lpa_download_from_the_command_line() {
+    let dir = TempDir::new("cli-lpa");
+    let (mut child, port, admin, _) = spawn_serve_admin(dir.path(), &[]);
+    let gsma = dir.path().join("certs/gsma");
+    for file in [
+        "CERT_CI_ECDSA_NIST.der",
+        "CERT_EUM_ECDSA_NIST.der",
+        "CERT_EUICC_ECDSA_NIST.der",
+        "SK_EUICC_ECDSA_NIST.pem",
+        "CERT_S_SM_DPauth_ECDSA_NIST.der",
+        "SK_S_SM_DPauth_ECDSA_NIST.pem",
+        "CERT_S_SM_DPpb_ECDSA_NIST.der",
+        "SK_S_SM_DPpb_ECDSA_NIST.pem",
+        "CERT_S_SM_DP_TLS_NIST.der",
+        "SK_S_SM_DP_TLS_NIST.pem",
+    ] {
+        assert!(gsma.join(file).exists(), "{file}");
+    }
+    let issued = bin()
+        .args(["certs", "euicc", "--eid", EID1])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    assert!(gsma
+        .join(format!("euicc-{EID1}/CERT_EUICC_ECDSA_NIST.der"))
+        .exists());
+    let outside = bin()
+        .args([
+            "certs",
+            "euicc",
+            "--eid",
+            "89049033000000000000000000000001",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!outside.status.success());
+    assert!(String::from_utf8_lossy(&outside.stderr).contains("89049032"));
+
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let c = Es2Client::from_dir(addr, &dir.path().join("certs"), "test-mno");
+    let iccid = download_by_type(&c, "STANDARD", None).await;
+    confirm(&c, &iccid, json!({ "releaseFlag": true })).await;
+    let profile = c.get(&format!("/profiles/{iccid}")).await;
+    let code = profile.body["activationCode"].as_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        let code = code.clone();
+        move || {
+            bin()
+                .args(["lpa", "download", &code, "--eid", EID1])
+                .current_dir(dir)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with(&format!("installed {iccid} on eUICC {EID1}")),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view = AdminClient::at(admin.parse().unwrap())
+        .get(&format!("/admin/profiles/{iccid}"))
+        .await
+        .body;
+    assert_eq!(view["state"], "Installed", "{view}");
+    // The same code again: the order is done.
+    let again = bin()
+        .args(["lpa", "download", &code])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("authenticateClient: Failed"));
+    terminate(&mut child);
 }

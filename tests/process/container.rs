@@ -198,11 +198,11 @@ fn the_dockerfile_is_what_the_issue_asks_for() {
         "runs as a non-root user, not {}",
         image.user
     );
-    assert_eq!(image.exposed, [6443, 8080]);
+    assert_eq!(image.exposed, [6443, 6444, 8080]);
     assert_eq!(image.volumes, ["/certs", "/scenarios"]);
     assert_eq!(image.entrypoint, ["/usr/local/bin/smdpp-mock"]);
     // Binds every interface inside the container, on the exposed ports.
-    for key in ["SMDPP_LISTEN", "SMDPP_ADMIN_LISTEN"] {
+    for key in ["SMDPP_LISTEN", "SMDPP_ES9_LISTEN", "SMDPP_ADMIN_LISTEN"] {
         let addr: SocketAddr = image.env[key].parse().unwrap();
         assert!(addr.ip().is_unspecified(), "{key}={addr}");
         assert!(image.exposed.contains(&addr.port()), "{key}={addr}");
@@ -618,7 +618,9 @@ fn the_compose_example_runs_on_this_host() {
         "client.sh failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("Activation Code: 1$smdpp$"), "{stdout}");
+    // The Activation Code names where LPAs reach ES9+: the service name and the ES9+ port
+    // (6444 in the container; here the port the system picked).
+    assert!(stdout.contains("Activation Code: 1$smdpp:"), "{stdout}");
 
     // The device timeline runs; the receiver gets points 3, 4 and 100, each answered 204.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -7,8 +7,11 @@ use std::process::Command;
 
 use crate::common::*;
 
+/// The binary, with ES9+ on a free port (tests run side by side).
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"));
+    cmd.env("SMDPP_ES9_LISTEN", "127.0.0.1:0");
+    cmd
 }
 
 fn stderr_of(cmd: &mut Command) -> (bool, String) {

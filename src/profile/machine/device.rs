@@ -17,6 +17,12 @@ pub enum DeviceEvent {
     /// AuthenticateClient and GetBoundProfilePackage succeed: the BPP is delivered (§3.1.3.2).
     /// From Downloaded this is a retry that rebinds the BPP.
     Download,
+    /// ES9+ AuthenticateClient matched the eUICC to this order and passed its checks
+    /// (§3.1.3 steps 3-4): one download attempt, the point-1 notification, no state change.
+    Authenticated,
+    /// ES9+ GetBoundProfilePackage bound the profile to the eUICC and delivered it
+    /// (§3.1.3.2 steps 9-11): the order is linked to the EID and Downloaded (again, on a retry).
+    BoundProfilePackage,
     /// GetBoundProfilePackage with a wrong Confirmation Code (§3.1.3.2 step 7).
     WrongConfirmationCode,
     /// The eligibility check of AuthenticateClient fails (§3.1.3 step 4).
@@ -36,6 +42,8 @@ impl DeviceEvent {
     pub fn name(&self) -> &'static str {
         match self {
             DeviceEvent::Download => "download",
+            DeviceEvent::Authenticated => "authenticate",
+            DeviceEvent::BoundProfilePackage => "bound profile package",
             DeviceEvent::WrongConfirmationCode => "wrong confirmation code",
             DeviceEvent::EligibilityFailure => "eligibility failure",
             DeviceEvent::RebindFailure => "rebind failure",
@@ -54,6 +62,7 @@ impl DeviceEvent {
         matches!(
             self,
             DeviceEvent::Download
+                | DeviceEvent::Authenticated
                 | DeviceEvent::WrongConfirmationCode
                 | DeviceEvent::EligibilityFailure
                 | DeviceEvent::RebindFailure
@@ -175,10 +184,13 @@ pub enum DownloadFailure {
 }
 
 /// Applies a device event; `next` starts as a copy of `profile`.
+// The event, the eUICC, the limits, the time and the session flag all decide the step.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn apply(
     profile: &Profile,
     event: DeviceEvent,
     eid: Eid,
+    in_session: bool,
     rules: &Rules,
     now: OffsetDateTime,
     next: &mut Profile,
@@ -234,7 +246,9 @@ pub(super) fn apply(
             return Ok(());
         }
     }
-    if event.opens_session() {
+    // Within an ES9+ session, AuthenticateClient counted the attempt; the session's later
+    // steps do not count again.
+    if event.opens_session() && !in_session {
         next.download_attempts = profile.download_attempts.saturating_add(1);
         if next.download_attempts > rules.max_download_attempts {
             next.state = Error;
@@ -252,6 +266,15 @@ pub(super) fn apply(
             // leaves to agreement: the callback format decides), then GetBoundProfilePackage
             // links the order to the eUICC (§3.1.3.2 step 9) and delivers the BPP (point 3).
             notify(NotificationPoint::EligibilityAndRetryLimit, Ok(()));
+            next.eid = Some(eid);
+            next.state = Downloaded;
+            notify(NotificationPoint::BppDownload, Ok(()));
+        }
+        DeviceEvent::Authenticated => {
+            // Point 1's success is sent only where the callback's format asks for it.
+            notify(NotificationPoint::EligibilityAndRetryLimit, Ok(()));
+        }
+        DeviceEvent::BoundProfilePackage => {
             next.eid = Some(eid);
             next.state = Downloaded;
             notify(NotificationPoint::BppDownload, Ok(()));

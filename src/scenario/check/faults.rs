@@ -7,7 +7,7 @@ use crate::profile::machine::NotificationPoint;
 use crate::scenario::file::{self};
 use crate::scenario::load::Loaded;
 use crate::scenario::{FaultSpec, FaultTarget, Operator, ProfileType};
-use crate::sgp22::{status_code_by_name, Function};
+use crate::sgp22::{status_code_by_name, Es9Function, Function};
 
 use super::Checker;
 
@@ -41,7 +41,28 @@ impl Checker<'_> {
                 index += 1;
                 let m = &r.matches;
                 let mut ok = true;
-                let function = match &m.function {
+                let es9 = r.target == FaultTarget::Es9;
+                let es9_function = match (&m.function, es9) {
+                    (Some(t), true) => {
+                        let f = Es9Function::ALL
+                            .into_iter()
+                            .find(|f| f.path_segment() == t.value || f.name() == t.value);
+                        if f.is_none() {
+                            self.at(
+                                *src,
+                                &t.referenced,
+                                format!(
+                                    "unknown ES9+ function {:?}; expected one of initiateAuthentication, authenticateClient, getBoundProfilePackage, handleNotification, cancelSession",
+                                    t.value
+                                ),
+                            );
+                            ok = false;
+                        }
+                        f
+                    }
+                    _ => None,
+                };
+                let function = match m.function.as_ref().filter(|_| !es9) {
                     Some(t) => {
                         let f = Function::ALL
                             .into_iter()
@@ -148,7 +169,13 @@ impl Checker<'_> {
                     }
                 }
                 if !misplaced.is_empty() {
-                    let target = if notification { "notification" } else { "es2" };
+                    let target = if notification {
+                        "notification"
+                    } else if es9 {
+                        "es9"
+                    } else {
+                        "es2"
+                    };
                     self.at(
                         *src,
                         &rule.referenced,
@@ -211,6 +238,7 @@ impl Checker<'_> {
                         drop: r.drop,
                         duplicate: r.duplicate,
                         function,
+                        es9_function,
                         iccid,
                         eid,
                         profile_type,

@@ -179,7 +179,7 @@ impl Checker<'_> {
     ) -> Vec<ProfileType> {
         let mut types: Vec<ProfileType> = Vec::new();
         let mut defined: HashMap<String, String> = HashMap::new();
-        for (src, f, _) in &loaded.files {
+        for (src, f, dir) in &loaded.files {
             for pt in &f.profile_types {
                 if let Some(first) = defined.get(&pt.id.value) {
                     self.at(
@@ -211,12 +211,45 @@ impl Checker<'_> {
                         pt.owner.value.as_str().into()
                     }
                 };
+                let package = pt.profile_package.as_ref().and_then(|file| {
+                    let path = dir.join(&file.value);
+                    match read_package(&path) {
+                        Ok(bytes) => Some(Arc::from(bytes)),
+                        Err(e) => {
+                            self.at(
+                                *src,
+                                &file.referenced,
+                                format!("profilePackage {}: {e}", path.display()),
+                            );
+                            None
+                        }
+                    }
+                });
                 types.push(ProfileType {
                     id: pt.id.value.as_str().into(),
                     owner,
+                    package,
                 });
             }
         }
         types
     }
+}
+
+/// The largest profile package a scenario may name (real profiles are tens of kilobytes).
+const MAX_PACKAGE: u64 = 4 << 20;
+
+/// A profile package file: DER profile elements, read whole.
+fn read_package(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if size > MAX_PACKAGE {
+        return Err(format!("{size} bytes; at most {MAX_PACKAGE} are accepted"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    crate::rsp::tlv::read_all(&bytes)
+        .map_err(|e| format!("not DER profile elements (a .der UPP): {e}"))?;
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
+    }
+    Ok(bytes)
 }

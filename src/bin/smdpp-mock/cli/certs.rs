@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use smdpp_mock::pki::gsma::{GsmaPki, SAMPLE_EID};
 use smdpp_mock::pki::{CertificateAuthority, EnsureReport, PkiDir};
 use smdpp_mock::ServerConfig;
 
@@ -12,7 +13,9 @@ use super::{load_scenario, PkiArgs};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum CertsCommand {
-    /// Create the CA, server certificate and one client certificate per operator.
+    /// Create the CA, server certificate and one client certificate per operator, and the
+    /// GSMA-style PKI of ES9+ in <certs-dir>/gsma (CI, EUM, DPauth, DPpb, DPtls and a sample
+    /// eUICC, SGP.26 file names).
     Init {
         /// Scenario whose operators get client certificates (default: the built-in one).
         #[arg(long, env = "SMDPP_SCENARIO", value_delimiter = ',')]
@@ -25,6 +28,19 @@ pub(super) enum CertsCommand {
     Revoke {
         /// Certificate name in the PKI directory, or path of a PEM certificate.
         certificate: String,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+    /// Issue an eUICC certificate and key for an EID (signed by the mock's EUM, whose EID range
+    /// is 89049032…): CERT_EUICC_ECDSA_NIST.der and SK_EUICC_ECDSA_NIST.pem, with the EUM and
+    /// CI certificates beside them, in a new folder.
+    Euicc {
+        /// The EID: 32 digits starting with 89049032.
+        #[arg(long)]
+        eid: String,
+        /// The folder to write (default: <certs-dir>/gsma/euicc-<EID>); never overwrites.
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         pki: PkiArgs,
     },
@@ -71,7 +87,11 @@ pub(super) fn certs(cmd: CertsCommand) -> Result<()> {
             let mut config = ServerConfig::new(scenario);
             config.extra_sans = pki.sans;
             let operators: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();
-            let result = PkiDir::new(&pki.certs_dir).ensure(&config.server_sans(), &operators)?;
+            let mut result =
+                PkiDir::new(&pki.certs_dir).ensure(&config.server_sans(), &operators)?;
+            let gsma = GsmaPki::new(&pki.certs_dir).ensure(&config.server_sans(), SAMPLE_EID)?;
+            result.created.extend(gsma.created);
+            result.reused.extend(gsma.reused);
             report(&result);
             tracing::info!(
                 "test PKI ready in {} ({} files created, {} reused)",
@@ -87,6 +107,21 @@ pub(super) fn certs(cmd: CertsCommand) -> Result<()> {
                 "revoked serial {serial}: {} now lists it (point a scenario's smdp.crlFile at it; a running instance reads it on start, scenario load and reset)",
                 crl.display()
             );
+            Ok(())
+        }
+        CertsCommand::Euicc { eid, out, pki } => {
+            let gsma = GsmaPki::new(&pki.certs_dir);
+            if !gsma.dir().join(smdpp_mock::pki::gsma::EUM_CERT).exists() {
+                anyhow::bail!(
+                    "no GSMA-style PKI in {} (no EUM there): create it with `smdpp-mock certs init --certs-dir {}` (`serve` creates one on first start)",
+                    gsma.dir().display(),
+                    pki.certs_dir.display()
+                );
+            }
+            let out = out.unwrap_or_else(|| gsma.dir().join(format!("euicc-{eid}")));
+            for path in gsma.issue_euicc_files(&eid, &out)? {
+                tracing::info!("created {}", path.display());
+            }
             Ok(())
         }
         CertsCommand::IssueClient { name, pki } => {

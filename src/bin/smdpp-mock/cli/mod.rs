@@ -4,6 +4,7 @@
 mod certs;
 mod conformance;
 mod health;
+mod lpa;
 mod scenario;
 mod serve;
 
@@ -54,6 +55,9 @@ enum Command {
     /// Check scenario files, or print their JSON Schema.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// The library's LPA with a software eUICC: download a released order over ES9+.
+    #[command(subcommand)]
+    Lpa(lpa::LpaCommand),
     /// The conformance report of a running instance, or a probe of an operator's endpoint.
     #[command(subcommand)]
     Conformance(ConformanceCommand),
@@ -131,6 +135,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Some(Command::Serve(args)) => serve::serve(args).await,
         Some(Command::Certs(cmd)) => certs::certs(cmd),
         Some(Command::Scenario(cmd)) => scenario::scenario(cmd),
+        Some(Command::Lpa(cmd)) => lpa::lpa(cmd).await,
         Some(Command::Conformance(cmd)) => {
             conformance::conformance(cmd, &cli.serve.pki.certs_dir).await
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use smdpp_mock::internal::server::{DEFAULT_ADMIN_ADDR, DEFAULT_ES2_ADDR};
+use smdpp_mock::internal::server::{DEFAULT_ADMIN_ADDR, DEFAULT_ES2_ADDR, DEFAULT_ES9_ADDR};
 use smdpp_mock::pki::CA_CERT;
 use smdpp_mock::Limits;
 use smdpp_mock::{Server, ServerConfig};
@@ -23,6 +23,17 @@ pub(super) struct ServeArgs {
     /// Address of the ES2+ and platform API listener (mutual TLS).
     #[arg(long, default_value = DEFAULT_ES2_ADDR, env = "SMDPP_LISTEN")]
     listen: SocketAddr,
+    /// Address of the ES9+ listener, where LPAs download profiles (server-only TLS with the
+    /// DPtls certificate of <certs-dir>/gsma); `off` runs none.
+    #[arg(long, default_value = DEFAULT_ES9_ADDR, env = "SMDPP_ES9_LISTEN", value_parser = listen_or_off)]
+    es9_listen: Listen,
+    /// The `host[:port]` Activation Codes name for ES9+ when LPAs reach it otherwise than at
+    /// the scenario's smdp.address and the --es9-listen port (a proxy, a port mapping).
+    #[arg(long, env = "SMDPP_ES9_ADDRESS")]
+    es9_address: Option<String>,
+    /// Seconds an ES9+ session (a transactionId) may stay untouched before it is forgotten.
+    #[arg(long, default_value_t = 600, env = "SMDPP_ES9_SESSION_TIMEOUT_SECS")]
+    es9_session_timeout_secs: u64,
     /// Address of the admin / test-control API (plain HTTP; keep it on loopback).
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
     admin_listen: SocketAddr,
@@ -74,10 +85,26 @@ pub(super) struct ServeArgs {
     state_interval_ms: u64,
 }
 
+/// A listen address, or none.
+#[derive(Debug, Clone, Copy)]
+struct Listen(Option<SocketAddr>);
+
+fn listen_or_off(text: &str) -> Result<Listen, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Listen(None));
+    }
+    text.parse()
+        .map(|a| Listen(Some(a)))
+        .map_err(|e| format!("{e}: expected an address such as 127.0.0.1:6444, or off"))
+}
+
 pub(super) async fn serve(args: ServeArgs) -> Result<()> {
     let scenario = load_scenario(&args.scenario)?;
     let mut config = ServerConfig::new(scenario);
     config.es2_addr = args.listen;
+    config.es9_addr = args.es9_listen.0;
+    config.es9_address = args.es9_address.filter(|a| !a.is_empty());
+    config.es9_session_timeout = Duration::from_secs(args.es9_session_timeout_secs);
     config.admin_addr = Some(args.admin_listen);
     config.journal_capacity = args.journal_size;
     config.certs_dir = args.pki.certs_dir;
@@ -116,8 +143,12 @@ fn print_banner(config: &ServerConfig, server: &Server) {
     };
     let source = scenario.sources().join(" + ");
     let mut out = format!(
-        "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  admin API          {}\n  scenario           {source} ({}, {})\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
+        "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  ES9+ (LPAs)        {}\n  admin API          {}\n  scenario           {source} ({}, {})\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
         addr.port(),
+        server.es9_addr().map_or("off".to_string(), |_| format!(
+            "https://{a}/gsma/rsp2/es9plus/ (Activation Codes 1${a}$<MatchingID>; GSMA-style PKI in {dir}/gsma/)",
+            a = server.activation_address(),
+        )),
         server
             .admin_addr()
             .map_or("off".to_string(), |a| format!("http://{a}/ (OpenAPI: /openapi.json)")),

@@ -1,0 +1,580 @@
+//! InitiateAuthentication (SGP.22 §5.6.1, §3.1.2 steps 6-9) and AuthenticateClient (§5.6.3,
+//! §3.1.2 step 16, §3.1.3 steps 3-6): the SM-DP+ and the eUICC authenticate each other, and the
+//! eUICC is matched to the order an operator placed through ES2+.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use super::session::{EuiccIdentity, OrderRef, Session, Stage, TransactionId};
+use super::{b64, malformed, unknown_session, Context, Failure, Outcome};
+use crate::ids::{Eid, MatchingId};
+use crate::profile::machine::{transition, DeviceEvent, DownloadFailure, Effect, Event, Refusal};
+use crate::profile::{OrderMatchingId, Profile, ProfileState};
+use crate::rsp::cert::{verify_euicc_chain, ChainError};
+use crate::rsp::crypto;
+use crate::rsp::message::{
+    eid_from_bytes, AuthenticateServerResponse, CtxParams1, EuiccInfo1, EuiccInfo2,
+    NotificationConfiguration, ProfileMetadata, ServerSigned1, SmdpSigned2, SVN,
+};
+use crate::rsp::tlv;
+use crate::sgp22;
+use crate::store::UpdateError;
+
+/// Whether `given` (the `smdpAddress` as the LPA sent it) names this SM-DP+: a case-insensitive
+/// host, a trailing dot ignored, `:443` implied when no port is given.
+fn address_accepted(given: &str, accepted: &[String]) -> bool {
+    let given = normal_address(given);
+    accepted.iter().any(|a| normal_address(a) == given)
+}
+
+/// `host:port` in lower case, without a trailing dot, `443` when no port is given.
+fn normal_address(text: &str) -> String {
+    let lower = text.trim().to_ascii_lowercase();
+    let (host, port) = match lower.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest.trim_end_matches(']'), None),
+        },
+        None => match lower.rsplit_once(':') {
+            Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                (host, Some(port))
+            }
+            _ => (lower.as_str(), None),
+        },
+    };
+    format!("{}:{}", host.trim_end_matches('.'), port.unwrap_or("443"))
+}
+
+/// InitiateAuthentication: checks the SVN, the address and the CIs, starts a session and
+/// answers `serverSigned1` signed with SK.DPauth.
+pub(super) fn initiate(ctx: &Context<'_>) -> Outcome {
+    match initiate_inner(ctx) {
+        Ok(fields) => Outcome::success(fields),
+        Err(failure) => Outcome::failed(failure),
+    }
+}
+
+fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
+    let address = ctx.text("smdpAddress")?;
+    let challenge = ctx.binary("euiccChallenge")?;
+    let info1_raw = ctx.binary("euiccInfo1")?;
+    let challenge: [u8; 16] = challenge
+        .try_into()
+        .map_err(|_| malformed("euiccChallenge", "not 16 bytes"))?;
+    let info1 = EuiccInfo1::parse(&info1_raw).map_err(|e| malformed("euiccInfo1", e))?;
+    // §5.6.1: the SVN must be supported; this SM-DP+ implements v2 (2.x.y).
+    if info1.svn[0] != SVN[0] {
+        return Err(Failure::new(
+            sgp22::SVN_UNSUPPORTED,
+            format!(
+                "the eUICC's Specification Version Number {}.{}.{} is not supported (this SM-DP+ implements SGP.22 v2)",
+                info1.svn[0], info1.svn[1], info1.svn[2]
+            ),
+        ));
+    }
+    if !super::authentication::address_accepted(address, &ctx.es9.config.accepted_addresses) {
+        return Err(Failure::new(
+            sgp22::SMDP_ADDRESS_REFUSED,
+            format!(
+                "Invalid SM-DP+ Address {:?}: this SM-DP+ is {}",
+                crate::journal::cut(address, 100),
+                ctx.es9.config.address
+            ),
+        )
+        .about("smdpAddress"));
+    }
+    let credentials = &ctx.es9.credentials;
+    // The CI the eUICC signs under: the first of its list this SM-DP+ trusts (§3.1.2 step 8).
+    let ci = info1
+        .ci_for_signing
+        .iter()
+        .find(|id| {
+            credentials
+                .cis
+                .iter()
+                .any(|c| c.subject_key_id.as_deref() == Some(**id))
+        })
+        .ok_or_else(|| {
+            Failure::new(
+                sgp22::SECURITY_CONFIGURATION_UNSUPPORTED,
+                "None of the proposed Public Key Identifiers is supported by the SM-DP+",
+            )
+        })?
+        .to_vec();
+    // CERT.DPauth must chain to a CI the eUICC can verify with.
+    let dp_ci = credentials
+        .dp_auth
+        .authority_key_id
+        .as_deref()
+        .unwrap_or_default();
+    if !info1.ci_for_verification.contains(&dp_ci) {
+        return Err(Failure::new(
+            sgp22::SMDP_CERTIFICATE_UNAVAILABLE,
+            "The SM-DP+ has no CERT.DPauth.ECDSA signed by one of the GSMA CI Public Keys supported by the eUICC",
+        ));
+    }
+    let tid = TransactionId::random();
+    let server_challenge: [u8; 16] = crypto::random();
+    let signed = ServerSigned1::encode(tid.as_bytes(), &challenge, address, &server_challenge);
+    let signature = credentials.dp_auth_key.sign(&signed);
+    ctx.es9.sessions.start(
+        tid,
+        Session {
+            world: ctx.world.clone(),
+            stage: Stage::Initiated,
+            touched: Instant::now(),
+            smdp_address: address.to_owned(),
+            server_challenge,
+            svn: info1.svn,
+            ci: ci.clone(),
+            euicc: None,
+            order: None,
+            smdp_signature2: None,
+            metadata: Vec::new(),
+            refused: None,
+        },
+    );
+    let mut fields = Map::new();
+    fields.insert(
+        "transactionId".into(),
+        Value::String(crypto::hex_upper(tid.as_bytes())),
+    );
+    fields.insert("serverSigned1".into(), b64(&signed));
+    fields.insert(
+        "serverSignature1".into(),
+        b64(&tlv::encode(0x5F37, &signature)),
+    );
+    fields.insert("euiccCiPKIdToBeUsed".into(), b64(&tlv::encode(0x04, &ci)));
+    fields.insert("serverCertificate".into(), b64(&credentials.dp_auth.der));
+    Ok(fields)
+}
+
+/// AuthenticateClient: verifies the eUICC (certificates, signature, challenge), finds its
+/// order, counts the download attempt, and answers the Profile Metadata and `smdpSigned2`
+/// signed with SK.DPpb.
+pub(super) fn authenticate_client(ctx: &Context<'_>) -> Outcome {
+    let tid = match ctx.transaction_id() {
+        Ok(tid) => tid,
+        Err(f) => return Outcome::failed(f),
+    };
+    let Some(mut session) = ctx.es9.sessions.get(&tid, |w| ctx.es9.app.is_current(w)) else {
+        return Outcome::failed(unknown_session("no session in progress"));
+    };
+    if session.stage != Stage::Initiated {
+        return Outcome::failed(unknown_session(
+            "AuthenticateClient was already called in this session",
+        ));
+    }
+    let result = authenticate_inner(ctx, tid, &mut session);
+    if let Err(failure) = &result {
+        session.refused = Some("AuthenticateClient");
+        if session.euicc.is_some() {
+            // The eUICC is known: a CancelSession may follow (lpac sends one), signed with its
+            // key; nothing else may.
+            session.stage = Stage::Refused;
+        }
+        let _ = failure;
+    }
+    let order = session.order.clone();
+    let eid = session.euicc.as_ref().map(|e| e.eid);
+    ctx.es9.sessions.update(tid, session);
+    let mut outcome = match result {
+        Ok(fields) => Outcome::success(fields),
+        Err(failure) => Outcome::failed(failure),
+    };
+    outcome.eid = eid;
+    outcome.with_order(order.as_ref())
+}
+
+fn authenticate_inner(
+    ctx: &Context<'_>,
+    tid: TransactionId,
+    session: &mut Session,
+) -> Result<Map<String, Value>, Failure> {
+    let raw = ctx.binary("authenticateServerResponse")?;
+    let response = AuthenticateServerResponse::parse(&raw)
+        .map_err(|e| malformed("authenticateServerResponse", e))?;
+    let (signed1, signature, euicc_cert, eum_cert) = match response {
+        AuthenticateServerResponse::Ok {
+            euicc_signed1,
+            signature,
+            euicc_certificate,
+            eum_certificate,
+        } => (euicc_signed1, signature, euicc_certificate, eum_certificate),
+        AuthenticateServerResponse::Error { code, .. } => {
+            // SGP.22 v2.2 has no code for an eUICC that refused the server; it is the eUICC's
+            // verification that failed.
+            return Err(Failure::new(
+                sgp22::EUICC_VERIFICATION_FAILED,
+                format!(
+                    "the eUICC refused the SM-DP+ in AuthenticateServer: {}",
+                    authenticate_error_name(code)
+                ),
+            ));
+        }
+    };
+    if signed1.transaction_id != tid.as_bytes() {
+        return Err(unknown_session("euiccSigned1 names another transactionId"));
+    }
+    let credentials = &ctx.es9.credentials;
+    let verified = verify_euicc_chain(
+        euicc_cert,
+        eum_cert,
+        &credentials.cis,
+        Some(&session.ci),
+        ctx.now(),
+    )
+    .map_err(chain_failure)?;
+    if !crypto::verify(&verified.certificate.public_key, signed1.raw, signature) {
+        return Err(Failure::new(
+            sgp22::EUICC_VERIFICATION_FAILED,
+            "eUICC signature is invalid or serverChallenge is invalid (euiccSignature1)",
+        ));
+    }
+    // The eUICC signed the address it was given in serverSigned1 (§5.7.13); another one is not
+    // this session's.
+    if signed1.server_address != session.smdp_address.as_bytes() {
+        return Err(Failure::new(
+            sgp22::EUICC_VERIFICATION_FAILED,
+            "euiccSigned1 names another SM-DP+ address than this session's",
+        ));
+    }
+    if signed1.server_challenge != session.server_challenge {
+        return Err(Failure::new(
+            sgp22::EUICC_VERIFICATION_FAILED,
+            "eUICC signature is invalid or serverChallenge is invalid (serverChallenge)",
+        ));
+    }
+    let info2 = EuiccInfo2::parse(signed1.euicc_info2)
+        .map_err(|e| malformed("authenticateServerResponse", e))?;
+    if info2.svn != session.svn {
+        return Err(Failure::new(
+            sgp22::EUICC_VERIFICATION_FAILED,
+            "the SVN of euiccInfo2 differs from the one of euiccInfo1 (§5.6.3)",
+        ));
+    }
+    let eid = eid_from_bytes(&verified.eid).ok_or_else(|| {
+        Failure::new(
+            sgp22::EUICC_CERTIFICATE_INVALID,
+            "the eUICC certificate's serialNumber is not an EID",
+        )
+    })?;
+    let signature1: [u8; 64] = signature.try_into().map_err(|_| {
+        Failure::new(
+            sgp22::EUICC_VERIFICATION_FAILED,
+            "euiccSignature1 is not 64 bytes",
+        )
+    })?;
+    // Authenticated: kept before the order checks, so a CancelSession can be verified even if
+    // they fail.
+    session.euicc = Some(EuiccIdentity {
+        eid,
+        eid_bytes: verified.eid,
+        public_key: verified.certificate.public_key.clone(),
+    });
+    let ctx_params = CtxParams1::parse(signed1.ctx_params1)
+        .map_err(|e| malformed("authenticateServerResponse", e))?;
+    let profile = find_order(ctx, eid, ctx_params.matching_id)?;
+    let order = OrderRef {
+        key: profile.iccid.key(),
+        iccid: profile.iccid,
+        order_seq: profile.order_seq,
+        owner: profile.owner.clone(),
+        profile_type: profile.profile_type.clone(),
+    };
+    session.order = Some(order.clone());
+    // The download attempt (§3.1.3 step 3), the order's validity and state (steps 4-5).
+    let package_len = ctx.es9.package_for(ctx.world, &profile).len() as u64;
+    let committed = match commit(
+        ctx,
+        &order,
+        Event::Device {
+            eid,
+            event: DeviceEvent::Authenticated,
+        },
+    ) {
+        Ok(committed) => committed,
+        Err(failure) => {
+            if failure.code == sgp22::EID_REFUSED {
+                // Another eUICC's order: nothing this session does may touch it.
+                session.order = None;
+            }
+            return Err(failure);
+        }
+    };
+    if let Some(failure) = committed {
+        return Err(failure);
+    }
+    // Eligibility (Annex F): room for the profile.
+    let no_room = info2.additional_profile == Some(false)
+        || info2.free_nvm.is_some_and(|free| free < package_len);
+    if no_room {
+        let _ = commit(
+            ctx,
+            &order,
+            Event::Session {
+                eid,
+                event: DeviceEvent::EligibilityFailure,
+            },
+        );
+        return Err(Failure::new(
+            sgp22::EUICC_INSUFFICIENT_MEMORY,
+            format!("eUICC does not have sufficient space for this Profile ({package_len} bytes)"),
+        ));
+    }
+    let cc_required = ctx
+        .world
+        .store
+        .get(order.key)
+        .is_some_and(|p| p.confirmation_code_hash.is_some());
+    let metadata = ProfileMetadata {
+        iccid: profile.iccid,
+        service_provider: profile.owner.to_string(),
+        profile_name: profile.profile_type.to_string(),
+        profile_class: 2,
+        notifications: [1u8, 2, 3]
+            .into_iter()
+            .map(|event| NotificationConfiguration {
+                event,
+                address: ctx.es9.config.address.clone(),
+            })
+            .collect(),
+    }
+    .encode();
+    let smdp_signed2 = SmdpSigned2::encode(tid.as_bytes(), cc_required);
+    let signature2 = credentials
+        .dp_pb_key
+        .sign_parts(&[&smdp_signed2, &tlv::encode(0x5F37, &signature1)]);
+    session.stage = Stage::Authenticated;
+    session.smdp_signature2 = Some(signature2);
+    session.metadata = metadata.clone();
+    let mut fields = Map::new();
+    fields.insert(
+        "transactionId".into(),
+        Value::String(crypto::hex_upper(tid.as_bytes())),
+    );
+    fields.insert("profileMetadata".into(), b64(&metadata));
+    fields.insert("smdpSigned2".into(), b64(&smdp_signed2));
+    fields.insert(
+        "smdpSignature2".into(),
+        b64(&tlv::encode(0x5F37, &signature2)),
+    );
+    fields.insert("smdpCertificate".into(), b64(&credentials.dp_pb.der));
+    Ok(fields)
+}
+
+/// The name of an `AuthenticateErrorCode` (§5.7.13).
+fn authenticate_error_name(code: u64) -> String {
+    let name = match code {
+        1 => "invalidCertificate",
+        2 => "invalidSignature",
+        3 => "unsupportedCurve",
+        4 => "noSessionContext",
+        5 => "invalidOid",
+        6 => "euiccChallengeMismatch",
+        7 => "ciPKUnknown",
+        127 => "undefinedError",
+        _ => "unknown code",
+    };
+    format!("{name}({code})")
+}
+
+fn chain_failure(error: ChainError) -> Failure {
+    let code = match &error {
+        ChainError::UnknownCi => sgp22::CI_UNKNOWN,
+        ChainError::Eum(_) => sgp22::EUM_CERTIFICATE_INVALID,
+        ChainError::EumExpired => sgp22::EUM_CERTIFICATE_EXPIRED,
+        ChainError::Euicc(_) => sgp22::EUICC_CERTIFICATE_INVALID,
+        ChainError::EuiccExpired => sgp22::EUICC_CERTIFICATE_EXPIRED,
+    };
+    Failure::new(code, error.to_string())
+}
+
+/// The order of this eUICC (§5.6.3, §3.1.3 step 6): by MatchingID (an Activation Code token or
+/// an SM-DS EventID), or, without one, the order linked to the EID (the Default SM-DP+ case).
+fn find_order(ctx: &Context<'_>, eid: Eid, matching_id: Option<&[u8]>) -> Result<Profile, Failure> {
+    let refused = |why: String| Failure::new(sgp22::MATCHING_ID_REFUSED, why);
+    let store = &ctx.world.store;
+    match matching_id.filter(|m| !m.is_empty()) {
+        Some(bytes) => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| refused("the MatchingID is not UTF-8".into()))?;
+            let shown = crate::journal::cut(text, 64);
+            let id: MatchingId = text.parse().map_err(|_| {
+                refused(format!("MatchingID {shown:?} is refused: no order has it"))
+            })?;
+            let profile = store
+                .find_by_matching_id(&id)
+                .and_then(|key| store.get(key))
+                .ok_or_else(|| {
+                    refused(format!("MatchingID {shown:?} is refused: no order has it"))
+                })?;
+            if profile.eid.is_some_and(|e| e != eid) {
+                return Err(Failure::new(
+                    sgp22::EID_REFUSED,
+                    format!("EID doesn't match the expected value: the order of MatchingID {shown} is for another eUICC"),
+                ));
+            }
+            Ok(profile)
+        }
+        None => {
+            // No MatchingID, or an empty one: an order linked to this EID (with an empty
+            // MatchingID, only an order whose MatchingID is empty, §3.1.2).
+            let empty_only = matching_id.is_some();
+            let mut found = None;
+            store.for_each(|p| {
+                if found.is_none()
+                    && p.eid == Some(eid)
+                    && matches!(p.state, ProfileState::Released | ProfileState::Downloaded)
+                    && (!empty_only || p.matching_id == Some(OrderMatchingId::Empty))
+                {
+                    found = Some(p.clone());
+                }
+            });
+            found.ok_or_else(|| {
+                refused(format!(
+                    "no MatchingID was given and no released order is linked to EID {eid}"
+                ))
+            })
+        }
+    }
+}
+
+/// Commits `event` on the session's order; the `Failed` answer it earns when the state machine
+/// refused it or ended the order (expiry, too many attempts), else `None`.
+pub(super) fn commit(
+    ctx: &Context<'_>,
+    order: &OrderRef,
+    event: Event,
+) -> Result<Option<Failure>, Failure> {
+    commit_reported(ctx, order, event, None)
+}
+
+/// [`commit`], for the installation result a real eUICC reported (point 4 carries it).
+pub(super) fn commit_reported(
+    ctx: &Context<'_>,
+    order: &OrderRef,
+    event: Event,
+    reported: Option<&crate::notify::compose::DeviceResult>,
+) -> Result<Option<Failure>, Failure> {
+    let app = &ctx.es9.app;
+    let now = app.clock.now();
+    let rules = ctx.world.scenario.rules();
+    let mut ended = None;
+    let result = app.commit_reported(ctx.world, order.key, reported, |p| {
+        if p.order_seq != order.order_seq {
+            return Err(None);
+        }
+        let step = transition(p, &event, rules, now).map_err(Some)?;
+        ended = step.effects.iter().find_map(|e| match e {
+            Effect::Notify {
+                outcome: Err(failure),
+                ..
+            } => Some(*failure),
+            _ => None,
+        });
+        Ok(step)
+    });
+    match result {
+        Ok(_) => Ok(ended.and_then(ended_failure)),
+        Err(UpdateError::Refused(None)) | Err(UpdateError::UnknownIccid) => Err(unknown_session(
+            "the order of this session was cancelled meanwhile",
+        )),
+        Err(UpdateError::Refused(Some(refusal))) => Err(refusal_failure(&refusal)),
+        Err(UpdateError::MatchingIdInUse(_)) => Err(Failure::new(
+            sgp22::EXECUTION_ERROR,
+            "the order could not be updated",
+        )),
+    }
+}
+
+/// The ES9+ answer to an order the state machine ended.
+fn ended_failure(failure: DownloadFailure) -> Option<Failure> {
+    Some(match failure {
+        DownloadFailure::OrderExpired => {
+            Failure::new(sgp22::ORDER_EXPIRED, "The Download order has expired")
+        }
+        DownloadFailure::DownloadAttemptsExceeded => Failure::new(
+            sgp22::DOWNLOAD_RETRIES_EXCEEDED,
+            "The maximum number of retries for the Profile download order has been exceeded",
+        ),
+        DownloadFailure::ConfirmationCodeRefused => Failure::new(
+            sgp22::CONFIRMATION_CODE_REFUSED,
+            "Confirmation Code is refused",
+        ),
+        DownloadFailure::ConfirmationCodeAttemptsExceeded => Failure::new(
+            sgp22::CONFIRMATION_CODE_RETRIES_EXCEEDED,
+            "The maximum number of retries for the Confirmation Code has been exceeded",
+        ),
+        DownloadFailure::NotEligible => Failure::new(
+            sgp22::NO_ELIGIBLE_PROFILE,
+            "No eligible Profile for this eUICC/Device",
+        ),
+        // The session ends without another answer for these.
+        _ => return None,
+    })
+}
+
+/// The ES9+ answer to a transition the state machine refused.
+fn refusal_failure(refusal: &Refusal) -> Failure {
+    match refusal {
+        Refusal::NotReleased { state } => Failure::new(
+            sgp22::PROFILE_NOT_RELEASED,
+            format!("Profile has not yet been released (the order is {state})"),
+        ),
+        Refusal::EidMismatch { .. } => {
+            Failure::new(sgp22::EID_REFUSED, "EID doesn't match the expected value")
+        }
+        other => Failure::new(
+            sgp22::PROFILE_NOT_RELEASED,
+            format!("the order cannot be downloaded: {other}"),
+        ),
+    }
+}
+
+impl super::Es9 {
+    /// The profile package of `profile`: the scenario's file for its type, or the synthetic one.
+    pub(super) fn package_for(&self, world: &crate::app::World, profile: &Profile) -> Arc<[u8]> {
+        match world
+            .scenario
+            .profile_type(&profile.profile_type)
+            .and_then(|t| t.package.clone())
+        {
+            Some(package) => package,
+            None => Arc::from(crate::rsp::package::synthetic(
+                &profile.iccid,
+                crate::rsp::package::DEFAULT_FILLER,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_accepted;
+
+    #[test]
+    fn addresses() {
+        let accepted = ["localhost:6444".to_string(), "smdp.example:443".to_string()];
+        for ok in [
+            "localhost:6444",
+            "LOCALHOST:6444",
+            "smdp.example",
+            "smdp.example.",
+            "SMDP.example:443",
+        ] {
+            assert!(address_accepted(ok, &accepted), "{ok}");
+        }
+        for refused in [
+            "localhost",
+            "localhost:6445",
+            "other:6444",
+            "",
+            "smdp.example:444",
+        ] {
+            assert!(!address_accepted(refused, &accepted), "{refused}");
+        }
+    }
+}

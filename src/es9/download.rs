@@ -1,0 +1,193 @@
+//! GetBoundProfilePackage (SGP.22 §5.6.2, §3.1.3.2 steps 6-11): the eUICC's one-time key and
+//! signature checked, the Confirmation Code checked (§3.1.3.2 step 7), the profile bound to the
+//! eUICC and delivered: key agreement, session keys, and the Bound Profile Package.
+
+use serde_json::{Map, Value};
+
+use super::authentication::commit;
+use super::session::{Delivered, Stage, TransactionId};
+use super::{b64, malformed, unknown_session, Context, Failure, Outcome, HOST_ID};
+use crate::profile::machine::{DeviceEvent, Event};
+use crate::rsp::bpp::{self, Binding};
+use crate::rsp::crypto::{self, derive_session_keys, hash_confirmation_code, OneTimeKey};
+use crate::rsp::message::PrepareDownloadResponse;
+use crate::rsp::tlv;
+use crate::sgp22;
+
+/// GetBoundProfilePackage.
+pub(super) fn get_bound_profile_package(ctx: &Context<'_>) -> Outcome {
+    let tid = match ctx.transaction_id() {
+        Ok(tid) => tid,
+        Err(f) => return Outcome::failed(f),
+    };
+    let Some(mut session) = ctx.es9.sessions.get(&tid, |w| ctx.es9.app.is_current(w)) else {
+        return Outcome::failed(unknown_session("no session in progress"));
+    };
+    let order = session.order.clone();
+    let eid = session.euicc.as_ref().map(|e| e.eid);
+    if session.stage != Stage::Authenticated {
+        let mut outcome = Outcome::failed(unknown_session(
+            "AuthenticateClient has not succeeded in this session",
+        ));
+        outcome.eid = eid;
+        return outcome.with_order(order.as_ref());
+    }
+    let result = bind(ctx, tid, &session);
+    match &result {
+        Ok(_) => {}
+        Err(_) => {
+            session.refused = Some("GetBoundProfilePackage");
+            ctx.es9.sessions.update(tid, session);
+        }
+    }
+    let mut outcome = match result {
+        Ok(fields) => Outcome::success(fields),
+        Err(failure) => Outcome::failed(failure),
+    };
+    outcome.eid = eid;
+    outcome.with_order(order.as_ref())
+}
+
+fn bind(
+    ctx: &Context<'_>,
+    tid: TransactionId,
+    session: &super::session::Session,
+) -> Result<Map<String, Value>, Failure> {
+    let (Some(euicc), Some(order), Some(signature2)) =
+        (&session.euicc, &session.order, &session.smdp_signature2)
+    else {
+        return Err(unknown_session("the session has no authenticated order"));
+    };
+    let raw = ctx.binary("prepareDownloadResponse")?;
+    let response = PrepareDownloadResponse::parse(&raw)
+        .map_err(|e| malformed("prepareDownloadResponse", e))?;
+    let (signed2, signature) = match response {
+        PrepareDownloadResponse::Ok {
+            euicc_signed2,
+            signature,
+        } => (euicc_signed2, signature),
+        PrepareDownloadResponse::Error { code, .. } => {
+            return Err(Failure::new(
+                sgp22::EUICC_VERIFICATION_FAILED,
+                format!(
+                    "the eUICC refused PrepareDownload: {}",
+                    download_error_name(code)
+                ),
+            ));
+        }
+    };
+    // euiccSignature2 covers euiccSigned2 and smdpSignature2 as a data object (§5.7.5).
+    if !crypto::verify_parts(
+        &euicc.public_key,
+        &[signed2.raw, &tlv::encode(0x5F37, signature2)],
+        signature,
+    ) {
+        return Err(Failure::new(
+            sgp22::EUICC_VERIFICATION_FAILED,
+            "eUICC signature is invalid (euiccSignature2)",
+        ));
+    }
+    if signed2.transaction_id != tid.as_bytes() {
+        return Err(unknown_session("euiccSigned2 names another transactionId"));
+    }
+    let euicc_otpk: [u8; 65] = signed2.euicc_otpk.value.try_into().map_err(|_| {
+        malformed(
+            "prepareDownloadResponse",
+            "euiccOtpk is not an uncompressed P-256 point",
+        )
+    })?;
+    // The Confirmation Code (§3.1.3.2 step 7): hashCc = SHA-256(SHA-256(CC) ‖ transactionId).
+    let profile = ctx
+        .world
+        .store
+        .get(order.key)
+        .ok_or_else(|| unknown_session("the order of this session is gone"))?;
+    if let Some(stored) = profile.confirmation_code_hash.as_deref() {
+        let Some(given) = signed2.hash_cc else {
+            return Err(Failure::new(
+                sgp22::CONFIRMATION_CODE_MISSING,
+                "Confirmation Code is missing",
+            ));
+        };
+        let expected = hash_confirmation_code(stored, tid.as_bytes());
+        if !crypto::same(given, &expected) {
+            let ended = commit(
+                ctx,
+                order,
+                Event::Session {
+                    eid: euicc.eid,
+                    event: DeviceEvent::WrongConfirmationCode,
+                },
+            )?;
+            return Err(ended.unwrap_or_else(|| {
+                Failure::new(
+                    sgp22::CONFIRMATION_CODE_REFUSED,
+                    "Confirmation Code is refused",
+                )
+            }));
+        }
+    }
+    // Key agreement first: a point that is not on the curve changes nothing.
+    let one_time = OneTimeKey::generate();
+    let smdp_otpk = *one_time.public_key();
+    let shs = one_time.agree(&euicc_otpk).ok_or_else(|| {
+        malformed(
+            "prepareDownloadResponse",
+            "euiccOtpk is not a point of NIST P-256",
+        )
+    })?;
+    // Bound to the eUICC and Downloaded (point 3), or the order ends (expiry).
+    if let Some(failure) = commit(
+        ctx,
+        order,
+        Event::Session {
+            eid: euicc.eid,
+            event: DeviceEvent::BoundProfilePackage,
+        },
+    )? {
+        return Err(failure);
+    }
+    let keys = derive_session_keys(&shs, HOST_ID, &euicc.eid_bytes);
+    let package = ctx.es9.package_for(ctx.world, &profile);
+    let bound = bpp::build(
+        &Binding {
+            transaction_id: tid.as_bytes(),
+            host_id: HOST_ID,
+            smdp_otpk: &smdp_otpk,
+            euicc_otpk_tlv: signed2.euicc_otpk.raw,
+            keys: &keys,
+            signer: &ctx.es9.credentials.dp_pb_key,
+        },
+        &session.metadata,
+        &package,
+    );
+    ctx.es9.sessions.delivered_to(
+        tid,
+        Delivered {
+            world: ctx.world.clone(),
+            euicc: euicc.clone(),
+            order: order.clone(),
+        },
+    );
+    let mut fields = Map::new();
+    fields.insert(
+        "transactionId".into(),
+        Value::String(crypto::hex_upper(tid.as_bytes())),
+    );
+    fields.insert("boundProfilePackage".into(), b64(&bound));
+    Ok(fields)
+}
+
+/// The name of a `DownloadErrorCode` (§5.7.5).
+fn download_error_name(code: u64) -> String {
+    let name = match code {
+        1 => "invalidCertificate",
+        2 => "invalidSignature",
+        3 => "unsupportedCurve",
+        4 => "noSessionContext",
+        5 => "invalidTransactionId",
+        127 => "undefinedError",
+        _ => "unknown code",
+    };
+    format!("{name}({code})")
+}

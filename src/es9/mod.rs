@@ -1,0 +1,585 @@
+//! The ES9+ engine (SGP.22 §5.6, JSON binding §6.5): what an LPA calls to download the profile
+//! an operator ordered through ES2+, with SGP.22's crypto, one call in, one [`Exchange`] out,
+//! transport-free like the ES2+ engine.
+//!
+//! - [`authentication`]: InitiateAuthentication and AuthenticateClient (mutual authentication,
+//!   the order found by MatchingID or EID, the download attempt counted);
+//! - [`download`]: GetBoundProfilePackage (the Confirmation Code, key agreement, the Bound
+//!   Profile Package);
+//! - [`notification`]: HandleNotification (the installation result and the eUICC's other
+//!   notifications) and CancelSession;
+//! - [`session`]: RSP sessions by transactionId, bounded.
+//!
+//! Everything the device does becomes the same `profile::machine` events the simulated devices
+//! use, committed through `App::commit`, so the HandleDownloadProgressInfo notifications to the
+//! operator follow from what the device really did. Signatures are verified over the bytes as
+//! received ([`crate::rsp::tlv`] keeps them).
+
+mod authentication;
+mod download;
+mod notification;
+pub(crate) mod session;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use tracing::{debug, info};
+
+use crate::app::{App, World};
+use crate::caller::Peer;
+use crate::clock::es2_timestamp_shared;
+use crate::exchange::{
+    error_body, Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST,
+};
+use crate::fault::FaultAction;
+use crate::ids::Iccid;
+use crate::journal::{cut, BodyText, Disconnect, JournalEntry, IDENTIFIER_LIMIT};
+use crate::metrics::StatusLabel;
+use crate::pki::gsma::ServerCredentials;
+use crate::rsp::crypto;
+use crate::sgp22::{self, Es9Function, StatusCode, ES9_PATH_PREFIX};
+use session::{Sessions, TransactionId};
+
+/// The hostId of the control reference template (§2.5.3): the same for every package.
+pub(crate) const HOST_ID: &[u8] = b"smdpp-mock";
+
+/// Other notifications remembered (by EID and sequence number) to ignore repeats.
+const SEEN_NOTIFICATIONS: usize = 100_000;
+
+/// What the ES9+ listener is configured with.
+#[derive(Debug, Clone)]
+pub(crate) struct Es9Config {
+    /// The address activation codes name (`host[:port]`).
+    pub(crate) address: String,
+    /// Every `smdpAddress` InitiateAuthentication accepts, lower case.
+    pub(crate) accepted_addresses: Vec<String>,
+    /// Check the validity periods of eUICC and EUM certificates.
+    pub(crate) check_validity: bool,
+    /// A session untouched this long is forgotten (its transactionId becomes unknown).
+    pub(crate) session_ttl: Duration,
+}
+
+/// The `(EID, seqNumber)` of other notifications handled: a set, and its insertion order.
+type Seen = (HashSet<([u8; 16], u64)>, VecDeque<([u8; 16], u64)>);
+
+/// ES9+ on its server-authenticated TLS listener.
+pub(crate) struct Es9 {
+    app: App,
+    credentials: Arc<ServerCredentials>,
+    config: Es9Config,
+    sessions: Sessions,
+    /// `(EID, seqNumber)` of the other notifications already handled.
+    seen: Mutex<Seen>,
+}
+
+impl std::fmt::Debug for Es9 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Es9")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `Failed` answer: the status code, its message, and the field it is about.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) code: StatusCode,
+    pub(crate) message: String,
+    pub(crate) subject_identifier: Option<&'static str>,
+}
+
+impl Failure {
+    pub(crate) fn new(code: StatusCode, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+            subject_identifier: None,
+        }
+    }
+
+    fn about(mut self, field: &'static str) -> Self {
+        self.subject_identifier = Some(field);
+        self
+    }
+}
+
+/// What a function did: its answer, and what the journal learns.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) answer: Result<Map<String, Value>, Failure>,
+    /// HandleNotification: 204 No Content (whatever happened, §6.5.1.4).
+    pub(crate) no_content: bool,
+    pub(crate) iccid: Option<Iccid>,
+    pub(crate) owner: Option<Arc<str>>,
+    pub(crate) eid: Option<crate::ids::Eid>,
+    /// What happened that the answer does not say (a notification ignored, and why).
+    pub(crate) note: Option<String>,
+    /// Not a request of the function at all: HTTP 400 with this message.
+    pub(crate) bad_request: Option<String>,
+}
+
+impl Outcome {
+    pub(crate) fn success(fields: Map<String, Value>) -> Self {
+        Outcome {
+            answer: Ok(fields),
+            no_content: false,
+            iccid: None,
+            owner: None,
+            eid: None,
+            note: None,
+            bad_request: None,
+        }
+    }
+
+    pub(crate) fn bad_request(message: String) -> Self {
+        Outcome {
+            bad_request: Some(message),
+            ..Outcome::success(Map::new())
+        }
+    }
+
+    pub(crate) fn failed(failure: Failure) -> Self {
+        Outcome {
+            answer: Err(failure),
+            ..Outcome::success(Map::new())
+        }
+    }
+
+    pub(crate) fn acknowledged(note: Option<String>) -> Self {
+        Outcome {
+            no_content: true,
+            note,
+            ..Outcome::success(Map::new())
+        }
+    }
+
+    fn with_order(mut self, order: Option<&session::OrderRef>) -> Self {
+        if let Some(o) = order {
+            self.iccid = Some(o.iccid);
+            self.owner = Some(o.owner.clone());
+        }
+        self
+    }
+}
+
+/// What the functions share.
+pub(crate) struct Context<'a> {
+    pub(crate) es9: &'a Es9,
+    pub(crate) world: &'a Arc<World>,
+    pub(crate) body: &'a Map<String, Value>,
+}
+
+impl Context<'_> {
+    /// A string field, which must be present.
+    pub(crate) fn text(&self, name: &'static str) -> Result<&str, Failure> {
+        match self.body.get(name) {
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(
+                Failure::new(sgp22::FORMAT_INVALID, format!("{name} must be a string")).about(name),
+            ),
+            None => Err(Failure::new(
+                sgp22::MANDATORY_ELEMENT_MISSING,
+                format!("{name} is missing"),
+            )
+            .about(name)),
+        }
+    }
+
+    /// A base64 field, decoded.
+    pub(crate) fn binary(&self, name: &'static str) -> Result<Vec<u8>, Failure> {
+        let text = self.text(name)?;
+        crypto::base64_decode(text).ok_or_else(|| {
+            Failure::new(sgp22::FORMAT_INVALID, format!("{name} is not base64")).about(name)
+        })
+    }
+
+    /// The `transactionId` field: hex of 1 to 16 bytes.
+    pub(crate) fn transaction_id(&self) -> Result<TransactionId, Failure> {
+        let text = self.text("transactionId")?;
+        crypto::hex_decode(text)
+            .and_then(|b| TransactionId::from_bytes(&b))
+            .ok_or_else(|| {
+                Failure::new(
+                    sgp22::FORMAT_INVALID,
+                    "transactionId is not the hex of 1 to 16 bytes",
+                )
+                .about("transactionId")
+            })
+    }
+
+    /// The current time in seconds, by the mock's clock (certificate validity).
+    pub(crate) fn now(&self) -> Option<i64> {
+        self.es9
+            .config
+            .check_validity
+            .then(|| self.es9.app.clock.now().unix_timestamp())
+    }
+}
+
+/// `8.10.1 / 3.9`: the session is not known (any more).
+pub(crate) fn unknown_session(what: &str) -> Failure {
+    Failure::new(
+        sgp22::TRANSACTION_ID_UNKNOWN,
+        format!("the RSP session identified by the transactionId is unknown: {what}"),
+    )
+    .about("transactionId")
+}
+
+/// A malformed data object in field `name`.
+pub(crate) fn malformed(name: &'static str, error: impl std::fmt::Display) -> Failure {
+    Failure::new(sgp22::FORMAT_INVALID, format!("{name}: {error}")).about(name)
+}
+
+/// Base64 of `data`, as a JSON string.
+pub(crate) fn b64(data: &[u8]) -> Value {
+    Value::String(crypto::base64_encode(data))
+}
+
+impl Es9 {
+    /// The engine of `app`, signing with `credentials`.
+    pub(crate) fn new(app: App, credentials: Arc<ServerCredentials>, config: Es9Config) -> Self {
+        Es9 {
+            app,
+            credentials,
+            sessions: Sessions::new(config.session_ttl),
+            config,
+            seen: Mutex::default(),
+        }
+    }
+
+    /// The SM-DP+ OID (subjectAltName registeredID of DPauth), content bytes.
+    pub(crate) fn smdp_oid(&self) -> &[u8] {
+        self.credentials
+            .dp_auth
+            .registered_id
+            .as_deref()
+            .unwrap_or_default()
+    }
+
+    /// Whether the other notification `(eid, seq)` is new; remembers it.
+    pub(crate) fn first_time(&self, eid: [u8; 16], seq: u64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (set, order) = &mut *seen;
+        if !set.insert((eid, seq)) {
+            return false;
+        }
+        order.push_back((eid, seq));
+        if order.len() > SEEN_NOTIFICATIONS {
+            if let Some(old) = order.pop_front() {
+                set.remove(&old);
+            }
+        }
+        true
+    }
+
+    fn run(&self, function: Es9Function, ctx: &Context<'_>) -> Outcome {
+        match function {
+            Es9Function::InitiateAuthentication => authentication::initiate(ctx),
+            Es9Function::AuthenticateClient => authentication::authenticate_client(ctx),
+            Es9Function::GetBoundProfilePackage => download::get_bound_profile_package(ctx),
+            Es9Function::HandleNotification => notification::handle(ctx),
+            Es9Function::CancelSession => notification::cancel_session(ctx),
+        }
+    }
+
+    /// The fault rule that fires for this call, judged on what the request names.
+    fn fault(
+        &self,
+        function: Es9Function,
+        world: &World,
+        body: &Map<String, Value>,
+    ) -> Option<FaultAction> {
+        if world.faults.is_empty() {
+            return None;
+        }
+        let order = body
+            .get("transactionId")
+            .and_then(Value::as_str)
+            .and_then(crypto::hex_decode)
+            .and_then(|b| TransactionId::from_bytes(&b))
+            .and_then(|tid| self.sessions.get(&tid, |_| true))
+            .and_then(|s| s.order.map(|o| (o, s.euicc.map(|e| e.eid))));
+        let facts = crate::fault::Es9Facts {
+            function,
+            operator: order.as_ref().map(|(o, _)| &*o.owner),
+            iccid: order.as_ref().map(|(o, _)| o.key),
+            eid: order.as_ref().and_then(|(_, e)| *e),
+            profile_type: order.as_ref().map(|(o, _)| &*o.profile_type),
+        };
+        world.faults.check_es9(&facts)
+    }
+}
+
+/// The function a request path calls.
+impl Engine for Es9 {
+    type Function = Es9Function;
+    type Admitted = Arc<World>;
+
+    fn route(&self, path: &str) -> Option<Es9Function> {
+        path.strip_prefix(ES9_PATH_PREFIX)
+            .and_then(Es9Function::from_path_segment)
+    }
+
+    fn admit(
+        &self,
+        function: Es9Function,
+        head: &Head<'_>,
+    ) -> (Arc<World>, Result<(), HttpRefusal>) {
+        let world = self.app.world();
+        let verdict = judge(&world, function, head);
+        (world, verdict)
+    }
+
+    fn call(&self, call: Call<'_, Es9Function, Arc<World>>) -> Exchange {
+        let Call {
+            function,
+            admitted: world,
+            peer,
+            body,
+            refusal,
+            started,
+        } = call;
+        let mut record = Record::new(function, peer);
+        let mut fault = None;
+        let answer =
+            match (body, refusal) {
+                (Some(body), None) => {
+                    record.request = Some(body.clone());
+                    match serde_json::from_slice::<Value>(&body) {
+                        Ok(Value::Object(fields)) => {
+                            fault = self.fault(function, &world, &fields);
+                            let outcome =
+                                match fault.as_ref().filter(|f| f.close || f.error.is_some()) {
+                                    Some(f) => {
+                                        info!(%function, fault = %f.name, "fault rule fired");
+                                        let (code, message) = f.error.clone().unwrap_or((
+                                            sgp22::EXECUTION_ERROR,
+                                            "connection closed by a fault rule".into(),
+                                        ));
+                                        Outcome::failed(Failure::new(code, message))
+                                    }
+                                    None => self.run(
+                                        function,
+                                        &Context {
+                                            es9: self,
+                                            world: &world,
+                                            body: &fields,
+                                        },
+                                    ),
+                                };
+                            record.fault_name = fault.as_ref().map(|f| f.name.clone());
+                            record.answer(function, outcome)
+                        }
+                        Ok(_) => record.refusal(HttpRefusal::new(
+                            400,
+                            format!("the body of {function} must be a JSON object"),
+                        )),
+                        Err(e) => record
+                            .refusal(HttpRefusal::new(400, format!("the body is not JSON: {e}"))),
+                    }
+                }
+                (body, refusal) => {
+                    record.request = body;
+                    record.refusal(refusal.unwrap_or_else(|| {
+                        HttpRefusal::new(400, "the request body could not be read")
+                    }))
+                }
+            };
+        if fault.as_ref().is_some_and(|f| f.close) {
+            record.status = None;
+            record.code = None;
+            record.response = None;
+        }
+        let recorded = record.write(&self.app, answer.status, started.elapsed());
+        let (delay, drop_connection) = fault.map_or((None, false), |f| (f.delay, f.close));
+        Exchange {
+            answer,
+            announce: Arc::from(sgp22::ES9_ADMIN_PROTOCOL),
+            recorded,
+            delay,
+            drop_connection,
+        }
+    }
+
+    fn abandoned(
+        &self,
+        function: Es9Function,
+        peer: &Peer,
+        recorded: Option<u64>,
+        elapsed: Duration,
+    ) {
+        match recorded {
+            Some(seq) => self.app.journal.annotate(seq, |e| {
+                e.client_disconnected = Some(Disconnect::AnswerNotSent);
+            }),
+            None => {
+                let mut record = Record::new(function, peer);
+                record.disconnected = true;
+                record.write(&self.app, CLIENT_CLOSED_REQUEST, elapsed);
+            }
+        }
+    }
+
+    fn announce(&self) -> Arc<str> {
+        Arc::from(sgp22::ES9_ADMIN_PROTOCOL)
+    }
+}
+
+/// The refusal a request head earns: POST only; JSON and `X-Admin-Protocol` as the scenario's
+/// strictness switches require (§6.5.1, the same rules as ES2+).
+fn judge(world: &World, function: Es9Function, head: &Head<'_>) -> Result<(), HttpRefusal> {
+    if head.method != "POST" {
+        let mut refusal =
+            HttpRefusal::new(405, format!("{function} is called with POST (SGP.22 §6.5)"));
+        refusal.allow = Some("POST");
+        return Err(refusal);
+    }
+    let settings = world.scenario.settings();
+    if settings.require_json_content_type && !crate::conformance::grade::is_json(head.content_type)
+    {
+        return Err(HttpRefusal::new(
+            415,
+            "Content-Type must be application/json (SGP.22 §6.5.1)",
+        ));
+    }
+    if settings.require_admin_protocol_header
+        && !head
+            .admin_protocol
+            .is_some_and(|v| v.starts_with("gsma/rsp/v"))
+    {
+        return Err(HttpRefusal::new(
+            400,
+            "the X-Admin-Protocol header is missing or not gsma/rsp/vX.Y.Z (SGP.22 §6.5.1)",
+        ));
+    }
+    Ok(())
+}
+
+/// What the journal and the metrics learn about one ES9+ call.
+struct Record {
+    function: Es9Function,
+    source_ip: Arc<str>,
+    request: Option<Bytes>,
+    response: Option<Bytes>,
+    owner: Option<Arc<str>>,
+    iccid: Option<String>,
+    status: Option<&'static str>,
+    code: Option<StatusCode>,
+    fault_name: Option<String>,
+    disconnected: bool,
+}
+
+impl Record {
+    fn new(function: Es9Function, peer: &Peer) -> Self {
+        Record {
+            function,
+            source_ip: peer.source_ip.clone(),
+            request: None,
+            response: None,
+            owner: None,
+            iccid: None,
+            status: None,
+            code: None,
+            fault_name: None,
+            disconnected: false,
+        }
+    }
+
+    fn refusal(&mut self, refusal: HttpRefusal) -> Answer {
+        let body = Bytes::from(error_body(refusal.status, &refusal.message).to_string());
+        self.response = Some(body.clone());
+        self.disconnected |= refusal.disconnected;
+        Answer {
+            status: refusal.status,
+            body,
+            allow: refusal.allow,
+            close: refusal.close,
+        }
+    }
+
+    /// The JSON answer of an outcome (§6.5.1: 200 with a header for request/response
+    /// functions, 204 without a body for notifications).
+    fn answer(&mut self, function: Es9Function, outcome: Outcome) -> Answer {
+        if let Some(message) = outcome.bad_request {
+            return self.refusal(HttpRefusal::new(400, message));
+        }
+        self.owner = outcome.owner.clone();
+        self.iccid = outcome.iccid.map(|i| cut(&i.to_string(), IDENTIFIER_LIMIT));
+        if outcome.no_content {
+            if let Some(note) = &outcome.note {
+                info!(%function, note = %cut(note, 300), "notification acknowledged");
+            }
+            let body = Bytes::from(
+                outcome
+                    .note
+                    .map(|n| json!({ "note": n }).to_string())
+                    .unwrap_or_default(),
+            );
+            // The journal keeps the note; the client gets no body.
+            self.response = Some(body);
+            return Answer {
+                status: 204,
+                body: Bytes::new(),
+                allow: None,
+                close: false,
+            };
+        }
+        let body = match outcome.answer {
+            Ok(mut fields) => {
+                self.status = Some("Executed-Success");
+                debug!(%function, iccid = ?self.iccid, "Executed-Success");
+                fields.insert(
+                    "header".into(),
+                    json!({ "functionExecutionStatus": { "status": "Executed-Success" } }),
+                );
+                Value::Object(fields)
+            }
+            Err(failure) => {
+                self.status = Some("Failed");
+                self.code = Some(failure.code);
+                info!(%function, code = %failure.code, message = %cut(&failure.message, 300), "Failed");
+                let mut data = json!({
+                    "subjectCode": failure.code.subject,
+                    "reasonCode": failure.code.reason,
+                    "message": failure.message,
+                });
+                if let Some(field) = failure.subject_identifier {
+                    data["subjectIdentifier"] = json!(field);
+                }
+                json!({ "header": { "functionExecutionStatus": { "status": "Failed", "statusCodeData": data } } })
+            }
+        };
+        let body = Bytes::from(body.to_string());
+        self.response = Some(body.clone());
+        Answer::json(200, body)
+    }
+
+    fn write(self, app: &App, http_status: u16, elapsed: Duration) -> u64 {
+        let label = match self.status {
+            Some(status) => StatusLabel::Execution(status),
+            None => StatusLabel::Http(http_status),
+        };
+        app.metrics.es9_request(self.function, label, self.code);
+        app.journal.record(JournalEntry {
+            seq: 0,
+            time: es2_timestamp_shared(app.clock.now()),
+            operator: self.owner,
+            certificate_subject: None,
+            source_ip: self.source_ip,
+            function: self.function.name(),
+            function_call_identifier: None,
+            iccid: self.iccid,
+            http_status,
+            status: self.status,
+            status_code: self.code.map(|c| c.to_string()),
+            fault: self.fault_name,
+            request: BodyText::new(self.request.as_deref().unwrap_or_default()),
+            response: BodyText::new(self.response.as_deref().unwrap_or_default()),
+            elapsed_us: elapsed.as_micros() as u64,
+            client_disconnected: self.disconnected.then_some(Disconnect::RequestIncomplete),
+        })
+    }
+}

@@ -1,0 +1,319 @@
+//! RSP sessions, keyed by transactionId (SGP.22 §3.1.1.4): created by InitiateAuthentication,
+//! extended by AuthenticateClient and GetBoundProfilePackage, ended by CancelSession or the
+//! installation result.
+//!
+//! Bounded in number (and so in bytes: a session holds a few hundred bytes plus its profile
+//! metadata) and in time: a session untouched for its time to live ([`SESSION_TTL`] by default) is forgotten, and past
+//! [`MAX_SESSIONS`] the oldest goes first. A session whose Bound Profile Package was delivered
+//! waits for its installation result much longer (an LPA such as lpac sends it only when asked
+//! to process notifications), in a second table of its own bound.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::app::World;
+use crate::ids::{Eid, Iccid, IccidKey};
+
+/// Sessions in progress kept at most.
+pub(crate) const MAX_SESSIONS: usize = 10_000;
+/// A session in progress untouched this long is forgotten, by default.
+pub(crate) const SESSION_TTL: Duration = Duration::from_secs(600);
+/// Delivered packages whose installation result is awaited, kept at most.
+pub(crate) const MAX_DELIVERED: usize = 50_000;
+
+/// A transactionId: 1 to 16 bytes (Annex H `TransactionId`), kept in a fixed array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct TransactionId {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl TransactionId {
+    /// A new random one, 16 bytes, never reused in practice (128 random bits).
+    pub(crate) fn random() -> Self {
+        TransactionId {
+            bytes: crate::rsp::crypto::random(),
+            len: 16,
+        }
+    }
+
+    /// One received, if it has 1 to 16 bytes.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.is_empty() || bytes.len() > 16 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        out[..bytes.len()].copy_from_slice(bytes);
+        Some(TransactionId {
+            bytes: out,
+            len: bytes.len() as u8,
+        })
+    }
+
+    /// Its bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// How far a session has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// InitiateAuthentication answered.
+    Initiated,
+    /// The eUICC authenticated itself, but AuthenticateClient refused the order: only
+    /// CancelSession may follow (it is signed with the eUICC's key, which is now known).
+    Refused,
+    /// AuthenticateClient succeeded: GetBoundProfilePackage may follow.
+    Authenticated,
+}
+
+/// The eUICC, once its certificates and signature checked out.
+#[derive(Debug, Clone)]
+pub(crate) struct EuiccIdentity {
+    pub(crate) eid: Eid,
+    pub(crate) eid_bytes: [u8; 16],
+    /// PK.EUICC.ECDSA, uncompressed.
+    pub(crate) public_key: Vec<u8>,
+}
+
+/// The order a session downloads.
+#[derive(Debug, Clone)]
+pub(crate) struct OrderRef {
+    pub(crate) key: IccidKey,
+    pub(crate) iccid: Iccid,
+    /// The order's number: a CancelOrder and a new order meanwhile make it another.
+    pub(crate) order_seq: u32,
+    pub(crate) owner: Arc<str>,
+    pub(crate) profile_type: Arc<str>,
+}
+
+/// One RSP session in progress.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    /// The world it started in: a reset or a new scenario ends it.
+    pub(crate) world: Arc<World>,
+    pub(crate) stage: Stage,
+    pub(crate) touched: Instant,
+    /// The SM-DP+ address as the LPA sent it, echoed in `serverSigned1`.
+    pub(crate) smdp_address: String,
+    pub(crate) server_challenge: [u8; 16],
+    /// The SVN the eUICC declared in `euiccInfo1`.
+    pub(crate) svn: [u8; 3],
+    /// `euiccCiPKIdToBeUsed`: the CI the eUICC must sign under.
+    pub(crate) ci: Vec<u8>,
+    pub(crate) euicc: Option<EuiccIdentity>,
+    pub(crate) order: Option<OrderRef>,
+    /// `smdpSignature2`, which `euiccSignature2` covers.
+    pub(crate) smdp_signature2: Option<[u8; 64]>,
+    /// The StoreMetadataRequest sent as `profileMetadata`, bound into the package as well.
+    pub(crate) metadata: Vec<u8>,
+    /// The last step the SM-DP+ refused in this session, for the log of a CancelSession.
+    pub(crate) refused: Option<&'static str>,
+}
+
+/// What an installation result is checked against, after the package was delivered.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivered {
+    pub(crate) world: Arc<World>,
+    pub(crate) euicc: EuiccIdentity,
+    pub(crate) order: OrderRef,
+}
+
+#[derive(Debug)]
+struct Table<T> {
+    map: HashMap<TransactionId, T>,
+    /// Insertion order, oldest first; entries already removed from `map` are skipped.
+    order: VecDeque<TransactionId>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Table<T> {
+    fn insert(&mut self, tid: TransactionId, value: T, capacity: usize) -> usize {
+        let mut evicted = 0;
+        if self.map.insert(tid, value).is_none() {
+            self.order.push_back(tid);
+        }
+        while self.map.len() > capacity {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if self.map.remove(&oldest).is_some() {
+                evicted += 1;
+            }
+        }
+        // Removed entries leave their ids behind; keep the ring no larger than twice the map.
+        if self.order.len() > 2 * self.map.len() + 64 {
+            let live = &self.map;
+            self.order.retain(|t| live.contains_key(t));
+        }
+        evicted
+    }
+}
+
+/// The sessions of one ES9+ listener.
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    active: Mutex<Table<Session>>,
+    delivered: Mutex<Table<Delivered>>,
+    ttl: Duration,
+}
+
+impl Sessions {
+    /// Sessions forgotten when untouched for `ttl`.
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Sessions {
+            active: Mutex::default(),
+            delivered: Mutex::default(),
+            ttl,
+        }
+    }
+
+    fn active(&self) -> std::sync::MutexGuard<'_, Table<Session>> {
+        self.active.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn delivered(&self) -> std::sync::MutexGuard<'_, Table<Delivered>> {
+        self.delivered.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a session.
+    pub(crate) fn start(&self, tid: TransactionId, session: Session) {
+        let ttl = self.ttl;
+        let mut table = self.active();
+        // Expired sessions at the front go first.
+        while let Some(oldest) = table.order.front().copied() {
+            match table.map.get(&oldest) {
+                Some(s) if s.touched.elapsed() > ttl => {
+                    table.map.remove(&oldest);
+                    table.order.pop_front();
+                }
+                Some(_) => break,
+                None => {
+                    table.order.pop_front();
+                }
+            }
+        }
+        table.insert(tid, session, MAX_SESSIONS);
+    }
+
+    /// A copy of the session `tid`, if it is known, not expired and of the current world.
+    pub(crate) fn get(
+        &self,
+        tid: &TransactionId,
+        current: impl Fn(&Arc<World>) -> bool,
+    ) -> Option<Session> {
+        let mut table = self.active();
+        let session = table.map.get_mut(tid)?;
+        if session.touched.elapsed() > self.ttl || !current(&session.world) {
+            table.map.remove(tid);
+            return None;
+        }
+        session.touched = Instant::now();
+        Some(session.clone())
+    }
+
+    /// Stores the session's new state.
+    pub(crate) fn update(&self, tid: TransactionId, session: Session) {
+        let mut table = self.active();
+        if let Some(slot) = table.map.get_mut(&tid) {
+            *slot = session;
+        }
+    }
+
+    /// Ends the session `tid`.
+    pub(crate) fn end(&self, tid: &TransactionId) {
+        self.active().map.remove(tid);
+    }
+
+    /// The package of session `tid` was delivered: the session ends, and its installation
+    /// result is awaited.
+    pub(crate) fn delivered_to(&self, tid: TransactionId, delivered: Delivered) {
+        self.end(&tid);
+        self.delivered().insert(tid, delivered, MAX_DELIVERED);
+    }
+
+    /// What the installation result of `tid` is checked against: taken, so a repeated result
+    /// finds nothing.
+    pub(crate) fn take_delivered(&self, tid: &TransactionId) -> Option<Delivered> {
+        self.delivered().map.remove(tid)
+    }
+
+    /// Puts back what [`Sessions::take_delivered`] took (the result did not verify).
+    pub(crate) fn return_delivered(&self, tid: TransactionId, delivered: Delivered) {
+        self.delivered().insert(tid, delivered, MAX_DELIVERED);
+    }
+
+    /// Sessions in progress and delivered packages awaiting their result.
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (self.active().map.len(), self.delivered().map.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    fn session(world: &Arc<World>) -> Session {
+        Session {
+            world: world.clone(),
+            stage: Stage::Initiated,
+            touched: Instant::now(),
+            smdp_address: "localhost:6444".into(),
+            server_challenge: [0; 16],
+            svn: [2, 2, 0],
+            ci: Vec::new(),
+            euicc: None,
+            order: None,
+            smdp_signature2: None,
+            metadata: Vec::new(),
+            refused: None,
+        }
+    }
+
+    #[test]
+    fn sessions_are_bounded_in_number_and_expire() {
+        let world = Arc::new(World::new(Arc::new(Scenario::default_scenario().unwrap())));
+        let sessions = Sessions::new(Duration::from_millis(50));
+        let first = TransactionId::random();
+        sessions.start(first, session(&world));
+        for _ in 0..MAX_SESSIONS + 10 {
+            sessions.start(TransactionId::random(), session(&world));
+        }
+        assert_eq!(sessions.counts().0, MAX_SESSIONS, "the oldest went first");
+        assert!(sessions.get(&first, |_| true).is_none());
+        let last = TransactionId::random();
+        sessions.start(last, session(&world));
+        assert!(sessions.get(&last, |_| true).is_some());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(sessions.get(&last, |_| true).is_none(), "expired");
+        // A new session sweeps the expired ones at the front.
+        sessions.start(TransactionId::random(), session(&world));
+        assert_eq!(sessions.counts().0, 1);
+        // A reset world ends its sessions.
+        let tid = TransactionId::random();
+        sessions.start(tid, session(&world));
+        assert!(sessions.get(&tid, |_| false).is_none());
+    }
+
+    #[test]
+    fn transaction_ids_are_1_to_16_bytes() {
+        assert!(TransactionId::from_bytes(&[]).is_none());
+        assert!(TransactionId::from_bytes(&[1; 17]).is_none());
+        assert_eq!(
+            TransactionId::from_bytes(&[1, 2]).unwrap().as_bytes(),
+            [1, 2]
+        );
+    }
+}

@@ -1,0 +1,380 @@
+//! LoadBoundProfilePackage (SGP.22 §5.7.6, §2.5.5) on the card: the pieces of a Bound Profile
+//! Package in the order the LPA sends them, each checked as it arrives, and the Profile
+//! Installation Result at the end or at the first error.
+//!
+//! ```text
+//! BF36 header + BF23   InitialiseSecureChannel: smdpSign verified, ECDH, session keys
+//! A0 {87}              ConfigureISDP, MAC verified and decrypted
+//! A1 header, 88 …      StoreMetadata, each MAC verified
+//! [A2 {87}]            ReplaceSessionKeys (the Profile Protection Keys)
+//! A3 header, 86 …      the profile's elements, each MAC verified and decrypted
+//! ```
+
+use super::{event, Euicc, InstalledProfile, Notification, MAX_PROFILES};
+use crate::rsp::crypto::{self, derive_session_keys, KEY_LENGTH, KEY_TYPE_AES};
+use crate::rsp::message::{
+    FinalResult, NotificationMetadata, ProfileInstallationResult, ProfileMetadata,
+};
+use crate::rsp::package::header_iccid;
+use crate::rsp::scp03t::{Scp03t, Scp03tError};
+use crate::rsp::tlv;
+
+/// `bppCommandId` (§5.7.6).
+mod command {
+    pub(super) const INITIALISE_SECURE_CHANNEL: u8 = 0;
+    pub(super) const CONFIGURE_ISDP: u8 = 1;
+    pub(super) const STORE_METADATA: u8 = 2;
+    pub(super) const REPLACE_SESSION_KEYS: u8 = 4;
+    pub(super) const LOAD_PROFILE_ELEMENTS: u8 = 5;
+}
+
+/// Why an installation failed: `bppCommandId` and `errorReason` of the result (§5.7.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstallError {
+    /// `bppCommandId`.
+    pub bpp_command_id: u8,
+    /// `errorReason`.
+    pub error_reason: u8,
+}
+
+/// `errorReason` values (§5.7.6).
+mod reason {
+    pub(super) const INCORRECT_INPUT_VALUES: u8 = 1;
+    pub(super) const INVALID_SIGNATURE: u8 = 2;
+    pub(super) const INVALID_TRANSACTION_ID: u8 = 3;
+    pub(super) const UNSUPPORTED_CRT_VALUES: u8 = 4;
+    pub(super) const UNSUPPORTED_REMOTE_OPERATION_TYPE: u8 = 5;
+    pub(super) const SCP03T_STRUCTURE_ERROR: u8 = 7;
+    pub(super) const SCP03T_SECURITY_ERROR: u8 = 8;
+    pub(super) const ICCID_ALREADY_EXISTS: u8 = 9;
+    pub(super) const INSUFFICIENT_MEMORY: u8 = 10;
+    pub(super) const DATA_MISMATCH: u8 = 13;
+    pub(super) const UNKNOWN_ERROR: u8 = 127;
+}
+
+/// Where a Bound Profile Package being loaded is.
+pub(super) struct Loading {
+    scp: Scp03t,
+    expect: Expect,
+    metadata: Vec<u8>,
+    parsed: Option<ProfileMetadata>,
+    package: Vec<u8>,
+    /// Bytes of the current `A1` or `A3` still to come.
+    left: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    ConfigureIsdp,
+    StoreMetadataHeader,
+    StoreMetadata,
+    KeysOrElementsHeader,
+    Elements,
+}
+
+fn fail(bpp_command_id: u8, error_reason: u8) -> InstallError {
+    InstallError {
+        bpp_command_id,
+        error_reason,
+    }
+}
+
+fn scp_error(bpp_command_id: u8) -> impl Fn(Scp03tError) -> InstallError {
+    move |e| {
+        fail(
+            bpp_command_id,
+            match e {
+                Scp03tError::Mac => reason::SCP03T_SECURITY_ERROR,
+                Scp03tError::Structure => reason::SCP03T_STRUCTURE_ERROR,
+            },
+        )
+    }
+}
+
+/// The `SuccessResult`'s `simaResponse`: one profile element status, ok.
+const SIMA_OK: [u8; 9] = [0x30, 0x07, 0xA0, 0x05, 0x30, 0x03, 0x80, 0x01, 0x00];
+
+impl Euicc {
+    /// One piece of a Bound Profile Package: nothing while all is well, the signed Profile
+    /// Installation Result (`BF37`) at the end or at the first error.
+    pub(super) fn load(&mut self, command: &[u8]) -> Vec<u8> {
+        match self.load_step(command) {
+            Ok(None) => Vec::new(),
+            Ok(Some(package)) => self.finish(Ok(package)),
+            Err(error) => self.finish(Err(error)),
+        }
+    }
+
+    fn load_step(
+        &mut self,
+        command: &[u8],
+    ) -> Result<Option<(Vec<u8>, ProfileMetadata)>, InstallError> {
+        let Ok((tag, header_len, len)) = tlv::read_header(command) else {
+            return Err(fail(
+                command::INITIALISE_SECURE_CHANNEL,
+                reason::INCORRECT_INPUT_VALUES,
+            ));
+        };
+        if tag == 0xBF36 {
+            return self.initialise(&command[header_len..]).map(|()| None);
+        }
+        let eid = self.eid;
+        let installed: Vec<_> = self.profiles.iter().map(|p| p.iccid).collect();
+        let Some(loading) = self.session.as_mut().and_then(|s| s.loading.as_mut()) else {
+            return Err(fail(
+                command::INITIALISE_SECURE_CHANNEL,
+                reason::INCORRECT_INPUT_VALUES,
+            ));
+        };
+        let _ = eid;
+        match (loading.expect, tag) {
+            (Expect::ConfigureIsdp, 0xA0) => {
+                let inner = tlv::read_tagged(command, 0xA0)
+                    .map_err(|_| fail(command::CONFIGURE_ISDP, reason::SCP03T_STRUCTURE_ERROR))?;
+                let clear = loading
+                    .scp
+                    .decrypt(inner.value)
+                    .map_err(scp_error(command::CONFIGURE_ISDP))?;
+                if tlv::read_tagged(&clear, 0xBF24).is_err() {
+                    return Err(fail(
+                        command::CONFIGURE_ISDP,
+                        reason::INCORRECT_INPUT_VALUES,
+                    ));
+                }
+                loading.expect = Expect::StoreMetadataHeader;
+                Ok(None)
+            }
+            (Expect::StoreMetadataHeader, 0xA1) if command.len() == header_len => {
+                loading.left = len;
+                loading.expect = Expect::StoreMetadata;
+                Ok(None)
+            }
+            (Expect::StoreMetadata, 0x88) => {
+                let piece = loading
+                    .scp
+                    .verify(command)
+                    .map_err(scp_error(command::STORE_METADATA))?;
+                loading.metadata.extend_from_slice(&piece);
+                loading.left = loading
+                    .left
+                    .checked_sub(command.len())
+                    .ok_or_else(|| fail(command::STORE_METADATA, reason::SCP03T_STRUCTURE_ERROR))?;
+                if loading.left == 0 {
+                    let metadata = ProfileMetadata::parse(&loading.metadata).map_err(|_| {
+                        fail(command::STORE_METADATA, reason::INCORRECT_INPUT_VALUES)
+                    })?;
+                    if installed.contains(&metadata.iccid) {
+                        return Err(fail(command::STORE_METADATA, reason::ICCID_ALREADY_EXISTS));
+                    }
+                    loading.parsed = Some(metadata);
+                    loading.expect = Expect::KeysOrElementsHeader;
+                }
+                Ok(None)
+            }
+            (Expect::KeysOrElementsHeader, 0xA2) => {
+                let inner = tlv::read_tagged(command, 0xA2).map_err(|_| {
+                    fail(
+                        command::REPLACE_SESSION_KEYS,
+                        reason::SCP03T_STRUCTURE_ERROR,
+                    )
+                })?;
+                let clear = loading
+                    .scp
+                    .decrypt(inner.value)
+                    .map_err(scp_error(command::REPLACE_SESSION_KEYS))?;
+                let keys = tlv::read_tagged(&clear, 0xBF26).and_then(|t| {
+                    Ok((
+                        t.required(0x80)?.fixed::<16>()?,
+                        t.required(0x81)?.fixed::<16>()?,
+                        t.required(0x82)?.fixed::<16>()?,
+                    ))
+                });
+                let (chaining, enc, mac) = keys.map_err(|_| {
+                    fail(
+                        command::REPLACE_SESSION_KEYS,
+                        reason::INCORRECT_INPUT_VALUES,
+                    )
+                })?;
+                loading.scp.replace_keys(enc, mac, chaining);
+                Ok(None)
+            }
+            (Expect::KeysOrElementsHeader, 0xA3) if command.len() == header_len => {
+                loading.left = len;
+                loading.expect = Expect::Elements;
+                Ok(None)
+            }
+            (Expect::Elements, 0x86) => {
+                let clear = loading
+                    .scp
+                    .decrypt(command)
+                    .map_err(scp_error(command::LOAD_PROFILE_ELEMENTS))?;
+                loading.package.extend_from_slice(&clear);
+                loading.left = loading.left.checked_sub(command.len()).ok_or_else(|| {
+                    fail(
+                        command::LOAD_PROFILE_ELEMENTS,
+                        reason::SCP03T_STRUCTURE_ERROR,
+                    )
+                })?;
+                if loading.left > 0 {
+                    return Ok(None);
+                }
+                let metadata = loading
+                    .parsed
+                    .clone()
+                    .ok_or_else(|| fail(command::LOAD_PROFILE_ELEMENTS, reason::UNKNOWN_ERROR))?;
+                Ok(Some((std::mem::take(&mut loading.package), metadata)))
+            }
+            (expect, _) => Err(fail(
+                match expect {
+                    Expect::ConfigureIsdp => command::CONFIGURE_ISDP,
+                    Expect::StoreMetadataHeader | Expect::StoreMetadata => command::STORE_METADATA,
+                    Expect::KeysOrElementsHeader | Expect::Elements => {
+                        command::LOAD_PROFILE_ELEMENTS
+                    }
+                },
+                reason::INCORRECT_INPUT_VALUES,
+            )),
+        }
+    }
+
+    /// `BF23` InitialiseSecureChannelRequest: the SM-DP+'s signature over what binds the
+    /// package to this session, then the session keys.
+    fn initialise(&mut self, raw: &[u8]) -> Result<(), InstallError> {
+        let bad = |r| fail(command::INITIALISE_SECURE_CHANNEL, r);
+        let eid = self.eid;
+        let session = self
+            .session
+            .as_mut()
+            .ok_or(bad(reason::INVALID_TRANSACTION_ID))?;
+        let prepared = session
+            .prepared
+            .take()
+            .ok_or(bad(reason::INVALID_TRANSACTION_ID))?;
+        let request =
+            tlv::read_tagged(raw, 0xBF23).map_err(|_| bad(reason::INCORRECT_INPUT_VALUES))?;
+        let field = |tag| {
+            request
+                .required(tag)
+                .map_err(|_| bad(reason::INCORRECT_INPUT_VALUES))
+        };
+        let (remote_op, tid, crt, otpk, signature) = (
+            field(0x82)?,
+            field(0x80)?,
+            field(0xA6)?,
+            field(0x5F49)?,
+            field(0x5F37)?,
+        );
+        if !crypto::verify_parts(
+            &prepared.dp_pb_key,
+            &[
+                remote_op.raw,
+                tid.raw,
+                crt.raw,
+                otpk.raw,
+                &prepared.euicc_otpk_tlv,
+            ],
+            signature.value,
+        ) {
+            return Err(bad(reason::INVALID_SIGNATURE));
+        }
+        if remote_op.value != [crate::rsp::bpp::REMOTE_OP_INSTALL] {
+            return Err(bad(reason::UNSUPPORTED_REMOTE_OPERATION_TYPE));
+        }
+        if tid.value != session.transaction_id {
+            return Err(bad(reason::INVALID_TRANSACTION_ID));
+        }
+        let crt_field = |tag| {
+            crt.required(tag)
+                .map(|t| t.value)
+                .map_err(|_| bad(reason::UNSUPPORTED_CRT_VALUES))
+        };
+        let host_id = crt_field(0x84)?;
+        if crt_field(0x80)? != [KEY_TYPE_AES]
+            || crt_field(0x81)? != [KEY_LENGTH]
+            || host_id.is_empty()
+            || host_id.len() > 16
+        {
+            return Err(bad(reason::UNSUPPORTED_CRT_VALUES));
+        }
+        let shs = prepared
+            .one_time
+            .agree(otpk.value)
+            .ok_or(bad(reason::INCORRECT_INPUT_VALUES))?;
+        let keys = derive_session_keys(&shs, host_id, &eid);
+        session.loading = Some(Loading {
+            scp: Scp03t::new(&keys),
+            expect: Expect::ConfigureIsdp,
+            metadata: Vec::new(),
+            parsed: None,
+            package: Vec::new(),
+            left: 0,
+        });
+        Ok(())
+    }
+
+    /// Installs the profile (or not) and answers the signed Profile Installation Result, which
+    /// also waits in the notification list until the LPA has sent it (§3.1.3.3).
+    fn finish(&mut self, outcome: Result<(Vec<u8>, ProfileMetadata), InstallError>) -> Vec<u8> {
+        let Some(session) = self.session.take() else {
+            // Nothing to report to: a piece with no session at all.
+            return Vec::new();
+        };
+        let metadata = session.loading.as_ref().and_then(|l| l.parsed.clone());
+        let outcome = outcome.and_then(|(package, metadata)| {
+            let fits = u32::try_from(package.len())
+                .is_ok_and(|n| n <= self.faults.free_nvm.unwrap_or(self.free_nvm));
+            if !fits || self.profiles.len() >= MAX_PROFILES {
+                return Err(fail(
+                    command::LOAD_PROFILE_ELEMENTS,
+                    reason::INSUFFICIENT_MEMORY,
+                ));
+            }
+            if header_iccid(&package) != Some(metadata.iccid) {
+                return Err(fail(command::LOAD_PROFILE_ELEMENTS, reason::DATA_MISMATCH));
+            }
+            Ok((package, metadata))
+        });
+        let result = match outcome {
+            Ok((package, metadata)) => {
+                let aid = self.next_aid();
+                self.profiles.push(InstalledProfile {
+                    iccid: metadata.iccid,
+                    aid,
+                    enabled: false,
+                    metadata,
+                    package,
+                });
+                FinalResult::Success {
+                    aid: aid.to_vec(),
+                    sima_response: SIMA_OK.to_vec(),
+                }
+            }
+            Err(e) => FinalResult::Error {
+                bpp_command_id: e.bpp_command_id,
+                error_reason: e.error_reason,
+            },
+        };
+        let notification = NotificationMetadata {
+            seq: self.take_seq(),
+            event: event::INSTALL,
+            address: session.server_address.clone(),
+            iccid: metadata.map(|m| m.iccid),
+        };
+        let data = ProfileInstallationResult::encode_data(
+            &session.transaction_id,
+            &notification,
+            &session.smdp_oid,
+            &result,
+        );
+        let mut signature = self.key.sign(&data);
+        if self.faults.bad_pir_signature {
+            signature[9] ^= 1;
+        }
+        let der = ProfileInstallationResult::encode(&data, &signature);
+        self.push_notification(Notification {
+            metadata: notification,
+            der: der.clone(),
+        });
+        der
+    }
+}

@@ -1,0 +1,582 @@
+//! A software eUICC: the ISD-R's ES10b functions (SGP.22 §5.7) over DER, as an LPA reaches
+//! them, with the checks a real eUICC makes of the SM-DP+ (§3.1.2, §3.1.3, §5.7.13, §5.7.5,
+//! §5.7.6): the SM-DP+'s certificates chained to the CI it trusts, every signature verified
+//! over the bytes as received, the Bound Profile Package's MACs verified and its segments
+//! decrypted.
+//!
+//! [`Euicc::transmit`] takes one ES10b command (the DER of a request, or one piece of a Bound
+//! Profile Package as the LPA cuts it, §2.5.5) and answers its DER. The [`crate::lpa`] drives
+//! it; `smdpp-mock euicc` will put it behind lpac.
+//!
+//! State kept: installed profiles (their package and metadata), the pending notifications and
+//! the RSP session in progress. Errors of the card are answers, never panics.
+
+mod load;
+
+use crate::ids::Iccid;
+use crate::pki::gsma::EuiccCredentials;
+use crate::rsp::cert::{verify_server, Certificate, Role, ServerCertError};
+use crate::rsp::crypto::{self, OneTimeKey, SigningKey};
+use crate::rsp::message::{
+    iccid_bytes, iccid_from_bytes, notification_event, AuthenticateServerRequest,
+    AuthenticateServerResponse, CancelSessionResponse, CtxParams1, EuiccInfo1, EuiccInfo2,
+    EuiccSigned1, NotificationMetadata, OtherSignedNotification, PrepareDownloadRequest,
+    PrepareDownloadResponse, ProfileMetadata, SVN,
+};
+use crate::rsp::tlv::{self, Tlv};
+
+pub use load::InstallError;
+
+/// `NotificationEvent` bits (§5.7.9).
+pub mod event {
+    /// `notificationInstall`.
+    pub const INSTALL: u8 = 0;
+    /// `notificationEnable`.
+    pub const ENABLE: u8 = 1;
+    /// `notificationDisable`.
+    pub const DISABLE: u8 = 2;
+    /// `notificationDelete`.
+    pub const DELETE: u8 = 3;
+}
+
+/// Free non-volatile memory the eUICC reports by default (EUICCInfo2 `extCardResource`).
+pub const DEFAULT_FREE_NVM: u32 = 1024 * 1024;
+/// Pending notifications kept; the oldest go first beyond this (a card's list is small).
+const MAX_NOTIFICATIONS: usize = 64;
+/// Profiles a card holds.
+const MAX_PROFILES: usize = 32;
+
+/// A profile installed on the card.
+#[derive(Debug, Clone)]
+pub struct InstalledProfile {
+    /// Its ICCID.
+    pub iccid: Iccid,
+    /// The ISD-P's AID.
+    pub aid: [u8; 16],
+    /// Enabled or disabled.
+    pub enabled: bool,
+    /// The Profile Metadata it was installed with.
+    pub metadata: ProfileMetadata,
+    /// The unprotected profile package, as decrypted from the Bound Profile Package.
+    pub package: Vec<u8>,
+}
+
+/// A notification waiting to be sent: its metadata and the `PendingNotification` DER.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// seqNumber, event, address, ICCID.
+    pub metadata: NotificationMetadata,
+    /// `ProfileInstallationResult` (`BF37`) or `OtherSignedNotification` (`30`).
+    pub der: Vec<u8>,
+}
+
+/// The RSP session between AuthenticateServer and the end of the package.
+struct Session {
+    transaction_id: Vec<u8>,
+    server_address: String,
+    /// The SM-DP+ OID of CERT.DPauth.
+    smdp_oid: Vec<u8>,
+    /// euiccSignature1, which smdpSignature2 covers.
+    signature1: [u8; 64],
+    /// Set by PrepareDownload.
+    prepared: Option<Prepared>,
+    /// Set by the first piece of the Bound Profile Package.
+    loading: Option<load::Loading>,
+}
+
+/// What PrepareDownload left for LoadBoundProfilePackage.
+struct Prepared {
+    one_time: OneTimeKey,
+    euicc_otpk_tlv: Vec<u8>,
+    dp_pb_key: Vec<u8>,
+}
+
+/// A software eUICC.
+pub struct Euicc {
+    certificate: Vec<u8>,
+    key: SigningKey,
+    eum: Vec<u8>,
+    ci: Certificate,
+    eid: [u8; 16],
+    free_nvm: u32,
+    /// Check validity periods against this time (seconds since 1970); `None` skips them.
+    now: Option<fn() -> i64>,
+    challenge: Option<[u8; 16]>,
+    session: Option<Session>,
+    profiles: Vec<InstalledProfile>,
+    notifications: Vec<Notification>,
+    next_seq: u64,
+    next_aid: u32,
+    /// Tamper switches for tests of the SM-DP+ (a card that signs badly).
+    pub faults: Faults,
+}
+
+/// Ways to make this eUICC misbehave, to test what the SM-DP+ does about it.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Flip a bit of euiccSignature1.
+    pub bad_signature1: bool,
+    /// Flip a bit of euiccSignature2.
+    pub bad_signature2: bool,
+    /// Flip a bit of euiccSignPIR.
+    pub bad_pir_signature: bool,
+    /// Report this much free memory instead.
+    pub free_nvm: Option<u32>,
+}
+
+impl std::fmt::Debug for Euicc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Euicc")
+            .field("eid", &crypto::hex_upper(&self.eid))
+            .field("profiles", &self.profiles.len())
+            .field("notifications", &self.notifications.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an eUICC could not be made from its credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum EuiccError {
+    /// A certificate could not be read.
+    #[error("{0}: {1}")]
+    Certificate(&'static str, crate::rsp::cert::CertError),
+    /// The eUICC certificate names no EID.
+    #[error("the eUICC certificate has no EID in its serialNumber")]
+    NoEid,
+    /// The key is not the certificate's.
+    #[error("the key is not the one of the eUICC certificate")]
+    KeyMismatch,
+}
+
+fn now_seconds() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Euicc {
+    /// A card with `credentials` (its certificate and key, its EUM's certificate, the CI it
+    /// trusts), empty.
+    pub fn new(credentials: EuiccCredentials) -> Result<Self, EuiccError> {
+        let parsed = Certificate::parse(&credentials.certificate)
+            .map_err(|e| EuiccError::Certificate("eUICC", e))?;
+        let eid = parsed.eid().ok_or(EuiccError::NoEid)?;
+        if parsed.public_key != credentials.key.public_key() {
+            return Err(EuiccError::KeyMismatch);
+        }
+        let ci =
+            Certificate::parse(&credentials.ci).map_err(|e| EuiccError::Certificate("CI", e))?;
+        Ok(Euicc {
+            certificate: credentials.certificate,
+            key: credentials.key,
+            eum: credentials.eum,
+            ci,
+            eid,
+            free_nvm: DEFAULT_FREE_NVM,
+            now: Some(now_seconds),
+            challenge: None,
+            session: None,
+            profiles: Vec::new(),
+            notifications: Vec::new(),
+            next_seq: 1,
+            next_aid: 0x10,
+            faults: Faults::default(),
+        })
+    }
+
+    /// The EID, 32 digits.
+    pub fn eid(&self) -> String {
+        crypto::hex_upper(&self.eid)
+    }
+
+    /// Does not check certificate validity periods (for a mock clock far from now).
+    pub fn ignore_validity(&mut self) {
+        self.now = None;
+    }
+
+    /// The installed profiles.
+    pub fn profiles(&self) -> &[InstalledProfile] {
+        &self.profiles
+    }
+
+    /// The pending notifications.
+    pub fn notifications(&self) -> &[Notification] {
+        &self.notifications
+    }
+
+    fn ci_ski(&self) -> Vec<u8> {
+        self.ci.subject_key_id.clone().unwrap_or_default()
+    }
+
+    /// Answers one ES10b command: a request's DER, or a piece of a Bound Profile Package.
+    pub fn transmit(&mut self, command: &[u8]) -> Vec<u8> {
+        let tag = match tlv::read_header(command) {
+            Ok((tag, _, _)) => tag,
+            Err(_) => return Vec::new(),
+        };
+        match tag {
+            0xBF2E => self.challenge(),
+            0xBF20 => EuiccInfo1::encode(SVN, &[&self.ci_ski()], &[&self.ci_ski()]),
+            0xBF22 => self.info2(),
+            0xBF3E => tlv::encode(0xBF3E, &tlv::encode(0x5A, &self.eid)),
+            0xBF38 => self.authenticate_server(command),
+            0xBF21 => self.prepare_download(command),
+            0xBF36 | 0xA0 | 0xA1 | 0xA2 | 0xA3 | 0x86 | 0x88 => self.load(command),
+            0xBF41 => self.cancel_session(command),
+            0xBF28 => self.list_notifications(),
+            0xBF2B => self.retrieve_notifications(command),
+            0xBF30 => self.remove_notification(command),
+            0xBF31 => self.set_enabled(command, true),
+            0xBF32 => self.set_enabled(command, false),
+            0xBF33 => self.delete_profile(command),
+            0xBF2D => self.profile_info_list(),
+            // Not an ES10b function this card knows.
+            _ => Vec::new(),
+        }
+    }
+
+    fn challenge(&mut self) -> Vec<u8> {
+        let challenge: [u8; 16] = crypto::random();
+        self.challenge = Some(challenge);
+        tlv::encode(0xBF2E, &tlv::encode(0x80, &challenge))
+    }
+
+    fn info2(&self) -> Vec<u8> {
+        EuiccInfo2::encode(
+            self.faults.free_nvm.unwrap_or(self.free_nvm),
+            &self.ci_ski(),
+        )
+    }
+
+    /// AuthenticateServer (§5.7.13): the SM-DP+'s CERT.DPauth and serverSignature1 verified,
+    /// the challenge checked; euiccSigned1 signed.
+    fn authenticate_server(&mut self, command: &[u8]) -> Vec<u8> {
+        let Ok(request) = AuthenticateServerRequest::parse(command) else {
+            return AuthenticateServerResponse::encode_error(&[], 127);
+        };
+        let tid = request.server_signed1.transaction_id.to_vec();
+        let error = |code: u8| AuthenticateServerResponse::encode_error(&tid, code);
+        // §5.7.13: invalidCertificate(1), invalidSignature(2), unsupportedCurve(3),
+        // noSessionContext(4), invalidOid(5), euiccChallengeMismatch(6), ciPKUnknown(7).
+        let dp_auth = match verify_server(
+            request.server_certificate,
+            Role::DpAuth,
+            std::slice::from_ref(&self.ci),
+            self.now.map(|f| f()),
+        ) {
+            Ok((cert, _)) => cert,
+            Err(ServerCertError::UnknownCi) => return error(7),
+            Err(ServerCertError::Curve) => return error(3),
+            Err(ServerCertError::Policy) => return error(5),
+            Err(ServerCertError::Invalid(_)) => return error(1),
+        };
+        if Some(request.ci_to_be_used) != self.ci.subject_key_id.as_deref() {
+            return error(7);
+        }
+        if !crypto::verify(
+            &dp_auth.public_key,
+            request.server_signed1.raw,
+            request.server_signature1,
+        ) {
+            return error(2);
+        }
+        let Some(challenge) = self.challenge.take() else {
+            return error(4);
+        };
+        if !crypto::same(request.server_signed1.euicc_challenge, &challenge) {
+            return error(6);
+        }
+        let Ok(ctx_params) = CtxParams1::parse(request.ctx_params1) else {
+            return error(127);
+        };
+        let _ = ctx_params;
+        let signed1 = EuiccSigned1::encode(
+            &tid,
+            request.server_signed1.server_address,
+            request.server_signed1.server_challenge,
+            &self.info2(),
+            request.ctx_params1,
+        );
+        let mut signature = self.key.sign(&signed1);
+        self.session = Some(Session {
+            transaction_id: tid,
+            server_address: String::from_utf8_lossy(request.server_signed1.server_address)
+                .into_owned(),
+            smdp_oid: dp_auth.registered_id.clone().unwrap_or_default(),
+            signature1: signature,
+            prepared: None,
+            loading: None,
+        });
+        if self.faults.bad_signature1 {
+            signature[5] ^= 1;
+        }
+        AuthenticateServerResponse::encode_ok(&signed1, &signature, &self.certificate, &self.eum)
+    }
+
+    /// PrepareDownload (§5.7.5): CERT.DPpb (same SM-DP+ OID as DPauth) and smdpSignature2
+    /// verified; a one-time key made; euiccSigned2 signed.
+    fn prepare_download(&mut self, command: &[u8]) -> Vec<u8> {
+        let Ok(request) = PrepareDownloadRequest::parse(command) else {
+            return PrepareDownloadResponse::encode_error(&[], 127);
+        };
+        let tid = request.smdp_signed2.transaction_id.to_vec();
+        let error = |code: u8| PrepareDownloadResponse::encode_error(&tid, code);
+        // §5.7.5: invalidCertificate(1), invalidSignature(2), unsupportedCurve(3),
+        // noSessionContext(4), invalidTransactionId(5), undefinedError(127).
+        let now = self.now.map(|f| f());
+        let Some(session) = self.session.as_mut() else {
+            return error(4);
+        };
+        let dp_pb = match verify_server(
+            request.smdp_certificate,
+            Role::DpPb,
+            std::slice::from_ref(&self.ci),
+            now,
+        ) {
+            Ok((cert, _)) => cert,
+            Err(ServerCertError::Curve) => return error(3),
+            Err(_) => return error(1),
+        };
+        if dp_pb.registered_id.as_deref() != Some(&session.smdp_oid[..]) {
+            return error(1);
+        }
+        if !crypto::verify_parts(
+            &dp_pb.public_key,
+            &[
+                request.smdp_signed2.raw,
+                &tlv::encode(0x5F37, &session.signature1),
+            ],
+            request.smdp_signature2,
+        ) {
+            return error(2);
+        }
+        if request.smdp_signed2.transaction_id != session.transaction_id {
+            return error(5);
+        }
+        let hash_cc: Option<[u8; 32]> = match (request.smdp_signed2.cc_required, request.hash_cc) {
+            (true, Some(h)) => match h.try_into() {
+                Ok(h) => Some(h),
+                Err(_) => return error(127),
+            },
+            (true, None) => return error(127),
+            (false, _) => None,
+        };
+        let one_time = OneTimeKey::generate();
+        let signed2 =
+            PrepareDownloadResponse::signed2(&tid, one_time.public_key(), hash_cc.as_ref());
+        let smdp_signature2 = tlv::encode(0x5F37, request.smdp_signature2);
+        let mut signature = self.key.sign_parts(&[&signed2, &smdp_signature2]);
+        if self.faults.bad_signature2 {
+            signature[7] ^= 1;
+        }
+        session.prepared = Some(Prepared {
+            euicc_otpk_tlv: tlv::encode(0x5F49, one_time.public_key()),
+            one_time,
+            dp_pb_key: dp_pb.public_key.clone(),
+        });
+        PrepareDownloadResponse::encode_ok(&signed2, &signature)
+    }
+
+    /// CancelSession (§5.7.14): the session ended, signed for the SM-DP+.
+    fn cancel_session(&mut self, command: &[u8]) -> Vec<u8> {
+        let parsed = tlv::read_tagged(command, 0xBF41).and_then(|t| {
+            let tid = t.required(0x80)?.value.to_vec();
+            let reason = t.required(0x81)?.uint()?;
+            Ok((tid, reason))
+        });
+        let Ok((tid, reason)) = parsed else {
+            return CancelSessionResponse::encode_error(127);
+        };
+        // invalidTransactionId(5).
+        let Some(session) = self.session.as_ref().filter(|s| s.transaction_id == tid) else {
+            return CancelSessionResponse::encode_error(5);
+        };
+        let signed = CancelSessionResponse::signed(
+            &tid,
+            &session.smdp_oid,
+            u8::try_from(reason).unwrap_or(127),
+        );
+        let signature = self.key.sign(&signed);
+        self.session = None;
+        CancelSessionResponse::encode_ok(&signed, &signature)
+    }
+
+    /// ListNotification (§5.7.9): the metadata of every pending notification.
+    fn list_notifications(&self) -> Vec<u8> {
+        let list: Vec<Vec<u8>> = self
+            .notifications
+            .iter()
+            .map(|n| n.metadata.encode())
+            .collect();
+        let parts: Vec<&[u8]> = list.iter().map(Vec::as_slice).collect();
+        tlv::encode(0xBF28, &tlv::constructed(0xA0, &parts))
+    }
+
+    /// RetrieveNotificationsList (§5.7.10): all, or the one with a seqNumber.
+    fn retrieve_notifications(&self, command: &[u8]) -> Vec<u8> {
+        let wanted = tlv::read_tagged(command, 0xBF2B)
+            .ok()
+            .and_then(|t| t.child(0xA0).ok().flatten())
+            .and_then(|c| c.child(0x80).ok().flatten())
+            .and_then(|s| s.uint().ok());
+        let list: Vec<&[u8]> = self
+            .notifications
+            .iter()
+            .filter(|n| wanted.is_none_or(|seq| n.metadata.seq == seq))
+            .map(|n| n.der.as_slice())
+            .collect();
+        tlv::encode(0xBF2B, &tlv::constructed(0xA0, &list))
+    }
+
+    /// RemoveNotificationFromList (§5.7.11): ok(0) or nothingToDelete(1).
+    fn remove_notification(&mut self, command: &[u8]) -> Vec<u8> {
+        let seq = tlv::read_tagged(command, 0xBF30).and_then(|t| t.required(0x80)?.uint());
+        let before = self.notifications.len();
+        if let Ok(seq) = seq {
+            self.notifications.retain(|n| n.metadata.seq != seq);
+        }
+        let status = if self.notifications.len() < before {
+            0
+        } else {
+            1
+        };
+        tlv::encode(0xBF30, &tlv::encode(0x80, &[status]))
+    }
+
+    fn profile_index(&self, identifier: Tlv<'_>) -> Option<usize> {
+        match identifier.tag {
+            0x5A => {
+                let iccid = iccid_from_bytes(identifier.value).ok()?;
+                self.profiles.iter().position(|p| p.iccid == iccid)
+            }
+            0x4F => self
+                .profiles
+                .iter()
+                .position(|p| p.aid[..] == *identifier.value),
+            _ => None,
+        }
+    }
+
+    /// EnableProfile / DisableProfile (§5.7.16, §5.7.17): ok(0), iccidOrAidNotFound(1),
+    /// profileNotInDisabledState / profileNotInEnabledState(2).
+    fn set_enabled(&mut self, command: &[u8], enable: bool) -> Vec<u8> {
+        let tag = if enable { 0xBF31 } else { 0xBF32 };
+        let answer = |code: u8| tlv::encode(tag, &tlv::encode(0x80, &[code]));
+        let index = tlv::read_tagged(command, tag)
+            .and_then(|t| t.required(0xA0))
+            .and_then(|a| tlv::read_exact(a.value))
+            .ok()
+            .and_then(|id| self.profile_index(id));
+        let Some(index) = index else { return answer(1) };
+        if self.profiles[index].enabled == enable {
+            return answer(2);
+        }
+        if enable {
+            // One enabled profile at a time (§2.2): the one enabled before is disabled, and
+            // says so only when its metadata asks (as a real eUICC would).
+            if let Some(other) = self.profiles.iter().position(|p| p.enabled) {
+                self.profiles[other].enabled = false;
+                self.notify(other, event::DISABLE);
+            }
+        }
+        self.profiles[index].enabled = enable;
+        self.notify(
+            index,
+            if enable {
+                event::ENABLE
+            } else {
+                event::DISABLE
+            },
+        );
+        answer(0)
+    }
+
+    /// DeleteProfile (§5.7.18): ok(0), iccidOrAidNotFound(1), profileNotInDisabledState(2).
+    fn delete_profile(&mut self, command: &[u8]) -> Vec<u8> {
+        let answer = |code: u8| tlv::encode(0xBF33, &tlv::encode(0x80, &[code]));
+        let index = tlv::read_tagged(command, 0xBF33)
+            .and_then(|t| tlv::read_exact(t.value))
+            .ok()
+            .and_then(|id| self.profile_index(id));
+        let Some(index) = index else { return answer(1) };
+        if self.profiles[index].enabled {
+            return answer(2);
+        }
+        self.notify(index, event::DELETE);
+        self.profiles.remove(index);
+        answer(0)
+    }
+
+    /// ProfileInfoListRequest (§5.7.15), the fields an LPA shows: ICCID, AID, state, name.
+    fn profile_info_list(&self) -> Vec<u8> {
+        let infos: Vec<Vec<u8>> = self
+            .profiles
+            .iter()
+            .map(|p| {
+                tlv::constructed(
+                    0xE3,
+                    &[
+                        &tlv::encode(0x5A, &iccid_bytes(&p.iccid)),
+                        &tlv::encode(0x4F, &p.aid),
+                        &tlv::encode(0x9F70, &[u8::from(p.enabled)]),
+                        &tlv::encode(0x91, p.metadata.service_provider.as_bytes()),
+                        &tlv::encode(0x92, p.metadata.profile_name.as_bytes()),
+                    ],
+                )
+            })
+            .collect();
+        let parts: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();
+        tlv::encode(0xBF2D, &tlv::constructed(0xA0, &parts))
+    }
+
+    /// Adds the notification of `event` on profile `index` when its metadata asks for one.
+    fn notify(&mut self, index: usize, event: u8) {
+        let profile = &self.profiles[index];
+        let Some(config) = profile
+            .metadata
+            .notifications
+            .iter()
+            .find(|n| n.event == event)
+        else {
+            return;
+        };
+        let (address, iccid) = (config.address.clone(), profile.iccid);
+        let metadata = NotificationMetadata {
+            seq: self.take_seq(),
+            event,
+            address,
+            iccid: Some(iccid),
+        };
+        let tbs = metadata.encode();
+        let signature = self.key.sign(&tbs);
+        let der = OtherSignedNotification::encode(&tbs, &signature, &self.certificate, &self.eum);
+        self.push_notification(Notification { metadata, der });
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    fn push_notification(&mut self, notification: Notification) {
+        if self.notifications.len() >= MAX_NOTIFICATIONS {
+            self.notifications.remove(0);
+        }
+        self.notifications.push(notification);
+    }
+
+    fn next_aid(&mut self) -> [u8; 16] {
+        // A0000005591010FFFFFFFF8900 + a counter: the ISD-P AIDs of SGP.02 Annex H.
+        let mut aid = [
+            0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00,
+            0x00, 0x00,
+        ];
+        aid[13..].copy_from_slice(&self.next_aid.to_be_bytes()[1..]);
+        self.next_aid += 1;
+        aid
+    }
+}
+
+/// `notificationEvent` as the BIT STRING value of a single event (re-exported for the LPA).
+pub fn event_bits(event: u8) -> [u8; 2] {
+    notification_event(event)
+}

@@ -1,0 +1,479 @@
+//! The certificates of the RSP ecosystem (SGP.22 §4.5.2) and how both ends verify them
+//! (§4.5.2.2): the GSMA CI at the root, the EUM and the eUICC below it, the SM-DP+'s DPauth,
+//! DPpb and DPtls. A [`Certificate`] is parsed once into what the checks need; the checks say
+//! precisely what failed, so the SM-DP+ can answer with the status code SGP.22 assigns.
+
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::oid_registry::{OID_X509_ORGANIZATION_NAME, OID_X509_SERIALNUMBER};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// The arc of the RSP role policies, `id-rspRole` (Annex H): `2.23.146.1.2.1`.
+pub const RSP_ROLE_ARC: [u64; 6] = [2, 23, 146, 1, 2, 1];
+
+/// A role of the RSP PKI, named by its certificate policy (`id-rspRole.x`, §4.5.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `id-rspRole-ci` (0): the GSMA Certificate Issuer.
+    Ci,
+    /// `id-rspRole-euicc` (1).
+    Euicc,
+    /// `id-rspRole-eum` (2): the eUICC Manufacturer.
+    Eum,
+    /// `id-rspRole-dp-tls` (3).
+    DpTls,
+    /// `id-rspRole-dp-auth` (4).
+    DpAuth,
+    /// `id-rspRole-dp-pb` (5).
+    DpPb,
+}
+
+impl Role {
+    /// The last arc of the policy OID.
+    pub fn arc(self) -> u64 {
+        match self {
+            Role::Ci => 0,
+            Role::Euicc => 1,
+            Role::Eum => 2,
+            Role::DpTls => 3,
+            Role::DpAuth => 4,
+            Role::DpPb => 5,
+        }
+    }
+
+    /// The policy OID's arcs.
+    pub fn policy(self) -> Vec<u64> {
+        let mut arcs = RSP_ROLE_ARC.to_vec();
+        arcs.push(self.arc());
+        arcs
+    }
+
+    fn from_oid(text: &str) -> Option<Role> {
+        let last = text.strip_prefix("2.23.146.1.2.1.")?;
+        Some(match last {
+            "0" => Role::Ci,
+            "1" => Role::Euicc,
+            "2" => Role::Eum,
+            "3" => Role::DpTls,
+            "4" => Role::DpAuth,
+            "5" => Role::DpPb,
+            _ => return None,
+        })
+    }
+
+    /// Its name in SGP.22.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Ci => "CI",
+            Role::Euicc => "eUICC",
+            Role::Eum => "EUM",
+            Role::DpTls => "DPtls",
+            Role::DpAuth => "DPauth",
+            Role::DpPb => "DPpb",
+        }
+    }
+}
+
+/// Why a certificate was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    /// Not a DER X.509 certificate.
+    #[error("not a certificate: {0}")]
+    Unreadable(String),
+    /// Its key is not on NIST P-256 (the only curve this crate verifies).
+    #[error("its key is not an ECDSA NIST P-256 key")]
+    UnsupportedCurve,
+    /// It does not have the profile of its role (§4.5.2.1).
+    #[error("{0}")]
+    Profile(String),
+    /// Its issuer is not the one expected (AKI).
+    #[error("it was not issued by the {0}")]
+    WrongIssuer(&'static str),
+    /// Its issuer's signature does not verify.
+    #[error("its signature does not verify")]
+    Signature,
+    /// Outside its validity period.
+    #[error("it is outside its validity period")]
+    Expired,
+}
+
+/// A certificate, parsed once.
+#[derive(Clone)]
+pub struct Certificate {
+    /// The DER as received.
+    pub der: Vec<u8>,
+    tbs: Vec<u8>,
+    signature: Vec<u8>,
+    /// SubjectKeyIdentifier.
+    pub subject_key_id: Option<Vec<u8>>,
+    /// AuthorityKeyIdentifier's keyIdentifier.
+    pub authority_key_id: Option<Vec<u8>>,
+    /// The public key, uncompressed (`04 ‖ X ‖ Y`).
+    pub public_key: Vec<u8>,
+    /// The RSP roles among its certificate policies.
+    pub roles: Vec<Role>,
+    /// The content bytes of its subjectAltName registeredID (the SM-DP+, EUM or CI OID).
+    pub registered_id: Option<Vec<u8>>,
+    /// Subject `O`.
+    pub organization: Option<String>,
+    /// Subject `serialNumber` (the EID in an eUICC certificate).
+    pub serial_number: Option<String>,
+    /// The `{O, serialNumber}` pairs of its name constraints (an EUM's EID ranges, §4.5.2.1.0.2).
+    pub permitted: Vec<(Option<String>, Option<String>)>,
+    ca: Option<(bool, Option<u32>)>,
+    key_usage: Option<(bool, bool)>,
+    not_before: i64,
+    not_after: i64,
+    unknown_critical: Vec<String>,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("roles", &self.roles)
+            .field("organization", &self.organization)
+            .field("serial_number", &self.serial_number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// DER of the named curve P-256 (`1.2.840.10045.3.1.7`), the parameters of its key.
+const P256: &str = "1.2.840.10045.3.1.7";
+
+impl Certificate {
+    /// Parses `der`: a certificate with an ECDSA P-256 key, whatever its role.
+    pub fn parse(der: &[u8]) -> Result<Self, CertError> {
+        let (rest, cert) =
+            X509Certificate::from_der(der).map_err(|e| CertError::Unreadable(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(CertError::Unreadable(format!(
+                "{} bytes after the certificate",
+                rest.len()
+            )));
+        }
+        let spki = cert.public_key();
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .map(|o| o.to_id_string());
+        if spki.algorithm.algorithm.to_id_string() != "1.2.840.10045.2.1"
+            || curve.as_deref() != Some(P256)
+        {
+            return Err(CertError::UnsupportedCurve);
+        }
+        let mut parsed = Certificate {
+            der: der.to_vec(),
+            tbs: cert.tbs_certificate.as_ref().to_vec(),
+            signature: cert.signature_value.data.to_vec(),
+            subject_key_id: None,
+            authority_key_id: None,
+            public_key: spki.subject_public_key.data.to_vec(),
+            roles: Vec::new(),
+            registered_id: None,
+            organization: attribute(cert.subject(), &OID_X509_ORGANIZATION_NAME),
+            serial_number: attribute(cert.subject(), &OID_X509_SERIALNUMBER),
+            permitted: Vec::new(),
+            ca: None,
+            key_usage: None,
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            unknown_critical: Vec::new(),
+        };
+        for ext in cert.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => {
+                    parsed.subject_key_id = Some(id.0.to_vec());
+                }
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    parsed.authority_key_id = aki.key_identifier.as_ref().map(|k| k.0.to_vec());
+                }
+                ParsedExtension::CertificatePolicies(policies) => {
+                    parsed.roles.extend(
+                        policies
+                            .iter()
+                            .filter_map(|p| Role::from_oid(&p.policy_id.to_id_string())),
+                    );
+                }
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    parsed.registered_id = san.general_names.iter().find_map(|n| match n {
+                        GeneralName::RegisteredID(oid) => Some(oid.as_bytes().to_vec()),
+                        _ => None,
+                    });
+                }
+                ParsedExtension::NameConstraints(nc) => {
+                    for subtree in nc.permitted_subtrees.iter().flatten() {
+                        if let GeneralName::DirectoryName(name) = &subtree.base {
+                            parsed.permitted.push((
+                                attribute(name, &OID_X509_ORGANIZATION_NAME),
+                                attribute(name, &OID_X509_SERIALNUMBER),
+                            ));
+                        }
+                    }
+                }
+                ParsedExtension::BasicConstraints(bc) => {
+                    parsed.ca = Some((bc.ca, bc.path_len_constraint));
+                }
+                ParsedExtension::KeyUsage(ku) => {
+                    parsed.key_usage = Some((ku.digital_signature(), ku.key_cert_sign()));
+                }
+                ParsedExtension::ExtendedKeyUsage(_)
+                | ParsedExtension::CRLDistributionPoints(_) => {}
+                _ if ext.critical => parsed.unknown_critical.push(ext.oid.to_id_string()),
+                _ => {}
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Checks what §4.5.2.1 requires of a certificate of `role` (policy, key usage, CA flags,
+    /// identifiers, subject names), and that it has no critical extension this crate does not
+    /// know (RFC 5280 §4.2).
+    pub fn check_profile(&self, role: Role) -> Result<(), CertError> {
+        let fail = |what: &str| {
+            Err(CertError::Profile(format!(
+                "{} certificate: {what}",
+                role.name()
+            )))
+        };
+        if !self.roles.contains(&role) {
+            return fail("its certificate policies lack the role's");
+        }
+        if let Some(oid) = self.unknown_critical.first() {
+            return fail(&format!("unknown critical extension {oid}"));
+        }
+        if self.subject_key_id.is_none() {
+            return fail("no subjectKeyIdentifier");
+        }
+        if role != Role::Ci && self.authority_key_id.is_none() {
+            return fail("no authorityKeyIdentifier");
+        }
+        let (digital_signature, key_cert_sign) = self.key_usage.unwrap_or((false, false));
+        match role {
+            Role::Ci | Role::Eum => {
+                if !key_cert_sign {
+                    return fail("keyUsage lacks keyCertSign");
+                }
+                match self.ca {
+                    Some((true, path)) if role == Role::Ci || path == Some(0) => {}
+                    _ => return fail("basicConstraints is not that of its role"),
+                }
+            }
+            _ => {
+                if !digital_signature {
+                    return fail("keyUsage lacks digitalSignature");
+                }
+                if matches!(self.ca, Some((true, _))) {
+                    return fail("an end-entity certificate that says it is a CA");
+                }
+            }
+        }
+        match role {
+            Role::Euicc if self.organization.is_none() || self.eid().is_none() => {
+                return fail("the subject needs O and a 32-digit serialNumber (the EID)");
+            }
+            Role::DpAuth | Role::DpPb | Role::DpTls if self.registered_id.is_none() => {
+                return fail("no SM-DP+ OID (subjectAltName registeredID)");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks that `issuer` issued this certificate: the AuthorityKeyIdentifier names its key
+    /// and its signature verifies.
+    pub fn check_issued_by(
+        &self,
+        issuer: &Certificate,
+        issuer_role: Role,
+    ) -> Result<(), CertError> {
+        let named = match (&self.authority_key_id, &issuer.subject_key_id) {
+            (Some(aki), Some(ski)) => aki == ski,
+            _ => false,
+        };
+        if !named {
+            return Err(CertError::WrongIssuer(issuer_role.name()));
+        }
+        let key = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_ASN1,
+            &issuer.public_key,
+        );
+        key.verify(&self.tbs, &self.signature)
+            .map_err(|_| CertError::Signature)
+    }
+
+    /// Checks the validity period at `now` (seconds since 1970).
+    pub fn check_time(&self, now: i64) -> Result<(), CertError> {
+        if now < self.not_before || now > self.not_after {
+            return Err(CertError::Expired);
+        }
+        Ok(())
+    }
+
+    /// The EID of an eUICC certificate: its subject serialNumber, 32 decimal digits, as the
+    /// 16 bytes of the `5A` data object.
+    pub fn eid(&self) -> Option<[u8; 16]> {
+        let digits = self.serial_number.as_deref()?;
+        if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let bytes = super::crypto::hex_decode(digits)?;
+        bytes.try_into().ok()
+    }
+
+    /// Whether this eUICC certificate is within one of `eum`'s permitted `{O, serialNumber}`
+    /// pairs, SGP.22's way (§4.5.2.2): the same `O`, and the EID starting with the pair's
+    /// serialNumber (the IIN). An RFC 5280 directoryName check would require the whole
+    /// serialNumber to match and refuse every genuine chain.
+    pub fn within_name_constraints(&self, eum: &Certificate) -> bool {
+        if eum.permitted.is_empty() {
+            return true;
+        }
+        let (Some(org), Some(serial)) = (&self.organization, &self.serial_number) else {
+            return false;
+        };
+        eum.permitted.iter().any(|(o, prefix)| {
+            o.as_deref()
+                .is_none_or(|o| o.trim().eq_ignore_ascii_case(org.trim()))
+                && prefix
+                    .as_deref()
+                    .is_none_or(|p| serial.starts_with(p.trim()))
+        })
+    }
+}
+
+/// The first value of attribute `oid` in `name`, as text.
+fn attribute(
+    name: &x509_parser::x509::X509Name<'_>,
+    oid: &x509_parser::der_parser::Oid<'_>,
+) -> Option<String> {
+    name.iter_by_oid(oid)
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_owned)
+}
+
+/// Why an eUICC's certificates were refused, in the terms of SGP.22's status codes (Table 43).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The EUM certificate was issued by a CI the verifier does not trust (`8.11.1 / 3.9`).
+    #[error("the EUM certificate was issued by a CI that is not trusted")]
+    UnknownCi,
+    /// The EUM certificate is invalid (`8.1.2 / 6.1`).
+    #[error("EUM certificate: {0}")]
+    Eum(CertError),
+    /// The EUM certificate has expired (`8.1.2 / 6.3`).
+    #[error("the EUM certificate has expired")]
+    EumExpired,
+    /// The eUICC certificate is invalid (`8.1.3 / 6.1`).
+    #[error("eUICC certificate: {0}")]
+    Euicc(CertError),
+    /// The eUICC certificate has expired (`8.1.3 / 6.3`).
+    #[error("the eUICC certificate has expired")]
+    EuiccExpired,
+}
+
+/// An eUICC whose certificate chain was verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedEuicc {
+    /// Its certificate.
+    pub certificate: Certificate,
+    /// The EID, from the certificate.
+    pub eid: [u8; 16],
+    /// The SubjectKeyIdentifier of the CI at the root.
+    pub ci: Vec<u8>,
+}
+
+/// Verifies an eUICC's chain as the SM-DP+ does (§5.6.3, §4.5.2.2): the EUM certificate under
+/// one of `cis` (and, when given, the one the session chose), then the eUICC certificate under
+/// the EUM, inside its EID ranges. `now` in seconds since 1970; `None` skips validity periods.
+pub fn verify_euicc_chain(
+    euicc_der: &[u8],
+    eum_der: &[u8],
+    cis: &[Certificate],
+    expected_ci: Option<&[u8]>,
+    now: Option<i64>,
+) -> Result<VerifiedEuicc, ChainError> {
+    let eum = Certificate::parse(eum_der).map_err(ChainError::Eum)?;
+    let ci = cis
+        .iter()
+        .find(|ci| ci.subject_key_id.is_some() && ci.subject_key_id == eum.authority_key_id)
+        .filter(|ci| expected_ci.is_none_or(|e| ci.subject_key_id.as_deref() == Some(e)))
+        .ok_or(ChainError::UnknownCi)?;
+    eum.check_profile(Role::Eum).map_err(ChainError::Eum)?;
+    eum.check_issued_by(ci, Role::Ci).map_err(ChainError::Eum)?;
+    if let Some(now) = now {
+        eum.check_time(now).map_err(|_| ChainError::EumExpired)?;
+    }
+    let euicc = Certificate::parse(euicc_der).map_err(ChainError::Euicc)?;
+    euicc
+        .check_profile(Role::Euicc)
+        .map_err(ChainError::Euicc)?;
+    euicc
+        .check_issued_by(&eum, Role::Eum)
+        .map_err(ChainError::Euicc)?;
+    if !euicc.within_name_constraints(&eum) {
+        return Err(ChainError::Euicc(CertError::Profile(
+            "the EID is outside the EUM's permitted ranges".into(),
+        )));
+    }
+    if let Some(now) = now {
+        euicc
+            .check_time(now)
+            .map_err(|_| ChainError::EuiccExpired)?;
+    }
+    let eid = euicc
+        .eid()
+        .ok_or_else(|| ChainError::Euicc(CertError::Profile("no EID".into())))?;
+    Ok(VerifiedEuicc {
+        certificate: euicc,
+        eid,
+        ci: ci.subject_key_id.clone().unwrap_or_default(),
+    })
+}
+
+/// Verifies a certificate of the SM-DP+ (`DPauth`, `DPpb`) as the eUICC does (§5.7.13,
+/// §5.7.5): issued by one of `cis`, with the profile of `role`. The CI's identifier, or why not.
+pub fn verify_server(
+    der: &[u8],
+    role: Role,
+    cis: &[Certificate],
+    now: Option<i64>,
+) -> Result<(Certificate, Vec<u8>), ServerCertError> {
+    let cert = Certificate::parse(der).map_err(|e| match e {
+        CertError::UnsupportedCurve => ServerCertError::Curve,
+        other => ServerCertError::Invalid(other),
+    })?;
+    let ci = cis
+        .iter()
+        .find(|ci| ci.subject_key_id.is_some() && ci.subject_key_id == cert.authority_key_id)
+        .ok_or(ServerCertError::UnknownCi)?;
+    if !cert.roles.contains(&role) {
+        return Err(ServerCertError::Policy);
+    }
+    cert.check_profile(role).map_err(ServerCertError::Invalid)?;
+    cert.check_issued_by(ci, Role::Ci)
+        .map_err(ServerCertError::Invalid)?;
+    if let Some(now) = now {
+        cert.check_time(now).map_err(ServerCertError::Invalid)?;
+    }
+    let ski = ci.subject_key_id.clone().unwrap_or_default();
+    Ok((cert, ski))
+}
+
+/// Why the eUICC refuses a certificate of the SM-DP+, in the terms of its error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerCertError {
+    /// Issued by a CI the eUICC does not know (`ciPKUnknown`).
+    #[error("issued by an unknown CI")]
+    UnknownCi,
+    /// Not P-256 (`unsupportedCurve`).
+    #[error("unsupported curve")]
+    Curve,
+    /// Without the role's policy (`invalidOid`).
+    #[error("without the expected certificate policy")]
+    Policy,
+    /// Otherwise invalid (`invalidCertificate`).
+    #[error("{0}")]
+    Invalid(CertError),
+}

@@ -1,0 +1,592 @@
+//! ES9+ end to end (SGP.22 §3.1, §5.6): an operator orders through ES2+, the library's LPA with
+//! a software eUICC downloads that very order over ES9+ (real TLS, the GSMA-style PKI, SCP03t),
+//! and the HandleDownloadProgressInfo notifications a real receiver gets follow from what the
+//! eUICC did. Then the refusals, each with the status code of §5.6's tables.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use smdpp_mock::lpa::{Lpa, LpaError};
+use smdpp_mock::profile::{OnDevice, ProfileState};
+use smdpp_mock::rsp::crypto;
+use smdpp_mock::rsp::package;
+
+use crate::common::receiver::Receiver;
+use crate::common::*;
+
+fn scenario(callback: &str, extra: &str) -> String {
+    format!(
+        r#"
+smdp:
+  address: localhost
+{extra}
+operators:
+  - id: test-mno
+    callback: {{ url: "{callback}", initialBackoff: 10ms }}
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles:
+      - range: {{ start: "894450010000000000", count: 20 }}
+"#
+    )
+}
+
+async fn started(extra: &str) -> (TestServer, Receiver) {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let t = TestServer::with_yaml(&scenario(&receiver.http_url(), extra)).await;
+    (t, receiver)
+}
+
+/// DownloadOrder and ConfirmOrder(releaseFlag): the ICCID and the MatchingID.
+async fn released(t: &TestServer, eid: Option<&str>, extra: Value) -> (String, String) {
+    let c = t.client("test-mno");
+    let iccid = download_by_type(&c, "STANDARD", eid).await;
+    let mut body = json!({ "releaseFlag": true });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let mid = confirm(&c, &iccid, body).await;
+    (iccid, mid)
+}
+
+fn lpa(t: &TestServer, eid: &str) -> Lpa {
+    t.mock.lpa(eid).unwrap()
+}
+
+fn points(received: &[crate::common::receiver::Received]) -> Vec<u64> {
+    received
+        .iter()
+        .map(|r| r.body["notificationPointId"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_lpa_downloads_the_order_and_the_notifications_follow_what_the_euicc_did() {
+    let (t, receiver) = started("").await;
+    let (iccid, mid) = released(&t, None, json!({})).await;
+    let code = t.mock.activation_code(&mid);
+    assert_eq!(
+        code,
+        format!("1$localhost:{}${mid}", t.mock.es9_addr().unwrap().port())
+    );
+    let view = t
+        .admin()
+        .get(&format!("/admin/profiles/{iccid}"))
+        .await
+        .body;
+    assert_eq!(view["activationCode"], json!(code), "{view}");
+
+    let mut lpa = lpa(&t, EID1);
+    let downloaded = lpa.download(&code, None).await.unwrap();
+    assert!(downloaded.installed);
+    assert_eq!(downloaded.iccid.to_string(), iccid);
+    // The package the eUICC decrypted is the one the SM-DP+ generated for the order.
+    let installed = &lpa.euicc().profiles()[0];
+    let expected = package::synthetic(&iccid.parse().unwrap(), package::DEFAULT_FILLER);
+    assert_eq!(installed.package, expected);
+    assert!(
+        expected.len() > 10 * 1007,
+        "the package needs many segments"
+    );
+    // The installation result was sent and removed from the card.
+    assert!(lpa.euicc().notifications().is_empty());
+
+    let profile = t
+        .wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(profile.eid.map(|e| e.to_string()).as_deref(), Some(EID1));
+    let got = receiver.wait_for(2).await;
+    assert_eq!(points(&got), [3, 4]);
+    for r in &got {
+        assert_eq!(r.body["iccid"], json!(iccid));
+        assert_eq!(r.body["eid"], json!(EID1));
+        assert_eq!(
+            r.body["notificationPointStatus"]["status"],
+            "Executed-Success"
+        );
+    }
+    // Point 4 reports the eUICC's own finalResult: the AID of the ISD-P it made.
+    let result = crypto::base64_decode(got[1].body["resultData"].as_str().unwrap()).unwrap();
+    assert_eq!(&result[..2], [0xA2, result.len() as u8 - 2]);
+    assert!(
+        result.windows(16).any(|w| w == installed.aid),
+        "{}",
+        crypto::hex_upper(&result)
+    );
+
+    // Local operations on the card reach the operator as the local points (100, 101, 102).
+    let id = installed.iccid;
+    assert_eq!(lpa.enable(&id), 0);
+    assert_eq!(lpa.send_notifications().await.unwrap(), 1);
+    t.wait_for(&iccid, |p| p.on_device == Some(OnDevice::Enabled))
+        .await;
+    assert_eq!(lpa.disable(&id), 0);
+    assert_eq!(lpa.send_notifications().await.unwrap(), 1);
+    t.wait_for(&iccid, |p| p.on_device == Some(OnDevice::Disabled))
+        .await;
+    assert_eq!(lpa.delete(&id), 0);
+    assert_eq!(lpa.send_notifications().await.unwrap(), 1);
+    t.wait_for(&iccid, |p| p.on_device == Some(OnDevice::Deleted))
+        .await;
+    let got = receiver.wait_for(5).await;
+    assert_eq!(points(&got), [3, 4, 100, 101, 102]);
+
+    // The journal names every ES9+ function with its outcome.
+    let journal = t.mock.journal();
+    let es9: Vec<(&str, Option<&str>)> = journal
+        .iter()
+        .filter(|e| !e.function.ends_with("Order") && e.function != "ReleaseProfile")
+        .map(|e| (e.function, e.status))
+        .collect();
+    assert_eq!(
+        es9[..4],
+        [
+            ("InitiateAuthentication", Some("Executed-Success")),
+            ("AuthenticateClient", Some("Executed-Success")),
+            ("GetBoundProfilePackage", Some("Executed-Success")),
+            ("HandleNotification", None),
+        ]
+    );
+    assert_eq!(
+        t.metric("smdpp_es9_requests_total{function=\"GetBoundProfilePackage\",status=\"Executed-Success\",subject=\"\",reason=\"\"}")
+            .await,
+        1
+    );
+}
+
+/// The `subjectCode / reasonCode` of a refused download.
+fn code_of(result: Result<smdpp_mock::lpa::Downloaded, LpaError>) -> (String, &'static str) {
+    match result {
+        Err(e @ LpaError::Failed { function, .. }) => (e.status_code().unwrap(), function),
+        other => panic!("expected a Failed answer, got {other:?}"),
+    }
+}
+
+/// §5.6.3 (Table 43): a MatchingID no order has, and an order of another eUICC, are refused
+/// without a state change; the CancelSession an LPA sends after a refused AuthenticateClient
+/// is accepted and changes nothing either (§3.1.3.1: it is signed by the eUICC that
+/// authenticated, and the session had no order of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_matching_ids_and_other_euiccs_orders_are_refused_and_cancel_changes_nothing() {
+    let (t, receiver) = started("").await;
+    let (iccid, mid) = released(&t, Some(EID1), json!({})).await;
+    let before = t.snapshot();
+
+    let mut lpa = lpa(&t, EID1);
+    let unknown = t.mock.activation_code("NO-SUCH-ORDER");
+    assert_eq!(
+        code_of(lpa.download(&unknown, None).await),
+        ("8.2.6 / 3.8".into(), "authenticateClient")
+    );
+    lpa.cancel_session(0).await.unwrap();
+
+    let mut other = self::lpa(&t, EID2);
+    let code = t.mock.activation_code(&mid);
+    assert_eq!(
+        code_of(other.download(&code, None).await),
+        ("8.1.1 / 3.8".into(), "authenticateClient")
+    );
+    // End-user rejection would end the order, were it this eUICC's.
+    other.cancel_session(0).await.unwrap();
+    assert_eq!(
+        t.snapshot(),
+        before,
+        "refusals and their cancellations change nothing"
+    );
+
+    // The right eUICC still downloads it.
+    assert!(lpa.download(&code, None).await.unwrap().installed);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+}
+
+/// §5.6.3, §5.6.2, §5.6.4: signatures are verified over the bytes as received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_euicc_signatures_are_refused() {
+    let (t, _receiver) = started("").await;
+    let (iccid, mid) = released(&t, None, json!({})).await;
+    let code = t.mock.activation_code(&mid);
+    let before = t.snapshot();
+
+    let mut lpa = lpa(&t, EID1);
+    lpa.euicc_mut().faults.bad_signature1 = true;
+    assert_eq!(
+        code_of(lpa.download(&code, None).await),
+        ("8.1 / 6.1".into(), "authenticateClient")
+    );
+    assert_eq!(t.snapshot(), before);
+
+    lpa.euicc_mut().faults.bad_signature1 = false;
+    lpa.euicc_mut().faults.bad_signature2 = true;
+    assert_eq!(
+        code_of(lpa.download(&code, None).await),
+        ("8.1 / 6.1".into(), "getBoundProfilePackage")
+    );
+    let profile = t.profile(&iccid);
+    assert_eq!(
+        profile.state,
+        ProfileState::Released,
+        "no package was bound"
+    );
+    assert_eq!(profile.eid, None);
+
+    // A Profile Installation Result whose signature does not verify is acknowledged (a
+    // notification has no status code, §6.5.1.4) and ignored.
+    lpa.euicc_mut().faults.bad_signature2 = false;
+    lpa.euicc_mut().faults.bad_pir_signature = true;
+    let downloaded = lpa.download(&code, None).await.unwrap();
+    assert!(downloaded.installed, "the eUICC installed it");
+    let profile = t.profile(&iccid);
+    assert_eq!(
+        profile.state,
+        ProfileState::Downloaded,
+        "the result was not believed"
+    );
+    let note = t
+        .mock
+        .journal()
+        .into_iter()
+        .rev()
+        .find(|e| e.function == "HandleNotification")
+        .unwrap();
+    assert_eq!(note.http_status, 204);
+    assert!(
+        note.response
+            .as_str()
+            .contains("euiccSignPIR does not verify"),
+        "{}",
+        note.response.as_str()
+    );
+}
+
+/// §5.6.3, §5.6.2, §5.6.5 (Tables 40, 43, 46): a transactionId never issued, or forgotten after
+/// the session's time to live, is `8.10.1 / 3.9`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_expired_transaction_ids_are_refused() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let scenario = smdpp_mock::Scenario::from_yaml(&scenario(&receiver.http_url(), "")).unwrap();
+    let t = TestServer::configured(scenario, TempDir::new("es9-ttl"), |c| {
+        c.es9_session_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let mut lpa = lpa(&t, EID1);
+    let address = t.mock.smdp_address();
+    for function in [
+        "authenticateClient",
+        "getBoundProfilePackage",
+        "cancelSession",
+    ] {
+        let answer = lpa
+            .call(
+                &address,
+                function,
+                json!({ "transactionId": "00112233445566778899AABBCCDDEEFF",
+                        "authenticateServerResponse": "AA==", "prepareDownloadResponse": "AA==",
+                        "cancelSessionResponse": "AA==" }),
+            )
+            .await;
+        assert_eq!(
+            answer.unwrap_err().status_code().unwrap(),
+            "8.10.1 / 3.9",
+            "{function}"
+        );
+    }
+    // A session that is left alone past its time to live.
+    let challenge = lpa.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
+    let info1 = lpa.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
+    let initiated = lpa
+        .call(
+            &address,
+            "initiateAuthentication",
+            json!({ "smdpAddress": address,
+                    "euiccChallenge": crypto::base64_encode(&challenge[5..]),
+                    "euiccInfo1": crypto::base64_encode(&info1) }),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let answer = lpa
+        .call(
+            &address,
+            "authenticateClient",
+            json!({ "transactionId": initiated["transactionId"], "authenticateServerResponse": "AA==" }),
+        )
+        .await;
+    assert_eq!(answer.unwrap_err().status_code().unwrap(), "8.10.1 / 3.9");
+}
+
+/// §3.1.3.2 step 7, §5.6.2 (Table 40): a wrong Confirmation Code is refused and counted; past
+/// the limit the order ends in Error (point 2). The right one downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_confirmation_codes_are_refused_then_end_the_order() {
+    let (t, receiver) = started("  limits: { confirmationCodeAttempts: 1 }").await;
+    let (good, good_mid) = released(&t, None, json!({ "confirmationCode": "1234" })).await;
+    let (bad, bad_mid) = released(&t, None, json!({ "confirmationCode": "1234" })).await;
+
+    let mut lpa = lpa(&t, EID1);
+    assert!(
+        lpa.download(&t.mock.activation_code(&good_mid), Some("1234"))
+            .await
+            .unwrap()
+            .installed
+    );
+    t.wait_for(&good, |p| p.state == ProfileState::Installed)
+        .await;
+
+    let code = t.mock.activation_code(&bad_mid);
+    assert_eq!(
+        code_of(lpa.download(&code, Some("4321")).await),
+        ("8.2.7 / 3.8".into(), "getBoundProfilePackage")
+    );
+    assert_eq!(t.profile(&bad).state, ProfileState::Released);
+    assert_eq!(
+        code_of(lpa.download(&code, Some("0000")).await),
+        ("8.2.7 / 6.4".into(), "getBoundProfilePackage")
+    );
+    assert_eq!(t.profile(&bad).state, ProfileState::Error);
+    let got = receiver.wait_for(3).await;
+    let last = got.iter().find(|r| r.body["iccid"] == json!(bad)).unwrap();
+    assert_eq!(last.body["notificationPointId"], 2);
+    assert_eq!(
+        last.body["notificationPointStatus"]["statusCodeData"]["reasonCode"],
+        "6.4"
+    );
+}
+
+/// §5.6.3 (Table 43): an order not yet released is `8.2 / 1.2` and stays as it is; past the
+/// download attempts an order ends in Error with `8.8.5 / 6.4`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreleased_orders_and_too_many_attempts_are_refused() {
+    let (t, _receiver) = started("  limits: { downloadAttempts: 1 }").await;
+    let c = t.client("test-mno");
+    let confirmed = download_by_type(&c, "STANDARD", None).await;
+    let mid = confirm(&c, &confirmed, json!({ "releaseFlag": false })).await;
+    let before = t.snapshot();
+    let mut lpa = lpa(&t, EID1);
+    assert_eq!(
+        code_of(lpa.download(&t.mock.activation_code(&mid), None).await),
+        ("8.2 / 1.2".into(), "authenticateClient")
+    );
+    assert_eq!(t.snapshot(), before);
+
+    let (iccid, mid) = released(&t, None, json!({})).await;
+    let code = t.mock.activation_code(&mid);
+    // The first attempt is spent (its package is refused by a bad signature).
+    lpa.euicc_mut().faults.bad_signature2 = true;
+    code_of(lpa.download(&code, None).await);
+    lpa.euicc_mut().faults.bad_signature2 = false;
+    assert_eq!(
+        code_of(lpa.download(&code, None).await),
+        ("8.8.5 / 6.4".into(), "authenticateClient")
+    );
+    assert_eq!(t.profile(&iccid).state, ProfileState::Error);
+}
+
+/// §5.6.3 (Table 43), §4.5.2.2: an eUICC of an EUM under another CI, an eUICC certificate not
+/// issued by the EUM it presents, and one outside its EUM's EID range are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn euicc_certificates_of_other_eums_or_outside_the_range_are_refused() {
+    use smdpp_mock::euicc::Euicc;
+    use smdpp_mock::pki::gsma::{EuiccCredentials, GsmaPki};
+
+    let (t, _receiver) = started("").await;
+    let (_, mid) = released(&t, None, json!({})).await;
+    let code = t.mock.activation_code(&mid);
+    let before = t.snapshot();
+    let pki = t.mock.gsma_pki();
+    let ours = pki.issue_euicc(EID1).unwrap();
+    let foreign_dir = TempDir::new("foreign-gsma");
+    let foreign = GsmaPki::new(foreign_dir.path());
+    foreign.ensure(&[], EID1).unwrap();
+    let theirs = foreign.issue_euicc(EID2).unwrap();
+    let ci = ours.ci.clone();
+    let with = |credentials: EuiccCredentials| {
+        Lpa::new(Euicc::new(credentials).unwrap(), std::slice::from_ref(&ci)).unwrap()
+    };
+
+    // Their whole chain, offered as if the eUICC trusted our CI.
+    let mut other_ci = with(EuiccCredentials {
+        ci: ci.clone(),
+        ..foreign.issue_euicc(EID2).unwrap()
+    });
+    assert_eq!(
+        code_of(other_ci.download(&code, None).await).0,
+        "8.11.1 / 3.9"
+    );
+    // Their eUICC certificate with our EUM's.
+    let mut wrong_eum = with(EuiccCredentials {
+        certificate: theirs.certificate,
+        key: theirs.key,
+        eum: ours.eum.clone(),
+        ci: ci.clone(),
+    });
+    assert_eq!(
+        code_of(wrong_eum.download(&code, None).await).0,
+        "8.1.3 / 6.1"
+    );
+    // Our EUM, an EID outside its range.
+    let mut outside = with(
+        pki.issue_euicc_outside_constraints("89049033000000000000000000000001")
+            .unwrap(),
+    );
+    assert_eq!(
+        code_of(outside.download(&code, None).await).0,
+        "8.1.3 / 6.1"
+    );
+    assert_eq!(t.snapshot(), before);
+}
+
+/// The ES9+ request path over real TLS never panics on random bodies: every request gets an
+/// answer (JSON, or 204 for a notification), nothing changes, and a real download still works
+/// afterwards on the same server.
+#[test]
+fn random_bodies_over_tls_are_answered_and_change_nothing() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (t, _receiver) = runtime.block_on(started(""));
+    let (iccid, mid) = runtime.block_on(released(&t, None, json!({})));
+    let mut lpa = lpa(&t, EID1);
+    let address = t.mock.smdp_address();
+    let before = t.snapshot();
+    let functions = [
+        "initiateAuthentication",
+        "authenticateClient",
+        "getBoundProfilePackage",
+        "handleNotification",
+        "cancelSession",
+    ];
+    let body = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..400),
+        (
+            prop::sample::select(vec![
+                "transactionId",
+                "euiccInfo1",
+                "euiccChallenge",
+                "smdpAddress",
+                "authenticateServerResponse",
+                "prepareDownloadResponse",
+                "pendingNotification",
+                "cancelSessionResponse",
+            ]),
+            proptest::collection::vec(any::<u8>(), 0..300),
+        )
+            .prop_map(|(name, value)| {
+                json!({ name: crypto::base64_encode(&value), "transactionId": "00AA" })
+                    .to_string()
+                    .into_bytes()
+            }),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 96,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&(0..functions.len(), body), |(f, body)| {
+            let (status, answer) = runtime
+                .block_on(lpa.post_bytes(&address, functions[f], body.into()))
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            match status {
+                204 => prop_assert!(answer.is_empty()),
+                200 | 400 | 413 | 415 => {
+                    let json: Value = serde_json::from_slice(&answer)
+                        .map_err(|e| TestCaseError::fail(format!("{status}: not JSON: {e}")))?;
+                    if status == 200 {
+                        prop_assert_eq!(
+                            &json["header"]["functionExecutionStatus"]["status"],
+                            "Failed"
+                        );
+                    }
+                }
+                other => prop_assert!(false, "HTTP {other}: {answer:?}"),
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(t.snapshot(), before, "random requests changed nothing");
+    let downloaded = runtime
+        .block_on(lpa.download(&t.mock.activation_code(&mid), None))
+        .unwrap();
+    assert_eq!(downloaded.iccid.to_string(), iccid);
+    drop(t);
+}
+
+/// Fault rules with `target: es9` act on ES9+ functions, matched on the order of the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_rules_apply_to_es9_functions() {
+    let faults = r#"
+faults:
+  - target: es9
+    match: { function: getBoundProfilePackage, profileType: STANDARD }
+    error: execution-error
+    times: 1
+"#;
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = format!("{}{faults}", scenario(&receiver.http_url(), ""));
+    let t = TestServer::with_yaml(&yaml).await;
+    let (iccid, mid) = released(&t, None, json!({})).await;
+    let code = t.mock.activation_code(&mid);
+    let mut lpa = lpa(&t, EID1);
+    assert_eq!(
+        code_of(lpa.download(&code, None).await),
+        ("1.2 / 4.2".into(), "getBoundProfilePackage")
+    );
+    assert_eq!(t.profile(&iccid).state, ProfileState::Released);
+    assert!(lpa.download(&code, None).await.unwrap().installed);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    let fired = t
+        .mock
+        .journal()
+        .into_iter()
+        .find(|e| e.function == "GetBoundProfilePackage")
+        .unwrap();
+    assert_eq!(fired.fault.as_deref(), Some("faults[0]"));
+}
+
+/// `profileTypes[].profilePackage`: the user's own package is what the eUICC receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_type_may_name_its_own_package() {
+    let dir = TempDir::new("es9-package");
+    let iccid = smdpp_mock::ids::Iccid::with_check_digit("894450020000000000", false).unwrap();
+    let own = package::synthetic(&iccid, 3000);
+    std::fs::write(dir.path().join("own.der"), &own).unwrap();
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = format!(
+        r#"
+smdp:
+  address: localhost
+operators:
+  - id: test-mno
+    callback: {{ url: "{}" }}
+profileTypes:
+  - id: OWN
+    owner: test-mno
+    profilePackage: own.der
+    profiles:
+      - range: {{ start: "894450020000000000", count: 1 }}
+"#,
+        receiver.http_url()
+    );
+    let t = TestServer::with_yaml_in(dir, &yaml).await;
+    let c = t.client("test-mno");
+    let ordered = download_by_type(&c, "OWN", None).await;
+    assert_eq!(ordered, iccid.to_string());
+    let mid = confirm(&c, &ordered, json!({ "releaseFlag": true })).await;
+    let mut lpa = lpa(&t, EID1);
+    assert!(
+        lpa.download(&t.mock.activation_code(&mid), None)
+            .await
+            .unwrap()
+            .installed
+    );
+    assert_eq!(lpa.euicc().profiles()[0].package, own);
+}
