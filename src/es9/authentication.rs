@@ -12,7 +12,7 @@ use super::{b64, malformed, unknown_session, Context, Failure, Outcome};
 use crate::ids::{Eid, MatchingId};
 use crate::profile::machine::{transition, DeviceEvent, DownloadFailure, Effect, Event, Refusal};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
-use crate::rsp::cert::{verify_euicc_chain, ChainError};
+use crate::rsp::cert::ChainError;
 use crate::rsp::crypto;
 use crate::rsp::message::{
     eid_from_bytes, AuthenticateServerResponse, CtxParams1, EuiccInfo1, EuiccInfo2,
@@ -219,14 +219,10 @@ fn authenticate_inner(
         return Err(unknown_session("euiccSigned1 names another transactionId"));
     }
     let credentials = &ctx.es9.credentials;
-    let verified = verify_euicc_chain(
-        euicc_cert,
-        eum_cert,
-        &credentials.cis,
-        Some(&session.ci),
-        ctx.now(),
-    )
-    .map_err(chain_failure)?;
+    let verified = ctx
+        .es9
+        .verify_euicc_chain(euicc_cert, eum_cert, Some(&session.ci), ctx.now())
+        .map_err(chain_failure)?;
     if !crypto::verify(&verified.certificate.public_key, signed1.raw, signature) {
         return Err(Failure::new(
             sgp22::EUICC_VERIFICATION_FAILED,
@@ -286,7 +282,7 @@ fn authenticate_inner(
     };
     session.order = Some(order.clone());
     // The download attempt (§3.1.3 step 3), the order's validity and state (steps 4-5).
-    let package_len = ctx.es9.package_for(ctx.world, &profile).len() as u64;
+    let package_len = ctx.es9.package_len(ctx.world, &profile) as u64;
     let committed = match commit(
         ctx,
         &order,
@@ -536,6 +532,21 @@ fn refusal_failure(refusal: &Refusal) -> Failure {
 
 impl super::Es9 {
     /// The profile package of `profile`: the scenario's file for its type, or the synthetic one.
+    /// The length of [`Es9::package_for`]'s package, without making it.
+    pub(super) fn package_len(&self, world: &crate::app::World, profile: &Profile) -> usize {
+        match world
+            .scenario
+            .profile_type(&profile.profile_type)
+            .and_then(|t| t.package.as_ref())
+        {
+            Some(package) => package.len(),
+            None => crate::rsp::package::synthetic_len(
+                &profile.iccid,
+                crate::rsp::package::DEFAULT_FILLER,
+            ),
+        }
+    }
+
     pub(super) fn package_for(&self, world: &crate::app::World, profile: &Profile) -> Arc<[u8]> {
         match world
             .scenario

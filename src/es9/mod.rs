@@ -39,6 +39,7 @@ use crate::ids::Iccid;
 use crate::journal::{cut, BodyText, Disconnect, JournalEntry, IDENTIFIER_LIMIT};
 use crate::metrics::StatusLabel;
 use crate::pki::gsma::ServerCredentials;
+use crate::rsp::cert::{self, Certificate};
 use crate::rsp::crypto;
 use crate::sgp22::{self, Es9Function, StatusCode, ES9_PATH_PREFIX};
 use session::{Sessions, TransactionId};
@@ -73,7 +74,12 @@ pub(crate) struct Es9 {
     sessions: Sessions,
     /// `(EID, seqNumber)` of the other notifications already handled.
     seen: Mutex<Seen>,
+    /// EUM certificates parsed before, by their DER: the same few come with every eUICC.
+    eums: Mutex<Vec<(Vec<u8>, Arc<Certificate>)>>,
 }
+
+/// EUM certificates kept parsed.
+const PARSED_EUMS: usize = 16;
 
 impl std::fmt::Debug for Es9 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -247,7 +253,38 @@ impl Es9 {
             sessions: Sessions::new(config.session_ttl),
             config,
             seen: Mutex::default(),
+            eums: Mutex::default(),
         }
+    }
+
+    /// Verifies an eUICC's chain against this SM-DP+'s CIs ([`cert::verify_euicc_chain`]),
+    /// parsing an EUM certificate only the first time it is seen (every check is still made).
+    pub(crate) fn verify_euicc_chain(
+        &self,
+        euicc: &[u8],
+        eum: &[u8],
+        expected_ci: Option<&[u8]>,
+        now: Option<i64>,
+    ) -> Result<cert::VerifiedEuicc, cert::ChainError> {
+        let known = {
+            let eums = self.eums.lock().unwrap_or_else(|e| e.into_inner());
+            eums.iter()
+                .find(|(der, _)| der.as_slice() == eum)
+                .map(|(_, c)| c.clone())
+        };
+        let parsed = match known {
+            Some(parsed) => parsed,
+            None => {
+                let parsed = Arc::new(Certificate::parse(eum).map_err(cert::ChainError::Eum)?);
+                let mut eums = self.eums.lock().unwrap_or_else(|e| e.into_inner());
+                if eums.len() >= PARSED_EUMS {
+                    eums.remove(0);
+                }
+                eums.push((eum.to_vec(), parsed.clone()));
+                parsed
+            }
+        };
+        cert::verify_euicc_chain_parsed(euicc, &parsed, &self.credentials.cis, expected_ci, now)
     }
 
     /// The SM-DP+ OID (subjectAltName registeredID of DPauth), content bytes.

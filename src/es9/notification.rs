@@ -14,7 +14,6 @@ use super::{malformed, unknown_session, Context, Failure, Outcome};
 use crate::profile::machine::{
     CancelSessionReason, DeviceEvent, Event, InstallResult, LocalOperation,
 };
-use crate::rsp::cert::verify_euicc_chain;
 use crate::rsp::crypto;
 use crate::rsp::message::{
     eid_from_bytes, CancelSessionResponse, FinalResult, OtherSignedNotification,
@@ -115,16 +114,14 @@ fn installation_result(
 /// An other notification (enable, disable, delete, §3.5): its eUICC's chain and signature
 /// verified, repeats ignored, then the order's local state follows (the local points).
 fn other_notification(ctx: &Context<'_>, n: &OtherSignedNotification<'_>) -> Outcome {
-    let verified = match verify_euicc_chain(
-        n.euicc_certificate,
-        n.eum_certificate,
-        &ctx.es9.credentials.cis,
-        None,
-        ctx.now(),
-    ) {
-        Ok(v) => v,
-        Err(e) => return Outcome::acknowledged(Some(format!("ignored: {e}"))),
-    };
+    let verified =
+        match ctx
+            .es9
+            .verify_euicc_chain(n.euicc_certificate, n.eum_certificate, None, ctx.now())
+        {
+            Ok(v) => v,
+            Err(e) => return Outcome::acknowledged(Some(format!("ignored: {e}"))),
+        };
     if !crypto::verify(&verified.certificate.public_key, n.tbs_raw, n.signature) {
         return Outcome::acknowledged(Some(
             "ignored: euiccNotificationSignature does not verify".into(),

@@ -98,14 +98,15 @@ pub const CONFIGURE_ISDP: [u8; 3] = [0xBF, 0x24, 0x00];
 pub fn build(binding: &Binding<'_>, metadata: &[u8], package: &[u8]) -> Vec<u8> {
     let mut scp = Scp03t::new(binding.keys);
     let configure = scp.encrypt(0x87, &CONFIGURE_ISDP);
-    let store: Vec<u8> = metadata
-        .chunks(MAX_MAC_ONLY)
-        .flat_map(|piece| scp.mac_only(0x88, piece))
-        .collect();
-    let segments: Vec<u8> = package
-        .chunks(MAX_SEGMENT_PLAINTEXT)
-        .flat_map(|piece| scp.encrypt(0x86, piece))
-        .collect();
+    let mut store = Vec::with_capacity(metadata.len() + metadata.len() / MAX_MAC_ONLY * 12 + 12);
+    for piece in metadata.chunks(MAX_MAC_ONLY) {
+        scp.mac_only_into(&mut store, 0x88, piece);
+    }
+    let mut segments =
+        Vec::with_capacity(package.len() + package.len() / MAX_SEGMENT_PLAINTEXT * 13 + 29);
+    for piece in package.chunks(MAX_SEGMENT_PLAINTEXT) {
+        scp.encrypt_into(&mut segments, 0x86, piece);
+    }
     tlv::constructed(
         0xBF36,
         &[

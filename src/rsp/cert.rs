@@ -395,6 +395,18 @@ pub fn verify_euicc_chain(
     now: Option<i64>,
 ) -> Result<VerifiedEuicc, ChainError> {
     let eum = Certificate::parse(eum_der).map_err(ChainError::Eum)?;
+    verify_euicc_chain_parsed(euicc_der, &eum, cis, expected_ci, now)
+}
+
+/// [`verify_euicc_chain`] with the EUM certificate already parsed (a verifier that sees the
+/// same few EUMs again and again keeps them parsed; every check is still made).
+pub fn verify_euicc_chain_parsed(
+    euicc_der: &[u8],
+    eum: &Certificate,
+    cis: &[Certificate],
+    expected_ci: Option<&[u8]>,
+    now: Option<i64>,
+) -> Result<VerifiedEuicc, ChainError> {
     let ci = cis
         .iter()
         .find(|ci| ci.subject_key_id.is_some() && ci.subject_key_id == eum.authority_key_id)
@@ -410,9 +422,9 @@ pub fn verify_euicc_chain(
         .check_profile(Role::Euicc)
         .map_err(ChainError::Euicc)?;
     euicc
-        .check_issued_by(&eum, Role::Eum)
+        .check_issued_by(eum, Role::Eum)
         .map_err(ChainError::Euicc)?;
-    if !euicc.within_name_constraints(&eum) {
+    if !euicc.within_name_constraints(eum) {
         return Err(ChainError::Euicc(CertError::Profile(
             "the EID is outside the EUM's permitted ranges".into(),
         )));

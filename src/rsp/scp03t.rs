@@ -11,8 +11,8 @@
 //! `cryptography` (`tests/vectors/scp03t.py`).
 
 use aes::cipher::{
-    block_padding::Iso7816, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit,
-    KeyIvInit,
+    block_padding::Iso7816, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit,
+    KeyInit,
 };
 use aes::Aes128;
 use cmac::{Cmac, Mac};
@@ -39,10 +39,11 @@ pub enum Scp03tError {
     Structure,
 }
 
-/// One direction of an SCP03t session: keys, the block counter and the MAC chaining value.
+/// One direction of an SCP03t session: keys (expanded once), the block counter and the MAC
+/// chaining value.
 pub struct Scp03t {
-    enc: [u8; 16],
-    mac: [u8; 16],
+    enc: Aes128,
+    mac: Cmac<Aes128>,
     counter: u128,
     chaining: [u8; 16],
 }
@@ -59,8 +60,8 @@ impl Scp03t {
     /// A session starting with `keys`, counter 1.
     pub fn new(keys: &SessionKeys) -> Self {
         Scp03t {
-            enc: keys.enc,
-            mac: keys.mac,
+            enc: Aes128::new(&keys.enc.into()),
+            mac: <Cmac<Aes128> as KeyInit>::new(&keys.mac.into()),
             counter: 1,
             chaining: keys.mac_chaining,
         }
@@ -69,23 +70,22 @@ impl Scp03t {
     /// Switches to Profile Protection Keys (§2.5.3, ReplaceSessionKeys): new keys and chaining
     /// value, and the counter back at 1.
     pub fn replace_keys(&mut self, enc: [u8; 16], mac: [u8; 16], chaining: [u8; 16]) {
-        self.enc = enc;
-        self.mac = mac;
+        self.enc = Aes128::new(&enc.into());
+        self.mac = <Cmac<Aes128> as KeyInit>::new(&mac.into());
         self.chaining = chaining;
         self.counter = 1;
     }
 
     fn icv(&self) -> [u8; 16] {
-        let cipher = Aes128::new(&self.enc.into());
         let mut block = self.counter.to_be_bytes().into();
-        cipher.encrypt_block(&mut block);
+        self.enc.encrypt_block(&mut block);
         block.into()
     }
 
     /// The full CMAC over the chaining value, `header` and `body`; it becomes the next chaining
     /// value.
     fn cmac(&self, header: &[u8], body: &[u8]) -> [u8; 16] {
-        let mut mac = <Cmac<Aes128> as KeyInit>::new(&self.mac.into());
+        let mut mac = self.mac.clone();
         mac.update(&self.chaining);
         mac.update(header);
         mac.update(body);
@@ -94,35 +94,48 @@ impl Scp03t {
 
     /// `plaintext` encrypted and MACed as one `tag` TLV (`86`, `87`).
     pub fn encrypt(&mut self, tag: u8, plaintext: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(plaintext.len() + 32);
+        self.encrypt_into(&mut out, tag, plaintext);
+        out
+    }
+
+    /// [`Scp03t::encrypt`], appended to `out` (no copy of the data on the way).
+    pub fn encrypt_into(&mut self, out: &mut Vec<u8>, tag: u8, plaintext: &[u8]) {
         let padded_len = (plaintext.len() / 16 + 1) * 16;
-        let mut buf = vec![0u8; padded_len];
-        buf[..plaintext.len()].copy_from_slice(plaintext);
+        let start = out.len();
+        tlv::push_tag(out, u32::from(tag));
+        tlv::push_length(out, padded_len + 8);
+        let body = out.len();
+        out.extend_from_slice(plaintext);
+        out.resize(body + padded_len, 0);
         let icv = self.icv();
-        let encryptor = cbc::Encryptor::<Aes128>::new(&self.enc.into(), &icv.into());
-        let ciphertext = match encryptor.encrypt_padded::<Iso7816>(&mut buf, plaintext.len()) {
-            Ok(ct) => ct.to_vec(),
-            // The buffer is always one block longer than needed; padding cannot fail.
-            Err(_) => unreachable!("padding into a buffer with room for it"),
-        };
+        let encryptor = cbc::Encryptor::<Aes128>::inner_iv_init(self.enc.clone(), &icv.into());
+        // The buffer has room for the padding: encryption cannot fail.
+        let _ = encryptor.encrypt_padded::<Iso7816>(&mut out[body..], plaintext.len());
         self.counter += 1;
-        self.seal(tag, &ciphertext)
+        let full = self.cmac(&out[start..body], &out[body..]);
+        self.chaining = full;
+        out.extend_from_slice(&full[..8]);
     }
 
     /// `data` MACed (not encrypted) as one `tag` TLV (`88`); the counter advances all the same.
     pub fn mac_only(&mut self, tag: u8, data: &[u8]) -> Vec<u8> {
-        self.counter += 1;
-        self.seal(tag, data)
+        let mut out = Vec::with_capacity(data.len() + 16);
+        self.mac_only_into(&mut out, tag, data);
+        out
     }
 
-    fn seal(&mut self, tag: u8, body: &[u8]) -> Vec<u8> {
-        let header = tlv::header(u32::from(tag), body.len() + 8);
-        let full = self.cmac(&header, body);
+    /// [`Scp03t::mac_only`], appended to `out`.
+    pub fn mac_only_into(&mut self, out: &mut Vec<u8>, tag: u8, data: &[u8]) {
+        self.counter += 1;
+        let start = out.len();
+        tlv::push_tag(out, u32::from(tag));
+        tlv::push_length(out, data.len() + 8);
+        let body = out.len();
+        out.extend_from_slice(data);
+        let full = self.cmac(&out[start..body], &out[body..]);
         self.chaining = full;
-        let mut out = Vec::with_capacity(header.len() + body.len() + 8);
-        out.extend_from_slice(&header);
-        out.extend_from_slice(body);
         out.extend_from_slice(&full[..8]);
-        out
     }
 
     /// Checks the MAC of a received TLV (`raw`: tag, length and value as received) and returns
@@ -152,7 +165,7 @@ impl Scp03t {
         let icv = self.icv();
         self.counter += 1;
         let mut buf = body.to_vec();
-        let decryptor = cbc::Decryptor::<Aes128>::new(&self.enc.into(), &icv.into());
+        let decryptor = cbc::Decryptor::<Aes128>::inner_iv_init(self.enc.clone(), &icv.into());
         decryptor
             .decrypt_padded::<Iso7816>(&mut buf)
             .map(<[u8]>::to_vec)
