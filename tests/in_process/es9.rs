@@ -590,3 +590,22 @@ profileTypes:
     );
     assert_eq!(lpa.euicc().profiles()[0].package, own);
 }
+
+/// §3.1.2 / §3.1.3: an order with an empty MatchingID (the default SM-DP+ case) is found by the
+/// eUICC's EID, and only by that eUICC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_without_a_matching_id_is_found_by_the_euiccs_eid() {
+    let (t, receiver) = started("").await;
+    let (iccid, mid) = released(&t, Some(EID1), json!({ "eid": EID1, "matchingId": "" })).await;
+    assert_eq!(mid, "");
+    let code = t.mock.activation_code("");
+    assert_eq!(
+        code_of(self::lpa(&t, EID2).download(&code, None).await).0,
+        "8.2.6 / 3.8"
+    );
+    let downloaded = lpa(&t, EID1).download(&code, None).await.unwrap();
+    assert_eq!(downloaded.iccid.to_string(), iccid);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+}

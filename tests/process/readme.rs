@@ -56,6 +56,60 @@ async fn curl_example_reserves_and_confirms() {
     );
 }
 
+/// The ES9+ section's commands, after the first screen's: the order is downloaded by the
+/// command-line LPA and ends Installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es9_example_downloads_the_order() {
+    let t = TestServer::start().await;
+    let script = format!(
+        "{}\n{}",
+        block_after(&readme(), "<!-- readme-curl-example"),
+        block_after(&readme(), "<!-- readme-es9-example")
+    )
+    .replace(
+        "localhost:6443",
+        &format!("localhost:{}", t.es2_addr().port()),
+    )
+    .replace("127.0.0.1:8080", &t.admin_addr().to_string());
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = tokio::task::spawn_blocking({
+        let dir = t.dir.path().to_path_buf();
+        move || {
+            Command::new("bash")
+                .args(["-euo", "pipefail", "-c", &script])
+                .current_dir(dir)
+                .env("PATH", path)
+                .output()
+                .expect("bash and curl must be installed")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("installed 8944500100000000004 on eUICC 89049032000000000000000000000163"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().last(),
+        Some("\"state\":\"Installed\""),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn first_screen_commands_and_ci() {
     let readme = readme();
