@@ -133,7 +133,6 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
             order: None,
             smdp_signature2: None,
             metadata: Vec::new(),
-            refused: None,
         },
     );
     let mut fields = Map::new();
@@ -159,27 +158,30 @@ pub(super) fn authenticate_client(ctx: &Context<'_>) -> Outcome {
         Ok(tid) => tid,
         Err(f) => return Outcome::failed(f),
     };
-    let Some(mut session) = ctx.es9.sessions.get(&tid, |w| ctx.es9.app.is_current(w)) else {
-        return Outcome::failed(unknown_session("no session in progress"));
-    };
-    if session.stage != Stage::Initiated {
-        return Outcome::failed(unknown_session(
-            "AuthenticateClient was already called in this session",
-        ));
-    }
-    let result = authenticate_inner(ctx, tid, &mut session);
-    if let Err(failure) = &result {
-        session.refused = Some("AuthenticateClient");
-        if session.euicc.is_some() {
-            // The eUICC is known: a CancelSession may follow (lpac sends one), signed with its
-            // key; nothing else may.
-            session.stage = Stage::Refused;
+    let mut session = match ctx
+        .es9
+        .sessions
+        .claim(&tid, Stage::Initiated, |w| ctx.es9.app.is_current(w))
+    {
+        None => return Outcome::failed(unknown_session("no session in progress")),
+        Some(Err(_)) => {
+            return Outcome::failed(unknown_session(
+                "AuthenticateClient was already called in this session",
+            ))
         }
-        let _ = failure;
-    }
+        Some(Ok(session)) => session,
+    };
+    let result = authenticate_inner(ctx, tid, &mut session);
     let order = session.order.clone();
     let eid = session.euicc.as_ref().map(|e| e.eid);
-    ctx.es9.sessions.update(tid, session);
+    if result.is_ok() {
+        ctx.es9.sessions.update(tid, session);
+    } else {
+        // §3.1.3 step 3: "the SM-DP+ SHALL return a relevant error status and the procedure
+        // SHALL be stopped": the session ends, so a CancelSession that follows (lpac sends
+        // one after every failure) names an unknown transactionId and changes nothing.
+        ctx.es9.sessions.end(&tid);
+    }
     let mut outcome = match result {
         Ok(fields) => Outcome::success(fields),
         Err(failure) => Outcome::failed(failure),
@@ -263,8 +265,7 @@ fn authenticate_inner(
             "euiccSignature1 is not 64 bytes",
         )
     })?;
-    // Authenticated: kept before the order checks, so a CancelSession can be verified even if
-    // they fail.
+    // Authenticated: the journal and the answer name the eUICC even if the order checks fail.
     session.euicc = Some(EuiccIdentity {
         eid,
         eid_bytes: verified.eid,
@@ -327,8 +328,9 @@ fn authenticate_inner(
         .is_some_and(|p| p.confirmation_code_hash.is_some());
     let metadata = ProfileMetadata {
         iccid: profile.iccid,
-        service_provider: profile.owner.to_string(),
-        profile_name: profile.profile_type.to_string(),
+        // UTF8String (SIZE(0..32)) and (SIZE(0..64)) (Annex H): cut on a character boundary.
+        service_provider: profile.owner.chars().take(32).collect(),
+        profile_name: profile.profile_type.chars().take(64).collect(),
         profile_class: 2,
         notifications: [1u8, 2, 3]
             .into_iter()

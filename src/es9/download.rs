@@ -20,25 +20,29 @@ pub(super) fn get_bound_profile_package(ctx: &Context<'_>) -> Outcome {
         Ok(tid) => tid,
         Err(f) => return Outcome::failed(f),
     };
-    let Some(mut session) = ctx.es9.sessions.get(&tid, |w| ctx.es9.app.is_current(w)) else {
-        return Outcome::failed(unknown_session("no session in progress"));
+    let current = |w: &std::sync::Arc<crate::app::World>| ctx.es9.app.is_current(w);
+    let session = match ctx.es9.sessions.claim(&tid, Stage::Authenticated, current) {
+        None => return Outcome::failed(unknown_session("no session in progress")),
+        Some(Err(stage)) => {
+            let known = ctx.es9.sessions.get(&tid, current);
+            let mut outcome = Outcome::failed(unknown_session(if stage == Stage::Busy {
+                "another call of this session is in progress"
+            } else {
+                "AuthenticateClient has not succeeded in this session"
+            }));
+            outcome.eid = known.as_ref().and_then(|s| s.euicc.as_ref().map(|e| e.eid));
+            return outcome.with_order(known.and_then(|s| s.order).as_ref());
+        }
+        Some(Ok(session)) => session,
     };
     let order = session.order.clone();
     let eid = session.euicc.as_ref().map(|e| e.eid);
-    if session.stage != Stage::Authenticated {
-        let mut outcome = Outcome::failed(unknown_session(
-            "AuthenticateClient has not succeeded in this session",
-        ));
-        outcome.eid = eid;
-        return outcome.with_order(order.as_ref());
-    }
     let result = bind(ctx, tid, &session);
-    match &result {
-        Ok(_) => {}
-        Err(_) => {
-            session.refused = Some("GetBoundProfilePackage");
-            ctx.es9.sessions.update(tid, session);
-        }
+    if result.is_err() {
+        // §3.1.3.2 step 8: "If any verification in step 6 or 7 failed, the SM-DP+ SHALL return
+        // an error status to the LPAd and the procedure SHALL be stopped"; the LPA may retry
+        // with a new session.
+        ctx.es9.sessions.end(&tid);
     }
     let mut outcome = match result {
         Ok(fields) => Outcome::success(fields),

@@ -258,13 +258,6 @@ fn cancel_inner(
         // 127 and any value this version does not know.
         _ => CancelSessionReason::Undefined,
     };
-    if let Some(step) = session.refused {
-        tracing::info!(
-            refused = step,
-            reason = reason.code(),
-            "CancelSession after a refused step"
-        );
-    }
     if let Some(order) = &session.order {
         // An order the SM-DP+ itself ended in this session (attempts, Confirmation Code)
         // is already in Error: nothing more to do.

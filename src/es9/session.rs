@@ -62,11 +62,11 @@ impl TransactionId {
 pub(crate) enum Stage {
     /// InitiateAuthentication answered.
     Initiated,
-    /// The eUICC authenticated itself, but AuthenticateClient refused the order: only
-    /// CancelSession may follow (it is signed with the eUICC's key, which is now known).
-    Refused,
     /// AuthenticateClient succeeded: GetBoundProfilePackage may follow.
     Authenticated,
+    /// A call is working on the session: a second call with the same transactionId meanwhile
+    /// finds it taken.
+    Busy,
 }
 
 /// The eUICC, once its certificates and signature checked out.
@@ -109,8 +109,6 @@ pub(crate) struct Session {
     pub(crate) smdp_signature2: Option<[u8; 64]>,
     /// The StoreMetadataRequest sent as `profileMetadata`, bound into the package as well.
     pub(crate) metadata: Vec<u8>,
-    /// The last step the SM-DP+ refused in this session, for the log of a CancelSession.
-    pub(crate) refused: Option<&'static str>,
 }
 
 /// What an installation result is checked against, after the package was delivered.
@@ -222,6 +220,31 @@ impl Sessions {
         Some(session.clone())
     }
 
+    /// Takes the session `tid` for a call that may only follow `stage`: a copy, with the stored
+    /// session marked [`Stage::Busy`] until [`Sessions::update`] or [`Sessions::end`], so two
+    /// concurrent calls with the same transactionId cannot both proceed. `Err` with the stage
+    /// it is in when it is known but not at `stage`.
+    pub(crate) fn claim(
+        &self,
+        tid: &TransactionId,
+        stage: Stage,
+        current: impl Fn(&Arc<World>) -> bool,
+    ) -> Option<Result<Session, Stage>> {
+        let mut table = self.active();
+        let session = table.map.get_mut(tid)?;
+        if session.touched.elapsed() > self.ttl || !current(&session.world) {
+            table.map.remove(tid);
+            return None;
+        }
+        session.touched = Instant::now();
+        if session.stage != stage {
+            return Some(Err(session.stage));
+        }
+        let copy = session.clone();
+        session.stage = Stage::Busy;
+        Some(Ok(copy))
+    }
+
     /// Stores the session's new state.
     pub(crate) fn update(&self, tid: TransactionId, session: Session) {
         let mut table = self.active();
@@ -278,7 +301,6 @@ mod tests {
             order: None,
             smdp_signature2: None,
             metadata: Vec::new(),
-            refused: None,
         }
     }
 

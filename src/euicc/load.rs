@@ -343,6 +343,7 @@ impl Euicc {
                     enabled: false,
                     metadata,
                     package,
+                    nickname: None,
                 });
                 FinalResult::Success {
                     aid: aid.to_vec(),

@@ -11,7 +11,9 @@
 //! State kept: installed profiles (their package and metadata), the pending notifications and
 //! the RSP session in progress. Errors of the card are answers, never panics.
 
+pub mod apdu;
 mod load;
+mod state;
 
 use crate::ids::Iccid;
 use crate::pki::gsma::EuiccCredentials;
@@ -26,6 +28,7 @@ use crate::rsp::message::{
 use crate::rsp::tlv::{self, Tlv};
 
 pub use load::InstallError;
+pub use state::StateError;
 
 /// `NotificationEvent` bits (§5.7.9).
 pub mod event {
@@ -39,6 +42,8 @@ pub mod event {
     pub const DELETE: u8 = 3;
 }
 
+/// The root SM-DS address (§5.7.3), the GSMA's.
+const ROOT_SMDS: &str = "lpa.ds.gsma.com";
 /// Free non-volatile memory the eUICC reports by default (EUICCInfo2 `extCardResource`).
 pub const DEFAULT_FREE_NVM: u32 = 1024 * 1024;
 /// Pending notifications kept; the oldest go first beyond this (a card's list is small).
@@ -59,6 +64,8 @@ pub struct InstalledProfile {
     pub metadata: ProfileMetadata,
     /// The unprotected profile package, as decrypted from the Bound Profile Package.
     pub package: Vec<u8>,
+    /// The end user's name for it (SetNickname).
+    pub nickname: Option<String>,
 }
 
 /// A notification waiting to be sent: its metadata and the `PendingNotification` DER.
@@ -107,6 +114,8 @@ pub struct Euicc {
     notifications: Vec<Notification>,
     next_seq: u64,
     next_aid: u32,
+    /// The default SM-DP+ address (SetDefaultDpAddress, GetEuiccConfiguredAddresses).
+    default_dp: Option<String>,
     /// Tamper switches for tests of the SM-DP+ (a card that signs badly).
     pub faults: Faults,
 }
@@ -178,6 +187,7 @@ impl Euicc {
             notifications: Vec::new(),
             next_seq: 1,
             next_aid: 0x10,
+            default_dp: None,
             faults: Faults::default(),
         })
     }
@@ -228,12 +238,153 @@ impl Euicc {
             0xBF32 => self.set_enabled(command, false),
             0xBF33 => self.delete_profile(command),
             0xBF2D => self.profile_info_list(),
-            // Not an ES10b function this card knows.
+            0xBF3C => self.configured_addresses(),
+            0xBF3F => self.set_default_dp(command),
+            // GetRatResponse: an empty RulesAuthorisationTable (no Profile Policy Rules allowed).
+            0xBF43 => tlv::encode(0xBF43, &tlv::encode(0xA0, &[])),
+            0xBF29 => self.set_nickname(command),
+            0xBF34 => self.memory_reset(command),
+            // Not an ES10 function this card knows.
             _ => Vec::new(),
         }
     }
 
+    /// Whether `command` is an ES10 function this card runs (the pieces of a Bound Profile
+    /// Package answer nothing while all is well).
+    pub fn takes(&self, command: &[u8]) -> bool {
+        tlv::read_header(command).is_ok_and(|(tag, _, _)| {
+            matches!(
+                tag,
+                0xBF2E
+                    | 0xBF20
+                    | 0xBF22
+                    | 0xBF3E
+                    | 0xBF38
+                    | 0xBF21
+                    | 0xBF36
+                    | 0xA0
+                    | 0xA1
+                    | 0xA2
+                    | 0xA3
+                    | 0x86
+                    | 0x88
+                    | 0xBF41
+                    | 0xBF28
+                    | 0xBF2B
+                    | 0xBF30
+                    | 0xBF31
+                    | 0xBF32
+                    | 0xBF33
+                    | 0xBF2D
+                    | 0xBF3C
+                    | 0xBF3F
+                    | 0xBF43
+                    | 0xBF29
+                    | 0xBF34
+            )
+        })
+    }
+
+    /// GetEuiccConfiguredAddresses (§5.7.3): the default SM-DP+ when one is set, the root SM-DS.
+    fn configured_addresses(&self) -> Vec<u8> {
+        let mut parts = Vec::new();
+        if let Some(dp) = &self.default_dp {
+            parts.push(tlv::encode(0x80, dp.as_bytes()));
+        }
+        parts.push(tlv::encode(0x81, ROOT_SMDS.as_bytes()));
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        tlv::constructed(0xBF3C, &refs)
+    }
+
+    /// SetDefaultDpAddress (§5.7.4): an empty address removes it.
+    fn set_default_dp(&mut self, command: &[u8]) -> Vec<u8> {
+        let address = tlv::read_tagged(command, 0xBF3F)
+            .and_then(|t| t.required(0x80))
+            .ok()
+            .and_then(|a| String::from_utf8(a.value.to_vec()).ok());
+        let code = match address {
+            Some(a) => {
+                self.default_dp = (!a.is_empty()).then_some(a);
+                0
+            }
+            None => 127,
+        };
+        tlv::encode(0xBF3F, &tlv::encode(0x80, &[code]))
+    }
+
+    /// SetNickname (§5.7.21): ok(0), iccidNotFound(1).
+    fn set_nickname(&mut self, command: &[u8]) -> Vec<u8> {
+        let parsed = tlv::read_tagged(command, 0xBF29).ok().and_then(|t| {
+            let iccid = iccid_from_bytes(t.required(0x5A).ok()?.value).ok()?;
+            let name = String::from_utf8(t.required(0x90).ok()?.value.to_vec()).ok()?;
+            Some((iccid, name))
+        });
+        let code = match parsed {
+            Some((iccid, name)) => match self.profiles.iter_mut().find(|p| p.iccid == iccid) {
+                Some(p) => {
+                    p.nickname = (!name.is_empty()).then_some(name);
+                    0
+                }
+                None => 1,
+            },
+            None => 127,
+        };
+        tlv::encode(0xBF29, &tlv::encode(0x80, &[code]))
+    }
+
+    /// eUICCMemoryReset (§5.7.19): `resetOptions` bit 0 deletes the operational profiles (each
+    /// leaving its delete notification), bit 1 the test profiles, bit 2 resets the default
+    /// SM-DP+ address; ok(0), or nothingToDelete(1). The RSP session ends.
+    fn memory_reset(&mut self, command: &[u8]) -> Vec<u8> {
+        let options = tlv::read_tagged(command, 0xBF34)
+            .and_then(|t| t.required(0x82))
+            .ok()
+            .and_then(|bits| bits.value.get(1).copied())
+            .unwrap_or(0);
+        self.session = None;
+        let (operational, test, default_dp) = (
+            options & 0x80 != 0,
+            options & 0x40 != 0,
+            options & 0x20 != 0,
+        );
+        let mut deleted = false;
+        let mut index = 0;
+        while index < self.profiles.len() {
+            let class = self.profiles[index].metadata.profile_class;
+            // profileClass: test(0), provisioning(1), operational(2).
+            if (operational && class == 2) || (test && class == 0) {
+                self.notify(index, event::DELETE);
+                self.profiles.remove(index);
+                deleted = true;
+            } else {
+                index += 1;
+            }
+        }
+        if default_dp && self.default_dp.take().is_some() {
+            deleted = true;
+        }
+        tlv::encode(0xBF34, &tlv::encode(0x80, &[if deleted { 0 } else { 1 }]))
+    }
+
+    /// Whether a piece of a Bound Profile Package has a session to go to: PrepareDownload done
+    /// for the first piece, the first piece accepted for the others (§5.7.6: otherwise the card
+    /// answers a status word, not an installation result).
+    pub fn expects(&self, command: &[u8]) -> bool {
+        let Ok((tag, _, _)) = tlv::read_header(command) else {
+            return false;
+        };
+        match tag {
+            0xBF36 => self.session.as_ref().is_some_and(|s| s.prepared.is_some()),
+            0xA0 | 0xA1 | 0xA2 | 0xA3 | 0x86 | 0x88 => {
+                self.session.as_ref().is_some_and(|s| s.loading.is_some())
+            }
+            _ => true,
+        }
+    }
+
+    /// GetEUICCChallenge (§5.7.7): a new RSP session; any previous one is discarded.
     fn challenge(&mut self) -> Vec<u8> {
+        self.session = None;
         let challenge: [u8; 16] = crypto::random();
         self.challenge = Some(challenge);
         tlv::encode(0xBF2E, &tlv::encode(0x80, &challenge))
@@ -511,16 +662,19 @@ impl Euicc {
             .profiles
             .iter()
             .map(|p| {
-                tlv::constructed(
-                    0xE3,
-                    &[
-                        &tlv::encode(0x5A, &iccid_bytes(&p.iccid)),
-                        &tlv::encode(0x4F, &p.aid),
-                        &tlv::encode(0x9F70, &[u8::from(p.enabled)]),
-                        &tlv::encode(0x91, p.metadata.service_provider.as_bytes()),
-                        &tlv::encode(0x92, p.metadata.profile_name.as_bytes()),
-                    ],
-                )
+                let mut fields = vec![
+                    tlv::encode(0x5A, &iccid_bytes(&p.iccid)),
+                    tlv::encode(0x4F, &p.aid),
+                    tlv::encode(0x9F70, &[u8::from(p.enabled)]),
+                ];
+                if let Some(nickname) = &p.nickname {
+                    fields.push(tlv::encode(0x90, nickname.as_bytes()));
+                }
+                fields.push(tlv::encode(0x91, p.metadata.service_provider.as_bytes()));
+                fields.push(tlv::encode(0x92, p.metadata.profile_name.as_bytes()));
+                fields.push(tlv::encode(0x95, &[p.metadata.profile_class]));
+                let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+                tlv::constructed(0xE3, &refs)
             })
             .collect();
         let parts: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();

@@ -356,6 +356,26 @@ pub struct EuiccCredentials {
     pub ci: Vec<u8>,
 }
 
+impl EuiccCredentials {
+    /// An eUICC's files in `dir`, as `issue_euicc_files` writes them (SGP.26 names): its
+    /// certificate and key, the EUM's certificate, the CI's.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let read = |file: &str| {
+            std::fs::read(dir.join(file))
+                .with_context(|| format!("reading {}", dir.join(file).display()))
+        };
+        let key_path = dir.join(EUICC_KEY);
+        let pem = std::fs::read_to_string(&key_path)
+            .with_context(|| format!("reading {}", key_path.display()))?;
+        Ok(EuiccCredentials {
+            certificate: read(EUICC_CERT)?,
+            key: SigningKey::from_pem(&pem).map_err(|e| anyhow!("{}: {e}", key_path.display()))?,
+            eum: read(EUM_CERT)?,
+            ci: read(CI_CERT)?,
+        })
+    }
+}
+
 impl std::fmt::Debug for EuiccCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EuiccCredentials").finish_non_exhaustive()

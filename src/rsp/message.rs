@@ -429,9 +429,11 @@ impl EuiccInfo2 {
                 }),
             None => None,
         };
+        // A BIT STRING without content bytes (`88 01 00`) has no bit set: no additional profile.
         let additional_profile = t
             .child(0x88)?
-            .and_then(|bits| bits.value.get(1).map(|b| b & 0x80 != 0));
+            .filter(|bits| !bits.value.is_empty())
+            .map(|bits| bits.value.get(1).is_some_and(|b| b & 0x80 != 0));
         Ok(EuiccInfo2 {
             svn: t.required(0x82)?.fixed()?,
             free_nvm,

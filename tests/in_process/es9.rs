@@ -164,9 +164,9 @@ fn code_of(result: Result<smdpp_mock::lpa::Downloaded, LpaError>) -> (String, &'
 }
 
 /// §5.6.3 (Table 43): a MatchingID no order has, and an order of another eUICC, are refused
-/// without a state change; the CancelSession an LPA sends after a refused AuthenticateClient
-/// is accepted and changes nothing either (§3.1.3.1: it is signed by the eUICC that
-/// authenticated, and the session had no order of its own).
+/// without a state change; the procedure is stopped (§3.1.3 step 3), so the CancelSession an
+/// LPA sends after a refused AuthenticateClient names an unknown transactionId (`8.10.1 / 3.9`,
+/// Table 46) and changes nothing either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_matching_ids_and_other_euiccs_orders_are_refused_and_cancel_changes_nothing() {
     let (t, receiver) = started("").await;
@@ -179,7 +179,8 @@ async fn unknown_matching_ids_and_other_euiccs_orders_are_refused_and_cancel_cha
         code_of(lpa.download(&unknown, None).await),
         ("8.2.6 / 3.8".into(), "authenticateClient")
     );
-    lpa.cancel_session(0).await.unwrap();
+    let cancelled = lpa.cancel_session(0).await.unwrap_err();
+    assert_eq!(cancelled.status_code().unwrap(), "8.10.1 / 3.9");
 
     let mut other = self::lpa(&t, EID2);
     let code = t.mock.activation_code(&mid);
@@ -187,8 +188,9 @@ async fn unknown_matching_ids_and_other_euiccs_orders_are_refused_and_cancel_cha
         code_of(other.download(&code, None).await),
         ("8.1.1 / 3.8".into(), "authenticateClient")
     );
-    // End-user rejection would end the order, were it this eUICC's.
-    other.cancel_session(0).await.unwrap();
+    // End-user rejection would end the order, were the session still going.
+    let cancelled = other.cancel_session(0).await.unwrap_err();
+    assert_eq!(cancelled.status_code().unwrap(), "8.10.1 / 3.9");
     assert_eq!(
         t.snapshot(),
         before,

@@ -352,7 +352,7 @@ async fn the_admin_port_beyond_loopback_requires_a_token_generated_when_none_is_
 }
 
 /// `certs init` makes the GSMA-style PKI with SGP.26's file names; `certs euicc` issues an
-/// eUICC in the EUM's range only; `lpa download` downloads a released order over ES9+ with the
+/// eUICC in the EUM's range only; `device download` downloads a released order over ES9+ with the
 /// Activation Code the platform API gives, and the order is Installed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certs_euicc_and_lpa_download_from_the_command_line() {
@@ -410,7 +410,14 @@ async fn certs_euicc_and_lpa_download_from_the_command_line() {
         let code = code.clone();
         move || {
             bin()
-                .args(["lpa", "download", &code, "--eid", EID1])
+                .args([
+                    "device",
+                    "download",
+                    "--activation-code",
+                    &code,
+                    "--eid",
+                    EID1,
+                ])
                 .current_dir(dir)
                 .output()
                 .unwrap()
@@ -431,7 +438,7 @@ async fn certs_euicc_and_lpa_download_from_the_command_line() {
     assert_eq!(view["state"], "Installed", "{view}");
     // The same code again: the order is done.
     let again = bin()
-        .args(["lpa", "download", &code])
+        .args(["device", "download", "--fresh", "--activation-code", &code])
         .current_dir(dir.path())
         .output()
         .unwrap();

@@ -10,6 +10,7 @@ mod csr;
 mod dashboard;
 mod docs;
 mod loadgen;
+mod lpac;
 mod onboarding;
 mod readme;
 mod shutdown;

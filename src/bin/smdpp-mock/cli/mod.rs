@@ -3,8 +3,8 @@
 
 mod certs;
 mod conformance;
+mod device;
 mod health;
-mod lpa;
 mod scenario;
 mod serve;
 
@@ -55,9 +55,13 @@ enum Command {
     /// Check scenario files, or print their JSON Schema.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
-    /// The library's LPA with a software eUICC: download a released order over ES9+.
+    /// A device: the library's LPA and a software eUICC (kept in a state file) downloading
+    /// over ES9+, and enabling, disabling, deleting.
     #[command(subcommand)]
-    Lpa(lpa::LpaCommand),
+    Device(device::DeviceCommand),
+    /// The software eUICC behind lpac's stdio APDU driver:
+    /// `smdpp-mock euicc -- lpac profile download -a '1$…'`.
+    Euicc(device::EuiccArgs),
     /// The conformance report of a running instance, or a probe of an operator's endpoint.
     #[command(subcommand)]
     Conformance(ConformanceCommand),
@@ -135,7 +139,8 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Some(Command::Serve(args)) => serve::serve(args).await,
         Some(Command::Certs(cmd)) => certs::certs(cmd),
         Some(Command::Scenario(cmd)) => scenario::scenario(cmd),
-        Some(Command::Lpa(cmd)) => lpa::lpa(cmd).await,
+        Some(Command::Device(cmd)) => device::device(cmd).await,
+        Some(Command::Euicc(args)) => device::euicc(args),
         Some(Command::Conformance(cmd)) => {
             conformance::conformance(cmd, &cli.serve.pki.certs_dir).await
         }

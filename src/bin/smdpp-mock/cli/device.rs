@@ -1,0 +1,348 @@
+//! `smdpp-mock device` and `smdpp-mock euicc`: the library's software eUICC, kept in a state
+//! file so that successive runs see the same card, driven either by the library's LPA over ES9+
+//! (`device`) or by lpac through its `stdio` APDU driver (`euicc`).
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use smdpp_mock::euicc::apdu::ApduCard;
+use smdpp_mock::euicc::Euicc;
+use smdpp_mock::ids::Iccid;
+use smdpp_mock::lpa::Lpa;
+use smdpp_mock::pki::gsma::{GsmaPki, SAMPLE_EID};
+
+use super::PkiArgs;
+
+/// Which card, and where its state is kept.
+#[derive(Debug, Args)]
+pub(super) struct CardArgs {
+    /// The eUICC's EID: the sample eUICC of <certs-dir>/gsma by default, else one issued by the
+    /// mock's EUM on first use (32 digits starting with 89049032) and kept in
+    /// <certs-dir>/gsma/euicc-<EID>/.
+    #[arg(long)]
+    eid: Option<String>,
+    /// The card's state (installed profiles, pending notifications): read at start, written at
+    /// the end. Default: <certs-dir>/gsma/euicc-<EID>.json.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Start from an empty card, ignoring a state file that exists (it is overwritten).
+    #[arg(long)]
+    fresh: bool,
+    #[command(flatten)]
+    pki: PkiArgs,
+}
+
+/// A card loaded from its PKI and state file.
+struct Card {
+    euicc: Euicc,
+    ci: Vec<u8>,
+    state: PathBuf,
+}
+
+impl CardArgs {
+    fn load(&self) -> Result<Card> {
+        let gsma = GsmaPki::new(&self.pki.certs_dir);
+        let eid = self.eid.clone().unwrap_or_else(|| SAMPLE_EID.to_owned());
+        let hint = || {
+            format!(
+                "the eUICC's credentials from {} (point --certs-dir at the mock's certificates; `smdpp-mock certs init` makes them)",
+                gsma.dir().display()
+            )
+        };
+        let credentials = if eid == SAMPLE_EID {
+            gsma.sample_euicc().with_context(hint)?
+        } else {
+            let dir = gsma.dir().join(format!("euicc-{eid}"));
+            if !dir.join(smdpp_mock::pki::gsma::EUICC_CERT).exists() {
+                gsma.issue_euicc_files(&eid, &dir).with_context(hint)?;
+            }
+            smdpp_mock::pki::gsma::EuiccCredentials::from_dir(&dir).with_context(hint)?
+        };
+        let ci = credentials.ci.clone();
+        let mut euicc = Euicc::new(credentials)?;
+        let state = self
+            .state
+            .clone()
+            .unwrap_or_else(|| gsma.dir().join(format!("euicc-{eid}.json")));
+        if state.exists() && !self.fresh {
+            let text = std::fs::read_to_string(&state)
+                .with_context(|| format!("reading {}", state.display()))?;
+            euicc.restore_state(&text).with_context(|| {
+                format!(
+                    "{} (remove it, or pass --fresh, to start from an empty card)",
+                    state.display()
+                )
+            })?;
+        }
+        Ok(Card { euicc, ci, state })
+    }
+}
+
+fn save(euicc: &Euicc, path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, euicc.save_state())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum DeviceCommand {
+    /// Download and install the profile of an Activation Code (SGP.22 §3.1: ES9+ over TLS
+    /// trusting the CI of <certs-dir>/gsma, ES10b to the card, the Bound Profile Package
+    /// decrypted and every MAC verified), then send the installation result.
+    Download {
+        /// The Activation Code, `1$<address>$<MatchingID>` (with or without `LPA:`).
+        #[arg(long, short = 'a')]
+        activation_code: String,
+        /// The Confirmation Code, when the order has one.
+        #[arg(long)]
+        confirmation_code: Option<String>,
+        #[command(flatten)]
+        card: CardArgs,
+    },
+    /// Enable an installed profile and send the notification it leaves.
+    Enable {
+        /// The profile's ICCID.
+        iccid: String,
+        #[command(flatten)]
+        card: CardArgs,
+    },
+    /// Disable an enabled profile and send the notification it leaves.
+    Disable {
+        /// The profile's ICCID.
+        iccid: String,
+        #[command(flatten)]
+        card: CardArgs,
+    },
+    /// Delete a disabled profile and send the notification it leaves.
+    Delete {
+        /// The profile's ICCID.
+        iccid: String,
+        #[command(flatten)]
+        card: CardArgs,
+    },
+    /// The profiles on the card and its pending notifications, as JSON.
+    List {
+        #[command(flatten)]
+        card: CardArgs,
+    },
+}
+
+/// The ES10c result codes of Enable/Disable/Delete (§5.7.16-5.7.18).
+fn result_name(code: u8) -> &'static str {
+    match code {
+        0 => "ok",
+        1 => "iccidOrAidNotFound",
+        2 => "profileNotInTheExpectedState",
+        3 => "disallowedByPolicy",
+        4 => "wrongProfileReenabling",
+        5 => "catBusy",
+        _ => "undefinedError",
+    }
+}
+
+pub(super) async fn device(cmd: DeviceCommand) -> Result<()> {
+    match cmd {
+        DeviceCommand::Download {
+            activation_code,
+            confirmation_code,
+            card,
+        } => {
+            let Card { euicc, ci, state } = card.load()?;
+            let eid = euicc.eid();
+            let mut lpa = Lpa::new(euicc, &[ci])?;
+            let result = lpa
+                .download(&activation_code, confirmation_code.as_deref())
+                .await;
+            save(lpa.euicc(), &state)?;
+            let downloaded = result?;
+            let size = lpa
+                .euicc()
+                .profiles()
+                .iter()
+                .find(|p| p.iccid == downloaded.iccid)
+                .map_or(0, |p| p.package.len());
+            if !downloaded.installed {
+                bail!(
+                    "the eUICC did not install {} (transactionId {}); the failure was reported to the SM-DP+",
+                    downloaded.iccid,
+                    downloaded.transaction_id
+                );
+            }
+            println!(
+                "installed {} on eUICC {eid}: {size} bytes of profile package (transactionId {}); installation result sent",
+                downloaded.iccid, downloaded.transaction_id
+            );
+            Ok(())
+        }
+        DeviceCommand::Enable { iccid, card } => local(card, &iccid, "enabled", Lpa::enable).await,
+        DeviceCommand::Disable { iccid, card } => {
+            local(card, &iccid, "disabled", Lpa::disable).await
+        }
+        DeviceCommand::Delete { iccid, card } => local(card, &iccid, "deleted", Lpa::delete).await,
+        DeviceCommand::List { card } => {
+            let Card { euicc, .. } = card.load()?;
+            let profiles: Vec<Value> = euicc
+                .profiles()
+                .iter()
+                .map(|p| {
+                    json!({
+                        "iccid": p.iccid.to_string(),
+                        "state": if p.enabled { "enabled" } else { "disabled" },
+                        "serviceProvider": p.metadata.service_provider,
+                        "profileName": p.metadata.profile_name,
+                        "packageBytes": p.package.len(),
+                    })
+                })
+                .collect();
+            let notifications: Vec<Value> = euicc
+                .notifications()
+                .iter()
+                .map(|n| {
+                    let event = ["install", "enable", "disable", "delete"]
+                        .get(usize::from(n.metadata.event))
+                        .copied()
+                        .unwrap_or("unknown");
+                    json!({
+                        "seqNumber": n.metadata.seq,
+                        "event": event,
+                        "address": n.metadata.address,
+                        "iccid": n.metadata.iccid.map(|i| i.to_string()),
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({ "eid": euicc.eid(), "profiles": profiles, "notifications": notifications })
+                )?
+            );
+            Ok(())
+        }
+    }
+}
+
+/// A local operation (§3.2), then the notifications it leaves sent (§3.5).
+async fn local(
+    card: CardArgs,
+    iccid: &str,
+    done: &str,
+    operation: fn(&mut Lpa, &Iccid) -> u8,
+) -> Result<()> {
+    let iccid: Iccid = iccid.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Card { euicc, ci, state } = card.load()?;
+    let mut lpa = Lpa::new(euicc, &[ci])?;
+    let code = operation(&mut lpa, &iccid);
+    if code != 0 {
+        save(lpa.euicc(), &state)?;
+        bail!("the eUICC refused: {} ({code})", result_name(code));
+    }
+    let sent = lpa.send_notifications().await;
+    save(lpa.euicc(), &state)?;
+    let sent = sent.context(
+        "the profile changed on the card, but sending its notification failed (it stays pending)",
+    )?;
+    println!("{done} {iccid}; {sent} notification(s) sent");
+    Ok(())
+}
+
+/// `smdpp-mock euicc`.
+#[derive(Debug, Args)]
+pub(super) struct EuiccArgs {
+    #[command(flatten)]
+    card: CardArgs,
+    /// The program to run with the card as its APDU driver, e.g. `lpac profile download -a
+    /// '1$…'` (after `--`): its stdin and stdout carry lpac's stdio protocol, LPAC_APDU=stdio is
+    /// set, its other output passes through. Without one, the protocol is served on this
+    /// process's own stdin and stdout.
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+/// One answer of the stdio APDU protocol (lpac's `docs/backends/stdio-schema.json`).
+fn apdu_answer(card: &mut ApduCard, request: &Value) -> Value {
+    let func = request["payload"]["func"].as_str().unwrap_or_default();
+    let param = request["payload"]["param"].as_str().unwrap_or_default();
+    let bytes = smdpp_mock::rsp::crypto::hex_decode(param);
+    let (ecode, data): (i64, Option<String>) = match (func, bytes) {
+        ("connect", _) | ("disconnect", _) => (0, None),
+        ("logic_channel_open", Some(aid)) => (card.open_channel(&aid).map_or(-1, i64::from), None),
+        ("logic_channel_close", Some(channel)) => {
+            card.close_channel(channel.first().copied().unwrap_or(0));
+            (0, None)
+        }
+        ("transmit", Some(apdu)) => {
+            let response = card.transmit(&apdu);
+            (0, Some(smdpp_mock::rsp::crypto::hex_upper(&response)))
+        }
+        _ => (-1, None),
+    };
+    let mut payload = json!({ "ecode": ecode });
+    if let Some(data) = data {
+        payload["data"] = json!(data);
+    }
+    json!({ "type": "apdu", "payload": payload })
+}
+
+pub(super) fn euicc(args: EuiccArgs) -> Result<()> {
+    let Card { euicc, state, .. } = args.card.load()?;
+    let mut card = ApduCard::new(euicc);
+    let Some((program, rest)) = args.command.split_first() else {
+        // The protocol on our own stdin and stdout.
+        let stdin = std::io::stdin();
+        let mut stdout = std::io::stdout().lock();
+        for line in stdin.lock().lines() {
+            let line = line?;
+            let Ok(request) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if request["type"] == "apdu" {
+                writeln!(stdout, "{}", apdu_answer(&mut card, &request))?;
+                stdout.flush()?;
+            }
+        }
+        return save(card.euicc(), &state);
+    };
+    let mut child = Command::new(program)
+        .args(rest)
+        .env("LPAC_APDU", "stdio")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    let mut to_child = child.stdin.take().context("the program's stdin")?;
+    let from_child = std::io::BufReader::new(child.stdout.take().context("the program's stdout")?);
+    let mut stdout = std::io::stdout().lock();
+    for line in from_child.lines() {
+        let line = line?;
+        match serde_json::from_str::<Value>(&line) {
+            Ok(request) if request["type"] == "apdu" => {
+                // A program that stopped reading is finishing; its exit status says how.
+                if writeln!(to_child, "{}", apdu_answer(&mut card, &request)).is_err() {
+                    break;
+                }
+                let _ = to_child.flush();
+            }
+            _ => {
+                writeln!(stdout, "{line}")?;
+                stdout.flush()?;
+            }
+        }
+    }
+    drop(to_child);
+    let status = child.wait()?;
+    save(card.euicc(), &state)?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    Ok(())
+}
