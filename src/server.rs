@@ -186,6 +186,21 @@ impl Es9Parts {
             None => Es9Address::Port(self.addr.port()),
         };
         app.set_es9_address(address);
+        let loopback = if self.addr.ip().is_unspecified() || self.addr.ip().is_loopback() {
+            std::net::SocketAddr::from(([127, 0, 0, 1], self.addr.port()))
+        } else {
+            self.addr
+        };
+        app.set_device_kit(crate::app::DeviceKit {
+            pki: GsmaPki::new(&config.certs_dir),
+            route: loopback.to_string(),
+            ci: self
+                .credentials
+                .cis
+                .first()
+                .map(|c| c.der.clone())
+                .unwrap_or_default(),
+        });
         let advertised = app.activation_address(&app.world());
         // An LPA sends the address of its Activation Code; the names of DPtls are this SM-DP+ too.
         let mut accepted = vec![advertised.clone()];

@@ -4,6 +4,7 @@
 //! eUICC's part ([`simulator`]).
 
 mod effects;
+mod es9_device;
 pub mod simulator;
 
 use std::collections::HashMap;
@@ -110,6 +111,20 @@ pub struct AppState {
     world_changed: tokio::sync::Notify,
     /// Where the ES9+ listener is reached, once it runs.
     es9_address: std::sync::OnceLock<Es9Address>,
+    /// What devices that play their timelines over ES9+ need, once ES9+ runs.
+    device_kit: std::sync::OnceLock<DeviceKit>,
+}
+
+/// What a device playing its timeline over ES9+ needs: an EUM to issue its eUICC, where the
+/// listener is reached from this process, and the CI to trust.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceKit {
+    /// The GSMA-style PKI (its EUM issues the devices' eUICCs).
+    pub(crate) pki: crate::pki::gsma::GsmaPki,
+    /// `host:port` of the ES9+ listener from here (loopback).
+    pub(crate) route: String,
+    /// The CI certificate the devices trust.
+    pub(crate) ci: Vec<u8>,
 }
 
 /// How Activation Codes name the ES9+ listener.
@@ -144,7 +159,18 @@ impl App {
             conformance,
             world_changed: tokio::sync::Notify::new(),
             es9_address: std::sync::OnceLock::new(),
+            device_kit: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Records what devices playing over ES9+ need (once, at start).
+    pub(crate) fn set_device_kit(&self, kit: DeviceKit) {
+        let _ = self.device_kit.set(kit);
+    }
+
+    /// What devices playing over ES9+ need, when ES9+ runs.
+    pub(crate) fn device_kit(&self) -> Option<&DeviceKit> {
+        self.device_kit.get()
     }
 
     /// Records where the ES9+ listener is reached (once, at start).

@@ -32,6 +32,16 @@ pub fn start(app: &App, world: &Arc<World>, profile: &Profile) {
     let order = profile.order_seq;
     // Measured from the release itself, so a clock advance made right after it counts.
     let released = app.clock.mark();
+    if rule.over_es9 {
+        if app.device_kit().is_some() {
+            debug!(iccid = %profile.iccid, %eid, steps = steps.len(), "device timeline started over ES9+");
+            tokio::spawn(super::es9_device::run(
+                app, world, key, order, eid, steps, released,
+            ));
+            return;
+        }
+        info!(iccid = %profile.iccid, "ES9+ is off: the device timeline is played directly");
+    }
     debug!(iccid = %profile.iccid, %eid, steps = steps.len(), "device timeline started");
     tokio::spawn(run(app, world, key, order, eid, steps, released));
 }

@@ -320,7 +320,11 @@ impl Euicc {
             return Vec::new();
         };
         let metadata = session.loading.as_ref().and_then(|l| l.parsed.clone());
+        let injected = self.faults.install_failure.take();
         let outcome = outcome.and_then(|(package, metadata)| {
+            if let Some((bpp_command_id, error_reason)) = injected {
+                return Err(fail(bpp_command_id, error_reason));
+            }
             let fits = u32::try_from(package.len())
                 .is_ok_and(|n| n <= self.faults.free_nvm.unwrap_or(self.free_nvm));
             if !fits || self.profiles.len() >= MAX_PROFILES {

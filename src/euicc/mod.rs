@@ -131,6 +131,8 @@ pub struct Faults {
     pub bad_pir_signature: bool,
     /// Report this much free memory instead.
     pub free_nvm: Option<u32>,
+    /// Fail the next installation with this `(bppCommandId, errorReason)`.
+    pub install_failure: Option<(u8, u8)>,
 }
 
 impl std::fmt::Debug for Euicc {

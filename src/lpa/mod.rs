@@ -150,6 +150,23 @@ pub struct Downloaded {
     pub installed: bool,
 }
 
+/// What [`Lpa::authenticate`] leaves for [`Lpa::complete`].
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    address: String,
+    transaction_id: Vec<u8>,
+    transaction_id_hex: String,
+    answer: Value,
+}
+
+/// A base64 field of an ES9+ answer.
+fn field(json: &Value, name: &str) -> Result<Vec<u8>, LpaError> {
+    json[name]
+        .as_str()
+        .and_then(crypto::base64_decode)
+        .ok_or_else(|| LpaError::Protocol(format!("the answer has no base64 {name}")))
+}
+
 /// The session of the last download, for a CancelSession.
 #[derive(Debug, Clone)]
 struct LastSession {
@@ -167,6 +184,10 @@ pub struct Lpa {
     /// Send the installation result at the end of a download (as an LPA does); off, the
     /// result stays on the card for [`Lpa::send_notifications`].
     pub send_result: bool,
+    /// Send every ES9+ request to this `host:port` instead of the address the Activation Code
+    /// or the notification names (which still goes into the requests): a device whose name
+    /// for the SM-DP+ does not resolve where it runs, like a hosts-file entry.
+    pub route_to: Option<String>,
 }
 
 impl std::fmt::Debug for Lpa {
@@ -203,6 +224,7 @@ impl Lpa {
                 .build(connector),
             last: None,
             send_result: true,
+            route_to: None,
         })
     }
 
@@ -276,7 +298,10 @@ impl Lpa {
         let transport = |message: String| LpaError::Transport { function, message };
         let request = Request::builder()
             .method(Method::POST)
-            .uri(format!("https://{address}/gsma/rsp2/es9plus/{function}"))
+            .uri(format!(
+                "https://{}/gsma/rsp2/es9plus/{function}",
+                self.route_to.as_deref().unwrap_or(address)
+            ))
             .header("Content-Type", "application/json")
             .header("X-Admin-Protocol", ADMIN_PROTOCOL)
             .header("User-Agent", "smdpp-mock-lpa")
@@ -318,15 +343,17 @@ impl Lpa {
         activation_code: &str,
         confirmation_code: Option<&str>,
     ) -> Result<Downloaded, LpaError> {
+        let hashed = confirmation_code.map(|cc| crypto::sha256(cc.as_bytes()));
+        let authenticated = self.authenticate(activation_code).await?;
+        self.complete(authenticated, hashed).await
+    }
+
+    /// The first half of a download: common mutual authentication (§3.1.2) and
+    /// AuthenticateClient. What it leaves goes to [`Lpa::complete`], or the session is
+    /// cancelled with [`Lpa::cancel_session`].
+    pub async fn authenticate(&mut self, activation_code: &str) -> Result<Authenticated, LpaError> {
         let code: ActivationCode = activation_code.parse()?;
         let address = code.address.clone();
-        let field = |json: &Value, name: &str| -> Result<Vec<u8>, LpaError> {
-            json[name]
-                .as_str()
-                .and_then(crypto::base64_decode)
-                .ok_or_else(|| LpaError::Protocol(format!("the answer has no base64 {name}")))
-        };
-        // Common mutual authentication (§3.1.2).
         let challenge = self.es10(&tlv::encode(0xBF2E, &[]));
         let challenge = tlv::read_tagged(&challenge, 0xBF2E)
             .and_then(|t| t.required(0x80).map(|c| c.value.to_vec()))
@@ -380,6 +407,28 @@ impl Lpa {
                 }),
             )
             .await?;
+        Ok(Authenticated {
+            address,
+            transaction_id: tid,
+            transaction_id_hex: tid_hex,
+            answer: client,
+        })
+    }
+
+    /// The second half of a download: PrepareDownload with the hashed Confirmation Code
+    /// (SHA-256 of the code, when the SM-DP+ asks for one), GetBoundProfilePackage, the
+    /// package loaded, and the installation result sent unless [`Lpa::send_result`] is off.
+    pub async fn complete(
+        &mut self,
+        authenticated: Authenticated,
+        hashed_confirmation_code: Option<[u8; 32]>,
+    ) -> Result<Downloaded, LpaError> {
+        let Authenticated {
+            address,
+            transaction_id: tid,
+            transaction_id_hex: tid_hex,
+            answer: client,
+        } = authenticated;
         // PrepareDownload (§3.1.3.2).
         let signed2 = field(&client, "smdpSigned2")?;
         let signature2 = field(&client, "smdpSignature2")?;
@@ -394,11 +443,8 @@ impl Lpa {
         let cc_required = crate::rsp::message::SmdpSigned2::parse_raw(&signed2)
             .map_err(|e| LpaError::Protocol(format!("smdpSigned2: {e}")))?
             .cc_required;
-        let hash_cc = match (cc_required, confirmation_code) {
-            (true, Some(cc)) => Some(crypto::hash_confirmation_code(
-                &crypto::sha256(cc.as_bytes()),
-                &tid,
-            )),
+        let hash_cc = match (cc_required, hashed_confirmation_code) {
+            (true, Some(hashed)) => Some(crypto::hash_confirmation_code(&hashed, &tid)),
             // A user who gives none: the eUICC is asked without one.
             _ => None,
         };

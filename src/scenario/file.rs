@@ -365,6 +365,21 @@ pub(crate) struct DeviceRule {
     /// The steps, in order. An empty timeline means "manual": tests drive the device.
     #[serde(default)]
     pub timeline: Vec<DeviceStep>,
+    /// `simulated` (default): the steps move the order directly. `es9`: a software eUICC and
+    /// the library's LPA play them over the real ES9+ listener (the journal and the dashboard
+    /// show the calls); the device EID must be in the mock EUM's range (89049032…).
+    #[schemars(with = "Option<DeviceProtocol>")]
+    pub protocol: Option<Spanned<DeviceProtocol>>,
+}
+
+/// How a device timeline is played.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DeviceProtocol {
+    /// Events committed directly on the order.
+    Simulated,
+    /// A software eUICC and LPA over ES9+.
+    Es9,
 }
 
 /// One step of a device timeline.

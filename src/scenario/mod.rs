@@ -269,6 +269,8 @@ pub struct DeviceRule {
     pub device_eid: Eid,
     /// The steps, `times` already expanded; empty means manual.
     pub timeline: Vec<TimelineStep>,
+    /// Played by a software eUICC and LPA over ES9+ instead of directly.
+    pub over_es9: bool,
 }
 
 impl DeviceRule {

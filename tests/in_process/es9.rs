@@ -611,3 +611,107 @@ async fn an_order_without_a_matching_id_is_found_by_the_euiccs_eid() {
         .await;
     assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
 }
+
+/// `protocol: es9`: device timelines played by a software eUICC and the LPA over the real
+/// listener; the journal shows the ES9+ calls and the operator gets what the card did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_timelines_can_run_over_es9() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = format!(
+        r#"
+smdp:
+  address: localhost
+operators:
+  - id: test-mno
+    callback: {{ url: "{}", initialBackoff: 10ms }}
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles:
+      - range: {{ start: "894450010000000000", count: 5 }}
+  - id: FAILING
+    owner: test-mno
+    profiles:
+      - range: {{ start: "894450020000000000", count: 5 }}
+  - id: REJECTED
+    owner: test-mno
+    profiles:
+      - range: {{ start: "894450030000000000", count: 5 }}
+devices:
+  - match: {{ profileType: STANDARD }}
+    protocol: es9
+    timeline:
+      - {{ event: download }}
+      - {{ after: 10ms, event: install-success }}
+      - {{ after: 10ms, event: enable }}
+  - match: {{ profileType: FAILING }}
+    protocol: es9
+    timeline:
+      - {{ event: download }}
+      - {{ after: 10ms, event: install-failure, errorReason: 9, bppCommandId: 5 }}
+  - match: {{ profileType: REJECTED }}
+    protocol: es9
+    timeline:
+      - {{ event: end-user-rejection }}
+"#,
+        receiver.http_url()
+    );
+    let t = TestServer::with_yaml(&yaml).await;
+    let c = t.client("test-mno");
+    let ok = download_by_type(&c, "STANDARD", None).await;
+    confirm(&c, &ok, json!({ "releaseFlag": true })).await;
+    let installed = t
+        .wait_for(&ok, |p| p.on_device == Some(OnDevice::Enabled))
+        .await;
+    assert_eq!(installed.state, ProfileState::Installed);
+    let failing = download_by_type(&c, "FAILING", None).await;
+    confirm(&c, &failing, json!({ "releaseFlag": true })).await;
+    t.wait_for(&failing, |p| p.state == ProfileState::Error)
+        .await;
+    let rejected = download_by_type(&c, "REJECTED", None).await;
+    confirm(&c, &rejected, json!({ "releaseFlag": true })).await;
+    t.wait_for(&rejected, |p| p.state == ProfileState::Error)
+        .await;
+
+    let got = receiver.wait_for(6).await;
+    let of = |iccid: &str| -> Vec<(u64, String)> {
+        got.iter()
+            .filter(|r| r.body["iccid"] == json!(iccid))
+            .map(|r| {
+                (
+                    r.body["notificationPointId"].as_u64().unwrap(),
+                    r.body["notificationPointStatus"]["status"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    };
+    let success = || "Executed-Success".to_string();
+    assert_eq!(of(&ok), [(3, success()), (4, success()), (100, success())]);
+    assert_eq!(of(&failing), [(3, success()), (4, "Failed".to_string())]);
+    assert_eq!(of(&rejected), [(1, "Failed".to_string())]);
+    // The card's own errorReason (9, installFailedDueToIccidAlreadyExistsOnEuicc) is reported.
+    let failed = got
+        .iter()
+        .find(|r| r.body["iccid"] == json!(failing) && r.body["notificationPointId"] == 4)
+        .unwrap();
+    let result = crypto::base64_decode(failed.body["resultData"].as_str().unwrap()).unwrap();
+    assert!(
+        result.ends_with(&[0x81, 0x01, 0x09]),
+        "{}",
+        crypto::hex_upper(&result)
+    );
+    // Real ES9+ calls, in the journal.
+    let functions: Vec<&str> = t.mock.journal().iter().map(|e| e.function).collect();
+    for f in [
+        "InitiateAuthentication",
+        "AuthenticateClient",
+        "GetBoundProfilePackage",
+        "HandleNotification",
+        "CancelSession",
+    ] {
+        assert!(functions.contains(&f), "{f} in {functions:?}");
+    }
+}

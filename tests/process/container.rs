@@ -622,7 +622,7 @@ fn the_compose_example_runs_on_this_host() {
     // (6444 in the container; here the port the system picked).
     assert!(stdout.contains("Activation Code: 1$smdpp:"), "{stdout}");
 
-    // The device timeline runs; the receiver gets points 3, 4 and 100, each answered 204.
+    // The device timeline runs over ES9+; the receiver gets points 3, 4 and 100, each answered 204.
     let deadline = Instant::now() + Duration::from_secs(30);
     let delivered = loop {
         let n = admin_get("/admin/notifications?state=delivered", "localhost").body
@@ -638,6 +638,22 @@ fn the_compose_example_runs_on_this_host() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(delivered, [3, 4, 100]);
+    // The device played its timeline over the real ES9+ listener (`protocol: es9`).
+    let journal = admin_get("/admin/journal?limit=100", "localhost").body;
+    let functions: Vec<&str> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["function"].as_str())
+        .collect();
+    for f in [
+        "InitiateAuthentication",
+        "AuthenticateClient",
+        "GetBoundProfilePackage",
+        "HandleNotification",
+    ] {
+        assert!(functions.contains(&f), "{f} in {functions:?}");
+    }
     // The receiver logged each one (its output arrives through a pipe: give it a moment).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -46,6 +46,37 @@ impl Checker<'_> {
                     None => Some(DEFAULT_DEVICE_EID),
                 };
                 let timeline = self.timeline(*src, &r.timeline, device_eid, rules);
+                let over_es9 = r
+                    .protocol
+                    .as_ref()
+                    .is_some_and(|p| p.value == file::DeviceProtocol::Es9);
+                if let Some(protocol) = r.protocol.as_ref().filter(|_| over_es9) {
+                    if let Some(step) = r
+                        .timeline
+                        .iter()
+                        .find(|s| s.event.value == DeviceEventName::RebindFailure)
+                    {
+                        self.at(
+                            *src,
+                            &step.event.referenced,
+                            "`rebind-failure` cannot be played over ES9+ (this SM-DP+ never reuses a Bound Profile Package); use `protocol: simulated`",
+                        );
+                        continue;
+                    }
+                    if device_eid
+                        .is_some_and(|e| !e.to_string().starts_with(crate::pki::gsma::EUM_IIN))
+                    {
+                        self.at(
+                            *src,
+                            &protocol.referenced,
+                            format!(
+                                "`protocol: es9` needs a deviceEid the mock's EUM may issue (starting with {})",
+                                crate::pki::gsma::EUM_IIN
+                            ),
+                        );
+                        continue;
+                    }
+                }
                 if let (Some(device_eid), Some(timeline)) = (device_eid, timeline) {
                     out.push(DeviceRule {
                         profile_type,
@@ -53,6 +84,7 @@ impl Checker<'_> {
                         operator,
                         device_eid,
                         timeline,
+                        over_es9,
                     });
                 }
             }

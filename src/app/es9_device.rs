@@ -1,0 +1,173 @@
+//! Device timelines played over the real protocol (`protocol: es9` in a device rule): a
+//! software eUICC for the device's EID, issued by the mock's EUM, and the library's LPA call the
+//! ES9+ listener of this very process, so the journal, the dashboard and the operator's
+//! notifications show what a real device would cause. Each step becomes what a device does:
+//!
+//! | step | over ES9+ |
+//! |---|---|
+//! | `download` | InitiateAuthentication, AuthenticateClient, GetBoundProfilePackage; the package loaded on the card, its installation result kept there |
+//! | `install-success` / `install-failure` | HandleNotification with the card's installation result (the failure is the card's, with the step's codes) |
+//! | `wrong-confirmation-code` | a download with a wrong code (refused, counted) |
+//! | `eligibility-failure` | a download by a card that reports no free memory |
+//! | `end-user-rejection`, `postponed`, … | AuthenticateClient, then CancelSession with that reason |
+//! | `enable`, `disable`, `delete` | the local operation on the card, then its notification sent |
+
+use std::sync::Arc;
+
+use tracing::{debug, info, warn};
+
+use super::{App, DeviceKit, World};
+use crate::euicc::Euicc;
+use crate::ids::{Eid, IccidKey};
+use crate::lpa::{Lpa, LpaError};
+use crate::profile::machine::{DeviceEvent, InstallResult, LocalOperation};
+use crate::profile::OrderMatchingId;
+use crate::scenario::TimelineStep;
+
+/// A wrong Confirmation Code, hashed (what a device whose user mistyped sends).
+fn wrong_code() -> [u8; 32] {
+    crate::rsp::crypto::sha256(b"not the code")
+}
+
+/// Plays `steps` for the order on `key` with a software eUICC of `eid` over ES9+.
+pub(super) async fn run(
+    app: App,
+    world: Arc<World>,
+    key: IccidKey,
+    order: u32,
+    eid: Eid,
+    steps: Vec<TimelineStep>,
+    released: crate::clock::ClockMark,
+) {
+    let Some(kit) = app.device_kit().cloned() else {
+        return;
+    };
+    let Some(mut lpa) = device(&kit, eid, &steps) else {
+        return;
+    };
+    let mut due = std::time::Duration::ZERO;
+    for step in steps {
+        due += step.after;
+        if !step.after.is_zero() {
+            app.clock.sleep_until(released, due).await;
+        }
+        if !app.is_current(&world) {
+            return;
+        }
+        let Some(profile) = world.store.get(key).filter(|p| p.order_seq == order) else {
+            info!(
+                event = step.event.name(),
+                "device timeline (ES9+) stopped: the order is gone"
+            );
+            return;
+        };
+        let matching_id = match &profile.matching_id {
+            Some(OrderMatchingId::Id(id)) => id.to_string(),
+            _ => String::new(),
+        };
+        let code = format!("1${}${matching_id}", app.activation_address(&world));
+        let stored_code = profile.confirmation_code_hash.as_deref().copied();
+        let result = play(&mut lpa, step.event, &code, stored_code, &profile.iccid).await;
+        match result {
+            Ok(()) => debug!(iccid = %profile.iccid, event = step.event.name(), "device (ES9+)"),
+            Err(e) => {
+                // What a real device would show its user; the SM-DP+'s side is in the journal.
+                info!(iccid = %profile.iccid, event = step.event.name(), error = %e, "device (ES9+): the step was refused");
+            }
+        }
+    }
+}
+
+/// The eUICC of `eid` with what the timeline needs of it, and its LPA.
+fn device(kit: &DeviceKit, eid: Eid, steps: &[TimelineStep]) -> Option<Lpa> {
+    let credentials = match kit.pki.issue_euicc(&eid.to_string()) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(%eid, error = %format!("{e:#}"), "device timeline (ES9+) not started: no eUICC for this EID");
+            return None;
+        }
+    };
+    let mut euicc = match Euicc::new(credentials) {
+        Ok(e) => e,
+        Err(e) => {
+            warn!(%eid, error = %e, "device timeline (ES9+) not started");
+            return None;
+        }
+    };
+    // The SM-DP+'s certificates are checked against the mock clock's idea of now elsewhere; a
+    // test that moves that clock far must not make the card refuse them.
+    euicc.ignore_validity();
+    if let Some(DeviceEvent::InstallResult(InstallResult::Failure {
+        bpp_command_id,
+        error_reason,
+    })) = steps
+        .iter()
+        .map(|s| s.event)
+        .find(|e| matches!(e, DeviceEvent::InstallResult(InstallResult::Failure { .. })))
+    {
+        euicc.faults.install_failure = Some((bpp_command_id, error_reason));
+    }
+    let mut lpa = match Lpa::new(euicc, std::slice::from_ref(&kit.ci)) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(%eid, error = %e, "device timeline (ES9+) not started");
+            return None;
+        }
+    };
+    lpa.route_to = Some(kit.route.clone());
+    // The result is the `install-…` step's to send.
+    lpa.send_result = false;
+    Some(lpa)
+}
+
+/// One step as a device does it.
+async fn play(
+    lpa: &mut Lpa,
+    event: DeviceEvent,
+    code: &str,
+    stored_code: Option<[u8; 32]>,
+    iccid: &crate::ids::Iccid,
+) -> Result<(), LpaError> {
+    match event {
+        DeviceEvent::Download => {
+            let authenticated = lpa.authenticate(code).await?;
+            lpa.complete(authenticated, stored_code).await.map(|_| ())
+        }
+        DeviceEvent::WrongConfirmationCode => {
+            let authenticated = lpa.authenticate(code).await?;
+            lpa.complete(authenticated, Some(wrong_code()))
+                .await
+                .map(|_| ())
+        }
+        DeviceEvent::EligibilityFailure => {
+            lpa.euicc_mut().faults.free_nvm = Some(0);
+            let result = lpa.authenticate(code).await.map(|_| ());
+            lpa.euicc_mut().faults.free_nvm = None;
+            result
+        }
+        DeviceEvent::CancelSession(reason) => {
+            lpa.authenticate(code).await?;
+            lpa.cancel_session(reason.code()).await
+        }
+        DeviceEvent::InstallResult(_) => lpa.send_notifications().await.map(|_| ()),
+        DeviceEvent::Local(operation) => {
+            let result = match operation {
+                LocalOperation::Enable => lpa.enable(iccid),
+                LocalOperation::Disable => lpa.disable(iccid),
+                LocalOperation::Delete => lpa.delete(iccid),
+            };
+            if result != 0 {
+                return Err(LpaError::Euicc {
+                    function: "a local profile operation",
+                    answer: format!("result {result}"),
+                });
+            }
+            lpa.send_notifications().await.map(|_| ())
+        }
+        // Refused when the scenario is checked.
+        other => Err(LpaError::Protocol(format!(
+            "{} cannot be played over ES9+",
+            other.name()
+        ))),
+    }
+}
