@@ -179,10 +179,10 @@ async fn download_loop(
     address: String,
     queue: Arc<Mutex<VecDeque<String>>>,
     done: Arc<std::sync::atomic::AtomicUsize>,
-) -> Result<()> {
+) -> Result<Lpa> {
     loop {
         let Some(mid) = queue.lock().unwrap().pop_front() else {
-            return Ok(());
+            return Ok(lpa);
         };
         let downloaded = lpa.download(&format!("1${address}${mid}"), None).await?;
         if !downloaded.installed {
@@ -328,7 +328,9 @@ fn main() -> Result<()> {
             let eid = format!("89049032{:024}", 1000 + i);
             let credentials = gsma.issue_euicc(&eid)?;
             let ci = credentials.ci.clone();
-            lpas.push(Lpa::new(Euicc::new(credentials)?, &[ci])?);
+            let mut lpa = Lpa::new(Euicc::new(credentials)?, &[ci])?;
+            lpa.timings = Some(Vec::new());
+            lpas.push(lpa);
         }
         let tasks: Vec<_> = lpas
             .into_iter()
@@ -340,16 +342,17 @@ fn main() -> Result<()> {
         }
         let (start, start_done) = (Instant::now(), done.load(std::sync::atomic::Ordering::Relaxed));
         let (server_cpu0, own_cpu0) = (cpu_seconds(&pid), cpu_seconds("self"));
+        let mut timings: Vec<(&'static str, Duration)> = Vec::new();
         for t in tasks {
-            t.await??;
+            timings.extend(t.await??.timings.unwrap_or_default());
         }
         let elapsed = start.elapsed().as_secs_f64();
         let timed = done.load(std::sync::atomic::Ordering::Relaxed) - start_done;
         let server_cpu = cpu_seconds(&pid) - server_cpu0;
         let own_cpu = cpu_seconds("self") - own_cpu0;
-        anyhow::Ok((timed, elapsed, server_cpu, own_cpu))
+        anyhow::Ok((timed, elapsed, server_cpu, own_cpu, timings))
     });
-    let (timed, elapsed, server_cpu, own_cpu) = result?;
+    let (timed, elapsed, server_cpu, own_cpu, timings) = result?;
     drop(server);
     let crypto_us = crypto_cost(&gsma, 400)?;
     // The same on both cores at once: the conditions the server ran in, beside the generator.
@@ -367,6 +370,31 @@ fn main() -> Result<()> {
         "downloads            {timed} in {elapsed:.2} s = {:.0} downloads/s",
         timed as f64 / elapsed
     );
+    for function in [
+        "initiateAuthentication",
+        "authenticateClient",
+        "getBoundProfilePackage",
+        "handleNotification",
+    ] {
+        let mut times: Vec<Duration> = timings
+            .iter()
+            .filter(|(f, _)| *f == function)
+            .map(|(_, d)| *d)
+            .collect();
+        times.sort();
+        if times.is_empty() {
+            continue;
+        }
+        let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize].as_micros();
+        println!(
+            "  {function:<24} p50 {} µs  p90 {} µs  p99 {} µs  max {} µs ({} calls, warm-up included)",
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0),
+            times.len()
+        );
+    }
     println!(
         "server CPU           {server_cpu:.2} s = {per_download_us:.0} µs per download (the generator used {own_cpu:.2} s = {:.0} µs per download)",
         own_cpu / timed as f64 * 1e6

@@ -154,6 +154,7 @@ mod server;
 mod sgp22;
 mod state;
 mod store;
+mod striped;
 
 // The public interface: the test fixture and its client, the server with its configuration,
 // scenarios, and the types their methods take and return.

@@ -1,10 +1,10 @@
 //! What the mock counts for `GET /metrics`, and the pieces of the Prometheus text format; the
 //! admin API's `/metrics` handler writes the whole exposition.
 
+use crate::striped::Striped;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 /// How an ES2+ request ended, for the `status` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,13 +50,13 @@ type RequestKey = (&'static str, StatusLabel, &'static str, &'static str);
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Requests counted by [`RequestKey`].
-    requests: Mutex<BTreeMap<RequestKey, u64>>,
+    requests: Striped<BTreeMap<RequestKey, u64>>,
     /// ES9+ requests, counted the same way.
-    es9_requests: Mutex<BTreeMap<RequestKey, u64>>,
+    es9_requests: Striped<BTreeMap<RequestKey, u64>>,
     /// ES9+ TLS handshake failures by reason.
-    es9_handshakes: Mutex<BTreeMap<&'static str, u64>>,
+    es9_handshakes: Striped<BTreeMap<&'static str, u64>>,
     /// TLS handshake failures by reason.
-    handshakes: Mutex<BTreeMap<&'static str, u64>>,
+    handshakes: Striped<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -68,7 +68,7 @@ impl Metrics {
         code: Option<crate::sgp22::StatusCode>,
     ) {
         let (subject, reason) = code.map_or(("", ""), |c| (c.subject, c.reason));
-        let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.requests.mine();
         *map.entry((function.name(), outcome, subject, reason))
             .or_default() += 1;
     }
@@ -81,40 +81,36 @@ impl Metrics {
         code: Option<crate::sgp22::StatusCode>,
     ) {
         let (subject, reason) = code.map_or(("", ""), |c| (c.subject, c.reason));
-        let mut map = self.es9_requests.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.es9_requests.mine();
         *map.entry((function.name(), outcome, subject, reason))
             .or_default() += 1;
     }
 
     /// Counts one failed TLS handshake on the ES9+ listener.
     pub fn es9_handshake_failure(&self, reason: &'static str) {
-        *self
-            .es9_handshakes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(reason)
-            .or_default() += 1;
+        *self.es9_handshakes.mine().entry(reason).or_default() += 1;
     }
 
     /// Counts one failed TLS handshake.
     pub fn handshake_failure(&self, reason: &'static str) {
-        *self
-            .handshakes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(reason)
-            .or_default() += 1;
+        *self.handshakes.mine().entry(reason).or_default() += 1;
     }
 
     /// TLS handshake failures so far with this reason.
     pub fn handshake_failures(&self, reason: &str) -> u64 {
-        self.handshakes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(reason)
-            .copied()
-            .unwrap_or(0)
+        merged(&self.handshakes).get(reason).copied().unwrap_or(0)
     }
+}
+
+/// The stripes of a counter map added up, in key order.
+fn merged<K: Ord + Clone>(striped: &Striped<BTreeMap<K, u64>>) -> BTreeMap<K, u64> {
+    let mut all = BTreeMap::new();
+    striped.each(|stripe| {
+        for (k, n) in stripe.iter() {
+            *all.entry(k.clone()).or_default() += n;
+        }
+    });
+    all
 }
 
 /// A label value escaped for the text format.
@@ -170,12 +166,7 @@ impl Metrics {
             "counter",
             "ES2+ requests by function and outcome (status, subject and reason codes).",
         );
-        for ((function, outcome, subject, reason), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for ((function, outcome, subject, reason), n) in merged(&self.requests).iter() {
             let status = match outcome {
                 StatusLabel::Execution(s) => (*s).to_owned(),
                 StatusLabel::Http(code) => format!("http_{code}"),
@@ -195,12 +186,7 @@ impl Metrics {
             "counter",
             "ES9+ requests by function and outcome (status, subject and reason codes; 204 for notifications).",
         );
-        for ((function, outcome, subject, reason), n) in self
-            .es9_requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for ((function, outcome, subject, reason), n) in merged(&self.es9_requests).iter() {
             let status = match outcome {
                 StatusLabel::Execution(s) => (*s).to_owned(),
                 StatusLabel::Http(code) => format!("http_{code}"),
@@ -220,12 +206,7 @@ impl Metrics {
             "counter",
             "Failed TLS handshakes on the ES9+ listener by reason.",
         );
-        for (reason, n) in self
-            .es9_handshakes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for (reason, n) in merged(&self.es9_handshakes).iter() {
             let _ = writeln!(
                 out,
                 "smdpp_es9_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"
@@ -237,12 +218,7 @@ impl Metrics {
             "counter",
             "Refused or failed TLS handshakes by reason.",
         );
-        for (reason, n) in self
-            .handshakes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for (reason, n) in merged(&self.handshakes).iter() {
             let _ = writeln!(
                 out,
                 "smdpp_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"

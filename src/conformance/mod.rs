@@ -15,6 +15,8 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
+use crate::striped::Striped;
+
 use serde::Serialize;
 
 use catalog::{CheckId, CHECKS};
@@ -67,11 +69,15 @@ pub struct Context {
 /// The results so far.
 #[derive(Debug, Default)]
 pub struct Conformance {
-    /// Indexed like [`catalog::CHECKS`] (empty until the first record).
+    /// Passed and failed counts, indexed like [`catalog::CHECKS`] (empty until the first
+    /// record), in stripes: every request adds to them.
+    tallies: Striped<Vec<(u64, u64)>>,
+    /// The failures kept, indexed like [`catalog::CHECKS`]: taken only when a check failed.
     stats: Mutex<Vec<Stats>>,
     /// Request fingerprints by a hash of (operator, functionCallIdentifier): a hash, not the
     /// strings, so grading a call allocates nothing (a 64-bit collision is not a practical risk).
-    call_ids: Mutex<HashMap<u64, u64, BuildHasherDefault<AlreadyHashed>>>,
+    /// Striped by that hash.
+    call_ids: Striped<HashMap<u64, u64, BuildHasherDefault<AlreadyHashed>>>,
     /// Keys `call_ids` with this process's random SipHash keys, so clients cannot choose call
     /// identifiers that collide in the table.
     call_id_keys: std::hash::RandomState,
@@ -101,31 +107,45 @@ impl Hasher for AlreadyHashed {
 impl Conformance {
     /// Adds graded outcomes.
     pub fn record(&self, outcomes: &[Grade], ctx: &Context) {
+        {
+            let mut tallies = self.tallies.mine();
+            if tallies.is_empty() {
+                tallies.resize(catalog::CHECKS.len(), (0, 0));
+            }
+            for o in outcomes {
+                let Some(t) = tallies.get_mut(o.check as usize) else {
+                    debug_assert!(false, "{} is not in the catalog", o.check);
+                    continue;
+                };
+                if o.passed {
+                    t.0 += 1;
+                } else {
+                    t.1 += 1;
+                }
+            }
+        }
+        if outcomes.iter().all(|o| o.passed) {
+            return;
+        }
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         if stats.is_empty() {
             stats.resize_with(catalog::CHECKS.len(), Stats::default);
         }
-        for o in outcomes {
+        for o in outcomes.iter().filter(|o| !o.passed) {
             let Some(s) = stats.get_mut(o.check as usize) else {
-                debug_assert!(false, "{} is not in the catalog", o.check);
                 continue;
             };
-            if o.passed {
-                s.passed += 1;
-            } else {
-                s.failed += 1;
-                if s.failures.len() == FAILURES_KEPT {
-                    s.failures.pop_front();
-                }
-                s.failures.push_back(Failure {
-                    time: ctx.time.to_string(),
-                    operator: ctx.operator.as_deref().map(str::to_owned),
-                    // Messages quote what the client sent: kept bounded, like the excerpt.
-                    message: crate::journal::cut(&o.message, 300),
-                    excerpt: ctx.excerpt.chars().take(300).collect(),
-                    journal_seq: ctx.journal_seq,
-                });
+            if s.failures.len() == FAILURES_KEPT {
+                s.failures.pop_front();
             }
+            s.failures.push_back(Failure {
+                time: ctx.time.to_string(),
+                operator: ctx.operator.as_deref().map(str::to_owned),
+                // Messages quote what the client sent: kept bounded, like the excerpt.
+                message: crate::journal::cut(&o.message, 300),
+                excerpt: ctx.excerpt.chars().take(300).collect(),
+                journal_seq: ctx.journal_seq,
+            });
         }
     }
 
@@ -133,8 +153,8 @@ impl Conformance {
     pub fn call_identifier(&self, operator: &str, call_id: &str, fingerprint: u64) -> Grade {
         use std::hash::BuildHasher;
         let key = self.call_id_keys.hash_one((operator, call_id));
-        let mut seen = self.call_ids.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= CALL_IDS_KEPT {
+        let mut seen = self.call_ids.of(key);
+        if seen.len() >= CALL_IDS_KEPT / self.call_ids.len() {
             seen.clear();
         }
         match seen.insert(key, fingerprint) {
@@ -155,21 +175,27 @@ impl Conformance {
 
     /// Forgets every result.
     pub fn reset(&self) {
+        self.tallies.each(|t| t.clear());
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.call_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.call_ids.each(|seen| seen.clear());
     }
 
     /// The report: every check with its counts and kept failures.
     pub fn report(&self) -> Report {
+        let mut counts = vec![(0u64, 0u64); CHECKS.len()];
+        self.tallies.each(|t| {
+            for (sum, part) in counts.iter_mut().zip(t.iter()) {
+                sum.0 += part.0;
+                sum.1 += part.1;
+            }
+        });
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let checks: Vec<CheckResult> = CHECKS
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let s = stats.get(i).cloned().unwrap_or_default();
+                let mut s = stats.get(i).cloned().unwrap_or_default();
+                (s.passed, s.failed) = counts[i];
                 CheckResult {
                     check: *c,
                     result: if s.failed > 0 {

@@ -188,6 +188,8 @@ pub struct Lpa {
     /// or the notification names (which still goes into the requests): a device whose name
     /// for the SM-DP+ does not resolve where it runs, like a hosts-file entry.
     pub route_to: Option<String>,
+    /// Every ES9+ call's function and how long its answer took, when `Some` (benchmarks).
+    pub timings: Option<Vec<(&'static str, Duration)>>,
 }
 
 impl std::fmt::Debug for Lpa {
@@ -225,6 +227,7 @@ impl Lpa {
             last: None,
             send_result: true,
             route_to: None,
+            timings: None,
         })
     }
 
@@ -240,12 +243,17 @@ impl Lpa {
 
     /// One ES9+ call: the JSON answer of `Executed-Success`, or why not.
     pub async fn call(
-        &self,
+        &mut self,
         address: &str,
         function: &'static str,
         body: Value,
     ) -> Result<Value, LpaError> {
-        let (status, answer) = self.post(address, function, body).await?;
+        let started = std::time::Instant::now();
+        let posted = self.post(address, function, body).await;
+        if let Some(timings) = self.timings.as_mut() {
+            timings.push((function, started.elapsed()));
+        }
+        let (status, answer) = posted?;
         if status == 204 {
             return Ok(Value::Null);
         }

@@ -35,6 +35,11 @@ pub(crate) struct LoadgenArgs {
     /// answer) one after the other, load each the same way, and print both and their ratio.
     #[arg(long)]
     compare: bool,
+    /// With --compare: pin each server under test to these CPUs and this generator to the
+    /// others (`taskset`), so the ratio measures the servers rather than how the scheduler mixes
+    /// them with the generator. A list as taskset takes it, e.g. `0` or `0-1`.
+    #[arg(long, requires = "compare")]
+    pin: Option<String>,
     /// Scenario for the mock that --compare starts (default: the built-in one).
     #[arg(long, value_delimiter = ',')]
     scenario: Vec<PathBuf>,
@@ -151,9 +156,16 @@ pub(crate) async fn run(args: LoadgenArgs) -> Result<()> {
         report.print();
         return fail_on_errors(&[&report]);
     }
+    if let Some(server_cpus) = &args.pin {
+        let generator_cpus = pin_generator(server_cpus)?;
+        println!("pinned: servers on CPUs {server_cpus}, this generator on CPUs {generator_cpus}");
+    }
     let mock = {
         let addr = free_port()?;
-        let (server, _) = ChildServer::start(serve_command(&args, addr, &args.certs_dir)?, addr)?;
+        let (server, _) = ChildServer::start(
+            pinned(&args, serve_command(&args, addr, &args.certs_dir)?),
+            addr,
+        )?;
         let report = load(&args, addr, "mock").await;
         drop(server);
         report?
@@ -167,17 +179,18 @@ pub(crate) async fn run(args: LoadgenArgs) -> Result<()> {
             .arg(addr.to_string())
             .arg("--certs-dir")
             .arg(&args.certs_dir);
-        let (server, _) = ChildServer::start(cmd, addr)?;
+        let (server, _) = ChildServer::start(pinned(&args, cmd), addr)?;
         let report = load(&args, addr, "baseline").await;
         drop(server);
         report?
     };
     baseline.print();
     println!(
-        "ratio      mock/baseline: throughput {:.2}, p50 latency {:.2}, p99 latency {:.2}",
+        "ratio      mock/baseline: throughput {:.2}, p50 latency {:.2}, p99 latency {:.2}, p99.9 latency {:.2}",
         mock.per_second() / baseline.per_second().max(1e-9),
         f64::from(mock.latency.p50) / f64::from(baseline.latency.p50.max(1)),
         f64::from(mock.latency.p99) / f64::from(baseline.latency.p99.max(1)),
+        f64::from(mock.latency.p999) / f64::from(baseline.latency.p999.max(1)),
     );
     fail_on_errors(&[&mock, &baseline])
 }
@@ -417,6 +430,64 @@ impl Drop for ChildServer {
     }
 }
 
+/// `cmd` run under `taskset -c CPUS` when the servers are pinned.
+fn pinned(args: &LoadgenArgs, cmd: Command) -> Command {
+    let Some(cpus) = &args.pin else {
+        return cmd;
+    };
+    let mut wrapped = Command::new("taskset");
+    wrapped
+        .arg("-c")
+        .arg(cpus)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => wrapped.env(key, v),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
+
+/// Pins every thread of this process to the CPUs the servers do not get; returns them.
+fn pin_generator(server_cpus: &str) -> Result<String> {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let taken = cpu_list(server_cpus)
+        .with_context(|| format!("--pin {server_cpus:?}: a CPU list such as 0 or 0-1,3"))?;
+    let rest: Vec<String> = (0..all)
+        .filter(|c| !taken.contains(c))
+        .map(|c| c.to_string())
+        .collect();
+    if rest.is_empty() {
+        bail!("--pin {server_cpus} leaves no CPU for the generator (this machine has {all})");
+    }
+    let rest = rest.join(",");
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &rest, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux) to pin the generator")?;
+    if !status.success() {
+        bail!("taskset could not pin the generator to CPUs {rest}");
+    }
+    Ok(rest)
+}
+
+/// The CPUs of a taskset-style list (`0`, `0-2`, `1,3`).
+fn cpu_list(text: &str) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                out.extend(a.trim().parse::<usize>().ok()?..=b.trim().parse::<usize>().ok()?)
+            }
+            None => out.push(part.trim().parse().ok()?),
+        }
+    }
+    Some(out)
+}
+
 /// A loopback address with a port that was free a moment ago.
 fn free_port() -> Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
@@ -466,6 +537,8 @@ fn serve_command(args: &LoadgenArgs, addr: SocketAddr, certs: &Path) -> Result<C
         .arg("--listen")
         .arg(addr.to_string())
         .arg("--admin-listen")
+        .arg("127.0.0.1:0")
+        .arg("--es9-listen")
         .arg("127.0.0.1:0")
         .arg("--certs-dir")
         .arg(certs);
