@@ -16,14 +16,17 @@
 //! cargo build --release && cargo run --release --example es9_bench -- --downloads 6000
 //! ```
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::Server;
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::json;
 use smdpp_mock::es2::Function;
 use smdpp_mock::euicc::Euicc;
 use smdpp_mock::lpa::Lpa;
@@ -58,72 +61,19 @@ fn options() -> Result<Options> {
     Ok(o)
 }
 
-struct Server {
-    child: Child,
-    es2: std::net::SocketAddr,
-    es9: std::net::SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_server(options: &Options, dir: &std::path::Path) -> Result<Server> {
-    let mut child = Command::new(&options.binary)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--es9-listen", "127.0.0.1:0", "--log-format", "json"])
-        .arg("--certs-dir")
-        .arg(dir.join("certs"))
-        .arg("--scenario")
-        .arg(dir.join("bench.yaml"))
-        .env("RUST_LOG", "warn,smdpp_mock::server=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "starting {} (cargo build --release first)",
-                options.binary.display()
-            )
-        })?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut es2, mut es9) = (None, None);
-    while es2.is_none() || es9.is_none() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .context("the server did not start")?;
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        let addr = |k: &str| v["fields"][k].as_str().and_then(|a| a.parse().ok());
-        es2 = es2.or(addr("es2_addr"));
-        es9 = es9.or(addr("es9_addr"));
-    }
-    std::thread::spawn(move || while rx.recv().is_ok() {});
-    Ok(Server {
-        child,
-        es2: es2.context("es2")?,
-        es9: es9.context("es9")?,
-    })
+    let certs = dir.join("certs");
+    let scenario = dir.join("bench.yaml");
+    support::start_server(
+        &options.binary,
+        &[
+            "--certs-dir".as_ref(),
+            certs.as_os_str(),
+            "--scenario".as_ref(),
+            scenario.as_os_str(),
+        ],
+        "warn,smdpp_mock::server=info",
+    )
 }
 
 /// User + system CPU seconds of a process (all its threads).
@@ -284,23 +234,9 @@ fn main() -> Result<()> {
     let server = start_server(&options, &dir)?;
     let pid = server.child.id().to_string();
     let address = format!("localhost:{}", server.es9.port());
-    let pki_dir = smdpp_mock::pki::PkiDir::new(dir.join("certs"));
     let gsma = GsmaPki::new(&dir.join("certs"));
     let result = runtime.block_on(async {
-        let tls = {
-            use rustls::pki_types::pem::PemObject;
-            let mut roots = rustls::RootCertStore::empty();
-            for c in rustls::pki_types::CertificateDer::pem_file_iter(pki_dir.ca_cert_path())? {
-                roots.add(c?)?;
-            }
-            let chain = rustls::pki_types::CertificateDer::pem_file_iter(pki_dir.cert_path("test-mno"))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let key = rustls::pki_types::PrivateKeyDer::from_pem_file(pki_dir.key_path("test-mno"))?;
-            rustls::ClientConfig::builder_with_provider(smdpp_mock::internal::pki::provider())
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots)
-                .with_client_auth_cert(chain, key)?
-        };
+        let tls = support::operator_tls(&dir.join("certs"), "test-mno")?;
         let base = format!("https://localhost:{}", server.es2.port());
         // The orders, placed through ES2+ before anything is timed.
         let ordered = Instant::now();

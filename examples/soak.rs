@@ -13,13 +13,16 @@
 //! downloads and installs: two notifications (points 3 and 4) that must each reach the receiver.
 //! Exit status 1 when any request failed unexpectedly or any notification was lost.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{rss_mb, Server};
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
@@ -158,83 +161,19 @@ devices:
     )
 }
 
-struct Server {
-    child: Child,
-    es2: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_server(options: &Options, dir: &std::path::Path) -> Result<Server> {
-    let mut child = Command::new(&options.binary)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--log-format", "json"])
-        .arg("--certs-dir")
-        .arg(dir.join("certs"))
-        .arg("--scenario")
-        .arg(dir.join("soak.yaml"))
-        .env(
-            "RUST_LOG",
-            "warn,smdpp_mock::server=info,smdpp_mock::http=info",
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", options.binary.display()))?;
-    let stderr = child.stderr.take().context("stderr")?;
-    // Read on a thread of its own; the listening lines carry the addresses.
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut es2, mut admin) = (None, None);
-    while es2.is_none() || admin.is_none() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .context("the server did not start")?;
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        let addr = |k: &str| v["fields"][k].as_str().and_then(|a| a.parse().ok());
-        es2 = es2.or(addr("es2_addr"));
-        admin = admin.or(addr("admin_addr"));
-    }
-    // Keep draining, so the server never blocks on a full pipe.
-    std::thread::spawn(move || while rx.recv().is_ok() {});
-    Ok(Server {
-        child,
-        es2: es2.context("es2")?,
-        admin: admin.context("admin")?,
-    })
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    let certs = dir.join("certs");
+    let scenario = dir.join("soak.yaml");
+    support::start_server(
+        &options.binary,
+        &[
+            "--certs-dir".as_ref(),
+            certs.as_os_str(),
+            "--scenario".as_ref(),
+            scenario.as_os_str(),
+        ],
+        "warn,smdpp_mock::server=info,smdpp_mock::http=info",
+    )
 }
 
 async fn admin_get(admin: SocketAddr, path: &str) -> Result<Value> {
@@ -377,21 +316,7 @@ async fn main() -> Result<()> {
     );
 
     // The library's client, with the certificates the server just made.
-    let pki = smdpp_mock::pki::PkiDir::new(dir.join("certs"));
-    let tls = {
-        let mut roots = rustls::RootCertStore::empty();
-        use rustls::pki_types::pem::PemObject;
-        for c in rustls::pki_types::CertificateDer::pem_file_iter(pki.ca_cert_path())? {
-            roots.add(c?)?;
-        }
-        let chain = rustls::pki_types::CertificateDer::pem_file_iter(pki.cert_path("test-mno"))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(pki.key_path("test-mno"))?;
-        rustls::ClientConfig::builder_with_provider(smdpp_mock::internal::pki::provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)?
-    };
+    let tls = support::operator_tls(&dir.join("certs"), "test-mno")?;
     let base = format!("https://localhost:{}", server.es2.port());
 
     let stop = Arc::new(AtomicBool::new(false));

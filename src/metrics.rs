@@ -102,6 +102,25 @@ impl Metrics {
     }
 }
 
+/// A family of request counters by function, outcome and status code.
+fn requests_family(out: &mut String, name: &str, help: &str, counts: &BTreeMap<RequestKey, u64>) {
+    family(out, name, "counter", help);
+    for ((function, outcome, subject, reason), n) in counts {
+        let status = match outcome {
+            StatusLabel::Execution(s) => (*s).to_owned(),
+            StatusLabel::Http(code) => format!("http_{code}"),
+        };
+        let _ = writeln!(
+            out,
+            "{name}{{function=\"{}\",status=\"{}\",subject=\"{}\",reason=\"{}\"}} {n}",
+            label(function),
+            label(&status),
+            label(subject),
+            label(reason)
+        );
+    }
+}
+
 /// The stripes of a counter map added up, in key order.
 fn merged<K: Ord + Clone>(striped: &Striped<BTreeMap<K, u64>>) -> BTreeMap<K, u64> {
     let mut all = BTreeMap::new();
@@ -160,46 +179,18 @@ pub(crate) fn single(
 impl Metrics {
     /// Writes the request and handshake families.
     pub(crate) fn expose(&self, out: &mut String) {
-        family(
+        requests_family(
             out,
             "smdpp_es2_requests_total",
-            "counter",
             "ES2+ requests by function and outcome (status, subject and reason codes).",
+            &merged(&self.requests),
         );
-        for ((function, outcome, subject, reason), n) in merged(&self.requests).iter() {
-            let status = match outcome {
-                StatusLabel::Execution(s) => (*s).to_owned(),
-                StatusLabel::Http(code) => format!("http_{code}"),
-            };
-            let _ = writeln!(
-            out,
-            "smdpp_es2_requests_total{{function=\"{}\",status=\"{}\",subject=\"{}\",reason=\"{}\"}} {n}",
-            label(function),
-            label(&status),
-            label(subject),
-            label(reason)
-        );
-        }
-        family(
+        requests_family(
             out,
             "smdpp_es9_requests_total",
-            "counter",
             "ES9+ requests by function and outcome (status, subject and reason codes; 204 for notifications).",
+            &merged(&self.es9_requests),
         );
-        for ((function, outcome, subject, reason), n) in merged(&self.es9_requests).iter() {
-            let status = match outcome {
-                StatusLabel::Execution(s) => (*s).to_owned(),
-                StatusLabel::Http(code) => format!("http_{code}"),
-            };
-            let _ = writeln!(
-                out,
-                "smdpp_es9_requests_total{{function=\"{}\",status=\"{}\",subject=\"{}\",reason=\"{}\"}} {n}",
-                label(function),
-                label(&status),
-                label(subject),
-                label(reason)
-            );
-        }
         family(
             out,
             "smdpp_es9_tls_handshake_failures_total",

@@ -37,20 +37,26 @@ thread_local! {
     static HARNESS: Harness = harness();
 }
 
+/// A runtime for one thread and an application running the default scenario in it.
+fn runtime_and_app() -> (tokio::runtime::Runtime, Arc<Scenario>, App) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("a runtime for the fuzz harness: {e}"));
+    let scenario = Arc::new(
+        Scenario::default_scenario().unwrap_or_else(|e| panic!("the default scenario: {e}")),
+    );
+    let app = runtime.block_on(async {
+        let transport = Arc::new(HttpTransport::new(PkiDir::new(std::env::temp_dir())));
+        let notifier = Notifier::start(transport, 1000, 1000);
+        App::new(scenario.clone(), Clock::system(), notifier, 100)
+    });
+    (runtime, scenario, app)
+}
+
 fn harness() -> Harness {
     {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("a runtime for the fuzz harness: {e}"));
-        let scenario = Arc::new(
-            Scenario::default_scenario().unwrap_or_else(|e| panic!("the default scenario: {e}")),
-        );
-        let app = runtime.block_on(async {
-            let transport = Arc::new(HttpTransport::new(PkiDir::new(std::env::temp_dir())));
-            let notifier = Notifier::start(transport, 1000, 1000);
-            App::new(scenario.clone(), Clock::system(), notifier, 100)
-        });
+        let (runtime, scenario, app) = runtime_and_app();
         // A small body limit, so the 413 path is within reach of fuzz-sized inputs.
         let limits = Limits {
             max_body_bytes: 512,
@@ -221,13 +227,7 @@ thread_local! {
 }
 
 fn es9_harness() -> Es9Harness {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("a runtime for the fuzz harness: {e}"));
-    let scenario = Arc::new(
-        Scenario::default_scenario().unwrap_or_else(|e| panic!("the default scenario: {e}")),
-    );
+    let (runtime, _, app) = runtime_and_app();
     let credentials = es9_credentials();
     let ci = credentials
         .cis
@@ -236,11 +236,6 @@ fn es9_harness() -> Es9Harness {
         .unwrap_or_default();
     let euicc_info1 =
         crate::rsp::message::EuiccInfo1::encode(crate::rsp::message::SVN, &[&ci], &[&ci]);
-    let app = runtime.block_on(async {
-        let transport = Arc::new(HttpTransport::new(PkiDir::new(std::env::temp_dir())));
-        let notifier = Notifier::start(transport, 1000, 1000);
-        App::new(scenario.clone(), Clock::system(), notifier, 100)
-    });
     // One Released order, as ES2+ DownloadOrder and ConfirmOrder(releaseFlag) leave it.
     let world = app.world();
     let matching_id = "FUZZ-ORDER-1".to_string();

@@ -652,3 +652,43 @@ impl Es2Client {
             .unwrap()
     }
 }
+
+/// A scenario for the ES9+ tests: the SM-DP+ at `localhost`, `test-mno` notified at `callback`,
+/// 20 `STANDARD` profiles; `smdp_extra` goes under `smdp:` (e.g. `  limits: { … }`).
+pub fn es9_scenario(callback: &str, smdp_extra: &str) -> String {
+    format!(
+        r#"
+smdp:
+  address: localhost
+{smdp_extra}
+operators:
+  - id: test-mno
+    callback: {{ url: "{callback}", initialBackoff: 10ms }}
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles:
+      - range: {{ start: "894450010000000000", count: 20 }}
+"#
+    )
+}
+
+/// [`es9_scenario`] running, with a receiver that answers 204.
+pub async fn es9_started(smdp_extra: &str) -> (TestServer, receiver::Receiver) {
+    let receiver = receiver::Receiver::plain(Arc::new(|_| 204)).await;
+    let t = TestServer::with_yaml(&es9_scenario(&receiver.http_url(), smdp_extra)).await;
+    (t, receiver)
+}
+
+/// DownloadOrder of a `STANDARD` profile (for `eid`, if given) and ConfirmOrder with
+/// `releaseFlag` and the fields of `extra`: the ICCID and the MatchingID.
+pub async fn release_standard(t: &TestServer, eid: Option<&str>, extra: Value) -> (String, String) {
+    let c = t.client("test-mno");
+    let iccid = download_by_type(&c, "STANDARD", eid).await;
+    let mut body = json!({ "releaseFlag": true });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let mid = confirm(&c, &iccid, body).await;
+    (iccid, mid)
+}

@@ -14,42 +14,6 @@ use smdpp_mock::rsp::package;
 use crate::common::receiver::Receiver;
 use crate::common::*;
 
-fn scenario(callback: &str, extra: &str) -> String {
-    format!(
-        r#"
-smdp:
-  address: localhost
-{extra}
-operators:
-  - id: test-mno
-    callback: {{ url: "{callback}", initialBackoff: 10ms }}
-profileTypes:
-  - id: STANDARD
-    owner: test-mno
-    profiles:
-      - range: {{ start: "894450010000000000", count: 20 }}
-"#
-    )
-}
-
-async fn started(extra: &str) -> (TestServer, Receiver) {
-    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let t = TestServer::with_yaml(&scenario(&receiver.http_url(), extra)).await;
-    (t, receiver)
-}
-
-/// DownloadOrder and ConfirmOrder(releaseFlag): the ICCID and the MatchingID.
-async fn released(t: &TestServer, eid: Option<&str>, extra: Value) -> (String, String) {
-    let c = t.client("test-mno");
-    let iccid = download_by_type(&c, "STANDARD", eid).await;
-    let mut body = json!({ "releaseFlag": true });
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let mid = confirm(&c, &iccid, body).await;
-    (iccid, mid)
-}
-
 fn lpa(t: &TestServer, eid: &str) -> Lpa {
     t.mock.lpa(eid).unwrap()
 }
@@ -63,8 +27,8 @@ fn points(received: &[crate::common::receiver::Received]) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_lpa_downloads_the_order_and_the_notifications_follow_what_the_euicc_did() {
-    let (t, receiver) = started("").await;
-    let (iccid, mid) = released(&t, None, json!({})).await;
+    let (t, receiver) = es9_started("").await;
+    let (iccid, mid) = release_standard(&t, None, json!({})).await;
     let code = t.mock.activation_code(&mid);
     assert_eq!(
         code,
@@ -169,8 +133,8 @@ fn code_of(result: Result<smdpp_mock::lpa::Downloaded, LpaError>) -> (String, &'
 /// Table 46) and changes nothing either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_matching_ids_and_other_euiccs_orders_are_refused_and_cancel_changes_nothing() {
-    let (t, receiver) = started("").await;
-    let (iccid, mid) = released(&t, Some(EID1), json!({})).await;
+    let (t, receiver) = es9_started("").await;
+    let (iccid, mid) = release_standard(&t, Some(EID1), json!({})).await;
     let before = t.snapshot();
 
     let mut lpa = lpa(&t, EID1);
@@ -207,8 +171,8 @@ async fn unknown_matching_ids_and_other_euiccs_orders_are_refused_and_cancel_cha
 /// §5.6.3, §5.6.2, §5.6.4: signatures are verified over the bytes as received.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_euicc_signatures_are_refused() {
-    let (t, _receiver) = started("").await;
-    let (iccid, mid) = released(&t, None, json!({})).await;
+    let (t, _receiver) = es9_started("").await;
+    let (iccid, mid) = release_standard(&t, None, json!({})).await;
     let code = t.mock.activation_code(&mid);
     let before = t.snapshot();
 
@@ -268,7 +232,8 @@ async fn tampered_euicc_signatures_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_expired_transaction_ids_are_refused() {
     let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let scenario = smdpp_mock::Scenario::from_yaml(&scenario(&receiver.http_url(), "")).unwrap();
+    let scenario =
+        smdpp_mock::Scenario::from_yaml(&es9_scenario(&receiver.http_url(), "")).unwrap();
     let t = TestServer::configured(scenario, TempDir::new("es9-ttl"), |c| {
         c.es9_session_timeout = std::time::Duration::from_millis(300);
     })
@@ -323,9 +288,9 @@ async fn unknown_and_expired_transaction_ids_are_refused() {
 /// the limit the order ends in Error (point 2). The right one downloads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_confirmation_codes_are_refused_then_end_the_order() {
-    let (t, receiver) = started("  limits: { confirmationCodeAttempts: 1 }").await;
-    let (good, good_mid) = released(&t, None, json!({ "confirmationCode": "1234" })).await;
-    let (bad, bad_mid) = released(&t, None, json!({ "confirmationCode": "1234" })).await;
+    let (t, receiver) = es9_started("  limits: { confirmationCodeAttempts: 1 }").await;
+    let (good, good_mid) = release_standard(&t, None, json!({ "confirmationCode": "1234" })).await;
+    let (bad, bad_mid) = release_standard(&t, None, json!({ "confirmationCode": "1234" })).await;
 
     let mut lpa = lpa(&t, EID1);
     assert!(
@@ -361,7 +326,7 @@ async fn wrong_confirmation_codes_are_refused_then_end_the_order() {
 /// download attempts an order ends in Error with `8.8.5 / 6.4`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreleased_orders_and_too_many_attempts_are_refused() {
-    let (t, _receiver) = started("  limits: { downloadAttempts: 1 }").await;
+    let (t, _receiver) = es9_started("  limits: { downloadAttempts: 1 }").await;
     let c = t.client("test-mno");
     let confirmed = download_by_type(&c, "STANDARD", None).await;
     let mid = confirm(&c, &confirmed, json!({ "releaseFlag": false })).await;
@@ -373,7 +338,7 @@ async fn unreleased_orders_and_too_many_attempts_are_refused() {
     );
     assert_eq!(t.snapshot(), before);
 
-    let (iccid, mid) = released(&t, None, json!({})).await;
+    let (iccid, mid) = release_standard(&t, None, json!({})).await;
     let code = t.mock.activation_code(&mid);
     // The first attempt is spent (its package is refused by a bad signature).
     lpa.euicc_mut().faults.bad_signature2 = true;
@@ -393,8 +358,8 @@ async fn euicc_certificates_of_other_eums_or_outside_the_range_are_refused() {
     use smdpp_mock::euicc::Euicc;
     use smdpp_mock::pki::gsma::{EuiccCredentials, GsmaPki};
 
-    let (t, _receiver) = started("").await;
-    let (_, mid) = released(&t, None, json!({})).await;
+    let (t, _receiver) = es9_started("").await;
+    let (_, mid) = release_standard(&t, None, json!({})).await;
     let code = t.mock.activation_code(&mid);
     let before = t.snapshot();
     let pki = t.mock.gsma_pki();
@@ -453,8 +418,8 @@ fn random_bodies_over_tls_are_answered_and_change_nothing() {
         .enable_all()
         .build()
         .unwrap();
-    let (t, _receiver) = runtime.block_on(started(""));
-    let (iccid, mid) = runtime.block_on(released(&t, None, json!({})));
+    let (t, _receiver) = runtime.block_on(es9_started(""));
+    let (iccid, mid) = runtime.block_on(release_standard(&t, None, json!({})));
     let mut lpa = lpa(&t, EID1);
     let address = t.mock.smdp_address();
     let before = t.snapshot();
@@ -532,9 +497,9 @@ faults:
     times: 1
 "#;
     let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let yaml = format!("{}{faults}", scenario(&receiver.http_url(), ""));
+    let yaml = format!("{}{faults}", es9_scenario(&receiver.http_url(), ""));
     let t = TestServer::with_yaml(&yaml).await;
-    let (iccid, mid) = released(&t, None, json!({})).await;
+    let (iccid, mid) = release_standard(&t, None, json!({})).await;
     let code = t.mock.activation_code(&mid);
     let mut lpa = lpa(&t, EID1);
     assert_eq!(
@@ -597,8 +562,9 @@ profileTypes:
 /// eUICC's EID, and only by that eUICC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_without_a_matching_id_is_found_by_the_euiccs_eid() {
-    let (t, receiver) = started("").await;
-    let (iccid, mid) = released(&t, Some(EID1), json!({ "eid": EID1, "matchingId": "" })).await;
+    let (t, receiver) = es9_started("").await;
+    let (iccid, mid) =
+        release_standard(&t, Some(EID1), json!({ "eid": EID1, "matchingId": "" })).await;
     assert_eq!(mid, "");
     let code = t.mock.activation_code("");
     assert_eq!(

@@ -8,12 +8,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 use smdpp_mock::profile::{OnDevice, ProfileState};
 
-use crate::common::receiver::Receiver;
 use crate::common::*;
 
 fn lpac() -> Option<PathBuf> {
@@ -35,39 +33,9 @@ fn lpac() -> Option<PathBuf> {
     found
 }
 
-fn scenario(callback: &str, limits: &str) -> String {
-    format!(
-        r#"
-smdp:
-  address: localhost
-{limits}
-operators:
-  - id: test-mno
-    callback: {{ url: "{callback}", initialBackoff: 10ms }}
-profileTypes:
-  - id: STANDARD
-    owner: test-mno
-    profiles:
-      - range: {{ start: "894450010000000000", count: 20 }}
-"#
-    )
-}
-
-async fn started(limits: &str) -> (TestServer, Receiver) {
-    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let t = TestServer::with_yaml(&scenario(&receiver.http_url(), limits)).await;
-    (t, receiver)
-}
-
-/// DownloadOrder and ConfirmOrder(releaseFlag): the ICCID and the Activation Code.
+/// An order released through ES2+: the ICCID and its Activation Code.
 async fn released(t: &TestServer, extra: Value) -> (String, String) {
-    let c = t.client("test-mno");
-    let iccid = download_by_type(&c, "STANDARD", None).await;
-    let mut body = json!({ "releaseFlag": true });
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let mid = confirm(&c, &iccid, body).await;
+    let (iccid, mid) = release_standard(t, None, extra).await;
     (iccid, t.mock.activation_code(&mid))
 }
 
@@ -114,7 +82,7 @@ fn points(received: &[crate::common::receiver::Received]) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lpac_downloads_installs_enables_disables_and_deletes() {
     let Some(lpac) = lpac() else { return };
-    let (t, receiver) = started("").await;
+    let (t, receiver) = es9_started("").await;
     let chip = run_lpac(&t, &lpac, &["chip", "info"]).await;
     assert_eq!(chip["code"], 0, "{chip}");
     assert_eq!(chip["data"]["eidValue"], "89049032000000000000000000000163");
@@ -159,7 +127,7 @@ async fn lpac_downloads_installs_enables_disables_and_deletes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lpac_with_confirmation_codes() {
     let Some(lpac) = lpac() else { return };
-    let (t, receiver) = started("  limits: { confirmationCodeAttempts: 1 }").await;
+    let (t, receiver) = es9_started("  limits: { confirmationCodeAttempts: 1 }").await;
     let (good, code) = released(&t, json!({ "confirmationCode": "1234" })).await;
     let download = run_lpac(
         &t,
@@ -213,7 +181,7 @@ async fn lpac_with_confirmation_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lpac_with_a_wrong_matching_id_fails_cleanly() {
     let Some(lpac) = lpac() else { return };
-    let (t, _receiver) = started("").await;
+    let (t, _receiver) = es9_started("").await;
     released(&t, json!({})).await;
     let before = t.snapshot();
     let code = t.mock.activation_code("NO-SUCH-ORDER");
@@ -255,7 +223,7 @@ async fn lpac_with_a_wrong_matching_id_fails_cleanly() {
 /// between commands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_device_command_downloads_enables_disables_and_deletes() {
-    let (t, receiver) = started("").await;
+    let (t, receiver) = es9_started("").await;
     let (iccid, code) = released(&t, json!({})).await;
     let device = |args: Vec<String>| {
         let dir = t.dir.path().to_path_buf();
