@@ -7,7 +7,7 @@
 use super::Euicc;
 use crate::rsp::tlv;
 
-/// The ISD-R's AID (SGP.02), which the LPA selects.
+/// The ISD-R's AID, which the LPA selects (lpac's default, as on every eUICC; SGP.22 §5.7.1 refers to it).
 pub const ISD_R_AID: [u8; 16] = [
     0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00, 0x01, 0x00,
 ];

@@ -20,10 +20,9 @@ use crate::pki::gsma::EuiccCredentials;
 use crate::rsp::cert::{verify_server, Certificate, Role, ServerCertError};
 use crate::rsp::crypto::{self, OneTimeKey, SigningKey};
 use crate::rsp::message::{
-    iccid_bytes, iccid_from_bytes, notification_event, AuthenticateServerRequest,
-    AuthenticateServerResponse, CancelSessionResponse, CtxParams1, EuiccInfo1, EuiccInfo2,
-    EuiccSigned1, NotificationMetadata, OtherSignedNotification, PrepareDownloadRequest,
-    PrepareDownloadResponse, ProfileMetadata, SVN,
+    iccid_bytes, iccid_from_bytes, AuthenticateServerRequest, AuthenticateServerResponse,
+    CancelSessionResponse, CtxParams1, EuiccInfo1, EuiccInfo2, EuiccSigned1, NotificationMetadata,
+    OtherSignedNotification, PrepareDownloadRequest, PrepareDownloadResponse, ProfileMetadata, SVN,
 };
 use crate::rsp::tlv::{self, Tlv};
 
@@ -721,7 +720,7 @@ impl Euicc {
     }
 
     fn next_aid(&mut self) -> [u8; 16] {
-        // A0000005591010FFFFFFFF8900 + a counter: the ISD-P AIDs of SGP.02 Annex H.
+        // A0000005591010FFFFFFFF8900 + a counter: the form of ISD-P AIDs real eUICCs report.
         let mut aid = [
             0xA0, 0x00, 0x00, 0x05, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0x00, 0x00,
             0x00, 0x00,
@@ -730,9 +729,4 @@ impl Euicc {
         self.next_aid += 1;
         aid
     }
-}
-
-/// `notificationEvent` as the BIT STRING value of a single event (re-exported for the LPA).
-pub fn event_bits(event: u8) -> [u8; 2] {
-    notification_event(event)
 }
