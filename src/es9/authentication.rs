@@ -50,10 +50,7 @@ fn normal_address(text: &str) -> String {
 /// InitiateAuthentication: checks the SVN, the address and the CIs, starts a session and
 /// answers `serverSigned1` signed with SK.DPauth.
 pub(super) fn initiate(ctx: &Context<'_>) -> Outcome {
-    match initiate_inner(ctx) {
-        Ok(fields) => Outcome::success(fields),
-        Err(failure) => Outcome::failed(failure),
-    }
+    Outcome::of(initiate_inner(ctx))
 }
 
 fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
@@ -182,12 +179,7 @@ pub(super) fn authenticate_client(ctx: &Context<'_>) -> Outcome {
         // one after every failure) names an unknown transactionId and changes nothing.
         ctx.es9.sessions.end(&tid);
     }
-    let mut outcome = match result {
-        Ok(fields) => Outcome::success(fields),
-        Err(failure) => Outcome::failed(failure),
-    };
-    outcome.eid = eid;
-    outcome.with_order(order.as_ref())
+    Outcome::of(result).of_session(eid, order.as_ref())
 }
 
 fn authenticate_inner(

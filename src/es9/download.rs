@@ -25,13 +25,13 @@ pub(super) fn get_bound_profile_package(ctx: &Context<'_>) -> Outcome {
         None => return Outcome::failed(unknown_session("no session in progress")),
         Some(Err(stage)) => {
             let known = ctx.es9.sessions.get(&tid, current);
-            let mut outcome = Outcome::failed(unknown_session(if stage == Stage::Busy {
+            let eid = known.as_ref().and_then(|s| s.euicc.as_ref().map(|e| e.eid));
+            return Outcome::failed(unknown_session(if stage == Stage::Busy {
                 "another call of this session is in progress"
             } else {
                 "AuthenticateClient has not succeeded in this session"
-            }));
-            outcome.eid = known.as_ref().and_then(|s| s.euicc.as_ref().map(|e| e.eid));
-            return outcome.with_order(known.and_then(|s| s.order).as_ref());
+            }))
+            .of_session(eid, known.and_then(|s| s.order).as_ref());
         }
         Some(Ok(session)) => session,
     };
@@ -44,12 +44,7 @@ pub(super) fn get_bound_profile_package(ctx: &Context<'_>) -> Outcome {
         // with a new session.
         ctx.es9.sessions.end(&tid);
     }
-    let mut outcome = match result {
-        Ok(fields) => Outcome::success(fields),
-        Err(failure) => Outcome::failed(failure),
-    };
-    outcome.eid = eid;
-    outcome.with_order(order.as_ref())
+    Outcome::of(result).of_session(eid, order.as_ref())
 }
 
 fn bind(

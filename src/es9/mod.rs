@@ -162,6 +162,24 @@ impl Outcome {
         }
     }
 
+    /// The answer of a function that produced `result`.
+    pub(crate) fn of(result: Result<Map<String, Value>, Failure>) -> Self {
+        match result {
+            Ok(fields) => Outcome::success(fields),
+            Err(failure) => Outcome::failed(failure),
+        }
+    }
+
+    /// Names the eUICC and the order of the session the call belonged to, for the journal.
+    fn of_session(
+        mut self,
+        eid: Option<crate::ids::Eid>,
+        order: Option<&session::OrderRef>,
+    ) -> Self {
+        self.eid = eid;
+        self.with_order(order)
+    }
+
     fn with_order(mut self, order: Option<&session::OrderRef>) -> Self {
         if let Some(o) = order {
             self.iccid = Some(o.iccid);

@@ -190,16 +190,14 @@ pub(super) fn cancel_session(ctx: &Context<'_>) -> Outcome {
     let Some(session) = ctx.es9.sessions.get(&tid, |w| ctx.es9.app.is_current(w)) else {
         return Outcome::failed(unknown_session("no session in progress"));
     };
-    let order = session.order.clone();
-    let mut outcome = match cancel_inner(ctx, tid, &session) {
-        Ok(()) => {
-            ctx.es9.sessions.end(&tid);
-            Outcome::success(Map::new())
-        }
-        Err(failure) => Outcome::failed(failure),
-    };
-    outcome.eid = session.euicc.as_ref().map(|e| e.eid);
-    outcome.with_order(order.as_ref())
+    let result = cancel_inner(ctx, tid, &session).map(|()| {
+        ctx.es9.sessions.end(&tid);
+        Map::new()
+    });
+    Outcome::of(result).of_session(
+        session.euicc.as_ref().map(|e| e.eid),
+        session.order.as_ref(),
+    )
 }
 
 fn cancel_inner(

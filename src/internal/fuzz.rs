@@ -37,6 +37,26 @@ thread_local! {
     static HARNESS: Harness = harness();
 }
 
+/// Sends `request` from `peer` through `router` on `runtime`: the answer's status and body.
+fn send<E: crate::exchange::Engine>(
+    runtime: &tokio::runtime::Runtime,
+    router: &EngineService<E>,
+    request: hyper::Request<Full<Bytes>>,
+    peer: &Arc<Peer>,
+) -> (hyper::StatusCode, Bytes) {
+    runtime.block_on(async {
+        let response = router.call(request, peer).await;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        (status, bytes)
+    })
+}
+
 /// A runtime for one thread and an application running the default scenario in it.
 fn runtime_and_app() -> (tokio::runtime::Runtime, Arc<Scenario>, App) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -160,17 +180,7 @@ fn request(h: &Harness, path: u8, flags: u8, body: &[u8]) {
         return;
     };
     let before = snapshot(&h.app);
-    let (status, bytes) = h.runtime.block_on(async {
-        let response = h.router.call(request, &peer).await;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        (status, bytes)
-    });
+    let (status, bytes) = send(&h.runtime, &h.router, request, &peer);
     // Every answer is JSON (an ES2+ envelope, platform data, or an HTTP error object).
     let json: serde_json::Value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("{status} {path}: not JSON ({e}): {bytes:?}"));
@@ -331,15 +341,7 @@ fn es9_session(h: &Es9Harness) -> String {
         return String::new();
     };
     let peer = Arc::new(Peer::new(SocketAddr::from(([127, 0, 0, 1], 40001)), None));
-    let bytes = h.runtime.block_on(async {
-        let response = h.router.call(request, &peer).await;
-        response
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default()
-    });
+    let (_, bytes) = send(&h.runtime, &h.router, request, &peer);
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let tid = json["transactionId"]
         .as_str()
@@ -418,17 +420,7 @@ fn es9_call(h: &Es9Harness, path: u8, flags: u8, body: &[u8]) {
         return;
     };
     let before = snapshot(&h.app);
-    let (status, bytes) = h.runtime.block_on(async {
-        let response = h.router.call(request, &peer).await;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        (status, bytes)
-    });
+    let (status, bytes) = send(&h.runtime, &h.router, request, &peer);
     if status == 204 {
         assert!(bytes.is_empty(), "204 with a body: {bytes:?}");
         assert!(
