@@ -23,7 +23,6 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::Server;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -59,21 +58,6 @@ fn options() -> Result<Options> {
         }
     }
     Ok(o)
-}
-
-fn start_server(options: &Options, dir: &std::path::Path) -> Result<Server> {
-    let certs = dir.join("certs");
-    let scenario = dir.join("bench.yaml");
-    support::start_server(
-        &options.binary,
-        &[
-            "--certs-dir".as_ref(),
-            certs.as_os_str(),
-            "--scenario".as_ref(),
-            scenario.as_os_str(),
-        ],
-        "warn,smdpp_mock::server=info",
-    )
 }
 
 /// User + system CPU seconds of a process (all its threads).
@@ -231,7 +215,12 @@ fn main() -> Result<()> {
             total + 100
         ),
     )?;
-    let server = start_server(&options, &dir)?;
+    let server = support::start_server(
+        &options.binary,
+        &dir,
+        "bench.yaml",
+        "warn,smdpp_mock::server=info",
+    )?;
     let pid = server.child.id().to_string();
     let address = format!("localhost:{}", server.es9.port());
     let gsma = GsmaPki::new(&dir.join("certs"));

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{rss_mb, Server};
+use support::rss_mb;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
@@ -131,21 +131,6 @@ devices:
       - {{ after: 50ms, event: download }}
       - {{ after: 50ms, event: install-success }}
 "#
-    )
-}
-
-fn start_server(options: &Options, dir: &std::path::Path) -> Result<Server> {
-    let certs = dir.join("certs");
-    let scenario = dir.join("hostile.yaml");
-    support::start_server(
-        &options.binary,
-        &[
-            "--certs-dir".as_ref(),
-            certs.as_os_str(),
-            "--scenario".as_ref(),
-            scenario.as_os_str(),
-        ],
-        "warn,smdpp_mock::server=info",
     )
 }
 
@@ -383,7 +368,12 @@ async fn main() -> Result<()> {
     let answered = Arc::new(AtomicU64::new(0));
     let receiver = huge_receiver(answered.clone()).await?;
     std::fs::write(dir.join("hostile.yaml"), scenario(receiver))?;
-    let server = start_server(&options, &dir)?;
+    let server = support::start_server(
+        &options.binary,
+        &dir,
+        "hostile.yaml",
+        "warn,smdpp_mock::server=info",
+    )?;
     let pid = server.child.id();
     println!(
         "hostile soak: {} s, server pid {pid} on {}, RSS after start {:.1} MB",

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{rss_mb, Server};
+use support::rss_mb;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
@@ -161,21 +161,6 @@ devices:
     )
 }
 
-fn start_server(options: &Options, dir: &std::path::Path) -> Result<Server> {
-    let certs = dir.join("certs");
-    let scenario = dir.join("soak.yaml");
-    support::start_server(
-        &options.binary,
-        &[
-            "--certs-dir".as_ref(),
-            certs.as_os_str(),
-            "--scenario".as_ref(),
-            scenario.as_os_str(),
-        ],
-        "warn,smdpp_mock::server=info,smdpp_mock::http=info",
-    )
-}
-
 async fn admin_get(admin: SocketAddr, path: &str) -> Result<Value> {
     let tcp = tokio::net::TcpStream::connect(admin).await?;
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
@@ -306,7 +291,12 @@ async fn main() -> Result<()> {
     let received = Arc::new(Received::default());
     let receiver_addr = receiver(mood.clone(), received.clone()).await?;
     std::fs::write(dir.join("soak.yaml"), scenario(receiver_addr))?;
-    let server = start_server(&options, &dir)?;
+    let server = support::start_server(
+        &options.binary,
+        &dir,
+        "soak.yaml",
+        "warn,smdpp_mock::server=info,smdpp_mock::http=info",
+    )?;
     let pid = server.child.id();
     println!(
         "soak: {} s, {} connections, server pid {pid} on {}",

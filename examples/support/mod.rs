@@ -30,11 +30,12 @@ impl Drop for Server {
     }
 }
 
-/// Starts `binary serve` on loopback port 0 (ES2+, admin, ES9+) with JSON logs, `extra`
-/// arguments and `RUST_LOG=rust_log`, and waits for its addresses.
+/// Starts `binary serve` on loopback port 0 (ES2+, admin, ES9+) with JSON logs, the test PKI in
+/// `dir/certs`, the scenario `dir/scenario` and `RUST_LOG=rust_log`, and waits for its addresses.
 pub(crate) fn start_server(
     binary: &std::path::Path,
-    extra: &[&std::ffi::OsStr],
+    dir: &std::path::Path,
+    scenario: &str,
     rust_log: &str,
 ) -> Result<Server> {
     let mut child = Command::new(binary)
@@ -46,7 +47,10 @@ pub(crate) fn start_server(
             "127.0.0.1:0",
         ])
         .args(["--es9-listen", "127.0.0.1:0", "--log-format", "json"])
-        .args(extra)
+        .arg("--certs-dir")
+        .arg(dir.join("certs"))
+        .arg("--scenario")
+        .arg(dir.join(scenario))
         .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
