@@ -90,6 +90,16 @@ impl HttpRefusal {
             disconnected: false,
         }
     }
+
+    /// The answer: [`error_body`] with the status and message, and the refusal's headers.
+    pub(crate) fn answer(&self) -> Answer {
+        Answer {
+            status: self.status,
+            body: Bytes::from(error_body(self.status, &self.message).to_string()),
+            allow: self.allow,
+            close: self.close,
+        }
+    }
 }
 
 /// One call, as the HTTP layer hands it to the engine.

@@ -25,9 +25,7 @@ use crate::clock::es2_timestamp_shared;
 use crate::conformance::catalog::CheckId;
 use crate::conformance::grade::{self, Grade};
 use crate::conformance::policy;
-use crate::exchange::{
-    error_body, Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST,
-};
+use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST};
 use crate::journal::{cut, BodyText, Disconnect, JournalEntry, IDENTIFIER_LIMIT};
 use crate::metrics::StatusLabel;
 use crate::sgp22::{StatusCode, FORMAT_INVALID};
@@ -371,15 +369,10 @@ impl Record {
 
     /// Answers an HTTP-level refusal with the JSON error.
     fn refusal(&mut self, refusal: HttpRefusal) -> Answer {
-        let body = Bytes::from(error_body(refusal.status, &refusal.message).to_string());
-        self.response = Some(body.clone());
+        let answer = refusal.answer();
+        self.response = Some(answer.body.clone());
         self.disconnected |= refusal.disconnected;
-        Answer {
-            status: refusal.status,
-            body,
-            allow: refusal.allow,
-            close: refusal.close,
-        }
+        answer
     }
 
     /// Answers `Failed` with `error`, decided outside the functions.

@@ -31,9 +31,7 @@ use tracing::{debug, info};
 use crate::app::{App, World};
 use crate::caller::Peer;
 use crate::clock::es2_timestamp_shared;
-use crate::exchange::{
-    error_body, Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST,
-};
+use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST};
 use crate::fault::FaultAction;
 use crate::ids::Iccid;
 use crate::journal::{cut, BodyText, Disconnect, JournalEntry, IDENTIFIER_LIMIT};
@@ -544,15 +542,10 @@ impl Record {
     }
 
     fn refusal(&mut self, refusal: HttpRefusal) -> Answer {
-        let body = Bytes::from(error_body(refusal.status, &refusal.message).to_string());
-        self.response = Some(body.clone());
+        let answer = refusal.answer();
+        self.response = Some(answer.body.clone());
         self.disconnected |= refusal.disconnected;
-        Answer {
-            status: refusal.status,
-            body,
-            allow: refusal.allow,
-            close: refusal.close,
-        }
+        answer
     }
 
     /// The JSON answer of an outcome (§6.5.1: 200 with a header for request/response
