@@ -335,20 +335,10 @@ impl Store {
     ) -> Result<T, UpdateError<E>> {
         let (slot, mutex) = self.slot(key).ok_or(UpdateError::UnknownIccid)?;
         let _commit = self.commit_guard();
-        let mut profile = lock(mutex);
-        let mut step = check(&profile).map_err(UpdateError::Refused)?;
+        let profile = lock(mutex);
+        let step = check(&profile).map_err(UpdateError::Refused)?;
         self.rebind_matching_id(key, &profile, &step.next)?;
-        step.next.modified = true;
-        self.recount(&profile, &step.next);
-        *profile = step.next;
-        self.sync_pool(slot, &profile);
-        let result = then(Updated {
-            profile: profile.clone(),
-            effects: step.effects,
-        });
-        drop(profile);
-        self.inner.changed.notify();
-        Ok(result)
+        Ok(self.commit(slot, profile, step, then))
     }
 
     /// Takes an Available profile of `profile_type` and commits the step `check` returns for it.
@@ -384,13 +374,13 @@ impl Store {
             let Some(mutex) = self.inner.slots.get(slot as usize) else {
                 continue;
             };
-            let mut profile = lock(mutex);
+            let profile = lock(mutex);
             if profile.state != ProfileState::Available {
                 // Taken by ICCID since it was queued: a stale pool slot.
                 self.sync_pool(slot, &profile);
                 continue;
             }
-            let mut step = match check(&profile) {
+            let step = match check(&profile) {
                 Ok(step) => step,
                 Err(e) => {
                     self.sync_pool(slot, &profile);
@@ -406,18 +396,31 @@ impl Store {
                 self.sync_pool(slot, &profile);
                 continue;
             }
-            step.next.modified = true;
-            self.recount(&profile, &step.next);
-            *profile = step.next;
-            self.sync_pool(slot, &profile);
-            let result = then(Updated {
-                profile: profile.clone(),
-                effects: step.effects,
-            });
-            drop(profile);
-            self.inner.changed.notify();
-            return Ok(result);
+            return Ok(self.commit(slot, profile, step, then));
         }
+    }
+
+    /// Makes `step` the profile's state (its counts, its pool membership), runs `then` on the
+    /// update while the profile is still locked, and announces the change once it is unlocked.
+    /// The caller holds the commit guard and has rebound the MatchingID.
+    fn commit<T>(
+        &self,
+        slot: u32,
+        mut profile: MutexGuard<'_, Profile>,
+        mut step: Step,
+        then: impl FnOnce(Updated) -> T,
+    ) -> T {
+        step.next.modified = true;
+        self.recount(&profile, &step.next);
+        *profile = step.next;
+        self.sync_pool(slot, &profile);
+        let result = then(Updated {
+            profile: profile.clone(),
+            effects: step.effects,
+        });
+        drop(profile);
+        self.inner.changed.notify();
+        result
     }
 
     /// Moves the MatchingID index of `key` from the profile `before` to `after`; fails if the
