@@ -175,6 +175,24 @@ impl Tally {
     }
 }
 
+/// A DownloadOrder for `profile_type`, counted; the ICCID it allocated, if it did.
+async fn download_order(
+    client: &OperatorClient,
+    tally: &Tally,
+    profile_type: &str,
+) -> Option<String> {
+    let order = client
+        .call(
+            Function::DownloadOrder,
+            json!({ "profileType": profile_type, "eid": EID }),
+        )
+        .await;
+    tally.count(&order);
+    order
+        .ok()
+        .and_then(|r| r.body["iccid"].as_str().map(str::to_owned))
+}
+
 async fn event_id_loop(
     client: OperatorClient,
     worker: usize,
@@ -184,17 +202,7 @@ async fn event_id_loop(
     let mut n: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let order = client
-            .call(
-                Function::DownloadOrder,
-                json!({ "profileType": "LOOP", "eid": EID }),
-            )
-            .await;
-        tally.count(&order);
-        let Some(iccid) = order
-            .ok()
-            .and_then(|r| r.body["iccid"].as_str().map(str::to_owned))
-        else {
+        let Some(iccid) = download_order(&client, &tally, "LOOP").await else {
             continue;
         };
         let mut id = format!("W{worker:02}-{n:012}-");
@@ -337,17 +345,7 @@ async fn notifying_orders(client: OperatorClient, stop: Arc<AtomicBool>, tally: 
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
-        let order = client
-            .call(
-                Function::DownloadOrder,
-                json!({ "profileType": "NOTIFY", "eid": EID }),
-            )
-            .await;
-        tally.count(&order);
-        let Some(iccid) = order
-            .ok()
-            .and_then(|r| r.body["iccid"].as_str().map(str::to_owned))
-        else {
+        let Some(iccid) = download_order(&client, &tally, "NOTIFY").await else {
             continue;
         };
         let r = client
