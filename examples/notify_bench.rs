@@ -75,12 +75,10 @@ async fn es2_client(
     let chain =
         CertificateDer::pem_file_iter(pki.cert_path("test-mno"))?.collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(pki.key_path("test-mno"))?;
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, key)?;
+    let config = rustls::ClientConfig::builder_with_provider(smdpp_mock::pki::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)?;
     let tcp = TcpStream::connect(server.es2_addr()).await?;
     tcp.set_nodelay(true)?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -180,8 +178,7 @@ async fn main() -> Result<(), BoxError> {
     let total: usize = std::env::args().nth(1).map_or(Ok(50_000), |a| a.parse())?;
     let (url, received) = receiver().await?;
     let dir = std::env::temp_dir().join(format!("smdpp-notify-bench-{}", std::process::id()));
-    let mut config = ServerConfig::new(Scenario::default_scenario()?);
-    config.es2_addr = "127.0.0.1:0".parse()?;
+    let mut config = ServerConfig::ephemeral(Scenario::default_scenario()?);
     config.admin_addr = None;
     config.certs_dir = dir.join("certs");
     config.notify_queue_capacity = total.max(10_000);

@@ -59,17 +59,23 @@ impl Clock {
         }
     }
 
-    /// Waits until `elapsed` has passed on this clock since `mark`: real time plus any
-    /// [`Clock::advance`] made since, so moving the clock also moves device timelines — even
-    /// an advance made before this wait began.
+    /// How much time has passed on this clock since `mark`: real (tokio) time plus any
+    /// [`Clock::advance`] made since. A [`Clock::reset`] never makes it go backwards.
+    pub fn elapsed(&self, mark: ClockMark) -> std::time::Duration {
+        let jumped = self.offset_ms.load(Ordering::Relaxed) - mark.offset_ms;
+        mark.real.elapsed() + std::time::Duration::from_millis(jumped.max(0) as u64)
+    }
+
+    /// Waits until `elapsed` has passed on this clock since `mark` ([`Clock::elapsed`]), so
+    /// moving the clock also moves device timelines — even an advance made before this wait
+    /// began.
     pub async fn sleep_until(&self, mark: ClockMark, elapsed: std::time::Duration) {
         let target = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
         loop {
             let advanced = self.advanced.notified();
             tokio::pin!(advanced);
             advanced.as_mut().enable();
-            let jumped = self.offset_ms.load(Ordering::Relaxed) - mark.offset_ms;
-            let waited = mark.real.elapsed().as_millis() as i64 + jumped.max(0);
+            let waited = i64::try_from(self.elapsed(mark).as_millis()).unwrap_or(i64::MAX);
             let left = target.saturating_sub(waited);
             if left <= 0 {
                 return;

@@ -78,8 +78,8 @@
 //! # async fn run() -> anyhow::Result<()> {
 //! use smdpp_mock::{Scenario, Server, ServerConfig};
 //!
-//! let mut config = ServerConfig::new(Scenario::default_scenario()?);
-//! config.es2_addr = "127.0.0.1:0".parse()?;
+//! // Every listener on a free port; `ServerConfig::new` has the command line's defaults.
+//! let config = ServerConfig::ephemeral(Scenario::default_scenario()?);
 //! let server = Server::start(config).await?;
 //! println!("ES2+ on https://{}", server.es2_addr());
 //! server.shutdown().await;

@@ -99,6 +99,21 @@ impl ServerConfig {
         }
     }
 
+    /// [`ServerConfig::new`] with every listener on a free port of 127.0.0.1 (port 0): ES2+,
+    /// ES9+ and the admin API. For tests and for embedding beside other services, so that a
+    /// mock already running on the default ports (or anything else there) never gets in the
+    /// way; the ports taken are [`Server::es2_addr`], [`Server::es9_addr`] and
+    /// [`Server::admin_addr`].
+    pub fn ephemeral(scenario: Scenario) -> Self {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        ServerConfig {
+            es2_addr: any_port,
+            es9_addr: Some(any_port),
+            admin_addr: Some(any_port),
+            ..ServerConfig::new(scenario)
+        }
+    }
+
     /// The server certificate's SANs.
     pub fn server_sans(&self) -> Vec<String> {
         let mut sans: Vec<String> = ["localhost", "127.0.0.1", "::1"]

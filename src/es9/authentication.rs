@@ -3,7 +3,6 @@
 //! eUICC is matched to the order an operator placed through ES2+.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{Map, Value};
 
@@ -121,7 +120,7 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
         Session {
             world: ctx.world.clone(),
             stage: Stage::Initiated,
-            touched: Instant::now(),
+            touched: ctx.es9.app.clock.mark(),
             smdp_address: address.to_owned(),
             server_challenge,
             svn: info1.svn,

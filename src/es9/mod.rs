@@ -264,9 +264,9 @@ impl Es9 {
     /// The engine of `app`, signing with `credentials`.
     pub(crate) fn new(app: App, credentials: Arc<ServerCredentials>, config: Es9Config) -> Self {
         Es9 {
+            sessions: Sessions::new(config.session_ttl, app.clock.clone()),
             app,
             credentials,
-            sessions: Sessions::new(config.session_ttl),
             config,
             seen: Mutex::default(),
             eums: Mutex::default(),

@@ -10,9 +10,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::app::World;
+use crate::clock::{Clock, ClockMark};
 use crate::ids::{Eid, Iccid, IccidKey};
 
 /// Sessions in progress kept at most.
@@ -95,7 +96,8 @@ pub(crate) struct Session {
     /// The world it started in: a reset or a new scenario ends it.
     pub(crate) world: Arc<World>,
     pub(crate) stage: Stage,
-    pub(crate) touched: Instant,
+    /// When a call last used it, on the mock's clock: advancing the clock ages sessions too.
+    pub(crate) touched: ClockMark,
     /// The SM-DP+ address as the LPA sent it, echoed in `serverSigned1`.
     pub(crate) smdp_address: String,
     pub(crate) server_challenge: [u8; 16],
@@ -164,16 +166,23 @@ pub(crate) struct Sessions {
     active: Mutex<Table<Session>>,
     delivered: Mutex<Table<Delivered>>,
     ttl: Duration,
+    clock: Clock,
 }
 
 impl Sessions {
-    /// Sessions forgotten when untouched for `ttl`.
-    pub(crate) fn new(ttl: Duration) -> Self {
+    /// Sessions forgotten when untouched for `ttl` on `clock`.
+    pub(crate) fn new(ttl: Duration, clock: Clock) -> Self {
         Sessions {
             active: Mutex::default(),
             delivered: Mutex::default(),
             ttl,
+            clock,
         }
+    }
+
+    /// Whether a session last touched at `touched` has outlived its time to live.
+    fn expired(&self, touched: ClockMark) -> bool {
+        self.clock.elapsed(touched) > self.ttl
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, Table<Session>> {
@@ -186,12 +195,11 @@ impl Sessions {
 
     /// Starts a session.
     pub(crate) fn start(&self, tid: TransactionId, session: Session) {
-        let ttl = self.ttl;
         let mut table = self.active();
         // Expired sessions at the front go first.
         while let Some(oldest) = table.order.front().copied() {
             match table.map.get(&oldest) {
-                Some(s) if s.touched.elapsed() > ttl => {
+                Some(s) if self.expired(s.touched) => {
                     table.map.remove(&oldest);
                     table.order.pop_front();
                 }
@@ -212,11 +220,11 @@ impl Sessions {
     ) -> Option<Session> {
         let mut table = self.active();
         let session = table.map.get_mut(tid)?;
-        if session.touched.elapsed() > self.ttl || !current(&session.world) {
+        if self.expired(session.touched) || !current(&session.world) {
             table.map.remove(tid);
             return None;
         }
-        session.touched = Instant::now();
+        session.touched = self.clock.mark();
         Some(session.clone())
     }
 
@@ -232,11 +240,11 @@ impl Sessions {
     ) -> Option<Result<Session, Stage>> {
         let mut table = self.active();
         let session = table.map.get_mut(tid)?;
-        if session.touched.elapsed() > self.ttl || !current(&session.world) {
+        if self.expired(session.touched) || !current(&session.world) {
             table.map.remove(tid);
             return None;
         }
-        session.touched = Instant::now();
+        session.touched = self.clock.mark();
         if session.stage != stage {
             return Some(Err(session.stage));
         }
@@ -288,11 +296,11 @@ mod tests {
     use super::*;
     use crate::scenario::Scenario;
 
-    fn session(world: &Arc<World>) -> Session {
+    fn session(world: &Arc<World>, clock: &Clock) -> Session {
         Session {
             world: world.clone(),
             stage: Stage::Initiated,
-            touched: Instant::now(),
+            touched: clock.mark(),
             smdp_address: "localhost:6444".into(),
             server_challenge: [0; 16],
             svn: [2, 2, 0],
@@ -304,28 +312,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sessions_are_bounded_in_number_and_expire() {
+    // Paused tokio time: the clock moves only when the test moves it, so the bound is tested
+    // apart from expiry however slowly the machine runs.
+    #[tokio::test(start_paused = true)]
+    async fn sessions_are_bounded_in_number_and_expire() {
         let world = Arc::new(World::new(Arc::new(Scenario::default_scenario().unwrap())));
-        let sessions = Sessions::new(Duration::from_millis(50));
+        let clock = Clock::system();
+        let sessions = Sessions::new(Duration::from_secs(50), clock.clone());
         let first = TransactionId::random();
-        sessions.start(first, session(&world));
+        sessions.start(first, session(&world, &clock));
         for _ in 0..MAX_SESSIONS + 10 {
-            sessions.start(TransactionId::random(), session(&world));
+            sessions.start(TransactionId::random(), session(&world, &clock));
         }
         assert_eq!(sessions.counts().0, MAX_SESSIONS, "the oldest went first");
         assert!(sessions.get(&first, |_| true).is_none());
         let last = TransactionId::random();
-        sessions.start(last, session(&world));
+        sessions.start(last, session(&world, &clock));
+        // Alive for 50 s from its last use, not from its start.
+        tokio::time::advance(Duration::from_secs(49)).await;
         assert!(sessions.get(&last, |_| true).is_some());
-        std::thread::sleep(Duration::from_millis(80));
+        tokio::time::advance(Duration::from_secs(49)).await;
+        assert!(sessions.get(&last, |_| true).is_some(), "touched, so alive");
+        // The mock's clock ages sessions too (the admin API's clock control).
+        clock.advance(Duration::from_secs(51));
         assert!(sessions.get(&last, |_| true).is_none(), "expired");
         // A new session sweeps the expired ones at the front.
-        sessions.start(TransactionId::random(), session(&world));
+        sessions.start(TransactionId::random(), session(&world, &clock));
         assert_eq!(sessions.counts().0, 1);
         // A reset world ends its sessions.
         let tid = TransactionId::random();
-        sessions.start(tid, session(&world));
+        sessions.start(tid, session(&world, &clock));
         assert!(sessions.get(&tid, |_| false).is_none());
     }
 

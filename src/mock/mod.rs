@@ -173,10 +173,7 @@ impl MockSmdpBuilder {
                 (dir.join("certs"), Some(dir))
             }
         };
-        let mut config = ServerConfig::new(scenario);
-        config.es2_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.admin_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-        config.es9_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        let mut config = ServerConfig::ephemeral(scenario);
         config.certs_dir = certs_dir.clone();
         config.extra_sans = self.extra_sans;
         if let Some(n) = self.journal_capacity {
@@ -341,6 +338,12 @@ impl MockSmdp {
         self.app().activation_address(&self.app().world())
     }
 
+    /// Moves the mock's clock forward by `by`, as `POST /admin/clock` does: orders expire and
+    /// device timelines play that much sooner, so a test never waits for them in real time.
+    pub fn advance_clock(&self, by: Duration) {
+        self.app().clock.advance(by);
+    }
+
     /// Notifications queued or being delivered now.
     pub fn pending_notifications(&self) -> usize {
         self.app().notifier.depth()
@@ -403,15 +406,16 @@ impl MockSmdp {
         Expectation::new(spec)
     }
 
-    /// Checks the expectations now. Unmet ones get up to 5 s, for notifications still to come
-    /// (device timelines wait before they queue anything, then deliveries take a moment).
+    /// Checks the expectations now. Unmet ones get up to 10 s, for notifications still to come
+    /// (device timelines wait before they queue anything, then deliveries take a moment); a
+    /// test whose expectations are met returns as soon as they are.
     ///
     /// # Panics
     ///
     /// When an expectation is not met, listing what the mock received.
     pub async fn verify(&self) {
         // Wall-clock time: with tokio's paused clock a tokio deadline would pass at once.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while let Some(report) = self.unmet() {
             // A call count already too high cannot come right by waiting.
             if std::time::Instant::now() >= deadline || self.overshot() {

@@ -36,6 +36,9 @@ pub type Behaviour =
 pub struct Receiver {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<Received>>>,
+    /// While false, every request is recorded at once but answered only when it turns true
+    /// ([`Receiver::held`], [`Receiver::release`]): "still in flight" without a race with time.
+    open: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Receiver {
@@ -53,6 +56,19 @@ impl Receiver {
         Self::start(None, behaviour).await
     }
 
+    /// A plain HTTP receiver that records each request and holds its answer (204) until
+    /// [`Receiver::release`].
+    pub async fn held() -> Self {
+        let receiver = Self::plain(Arc::new(|_| 204)).await;
+        receiver.open.send_replace(false);
+        receiver
+    }
+
+    /// Answers the requests held so far, and every one after.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
     /// An HTTPS receiver whose certificate comes from the CA in `certs`; with
     /// `require_client_cert` it accepts only clients with a certificate of that CA.
     pub async fn tls(certs: &Path, require_client_cert: bool, script: Script) -> Self {
@@ -64,7 +80,7 @@ impl Receiver {
         let mut spec = LeafSpec::new("receiver", Usage::Server);
         spec.sans = vec!["127.0.0.1".into(), "localhost".into()];
         let issued = ca.issue(&spec).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = smdpp_mock::pki::provider();
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .unwrap();
@@ -103,15 +119,18 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
         let seen = requests.clone();
+        let open = Arc::new(tokio::sync::watch::Sender::new(true));
+        let gate = open.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
                 let (seen, script, tls) = (seen.clone(), script.clone(), tls.clone());
+                let gate = gate.subscribe();
                 tokio::spawn(async move {
                     match tls {
-                        None => serve(TokioIo::new(tcp), None, seen, script).await,
+                        None => serve(TokioIo::new(tcp), None, seen, script, gate).await,
                         Some(config) => {
                             let Ok(stream) =
                                 tokio_rustls::TlsAcceptor::from(config).accept(tcp).await
@@ -124,13 +143,17 @@ impl Receiver {
                                 let cn = cert.subject().iter_common_name().next()?;
                                 cn.as_str().ok().map(str::to_owned)
                             });
-                            serve(TokioIo::new(stream), cn, seen, script).await
+                            serve(TokioIo::new(stream), cn, seen, script, gate).await
                         }
                     }
                 });
             }
         });
-        Receiver { addr, requests }
+        Receiver {
+            addr,
+            requests,
+            open,
+        }
     }
 
     pub fn http_url(&self) -> String {
@@ -164,11 +187,13 @@ async fn serve<IO>(
     cn: Option<String>,
     seen: Arc<Mutex<Vec<Received>>>,
     script: Behaviour,
+    gate: tokio::sync::watch::Receiver<bool>,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (seen, script, cn) = (seen.clone(), script.clone(), cn.clone());
+        let mut gate = gate.clone();
         async move {
             let headers = req.headers().clone();
             let body = req.into_body().collect().await?.to_bytes();
@@ -182,6 +207,7 @@ async fn serve<IO>(
                 });
                 seen.len() - 1
             };
+            let _ = gate.wait_for(|open| *open).await;
             let (status, answer, delay) = script(index, &json);
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

@@ -235,7 +235,7 @@ async fn unknown_and_expired_transaction_ids_are_refused() {
     let scenario =
         smdpp_mock::Scenario::from_yaml(&es9_scenario(&receiver.http_url(), "")).unwrap();
     let t = TestServer::configured(scenario, TempDir::new("es9-ttl"), |c| {
-        c.es9_session_timeout = std::time::Duration::from_millis(300);
+        c.es9_session_timeout = std::time::Duration::from_secs(300);
     })
     .await;
     let mut lpa = lpa(&t, EID1);
@@ -273,7 +273,8 @@ async fn unknown_and_expired_transaction_ids_are_refused() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Its time to live passes on the mock's clock (as with `POST /admin/clock`), not in real time.
+    t.mock.advance_clock(std::time::Duration::from_secs(301));
     let answer = lpa
         .call(
             &address,

@@ -2,6 +2,7 @@
 //! device simulation, and expectations checked on drop with a diagnostic.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::common::receiver::Receiver;
 use serde_json::json;
@@ -264,7 +265,7 @@ async fn verify_waits_for_timeline_notifications_and_counts_from_registration() 
 devices:
   - match: { profileType: STANDARD }
     timeline:
-      - { after: 400ms, event: download }
+      - { after: 1h, event: download }
 "#,
     );
     let mock = MockSmdp::builder()
@@ -301,8 +302,10 @@ devices:
         .await
         .unwrap();
     assert!(confirm.is_success(), "{:?}", confirm.body);
-    // Nothing is queued yet (the timeline waits 400 ms): verify still waits for it.
+    // Nothing is queued yet (the timeline waits an hour on the mock's clock); then the clock
+    // moves, and verify waits for the notification that follows.
     assert_eq!(mock.pending_notifications(), 0);
+    mock.advance_clock(Duration::from_secs(3600));
     mock.verify().await;
     assert_eq!(
         mock.profile(&iccid).unwrap().state,

@@ -1,6 +1,8 @@
 //! Transport limits on the ES2+ port (header size, header-read and idle timeouts, the
 //! connection limit, the handshake timeout, TLS versions) and the admin API's bearer token.
-//! Every limit is set small here; assertions are about what happens, never about how fast.
+//! Each test sets small only the limit it is about, and leaves the rest at their defaults (ten
+//! seconds and more), so that the clients it expects to be served are never caught by a limit
+//! however slowly the machine runs; assertions are about what happens, never about how fast.
 
 use std::time::Duration;
 
@@ -13,24 +15,19 @@ use smdpp_mock::Scenario;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn limits() -> Limits {
-    Limits {
-        max_header_bytes: 8192,
-        handshake_timeout: Duration::from_millis(300),
-        header_read_timeout: Duration::from_millis(300),
-        idle_timeout: Duration::from_millis(400),
-        max_connections: 3,
-        ..Limits::default()
-    }
-}
-
-async fn server(yaml: Option<&str>) -> TestServer {
+/// A server with `limits` (the default scenario unless `yaml`).
+async fn server(yaml: Option<&str>, limits: Limits) -> TestServer {
     let scenario = match yaml {
         Some(y) => Scenario::from_yaml(y).unwrap(),
         None => Scenario::default_scenario().unwrap(),
     };
-    TestServer::configured(scenario, TempDir::new("limits"), |c| c.limits = limits()).await
+    TestServer::configured(scenario, TempDir::new("limits"), |c| c.limits = limits).await
 }
+
+/// A short limit for the one under test: long enough for a client that sends its request head
+/// (or its handshake) at once to get it in on a loaded machine, short enough that the test does
+/// not wait long for a client that never does.
+const SHORT: Duration = Duration::from_secs(1);
 
 /// Reads until the peer closes (EOF or an error); panics if it stays open 10 s or sends data.
 async fn assert_closed<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, what: &str) {
@@ -53,7 +50,14 @@ fn request_head(body_len: usize) -> String {
 
 #[tokio::test]
 async fn an_oversized_request_head_gets_431_and_changes_nothing() {
-    let t = server(None).await;
+    let t = server(
+        None,
+        Limits {
+            max_header_bytes: 8192,
+            ..Limits::default()
+        },
+    )
+    .await;
     let before = t.snapshot();
     let mut tls = t.raw_tls("test-mno").await;
     let head = format!(
@@ -83,7 +87,14 @@ async fn an_oversized_request_head_gets_431_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_slow_client_is_cut_off_without_holding_up_others() {
-    let t = server(None).await;
+    let t = server(
+        None,
+        Limits {
+            header_read_timeout: SHORT,
+            ..Limits::default()
+        },
+    )
+    .await;
     let mut slow = t.raw_tls("test-mno").await;
     // Half a request head, then nothing.
     slow.write_all(request_head(2).as_bytes()).await.unwrap();
@@ -106,7 +117,15 @@ async fn a_slow_client_is_cut_off_without_holding_up_others() {
 
 #[tokio::test]
 async fn a_client_that_stalls_in_its_body_gets_408_and_is_disconnected() {
-    let t = server(None).await;
+    // The header-read timeout is the body's deadline as well.
+    let t = server(
+        None,
+        Limits {
+            header_read_timeout: SHORT,
+            ..Limits::default()
+        },
+    )
+    .await;
     let before = t.snapshot();
     let mut tls = t.raw_tls("test-mno").await;
     tls.write_all(format!("{}\r\n{{\"profileType\":", request_head(100)).as_bytes())
@@ -124,8 +143,16 @@ async fn a_client_that_stalls_in_its_body_gets_408_and_is_disconnected() {
 
 #[tokio::test]
 async fn over_http2_a_slow_answer_is_not_cut_as_idle() {
-    let t = server(Some(&delayed_scenario(Function::DownloadOrder, "1200ms"))).await;
-    // Longer than header-read plus idle timeouts (300 + 400 ms).
+    // The answer takes longer than the header-read and idle timeouts together.
+    let t = server(
+        Some(&delayed_scenario(Function::DownloadOrder, "2500ms")),
+        Limits {
+            header_read_timeout: SHORT,
+            idle_timeout: SHORT,
+            ..Limits::default()
+        },
+    )
+    .await;
     let reply = t
         .client("test-mno")
         .http2()
@@ -139,7 +166,14 @@ async fn over_http2_a_slow_answer_is_not_cut_as_idle() {
 
 #[tokio::test]
 async fn an_idle_connection_is_closed_but_a_slow_answer_is_not() {
-    let t = server(Some(&delayed_scenario(Function::ConfirmOrder, "900ms"))).await;
+    let t = server(
+        Some(&delayed_scenario(Function::ConfirmOrder, "2500ms")),
+        Limits {
+            idle_timeout: SHORT,
+            ..Limits::default()
+        },
+    )
+    .await;
     let client = t.client("test-mno");
     let iccid = download_by_type(&client, "STANDARD", None).await;
 
@@ -226,7 +260,14 @@ async fn connections_over_the_limit_are_refused_and_counted() {
 
 #[tokio::test]
 async fn a_client_that_never_completes_the_handshake_is_cut_off() {
-    let t = server(None).await;
+    let t = server(
+        None,
+        Limits {
+            handshake_timeout: Duration::from_secs(2),
+            ..Limits::default()
+        },
+    )
+    .await;
     let mut tcp = TcpStream::connect(t.es2_addr()).await.unwrap();
     // Served while the silent connection waits.
     t.client("test-mno")
@@ -246,7 +287,7 @@ async fn a_client_that_never_completes_the_handshake_is_cut_off() {
 /// protocol_version alert (RFC 8446 §4.2.1), as it only speaks TLS 1.2 and 1.3.
 #[tokio::test]
 async fn tls_below_1_2_is_refused() {
-    let t = server(None).await;
+    let t = server(None, Limits::default()).await;
     let mut hello = vec![0x03, 0x02]; // client_version TLS 1.1
     hello.extend_from_slice(&[7u8; 32]); // random
     hello.push(0); // session id

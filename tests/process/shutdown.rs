@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use smdpp_mock::es2::Function;
 
 use crate::common::receiver::Receiver;
@@ -12,10 +12,10 @@ use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_answers_in_flight_calls_and_drains_notifications() {
-    // A receiver that takes 2 s per notification: longer than the in-flight calls take, so
-    // the notifications are still outstanding when serving stops and only draining gets them out.
-    let receiver =
-        Receiver::plain_with(Arc::new(|_, _: &Value| (204, "", Duration::from_secs(2)))).await;
+    // A receiver that holds its answers until SIGTERM is sent: the notifications are still
+    // outstanding when serving stops however slowly this machine runs, and only draining gets
+    // them out. The callback's timeout is long, so a held attempt is never retried.
+    let receiver = Receiver::held().await;
     let dir = TempDir::new("sigterm");
     let scenario = dir.path().join("scenario.yaml");
     std::fs::write(
@@ -24,7 +24,7 @@ async fn sigterm_under_load_answers_in_flight_calls_and_drains_notifications() {
             r#"
 operators:
   - id: test-mno
-    callback: {{ url: "{}" }}
+    callback: {{ url: "{}", timeout: 60s }}
 profileTypes:
   - id: STANDARD
     owner: test-mno
@@ -115,6 +115,7 @@ faults:
         "all still pending at SIGTERM: {pending}"
     );
     process.sigterm();
+    receiver.release();
 
     for call in calls {
         let reply = call

@@ -3,7 +3,7 @@
 //! either the old or the new complete state.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -155,8 +155,7 @@ profileTypes:
 #[tokio::test]
 async fn two_instances_cannot_share_a_state_file() {
     let t = start(TempDir::new("state-lock"), SCENARIO).await;
-    let mut config = smdpp_mock::ServerConfig::new(Scenario::from_yaml(SCENARIO).unwrap());
-    config.es2_addr = "127.0.0.1:0".parse().unwrap();
+    let mut config = smdpp_mock::ServerConfig::ephemeral(Scenario::from_yaml(SCENARIO).unwrap());
     config.admin_addr = None;
     config.certs_dir = t.certs();
     config.state_file = Some(t.dir.path().join("state.json"));
@@ -184,8 +183,8 @@ async fn a_bad_state_file_is_refused_whole_with_the_reason() {
         async move {
             std::fs::write(&path, bytes).unwrap();
             std::fs::write(&scenario_file, yaml).unwrap();
-            let mut config = smdpp_mock::ServerConfig::new(Scenario::load(&scenario_file).unwrap());
-            config.es2_addr = "127.0.0.1:0".parse().unwrap();
+            let mut config =
+                smdpp_mock::ServerConfig::ephemeral(Scenario::load(&scenario_file).unwrap());
             config.admin_addr = None;
             config.certs_dir = dir.join("certs");
             config.state_file = Some(path);
@@ -274,13 +273,26 @@ fn kill_9_at_any_moment_leaves_a_complete_state_file() {
         .build()
         .unwrap();
     let mut saved_profiles = 0;
+    // How many profiles the state file at `state` holds (it must be one complete state).
+    let saved = |round: usize| -> usize {
+        let report = smdpp_mock::internal::state::check(&state, &scenario)
+            .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+        report
+            .split(", ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
     for round in 0..6 {
         // Saves every 5 ms while calls change state, so kills land mid-write.
         let process = spawn(dir.path(), 5);
         let client = Es2Client::from_dir(process.es2, &dir.path().join("certs"), "test-mno");
         let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
         let busy = {
             let stop = stop.clone();
+            let answered = answered.clone();
             let client = Arc::new(client);
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -289,7 +301,7 @@ fn kill_9_at_any_moment_leaves_a_complete_state_file() {
                     .unwrap();
                 rt.block_on(async {
                     while !stop.load(Ordering::SeqCst) {
-                        let _ = client
+                        let reply = client
                             .call_raw_result(
                                 Function::DownloadOrder,
                                 json!({
@@ -298,26 +310,38 @@ fn kill_9_at_any_moment_leaves_a_complete_state_file() {
                                 }),
                             )
                             .await;
+                        if reply.is_ok() {
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                 });
             })
         };
-        std::thread::sleep(Duration::from_millis(50 + next()));
+        // The kill lands at a random moment once orders are being made, however long the
+        // start took; in the first round, once one of them is in the file, so that the test
+        // never depends on how fast this machine gets there.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while answered.load(Ordering::SeqCst) == 0
+            || (round == 0 && (!state.exists() || saved(round) == 0))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no order was saved"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(next()));
         drop(process); // SIGKILL
         stop.store(true, Ordering::SeqCst);
         busy.join().unwrap();
         // Whatever moment it died at, the file is one complete state.
         if state.exists() {
-            let report = smdpp_mock::internal::state::check(&state, &scenario)
-                .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
-            let profiles: usize = report
-                .split(", ")
-                .nth(1)
-                .and_then(|s| s.split(' ').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap();
+            let profiles = saved(round);
             // Each restart starts from the previous file: the state only grows.
-            assert!(profiles >= saved_profiles, "round {round}: {report}");
+            assert!(
+                profiles >= saved_profiles,
+                "round {round}: {profiles} after {saved_profiles}"
+            );
             saved_profiles = profiles;
         }
     }
