@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
 pub mod process;
+pub mod readme;
 pub mod receiver;
 
 use std::path::{Path, PathBuf};
@@ -313,7 +314,7 @@ fn client_config_builder(
     for cert in CertificateDer::pem_file_iter(certs.join("ca.pem")).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    rustls::ClientConfig::builder_with_provider(smdpp_mock::pki::provider())
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)

@@ -1,9 +1,9 @@
 //! The dashboard in a real headless Chromium, driven over WebDriver (chromedriver): the page
 //! loads from the admin port, refreshes itself, and shows an ES2+ call made after it loaded.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the
-//! test says so and passes, unless `SMDPP_REQUIRE_BROWSER=1` (set by `.ci/run`) makes that a
-//! failure.
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them; `$CHROMIUM` and
+//! `$CHROMEDRIVER` name others). Without them the test is reported ignored (`[needs chromium]`),
+//! unless `SMDPP_REQUIRE_BROWSER=1` (set by `.ci/run`) makes that a failure.
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -12,17 +12,39 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::Needed;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use libtest_mimic::Trial;
 use serde_json::{json, Value};
 use smdpp_mock::es2::Function;
 use tokio::net::TcpStream;
 
-fn find(env: &str, default: &str) -> Option<PathBuf> {
+fn find(env: &str, default: &str) -> Result<PathBuf, String> {
     let path = std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from);
-    path.exists().then_some(path)
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing (${env} names another), so the dashboard was NOT checked in a \
+             browser. Debian/Ubuntu: apt-get install chromium chromium-driver",
+            path.display()
+        ))
+    }
+}
+
+/// The browser test, ignored without chromium and chromedriver.
+pub(crate) fn tests() -> (Needed, Vec<Trial>) {
+    let found = find("CHROMEDRIVER", "/usr/bin/chromedriver")
+        .and_then(|driver| find("CHROMIUM", "/usr/bin/chromium").map(|_| driver));
+    let needed = Needed::new("needs chromium", found, "SMDPP_REQUIRE_BROWSER");
+    let trials = vec![needed.trial(
+        "dashboard::the_dashboard_shows_a_call_made_after_it_loaded",
+        the_dashboard_shows_a_call_made_after_it_loaded,
+    )];
+    (needed, trials)
 }
 
 /// chromedriver on a free port, in a process group of its own with the Chromium it starts:
@@ -161,19 +183,8 @@ const ALLOCATED_STANDARD: &str = r#"const c = document.querySelector(
     '#profiles tr[data-operator="test-mno"][data-profile-type="STANDARD"] td[data-state="Allocated"]');
 return c ? c.textContent : null;"#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_shows_a_call_made_after_it_loaded() {
-    let (Some(chromedriver), Some(chromium)) = (
-        find("CHROMEDRIVER", "/usr/bin/chromedriver"),
-        find("CHROMIUM", "/usr/bin/chromium"),
-    ) else {
-        assert!(
-            std::env::var_os("SMDPP_REQUIRE_BROWSER").is_none(),
-            "SMDPP_REQUIRE_BROWSER is set but chromium/chromedriver are missing: apt-get install chromium chromium-driver"
-        );
-        eprintln!("SKIPPED: no /usr/bin/chromium or /usr/bin/chromedriver (apt-get install chromium chromium-driver)");
-        return;
-    };
+async fn the_dashboard_shows_a_call_made_after_it_loaded(chromedriver: PathBuf) {
+    let chromium = find("CHROMIUM", "/usr/bin/chromium").unwrap();
     let t = TestServer::start().await;
     let profile_dir = TempDir::new("chromium");
     let driver = Driver::start(&chromedriver).await;

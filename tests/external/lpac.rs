@@ -1,36 +1,71 @@
-//! The whole consumer flow with a real LPA: lpac (built by `../shared/tools/build-lpac.sh`) with
+//! The whole consumer flow with a real LPA: lpac (built by `scripts/build-lpac.sh`) with
 //! `smdpp-mock euicc` behind its stdio APDU driver, against the mock over real TLS, after an
-//! ES2+ order; and the same without lpac through `smdpp-mock device`.
+//! ES2+ order.
 //!
-//! lpac is found at `$SMDPP_LPAC`, else `target/lpac/lpac/build/src/lpac`. Without it the lpac
-//! tests say how to build it and pass, unless `SMDPP_REQUIRE_LPAC=1` (set by `.ci/run`) makes
-//! that a failure. lpac is AGPL/LGPL: it runs as an external program only.
+//! lpac is found at `$SMDPP_LPAC`, else `target/lpac/lpac/build/src/lpac`. Without it these tests
+//! are reported ignored (`[needs lpac]`) with a banner saying how to build it, unless
+//! `SMDPP_REQUIRE_LPAC=1` (set by `.ci/run`) makes that a failure. lpac is AGPL/LGPL: it runs as
+//! an external program only.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::Stdio;
+use std::time::Duration;
 
+use libtest_mimic::Trial;
 use serde_json::{json, Value};
 use smdpp_mock::profile::{OnDevice, ProfileState};
 
 use crate::common::*;
+use crate::Needed;
 
-fn lpac() -> Option<PathBuf> {
-    let found = std::env::var_os("SMDPP_LPAC")
-        .map(PathBuf::from)
-        .or_else(|| {
-            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lpac/lpac/build/src/lpac"))
-        })
-        .filter(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("SMDPP_REQUIRE_LPAC").is_none(),
-            "SMDPP_REQUIRE_LPAC is set but lpac is missing: build it with ../shared/tools/build-lpac.sh target/lpac, or set SMDPP_LPAC"
-        );
-        eprintln!(
-            "lpac not found: skipped. Build it with `../shared/tools/build-lpac.sh target/lpac` (or set SMDPP_LPAC=/path/to/lpac) to run this test"
-        );
+/// One lpac command runs this long at most: a hung lpac fails its test instead of hanging the
+/// suite. Generous, since a run takes well under a second on an idle machine.
+const LPAC_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Where lpac is, or why it is not there.
+fn find_lpac() -> Result<PathBuf, String> {
+    let (path, from) = match std::env::var_os("SMDPP_LPAC") {
+        Some(path) => (PathBuf::from(path), "SMDPP_LPAC"),
+        None => (
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lpac/lpac/build/src/lpac"),
+            "the default place",
+        ),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "lpac is not at {} ({from}), so the mock's ES9+ was NOT checked against an outside \
+             LPA. Build lpac with `scripts/build-lpac.sh` (needs git, cmake, make, a C \
+             compiler, pkg-config, libcjson-dev, libcurl4-openssl-dev), or set SMDPP_LPAC to an \
+             lpac binary built with its stdio APDU driver",
+            path.display()
+        ))
     }
-    found
+}
+
+/// The lpac tests, ignored without lpac.
+pub(crate) fn tests() -> (Needed, Vec<Trial>) {
+    let needed = Needed::new("needs lpac", find_lpac(), "SMDPP_REQUIRE_LPAC");
+    let trials = vec![
+        needed.trial(
+            "lpac::lpac_downloads_installs_enables_disables_and_deletes",
+            lpac_downloads_installs_enables_disables_and_deletes,
+        ),
+        needed.trial(
+            "lpac::lpac_with_confirmation_codes",
+            lpac_with_confirmation_codes,
+        ),
+        needed.trial(
+            "lpac::lpac_with_a_wrong_matching_id_fails_cleanly",
+            lpac_with_a_wrong_matching_id_fails_cleanly,
+        ),
+        needed.trial(
+            "lpac::the_readme_lpac_commands_work_as_written",
+            the_readme_lpac_commands_work_as_written,
+        ),
+    ];
+    (needed, trials)
 }
 
 /// An order released through ES2+: the ICCID and its Activation Code.
@@ -40,8 +75,10 @@ async fn released(t: &TestServer, extra: Value) -> (String, String) {
 }
 
 /// `smdpp-mock euicc -- lpac ARGS`: lpac's final `lpa` message (its code, message, data).
+/// lpac and the eUICC run in a process group of their own, killed whole when the run outlives
+/// [`LPAC_DEADLINE`] (or the test ends early).
 async fn run_lpac(t: &TestServer, lpac: &Path, args: &[&str]) -> Value {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"));
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_smdpp-mock"));
     cmd.arg("euicc")
         .arg("--certs-dir")
         .arg(t.dir.path().join("certs"))
@@ -51,10 +88,22 @@ async fn run_lpac(t: &TestServer, lpac: &Path, args: &[&str]) -> Value {
         .arg(lpac)
         .args(args)
         .env("no_proxy", "localhost,127.0.0.1")
-        .env("NO_PROXY", "localhost,127.0.0.1");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+        .env("NO_PROXY", "localhost,127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = cmd.spawn().expect("starting smdpp-mock euicc");
+    let mut group = ProcessGroup(child.id());
+    let out = match tokio::time::timeout(LPAC_DEADLINE, child.wait_with_output()).await {
+        Ok(out) => out.expect("waiting for smdpp-mock euicc"),
+        Err(_) => panic!(
+            "lpac {args:?} did not finish within {} s: killed",
+            LPAC_DEADLINE.as_secs()
+        ),
+    };
+    group.0 = None;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout
         .lines()
@@ -69,6 +118,21 @@ async fn run_lpac(t: &TestServer, lpac: &Path, args: &[&str]) -> Value {
     last["payload"].clone()
 }
 
+/// A process group, killed when dropped while still set: on a timeout or a panic (lpac is the
+/// eUICC's child, so killing the eUICC alone would leave it running).
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 fn points(received: &[crate::common::receiver::Received]) -> Vec<u64> {
     received
         .iter()
@@ -79,9 +143,7 @@ fn points(received: &[crate::common::receiver::Received]) -> Vec<u64> {
 /// `lpac profile download`, `notification process`, `profile list`, `profile
 /// enable/disable/delete`: the operator's receiver gets points 3 and 4, then the local points,
 /// and the mock's profile ends Installed and deleted on the device.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lpac_downloads_installs_enables_disables_and_deletes() {
-    let Some(lpac) = lpac() else { return };
+async fn lpac_downloads_installs_enables_disables_and_deletes(lpac: PathBuf) {
     let (t, receiver) = es9_started("").await;
     let chip = run_lpac(&t, &lpac, &["chip", "info"]).await;
     assert_eq!(chip["code"], 0, "{chip}");
@@ -124,9 +186,7 @@ async fn lpac_downloads_installs_enables_disables_and_deletes() {
 
 /// A Confirmation Code: the right one installs; a wrong one is refused (`8.2.7 / 3.8`), and
 /// past the limit the order is in Error with point 2.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lpac_with_confirmation_codes() {
-    let Some(lpac) = lpac() else { return };
+async fn lpac_with_confirmation_codes(lpac: PathBuf) {
     let (t, receiver) = es9_started("  limits: { confirmationCodeAttempts: 1 }").await;
     let (good, code) = released(&t, json!({ "confirmationCode": "1234" })).await;
     let download = run_lpac(
@@ -178,9 +238,7 @@ async fn lpac_with_confirmation_codes() {
 
 /// A wrong MatchingID: lpac reports the SM-DP+'s refusal, the mock journals AuthenticateClient
 /// refused and the CancelSession lpac sends, and nothing changes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lpac_with_a_wrong_matching_id_fails_cleanly() {
-    let Some(lpac) = lpac() else { return };
+async fn lpac_with_a_wrong_matching_id_fails_cleanly(lpac: PathBuf) {
     let (t, _receiver) = es9_started("").await;
     released(&t, json!({})).await;
     let before = t.snapshot();
@@ -219,58 +277,43 @@ async fn lpac_with_a_wrong_matching_id_fails_cleanly() {
     assert_eq!(t.snapshot(), before);
 }
 
-/// `smdpp-mock device`: the same flow without lpac, with the card kept in its state file
-/// between commands.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_device_command_downloads_enables_disables_and_deletes() {
+/// The README's "End to end with lpac" block, after its first example placed and released an
+/// order: every lpac run ends with code 0, and the profile ends Installed and enabled. The
+/// block's first line builds lpac with `scripts/build-lpac.sh`; here the lpac under test is
+/// named instead (the script itself runs in `.ci/run`).
+async fn the_readme_lpac_commands_work_as_written(lpac: PathBuf) {
+    use crate::common::readme::*;
     let (t, receiver) = es9_started("").await;
-    let (iccid, code) = released(&t, json!({})).await;
-    let device = |args: Vec<String>| {
-        let dir = t.dir.path().to_path_buf();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
-                    .arg("device")
-                    .args(&args)
-                    .arg("--certs-dir")
-                    .arg(dir.join("certs"))
-                    .arg("--eid")
-                    .arg(EID1)
-                    .output()
-                    .unwrap()
-            })
-            .await
-            .unwrap()
-        }
-    };
-    let out = device(vec!["download".into(), "--activation-code".into(), code]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let readme = readme();
+    let build_line = "LPAC=$(scripts/build-lpac.sh | tail -n 1)";
+    let lpac_block = block_after(&readme, "<!-- readme-lpac-example");
+    assert!(lpac_block.starts_with(build_line), "{lpac_block}");
+    let script = format!(
+        "{}\n{}",
+        block_after(&readme, "<!-- readme-curl-example"),
+        lpac_block.replacen(build_line, &format!("LPAC='{}'", lpac.display()), 1)
+    )
+    .replace(
+        "localhost:6443",
+        &format!("localhost:{}", t.es2_addr().port()),
     );
-    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
-        .await;
-    for (op, on_device) in [
-        ("enable", OnDevice::Enabled),
-        ("disable", OnDevice::Disabled),
-        ("delete", OnDevice::Deleted),
-    ] {
-        let out = device(vec![op.into(), iccid.clone()]).await;
-        assert!(
-            out.status.success(),
-            "{op}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t.wait_for(&iccid, |p| p.on_device == Some(on_device)).await;
+    let printed = run_script(script, t.dir.path()).await;
+    let results: Vec<Value> = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "lpa")
+        .collect();
+    assert_eq!(results.len(), 6, "one result per lpac run: {printed}");
+    for result in &results {
+        assert_eq!(result["payload"]["code"], 0, "{printed}");
     }
-    assert_eq!(points(&receiver.wait_for(5).await), [3, 4, 100, 101, 102]);
-    let out = device(vec!["list".into()]).await;
-    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed["eid"], EID1);
-    assert_eq!(listed["profiles"], json!([]));
-    // Deleting again: the card refuses, and says why.
-    let out = device(vec!["delete".into(), iccid]).await;
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("iccidOrAidNotFound"));
+    let iccid = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("reserved "))
+        .unwrap()
+        .to_owned();
+    t.wait_for(&iccid, |p| p.on_device == Some(OnDevice::Enabled))
+        .await;
+    assert_eq!(t.state(&iccid), ProfileState::Installed);
+    assert_eq!(points(&receiver.wait_for(3).await), [3, 4, 100]);
 }

@@ -1,5 +1,5 @@
 //! The process-level tests, one binary: the `smdpp-mock` binary run as users run it (CLI,
-//! container command line, state file across restarts, SIGTERM, dashboard in a browser).
+//! container command line, state file across restarts, SIGTERM, the `device` command).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -7,10 +7,9 @@ mod common;
 mod cli;
 mod container;
 mod csr;
-mod dashboard;
+mod device;
 mod docs;
 mod loadgen;
-mod lpac;
 mod onboarding;
 mod readme;
 mod shutdown;

@@ -1,0 +1,79 @@
+//! `smdpp-mock device`: the consumer flow with the library's LPA and software eUICC run as a
+//! command, the card kept in its state file between commands. (The same flow with lpac is in
+//! tests/external/lpac.rs.)
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+use smdpp_mock::profile::{OnDevice, ProfileState};
+
+use crate::common::*;
+
+/// An order released through ES2+: the ICCID and its Activation Code.
+async fn released(t: &TestServer, extra: Value) -> (String, String) {
+    let (iccid, mid) = release_standard(t, None, extra).await;
+    (iccid, t.mock.activation_code(&mid))
+}
+
+fn points(received: &[crate::common::receiver::Received]) -> Vec<u64> {
+    received
+        .iter()
+        .map(|r| r.body["notificationPointId"].as_u64().unwrap())
+        .collect()
+}
+
+/// `smdpp-mock device`: the same flow without lpac, with the card kept in its state file
+/// between commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_command_downloads_enables_disables_and_deletes() {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let device = |args: Vec<String>| {
+        let dir = t.dir.path().to_path_buf();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+                    .arg("device")
+                    .args(&args)
+                    .arg("--certs-dir")
+                    .arg(dir.join("certs"))
+                    .arg("--eid")
+                    .arg(EID1)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let out = device(vec!["download".into(), "--activation-code".into(), code]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    for (op, on_device) in [
+        ("enable", OnDevice::Enabled),
+        ("disable", OnDevice::Disabled),
+        ("delete", OnDevice::Deleted),
+    ] {
+        let out = device(vec![op.into(), iccid.clone()]).await;
+        assert!(
+            out.status.success(),
+            "{op}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t.wait_for(&iccid, |p| p.on_device == Some(on_device)).await;
+    }
+    assert_eq!(points(&receiver.wait_for(5).await), [3, 4, 100, 101, 102]);
+    let out = device(vec!["list".into()]).await;
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["eid"], EID1);
+    assert_eq!(listed["profiles"], json!([]));
+    // Deleting again: the card refuses, and says why.
+    let out = device(vec!["delete".into(), iccid]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("iccidOrAidNotFound"));
+}
