@@ -1,24 +1,34 @@
 # syntax=docker/dockerfile:1
-# smdpp-mock: a mock GSMA SGP.22 SM-DP+ speaking ES2+ over mutual TLS.
+# smdpp-mock: a mock GSMA SGP.22 SM-DP+ speaking ES2+ over mutual TLS, and ES9+ for LPAs.
 #
 #   docker build -t smdpp-mock .
-#   docker run --rm -p 6443:6443 -p 127.0.0.1:8080:8080 -v smdpp-certs:/certs smdpp-mock
+#   docker run --rm -p 6443:6443 -p 6444:6444 -p 127.0.0.1:8080:8080 -v smdpp-certs:/certs smdpp-mock
+#
+# Ports: 6443 ES2+ and the platform API (mutual TLS), 6444 ES9+ for LPAs (server-only TLS),
+# 8080 the admin API, /health and /metrics (plain HTTP).
 #
 # Every setting comes from an SMDPP_* environment variable (each is also a command-line flag,
-# see `smdpp-mock --help`). The image sets the ones below; the others keep their defaults:
-#   SMDPP_SAN                     extra SANs of the server certificate, comma-separated
+# see `smdpp-mock --help` and docs/configuration.md). The image sets
+# SMDPP_LISTEN, SMDPP_ES9_LISTEN and SMDPP_ADMIN_LISTEN (every interface, the ports above),
+# SMDPP_CERTS_DIR=/certs and SMDPP_LOG_FORMAT=json. The ones you are likely to set:
+#   SMDPP_SAN                     extra SANs of the server certificates, comma-separated
 #                                 (e.g. the host name clients use: SMDPP_SAN=smdpp)
 #   SMDPP_SCENARIO                scenario files or directories, comma-separated; unset runs the
 #                                 built-in default scenario. Mount yours at /scenarios and set
 #                                 SMDPP_SCENARIO=/scenarios (every *.yaml in it, merged by name)
 #                                 or SMDPP_SCENARIO=/scenarios/my.yaml
+#   SMDPP_ADMIN_TOKEN             the admin API's bearer token (below)
 #   SMDPP_JOURNAL_SIZE, SMDPP_MAX_BODY_BYTES, SMDPP_HANDSHAKE_TIMEOUT_SECS, RUST_LOG
 #
-# The test PKI (CA, server certificate, one client certificate per operator) is written to
-# /certs on first start and reused afterwards: keep it in a volume and give clients
-# /certs/ca.pem and /certs/<operator-id>.pem + .key (keys are mode 0600, owned by uid 65532).
+# The test PKI (CA, server certificate, one client certificate per operator, and the
+# GSMA-style PKI of ES9+ in /certs/gsma) is written to /certs on first start and reused
+# afterwards: keep it in a volume and give clients /certs/ca.pem and
+# /certs/<operator-id>.pem + .key (keys are mode 0600, owned by uid 65532).
 #
-# The admin API (port 8080) is plain HTTP and unauthenticated: publish it on loopback only.
+# The admin API (port 8080) is plain HTTP. It listens on every interface of the container, so it
+# always requires a bearer token: SMDPP_ADMIN_TOKEN when set, otherwise one the mock makes on
+# first start, logs and keeps in /certs/admin-token. Only /health, /ready, /openapi.json and the
+# dashboard's static files answer without it. Publish the port on loopback only all the same.
 
 # ---- build ----------------------------------------------------------------------------------
 # The slim image already has gcc and libc6-dev, all that ring needs.
@@ -55,7 +65,8 @@ COPY --from=builder --chown=65532:65532 /rootfs/ /
 
 # The admin API listens on every interface of the container, so it always requires a token:
 # SMDPP_ADMIN_TOKEN when set, otherwise one the mock makes on first start, prints and keeps in
-# /certs/admin-token. /health and /ready stay open for health checks.
+# /certs/admin-token. /health and /ready (health checks), /openapi.json and the dashboard's
+# static files stay open.
 ENV SMDPP_LISTEN=0.0.0.0:6443 \
     SMDPP_ES9_LISTEN=0.0.0.0:6444 \
     SMDPP_ADMIN_LISTEN=0.0.0.0:8080 \
@@ -63,7 +74,8 @@ ENV SMDPP_LISTEN=0.0.0.0:6443 \
     SMDPP_LOG_FORMAT=json
 
 VOLUME ["/certs", "/scenarios"]
-# 6443: ES2+ and the platform API (mutual TLS). 8080: admin API, /health, /metrics (plain HTTP).
+# 6443: ES2+ and the platform API (mutual TLS). 6444: ES9+ for LPAs (server-only TLS).
+# 8080: admin API, /health, /metrics (plain HTTP, bearer token).
 EXPOSE 6443 6444 8080
 USER 65532:65532
 WORKDIR /

@@ -24,7 +24,7 @@ use crate::pki::gsma::{self, GsmaPki};
 use crate::pki::{EnsureReport, PkiDir};
 use crate::scenario::Scenario;
 
-/// Default ES2+ listen address (the README's configuration reference).
+/// Default ES2+ listen address (docs/configuration.md).
 pub const DEFAULT_ES2_ADDR: &str = "127.0.0.1:6443";
 /// Default ES9+ listen address.
 pub const DEFAULT_ES9_ADDR: &str = "127.0.0.1:6444";
@@ -77,7 +77,8 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// The defaults of the README's configuration reference, with `scenario`.
+    /// The defaults of the command line (docs/configuration.md), with `scenario`; tests and
+    /// embedders want [`ServerConfig::ephemeral`].
     pub fn new(scenario: Scenario) -> Self {
         ServerConfig {
             es2_addr: SocketAddr::from(([127, 0, 0, 1], 6443)),

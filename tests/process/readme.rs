@@ -1,113 +1,75 @@
-//! The README's first screen stays true: its curl example works against a live server, and
-//! `.ci/run` calls the test command the README gives.
+//! The README stays true: its curl and ES9+ examples print what it shows against a live server,
+//! and `.ci/run` calls the test command the README gives. (Its lpac block runs in
+//! tests/external/lpac.rs.)
 
-use std::process::Command;
-
+use crate::common::readme::*;
 use crate::common::*;
 
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
-}
-
-/// The first ```sh block after `marker`.
-fn block_after(text: &str, marker: &str) -> String {
-    let after = &text[text.find(marker).expect("marker in README")..];
-    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
-    let end = after[start..].find("```").unwrap();
-    after[start..start + end].to_string()
-}
-
+/// The first screen's example, run twice in a row as a user might: the output the README shows,
+/// then the next ICCID, and no conformance failure (each run makes new functionCallIdentifiers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_example_reserves_and_confirms() {
     let t = TestServer::start().await;
-    let script = block_after(&readme(), "<!-- readme-curl-example").replace(
+    let readme = readme();
+    let script = block_after(&readme, "<!-- readme-curl-example").replace(
         "localhost:6443",
         &format!("localhost:{}", t.es2_addr().port()),
     );
-    let out = tokio::task::spawn_blocking({
-        let dir = t.dir.path().to_path_buf();
-        move || {
-            Command::new("bash")
-                .args(["-euo", "pipefail", "-c", &script])
-                .current_dir(dir)
-                .output()
-                .expect("bash and curl must be installed")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("reserved 8944500100000000004"), "{stdout}");
-    let last = stdout.lines().last().unwrap();
-    let reply: serde_json::Value = serde_json::from_str(last).unwrap();
-    assert_eq!(
-        reply["header"]["functionExecutionStatus"]["status"],
-        "Executed-Success"
-    );
-    assert!(!reply["matchingId"].as_str().unwrap().is_empty());
+    let printed = run_script(script.clone(), t.dir.path()).await;
+    assert_prints(&printed, &shown_after(&readme, "<!-- readme-curl-example"));
     assert_eq!(
         t.state("8944500100000000004"),
         smdpp_mock::profile::ProfileState::Released
     );
+    let again = run_script(script, t.dir.path()).await;
+    assert!(
+        again.starts_with("reserved 8944500100000000012\n"),
+        "{again}"
+    );
+    // ENV-004: a functionCallIdentifier used again for a different request.
+    let report = t.admin().get("/admin/conformance").await.body;
+    let reuse = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "ENV-004")
+        .unwrap();
+    assert_eq!(reuse["failed"], 0, "{reuse}");
+    assert!(reuse["passed"].as_u64() > Some(0), "{reuse}");
 }
 
 /// The ES9+ section's commands, after the first screen's: the order is downloaded by the
-/// command-line LPA and ends Installed.
+/// command-line LPA and ends Installed, and the receiver the block starts gets points 3 and 4.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn es9_example_downloads_the_order() {
     let t = TestServer::start().await;
+    let readme = readme();
+    let receiver_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let receiver_py = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/compose/receiver.py");
     let script = format!(
         "{}\n{}",
-        block_after(&readme(), "<!-- readme-curl-example"),
-        block_after(&readme(), "<!-- readme-es9-example")
+        block_after(&readme, "<!-- readme-curl-example"),
+        block_after(&readme, "<!-- readme-es9-example")
     )
     .replace(
         "localhost:6443",
         &format!("localhost:{}", t.es2_addr().port()),
     )
-    .replace("127.0.0.1:8080", &t.admin_addr().to_string());
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_smdpp-mock"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = tokio::task::spawn_blocking({
-        let dir = t.dir.path().to_path_buf();
-        move || {
-            Command::new("bash")
-                .args(["-euo", "pipefail", "-c", &script])
-                .current_dir(dir)
-                .env("PATH", path)
-                .output()
-                .expect("bash and curl must be installed")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("installed 8944500100000000004 on eUICC 89049032000000000000000000000163"),
-        "{stdout}"
-    );
-    assert_eq!(
-        stdout.lines().last(),
-        Some("\"state\":\"Installed\""),
-        "{stdout}"
-    );
+    .replace("127.0.0.1:8080", &t.admin_addr().to_string())
+    .replace("9090", &receiver_port.to_string())
+    .replace("examples/compose/receiver.py", receiver_py);
+    let printed = run_script(script, t.dir.path()).await;
+    let shown = format!(
+        "{}{}",
+        shown_after(&readme, "<!-- readme-curl-example"),
+        shown_after(&readme, "<!-- readme-es9-example")
+    )
+    .replace("9090", &receiver_port.to_string());
+    assert_prints(&printed, &shown);
 }
 
 #[test]
@@ -129,7 +91,7 @@ fn first_screen_commands_and_ci() {
 fn onboarding_facts_are_in_the_readme() {
     let readme = readme();
     let early: String = readme.lines().take(25).collect::<Vec<_>>().join("\n");
-    assert!(early.contains("cargo install --path ."), "{early}");
+    assert!(early.contains("cargo install --locked --path ."), "{early}");
     let start = readme
         .find("[dev-dependencies]")
         .expect("a [dev-dependencies] block");
