@@ -683,6 +683,13 @@ pub async fn es9_started(smdp_extra: &str) -> (TestServer, receiver::Receiver) {
 
 /// DownloadOrder of a `STANDARD` profile (for `eid`, if given) and ConfirmOrder with
 /// `releaseFlag` and the fields of `extra`: the ICCID and the MatchingID.
+/// An order released through ES2+ (as [`release_standard`] without an EID): its ICCID and its
+/// Activation Code.
+pub async fn released(t: &TestServer, extra: Value) -> (String, String) {
+    let (iccid, mid) = release_standard(t, None, extra).await;
+    (iccid, t.mock.activation_code(&mid))
+}
+
 pub async fn release_standard(t: &TestServer, eid: Option<&str>, extra: Value) -> (String, String) {
     let c = t.client("test-mno");
     let iccid = download_by_type(&c, "STANDARD", eid).await;

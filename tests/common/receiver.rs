@@ -182,6 +182,14 @@ impl Receiver {
     }
 }
 
+/// The `notificationPointId`s of `received`, in order.
+pub fn points(received: &[Received]) -> Vec<u64> {
+    received
+        .iter()
+        .map(|r| r.body["notificationPointId"].as_u64().unwrap())
+        .collect()
+}
+
 async fn serve<IO>(
     io: TokioIo<IO>,
     cn: Option<String>,

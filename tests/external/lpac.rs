@@ -15,6 +15,7 @@ use libtest_mimic::Trial;
 use serde_json::{json, Value};
 use smdpp_mock::profile::{OnDevice, ProfileState};
 
+use crate::common::receiver::points;
 use crate::common::*;
 use crate::Needed;
 
@@ -66,12 +67,6 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
         ),
     ];
     (needed, trials)
-}
-
-/// An order released through ES2+: the ICCID and its Activation Code.
-async fn released(t: &TestServer, extra: Value) -> (String, String) {
-    let (iccid, mid) = release_standard(t, None, extra).await;
-    (iccid, t.mock.activation_code(&mid))
 }
 
 /// `smdpp-mock euicc -- lpac ARGS`: lpac's final `lpa` message (its code, message, data).
@@ -131,13 +126,6 @@ impl Drop for ProcessGroup {
                 .status();
         }
     }
-}
-
-fn points(received: &[crate::common::receiver::Received]) -> Vec<u64> {
-    received
-        .iter()
-        .map(|r| r.body["notificationPointId"].as_u64().unwrap())
-        .collect()
 }
 
 /// `lpac profile download`, `notification process`, `profile list`, `profile

@@ -11,18 +11,11 @@ use smdpp_mock::profile::{OnDevice, ProfileState};
 use smdpp_mock::rsp::crypto;
 use smdpp_mock::rsp::package;
 
-use crate::common::receiver::Receiver;
+use crate::common::receiver::{points, Receiver};
 use crate::common::*;
 
 fn lpa(t: &TestServer, eid: &str) -> Lpa {
     t.mock.lpa(eid).unwrap()
-}
-
-fn points(received: &[crate::common::receiver::Received]) -> Vec<u64> {
-    received
-        .iter()
-        .map(|r| r.body["notificationPointId"].as_u64().unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

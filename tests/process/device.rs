@@ -7,20 +7,8 @@ use std::process::Command;
 use serde_json::{json, Value};
 use smdpp_mock::profile::{OnDevice, ProfileState};
 
+use crate::common::receiver::points;
 use crate::common::*;
-
-/// An order released through ES2+: the ICCID and its Activation Code.
-async fn released(t: &TestServer, extra: Value) -> (String, String) {
-    let (iccid, mid) = release_standard(t, None, extra).await;
-    (iccid, t.mock.activation_code(&mid))
-}
-
-fn points(received: &[crate::common::receiver::Received]) -> Vec<u64> {
-    received
-        .iter()
-        .map(|r| r.body["notificationPointId"].as_u64().unwrap())
-        .collect()
-}
 
 /// `smdpp-mock device`: the same flow without lpac, with the card kept in its state file
 /// between commands.
