@@ -532,7 +532,7 @@ impl super::Es9 {
             .profile_type(&profile.profile_type)
             .and_then(|t| t.package.as_ref())
         {
-            Some(package) => package.len(),
+            Some(package) => package.bytes().len(),
             None => crate::rsp::package::synthetic_len(
                 &profile.iccid,
                 crate::rsp::package::DEFAULT_FILLER,
@@ -544,9 +544,10 @@ impl super::Es9 {
         match world
             .scenario
             .profile_type(&profile.profile_type)
-            .and_then(|t| t.package.clone())
+            .and_then(|t| t.package.as_ref())
         {
-            Some(package) => package,
+            // Personalised: the header and EF.ICCID name the ordered ICCID.
+            Some(package) => Arc::from(package.for_order(&profile.iccid)),
             None => Arc::from(crate::rsp::package::synthetic(
                 &profile.iccid,
                 crate::rsp::package::DEFAULT_FILLER,

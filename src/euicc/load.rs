@@ -11,11 +11,12 @@
 //! ```
 
 use super::{event, Euicc, InstalledProfile, Notification, MAX_PROFILES};
+use crate::ids::Iccid;
 use crate::rsp::crypto::{self, derive_session_keys, KEY_LENGTH, KEY_TYPE_AES};
 use crate::rsp::message::{
     FinalResult, NotificationMetadata, ProfileInstallationResult, ProfileMetadata,
 };
-use crate::rsp::package::header_iccid;
+use crate::rsp::package::ProfilePackage;
 use crate::rsp::scp03t::{Scp03t, Scp03tError};
 use crate::rsp::tlv;
 
@@ -333,7 +334,7 @@ impl Euicc {
                     reason::INSUFFICIENT_MEMORY,
                 ));
             }
-            if header_iccid(&package) != Some(metadata.iccid) {
+            if !names_only(&package, &metadata.iccid) {
                 return Err(fail(command::LOAD_PROFILE_ELEMENTS, reason::DATA_MISMATCH));
             }
             Ok((package, metadata))
@@ -381,5 +382,18 @@ impl Euicc {
             der: der.clone(),
         });
         der
+    }
+}
+
+/// Whether the package names the metadata's ICCID wherever it names one: in its header (plain
+/// digits) and, when it has an MF element, in EF.ICCID (swapped digits). Anything else is the
+/// data mismatch of §5.7.6 (`installFailedDueToDataMismatch`).
+fn names_only(package: &[u8], iccid: &Iccid) -> bool {
+    let Ok(package) = ProfilePackage::parse(package.to_vec()) else {
+        return false;
+    };
+    match package.iccids() {
+        (Some(header), ef) => &header == iccid && ef.is_none_or(|ef| ef.as_ref() == Some(iccid)),
+        (None, _) => false,
     }
 }

@@ -291,7 +291,8 @@ pub(crate) struct ProfileTypeSpec {
     #[schemars(with = "Vec<ProfileEntry>")]
     pub profiles: Vec<Spanned<ProfileEntry>>,
     /// A profile package (UPP, DER profile elements) of the user's own that ES9+ downloads
-    /// deliver for this type, relative to this file. Default: a synthetic package per order.
+    /// deliver for this type, relative to this file, personalised per order (the header's
+    /// ICCID and EF.ICCID). Default: a synthetic package per order.
     #[schemars(with = "Option<String>")]
     pub profile_package: Option<Spanned<String>>,
 }

@@ -195,8 +195,9 @@ pub struct ProfileType {
     pub id: Arc<str>,
     /// The owning operator's id.
     pub owner: Arc<str>,
-    /// The profile package ES9+ downloads deliver (`profilePackage`); `None`: a synthetic one.
-    pub package: Option<Arc<[u8]>>,
+    /// The profile package ES9+ downloads deliver, personalised per order (`profilePackage`);
+    /// `None`: a synthetic one.
+    pub package: Option<Arc<crate::rsp::package::ProfilePackage>>,
 }
 
 /// The ICCIDs of one inventory entry.

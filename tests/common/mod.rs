@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
+pub mod package;
 pub mod process;
 pub mod readme;
 pub mod receiver;
@@ -681,8 +682,6 @@ pub async fn es9_started(smdp_extra: &str) -> (TestServer, receiver::Receiver) {
     (t, receiver)
 }
 
-/// DownloadOrder of a `STANDARD` profile (for `eid`, if given) and ConfirmOrder with
-/// `releaseFlag` and the fields of `extra`: the ICCID and the MatchingID.
 /// An order released through ES2+ (as [`release_standard`] without an EID): its ICCID and its
 /// Activation Code.
 pub async fn released(t: &TestServer, extra: Value) -> (String, String) {
@@ -690,6 +689,8 @@ pub async fn released(t: &TestServer, extra: Value) -> (String, String) {
     (iccid, t.mock.activation_code(&mid))
 }
 
+/// DownloadOrder of a `STANDARD` profile (for `eid`, if given) and ConfirmOrder with
+/// `releaseFlag` and the fields of `extra`: the ICCID and the MatchingID.
 pub async fn release_standard(t: &TestServer, eid: Option<&str>, extra: Value) -> (String, String) {
     let c = t.client("test-mno");
     let iccid = download_by_type(&c, "STANDARD", eid).await;

@@ -62,6 +62,10 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             lpac_with_a_wrong_matching_id_fails_cleanly,
         ),
         needed.trial(
+            "lpac::lpac_installs_a_ts48_shaped_package_personalised_for_the_order",
+            lpac_installs_a_ts48_shaped_package_personalised_for_the_order,
+        ),
+        needed.trial(
             "lpac::the_readme_lpac_commands_work_as_written",
             the_readme_lpac_commands_work_as_written,
         ),
@@ -304,4 +308,51 @@ async fn the_readme_lpac_commands_work_as_written(lpac: PathBuf) {
         .await;
     assert_eq!(t.state(&iccid), ProfileState::Installed);
     assert_eq!(points(&receiver.wait_for(3).await), [3, 4, 100]);
+}
+
+/// A package shaped as GSMA TS.48 test profiles are (tests/common/package.rs) as the profile
+/// type's `profilePackage`: lpac downloads it into our eUICC, which installs it, with the header
+/// and EF.ICCID naming the ordered ICCID and every other byte as in the file.
+async fn lpac_installs_a_ts48_shaped_package_personalised_for_the_order(lpac: PathBuf) {
+    use crate::common::package::{plain, swapped, ts48_shaped};
+    let dir = TempDir::new("lpac-ts48");
+    let file = ts48_shaped("8949440000001155123");
+    std::fs::write(dir.path().join("ts48.der"), &file).unwrap();
+    let receiver = crate::common::receiver::Receiver::plain(std::sync::Arc::new(|_| 204)).await;
+    let yaml = es9_scenario(&receiver.http_url(), "").replace(
+        "  - id: STANDARD\n",
+        "  - id: STANDARD\n    profilePackage: ts48.der\n",
+    );
+    let t = TestServer::with_yaml_in(dir, &yaml).await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let download = run_lpac(&t, &lpac, &["profile", "download", "-a", &code]).await;
+    assert_eq!(download["code"], 0, "{download}");
+    assert_eq!(download["data"]["iccid"], json!(iccid));
+    let processed = run_lpac(&t, &lpac, &["notification", "process", "-a", "-r"]).await;
+    assert_eq!(processed["code"], 0, "{processed}");
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+    // The package on the card, from its state file.
+    let card: Value =
+        serde_json::from_slice(&std::fs::read(t.dir.path().join("card.json")).unwrap()).unwrap();
+    let package =
+        smdpp_mock::rsp::crypto::base64_decode(card["profiles"][0]["package"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(package.len(), file.len());
+    let header_at = file
+        .windows(10)
+        .position(|w| w == plain("8949440000001155123"))
+        .unwrap();
+    let ef_at = file
+        .windows(10)
+        .position(|w| w == swapped("8949440000001155123"))
+        .unwrap();
+    assert_eq!(package[header_at..header_at + 10], plain(&iccid));
+    assert_eq!(package[ef_at..ef_at + 10], swapped(&iccid));
+    for (i, (a, b)) in file.iter().zip(&package).enumerate() {
+        let personalised =
+            (header_at..header_at + 10).contains(&i) || (ef_at..ef_at + 10).contains(&i);
+        assert!(a == b || personalised, "byte {i} changed");
+    }
 }

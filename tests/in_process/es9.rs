@@ -513,13 +513,17 @@ faults:
     assert_eq!(fired.fault.as_deref(), Some("faults[0]"));
 }
 
-/// `profileTypes[].profilePackage`: the user's own package is what the eUICC receives.
+/// `profileTypes[].profilePackage` with a package shaped as GSMA TS.48 test profiles are (header
+/// ICCID in plain digits, EF.ICCID swapped, built byte by byte in tests/common/package.rs): each
+/// order's package names its own ICCID in both places, differs from the file in those 20 bytes
+/// only, and installs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_profile_type_may_name_its_own_package() {
+async fn a_ts48_shaped_package_is_personalised_per_order_and_installs() {
+    use crate::common::package::{plain, swapped, ts48_shaped};
     let dir = TempDir::new("es9-package");
-    let iccid = smdpp_mock::ids::Iccid::with_check_digit("894450020000000000", false).unwrap();
-    let own = package::synthetic(&iccid, 3000);
-    std::fs::write(dir.path().join("own.der"), &own).unwrap();
+    // The file names an ICCID no order has, as a real test profile would.
+    let file = ts48_shaped("8949440000001155123");
+    std::fs::write(dir.path().join("ts48.der"), &file).unwrap();
     let receiver = Receiver::plain(Arc::new(|_| 204)).await;
     let yaml = format!(
         r#"
@@ -531,25 +535,76 @@ operators:
 profileTypes:
   - id: OWN
     owner: test-mno
-    profilePackage: own.der
+    profilePackage: ts48.der
     profiles:
-      - range: {{ start: "894450020000000000", count: 1 }}
+      - range: {{ start: "894450020000000000", count: 2 }}
 "#,
         receiver.http_url()
     );
     let t = TestServer::with_yaml_in(dir, &yaml).await;
     let c = t.client("test-mno");
-    let ordered = download_by_type(&c, "OWN", None).await;
-    assert_eq!(ordered, iccid.to_string());
-    let mid = confirm(&c, &ordered, json!({ "releaseFlag": true })).await;
-    let mut lpa = lpa(&t, EID1);
-    assert!(
-        lpa.download(&t.mock.activation_code(&mid), None)
+    for eid in [EID1, EID2] {
+        let ordered = download_by_type(&c, "OWN", None).await;
+        let mid = confirm(&c, &ordered, json!({ "releaseFlag": true })).await;
+        let mut lpa = lpa(&t, eid);
+        let done = lpa
+            .download(&t.mock.activation_code(&mid), None)
             .await
-            .unwrap()
-            .installed
+            .unwrap();
+        assert!(done.installed, "{ordered}");
+        let installed = &lpa.euicc().profiles()[0];
+        assert_eq!(installed.iccid.to_string(), ordered, "the metadata's ICCID");
+        let delivered = &installed.package;
+        assert_eq!(delivered.len(), file.len());
+        let header_at = file
+            .windows(10)
+            .position(|w| w == plain("8949440000001155123"));
+        let ef_at = file
+            .windows(10)
+            .position(|w| w == swapped("8949440000001155123"));
+        let (header_at, ef_at) = (header_at.unwrap(), ef_at.unwrap());
+        assert_eq!(delivered[header_at..header_at + 10], plain(&ordered));
+        assert_eq!(delivered[ef_at..ef_at + 10], swapped(&ordered));
+        for (i, (a, b)) in file.iter().zip(delivered).enumerate() {
+            let personalised =
+                (header_at..header_at + 10).contains(&i) || (ef_at..ef_at + 10).contains(&i);
+            assert!(a == b || personalised, "byte {i} changed");
+        }
+        t.wait_for(&ordered, |p| p.state == ProfileState::Installed)
+            .await;
+    }
+}
+
+/// A package that cannot be personalised per order is refused when the scenario loads, with
+/// the reason, at the key that names it.
+#[test]
+fn a_package_that_cannot_be_personalised_is_refused_at_load() {
+    let dir = TempDir::new("es9-bad-package");
+    // The End element alone: no ProfileHeader.
+    std::fs::write(
+        dir.path().join("bad.der"),
+        [0xAA, 0x05, 0xA0, 0x03, 0x81, 0x01, 0x02],
+    )
+    .unwrap();
+    let path = dir.path().join("scenario.yaml");
+    std::fs::write(
+        &path,
+        r#"operators: [{ id: test-mno }]
+profileTypes:
+  - id: OWN
+    owner: test-mno
+    profilePackage: bad.der
+    profiles: [{ range: { start: "894450020000000000", count: 1 } }]
+"#,
+    )
+    .unwrap();
+    let err = smdpp_mock::Scenario::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("scenario.yaml:5:")
+            && err.contains("cannot be personalised per order")
+            && err.contains("not the ProfileHeader"),
+        "{err}"
     );
-    assert_eq!(lpa.euicc().profiles()[0].package, own);
 }
 
 /// §3.1.2 / §3.1.3: an order with an empty MatchingID (the default SM-DP+ case) is found by the

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use crate::rsp::package::ProfilePackage;
 use crate::scenario::file::{self, HumanDuration};
 use crate::scenario::load::Loaded;
 use crate::scenario::{Callback, Operator, ProfileType};
@@ -239,17 +240,16 @@ impl Checker<'_> {
 /// The largest profile package a scenario may name (real profiles are tens of kilobytes).
 const MAX_PACKAGE: u64 = 4 << 20;
 
-/// A profile package file: DER profile elements, read whole.
-fn read_package(path: &std::path::Path) -> Result<Vec<u8>, String> {
+/// A profile package file: DER profile elements, read whole, that can be personalised per
+/// order ([`ProfilePackage::parse`]).
+fn read_package(path: &std::path::Path) -> Result<ProfilePackage, String> {
     let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
     if size > MAX_PACKAGE {
         return Err(format!("{size} bytes; at most {MAX_PACKAGE} are accepted"));
     }
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    crate::rsp::tlv::read_all(&bytes)
-        .map_err(|e| format!("not DER profile elements (a .der UPP): {e}"))?;
     if bytes.is_empty() {
         return Err("the file is empty".into());
     }
-    Ok(bytes)
+    ProfilePackage::parse(bytes).map_err(|e| format!("cannot be personalised per order: {e}"))
 }
