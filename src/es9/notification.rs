@@ -61,7 +61,7 @@ fn installation_result(
         return Outcome::acknowledged(Some("ignored: euiccSignPIR does not verify".into()))
             .with_order(Some(&order));
     }
-    if pir.smdp_oid != ctx.es9.smdp_oid() {
+    if pir.smdp_oid.is_some_and(|oid| oid != ctx.es9.smdp_oid()) {
         let order = delivered.order.clone();
         sessions.return_delivered(tid, delivered);
         return Outcome::acknowledged(Some("ignored: the result names another SM-DP+ OID".into()))
@@ -95,14 +95,20 @@ fn installation_result(
         installation_result: raw.to_vec(),
         final_result: pir.final_result_raw.to_vec(),
     };
+    // Without smdpOid (OPTIONAL after v2.2): the transactionId already names the session.
+    let without_oid = if pir.smdp_oid.is_none() {
+        " (the result has no smdpOid)"
+    } else {
+        ""
+    };
     let mut outcome = match commit_reported(&ctx, &delivered.order, event, Some(&reported)) {
         Ok(_) => Outcome::acknowledged(Some(match result {
-            InstallResult::Success => "installed".into(),
+            InstallResult::Success => format!("installed{without_oid}"),
             InstallResult::Failure {
                 bpp_command_id,
                 error_reason,
             } => {
-                format!("installation failed: bppCommandId {bpp_command_id}, errorReason {error_reason}")
+                format!("installation failed: bppCommandId {bpp_command_id}, errorReason {error_reason}{without_oid}")
             }
         })),
         Err(failure) => Outcome::acknowledged(Some(format!("not applied: {}", failure.message))),

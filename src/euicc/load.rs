@@ -369,7 +369,7 @@ impl Euicc {
         let data = ProfileInstallationResult::encode_data(
             &session.transaction_id,
             &notification,
-            &session.smdp_oid,
+            (!self.faults.omit_pir_smdp_oid).then_some(&session.smdp_oid[..]),
             &result,
         );
         let mut signature = self.key.sign(&data);

@@ -132,6 +132,9 @@ pub struct Faults {
     pub free_nvm: Option<u32>,
     /// Fail the next installation with this `(bppCommandId, errorReason)`.
     pub install_failure: Option<(u8, u8)>,
+    /// Leave `smdpOid` out of ProfileInstallationResults, as eUICCs of SGP.22 versions after
+    /// v2.2 (where it is OPTIONAL) may.
+    pub omit_pir_smdp_oid: bool,
 }
 
 impl std::fmt::Debug for Euicc {

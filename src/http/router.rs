@@ -157,16 +157,15 @@ fn answer(answer: Answer, announced: &str, head_only: bool) -> Response {
         Body::from(answer.body)
     };
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (
-        status,
-        [(
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    // An answer without a body (204: ES9+ HandleNotification) has no media type (§6.2).
+    if status != StatusCode::NO_CONTENT {
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response();
-    let headers = response.headers_mut();
+        );
+    }
     if head_only {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }

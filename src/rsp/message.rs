@@ -669,10 +669,10 @@ pub struct NotificationConfiguration {
     pub address: String,
 }
 
-/// The `NotificationEvent` BIT STRING with only bit `event` set (DER: trailing zero bits are
-/// dropped and counted as unused).
+/// The `NotificationEvent` BIT STRING with only bit `event` (0 to 7) set (DER: trailing zero
+/// bits are dropped and counted as unused); a larger `event` sets no bit.
 pub fn notification_event(event: u8) -> [u8; 2] {
-    [7 - event, 0x80 >> event]
+    [7u8.saturating_sub(event), 0x80u8.checked_shr(event.into()).unwrap_or(0)]
 }
 
 /// The bit of a `NotificationEvent` BIT STRING value, if exactly one is set.
@@ -836,8 +836,9 @@ pub struct ProfileInstallationResult<'a> {
     pub transaction_id: &'a [u8],
     /// `notificationMetadata`.
     pub metadata: NotificationMetadata,
-    /// `smdpOid`, the content bytes.
-    pub smdp_oid: &'a [u8],
+    /// `smdpOid`, the content bytes: mandatory in SGP.22 v2.2's Annex H, OPTIONAL in later
+    /// versions, whose eUICCs may leave it out.
+    pub smdp_oid: Option<&'a [u8]>,
     /// `finalResult [2]`.
     pub result: FinalResult,
     /// The `finalResult` data object (`A2`) as received.
@@ -878,18 +879,18 @@ impl<'a> ProfileInstallationResult<'a> {
             data_raw: data.raw,
             transaction_id: data.required(0x80)?.value,
             metadata: NotificationMetadata::parse(data.required(0xBF2F)?)?,
-            smdp_oid: data.required(0x06)?.value,
+            smdp_oid: data.child(0x06)?.map(|oid| oid.value),
             result,
             final_result_raw: final_result.raw,
             signature: t.required(0x5F37)?.value,
         })
     }
 
-    /// Writes the `BF27` data (to be signed).
+    /// Writes the `BF27` data (to be signed); `smdp_oid` `None` leaves the field out.
     pub fn encode_data(
         tid: &[u8],
         metadata: &NotificationMetadata,
-        smdp_oid: &[u8],
+        smdp_oid: Option<&[u8]>,
         result: &FinalResult,
     ) -> Vec<u8> {
         let result = match result {
@@ -908,12 +909,15 @@ impl<'a> ProfileInstallationResult<'a> {
                 ],
             ),
         };
+        let oid = smdp_oid
+            .map(|oid| tlv::encode(0x06, oid))
+            .unwrap_or_default();
         tlv::constructed(
             0xBF27,
             &[
                 &tlv::encode(0x80, tid),
                 &metadata.encode(),
-                &tlv::encode(0x06, smdp_oid),
+                &oid,
                 &tlv::encode(0xA2, &result),
             ],
         )

@@ -220,6 +220,75 @@ async fn tampered_euicc_signatures_are_refused() {
     );
 }
 
+/// A ProfileInstallationResult without `smdpOid` (OPTIONAL after SGP.22 v2.2, and left out by
+/// eUICCs of those versions) is applied by its transactionId: 204, Installed, point 4, and the
+/// journal notes the omission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_result_without_smdp_oid_is_applied() {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let mut lpa = lpa(&t, EID1);
+    lpa.euicc_mut().faults.omit_pir_smdp_oid = true;
+    assert!(lpa.download(&code, None).await.unwrap().installed);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+    let handled = t
+        .mock
+        .journal()
+        .into_iter()
+        .rev()
+        .find(|e| e.function == "HandleNotification")
+        .unwrap();
+    assert_eq!(handled.http_status, 204);
+    assert!(
+        handled
+            .response
+            .as_str()
+            .contains("installed (the result has no smdpOid)"),
+        "{}",
+        handled.response.as_str()
+    );
+}
+
+/// §6.2: a notification's 204 has an empty body and no `Content-Type` (curl, over real TLS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_answer_has_no_body_and_no_content_type() {
+    use smdpp_mock::rsp::message::{NotificationMetadata, ProfileInstallationResult};
+    let (t, _receiver) = es9_started("").await;
+    // Well-formed, for a transactionId no session has: acknowledged and ignored.
+    let metadata = NotificationMetadata {
+        seq: 1,
+        event: 0, // install
+        address: t.mock.smdp_address(),
+        iccid: None,
+    };
+    let result = smdpp_mock::rsp::message::FinalResult::Error {
+        bpp_command_id: 1,
+        error_reason: 1,
+    };
+    let data = ProfileInstallationResult::encode_data(&[7; 16], &metadata, None, &result);
+    let pir = ProfileInstallationResult::encode(&data, &[0; 64]);
+    let body = json!({ "pendingNotification": crypto::base64_encode(&pir) }).to_string();
+    let port = t.mock.es9_addr().unwrap().port();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-k", "-i", "-X", "POST"])
+        .args(["-H", "Content-Type: application/json"])
+        .args(["-H", "X-Admin-Protocol: gsma/rsp/v2.2.0"])
+        .args(["-H", "User-Agent: gsma-rsp-lpad"])
+        .args(["--data-binary", &body])
+        .arg(format!(
+            "https://localhost:{port}/gsma/rsp2/es9plus/handleNotification"
+        ))
+        .output()
+        .expect("curl must be installed");
+    let answer = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert_eq!(answer.split_whitespace().nth(1), Some("204"), "{answer}");
+    assert!(answer.contains("x-admin-protocol:"), "{answer}");
+    assert!(!answer.contains("content-type"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "an empty body: {answer}");
+}
+
 /// §5.6.3, §5.6.2, §5.6.5 (Tables 40, 43, 46): a transactionId never issued, or forgotten after
 /// the session's time to live, is `8.10.1 / 3.9`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
