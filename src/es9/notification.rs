@@ -193,23 +193,44 @@ pub(super) fn cancel_session(ctx: &Context<'_>) -> Outcome {
         Ok(tid) => tid,
         Err(f) => return Outcome::failed(f),
     };
-    let Some(session) = ctx.es9.sessions.get(&tid, |w| ctx.es9.app.is_current(w)) else {
-        return Outcome::failed(unknown_session("no session in progress"));
-    };
-    let result = cancel_inner(ctx, tid, &session).map(|()| {
-        ctx.es9.sessions.end(&tid);
-        Map::new()
-    });
-    Outcome::of(result).of_session(
-        session.euicc.as_ref().map(|e| e.eid),
-        session.order.as_ref(),
-    )
+    let sessions = &ctx.es9.sessions;
+    let current = |w: &std::sync::Arc<crate::app::World>| ctx.es9.app.is_current(w);
+    if let Some(session) = sessions.get(&tid, current) {
+        let result =
+            cancel_inner(ctx, tid, session.euicc.as_ref(), session.order.as_ref()).map(|()| {
+                sessions.end(&tid);
+                Map::new()
+            });
+        return Outcome::of(result).of_session(
+            session.euicc.as_ref().map(|e| e.eid),
+            session.order.as_ref(),
+        );
+    }
+    // After GetBoundProfilePackage (§3.1.3.1: a metadata mismatch, an error while loading the
+    // package, an End User who says no then): the session waits for its installation result,
+    // and a cancellation takes its place.
+    if let Some(delivered) = sessions.delivered_copy(&tid, current) {
+        let ctx = Context {
+            world: &delivered.world,
+            ..*ctx
+        };
+        let result =
+            cancel_inner(&ctx, tid, Some(&delivered.euicc), Some(&delivered.order)).map(|()| {
+                sessions.take_delivered(&tid);
+                Map::new()
+            });
+        return Outcome::of(result).of_session(Some(delivered.euicc.eid), Some(&delivered.order));
+    }
+    Outcome::failed(unknown_session("no session in progress"))
 }
 
+/// Verifies a CancelSession for the session of `euicc` and `order` (§3.1.3.1 step 5) and applies
+/// its reason (steps 6 and 7).
 fn cancel_inner(
     ctx: &Context<'_>,
     tid: TransactionId,
-    session: &super::session::Session,
+    euicc: Option<&super::session::EuiccIdentity>,
+    order: Option<&super::session::OrderRef>,
 ) -> Result<(), Failure> {
     let raw = ctx.binary("cancelSessionResponse")?;
     let response =
@@ -229,7 +250,7 @@ fn cancel_inner(
             ))
         }
     };
-    let Some(euicc) = &session.euicc else {
+    let Some(euicc) = euicc else {
         return Err(Failure::new(
             sgp22::EUICC_VERIFICATION_FAILED,
             "eUICC signature is invalid: the eUICC of this session never authenticated itself",
@@ -262,7 +283,7 @@ fn cancel_inner(
         // 127 and any value this version does not know.
         _ => CancelSessionReason::Undefined,
     };
-    if let Some(order) = &session.order {
+    if let Some(order) = order {
         // An order the SM-DP+ itself ended in this session (attempts, Confirmation Code)
         // is already in Error: nothing more to do.
         let _ = commit(

@@ -279,6 +279,22 @@ impl Sessions {
         self.delivered().map.remove(tid)
     }
 
+    /// A copy of what the installation result of `tid` is checked against, if its world is
+    /// current (a reset or a new scenario forgets it).
+    pub(crate) fn delivered_copy(
+        &self,
+        tid: &TransactionId,
+        current: impl Fn(&Arc<World>) -> bool,
+    ) -> Option<Delivered> {
+        let mut table = self.delivered();
+        let delivered = table.map.get(tid)?;
+        if !current(&delivered.world) {
+            table.map.remove(tid);
+            return None;
+        }
+        Some(delivered.clone())
+    }
+
     /// Puts back what [`Sessions::take_delivered`] took (the result did not verify).
     pub(crate) fn return_delivered(&self, tid: TransactionId, delivered: Delivered) {
         self.delivered().insert(tid, delivered, MAX_DELIVERED);

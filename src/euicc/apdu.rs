@@ -27,6 +27,7 @@ mod sw {
     pub(super) const INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
     pub(super) const CLA_NOT_SUPPORTED: [u8; 2] = [0x6E, 0x00];
     pub(super) const WRONG_P1P2: [u8; 2] = [0x6B, 0x00];
+    pub(super) const TECHNICAL_PROBLEM: [u8; 2] = [0x6F, 0x00];
 }
 
 /// A software eUICC behind an APDU interface: logical channels 0-3, the ISD-R selected, STORE
@@ -180,6 +181,13 @@ impl ApduCard {
         self.next_block = 0;
         if tlv::read_exact(&request).is_err() && !is_bpp_piece(&request) {
             return sw::WRONG_DATA.to_vec();
+        }
+        if tlv::read_header(&request).is_ok_and(|(tag, _, _)| tag == 0x86)
+            && std::mem::take(&mut self.euicc.faults.interrupt_load)
+        {
+            // The load breaks off at its first profile element segment, the session kept, as
+            // when the link to a card fails mid-load: the LPA then cancels (§3.1.3.1).
+            return sw::TECHNICAL_PROBLEM.to_vec();
         }
         if !self.euicc.expects(&request) {
             // A piece of a Bound Profile Package without the session it belongs to (§5.7.6).

@@ -135,6 +135,10 @@ pub struct Faults {
     /// Leave `smdpOid` out of ProfileInstallationResults, as eUICCs of SGP.22 versions after
     /// v2.2 (where it is OPTIONAL) may.
     pub omit_pir_smdp_oid: bool,
+    /// Behind the APDU interface ([`apdu::ApduCard`]): answer the next Bound Profile Package's first
+    /// profile element segment (`86`) with status word `6F00` and keep the session, as a load
+    /// that breaks off; the LPA may then cancel the session.
+    pub interrupt_load: bool,
 }
 
 impl std::fmt::Debug for Euicc {

@@ -150,6 +150,16 @@ pub struct Downloaded {
     pub installed: bool,
 }
 
+/// A Bound Profile Package fetched ([`Lpa::fetch`]) and not loaded yet: [`Lpa::load`] loads it,
+/// or [`Lpa::cancel_session`] rejects it (§3.1.3.1, e.g. `metadataMismatch`).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    transaction_id_hex: String,
+    iccid: Iccid,
+    /// The `boundProfilePackage` as received.
+    pub bound_profile_package: Vec<u8>,
+}
+
 /// What [`Lpa::authenticate`] leaves for [`Lpa::complete`].
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -423,14 +433,24 @@ impl Lpa {
         })
     }
 
-    /// The second half of a download: PrepareDownload with the hashed Confirmation Code
-    /// (SHA-256 of the code, when the SM-DP+ asks for one), GetBoundProfilePackage, the
-    /// package loaded, and the installation result sent unless [`Lpa::send_result`] is off.
+    /// The second half of a download: [`Lpa::fetch`], then [`Lpa::load`].
     pub async fn complete(
         &mut self,
         authenticated: Authenticated,
         hashed_confirmation_code: Option<[u8; 32]>,
     ) -> Result<Downloaded, LpaError> {
+        let fetched = self.fetch(authenticated, hashed_confirmation_code).await?;
+        self.load(fetched).await
+    }
+
+    /// PrepareDownload with the hashed Confirmation Code (SHA-256 of the code, when the SM-DP+
+    /// asks for one), then GetBoundProfilePackage. The session stays open: the package goes to
+    /// [`Lpa::load`], or the session is cancelled with [`Lpa::cancel_session`].
+    pub async fn fetch(
+        &mut self,
+        authenticated: Authenticated,
+        hashed_confirmation_code: Option<[u8; 32]>,
+    ) -> Result<Fetched, LpaError> {
         let Authenticated {
             address,
             transaction_id: tid,
@@ -477,7 +497,21 @@ impl Lpa {
                 }),
             )
             .await?;
-        let bpp = field(&bound, "boundProfilePackage")?;
+        Ok(Fetched {
+            transaction_id_hex: tid_hex,
+            iccid,
+            bound_profile_package: field(&bound, "boundProfilePackage")?,
+        })
+    }
+
+    /// Loads a fetched package into the card (LoadBoundProfilePackage, §3.1.3.3) and sends the
+    /// installation result unless [`Lpa::send_result`] is off.
+    pub async fn load(&mut self, fetched: Fetched) -> Result<Downloaded, LpaError> {
+        let Fetched {
+            transaction_id_hex: tid_hex,
+            iccid,
+            bound_profile_package: bpp,
+        } = fetched;
         let commands = crate::rsp::bpp::es10_commands(&bpp)
             .map_err(|e| LpaError::Protocol(format!("boundProfilePackage: {e}")))?;
         let mut result = Vec::new();

@@ -672,7 +672,10 @@ pub struct NotificationConfiguration {
 /// The `NotificationEvent` BIT STRING with only bit `event` (0 to 7) set (DER: trailing zero
 /// bits are dropped and counted as unused); a larger `event` sets no bit.
 pub fn notification_event(event: u8) -> [u8; 2] {
-    [7u8.saturating_sub(event), 0x80u8.checked_shr(event.into()).unwrap_or(0)]
+    [
+        7u8.saturating_sub(event),
+        0x80u8.checked_shr(event.into()).unwrap_or(0),
+    ]
 }
 
 /// The bit of a `NotificationEvent` BIT STRING value, if exactly one is set.

@@ -66,6 +66,10 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             lpac_installs_a_ts48_shaped_package_personalised_for_the_order,
         ),
         needed.trial(
+            "lpac::a_load_that_breaks_off_is_cancelled_and_the_operator_told",
+            a_load_that_breaks_off_is_cancelled_and_the_operator_told,
+        ),
+        needed.trial(
             "lpac::the_readme_lpac_commands_work_as_written",
             the_readme_lpac_commands_work_as_written,
         ),
@@ -77,8 +81,14 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
 /// lpac and the eUICC run in a process group of their own, killed whole when the run outlives
 /// [`LPAC_DEADLINE`] (or the test ends early).
 async fn run_lpac(t: &TestServer, lpac: &Path, args: &[&str]) -> Value {
+    run_lpac_on(t, &[], lpac, args).await
+}
+
+/// [`run_lpac`] with `card` flags for `smdpp-mock euicc` (`--interrupt-load`).
+async fn run_lpac_on(t: &TestServer, card: &[&str], lpac: &Path, args: &[&str]) -> Value {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_smdpp-mock"));
     cmd.arg("euicc")
+        .args(card)
         .arg("--certs-dir")
         .arg(t.dir.path().join("certs"))
         .arg("--state")
@@ -355,4 +365,40 @@ async fn lpac_installs_a_ts48_shaped_package_personalised_for_the_order(lpac: Pa
             (header_at..header_at + 10).contains(&i) || (ef_at..ef_at + 10).contains(&i);
         assert!(a == b || personalised, "byte {i} changed");
     }
+}
+
+/// §3.1.3.1 with lpac: the card breaks off loading the package (`--interrupt-load`), lpac
+/// cancels the session after GetBoundProfilePackage (lpac 2.3 gives `endUserRejection` for every
+/// failure), the SM-DP+ accepts it, the order goes to Error, and the operator gets point 3
+/// Failed with that reason's code (`8.8.5 / 3.8`, Table 32b) after point 3's success.
+async fn a_load_that_breaks_off_is_cancelled_and_the_operator_told(lpac: PathBuf) {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let download = run_lpac_on(
+        &t,
+        &["--interrupt-load"],
+        &lpac,
+        &["profile", "download", "-a", &code],
+    )
+    .await;
+    assert_eq!(download["code"], -1, "{download}");
+    t.wait_for(&iccid, |p| p.state == ProfileState::Error).await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(points(&got), [3, 3]);
+    assert_eq!(
+        got[0].body["notificationPointStatus"]["status"],
+        "Executed-Success"
+    );
+    let failed = &got[1].body["notificationPointStatus"];
+    assert_eq!(failed["status"], "Failed", "{failed}");
+    assert_eq!(failed["statusCodeData"]["subjectCode"], "8.8.5", "{failed}");
+    assert_eq!(failed["statusCodeData"]["reasonCode"], "3.8", "{failed}");
+    let cancel = t
+        .mock
+        .journal()
+        .into_iter()
+        .rev()
+        .find(|e| e.function == "CancelSession")
+        .unwrap();
+    assert_eq!(cancel.status, Some("Executed-Success"));
 }

@@ -220,6 +220,49 @@ async fn tampered_euicc_signatures_are_refused() {
     );
 }
 
+/// §3.1.3.1: a CancelSession after GetBoundProfilePackage (the LPA found the metadata changed,
+/// or loading the package failed) is accepted for the session that awaits its installation
+/// result; the order goes to Error (§3.1.3.1 step 6) and the operator gets point 3 Failed with
+/// the code of Table 32b for the reason (§5.3.5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_session_after_the_package_was_delivered_ends_the_order() {
+    let (t, receiver) = es9_started("").await;
+    for (n, (reason, subject, code)) in [(4u8, "8.2.9", "3.11"), (5, "8.2.10", "4.2")]
+        .into_iter()
+        .enumerate()
+    {
+        let (iccid, code_text) = released(&t, json!({})).await;
+        let mut lpa = lpa(&t, EID1);
+        let authenticated = lpa.authenticate(&code_text).await.unwrap();
+        let fetched = lpa.fetch(authenticated, None).await.unwrap();
+        assert!(!fetched.bound_profile_package.is_empty());
+        assert_eq!(t.state(&iccid), ProfileState::Downloaded);
+        lpa.cancel_session(reason).await.unwrap();
+        t.wait_for(&iccid, |p| p.state == ProfileState::Error).await;
+        let got = receiver.wait_for(2 * (n + 1)).await;
+        let last = got.last().unwrap();
+        assert_eq!(last.body["iccid"], json!(iccid));
+        assert_eq!(last.body["notificationPointId"], 3, "{:?}", last.body);
+        let status = &last.body["notificationPointStatus"];
+        assert_eq!(status["status"], "Failed", "{status}");
+        assert_eq!(status["statusCodeData"]["subjectCode"], subject, "{status}");
+        assert_eq!(status["statusCodeData"]["reasonCode"], code, "{status}");
+        // The session is over: the same cancellation again is unknown.
+        let journal = t.mock.journal();
+        let cancel = journal
+            .iter()
+            .rev()
+            .find(|e| e.function == "CancelSession")
+            .unwrap();
+        assert_eq!(cancel.status, Some("Executed-Success"));
+    }
+    assert_eq!(
+        points(&receiver.wait_for(4).await),
+        [3, 3, 3, 3],
+        "success at the package, then Failed at the cancellation, for each order"
+    );
+}
+
 /// A ProfileInstallationResult without `smdpOid` (OPTIONAL after SGP.22 v2.2, and left out by
 /// eUICCs of those versions) is applied by its transactionId: 204, Installed, point 4, and the
 /// journal notes the omission.

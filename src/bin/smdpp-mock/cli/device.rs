@@ -265,6 +265,11 @@ pub(super) struct EuiccArgs {
     /// process's own stdin and stdout.
     #[arg(last = true)]
     command: Vec<String>,
+    /// Break off the next profile download while its package is loaded: the card answers the
+    /// first profile element segment with status word 6F00 and keeps the session, so the LPA
+    /// cancels it (for testing what the SM-DP+ and the operator see then).
+    #[arg(long)]
+    interrupt_load: bool,
 }
 
 /// One answer of the stdio APDU protocol (lpac's `docs/backends/stdio-schema.json`).
@@ -293,7 +298,10 @@ fn apdu_answer(card: &mut ApduCard, request: &Value) -> Value {
 }
 
 pub(super) fn euicc(args: EuiccArgs) -> Result<()> {
-    let Card { euicc, state, .. } = args.card.load()?;
+    let Card {
+        mut euicc, state, ..
+    } = args.card.load()?;
+    euicc.faults.interrupt_load = args.interrupt_load;
     let mut card = ApduCard::new(euicc);
     let Some((program, rest)) = args.command.split_first() else {
         // The protocol on our own stdin and stdout.
