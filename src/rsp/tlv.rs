@@ -346,17 +346,44 @@ mod tests {
     }
 
     proptest! {
-        /// Reading never panics, and whatever reads writes back the same.
+        /// Reading never panics; whatever reads is written again by `encode` to the same tag
+        /// and value, byte for byte when its length was minimal (DER), and the objects cover
+        /// the input in order.
         #[test]
         fn any_bytes(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             if let Ok(objects) = read_all(&data) {
-                let mut out = Vec::new();
+                let mut at = 0;
                 for o in &objects {
-                    out.extend_from_slice(o.raw);
+                    let again = encode(o.tag, o.value);
+                    let back = read_exact(&again).unwrap();
+                    prop_assert_eq!((back.tag, back.value), (o.tag, o.value));
+                    if o.raw.len() == again.len() {
+                        prop_assert_eq!(&again[..], o.raw);
+                    }
+                    prop_assert_eq!(&data[at..at + o.raw.len()], o.raw);
+                    at += o.raw.len();
                     let _ = o.children();
                     let _ = o.uint();
                 }
-                prop_assert_eq!(out, data);
+                prop_assert_eq!(at, data.len());
+            }
+        }
+
+        /// Objects written one after another, with tags of one to three bytes and short and
+        /// long lengths, read back as themselves.
+        #[test]
+        fn sequences_read_back(objects in proptest::collection::vec(
+            (prop_oneof![Just(0x04u32), Just(0x86), Just(0xA3), Just(0x5F37), Just(0xBF36),
+                         Just(0x9F_8101), Just(0xBF_8120)],
+             proptest::collection::vec(any::<u8>(), 0..600)),
+            0..6,
+        )) {
+            let data: Vec<u8> = objects.iter().flat_map(|(tag, value)| encode(*tag, value)).collect();
+            let read = read_all(&data).unwrap();
+            prop_assert_eq!(read.len(), objects.len());
+            for (o, (tag, value)) in read.iter().zip(&objects) {
+                prop_assert_eq!(o.tag, *tag);
+                prop_assert_eq!(o.value, &value[..]);
             }
         }
 

@@ -4,6 +4,8 @@ GlobalPlatform SCP03 as SGP.02 §4.1.3.3 profiles it), computed with pyca/crypto
 AES and CMAC. `src/rsp/scp03t.rs` pins its output to what this prints.
 
     python3 -m pip install cryptography && python3 tests/vectors/scp03t.py
+
+tests/external/vectors.rs runs it and compares every line with what the crate computes.
 """
 from cryptography.hazmat.primitives import cmac, hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -62,3 +64,8 @@ metadata = bytes.fromhex("BF251B5A0A9800103254769810321491044D6F636B920750726F66
 print("88 TLV", s.mac_only(0x88, metadata).hex().upper())
 icv, tlv86 = s.encrypt(0x86, bytes.fromhex("A003810101"))
 print("86 ICV", icv.hex().upper(), "TLV", tlv86.hex().upper())
+# A full segment: 1007 bytes of plaintext, padded to 1008, plus the MAC: value length 1016,
+# so the long length form `86 82 03 F8`.
+long_plaintext = bytes(i % 251 for i in range(1007))
+icv, tlv86_long = s.encrypt(0x86, long_plaintext)
+print("86L ICV", icv.hex().upper(), "TLV", tlv86_long.hex().upper())

@@ -1,0 +1,201 @@
+//! The crate's crypto against an implementation it shares no code with: Python's `cryptography`
+//! (pyca, OpenSSL underneath), run by the scripts in `tests/vectors/`. Each test computes the
+//! same thing on both sides and compares: the Annex G key derivation and SCP03t (short and
+//! long-form segments), ECDSA in SGP.22's r‖s form both ways, and ECDH key agreement.
+//!
+//! Needs `python3` with `cryptography` (`python3 -m pip install cryptography`). Without it these
+//! tests are reported ignored (`[needs python3 cryptography]`), unless
+//! `SMDPP_REQUIRE_VECTORS=1` (set by `.ci/run`) makes that a failure.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use libtest_mimic::Trial;
+use smdpp_mock::rsp::crypto::{self, derive_session_keys, OneTimeKey, SigningKey};
+use smdpp_mock::rsp::scp03t::{Scp03t, MAX_SEGMENT, MAX_SEGMENT_PLAINTEXT};
+
+use crate::Needed;
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+/// `python3` when it has `cryptography`.
+fn find_python() -> Result<PathBuf, String> {
+    let python = PathBuf::from(std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into()));
+    match Command::new(&python)
+        .args(["-c", "import cryptography"])
+        .output()
+    {
+        Ok(out) if out.status.success() => Ok(python),
+        _ => Err(format!(
+            "{} with the `cryptography` package is missing, so the crate's crypto was NOT \
+             checked against an independent implementation. Install it with `python3 -m pip \
+             install cryptography` ($PYTHON names another interpreter)",
+            python.display()
+        )),
+    }
+}
+
+/// The vector tests, ignored without Python's `cryptography`.
+pub(crate) fn tests() -> (Needed, Vec<Trial>) {
+    let needed = Needed::new(
+        "needs python3 cryptography",
+        find_python(),
+        "SMDPP_REQUIRE_VECTORS",
+    );
+    let trials = vec![
+        needed.trial(
+            "vectors::key_derivation_and_scp03t_match_python",
+            key_derivation_and_scp03t_match_python,
+        ),
+        needed.trial(
+            "vectors::ecdsa_signatures_verify_both_ways",
+            ecdsa_signatures_verify_both_ways,
+        ),
+        needed.trial("vectors::ecdh_agrees_with_python", ecdh_agrees_with_python),
+    ];
+    (needed, trials)
+}
+
+/// Runs `tests/vectors/SCRIPT ARGS` and returns its standard output.
+fn python(python: &Path, script: &str, args: &[&str]) -> String {
+    let out = Command::new(python)
+        .arg(vectors_dir().join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `NAME value` lines (the last word is the value).
+fn lines(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.trim().to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+fn h(text: &str) -> Vec<u8> {
+    crypto::hex_decode(text).unwrap()
+}
+
+/// `tests/vectors/scp03t.py`: the session keys of Annex G, then an encrypted `87`, a MACed
+/// `88`, an encrypted `86` and a full 1020-byte `86` segment (`86 82 03 F8`), in one chain.
+async fn key_derivation_and_scp03t_match_python(python3: PathBuf) {
+    let printed = python(&python3, "scp03t.py", &[]);
+    let expected = lines(&printed);
+    let shs: [u8; 32] = std::array::from_fn(|i| i as u8 + 1);
+    let eid: [u8; 16] = h("89049032123451234512345678901235").try_into().unwrap();
+    let keys = derive_session_keys(&shs, &h("0102030405060708"), &eid);
+    assert_eq!(crypto::hex_upper(&keys.mac_chaining), expected["MCV0"]);
+    assert_eq!(crypto::hex_upper(&keys.enc), expected["S-ENC"]);
+    assert_eq!(crypto::hex_upper(&keys.mac), expected["S-MAC"]);
+
+    let mut sender = Scp03t::new(&keys);
+    let metadata = h("BF251B5A0A9800103254769810321491044D6F636B920750726F66696C65");
+    let long: Vec<u8> = (0..MAX_SEGMENT_PLAINTEXT)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let sent = [
+        ("87 ICV", sender.encrypt(0x87, &h("BF2400"))),
+        ("88", sender.mac_only(0x88, &metadata)),
+        ("86 ICV", sender.encrypt(0x86, &h("A003810101"))),
+        ("86L ICV", sender.encrypt(0x86, &long)),
+    ];
+    for (name, tlv) in &sent {
+        let line = printed
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {printed}"));
+        assert!(
+            line.ends_with(&format!("TLV {}", crypto::hex_upper(tlv))),
+            "{name}: {line}"
+        );
+    }
+    let full = &sent[3].1;
+    assert_eq!(full.len(), MAX_SEGMENT);
+    assert_eq!(full[..4], [0x86, 0x82, 0x03, 0xF8]);
+    let mut receiver = Scp03t::new(&keys);
+    assert_eq!(receiver.decrypt(&sent[0].1).unwrap(), h("BF2400"));
+    assert_eq!(receiver.verify(&sent[1].1).unwrap(), metadata);
+    assert_eq!(receiver.decrypt(&sent[2].1).unwrap(), h("A003810101"));
+    assert_eq!(receiver.decrypt(full).unwrap(), long);
+}
+
+/// ECDSA on P-256 in SGP.22's form (r‖s, 64 bytes, §2.6.7.2), with a fixed key: the crate
+/// loads Python's PKCS#8 key to the same public key, Python verifies what the crate signs, the
+/// crate verifies what Python signs, and neither accepts a signature with a bit flipped.
+async fn ecdsa_signatures_verify_both_ways(python3: PathBuf) {
+    let message = b"euiccSigned1 || serverChallenge, or any other signed data";
+    let message_hex = crypto::hex_upper(message);
+    let signed = lines(&python(&python3, "ecc.py", &["sign", &message_hex]));
+    let public = h(&signed["PUB"]);
+    let signature = h(&signed["SIG"]);
+    assert_eq!(signature.len(), 64);
+    assert!(crypto::verify(&public, message, &signature));
+    let mut flipped = signature.clone();
+    flipped[40] ^= 1;
+    assert!(!crypto::verify(&public, message, &flipped));
+    assert!(!crypto::verify(&public, b"another message", &signature));
+
+    let key = SigningKey::from_pem(&python(&python3, "ecc.py", &["key"])).unwrap();
+    assert_eq!(
+        key.public_key(),
+        &public[..],
+        "the same key, the same public point"
+    );
+    let ours = key.sign(message);
+    let verdict = python(
+        &python3,
+        "ecc.py",
+        &[
+            "verify",
+            &signed["PUB"],
+            &message_hex,
+            &crypto::hex_upper(&ours),
+        ],
+    );
+    assert_eq!(verdict.trim(), "OK");
+    let mut flipped = ours;
+    flipped[3] ^= 1;
+    let verdict = python(
+        &python3,
+        "ecc.py",
+        &[
+            "verify",
+            &signed["PUB"],
+            &message_hex,
+            &crypto::hex_upper(&flipped),
+        ],
+    );
+    assert_eq!(verdict.trim(), "BAD");
+}
+
+/// ECKA-DH on P-256: a one-time key of the crate and Python's fixed key agree on the same
+/// shared secret, computed on each side from the other's public point.
+async fn ecdh_agrees_with_python(python3: PathBuf) {
+    let ours = OneTimeKey::generate();
+    let theirs = lines(&python(
+        &python3,
+        "ecc.py",
+        &["ecdh", &crypto::hex_upper(ours.public_key())],
+    ));
+    let shared = ours
+        .agree(&h(&theirs["PUB"]))
+        .expect("agreement with a valid point");
+    assert_eq!(crypto::hex_upper(&shared), theirs["SHARED"]);
+    assert_ne!(shared, [0; 32]);
+    // A point not on the curve agrees on nothing.
+    let mut off_curve = h(&theirs["PUB"]);
+    off_curve[64] ^= 1;
+    assert!(OneTimeKey::generate().agree(&off_curve).is_none());
+}
