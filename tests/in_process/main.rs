@@ -14,6 +14,7 @@ mod device;
 mod early_answers;
 mod es2_functions;
 mod es9;
+mod euicc_checks;
 mod faults;
 mod fidelity;
 mod fuzz_bodies;

@@ -1,0 +1,398 @@
+//! The software eUICC's own checks, each reached with one tampered SM-DP+ message: the real
+//! ES9+ listener answers, the test changes one thing on the way to the card, and the card must
+//! answer the exact error of §5.7.13 (AuthenticateServer), §5.7.5 (PrepareDownload) or §5.7.6
+//! (LoadBoundProfilePackage: `bppCommandId`, `errorReason`). Everything else in the flow is what
+//! an LPA sends, so removing any one check of the card makes its test fail.
+
+use serde_json::{json, Value};
+use smdpp_mock::lpa::Lpa;
+use smdpp_mock::rsp::crypto::{self, SigningKey};
+use smdpp_mock::rsp::message::{
+    AuthenticateServerRequest, AuthenticateServerResponse, CtxParams1, FinalResult,
+    PendingNotification, PrepareDownloadRequest, PrepareDownloadResponse,
+};
+use smdpp_mock::rsp::{bpp, tlv};
+
+use crate::common::*;
+
+const TAC: [u8; 4] = [0x35, 0x29, 0x06, 0x11];
+
+/// A download driven step by step, so that any message can be changed before the card sees it.
+struct Flow {
+    t: TestServer,
+    lpa: Lpa,
+    address: String,
+    matching_id: String,
+    _receiver: crate::common::receiver::Receiver,
+}
+
+/// The parts of an InitiateAuthentication answer the card is given.
+struct Initiated {
+    tid_hex: String,
+    signed1: Vec<u8>,
+    signature1: Vec<u8>,
+    ci: Vec<u8>,
+    certificate: Vec<u8>,
+}
+
+fn b64(json: &Value, name: &str) -> Vec<u8> {
+    crypto::base64_decode(json[name].as_str().unwrap()).unwrap_or_else(|| panic!("{name}"))
+}
+
+fn signature_value(tlv5f37: &[u8]) -> Vec<u8> {
+    tlv::read_tagged(tlv5f37, 0x5F37).unwrap().value.to_vec()
+}
+
+impl Flow {
+    async fn start() -> Flow {
+        let (t, receiver) = es9_started("").await;
+        let (_iccid, matching_id) = release_standard(&t, None, json!({})).await;
+        let lpa = t.mock.lpa(EID1).unwrap();
+        let address = t.mock.smdp_address();
+        Flow {
+            t,
+            lpa,
+            address,
+            matching_id,
+            _receiver: receiver,
+        }
+    }
+
+    fn card(&mut self, command: &[u8]) -> Vec<u8> {
+        self.lpa.euicc_mut().transmit(command)
+    }
+
+    fn pem(&self, name: &str) -> String {
+        std::fs::read_to_string(self.t.certs().join("gsma").join(name)).unwrap()
+    }
+
+    fn der(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.t.certs().join("gsma").join(name)).unwrap()
+    }
+
+    /// GetEuiccChallenge, then InitiateAuthentication with `challenge` (the card's when `None`).
+    async fn initiate(&mut self, challenge: Option<[u8; 16]>) -> Initiated {
+        let card_challenge = self.card(&[0xBF, 0x2E, 0x00]);
+        let info1 = self.card(&[0xBF, 0x20, 0x00]);
+        let challenge = challenge.map_or_else(|| card_challenge[5..21].to_vec(), |c| c.to_vec());
+        let answer = self
+            .lpa
+            .call(
+                &self.address,
+                "initiateAuthentication",
+                json!({ "smdpAddress": self.address,
+                        "euiccChallenge": crypto::base64_encode(&challenge),
+                        "euiccInfo1": crypto::base64_encode(&info1) }),
+            )
+            .await
+            .unwrap();
+        Initiated {
+            tid_hex: answer["transactionId"].as_str().unwrap().to_owned(),
+            signed1: b64(&answer, "serverSigned1"),
+            signature1: signature_value(&b64(&answer, "serverSignature1")),
+            ci: b64(&answer, "euiccCiPKIdToBeUsed"),
+            certificate: b64(&answer, "serverCertificate"),
+        }
+    }
+
+    fn authenticate_server(&mut self, i: &Initiated) -> Vec<u8> {
+        let ctx = CtxParams1::encode(Some(&self.matching_id), TAC);
+        let request = AuthenticateServerRequest::encode(
+            &i.signed1,
+            &i.signature1,
+            &i.ci,
+            &i.certificate,
+            &ctx,
+        );
+        self.card(&request)
+    }
+
+    /// Through AuthenticateServer and AuthenticateClient: the SM-DP+'s answer.
+    async fn authenticated(&mut self) -> (String, Value) {
+        let i = self.initiate(None).await;
+        let response = self.authenticate_server(&i);
+        assert!(matches!(
+            AuthenticateServerResponse::parse(&response),
+            Ok(AuthenticateServerResponse::Ok { .. })
+        ));
+        let client = self
+            .lpa
+            .call(
+                &self.address,
+                "authenticateClient",
+                json!({ "transactionId": i.tid_hex,
+                        "authenticateServerResponse": crypto::base64_encode(&response) }),
+            )
+            .await
+            .unwrap();
+        (i.tid_hex, client)
+    }
+
+    fn prepare_download(
+        &mut self,
+        signed2: &[u8],
+        signature2: &[u8],
+        certificate: &[u8],
+    ) -> Vec<u8> {
+        let request = PrepareDownloadRequest::encode(signed2, signature2, None, certificate);
+        self.card(&request)
+    }
+
+    /// Through PrepareDownload and GetBoundProfilePackage: the ES10b commands of the package,
+    /// and the card's one-time public key data object (`5F49`).
+    async fn bound(&mut self) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let (tid_hex, client) = self.authenticated().await;
+        let prepared = self.prepare_download(
+            &b64(&client, "smdpSigned2"),
+            &signature_value(&b64(&client, "smdpSignature2")),
+            &b64(&client, "smdpCertificate"),
+        );
+        let otpk = match PrepareDownloadResponse::parse(&prepared).unwrap() {
+            PrepareDownloadResponse::Ok { euicc_signed2, .. } => {
+                euicc_signed2.euicc_otpk.raw.to_vec()
+            }
+            PrepareDownloadResponse::Error { code, .. } => panic!("PrepareDownload error {code}"),
+        };
+        let bound = self
+            .lpa
+            .call(
+                &self.address,
+                "getBoundProfilePackage",
+                json!({ "transactionId": tid_hex,
+                        "prepareDownloadResponse": crypto::base64_encode(&prepared) }),
+            )
+            .await
+            .unwrap();
+        let commands = bpp::es10_commands(&b64(&bound, "boundProfilePackage")).unwrap();
+        (commands, otpk)
+    }
+
+    /// Loads `commands`: the card's `(bppCommandId, errorReason)`, or `None` for an installation.
+    fn load(&mut self, commands: &[Vec<u8>]) -> Option<(u8, u8)> {
+        for command in commands {
+            let answer = self.card(command);
+            if answer.is_empty() {
+                continue;
+            }
+            let Ok(PendingNotification::InstallationResult(pir)) =
+                PendingNotification::parse(&answer)
+            else {
+                panic!("not an installation result: {}", crypto::hex_upper(&answer));
+            };
+            return match pir.result {
+                FinalResult::Success { .. } => None,
+                FinalResult::Error {
+                    bpp_command_id,
+                    error_reason,
+                } => Some((bpp_command_id, error_reason)),
+            };
+        }
+        panic!("the card never answered the package");
+    }
+}
+
+fn authenticate_server_error(answer: &[u8]) -> u64 {
+    match AuthenticateServerResponse::parse(answer).unwrap() {
+        AuthenticateServerResponse::Error { code, .. } => code,
+        AuthenticateServerResponse::Ok { .. } => panic!("the card accepted it"),
+    }
+}
+
+fn prepare_download_error(answer: &[u8]) -> u64 {
+    match PrepareDownloadResponse::parse(answer).unwrap() {
+        PrepareDownloadResponse::Error { code, .. } => code,
+        PrepareDownloadResponse::Ok { .. } => panic!("the card accepted it"),
+    }
+}
+
+/// §5.7.13 invalidSignature(2): serverSignature1 with one bit flipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_server_signature1_is_invalid_signature() {
+    let mut f = Flow::start().await;
+    let mut i = f.initiate(None).await;
+    i.signature1[10] ^= 1;
+    assert_eq!(authenticate_server_error(&f.authenticate_server(&i)), 2);
+}
+
+/// §5.7.13 euiccChallengeMismatch(6): serverSigned1 validly signed by the SM-DP+, for another
+/// challenge than the card gave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_challenge_is_a_challenge_mismatch() {
+    let mut f = Flow::start().await;
+    let i = f.initiate(Some([0x42; 16])).await;
+    assert_eq!(authenticate_server_error(&f.authenticate_server(&i)), 6);
+}
+
+/// §5.7.13 noSessionContext(4): the same (valid) request again, its challenge used up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_challenge_is_no_session_context() {
+    let mut f = Flow::start().await;
+    let i = f.initiate(None).await;
+    let first = f.authenticate_server(&i);
+    assert!(matches!(
+        AuthenticateServerResponse::parse(&first),
+        Ok(AuthenticateServerResponse::Ok { .. })
+    ));
+    assert_eq!(authenticate_server_error(&f.authenticate_server(&i)), 4);
+}
+
+/// §5.7.13 ciPKUnknown(7): euiccCiPKIdToBeUsed names a CI the card does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_ci_to_be_used_is_ci_pk_unknown() {
+    let mut f = Flow::start().await;
+    let mut i = f.initiate(None).await;
+    let last = i.ci.len() - 1;
+    i.ci[last] ^= 1;
+    assert_eq!(authenticate_server_error(&f.authenticate_server(&i)), 7);
+}
+
+/// §5.7.13 invalidCertificate(1): CERT.DPpb where CERT.DPauth belongs (a valid certificate of the
+/// same CI, for the wrong role).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_of_another_role_is_refused() {
+    let mut f = Flow::start().await;
+    let mut i = f.initiate(None).await;
+    i.certificate = f.der("CERT_S_SM_DPpb_ECDSA_NIST.der");
+    let code = authenticate_server_error(&f.authenticate_server(&i));
+    assert!(
+        code == 1 || code == 5,
+        "invalidCertificate or invalidOid, not {code}"
+    );
+}
+
+/// §5.7.5 invalidSignature(2): smdpSignature2 with one bit flipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_smdp_signature2_is_invalid_signature() {
+    let mut f = Flow::start().await;
+    let (_, client) = f.authenticated().await;
+    let mut signature2 = signature_value(&b64(&client, "smdpSignature2"));
+    signature2[20] ^= 1;
+    let answer = f.prepare_download(
+        &b64(&client, "smdpSigned2"),
+        &signature2,
+        &b64(&client, "smdpCertificate"),
+    );
+    assert_eq!(prepare_download_error(&answer), 2);
+}
+
+/// §5.7.5 invalidCertificate(1): CERT.DPauth where CERT.DPpb belongs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dp_auth_certificate_in_prepare_download_is_invalid() {
+    let mut f = Flow::start().await;
+    let (_, client) = f.authenticated().await;
+    let answer = f.prepare_download(
+        &b64(&client, "smdpSigned2"),
+        &signature_value(&b64(&client, "smdpSignature2")),
+        &f.der("CERT_S_SM_DPauth_ECDSA_NIST.der"),
+    );
+    assert_eq!(prepare_download_error(&answer), 1);
+}
+
+/// The `BF23` InitialiseSecureChannelRequest, its parts, re-signed with SK.DPpb (from the
+/// mock's PKI) after `change`, as an SM-DP+ that meant it would send it.
+fn resigned_bf23(
+    f: &Flow,
+    command: &[u8],
+    otpk: &[u8],
+    change: impl Fn(u32, Vec<u8>) -> Vec<u8>,
+) -> Vec<u8> {
+    let outer = tlv::read_header(command).unwrap().1;
+    let bf23 = tlv::read_tagged(&command[outer..], 0xBF23).unwrap();
+    let part = |tag| change(tag, bf23.required(tag).unwrap().raw.to_vec());
+    let (op, tid, crt, dp_otpk) = (part(0x82), part(0x80), part(0xA6), part(0x5F49));
+    let key = SigningKey::from_pem(&f.pem("SK_S_SM_DPpb_ECDSA_NIST.pem")).unwrap();
+    let signature = key.sign_parts(&[&op, &tid, &crt, &dp_otpk, otpk]);
+    let body = [op, tid, crt, dp_otpk, tlv::encode(0x5F37, &signature)].concat();
+    let bf23 = tlv::encode(0xBF23, &body);
+    // BF36's length still names the whole package: only BF23's own length may have changed.
+    [&command[..outer], &bf23[..]].concat()
+}
+
+/// §5.7.6: initialiseSecureChannel(0) with invalidSignature(2) for a flipped smdpSign, and
+/// unsupportedCrtValues(4) for a CRT that asks for other keys, validly signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secure_channel_request_is_checked() {
+    let mut f = Flow::start().await;
+    let (mut commands, _) = f.bound().await;
+    let last = commands[0].len() - 1;
+    commands[0][last] ^= 1;
+    assert_eq!(f.load(&commands), Some((0, 2)), "a flipped smdpSign");
+
+    let mut f = Flow::start().await;
+    let (mut commands, otpk) = f.bound().await;
+    commands[0] = resigned_bf23(&f, &commands[0], &otpk, |tag, raw| {
+        if tag != 0xA6 {
+            return raw;
+        }
+        // keyLength 24 (AES-192) instead of 16.
+        let crt = tlv::read_exact(&raw).unwrap();
+        let parts: Vec<Vec<u8>> = crt
+            .children()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                if p.tag == 0x81 {
+                    tlv::encode(0x81, &[0x18])
+                } else {
+                    p.raw.to_vec()
+                }
+            })
+            .collect();
+        tlv::encode(0xA6, &parts.concat())
+    });
+    assert_eq!(f.load(&commands), Some((0, 4)), "a CRT for AES-192");
+
+    // Re-signed unchanged, the package installs: the refusal above was the CRT's.
+    let mut f = Flow::start().await;
+    let (mut commands, otpk) = f.bound().await;
+    commands[0] = resigned_bf23(&f, &commands[0], &otpk, |_, raw| raw);
+    assert_eq!(f.load(&commands), None);
+}
+
+/// §5.7.6 scp03tSecurityError(8): one bit of a profile element segment's MAC, of the MACed
+/// StoreMetadata, or of the encrypted ConfigureISDP, each under its own bppCommandId.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scp03t_mac_is_checked() {
+    for (what, tag, command_id) in [
+        ("ConfigureISDP (87)", 0xA0u8, 1u8),
+        ("StoreMetadata (88)", 0x88, 2),
+        ("a profile element segment (86)", 0x86, 5),
+    ] {
+        let mut f = Flow::start().await;
+        let (mut commands, _) = f.bound().await;
+        let at = commands
+            .iter()
+            .position(|c| c[0] == tag && c.len() > 12)
+            .unwrap_or_else(|| panic!("{what}"));
+        let last = commands[at].len() - 1;
+        commands[at][last] ^= 1;
+        assert_eq!(f.load(&commands), Some((command_id, 8)), "{what}");
+    }
+}
+
+/// §5.7.6 installFailedDueToIccidAlreadyExistsOnEuicc(9) under storeMetadata(2): the order is
+/// installed, then forced back to Released (admin API) and downloaded again to the same card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iccid_the_card_has_is_refused() {
+    let mut f = Flow::start().await;
+    let (commands, _) = f.bound().await;
+    assert_eq!(f.load(&commands), None, "the first installation");
+    let iccid =
+        f.t.mock
+            .profiles()
+            .into_iter()
+            .find(|p| p.matching_id.is_some() && p.eid.is_some())
+            .unwrap()
+            .iccid
+            .to_string();
+    let forced =
+        f.t.admin()
+            .put(
+                &format!("/admin/profiles/{iccid}"),
+                json!({ "state": "Released", "matchingId": f.matching_id }),
+            )
+            .await;
+    assert_eq!(forced.status, 200, "{}", forced.body);
+    let (commands, _) = f.bound().await;
+    assert_eq!(f.load(&commands), Some((2, 9)));
+}
