@@ -280,7 +280,7 @@ fn make_euicc(eum: &Authority, eid: &str) -> Result<Issued> {
 }
 
 /// DPauth, DPpb or DPtls, issued by `ci`; `dns` names only for DPtls.
-fn make_dp(ci: &Authority, role: Role, dns: &[String]) -> Result<Issued> {
+fn make_dp(ci: &Authority, role: Role, dns: &[String], smdp_oid: &[u64]) -> Result<Issued> {
     let key = SigningKey::generate();
     let pair = rcgen_key(&key)?;
     let common = match role {
@@ -300,7 +300,7 @@ fn make_dp(ci: &Authority, role: Role, dns: &[String]) -> Result<Issued> {
     params.custom_extensions = vec![
         subject_key_identifier(&params, &pair),
         policies(role),
-        alt_names(if role == Role::DpTls { dns } else { &[] }, &SMDP_OID),
+        alt_names(if role == Role::DpTls { dns } else { &[] }, smdp_oid),
     ];
     if role == Role::DpTls {
         params.custom_extensions.push(tls_usages());
@@ -485,7 +485,12 @@ impl GsmaPki {
                 (DPTLS_CERT, DPTLS_KEY, Role::DpTls),
             ] {
                 if need(cert, key) {
-                    self.write(&mut report, cert, key, &make_dp(&ci, role, tls_names)?)?;
+                    self.write(
+                        &mut report,
+                        cert,
+                        key,
+                        &make_dp(&ci, role, tls_names, &SMDP_OID)?,
+                    )?;
                 }
             }
         }
@@ -516,6 +521,15 @@ impl GsmaPki {
             eum: self.read_cert(EUM_CERT)?,
             ci: self.read_cert(CI_CERT)?,
         })
+    }
+
+    /// Issues a CERT.DPpb (and its key) for another SM-DP+ OID than the mock's, signed by the
+    /// CI: valid in itself, but not of the SM-DP+ that authenticated (tests of the eUICC's
+    /// check in §5.7.5).
+    #[doc(hidden)]
+    pub fn issue_dp_pb_of_another_smdp(&self, smdp_oid: &[u64]) -> Result<Issued> {
+        let ci = self.authority(CI_CERT, CI_KEY, "certificates")?;
+        make_dp(&ci, Role::DpPb, &[], smdp_oid)
     }
 
     /// Issues a certificate and key for an eUICC with this EID (signed by the EUM), in memory.

@@ -109,12 +109,18 @@ impl Flow {
 
     /// Through AuthenticateServer and AuthenticateClient: the SM-DP+'s answer.
     async fn authenticated(&mut self) -> (String, Value) {
+        let (tid_hex, client, _) = self.authenticated_with_signature1().await;
+        (tid_hex, client)
+    }
+
+    /// [`Flow::authenticated`], with the card's euiccSignature1 (what smdpSignature2 covers).
+    async fn authenticated_with_signature1(&mut self) -> (String, Value, Vec<u8>) {
         let i = self.initiate(None).await;
         let response = self.authenticate_server(&i);
-        assert!(matches!(
-            AuthenticateServerResponse::parse(&response),
-            Ok(AuthenticateServerResponse::Ok { .. })
-        ));
+        let signature1 = match AuthenticateServerResponse::parse(&response).unwrap() {
+            AuthenticateServerResponse::Ok { signature, .. } => signature.to_vec(),
+            AuthenticateServerResponse::Error { code, .. } => panic!("AuthenticateServer {code}"),
+        };
         let client = self
             .lpa
             .call(
@@ -125,7 +131,7 @@ impl Flow {
             )
             .await
             .unwrap();
-        (i.tid_hex, client)
+        (i.tid_hex, client, signature1)
     }
 
     fn prepare_download(
@@ -288,6 +294,75 @@ async fn a_dp_auth_certificate_in_prepare_download_is_invalid() {
     assert_eq!(prepare_download_error(&answer), 1);
 }
 
+/// smdpSigned2 with `tid` as its transactionId (and the rest as sent), signed with `key` over
+/// it and the card's euiccSignature1 as §5.7.5 asks: a signature the card's check accepts.
+fn signed2_for(
+    signed2: &[u8],
+    tid: Option<&[u8]>,
+    key: &SigningKey,
+    signature1: &[u8],
+) -> (Vec<u8>, Vec<u8>) {
+    let seq = tlv::read_tagged(signed2, 0x30).unwrap();
+    let parts: Vec<Vec<u8>> = seq
+        .children()
+        .unwrap()
+        .iter()
+        .map(|p| match (p.tag, tid) {
+            (0x80, Some(tid)) => tlv::encode(0x80, tid),
+            _ => p.raw.to_vec(),
+        })
+        .collect();
+    let signed2 = tlv::encode(0x30, &parts.concat());
+    let signature = key.sign_parts(&[&signed2, &tlv::encode(0x5F37, signature1)]);
+    (signed2, signature.to_vec())
+}
+
+/// §5.7.5 invalidTransactionId(5): smdpSigned2 for another transactionId, validly signed with
+/// SK.DPpb (from the mock's PKI) as an SM-DP+ with its sessions mixed up would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smdp_signed2_for_another_transaction_is_invalid_transaction_id() {
+    let mut f = Flow::start().await;
+    let (_, client, signature1) = f.authenticated_with_signature1().await;
+    let key = SigningKey::from_pem(&f.pem("SK_S_SM_DPpb_ECDSA_NIST.pem")).unwrap();
+    let certificate = b64(&client, "smdpCertificate");
+    let (signed2, signature2) = signed2_for(
+        &b64(&client, "smdpSigned2"),
+        Some(&[0x77; 16]),
+        &key,
+        &signature1,
+    );
+    let answer = f.prepare_download(&signed2, &signature2, &certificate);
+    assert_eq!(prepare_download_error(&answer), 5);
+}
+
+/// §5.7.5 invalidCertificate(1): a valid CERT.DPpb of the same CI, of another SM-DP+ (its OID
+/// is not the one of the CERT.DPauth that authenticated), with smdpSignature2 made by its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dp_pb_of_another_smdp_is_invalid_certificate() {
+    let mut f = Flow::start().await;
+    let (_, client, signature1) = f.authenticated_with_signature1().await;
+    let other =
+        f.t.mock
+            .gsma_pki()
+            .issue_dp_pb_of_another_smdp(&[2, 999, 11])
+            .unwrap();
+    let (signed2, signature2) =
+        signed2_for(&b64(&client, "smdpSigned2"), None, &other.key, &signature1);
+    let answer = f.prepare_download(&signed2, &signature2, &other.der);
+    assert_eq!(prepare_download_error(&answer), 1);
+    // The mock's own CERT.DPpb with a signature of its own key, the same way, is accepted:
+    // the refusal was the other SM-DP+'s.
+    let mut f = Flow::start().await;
+    let (_, client, signature1) = f.authenticated_with_signature1().await;
+    let key = SigningKey::from_pem(&f.pem("SK_S_SM_DPpb_ECDSA_NIST.pem")).unwrap();
+    let (signed2, signature2) = signed2_for(&b64(&client, "smdpSigned2"), None, &key, &signature1);
+    let answer = f.prepare_download(&signed2, &signature2, &b64(&client, "smdpCertificate"));
+    assert!(matches!(
+        PrepareDownloadResponse::parse(&answer),
+        Ok(PrepareDownloadResponse::Ok { .. })
+    ));
+}
+
 /// The `BF23` InitialiseSecureChannelRequest, its parts, re-signed with SK.DPpb (from the
 /// mock's PKI) after `change`, as an SM-DP+ that meant it would send it.
 fn resigned_bf23(
@@ -395,4 +470,62 @@ async fn an_iccid_the_card_has_is_refused() {
     assert_eq!(forced.status, 200, "{}", forced.body);
     let (commands, _) = f.bound().await;
     assert_eq!(f.load(&commands), Some((2, 9)));
+}
+
+/// §5.7.6 installFailedDueToDataMismatch(13) under loadProfileElements(5): a package whose
+/// header names another ICCID than the metadata, bound to the card's session by the test acting
+/// as the SM-DP+ (SK.DPpb from the mock's PKI, a one-time key of its own, the metadata the
+/// mock sent); the same binding of the right package installs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_for_another_iccid_is_a_data_mismatch() {
+    use smdpp_mock::rsp::crypto::{derive_session_keys, OneTimeKey};
+    use smdpp_mock::rsp::message::ProfileMetadata;
+    use smdpp_mock::rsp::package;
+    for (iccid_in_package, expected) in [
+        ("8944500100000000012", Some((5, 13))),
+        ("", None), // the ordered ICCID
+    ] {
+        let mut f = Flow::start().await;
+        let (tid_hex, client) = f.authenticated().await;
+        let prepared = f.prepare_download(
+            &b64(&client, "smdpSigned2"),
+            &signature_value(&b64(&client, "smdpSignature2")),
+            &b64(&client, "smdpCertificate"),
+        );
+        let euicc_otpk = match PrepareDownloadResponse::parse(&prepared).unwrap() {
+            PrepareDownloadResponse::Ok { euicc_signed2, .. } => euicc_signed2.euicc_otpk,
+            PrepareDownloadResponse::Error { code, .. } => panic!("PrepareDownload {code}"),
+        };
+        let metadata = b64(&client, "profileMetadata");
+        let ordered = ProfileMetadata::parse(&metadata).unwrap().iccid;
+        let iccid = if iccid_in_package.is_empty() {
+            ordered
+        } else {
+            iccid_in_package.parse().unwrap()
+        };
+        let one_time = OneTimeKey::generate();
+        let smdp_otpk = *one_time.public_key();
+        let shs = one_time.agree(euicc_otpk.value).unwrap();
+        let eid: [u8; 16] = crypto::hex_decode(EID1).unwrap().try_into().unwrap();
+        let keys = derive_session_keys(&shs, b"test-smdp", &eid);
+        let signer = SigningKey::from_pem(&f.pem("SK_S_SM_DPpb_ECDSA_NIST.pem")).unwrap();
+        let bound = bpp::build(
+            &bpp::Binding {
+                transaction_id: &crypto::hex_decode(&tid_hex).unwrap(),
+                host_id: b"test-smdp",
+                smdp_otpk: &smdp_otpk,
+                euicc_otpk_tlv: euicc_otpk.raw,
+                keys: &keys,
+                signer: &signer,
+            },
+            &metadata,
+            &package::synthetic(&iccid, 2000),
+        );
+        let commands = bpp::es10_commands(&bound).unwrap();
+        assert_eq!(
+            f.load(&commands),
+            expected,
+            "package for {iccid}, order {ordered}"
+        );
+    }
 }
