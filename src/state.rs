@@ -17,6 +17,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::app::awaiting::{Delivered, EuiccIdentity, OrderRef, TransactionId};
 use crate::app::App;
 use crate::ids::{hex, Eid, Iccid, MatchingId};
 use crate::notify::{DeliveryState, Outgoing};
@@ -50,6 +51,22 @@ struct Payload {
     next_delivery_id: u64,
     counters: SavedCounters,
     notifications: Vec<SavedNotification>,
+    /// ES9+ packages delivered whose installation result is awaited (absent in files of
+    /// builds before it was kept).
+    #[serde(default)]
+    awaiting_results: Vec<SavedAwaiting>,
+}
+
+/// A Bound Profile Package delivered, awaiting its installation result (§3.1.3.3).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedAwaiting {
+    transaction_id: String,
+    eid: String,
+    /// PK.EUICC.ECDSA, uncompressed, hex.
+    euicc_public_key: String,
+    iccid: String,
+    order_seq: u32,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -219,6 +236,18 @@ pub(crate) fn save(app: &App, path: &Path) -> Result<Saved> {
     payload.profiles = changed.iter().map(SavedProfile::from_profile).collect();
     payload.retired_event_ids = retired.iter().map(|d| format!("{d:016x}")).collect();
     payload.matching_id_position = world.matching_ids.position();
+    payload.awaiting_results = world
+        .awaiting
+        .entries()
+        .into_iter()
+        .map(|(tid, d)| SavedAwaiting {
+            transaction_id: hex(tid.as_bytes()),
+            eid: d.euicc.eid.to_string(),
+            euicc_public_key: hex(&d.euicc.public_key),
+            iccid: d.order.iccid.to_string(),
+            order_seq: d.order.order_seq,
+        })
+        .collect();
     payload.journal_last_seq = app.journal.last_seq();
     let c = &app.notifier.log().counters;
     payload.counters = SavedCounters {
@@ -359,6 +388,45 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
                 .map_err(|e| anyhow!("retired EventID digest {text:?}: {e}")),
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut awaiting = Vec::with_capacity(payload.awaiting_results.len());
+    for saved in &payload.awaiting_results {
+        let bad = |what: &str| {
+            anyhow!(
+                "awaited installation result {}: {what}",
+                saved.transaction_id
+            )
+        };
+        let tid = unhex(&saved.transaction_id)
+            .and_then(|b| TransactionId::from_bytes(&b))
+            .ok_or_else(|| bad("not a transactionId"))?;
+        let eid: Eid = saved.eid.parse().map_err(|e| bad(&format!("{e}")))?;
+        let eid_bytes: [u8; 16] = unhex(&saved.eid)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("the EID is not 16 bytes"))?;
+        let public_key = unhex(&saved.euicc_public_key).ok_or_else(|| bad("no public key"))?;
+        let iccid: Iccid = saved.iccid.parse().map_err(|e| bad(&format!("{e}")))?;
+        let base = world
+            .store
+            .get(iccid.key())
+            .ok_or_else(|| bad("its profile is not in the inventory"))?;
+        awaiting.push((
+            tid,
+            Delivered {
+                euicc: EuiccIdentity {
+                    eid,
+                    eid_bytes,
+                    public_key,
+                },
+                order: OrderRef {
+                    key: iccid.key(),
+                    iccid,
+                    order_seq: saved.order_seq,
+                    owner: base.owner.clone(),
+                    profile_type: base.profile_type.clone(),
+                },
+            },
+        ));
+    }
     // A MatchingID belongs to one order: check before anything is applied.
     let mut seen = std::collections::HashSet::new();
     for p in &profiles {
@@ -380,6 +448,9 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
             .map_err(|e| anyhow!("profile {iccid}: {e:?}"))?;
     }
     world.store.retire_event_digests(retired);
+    for (tid, delivered) in awaiting {
+        world.awaiting.insert(tid, delivered);
+    }
     world.matching_ids.resume_at(payload.matching_id_position);
     app.journal.continue_after(payload.journal_last_seq);
     let last_id = payload

@@ -3,6 +3,7 @@
 //! committed and its effects carried out ([`effects`]), and the simulated devices that play the
 //! eUICC's part ([`simulator`]).
 
+pub(crate) mod awaiting;
 mod effects;
 mod es9_device;
 pub mod simulator;
@@ -32,6 +33,8 @@ pub struct World {
     pub faults: Faults,
     /// Callbacks registered at run time, replacing the scenario's, until the next reset.
     callbacks: RwLock<HashMap<Arc<str>, Arc<Callback>>>,
+    /// ES9+ packages delivered whose installation result is awaited.
+    pub(crate) awaiting: awaiting::Awaiting,
 }
 
 impl World {
@@ -46,6 +49,7 @@ impl World {
             matching_ids: MatchingIdGenerator::new(scenario.matching_id_seed()),
             faults: Faults::new(scenario.faults()),
             callbacks: RwLock::default(),
+            awaiting: awaiting::Awaiting::default(),
             scenario,
         }
     }

@@ -160,10 +160,11 @@ fn bind(
         &session.metadata,
         &package,
     );
-    ctx.es9.sessions.delivered_to(
+    // The session ends; its installation result is awaited by the world.
+    ctx.es9.sessions.end(&tid);
+    ctx.world.awaiting.insert(
         tid,
         Delivered {
-            world: ctx.world.clone(),
             euicc: euicc.clone(),
             order: order.clone(),
         },

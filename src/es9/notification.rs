@@ -48,8 +48,9 @@ fn installation_result(
             "ignored: the transactionId is not 1 to 16 bytes".into(),
         ));
     };
-    let sessions = &ctx.es9.sessions;
-    let Some(delivered) = sessions.take_delivered(&tid) else {
+    // The world's: a reset or a new scenario since the download dropped it.
+    let awaiting = &ctx.world.awaiting;
+    let Some(delivered) = awaiting.take(&tid) else {
         return Outcome::acknowledged(Some(
             "ignored: no Bound Profile Package awaits an installation result for this transactionId (unknown, or reported already)".into(),
         ));
@@ -57,20 +58,15 @@ fn installation_result(
     let note = |outcome: Outcome| outcome.with_order(Some(&delivered.order));
     if !crypto::verify(&delivered.euicc.public_key, pir.data_raw, pir.signature) {
         let order = delivered.order.clone();
-        sessions.return_delivered(tid, delivered);
+        awaiting.insert(tid, delivered);
         return Outcome::acknowledged(Some("ignored: euiccSignPIR does not verify".into()))
             .with_order(Some(&order));
     }
     if pir.smdp_oid.is_some_and(|oid| oid != ctx.es9.smdp_oid()) {
         let order = delivered.order.clone();
-        sessions.return_delivered(tid, delivered);
+        awaiting.insert(tid, delivered);
         return Outcome::acknowledged(Some("ignored: the result names another SM-DP+ OID".into()))
             .with_order(Some(&order));
-    }
-    if !ctx.es9.app.is_current(&delivered.world) {
-        return note(Outcome::acknowledged(Some(
-            "ignored: the scenario was reset or replaced since the download".into(),
-        )));
     }
     let result = match &pir.result {
         FinalResult::Success { .. } => InstallResult::Success,
@@ -86,11 +82,6 @@ fn installation_result(
         eid: delivered.euicc.eid,
         event: DeviceEvent::InstallResult(result),
     };
-    let world = delivered.world.clone();
-    let ctx = Context {
-        world: &world,
-        ..*ctx
-    };
     let reported = crate::notify::compose::DeviceResult {
         installation_result: raw.to_vec(),
         final_result: pir.final_result_raw.to_vec(),
@@ -101,7 +92,7 @@ fn installation_result(
     } else {
         ""
     };
-    let mut outcome = match commit_reported(&ctx, &delivered.order, event, Some(&reported)) {
+    let mut outcome = match commit_reported(ctx, &delivered.order, event, Some(&reported)) {
         Ok(_) => Outcome::acknowledged(Some(match result {
             InstallResult::Success => format!("installed{without_oid}"),
             InstallResult::Failure {
@@ -209,14 +200,10 @@ pub(super) fn cancel_session(ctx: &Context<'_>) -> Outcome {
     // After GetBoundProfilePackage (§3.1.3.1: a metadata mismatch, an error while loading the
     // package, an End User who says no then): the session waits for its installation result,
     // and a cancellation takes its place.
-    if let Some(delivered) = sessions.delivered_copy(&tid, current) {
-        let ctx = Context {
-            world: &delivered.world,
-            ..*ctx
-        };
+    if let Some(delivered) = ctx.world.awaiting.get(&tid) {
         let result =
-            cancel_inner(&ctx, tid, Some(&delivered.euicc), Some(&delivered.order)).map(|()| {
-                sessions.take_delivered(&tid);
+            cancel_inner(ctx, tid, Some(&delivered.euicc), Some(&delivered.order)).map(|()| {
+                ctx.world.awaiting.take(&tid);
                 Map::new()
             });
         return Outcome::of(result).of_session(Some(delivered.euicc.eid), Some(&delivered.order));

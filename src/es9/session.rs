@@ -1,62 +1,24 @@
 //! RSP sessions, keyed by transactionId (SGP.22 §3.1.1.4): created by InitiateAuthentication,
-//! extended by AuthenticateClient and GetBoundProfilePackage, ended by CancelSession or the
-//! installation result.
+//! extended by AuthenticateClient, ended by CancelSession, a refusal that stops the procedure,
+//! or GetBoundProfilePackage, after which the world awaits the installation result
+//! ([`crate::app::awaiting`]).
 //!
 //! Bounded in number (and so in bytes: a session holds a few hundred bytes plus its profile
-//! metadata) and in time: a session untouched for its time to live ([`SESSION_TTL`] by default) is forgotten, and past
-//! [`MAX_SESSIONS`] the oldest goes first. A session whose Bound Profile Package was delivered
-//! waits for its installation result much longer (an LPA such as lpac sends it only when asked
-//! to process notifications), in a second table of its own bound.
+//! metadata) and in time: a session untouched for its time to live ([`SESSION_TTL`] by default,
+//! on the mock's clock) is forgotten, and past [`MAX_SESSIONS`] the oldest goes first.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::app::awaiting::Table;
+pub(crate) use crate::app::awaiting::{Delivered, EuiccIdentity, OrderRef, TransactionId};
 use crate::app::World;
 use crate::clock::{Clock, ClockMark};
-use crate::ids::{Eid, Iccid, IccidKey};
 
 /// Sessions in progress kept at most.
 pub(crate) const MAX_SESSIONS: usize = 10_000;
 /// A session in progress untouched this long is forgotten, by default.
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(600);
-/// Delivered packages whose installation result is awaited, kept at most.
-pub(crate) const MAX_DELIVERED: usize = 50_000;
-
-/// A transactionId: 1 to 16 bytes (Annex H `TransactionId`), kept in a fixed array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct TransactionId {
-    bytes: [u8; 16],
-    len: u8,
-}
-
-impl TransactionId {
-    /// A new random one, 16 bytes, never reused in practice (128 random bits).
-    pub(crate) fn random() -> Self {
-        TransactionId {
-            bytes: crate::rsp::crypto::random(),
-            len: 16,
-        }
-    }
-
-    /// One received, if it has 1 to 16 bytes.
-    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.is_empty() || bytes.len() > 16 {
-            return None;
-        }
-        let mut out = [0u8; 16];
-        out[..bytes.len()].copy_from_slice(bytes);
-        Some(TransactionId {
-            bytes: out,
-            len: bytes.len() as u8,
-        })
-    }
-
-    /// Its bytes.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
 
 /// How far a session has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,26 +30,6 @@ pub(crate) enum Stage {
     /// A call is working on the session: a second call with the same transactionId meanwhile
     /// finds it taken.
     Busy,
-}
-
-/// The eUICC, once its certificates and signature checked out.
-#[derive(Debug, Clone)]
-pub(crate) struct EuiccIdentity {
-    pub(crate) eid: Eid,
-    pub(crate) eid_bytes: [u8; 16],
-    /// PK.EUICC.ECDSA, uncompressed.
-    pub(crate) public_key: Vec<u8>,
-}
-
-/// The order a session downloads.
-#[derive(Debug, Clone)]
-pub(crate) struct OrderRef {
-    pub(crate) key: IccidKey,
-    pub(crate) iccid: Iccid,
-    /// The order's number: a CancelOrder and a new order meanwhile make it another.
-    pub(crate) order_seq: u32,
-    pub(crate) owner: Arc<str>,
-    pub(crate) profile_type: Arc<str>,
 }
 
 /// One RSP session in progress.
@@ -113,58 +55,10 @@ pub(crate) struct Session {
     pub(crate) metadata: Vec<u8>,
 }
 
-/// What an installation result is checked against, after the package was delivered.
-#[derive(Debug, Clone)]
-pub(crate) struct Delivered {
-    pub(crate) world: Arc<World>,
-    pub(crate) euicc: EuiccIdentity,
-    pub(crate) order: OrderRef,
-}
-
-#[derive(Debug)]
-struct Table<T> {
-    map: HashMap<TransactionId, T>,
-    /// Insertion order, oldest first; entries already removed from `map` are skipped.
-    order: VecDeque<TransactionId>,
-}
-
-impl<T> Default for Table<T> {
-    fn default() -> Self {
-        Table {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-        }
-    }
-}
-
-impl<T> Table<T> {
-    fn insert(&mut self, tid: TransactionId, value: T, capacity: usize) -> usize {
-        let mut evicted = 0;
-        if self.map.insert(tid, value).is_none() {
-            self.order.push_back(tid);
-        }
-        while self.map.len() > capacity {
-            let Some(oldest) = self.order.pop_front() else {
-                break;
-            };
-            if self.map.remove(&oldest).is_some() {
-                evicted += 1;
-            }
-        }
-        // Removed entries leave their ids behind; keep the ring no larger than twice the map.
-        if self.order.len() > 2 * self.map.len() + 64 {
-            let live = &self.map;
-            self.order.retain(|t| live.contains_key(t));
-        }
-        evicted
-    }
-}
-
 /// The sessions of one ES9+ listener.
 #[derive(Debug)]
 pub(crate) struct Sessions {
     active: Mutex<Table<Session>>,
-    delivered: Mutex<Table<Delivered>>,
     ttl: Duration,
     clock: Clock,
 }
@@ -174,7 +68,6 @@ impl Sessions {
     pub(crate) fn new(ttl: Duration, clock: Clock) -> Self {
         Sessions {
             active: Mutex::default(),
-            delivered: Mutex::default(),
             ttl,
             clock,
         }
@@ -187,10 +80,6 @@ impl Sessions {
 
     fn active(&self) -> std::sync::MutexGuard<'_, Table<Session>> {
         self.active.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn delivered(&self) -> std::sync::MutexGuard<'_, Table<Delivered>> {
-        self.delivered.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Starts a session.
@@ -266,44 +155,10 @@ impl Sessions {
         self.active().map.remove(tid);
     }
 
-    /// The package of session `tid` was delivered: the session ends, and its installation
-    /// result is awaited.
-    pub(crate) fn delivered_to(&self, tid: TransactionId, delivered: Delivered) {
-        self.end(&tid);
-        self.delivered().insert(tid, delivered, MAX_DELIVERED);
-    }
-
-    /// What the installation result of `tid` is checked against: taken, so a repeated result
-    /// finds nothing.
-    pub(crate) fn take_delivered(&self, tid: &TransactionId) -> Option<Delivered> {
-        self.delivered().map.remove(tid)
-    }
-
-    /// A copy of what the installation result of `tid` is checked against, if its world is
-    /// current (a reset or a new scenario forgets it).
-    pub(crate) fn delivered_copy(
-        &self,
-        tid: &TransactionId,
-        current: impl Fn(&Arc<World>) -> bool,
-    ) -> Option<Delivered> {
-        let mut table = self.delivered();
-        let delivered = table.map.get(tid)?;
-        if !current(&delivered.world) {
-            table.map.remove(tid);
-            return None;
-        }
-        Some(delivered.clone())
-    }
-
-    /// Puts back what [`Sessions::take_delivered`] took (the result did not verify).
-    pub(crate) fn return_delivered(&self, tid: TransactionId, delivered: Delivered) {
-        self.delivered().insert(tid, delivered, MAX_DELIVERED);
-    }
-
-    /// Sessions in progress and delivered packages awaiting their result.
+    /// Sessions in progress.
     #[cfg(test)]
-    pub(crate) fn counts(&self) -> (usize, usize) {
-        (self.active().map.len(), self.delivered().map.len())
+    pub(crate) fn count(&self) -> usize {
+        self.active().map.len()
     }
 }
 
@@ -340,7 +195,7 @@ mod tests {
         for _ in 0..MAX_SESSIONS + 10 {
             sessions.start(TransactionId::random(), session(&world, &clock));
         }
-        assert_eq!(sessions.counts().0, MAX_SESSIONS, "the oldest went first");
+        assert_eq!(sessions.count(), MAX_SESSIONS, "the oldest went first");
         assert!(sessions.get(&first, |_| true).is_none());
         let last = TransactionId::random();
         sessions.start(last, session(&world, &clock));
@@ -354,7 +209,7 @@ mod tests {
         assert!(sessions.get(&last, |_| true).is_none(), "expired");
         // A new session sweeps the expired ones at the front.
         sessions.start(TransactionId::random(), session(&world, &clock));
-        assert_eq!(sessions.counts().0, 1);
+        assert_eq!(sessions.count(), 1);
         // A reset world ends its sessions.
         let tid = TransactionId::random();
         sessions.start(tid, session(&world, &clock));

@@ -152,6 +152,62 @@ profileTypes:
     }
 }
 
+/// An installation result that arrives after a restart lands (§3.1.3.3 step 8, §3.5: the LPA
+/// sends it when it can): which package awaits a result is in the state file. A reset drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_result_after_a_restart_lands() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = es9_scenario(&receiver.http_url(), "");
+    let t = start(TempDir::new("state-es9"), &yaml).await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    lpa.send_result = false;
+    assert!(lpa.download(&code, None).await.unwrap().installed);
+    assert_eq!(t.state(&iccid), ProfileState::Downloaded);
+
+    let dir = stop(t).await;
+    let t = start(dir, &yaml).await;
+    assert_eq!(t.state(&iccid), ProfileState::Downloaded);
+    // The card's notification names the old address: the LPA reaches the new listener.
+    lpa.route_to = Some(format!("localhost:{}", t.mock.es9_addr().unwrap().port()));
+    assert_eq!(lpa.send_notifications().await.unwrap(), 1);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    let handled = t
+        .mock
+        .journal()
+        .into_iter()
+        .find(|e| e.function == "HandleNotification")
+        .unwrap();
+    assert_eq!(handled.response.as_str(), r#"{"note":"installed"}"#);
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got.last().unwrap().body["notificationPointId"], 4);
+
+    // Saved again, then a reset: nothing awaits a result any more.
+    let (second, code) = released(&t, json!({})).await;
+    let mut lpa = t.mock.lpa(EID2).unwrap();
+    lpa.send_result = false;
+    lpa.download(&code, None).await.unwrap();
+    assert_eq!(t.state(&second), ProfileState::Downloaded);
+    t.admin().post("/admin/reset", json!({})).await;
+    assert_eq!(lpa.send_notifications().await.unwrap(), 1);
+    let handled = t
+        .mock
+        .journal()
+        .into_iter()
+        .rev()
+        .find(|e| e.function == "HandleNotification")
+        .unwrap();
+    assert!(
+        handled
+            .response
+            .as_str()
+            .contains("no Bound Profile Package awaits"),
+        "{}",
+        handled.response.as_str()
+    );
+}
+
 #[tokio::test]
 async fn two_instances_cannot_share_a_state_file() {
     let t = start(TempDir::new("state-lock"), SCENARIO).await;
