@@ -169,6 +169,13 @@ pub struct Authenticated {
     answer: Value,
 }
 
+impl Authenticated {
+    /// The session's transactionId, hex as ES9+ carries it.
+    pub fn transaction_id(&self) -> &str {
+        &self.transaction_id_hex
+    }
+}
+
 /// A base64 field of an ES9+ answer.
 fn field(json: &Value, name: &str) -> Result<Vec<u8>, LpaError> {
     json[name]

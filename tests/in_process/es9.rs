@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use smdpp_mock::lpa::{Lpa, LpaError};
 use smdpp_mock::profile::{OnDevice, ProfileState};
 use smdpp_mock::rsp::crypto;
+use smdpp_mock::rsp::message::{AuthenticateServerRequest, CtxParams1};
 use smdpp_mock::rsp::package;
 
 use crate::common::receiver::{points, Receiver};
@@ -526,9 +527,26 @@ fn random_bodies_over_tls_are_answered_and_change_nothing() {
         .unwrap();
     let (t, _receiver) = runtime.block_on(es9_started(""));
     let (iccid, mid) = runtime.block_on(release_standard(&t, None, json!({})));
-    let mut lpa = lpa(&t, EID1);
+    let lpa = std::cell::RefCell::new(lpa(&t, EID1));
     let address = t.mock.smdp_address();
+    // Sessions that AuthenticateClient accepted (each counts a download attempt, so before the
+    // snapshot): random package requests and cancellations for them reach the checks behind
+    // the transactionId. Sessions only initiated are made during the run (they change nothing).
+    let authenticated: std::cell::RefCell<Vec<String>> = (0..6)
+        .map(|_| {
+            let (_, other) = runtime.block_on(release_standard(&t, None, json!({})));
+            let code = t.mock.activation_code(&other);
+            let mut lpa = t.mock.lpa(EID2).unwrap();
+            runtime
+                .block_on(lpa.authenticate(&code))
+                .unwrap()
+                .transaction_id()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .into();
     let before = t.snapshot();
+    let journal_before = t.mock.journal().len();
     let functions = [
         "initiateAuthentication",
         "authenticateClient",
@@ -536,6 +554,17 @@ fn random_bodies_over_tls_are_answered_and_change_nothing() {
         "handleNotification",
         "cancelSession",
     ];
+    // What each function's data fields are called, after the transactionId.
+    let fields: [&[&str]; 5] = [
+        &["euiccChallenge", "euiccInfo1"],
+        &["authenticateServerResponse"],
+        &["prepareDownloadResponse"],
+        &["pendingNotification"],
+        &["cancelSessionResponse"],
+    ];
+    /// The transactionId to put in: `LIVE` becomes a session's at the stage the function needs.
+    const LIVE: &str = "LIVE";
+    let random = proptest::collection::vec(any::<u8>(), 0..300);
     let body = prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..400),
         (
@@ -549,44 +578,146 @@ fn random_bodies_over_tls_are_answered_and_change_nothing() {
                 "pendingNotification",
                 "cancelSessionResponse",
             ]),
-            proptest::collection::vec(any::<u8>(), 0..300),
+            random.clone(),
         )
             .prop_map(|(name, value)| {
                 json!({ name: crypto::base64_encode(&value), "transactionId": "00AA" })
                     .to_string()
                     .into_bytes()
             }),
+        // A whole request with a live session and random data: what a confused or hostile LPA
+        // sends in the middle of a download.
+        (random.clone(), random).prop_map(|(a, b)| {
+            json!({ "transactionId": LIVE, "smdpAddress": "",
+                    "a": crypto::base64_encode(&a), "b": crypto::base64_encode(&b) })
+            .to_string()
+            .into_bytes()
+        }),
     ];
-    let mut runner = TestRunner::new(Config {
-        cases: 96,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    // A fixed seed: the cases that reach the eUICC checks are the same on every run.
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 160,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
     runner
-        .run(&(0..functions.len(), body), |(f, body)| {
-            let (status, answer) = runtime
-                .block_on(lpa.post_bytes(&address, functions[f], body.into()))
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            match status {
-                204 => prop_assert!(answer.is_empty()),
-                200 | 400 | 413 | 415 => {
-                    let json: Value = serde_json::from_slice(&answer)
-                        .map_err(|e| TestCaseError::fail(format!("{status}: not JSON: {e}")))?;
-                    if status == 200 {
-                        prop_assert_eq!(
-                            &json["header"]["functionExecutionStatus"]["status"],
-                            "Failed"
-                        );
+        .run(
+            &(0..functions.len(), body, any::<usize>()),
+            |(f, body, pick)| {
+                let mut body: Value = match serde_json::from_slice::<Value>(&body) {
+                    Ok(v) if v["transactionId"] == LIVE => v,
+                    _ => Value::Null,
+                };
+                let bytes = if body.is_null() {
+                    // Random bytes, or one random field, as they came.
+                    None
+                } else {
+                    let tid = match f {
+                        // Authenticated sessions, until each has had its one random try.
+                        2 | 4 if !authenticated.borrow().is_empty() => {
+                            let mut pool = authenticated.borrow_mut();
+                            let at = pick % pool.len();
+                            pool.remove(at)
+                        }
+                        _ => {
+                            let mut lpa = lpa.borrow_mut();
+                            let challenge = lpa.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
+                            let info1 = lpa.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
+                            let initiated = runtime
+                                .block_on(lpa.call(
+                                    &address,
+                                    "initiateAuthentication",
+                                    json!({ "smdpAddress": address,
+                                        "euiccChallenge": crypto::base64_encode(&challenge[5..]),
+                                        "euiccInfo1": crypto::base64_encode(&info1) }),
+                                ))
+                                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                            if f == 1 && pick % 2 == 0 {
+                                // The card's real AuthenticateServerResponse with one byte
+                                // changed: past the parser, into the certificate and
+                                // signature checks.
+                                let field = |name: &str| {
+                                    crypto::base64_decode(initiated[name].as_str().unwrap())
+                                        .unwrap()
+                                };
+                                let request = AuthenticateServerRequest::encode(
+                                    &field("serverSigned1"),
+                                    smdpp_mock::rsp::tlv::read_tagged(
+                                        &field("serverSignature1"),
+                                        0x5F37,
+                                    )
+                                    .unwrap()
+                                    .value,
+                                    &field("euiccCiPKIdToBeUsed"),
+                                    &field("serverCertificate"),
+                                    &CtxParams1::encode(Some(&mid), [0x35, 0x29, 0x06, 0x11]),
+                                );
+                                let mut response = lpa.euicc_mut().transmit(&request);
+                                let at = (pick / 2) % response.len();
+                                response[at] ^= 1 << (pick % 8);
+                                body["a"] = json!(crypto::base64_encode(&response));
+                            }
+                            initiated["transactionId"].as_str().unwrap().to_owned()
+                        }
+                    };
+                    let (a, b) = (body["a"].clone(), body["b"].clone());
+                    let object = body.as_object_mut().unwrap();
+                    object.remove("a");
+                    object.remove("b");
+                    object.insert("transactionId".into(), json!(tid));
+                    object.insert("smdpAddress".into(), json!(address));
+                    for (name, value) in fields[f].iter().zip([a, b]) {
+                        object.insert((*name).into(), value);
                     }
+                    Some(body.to_string().into_bytes())
+                };
+                let (status, answer) = runtime
+                    .block_on(lpa.borrow_mut().post_bytes(
+                        &address,
+                        functions[f],
+                        bytes.unwrap_or_default().into(),
+                    ))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                match status {
+                    204 => prop_assert!(answer.is_empty()),
+                    200 | 400 | 413 | 415 => {
+                        let json: Value = serde_json::from_slice(&answer)
+                            .map_err(|e| TestCaseError::fail(format!("{status}: not JSON: {e}")))?;
+                        if status == 200 {
+                            prop_assert_eq!(
+                                &json["header"]["functionExecutionStatus"]["status"],
+                                "Failed"
+                            );
+                        }
+                    }
+                    other => prop_assert!(false, "HTTP {other}: {answer:?}"),
                 }
-                other => prop_assert!(false, "HTTP {other}: {answer:?}"),
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .unwrap();
+    // The run reached past the session lookup: refusals that only a live session can get.
+    let codes: std::collections::BTreeSet<String> = t.mock.journal()[journal_before..]
+        .iter()
+        .filter_map(|e| e.status_code.clone())
+        .collect();
+    assert!(
+        codes
+            .iter()
+            .any(|c| c.starts_with("8.1") && c.ends_with("/6.1")),
+        "no refusal from the eUICC checks (§5.6.2: 8.1.x / 6.1): {codes:?}"
+    );
     assert_eq!(t.snapshot(), before, "random requests changed nothing");
     let downloaded = runtime
-        .block_on(lpa.download(&t.mock.activation_code(&mid), None))
+        .block_on(
+            lpa.into_inner()
+                .download(&t.mock.activation_code(&mid), None),
+        )
         .unwrap();
     assert_eq!(downloaded.iccid.to_string(), iccid);
     drop(t);
