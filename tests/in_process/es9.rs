@@ -264,6 +264,29 @@ async fn a_cancel_session_after_the_package_was_delivered_ends_the_order() {
     );
 }
 
+/// Download retry (§3.1.3 step 3: the order may be in Downloaded "in case of a retry", §3.1.6
+/// `Downloaded --> Downloaded : GetBoundProfilePackage (retry)`): a package fetched and never
+/// loaded (the answer lost, the load interrupted) is fetched again in a new session, bound
+/// anew (a new one-time key on each side), and installs; the operator gets point 3 for each
+/// package and each accepted AuthenticateClient counts a download attempt (§3.1.3 step 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_retry_after_a_lost_package_installs() {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let mut lpa = lpa(&t, EID1);
+    let first = lpa.authenticate(&code).await.unwrap();
+    let lost = lpa.fetch(first, None).await.unwrap();
+    assert_eq!(t.state(&iccid), ProfileState::Downloaded);
+    // The LPA never loads it: a new download of the same Activation Code.
+    let downloaded = lpa.download(&code, None).await.unwrap();
+    assert!(downloaded.installed);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(t.profile(&iccid).download_attempts, 2);
+    assert_eq!(points(&receiver.wait_for(3).await), [3, 3, 4]);
+    assert!(!lost.bound_profile_package.is_empty());
+}
+
 /// A ProfileInstallationResult without `smdpOid` (OPTIONAL after SGP.22 v2.2, and left out by
 /// eUICCs of those versions) is applied by its transactionId: 204, Installed, point 4, and the
 /// journal notes the omission.
