@@ -21,9 +21,16 @@ use crate::rsp::tlv;
 use crate::sgp22;
 use crate::store::UpdateError;
 
+/// The longest `smdpAddress` that can name an SM-DP+: an FQDN of 253 characters (RFC 1035) with
+/// its root dot, and `:` and a port of 5 digits. Anything longer is refused before it is kept.
+const MAX_ADDRESS: usize = 254 + 6;
+
 /// Whether `given` (the `smdpAddress` as the LPA sent it) names this SM-DP+: a case-insensitive
-/// host, a trailing dot ignored, `:443` implied when no port is given.
+/// host, one trailing (root) dot ignored, `:443` implied when no port is given.
 fn address_accepted(given: &str, accepted: &[String]) -> bool {
+    if given.len() > MAX_ADDRESS {
+        return false;
+    }
     let given = normal_address(given);
     accepted.iter().any(|a| normal_address(a) == given)
 }
@@ -43,7 +50,11 @@ fn normal_address(text: &str) -> String {
             _ => (lower.as_str(), None),
         },
     };
-    format!("{}:{}", host.trim_end_matches('.'), port.unwrap_or("443"))
+    format!(
+        "{}:{}",
+        host.strip_suffix('.').unwrap_or(host),
+        port.unwrap_or("443")
+    )
 }
 
 /// InitiateAuthentication: checks the SVN, the address and the CIs, starts a session and
@@ -572,14 +583,18 @@ mod tests {
         ] {
             assert!(address_accepted(ok, &accepted), "{ok}");
         }
+        let dots = format!("localhost{}:6444", ".".repeat(61_000));
         for refused in [
             "localhost",
             "localhost:6445",
             "other:6444",
             "",
             "smdp.example:444",
+            "localhost..:6444",
+            &dots,
         ] {
             assert!(!address_accepted(refused, &accepted), "{refused}");
         }
+        assert!(address_accepted("localhost.:6444", &accepted));
     }
 }

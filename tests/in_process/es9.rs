@@ -287,6 +287,52 @@ async fn a_download_retry_after_a_lost_package_installs() {
     assert!(!lost.bound_profile_package.is_empty());
 }
 
+/// §5.6.1 (Table 37, `8.8.1 / 3.8`): an `smdpAddress` longer than an FQDN can be, or with
+/// more than the one root dot, is refused before anything of it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_no_fqdn_can_be_is_refused() {
+    let (t, _receiver) = es9_started("").await;
+    let mut lpa = lpa(&t, EID1);
+    let address = t.mock.smdp_address();
+    let (host, port) = address.rsplit_once(':').unwrap();
+    for given in [
+        format!("{host}{}:{port}", ".".repeat(61_000)),
+        format!("{host}..:{port}"),
+        format!("{}.{host}:{port}", "a".repeat(300)),
+    ] {
+        let challenge = lpa.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
+        let info1 = lpa.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
+        let refused = lpa
+            .call(
+                &address,
+                "initiateAuthentication",
+                json!({ "smdpAddress": given,
+                        "euiccChallenge": crypto::base64_encode(&challenge[5..]),
+                        "euiccInfo1": crypto::base64_encode(&info1) }),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.status_code().unwrap(),
+            "8.8.1 / 3.8",
+            "{}",
+            given.len()
+        );
+    }
+    // With the one root dot it is this SM-DP+.
+    let challenge = lpa.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
+    let info1 = lpa.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
+    lpa.call(
+        &address,
+        "initiateAuthentication",
+        json!({ "smdpAddress": format!("{host}.:{port}"),
+                "euiccChallenge": crypto::base64_encode(&challenge[5..]),
+                "euiccInfo1": crypto::base64_encode(&info1) }),
+    )
+    .await
+    .unwrap();
+}
+
 /// A ProfileInstallationResult without `smdpOid` (OPTIONAL after SGP.22 v2.2, and left out by
 /// eUICCs of those versions) is applied by its transactionId: 204, Installed, point 4, and the
 /// journal notes the omission.
