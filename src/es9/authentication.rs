@@ -129,7 +129,7 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
     ctx.es9.sessions.start(
         tid,
         Session {
-            world: ctx.world.clone(),
+            world: Arc::downgrade(ctx.world),
             stage: Stage::Initiated,
             touched: ctx.es9.app.clock.mark(),
             smdp_address: address.to_owned(),

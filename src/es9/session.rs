@@ -7,7 +7,7 @@
 //! metadata) and in time: a session untouched for its time to live ([`SESSION_TTL`] by default,
 //! on the mock's clock) is forgotten, and past [`MAX_SESSIONS`] the oldest goes first.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use crate::app::awaiting::Table;
@@ -35,8 +35,9 @@ pub(crate) enum Stage {
 /// One RSP session in progress.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
-    /// The world it started in: a reset or a new scenario ends it.
-    pub(crate) world: Arc<World>,
+    /// The world it started in: a reset or a new scenario ends it. Weak, so that sessions left
+    /// behind by a reset do not keep the old world's profiles in memory.
+    pub(crate) world: Weak<World>,
     pub(crate) stage: Stage,
     /// When a call last used it, on the mock's clock: advancing the clock ages sessions too.
     pub(crate) touched: ClockMark,
@@ -109,7 +110,7 @@ impl Sessions {
     ) -> Option<Session> {
         let mut table = self.active();
         let session = table.map.get_mut(tid)?;
-        if self.expired(session.touched) || !current(&session.world) {
+        if self.expired(session.touched) || !session.world.upgrade().is_some_and(|w| current(&w)) {
             table.map.remove(tid);
             return None;
         }
@@ -129,7 +130,7 @@ impl Sessions {
     ) -> Option<Result<Session, Stage>> {
         let mut table = self.active();
         let session = table.map.get_mut(tid)?;
-        if self.expired(session.touched) || !current(&session.world) {
+        if self.expired(session.touched) || !session.world.upgrade().is_some_and(|w| current(&w)) {
             table.map.remove(tid);
             return None;
         }
@@ -169,7 +170,7 @@ mod tests {
 
     fn session(world: &Arc<World>, clock: &Clock) -> Session {
         Session {
-            world: world.clone(),
+            world: Arc::downgrade(world),
             stage: Stage::Initiated,
             touched: clock.mark(),
             smdp_address: "localhost:6444".into(),
@@ -214,6 +215,21 @@ mod tests {
         let tid = TransactionId::random();
         sessions.start(tid, session(&world, &clock));
         assert!(sessions.get(&tid, |_| false).is_none());
+    }
+
+    /// Sessions do not keep their world alive: after a reset (the app drops the old world) its
+    /// profiles are freed, and its sessions are gone.
+    #[tokio::test(start_paused = true)]
+    async fn sessions_do_not_keep_a_replaced_world() {
+        let world = Arc::new(World::new(Arc::new(Scenario::default_scenario().unwrap())));
+        let clock = Clock::system();
+        let sessions = Sessions::new(Duration::from_secs(50), clock.clone());
+        let tid = TransactionId::random();
+        sessions.start(tid, session(&world, &clock));
+        let weak = Arc::downgrade(&world);
+        drop(world);
+        assert!(weak.upgrade().is_none(), "the world was freed");
+        assert!(sessions.get(&tid, |_| true).is_none());
     }
 
     #[test]
