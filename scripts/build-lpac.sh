@@ -62,9 +62,11 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v make >/dev/null || need+=(make)
 command -v cc >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
-[ -f /usr/include/cjson/cJSON.h ] || need+=(libcjson-dev)
-[ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/aarch64-linux-gnu/curl/curl.h ] ||
-  [ -f /usr/include/curl/curl.h ] || need+=(libcurl4-openssl-dev)
+# The libraries as pkg-config knows them (any distribution), else Debian's header paths.
+has_lib() { { command -v pkg-config >/dev/null && pkg-config --exists "$1"; } || [ -f "$2" ]; }
+has_lib libcjson /usr/include/cjson/cJSON.h || need+=(libcjson-dev)
+has_lib libcurl /usr/include/curl/curl.h || [ -f "/usr/include/$(uname -m)-linux-gnu/curl/curl.h" ] ||
+  need+=(libcurl4-openssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing ${need[*]}"

@@ -118,32 +118,53 @@ impl<T> Table<T> {
 /// The packages of one world awaiting their installation result, by transactionId.
 #[derive(Debug, Default)]
 pub(crate) struct Awaiting {
-    table: Mutex<Table<Delivered>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    table: Table<Delivered>,
+    /// The session each order's latest package was delivered in.
+    by_order: HashMap<IccidKey, TransactionId>,
 }
 
 impl Awaiting {
-    fn table(&self) -> std::sync::MutexGuard<'_, Table<Delivered>> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The package of session `tid` was delivered: its result is awaited.
+    /// The package of session `tid` was delivered: its result is awaited. A package of the
+    /// same order delivered before (a download retry) no longer awaits one: its result, or a
+    /// cancellation of its session, would not be about the package the eUICC has now.
     pub(crate) fn insert(&self, tid: TransactionId, delivered: Delivered) {
-        self.table().insert(tid, delivered, MAX_DELIVERED);
+        let mut inner = self.inner();
+        if let Some(earlier) = inner.by_order.insert(delivered.order.key, tid) {
+            if earlier != tid {
+                inner.table.map.remove(&earlier);
+            }
+        }
+        inner.table.insert(tid, delivered, MAX_DELIVERED);
     }
 
     /// What the result of `tid` is checked against: taken, so a repeated result finds nothing.
     pub(crate) fn take(&self, tid: &TransactionId) -> Option<Delivered> {
-        self.table().map.remove(tid)
+        let mut inner = self.inner();
+        let delivered = inner.table.map.remove(tid)?;
+        if inner.by_order.get(&delivered.order.key) == Some(tid) {
+            inner.by_order.remove(&delivered.order.key);
+        }
+        Some(delivered)
     }
 
     /// A copy of what awaits the result of `tid`.
     pub(crate) fn get(&self, tid: &TransactionId) -> Option<Delivered> {
-        self.table().map.get(tid).cloned()
+        self.inner().table.map.get(tid).cloned()
     }
 
     /// Every entry, oldest first (the state file).
     pub(crate) fn entries(&self) -> Vec<(TransactionId, Delivered)> {
-        let table = self.table();
+        let inner = self.inner();
+        let table = &inner.table;
         let mut seen = std::collections::HashSet::new();
         table
             .order

@@ -353,8 +353,16 @@ impl Es9 {
             .and_then(Value::as_str)
             .and_then(crypto::hex_decode)
             .and_then(|b| TransactionId::from_bytes(&b))
-            .and_then(|tid| self.sessions.get(&tid, |_| true))
-            .and_then(|s| s.order.map(|o| (o, s.euicc.map(|e| e.eid))));
+            .and_then(|tid| {
+                match self.sessions.get(&tid, |_| true) {
+                    Some(s) => s.order.map(|o| (o, s.euicc.map(|e| e.eid))),
+                    // A session whose package was delivered (a CancelSession after it).
+                    None => world
+                        .awaiting
+                        .get(&tid)
+                        .map(|d| (d.order, Some(d.euicc.eid))),
+                }
+            });
         let facts = crate::fault::Es9Facts {
             function,
             operator: order.as_ref().map(|(o, _)| &*o.owner),

@@ -50,23 +50,29 @@ fn installation_result(
     };
     // The world's: a reset or a new scenario since the download dropped it.
     let awaiting = &ctx.world.awaiting;
-    let Some(delivered) = awaiting.take(&tid) else {
-        return Outcome::acknowledged(Some(
+    let reported_already = || {
+        Outcome::acknowledged(Some(
             "ignored: no Bound Profile Package awaits an installation result for this transactionId (unknown, or reported already)".into(),
-        ));
+        ))
+    };
+    // Checked on a copy: a forged result leaves the entry where it is for the genuine one.
+    let Some(delivered) = awaiting.get(&tid) else {
+        return reported_already();
     };
     let note = |outcome: Outcome| outcome.with_order(Some(&delivered.order));
     if !crypto::verify(&delivered.euicc.public_key, pir.data_raw, pir.signature) {
-        let order = delivered.order.clone();
-        awaiting.insert(tid, delivered);
-        return Outcome::acknowledged(Some("ignored: euiccSignPIR does not verify".into()))
-            .with_order(Some(&order));
+        return note(Outcome::acknowledged(Some(
+            "ignored: euiccSignPIR does not verify".into(),
+        )));
     }
     if pir.smdp_oid.is_some_and(|oid| oid != ctx.es9.smdp_oid()) {
-        let order = delivered.order.clone();
-        awaiting.insert(tid, delivered);
-        return Outcome::acknowledged(Some("ignored: the result names another SM-DP+ OID".into()))
-            .with_order(Some(&order));
+        return note(Outcome::acknowledged(Some(
+            "ignored: the result names another SM-DP+ OID".into(),
+        )));
+    }
+    // Taken: of two results at once, one applies.
+    if awaiting.take(&tid).is_none() {
+        return reported_already();
     }
     let result = match &pir.result {
         FinalResult::Success { .. } => InstallResult::Success,
@@ -187,11 +193,17 @@ pub(super) fn cancel_session(ctx: &Context<'_>) -> Outcome {
     let sessions = &ctx.es9.sessions;
     let current = |w: &std::sync::Arc<crate::app::World>| ctx.es9.app.is_current(w);
     if let Some(session) = sessions.get(&tid, current) {
-        let result =
-            cancel_inner(ctx, tid, session.euicc.as_ref(), session.order.as_ref()).map(|()| {
+        let result = cancel_inner(
+            ctx,
+            tid,
+            session.euicc.as_ref(),
+            session.order.as_ref(),
+            || {
                 sessions.end(&tid);
-                Map::new()
-            });
+                true
+            },
+        )
+        .map(|()| Map::new());
         return Outcome::of(result).of_session(
             session.euicc.as_ref().map(|e| e.eid),
             session.order.as_ref(),
@@ -201,11 +213,16 @@ pub(super) fn cancel_session(ctx: &Context<'_>) -> Outcome {
     // package, an End User who says no then): the session waits for its installation result,
     // and a cancellation takes its place.
     if let Some(delivered) = ctx.world.awaiting.get(&tid) {
-        let result =
-            cancel_inner(ctx, tid, Some(&delivered.euicc), Some(&delivered.order)).map(|()| {
-                ctx.world.awaiting.take(&tid);
-                Map::new()
-            });
+        // Taken once verified, before its reason applies: of two cancellations (or a result and
+        // a cancellation) at once, one applies.
+        let result = cancel_inner(
+            ctx,
+            tid,
+            Some(&delivered.euicc),
+            Some(&delivered.order),
+            || ctx.world.awaiting.take(&tid).is_some(),
+        )
+        .map(|()| Map::new());
         return Outcome::of(result).of_session(Some(delivered.euicc.eid), Some(&delivered.order));
     }
     Outcome::failed(unknown_session("no session in progress"))
@@ -213,11 +230,14 @@ pub(super) fn cancel_session(ctx: &Context<'_>) -> Outcome {
 
 /// Verifies a CancelSession for the session of `euicc` and `order` (§3.1.3.1 step 5) and applies
 /// its reason (steps 6 and 7).
+/// `claim` ends the session once the cancellation is verified; `false` when another call ended
+/// it meanwhile (the cancellation then applies nothing).
 fn cancel_inner(
     ctx: &Context<'_>,
     tid: TransactionId,
     euicc: Option<&super::session::EuiccIdentity>,
     order: Option<&super::session::OrderRef>,
+    claim: impl FnOnce() -> bool,
 ) -> Result<(), Failure> {
     let raw = ctx.binary("cancelSessionResponse")?;
     let response =
@@ -270,6 +290,9 @@ fn cancel_inner(
         // 127 and any value this version does not know.
         _ => CancelSessionReason::Undefined,
     };
+    if !claim() {
+        return Err(unknown_session("the session ended meanwhile"));
+    }
     if let Some(order) = order {
         // An order the SM-DP+ itself ended in this session (attempts, Confirmation Code)
         // is already in Error: nothing more to do.

@@ -67,9 +67,13 @@ impl Needed {
                 let message = format!("{} is set but {why}", self.require);
                 Trial::test(name, move || Err(Failed::from(message)))
             }
-            Err(_) => Trial::test(name, || Ok(()))
-                .with_ignored_flag(true)
-                .with_kind(self.kind),
+            // Run anyway (`--include-ignored`), it fails: nothing was checked.
+            Err(why) => {
+                let why = why.clone();
+                Trial::test(name, move || Err(Failed::from(why)))
+                    .with_ignored_flag(true)
+                    .with_kind(self.kind)
+            }
         }
     }
 

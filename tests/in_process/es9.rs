@@ -221,6 +221,38 @@ async fn tampered_euicc_signatures_are_refused() {
     );
 }
 
+/// The transactionId of the last CancelSession in the journal.
+fn cancel_tid(t: &TestServer) -> String {
+    let entry = t
+        .mock
+        .journal()
+        .into_iter()
+        .rev()
+        .find(|e| e.function == "CancelSession")
+        .unwrap();
+    let request: Value = serde_json::from_str(entry.request.as_str()).unwrap();
+    request["transactionId"].as_str().unwrap().to_owned()
+}
+
+/// §3.1.3.1 step 5: `postponed` (or `timeout`) after GetBoundProfilePackage keeps the order
+/// "in the 'Released' state available for a further retry": nothing is sent, and the next
+/// download installs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postponed_download_after_the_package_stays_released_for_a_retry() {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let mut lpa = lpa(&t, EID1);
+    let authenticated = lpa.authenticate(&code).await.unwrap();
+    lpa.fetch(authenticated, None).await.unwrap();
+    assert_eq!(t.state(&iccid), ProfileState::Downloaded);
+    lpa.cancel_session(1).await.unwrap(); // postponed
+    assert_eq!(t.state(&iccid), ProfileState::Released);
+    assert!(lpa.download(&code, None).await.unwrap().installed);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(3).await), [3, 3, 4]);
+}
+
 /// §3.1.3.1: a CancelSession after GetBoundProfilePackage (the LPA found the metadata changed,
 /// or loading the package failed) is accepted for the session that awaits its installation
 /// result; the order goes to Error (§3.1.3.1 step 6) and the operator gets point 3 Failed with
@@ -248,7 +280,6 @@ async fn a_cancel_session_after_the_package_was_delivered_ends_the_order() {
         assert_eq!(status["status"], "Failed", "{status}");
         assert_eq!(status["statusCodeData"]["subjectCode"], subject, "{status}");
         assert_eq!(status["statusCodeData"]["reasonCode"], code, "{status}");
-        // The session is over: the same cancellation again is unknown.
         let journal = t.mock.journal();
         let cancel = journal
             .iter()
@@ -256,6 +287,17 @@ async fn a_cancel_session_after_the_package_was_delivered_ends_the_order() {
             .find(|e| e.function == "CancelSession")
             .unwrap();
         assert_eq!(cancel.status, Some("Executed-Success"));
+        // The session is over: a cancellation again finds none.
+        let address = t.mock.smdp_address();
+        let again = lpa.call(
+            &address,
+            "cancelSession",
+            json!({ "transactionId": cancel_tid(&t), "cancelSessionResponse": "AA==" }),
+        );
+        assert_eq!(
+            again.await.unwrap_err().status_code().unwrap(),
+            "8.10.1 / 3.9"
+        );
     }
     assert_eq!(
         points(&receiver.wait_for(4).await),
@@ -384,17 +426,22 @@ async fn a_notification_answer_has_no_body_and_no_content_type() {
     let pir = ProfileInstallationResult::encode(&data, &[0; 64]);
     let body = json!({ "pendingNotification": crypto::base64_encode(&pir) }).to_string();
     let port = t.mock.es9_addr().unwrap().port();
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "-k", "-i", "-X", "POST"])
-        .args(["-H", "Content-Type: application/json"])
-        .args(["-H", "X-Admin-Protocol: gsma/rsp/v2.2.0"])
-        .args(["-H", "User-Agent: gsma-rsp-lpad"])
-        .args(["--data-binary", &body])
-        .arg(format!(
-            "https://localhost:{port}/gsma/rsp2/es9plus/handleNotification"
-        ))
-        .output()
-        .expect("curl must be installed");
+    // curl blocks: off the runtime's workers.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-sS", "-k", "-i", "-X", "POST"])
+            .args(["-H", "Content-Type: application/json"])
+            .args(["-H", "X-Admin-Protocol: gsma/rsp/v2.2.0"])
+            .args(["-H", "User-Agent: gsma-rsp-lpad"])
+            .args(["--data-binary", &body])
+            .arg(format!(
+                "https://localhost:{port}/gsma/rsp2/es9plus/handleNotification"
+            ))
+            .output()
+            .expect("curl must be installed")
+    })
+    .await
+    .unwrap();
     let answer = String::from_utf8_lossy(&out.stdout).to_lowercase();
     assert_eq!(answer.split_whitespace().nth(1), Some("204"), "{answer}");
     assert!(answer.contains("x-admin-protocol:"), "{answer}");
@@ -727,8 +774,8 @@ fn random_bodies_over_tls_are_answered_and_change_nothing() {
                                     &CtxParams1::encode(Some(&mid), [0x35, 0x29, 0x06, 0x11]),
                                 );
                                 let mut response = lpa.euicc_mut().transmit(&request);
-                                let at = (pick / 2) % response.len();
-                                response[at] ^= 1 << (pick % 8);
+                                let at = (pick / 16) % response.len();
+                                response[at] ^= 1 << ((pick / 2) % 8);
                                 body["a"] = json!(crypto::base64_encode(&response));
                             }
                             initiated["transactionId"].as_str().unwrap().to_owned()

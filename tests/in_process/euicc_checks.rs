@@ -478,12 +478,16 @@ async fn an_iccid_the_card_has_is_refused() {
 /// mock sent); the same binding of the right package installs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_for_another_iccid_is_a_data_mismatch() {
+    use crate::common::package::{swapped, ts48_shaped};
     use smdpp_mock::rsp::crypto::{derive_session_keys, OneTimeKey};
     use smdpp_mock::rsp::message::ProfileMetadata;
     use smdpp_mock::rsp::package;
-    for (iccid_in_package, expected) in [
-        ("8944500100000000012", Some((5, 13))),
-        ("", None), // the ordered ICCID
+    // The package: generated (header only) for an ICCID, or TS.48-shaped with the ordered ICCID
+    // in its header and another in EF.ICCID.
+    for (iccid_in_package, ef_iccid_differs, expected) in [
+        ("8944500100000000012", false, Some((5, 13))),
+        ("", true, Some((5, 13))),
+        ("", false, None), // the ordered ICCID
     ] {
         let mut f = Flow::start().await;
         let (tid_hex, client) = f.authenticated().await;
@@ -503,6 +507,18 @@ async fn a_package_for_another_iccid_is_a_data_mismatch() {
         } else {
             iccid_in_package.parse().unwrap()
         };
+        let package = if ef_iccid_differs {
+            let ordered_digits = ordered.digits();
+            let mut package = ts48_shaped(&ordered_digits);
+            let at = package
+                .windows(10)
+                .position(|w| w == swapped(&ordered_digits))
+                .unwrap();
+            package[at..at + 10].copy_from_slice(&swapped("8944500100000000012"));
+            package
+        } else {
+            package::synthetic(&iccid, 2000)
+        };
         let one_time = OneTimeKey::generate();
         let smdp_otpk = *one_time.public_key();
         let shs = one_time.agree(euicc_otpk.value).unwrap();
@@ -519,13 +535,13 @@ async fn a_package_for_another_iccid_is_a_data_mismatch() {
                 signer: &signer,
             },
             &metadata,
-            &package::synthetic(&iccid, 2000),
+            &package,
         );
         let commands = bpp::es10_commands(&bound).unwrap();
         assert_eq!(
             f.load(&commands),
             expected,
-            "package for {iccid}, order {ordered}"
+            "package for {iccid} (EF.ICCID differs: {ef_iccid_differs}), order {ordered}"
         );
     }
 }

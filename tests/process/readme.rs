@@ -49,7 +49,13 @@ async fn es9_example_downloads_the_order() {
         .local_addr()
         .unwrap()
         .port();
-    let receiver_py = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/compose/receiver.py");
+    // The block runs where the README says, the repository root: its `examples/` beside the
+    // `certs/` of the mock under test.
+    std::os::unix::fs::symlink(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples"),
+        t.dir.path().join("examples"),
+    )
+    .unwrap();
     let script = format!(
         "{}\n{}",
         block_after(&readme, "<!-- readme-curl-example"),
@@ -60,15 +66,18 @@ async fn es9_example_downloads_the_order() {
         &format!("localhost:{}", t.es2_addr().port()),
     )
     .replace("127.0.0.1:8080", &t.admin_addr().to_string())
-    .replace("9090", &receiver_port.to_string())
-    .replace("examples/compose/receiver.py", receiver_py);
+    .replace(
+        "RECEIVER_PORT=9090",
+        &format!("RECEIVER_PORT={receiver_port}"),
+    )
+    .replace("127.0.0.1:9090", &format!("127.0.0.1:{receiver_port}"));
     let printed = run_script(script, t.dir.path()).await;
     let shown = format!(
         "{}{}",
         shown_after(&readme, "<!-- readme-curl-example"),
         shown_after(&readme, "<!-- readme-es9-example")
     )
-    .replace("9090", &receiver_port.to_string());
+    .replace("127.0.0.1:9090", &format!("127.0.0.1:{receiver_port}"));
     assert_prints(&printed, &shown);
 }
 

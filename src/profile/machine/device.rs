@@ -317,7 +317,12 @@ pub(super) fn apply(
             );
         }
         DeviceEvent::CancelSession(reason) => {
-            if reason.is_terminal() {
+            if !reason.is_terminal() {
+                // §3.1.3.1 step 5: postponed or timeout keep the order "in the 'Released'
+                // state available for a further retry", also after its package was delivered
+                // (the package stays bound to the eUICC).
+                next.state = Released;
+            } else {
                 next.state = Error;
                 // SGP.22 leaves the point open; the step reached so far is the natural one.
                 let point = if profile.state == Downloaded {
