@@ -393,12 +393,6 @@ async fn a_load_that_breaks_off_is_cancelled_and_the_operator_told(lpac: PathBuf
     assert_eq!(failed["status"], "Failed", "{failed}");
     assert_eq!(failed["statusCodeData"]["subjectCode"], "8.8.5", "{failed}");
     assert_eq!(failed["statusCodeData"]["reasonCode"], "3.8", "{failed}");
-    let cancel = t
-        .mock
-        .journal()
-        .into_iter()
-        .rev()
-        .find(|e| e.function == "CancelSession")
-        .unwrap();
+    let cancel = last_call(&t, "CancelSession");
     assert_eq!(cancel.status, Some("Executed-Success"));
 }

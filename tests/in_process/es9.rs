@@ -204,13 +204,7 @@ async fn tampered_euicc_signatures_are_refused() {
         ProfileState::Downloaded,
         "the result was not believed"
     );
-    let note = t
-        .mock
-        .journal()
-        .into_iter()
-        .rev()
-        .find(|e| e.function == "HandleNotification")
-        .unwrap();
+    let note = last_call(&t, "HandleNotification");
     assert_eq!(note.http_status, 204);
     assert!(
         note.response
@@ -223,13 +217,7 @@ async fn tampered_euicc_signatures_are_refused() {
 
 /// The transactionId of the last CancelSession in the journal.
 fn cancel_tid(t: &TestServer) -> String {
-    let entry = t
-        .mock
-        .journal()
-        .into_iter()
-        .rev()
-        .find(|e| e.function == "CancelSession")
-        .unwrap();
+    let entry = last_call(t, "CancelSession");
     let request: Value = serde_json::from_str(entry.request.as_str()).unwrap();
     request["transactionId"].as_str().unwrap().to_owned()
 }
@@ -342,16 +330,7 @@ async fn an_address_no_fqdn_can_be_is_refused() {
         format!("{host}..:{port}"),
         format!("{}.{host}:{port}", "a".repeat(300)),
     ] {
-        let challenge = lpa.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
-        let info1 = lpa.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
-        let refused = lpa
-            .call(
-                &address,
-                "initiateAuthentication",
-                json!({ "smdpAddress": given,
-                        "euiccChallenge": crypto::base64_encode(&challenge[5..]),
-                        "euiccInfo1": crypto::base64_encode(&info1) }),
-            )
+        let refused = initiate_authentication(&mut lpa, &address, &given)
             .await
             .unwrap_err();
         assert_eq!(
@@ -362,17 +341,9 @@ async fn an_address_no_fqdn_can_be_is_refused() {
         );
     }
     // With the one root dot it is this SM-DP+.
-    let challenge = lpa.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
-    let info1 = lpa.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
-    lpa.call(
-        &address,
-        "initiateAuthentication",
-        json!({ "smdpAddress": format!("{host}.:{port}"),
-                "euiccChallenge": crypto::base64_encode(&challenge[5..]),
-                "euiccInfo1": crypto::base64_encode(&info1) }),
-    )
-    .await
-    .unwrap();
+    initiate_authentication(&mut lpa, &address, &format!("{host}.:{port}"))
+        .await
+        .unwrap();
 }
 
 /// A ProfileInstallationResult without `smdpOid` (OPTIONAL after SGP.22 v2.2, and left out by
@@ -388,13 +359,7 @@ async fn an_installation_result_without_smdp_oid_is_applied() {
     t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
         .await;
     assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
-    let handled = t
-        .mock
-        .journal()
-        .into_iter()
-        .rev()
-        .find(|e| e.function == "HandleNotification")
-        .unwrap();
+    let handled = last_call(&t, "HandleNotification");
     assert_eq!(handled.http_status, 204);
     assert!(
         handled
@@ -483,16 +448,7 @@ async fn unknown_and_expired_transaction_ids_are_refused() {
         );
     }
     // A session that is left alone past its time to live.
-    let challenge = lpa.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
-    let info1 = lpa.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
-    let initiated = lpa
-        .call(
-            &address,
-            "initiateAuthentication",
-            json!({ "smdpAddress": address,
-                    "euiccChallenge": crypto::base64_encode(&challenge[5..]),
-                    "euiccInfo1": crypto::base64_encode(&info1) }),
-        )
+    let initiated = initiate_authentication(&mut lpa, &address, &address)
         .await
         .unwrap();
     // Its time to live passes on the mock's clock (as with `POST /admin/clock`), not in real time.
@@ -742,16 +698,8 @@ fn random_bodies_over_tls_are_answered_and_change_nothing() {
                         }
                         _ => {
                             let mut lpa = lpa.borrow_mut();
-                            let challenge = lpa.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
-                            let info1 = lpa.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
                             let initiated = runtime
-                                .block_on(lpa.call(
-                                    &address,
-                                    "initiateAuthentication",
-                                    json!({ "smdpAddress": address,
-                                        "euiccChallenge": crypto::base64_encode(&challenge[5..]),
-                                        "euiccInfo1": crypto::base64_encode(&info1) }),
-                                ))
+                                .block_on(initiate_authentication(&mut lpa, &address, &address))
                                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
                             if f == 1 && pick % 2 == 0 {
                                 // The card's real AuthenticateServerResponse with one byte

@@ -191,13 +191,7 @@ async fn an_installation_result_after_a_restart_lands() {
     assert_eq!(t.state(&second), ProfileState::Downloaded);
     t.admin().post("/admin/reset", json!({})).await;
     assert_eq!(lpa.send_notifications().await.unwrap(), 1);
-    let handled = t
-        .mock
-        .journal()
-        .into_iter()
-        .rev()
-        .find(|e| e.function == "HandleNotification")
-        .unwrap();
+    let handled = last_call(&t, "HandleNotification");
     assert!(
         handled
             .response
