@@ -27,8 +27,9 @@
 #
 # The admin API (port 8080) is plain HTTP. It listens on every interface of the container, so it
 # always requires a bearer token: SMDPP_ADMIN_TOKEN when set, otherwise one the mock makes on
-# first start, logs and keeps in /certs/admin-token. Only /health, /ready, /openapi.json and the
-# dashboard's static files answer without it. Publish the port on loopback only all the same.
+# first start and keeps in /certs/admin-token (the log names the file, not the token). Only
+# /health, /ready, /openapi.json and the dashboard's static files answer without it. Publish the
+# port on loopback only all the same.
 
 # ---- build ----------------------------------------------------------------------------------
 # The slim image already has gcc and libc6-dev, all that ring needs.
@@ -64,7 +65,7 @@ COPY --from=builder /usr/local/bin/smdpp-mock /usr/local/bin/smdpp-mock
 COPY --from=builder --chown=65532:65532 /rootfs/ /
 
 # The admin API listens on every interface of the container, so it always requires a token:
-# SMDPP_ADMIN_TOKEN when set, otherwise one the mock makes on first start, prints and keeps in
+# SMDPP_ADMIN_TOKEN when set, otherwise one the mock makes on first start and keeps in
 # /certs/admin-token. /health and /ready (health checks), /openapi.json and the dashboard's
 # static files stay open.
 ENV SMDPP_LISTEN=0.0.0.0:6443 \

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 
-/// Writes `bytes` to `path`: temp file beside it, fsync, rename over `path`, fsync the directory.
-pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path`: temp file beside it (with permissions `mode`), fsync, rename over
+/// `path`, fsync the directory.
+pub(crate) fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -25,9 +26,13 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
         std::process::id(),
         WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options
         .open(&tmp)
         .with_context(|| format!("creating {}", tmp.display()))?;
     let written = file.write_all(bytes).and_then(|()| file.sync_all());

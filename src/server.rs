@@ -62,9 +62,9 @@ pub struct ServerConfig {
     /// Where the admin / test-control API listens (plain HTTP); `None` runs none.
     pub admin_addr: Option<SocketAddr>,
     /// Bearer token the admin API requires (all routes but `/health`, `/ready`, `/openapi.json` and the dashboard's files).
-    /// When the admin API listens beyond loopback without one, a random token is made, printed
-    /// at start and kept in `<certs_dir>/admin-token` (reused at the next start;
-    /// [`Server::admin_token`]).
+    /// When the admin API listens beyond loopback without one, a random token is made and kept
+    /// in `<certs_dir>/admin-token` (reused at the next start; [`Server::admin_token`]); the log
+    /// names the file, not the token.
     pub admin_token: Option<String>,
     /// Host names (e.g. a compose service name) the admin API may be called by, besides IP
     /// addresses and `localhost`; other `Host`s are refused (DNS rebinding).
@@ -451,7 +451,9 @@ impl Server {
                 // token of the user's, one is made (and printed), never none.
                 if !admin_addr.ip().is_loopback() && token.is_none() {
                     let (made, _) = pki.ensure_admin_token(random_token)?;
-                    warn!(%admin_addr, token = %made, file = %pki.admin_token_path().display(), "the admin API listens beyond loopback without --admin-token / SMDPP_ADMIN_TOKEN: it requires this generated token (kept in the file for the tools that share the certificates directory)");
+                    // Where the token is, not the token: logs are read by more people than the
+                    // certificates directory.
+                    warn!(%admin_addr, file = %pki.admin_token_path().display(), "the admin API listens beyond loopback without --admin-token / SMDPP_ADMIN_TOKEN: it requires the generated token kept in the file (mode 0600, read by the tools that share the certificates directory)");
                     token = Some(made);
                 }
                 let router = crate::admin::router(AdminState {

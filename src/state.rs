@@ -295,7 +295,8 @@ pub(crate) fn save(app: &App, path: &Path) -> Result<Saved> {
     let mut bytes = serde_json::to_vec(&header).context("encoding the state header")?;
     bytes.push(b'\n');
     bytes.extend_from_slice(&body);
-    crate::atomic_file::write(path, &bytes)?;
+    // Confirmation Code hashes and MatchingIDs: for the owner only.
+    crate::atomic_file::write(path, &bytes, 0o600)?;
     Ok(Saved {
         profiles: payload.profiles.len(),
         notifications: payload.notifications.len(),

@@ -279,7 +279,7 @@ impl PkiDir {
         }
         let crl = ca.crl(&revoked, number + 1)?;
         // A server reading it at a reset must never see half a CRL.
-        crate::atomic_file::write(&crl_path, crl.as_bytes())?;
+        crate::atomic_file::write(&crl_path, crl.as_bytes(), 0o644)?;
         Ok((crl_path, crate::ids::hex(&serial)))
     }
 }

@@ -61,6 +61,15 @@ async fn orders_and_counters_survive_a_restart() {
 
     let dir = stop(t).await;
     assert!(dir.path().join("state.json").exists());
+    // It holds Confirmation Code hashes and MatchingIDs: for the owner only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("state.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     let t = start(dir, SCENARIO).await;
     assert_eq!(
         changed(&t),
