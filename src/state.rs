@@ -17,7 +17,8 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::app::awaiting::{Delivered, EuiccIdentity, OrderRef, TransactionId};
+use crate::app::awaiting::Delivered;
+use crate::app::transaction::{EuiccIdentity, OrderRef, TransactionId};
 use crate::app::App;
 use crate::ids::{hex, Eid, Iccid, MatchingId};
 use crate::notify::{DeliveryState, Outgoing};

@@ -7,6 +7,7 @@ pub(crate) mod awaiting;
 mod effects;
 mod es9_device;
 pub mod simulator;
+pub(crate) mod transaction;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -230,6 +230,7 @@ pub(super) fn cancel_session(ctx: &Context<'_>) -> Outcome {
 
 /// Verifies a CancelSession for the session of `euicc` and `order` (§3.1.3.1 step 5) and applies
 /// its reason (steps 6 and 7).
+///
 /// `claim` ends the session once the cancellation is verified; `false` when another call ended
 /// it meanwhile (the cancellation then applies nothing).
 fn cancel_inner(

@@ -10,8 +10,9 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::app::awaiting::Table;
-pub(crate) use crate::app::awaiting::{Delivered, EuiccIdentity, OrderRef, TransactionId};
+pub(crate) use crate::app::awaiting::Delivered;
+use crate::app::transaction::Table;
+pub(crate) use crate::app::transaction::{EuiccIdentity, OrderRef, TransactionId};
 use crate::app::World;
 use crate::clock::{Clock, ClockMark};
 

@@ -16,7 +16,7 @@ use crate::rsp::crypto::{self, derive_session_keys, KEY_LENGTH, KEY_TYPE_AES};
 use crate::rsp::message::{
     FinalResult, NotificationMetadata, ProfileInstallationResult, ProfileMetadata,
 };
-use crate::rsp::package::ProfilePackage;
+use crate::rsp::package::iccids_in;
 use crate::rsp::scp03t::{Scp03t, Scp03tError};
 use crate::rsp::tlv;
 
@@ -389,11 +389,10 @@ impl Euicc {
 /// digits) and, when it has an MF element, in EF.ICCID (swapped digits). Anything else is the
 /// data mismatch of §5.7.6 (`installFailedDueToDataMismatch`).
 fn names_only(package: &[u8], iccid: &Iccid) -> bool {
-    let Ok(package) = ProfilePackage::parse(package.to_vec()) else {
-        return false;
-    };
-    match package.iccids() {
-        (Some(header), ef) => &header == iccid && ef.is_none_or(|ef| ef.as_ref() == Some(iccid)),
-        (None, _) => false,
+    match iccids_in(package) {
+        Ok((Some(header), ef)) => {
+            &header == iccid && ef.is_none_or(|ef| ef.as_ref() == Some(iccid))
+        }
+        _ => false,
     }
 }

@@ -108,14 +108,26 @@ impl ProfilePackage {
     /// The ICCIDs a package names: its header's, and its EF.ICCID's when it has an MF element
     /// (`None` for a value that is not an ICCID in its place's coding).
     pub fn iccids(&self) -> (Option<Iccid>, Option<Option<Iccid>>) {
+        self.iccids.decode(&self.bytes)
+    }
+}
+
+/// [`ProfilePackage::iccids`] of `package` as it is, without keeping it: what an eUICC checks
+/// against the metadata (§5.7.6 `installFailedDueToDataMismatch`).
+pub fn iccids_in(package: &[u8]) -> Result<(Option<Iccid>, Option<Option<Iccid>>), PackageError> {
+    Ok(locate(package)?.decode(package))
+}
+
+impl IccidRanges {
+    /// The ICCIDs at these ranges of `package`, each in its place's coding.
+    fn decode(&self, package: &[u8]) -> (Option<Iccid>, Option<Option<Iccid>>) {
         let header = IccidPlace::Header
-            .decode(&self.bytes[self.iccids.header.clone()])
+            .decode(&package[self.header.clone()])
             .ok();
         let ef = self
-            .iccids
             .ef_iccid
             .clone()
-            .map(|r| IccidPlace::EfIccid.decode(&self.bytes[r]).ok());
+            .map(|r| IccidPlace::EfIccid.decode(&package[r]).ok());
         (header, ef)
     }
 }

@@ -153,31 +153,17 @@ async fn ecdsa_signatures_verify_both_ways(python3: PathBuf) {
         &public[..],
         "the same key, the same public point"
     );
+    // Python's verdict on a signature of the crate's.
+    let verdict = |signature: &[u8]| {
+        let hex = crypto::hex_upper(signature);
+        let args = ["verify", signed["PUB"].as_str(), &message_hex, &hex];
+        python(&python3, "ecc.py", &args).trim().to_owned()
+    };
     let ours = key.sign(message);
-    let verdict = python(
-        &python3,
-        "ecc.py",
-        &[
-            "verify",
-            &signed["PUB"],
-            &message_hex,
-            &crypto::hex_upper(&ours),
-        ],
-    );
-    assert_eq!(verdict.trim(), "OK");
+    assert_eq!(verdict(&ours), "OK");
     let mut flipped = ours;
     flipped[3] ^= 1;
-    let verdict = python(
-        &python3,
-        "ecc.py",
-        &[
-            "verify",
-            &signed["PUB"],
-            &message_hex,
-            &crypto::hex_upper(&flipped),
-        ],
-    );
-    assert_eq!(verdict.trim(), "BAD");
+    assert_eq!(verdict(&flipped), "BAD");
 }
 
 /// ECKA-DH on P-256: a one-time key of the crate and Python's fixed key agree on the same
