@@ -1,17 +1,19 @@
 //! The tests that need a program this project did not write: lpac, the open-source LPA, against
-//! the mock's ES9+ (an outside implementation of the device side), the crate's crypto against
-//! Python's `cryptography`, and the dashboard in a real Chromium.
+//! the mock's ES9+ (an outside implementation of the device side), the Python eUICC + LPA of
+//! `tests/checker/` (a second implementation of SGP.22 that shares no code with the crate), the
+//! crate's crypto against Python's `cryptography`, and the dashboard in a real Chromium.
 //!
 //! A harness of our own (libtest-mimic, `harness = false`), because libtest can only ignore a
 //! test at compile time: here a test whose program is missing is reported `ignored` in the
 //! normal `cargo test` output, under its reason (`[needs lpac]`), and a banner above the results
 //! says which checks did not run and how to get the program. With `SMDPP_REQUIRE_LPAC=1`,
-//! `SMDPP_REQUIRE_BROWSER=1` or `SMDPP_REQUIRE_VECTORS=1` (all set by `.ci/run`) a missing
-//! program fails those tests instead.
+//! `SMDPP_REQUIRE_CHECKER=1`, `SMDPP_REQUIRE_BROWSER=1` or `SMDPP_REQUIRE_VECTORS=1` (all set by
+//! `.ci/run`) a missing program fails those tests instead.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod checker;
 mod dashboard;
 mod lpac;
 mod vectors;
@@ -101,7 +103,12 @@ fn run(body: impl Future<Output = ()>) {
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let groups = [lpac::tests(), dashboard::tests(), vectors::tests()];
+    let groups = [
+        lpac::tests(),
+        checker::tests(),
+        dashboard::tests(),
+        vectors::tests(),
+    ];
     // Not while listing: test runners such as nextest read `--list`'s output.
     if !args.list {
         for (needed, trials) in &groups {

@@ -1,0 +1,268 @@
+//! The mock's ES9+ against a second implementation that shares no code with the crate:
+//! `tests/checker/es9_checker.py`, an eUICC + LPA written from SGP.22 in Python (asn1tools
+//! compiling Annex H and the TCA profile package module, pyca `cryptography` for the crypto).
+//! It downloads an order placed through ES2+, checks every certificate chain, signature, the key
+//! agreement, SCP03t and the package's three ICCIDs, then installs, cancels or fails as told;
+//! each test then checks what the operator was told and the profile's state.
+//!
+//! Needs `python3` with `cryptography` and `asn1tools` (`python3 -m pip install cryptography
+//! asn1tools`). Without them these tests are reported ignored (`[needs python3 asn1tools]`),
+//! unless `SMDPP_REQUIRE_CHECKER=1` (set by `.ci/run`) makes that a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use libtest_mimic::Trial;
+use serde_json::{json, Value};
+use smdpp_mock::profile::ProfileState;
+
+use crate::common::receiver::{points, Received, Receiver};
+use crate::common::*;
+use crate::Needed;
+
+/// An EID inside the mock EUM's name constraint (`89049032…`); the checker issues its own
+/// eUICC certificate for it with the EUM's key.
+const EID: &str = "89049032123451234512345678901235";
+
+fn checker_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/checker/es9_checker.py")
+}
+
+/// `python3` when it has `cryptography` and `asn1tools`.
+fn find_python() -> Result<PathBuf, String> {
+    let python = PathBuf::from(std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into()));
+    match Command::new(&python)
+        .args(["-c", "import cryptography, asn1tools"])
+        .output()
+    {
+        Ok(out) if out.status.success() => Ok(python),
+        _ => Err(format!(
+            "{} with the `cryptography` and `asn1tools` packages is missing, so the mock's ES9+ \
+             was NOT checked against the independent Python eUICC. Install them with `python3 \
+             -m pip install cryptography asn1tools` ($PYTHON names another interpreter)",
+            python.display()
+        )),
+    }
+}
+
+/// The checker tests, ignored without Python's `cryptography` and `asn1tools`.
+pub(crate) fn tests() -> (Needed, Vec<Trial>) {
+    let needed = Needed::new(
+        "needs python3 asn1tools",
+        find_python(),
+        "SMDPP_REQUIRE_CHECKER",
+    );
+    let trials = vec![
+        needed.trial(
+            "checker::downloads_and_installs_the_generated_package",
+            downloads_and_installs_the_generated_package,
+        ),
+        needed.trial(
+            "checker::installs_a_ts48_shaped_package_with_a_confirmation_code",
+            installs_a_ts48_shaped_package_with_a_confirmation_code,
+        ),
+        needed.trial(
+            "checker::a_cancel_after_a_failed_load_reaches_the_operator",
+            a_cancel_after_a_failed_load_reaches_the_operator,
+        ),
+        needed.trial(
+            "checker::an_installation_error_reaches_the_operator",
+            an_installation_error_reaches_the_operator,
+        ),
+        needed.trial(
+            "checker::three_byte_tags_read_and_write_as_asn1tools_codes_them",
+            three_byte_tags_read_and_write_as_asn1tools_codes_them,
+        ),
+    ];
+    (needed, trials)
+}
+
+/// Runs the checker against `t` for `activation_code` with `extra` arguments; panics with its
+/// output unless every check passed. Its last line, the JSON summary.
+async fn run_checker(
+    python: &Path,
+    t: &TestServer,
+    activation_code: &str,
+    extra: &[&str],
+) -> Value {
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(checker_script())
+        .arg("--gsma-dir")
+        .arg(t.dir.path().join("certs/gsma"))
+        .args(["--eid", EID, "--activation-code", activation_code])
+        .args(extra)
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("the checker finished within 120 s")
+        .expect("running the checker");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the checker failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no summary from the checker ({e}):\n{stdout}"))
+}
+
+fn status(received: &Received) -> &Value {
+    &received.body["notificationPointStatus"]
+}
+
+/// The generated package: every check passes, the installation result lands, the order is
+/// Installed and the operator got point 3 and point 4 success for this EID.
+async fn downloads_and_installs_the_generated_package(python: PathBuf) {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let summary = run_checker(&python, &t, &code, &["--expect-iccid", &iccid]).await;
+    assert_eq!(summary["iccid"], json!(iccid));
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(points(&got), [3, 4]);
+    for point in &got {
+        assert_eq!(
+            status(point)["status"],
+            "Executed-Success",
+            "{}",
+            point.body
+        );
+        assert_eq!(point.body["eid"], EID);
+        assert_eq!(point.body["iccid"], json!(iccid));
+    }
+}
+
+/// A package with the published TS.48 structure (ProfileHeader with the ICCID in plain BCD, MF
+/// with EF.ICCID swapped) and a Confirmation Code: the checker finds the ordered ICCID in the
+/// metadata, the header and EF.ICCID (the mock personalised both) and sends the hashed code.
+async fn installs_a_ts48_shaped_package_with_a_confirmation_code(python: PathBuf) {
+    let dir = TempDir::new("checker-ts48");
+    std::fs::write(
+        dir.path().join("ts48.der"),
+        package::ts48_shaped("8949440000001155123"),
+    )
+    .unwrap();
+    let receiver = Receiver::plain(std::sync::Arc::new(|_| 204)).await;
+    let yaml = es9_scenario(&receiver.http_url(), "").replace(
+        "  - id: STANDARD\n",
+        "  - id: STANDARD\n    profilePackage: ts48.der\n",
+    );
+    let t = TestServer::with_yaml_in(dir, &yaml).await;
+    let (iccid, code) = released(&t, json!({ "confirmationCode": "4711" })).await;
+    let summary = run_checker(
+        &python,
+        &t,
+        &code,
+        &["--expect-iccid", &iccid, "--confirmation-code", "4711"],
+    )
+    .await;
+    assert_eq!(summary["iccid"], json!(iccid));
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+}
+
+/// §3.1.3.1: after GetBoundProfilePackage the load fails and the LPA cancels with
+/// `loadBppExecutionError(5)`: the order goes to Error (§3.1.6) and the operator gets point 3
+/// Failed with `8.2.10 / 4.2` (§5.3.5, Table 32b) after point 3's success.
+async fn a_cancel_after_a_failed_load_reaches_the_operator(python: PathBuf) {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    run_checker(&python, &t, &code, &["--outcome", "cancelled:5"]).await;
+    t.wait_for(&iccid, |p| p.state == ProfileState::Error).await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(points(&got), [3, 3]);
+    assert_eq!(status(&got[0])["status"], "Executed-Success");
+    let failed = status(&got[1]);
+    assert_eq!(failed["status"], "Failed", "{failed}");
+    assert_eq!(
+        failed["statusCodeData"]["subjectCode"], "8.2.10",
+        "{failed}"
+    );
+    assert_eq!(failed["statusCodeData"]["reasonCode"], "4.2", "{failed}");
+}
+
+/// §3.1.3.3 step 8: an installation result with `errorResult` (loadProfileElements(5),
+/// installFailedDueToDataMismatch(13)) puts the order in Error and reaches the operator as point
+/// 4 Failed naming the command and the reason.
+async fn an_installation_error_reaches_the_operator(python: PathBuf) {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    run_checker(&python, &t, &code, &["--outcome", "failed:5:13"]).await;
+    t.wait_for(&iccid, |p| p.state == ProfileState::Error).await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(points(&got), [3, 4]);
+    let failed = status(&got[1]);
+    assert_eq!(failed["status"], "Failed", "{failed}");
+    assert_eq!(
+        failed["statusCodeData"]["subjectCode"], "8.2.10",
+        "{failed}"
+    );
+    let message = failed["statusCodeData"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("bppCommandId 5") && message.contains("installFailedDueToDataMismatch"),
+        "{failed}"
+    );
+}
+
+/// BER-TLV tags of three bytes (tag numbers 128 to 16383, `BF 81 00` to `BF FF 7F`), as asn1tools
+/// codes them in DER: the crate's reader finds each tag, length and value, its writer gives the
+/// same bytes back. SGP.22's own tags stop at two bytes, so only an outside encoder pins these.
+async fn three_byte_tags_read_and_write_as_asn1tools_codes_them(python: PathBuf) {
+    use smdpp_mock::rsp::tlv;
+    const MODULE: &str = "T DEFINITIONS AUTOMATIC TAGS ::= BEGIN \
+        A ::= [128] SEQUENCE { x INTEGER } \
+        B ::= [200] OCTET STRING \
+        C ::= [PRIVATE 16383] SEQUENCE { y [APPLICATION 300] OCTET STRING } END";
+    let script = format!(
+        "import asn1tools\n\
+         s = asn1tools.compile_string('{MODULE}', 'der')\n\
+         print(s.encode('A', {{'x': 1}}).hex())\n\
+         print(s.encode('B', bytes(range(130))).hex())\n\
+         print(s.encode('C', {{'y': b'ab'}}).hex())\n"
+    );
+    let out = Command::new(&python)
+        .args(["-c", &script])
+        .output()
+        .expect("running python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Vec<u8>> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap())
+                .collect()
+        })
+        .collect();
+    // [128] SEQUENCE: context class, constructed: BF 81 00.
+    let a = tlv::read_exact(&lines[0]).unwrap();
+    assert_eq!(a.tag, 0xBF8100);
+    assert_eq!(a.required(0x80).unwrap().uint().unwrap(), 1);
+    assert_eq!(
+        tlv::constructed(0xBF8100, &[&tlv::encode(0x80, &[1])]),
+        lines[0]
+    );
+    // [200] OCTET STRING, primitive, with a long-form length: 9F 81 48 81 82 ….
+    let b = tlv::read_exact(&lines[1]).unwrap();
+    assert_eq!(b.tag, 0x9F8148);
+    assert_eq!(b.value, (0..130).collect::<Vec<u8>>());
+    assert_eq!(tlv::encode(0x9F8148, b.value), lines[1]);
+    // [PRIVATE 16383] holding [APPLICATION 300]: FF FF 7F { 5F 82 2C 02 61 62 }.
+    let c = tlv::read_exact(&lines[2]).unwrap();
+    assert_eq!(c.tag, 0xFFFF7F);
+    let y = c.required(0x5F822C).unwrap();
+    assert_eq!(y.value, b"ab");
+    assert_eq!(
+        tlv::constructed(0xFFFF7F, &[&tlv::encode(0x5F822C, b"ab")]),
+        lines[2]
+    );
+}
