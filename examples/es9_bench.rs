@@ -190,6 +190,7 @@ fn crypto_cost(pki: &GsmaPki, rounds: usize) -> Result<f64> {
             },
             &metadata,
             &profile,
+            None,
         ));
         // HandleNotification: euiccSignPIR.
         assert!(crypto::verify(&card.public_key, &message, &euicc_signature));

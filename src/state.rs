@@ -426,6 +426,7 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
                     owner: base.owner.clone(),
                     profile_type: base.profile_type.clone(),
                 },
+                binding: None,
             },
         ));
     }

@@ -4,20 +4,41 @@
 //! scenario drops them, and saved in the state file, so a restart keeps them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::transaction::{EuiccIdentity, OrderRef, Table, TransactionId};
 use crate::ids::IccidKey;
+use crate::rsp::crypto::SessionKeys;
 
 /// Delivered packages whose installation result is awaited, kept at most.
 pub(crate) const MAX_DELIVERED: usize = 50_000;
 
 /// What an installation result is checked against, after the package was delivered: the eUICC
-/// the package was bound to, and the order.
+/// the package was bound to, and the order; and what it was bound with, for a retry.
 #[derive(Debug, Clone)]
 pub(crate) struct Delivered {
     pub(crate) euicc: EuiccIdentity,
     pub(crate) order: OrderRef,
+    /// `None` after a restart: keys are never saved, so a retry is bound anew.
+    pub(crate) binding: Option<Arc<BindingKeys>>,
+}
+
+/// What a delivered package was bound with, kept so that a download retry can use it again
+/// (§3.1.3 step 5: `bppEuiccOtpk`; §3.1.3.2 step 9 and §5.6.2: the same otPK.EUICC.ECKA back
+/// means the package is reused and only InitialiseSecureChannel signed anew). In memory only,
+/// never in the state file: after a restart the next retry is bound anew, which §5.6.2 allows.
+#[derive(Debug)]
+pub(crate) struct BindingKeys {
+    /// otPK.EUICC.ECKA the package was bound to: the retry's `bppEuiccOtpk`.
+    pub(crate) euicc_otpk: [u8; 65],
+    /// otPK.DP.ECKA (its private half was dropped once the keys were derived, §5.6.2).
+    pub(crate) smdp_otpk: [u8; 65],
+    /// The session keys derived from the two (Annex G).
+    pub(crate) keys: SessionKeys,
+    /// The Profile Protection Keys, if the profile type's packages are protected with them
+    /// (§2.5.3): the same for every binding of the order, so that a rebinding leaves the
+    /// protected package (`A3`) as it was.
+    pub(crate) ppk: Option<SessionKeys>,
 }
 
 /// The packages of one world awaiting their installation result, by transactionId.
@@ -59,6 +80,13 @@ impl Awaiting {
             inner.by_order.remove(&delivered.order.key);
         }
         Some(delivered)
+    }
+
+    /// What the latest package delivered for the order `key` awaits, if it still does.
+    pub(crate) fn latest_for(&self, key: IccidKey) -> Option<Delivered> {
+        let inner = self.inner();
+        let tid = inner.by_order.get(&key)?;
+        inner.table.map.get(tid).cloned()
     }
 
     /// A copy of what awaits the result of `tid`.

@@ -140,6 +140,7 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
             order: None,
             smdp_signature2: None,
             metadata: Vec::new(),
+            earlier: None,
         },
     );
     let mut fields = Map::new();
@@ -343,13 +344,27 @@ fn authenticate_inner(
             .collect(),
     }
     .encode();
-    let smdp_signed2 = SmdpSigned2::encode(tid.as_bytes(), cc_required);
+    // A download retry (§3.1.3 step 5): the order is bound to this eUICC by an earlier package
+    // that never got its installation result; its otPK.EUICC.ECKA goes out as bppEuiccOtpk, so
+    // an eUICC that kept the pair answers with it and the package can be reused.
+    let earlier = ctx
+        .world
+        .awaiting
+        .latest_for(order.key)
+        .filter(|d| d.euicc.eid == eid && d.order.order_seq == order.order_seq)
+        .and_then(|d| d.binding);
+    let smdp_signed2 = SmdpSigned2::encode(
+        tid.as_bytes(),
+        cc_required,
+        earlier.as_ref().map(|b| &b.euicc_otpk[..]),
+    );
     let signature2 = credentials
         .dp_pb_key
         .sign_parts(&[&smdp_signed2, &tlv::encode(0x5F37, &signature1)]);
     session.stage = Stage::Authenticated;
     session.smdp_signature2 = Some(signature2);
     session.metadata = metadata.clone();
+    session.earlier = earlier;
     let mut fields = Map::new();
     fields.insert(
         "transactionId".into(),

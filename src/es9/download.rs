@@ -1,17 +1,23 @@
 //! GetBoundProfilePackage (SGP.22 §5.6.2, §3.1.3.2 steps 6-11): the eUICC's one-time key and
 //! signature checked, the Confirmation Code checked (§3.1.3.2 step 7), the profile bound to the
-//! eUICC and delivered: key agreement, session keys, and the Bound Profile Package.
+//! eUICC and delivered: key agreement, session keys, and the Bound Profile Package; on a
+//! download retry with the earlier otPK.EUICC.ECKA, the earlier package with a new signature.
 
 use serde_json::{Map, Value};
 
 use super::authentication::commit;
-use super::session::{Delivered, Stage, TransactionId};
+use std::sync::Arc;
+
+use super::session::{BindingKeys, Delivered, Stage, TransactionId};
 use super::{b64, malformed, unknown_session, Context, Failure, Outcome, HOST_ID};
 use crate::profile::machine::{DeviceEvent, Event};
 use crate::rsp::bpp::{self, Binding};
-use crate::rsp::crypto::{self, derive_session_keys, hash_confirmation_code, OneTimeKey};
+use crate::rsp::crypto::{
+    self, derive_session_keys, hash_confirmation_code, OneTimeKey, SessionKeys,
+};
 use crate::rsp::message::PrepareDownloadResponse;
 use crate::rsp::tlv;
+use crate::scenario::PackageProtection;
 use crate::sgp22;
 
 /// GetBoundProfilePackage.
@@ -126,15 +132,41 @@ fn bind(
             }));
         }
     }
-    // Key agreement first: a point that is not on the curve changes nothing.
-    let one_time = OneTimeKey::generate();
-    let smdp_otpk = *one_time.public_key();
-    let shs = one_time.agree(&euicc_otpk).ok_or_else(|| {
-        malformed(
-            "prepareDownloadResponse",
-            "euiccOtpk is not a point of NIST P-256",
-        )
-    })?;
+    // A retry whose eUICC answered with the otPK.EUICC.ECKA of the earlier package (§3.1.3.2
+    // step 9, §5.6.2): the package is reused, only InitialiseSecureChannel is signed anew (for
+    // this session's transactionId). Otherwise it is bound (again): a new otPK.DP.ECKA and
+    // session keys, the key agreement first, so that a point not on the curve changes nothing.
+    let keys = match session.earlier.as_ref() {
+        Some(earlier) if earlier.euicc_otpk == euicc_otpk => earlier.clone(),
+        _ => {
+            let one_time = OneTimeKey::generate();
+            let smdp_otpk = *one_time.public_key();
+            let shs = one_time.agree(&euicc_otpk).ok_or_else(|| {
+                malformed(
+                    "prepareDownloadResponse",
+                    "euiccOtpk is not a point of NIST P-256",
+                )
+            })?;
+            let with_ppk = ctx
+                .world
+                .scenario
+                .profile_type(&profile.profile_type)
+                .is_some_and(|t| t.protection == PackageProtection::ProfileProtectionKeys);
+            Arc::new(BindingKeys {
+                euicc_otpk,
+                smdp_otpk,
+                keys: derive_session_keys(&shs, HOST_ID, &euicc.eid_bytes),
+                // The order's keys stay those of its first binding.
+                ppk: with_ppk.then(|| {
+                    session
+                        .earlier
+                        .as_ref()
+                        .and_then(|e| e.ppk.clone())
+                        .unwrap_or_else(SessionKeys::random)
+                }),
+            })
+        }
+    };
     // Bound to the eUICC and Downloaded (point 3), or the order ends (expiry).
     if let Some(failure) = commit(
         ctx,
@@ -146,19 +178,19 @@ fn bind(
     )? {
         return Err(failure);
     }
-    let keys = derive_session_keys(&shs, HOST_ID, &euicc.eid_bytes);
     let package = ctx.es9.package_for(ctx.world, &profile);
     let bound = bpp::build(
         &Binding {
             transaction_id: tid.as_bytes(),
             host_id: HOST_ID,
-            smdp_otpk: &smdp_otpk,
+            smdp_otpk: &keys.smdp_otpk,
             euicc_otpk_tlv: signed2.euicc_otpk.raw,
-            keys: &keys,
+            keys: &keys.keys,
             signer: &ctx.es9.credentials.dp_pb_key,
         },
         &session.metadata,
         &package,
+        keys.ppk.as_ref(),
     );
     // The session ends; its installation result is awaited by the world.
     ctx.es9.sessions.end(&tid);
@@ -167,6 +199,7 @@ fn bind(
         Delivered {
             euicc: euicc.clone(),
             order: order.clone(),
+            binding: Some(keys),
         },
     );
     let mut fields = Map::new();

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-pub(crate) use crate::app::awaiting::Delivered;
+pub(crate) use crate::app::awaiting::{BindingKeys, Delivered};
 use crate::app::transaction::Table;
 pub(crate) use crate::app::transaction::{EuiccIdentity, OrderRef, TransactionId};
 use crate::app::World;
@@ -55,6 +55,9 @@ pub(crate) struct Session {
     pub(crate) smdp_signature2: Option<[u8; 64]>,
     /// The StoreMetadataRequest sent as `profileMetadata`, bound into the package as well.
     pub(crate) metadata: Vec<u8>,
+    /// On a download retry: what the earlier package of the order was bound with, whose
+    /// otPK.EUICC.ECKA went out as `bppEuiccOtpk` (§3.1.3 step 5).
+    pub(crate) earlier: Option<Arc<BindingKeys>>,
 }
 
 /// The sessions of one ES9+ listener.
@@ -182,6 +185,7 @@ mod tests {
             order: None,
             smdp_signature2: None,
             metadata: Vec::new(),
+            earlier: None,
         }
     }
 

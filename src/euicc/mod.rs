@@ -90,6 +90,15 @@ struct Session {
     loading: Option<load::Loading>,
 }
 
+/// A one-time key pair of a session that ended before it was used, kept for a retry with the
+/// same SM-DP+ (§5.7.7, §5.7.14, §3.1.5: an eUICC MAY keep it; this one does, in memory only:
+/// the private key cannot be saved in the state file).
+struct KeptKey {
+    /// The SM-DP+ OID of the session that made it.
+    smdp_oid: Vec<u8>,
+    one_time: OneTimeKey,
+}
+
 /// What PrepareDownload left for LoadBoundProfilePackage.
 struct Prepared {
     one_time: OneTimeKey,
@@ -109,6 +118,8 @@ pub struct Euicc {
     now: Option<fn() -> i64>,
     challenge: Option<[u8; 16]>,
     session: Option<Session>,
+    /// The unused one-time key of an unfinished session, for a download retry.
+    kept_key: Option<KeptKey>,
     profiles: Vec<InstalledProfile>,
     notifications: Vec<Notification>,
     next_seq: u64,
@@ -195,6 +206,7 @@ impl Euicc {
             notifications: Vec::new(),
             next_seq: 1,
             next_aid: 0x10,
+            kept_key: None,
             default_dp: None,
             faults: Faults::default(),
         })
@@ -390,12 +402,29 @@ impl Euicc {
         }
     }
 
-    /// GetEUICCChallenge (§5.7.7): a new RSP session; any previous one is discarded.
+    /// GetEUICCChallenge (§5.7.7): a new RSP session; any previous one is discarded, its
+    /// one-time key kept if it was never used.
     fn challenge(&mut self) -> Vec<u8> {
-        self.session = None;
+        self.end_session_keeping_key();
         let challenge: [u8; 16] = crypto::random();
         self.challenge = Some(challenge);
         tlv::encode(0xBF2E, &tlv::encode(0x80, &challenge))
+    }
+
+    /// Ends the RSP session; a one-time key it made and never used is kept "together with the
+    /// SM-DP+ OID, for future retry" (§5.7.7, §5.7.14), replacing one kept before.
+    fn end_session_keeping_key(&mut self) {
+        if let Some(Session {
+            smdp_oid,
+            prepared: Some(prepared),
+            ..
+        }) = self.session.take()
+        {
+            self.kept_key = Some(KeptKey {
+                smdp_oid,
+                one_time: prepared.one_time,
+            });
+        }
     }
 
     fn info2(&self) -> Vec<u8> {
@@ -518,7 +547,17 @@ impl Euicc {
             (true, None) => return error(127),
             (false, _) => None,
         };
-        let one_time = OneTimeKey::generate();
+        // §5.7.5: "If bppEuiccOtpk is provided in smdpSigned2 and it corresponds to a stored
+        // one-time key pair [...] for this SM-DP+: use this key pair"; otherwise a new one. A
+        // kept pair of this SM-DP+ is used or replaced here either way.
+        let kept = self
+            .kept_key
+            .take_if(|k| k.smdp_oid == session.smdp_oid)
+            .map(|k| k.one_time);
+        let one_time = match (kept, request.smdp_signed2.bpp_euicc_otpk) {
+            (Some(kept), Some(named)) if kept.public_key()[..] == *named => kept,
+            _ => OneTimeKey::generate(),
+        };
         let signed2 =
             PrepareDownloadResponse::signed2(&tid, one_time.public_key(), hash_cc.as_ref());
         let smdp_signature2 = tlv::encode(0x5F37, request.smdp_signature2);
@@ -554,6 +593,11 @@ impl Euicc {
             u8::try_from(reason).unwrap_or(127),
         );
         let signature = self.key.sign(&signed);
+        if matches!(reason, 1 | 2) {
+            // postponed(1), timeout(2): "the eUICC MAY store the unused otPK.eUICC.ECKA and
+            // otSK.eUICC.ECKA, together with the SM-DP+ identity, for future retry" (§5.7.14).
+            self.end_session_keeping_key();
+        }
         self.session = None;
         CancelSessionResponse::encode_ok(&signed, &signature)
     }

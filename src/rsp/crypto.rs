@@ -267,6 +267,18 @@ pub struct SessionKeys {
     pub mac: [u8; 16],
 }
 
+impl SessionKeys {
+    /// Three random keys from the operating system: Profile Protection Keys (PPK-ENC, PPK-MAC
+    /// and the initial MAC chaining value, §2.5.3's "random key mode").
+    pub fn random() -> Self {
+        SessionKeys {
+            mac_chaining: random(),
+            enc: random(),
+            mac: random(),
+        }
+    }
+}
+
 impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionKeys").finish_non_exhaustive()

@@ -480,18 +480,24 @@ pub struct SmdpSigned2<'a> {
     pub transaction_id: &'a [u8],
     /// `ccRequiredFlag`.
     pub cc_required: bool,
+    /// `bppEuiccOtpk`: the otPK.EUICC.ECKA a package of an earlier attempt was bound with
+    /// (§3.1.3 step 5), for the eUICC to use again if it kept the pair.
+    pub bpp_euicc_otpk: Option<&'a [u8]>,
 }
 
 impl<'a> SmdpSigned2<'a> {
-    /// Writes one (without `bppEuiccOtpk`: this SM-DP+ does not reuse BPPs).
-    pub fn encode(tid: &[u8], cc_required: bool) -> Vec<u8> {
-        tlv::constructed(
-            0x30,
-            &[
-                &tlv::encode(0x80, tid),
-                &tlv::encode(0x01, &[if cc_required { 0xFF } else { 0 }]),
-            ],
-        )
+    /// Writes one; `bpp_euicc_otpk` on a download retry whose package can be reused.
+    pub fn encode(tid: &[u8], cc_required: bool, bpp_euicc_otpk: Option<&[u8]>) -> Vec<u8> {
+        let otpk = bpp_euicc_otpk.map(|k| tlv::encode(0x5F49, k));
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(3);
+        let tid = tlv::encode(0x80, tid);
+        let flag = tlv::encode(0x01, &[if cc_required { 0xFF } else { 0 }]);
+        parts.push(&tid);
+        parts.push(&flag);
+        if let Some(otpk) = &otpk {
+            parts.push(otpk);
+        }
+        tlv::constructed(0x30, &parts)
     }
 
     /// Reads one from its DER (what the LPA gets in AuthenticateClient's answer).
@@ -506,6 +512,7 @@ impl<'a> SmdpSigned2<'a> {
             raw: t.raw,
             transaction_id: t.required(0x80)?.value,
             cc_required: flag.value.first().is_some_and(|b| *b != 0),
+            bpp_euicc_otpk: t.child(0x5F49)?.map(|k| k.value),
         })
     }
 }

@@ -295,6 +295,22 @@ pub(crate) struct ProfileTypeSpec {
     /// ICCID and EF.ICCID). Default: a synthetic package per order.
     #[schemars(with = "Option<String>")]
     pub profile_package: Option<Spanned<String>>,
+    /// How ES9+ protects this type's packages (SGP.22 §2.5.3). Default `sessionKeys`.
+    #[serde(default)]
+    pub package_protection: PackageProtection,
+}
+
+/// How the profile package is protected inside the Bound Profile Package (SGP.22 §2.5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PackageProtection {
+    /// With the session keys of the key agreement with the eUICC.
+    #[default]
+    SessionKeys,
+    /// With random keys of the order (PPK-ENC, PPK-MAC, §2.5.3's "random key mode"), handed to
+    /// the eUICC by ReplaceSessionKeys (§5.5.4): a rebinding on a download retry leaves the
+    /// protected package as it was.
+    ProfileProtectionKeys,
 }
 
 /// One ICCID, a list of them, or a range, with an optional initial order state.

@@ -24,6 +24,7 @@ use crate::profile::{Order, Profile};
 use crate::sgp22::{Function, StatusCode, HDPI_PATH};
 
 pub use error::{Diagnostic, ScenarioErrors};
+pub(crate) use file::PackageProtection;
 pub(crate) use file::{FaultTarget, ResultDataForm, ScenarioFile, SmdsBehaviour, TimestampKey};
 
 /// The built-in default scenario (`scenarios/default.yaml`).
@@ -198,6 +199,8 @@ pub struct ProfileType {
     /// The profile package ES9+ downloads deliver, personalised per order (`profilePackage`);
     /// `None`: a synthetic one.
     pub package: Option<Arc<crate::rsp::package::ProfilePackage>>,
+    /// How ES9+ protects the package in the Bound Profile Package (`packageProtection`).
+    pub protection: PackageProtection,
 }
 
 /// The ICCIDs of one inventory entry.

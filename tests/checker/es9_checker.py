@@ -11,7 +11,8 @@ checked here from what the specification says, not from what the mock does.
 
     python3 tests/checker/es9_checker.py --gsma-dir CERTS/gsma --eid EID \\
         --activation-code '1$localhost:6444$MATCHINGID' [--confirmation-code CODE] \\
-        [--expect-iccid ICCID] [--outcome installed|cancelled:REASON|failed:CMD:REASON]
+        [--expect-iccid ICCID] [--outcome installed|cancelled:REASON|failed:CMD:REASON] \\
+        [--retry lost|interrupted]
 
 The eUICC's certificate is issued here, for --eid, with the EUM key in --gsma-dir (SGP.26
 file names); the CI certificate there is the trust anchor for the SM-DP+'s certificates and
@@ -23,6 +24,11 @@ Outcomes, after the Bound Profile Package has been received and checked in full:
                        e.g. cancelled:5 (loadBppExecutionError) after a simulated load failure
   failed:CMD:REASON    HandleNotification with a ProfileInstallationResult errorResult
                        (BppCommandId CMD, ErrorReason REASON), e.g. failed:5:13
+
+With --retry, a first attempt comes before: its Bound Profile Package is taken as lost (the
+one-time key pair stays unused and is kept for the SM-DP+, §5.7.7) or its load as broken off
+(the key was used); the retry must name the earlier key as bppEuiccOtpk (§3.1.3 step 5), and
+gets the same package back if the eUICC answered with that key, else one bound anew (§5.6.2).
 
 Prints one line per check and, last, a JSON summary; exits 1 on the first check that fails.
 Needs `python3 -m pip install cryptography asn1tools`.
@@ -358,15 +364,28 @@ def bits(*set_bits, length):
 # --- The download (§3.1.3) ---------------------------------------------------------------
 
 
-def download(args):
-    gsma = args.gsma_dir
-    ci = load_der(os.path.join(gsma, "CERT_CI_ECDSA_NIST.der"))
-    eum = load_der(os.path.join(gsma, "CERT_EUM_ECDSA_NIST.der"))
-    with open(os.path.join(gsma, "SK_EUM_ECDSA_NIST.pem"), "rb") as f:
-        eum_key = serialization.load_pem_private_key(f.read(), None)
-    euicc_cert, euicc_key = issue_euicc(eum, eum_key, args.eid)
-    eid = bytes.fromhex(args.eid)
+class Card:
+    """The eUICC: its certificate (issued here by the EUM), the CI it trusts, and a one-time key
+    pair of an unfinished session kept for a retry (§5.7.7: "MAY store the unused
+    otPK.eUICC.ECKA and otSK.eUICC.ECKA, together with the SM-DP+ OID, for future retry")."""
 
+    def __init__(self, args):
+        gsma = args.gsma_dir
+        self.ci = load_der(os.path.join(gsma, "CERT_CI_ECDSA_NIST.der"))
+        self.eum = load_der(os.path.join(gsma, "CERT_EUM_ECDSA_NIST.der"))
+        with open(os.path.join(gsma, "SK_EUM_ECDSA_NIST.pem"), "rb") as f:
+            eum_key = serialization.load_pem_private_key(f.read(), None)
+        self.cert, self.key = issue_euicc(self.eum, eum_key, args.eid)
+        self.eid = bytes.fromhex(args.eid)
+        self.kept = None  # (SM-DP+ OID, one-time private key)
+
+
+def attempt(card, args, stage, earlier=None):
+    """One download session (§3.1.3). `stage`: "lost" stops when the Bound Profile Package has
+    arrived, as if the answer never reached the LPA (the one-time key stays unused, and kept);
+    "interrupted" checks the whole package, as a load that broke off before its end; "final"
+    checks it and ends as --outcome says. `earlier`: what the attempt before this one saw."""
+    ci, eum, euicc_cert, euicc_key, eid = card.ci, card.eum, card.cert, card.key, card.eid
     fields = args.activation_code.split("$")
     check(fields[0] == "1" and len(fields) >= 3, "Activation Code has format 1 (SGP.22 §4.1)")
     smdp_address, matching_id = fields[1], fields[2]
@@ -469,15 +488,24 @@ def download(args):
     check(signed2["transactionId"] == transaction_id, "smdpSigned2 carries the transactionId")
     check(signed2["ccRequiredFlag"] == (args.confirmation_code is not None),
           f"ccRequiredFlag is {signed2['ccRequiredFlag']} as the order says")
-    if "bppEuiccOtpk" in signed2:
-        # §3.1.3.2 step 3: a key this eUICC does not hold (it keeps none between runs) means a
-        # new one-time key pair, as below; the SM-DP+ then rebinds or refuses (§5.6.2).
-        print("info smdpSigned2 names a bppEuiccOtpk this eUICC does not hold: new key pair")
+    named = signed2.get("bppEuiccOtpk")
+    if earlier is not None:
+        # A retry of an order bound to this eUICC (§3.1.3 step 5: the SM-DP+ MAY name the key).
+        check(named == earlier["euiccOtpk"],
+              "the retry's smdpSigned2 names the earlier otPK.EUICC.ECKA as bppEuiccOtpk")
+    else:
+        check(named is None, "no bppEuiccOtpk on a first download")
     meta = RSP.decode("StoreMetadataRequest", metadata)
     meta_iccid = swapped_digits(meta["iccid"])
     print(f"info metadata ICCID {meta_iccid}, profileName {meta['profileName']!r}")
 
-    one_time = ec.generate_private_key(ec.SECP256R1())
+    # §5.7.5: the stored pair if bppEuiccOtpk names it and it is for this SM-DP+, else new.
+    kept, card.kept = card.kept, None
+    if kept and kept[0] == smdp_oid and named == point(kept[1].public_key()):
+        one_time = kept[1]
+        print("info this eUICC uses the one-time key pair it kept (bppEuiccOtpk)")
+    else:
+        one_time = ec.generate_private_key(ec.SECP256R1())
     euicc_otpk = point(one_time.public_key())
     signed2_out = {"transactionId": transaction_id, "euiccOtpk": euicc_otpk}
     if args.confirmation_code is not None:
@@ -505,6 +533,24 @@ def download(args):
     decoded = RSP.decode("BoundProfilePackage", bpp)  # the whole structure, as Annex H has it
     parts = tlv_split(bpp_value)
     tags = [t.hex().upper() for t, _, _ in parts]
+    seen = {
+        "euiccOtpk": euicc_otpk,
+        "smdpOtpk": decoded["initialiseSecureChannelRequest"]["smdpOtpk"],
+        "protected": [raw for _, _, raw in parts[1:]],  # A0 .. A3 as received
+        "package": parts[-1][2],
+    }
+    if stage == "lost":
+        card.kept = (smdp_oid, one_time)
+        print("info the answer is taken as lost: the one-time key stays unused, and kept")
+        return seen
+    if earlier is not None and euicc_otpk == earlier["euiccOtpk"]:
+        # §5.6.2: the same otPK.EUICC.ECKA back: "the BPP can be re-used: only the signature
+        # for InitialiseSecureChannel needs to be recalculated".
+        check(seen["smdpOtpk"] == earlier["smdpOtpk"] and seen["protected"] == earlier["protected"],
+              "the SM-DP+ reused the earlier package: same otPK.DP.ECKA, A0 to A3 unchanged")
+    elif earlier is not None:
+        check(seen["smdpOtpk"] != earlier["smdpOtpk"],
+              "a new otPK.EUICC.ECKA: the SM-DP+ bound the package anew (new otPK.DP.ECKA)")
     check(tags[:3] == ["BF23", "A0", "A1"] and tags[-1] == "A3" and tags[3:-1] in ([], ["A2"]),
           f"BPP parts in the order of §2.5.4 ({' '.join(tags)})")
 
@@ -568,9 +614,16 @@ def download(args):
     if args.expect_iccid:
         check(meta_iccid == args.expect_iccid, f"the ICCID is the ordered one ({args.expect_iccid})")
 
+    if stage == "interrupted":
+        print("info the load is taken as broken off: no result is sent")
+        return seen
     outcome = args.outcome
     summary = {"transactionId": ia["transactionId"], "iccid": meta_iccid, "outcome": outcome,
-               "profileElements": len(elements), "packageBytes": len(upp)}
+               "profileElements": len(elements), "packageBytes": len(upp),
+               "withProfileProtectionKeys": tags[3:-1] == ["A2"]}
+    if earlier is not None:
+        summary["keptKeyUsed"] = euicc_otpk == earlier["euiccOtpk"]
+        summary["protectedPackageUnchanged"] = seen["package"] == earlier["package"]
     if outcome.startswith("cancelled:"):
         # ES10b.CancelSession (§5.7.14), then ES9+.CancelSession (§5.6.5)
         reason = int(outcome.split(":")[1])
@@ -613,7 +666,7 @@ def download(args):
         check(data_der in pir, "ProfileInstallationResult carries its data as signed")
         # ES9+.HandleNotification (§5.6.4): 204, no body
         es9.call("handleNotification", {"pendingNotification": b64(pir)}, expect_body=False)
-    print(json.dumps(summary))
+    return summary
 
 
 def main():
@@ -624,9 +677,16 @@ def main():
     parser.add_argument("--confirmation-code")
     parser.add_argument("--expect-iccid")
     parser.add_argument("--outcome", default="installed")
+    parser.add_argument("--retry", choices=["lost", "interrupted"],
+                        help="a first attempt whose package is lost or whose load breaks off, "
+                             "then a retry that ends as --outcome says")
     args = parser.parse_args()
     try:
-        download(args)
+        card = Card(args)
+        earlier = attempt(card, args, args.retry) if args.retry else None
+        if earlier is not None:
+            print("info --- the retry: a new session for the same Activation Code ---")
+        print(json.dumps(attempt(card, args, "final", earlier)))
     except CheckFailed as e:
         print(f"FAIL {e}")
         sys.exit(1)

@@ -70,6 +70,14 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             an_installation_error_reaches_the_operator,
         ),
         needed.trial(
+            "checker::a_retry_after_a_lost_package_gets_the_same_package",
+            a_retry_after_a_lost_package_gets_the_same_package,
+        ),
+        needed.trial(
+            "checker::a_retry_after_a_broken_load_is_bound_anew_under_profile_protection_keys",
+            a_retry_after_a_broken_load_is_bound_anew_under_profile_protection_keys,
+        ),
+        needed.trial(
             "checker::three_byte_tags_read_and_write_as_asn1tools_codes_them",
             three_byte_tags_read_and_write_as_asn1tools_codes_them,
         ),
@@ -206,6 +214,43 @@ async fn an_installation_error_reaches_the_operator(python: PathBuf) {
         message.contains("bppCommandId 5") && message.contains("installFailedDueToDataMismatch"),
         "{failed}"
     );
+}
+
+/// Download retry, checked from outside: the first package is taken as lost (its one-time key
+/// unused, kept); the retry's smdpSigned2 must name that key as `bppEuiccOtpk` (§3.1.3 step 5),
+/// and the eUICC answering with it must get the same package back (§5.6.2), which installs.
+async fn a_retry_after_a_lost_package_gets_the_same_package(python: PathBuf) {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let summary = run_checker(&python, &t, &code, &["--retry", "lost"]).await;
+    assert_eq!(summary["keptKeyUsed"], true, "{summary}");
+    assert_eq!(summary["protectedPackageUnchanged"], true, "{summary}");
+    assert_eq!(summary["withProfileProtectionKeys"], false, "{summary}");
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(t.profile(&iccid).download_attempts, 2);
+    assert_eq!(points(&receiver.wait_for(3).await), [3, 3, 4]);
+}
+
+/// Profile Protection Keys (`packageProtection: profileProtectionKeys`), checked from outside:
+/// the checker decrypts ReplaceSessionKeys (`A2`, §5.5.4) with the session keys and the package
+/// with the keys it carries, the counter back at 1 (§2.5.3). After a load that broke off (its
+/// key used), the retry is bound anew (new otPK.DP.ECKA) while the protected package is the same.
+async fn a_retry_after_a_broken_load_is_bound_anew_under_profile_protection_keys(python: PathBuf) {
+    let receiver = Receiver::plain(std::sync::Arc::new(|_| 204)).await;
+    let yaml = es9_scenario(&receiver.http_url(), "").replace(
+        "    owner: test-mno\n",
+        "    owner: test-mno\n    packageProtection: profileProtectionKeys\n",
+    );
+    let t = TestServer::with_yaml(&yaml).await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let summary = run_checker(&python, &t, &code, &["--retry", "interrupted"]).await;
+    assert_eq!(summary["withProfileProtectionKeys"], true, "{summary}");
+    assert_eq!(summary["keptKeyUsed"], false, "{summary}");
+    assert_eq!(summary["protectedPackageUnchanged"], true, "{summary}");
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(3).await), [3, 3, 4]);
 }
 
 /// BER-TLV tags of three bytes (tag numbers 128 to 16383, `BF 81 00` to `BF FF 7F`), as asn1tools

@@ -66,6 +66,10 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             lpac_installs_a_ts48_shaped_package_personalised_for_the_order,
         ),
         needed.trial(
+            "lpac::lpac_installs_a_package_under_profile_protection_keys",
+            lpac_installs_a_package_under_profile_protection_keys,
+        ),
+        needed.trial(
             "lpac::a_load_that_breaks_off_is_cancelled_and_the_operator_told",
             a_load_that_breaks_off_is_cancelled_and_the_operator_told,
         ),
@@ -365,6 +369,29 @@ async fn lpac_installs_a_ts48_shaped_package_personalised_for_the_order(lpac: Pa
             (header_at..header_at + 10).contains(&i) || (ef_at..ef_at + 10).contains(&i);
         assert!(a == b || personalised, "byte {i} changed");
     }
+}
+
+/// `packageProtection: profileProtectionKeys`: the Bound Profile Package carries
+/// ReplaceSessionKeys (`A2`, §5.5.4), which lpac hands to the card as its own
+/// LoadBoundProfilePackage command (§2.5.5) before the profile elements; the card switches to
+/// the Profile Protection Keys and installs.
+async fn lpac_installs_a_package_under_profile_protection_keys(lpac: PathBuf) {
+    let receiver = crate::common::receiver::Receiver::plain(std::sync::Arc::new(|_| 204)).await;
+    let yaml = es9_scenario(&receiver.http_url(), "").replace(
+        "    owner: test-mno\n",
+        "    owner: test-mno\n    packageProtection: profileProtectionKeys\n",
+    );
+    let t = TestServer::with_yaml(&yaml).await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let download = run_lpac(&t, &lpac, &["profile", "download", "-a", &code]).await;
+    assert_eq!(download["code"], 0, "{download}");
+    let processed = run_lpac(&t, &lpac, &["notification", "process", "-a", "-r"]).await;
+    assert_eq!(processed["code"], 0, "{processed}");
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    // The profile elements were protected with the Profile Protection Keys: the card could
+    // read them only after ReplaceSessionKeys.
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
 }
 
 /// §3.1.3.1 with lpac: the card breaks off loading the package (`--interrupt-load`), lpac

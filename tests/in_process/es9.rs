@@ -9,8 +9,11 @@ use serde_json::{json, Value};
 use smdpp_mock::lpa::{Lpa, LpaError};
 use smdpp_mock::profile::{OnDevice, ProfileState};
 use smdpp_mock::rsp::crypto;
-use smdpp_mock::rsp::message::{AuthenticateServerRequest, CtxParams1};
+use smdpp_mock::rsp::message::{
+    AuthenticateServerRequest, CtxParams1, PrepareDownloadResponse, SmdpSigned2,
+};
 use smdpp_mock::rsp::package;
+use smdpp_mock::rsp::{bpp, tlv};
 
 use crate::common::receiver::{points, Receiver};
 use crate::common::*;
@@ -294,27 +297,137 @@ async fn a_cancel_session_after_the_package_was_delivered_ends_the_order() {
     );
 }
 
-/// Download retry (§3.1.3 step 3: the order may be in Downloaded "in case of a retry", §3.1.6
-/// `Downloaded --> Downloaded : GetBoundProfilePackage (retry)`): a package fetched and never
-/// loaded (the answer lost, the load interrupted) is fetched again in a new session, bound
-/// anew (a new one-time key on each side), and installs; the operator gets point 3 for each
-/// package and each accepted AuthenticateClient counts a download attempt (§3.1.3 step 3).
+/// The `euiccOtpk` (`04 ‖ X ‖ Y`) the eUICC sent in the latest GetBoundProfilePackage.
+fn last_euicc_otpk(t: &TestServer) -> Vec<u8> {
+    let request: Value =
+        serde_json::from_str(last_call(t, "GetBoundProfilePackage").request.as_str()).unwrap();
+    let raw = crypto::base64_decode(request["prepareDownloadResponse"].as_str().unwrap()).unwrap();
+    match PrepareDownloadResponse::parse(&raw).unwrap() {
+        PrepareDownloadResponse::Ok { euicc_signed2, .. } => {
+            euicc_signed2.euicc_otpk.value.to_vec()
+        }
+        PrepareDownloadResponse::Error { code, .. } => panic!("PrepareDownload error {code}"),
+    }
+}
+
+/// The `bppEuiccOtpk` of the latest AuthenticateClient answer's `smdpSigned2`.
+fn last_bpp_euicc_otpk(t: &TestServer) -> Option<Vec<u8>> {
+    let response: Value =
+        serde_json::from_str(last_call(t, "AuthenticateClient").response.as_str()).unwrap();
+    let raw = crypto::base64_decode(response["smdpSigned2"].as_str().unwrap()).unwrap();
+    SmdpSigned2::parse_raw(&raw)
+        .unwrap()
+        .bpp_euicc_otpk
+        .map(<[u8]>::to_vec)
+}
+
+/// A Bound Profile Package's parts after InitialiseSecureChannel (`A0` to `A3`), and its
+/// otPK.DP.ECKA.
+fn bound_parts(bpp: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let outer = tlv::read_tagged(bpp, 0xBF36).unwrap();
+    let parts = outer.children().unwrap();
+    let smdp_otpk = parts[0].required(0x5F49).unwrap().value.to_vec();
+    (
+        parts[1..].iter().map(|p| p.raw.to_vec()).collect(),
+        smdp_otpk,
+    )
+}
+
+/// Download retry after a lost answer (§3.1.3 step 3: the order may be in Downloaded "in case
+/// of a retry"; §3.1.6 `Downloaded --> Downloaded : GetBoundProfilePackage (retry)`): the
+/// package was fetched and never loaded. The retry's smdpSigned2 names the otPK.EUICC.ECKA the
+/// package was bound to (`bppEuiccOtpk`, §3.1.3 step 5); the eUICC kept that unused pair
+/// (§5.7.7) and answers with it; the SM-DP+ reuses the package, signing only
+/// InitialiseSecureChannel anew (§5.6.2), and it installs. Each AuthenticateClient counted an
+/// attempt (§3.1.3 step 3), point 3 was sent for each package.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_download_retry_after_a_lost_package_installs() {
+async fn a_download_retry_after_a_lost_package_reuses_it() {
     let (t, receiver) = es9_started("").await;
     let (iccid, code) = released(&t, json!({})).await;
     let mut lpa = lpa(&t, EID1);
     let first = lpa.authenticate(&code).await.unwrap();
+    assert_eq!(last_bpp_euicc_otpk(&t), None);
     let lost = lpa.fetch(first, None).await.unwrap();
+    let first_otpk = last_euicc_otpk(&t);
     assert_eq!(t.state(&iccid), ProfileState::Downloaded);
-    // The LPA never loads it: a new download of the same Activation Code.
-    let downloaded = lpa.download(&code, None).await.unwrap();
-    assert!(downloaded.installed);
+    // The LPA never loads it: a new session for the same Activation Code.
+    let second = lpa.authenticate(&code).await.unwrap();
+    assert_eq!(last_bpp_euicc_otpk(&t), Some(first_otpk.clone()));
+    let fetched = lpa.fetch(second, None).await.unwrap();
+    assert_eq!(
+        last_euicc_otpk(&t),
+        first_otpk,
+        "the eUICC used the pair it kept"
+    );
+    let (lost_parts, lost_dp) = bound_parts(&lost.bound_profile_package);
+    let (parts, dp) = bound_parts(&fetched.bound_profile_package);
+    assert_eq!(dp, lost_dp, "the same otPK.DP.ECKA");
+    assert_eq!(parts, lost_parts, "A0 to A3 as before");
+    assert_ne!(lost.bound_profile_package, fetched.bound_profile_package);
+    assert!(lpa.load(fetched).await.unwrap().installed);
     t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
         .await;
     assert_eq!(t.profile(&iccid).download_attempts, 2);
     assert_eq!(points(&receiver.wait_for(3).await), [3, 3, 4]);
-    assert!(!lost.bound_profile_package.is_empty());
+}
+
+/// Download retry after a load that broke off (the eUICC used its one-time key, so it makes a
+/// new one though the retry names the old one, §5.7.5): the SM-DP+ binds the package anew with
+/// a new otPK.DP.ECKA (§5.6.2) and it installs. With `packageProtection:
+/// profileProtectionKeys` the protected package (`A3`) is the same in both packages, since only
+/// ReplaceSessionKeys (`A2`) carries the order's keys under the new session keys (§2.5.3); with
+/// the session keys it differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_retry_after_a_broken_load_is_bound_anew() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = es9_scenario(&receiver.http_url(), "").replace(
+        "profileTypes:\n",
+        "profileTypes:\n  - id: PPK\n    owner: test-mno\n    packageProtection: profileProtectionKeys\n    profiles:\n      - range: { start: \"894450020000000000\", count: 5 }\n",
+    );
+    let t = TestServer::with_yaml(&yaml).await;
+    let c = t.client("test-mno");
+    for (profile_type, with_ppk) in [("STANDARD", false), ("PPK", true)] {
+        let iccid = download_by_type(&c, profile_type, None).await;
+        let mid = confirm(&c, &iccid, json!({ "releaseFlag": true })).await;
+        let code = t.mock.activation_code(&mid);
+        let mut lpa = lpa(&t, EID1);
+        let first = lpa.authenticate(&code).await.unwrap();
+        let broken = lpa.fetch(first, None).await.unwrap();
+        let first_otpk = last_euicc_otpk(&t);
+        // The load breaks off at the first profile element segment: the link to the card was
+        // lost after InitialiseSecureChannel (the key agreement) had been carried out.
+        for command in bpp::es10_commands(&broken.bound_profile_package).unwrap() {
+            if command[0] == 0x86 {
+                break;
+            }
+            assert_eq!(lpa.euicc_mut().transmit(&command), Vec::<u8>::new());
+        }
+        assert_eq!(t.state(&iccid), ProfileState::Downloaded);
+        let second = lpa.authenticate(&code).await.unwrap();
+        assert_eq!(last_bpp_euicc_otpk(&t), Some(first_otpk.clone()));
+        let fetched = lpa.fetch(second, None).await.unwrap();
+        assert_ne!(
+            last_euicc_otpk(&t),
+            first_otpk,
+            "a used key is not used again"
+        );
+        let (broken_parts, broken_dp) = bound_parts(&broken.bound_profile_package);
+        let (parts, dp) = bound_parts(&fetched.bound_profile_package);
+        assert_ne!(dp, broken_dp, "{profile_type}: bound anew");
+        assert_ne!(
+            parts[0], broken_parts[0],
+            "{profile_type}: A0 under new keys"
+        );
+        assert_eq!(parts.len(), if with_ppk { 4 } else { 3 }, "{profile_type}");
+        assert_eq!(
+            parts.last() == broken_parts.last(),
+            with_ppk,
+            "{profile_type}: A3 the same exactly with Profile Protection Keys"
+        );
+        assert!(lpa.load(fetched).await.unwrap().installed, "{profile_type}");
+        t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+            .await;
+    }
 }
 
 /// §5.6.1 (Table 37, `8.8.1 / 3.8`): an `smdpAddress` longer than an FQDN can be, or with

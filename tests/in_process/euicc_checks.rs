@@ -536,6 +536,7 @@ async fn a_package_for_another_iccid_is_a_data_mismatch() {
             },
             &metadata,
             &package,
+            None,
         );
         let commands = bpp::es10_commands(&bound).unwrap();
         assert_eq!(

@@ -230,6 +230,7 @@ impl Checker<'_> {
                     id: pt.id.value.as_str().into(),
                     owner,
                     package,
+                    protection: pt.package_protection,
                 });
             }
         }
