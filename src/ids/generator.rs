@@ -1,14 +1,13 @@
 //! MatchingIDs the SM-DP+ generates when ConfirmOrder carries none (SGP.22 §4.1.1, §5.3.2).
 //!
 //! The shape follows the spec's examples (`04386-AGYFT-A74Y8-3F815`): four groups of five
-//! characters from `0-9A-Z`, about 103 bits. The sequence is SplitMix64 over a counter, so a
-//! scenario with a fixed seed produces the same MatchingIDs on every run; without one the seed
-//! comes from the system's random generator. Uniqueness is enforced by the store's index, not
-//! here.
+//! characters from `0-9A-Z`, about 103 bits. A MatchingID is the one secret of an Activation
+//! Code, so by default each one is drawn from the operating system's random source. Only a
+//! scenario that asks for reproducible IDs (`matchingIdSeed`) gets a sequence: SplitMix64 over
+//! a counter, the same on every run, and so predictable from one ID seen: for tests of one's
+//! own, never a shared instance. Uniqueness is enforced by the store's index, not here.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use ring::rand::SecureRandom;
 
 use super::MatchingId;
 use crate::rng::splitmix64;
@@ -18,25 +17,23 @@ const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 /// A thread-safe MatchingID source.
 #[derive(Debug)]
 pub struct MatchingIdGenerator {
-    seed: u64,
+    /// `None`: every ID from the operating system's random source.
+    seed: Option<u64>,
     counter: AtomicU64,
 }
 
 impl MatchingIdGenerator {
-    /// A generator with a fixed seed, or a random one.
+    /// A reproducible sequence for `Some(seed)`; unpredictable IDs for `None`.
     pub fn new(seed: Option<u64>) -> Self {
-        let seed = seed.unwrap_or_else(|| {
-            let mut bytes = [0u8; 8];
-            match ring::rand::SystemRandom::new().fill(&mut bytes) {
-                Ok(()) => u64::from_le_bytes(bytes),
-                // Uniqueness does not depend on the seed, so the time is good enough here.
-                Err(_) => time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64,
-            }
-        });
         MatchingIdGenerator {
             seed,
             counter: AtomicU64::new(0),
         }
+    }
+
+    /// Whether the IDs are a reproducible sequence.
+    pub fn is_seeded(&self) -> bool {
+        self.seed.is_some()
     }
 
     /// How far the sequence has gone (for the state file).
@@ -53,8 +50,17 @@ impl MatchingIdGenerator {
     /// The next MatchingID.
     pub fn next_id(&self) -> MatchingId {
         let n = self.counter.fetch_add(2, Ordering::Relaxed);
-        let mut bits = (u128::from(splitmix64(self.seed ^ n)) << 64)
-            | u128::from(splitmix64(self.seed ^ (n + 1)));
+        let mut bits = match self.seed {
+            Some(seed) => {
+                (u128::from(splitmix64(seed ^ n)) << 64) | u128::from(splitmix64(seed ^ (n + 1)))
+            }
+            None => {
+                let mut bytes = [0u8; 16];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                    .unwrap_or_else(|_| panic!("the operating system has no randomness"));
+                u128::from_be_bytes(bytes)
+            }
+        };
         let mut out = String::with_capacity(23);
         for i in 0..20 {
             if i > 0 && i % 5 == 0 {
@@ -80,5 +86,16 @@ mod tests {
         assert!(ids.iter().all(|id| id.as_str().len() == 23));
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
         assert_eq!(b.next_id(), ids[0]);
+    }
+
+    #[test]
+    fn without_a_seed_ids_are_unpredictable() {
+        let (a, b) = (
+            MatchingIdGenerator::new(None),
+            MatchingIdGenerator::new(None),
+        );
+        let ids: HashSet<_> = (0..1000).flat_map(|_| [a.next_id(), b.next_id()]).collect();
+        assert_eq!(ids.len(), 2000);
+        assert!(ids.iter().all(|id| id.as_str().len() == 23));
     }
 }

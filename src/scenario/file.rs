@@ -61,7 +61,8 @@ pub(crate) struct SmdpSettings {
     /// The `X-Admin-Protocol` value on every response (SGP.22 §6.2). Default `gsma/rsp/v2.5.0`.
     #[schemars(with = "Option<String>")]
     pub admin_protocol: Option<Spanned<String>>,
-    /// Seed for generated MatchingIDs, for reproducible runs. Default: random.
+    /// Seed that makes generated MatchingIDs a reproducible (and so predictable) sequence, for
+    /// tests of one's own. Default: each one from the operating system's random source.
     pub matching_id_seed: Option<u64>,
     /// How long a download order stays valid after DownloadOrder (e.g. `7d`). Default: forever.
     pub order_expiry: Option<HumanDuration>,

@@ -502,15 +502,28 @@ impl Scenario {
 
     /// The initial inventory, in file order. Generated on demand, so a large range costs no
     /// memory until the store is filled.
+    ///
+    /// A profile the scenario parks with an order but no `matchingId` gets one generated: from
+    /// the operating system's random source, unless `matchingIdSeed` asks for reproducible
+    /// IDs. A random one is marked modified, so that `--state-file` keeps it across a restart.
     pub fn profiles(&self) -> impl Iterator<Item = Profile> + '_ {
-        let generator = Arc::new(MatchingIdGenerator::new(Some(
-            self.settings.matching_id_seed.unwrap_or(0) ^ INVENTORY_SEED,
-        )));
+        let generator = Arc::new(MatchingIdGenerator::new(
+            self.settings
+                .matching_id_seed
+                .map(|seed| seed ^ INVENTORY_SEED),
+        ));
         self.inventory.iter().flat_map(move |entry| {
             let generator = generator.clone();
             entry.iccids.iter().map(move |iccid| {
-                Profile::available(iccid, entry.owner.clone(), entry.profile_type.clone())
-                    .with_order(&entry.initial, || generator.next_id())
+                let mut drawn = false;
+                let mut profile =
+                    Profile::available(iccid, entry.owner.clone(), entry.profile_type.clone())
+                        .with_order(&entry.initial, || {
+                            drawn = true;
+                            generator.next_id()
+                        });
+                profile.modified |= drawn && !generator.is_seeded();
+                profile
             })
         })
     }

@@ -418,3 +418,37 @@ async fn flaky_callback_delivers_late_twice_and_not_at_all() {
     assert_eq!(dropped.reason.as_deref(), Some("dropped by a fault rule"));
     assert_eq!(t.state(&iccid), ProfileState::Installed);
 }
+
+/// MatchingIDs are the one secret of an Activation Code: two instances of one scenario draw
+/// different ones (for the inventory and for ConfirmOrder), unless the scenario asks for the
+/// reproducible sequence with `matchingIdSeed`, which gives the same ones.
+#[tokio::test]
+async fn matching_ids_differ_between_instances_unless_seeded() {
+    const YAML: &str = r#"
+smdp: {SEED}
+operators: [{ id: test-mno }]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles:
+      - { range: { start: "894450010000000000", count: 5 } }
+      - { iccid: "8944500400000000024", state: Released }
+"#;
+    async fn ids(yaml: &str) -> (String, String) {
+        let t = TestServer::with_yaml(yaml).await;
+        let parked = t
+            .profile("8944500400000000024")
+            .matching_id
+            .and_then(|m| m.id().map(|id| id.as_str().to_owned()))
+            .unwrap();
+        let c = t.client("test-mno");
+        let iccid = download_by_type(&c, "STANDARD", None).await;
+        (parked, confirm(&c, &iccid, json!({})).await)
+    }
+    let random = YAML.replace("{SEED}", "{}");
+    let (a, b) = (ids(&random).await, ids(&random).await);
+    assert_ne!(a.0, b.0, "inventory MatchingIDs");
+    assert_ne!(a.1, b.1, "ConfirmOrder MatchingIDs");
+    let seeded = YAML.replace("{SEED}", "{ matchingIdSeed: 42 }");
+    assert_eq!(ids(&seeded).await, ids(&seeded).await);
+}

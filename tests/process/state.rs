@@ -458,3 +458,28 @@ profileTypes:
     let t = start(dir, STAGED).await;
     assert_eq!((t.profile(released), t.profile(installed)), before);
 }
+
+/// A profile the scenario parks in Released without a `matchingId` gets one drawn at random
+/// (no `matchingIdSeed`); the state file keeps it, so the Activation Code still works after a
+/// restart.
+#[tokio::test]
+async fn a_random_matching_id_of_the_inventory_survives_a_restart() {
+    const PARKED: &str = r#"
+operators: [{ id: test-mno }]
+profileTypes:
+  - id: STANDARD
+    owner: test-mno
+    profiles: [{ iccid: "8944500400000000024", state: Released }]
+"#;
+    let matching_id = |t: &TestServer| {
+        t.profile("8944500400000000024")
+            .matching_id
+            .and_then(|m| m.id().map(|id| id.as_str().to_owned()))
+            .unwrap()
+    };
+    let t = start(TempDir::new("state-parked"), PARKED).await;
+    let before = matching_id(&t);
+    let dir = stop(t).await;
+    let t = start(dir, PARKED).await;
+    assert_eq!(matching_id(&t), before);
+}
