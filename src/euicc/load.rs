@@ -119,7 +119,7 @@ impl Euicc {
         if tag == 0xBF36 {
             return self.initialise(&command[header_len..]).map(|()| None);
         }
-        let eid = self.eid;
+        let free = usize::try_from(self.faults.free_nvm.unwrap_or(self.free_nvm)).unwrap_or(0);
         let installed: Vec<_> = self.profiles.iter().map(|p| p.iccid).collect();
         let Some(loading) = self.session.as_mut().and_then(|s| s.loading.as_mut()) else {
             return Err(fail(
@@ -127,7 +127,6 @@ impl Euicc {
                 reason::INCORRECT_INPUT_VALUES,
             ));
         };
-        let _ = eid;
         match (loading.expect, tag) {
             (Expect::ConfigureIsdp, 0xA0) => {
                 let inner = tlv::read_tagged(command, 0xA0)
@@ -209,6 +208,16 @@ impl Euicc {
                     .scp
                     .decrypt(command)
                     .map_err(scp_error(command::LOAD_PROFILE_ELEMENTS))?;
+                // The profile must fit (installFailedDueToInsufficientMemoryForProfile): checked
+                // as the elements arrive, so no more than the free memory is ever held, whatever
+                // length the A3 header declared (segments may be of any size up to 1020 bytes,
+                // so that length says little about the profile's).
+                if loading.package.len() + clear.len() > free {
+                    return Err(fail(
+                        command::LOAD_PROFILE_ELEMENTS,
+                        reason::INSUFFICIENT_MEMORY,
+                    ));
+                }
                 loading.package.extend_from_slice(&clear);
                 loading.left = loading.left.checked_sub(command.len()).ok_or_else(|| {
                     fail(

@@ -175,7 +175,12 @@ impl Flow {
 
     /// Loads `commands`: the card's `(bppCommandId, errorReason)`, or `None` for an installation.
     fn load(&mut self, commands: &[Vec<u8>]) -> Option<(u8, u8)> {
-        for command in commands {
+        self.load_counting(commands).1
+    }
+
+    /// [`Flow::load`], with the number of commands the card took before it answered.
+    fn load_counting(&mut self, commands: &[Vec<u8>]) -> (usize, Option<(u8, u8)>) {
+        for (n, command) in commands.iter().enumerate() {
             let answer = self.card(command);
             if answer.is_empty() {
                 continue;
@@ -185,13 +190,16 @@ impl Flow {
             else {
                 panic!("not an installation result: {}", crypto::hex_upper(&answer));
             };
-            return match pir.result {
-                FinalResult::Success { .. } => None,
-                FinalResult::Error {
-                    bpp_command_id,
-                    error_reason,
-                } => Some((bpp_command_id, error_reason)),
-            };
+            return (
+                n + 1,
+                match pir.result {
+                    FinalResult::Success { .. } => None,
+                    FinalResult::Error {
+                        bpp_command_id,
+                        error_reason,
+                    } => Some((bpp_command_id, error_reason)),
+                },
+            );
         }
         panic!("the card never answered the package");
     }
@@ -443,6 +451,20 @@ async fn every_scp03t_mac_is_checked() {
         commands[at][last] ^= 1;
         assert_eq!(f.load(&commands), Some((command_id, 8)), "{what}");
     }
+}
+
+/// §5.7.6 installFailedDueToInsufficientMemoryForProfile(10) under loadProfileElements(5): a
+/// card with less free memory than the profile (its memory shrank after it told the SM-DP+)
+/// refuses as soon as the elements it holds would not fit, not after buffering all the package
+/// declares: with 3000 bytes free, at the third segment of 1007 bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_larger_than_the_free_memory_is_refused_as_it_arrives() {
+    let mut f = Flow::start().await;
+    let (commands, _) = f.bound().await;
+    let first = commands.iter().position(|c| c[0] == 0x86).unwrap();
+    assert!(commands.len() - first > 4, "a package of several segments");
+    f.lpa.euicc_mut().faults.free_nvm = Some(3000);
+    assert_eq!(f.load_counting(&commands), (first + 3, Some((5, 10))));
 }
 
 /// §5.7.6 installFailedDueToIccidAlreadyExistsOnEuicc(9) under storeMetadata(2): the order is
