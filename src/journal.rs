@@ -1,6 +1,7 @@
-//! The request journal: a bounded ring of the ES2+ calls the mock received, for tests to
-//! inspect (`GET /admin/journal`) and wait on (`GET /admin/wait`). Memory stays flat under any
-//! load: the oldest entries go first.
+//! The request journal: the calls the mock received, for tests to inspect (`GET
+//! /admin/journal`) and wait on (`GET /admin/wait`). One bounded ring per protocol, numbered in
+//! one sequence: memory stays flat under any load (the oldest entries of a protocol go first),
+//! and anonymous ES9+ traffic cannot push an operator's ES2+ calls out.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,15 +11,28 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
-/// Default number of entries kept.
+/// Default number of entries kept per protocol.
 pub const DEFAULT_JOURNAL_CAPACITY: usize = 10_000;
 
-/// One ES2+ call.
+/// The interface a call came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub enum Protocol {
+    /// ES2+, the operator's interface (mutual TLS).
+    #[serde(rename = "ES2+")]
+    Es2,
+    /// ES9+, the LPA's interface (server-only TLS: anyone who reaches the port).
+    #[serde(rename = "ES9+")]
+    Es9,
+}
+
+/// One call.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JournalEntry {
-    /// Sequence number, from 1, never reused.
+    /// Sequence number, from 1, never reused (one sequence for every protocol).
     pub seq: u64,
+    /// The interface it came on.
+    pub protocol: Protocol,
     /// When it arrived (UTC, `YYYY-MM-DDThh:mm:ssZ`; shared by the calls of one second).
     pub time: Arc<str>,
     /// The operator the client certificate maps to.
@@ -211,41 +225,103 @@ impl JournalFilter {
 /// The bounded journal.
 #[derive(Debug)]
 pub struct Journal {
-    entries: Mutex<VecDeque<JournalEntry>>,
-    capacity: usize,
+    rings: Mutex<Rings>,
+    capacity: Capacity,
     next_seq: AtomicU64,
     changed: crate::change_signal::ChangeSignal,
 }
 
+/// How many entries each protocol keeps at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// ES2+ calls.
+    pub es2: usize,
+    /// ES9+ calls.
+    pub es9: usize,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity {
+            es2: DEFAULT_JOURNAL_CAPACITY,
+            es9: DEFAULT_JOURNAL_CAPACITY,
+        }
+    }
+}
+
+impl Capacity {
+    /// The capacity of `protocol`.
+    pub fn of(&self, protocol: Protocol) -> usize {
+        match protocol {
+            Protocol::Es2 => self.es2,
+            Protocol::Es9 => self.es9,
+        }
+    }
+}
+
+/// The entries of each protocol, each ring in sequence order.
+#[derive(Debug, Default)]
+struct Rings {
+    es2: VecDeque<JournalEntry>,
+    es9: VecDeque<JournalEntry>,
+}
+
+impl Rings {
+    fn of(&mut self, protocol: Protocol) -> &mut VecDeque<JournalEntry> {
+        match protocol {
+            Protocol::Es2 => &mut self.es2,
+            Protocol::Es9 => &mut self.es9,
+        }
+    }
+
+    fn both(&self) -> [&VecDeque<JournalEntry>; 2] {
+        [&self.es2, &self.es9]
+    }
+}
+
 impl Journal {
-    /// A journal keeping at most `capacity` entries.
-    pub fn new(capacity: usize) -> Self {
+    /// A journal keeping at most `capacity` entries of each protocol.
+    pub fn new(capacity: Capacity) -> Self {
+        let capacity = Capacity {
+            es2: capacity.es2.max(1),
+            es9: capacity.es9.max(1),
+        };
         Journal {
-            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
-            capacity: capacity.max(1),
+            rings: Mutex::new(Rings {
+                es2: VecDeque::with_capacity(capacity.es2.min(1024)),
+                es9: VecDeque::with_capacity(capacity.es9.min(1024)),
+            }),
+            capacity,
             next_seq: AtomicU64::new(1),
             changed: crate::change_signal::ChangeSignal::new(),
         }
     }
 
-    /// How many entries it keeps at most.
-    pub fn capacity(&self) -> usize {
+    fn rings(&self) -> std::sync::MutexGuard<'_, Rings> {
+        self.rings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many entries it keeps at most, per protocol.
+    pub fn capacity(&self) -> Capacity {
         self.capacity
     }
 
-    /// Adds an entry (its `seq` is assigned here) and wakes waiters.
+    /// Adds an entry (its `seq` is assigned here) and wakes waiters; past its protocol's
+    /// capacity, that protocol's oldest entry goes.
     pub fn record(&self, mut entry: JournalEntry) -> u64 {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        // Taken under the lock, so the ring stays in sequence order.
+        let mut rings = self.rings();
+        // Taken under the lock, so each ring stays in sequence order.
         entry.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let seq = entry.seq;
-        let evicted = if entries.len() >= self.capacity {
-            entries.pop_front()
+        let capacity = self.capacity.of(entry.protocol);
+        let ring = rings.of(entry.protocol);
+        let evicted = if ring.len() >= capacity {
+            ring.pop_front()
         } else {
             None
         };
-        entries.push_back(entry);
-        drop(entries);
+        ring.push_back(entry);
+        drop(rings);
         // Freed after the lock: the other worker may be waiting for it.
         drop(evicted);
         self.changed.notify();
@@ -260,18 +336,23 @@ impl Journal {
 
     /// Changes the entry `seq`, if the journal still holds it.
     pub fn annotate(&self, seq: u64, f: impl FnOnce(&mut JournalEntry)) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let i = entries.partition_point(|e| e.seq < seq);
-        if let Some(entry) = entries.get_mut(i).filter(|e| e.seq == seq) {
-            f(entry);
+        let mut rings = self.rings();
+        for protocol in [Protocol::Es2, Protocol::Es9] {
+            let ring = rings.of(protocol);
+            let i = ring.partition_point(|e| e.seq < seq);
+            if let Some(entry) = ring.get_mut(i).filter(|e| e.seq == seq) {
+                f(entry);
+                break;
+            }
         }
-        drop(entries);
+        drop(rings);
         self.changed.notify();
     }
 
     /// How many entries it holds now.
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        let rings = self.rings();
+        rings.es2.len() + rings.es9.len()
     }
 
     /// Whether it holds none.
@@ -284,41 +365,47 @@ impl Journal {
         self.next_seq.load(Ordering::Relaxed) - 1
     }
 
-    /// Up to `limit` matching entries in sequence order: the ones right after `since` when it
-    /// is given (to page forward), otherwise the newest.
+    /// Up to `limit` matching entries in sequence order, of every protocol: the ones right
+    /// after `since` when it is given (to page forward), otherwise the newest.
     pub fn query(&self, filter: &JournalFilter, limit: usize) -> Vec<JournalEntry> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match filter.since {
-            Some(since) => {
-                // The ring is in sequence order: start right after `since`.
-                let start = entries.partition_point(|e| e.seq <= since);
-                entries
-                    .range(start..)
-                    .filter(|e| filter.matches(e))
-                    .take(limit)
-                    .cloned()
-                    .collect()
-            }
-            None => {
-                let mut newest: Vec<JournalEntry> = entries
-                    .iter()
-                    .rev()
-                    .filter(|e| filter.matches(e))
-                    .take(limit)
-                    .cloned()
-                    .collect();
-                newest.reverse();
-                newest
+        let rings = self.rings();
+        let mut found: Vec<JournalEntry> = Vec::new();
+        // At most `limit` from each ring, then the `limit` wanted of the two together.
+        for ring in rings.both() {
+            match filter.since {
+                Some(since) => {
+                    let start = ring.partition_point(|e| e.seq <= since);
+                    found.extend(
+                        ring.range(start..)
+                            .filter(|e| filter.matches(e))
+                            .take(limit)
+                            .cloned(),
+                    );
+                }
+                None => found.extend(
+                    ring.iter()
+                        .rev()
+                        .filter(|e| filter.matches(e))
+                        .take(limit)
+                        .cloned(),
+                ),
             }
         }
+        drop(rings);
+        found.sort_unstable_by_key(|e| e.seq);
+        if filter.since.is_some() {
+            found.truncate(limit);
+        } else if found.len() > limit {
+            found.drain(..found.len() - limit);
+        }
+        found
     }
 
     /// Empties the journal (sequence numbers go on).
     pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        let mut rings = self.rings();
+        rings.es2.clear();
+        rings.es9.clear();
     }
 
     /// Waits until an entry matches `filter`, for at most `timeout`; returns it.
@@ -341,6 +428,11 @@ mod tests {
     fn entry(function: &'static str) -> JournalEntry {
         JournalEntry {
             seq: 0,
+            protocol: if function.starts_with("Initiate") {
+                Protocol::Es9
+            } else {
+                Protocol::Es2
+            },
             time: Arc::from(""),
             operator: None,
             certificate_subject: None,
@@ -361,7 +453,7 @@ mod tests {
 
     #[test]
     fn stays_bounded_and_filters() {
-        let j = Journal::new(10);
+        let j = Journal::new(Capacity { es2: 10, es9: 10 });
         for i in 0..25 {
             j.record(entry(if i % 2 == 0 {
                 "DownloadOrder"
@@ -381,5 +473,39 @@ mod tests {
         };
         let found: Vec<u64> = j.query(&filter, 100).iter().map(|e| e.seq).collect();
         assert_eq!(found, vec![21, 23, 25]);
+    }
+
+    /// Each protocol keeps its own share: a flood of ES9+ calls leaves the ES2+ calls alone,
+    /// and queries see both in one sequence.
+    #[test]
+    fn each_protocol_keeps_its_own_entries() {
+        let j = Journal::new(Capacity { es2: 3, es9: 5 });
+        j.record(entry("DownloadOrder"));
+        j.record(entry("ConfirmOrder"));
+        for _ in 0..100 {
+            j.record(entry("InitiateAuthentication"));
+        }
+        j.record(entry("ReleaseProfile"));
+        assert_eq!(j.len(), 8);
+        let all = j.query(&JournalFilter::default(), 100);
+        let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 98, 99, 100, 101, 102, 103]);
+        let newest: Vec<u64> = j
+            .query(&JournalFilter::default(), 3)
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(newest, [101, 102, 103]);
+        let since = JournalFilter {
+            since: Some(1),
+            ..JournalFilter::default()
+        };
+        let paged: Vec<u64> = j.query(&since, 3).iter().map(|e| e.seq).collect();
+        assert_eq!(paged, [2, 98, 99]);
+        j.annotate(2, |e| e.http_status = 499);
+        j.annotate(99, |e| e.http_status = 498);
+        let all = j.query(&JournalFilter::default(), 100);
+        assert_eq!(all[1].http_status, 499);
+        assert_eq!(all[3].http_status, 498);
     }
 }

@@ -160,7 +160,7 @@ mod striped;
 // scenarios, and the types their methods take and return.
 pub use app::simulator::SimulateError;
 pub use http::Limits;
-pub use journal::{BodyText, Disconnect, JournalEntry};
+pub use journal::{BodyText, Disconnect, JournalEntry, Protocol};
 pub use mock::{Expectation, MockSmdp, MockSmdpBuilder, OperatorClient, Reply};
 pub use notify::{Attempt, DeliveryRecord, DeliveryState};
 pub use scenario::{Diagnostic, Scenario, ScenarioErrors};

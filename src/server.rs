@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub notify_drain: std::time::Duration,
     /// ES2+ calls the journal keeps.
     pub journal_capacity: usize,
+    /// ES9+ calls the journal keeps (apart from the ES2+ ones: anonymous ES9+ clients cannot
+    /// push an operator's calls out).
+    pub es9_journal_capacity: usize,
     /// Where the admin / test-control API listens (plain HTTP); `None` runs none.
     pub admin_addr: Option<SocketAddr>,
     /// Bearer token the admin API requires (all routes but `/health`, `/ready`, `/openapi.json` and the dashboard's files).
@@ -92,6 +95,7 @@ impl ServerConfig {
             notify_queue_capacity: DEFAULT_QUEUE_CAPACITY,
             notify_drain: std::time::Duration::from_secs(5),
             journal_capacity: crate::journal::DEFAULT_JOURNAL_CAPACITY,
+            es9_journal_capacity: crate::journal::DEFAULT_JOURNAL_CAPACITY,
             admin_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             admin_token: None,
             admin_allowed_hosts: Vec::new(),
@@ -426,7 +430,10 @@ impl Server {
             config.scenario.clone(),
             Clock::system(),
             notifier,
-            config.journal_capacity,
+            crate::journal::Capacity {
+                es2: config.journal_capacity,
+                es9: config.es9_journal_capacity,
+            },
         );
         // The admin API answers from here on (`/health` alive, `/ready` 503) while the state is
         // restored and the ES2+ listener starts.

@@ -85,7 +85,8 @@ pub(super) async fn journal(
                 StatusCode::OK,
                 &json!({
                     "entries": entries,
-                    "capacity": s.app.journal.capacity(),
+                    "capacity": s.app.journal.capacity().es2,
+                    "es9Capacity": s.app.journal.capacity().es9,
                     "lastSeq": s.app.journal.last_seq(),
                 }),
             )

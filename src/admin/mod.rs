@@ -267,7 +267,7 @@ mod tests {
             scenario,
             Clock::system(),
             Notifier::start(transport, 10, 10),
-            10,
+            crate::journal::Capacity { es2: 10, es9: 10 },
         );
         let readiness = Readiness::default();
         let mut router = router(AdminState {

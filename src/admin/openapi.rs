@@ -334,7 +334,7 @@ pub fn document() -> Value {
         "get",
         operation(
             "Admin",
-            "The bounded journal of ES2+ calls.",
+            "The bounded journal of ES2+ and ES9+ calls (each protocol its own capacity, one sequence).",
             vec![
                 parameter("function", "query", "Function name.", false),
                 parameter("iccid", "query", "ICCID.", false),
@@ -345,7 +345,11 @@ pub fn document() -> Value {
                 parameter("order", "query", "oldest (default) or newest first.", false),
             ],
             None,
-            json!({ "200": ok("Entries, oldest first.", json!({ "type": "object", "properties": { "entries": { "type": "array", "items": reference("JournalEntry") } } })),
+            json!({ "200": ok("Entries, oldest first.", json!({ "type": "object", "properties": {
+                "entries": { "type": "array", "items": reference("JournalEntry") },
+                "capacity": { "type": "integer", "description": "ES2+ calls kept at most." },
+                "es9Capacity": { "type": "integer", "description": "ES9+ calls kept at most." },
+                "lastSeq": { "type": "integer", "description": "The newest sequence number handed out." } } })),
                 "400": error_response("A query parameter is invalid.") }),
         ),
     );

@@ -143,12 +143,12 @@ pub(crate) enum Es9Address {
 
 impl App {
     /// An application running `scenario`, notifying through `notifier`, journaling the last
-    /// `journal_capacity` ES2+ calls.
+    /// calls of each protocol, as many as `journal_capacity` says.
     pub fn new(
         scenario: Arc<Scenario>,
         clock: Clock,
         notifier: Notifier,
-        journal_capacity: usize,
+        journal_capacity: crate::journal::Capacity,
     ) -> Self {
         let conformance = Arc::new(crate::conformance::Conformance::default());
         // Real deliveries grade the operators' endpoints too.

@@ -26,7 +26,7 @@ use crate::conformance::catalog::CheckId;
 use crate::conformance::grade::{self, Grade};
 use crate::conformance::policy;
 use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST};
-use crate::journal::{cut, BodyText, Disconnect, JournalEntry, IDENTIFIER_LIMIT};
+use crate::journal::{cut, BodyText, Disconnect, JournalEntry, Protocol, IDENTIFIER_LIMIT};
 use crate::metrics::StatusLabel;
 use crate::sgp22::{StatusCode, FORMAT_INVALID};
 
@@ -408,6 +408,7 @@ impl Record {
         let time = es2_timestamp_shared(app.clock.now());
         let seq = app.journal.record(JournalEntry {
             seq: 0,
+            protocol: Protocol::Es2,
             time: time.clone(),
             operator: self.operator.clone(),
             certificate_subject: self.certificate_subject,

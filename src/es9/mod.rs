@@ -34,7 +34,7 @@ use crate::clock::es2_timestamp_shared;
 use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST};
 use crate::fault::FaultAction;
 use crate::ids::Iccid;
-use crate::journal::{cut, BodyText, Disconnect, JournalEntry, IDENTIFIER_LIMIT};
+use crate::journal::{cut, BodyText, Disconnect, JournalEntry, Protocol, IDENTIFIER_LIMIT};
 use crate::metrics::StatusLabel;
 use crate::pki::gsma::ServerCredentials;
 use crate::rsp::cert::{self, Certificate};
@@ -72,7 +72,8 @@ pub(crate) struct Es9 {
     sessions: Sessions,
     /// `(EID, seqNumber)` of the other notifications already handled.
     seen: Mutex<Seen>,
-    /// EUM certificates parsed before, by their DER: the same few come with every eUICC.
+    /// EUM certificates of chains that verified, parsed, by their DER: the same few come with
+    /// every eUICC.
     eums: Mutex<Vec<(Vec<u8>, Arc<Certificate>)>>,
 }
 
@@ -275,6 +276,8 @@ impl Es9 {
 
     /// Verifies an eUICC's chain against this SM-DP+'s CIs ([`cert::verify_euicc_chain`]),
     /// parsing an EUM certificate only the first time it is seen (every check is still made).
+    /// Only an EUM certificate of a chain that verified is kept: what anonymous clients send
+    /// cannot push the real EUMs out.
     pub(crate) fn verify_euicc_chain(
         &self,
         euicc: &[u8],
@@ -288,19 +291,31 @@ impl Es9 {
                 .find(|(der, _)| der.as_slice() == eum)
                 .map(|(_, c)| c.clone())
         };
-        let parsed = match known {
-            Some(parsed) => parsed,
-            None => {
-                let parsed = Arc::new(Certificate::parse(eum).map_err(cert::ChainError::Eum)?);
-                let mut eums = self.eums.lock().unwrap_or_else(|e| e.into_inner());
-                if eums.len() >= PARSED_EUMS {
-                    eums.remove(0);
-                }
-                eums.push((eum.to_vec(), parsed.clone()));
-                parsed
+        if let Some(parsed) = known {
+            return cert::verify_euicc_chain_parsed(
+                euicc,
+                &parsed,
+                &self.credentials.cis,
+                expected_ci,
+                now,
+            );
+        }
+        let parsed = Arc::new(Certificate::parse(eum).map_err(cert::ChainError::Eum)?);
+        let verified = cert::verify_euicc_chain_parsed(
+            euicc,
+            &parsed,
+            &self.credentials.cis,
+            expected_ci,
+            now,
+        )?;
+        let mut eums = self.eums.lock().unwrap_or_else(|e| e.into_inner());
+        if !eums.iter().any(|(der, _)| der.as_slice() == eum) {
+            if eums.len() >= PARSED_EUMS {
+                eums.remove(0);
             }
-        };
-        cert::verify_euicc_chain_parsed(euicc, &parsed, &self.credentials.cis, expected_ci, now)
+            eums.push((eum.to_vec(), parsed));
+        }
+        Ok(verified)
     }
 
     /// The SM-DP+ OID (subjectAltName registeredID of DPauth), content bytes.
@@ -621,6 +636,7 @@ impl Record {
         app.metrics.es9_request(self.function, label, self.code);
         app.journal.record(JournalEntry {
             seq: 0,
+            protocol: Protocol::Es9,
             time: es2_timestamp_shared(app.clock.now()),
             operator: self.owner,
             certificate_subject: None,

@@ -69,7 +69,12 @@ fn runtime_and_app() -> (tokio::runtime::Runtime, Arc<Scenario>, App) {
     let app = runtime.block_on(async {
         let transport = Arc::new(HttpTransport::new(PkiDir::new(std::env::temp_dir())));
         let notifier = Notifier::start(transport, 1000, 1000);
-        App::new(scenario.clone(), Clock::system(), notifier, 100)
+        App::new(
+            scenario.clone(),
+            Clock::system(),
+            notifier,
+            crate::journal::Capacity { es2: 100, es9: 100 },
+        )
     });
     (runtime, scenario, app)
 }

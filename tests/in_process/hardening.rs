@@ -506,3 +506,46 @@ profileTypes:
         .await
         .assert_success();
 }
+
+/// ES9+ calls have a journal share of their own: a flood of anonymous InitiateAuthentication
+/// calls, past the ES9+ capacity, leaves the operator's ES2+ calls in the journal, and the
+/// journal still numbers them all in one sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es9_calls_cannot_push_es2_calls_out_of_the_journal() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let dir = TempDir::new("journal-shares");
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(&file, es9_scenario(&receiver.http_url(), "")).unwrap();
+    let scenario = Scenario::load(&file).unwrap();
+    let t = TestServer::configured(scenario, dir, |c| {
+        c.journal_capacity = 10;
+        c.es9_journal_capacity = 5;
+    })
+    .await;
+    let (_iccid, _mid) = release_standard(&t, None, json!({})).await;
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let address = t.mock.smdp_address();
+    for _ in 0..20 {
+        initiate_authentication(&mut lpa, &address, &address)
+            .await
+            .unwrap();
+    }
+    let journal = t.admin().get("/admin/journal?limit=100").await.body;
+    assert_eq!(journal["capacity"], 10);
+    assert_eq!(journal["es9Capacity"], 5);
+    let entries = journal["entries"].as_array().unwrap();
+    let functions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["function"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        functions,
+        ["DownloadOrder", "ConfirmOrder"]
+            .into_iter()
+            .chain(std::iter::repeat_n("InitiateAuthentication", 5))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(entries[0]["protocol"], "ES2+");
+    assert_eq!(entries[6]["protocol"], "ES9+");
+    assert_eq!(entries[6]["seq"], 22);
+}

@@ -260,7 +260,7 @@ pub(crate) fn summary(app: &App) -> Summary {
         journal: JournalSummary {
             last_seq: app.journal.last_seq(),
             entries: app.journal.len(),
-            capacity: app.journal.capacity(),
+            capacity: app.journal.capacity().es2 + app.journal.capacity().es9,
         },
         notifications: NotificationSummary {
             queued: d.queued.load(Ordering::Relaxed),

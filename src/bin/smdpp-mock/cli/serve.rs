@@ -40,6 +40,9 @@ pub(super) struct ServeArgs {
     /// ES2+ calls the admin journal keeps.
     #[arg(long, default_value_t = smdpp_mock::internal::journal::DEFAULT_JOURNAL_CAPACITY, env = "SMDPP_JOURNAL_SIZE")]
     journal_size: usize,
+    /// ES9+ calls the admin journal keeps, apart from the ES2+ ones.
+    #[arg(long, default_value_t = smdpp_mock::internal::journal::DEFAULT_JOURNAL_CAPACITY, env = "SMDPP_ES9_JOURNAL_SIZE")]
+    es9_journal_size: usize,
     #[command(flatten)]
     pub(super) pki: PkiArgs,
     /// Largest accepted request body, in bytes.
@@ -107,6 +110,7 @@ pub(super) async fn serve(args: ServeArgs) -> Result<()> {
     config.es9_session_timeout = Duration::from_secs(args.es9_session_timeout_secs);
     config.admin_addr = Some(args.admin_listen);
     config.journal_capacity = args.journal_size;
+    config.es9_journal_capacity = args.es9_journal_size;
     config.certs_dir = args.pki.certs_dir;
     config.extra_sans = args.pki.sans;
     config.limits = Limits {
