@@ -73,6 +73,8 @@ pub(crate) struct HttpRefusal {
     pub message: String,
     /// The `Allow` header (for 405).
     pub allow: Option<&'static str>,
+    /// The `Retry-After` header, in seconds (for 503).
+    pub retry_after: Option<u32>,
     /// Close the connection after answering (a client that stalls in its body).
     pub close: bool,
     /// The client went away mid-body: nobody will read the answer.
@@ -86,6 +88,7 @@ impl HttpRefusal {
             status,
             message: message.into(),
             allow: None,
+            retry_after: None,
             close: false,
             disconnected: false,
         }
@@ -97,6 +100,7 @@ impl HttpRefusal {
             status: self.status,
             body: Bytes::from(error_body(self.status, &self.message).to_string()),
             allow: self.allow,
+            retry_after: self.retry_after,
             close: self.close,
         }
     }
@@ -129,6 +133,8 @@ pub(crate) struct Answer {
     pub body: Bytes,
     /// The `Allow` header, for 405.
     pub allow: Option<&'static str>,
+    /// The `Retry-After` header, in seconds, for 503.
+    pub retry_after: Option<u32>,
     /// Send `Connection: close` and close after answering.
     pub close: bool,
 }
@@ -140,6 +146,7 @@ impl Answer {
             status,
             body,
             allow: None,
+            retry_after: None,
             close: false,
         }
     }

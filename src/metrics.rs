@@ -32,6 +32,13 @@ pub struct Counters {
     pub smds_events_registered: AtomicU64,
     /// SM-DS Event Deletions performed (simulated ES12.DeleteEvent, SGP.22 §3.6.3).
     pub smds_events_deleted: AtomicU64,
+    /// ES9+ InitiateAuthentication refused: the client address had its share of anonymous
+    /// sessions in progress.
+    pub es9_sessions_refused_per_address: AtomicU64,
+    /// ES9+ anonymous sessions pushed out by newer ones (the table was full).
+    pub es9_sessions_evicted_anonymous: AtomicU64,
+    /// ES9+ authenticated sessions pushed out by newer authenticated ones.
+    pub es9_sessions_evicted_authenticated: AtomicU64,
 }
 
 impl Counters {

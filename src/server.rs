@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub es9_address: Option<String>,
     /// An ES9+ session (a transactionId) untouched this long is forgotten.
     pub es9_session_timeout: std::time::Duration,
+    /// ES9+ sessions one client address may have between InitiateAuthentication and
+    /// AuthenticateClient; the next InitiateAuthentication gets HTTP 503.
+    pub es9_sessions_per_address: usize,
     /// The PKI directory.
     pub certs_dir: PathBuf,
     /// SANs for the server certificate besides localhost, 127.0.0.1, ::1 and the SM-DP+
@@ -88,6 +91,7 @@ impl ServerConfig {
             es9_addr: Some(SocketAddr::from(([127, 0, 0, 1], 6444))),
             es9_address: None,
             es9_session_timeout: crate::es9::session::SESSION_TTL,
+            es9_sessions_per_address: crate::es9::session::ANONYMOUS_PER_ADDRESS,
             certs_dir: PathBuf::from("certs"),
             extra_sans: Vec::new(),
             scenario: Arc::new(scenario),
@@ -238,7 +242,11 @@ impl Es9Parts {
                 address: advertised,
                 accepted_addresses: accepted,
                 check_validity: true,
-                session_ttl: config.es9_session_timeout,
+                sessions: crate::es9::session::Limits {
+                    ttl: config.es9_session_timeout,
+                    anonymous_per_address: config.es9_sessions_per_address,
+                    ..Default::default()
+                },
             },
         );
         let router = EngineService::new(

@@ -60,6 +60,23 @@ pub(super) fn render(app: &App) -> String {
 
     counters(
         &mut out,
+        "smdpp_es9_sessions_refused_total",
+        "ES9+ InitiateAuthentication calls refused (HTTP 503) because the client address had its share of sessions in progress.",
+        "reason",
+        &[("per_address", &c.es9_sessions_refused_per_address)],
+    );
+    counters(
+        &mut out,
+        "smdpp_es9_sessions_evicted_total",
+        "ES9+ sessions pushed out of a full table by newer ones (anonymous: after InitiateAuthentication; authenticated: after AuthenticateClient).",
+        "table",
+        &[
+            ("anonymous", &c.es9_sessions_evicted_anonymous),
+            ("authenticated", &c.es9_sessions_evicted_authenticated),
+        ],
+    );
+    counters(
+        &mut out,
         "smdpp_smds_events_total",
         "SM-DS event operations performed (simulated ES12).",
         "operation",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::session::{EuiccIdentity, OrderRef, Session, Stage, TransactionId};
+use super::session::{EuiccIdentity, OrderRef, Session, Stage, TooManyFromAddress, TransactionId};
 use super::{b64, malformed, unknown_session, Context, Failure, Outcome};
 use crate::ids::{Eid, MatchingId};
 use crate::profile::machine::{transition, DeviceEvent, DownloadFailure, Effect, Event, Refusal};
@@ -60,10 +60,36 @@ fn normal_address(text: &str) -> String {
 /// InitiateAuthentication: checks the SVN, the address and the CIs, starts a session and
 /// answers `serverSigned1` signed with SK.DPauth.
 pub(super) fn initiate(ctx: &Context<'_>) -> Outcome {
-    Outcome::of(initiate_inner(ctx))
+    match initiate_inner(ctx) {
+        Ok(fields) => Outcome::success(fields),
+        Err(NotStarted::Failed(failure)) => Outcome::failed(failure),
+        // No status code of SGP.22 says "try later": HTTP 503 (the README's behaviour table),
+        // the detail in the journal.
+        Err(NotStarted::TooMany(busy)) => Outcome::unavailable(
+            format!(
+                "this client address has {} ES9+ sessions between InitiateAuthentication and AuthenticateClient, the most it may have (--es9-sessions-per-address): authenticate or let them expire",
+                busy.in_progress
+            ),
+            RETRY_AFTER_SECONDS,
+        ),
+    }
 }
 
-fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
+/// Why InitiateAuthentication started no session.
+enum NotStarted {
+    /// Refused with a status code.
+    Failed(Failure),
+    /// The client's address has its share of sessions in progress.
+    TooMany(TooManyFromAddress),
+}
+
+impl From<Failure> for NotStarted {
+    fn from(failure: Failure) -> Self {
+        NotStarted::Failed(failure)
+    }
+}
+
+fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, NotStarted> {
     let address = ctx.text("smdpAddress")?;
     let challenge = ctx.binary("euiccChallenge")?;
     let info1_raw = ctx.binary("euiccInfo1")?;
@@ -73,24 +99,26 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
     let info1 = EuiccInfo1::parse(&info1_raw).map_err(|e| malformed("euiccInfo1", e))?;
     // §5.6.1: the SVN must be supported; this SM-DP+ implements v2 (2.x.y).
     if info1.svn[0] != SVN[0] {
-        return Err(Failure::new(
+        return Err(NotStarted::Failed(Failure::new(
             sgp22::SVN_UNSUPPORTED,
             format!(
                 "the eUICC's Specification Version Number {}.{}.{} is not supported (this SM-DP+ implements SGP.22 v2)",
                 info1.svn[0], info1.svn[1], info1.svn[2]
             ),
-        ));
+        )));
     }
     if !super::authentication::address_accepted(address, &ctx.es9.config.accepted_addresses) {
-        return Err(Failure::new(
-            sgp22::SMDP_ADDRESS_REFUSED,
-            format!(
-                "Invalid SM-DP+ Address {:?}: this SM-DP+ is {}",
-                crate::journal::cut(address, 100),
-                ctx.es9.config.address
-            ),
-        )
-        .about("smdpAddress"));
+        return Err(NotStarted::Failed(
+            Failure::new(
+                sgp22::SMDP_ADDRESS_REFUSED,
+                format!(
+                    "Invalid SM-DP+ Address {:?}: this SM-DP+ is {}",
+                    crate::journal::cut(address, 100),
+                    ctx.es9.config.address
+                ),
+            )
+            .about("smdpAddress"),
+        ));
     }
     let credentials = &ctx.es9.credentials;
     // The CI the eUICC signs under: the first of its list this SM-DP+ trusts (§3.1.2 step 8).
@@ -117,32 +145,37 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
         .as_deref()
         .unwrap_or_default();
     if !info1.ci_for_verification.contains(&dp_ci) {
-        return Err(Failure::new(
+        return Err(NotStarted::Failed(Failure::new(
             sgp22::SMDP_CERTIFICATE_UNAVAILABLE,
             "The SM-DP+ has no CERT.DPauth.ECDSA signed by one of the GSMA CI Public Keys supported by the eUICC",
-        ));
+        )));
     }
     let tid = TransactionId::random();
     let server_challenge: [u8; 16] = crypto::random();
     let signed = ServerSigned1::encode(tid.as_bytes(), &challenge, address, &server_challenge);
     let signature = credentials.dp_auth_key.sign(&signed);
-    ctx.es9.sessions.start(
-        tid,
-        Session {
-            world: Arc::downgrade(ctx.world),
-            stage: Stage::Initiated,
-            touched: ctx.es9.app.clock.mark(),
-            smdp_address: address.to_owned(),
-            server_challenge,
-            svn: info1.svn,
-            ci: ci.clone(),
-            euicc: None,
-            order: None,
-            smdp_signature2: None,
-            metadata: Vec::new(),
-            earlier: None,
-        },
-    );
+    ctx.es9
+        .sessions
+        .start(
+            tid,
+            Session {
+                world: Arc::downgrade(ctx.world),
+                stage: Stage::Initiated,
+                touched: ctx.es9.app.clock.mark(),
+                source: ctx.source,
+                smdp_address: address.to_owned(),
+                server_challenge,
+                svn: info1.svn,
+                ci: ci.clone(),
+                euicc: None,
+                order: None,
+                smdp_signature2: None,
+                metadata: Vec::new(),
+                earlier: None,
+            },
+            |w| ctx.es9.app.is_current(w),
+        )
+        .map_err(NotStarted::TooMany)?;
     let mut fields = Map::new();
     fields.insert(
         "transactionId".into(),
@@ -157,6 +190,10 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, Failure> {
     fields.insert("serverCertificate".into(), b64(&credentials.dp_auth.der));
     Ok(fields)
 }
+
+/// The `Retry-After` of an InitiateAuthentication refused for too many sessions: a client's
+/// sessions free their places as they authenticate, within seconds.
+const RETRY_AFTER_SECONDS: u32 = 10;
 
 /// AuthenticateClient: verifies the eUICC (certificates, signature, challenge), finds its
 /// order, counts the download attempt, and answers the Profile Metadata and `smdpSigned2`

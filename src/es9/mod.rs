@@ -57,8 +57,8 @@ pub(crate) struct Es9Config {
     pub(crate) accepted_addresses: Vec<String>,
     /// Check the validity periods of eUICC and EUM certificates.
     pub(crate) check_validity: bool,
-    /// A session untouched this long is forgotten (its transactionId becomes unknown).
-    pub(crate) session_ttl: Duration,
+    /// The bounds of the session tables: time to live, number, anonymous ones per address.
+    pub(crate) sessions: session::Limits,
 }
 
 /// The `(EID, seqNumber)` of other notifications handled: a set, and its insertion order.
@@ -122,8 +122,9 @@ pub(crate) struct Outcome {
     pub(crate) eid: Option<crate::ids::Eid>,
     /// What happened that the answer does not say (a notification ignored, and why).
     pub(crate) note: Option<String>,
-    /// Not a request of the function at all: HTTP 400 with this message.
-    pub(crate) bad_request: Option<String>,
+    /// Not answered by the function at all: HTTP 400 (not a request of it), 503 (too many
+    /// sessions from the client's address).
+    pub(crate) refusal: Option<HttpRefusal>,
 }
 
 impl Outcome {
@@ -135,13 +136,23 @@ impl Outcome {
             owner: None,
             eid: None,
             note: None,
-            bad_request: None,
+            refusal: None,
         }
     }
 
     pub(crate) fn bad_request(message: String) -> Self {
         Outcome {
-            bad_request: Some(message),
+            refusal: Some(HttpRefusal::new(400, message)),
+            ..Outcome::success(Map::new())
+        }
+    }
+
+    /// HTTP 503 with `Retry-After: seconds`: no status code of SGP.22 says "try later".
+    pub(crate) fn unavailable(message: String, seconds: u32) -> Self {
+        let mut refusal = HttpRefusal::new(503, message);
+        refusal.retry_after = Some(seconds);
+        Outcome {
+            refusal: Some(refusal),
             ..Outcome::success(Map::new())
         }
     }
@@ -193,6 +204,8 @@ pub(crate) struct Context<'a> {
     pub(crate) es9: &'a Es9,
     pub(crate) world: &'a Arc<World>,
     pub(crate) body: &'a Map<String, Value>,
+    /// The client's address.
+    pub(crate) source: std::net::IpAddr,
 }
 
 impl Context<'_> {
@@ -265,7 +278,7 @@ impl Es9 {
     /// The engine of `app`, signing with `credentials`.
     pub(crate) fn new(app: App, credentials: Arc<ServerCredentials>, config: Es9Config) -> Self {
         Es9 {
-            sessions: Sessions::new(config.session_ttl, app.clock.clone()),
+            sessions: Sessions::new(config.sessions, app.clock.clone(), app.counters.clone()),
             app,
             credentials,
             config,
@@ -443,6 +456,7 @@ impl Engine for Es9 {
                                             es9: self,
                                             world: &world,
                                             body: &fields,
+                                            source: peer.remote.ip(),
                                         },
                                     ),
                                 };
@@ -574,8 +588,8 @@ impl Record {
     /// The JSON answer of an outcome (§6.5.1: 200 with a header for request/response
     /// functions, 204 without a body for notifications).
     fn answer(&mut self, function: Es9Function, outcome: Outcome) -> Answer {
-        if let Some(message) = outcome.bad_request {
-            return self.refusal(HttpRefusal::new(400, message));
+        if let Some(refusal) = outcome.refusal {
+            return self.refusal(refusal);
         }
         self.owner = outcome.owner.clone();
         self.iccid = outcome.iccid.map(|i| cut(&i.to_string(), IDENTIFIER_LIMIT));
@@ -591,12 +605,7 @@ impl Record {
             );
             // The journal keeps the note; the client gets no body.
             self.response = Some(body);
-            return Answer {
-                status: 204,
-                body: Bytes::new(),
-                allow: None,
-                close: false,
-            };
+            return Answer::json(204, Bytes::new());
         }
         let body = match outcome.answer {
             Ok(mut fields) => {

@@ -172,6 +172,9 @@ fn answer(answer: Answer, announced: &str, head_only: bool) -> Response {
     if let Some(allow) = answer.allow {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     }
+    if let Some(seconds) = answer.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     if answer.close {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }

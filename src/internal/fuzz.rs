@@ -290,7 +290,7 @@ fn es9_harness() -> Es9Harness {
                 address: "localhost:6444".into(),
                 accepted_addresses: vec!["localhost:6444".into()],
                 check_validity: true,
-                session_ttl: crate::es9::session::SESSION_TTL,
+                sessions: crate::es9::session::Limits::default(),
             },
         )),
         crate::server::es9_listener_fallback(),

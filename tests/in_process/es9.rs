@@ -1150,3 +1150,77 @@ devices:
         assert!(functions.contains(&f), "{f} in {functions:?}");
     }
 }
+
+/// Anonymous sessions (after InitiateAuthentication, before AuthenticateClient) are bounded per
+/// client address: past `es9_sessions_per_address` the next InitiateAuthentication gets HTTP 503
+/// with `Retry-After` (no SGP.22 status code says "try later"), counted in `/metrics`; a session
+/// that had authenticated before goes on and installs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_sessions_are_bounded_per_address() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let dir = TempDir::new("es9-per-address");
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(&file, es9_scenario(&receiver.http_url(), "")).unwrap();
+    let scenario = smdpp_mock::Scenario::load(&file).unwrap();
+    let t = TestServer::configured(scenario, dir, |c| c.es9_sessions_per_address = 3).await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let mut lpa = lpa(&t, EID1);
+    let authenticated = lpa.authenticate(&code).await.unwrap();
+    let address = t.mock.smdp_address();
+    let mut other = t.mock.lpa(EID2).unwrap();
+    for _ in 0..3 {
+        initiate_authentication(&mut other, &address, &address)
+            .await
+            .unwrap();
+    }
+    match initiate_authentication(&mut other, &address, &address).await {
+        Err(LpaError::Http { status, body, .. }) => {
+            assert_eq!(status, 503, "{body}");
+            assert!(body.contains("--es9-sessions-per-address"), "{body}");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    // The header, seen by curl.
+    let ci_pem = t.dir.path().join("ci.pem");
+    let converted = std::process::Command::new("openssl")
+        .args(["x509", "-inform", "der", "-in"])
+        .arg(t.certs().join("gsma/CERT_CI_ECDSA_NIST.der"))
+        .arg("-out")
+        .arg(&ci_pem)
+        .status()
+        .unwrap();
+    assert!(converted.success());
+    let challenge = other.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
+    let info1 = other.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
+    let body = json!({ "smdpAddress": address,
+                       "euiccChallenge": crypto::base64_encode(&challenge[5..]),
+                       "euiccInfo1": crypto::base64_encode(&info1) });
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-D", "-", "--cacert"])
+        .arg(&ci_pem)
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "X-Admin-Protocol: gsma/rsp/v2.2.0",
+            "-d",
+            &body.to_string(),
+            &format!("https://{address}/gsma/rsp2/es9plus/initiateAuthentication"),
+        ])
+        .env("no_proxy", "localhost,127.0.0.1")
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(answer.starts_with("http/2 503"), "{answer}");
+    assert!(answer.contains("\r\nretry-after: 10\r\n"), "{answer}");
+    let metrics = String::from_utf8(t.admin().get("/metrics").await.raw.to_vec()).unwrap();
+    assert!(
+        metrics.contains("smdpp_es9_sessions_refused_total{reason=\"per_address\"} 2"),
+        "{metrics}"
+    );
+    // The download that had authenticated is not affected.
+    let fetched = lpa.fetch(authenticated, None).await.unwrap();
+    assert!(lpa.load(fetched).await.unwrap().installed);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+}

@@ -34,6 +34,10 @@ pub(super) struct ServeArgs {
     /// Seconds an ES9+ session (a transactionId) may stay untouched before it is forgotten.
     #[arg(long, default_value_t = 600, env = "SMDPP_ES9_SESSION_TIMEOUT_SECS")]
     es9_session_timeout_secs: u64,
+    /// ES9+ sessions one client address may have between InitiateAuthentication and
+    /// AuthenticateClient; the next InitiateAuthentication gets HTTP 503 with Retry-After.
+    #[arg(long, default_value_t = 1000, env = "SMDPP_ES9_SESSIONS_PER_ADDRESS", value_parser = clap::value_parser!(u64).range(1..))]
+    es9_sessions_per_address: u64,
     /// Address of the admin / test-control API (plain HTTP; keep it on loopback).
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
     admin_listen: SocketAddr,
@@ -108,6 +112,8 @@ pub(super) async fn serve(args: ServeArgs) -> Result<()> {
     config.es9_addr = args.es9_listen.0;
     config.es9_address = args.es9_address.filter(|a| !a.is_empty());
     config.es9_session_timeout = Duration::from_secs(args.es9_session_timeout_secs);
+    config.es9_sessions_per_address =
+        usize::try_from(args.es9_sessions_per_address).unwrap_or(usize::MAX);
     config.admin_addr = Some(args.admin_listen);
     config.journal_capacity = args.journal_size;
     config.es9_journal_capacity = args.es9_journal_size;
