@@ -474,17 +474,15 @@ fn find_order(ctx: &Context<'_>, eid: Eid, matching_id: Option<&[u8]>) -> Result
         None => {
             // No MatchingID, or an empty one: an order linked to this EID (with an empty
             // MatchingID, only an order whose MatchingID is empty, §3.1.2).
+            // The store's EID index: no pass over the inventory.
             let empty_only = matching_id.is_some();
-            let mut found = None;
-            store.for_each(|p| {
-                if found.is_none()
-                    && p.eid == Some(eid)
-                    && matches!(p.state, ProfileState::Released | ProfileState::Downloaded)
-                    && (!empty_only || p.matching_id == Some(OrderMatchingId::Empty))
-                {
-                    found = Some(p.clone());
-                }
-            });
+            let found = store
+                .linked_to(eid, |p| {
+                    matches!(p.state, ProfileState::Released | ProfileState::Downloaded)
+                        && (!empty_only || p.matching_id == Some(OrderMatchingId::Empty))
+                })
+                .into_iter()
+                .next();
             found.ok_or_else(|| {
                 refused(format!(
                     "no MatchingID was given and no released order is linked to EID {eid}"

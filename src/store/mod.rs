@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
-use crate::ids::{IccidKey, MatchingId};
+use crate::ids::{Eid, IccidKey, MatchingId};
 use crate::profile::machine::{Effect, Step};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
 
@@ -44,6 +44,9 @@ struct Inner {
     slots: Vec<Mutex<Profile>>,
     index: HashMap<IccidKey, u32>,
     matching_ids: DashMap<MatchingId, IccidKey>,
+    /// The profiles linked to each EID, in inventory order: the ES9+ lookup by EID alone (the
+    /// Default SM-DP+ flow) without a pass over the inventory.
+    eids: DashMap<Eid, Vec<u32>>,
     /// MatchingIDs that served as SM-DS EventIDs: never to be used again (SGP.22 §3.6.1.1).
     retired_event_ids: retired::Retired,
     pools: HashMap<Arc<str>, Mutex<Pool>>,
@@ -111,6 +114,7 @@ impl Store {
         let mut index = HashMap::with_capacity(expected);
         let mut pools: HashMap<Arc<str>, Pool> = HashMap::new();
         let matching_ids = DashMap::new();
+        let eids: DashMap<Eid, Vec<u32>> = DashMap::new();
         let mut counts: HashMap<Arc<str>, [AtomicUsize; 9]> = HashMap::new();
         for p in profiles {
             let key = p.iccid.key();
@@ -130,6 +134,9 @@ impl Store {
             if let Some(id) = p.matching_id.as_ref().and_then(OrderMatchingId::id) {
                 matching_ids.insert(id.clone(), key);
             }
+            if let Some(eid) = p.eid {
+                eids.entry(eid).or_default().push(slot);
+            }
             slots.push(Mutex::new(p));
         }
         slots.shrink_to_fit();
@@ -138,6 +145,7 @@ impl Store {
                 slots,
                 index,
                 matching_ids,
+                eids,
                 retired_event_ids: retired::Retired::with_capacity(retired),
                 counts,
                 commits: std::sync::RwLock::new(()),
@@ -163,6 +171,23 @@ impl Store {
     /// The ICCID whose order holds this MatchingID.
     pub fn find_by_matching_id(&self, id: &MatchingId) -> Option<IccidKey> {
         self.inner.matching_ids.get(id).map(|k| *k)
+    }
+
+    /// Copies of the profiles linked to `eid` that pass `keep`, in inventory order.
+    pub fn linked_to(&self, eid: Eid, keep: impl Fn(&Profile) -> bool) -> Vec<Profile> {
+        // The slots are copied out first: a slot's lock is never taken under the index's.
+        let slots = self
+            .inner
+            .eids
+            .get(&eid)
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        slots
+            .into_iter()
+            .filter_map(|slot| self.inner.slots.get(slot as usize))
+            .map(|m| lock(m).clone())
+            .filter(|p| p.eid == Some(eid) && keep(p))
+            .collect()
     }
 
     /// How many profiles the store holds.
@@ -412,6 +437,7 @@ impl Store {
     ) -> T {
         step.next.modified = true;
         self.recount(&profile, &step.next);
+        self.relink_eid(slot, &profile, &step.next);
         *profile = step.next;
         self.sync_pool(slot, &profile);
         let result = then(Updated {
@@ -462,6 +488,28 @@ impl Store {
             self.inner.matching_ids.remove_if(old, |_, k| *k == key);
         }
         Ok(())
+    }
+
+    /// Moves the EID index of the profile in `slot` from `before` to `after`. Called under the
+    /// slot's lock.
+    fn relink_eid(&self, slot: u32, before: &Profile, after: &Profile) {
+        if before.eid == after.eid {
+            return;
+        }
+        if let Some(old) = before.eid {
+            if let Entry::Occupied(mut o) = self.inner.eids.entry(old) {
+                o.get_mut().retain(|s| *s != slot);
+                if o.get().is_empty() {
+                    o.remove();
+                }
+            }
+        }
+        if let Some(new) = after.eid {
+            let mut linked = self.inner.eids.entry(new).or_default();
+            if let Err(at) = linked.binary_search(&slot) {
+                linked.insert(at, slot);
+            }
+        }
     }
 
     /// Makes the pool membership of the profile in `slot` match its state. Called under the

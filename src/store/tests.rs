@@ -38,6 +38,22 @@ fn check_indexes(store: &Store) -> Result<(), TestCaseError> {
         bound,
         "no orphan MatchingIDs"
     );
+    // The EID index lists exactly the profiles linked to each EID, in inventory order.
+    let mut linked: std::collections::BTreeMap<Eid, Vec<IccidKey>> = Default::default();
+    for p in &all {
+        if let Some(eid) = p.eid {
+            linked.entry(eid).or_default().push(p.iccid.key());
+        }
+    }
+    prop_assert_eq!(store.inner.eids.len(), linked.len(), "no orphan EIDs");
+    for (eid, keys) in &linked {
+        let found: Vec<IccidKey> = store
+            .linked_to(*eid, |_| true)
+            .iter()
+            .map(|p| p.iccid.key())
+            .collect();
+        prop_assert_eq!(&found, keys);
+    }
     for ty in ["A", "B"] {
         let available: HashSet<IccidKey> = all
             .iter()
