@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context, Result};
 
 /// Writes `bytes` to `path`: temp file beside it (with permissions `mode`), fsync, rename over
 /// `path`, fsync the directory.
-pub(crate) fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+pub fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

@@ -49,6 +49,8 @@ pub const DEFAULT_FREE_NVM: u32 = 1024 * 1024;
 const MAX_NOTIFICATIONS: usize = 64;
 /// Profiles a card holds.
 const MAX_PROFILES: usize = 32;
+/// The largest ISD-P AID counter (three bytes of the AID).
+const MAX_AID: u32 = 0xFF_FFFF;
 
 /// A profile installed on the card.
 #[derive(Debug, Clone)]
@@ -120,6 +122,8 @@ pub struct Euicc {
     session: Option<Session>,
     /// The unused one-time key of an unfinished session, for a download retry.
     kept_key: Option<KeptKey>,
+    /// Counts the changes to what [`Euicc::save_state`] keeps.
+    changes: u64,
     profiles: Vec<InstalledProfile>,
     notifications: Vec<Notification>,
     next_seq: u64,
@@ -207,6 +211,7 @@ impl Euicc {
             next_seq: 1,
             next_aid: 0x10,
             kept_key: None,
+            changes: 0,
             default_dp: None,
             faults: Faults::default(),
         })
@@ -325,6 +330,7 @@ impl Euicc {
         let code = match address {
             Some(a) => {
                 self.default_dp = (!a.is_empty()).then_some(a);
+                self.changed();
                 0
             }
             None => 127,
@@ -343,6 +349,7 @@ impl Euicc {
             Some((iccid, name)) => match self.profiles.iter_mut().find(|p| p.iccid == iccid) {
                 Some(p) => {
                     p.nickname = (!name.is_empty()).then_some(name);
+                    self.changed();
                     0
                 }
                 None => 1,
@@ -382,6 +389,7 @@ impl Euicc {
         }
         if default_dp && self.default_dp.take().is_some() {
             deleted = true;
+            self.changed();
         }
         tlv::encode(0xBF34, &tlv::encode(0x80, &[if deleted { 0 } else { 1 }]))
     }
@@ -636,6 +644,9 @@ impl Euicc {
         if let Ok(seq) = seq {
             self.notifications.retain(|n| n.metadata.seq != seq);
         }
+        if self.notifications.len() < before {
+            self.changed();
+        }
         let status = if self.notifications.len() < before {
             0
         } else {
@@ -759,15 +770,29 @@ impl Euicc {
 
     fn take_seq(&mut self) -> u64 {
         let seq = self.next_seq;
-        self.next_seq += 1;
+        // A restored state never starts at the end (state.rs refuses it).
+        self.next_seq = self.next_seq.saturating_add(1);
         seq
     }
 
+    /// Every change to the installed profiles leaves a notification (installation result,
+    /// enable, disable, delete): counted here.
     fn push_notification(&mut self, notification: Notification) {
         if self.notifications.len() >= MAX_NOTIFICATIONS {
             self.notifications.remove(0);
         }
         self.notifications.push(notification);
+        self.changed();
+    }
+
+    fn changed(&mut self) {
+        self.changes = self.changes.wrapping_add(1);
+    }
+
+    /// Moves whenever what [`Euicc::save_state`] keeps changes: a caller that keeps the card
+    /// in a file saves when it moved.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     fn next_aid(&mut self) -> [u8; 16] {
@@ -777,7 +802,13 @@ impl Euicc {
             0x00, 0x00,
         ];
         aid[13..].copy_from_slice(&self.next_aid.to_be_bytes()[1..]);
-        self.next_aid += 1;
+        // Three bytes of the AID count: past them the counter starts again (state.rs refuses
+        // a larger one; at most MAX_PROFILES AIDs are in use at a time).
+        self.next_aid = if self.next_aid >= MAX_AID {
+            0x10
+        } else {
+            self.next_aid + 1
+        };
         aid
     }
 }

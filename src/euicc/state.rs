@@ -4,12 +4,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Euicc, InstalledProfile, Notification};
+use super::{Euicc, InstalledProfile, Notification, MAX_AID, MAX_NOTIFICATIONS, MAX_PROFILES};
 use crate::rsp::crypto;
 use crate::rsp::message::{PendingNotification, ProfileMetadata};
 
 /// The version of the state file's format.
 const VERSION: u32 = 1;
+/// The longest default SM-DP+ address kept (an FQDN with a port).
+const MAX_ADDRESS: usize = 260;
+/// The longest nickname (SGP.22 `profileNickname UTF8String (SIZE(0..64))`).
+const MAX_NICKNAME: usize = 64;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,8 +107,53 @@ impl Euicc {
                 found: saved.eid,
             });
         }
+        // What the card itself would never hold: refused, as a damaged or foreign file.
+        let too = |what: String| StateError::Format(what);
+        if saved.profiles.len() > MAX_PROFILES {
+            return Err(too(format!(
+                "{} profiles (a card holds {MAX_PROFILES})",
+                saved.profiles.len()
+            )));
+        }
+        if saved.notifications.len() > MAX_NOTIFICATIONS {
+            return Err(too(format!(
+                "{} pending notifications (a card keeps {MAX_NOTIFICATIONS})",
+                saved.notifications.len()
+            )));
+        }
+        if saved.next_seq == 0 || saved.next_seq == u64::MAX {
+            return Err(too(format!("nextSeq {}", saved.next_seq)));
+        }
+        if saved.next_aid > MAX_AID {
+            return Err(too(format!(
+                "nextAid {} (at most {MAX_AID})",
+                saved.next_aid
+            )));
+        }
+        if saved
+            .default_dp
+            .as_ref()
+            .is_some_and(|a| a.len() > MAX_ADDRESS)
+        {
+            return Err(bad("the default SM-DP+ address (longer than an FQDN)"));
+        }
+        // Each profile had to fit the card's free memory to be installed (load.rs).
+        let free = self.free_nvm as usize;
+        if let Some(p) = saved
+            .profiles
+            .iter()
+            .find(|p| p.package.len() / 4 * 3 > free)
+        {
+            return Err(too(format!(
+                "the package of profile {} is larger than the card's {free} bytes of free memory",
+                crate::journal::cut(&p.iccid, 24)
+            )));
+        }
         let mut profiles = Vec::new();
         for p in &saved.profiles {
+            if p.nickname.as_ref().is_some_and(|n| n.len() > MAX_NICKNAME) {
+                return Err(bad("a profile's nickname (longer than 64 bytes)"));
+            }
             let metadata = crypto::hex_decode(&p.metadata)
                 .and_then(|der| ProfileMetadata::parse(&der).ok())
                 .ok_or_else(|| bad("a profile's metadata"))?;

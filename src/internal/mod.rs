@@ -25,6 +25,11 @@ pub mod admin {
     pub use crate::admin::{openapi, router, routes, AdminState};
 }
 
+/// Files written whole or not at all.
+pub mod atomic_file {
+    pub use crate::atomic_file::write;
+}
+
 /// The mock clock.
 pub mod clock {
     pub use crate::clock::Clock;

@@ -452,3 +452,91 @@ async fn certs_euicc_and_lpa_download_from_the_command_line() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("authenticateClient: Failed"));
     terminate(&mut child);
 }
+
+/// `smdpp-mock euicc` keeps its card in a state file: saved whole after every change, before
+/// the answer goes out (here SetDefaultDpAddress, while the process still runs); a second
+/// process on the same card is refused with a clear message; a damaged or hostile state file
+/// is refused with the reason, never a panic.
+#[test]
+fn the_card_state_is_locked_saved_after_each_change_and_checked() {
+    let dir = TempDir::new("cli-card-state");
+    let init = bin()
+        .args(["certs", "init"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let card = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["euicc", "--state", "card.json"])
+            .args(extra)
+            .current_dir(dir.path());
+        cmd
+    };
+    let mut first = card(&[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_card = first.stdin.take().unwrap();
+    let mut from_card = BufReader::new(first.stdout.take().unwrap());
+    let mut ask = |func: &str, param: &str| {
+        use std::io::Write;
+        let request = json!({ "type": "apdu", "payload": { "func": func, "param": param } });
+        writeln!(to_card, "{request}").unwrap();
+        to_card.flush().unwrap();
+        let mut line = String::new();
+        from_card.read_line(&mut line).unwrap();
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()["payload"].clone()
+    };
+    let channel = ask("logic_channel_open", "A0000005591010FFFFFFFF8900000100")["ecode"]
+        .as_i64()
+        .unwrap();
+    assert!((1..4).contains(&channel), "{channel}");
+    // STORE DATA, one block: SetDefaultDpAddress (BF3F { 80 "smdp.example" }).
+    let command = "BF3F0E800C736D64702E6578616D706C65";
+    let apdu = format!(
+        "{:02X}E29100{:02X}{command}",
+        0x80 + channel,
+        command.len() / 2
+    );
+    let answer = ask("transmit", &apdu);
+    assert_eq!(answer["ecode"], 0, "{answer}");
+    let saved = std::fs::read_to_string(dir.path().join("card.json")).unwrap();
+    assert!(saved.contains("smdp.example"), "saved at once: {saved}");
+
+    let second = card(&["--", "true"]).output().unwrap();
+    assert!(!second.status.success());
+    let message = String::from_utf8_lossy(&second.stderr);
+    assert!(message.contains("card.json.lock is locked"), "{message}");
+
+    drop(to_card);
+    assert!(first.wait().unwrap().success());
+
+    // Damaged: a sequence counter at its end, and more profiles than a card holds.
+    let state: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    for (field, value, reason) in [
+        ("nextSeq", json!(u64::MAX), "nextSeq"),
+        (
+            "profiles",
+            json!(vec![
+                json!({ "iccid": "8944500400000000024", "aid": "", "enabled": false, "metadata": "", "package": "" });
+                40
+            ]),
+            "40 profiles",
+        ),
+    ] {
+        let mut hostile = state.clone();
+        hostile[field] = value;
+        std::fs::write(dir.path().join("card.json"), hostile.to_string()).unwrap();
+        let out = card(&["--", "true"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{field}: {stderr}");
+        assert!(stderr.contains(reason), "{field}: {stderr}");
+    }
+}

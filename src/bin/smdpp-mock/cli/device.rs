@@ -25,8 +25,9 @@ pub(super) struct CardArgs {
     /// <certs-dir>/gsma/euicc-<EID>/.
     #[arg(long)]
     eid: Option<String>,
-    /// The card's state (installed profiles, pending notifications): read at start, written at
-    /// the end. Default: <certs-dir>/gsma/euicc-<EID>.json.
+    /// The card's state (installed profiles, pending notifications): read at start, written
+    /// whole (a temporary file renamed over it) after every change. One process at a time uses
+    /// a card: <state>.lock is held meanwhile. Default: <certs-dir>/gsma/euicc-<EID>.json.
     #[arg(long)]
     state: Option<PathBuf>,
     /// Start from an empty card, ignoring a state file that exists (it is overwritten).
@@ -41,6 +42,36 @@ struct Card {
     euicc: Euicc,
     ci: Vec<u8>,
     state: PathBuf,
+    /// Held (an advisory lock on `<state>.lock`) while this process uses the card.
+    _lock: std::fs::File,
+}
+
+/// Takes the card's lock, `<state>.lock`: a second process on the same card is refused instead
+/// of both writing its state.
+fn lock_card(state: &Path) -> Result<std::fs::File> {
+    if let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let mut name = state.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another smdpp-mock process is using this card ({} is locked): wait for it to finish, or give this one another --state",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 impl CardArgs {
@@ -68,6 +99,7 @@ impl CardArgs {
             .state
             .clone()
             .unwrap_or_else(|| gsma.dir().join(format!("euicc-{eid}.json")));
+        let lock = lock_card(&state)?;
         if state.exists() && !self.fresh {
             let text = std::fs::read_to_string(&state)
                 .with_context(|| format!("reading {}", state.display()))?;
@@ -78,19 +110,29 @@ impl CardArgs {
                 )
             })?;
         }
-        Ok(Card { euicc, ci, state })
+        Ok(Card {
+            euicc,
+            ci,
+            state,
+            _lock: lock,
+        })
     }
 }
 
+/// Writes the card's state whole: a temporary file of its own, fsynced, renamed over `path`
+/// (a crash leaves the old state or the new, never half of one).
 fn save(euicc: &Euicc, path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+    smdpp_mock::internal::atomic_file::write(path, euicc.save_state().as_bytes(), 0o600)
+}
+
+/// Saves the card when it changed since `saved` (its [`Euicc::changes`] then).
+fn save_if_changed(card: &ApduCard, path: &Path, saved: &mut u64) -> Result<()> {
+    let now = card.euicc().changes();
+    if now != *saved {
+        save(card.euicc(), path)?;
+        *saved = now;
     }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, euicc.save_state())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,7 +198,12 @@ pub(super) async fn device(cmd: DeviceCommand) -> Result<()> {
             confirmation_code,
             card,
         } => {
-            let Card { euicc, ci, state } = card.load()?;
+            let Card {
+                euicc,
+                ci,
+                state,
+                _lock,
+            } = card.load()?;
             let eid = euicc.eid();
             let mut lpa = Lpa::new(euicc, &[ci])?;
             let result = lpa
@@ -238,7 +285,12 @@ async fn local(
     operation: fn(&mut Lpa, &Iccid) -> u8,
 ) -> Result<()> {
     let iccid: Iccid = iccid.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Card { euicc, ci, state } = card.load()?;
+    let Card {
+        euicc,
+        ci,
+        state,
+        _lock,
+    } = card.load()?;
     let mut lpa = Lpa::new(euicc, &[ci])?;
     let code = operation(&mut lpa, &iccid);
     if code != 0 {
@@ -299,9 +351,13 @@ fn apdu_answer(card: &mut ApduCard, request: &Value) -> Value {
 
 pub(super) fn euicc(args: EuiccArgs) -> Result<()> {
     let Card {
-        mut euicc, state, ..
+        mut euicc,
+        state,
+        _lock,
+        ..
     } = args.card.load()?;
     euicc.faults.interrupt_load = args.interrupt_load;
+    let mut saved = euicc.changes();
     let mut card = ApduCard::new(euicc);
     let Some((program, rest)) = args.command.split_first() else {
         // The protocol on our own stdin and stdout.
@@ -313,7 +369,10 @@ pub(super) fn euicc(args: EuiccArgs) -> Result<()> {
                 continue;
             };
             if request["type"] == "apdu" {
-                writeln!(stdout, "{}", apdu_answer(&mut card, &request))?;
+                let answer = apdu_answer(&mut card, &request);
+                // Saved before the answer goes out: what the LPA learns is on disk.
+                save_if_changed(&card, &state, &mut saved)?;
+                writeln!(stdout, "{answer}")?;
                 stdout.flush()?;
             }
         }
@@ -334,8 +393,11 @@ pub(super) fn euicc(args: EuiccArgs) -> Result<()> {
         let line = line?;
         match serde_json::from_str::<Value>(&line) {
             Ok(request) if request["type"] == "apdu" => {
+                let answer = apdu_answer(&mut card, &request);
+                // Saved before the answer goes out: what the LPA learns is on disk.
+                save_if_changed(&card, &state, &mut saved)?;
                 // A program that stopped reading is finishing; its exit status says how.
-                if writeln!(to_child, "{}", apdu_answer(&mut card, &request)).is_err() {
+                if writeln!(to_child, "{answer}").is_err() {
                     break;
                 }
                 let _ = to_child.flush();
