@@ -24,6 +24,8 @@ pub struct Counters {
     pub requests_refused_source_ip: AtomicU64,
     /// Connections closed on accept: the connection limit was reached.
     pub connections_refused_limit: AtomicU64,
+    /// ES9+ connections closed on accept: the client address had its share open.
+    pub connections_refused_per_address: AtomicU64,
     /// Connections closed because a request head took longer than the header-read timeout.
     pub connections_closed_header_timeout: AtomicU64,
     /// Connections closed after the idle timeout.

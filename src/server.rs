@@ -31,6 +31,10 @@ pub const DEFAULT_ES9_ADDR: &str = "127.0.0.1:6444";
 /// Default admin API listen address.
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
 
+/// ES9+ connections one client address may have open at once, by default (a quarter of the
+/// listener's connection limit: devices behind one NAT share an address).
+pub(crate) const ES9_CONNECTIONS_PER_ADDRESS: usize = 256;
+
 /// Everything needed to start the mock.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -47,6 +51,8 @@ pub struct ServerConfig {
     /// ES9+ sessions one client address may have between InitiateAuthentication and
     /// AuthenticateClient; the next InitiateAuthentication gets HTTP 503.
     pub es9_sessions_per_address: usize,
+    /// ES9+ connections one client address may have open at once; more are closed on accept.
+    pub es9_connections_per_address: usize,
     /// The PKI directory.
     pub certs_dir: PathBuf,
     /// SANs for the server certificate besides localhost, 127.0.0.1, ::1 and the SM-DP+
@@ -92,6 +98,7 @@ impl ServerConfig {
             es9_address: None,
             es9_session_timeout: crate::es9::session::SESSION_TTL,
             es9_sessions_per_address: crate::es9::session::ANONYMOUS_PER_ADDRESS,
+            es9_connections_per_address: ES9_CONNECTIONS_PER_ADDRESS,
             certs_dir: PathBuf::from("certs"),
             extra_sans: Vec::new(),
             scenario: Arc::new(scenario),
@@ -257,7 +264,9 @@ impl Es9Parts {
         http::serve(
             self.listener,
             self.tls,
-            http::Edge::Es9,
+            http::Edge::Es9 {
+                per_address: config.es9_connections_per_address,
+            },
             app.clone(),
             router,
             config.limits.clone(),

@@ -43,9 +43,12 @@ pub(super) fn render(app: &App) -> String {
     counters(
         &mut out,
         "smdpp_connections_refused_total",
-        "ES2+ connections closed on accept because the connection limit was reached.",
+        "Connections closed on accept because a connection limit was reached (connection_limit: the listener's; per_address: the ES9+ listener's per client address).",
         "reason",
-        &[("connection_limit", &c.connections_refused_limit)],
+        &[
+            ("connection_limit", &c.connections_refused_limit),
+            ("per_address", &c.connections_refused_per_address),
+        ],
     );
     counters(
         &mut out,

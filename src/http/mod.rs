@@ -91,8 +91,51 @@ pub(crate) enum Edge {
         /// The PKI the TLS configuration is rebuilt from.
         pki: PkiDir,
     },
-    /// ES9+: any device may connect; refused handshakes are counted apart.
-    Es9,
+    /// ES9+: any device may connect, each client address with at most `per_address`
+    /// connections at once; refused handshakes are counted apart.
+    Es9 {
+        /// Connections one client address may have open at once; more are closed on accept.
+        per_address: usize,
+    },
+}
+
+/// Open connections per client address, for a listener that bounds them.
+#[derive(Debug, Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+impl PerAddress {
+    /// A place for one more connection from `ip`, if it has fewer than `limit`: given back
+    /// when the returned guard drops.
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, limit: usize) -> Option<AddressSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in [`PerAddress`].
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Serves `router` on `listener` over TLS until `shutdown` completes, then lets in-flight
@@ -112,6 +155,7 @@ pub(crate) async fn serve<E: Engine>(
     let mut acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress::default());
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1()
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
@@ -145,7 +189,7 @@ pub(crate) async fn serve<E: Engine>(
                 let world = app.world();
                 let es2_pki = match &edge {
                     Edge::Es2 { pki } => Some(pki),
-                    Edge::Es9 => None,
+                    Edge::Es9 { .. } => None,
                 };
                 // The vendor's IP whitelisting: refused before any TLS is spoken.
                 if es2_pki.is_some() && !world.scenario.source_allowed(remote.ip()) {
@@ -155,7 +199,20 @@ pub(crate) async fn serve<E: Engine>(
                     tokio::spawn(sniff::refuse_tls(tcp, sniff::Alert::AccessDenied));
                     continue;
                 }
-                // Over the limit: closed at once, before any TLS work, and counted.
+                // Over a limit: closed at once, before any TLS work, and counted.
+                let address_slot = match &edge {
+                    Edge::Es9 { per_address: limit } => {
+                        match per_address.take(remote.ip(), *limit) {
+                            Some(slot) => Some(slot),
+                            None => {
+                                Counters::bump(&app.counters.connections_refused_per_address);
+                                info!(%remote, limit, "connection refused: too many connections from this address");
+                                continue;
+                            }
+                        }
+                    }
+                    Edge::Es2 { .. } => None,
+                };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     Counters::bump(&app.counters.connections_refused_limit);
                     info!(%remote, limit = limits.max_connections, "connection refused: too many connections");
@@ -179,7 +236,7 @@ pub(crate) async fn serve<E: Engine>(
                     graceful.watcher(),
                 );
                 tokio::spawn(async move {
-                    let _slot = slot;
+                    let _slots = (slot, address_slot);
                     connection.await;
                 });
             }

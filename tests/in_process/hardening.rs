@@ -549,3 +549,46 @@ async fn es9_calls_cannot_push_es2_calls_out_of_the_journal() {
     assert_eq!(entries[6]["protocol"], "ES9+");
     assert_eq!(entries[6]["seq"], 22);
 }
+
+/// ES9+ connections are bounded per client address: past `es9_connections_per_address` a new
+/// connection is closed on accept, before any TLS work, and counted; when one closes, the
+/// address may connect again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es9_connections_are_bounded_per_address() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let dir = TempDir::new("es9-connections");
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(&file, es9_scenario(&receiver.http_url(), "")).unwrap();
+    let scenario = Scenario::load(&file).unwrap();
+    let t = TestServer::configured(scenario, dir, |c| c.es9_connections_per_address = 2).await;
+    let es9 = t.mock.es9_addr().unwrap();
+    let first = tokio::net::TcpStream::connect(es9).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(es9).await.unwrap();
+    // The listener accepts in order: both hold their places before the third arrives.
+    let mut third = tokio::net::TcpStream::connect(es9).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(30), third.read(&mut buf))
+        .await
+        .expect("closed on accept");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let text = String::from_utf8(t.admin().get("/metrics").await.raw.to_vec()).unwrap();
+    assert!(
+        text.contains("smdpp_connections_refused_total{reason=\"per_address\"} 1"),
+        "{text}"
+    );
+    drop(first);
+    // The address has a place again: a whole ES9+ call goes through.
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let address = t.mock.smdp_address();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match initiate_authentication(&mut lpa, &address, &address).await {
+            Ok(_) => break,
+            // The server may not have seen the close yet.
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}

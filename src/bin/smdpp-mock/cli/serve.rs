@@ -38,6 +38,9 @@ pub(super) struct ServeArgs {
     /// AuthenticateClient; the next InitiateAuthentication gets HTTP 503 with Retry-After.
     #[arg(long, default_value_t = 1000, env = "SMDPP_ES9_SESSIONS_PER_ADDRESS", value_parser = clap::value_parser!(u64).range(1..))]
     es9_sessions_per_address: u64,
+    /// ES9+ connections one client address may have open at once; more are closed on accept.
+    #[arg(long, default_value_t = 256, env = "SMDPP_ES9_CONNECTIONS_PER_ADDRESS", value_parser = clap::value_parser!(u64).range(1..))]
+    es9_connections_per_address: u64,
     /// Address of the admin / test-control API (plain HTTP; keep it on loopback).
     #[arg(long, default_value = DEFAULT_ADMIN_ADDR, env = "SMDPP_ADMIN_LISTEN")]
     admin_listen: SocketAddr,
@@ -114,6 +117,8 @@ pub(super) async fn serve(args: ServeArgs) -> Result<()> {
     config.es9_session_timeout = Duration::from_secs(args.es9_session_timeout_secs);
     config.es9_sessions_per_address =
         usize::try_from(args.es9_sessions_per_address).unwrap_or(usize::MAX);
+    config.es9_connections_per_address =
+        usize::try_from(args.es9_connections_per_address).unwrap_or(usize::MAX);
     config.admin_addr = Some(args.admin_listen);
     config.journal_capacity = args.journal_size;
     config.es9_journal_capacity = args.es9_journal_size;
