@@ -13,15 +13,25 @@
 //!   one profile type are downloaded and installed by a device timeline, 10 per second).
 //! - **Sparse platform queries** (2 connections): `/profiles?state=Installed` over the whole
 //!   million, cursor after cursor, and `/profile_types`.
+//! - **ES9+, from 26 source addresses of 127.0.0.0/8** (`es9.rs`): anonymous InitiateAuthentication
+//!   back to back from 16 addresses, each with a 200-identifier `euiccInfo1`, never
+//!   authenticated (every call leaves a session); AuthenticateClient with 30 KiB of garbage
+//!   from 4; 128 idle or slow (a byte a second) connections from 4 more.
+//! - **Real downloads** beside all that: 2 library LPAs with software eUICCs, each ordering
+//!   through ES2+ and downloading over ES9+ back to back; their success and latency are
+//!   reported. `--no-flood` runs them alone, for the baseline.
 //!
 //! It samples the server's RSS every 10 s and prints a table; exit status 1 when RSS grew more
-//! than 10% over the second half or passed the ceiling (`--ceiling-mb`, default 800).
+//! than 10% over the second half, passed the ceiling (`--ceiling-mb`, default 1000), or a real
+//! download failed. At the end it resets the mock (`POST /admin/reset`) and reports RSS after.
 //!
 //! ```sh
 //! cargo build --release && cargo run --release --example hostile_soak -- --duration 300
+//! cargo run --release --example hostile_soak -- --duration 120 --no-flood   # the baseline
 //! ```
 
-#[path = "support/mod.rs"]
+mod es9;
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::net::SocketAddr;
@@ -48,13 +58,18 @@ struct Options {
     duration: Duration,
     binary: PathBuf,
     ceiling_mb: f64,
+    /// Only the real downloads: the baseline.
+    no_flood: bool,
 }
 
 fn options() -> Result<Options> {
     let mut o = Options {
         duration: Duration::from_secs(300),
         binary: PathBuf::from("target/release/smdpp-mock"),
-        ceiling_mb: 800.0,
+        // The million profiles (about 340 MB), the journal's two shares of 10,000 entries with
+        // bodies up to 8 KiB each (up to about 200 MB), the EventID memory, connections.
+        ceiling_mb: 1000.0,
+        no_flood: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -63,7 +78,10 @@ fn options() -> Result<Options> {
             "--duration" => o.duration = Duration::from_secs(value()?.parse()?),
             "--binary" => o.binary = PathBuf::from(value()?),
             "--ceiling-mb" => o.ceiling_mb = value()?.parse()?,
-            other => bail!("unknown flag {other}; use --duration S --binary PATH --ceiling-mb MB"),
+            "--no-flood" => o.no_flood = true,
+            other => bail!(
+                "unknown flag {other}; use --duration S --binary PATH --ceiling-mb MB --no-flood"
+            ),
         }
     }
     Ok(o)
@@ -119,6 +137,9 @@ profileTypes:
   - id: NOTIFY
     owner: test-mno
     profiles: [{{ range: {{ start: "894450400000000000", count: 20000 }} }}]
+  - id: DL
+    owner: test-mno
+    profiles: [{{ range: {{ start: "894450500000000000", count: 200000 }} }}]
   - id: BULK-A
     owner: test-mno
     profiles: [{{ range: {{ start: "894450100000000000", count: 500000 }} }}]
@@ -387,6 +408,117 @@ async fn main() -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
     let mut tasks = Vec::new();
+    let gsma = smdpp_mock::pki::gsma::GsmaPki::new(&dir.join("certs"));
+    let target = es9::Target::new(server.es9, &gsma)?;
+    let es9_tally = Arc::new(es9::Tally::default());
+    let results = Arc::new(es9::Downloads::default());
+    let mut downloaders = Vec::new();
+    for w in 0..2 {
+        downloaders.push(tokio::spawn(es9::downloads(
+            client(),
+            gsma.clone(),
+            target.clone(),
+            "DL",
+            format!("89049032{:024}", 7000 + w),
+            stop.clone(),
+            results.clone(),
+        )));
+    }
+    if !options.no_flood {
+        spawn_flood(
+            &mut tasks, &stop, &tally, &es9_tally, &target, &tls, &server, &client,
+        );
+    }
+    print_header();
+    let started = Instant::now();
+    let mut samples: Vec<(Duration, f64)> = Vec::new();
+    while started.elapsed() < options.duration {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let rss = rss_mb(pid);
+        samples.push((started.elapsed(), rss));
+        println!(
+            "{:>5}s | {:>8.1} | {:>10} | {:>8} | {:>9} | {:>9} | {:>7} | {:>8} | {:>9} | {:>6} | {:>6}",
+            started.elapsed().as_secs(),
+            rss,
+            tally.requests.load(Ordering::Relaxed),
+            tally.cycles.load(Ordering::Relaxed),
+            metric(server.admin, "smdpp_retired_event_ids").await,
+            metric(server.admin, "smdpp_retired_event_ids_forgotten_total").await,
+            tally.pages.load(Ordering::Relaxed),
+            answered.load(Ordering::Relaxed),
+            es9_tally.requests.load(Ordering::Relaxed),
+            es9_tally.busy.load(Ordering::Relaxed),
+            results.latencies.lock().unwrap().len(),
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.abort();
+    }
+    for d in downloaders {
+        if let Ok(Err(e)) = d.await {
+            results
+                .failures
+                .lock()
+                .unwrap()
+                .push(format!("a download loop stopped: {e:#}"));
+        }
+    }
+    report(
+        &options,
+        &samples,
+        started.elapsed().as_secs_f64(),
+        &tally,
+        &es9_tally,
+        &results,
+        &answered,
+        &server,
+    )
+    .await?;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Every hostile client: ES2+ (EventID loop, long identifiers, HTTP/2 floods, sparse queries,
+/// notifying orders with huge answers) and ES9+ (from addresses 127.0.0.2 to 127.0.0.27).
+#[allow(clippy::too_many_arguments)]
+fn spawn_flood(
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    stop: &Arc<AtomicBool>,
+    tally: &Arc<Tally>,
+    es9_tally: &Arc<es9::Tally>,
+    target: &es9::Target,
+    tls: &rustls::ClientConfig,
+    server: &support::Server,
+    client: &dyn Fn() -> OperatorClient,
+) {
+    let source = |n: u8| std::net::IpAddr::from([127, 0, 0, n]);
+    for n in 2..18 {
+        tasks.push(tokio::spawn(es9::initiate_flood(
+            target.clone(),
+            source(n),
+            stop.clone(),
+            es9_tally.clone(),
+        )));
+    }
+    for n in 18..22 {
+        tasks.push(tokio::spawn(es9::garbage_authenticate(
+            target.clone(),
+            source(n),
+            stop.clone(),
+            es9_tally.clone(),
+        )));
+    }
+    for n in 22..26 {
+        tasks.push(tokio::spawn(es9::idle_and_slow(
+            target.clone(),
+            source(n),
+            32,
+            stop.clone(),
+            es9_tally.clone(),
+        )));
+    }
     for w in 0..8 {
         tasks.push(tokio::spawn(event_id_loop(
             client(),
@@ -424,33 +556,37 @@ async fn main() -> Result<()> {
         stop.clone(),
         tally.clone(),
     )));
+}
 
+fn print_header() {
     println!(
-        "{:>6} | {:>8} | {:>10} | {:>8} | {:>9} | {:>9} | {:>7} | {:>8}",
-        "time", "RSS MB", "requests", "cycles", "retired", "forgotten", "pages", "8 MiB answers"
+        "{:>6} | {:>8} | {:>10} | {:>8} | {:>9} | {:>9} | {:>7} | {:>8} | {:>9} | {:>6} | {:>6}",
+        "time",
+        "RSS MB",
+        "requests",
+        "cycles",
+        "retired",
+        "forgotten",
+        "pages",
+        "8 MiB answers",
+        "ES9+ req",
+        "503",
+        "DL ok"
     );
-    let started = Instant::now();
-    let mut samples: Vec<(Duration, f64)> = Vec::new();
-    while started.elapsed() < options.duration {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let rss = rss_mb(pid);
-        samples.push((started.elapsed(), rss));
-        println!(
-            "{:>5}s | {:>8.1} | {:>10} | {:>8} | {:>9} | {:>9} | {:>7} | {:>8}",
-            started.elapsed().as_secs(),
-            rss,
-            tally.requests.load(Ordering::Relaxed),
-            tally.cycles.load(Ordering::Relaxed),
-            metric(server.admin, "smdpp_retired_event_ids").await,
-            metric(server.admin, "smdpp_retired_event_ids_forgotten_total").await,
-            tally.pages.load(Ordering::Relaxed),
-            answered.load(Ordering::Relaxed),
-        );
-    }
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.abort();
-    }
+}
+
+/// The closing report; an error when memory was not bounded or a real download failed.
+#[allow(clippy::too_many_arguments)]
+async fn report(
+    options: &Options,
+    samples: &[(Duration, f64)],
+    elapsed: f64,
+    tally: &Tally,
+    es9_tally: &es9::Tally,
+    results: &es9::Downloads,
+    answered: &AtomicU64,
+    server: &support::Server,
+) -> Result<()> {
     let half = options.duration / 2;
     let middle = samples
         .iter()
@@ -467,9 +603,8 @@ async fn main() -> Result<()> {
     } else {
         0.0
     };
-    let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "requests {} ({:.0}/s), EventID cycles {}, transport errors {}, platform pages {}, callback answers {}",
+        "ES2+: requests {} ({:.0}/s), EventID cycles {}, transport errors {}, platform pages {}, callback answers {}",
         tally.requests.load(Ordering::Relaxed),
         tally.requests.load(Ordering::Relaxed) as f64 / elapsed,
         tally.cycles.load(Ordering::Relaxed),
@@ -478,13 +613,81 @@ async fn main() -> Result<()> {
         answered.load(Ordering::Relaxed)
     );
     println!(
+        "ES9+ hostile: requests {} ({:.0}/s): sessions started {}, 503 {}, refused {}, transport errors {}; idle/slow connections closed by the server {}",
+        es9_tally.requests.load(Ordering::Relaxed),
+        es9_tally.requests.load(Ordering::Relaxed) as f64 / elapsed,
+        es9_tally.accepted.load(Ordering::Relaxed),
+        es9_tally.busy.load(Ordering::Relaxed),
+        es9_tally.refused.load(Ordering::Relaxed),
+        es9_tally.transport_errors.load(Ordering::Relaxed),
+        es9_tally.closed.load(Ordering::Relaxed),
+    );
+    println!(
+        "ES9+ server: sessions evicted anonymous {} authenticated {}, InitiateAuthentication refused per address {}, connections refused per address {}",
+        metric(server.admin, "smdpp_es9_sessions_evicted_total{table=\"anonymous\"}").await,
+        metric(server.admin, "smdpp_es9_sessions_evicted_total{table=\"authenticated\"}").await,
+        metric(server.admin, "smdpp_es9_sessions_refused_total{reason=\"per_address\"}").await,
+        metric(server.admin, "smdpp_connections_refused_total{reason=\"per_address\"}").await,
+    );
+    let mut latencies = results.latencies.lock().unwrap().clone();
+    latencies.sort();
+    let failures = results.failures.lock().unwrap().clone();
+    let total = latencies.len() + failures.len();
+    println!(
+        "real downloads: {} of {total} installed ({:.1}%), {:.1}/s; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        if total == 0 { 0.0 } else { latencies.len() as f64 * 100.0 / total as f64 },
+        latencies.len() as f64 / elapsed,
+        es9::quantile_ms(&latencies, 0.5),
+        es9::quantile_ms(&latencies, 0.9),
+        es9::quantile_ms(&latencies, 0.99),
+        es9::quantile_ms(&latencies, 1.0),
+    );
+    for f in failures.iter().take(5) {
+        println!("  failed: {f}");
+    }
+    println!(
         "RSS: middle {middle:.1} MB, second-half max {second_half_max:.1} MB (+{growth:.1}%), peak {peak:.1} MB, ceiling {:.0} MB",
         options.ceiling_mb
     );
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    // A reset means a clean instance: what the clients left behind goes with the old world.
+    // The new world is built before the old one is dropped, and the allocator keeps what it
+    // freed for reuse, so the first reset raises RSS by about one inventory; a leak would show
+    // as growth with each further reset.
+    let pid = server.child.id();
+    let mut rss = vec![rss_mb(pid)];
+    for _ in 0..3 {
+        admin_post(server.admin, "/admin/reset").await?;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        rss.push(rss_mb(pid));
+    }
+    println!(
+        "POST /admin/reset three times: RSS {:.1} MB before, then {:.1} / {:.1} / {:.1} MB 5 s after each",
+        rss[0], rss[1], rss[2], rss[3]
+    );
     if growth > 10.0 || peak > options.ceiling_mb {
         bail!("memory not bounded: +{growth:.1}% over the second half, peak {peak:.1} MB");
+    }
+    if !failures.is_empty() || latencies.is_empty() {
+        bail!("{} of {total} real downloads failed", failures.len());
+    }
+    Ok(())
+}
+
+/// POSTs to the admin API (loopback, no token).
+async fn admin_post(admin: SocketAddr, path: &str) -> Result<()> {
+    let tcp = TcpStream::connect(admin).await?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let response = send
+        .send_request(
+            Request::post(path)
+                .header("host", "localhost")
+                .body(Full::new(Bytes::new()))?,
+        )
+        .await?;
+    if !response.status().is_success() {
+        bail!("{path}: HTTP {}", response.status());
     }
     Ok(())
 }
