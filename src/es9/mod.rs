@@ -664,3 +664,65 @@ impl Record {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::notify::transport::HttpTransport;
+    use crate::notify::Notifier;
+    use crate::pki::gsma::{GsmaPki, SAMPLE_EID};
+    use crate::pki::PkiDir;
+    use crate::scenario::Scenario;
+
+    fn pki(name: &str) -> GsmaPki {
+        let dir = std::env::temp_dir().join(format!("smdpp-eums-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let gsma = GsmaPki::new(&dir);
+        gsma.ensure(&["localhost".into()], SAMPLE_EID).unwrap();
+        gsma
+    }
+
+    /// The EUM cache keeps only certificates of chains that verified: what anonymous clients
+    /// send (garbage, or a well-formed EUM of a CI this SM-DP+ does not trust) is parsed and
+    /// checked each time, and never pushes the real EUMs out.
+    #[tokio::test]
+    async fn only_eum_certificates_of_verified_chains_are_kept() {
+        let (ours, theirs) = (pki("ours"), pki("theirs"));
+        let dir = std::env::temp_dir();
+        let app = App::new(
+            Arc::new(Scenario::default_scenario().unwrap()),
+            Clock::system(),
+            Notifier::start(Arc::new(HttpTransport::new(PkiDir::new(&dir))), 10, 10),
+            crate::journal::Capacity { es2: 10, es9: 10 },
+        );
+        let es9 = Es9::new(
+            app,
+            Arc::new(ours.server_credentials().unwrap()),
+            Es9Config {
+                address: "localhost:6444".into(),
+                accepted_addresses: vec!["localhost:6444".into()],
+                check_validity: true,
+                sessions: session::Limits::default(),
+            },
+        );
+        let kept = || es9.eums.lock().unwrap().len();
+        let (card, foreign) = (ours.sample_euicc().unwrap(), theirs.sample_euicc().unwrap());
+        for _ in 0..PARSED_EUMS + 1 {
+            assert!(es9
+                .verify_euicc_chain(&foreign.certificate, &foreign.eum, None, None)
+                .is_err());
+            assert!(es9
+                .verify_euicc_chain(&card.certificate, &[0x30, 0x03, 1, 2, 3], None, None)
+                .is_err());
+        }
+        assert_eq!(kept(), 0);
+        es9.verify_euicc_chain(&card.certificate, &card.eum, None, None)
+            .unwrap();
+        es9.verify_euicc_chain(&card.certificate, &card.eum, None, None)
+            .unwrap();
+        assert_eq!(kept(), 1);
+        let _ = std::fs::remove_dir_all(ours.dir().parent().unwrap());
+        let _ = std::fs::remove_dir_all(theirs.dir().parent().unwrap());
+    }
+}

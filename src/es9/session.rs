@@ -112,6 +112,9 @@ pub(crate) struct Sessions {
 
 #[derive(Debug, Default)]
 struct Tables {
+    /// The world the sessions were started in: when a reset or a new scenario replaces it, the
+    /// next session started drops them all (a reset means a clean instance).
+    world: Weak<World>,
     anonymous: Table<Session>,
     authenticated: Table<Session>,
     /// Anonymous sessions in progress per client address (no entry for none).
@@ -170,9 +173,9 @@ impl Sessions {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts an anonymous session, unless its client address has its share in progress
-    /// (sessions of a world that is no longer `current`, after a reset, do not count).
-    /// Expired sessions at the front go first; past the table's bound, the oldest anonymous
+    /// Starts an anonymous session, unless its client address has its share in progress.
+    /// The first session of a new world (after a reset) drops every session of the old one;
+    /// expired sessions at the front go first; past the table's bound, the oldest anonymous
     /// session goes (counted).
     pub(crate) fn start(
         &self,
@@ -181,6 +184,12 @@ impl Sessions {
         current: impl Fn(&Arc<World>) -> bool,
     ) -> Result<(), TooManyFromAddress> {
         let mut tables = self.tables();
+        if !tables.world.upgrade().is_some_and(|w| current(&w)) {
+            *tables = Tables {
+                world: session.world.clone(),
+                ..Tables::default()
+            };
+        }
         self.sweep(&mut tables);
         let source = session.source;
         let mut in_progress = tables.per_address.get(&source).copied().unwrap_or(0);
@@ -471,19 +480,20 @@ mod tests {
             .start(TransactionId::random(), from(&world, &clock, 7), |_| true)
             .unwrap();
         // The address is at its share again; after a reset (their world no longer current)
-        // those sessions no longer count.
+        // every session of the old world goes, authenticated ones too.
         assert!(sessions
             .start(TransactionId::random(), from(&world, &clock, 7), |_| true)
             .is_err());
-        let other_world = |w: &Arc<World>| !Arc::ptr_eq(w, &world);
+        let new_world = Arc::new(World::new(Arc::new(Scenario::default_scenario().unwrap())));
+        let current = |w: &Arc<World>| Arc::ptr_eq(w, &new_world);
         sessions
             .start(
                 TransactionId::random(),
-                from(&world, &clock, 7),
-                other_world,
+                from(&new_world, &clock, 7),
+                current,
             )
             .unwrap();
-        assert_eq!(sessions.counts(), (1, 1), "the dead ones went");
+        assert_eq!(sessions.counts(), (1, 0), "a clean instance");
     }
 
     /// A flood of anonymous sessions, from any number of addresses, never pushes out an

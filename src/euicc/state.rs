@@ -146,7 +146,7 @@ impl Euicc {
         {
             return Err(too(format!(
                 "the package of profile {} is larger than the card's {free} bytes of free memory",
-                crate::journal::cut(&p.iccid, 24)
+                p.iccid.chars().take(24).collect::<String>()
             )));
         }
         let mut profiles = Vec::new();

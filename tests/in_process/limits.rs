@@ -370,3 +370,63 @@ async fn the_admin_token_guards_every_route_but_health_readiness_the_description
         assert_eq!(r.status == StatusCode::OK, ok, "{value}: {}", r.status);
     }
 }
+
+/// A TLS connection to the ES9+ listener, trusting the GSMA CI as a device does.
+async fn es9_tls(t: &TestServer) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let ci = std::fs::read(t.certs().join("gsma/CERT_CI_ECDSA_NIST.der")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ci))
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(smdpp_mock::pki::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(t.mock.es9_addr().unwrap())
+        .await
+        .unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap()
+}
+
+/// The same deadlines hold on the ES9+ listener, which anyone can reach: a client that stalls
+/// in its request head is cut off, one that stalls in its body gets 408 and is disconnected,
+/// while another device is served meanwhile.
+#[tokio::test]
+async fn es9_clients_that_stall_are_cut_off() {
+    let t = server(
+        None,
+        Limits {
+            header_read_timeout: SHORT,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let head = "POST /gsma/rsp2/es9plus/initiateAuthentication HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-admin-protocol: gsma/rsp/v2.2.0\r\ncontent-length: 100\r\n";
+    let mut in_head = es9_tls(&t).await;
+    in_head.write_all(head.as_bytes()).await.unwrap();
+    in_head.flush().await.unwrap();
+    let mut in_body = es9_tls(&t).await;
+    in_body
+        .write_all(format!("{head}\r\n{{\"smdpAddress\":").as_bytes())
+        .await
+        .unwrap();
+    in_body.flush().await.unwrap();
+    // Meanwhile a device is served.
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let address = t.mock.smdp_address();
+    initiate_authentication(&mut lpa, &address, &address)
+        .await
+        .unwrap();
+    assert_closed(&mut in_head, "an ES9+ client that never finished its head").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), in_body.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
