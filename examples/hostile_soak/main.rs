@@ -19,7 +19,9 @@
 //!   from 4; 128 idle or slow (a byte a second) connections from 4 more.
 //! - **Real downloads** beside all that: 2 library LPAs with software eUICCs, each ordering
 //!   through ES2+ and downloading over ES9+ back to back; their success and latency are
-//!   reported. `--no-flood` runs them alone, for the baseline.
+//!   reported. `--no-flood` runs them alone, for the baseline. Their profile type holds 50,000
+//!   profiles: enough for five minutes under the flood (about 25 downloads a second here), and
+//!   for two minutes alone (about 380 a second); a longer baseline runs out.
 //!
 //! It samples the server's RSS every 10 s and prints a table; exit status 1 when RSS grew more
 //! than 10% over the second half, passed the ceiling (`--ceiling-mb`, default 1000), or a real
@@ -139,7 +141,7 @@ profileTypes:
     profiles: [{{ range: {{ start: "894450400000000000", count: 20000 }} }}]
   - id: DL
     owner: test-mno
-    profiles: [{{ range: {{ start: "894450500000000000", count: 200000 }} }}]
+    profiles: [{{ range: {{ start: "894450500000000000", count: 50000 }} }}]
   - id: BULK-A
     owner: test-mno
     profiles: [{{ range: {{ start: "894450100000000000", count: 500000 }} }}]

@@ -251,7 +251,36 @@ fn es9_harness() -> Es9Harness {
         .unwrap_or_default();
     let euicc_info1 =
         crate::rsp::message::EuiccInfo1::encode(crate::rsp::message::SVN, &[&ci], &[&ci]);
-    // One Released order, as ES2+ DownloadOrder and ConfirmOrder(releaseFlag) leave it.
+    let matching_id = release_order(&runtime, &app);
+    let router = EngineService::new(
+        Arc::new(crate::es9::Es9::new(
+            app.clone(),
+            credentials,
+            crate::es9::Es9Config {
+                address: "localhost:6444".into(),
+                accepted_addresses: vec!["localhost:6444".into()],
+                check_validity: true,
+                sessions: crate::es9::session::Limits::default(),
+            },
+        )),
+        crate::server::es9_listener_fallback(),
+        Limits {
+            max_body_bytes: 4096,
+            ..Limits::default()
+        },
+    );
+    Es9Harness {
+        runtime,
+        app,
+        router,
+        matching_id,
+        euicc_info1,
+    }
+}
+
+/// One Released order in the current world, as ES2+ DownloadOrder and ConfirmOrder
+/// (releaseFlag) leave it: its MatchingID.
+fn release_order(runtime: &tokio::runtime::Runtime, app: &App) -> String {
     let world = app.world();
     let matching_id = "FUZZ-ORDER-1".to_string();
     let mid: crate::ids::MatchingId = matching_id
@@ -282,55 +311,64 @@ fn es9_harness() -> Es9Harness {
             .unwrap_or_else(|e| panic!("ordering the fuzz harness's profile: {e}"));
         }
     });
-    let router = EngineService::new(
-        Arc::new(crate::es9::Es9::new(
-            app.clone(),
-            credentials,
-            crate::es9::Es9Config {
-                address: "localhost:6444".into(),
-                accepted_addresses: vec!["localhost:6444".into()],
-                check_validity: true,
-                sessions: crate::es9::session::Limits::default(),
-            },
-        )),
-        crate::server::es9_listener_fallback(),
-        Limits {
-            max_body_bytes: 4096,
-            ..Limits::default()
-        },
-    );
-    Es9Harness {
-        runtime,
-        app,
-        router,
-        matching_id,
-        euicc_info1,
-    }
+    matching_id
 }
 
 /// The SM-DP+'s credentials, made once per process (threads share the PKI directory).
 fn es9_credentials() -> Arc<crate::pki::gsma::ServerCredentials> {
-    static CREDENTIALS: std::sync::OnceLock<Arc<crate::pki::gsma::ServerCredentials>> =
+    es9_pki().0.clone()
+}
+
+/// The test eUICC of the harness's PKI, as bytes: a fresh card for every input.
+struct CardMaterial {
+    certificate: Vec<u8>,
+    key_pem: String,
+    eum: Vec<u8>,
+    ci: Vec<u8>,
+}
+
+/// A new card with the harness PKI's sample eUICC.
+fn es9_card() -> crate::euicc::Euicc {
+    let m = &es9_pki().1;
+    let credentials = crate::pki::gsma::EuiccCredentials {
+        certificate: m.certificate.clone(),
+        key: crate::rsp::crypto::SigningKey::from_pem(&m.key_pem)
+            .unwrap_or_else(|e| panic!("the harness eUICC's key: {e}")),
+        eum: m.eum.clone(),
+        ci: m.ci.clone(),
+    };
+    crate::euicc::Euicc::new(credentials).unwrap_or_else(|e| panic!("the harness eUICC: {e}"))
+}
+
+/// The SM-DP+'s credentials and its sample eUICC, made once per process.
+fn es9_pki() -> &'static (Arc<crate::pki::gsma::ServerCredentials>, CardMaterial) {
+    static PKI: std::sync::OnceLock<(Arc<crate::pki::gsma::ServerCredentials>, CardMaterial)> =
         std::sync::OnceLock::new();
-    CREDENTIALS
-        .get_or_init(|| {
-            let dir =
-                std::env::temp_dir().join(format!("smdpp-mock-fuzz-es9-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            let pki = crate::pki::gsma::GsmaPki::new(&dir);
-            pki.ensure(&["localhost".into()], crate::pki::gsma::SAMPLE_EID)
-                .unwrap_or_else(|e| panic!("the fuzz harness's PKI: {e:#}"));
-            let credentials = pki
-                .server_credentials()
-                .unwrap_or_else(|e| panic!("the fuzz harness's credentials: {e:#}"));
-            let _ = std::fs::remove_dir_all(&dir);
-            Arc::new(credentials)
-        })
-        .clone()
+    PKI.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("smdpp-mock-fuzz-es9-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pki = crate::pki::gsma::GsmaPki::new(&dir);
+        pki.ensure(&["localhost".into()], crate::pki::gsma::SAMPLE_EID)
+            .unwrap_or_else(|e| panic!("the fuzz harness's PKI: {e:#}"));
+        let credentials = pki
+            .server_credentials()
+            .unwrap_or_else(|e| panic!("the fuzz harness's credentials: {e:#}"));
+        let card = pki
+            .sample_euicc()
+            .unwrap_or_else(|e| panic!("the fuzz harness's eUICC: {e:#}"));
+        let material = CardMaterial {
+            certificate: card.certificate,
+            key_pem: card.key.to_pem(),
+            eum: card.eum,
+            ci: card.ci,
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        (Arc::new(credentials), material)
+    })
 }
 
 /// A new session's transactionId, from a valid InitiateAuthentication.
-fn es9_session(h: &Es9Harness) -> String {
+fn es9_start_session(h: &Es9Harness) -> String {
     let body = serde_json::json!({
         "smdpAddress": "localhost:6444",
         "euiccChallenge": crate::rsp::crypto::base64_encode(&[7; 16]),
@@ -402,7 +440,7 @@ fn es9_call(h: &Es9Harness, path: u8, flags: u8, body: &[u8]) {
         .position(|w| w == SESSION_PLACEHOLDER)
     {
         Some(at) => {
-            let tid = es9_session(h);
+            let tid = es9_start_session(h);
             [
                 &body[..at],
                 format!("\"{tid}\"").as_bytes(),
@@ -448,6 +486,301 @@ fn es9_call(h: &Es9Harness, path: u8, flags: u8, body: &[u8]) {
         assert!(
             snapshot(&h.app) == before,
             "a refused request changed state: {json}"
+        );
+    }
+}
+
+// ---- ES9+ with a real session: the message under test is the only thing changed ----------
+
+/// The message of a download the structure-aware target changes, by the input's first byte.
+pub const ES9_STEPS: [&str; 4] = [
+    "authenticateClient",
+    "getBoundProfilePackage",
+    "handleNotification",
+    "cancelSession",
+];
+
+/// What one structure-aware input got: the function, and its answer in short
+/// (`Executed-Success`, `Failed 8.1 / 6.1`, `HTTP 400`, `204`), for reports of which checks
+/// the inputs reach.
+pub type Reached = (&'static str, String);
+
+/// A download driven for real up to one function — a fresh Released order, a new session with
+/// the harness's test eUICC, every earlier message valid and signed — whose message (the
+/// eUICC's `authenticateServerResponse`, `prepareDownloadResponse`, installation result or
+/// `cancelSessionResponse`) is then changed by the input and sent. So every ES9+ parser and
+/// check gets input, past the signatures that random bytes never carry. The answer must be
+/// well-formed, and a request that is not `Executed-Success` must change no profile (for the
+/// 204 of HandleNotification: a changed installation result must never be applied).
+///
+/// Input: byte 0 picks the function ([`ES9_STEPS`]), byte 1 a CancelSession's reason and
+/// whether it comes before or after GetBoundProfilePackage; the rest, in threes, the changes:
+/// `(kind, a, b)` sets the byte at `a·256+b` (modulo the length) to a different value,
+/// truncates there, or inserts `b` there.
+///
+/// # Panics
+///
+/// When one of those properties does not hold: that is the finding.
+pub fn es9_session(data: &[u8]) -> Option<Reached> {
+    let [step, options, changes @ ..] = data else {
+        return None;
+    };
+    ES9_HARNESS
+        .with(|h| es9_session_step(h, usize::from(*step) % ES9_STEPS.len(), *options, changes))
+}
+
+/// POSTs `body` to the ES9+ `function` of the harness: the status and the body.
+fn es9_post(
+    h: &Es9Harness,
+    function: &str,
+    body: &serde_json::Value,
+) -> (hyper::StatusCode, Bytes) {
+    let request = hyper::Request::builder()
+        .method("POST")
+        .uri(format!("/gsma/rsp2/es9plus/{function}"))
+        .header("content-type", "application/json")
+        .header(crate::sgp22::ADMIN_PROTOCOL_HEADER, "gsma/rsp/v2.2.0")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap_or_else(|e| panic!("a request: {e}"));
+    let peer = Arc::new(Peer::new(SocketAddr::from(([127, 0, 0, 1], 40002)), None));
+    send(&h.runtime, &h.router, request, &peer)
+}
+
+/// A valid call's JSON answer, which must be `Executed-Success`.
+fn es9_valid(h: &Es9Harness, function: &str, body: &serde_json::Value) -> serde_json::Value {
+    let (status, bytes) = es9_post(h, function, body);
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    assert!(
+        status == 200 && json["header"]["functionExecutionStatus"]["status"] == "Executed-Success",
+        "the valid {function} of the structure-aware harness failed: {status} {json}"
+    );
+    json
+}
+
+fn b64_field(json: &serde_json::Value, name: &str) -> Vec<u8> {
+    crate::rsp::crypto::base64_decode(json[name].as_str().unwrap_or_default()).unwrap_or_default()
+}
+
+/// `valid` changed as the input says; never equal to it.
+fn changed(valid: &[u8], changes: &[u8]) -> Vec<u8> {
+    let mut out = valid.to_vec();
+    for op in changes.chunks_exact(3).take(8) {
+        let at = (usize::from(op[1]) << 8 | usize::from(op[2])) % out.len().max(1);
+        match op[0] % 3 {
+            0 if !out.is_empty() => {
+                let value = op[2] ^ op[1];
+                out[at] = if value == out[at] {
+                    value ^ 0x01
+                } else {
+                    value
+                };
+            }
+            1 if at > 0 => out.truncate(at),
+            _ => out.insert(at.min(out.len()), op[2]),
+        }
+    }
+    if out == valid {
+        match out.last_mut() {
+            Some(last) => *last ^= 0x01,
+            None => out.push(0),
+        }
+    }
+    out
+}
+
+fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) -> Option<Reached> {
+    use crate::rsp::message::{AuthenticateServerRequest, CtxParams1, PrepareDownloadRequest};
+    use crate::rsp::tlv;
+    use serde_json::json;
+    let b64 = crate::rsp::crypto::base64_encode;
+    // A fresh world with one Released order: every input starts from the same state.
+    h.app
+        .replace_world(World::new(h.app.world().scenario.clone()));
+    let matching_id = release_order(&h.runtime, &h.app);
+    let mut card = es9_card();
+    let challenge = card.transmit(&[0xBF, 0x2E, 0x00]);
+    let info1 = card.transmit(&[0xBF, 0x20, 0x00]);
+    let initiated = es9_valid(
+        h,
+        "initiateAuthentication",
+        &json!({ "smdpAddress": "localhost:6444",
+                 "euiccChallenge": b64(challenge.get(5..21)?),
+                 "euiccInfo1": b64(&info1) }),
+    );
+    let tid = initiated["transactionId"].as_str()?.to_owned();
+    let signature1 = b64_field(&initiated, "serverSignature1");
+    let authenticate = AuthenticateServerRequest::encode(
+        &b64_field(&initiated, "serverSigned1"),
+        tlv::read_tagged(&signature1, 0x5F37).ok()?.value,
+        &b64_field(&initiated, "euiccCiPKIdToBeUsed"),
+        &b64_field(&initiated, "serverCertificate"),
+        &CtxParams1::encode(Some(&matching_id), [0x35, 0x29, 0x06, 0x11]),
+    );
+    let authenticated = card.transmit(&authenticate);
+    let send_changed = |function: &'static str, field: &str, valid: &[u8], with_tid: bool| {
+        let mut body = serde_json::Map::new();
+        if with_tid {
+            body.insert("transactionId".into(), json!(tid));
+        }
+        body.insert(field.into(), json!(b64(&changed(valid, changes))));
+        let before = snapshot(&h.app);
+        let (status, bytes) = es9_post(h, function, &serde_json::Value::Object(body));
+        let reached = if status == 204 {
+            assert!(bytes.is_empty(), "204 with a body: {bytes:?}");
+            assert!(
+                snapshot(&h.app) == before,
+                "a changed installation result was applied"
+            );
+            "204".to_owned()
+        } else {
+            let json: serde_json::Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{status} {function}: not JSON ({e}): {bytes:?}"));
+            let execution = &json["header"]["functionExecutionStatus"];
+            let outcome = match execution["status"].as_str() {
+                Some("Executed-Success") if status == 200 => "Executed-Success".to_owned(),
+                Some("Failed") if status == 200 => format!(
+                    "Failed {} / {}",
+                    execution["statusCodeData"]["subjectCode"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    execution["statusCodeData"]["reasonCode"]
+                        .as_str()
+                        .unwrap_or_default()
+                ),
+                _ => {
+                    assert!(status != 200, "200 without an execution status: {json}");
+                    format!("HTTP {}", status.as_u16())
+                }
+            };
+            if outcome != "Executed-Success" {
+                assert!(
+                    snapshot(&h.app) == before,
+                    "a refused {function} changed state: {json}"
+                );
+            }
+            outcome
+        };
+        Some((function, reached))
+    };
+    if step == 0 {
+        return send_changed(
+            "authenticateClient",
+            "authenticateServerResponse",
+            &authenticated,
+            true,
+        );
+    }
+    let client = es9_valid(
+        h,
+        "authenticateClient",
+        &json!({ "transactionId": tid, "authenticateServerResponse": b64(&authenticated) }),
+    );
+    let signature2 = b64_field(&client, "smdpSignature2");
+    let prepared = card.transmit(&PrepareDownloadRequest::encode(
+        &b64_field(&client, "smdpSigned2"),
+        tlv::read_tagged(&signature2, 0x5F37).ok()?.value,
+        None,
+        &b64_field(&client, "smdpCertificate"),
+    ));
+    if step == 1 {
+        return send_changed(
+            "getBoundProfilePackage",
+            "prepareDownloadResponse",
+            &prepared,
+            true,
+        );
+    }
+    let cancel = |card: &mut crate::euicc::Euicc| {
+        let tid_bytes = crate::rsp::crypto::hex_decode(&tid).unwrap_or_default();
+        card.transmit(&tlv::constructed(
+            0xBF41,
+            &[
+                &tlv::encode(0x80, &tid_bytes),
+                &tlv::encode(0x81, &[options % 6]),
+            ],
+        ))
+    };
+    if step == 3 && options & 0x80 == 0 {
+        let cancelled = cancel(&mut card);
+        return send_changed("cancelSession", "cancelSessionResponse", &cancelled, true);
+    }
+    let bound = es9_valid(
+        h,
+        "getBoundProfilePackage",
+        &json!({ "transactionId": tid, "prepareDownloadResponse": b64(&prepared) }),
+    );
+    if step == 3 {
+        let cancelled = cancel(&mut card);
+        return send_changed("cancelSession", "cancelSessionResponse", &cancelled, true);
+    }
+    let commands =
+        crate::rsp::bpp::es10_commands(&b64_field(&bound, "boundProfilePackage")).ok()?;
+    let result = commands
+        .iter()
+        .map(|c| card.transmit(c))
+        .find(|answer| !answer.is_empty())?;
+    send_changed("handleNotification", "pendingNotification", &result, false)
+}
+
+// ---- The software eUICC: APDUs and its state file ------------------------------------------
+
+/// Any sequence of APDUs gets a status word back from the software eUICC, never a panic.
+///
+/// Input, repeated: a length byte `n`, then `n` bytes of APDU. Before them the card's ISD-R is
+/// opened on channel 1, and an APDU whose first byte is `0xE2` is sent as a STORE DATA on that
+/// channel with the rest as its data, so ES10 commands reach the card's parsers.
+///
+/// # Panics
+///
+/// When an answer has no status word: that is the finding.
+pub fn euicc_apdu(data: &[u8]) {
+    let mut card = crate::euicc::apdu::ApduCard::new(es9_card());
+    let channel = card
+        .open_channel(&crate::euicc::apdu::ISD_R_AID)
+        .unwrap_or(1);
+    let mut rest = data;
+    while let [n, tail @ ..] = rest {
+        let n = usize::from(*n).min(tail.len());
+        let (apdu, next) = tail.split_at(n);
+        rest = next;
+        let apdu = match apdu {
+            [0xE2, body @ ..] => {
+                let len = body.len().min(255);
+                [
+                    &[0x80 | channel, 0xE2, 0x91, 0x00, len as u8][..],
+                    &body[..len],
+                ]
+                .concat()
+            }
+            other => other.to_vec(),
+        };
+        let answer = card.transmit(&apdu);
+        assert!(
+            answer.len() >= 2,
+            "no status word for {apdu:02X?}: {answer:02X?}"
+        );
+    }
+}
+
+/// Any state file is refused with a reason or loaded, never a panic; one that loads is saved
+/// and loads again as the same state.
+///
+/// # Panics
+///
+/// When one of those properties does not hold: that is the finding.
+pub fn euicc_state(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut card = es9_card();
+    if card.restore_state(&text).is_ok() {
+        let saved = card.save_state();
+        let mut again = es9_card();
+        again
+            .restore_state(&saved)
+            .unwrap_or_else(|e| panic!("a saved state does not load: {e}"));
+        assert_eq!(
+            again.save_state(),
+            saved,
+            "a state changed on its way through the file"
         );
     }
 }
