@@ -492,12 +492,17 @@ fn es9_call(h: &Es9Harness, path: u8, flags: u8, body: &[u8]) {
 
 // ---- ES9+ with a real session: the message under test is the only thing changed ----------
 
-/// The message of a download the structure-aware target changes, by the input's first byte.
-pub const ES9_STEPS: [&str; 4] = [
+/// The message of a download the structure-aware target changes, by the input's first byte:
+/// the eUICC's, on its way to the SM-DP+ (ES9+), or the SM-DP+'s, on its way to the eUICC
+/// (ES10b).
+pub const ES9_STEPS: [&str; 7] = [
     "authenticateClient",
     "getBoundProfilePackage",
     "handleNotification",
     "cancelSession",
+    "ES10b.AuthenticateServer",
+    "ES10b.PrepareDownload",
+    "ES10b.LoadBoundProfilePackage",
 ];
 
 /// What one structure-aware input got: the function, and its answer in short
@@ -506,17 +511,20 @@ pub const ES9_STEPS: [&str; 4] = [
 pub type Reached = (&'static str, String);
 
 /// A download driven for real up to one function — a fresh Released order, a new session with
-/// the harness's test eUICC, every earlier message valid and signed — whose message (the
-/// eUICC's `authenticateServerResponse`, `prepareDownloadResponse`, installation result or
-/// `cancelSessionResponse`) is then changed by the input and sent. So every ES9+ parser and
-/// check gets input, past the signatures that random bytes never carry. The answer must be
-/// well-formed, and a request that is not `Executed-Success` must change no profile (for the
-/// 204 of HandleNotification: a changed installation result must never be applied).
+/// the harness's test eUICC, every earlier message valid and signed — whose message is then
+/// changed by the input and sent: the eUICC's `authenticateServerResponse`,
+/// `prepareDownloadResponse`, installation result or `cancelSessionResponse` to the SM-DP+, or
+/// the SM-DP+'s AuthenticateServer, PrepareDownload or one piece of the Bound Profile Package
+/// to the eUICC. So every ES9+ and ES10b parser and check gets input, past the signatures that
+/// random bytes never carry. The SM-DP+'s answer must be well-formed, and a request that is
+/// not `Executed-Success` must change no profile (for the 204 of HandleNotification: a changed
+/// installation result must never be applied); the eUICC must answer, and never install a
+/// changed package.
 ///
 /// Input: byte 0 picks the function ([`ES9_STEPS`]), byte 1 a CancelSession's reason and
 /// whether it comes before or after GetBoundProfilePackage; the rest, in threes, the changes:
-/// `(kind, a, b)` sets the byte at `a·256+b` (modulo the length) to a different value,
-/// truncates there, or inserts `b` there.
+/// `(kind, a, b)` flips a bit of the byte at `a·256+b` (modulo the length), sets it to a
+/// different value, truncates there, or inserts `b` there.
 ///
 /// # Panics
 ///
@@ -561,13 +569,16 @@ fn b64_field(json: &serde_json::Value, name: &str) -> Vec<u8> {
     crate::rsp::crypto::base64_decode(json[name].as_str().unwrap_or_default()).unwrap_or_default()
 }
 
-/// `valid` changed as the input says; never equal to it.
+/// `valid` changed as the input says; never equal to it. Half the changes flip one bit (what
+/// keeps a message's structure and so reaches the checks behind it), the others set a byte,
+/// truncate or insert.
 fn changed(valid: &[u8], changes: &[u8]) -> Vec<u8> {
     let mut out = valid.to_vec();
     for op in changes.chunks_exact(3).take(8) {
         let at = (usize::from(op[1]) << 8 | usize::from(op[2])) % out.len().max(1);
-        match op[0] % 3 {
-            0 if !out.is_empty() => {
+        match op[0] % 6 {
+            0..=2 if !out.is_empty() => out[at] ^= 1 << (op[0] % 8),
+            3 if !out.is_empty() => {
                 let value = op[2] ^ op[1];
                 out[at] = if value == out[at] {
                     value ^ 0x01
@@ -575,7 +586,7 @@ fn changed(valid: &[u8], changes: &[u8]) -> Vec<u8> {
                     value
                 };
             }
-            1 if at > 0 => out.truncate(at),
+            4 if at > 0 => out.truncate(at),
             _ => out.insert(at.min(out.len()), op[2]),
         }
     }
@@ -670,18 +681,51 @@ fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) ->
             true,
         );
     }
+    if step == 4 {
+        let answer = card.transmit(&changed(&authenticate, changes));
+        use crate::rsp::message::AuthenticateServerResponse as R;
+        let outcome = match R::parse(&answer) {
+            Ok(R::Ok { .. }) => "authenticateResponseOk".to_owned(),
+            Ok(R::Error { code, .. }) => format!("authenticateErrorCode {code}"),
+            // The change made it another function, or none (the APDU layer then answers a
+            // status word alone).
+            Err(_) if answer.is_empty() => "no ES10 answer (no such function)".to_owned(),
+            Err(_) => match tlv::read_header(&answer) {
+                Ok((tag, _, _)) if tag != 0xBF38 => "another function's answer".to_owned(),
+                _ => panic!("ES10b.AuthenticateServer answered what it cannot: {answer:02X?}"),
+            },
+        };
+        return Some((ES9_STEPS[4], outcome));
+    }
     let client = es9_valid(
         h,
         "authenticateClient",
         &json!({ "transactionId": tid, "authenticateServerResponse": b64(&authenticated) }),
     );
     let signature2 = b64_field(&client, "smdpSignature2");
-    let prepared = card.transmit(&PrepareDownloadRequest::encode(
+    let prepare = PrepareDownloadRequest::encode(
         &b64_field(&client, "smdpSigned2"),
         tlv::read_tagged(&signature2, 0x5F37).ok()?.value,
         None,
         &b64_field(&client, "smdpCertificate"),
-    ));
+    );
+    if step == 5 {
+        let answer = card.transmit(&changed(&prepare, changes));
+        use crate::rsp::message::PrepareDownloadResponse as R;
+        let outcome = match R::parse(&answer) {
+            Ok(R::Ok { .. }) => "downloadResponseOk".to_owned(),
+            Ok(R::Error { code, .. }) => format!("downloadErrorCode {code}"),
+            // The change made it another function, or none (the APDU layer then answers a
+            // status word alone).
+            Err(_) if answer.is_empty() => "no ES10 answer (no such function)".to_owned(),
+            Err(_) => match tlv::read_header(&answer) {
+                Ok((tag, _, _)) if tag != 0xBF21 => "another function's answer".to_owned(),
+                _ => panic!("ES10b.PrepareDownload answered what it cannot: {answer:02X?}"),
+            },
+        };
+        return Some((ES9_STEPS[5], outcome));
+    }
+    let prepared = card.transmit(&prepare);
     if step == 1 {
         return send_changed(
             "getBoundProfilePackage",
@@ -713,8 +757,32 @@ fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) ->
         let cancelled = cancel(&mut card);
         return send_changed("cancelSession", "cancelSessionResponse", &cancelled, true);
     }
-    let commands =
+    let mut commands =
         crate::rsp::bpp::es10_commands(&b64_field(&bound, "boundProfilePackage")).ok()?;
+    if step == 6 {
+        // One piece of the package changed on its way to the card: never installed.
+        let at = usize::from(options) % commands.len();
+        commands[at] = changed(&commands[at], changes);
+        let result = commands
+            .iter()
+            .map(|c| card.transmit(c))
+            .find(|answer| !answer.is_empty());
+        use crate::rsp::message::{FinalResult, PendingNotification as P};
+        let outcome = match result.as_deref().map(P::parse) {
+            None => "no result (the card waits for more)".to_owned(),
+            Some(Ok(P::InstallationResult(pir))) => match pir.result {
+                FinalResult::Success { .. } => {
+                    panic!("a package changed at piece {at} was installed")
+                }
+                FinalResult::Error {
+                    bpp_command_id,
+                    error_reason,
+                } => format!("errorResult {bpp_command_id}/{error_reason}"),
+            },
+            Some(_) => panic!("not an installation result: {result:02X?}"),
+        };
+        return Some((ES9_STEPS[6], outcome));
+    }
     let result = commands
         .iter()
         .map(|c| card.transmit(c))

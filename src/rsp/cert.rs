@@ -139,6 +139,45 @@ impl std::fmt::Debug for Certificate {
 /// DER of the named curve P-256 (`1.2.840.10045.3.1.7`), the parameters of its key.
 const P256: &str = "1.2.840.10045.3.1.7";
 
+/// `AlgorithmIdentifier { ecdsa-with-SHA256 }` (RFC 5758 §3.2: no parameters), as DER: the
+/// only signature algorithm of SGP.22's certificates (§4.5.2).
+const ECDSA_WITH_SHA256: [u8; 12] = [
+    0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02,
+];
+
+/// Checks what the signature does not cover: the outer `signatureAlgorithm` is
+/// ecdsa-with-SHA256 exactly and the same as the signed `tbsCertificate.signature` (RFC 5280
+/// §4.1.1.2), and the signature BIT STRING has no unused bits. A verifier that skips this
+/// accepts a certificate changed in those bytes.
+fn check_envelope(der: &[u8]) -> Result<(), CertError> {
+    let bad = |what: &str| CertError::Unreadable(what.to_owned());
+    let outer = super::tlv::read_exact(der).map_err(|e| bad(&e.to_string()))?;
+    let parts = outer.children().map_err(|e| bad(&e.to_string()))?;
+    let [tbs, algorithm, signature] = parts[..] else {
+        return Err(bad("not tbsCertificate, signatureAlgorithm, signature"));
+    };
+    if algorithm.raw != ECDSA_WITH_SHA256 {
+        return Err(bad("the signatureAlgorithm is not ecdsa-with-SHA256"));
+    }
+    let fields = tbs.children().map_err(|e| bad(&e.to_string()))?;
+    // version [0] EXPLICIT is there in every v3 certificate; the signature field follows the
+    // serial number.
+    let inner = if fields.first().is_some_and(|f| f.tag == 0xA0) {
+        fields.get(2)
+    } else {
+        fields.get(1)
+    };
+    if inner.map(|f| f.raw) != Some(&ECDSA_WITH_SHA256[..]) {
+        return Err(bad(
+            "the signed signature algorithm is not the signatureAlgorithm (ecdsa-with-SHA256)",
+        ));
+    }
+    if signature.tag != 0x03 || signature.value.first() != Some(&0) {
+        return Err(bad("the signature is not a BIT STRING without unused bits"));
+    }
+    Ok(())
+}
+
 impl Certificate {
     /// Parses `der`: a certificate with an ECDSA P-256 key, whatever its role.
     pub fn parse(der: &[u8]) -> Result<Self, CertError> {
@@ -150,6 +189,7 @@ impl Certificate {
                 rest.len()
             )));
         }
+        check_envelope(der)?;
         let spki = cert.public_key();
         let curve = spki
             .algorithm
@@ -488,4 +528,44 @@ pub enum ServerCertError {
     /// Otherwise invalid (`invalidCertificate`).
     #[error("{0}")]
     Invalid(CertError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+
+    /// What the signature does not cover is checked: the outer signatureAlgorithm (found by
+    /// the structure-aware ES9+ fuzz target, which had a changed tag of it accepted) and the
+    /// BIT STRING's unused-bits count.
+    #[test]
+    fn bytes_outside_the_signature_are_checked() {
+        let der = certificate();
+        Certificate::parse(&der).unwrap();
+        let outer = der
+            .windows(ECDSA_WITH_SHA256.len())
+            .rposition(|w| w == ECDSA_WITH_SHA256)
+            .unwrap();
+        for (at, value) in [
+            (outer + 2, 0x86),  // the OID's tag
+            (outer + 11, 0x03), // ecdsa-with-SHA384
+            (outer + 14, 0x01), // one unused bit in the signature
+        ] {
+            let mut changed = der.clone();
+            changed[at] = value;
+            assert!(
+                matches!(Certificate::parse(&changed), Err(CertError::Unreadable(_))),
+                "byte {at} = {value:#04X} accepted"
+            );
+        }
+    }
 }
