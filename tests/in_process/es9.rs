@@ -1224,3 +1224,42 @@ async fn anonymous_sessions_are_bounded_per_address() {
     t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
         .await;
 }
+
+/// `POST /admin/reset` means a clean instance for ES9+ too: the sessions of the old world are
+/// dropped, so a client address that had its share of anonymous sessions may start new ones
+/// at once, and a transactionId of before the reset is unknown (`8.10.1 / 3.9`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_drops_the_es9_sessions() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let dir = TempDir::new("es9-reset");
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(&file, es9_scenario(&receiver.http_url(), "")).unwrap();
+    let scenario = smdpp_mock::Scenario::load(&file).unwrap();
+    let t = TestServer::configured(scenario, dir, |c| c.es9_sessions_per_address = 2).await;
+    let address = t.mock.smdp_address();
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let mut before = Vec::new();
+    for _ in 0..2 {
+        let answer = initiate_authentication(&mut lpa, &address, &address)
+            .await
+            .unwrap();
+        before.push(answer["transactionId"].as_str().unwrap().to_owned());
+    }
+    assert!(matches!(
+        initiate_authentication(&mut lpa, &address, &address).await,
+        Err(LpaError::Http { status: 503, .. })
+    ));
+    assert_eq!(t.admin().post("/admin/reset", json!({})).await.status, 200);
+    initiate_authentication(&mut lpa, &address, &address)
+        .await
+        .unwrap();
+    let refused = lpa
+        .call(
+            &address,
+            "authenticateClient",
+            json!({ "transactionId": before[0], "authenticateServerResponse": "AA==" }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status_code().unwrap(), "8.10.1 / 3.9");
+}
