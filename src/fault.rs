@@ -1,5 +1,6 @@
-//! Fault injection at run time: which scenario fault rule fires for an ES2+ call or a
-//! notification. Rules know status codes, not the ES2+ error type: the engine builds its answer.
+//! Fault injection at run time: which scenario fault rule fires for an ES2+ call, an ES9+ call
+//! or a notification. Rules know status codes, not the engines' error types: each engine builds
+//! its answer.
 //!
 //! Rules are tried in order; the first whose matchers all hold, whose probability draw passes
 //! and whose `times` budget is not spent fires. Draws come from SplitMix64 over a per-rule

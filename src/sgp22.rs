@@ -1,5 +1,5 @@
-//! Names and numbers defined by SGP.22 that every layer shares: the ES2+ functions and the
-//! subject/reason status codes (§5.2.6).
+//! Names and numbers defined by SGP.22 that every layer shares: the ES2+ and ES9+ functions and
+//! the subject/reason status codes (§5.2.6).
 
 use std::fmt;
 

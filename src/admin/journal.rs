@@ -1,4 +1,4 @@
-//! What happened: the journal of ES2+ calls, the notification delivery log, and long-polls on
+//! What happened: the journal of ES2+ and ES9+ calls, the notification delivery log, and long-polls on
 //! them and on profile states.
 
 use std::collections::HashMap;

@@ -104,7 +104,7 @@ pub struct AppState {
     pub counters: Arc<Counters>,
     /// The notification dispatcher (it outlives scenario reloads).
     pub notifier: Notifier,
-    /// The bounded journal of ES2+ calls.
+    /// The bounded journal of ES2+ and ES9+ calls.
     pub journal: Arc<Journal>,
     /// Labelled counters for `/metrics`.
     pub metrics: Arc<Metrics>,

@@ -327,7 +327,7 @@ impl Es2 {
 }
 
 /// What the journal, the metrics and the conformance report learn about one call while it is
-/// handled; written once, by [`Record::commit`].
+/// handled; written once, by [`Record::write`].
 struct Record {
     function: Function,
     certificate_subject: Option<Arc<str>>,

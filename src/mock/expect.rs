@@ -173,7 +173,7 @@ pub(super) fn report(
     for f in failures {
         let _ = writeln!(out, "  - {f}");
     }
-    let _ = writeln!(out, "ES2+ calls received ({}):", journal.len());
+    let _ = writeln!(out, "calls received, ES2+ and ES9+ ({}):", journal.len());
     if journal.len() > LISTED {
         let _ = writeln!(out, "  … {} older calls not shown", journal.len() - LISTED);
     }

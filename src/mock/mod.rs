@@ -362,7 +362,7 @@ impl MockSmdp {
         all
     }
 
-    /// The journal of ES2+ calls, oldest first.
+    /// The journal of ES2+ and ES9+ calls, oldest first.
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.app()
             .journal

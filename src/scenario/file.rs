@@ -41,7 +41,8 @@ pub(crate) struct ScenarioFile {
     #[serde(default)]
     #[schemars(with = "Vec<DeviceRule>")]
     pub devices: Vec<Spanned<DeviceRule>>,
-    /// Fault injection on ES2+ calls; the first matching rule that still has budget fires.
+    /// Fault injection on ES2+ and ES9+ calls and on notifications; the first matching rule
+    /// that still has budget fires.
     #[serde(default)]
     #[schemars(with = "Vec<FaultRule>")]
     pub faults: Vec<Spanned<FaultRule>>,

@@ -5,20 +5,20 @@
 mod common;
 
 mod admin;
-mod admin_nits;
+mod admin_readability;
 mod architecture;
 mod bad_input;
+mod client_bounds;
 mod conformance;
 mod conformance_report;
 mod device;
+mod download_order_rules;
 mod early_answers;
 mod es2_functions;
 mod es9;
 mod euicc_checks;
 mod faults;
-mod fidelity;
 mod fuzz_bodies;
-mod hardening;
 mod hostile_input;
 mod library;
 mod lifecycle;
