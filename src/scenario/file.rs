@@ -509,8 +509,8 @@ pub(crate) struct FaultMatch {
     #[schemars(with = "Option<String>")]
     pub operator: Option<Spanned<String>>,
     /// For `target: notification`: the notification point.
-    #[schemars(with = "Option<PointName>")]
-    pub notification_point: Option<Spanned<PointName>>,
+    #[schemars(with = "Option<crate::profile::machine::NotificationPoint>")]
+    pub notification_point: Option<Spanned<crate::profile::machine::NotificationPoint>>,
 }
 
 /// What a fault rule acts on.
@@ -526,27 +526,7 @@ pub enum FaultTarget {
     Es9,
 }
 
-/// Notification points by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum PointName {
-    /// Point 1.
-    EligibilityAndRetryLimit,
-    /// Point 2.
-    ConfirmationFailure,
-    /// Point 3.
-    BppDownload,
-    /// Point 4.
-    BppInstallation,
-    /// The local enable event.
-    LocalEnable,
-    /// The local disable event.
-    LocalDisable,
-    /// The local delete event.
-    LocalDelete,
-}
-
-/// A fault: what to do with matching ES2+ calls, how often.
+/// A fault: what to do with matching ES2+ or ES9+ calls or notifications, how often.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct FaultRule {

@@ -139,7 +139,9 @@ pub enum LocalOperation {
 }
 
 /// The step of the download a notification reports (SGP.22 Table 32a), plus the local events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Scenarios name them in kebab case (`bpp-download`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum NotificationPoint {
     /// 1: eligibility and retry limit check.
     EligibilityAndRetryLimit,

@@ -3,26 +3,11 @@
 use std::collections::HashMap;
 
 use crate::ids::{Eid, Iccid, IccidKey};
-use crate::profile::machine::NotificationPoint;
-use crate::scenario::file::{self};
 use crate::scenario::load::Loaded;
 use crate::scenario::{FaultSpec, FaultTarget, Operator, ProfileType};
 use crate::sgp22::{status_code_by_name, Es9Function, Function};
 
 use super::Checker;
-
-fn point_of(name: file::PointName) -> NotificationPoint {
-    use file::PointName as P;
-    match name {
-        P::EligibilityAndRetryLimit => NotificationPoint::EligibilityAndRetryLimit,
-        P::ConfirmationFailure => NotificationPoint::ConfirmationFailure,
-        P::BppDownload => NotificationPoint::BppDownload,
-        P::BppInstallation => NotificationPoint::BppInstallation,
-        P::LocalEnable => NotificationPoint::LocalEnable,
-        P::LocalDisable => NotificationPoint::LocalDisable,
-        P::LocalDelete => NotificationPoint::LocalDelete,
-    }
-}
 
 impl Checker<'_> {
     pub(super) fn faults(
@@ -234,7 +219,7 @@ impl Checker<'_> {
                     out.push(FaultSpec {
                         name,
                         target: r.target,
-                        point: m.notification_point.as_ref().map(|p| point_of(p.value)),
+                        point: m.notification_point.as_ref().map(|p| p.value),
                         drop: r.drop,
                         duplicate: r.duplicate,
                         function,
