@@ -14,6 +14,48 @@ fn invalid(text: impl Into<String>) -> TlvError {
     TlvError::Invalid(text.into())
 }
 
+/// A signed data object and its signature (`5F37`) among the children of `parent`, as SGP.22
+/// pairs them (serverSigned1, euiccSigned1, smdpSigned2, euiccSigned2, euiccCancelSessionSigned,
+/// an installation result's data, a notification's tbs): the signed part as received, which
+/// the signature covers, and the signature's value.
+fn signed_part<'a>(parent: &Tlv<'a>, signed_tag: u32) -> Result<(Tlv<'a>, &'a [u8]), TlvError> {
+    Ok((parent.required(signed_tag)?, parent.required(0x5F37)?.value))
+}
+
+/// The certificates (`30` SEQUENCEs) among the children of `parent`, other than `signed`.
+fn certificates<'a>(parent: &Tlv<'a>, signed: &Tlv<'a>) -> Result<Vec<Tlv<'a>>, TlvError> {
+    Ok(parent
+        .children()?
+        .into_iter()
+        .filter(|c| c.tag == 0x30 && !std::ptr::eq(c.raw, signed.raw))
+        .collect())
+}
+
+/// The eUICC's and the EUM's certificates, the two that follow a signed part from the eUICC.
+fn euicc_and_eum<'a>(
+    parent: &Tlv<'a>,
+    signed: &Tlv<'a>,
+    what: &str,
+) -> Result<(&'a [u8], &'a [u8]), TlvError> {
+    match certificates(parent, signed)?[..] {
+        [euicc, eum] => Ok((euicc.raw, eum.raw)),
+        _ => Err(invalid(format!(
+            "{what} needs the eUICC and EUM certificates"
+        ))),
+    }
+}
+
+/// The one certificate that follows a signed part from the SM-DP+.
+fn server_certificate<'a>(parent: &Tlv<'a>, signed: &Tlv<'a>) -> Result<&'a [u8], TlvError> {
+    certificates(parent, signed)?
+        .first()
+        .map(|c| c.raw)
+        .ok_or(TlvError::Missing {
+            parent: parent.tag,
+            missing: 0x30,
+        })
+}
+
 /// An ICCID as the 10 bytes of `Iccid ::= [APPLICATION 26] OCTET STRING`: BCD with the nibbles
 /// of each byte swapped, padded with `F` (EF-ICCID coding).
 pub fn iccid_bytes(iccid: &Iccid) -> [u8; 10] {
@@ -189,24 +231,12 @@ impl<'a> AuthenticateServerRequest<'a> {
     /// Reads a `BF38` request.
     pub fn parse(raw: &'a [u8]) -> Result<Self, TlvError> {
         let t = tlv::read_tagged(raw, 0xBF38)?;
-        let parts = t.children()?;
-        let signed = parts.first().copied().ok_or(TlvError::Missing {
-            parent: 0xBF38,
-            missing: 0x30,
-        })?;
-        let cert = parts
-            .iter()
-            .skip(1)
-            .find(|p| p.tag == 0x30)
-            .ok_or(TlvError::Missing {
-                parent: 0xBF38,
-                missing: 0x30,
-            })?;
+        let (signed, signature) = signed_part(&t, 0x30)?;
         Ok(AuthenticateServerRequest {
             server_signed1: ServerSigned1::parse(signed)?,
-            server_signature1: t.required(0x5F37)?.value,
+            server_signature1: signature,
             ci_to_be_used: t.required(0x04)?.value,
-            server_certificate: cert.raw,
+            server_certificate: server_certificate(&t, &signed)?,
             ctx_params1: t.required(0xA0)?.raw,
         })
     }
@@ -346,22 +376,13 @@ impl<'a> AuthenticateServerResponse<'a> {
         let inner = tlv::read_exact(t.value)?;
         match inner.tag {
             0xA0 => {
-                let parts = inner.children()?;
-                let signed = parts.first().copied().ok_or(TlvError::Missing {
-                    parent: 0xA0,
-                    missing: 0x30,
-                })?;
-                let certs: Vec<&Tlv<'_>> = parts.iter().skip(1).filter(|p| p.tag == 0x30).collect();
-                let [euicc, eum] = certs[..] else {
-                    return Err(invalid(
-                        "AuthenticateResponseOk needs the eUICC and EUM certificates",
-                    ));
-                };
+                let (signed, signature) = signed_part(&inner, 0x30)?;
+                let (euicc, eum) = euicc_and_eum(&inner, &signed, "AuthenticateResponseOk")?;
                 Ok(AuthenticateServerResponse::Ok {
                     euicc_signed1: EuiccSigned1::parse(signed)?,
-                    signature: inner.required(0x5F37)?.value,
-                    euicc_certificate: euicc.raw,
-                    eum_certificate: eum.raw,
+                    signature,
+                    euicc_certificate: euicc,
+                    eum_certificate: eum,
                 })
             }
             0xA1 => Ok(AuthenticateServerResponse::Error {
@@ -534,24 +555,12 @@ impl<'a> PrepareDownloadRequest<'a> {
     /// Reads one.
     pub fn parse(raw: &'a [u8]) -> Result<Self, TlvError> {
         let t = tlv::read_tagged(raw, 0xBF21)?;
-        let parts = t.children()?;
-        let signed = parts.first().copied().ok_or(TlvError::Missing {
-            parent: 0xBF21,
-            missing: 0x30,
-        })?;
-        let cert = parts
-            .iter()
-            .skip(1)
-            .find(|p| p.tag == 0x30)
-            .ok_or(TlvError::Missing {
-                parent: 0xBF21,
-                missing: 0x30,
-            })?;
+        let (signed, signature) = signed_part(&t, 0x30)?;
         Ok(PrepareDownloadRequest {
             smdp_signed2: SmdpSigned2::parse(signed)?,
-            smdp_signature2: t.required(0x5F37)?.value,
+            smdp_signature2: signature,
             hash_cc: t.child(0x04)?.map(|h| h.value),
-            smdp_certificate: cert.raw,
+            smdp_certificate: server_certificate(&t, &signed)?,
         })
     }
 
@@ -612,7 +621,7 @@ impl<'a> PrepareDownloadResponse<'a> {
         let inner = tlv::read_exact(t.value)?;
         match inner.tag {
             0xA0 => {
-                let signed = inner.required(0x30)?;
+                let (signed, signature) = signed_part(&inner, 0x30)?;
                 Ok(PrepareDownloadResponse::Ok {
                     euicc_signed2: EuiccSigned2 {
                         raw: signed.raw,
@@ -620,7 +629,7 @@ impl<'a> PrepareDownloadResponse<'a> {
                         euicc_otpk: signed.required(0x5F49)?,
                         hash_cc: signed.child(0x04)?.map(|h| h.value),
                     },
-                    signature: inner.required(0x5F37)?.value,
+                    signature,
                 })
             }
             0xA1 => Ok(PrepareDownloadResponse::Error {
@@ -864,7 +873,7 @@ impl<'a> ProfileInstallationResult<'a> {
     }
 
     fn parse_tlv(t: Tlv<'a>) -> Result<Self, TlvError> {
-        let data = t.required(0xBF27)?;
+        let (data, signature) = signed_part(&t, 0xBF27)?;
         let final_result = data.required(0xA2)?;
         let inner = tlv::read_exact(final_result.value)?;
         let result = match inner.tag {
@@ -892,7 +901,7 @@ impl<'a> ProfileInstallationResult<'a> {
             smdp_oid: data.child(0x06)?.map(|oid| oid.value),
             result,
             final_result_raw: final_result.raw,
-            signature: t.required(0x5F37)?.value,
+            signature,
         })
     }
 
@@ -956,23 +965,14 @@ pub struct OtherSignedNotification<'a> {
 
 impl<'a> OtherSignedNotification<'a> {
     fn parse_tlv(t: Tlv<'a>) -> Result<Self, TlvError> {
-        let tbs = t.required(0xBF2F)?;
-        let certs: Vec<Tlv<'a>> = t
-            .children()?
-            .into_iter()
-            .filter(|c| c.tag == 0x30)
-            .collect();
-        let [euicc, eum] = certs[..] else {
-            return Err(invalid(
-                "OtherSignedNotification needs the eUICC and EUM certificates",
-            ));
-        };
+        let (tbs, signature) = signed_part(&t, 0xBF2F)?;
+        let (euicc, eum) = euicc_and_eum(&t, &tbs, "OtherSignedNotification")?;
         Ok(OtherSignedNotification {
             tbs_raw: tbs.raw,
             metadata: NotificationMetadata::parse(tbs)?,
-            signature: t.required(0x5F37)?.value,
-            euicc_certificate: euicc.raw,
-            eum_certificate: eum.raw,
+            signature,
+            euicc_certificate: euicc,
+            eum_certificate: eum,
         })
     }
 
@@ -1052,13 +1052,13 @@ impl<'a> CancelSessionResponse<'a> {
         let inner = tlv::read_exact(t.value)?;
         match inner.tag {
             0xA0 => {
-                let signed = inner.required(0x30)?;
+                let (signed, signature) = signed_part(&inner, 0x30)?;
                 Ok(CancelSessionResponse::Ok {
                     signed_raw: signed.raw,
                     transaction_id: signed.required(0x80)?.value,
                     smdp_oid: signed.required(0x81)?.value,
                     reason: signed.required(0x82)?.uint()?,
-                    signature: inner.required(0x5F37)?.value,
+                    signature,
                 })
             }
             0x81 => Ok(CancelSessionResponse::Error(inner.uint()?)),
