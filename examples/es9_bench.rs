@@ -122,22 +122,7 @@ async fn download_loop(
         if !downloaded.installed {
             bail!("not installed: {}", downloaded.iccid);
         }
-        // Room on the card for the next one. Its delete notification is dropped rather than
-        // sent: what is measured is downloads.
-        lpa.delete(&downloaded.iccid);
-        let pending: Vec<u64> = lpa
-            .euicc()
-            .notifications()
-            .iter()
-            .map(|n| n.metadata.seq)
-            .collect();
-        for seq in pending {
-            use smdpp_mock::rsp::tlv;
-            lpa.euicc_mut().transmit(&tlv::encode(
-                0xBF30,
-                &tlv::encode(0x80, &tlv::uint_value(seq)),
-            ));
-        }
+        support::make_room(&mut lpa, &downloaded.iccid);
         done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

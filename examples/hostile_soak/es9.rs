@@ -134,10 +134,39 @@ fn count(tally: &Tally, answer: &Result<(u16, String)>) {
     }
 }
 
-/// Anonymous InitiateAuthentication calls from `source`, back to back, 100 per connection, each
-/// with the largest fields a session is made of: an `euiccInfo1` naming 200 CI key identifiers
-/// (the trusted one last) and the longest accepted address form (`localhost.:<port>`). None goes
-/// on to AuthenticateClient: every one leaves an anonymous session behind.
+/// Calls of `function` from `source`, back to back, 100 per connection, each with the body
+/// `body` makes; a connection that fails is replaced.
+async fn call_loop(
+    target: &Target,
+    source: IpAddr,
+    function: &str,
+    mut body: impl FnMut() -> Value,
+    stop: &AtomicBool,
+    tally: &Tally,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut send) = target.connect(source).await else {
+            Tally::bump(&tally.transport_errors);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        for _ in 0..100 {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let answer = post(&mut send, target, function, &body()).await;
+            count(tally, &answer);
+            if answer.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Anonymous InitiateAuthentication calls from `source`, each with the largest fields a session
+/// is made of: an `euiccInfo1` naming 200 CI key identifiers (the trusted one last) and the
+/// longest accepted address form (`localhost.:<port>`). None goes on to AuthenticateClient:
+/// every one leaves an anonymous session behind.
 pub(crate) async fn initiate_flood(
     target: Target,
     source: IpAddr,
@@ -149,28 +178,22 @@ pub(crate) async fn initiate_flood(
     ids.push(&target.ci_ski);
     let info1 = crypto::base64_encode(&EuiccInfo1::encode([2, 2, 0], &ids, &ids));
     let address = target.address.replacen(':', ".:", 1);
-    while !stop.load(Ordering::Relaxed) {
-        let Ok(mut send) = target.connect(source).await else {
-            Tally::bump(&tally.transport_errors);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        for _ in 0..100 {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let body = json!({
-                "euiccChallenge": crypto::base64_encode(&crypto::random::<16>()),
-                "euiccInfo1": info1,
-                "smdpAddress": address,
-            });
-            let answer = post(&mut send, &target, "initiateAuthentication", &body).await;
-            count(&tally, &answer);
-            if answer.is_err() {
-                break;
-            }
-        }
-    }
+    let body = || {
+        json!({
+            "euiccChallenge": crypto::base64_encode(&crypto::random::<16>()),
+            "euiccInfo1": info1,
+            "smdpAddress": address,
+        })
+    };
+    call_loop(
+        &target,
+        source,
+        "initiateAuthentication",
+        body,
+        &stop,
+        &tally,
+    )
+    .await;
 }
 
 /// AuthenticateClient with garbage from `source`: unknown transactionIds, a random
@@ -182,31 +205,17 @@ pub(crate) async fn garbage_authenticate(
     tally: Arc<Tally>,
 ) {
     let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let Ok(mut send) = target.connect(source).await else {
-            Tally::bump(&tally.transport_errors);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        for _ in 0..100 {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            n += 1;
-            let garbage: Vec<u8> = (0..30 * 1024u32)
-                .map(|i| (i as u64).wrapping_mul(n | 1) as u8)
-                .collect();
-            let body = json!({
-                "transactionId": crypto::hex_upper(&crypto::random::<16>()),
-                "authenticateServerResponse": crypto::base64_encode(&garbage),
-            });
-            let answer = post(&mut send, &target, "authenticateClient", &body).await;
-            count(&tally, &answer);
-            if answer.is_err() {
-                break;
-            }
-        }
-    }
+    let body = || {
+        n += 1;
+        let garbage: Vec<u8> = (0..30 * 1024u32)
+            .map(|i| (i as u64).wrapping_mul(n | 1) as u8)
+            .collect();
+        json!({
+            "transactionId": crypto::hex_upper(&crypto::random::<16>()),
+            "authenticateServerResponse": crypto::base64_encode(&garbage),
+        })
+    };
+    call_loop(&target, source, "authenticateClient", body, &stop, &tally).await;
 }
 
 /// `n` connections from `source` that send nothing (idle) or one byte of a TLS record a second
@@ -315,20 +324,7 @@ pub(crate) async fn downloads(
         {
             Ok(d) if d.installed => {
                 results.latencies.lock().unwrap().push(started.elapsed());
-                lpa.delete(&d.iccid);
-                let pending: Vec<u64> = lpa
-                    .euicc()
-                    .notifications()
-                    .iter()
-                    .map(|n| n.metadata.seq)
-                    .collect();
-                for seq in pending {
-                    use smdpp_mock::rsp::tlv;
-                    lpa.euicc_mut().transmit(&tlv::encode(
-                        0xBF30,
-                        &tlv::encode(0x80, &tlv::uint_value(seq)),
-                    ));
-                }
+                crate::support::make_room(&mut lpa, &d.iccid);
             }
             Ok(d) => results
                 .failures

@@ -130,3 +130,22 @@ pub(crate) fn operator_tls(
             .with_client_auth_cert(chain, key)?,
     )
 }
+
+/// Room on the card for the next download: the profile `iccid` deleted, and the card's pending
+/// notifications dropped rather than sent (what the examples measure is downloads).
+pub(crate) fn make_room(lpa: &mut smdpp_mock::lpa::Lpa, iccid: &smdpp_mock::ids::Iccid) {
+    use smdpp_mock::rsp::tlv;
+    lpa.delete(iccid);
+    let pending: Vec<u64> = lpa
+        .euicc()
+        .notifications()
+        .iter()
+        .map(|n| n.metadata.seq)
+        .collect();
+    for seq in pending {
+        lpa.euicc_mut().transmit(&tlv::encode(
+            0xBF30,
+            &tlv::encode(0x80, &tlv::uint_value(seq)),
+        ));
+    }
+}

@@ -374,27 +374,10 @@ fn es9_start_session(h: &Es9Harness) -> String {
         "euiccChallenge": crate::rsp::crypto::base64_encode(&[7; 16]),
         "euiccInfo1": crate::rsp::crypto::base64_encode(&h.euicc_info1),
     });
-    let request = hyper::Request::builder()
-        .method("POST")
-        .uri(ES9_PATHS[0])
-        .header("content-type", "application/json")
-        .header(crate::sgp22::ADMIN_PROTOCOL_HEADER, "gsma/rsp/v2.2.0")
-        .body(Full::new(Bytes::from(body.to_string())));
-    let Ok(request) = request else {
-        return String::new();
-    };
-    let peer = Arc::new(Peer::new(SocketAddr::from(([127, 0, 0, 1], 40001)), None));
-    let (_, bytes) = send(&h.runtime, &h.router, request, &peer);
-    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let tid = json["transactionId"]
+    es9_valid(h, "initiateAuthentication", &body)["transactionId"]
         .as_str()
         .unwrap_or_default()
-        .to_owned();
-    assert!(
-        !tid.is_empty(),
-        "a valid InitiateAuthentication failed: {json}"
-    );
-    tid
+        .to_owned()
 }
 
 /// The ES9+ functions the first input byte picks from, and a path that is none.

@@ -682,6 +682,21 @@ pub async fn es9_started(smdp_extra: &str) -> (TestServer, receiver::Receiver) {
     (t, receiver)
 }
 
+/// [`es9_started`] with `adjust` applied to the server's configuration (limits, capacities).
+pub async fn es9_configured(
+    adjust: impl FnOnce(&mut ServerConfig) + Send + 'static,
+) -> (TestServer, receiver::Receiver) {
+    let receiver = receiver::Receiver::plain(Arc::new(|_| 204)).await;
+    let dir = TempDir::new("es9");
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(&file, es9_scenario(&receiver.http_url(), "")).unwrap();
+    let scenario = Scenario::load(&file).unwrap();
+    (
+        TestServer::configured(scenario, dir, adjust).await,
+        receiver,
+    )
+}
+
 /// An order released through ES2+ (as [`release_standard`] without an EID): its ICCID and its
 /// Activation Code.
 pub async fn released(t: &TestServer, extra: Value) -> (String, String) {

@@ -18,7 +18,7 @@ use smdpp_mock::profile::ProfileState;
 
 use crate::common::receiver::{points, Received, Receiver};
 use crate::common::*;
-use crate::Needed;
+use crate::{find_python, Needed};
 
 /// An EID inside the mock EUM's name constraint (`89049032…`); the checker issues its own
 /// eUICC certificate for it with the EUM's key.
@@ -28,28 +28,14 @@ fn checker_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/checker/es9_checker.py")
 }
 
-/// `python3` when it has `cryptography` and `asn1tools`.
-fn find_python() -> Result<PathBuf, String> {
-    let python = PathBuf::from(std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into()));
-    match Command::new(&python)
-        .args(["-c", "import cryptography, asn1tools"])
-        .output()
-    {
-        Ok(out) if out.status.success() => Ok(python),
-        _ => Err(format!(
-            "{} with the `cryptography` and `asn1tools` packages is missing, so the mock's ES9+ \
-             was NOT checked against the independent Python eUICC. Install them with `python3 \
-             -m pip install cryptography asn1tools` ($PYTHON names another interpreter)",
-            python.display()
-        )),
-    }
-}
-
 /// The checker tests, ignored without Python's `cryptography` and `asn1tools`.
 pub(crate) fn tests() -> (Needed, Vec<Trial>) {
     let needed = Needed::new(
         "needs python3 asn1tools",
-        find_python(),
+        find_python(
+            "cryptography asn1tools",
+            "the mock's ES9+ against the independent Python eUICC",
+        ),
         "SMDPP_REQUIRE_CHECKER",
     );
     let trials = vec![

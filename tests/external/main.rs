@@ -91,6 +91,28 @@ impl Needed {
     }
 }
 
+/// `python3` (or `$PYTHON`) when it can import every one of `packages` (`"cryptography
+/// asn1tools"`); otherwise why not, saying what was `not_checked` and how to install them.
+pub(crate) fn find_python(packages: &str, not_checked: &str) -> Result<PathBuf, String> {
+    let python = PathBuf::from(std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into()));
+    let imports = format!(
+        "import {}",
+        packages.split_whitespace().collect::<Vec<_>>().join(", ")
+    );
+    match std::process::Command::new(&python)
+        .args(["-c", &imports])
+        .output()
+    {
+        Ok(out) if out.status.success() => Ok(python),
+        _ => Err(format!(
+            "{} with the Python packages {packages} is missing, so {not_checked} was NOT \
+             checked. Install them with `python3 -m pip install {packages}` ($PYTHON names \
+             another interpreter)",
+            python.display()
+        )),
+    }
+}
+
 /// Runs a test body on a two-worker runtime, as `#[tokio::test(flavor = "multi_thread")]` does.
 fn run(body: impl Future<Output = ()>) {
     tokio::runtime::Builder::new_multi_thread()

@@ -15,34 +15,20 @@ use libtest_mimic::Trial;
 use smdpp_mock::rsp::crypto::{self, derive_session_keys, OneTimeKey, SigningKey};
 use smdpp_mock::rsp::scp03t::{Scp03t, MAX_SEGMENT, MAX_SEGMENT_PLAINTEXT};
 
-use crate::Needed;
+use crate::{find_python, Needed};
 
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
-}
-
-/// `python3` when it has `cryptography`.
-fn find_python() -> Result<PathBuf, String> {
-    let python = PathBuf::from(std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into()));
-    match Command::new(&python)
-        .args(["-c", "import cryptography"])
-        .output()
-    {
-        Ok(out) if out.status.success() => Ok(python),
-        _ => Err(format!(
-            "{} with the `cryptography` package is missing, so the crate's crypto was NOT \
-             checked against an independent implementation. Install it with `python3 -m pip \
-             install cryptography` ($PYTHON names another interpreter)",
-            python.display()
-        )),
-    }
 }
 
 /// The vector tests, ignored without Python's `cryptography`.
 pub(crate) fn tests() -> (Needed, Vec<Trial>) {
     let needed = Needed::new(
         "needs python3 cryptography",
-        find_python(),
+        find_python(
+            "cryptography",
+            "the crate's crypto against an independent implementation",
+        ),
         "SMDPP_REQUIRE_VECTORS",
     );
     let trials = vec![

@@ -512,12 +512,7 @@ profileTypes:
 /// journal still numbers them all in one sequence.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn es9_calls_cannot_push_es2_calls_out_of_the_journal() {
-    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let dir = TempDir::new("journal-shares");
-    let file = dir.path().join("scenario.yaml");
-    std::fs::write(&file, es9_scenario(&receiver.http_url(), "")).unwrap();
-    let scenario = Scenario::load(&file).unwrap();
-    let t = TestServer::configured(scenario, dir, |c| {
+    let (t, _receiver) = es9_configured(|c| {
         c.journal_capacity = 10;
         c.es9_journal_capacity = 5;
     })
@@ -555,12 +550,7 @@ async fn es9_calls_cannot_push_es2_calls_out_of_the_journal() {
 /// address may connect again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn es9_connections_are_bounded_per_address() {
-    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let dir = TempDir::new("es9-connections");
-    let file = dir.path().join("scenario.yaml");
-    std::fs::write(&file, es9_scenario(&receiver.http_url(), "")).unwrap();
-    let scenario = Scenario::load(&file).unwrap();
-    let t = TestServer::configured(scenario, dir, |c| c.es9_connections_per_address = 2).await;
+    let (t, _receiver) = es9_configured(|c| c.es9_connections_per_address = 2).await;
     let es9 = t.mock.es9_addr().unwrap();
     let first = tokio::net::TcpStream::connect(es9).await.unwrap();
     let _second = tokio::net::TcpStream::connect(es9).await.unwrap();

@@ -1157,12 +1157,7 @@ devices:
 /// that had authenticated before goes on and installs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_sessions_are_bounded_per_address() {
-    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let dir = TempDir::new("es9-per-address");
-    let file = dir.path().join("scenario.yaml");
-    std::fs::write(&file, es9_scenario(&receiver.http_url(), "")).unwrap();
-    let scenario = smdpp_mock::Scenario::load(&file).unwrap();
-    let t = TestServer::configured(scenario, dir, |c| c.es9_sessions_per_address = 3).await;
+    let (t, _receiver) = es9_configured(|c| c.es9_sessions_per_address = 3).await;
     let (iccid, code) = released(&t, json!({})).await;
     let mut lpa = lpa(&t, EID1);
     let authenticated = lpa.authenticate(&code).await.unwrap();
@@ -1230,12 +1225,7 @@ async fn anonymous_sessions_are_bounded_per_address() {
 /// at once, and a transactionId of before the reset is unknown (`8.10.1 / 3.9`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_drops_the_es9_sessions() {
-    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
-    let dir = TempDir::new("es9-reset");
-    let file = dir.path().join("scenario.yaml");
-    std::fs::write(&file, es9_scenario(&receiver.http_url(), "")).unwrap();
-    let scenario = smdpp_mock::Scenario::load(&file).unwrap();
-    let t = TestServer::configured(scenario, dir, |c| c.es9_sessions_per_address = 2).await;
+    let (t, _receiver) = es9_configured(|c| c.es9_sessions_per_address = 2).await;
     let address = t.mock.smdp_address();
     let mut lpa = t.mock.lpa(EID1).unwrap();
     let mut before = Vec::new();
