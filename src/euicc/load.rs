@@ -62,6 +62,9 @@ pub(super) struct Loading {
     package: Vec<u8>,
     /// Bytes of the current `A1` or `A3` still to come.
     left: usize,
+    /// Bytes of the whole Bound Profile Package still to come, as its `BF36` header declared:
+    /// the envelope no signature or MAC covers must agree with what arrives.
+    bpp_left: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +120,16 @@ impl Euicc {
             ));
         };
         if tag == 0xBF36 {
-            return self.initialise(&command[header_len..]).map(|()| None);
+            let first = command.len() - header_len;
+            let bpp_left = len.checked_sub(first).ok_or(fail(
+                command::INITIALISE_SECURE_CHANNEL,
+                reason::INCORRECT_INPUT_VALUES,
+            ))?;
+            self.initialise(&command[header_len..])?;
+            if let Some(loading) = self.session.as_mut().and_then(|s| s.loading.as_mut()) {
+                loading.bpp_left = bpp_left;
+            }
+            return Ok(None);
         }
         let free = usize::try_from(self.faults.free_nvm.unwrap_or(self.free_nvm)).unwrap_or(0);
         let installed: Vec<_> = self.profiles.iter().map(|p| p.iccid).collect();
@@ -127,6 +139,16 @@ impl Euicc {
                 reason::INCORRECT_INPUT_VALUES,
             ));
         };
+        // Every piece counts against the length `BF36` declared; the last must end it exactly.
+        let step = match loading.expect {
+            Expect::ConfigureIsdp => command::CONFIGURE_ISDP,
+            Expect::StoreMetadataHeader | Expect::StoreMetadata => command::STORE_METADATA,
+            Expect::KeysOrElementsHeader | Expect::Elements => command::LOAD_PROFILE_ELEMENTS,
+        };
+        loading.bpp_left = loading
+            .bpp_left
+            .checked_sub(command.len())
+            .ok_or(fail(step, reason::INCORRECT_INPUT_VALUES))?;
         match (loading.expect, tag) {
             (Expect::ConfigureIsdp, 0xA0) => {
                 let inner = tlv::read_tagged(command, 0xA0)
@@ -228,22 +250,19 @@ impl Euicc {
                 if loading.left > 0 {
                     return Ok(None);
                 }
+                if loading.bpp_left != 0 {
+                    return Err(fail(
+                        command::LOAD_PROFILE_ELEMENTS,
+                        reason::INCORRECT_INPUT_VALUES,
+                    ));
+                }
                 let metadata = loading
                     .parsed
                     .clone()
                     .ok_or_else(|| fail(command::LOAD_PROFILE_ELEMENTS, reason::UNKNOWN_ERROR))?;
                 Ok(Some((std::mem::take(&mut loading.package), metadata)))
             }
-            (expect, _) => Err(fail(
-                match expect {
-                    Expect::ConfigureIsdp => command::CONFIGURE_ISDP,
-                    Expect::StoreMetadataHeader | Expect::StoreMetadata => command::STORE_METADATA,
-                    Expect::KeysOrElementsHeader | Expect::Elements => {
-                        command::LOAD_PROFILE_ELEMENTS
-                    }
-                },
-                reason::INCORRECT_INPUT_VALUES,
-            )),
+            (_, _) => Err(fail(step, reason::INCORRECT_INPUT_VALUES)),
         }
     }
 
@@ -318,6 +337,7 @@ impl Euicc {
             parsed: None,
             package: Vec::new(),
             left: 0,
+            bpp_left: 0,
         });
         Ok(())
     }

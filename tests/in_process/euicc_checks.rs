@@ -568,3 +568,24 @@ async fn a_package_for_another_iccid_is_a_data_mismatch() {
         );
     }
 }
+
+/// The `BF36` envelope, which no signature or MAC covers, must agree with what arrives: a
+/// declared length one byte longer or shorter than the package is incorrectInputValues(1), and
+/// the profile is not installed (found by the structure-aware fuzz target, which had a package
+/// with a changed `BF36` length installed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_package_length_bf36_declares_is_checked() {
+    for delta in [1i32, -1] {
+        let mut f = Flow::start().await;
+        let (mut commands, _) = f.bound().await;
+        let first = &mut commands[0];
+        assert_eq!(
+            first[..3],
+            [0xBF, 0x36, 0x82],
+            "a package of more than 255 bytes"
+        );
+        let declared = i32::from(u16::from_be_bytes([first[3], first[4]])) + delta;
+        first[3..5].copy_from_slice(&(declared as u16).to_be_bytes());
+        assert_eq!(f.load(&commands), Some((5, 1)), "declared length {delta:+}");
+    }
+}
