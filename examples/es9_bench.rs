@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use smdpp_mock::es2::Function;
-use smdpp_mock::euicc::Euicc;
-use smdpp_mock::lpa::Lpa;
-use smdpp_mock::pki::gsma::GsmaPki;
 use smdpp_mock::OperatorClient;
+use smdpp_rsp::euicc::Euicc;
+use smdpp_rsp::lpa::Lpa;
+use smdpp_rsp::pki::GsmaPki;
 
 struct Options {
     downloads: usize,
@@ -130,8 +130,8 @@ async fn download_loop(
 /// Microseconds of the SM-DP+'s own crypto for one download, the median of `rounds`: the
 /// crypto operations only (certificates are parsed before the clock starts).
 fn crypto_cost(pki: &GsmaPki, rounds: usize) -> Result<f64> {
-    use smdpp_mock::rsp::cert::{Certificate, Role};
-    use smdpp_mock::rsp::{bpp, crypto, package, tlv};
+    use smdpp_rsp::cert::{Certificate, Role};
+    use smdpp_rsp::{bpp, crypto, profile_package as package, tlv};
     let server = pki.server_credentials()?;
     let euicc = pki.sample_euicc()?;
     let eum = Certificate::parse(&euicc.eum)?;

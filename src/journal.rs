@@ -15,7 +15,9 @@ use serde::Serialize;
 pub const DEFAULT_JOURNAL_CAPACITY: usize = 10_000;
 
 /// The interface a call came on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 pub enum Protocol {
     /// ES2+, the operator's interface (mutual TLS).
     #[serde(rename = "ES2+")]

@@ -1,6 +1,7 @@
 //! What the mock counts for `GET /metrics`, and the pieces of the Prometheus text format; the
 //! admin API's `/metrics` handler writes the whole exposition.
 
+use crate::journal::Protocol;
 use crate::striped::Striped;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -50,18 +51,22 @@ impl Counters {
     }
 }
 
-/// `(function, outcome, subject, reason)`: every part static or a number, so counting a request
-/// allocates nothing.
-type RequestKey = (&'static str, StatusLabel, &'static str, &'static str);
+/// `(protocol, function, outcome, subject, reason)`: every part static or a number, so counting
+/// a request allocates nothing.
+type RequestKey = (
+    Protocol,
+    &'static str,
+    StatusLabel,
+    &'static str,
+    &'static str,
+);
 
 /// Counters that need labels. Plain totals live where they are counted (`Counters`,
 /// `DeliveryCounters`).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Requests counted by [`RequestKey`].
+    /// Requests of every protocol, counted by [`RequestKey`].
     requests: Striped<BTreeMap<RequestKey, u64>>,
-    /// ES9+ requests, counted the same way.
-    es9_requests: Striped<BTreeMap<RequestKey, u64>>,
     /// ES9+ TLS handshake failures by reason.
     es9_handshakes: Striped<BTreeMap<&'static str, u64>>,
     /// TLS handshake failures by reason.
@@ -69,29 +74,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one ES2+ request outcome.
+    /// Counts one request outcome of `function` of `protocol`.
     pub fn request(
         &self,
-        function: crate::sgp22::Function,
+        protocol: Protocol,
+        function: &'static str,
         outcome: StatusLabel,
         code: Option<crate::sgp22::StatusCode>,
     ) {
         let (subject, reason) = code.map_or(("", ""), |c| (c.subject, c.reason));
         let mut map = self.requests.mine();
-        *map.entry((function.name(), outcome, subject, reason))
-            .or_default() += 1;
-    }
-
-    /// Counts one ES9+ request outcome.
-    pub fn es9_request(
-        &self,
-        function: crate::sgp22::Es9Function,
-        outcome: StatusLabel,
-        code: Option<crate::sgp22::StatusCode>,
-    ) {
-        let (subject, reason) = code.map_or(("", ""), |c| (c.subject, c.reason));
-        let mut map = self.es9_requests.mine();
-        *map.entry((function.name(), outcome, subject, reason))
+        *map.entry((protocol, function, outcome, subject, reason))
             .or_default() += 1;
     }
 
@@ -111,10 +104,17 @@ impl Metrics {
     }
 }
 
-/// A family of request counters by function, outcome and status code.
-fn requests_family(out: &mut String, name: &str, help: &str, counts: &BTreeMap<RequestKey, u64>) {
+/// The family of request counters of `protocol`, by function, outcome and status code.
+fn requests_family(
+    out: &mut String,
+    protocol: Protocol,
+    name: &str,
+    help: &str,
+    counts: &BTreeMap<RequestKey, u64>,
+) {
     family(out, name, "counter", help);
-    for ((function, outcome, subject, reason), n) in counts {
+    let of_protocol = counts.iter().filter(|(key, _)| key.0 == protocol);
+    for ((_, function, outcome, subject, reason), n) in of_protocol {
         let status = match outcome {
             StatusLabel::Execution(s) => (*s).to_owned(),
             StatusLabel::Http(code) => format!("http_{code}"),
@@ -185,21 +185,27 @@ pub(crate) fn single(
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// The request counter family of each protocol: its name and help text.
+const REQUEST_FAMILIES: [(Protocol, &str, &str); 2] = [
+    (
+        Protocol::Es2,
+        "smdpp_es2_requests_total",
+        "ES2+ requests by function and outcome (status, subject and reason codes).",
+    ),
+    (
+        Protocol::Es9,
+        "smdpp_es9_requests_total",
+        "ES9+ requests by function and outcome (status, subject and reason codes; 204 for notifications).",
+    ),
+];
+
 impl Metrics {
     /// Writes the request and handshake families.
     pub(crate) fn expose(&self, out: &mut String) {
-        requests_family(
-            out,
-            "smdpp_es2_requests_total",
-            "ES2+ requests by function and outcome (status, subject and reason codes).",
-            &merged(&self.requests),
-        );
-        requests_family(
-            out,
-            "smdpp_es9_requests_total",
-            "ES9+ requests by function and outcome (status, subject and reason codes; 204 for notifications).",
-            &merged(&self.es9_requests),
-        );
+        let requests = merged(&self.requests);
+        for (protocol, name, help) in REQUEST_FAMILIES {
+            requests_family(out, protocol, name, help, &requests);
+        }
         family(
             out,
             "smdpp_es9_tls_handshake_failures_total",

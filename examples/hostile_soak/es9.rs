@@ -15,12 +15,12 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use smdpp_mock::es2::Function;
-use smdpp_mock::euicc::Euicc;
-use smdpp_mock::lpa::Lpa;
-use smdpp_mock::pki::gsma::GsmaPki;
-use smdpp_mock::rsp::crypto;
-use smdpp_mock::rsp::message::EuiccInfo1;
 use smdpp_mock::OperatorClient;
+use smdpp_rsp::crypto;
+use smdpp_rsp::es10b::EuiccInfo1;
+use smdpp_rsp::euicc::Euicc;
+use smdpp_rsp::lpa::Lpa;
+use smdpp_rsp::pki::GsmaPki;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
 
@@ -39,7 +39,7 @@ impl Target {
     /// The listener at `addr`, trusted through the CI of `gsma` (DPtls chains to it).
     pub(crate) fn new(addr: SocketAddr, gsma: &GsmaPki) -> Result<Self> {
         let ci_der = std::fs::read(gsma.dir().join("CERT_CI_ECDSA_NIST.der"))?;
-        let ci = smdpp_mock::rsp::cert::Certificate::parse(&ci_der)
+        let ci = smdpp_rsp::cert::Certificate::parse(&ci_der)
             .map_err(|e| anyhow::anyhow!("the CI certificate: {e}"))?;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(rustls::pki_types::CertificateDer::from(ci_der))?;

@@ -410,7 +410,7 @@ async fn main() -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
     let mut tasks = Vec::new();
-    let gsma = smdpp_mock::pki::gsma::GsmaPki::new(&dir.join("certs"));
+    let gsma = smdpp_rsp::pki::GsmaPki::new(&dir.join("certs"));
     let target = es9::Target::new(server.es9, &gsma)?;
     let es9_tally = Arc::new(es9::Tally::default());
     let results = Arc::new(es9::Downloads::default());

@@ -133,8 +133,8 @@ pub(crate) fn operator_tls(
 
 /// Room on the card for the next download: the profile `iccid` deleted, and the card's pending
 /// notifications dropped rather than sent (what the examples measure is downloads).
-pub(crate) fn make_room(lpa: &mut smdpp_mock::lpa::Lpa, iccid: &smdpp_mock::ids::Iccid) {
-    use smdpp_mock::rsp::tlv;
+pub(crate) fn make_room(lpa: &mut smdpp_rsp::lpa::Lpa, iccid: &smdpp_mock::ids::Iccid) {
+    use smdpp_rsp::tlv;
     lpa.delete(iccid);
     let pending: Vec<u64> = lpa
         .euicc()

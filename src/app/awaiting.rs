@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::transaction::{EuiccIdentity, OrderRef, Table, TransactionId};
 use crate::ids::IccidKey;
-use crate::rsp::crypto::SessionKeys;
+use smdpp_rsp::crypto::SessionKeys;
 
 /// Delivered packages whose installation result is awaited, kept at most.
 pub(crate) const MAX_DELIVERED: usize = 50_000;

@@ -17,16 +17,16 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 
 use super::{App, DeviceKit, World};
-use crate::euicc::Euicc;
 use crate::ids::{Eid, IccidKey};
-use crate::lpa::{Lpa, LpaError};
 use crate::profile::machine::{DeviceEvent, InstallResult, LocalOperation};
 use crate::profile::OrderMatchingId;
 use crate::scenario::TimelineStep;
+use smdpp_rsp::euicc::Euicc;
+use smdpp_rsp::lpa::{Lpa, LpaError};
 
 /// A wrong Confirmation Code, hashed (what a device whose user mistyped sends).
 fn wrong_code() -> [u8; 32] {
-    crate::rsp::crypto::sha256(b"not the code")
+    smdpp_rsp::crypto::sha256(b"not the code")
 }
 
 /// Plays `steps` for the order on `key` with a software eUICC of `eid` over ES9+.
@@ -42,32 +42,59 @@ pub(super) async fn run(
     let Some(kit) = app.device_kit().cloned() else {
         return;
     };
-    let Some(mut lpa) = device(&kit, eid, &steps) else {
+    let Some(lpa) = device(&kit, eid, &steps) else {
         return;
     };
-    let mut due = std::time::Duration::ZERO;
-    for step in steps {
-        due += step.after;
-        if !step.after.is_zero() {
-            app.clock.sleep_until(released, due).await;
-        }
-        if !app.is_current(&world) {
-            return;
-        }
-        let Some(profile) = world.store.get(key).filter(|p| p.order_seq == order) else {
+    let player = OverEs9 {
+        app: app.clone(),
+        world: world.clone(),
+        key,
+        order,
+        lpa,
+    };
+    super::simulator::play_timeline(&app, &world, steps, released, player).await;
+}
+
+/// A device that plays its steps over ES9+ with its LPA.
+struct OverEs9 {
+    app: App,
+    world: Arc<World>,
+    key: IccidKey,
+    order: u32,
+    lpa: Lpa,
+}
+
+impl super::simulator::Player for OverEs9 {
+    async fn play(&mut self, step: &TimelineStep) -> bool {
+        let Some(profile) = self
+            .world
+            .store
+            .get(self.key)
+            .filter(|p| p.order_seq == self.order)
+        else {
             info!(
                 event = step.event.name(),
                 "device timeline (ES9+) stopped: the order is gone"
             );
-            return;
+            return false;
         };
         let matching_id = match &profile.matching_id {
             Some(OrderMatchingId::Id(id)) => id.to_string(),
             _ => String::new(),
         };
-        let code = format!("1${}${matching_id}", app.activation_address(&world));
+        let code = format!(
+            "1${}${matching_id}",
+            self.app.activation_address(&self.world)
+        );
         let stored_code = profile.confirmation_code_hash.as_deref().copied();
-        let result = play(&mut lpa, step.event, &code, stored_code, &profile.iccid).await;
+        let result = play(
+            &mut self.lpa,
+            step.event,
+            &code,
+            stored_code,
+            &profile.iccid,
+        )
+        .await;
         match result {
             Ok(()) => debug!(iccid = %profile.iccid, event = step.event.name(), "device (ES9+)"),
             Err(e) => {
@@ -75,6 +102,7 @@ pub(super) async fn run(
                 info!(iccid = %profile.iccid, event = step.event.name(), error = %e, "device (ES9+): the step was refused");
             }
         }
+        true
     }
 }
 

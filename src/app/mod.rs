@@ -125,7 +125,7 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceKit {
     /// The GSMA-style PKI (its EUM issues the devices' eUICCs).
-    pub(crate) pki: crate::pki::gsma::GsmaPki,
+    pub(crate) pki: smdpp_rsp::pki::GsmaPki,
     /// `host:port` of the ES9+ listener from here (loopback).
     pub(crate) route: String,
     /// The CI certificate the devices trust.

@@ -43,7 +43,46 @@ pub fn start(app: &App, world: &Arc<World>, profile: &Profile) {
         info!(iccid = %profile.iccid, "ES9+ is off: the device timeline is played directly");
     }
     debug!(iccid = %profile.iccid, %eid, steps = steps.len(), "device timeline started");
-    tokio::spawn(run(app, world, key, order, eid, steps, released));
+    tokio::spawn(async move {
+        let player = Direct {
+            app: app.clone(),
+            world: world.clone(),
+            key,
+            order,
+            eid,
+        };
+        play_timeline(&app, &world, steps, released, player).await;
+    });
+}
+
+/// A device playing a timeline: what it does at each step.
+pub(super) trait Player: Send {
+    /// Does `step`; `false` ends the timeline (the order is gone, the step was refused).
+    fn play(&mut self, step: &TimelineStep) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// The one timeline runner: each step at its time after `released` (by the mock's clock), as
+/// long as `world` is the world in force, until the player stops.
+pub(super) async fn play_timeline(
+    app: &App,
+    world: &Arc<World>,
+    steps: Vec<TimelineStep>,
+    released: crate::clock::ClockMark,
+    mut player: impl Player,
+) {
+    let mut due = std::time::Duration::ZERO;
+    for step in steps {
+        due += step.after;
+        if !step.after.is_zero() {
+            app.clock.sleep_until(released, due).await;
+        }
+        if !app.is_current(world) {
+            return; // the scenario was reset or replaced
+        }
+        if !player.play(&step).await {
+            return;
+        }
+    }
 }
 
 /// Why a timeline stops early.
@@ -55,55 +94,53 @@ enum Stop {
     Refused(Refusal),
 }
 
-async fn run(
+/// A device played directly on the store: each step one device event through the state
+/// machine and [`App::commit`].
+struct Direct {
     app: App,
     world: Arc<World>,
     key: IccidKey,
     order: u32,
     eid: Eid,
-    steps: Vec<TimelineStep>,
-    released: crate::clock::ClockMark,
-) {
-    let mut due = std::time::Duration::ZERO;
-    for step in steps {
-        due += step.after;
-        if !step.after.is_zero() {
-            app.clock.sleep_until(released, due).await;
-        }
-        if !app.is_current(&world) {
-            return; // the scenario was reset or replaced
-        }
+}
+
+impl Player for Direct {
+    async fn play(&mut self, step: &TimelineStep) -> bool {
         let event = Event::Device {
-            eid,
+            eid: self.eid,
             event: step.event,
         };
-        let now = app.clock.now();
-        let result = app.commit(&world, key, |p| {
+        let now = self.app.clock.now();
+        let (world, order) = (&self.world, self.order);
+        let result = self.app.commit(world, self.key, |p| {
             if p.order_seq != order {
                 return Err(Stop::OrderGone);
             }
             transition(p, &event, world.scenario.rules(), now).map_err(Stop::Refused)
         });
         match result {
-            Ok(profile) => info!(
-                iccid = %profile.iccid, event = step.event.name(),
-                state = %profile.state, "device"
-            ),
+            Ok(profile) => {
+                info!(
+                    iccid = %profile.iccid, event = step.event.name(),
+                    state = %profile.state, "device"
+                );
+                true
+            }
             // The operator cancelled the order meanwhile: the device gives up.
             Err(UpdateError::Refused(Stop::OrderGone)) => {
                 info!(
                     event = step.event.name(),
                     "device timeline stopped: the order is gone"
                 );
-                return;
+                false
             }
             Err(UpdateError::Refused(Stop::Refused(refusal))) => {
                 info!(event = step.event.name(), %refusal, "device timeline stopped");
-                return;
+                false
             }
             Err(other) => {
                 info!(event = step.event.name(), ?other, "device timeline stopped");
-                return;
+                false
             }
         }
     }

@@ -19,7 +19,7 @@ impl TransactionId {
     /// A new random one, 16 bytes, never reused in practice (128 random bits).
     pub(crate) fn random() -> Self {
         TransactionId {
-            bytes: crate::rsp::crypto::random(),
+            bytes: smdpp_rsp::crypto::random(),
             len: 16,
         }
     }

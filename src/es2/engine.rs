@@ -17,18 +17,15 @@ use bytes::Bytes;
 use tracing::{debug, info, warn};
 
 use super::status::Es2Error;
-use super::wire::ExecutionStatus;
 use super::{run, Context, Function, PATH_PREFIX};
 use crate::app::{App, World};
 use crate::caller::{Caller, Peer};
-use crate::clock::es2_timestamp_shared;
 use crate::conformance::catalog::CheckId;
 use crate::conformance::grade::{self, Grade};
 use crate::conformance::policy;
-use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST};
-use crate::journal::{cut, BodyText, Disconnect, JournalEntry, Protocol, IDENTIFIER_LIMIT};
-use crate::metrics::StatusLabel;
-use crate::sgp22::{StatusCode, FORMAT_INVALID};
+use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal};
+use crate::journal::{cut, IDENTIFIER_LIMIT};
+use crate::pipeline::{self, ResponseHeader};
 
 /// Longest message from a client's request that is logged whole.
 const MESSAGE_LIMIT: usize = 300;
@@ -106,7 +103,7 @@ impl Engine for Es2 {
         let announce = world.scenario.admin_protocol_shared();
         drop(world);
         let fault = record.fault.take();
-        let recorded = record.finish(&self.app, answer.status, started);
+        let recorded = record.write(&self.app, answer.status, started.elapsed());
         let (delay, drop_connection) = fault.map_or((None, false), |f| (f.delay, f.close));
         Exchange {
             answer,
@@ -118,19 +115,7 @@ impl Engine for Es2 {
     }
 
     fn abandoned(&self, function: Function, peer: &Peer, recorded: Option<u64>, elapsed: Duration) {
-        match recorded {
-            // Carried out and journaled; the answer (held back by a fault delay) never left.
-            Some(seq) => self.app.journal.annotate(seq, |e| {
-                e.client_disconnected = Some(Disconnect::AnswerNotSent);
-            }),
-            // Dropped while the body was still arriving: everything before the body is read is
-            // free of side effects, so nothing happened.
-            None => {
-                let mut record = Record::new(function, peer, Vec::new());
-                record.disconnected = true;
-                record.write(&self.app, CLIENT_CLOSED_REQUEST, elapsed);
-            }
-        }
+        pipeline::abandoned(&self.app, function, peer, recorded, elapsed);
     }
 
     fn announce(&self) -> Arc<str> {
@@ -139,45 +124,12 @@ impl Engine for Es2 {
 }
 
 impl Admission {
-    /// The refusal the head earns under the world's settings, if any.
+    /// The refusal the head earns under the world's settings, if any: the pipeline's rules,
+    /// and under strict conformance the HTTP checks refuse even where the switches don't.
     fn judge(&self, function: Function, head: &Head<'_>) -> Result<(), HttpRefusal> {
-        if head.method != "POST" {
-            let mut refusal =
-                HttpRefusal::new(405, format!("{function} is called with POST (SGP.22 §6.2)"));
-            refusal.allow = Some("POST");
-            return Err(refusal);
-        }
-        let settings = self.world.scenario.settings();
-        if settings.conformance_strict {
-            // Strict conformance: the HTTP checks refuse even where the strictness switches don't.
-            if let Some((status, message)) = policy::head_refusal(&self.grades) {
-                return Err(HttpRefusal::new(status, message));
-            }
-        }
-        if settings.require_json_content_type && !grade::is_json(head.content_type) {
-            return Err(HttpRefusal::new(
-                415,
-                "Content-Type must be application/json (SGP.22 §6.2)",
-            ));
-        }
-        if settings.require_admin_protocol_header {
-            match head.admin_protocol {
-                Some(v) if v.starts_with("gsma/rsp/v") => {}
-                Some(v) => {
-                    return Err(HttpRefusal::new(
-                        400,
-                        format!("X-Admin-Protocol {v:?} does not have the form gsma/rsp/vX.Y.Z (SGP.22 §6.2)"),
-                    ))
-                }
-                None => {
-                    return Err(HttpRefusal::new(
-                        400,
-                        "the X-Admin-Protocol header is missing (SGP.22 §6.2), e.g. X-Admin-Protocol: gsma/rsp/v2.5.0",
-                    ))
-                }
-            }
-        }
-        Ok(())
+        pipeline::judge_head(&self.world, function, head, || {
+            policy::head_refusal(&self.grades).map(|(status, message)| (status, message.into()))
+        })
     }
 }
 
@@ -267,7 +219,7 @@ impl Es2 {
         if world.scenario.settings().conformance_strict && operator.is_some() {
             if let Some(failed) = policy::body_refusal(&record.grades) {
                 let error = Es2Error::invalid(failed.check.as_str(), &failed.message);
-                return record.failed(&error, super::refusal_answer(error.clone()));
+                return record.answer(&ResponseHeader::failed((&error).into()), None::<&()>);
             }
         }
         let ctx = Context {
@@ -287,7 +239,7 @@ impl Es2 {
                     .request_header
                     .take()
                     .map(|h| cut(&h.function_call_identifier, IDENTIFIER_LIMIT));
-                record.status = Some(answer.status.as_str());
+                record.status = Some(answer.status);
                 record.code = answer.error.as_ref().map(|e| e.code);
                 // Shared with the HTTP answer, not copied.
                 let body = Bytes::from(std::mem::take(&mut answer.body));
@@ -297,9 +249,7 @@ impl Es2 {
                     record.fault_name = Some(fault.name.clone());
                     if fault.close {
                         // No answer reaches the client: journal the call as unanswered.
-                        record.status = None;
-                        record.code = None;
-                        record.response = None;
+                        record.unanswered();
                     }
                     record.fault = Some(fault);
                 }
@@ -326,116 +276,5 @@ impl Es2 {
     }
 }
 
-/// What the journal, the metrics and the conformance report learn about one call while it is
-/// handled; written once, by [`Record::write`].
-struct Record {
-    function: Function,
-    certificate_subject: Option<Arc<str>>,
-    source_ip: Arc<str>,
-    request: Option<Bytes>,
-    response: Option<Bytes>,
-    operator: Option<Arc<str>>,
-    call_id: Option<String>,
-    /// The ICCID the call is about: named in the request or allocated by it.
-    iccid: Option<String>,
-    status: Option<&'static str>,
-    code: Option<StatusCode>,
-    fault_name: Option<String>,
-    fault: Option<crate::fault::FaultAction>,
-    grades: Vec<Grade>,
-    /// The client went away before its request was complete.
-    disconnected: bool,
-}
-
-impl Record {
-    fn new(function: Function, peer: &Peer, grades: Vec<Grade>) -> Self {
-        Record {
-            function,
-            certificate_subject: peer.certificate.as_ref().map(|c| c.subject.clone()),
-            source_ip: peer.source_ip.clone(),
-            request: None,
-            response: None,
-            operator: None,
-            call_id: None,
-            iccid: None,
-            status: None,
-            code: None,
-            fault_name: None,
-            fault: None,
-            grades,
-            disconnected: false,
-        }
-    }
-
-    /// Answers an HTTP-level refusal with the JSON error.
-    fn refusal(&mut self, refusal: HttpRefusal) -> Answer {
-        let answer = refusal.answer();
-        self.response = Some(answer.body.clone());
-        self.disconnected |= refusal.disconnected;
-        answer
-    }
-
-    /// Answers `Failed` with `error`, decided outside the functions.
-    fn failed(&mut self, error: &Es2Error, body: Vec<u8>) -> Answer {
-        let body = Bytes::from(body);
-        self.status = Some(ExecutionStatus::Failed.as_str());
-        self.code = Some(error.code);
-        debug_assert_eq!(error.code, FORMAT_INVALID);
-        self.response = Some(body.clone());
-        Answer::json(200, body)
-    }
-
-    /// Journals the call (its answer had `http_status`), counts it and records its grades;
-    /// the journal sequence number.
-    fn finish(self, app: &App, http_status: u16, started: Instant) -> u64 {
-        self.write(app, http_status, started.elapsed())
-    }
-
-    fn write(self, app: &App, http_status: u16, elapsed: Duration) -> u64 {
-        let request = BodyText::new(self.request.as_deref().unwrap_or_default());
-        let response = BodyText::new(self.response.as_deref().unwrap_or_default());
-        let label = match self.status {
-            Some(status) => StatusLabel::Execution(status),
-            None => StatusLabel::Http(http_status),
-        };
-        app.metrics.request(self.function, label, self.code);
-        // Conformance keeps an excerpt only with a failure; don't build one for every call.
-        let excerpt = if self.grades.iter().any(|g| !g.passed) {
-            request.to_string_lossy_prefix(300)
-        } else {
-            String::new()
-        };
-        let time = es2_timestamp_shared(app.clock.now());
-        let seq = app.journal.record(JournalEntry {
-            seq: 0,
-            protocol: Protocol::Es2,
-            time: time.clone(),
-            operator: self.operator.clone(),
-            certificate_subject: self.certificate_subject,
-            source_ip: self.source_ip,
-            function: self.function.name(),
-            function_call_identifier: self.call_id,
-            iccid: self.iccid,
-            http_status,
-            status: self.status,
-            status_code: self.code.map(|c| c.to_string()),
-            fault: self.fault_name,
-            request,
-            response,
-            elapsed_us: elapsed.as_micros() as u64,
-            client_disconnected: self.disconnected.then_some(Disconnect::RequestIncomplete),
-        });
-        if !self.grades.is_empty() {
-            app.conformance.record(
-                &self.grades,
-                &crate::conformance::Context {
-                    time,
-                    operator: self.operator,
-                    excerpt,
-                    journal_seq: Some(seq),
-                },
-            );
-        }
-        seq
-    }
-}
+/// The record of one ES2+ call.
+type Record = pipeline::Record<Function>;

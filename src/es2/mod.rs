@@ -26,12 +26,14 @@ use crate::caller::Caller;
 use crate::fault::{CallFacts, FaultAction};
 use crate::ids::{Iccid, IccidKey};
 use crate::json::Json;
+use crate::pipeline::ResponseHeader;
 use crate::profile::machine::{Effect, Step};
 use crate::profile::Profile;
 use crate::scenario::{Operator, Scenario, SmdsBehaviour};
+use crate::sgp22::ExecutionStatus;
 use crate::store::{AllocateError, UpdateError};
 use status::Es2Error;
-use wire::{ExecutionStatus, Fields, FunctionExecutionStatus, RequestHeader, ResponseHeader};
+use wire::{Fields, RequestHeader};
 
 pub use crate::sgp22::{Function, PATH_PREFIX};
 pub(crate) use engine::{not_found, Es2};
@@ -244,25 +246,18 @@ fn answer<T: Serialize>(
         ),
         Err(e) => (ExecutionStatus::Failed, Some(e), None, None),
     };
-    let header = ResponseHeader {
-        function_execution_status: FunctionExecutionStatus {
-            status,
-            status_code_data: error.as_ref().map(Into::into),
-        },
+    let header = match &error {
+        Some(e) => ResponseHeader::failed(e.into()),
+        None => ResponseHeader::of(status),
     };
     FunctionAnswer {
-        body: wire::response_json(&header, output.as_ref()),
+        body: crate::pipeline::response_json(&header, output.as_ref()),
         status,
         error,
         request_header,
         profile,
         fault: None,
     }
-}
-
-/// The body of a `Failed` answer for `error`, for refusals decided outside the functions.
-fn refusal_answer(error: Es2Error) -> Vec<u8> {
-    answer::<()>(Err(error), None).body
 }
 
 /// The profile belongs to the calling operator (`8.2.1 / 1.2 Not Allowed` otherwise).

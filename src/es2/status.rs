@@ -50,6 +50,16 @@ impl Es2Error {
     }
 }
 
+impl From<&Es2Error> for crate::pipeline::StatusCodeData {
+    fn from(e: &Es2Error) -> Self {
+        crate::pipeline::StatusCodeData::new(
+            e.code,
+            e.subject_identifier.clone(),
+            e.message.clone(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

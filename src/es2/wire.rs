@@ -3,12 +3,9 @@
 //! Requests are read field by field from a JSON object rather than through derived structs, so
 //! that a missing field and a wrongly typed field get their own status codes and name the field.
 
-use serde::Serialize;
-
-use super::status::{Es2Error, StatusCode};
+use super::status::Es2Error;
 use crate::ids::{Eid, Iccid};
 use crate::json::{Json, Object};
-pub(crate) use crate::sgp22::ExecutionStatus;
 
 /// The request header (SGP.22 §6.5.1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,69 +14,6 @@ pub(crate) struct RequestHeader {
     pub function_requester_identifier: String,
     /// `functionCallIdentifier`.
     pub function_call_identifier: String,
-}
-
-/// `statusCodeData` (SGP.22 §5.2.5, §6.5.1.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct StatusCodeData {
-    /// Subject code.
-    pub subject_code: &'static str,
-    /// Reason code.
-    pub reason_code: &'static str,
-    /// The offending object.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject_identifier: Option<String>,
-    /// Explanation.
-    pub message: String,
-}
-
-/// `functionExecutionStatus` (SGP.22 §6.5.1.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct FunctionExecutionStatus {
-    /// Outcome.
-    pub status: ExecutionStatus,
-    /// Present on `Failed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status_code_data: Option<StatusCodeData>,
-}
-
-/// The response header (SGP.22 §6.5.1.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ResponseHeader {
-    /// The outcome.
-    pub function_execution_status: FunctionExecutionStatus,
-}
-
-impl From<&Es2Error> for StatusCodeData {
-    fn from(e: &Es2Error) -> Self {
-        let StatusCode { subject, reason } = e.code;
-        StatusCodeData {
-            subject_code: subject,
-            reason_code: reason,
-            subject_identifier: e.subject_identifier.clone(),
-            message: e.message.clone(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    header: &'a ResponseHeader,
-    #[serde(flatten)]
-    body: Option<&'a T>,
-}
-
-/// Serialises a response: the header plus, on success only, the output fields of `body`.
-pub(crate) fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<&T>) -> Vec<u8> {
-    let body = match header.function_execution_status.status {
-        ExecutionStatus::Failed => None,
-        _ => body,
-    };
-    // Serialising these plain structs into a Vec cannot fail.
-    serde_json::to_vec(&Envelope { header, body }).unwrap_or_default()
 }
 
 /// A request body: one JSON object.
@@ -164,27 +98,7 @@ impl<'a> Fields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::es2::status::ICCID_UNKNOWN;
-    use serde_json::{json, Value};
-
-    #[test]
-    fn failed_response_omits_output_fields() {
-        let e = Es2Error::new(ICCID_UNKNOWN, "no such ICCID").subject("8944");
-        let header = ResponseHeader {
-            function_execution_status: FunctionExecutionStatus {
-                status: ExecutionStatus::Failed,
-                status_code_data: Some((&e).into()),
-            },
-        };
-        let out: Value =
-            serde_json::from_slice(&response_json(&header, Some(&json!({"iccid": "x"})))).unwrap();
-        assert_eq!(
-            out,
-            json!({"header": {"functionExecutionStatus": {"status": "Failed", "statusCodeData": {
-                "subjectCode": "8.2.1", "reasonCode": "3.9", "subjectIdentifier": "8944",
-                "message": "no such ICCID"}}}})
-        );
-    }
+    use serde_json::json;
 
     #[test]
     fn header_rules() {

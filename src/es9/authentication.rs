@@ -11,15 +11,15 @@ use super::{b64, malformed, unknown_session, Context, Failure, Outcome};
 use crate::ids::{Eid, MatchingId};
 use crate::profile::machine::{transition, DeviceEvent, DownloadFailure, Effect, Event, Refusal};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
-use crate::rsp::cert::ChainError;
-use crate::rsp::crypto;
-use crate::rsp::message::{
+use crate::sgp22;
+use crate::store::UpdateError;
+use smdpp_rsp::cert::ChainError;
+use smdpp_rsp::crypto;
+use smdpp_rsp::es10b::{
     eid_from_bytes, AuthenticateServerResponse, CtxParams1, EuiccInfo1, EuiccInfo2,
     NotificationConfiguration, ProfileMetadata, ServerSigned1, SmdpSigned2, SVN,
 };
-use crate::rsp::tlv;
-use crate::sgp22;
-use crate::store::UpdateError;
+use smdpp_rsp::tlv;
 
 /// The longest `smdpAddress` that can name an SM-DP+: an FQDN of 253 characters (RFC 1035) with
 /// its root dot, and `:` and a port of 5 digits. Anything longer is refused before it is kept.
@@ -594,9 +594,9 @@ impl super::Es9 {
             .and_then(|t| t.package.as_ref())
         {
             Some(package) => package.bytes().len(),
-            None => crate::rsp::package::synthetic_len(
+            None => smdpp_rsp::profile_package::synthetic_len(
                 &profile.iccid,
-                crate::rsp::package::DEFAULT_FILLER,
+                smdpp_rsp::profile_package::DEFAULT_FILLER,
             ),
         }
     }
@@ -609,9 +609,9 @@ impl super::Es9 {
         {
             // Personalised: the header and EF.ICCID name the ordered ICCID.
             Some(package) => Arc::from(package.for_order(&profile.iccid)),
-            None => Arc::from(crate::rsp::package::synthetic(
+            None => Arc::from(smdpp_rsp::profile_package::synthetic(
                 &profile.iccid,
-                crate::rsp::package::DEFAULT_FILLER,
+                smdpp_rsp::profile_package::DEFAULT_FILLER,
             )),
         }
     }

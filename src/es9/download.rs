@@ -11,14 +11,14 @@ use std::sync::Arc;
 use super::session::{BindingKeys, Delivered, Stage, TransactionId};
 use super::{b64, malformed, unknown_session, Context, Failure, Outcome, HOST_ID};
 use crate::profile::machine::{DeviceEvent, Event};
-use crate::rsp::bpp::{self, Binding};
-use crate::rsp::crypto::{
-    self, derive_session_keys, hash_confirmation_code, OneTimeKey, SessionKeys,
-};
-use crate::rsp::message::PrepareDownloadResponse;
-use crate::rsp::tlv;
 use crate::scenario::PackageProtection;
 use crate::sgp22;
+use smdpp_rsp::bpp::{self, Binding};
+use smdpp_rsp::crypto::{
+    self, derive_session_keys, hash_confirmation_code, OneTimeKey, SessionKeys,
+};
+use smdpp_rsp::es10b::PrepareDownloadResponse;
+use smdpp_rsp::tlv;
 
 /// GetBoundProfilePackage.
 pub(super) fn get_bound_profile_package(ctx: &Context<'_>) -> Outcome {

@@ -13,7 +13,7 @@
 //! Everything the device does becomes the same `profile::machine` events the simulated devices
 //! use, committed through `App::commit`, so the HandleDownloadProgressInfo notifications to the
 //! operator follow from what the device really did. Signatures are verified over the bytes as
-//! received ([`crate::rsp::tlv`] keeps them).
+//! received ([`smdpp_rsp::tlv`] keeps them).
 
 mod authentication;
 mod download;
@@ -30,17 +30,16 @@ use tracing::{debug, info};
 
 use crate::app::{App, World};
 use crate::caller::Peer;
-use crate::clock::es2_timestamp_shared;
-use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal, CLIENT_CLOSED_REQUEST};
+use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal};
 use crate::fault::FaultAction;
 use crate::ids::Iccid;
-use crate::journal::{cut, BodyText, Disconnect, JournalEntry, Protocol, IDENTIFIER_LIMIT};
-use crate::metrics::StatusLabel;
-use crate::pki::gsma::ServerCredentials;
-use crate::rsp::cert::{self, Certificate};
-use crate::rsp::crypto;
-use crate::sgp22::{self, Es9Function, StatusCode, ES9_PATH_PREFIX};
+use crate::journal::{cut, IDENTIFIER_LIMIT};
+use crate::pipeline::{self, ResponseHeader, StatusCodeData};
+use crate::sgp22::{self, Es9Function, ExecutionStatus, StatusCode, ES9_PATH_PREFIX};
 use session::{Sessions, TransactionId};
+use smdpp_rsp::cert::{self, Certificate};
+use smdpp_rsp::crypto;
+use smdpp_rsp::pki::ServerCredentials;
 
 /// The hostId of the control reference template (§2.5.3): the same for every package.
 pub(crate) const HOST_ID: &[u8] = b"smdpp-mock";
@@ -418,7 +417,7 @@ impl Engine for Es9 {
         head: &Head<'_>,
     ) -> (Arc<World>, Result<(), HttpRefusal>) {
         let world = self.app.world();
-        let verdict = judge(&world, function, head);
+        let verdict = pipeline::judge_head(&world, function, head, || None);
         (world, verdict)
     }
 
@@ -431,7 +430,7 @@ impl Engine for Es9 {
             refusal,
             started,
         } = call;
-        let mut record = Record::new(function, peer);
+        let mut record = Record::new(function, peer, Vec::new());
         let mut fault = None;
         let answer =
             match (body, refusal) {
@@ -461,7 +460,7 @@ impl Engine for Es9 {
                                     ),
                                 };
                             record.fault_name = fault.as_ref().map(|f| f.name.clone());
-                            record.answer(function, outcome)
+                            answer(&mut record, function, outcome)
                         }
                         Ok(_) => record.refusal(HttpRefusal::new(
                             400,
@@ -479,9 +478,7 @@ impl Engine for Es9 {
                 }
             };
         if fault.as_ref().is_some_and(|f| f.close) {
-            record.status = None;
-            record.code = None;
-            record.response = None;
+            record.unanswered();
         }
         let recorded = record.write(&self.app, answer.status, started.elapsed());
         let (delay, drop_connection) = fault.map_or((None, false), |f| (f.delay, f.close));
@@ -501,16 +498,7 @@ impl Engine for Es9 {
         recorded: Option<u64>,
         elapsed: Duration,
     ) {
-        match recorded {
-            Some(seq) => self.app.journal.annotate(seq, |e| {
-                e.client_disconnected = Some(Disconnect::AnswerNotSent);
-            }),
-            None => {
-                let mut record = Record::new(function, peer);
-                record.disconnected = true;
-                record.write(&self.app, CLIENT_CLOSED_REQUEST, elapsed);
-            }
-        }
+        pipeline::abandoned(&self.app, function, peer, recorded, elapsed);
     }
 
     fn announce(&self) -> Arc<str> {
@@ -518,152 +506,46 @@ impl Engine for Es9 {
     }
 }
 
-/// The refusal a request head earns: POST only; JSON and `X-Admin-Protocol` as the scenario's
-/// strictness switches require (§6.5.1, the same rules as ES2+).
-fn judge(world: &World, function: Es9Function, head: &Head<'_>) -> Result<(), HttpRefusal> {
-    if head.method != "POST" {
-        let mut refusal =
-            HttpRefusal::new(405, format!("{function} is called with POST (SGP.22 §6.5)"));
-        refusal.allow = Some("POST");
-        return Err(refusal);
+/// The JSON answer of an outcome (§6.5.1: 200 with a header for request/response functions,
+/// 204 without a body for notifications), written into `record`.
+fn answer(record: &mut Record, function: Es9Function, outcome: Outcome) -> Answer {
+    if let Some(refusal) = outcome.refusal {
+        return record.refusal(refusal);
     }
-    let settings = world.scenario.settings();
-    if settings.require_json_content_type && !crate::conformance::grade::is_json(head.content_type)
-    {
-        return Err(HttpRefusal::new(
-            415,
-            "Content-Type must be application/json (SGP.22 §6.5.1)",
-        ));
-    }
-    if settings.require_admin_protocol_header
-        && !head
-            .admin_protocol
-            .is_some_and(|v| v.starts_with("gsma/rsp/v"))
-    {
-        return Err(HttpRefusal::new(
-            400,
-            "the X-Admin-Protocol header is missing or not gsma/rsp/vX.Y.Z (SGP.22 §6.5.1)",
-        ));
-    }
-    Ok(())
-}
-
-/// What the journal and the metrics learn about one ES9+ call.
-struct Record {
-    function: Es9Function,
-    source_ip: Arc<str>,
-    request: Option<Bytes>,
-    response: Option<Bytes>,
-    owner: Option<Arc<str>>,
-    iccid: Option<String>,
-    status: Option<&'static str>,
-    code: Option<StatusCode>,
-    fault_name: Option<String>,
-    disconnected: bool,
-}
-
-impl Record {
-    fn new(function: Es9Function, peer: &Peer) -> Self {
-        Record {
-            function,
-            source_ip: peer.source_ip.clone(),
-            request: None,
-            response: None,
-            owner: None,
-            iccid: None,
-            status: None,
-            code: None,
-            fault_name: None,
-            disconnected: false,
+    record.operator = outcome.owner.clone();
+    record.iccid = outcome.iccid.map(|i| cut(&i.to_string(), IDENTIFIER_LIMIT));
+    if outcome.no_content {
+        if let Some(note) = &outcome.note {
+            info!(%function, note = %cut(note, 300), "notification acknowledged");
         }
+        // The journal keeps the note; the client gets no body.
+        record.response = outcome
+            .note
+            .map(|n| Bytes::from(json!({ "note": n }).to_string()));
+        return Answer::json(204, Bytes::new());
     }
-
-    fn refusal(&mut self, refusal: HttpRefusal) -> Answer {
-        let answer = refusal.answer();
-        self.response = Some(answer.body.clone());
-        self.disconnected |= refusal.disconnected;
-        answer
-    }
-
-    /// The JSON answer of an outcome (§6.5.1: 200 with a header for request/response
-    /// functions, 204 without a body for notifications).
-    fn answer(&mut self, function: Es9Function, outcome: Outcome) -> Answer {
-        if let Some(refusal) = outcome.refusal {
-            return self.refusal(refusal);
+    match outcome.answer {
+        Ok(fields) => {
+            debug!(%function, iccid = ?record.iccid, "Executed-Success");
+            record.answer(
+                &ResponseHeader::of(ExecutionStatus::ExecutedSuccess),
+                Some(&fields),
+            )
         }
-        self.owner = outcome.owner.clone();
-        self.iccid = outcome.iccid.map(|i| cut(&i.to_string(), IDENTIFIER_LIMIT));
-        if outcome.no_content {
-            if let Some(note) = &outcome.note {
-                info!(%function, note = %cut(note, 300), "notification acknowledged");
-            }
-            let body = Bytes::from(
-                outcome
-                    .note
-                    .map(|n| json!({ "note": n }).to_string())
-                    .unwrap_or_default(),
+        Err(failure) => {
+            info!(%function, code = %failure.code, message = %cut(&failure.message, 300), "Failed");
+            let data = StatusCodeData::new(
+                failure.code,
+                failure.subject_identifier.map(str::to_owned),
+                failure.message,
             );
-            // The journal keeps the note; the client gets no body.
-            self.response = Some(body);
-            return Answer::json(204, Bytes::new());
+            record.answer(&ResponseHeader::failed(data), None::<&()>)
         }
-        let body = match outcome.answer {
-            Ok(mut fields) => {
-                self.status = Some("Executed-Success");
-                debug!(%function, iccid = ?self.iccid, "Executed-Success");
-                fields.insert(
-                    "header".into(),
-                    json!({ "functionExecutionStatus": { "status": "Executed-Success" } }),
-                );
-                Value::Object(fields)
-            }
-            Err(failure) => {
-                self.status = Some("Failed");
-                self.code = Some(failure.code);
-                info!(%function, code = %failure.code, message = %cut(&failure.message, 300), "Failed");
-                let mut data = json!({
-                    "subjectCode": failure.code.subject,
-                    "reasonCode": failure.code.reason,
-                    "message": failure.message,
-                });
-                if let Some(field) = failure.subject_identifier {
-                    data["subjectIdentifier"] = json!(field);
-                }
-                json!({ "header": { "functionExecutionStatus": { "status": "Failed", "statusCodeData": data } } })
-            }
-        };
-        let body = Bytes::from(body.to_string());
-        self.response = Some(body.clone());
-        Answer::json(200, body)
-    }
-
-    fn write(self, app: &App, http_status: u16, elapsed: Duration) -> u64 {
-        let label = match self.status {
-            Some(status) => StatusLabel::Execution(status),
-            None => StatusLabel::Http(http_status),
-        };
-        app.metrics.es9_request(self.function, label, self.code);
-        app.journal.record(JournalEntry {
-            seq: 0,
-            protocol: Protocol::Es9,
-            time: es2_timestamp_shared(app.clock.now()),
-            operator: self.owner,
-            certificate_subject: None,
-            source_ip: self.source_ip,
-            function: self.function.name(),
-            function_call_identifier: None,
-            iccid: self.iccid,
-            http_status,
-            status: self.status,
-            status_code: self.code.map(|c| c.to_string()),
-            fault: self.fault_name,
-            request: BodyText::new(self.request.as_deref().unwrap_or_default()),
-            response: BodyText::new(self.response.as_deref().unwrap_or_default()),
-            elapsed_us: elapsed.as_micros() as u64,
-            client_disconnected: self.disconnected.then_some(Disconnect::RequestIncomplete),
-        })
     }
 }
+
+/// The record of one ES9+ call.
+type Record = pipeline::Record<Es9Function>;
 
 #[cfg(test)]
 mod tests {
@@ -671,9 +553,9 @@ mod tests {
     use crate::clock::Clock;
     use crate::notify::transport::HttpTransport;
     use crate::notify::Notifier;
-    use crate::pki::gsma::{GsmaPki, SAMPLE_EID};
     use crate::pki::PkiDir;
     use crate::scenario::Scenario;
+    use smdpp_rsp::pki::{GsmaPki, SAMPLE_EID};
 
     fn pki(name: &str) -> GsmaPki {
         let dir = std::env::temp_dir().join(format!("smdpp-eums-{name}-{}", std::process::id()));

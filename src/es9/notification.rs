@@ -14,12 +14,12 @@ use super::{malformed, unknown_session, Context, Failure, Outcome};
 use crate::profile::machine::{
     CancelSessionReason, DeviceEvent, Event, InstallResult, LocalOperation,
 };
-use crate::rsp::crypto;
-use crate::rsp::message::{
+use crate::sgp22;
+use smdpp_rsp::crypto;
+use smdpp_rsp::es10b::{
     eid_from_bytes, CancelSessionResponse, FinalResult, OtherSignedNotification,
     PendingNotification, ProfileInstallationResult,
 };
-use crate::sgp22;
 
 /// HandleNotification.
 pub(super) fn handle(ctx: &Context<'_>) -> Outcome {

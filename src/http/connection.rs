@@ -1,5 +1,5 @@
 //! One TLS connection, from handshake to close (mini-redis's `Handler::run`): the handshake
-//! within its timeout (a refusal is counted and graded), the client's certificate read once,
+//! within its timeout (a refusal reported to the listener's hooks), the client's certificate read once,
 //! the time limits of [`super::guard`], and every request handed to the listener's router.
 
 use std::net::SocketAddr;
@@ -17,21 +17,17 @@ use tracing::{debug, info};
 use super::router::EngineService;
 use super::tls::{self, HandshakeFailure};
 use super::{guard, sniff, CloseConnection, ConnectionClosedByFault};
-use crate::app::App;
+use super::{Event, Hooks};
 use crate::caller::Peer;
-use crate::clock::es2_timestamp_shared;
 use crate::exchange::Engine;
-use crate::metrics::Counters;
 
 /// What every connection of a listener shares.
 pub(super) struct Shared<E> {
-    pub(super) app: App,
+    pub(super) hooks: Arc<dyn Hooks>,
     pub(super) router: EngineService<E>,
     pub(super) http: auto::Builder<TokioExecutor>,
     pub(super) timeouts: guard::Timeouts,
     pub(super) handshake_timeout: std::time::Duration,
-    /// The ES2+ listener (refused handshakes graded), not ES9+.
-    pub(super) es2: bool,
 }
 
 /// Serves one accepted connection until it closes.
@@ -42,11 +38,15 @@ pub(super) async fn serve_connection<E: Engine>(
     remote: SocketAddr,
     watcher: Watcher,
 ) {
-    let app = &shared.app;
+    let refused = |failure: HandshakeFailure| {
+        shared
+            .hooks
+            .event(Event::HandshakeFailed { failure, remote });
+    };
     // One deadline for the whole handshake, the look at the first bytes included.
     let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
     if sniff::opening(&tcp, shared.handshake_timeout).await == sniff::Opening::PlainHttp {
-        refused(app, shared.es2, HandshakeFailure::PlainHttp, remote);
+        refused(HandshakeFailure::PlainHttp);
         info!(%remote, "plain HTTP on the TLS port: answered 400 (use https://)");
         let port = tcp.local_addr().map_or(0, |a| a.port());
         sniff::refuse_plain_http(tcp, port).await;
@@ -57,14 +57,14 @@ pub(super) async fn serve_connection<E: Engine>(
         Ok(Ok(tls)) => tls,
         Ok(Err((e, tcp))) => {
             let failure = HandshakeFailure::of(&e);
-            refused(app, shared.es2, failure, remote);
+            refused(failure);
             info!(%remote, reason = failure.label(), error = %e, "TLS handshake refused");
             // The alert that says why has been written: give the client time to read it.
             sniff::linger(tcp).await;
             return;
         }
         Err(_) => {
-            refused(app, shared.es2, HandshakeFailure::Timeout, remote);
+            refused(HandshakeFailure::Timeout);
             info!(%remote, timeout = ?shared.handshake_timeout, "TLS handshake timed out");
             return;
         }
@@ -97,33 +97,9 @@ pub(super) async fn serve_connection<E: Engine>(
     let ended = watcher.watch(conn).await;
     // hyper may end an idle connection quietly on the read error: ask the guard.
     if let Some(expiry) = activity.expired() {
-        Counters::bump(match expiry {
-            guard::Expiry::HeaderTimeout => &app.counters.connections_closed_header_timeout,
-            guard::Expiry::IdleTimeout => &app.counters.connections_closed_idle_timeout,
-        });
+        shared.hooks.event(Event::Closed(expiry));
         info!(%remote, reason = expiry.label(), "connection closed");
     } else if let Err(e) = ended {
         debug!(%remote, error = %e, "connection ended with an error");
-    }
-}
-
-/// Counts a refused handshake and grades it when it says something about the client.
-fn refused(app: &App, es2: bool, failure: HandshakeFailure, remote: SocketAddr) {
-    if !es2 {
-        // An LPA's handshake says nothing about an operator's client.
-        app.metrics.es9_handshake_failure(failure.label());
-        return;
-    }
-    app.metrics.handshake_failure(failure.label());
-    if let Some(grade) = failure.failed_check() {
-        app.conformance.record(
-            &[grade],
-            &crate::conformance::Context {
-                time: es2_timestamp_shared(app.clock.now()),
-                operator: None,
-                excerpt: format!("TLS handshake from {remote}"),
-                journal_seq: None,
-            },
-        );
     }
 }

@@ -5,12 +5,13 @@
 
 mod body;
 mod connection;
-mod guard;
+pub(crate) mod guard;
 pub(crate) mod router;
 mod sniff;
 pub mod tls;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,11 +26,9 @@ use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::{debug, info, warn};
 
-use crate::app::App;
 use crate::exchange::Engine;
-use crate::metrics::Counters;
-use crate::pki::PkiDir;
 use router::EngineService;
+pub(crate) use tls::HandshakeFailure;
 
 /// Transport limits of the ES2+ listener.
 #[derive(Debug, Clone)]
@@ -82,21 +81,55 @@ struct ConnectionClosedByFault;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CloseConnection;
 
-/// Which listener a [`serve`] loop runs: what differs between ES2+ and ES9+ at the edge.
-#[derive(Debug, Clone)]
-pub(crate) enum Edge {
-    /// ES2+: the scenario's source-IP whitelist, client certificates checked against the CRL
-    /// of the world in force (read again when the world changes), refused handshakes graded.
-    Es2 {
-        /// The PKI the TLS configuration is rebuilt from.
-        pki: PkiDir,
+/// What a listener asks of the service it serves, and tells it: the transport knows sockets,
+/// TLS, HTTP and limits; what a connection from an address means, which TLS configuration is
+/// in force and what a refused handshake says about a client (a counter, a conformance grade)
+/// are the caller's business.
+pub(crate) trait Hooks: Send + Sync + 'static {
+    /// Whether a connection from `remote` may start TLS (the vendor's IP whitelisting); one
+    /// that may not gets an `access_denied` alert, before any TLS work.
+    fn admits(&self, remote: SocketAddr) -> bool;
+    /// A new TLS configuration for the connections from now on, when it changed (a scenario
+    /// loaded at run time, or a reset, reads its CRL again); checked at each accept.
+    fn tls_update(&self) -> Option<Arc<rustls::ServerConfig>>;
+    /// Something the transport did on its own: a connection refused or closed, a handshake
+    /// that failed.
+    fn event(&self, event: Event);
+}
+
+/// What a listener reports to its [`Hooks`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Event {
+    /// A connection closed on accept, before TLS.
+    Refused(Refusal),
+    /// A TLS handshake that failed or was refused.
+    HandshakeFailed {
+        /// Why.
+        failure: HandshakeFailure,
+        /// The client.
+        remote: SocketAddr,
     },
-    /// ES9+: any device may connect, each client address with at most `per_address`
-    /// connections at once; refused handshakes are counted apart.
-    Es9 {
-        /// Connections one client address may have open at once; more are closed on accept.
-        per_address: usize,
-    },
+    /// A connection closed by a time limit.
+    Closed(guard::Expiry),
+}
+
+/// Why a connection was closed on accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// [`Hooks::admits`] said no.
+    SourceAddress,
+    /// The client address had its share of connections open ([`Listener::per_address`]).
+    PerAddress,
+    /// The listener had [`Limits::max_connections`] open.
+    Limit,
+}
+
+/// One TLS listener's options beyond [`Limits`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Listener {
+    /// Connections one client address may have open at once; more are closed on accept.
+    /// `None`: no bound per address (the ES2+ listener, whose clients are whitelisted).
+    pub(crate) per_address: Option<usize>,
 }
 
 /// Open connections per client address, for a listener that bounds them.
@@ -140,18 +173,16 @@ impl Drop for AddressSlot {
 
 /// Serves `router` on `listener` over TLS until `shutdown` completes, then lets in-flight
 /// requests finish within the grace period.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve<E: Engine>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    edge: Edge,
-    app: App,
+    options: Listener,
+    hooks: Arc<dyn Hooks>,
     router: EngineService<E>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    // The TLS configuration follows the world: a scenario loaded at run time, or a reset, reads
-    // its CRL again (so `certs revoke` + `POST /admin/reset` takes effect without a restart).
-    let mut tls_world = app.world();
     let mut acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -163,7 +194,7 @@ pub(crate) async fn serve<E: Engine>(
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(limits.max_concurrent_streams.max(1));
     let shared = Arc::new(connection::Shared {
-        app: app.clone(),
+        hooks: hooks.clone(),
         router,
         http,
         timeouts: guard::Timeouts {
@@ -171,7 +202,6 @@ pub(crate) async fn serve<E: Engine>(
             idle: limits.idle_timeout,
         },
         handshake_timeout: limits.handshake_timeout,
-        es2: matches!(edge, Edge::Es2 { .. }),
     });
     tokio::pin!(shutdown);
     loop {
@@ -186,45 +216,34 @@ pub(crate) async fn serve<E: Engine>(
                         continue;
                     }
                 };
-                let world = app.world();
-                let es2_pki = match &edge {
-                    Edge::Es2 { pki } => Some(pki),
-                    Edge::Es9 { .. } => None,
-                };
                 // The vendor's IP whitelisting: refused before any TLS is spoken.
-                if es2_pki.is_some() && !world.scenario.source_allowed(remote.ip()) {
-                    Counters::bump(&app.counters.connections_refused_source_ip);
-                    info!(%remote, "connection refused: source address not whitelisted");
+                if !hooks.admits(remote) {
+                    hooks.event(Event::Refused(Refusal::SourceAddress));
+                    info!(%remote, "connection refused: source address not admitted");
                     // An alert the client can read, not a bare close; no TLS work is done.
                     tokio::spawn(sniff::refuse_tls(tcp, sniff::Alert::AccessDenied));
                     continue;
                 }
                 // Over a limit: closed at once, before any TLS work, and counted.
-                let address_slot = match &edge {
-                    Edge::Es9 { per_address: limit } => {
-                        match per_address.take(remote.ip(), *limit) {
-                            Some(slot) => Some(slot),
-                            None => {
-                                Counters::bump(&app.counters.connections_refused_per_address);
-                                info!(%remote, limit, "connection refused: too many connections from this address");
-                                continue;
-                            }
+                let address_slot = match options.per_address {
+                    Some(limit) => match per_address.take(remote.ip(), limit) {
+                        Some(slot) => Some(slot),
+                        None => {
+                            hooks.event(Event::Refused(Refusal::PerAddress));
+                            info!(%remote, limit, "connection refused: too many connections from this address");
+                            continue;
                         }
-                    }
-                    Edge::Es2 { .. } => None,
+                    },
+                    None => None,
                 };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    Counters::bump(&app.counters.connections_refused_limit);
+                    hooks.event(Event::Refused(Refusal::Limit));
                     info!(%remote, limit = limits.max_connections, "connection refused: too many connections");
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
-                if let Some(pki) = es2_pki.filter(|_| !Arc::ptr_eq(&world, &tls_world)) {
-                    match tls::server_config(pki, world.scenario.crl_file()) {
-                        Ok(config) => acceptor = TlsAcceptor::from(config),
-                        Err(e) => warn!(error = %format!("{e:#}"), "keeping the previous TLS configuration"),
-                    }
-                    tls_world = world;
+                if let Some(config) = hooks.tls_update() {
+                    acceptor = TlsAcceptor::from(config);
                 }
                 // The handshake runs in the connection's own task, so a slow client never
                 // holds up `accept`.

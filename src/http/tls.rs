@@ -17,8 +17,6 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::caller::CertificateIdentity;
-use crate::conformance::catalog::CheckId;
-use crate::conformance::grade::Grade;
 use crate::pki::PkiDir;
 
 /// A server config presenting `server.pem` and requiring a client certificate issued by
@@ -72,7 +70,7 @@ pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<Server
 /// A server config for ES9+: the DPtls chain and key of the GSMA-style PKI, no client
 /// authentication, TLS 1.2 and 1.3, ALPN for h2 and HTTP/1.1.
 pub(crate) fn es9_server_config(
-    credentials: &crate::pki::gsma::ServerCredentials,
+    credentials: &smdpp_rsp::pki::ServerCredentials,
 ) -> Result<Arc<ServerConfig>> {
     let chain = credentials
         .tls_chain
@@ -264,33 +262,6 @@ impl HandshakeFailure {
             HandshakeFailure::Io => "io",
             HandshakeFailure::Timeout => "timeout",
             HandshakeFailure::PlainHttp => "plain_http",
-        }
-    }
-
-    /// The conformance check the client failed, with what was wrong; `None` when the failure
-    /// says nothing about the client's certificate.
-    pub fn failed_check(self) -> Option<Grade> {
-        match self {
-            HandshakeFailure::NoCertificate => Some(Grade::fail(
-                CheckId::Tls001,
-                "the client presented no certificate",
-            )),
-            HandshakeFailure::Expired
-            | HandshakeFailure::NotYetValid
-            | HandshakeFailure::UnknownCa
-            | HandshakeFailure::Revoked
-            | HandshakeFailure::WrongUsage
-            | HandshakeFailure::BadSignature
-            | HandshakeFailure::InvalidCertificate => Some(Grade::fail(
-                CheckId::Tls002,
-                format!("the client certificate was refused: {}", self.label()),
-            )),
-            HandshakeFailure::Incompatible
-            | HandshakeFailure::AlertReceived
-            | HandshakeFailure::Protocol
-            | HandshakeFailure::Io
-            | HandshakeFailure::Timeout
-            | HandshakeFailure::PlainHttp => None,
         }
     }
 }

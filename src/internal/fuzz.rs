@@ -249,8 +249,7 @@ fn es9_harness() -> Es9Harness {
         .first()
         .and_then(|c| c.subject_key_id.clone())
         .unwrap_or_default();
-    let euicc_info1 =
-        crate::rsp::message::EuiccInfo1::encode(crate::rsp::message::SVN, &[&ci], &[&ci]);
+    let euicc_info1 = smdpp_rsp::es10b::EuiccInfo1::encode(smdpp_rsp::es10b::SVN, &[&ci], &[&ci]);
     let matching_id = release_order(&runtime, &app);
     let router = EngineService::new(
         Arc::new(crate::es9::Es9::new(
@@ -315,7 +314,7 @@ fn release_order(runtime: &tokio::runtime::Runtime, app: &App) -> String {
 }
 
 /// The SM-DP+'s credentials, made once per process (threads share the PKI directory).
-fn es9_credentials() -> Arc<crate::pki::gsma::ServerCredentials> {
+fn es9_credentials() -> Arc<smdpp_rsp::pki::ServerCredentials> {
     es9_pki().0.clone()
 }
 
@@ -328,27 +327,27 @@ struct CardMaterial {
 }
 
 /// A new card with the harness PKI's sample eUICC.
-fn es9_card() -> crate::euicc::Euicc {
+fn es9_card() -> smdpp_rsp::euicc::Euicc {
     let m = &es9_pki().1;
-    let credentials = crate::pki::gsma::EuiccCredentials {
+    let credentials = smdpp_rsp::pki::EuiccCredentials {
         certificate: m.certificate.clone(),
-        key: crate::rsp::crypto::SigningKey::from_pem(&m.key_pem)
+        key: smdpp_rsp::crypto::SigningKey::from_pem(&m.key_pem)
             .unwrap_or_else(|e| panic!("the harness eUICC's key: {e}")),
         eum: m.eum.clone(),
         ci: m.ci.clone(),
     };
-    crate::euicc::Euicc::new(credentials).unwrap_or_else(|e| panic!("the harness eUICC: {e}"))
+    smdpp_rsp::euicc::Euicc::new(credentials).unwrap_or_else(|e| panic!("the harness eUICC: {e}"))
 }
 
 /// The SM-DP+'s credentials and its sample eUICC, made once per process.
-fn es9_pki() -> &'static (Arc<crate::pki::gsma::ServerCredentials>, CardMaterial) {
-    static PKI: std::sync::OnceLock<(Arc<crate::pki::gsma::ServerCredentials>, CardMaterial)> =
+fn es9_pki() -> &'static (Arc<smdpp_rsp::pki::ServerCredentials>, CardMaterial) {
+    static PKI: std::sync::OnceLock<(Arc<smdpp_rsp::pki::ServerCredentials>, CardMaterial)> =
         std::sync::OnceLock::new();
     PKI.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("smdpp-mock-fuzz-es9-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let pki = crate::pki::gsma::GsmaPki::new(&dir);
-        pki.ensure(&["localhost".into()], crate::pki::gsma::SAMPLE_EID)
+        let pki = smdpp_rsp::pki::GsmaPki::new(&dir);
+        pki.ensure(&["localhost".into()], smdpp_rsp::pki::SAMPLE_EID)
             .unwrap_or_else(|e| panic!("the fuzz harness's PKI: {e:#}"));
         let credentials = pki
             .server_credentials()
@@ -371,8 +370,8 @@ fn es9_pki() -> &'static (Arc<crate::pki::gsma::ServerCredentials>, CardMaterial
 fn es9_start_session(h: &Es9Harness) -> String {
     let body = serde_json::json!({
         "smdpAddress": "localhost:6444",
-        "euiccChallenge": crate::rsp::crypto::base64_encode(&[7; 16]),
-        "euiccInfo1": crate::rsp::crypto::base64_encode(&h.euicc_info1),
+        "euiccChallenge": smdpp_rsp::crypto::base64_encode(&[7; 16]),
+        "euiccInfo1": smdpp_rsp::crypto::base64_encode(&h.euicc_info1),
     });
     es9_valid(h, "initiateAuthentication", &body)["transactionId"]
         .as_str()
@@ -549,7 +548,7 @@ fn es9_valid(h: &Es9Harness, function: &str, body: &serde_json::Value) -> serde_
 }
 
 fn b64_field(json: &serde_json::Value, name: &str) -> Vec<u8> {
-    crate::rsp::crypto::base64_decode(json[name].as_str().unwrap_or_default()).unwrap_or_default()
+    smdpp_rsp::crypto::base64_decode(json[name].as_str().unwrap_or_default()).unwrap_or_default()
 }
 
 /// `valid` changed as the input says; never equal to it. Half the changes flip one bit (what
@@ -583,10 +582,10 @@ fn changed(valid: &[u8], changes: &[u8]) -> Vec<u8> {
 }
 
 fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) -> Option<Reached> {
-    use crate::rsp::message::{AuthenticateServerRequest, CtxParams1, PrepareDownloadRequest};
-    use crate::rsp::tlv;
     use serde_json::json;
-    let b64 = crate::rsp::crypto::base64_encode;
+    use smdpp_rsp::es10b::{AuthenticateServerRequest, CtxParams1, PrepareDownloadRequest};
+    use smdpp_rsp::tlv;
+    let b64 = smdpp_rsp::crypto::base64_encode;
     // A fresh world with one Released order: every input starts from the same state.
     h.app
         .replace_world(World::new(h.app.world().scenario.clone()));
@@ -666,7 +665,7 @@ fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) ->
     }
     if step == 4 {
         let answer = card.transmit(&changed(&authenticate, changes));
-        use crate::rsp::message::AuthenticateServerResponse as R;
+        use smdpp_rsp::es10b::AuthenticateServerResponse as R;
         let outcome = match R::parse(&answer) {
             Ok(R::Ok { .. }) => "authenticateResponseOk".to_owned(),
             Ok(R::Error { code, .. }) => format!("authenticateErrorCode {code}"),
@@ -694,7 +693,7 @@ fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) ->
     );
     if step == 5 {
         let answer = card.transmit(&changed(&prepare, changes));
-        use crate::rsp::message::PrepareDownloadResponse as R;
+        use smdpp_rsp::es10b::PrepareDownloadResponse as R;
         let outcome = match R::parse(&answer) {
             Ok(R::Ok { .. }) => "downloadResponseOk".to_owned(),
             Ok(R::Error { code, .. }) => format!("downloadErrorCode {code}"),
@@ -717,8 +716,8 @@ fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) ->
             true,
         );
     }
-    let cancel = |card: &mut crate::euicc::Euicc| {
-        let tid_bytes = crate::rsp::crypto::hex_decode(&tid).unwrap_or_default();
+    let cancel = |card: &mut smdpp_rsp::euicc::Euicc| {
+        let tid_bytes = smdpp_rsp::crypto::hex_decode(&tid).unwrap_or_default();
         card.transmit(&tlv::constructed(
             0xBF41,
             &[
@@ -741,7 +740,7 @@ fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) ->
         return send_changed("cancelSession", "cancelSessionResponse", &cancelled, true);
     }
     let mut commands =
-        crate::rsp::bpp::es10_commands(&b64_field(&bound, "boundProfilePackage")).ok()?;
+        smdpp_rsp::bpp::es10_commands(&b64_field(&bound, "boundProfilePackage")).ok()?;
     if step == 6 {
         // One piece of the package changed on its way to the card: never installed.
         let at = usize::from(options) % commands.len();
@@ -750,7 +749,7 @@ fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) ->
             .iter()
             .map(|c| card.transmit(c))
             .find(|answer| !answer.is_empty());
-        use crate::rsp::message::{FinalResult, PendingNotification as P};
+        use smdpp_rsp::es10b::{FinalResult, PendingNotification as P};
         let outcome = match result.as_deref().map(P::parse) {
             None => "no result (the card waits for more)".to_owned(),
             Some(Ok(P::InstallationResult(pir))) => match pir.result {
@@ -785,9 +784,9 @@ fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) ->
 ///
 /// When an answer has no status word: that is the finding.
 pub fn euicc_apdu(data: &[u8]) {
-    let mut card = crate::euicc::apdu::ApduCard::new(es9_card());
+    let mut card = smdpp_rsp::euicc::apdu::ApduCard::new(es9_card());
     let channel = card
-        .open_channel(&crate::euicc::apdu::ISD_R_AID)
+        .open_channel(&smdpp_rsp::euicc::apdu::ISD_R_AID)
         .unwrap_or(1);
     let mut rest = data;
     while let [n, tail @ ..] = rest {

@@ -282,18 +282,18 @@ impl MockSmdp {
     }
 
     /// The GSMA-style PKI of the ES9+ side (`<certs>/gsma`).
-    pub fn gsma_pki(&self) -> crate::pki::gsma::GsmaPki {
-        crate::pki::gsma::GsmaPki::new(&self.certs_dir)
+    pub fn gsma_pki(&self) -> smdpp_rsp::pki::GsmaPki {
+        smdpp_rsp::pki::GsmaPki::new(&self.certs_dir)
     }
 
     /// An LPA with a new software eUICC for `eid` (issued by the mock's EUM; the EID must
-    /// start with [`crate::pki::gsma::EUM_IIN`]), trusting the mock's CI for ES9+'s TLS.
-    pub fn lpa(&self, eid: &str) -> Result<crate::lpa::Lpa> {
+    /// start with [`smdpp_rsp::pki::EUM_IIN`]), trusting the mock's CI for ES9+'s TLS.
+    pub fn lpa(&self, eid: &str) -> Result<smdpp_rsp::lpa::Lpa> {
         let pki = self.gsma_pki();
         let credentials = pki.issue_euicc(eid)?;
         let ci = credentials.ci.clone();
-        let euicc = crate::euicc::Euicc::new(credentials)?;
-        Ok(crate::lpa::Lpa::new(euicc, &[ci])?)
+        let euicc = smdpp_rsp::euicc::Euicc::new(credentials)?;
+        Ok(smdpp_rsp::lpa::Lpa::new(euicc, &[ci])?)
     }
 
     /// The admin API base URL, `http://127.0.0.1:PORT`.

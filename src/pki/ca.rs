@@ -8,7 +8,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
-use ring::rand::SecureRandom;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateSigningRequestDer;
 use time::{Duration, OffsetDateTime};
@@ -298,12 +297,6 @@ fn params_from_parsed_csr(csr: &X509CertificationRequest<'_>) -> Result<Certific
     Ok(params)
 }
 
-pub(super) fn random_serial() -> Result<SerialNumber> {
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| anyhow!("the system random generator failed"))?;
-    bytes[0] &= 0x7f; // a positive INTEGER
-    bytes[0] |= 0x01; // and no leading zero byte to strip
-    Ok(SerialNumber::from_slice(&bytes))
+fn random_serial() -> Result<SerialNumber> {
+    Ok(smdpp_rsp::pki::random_serial()?)
 }

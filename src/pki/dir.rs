@@ -3,7 +3,6 @@
 //! are written with mode 0600. Revocation appends to the CRL.
 
 use std::fs;
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,23 +13,13 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use rustls::pki_types::pem::PemObject;
 
 use super::ca::{CertificateAuthority, LeafSpec, Usage};
+use super::EnsureReport;
 use super::{ADMIN_TOKEN, CA_CERT, CA_KEY, CRL, NOTIFICATION_CLIENT, SERVER_CERT, SERVER_KEY};
 
 /// The PKI directory and its fixed file names.
 #[derive(Debug, Clone)]
 pub struct PkiDir {
     dir: PathBuf,
-}
-
-/// What [`PkiDir::ensure`] did.
-#[derive(Debug, Default, Clone)]
-pub struct EnsureReport {
-    /// Files written.
-    pub created: Vec<PathBuf>,
-    /// Files that existed and were kept.
-    pub reused: Vec<PathBuf>,
-    /// Things the user should know (e.g. a reused server certificate lacking a requested SAN).
-    pub warnings: Vec<String>,
 }
 
 impl PkiDir {
@@ -318,22 +307,8 @@ fn read(path: &Path) -> Result<String> {
 }
 
 /// Writes a file that must not exist yet; keys get mode 0600.
-pub(super) fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if secret { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
+fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
+    Ok(smdpp_rsp::pki::write_new(path, contents, secret)?)
 }
 
 fn first_cert_der(pem: &str) -> Result<Vec<u8>> {

@@ -4,12 +4,12 @@
 
 mod ca;
 mod dir;
-pub mod gsma;
 
 use std::sync::Arc;
 
 pub use ca::{CertificateAuthority, IssuedCert, LeafSpec, Usage, MAX_CSR_DAYS};
-pub use dir::{EnsureReport, PkiDir};
+pub use dir::PkiDir;
+pub use smdpp_rsp::pki::EnsureReport;
 
 /// File name of the CA certificate.
 pub const CA_CERT: &str = "ca.pem";
@@ -33,15 +33,10 @@ pub(crate) const LEAF_DAYS: i64 = 825;
 /// Validity of the CA.
 pub(crate) const CA_DAYS: i64 = 3650;
 
-/// The crypto provider, chosen in one place: ring (a C/assembly build of seconds, where
-/// aws-lc-rs takes minutes and a cmake; `deny.toml` keeps aws-lc-rs out). Everything in the
-/// crate, its tests and examples that speaks TLS gets its provider here.
-///
-/// rustls 0.23.48 deprecates ring's provider because it has no post-quantum key exchange and
-/// offers no other constructor for it; SGP.22's TLS profile (§2.6.6) names classic ECDHE groups
-/// only, which ring has, so the deprecation is acknowledged here, once.
+/// The crypto provider, chosen in one place: ring (see [`smdpp_rsp::pki::provider`];
+/// `deny.toml` keeps aws-lc-rs out). Everything in the crate, its tests and examples that
+/// speaks TLS gets its provider here.
 #[doc(hidden)]
-#[allow(deprecated)]
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    smdpp_rsp::pki::provider()
 }

@@ -198,7 +198,7 @@ pub struct ProfileType {
     pub owner: Arc<str>,
     /// The profile package ES9+ downloads deliver, personalised per order (`profilePackage`);
     /// `None`: a synthetic one.
-    pub package: Option<Arc<crate::rsp::package::ProfilePackage>>,
+    pub package: Option<Arc<smdpp_rsp::profile_package::ProfilePackage>>,
     /// How ES9+ protects the package in the Bound Profile Package (`packageProtection`).
     pub protection: PackageProtection,
 }

@@ -720,18 +720,18 @@ pub async fn release_standard(t: &TestServer, eid: Option<&str>, extra: Value) -
 /// ES9+ InitiateAuthentication by `lpa` for `smdp_address`, with its card's challenge and
 /// EUICCInfo1: the SM-DP+'s answer (a session at its first stage, which changes no order).
 pub async fn initiate_authentication(
-    lpa: &mut smdpp_mock::lpa::Lpa,
+    lpa: &mut smdpp_rsp::lpa::Lpa,
     address: &str,
     smdp_address: &str,
-) -> Result<Value, smdpp_mock::lpa::LpaError> {
+) -> Result<Value, smdpp_rsp::lpa::LpaError> {
     let challenge = lpa.euicc_mut().transmit(&[0xBF, 0x2E, 0x00]);
     let info1 = lpa.euicc_mut().transmit(&[0xBF, 0x20, 0x00]);
     lpa.call(
         address,
         "initiateAuthentication",
         json!({ "smdpAddress": smdp_address,
-                "euiccChallenge": smdpp_mock::rsp::crypto::base64_encode(&challenge[5..]),
-                "euiccInfo1": smdpp_mock::rsp::crypto::base64_encode(&info1) }),
+                "euiccChallenge": smdpp_rsp::crypto::base64_encode(&challenge[5..]),
+                "euiccInfo1": smdpp_rsp::crypto::base64_encode(&info1) }),
     )
     .await
 }

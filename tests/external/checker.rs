@@ -243,7 +243,7 @@ async fn a_retry_after_a_broken_load_is_bound_anew_under_profile_protection_keys
 /// codes them in DER: the crate's reader finds each tag, length and value, its writer gives the
 /// same bytes back. SGP.22's own tags stop at two bytes, so only an outside encoder pins these.
 async fn three_byte_tags_read_and_write_as_asn1tools_codes_them(python: PathBuf) {
-    use smdpp_mock::rsp::tlv;
+    use smdpp_rsp::tlv;
     const MODULE: &str = "T DEFINITIONS AUTOMATIC TAGS ::= BEGIN \
         A ::= [128] SEQUENCE { x INTEGER } \
         B ::= [200] OCTET STRING \

@@ -351,8 +351,7 @@ async fn lpac_installs_a_ts48_shaped_package_personalised_for_the_order(lpac: Pa
     let card: Value =
         serde_json::from_slice(&std::fs::read(t.dir.path().join("card.json")).unwrap()).unwrap();
     let package =
-        smdpp_mock::rsp::crypto::base64_decode(card["profiles"][0]["package"].as_str().unwrap())
-            .unwrap();
+        smdpp_rsp::crypto::base64_decode(card["profiles"][0]["package"].as_str().unwrap()).unwrap();
     assert_eq!(package.len(), file.len());
     let header_at = file
         .windows(10)

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use libtest_mimic::Trial;
-use smdpp_mock::rsp::crypto::{self, derive_session_keys, OneTimeKey, SigningKey};
-use smdpp_mock::rsp::scp03t::{Scp03t, MAX_SEGMENT, MAX_SEGMENT_PLAINTEXT};
+use smdpp_rsp::crypto::{self, derive_session_keys, OneTimeKey, SigningKey};
+use smdpp_rsp::scp03t::{Scp03t, MAX_SEGMENT, MAX_SEGMENT_PLAINTEXT};
 
 use crate::{find_python, Needed};
 

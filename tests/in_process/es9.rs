@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use smdpp_mock::lpa::{Lpa, LpaError};
 use smdpp_mock::profile::{OnDevice, ProfileState};
-use smdpp_mock::rsp::crypto;
-use smdpp_mock::rsp::message::{
+use smdpp_rsp::crypto;
+use smdpp_rsp::es10b::{
     AuthenticateServerRequest, CtxParams1, PrepareDownloadResponse, SmdpSigned2,
 };
-use smdpp_mock::rsp::package;
-use smdpp_mock::rsp::{bpp, tlv};
+use smdpp_rsp::lpa::{Lpa, LpaError};
+use smdpp_rsp::profile_package as package;
+use smdpp_rsp::{bpp, tlv};
 
 use crate::common::receiver::{points, Receiver};
 use crate::common::*;
@@ -117,7 +117,7 @@ async fn an_lpa_downloads_the_order_and_the_notifications_follow_what_the_euicc_
 }
 
 /// The `subjectCode / reasonCode` of a refused download.
-fn code_of(result: Result<smdpp_mock::lpa::Downloaded, LpaError>) -> (String, &'static str) {
+fn code_of(result: Result<smdpp_rsp::lpa::Downloaded, LpaError>) -> (String, &'static str) {
     match result {
         Err(e @ LpaError::Failed { function, .. }) => (e.status_code().unwrap(), function),
         other => panic!("expected a Failed answer, got {other:?}"),
@@ -487,7 +487,7 @@ async fn an_installation_result_without_smdp_oid_is_applied() {
 /// §6.2: a notification's 204 has an empty body and no `Content-Type` (curl, over real TLS).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_answer_has_no_body_and_no_content_type() {
-    use smdpp_mock::rsp::message::{NotificationMetadata, ProfileInstallationResult};
+    use smdpp_rsp::es10b::{NotificationMetadata, ProfileInstallationResult};
     let (t, _receiver) = es9_started("").await;
     // Well-formed, for a transactionId no session has: acknowledged and ignored.
     let metadata = NotificationMetadata {
@@ -496,7 +496,7 @@ async fn a_notification_answer_has_no_body_and_no_content_type() {
         address: t.mock.smdp_address(),
         iccid: None,
     };
-    let result = smdpp_mock::rsp::message::FinalResult::Error {
+    let result = smdpp_rsp::es10b::FinalResult::Error {
         bpp_command_id: 1,
         error_reason: 1,
     };
@@ -647,8 +647,8 @@ async fn unreleased_orders_and_too_many_attempts_are_refused() {
 /// issued by the EUM it presents, and one outside its EUM's EID range are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn euicc_certificates_of_other_eums_or_outside_the_range_are_refused() {
-    use smdpp_mock::euicc::Euicc;
-    use smdpp_mock::pki::gsma::{EuiccCredentials, GsmaPki};
+    use smdpp_rsp::euicc::Euicc;
+    use smdpp_rsp::pki::{EuiccCredentials, GsmaPki};
 
     let (t, _receiver) = es9_started("").await;
     let (_, mid) = release_standard(&t, None, json!({})).await;
@@ -824,12 +824,9 @@ fn random_bodies_over_tls_are_answered_and_change_nothing() {
                                 };
                                 let request = AuthenticateServerRequest::encode(
                                     &field("serverSigned1"),
-                                    smdpp_mock::rsp::tlv::read_tagged(
-                                        &field("serverSignature1"),
-                                        0x5F37,
-                                    )
-                                    .unwrap()
-                                    .value,
+                                    smdpp_rsp::tlv::read_tagged(&field("serverSignature1"), 0x5F37)
+                                        .unwrap()
+                                        .value,
                                     &field("euiccCiPKIdToBeUsed"),
                                     &field("serverCertificate"),
                                     &CtxParams1::encode(Some(&mid), [0x35, 0x29, 0x06, 0x11]),

@@ -5,13 +5,13 @@
 //! an LPA sends, so removing any one check of the card makes its test fail.
 
 use serde_json::{json, Value};
-use smdpp_mock::lpa::Lpa;
-use smdpp_mock::rsp::crypto::{self, SigningKey};
-use smdpp_mock::rsp::message::{
+use smdpp_rsp::crypto::{self, SigningKey};
+use smdpp_rsp::es10b::{
     AuthenticateServerRequest, AuthenticateServerResponse, CtxParams1, FinalResult,
     PendingNotification, PrepareDownloadRequest, PrepareDownloadResponse,
 };
-use smdpp_mock::rsp::{bpp, tlv};
+use smdpp_rsp::lpa::Lpa;
+use smdpp_rsp::{bpp, tlv};
 
 use crate::common::*;
 
@@ -501,9 +501,9 @@ async fn an_iccid_the_card_has_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_for_another_iccid_is_a_data_mismatch() {
     use crate::common::package::{swapped, ts48_shaped};
-    use smdpp_mock::rsp::crypto::{derive_session_keys, OneTimeKey};
-    use smdpp_mock::rsp::message::ProfileMetadata;
-    use smdpp_mock::rsp::package;
+    use smdpp_rsp::crypto::{derive_session_keys, OneTimeKey};
+    use smdpp_rsp::es10b::ProfileMetadata;
+    use smdpp_rsp::profile_package as package;
     // The package: generated (header only) for an ICCID, or TS.48-shaped with the ordered ICCID
     // in its header and another in EF.ICCID.
     for (iccid_in_package, ef_iccid_differs, expected) in [

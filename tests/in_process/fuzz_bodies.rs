@@ -97,7 +97,7 @@ proptest! {
             let value = match name {
                 "smdpAddress" => serde_json::json!("localhost:6444"),
                 "transactionId" => continue,
-                _ => serde_json::json!(smdpp_mock::rsp::crypto::base64_encode(&value)),
+                _ => serde_json::json!(smdpp_rsp::crypto::base64_encode(&value)),
             };
             body.insert(name.into(), value);
         }

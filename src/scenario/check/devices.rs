@@ -64,14 +64,14 @@ impl Checker<'_> {
                         continue;
                     }
                     if device_eid
-                        .is_some_and(|e| !e.to_string().starts_with(crate::pki::gsma::EUM_IIN))
+                        .is_some_and(|e| !e.to_string().starts_with(smdpp_rsp::pki::EUM_IIN))
                     {
                         self.at(
                             *src,
                             &protocol.referenced,
                             format!(
                                 "`protocol: es9` needs a deviceEid the mock's EUM may issue (starting with {})",
-                                crate::pki::gsma::EUM_IIN
+                                smdpp_rsp::pki::EUM_IIN
                             ),
                         );
                         continue;

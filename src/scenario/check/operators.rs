@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use crate::rsp::package::ProfilePackage;
 use crate::scenario::file::{self, HumanDuration};
 use crate::scenario::load::Loaded;
 use crate::scenario::{Callback, Operator, ProfileType};
+use smdpp_rsp::profile_package::ProfilePackage;
 
 use super::{list, Checker};
 

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use smdpp_mock::pki::gsma::{GsmaPki, SAMPLE_EID};
 use smdpp_mock::pki::{CertificateAuthority, EnsureReport, PkiDir};
 use smdpp_mock::ServerConfig;
+use smdpp_rsp::pki::{GsmaPki, SAMPLE_EID};
 
 use super::{load_scenario, PkiArgs};
 
@@ -111,7 +111,7 @@ pub(super) fn certs(cmd: CertsCommand) -> Result<()> {
         }
         CertsCommand::Euicc { eid, out, pki } => {
             let gsma = GsmaPki::new(&pki.certs_dir);
-            if !gsma.dir().join(smdpp_mock::pki::gsma::EUM_CERT).exists() {
+            if !gsma.dir().join(smdpp_rsp::pki::EUM_CERT).exists() {
                 anyhow::bail!(
                     "no GSMA-style PKI in {} (no EUM there): create it with `smdpp-mock certs init --certs-dir {}` (`serve` creates one on first start)",
                     gsma.dir().display(),

@@ -9,11 +9,11 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use smdpp_mock::euicc::apdu::ApduCard;
-use smdpp_mock::euicc::Euicc;
 use smdpp_mock::ids::Iccid;
-use smdpp_mock::lpa::Lpa;
-use smdpp_mock::pki::gsma::{GsmaPki, SAMPLE_EID};
+use smdpp_rsp::euicc::apdu::ApduCard;
+use smdpp_rsp::euicc::Euicc;
+use smdpp_rsp::lpa::Lpa;
+use smdpp_rsp::pki::{GsmaPki, SAMPLE_EID};
 
 use super::PkiArgs;
 
@@ -88,10 +88,10 @@ impl CardArgs {
             gsma.sample_euicc().with_context(hint)?
         } else {
             let dir = gsma.dir().join(format!("euicc-{eid}"));
-            if !dir.join(smdpp_mock::pki::gsma::EUICC_CERT).exists() {
+            if !dir.join(smdpp_rsp::pki::EUICC_CERT).exists() {
                 gsma.issue_euicc_files(&eid, &dir).with_context(hint)?;
             }
-            smdpp_mock::pki::gsma::EuiccCredentials::from_dir(&dir).with_context(hint)?
+            smdpp_rsp::pki::EuiccCredentials::from_dir(&dir).with_context(hint)?
         };
         let ci = credentials.ci.clone();
         let mut euicc = Euicc::new(credentials)?;
@@ -328,7 +328,7 @@ pub(super) struct EuiccArgs {
 fn apdu_answer(card: &mut ApduCard, request: &Value) -> Value {
     let func = request["payload"]["func"].as_str().unwrap_or_default();
     let param = request["payload"]["param"].as_str().unwrap_or_default();
-    let bytes = smdpp_mock::rsp::crypto::hex_decode(param);
+    let bytes = smdpp_rsp::crypto::hex_decode(param);
     let (ecode, data): (i64, Option<String>) = match (func, bytes) {
         ("connect", _) | ("disconnect", _) => (0, None),
         ("logic_channel_open", Some(aid)) => (card.open_channel(&aid).map_or(-1, i64::from), None),
@@ -338,7 +338,7 @@ fn apdu_answer(card: &mut ApduCard, request: &Value) -> Value {
         }
         ("transmit", Some(apdu)) => {
             let response = card.transmit(&apdu);
-            (0, Some(smdpp_mock::rsp::crypto::hex_upper(&response)))
+            (0, Some(smdpp_rsp::crypto::hex_upper(&response)))
         }
         _ => (-1, None),
     };

@@ -188,8 +188,8 @@ pub fn es10_commands(bpp: &[u8]) -> Result<Vec<Vec<u8>>, tlv::TlvError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rsp::crypto::{derive_session_keys, OneTimeKey};
-    use crate::rsp::scp03t::MAX_SEGMENT;
+    use crate::crypto::{derive_session_keys, OneTimeKey};
+    use crate::scp03t::MAX_SEGMENT;
 
     #[test]
     fn every_segment_is_at_most_1020_bytes_and_the_pieces_rebuild_the_package() {

@@ -5,7 +5,7 @@
 //! function errors are answers, not status words.
 
 use super::Euicc;
-use crate::rsp::tlv;
+use crate::tlv;
 
 /// The ISD-R's AID, which the LPA selects (lpac's default, as on every eUICC; SGP.22 §5.7.1 refers to it).
 pub const ISD_R_AID: [u8; 16] = [
@@ -144,7 +144,7 @@ impl ApduCard {
             return sw::NOT_FOUND.to_vec();
         }
         // FCI with the ISDRProprietaryApplicationTemplate (§5.7.1): the SVN.
-        let proprietary = tlv::encode(0xE0, &tlv::encode(0x82, &crate::rsp::message::SVN));
+        let proprietary = tlv::encode(0xE0, &tlv::encode(0x82, &crate::es10b::SVN));
         let fci = tlv::constructed(
             0x6F,
             &[
@@ -241,7 +241,7 @@ mod tests {
 
     /// The sample eUICC of a PKI made once for the tests of this module.
     fn card() -> ApduCard {
-        use crate::pki::gsma::{EuiccCredentials, GsmaPki, SAMPLE_EID};
+        use crate::pki::{EuiccCredentials, GsmaPki, SAMPLE_EID};
         type Files = (Vec<u8>, String, Vec<u8>, Vec<u8>);
         static MADE: std::sync::OnceLock<Files> = std::sync::OnceLock::new();
         let (certificate, key, eum, ci) = MADE.get_or_init(|| {
@@ -255,7 +255,7 @@ mod tests {
         ApduCard::new(
             Euicc::new(EuiccCredentials {
                 certificate: certificate.clone(),
-                key: crate::rsp::crypto::SigningKey::from_pem(key).unwrap(),
+                key: crate::crypto::SigningKey::from_pem(key).unwrap(),
                 eum: eum.clone(),
                 ci: ci.clone(),
             })
@@ -307,10 +307,7 @@ mod tests {
             120,
         );
         assert_eq!(sw, sw::OK);
-        assert_eq!(
-            crate::rsp::crypto::hex_upper(&eid[5..]),
-            crate::pki::gsma::SAMPLE_EID
-        );
+        assert_eq!(crate::crypto::hex_upper(&eid[5..]), crate::pki::SAMPLE_EID);
         // EUICCInfo2 is longer than a short answer with this MSS? Either way it arrives whole.
         let (info2, sw) = es10(&mut card, channel, &[0xBF, 0x22, 0x00], 6);
         assert_eq!(sw, sw::OK);

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Euicc, InstalledProfile, Notification, MAX_AID, MAX_NOTIFICATIONS, MAX_PROFILES};
-use crate::rsp::crypto;
-use crate::rsp::message::{PendingNotification, ProfileMetadata};
+use crate::crypto;
+use crate::es10b::{PendingNotification, ProfileMetadata};
 
 /// The version of the state file's format.
 const VERSION: u32 = 1;

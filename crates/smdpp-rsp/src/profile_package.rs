@@ -17,8 +17,8 @@
 use std::ops::Range;
 
 use super::crypto::sha256_parts;
-use super::message::{iccid_bytes, iccid_from_bytes};
 use super::tlv::{self, TlvError};
+use crate::es10b::{iccid_bytes, iccid_from_bytes};
 use crate::ids::Iccid;
 
 /// The three places one download names its ICCID, each with its own coding.

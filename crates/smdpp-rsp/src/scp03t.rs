@@ -183,7 +183,7 @@ impl Scp03t {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rsp::crypto::{derive_session_keys, hex_decode};
+    use crate::crypto::{derive_session_keys, hex_decode};
 
     fn h(text: &str) -> Vec<u8> {
         hex_decode(&text.replace(' ', "")).unwrap()

@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue,
     GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose, NameConstraints,
@@ -17,10 +16,131 @@ use rcgen::{
 use rustls::pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
-use super::dir::EnsureReport;
-use crate::rsp::cert::{Certificate, Role};
-use crate::rsp::crypto::SigningKey;
-use crate::rsp::tlv;
+use crate::cert::{Certificate, Role};
+use crate::crypto::SigningKey;
+use crate::tlv;
+
+/// What went wrong making or reading the PKI's files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    /// A file or folder could not be read or written.
+    #[error("{action} {}", path.display())]
+    Io {
+        /// What was being done: "reading", "creating", "writing".
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file was read but is not what its name says (not a key, a certificate of another
+    /// profile, a key that does not match its certificate, a certificate of another CI…).
+    #[error("{}: {detail}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The folder's files do not fit together, or an argument does not fit the PKI (an EID
+    /// outside the EUM's range).
+    #[error("{0}")]
+    Inconsistent(String),
+    /// A certificate could not be issued.
+    #[error("issuing {what}: {detail}")]
+    Issue {
+        /// Which certificate.
+        what: String,
+        /// The signer's error.
+        detail: String,
+    },
+    /// The operating system's random generator failed.
+    #[error("the system random generator failed")]
+    Random,
+}
+
+type Result<T> = std::result::Result<T, PkiError>;
+
+impl PkiError {
+    fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PkiError {
+        let path = path.to_path_buf();
+        move |source| PkiError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    fn file(path: &Path, detail: impl std::fmt::Display) -> PkiError {
+        PkiError::File {
+            path: path.to_path_buf(),
+            detail: detail.to_string(),
+        }
+    }
+
+    fn issue(what: impl Into<String>) -> impl FnOnce(rcgen::Error) -> PkiError {
+        let what = what.into();
+        move |e| PkiError::Issue {
+            what,
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// What making a PKI's files did.
+#[derive(Debug, Default, Clone)]
+pub struct EnsureReport {
+    /// Files written.
+    pub created: Vec<PathBuf>,
+    /// Files that existed and were kept.
+    pub reused: Vec<PathBuf>,
+    /// Things the user should know (e.g. a reused server certificate lacking a requested SAN).
+    pub warnings: Vec<String>,
+}
+
+/// Creates `path` with `contents`, failing if it exists (a PKI's files are never overwritten);
+/// `secret` files are readable by their owner only.
+pub fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = options.open(path).map_err(PkiError::io("creating", path))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(PkiError::io("writing", path))
+}
+
+/// A random positive 16-byte certificate serial number from the OS CSPRNG.
+pub fn random_serial() -> Result<rcgen::SerialNumber> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| PkiError::Random)?;
+    bytes[0] &= 0x7f; // a positive INTEGER
+    bytes[0] |= 0x01; // and no leading zero byte to strip
+    Ok(rcgen::SerialNumber::from_slice(&bytes))
+}
+
+/// The crypto provider of every TLS connection the crate makes (the LPA's): ring, a build of
+/// seconds where aws-lc-rs takes minutes and a cmake.
+///
+/// rustls deprecates ring's provider because it has no post-quantum key exchange; SGP.22's
+/// TLS profile (§2.6.6) names classic ECDHE groups only, which ring has, so the deprecation is
+/// acknowledged here, once.
+#[allow(deprecated)]
+pub fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+}
 
 /// The folder of the GSMA-style PKI inside the certificates directory.
 pub const GSMA_DIR: &str = "gsma";
@@ -144,12 +264,12 @@ fn name(entries: &[(DnType, DnValue)]) -> DistinguishedName {
 
 fn printable(text: &str) -> Result<DnValue> {
     Ok(DnValue::PrintableString(text.try_into().map_err(|e| {
-        anyhow!("{text:?} is not a PrintableString: {e}")
+        PkiError::Inconsistent(format!("{text:?} is not a PrintableString: {e}"))
     })?))
 }
 
 fn rcgen_key(key: &SigningKey) -> Result<KeyPair> {
-    KeyPair::try_from(key.pkcs8_der()).map_err(|e| anyhow!("the key cannot sign certificates: {e}"))
+    KeyPair::try_from(key.pkcs8_der()).map_err(PkiError::issue("a certificate with this key"))
 }
 
 /// Parameters common to every certificate: validity from a day ago for `years`, a random
@@ -160,7 +280,7 @@ fn base(subject: DistinguishedName, years: i64) -> Result<CertificateParams> {
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(1);
     params.not_after = now + Duration::days(365 * years);
-    params.serial_number = Some(super::ca::random_serial()?);
+    params.serial_number = Some(random_serial()?);
     Ok(params)
 }
 
@@ -192,7 +312,7 @@ impl Authority {
             &CertificateDer::from(self.der.clone()),
             rcgen_key(&self.key)?,
         )
-        .map_err(|e| anyhow!("the issuer's certificate cannot be read: {e}"))
+        .map_err(PkiError::issue("with the issuer's certificate"))
     }
 }
 
@@ -211,7 +331,7 @@ fn make_ci() -> Result<Issued> {
     params.custom_extensions = vec![policies(Role::Ci), alt_names(&[], &CI_OID)];
     let cert = params
         .self_signed(&pair)
-        .map_err(|e| anyhow!("signing the CI certificate: {e}"))?;
+        .map_err(PkiError::issue("the CI certificate"))?;
     Ok(Issued {
         der: cert.der().to_vec(),
         key,
@@ -241,7 +361,7 @@ fn make_eum(ci: &Authority) -> Result<Issued> {
     params.custom_extensions = vec![policies(Role::Eum), alt_names(&[], &EUM_OID)];
     let cert = params
         .signed_by(&pair, &ci.issuer()?)
-        .map_err(|e| anyhow!("signing the EUM certificate: {e}"))?;
+        .map_err(PkiError::issue("the EUM certificate"))?;
     Ok(Issued {
         der: cert.der().to_vec(),
         key,
@@ -251,7 +371,9 @@ fn make_eum(ci: &Authority) -> Result<Issued> {
 /// An eUICC certificate for `eid` (32 digits), issued by `eum`.
 fn make_euicc(eum: &Authority, eid: &str) -> Result<Issued> {
     if eid.len() != 32 || !eid.bytes().all(|b| b.is_ascii_digit()) {
-        bail!("an EID is 32 decimal digits, not {eid:?}");
+        return Err(PkiError::Inconsistent(format!(
+            "an EID is 32 decimal digits, not {eid:?}"
+        )));
     }
     let key = SigningKey::generate();
     let pair = rcgen_key(&key)?;
@@ -272,7 +394,7 @@ fn make_euicc(eum: &Authority, eid: &str) -> Result<Issued> {
     ];
     let cert = params
         .signed_by(&pair, &eum.issuer()?)
-        .map_err(|e| anyhow!("signing the eUICC certificate: {e}"))?;
+        .map_err(PkiError::issue("the eUICC certificate"))?;
     Ok(Issued {
         der: cert.der().to_vec(),
         key,
@@ -307,7 +429,7 @@ fn make_dp(ci: &Authority, role: Role, dns: &[String], smdp_oid: &[u64]) -> Resu
     }
     let cert = params
         .signed_by(&pair, &ci.issuer()?)
-        .map_err(|e| anyhow!("signing the {} certificate: {e}", role.name()))?;
+        .map_err(PkiError::issue(format!("the {} certificate", role.name())))?;
     Ok(Issued {
         der: cert.der().to_vec(),
         key,
@@ -361,19 +483,22 @@ impl EuiccCredentials {
     /// certificate and key, the EUM's certificate, the CI's.
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let read = |file: &str| {
-            std::fs::read(dir.join(file))
-                .with_context(|| format!("reading {}", dir.join(file).display()))
+            let path = dir.join(file);
+            std::fs::read(&path).map_err(PkiError::io("reading", &path))
         };
-        let key_path = dir.join(EUICC_KEY);
-        let pem = std::fs::read_to_string(&key_path)
-            .with_context(|| format!("reading {}", key_path.display()))?;
         Ok(EuiccCredentials {
             certificate: read(EUICC_CERT)?,
-            key: SigningKey::from_pem(&pem).map_err(|e| anyhow!("{}: {e}", key_path.display()))?,
+            key: read_key(&dir.join(EUICC_KEY))?,
             eum: read(EUM_CERT)?,
             ci: read(CI_CERT)?,
         })
     }
+}
+
+/// A PEM private key from `path`.
+fn read_key(path: &Path) -> Result<SigningKey> {
+    let pem = std::fs::read_to_string(path).map_err(PkiError::io("reading", path))?;
+    SigningKey::from_pem(&pem).map_err(|e| PkiError::file(path, e))
 }
 
 impl std::fmt::Debug for EuiccCredentials {
@@ -400,25 +525,22 @@ impl GsmaPki {
     }
 
     fn read_cert(&self, file: &str) -> Result<Vec<u8>> {
-        std::fs::read(self.path(file))
-            .with_context(|| format!("reading {}", self.path(file).display()))
+        let path = self.path(file);
+        std::fs::read(&path).map_err(PkiError::io("reading", &path))
     }
 
     fn read_key(&self, file: &str) -> Result<SigningKey> {
-        let path = self.path(file);
-        let pem = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        SigningKey::from_pem(&pem).map_err(|e| anyhow!("{}: {e}", path.display()))
+        read_key(&self.path(file))
     }
 
     fn authority(&self, cert: &str, key: &str, what: &str) -> Result<Authority> {
         if !self.path(key).exists() {
-            bail!(
+            return Err(PkiError::Inconsistent(format!(
                 "{} has no key ({}): it cannot issue {what}; remove {} to have a new one made",
                 self.path(cert).display(),
                 self.path(key).display(),
                 self.path(cert).display()
-            );
+            )));
         }
         Ok(Authority {
             der: self.read_cert(cert)?,
@@ -433,8 +555,8 @@ impl GsmaPki {
         key: &str,
         issued: &Issued,
     ) -> Result<()> {
-        super::dir::write_new(&self.path(cert), &issued.der, false)?;
-        super::dir::write_new(&self.path(key), issued.key.to_pem().as_bytes(), true)?;
+        write_new(&self.path(cert), &issued.der, false)?;
+        write_new(&self.path(key), issued.key.to_pem().as_bytes(), true)?;
         report.created.push(self.path(cert));
         report.created.push(self.path(key));
         Ok(())
@@ -444,12 +566,15 @@ impl GsmaPki {
     /// DPtls naming `tls_names`. Existing files are kept (SGP.26 material included).
     pub fn ensure(&self, tls_names: &[String], sample_eid: &str) -> Result<EnsureReport> {
         let mut report = EnsureReport::default();
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir).map_err(PkiError::io("creating", &self.dir))?;
         let exists = |file: &str| self.path(file).exists();
         if !exists(CI_CERT) {
             if exists(CI_KEY) {
-                bail!("{} exists without {}", self.path(CI_KEY).display(), CI_CERT);
+                return Err(PkiError::Inconsistent(format!(
+                    "{} exists without {}",
+                    self.path(CI_KEY).display(),
+                    CI_CERT
+                )));
             }
             self.write(&mut report, CI_CERT, CI_KEY, &make_ci()?)?;
         } else {
@@ -463,11 +588,11 @@ impl GsmaPki {
             (DPTLS_CERT, DPTLS_KEY),
         ] {
             if exists(cert) != exists(key) {
-                bail!(
+                return Err(PkiError::Inconsistent(format!(
                     "{} and {} go together: one is missing",
                     self.path(cert).display(),
                     self.path(key).display()
-                );
+                )));
             }
         }
         if need(EUM_CERT, EUM_KEY)
@@ -504,7 +629,7 @@ impl GsmaPki {
     fn issue_euicc_in_memory(&self, eid: &str) -> Result<Issued> {
         let eum = self.authority(EUM_CERT, EUM_KEY, "eUICC certificates")?;
         if !eid.starts_with(EUM_IIN) {
-            bail!("the mock EUM issues eUICCs whose EID starts with {EUM_IIN} (its name constraint), not {eid}");
+            return Err(PkiError::Inconsistent(format!("the mock EUM issues eUICCs whose EID starts with {EUM_IIN} (its name constraint), not {eid}")));
         }
         make_euicc(&eum, eid)
     }
@@ -547,7 +672,7 @@ impl GsmaPki {
     /// `SK_EUICC_ECDSA_NIST.pem`, with the EUM and CI certificates beside them).
     pub fn issue_euicc_files(&self, eid: &str, out: &Path) -> Result<Vec<PathBuf>> {
         let issued = self.issue_euicc_in_memory(eid)?;
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        std::fs::create_dir_all(out).map_err(PkiError::io("creating", out))?;
         let mut written = Vec::new();
         for (file, bytes, secret) in [
             (EUICC_CERT, issued.der.clone(), false),
@@ -556,7 +681,7 @@ impl GsmaPki {
             (CI_CERT, self.read_cert(CI_CERT)?, false),
         ] {
             let path = out.join(file);
-            super::dir::write_new(&path, &bytes, secret)?;
+            write_new(&path, &bytes, secret)?;
             written.push(path);
         }
         Ok(written)
@@ -576,8 +701,7 @@ impl GsmaPki {
     /// their roles, issued by one of the CIs, naming the same SM-DP+ OID), DPtls.
     pub fn server_credentials(&self) -> Result<ServerCredentials> {
         let mut cis = Vec::new();
-        let entries = std::fs::read_dir(&self.dir)
-            .with_context(|| format!("reading {}", self.dir.display()))?;
+        let entries = std::fs::read_dir(&self.dir).map_err(PkiError::io("reading", &self.dir))?;
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| n.starts_with("CERT_CI_") && n.ends_with(".der"))
@@ -587,53 +711,58 @@ impl GsmaPki {
         names.sort_by_key(|n| n != CI_CERT);
         for file in names {
             let ci = Certificate::parse(&self.read_cert(&file)?)
-                .map_err(|e| anyhow!("{}: {e}", self.path(&file).display()))?;
+                .map_err(|e| PkiError::file(&self.path(&file), e))?;
             ci.check_profile(Role::Ci)
-                .map_err(|e| anyhow!("{}: {e}", self.path(&file).display()))?;
+                .map_err(|e| PkiError::file(&self.path(&file), e))?;
             cis.push(ci);
         }
         let load = |cert: &str, key_file: &str, role: Role| -> Result<(Certificate, SigningKey)> {
             let parsed = Certificate::parse(&self.read_cert(cert)?)
-                .map_err(|e| anyhow!("{}: {e}", self.path(cert).display()))?;
+                .map_err(|e| PkiError::file(&self.path(cert), e))?;
             parsed
                 .check_profile(role)
-                .map_err(|e| anyhow!("{}: {e}", self.path(cert).display()))?;
+                .map_err(|e| PkiError::file(&self.path(cert), e))?;
             let issuer = cis
                 .iter()
                 .find(|ci| {
                     ci.subject_key_id.is_some() && ci.subject_key_id == parsed.authority_key_id
                 })
                 .ok_or_else(|| {
-                    anyhow!(
-                        "{} was issued by none of the CI certificates in {}",
-                        self.path(cert).display(),
-                        self.dir.display()
+                    PkiError::file(
+                        &self.path(cert),
+                        format!(
+                            "issued by none of the CI certificates in {}",
+                            self.dir.display()
+                        ),
                     )
                 })?;
             parsed
                 .check_issued_by(issuer, Role::Ci)
-                .map_err(|e| anyhow!("{}: {e}", self.path(cert).display()))?;
+                .map_err(|e| PkiError::file(&self.path(cert), e))?;
             let key = self.read_key(key_file)?;
             if key.public_key() != parsed.public_key.as_slice() {
-                bail!(
-                    "{} is not the key of {}",
-                    self.path(key_file).display(),
-                    self.path(cert).display()
-                );
+                return Err(PkiError::file(
+                    &self.path(key_file),
+                    format!("not the key of {}", self.path(cert).display()),
+                ));
             }
             Ok((parsed, key))
         };
         let (dp_auth, dp_auth_key) = load(DPAUTH_CERT, DPAUTH_KEY, Role::DpAuth)?;
         let (dp_pb, dp_pb_key) = load(DPPB_CERT, DPPB_KEY, Role::DpPb)?;
         if dp_auth.registered_id != dp_pb.registered_id {
-            bail!("DPauth and DPpb name different SM-DP+ OIDs; §4.5.2.1 makes them the same");
+            return Err(PkiError::Inconsistent(
+                "DPauth and DPpb name different SM-DP+ OIDs; §4.5.2.1 makes them the same".into(),
+            ));
         }
         if dp_auth.authority_key_id != dp_pb.authority_key_id {
-            bail!("DPauth and DPpb chain to different CIs (SGP.22 §5.7.5 requires one)");
+            return Err(PkiError::Inconsistent(
+                "DPauth and DPpb chain to different CIs (SGP.22 §5.7.5 requires one)".into(),
+            ));
         }
         let tls = self.read_cert(DPTLS_CERT)?;
-        let tls_parsed = Certificate::parse(&tls)
-            .map_err(|e| anyhow!("{}: {e}", self.path(DPTLS_CERT).display()))?;
+        let tls_parsed =
+            Certificate::parse(&tls).map_err(|e| PkiError::file(&self.path(DPTLS_CERT), e))?;
         let mut tls_chain = vec![tls];
         if let Some(ci) = cis.iter().find(|ci| {
             ci.subject_key_id.is_some() && ci.subject_key_id == tls_parsed.authority_key_id
@@ -656,7 +785,7 @@ impl GsmaPki {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rsp::cert::{verify_euicc_chain, verify_server, ChainError};
+    use crate::cert::{verify_euicc_chain, verify_server, ChainError};
 
     #[test]
     fn the_chain_has_the_profiles_of_section_4_5_and_verifies() {
@@ -687,7 +816,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            crate::rsp::crypto::hex_upper(&verified.eid),
+            crate::crypto::hex_upper(&verified.eid),
             "89049032000000000000000000000001"
         );
         let ci = Certificate::parse(&euicc.ci).unwrap();

@@ -1,4 +1,9 @@
-//! Starting and stopping the whole mock: PKI, scenario, listener.
+//! Starting and stopping the whole mock, in the manner of mini-redis's `server::run`: first
+//! [`Bound`] (the PKI made or loaded, every listener bound, nothing served), then
+//! [`Bound::run`] (the application, the admin API, the state file, and the accept loops until
+//! shutdown). [`hooks`] holds what the mock makes of its listeners' transport events.
+
+mod hooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,9 +25,9 @@ use crate::http::router::EngineService;
 use crate::http::{self, tls, Limits};
 use crate::notify::transport::HttpTransport;
 use crate::notify::{Notifier, DEFAULT_LOG_CAPACITY, DEFAULT_QUEUE_CAPACITY};
-use crate::pki::gsma::{self, GsmaPki};
 use crate::pki::{EnsureReport, PkiDir};
 use crate::scenario::Scenario;
+use smdpp_rsp::pki::{GsmaPki, SAMPLE_EID};
 
 /// Default ES2+ listen address (docs/configuration.md).
 pub const DEFAULT_ES2_ADDR: &str = "127.0.0.1:6443";
@@ -171,7 +176,7 @@ pub(crate) fn es2_listener_fallback(app: App) -> axum::Router {
 struct Es9Parts {
     listener: TcpListener,
     addr: SocketAddr,
-    credentials: Arc<crate::pki::gsma::ServerCredentials>,
+    credentials: Arc<smdpp_rsp::pki::ServerCredentials>,
     tls: Arc<rustls::ServerConfig>,
 }
 
@@ -180,8 +185,8 @@ impl Es9Parts {
     async fn prepare(config: &ServerConfig, addr: SocketAddr) -> Result<Self> {
         let gsma = GsmaPki::new(&config.certs_dir);
         let report = gsma
-            .ensure(&config.server_sans(), gsma::SAMPLE_EID)
-            .map_err(|e| pki_error(e, &config.certs_dir))?;
+            .ensure(&config.server_sans(), SAMPLE_EID)
+            .map_err(|e| pki_error(e.into(), &config.certs_dir))?;
         for created in &report.created {
             tracing::debug!(file = %created.display(), "GSMA-style PKI file created");
         }
@@ -264,10 +269,10 @@ impl Es9Parts {
         http::serve(
             self.listener,
             self.tls,
-            http::Edge::Es9 {
-                per_address: config.es9_connections_per_address,
+            http::Listener {
+                per_address: Some(config.es9_connections_per_address),
             },
-            app.clone(),
+            Arc::new(hooks::Es9Hooks { app: app.clone() }),
             router,
             config.limits.clone(),
             shutdown,
@@ -411,9 +416,21 @@ pub struct Server {
     task: Option<JoinHandle<()>>,
 }
 
-impl Server {
-    /// Makes sure the PKI exists, binds the listener and starts serving.
-    pub async fn start(config: ServerConfig) -> Result<Server> {
+/// The mock before it serves: the PKI made or loaded and every listener bound (a port in use
+/// or an unreadable PKI fails here, before anything runs).
+struct Bound {
+    pki: PkiDir,
+    pki_report: EnsureReport,
+    es2: TcpListener,
+    es2_addr: SocketAddr,
+    es2_tls: Arc<rustls::ServerConfig>,
+    es9: Option<Es9Parts>,
+    admin: Option<TcpListener>,
+}
+
+impl Bound {
+    /// Makes what is missing of both PKIs, loads the credentials and binds the listeners.
+    async fn bind(config: &ServerConfig) -> Result<Bound> {
         let pki = PkiDir::new(&config.certs_dir);
         let operator_ids: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();
         let pki_report = pki
@@ -422,12 +439,12 @@ impl Server {
         for warning in &pki_report.warnings {
             warn!("{warning}");
         }
-        let es9_parts = match config.es9_addr {
-            Some(addr) => Some(Es9Parts::prepare(&config, addr).await?),
+        let es9 = match config.es9_addr {
+            Some(addr) => Some(Es9Parts::prepare(config, addr).await?),
             None => None,
         };
-        let tls = tls::server_config(&pki, config.scenario.crl_file())?;
-        let listener = TcpListener::bind(config.es2_addr).await.map_err(|e| {
+        let es2_tls = tls::server_config(&pki, config.scenario.crl_file())?;
+        let es2 = TcpListener::bind(config.es2_addr).await.map_err(|e| {
             bind_error(
                 e,
                 "the ES2+ listener",
@@ -435,167 +452,249 @@ impl Server {
                 "--listen / SMDPP_LISTEN",
             )
         })?;
-        let es2_addr = listener.local_addr()?;
-        let transport = Arc::new(HttpTransport::new(pki.clone()));
-        let notifier = Notifier::start_dedicated(
-            transport,
-            config.notify_queue_capacity,
-            DEFAULT_LOG_CAPACITY,
-        )
-        .context("starting the notification dispatcher")?;
-        let app = App::new(
-            config.scenario.clone(),
-            Clock::system(),
-            notifier,
-            crate::journal::Capacity {
-                es2: config.journal_capacity,
-                es9: config.es9_journal_capacity,
-            },
-        );
+        let admin = match config.admin_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                bind_error(
+                    e,
+                    "the admin API",
+                    addr,
+                    "--admin-listen / SMDPP_ADMIN_LISTEN",
+                )
+            })?),
+            None => None,
+        };
+        Ok(Bound {
+            pki,
+            pki_report,
+            es2_addr: es2.local_addr()?,
+            es2,
+            es2_tls,
+            es9,
+            admin,
+        })
+    }
+
+    /// Builds the application, starts the admin API, restores the state file and serves ES2+
+    /// (and ES9+) until the returned server stops.
+    async fn run(self, config: ServerConfig) -> Result<Server> {
+        let app = build_app(&config, &self.pki)?;
         // The admin API answers from here on (`/health` alive, `/ready` 503) while the state is
         // restored and the ES2+ listener starts.
         let readiness = Readiness::default();
         let (stop, stopped) = watch::channel(false);
-        let stopped_for = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let mut token = config.admin_token.clone();
-        let admin = match config.admin_addr {
-            Some(addr) => {
-                let admin_listener = TcpListener::bind(addr).await.map_err(|e| {
-                    bind_error(
-                        e,
-                        "the admin API",
-                        addr,
-                        "--admin-listen / SMDPP_ADMIN_LISTEN",
-                    )
-                })?;
-                let admin_addr = admin_listener.local_addr()?;
-                // Beyond loopback, anyone who can reach the port could drive the mock: without a
-                // token of the user's, one is made (and printed), never none.
-                if !admin_addr.ip().is_loopback() && token.is_none() {
-                    let (made, _) = pki.ensure_admin_token(random_token)?;
-                    // Where the token is, not the token: logs are read by more people than the
-                    // certificates directory.
-                    warn!(%admin_addr, file = %pki.admin_token_path().display(), "the admin API listens beyond loopback without --admin-token / SMDPP_ADMIN_TOKEN: it requires the generated token kept in the file (mode 0600, read by the tools that share the certificates directory)");
-                    token = Some(made);
-                }
-                let router = crate::admin::router(AdminState {
-                    app: app.clone(),
-                    pki: pki.clone(),
-                    sans: Arc::new(config.server_sans()),
-                    token: token.as_deref().map(Arc::from),
-                    allowed_hosts: Arc::new(config.admin_allowed_hosts.clone()),
-                    readiness: readiness.clone(),
-                });
-                tokio::spawn(http::serve_admin(
-                    admin_listener,
-                    router,
-                    config.limits.shutdown_grace,
+        let (admin_addr, admin_token) = match self.admin {
+            Some(listener) => {
+                let (addr, token) = serve_admin(
+                    listener,
+                    &config,
+                    &app,
+                    &self.pki,
+                    &readiness,
                     stopped_for(stopped.clone()),
-                ));
-                info!(%admin_addr, "admin API listening (plain HTTP)");
-                Some(admin_addr)
+                )?;
+                (Some(addr), token)
             }
-            None => None,
+            None => (None, config.admin_token.clone()),
         };
         // One process per state file: a second one would overwrite the first one's saves.
         let state_lock = match config.state_file.as_deref() {
             Some(path) => Some(lock_state_file(path)?),
             None => None,
         };
-        if let Some(path) = config.state_file.as_deref().filter(|p| p.exists()) {
-            let restored = crate::state::load(&app, path)?;
-            info!(
-                path = %path.display(),
-                profiles = restored.profiles,
-                notifications = restored.notifications,
-                "state restored"
-            );
-        }
-        let saver = config.state_file.clone().map(|path| StateSaver {
-            app: app.clone(),
-            path: Arc::new(path),
-            lock: Arc::default(),
-        });
-        if let Some(saver) = saver.clone() {
-            let interval = config
-                .state_interval
-                .max(std::time::Duration::from_millis(10));
-            let mut stopped = stopped.clone();
-            tokio::spawn(async move {
-                loop {
-                    let stop = tokio::select! {
-                        () = tokio::time::sleep(interval) => false,
-                        _ = stopped.wait_for(|stop| *stop) => true,
-                    };
-                    if stop {
-                        break;
-                    }
-                    saver.save().await;
-                }
-            });
-        }
+        let saver = restore_state(&config, &app, &stopped)?;
         let router = EngineService::new(
             Arc::new(Es2::new(app.clone())),
             es2_listener_fallback(app.clone()),
             config.limits.clone(),
         );
-        let es9_addr = es9_parts.as_ref().map(|p| p.addr);
-        let es9_serving =
-            es9_parts.map(|parts| parts.serve(&app, &config, stopped_for(stopped.clone())));
+        let es9_addr = self.es9.as_ref().map(|p| p.addr);
+        let es9_serving = self
+            .es9
+            .map(|parts| parts.serve(&app, &config, stopped_for(stopped.clone())));
         let serving = http::serve(
-            listener,
-            tls,
-            http::Edge::Es2 { pki: pki.clone() },
-            app.clone(),
+            self.es2,
+            self.es2_tls,
+            http::Listener::default(),
+            Arc::new(hooks::Es2Hooks::new(app.clone(), self.pki.clone())),
             router,
             config.limits.clone(),
             stopped_for(stopped),
         );
-        let (notifier, drain) = (app.notifier.clone(), config.notify_drain);
-        let ready = readiness.clone();
-        let task = tokio::spawn(async move {
-            // Polled: the accept loops run from here on.
-            ready.set(Stage::Ready);
+        let serving = async move {
             match es9_serving {
                 Some(es9) => {
                     tokio::join!(serving, es9);
                 }
                 None => serving.await,
             }
-            let left = notifier.drain(drain).await;
-            if left == 0 {
-                info!("notifications drained");
-            } else if saver.is_some() {
-                info!(
-                    left,
-                    "notifications still undelivered at shutdown: kept in the state file"
-                );
-            } else {
-                warn!(left, deadline = ?drain, "notifications still undelivered at shutdown");
-            }
-            if let Some(saver) = saver {
-                saver.save().await;
-            }
-        });
-        info!(%es2_addr, profiles = config.scenario.profile_count(), "ES2+ listening (mutual TLS)");
+        };
+        let task = tokio::spawn(run_until_stopped(
+            serving,
+            app.clone(),
+            readiness.clone(),
+            config.notify_drain,
+            saver,
+        ));
+        info!(es2_addr = %self.es2_addr, profiles = config.scenario.profile_count(), "ES2+ listening (mutual TLS)");
         if let Some(addr) = es9_addr {
             info!(es9_addr = %addr, activation_address = %app.activation_address(&app.world()), "ES9+ listening (server-only TLS)");
         }
         Ok(Server {
             _state_lock: state_lock,
-            es2_addr,
+            es2_addr: self.es2_addr,
             es9_addr,
-            admin_addr: admin,
-            admin_token: token,
+            admin_addr,
+            admin_token,
             readiness,
             app,
-            pki,
-            pki_report,
+            pki: self.pki,
+            pki_report: self.pki_report,
             stop: Some(stop),
             task: Some(task),
         })
+    }
+}
+
+/// A future that completes when `stop` is set.
+async fn stopped_for(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// The application: the scenario, the system clock, the notification dispatcher (its own
+/// thread), the journal.
+fn build_app(config: &ServerConfig, pki: &PkiDir) -> Result<App> {
+    let transport = Arc::new(HttpTransport::new(pki.clone()));
+    let notifier = Notifier::start_dedicated(
+        transport,
+        config.notify_queue_capacity,
+        DEFAULT_LOG_CAPACITY,
+    )
+    .context("starting the notification dispatcher")?;
+    Ok(App::new(
+        config.scenario.clone(),
+        Clock::system(),
+        notifier,
+        crate::journal::Capacity {
+            es2: config.journal_capacity,
+            es9: config.es9_journal_capacity,
+        },
+    ))
+}
+
+/// Serves the admin API on `listener` until `shutdown`; its address and the token it requires.
+/// Beyond loopback, anyone who can reach the port could drive the mock: without a token of the
+/// user's, one is made (and its file named in the log), never none.
+fn serve_admin(
+    listener: TcpListener,
+    config: &ServerConfig,
+    app: &App,
+    pki: &PkiDir,
+    readiness: &Readiness,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, Option<String>)> {
+    let admin_addr = listener.local_addr()?;
+    let mut token = config.admin_token.clone();
+    if !admin_addr.ip().is_loopback() && token.is_none() {
+        let (made, _) = pki.ensure_admin_token(random_token)?;
+        // Where the token is, not the token: logs are read by more people than the
+        // certificates directory.
+        warn!(%admin_addr, file = %pki.admin_token_path().display(), "the admin API listens beyond loopback without --admin-token / SMDPP_ADMIN_TOKEN: it requires the generated token kept in the file (mode 0600, read by the tools that share the certificates directory)");
+        token = Some(made);
+    }
+    let router = crate::admin::router(AdminState {
+        app: app.clone(),
+        pki: pki.clone(),
+        sans: Arc::new(config.server_sans()),
+        token: token.as_deref().map(Arc::from),
+        allowed_hosts: Arc::new(config.admin_allowed_hosts.clone()),
+        readiness: readiness.clone(),
+    });
+    tokio::spawn(http::serve_admin(
+        listener,
+        router,
+        config.limits.shutdown_grace,
+        shutdown,
+    ));
+    info!(%admin_addr, "admin API listening (plain HTTP)");
+    Ok((admin_addr, token))
+}
+
+/// Restores the state file, if there is one, and starts saving it every `state_interval`
+/// until `stopped`; the saver for the last save at shutdown.
+fn restore_state(
+    config: &ServerConfig,
+    app: &App,
+    stopped: &watch::Receiver<bool>,
+) -> Result<Option<StateSaver>> {
+    if let Some(path) = config.state_file.as_deref().filter(|p| p.exists()) {
+        let restored = crate::state::load(app, path)?;
+        info!(
+            path = %path.display(),
+            profiles = restored.profiles,
+            notifications = restored.notifications,
+            "state restored"
+        );
+    }
+    let Some(path) = config.state_file.clone() else {
+        return Ok(None);
+    };
+    let saver = StateSaver {
+        app: app.clone(),
+        path: Arc::new(path),
+        lock: Arc::default(),
+    };
+    let interval = config
+        .state_interval
+        .max(std::time::Duration::from_millis(10));
+    let mut stopped = stopped.clone();
+    let periodic = saver.clone();
+    tokio::spawn(async move {
+        loop {
+            let stop = tokio::select! {
+                () = tokio::time::sleep(interval) => false,
+                _ = stopped.wait_for(|stop| *stop) => true,
+            };
+            if stop {
+                break;
+            }
+            periodic.save().await;
+        }
+    });
+    Ok(Some(saver))
+}
+
+/// Marks the mock ready, serves until the accept loops end, then drains the notifications
+/// (within `drain`) and saves the state one last time.
+async fn run_until_stopped(
+    serving: impl std::future::Future<Output = ()>,
+    app: App,
+    ready: Readiness,
+    drain: std::time::Duration,
+    saver: Option<StateSaver>,
+) {
+    // Polled: the accept loops run from here on.
+    ready.set(Stage::Ready);
+    serving.await;
+    let left = app.notifier.drain(drain).await;
+    if left == 0 {
+        info!("notifications drained");
+    } else if saver.is_some() {
+        info!(
+            left,
+            "notifications still undelivered at shutdown: kept in the state file"
+        );
+    } else {
+        warn!(left, deadline = ?drain, "notifications still undelivered at shutdown");
+    }
+    if let Some(saver) = saver {
+        saver.save().await;
+    }
+}
+
+impl Server {
+    /// Makes sure the PKI exists, binds the listeners and starts serving.
+    pub async fn start(config: ServerConfig) -> Result<Server> {
+        Bound::bind(&config).await?.run(config).await
     }
 
     /// The bound ES2+ address.

@@ -23,13 +23,13 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 
-use crate::euicc::Euicc;
-use crate::ids::Iccid;
-use crate::rsp::crypto;
-use crate::rsp::message::{
+use crate::crypto;
+use crate::es10b::{
     iccid_bytes, AuthenticateServerRequest, CtxParams1, PendingNotification, PrepareDownloadRequest,
 };
-use crate::rsp::tlv;
+use crate::euicc::Euicc;
+use crate::ids::Iccid;
+use crate::tlv;
 
 /// The `X-Admin-Protocol` an SGP.22 v2.2 LPA sends (§6.5.1).
 const ADMIN_PROTOCOL: &str = "gsma/rsp/v2.2.0";
@@ -472,10 +472,10 @@ impl Lpa {
             .value
             .to_vec();
         let metadata = field(&client, "profileMetadata")?;
-        let iccid = crate::rsp::message::ProfileMetadata::parse(&metadata)
+        let iccid = crate::es10b::ProfileMetadata::parse(&metadata)
             .map_err(|e| LpaError::Protocol(format!("profileMetadata: {e}")))?
             .iccid;
-        let cc_required = crate::rsp::message::SmdpSigned2::parse_raw(&signed2)
+        let cc_required = crate::es10b::SmdpSigned2::parse_raw(&signed2)
             .map_err(|e| LpaError::Protocol(format!("smdpSigned2: {e}")))?
             .cc_required;
         let hash_cc = match (cc_required, hashed_confirmation_code) {
@@ -519,7 +519,7 @@ impl Lpa {
             iccid,
             bound_profile_package: bpp,
         } = fetched;
-        let commands = crate::rsp::bpp::es10_commands(&bpp)
+        let commands = crate::bpp::es10_commands(&bpp)
             .map_err(|e| LpaError::Protocol(format!("boundProfilePackage: {e}")))?;
         let mut result = Vec::new();
         for command in &commands {
@@ -531,7 +531,7 @@ impl Lpa {
         }
         let installed = match PendingNotification::parse(&result) {
             Ok(PendingNotification::InstallationResult(pir)) => {
-                matches!(pir.result, crate::rsp::message::FinalResult::Success { .. })
+                matches!(pir.result, crate::es10b::FinalResult::Success { .. })
             }
             _ => {
                 return Err(LpaError::Protocol(

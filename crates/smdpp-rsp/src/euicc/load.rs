@@ -11,14 +11,12 @@
 //! ```
 
 use super::{event, Euicc, InstalledProfile, Notification, MAX_PROFILES};
+use crate::crypto::{self, derive_session_keys, KEY_LENGTH, KEY_TYPE_AES};
+use crate::es10b::{FinalResult, NotificationMetadata, ProfileInstallationResult, ProfileMetadata};
 use crate::ids::Iccid;
-use crate::rsp::crypto::{self, derive_session_keys, KEY_LENGTH, KEY_TYPE_AES};
-use crate::rsp::message::{
-    FinalResult, NotificationMetadata, ProfileInstallationResult, ProfileMetadata,
-};
-use crate::rsp::package::iccids_in;
-use crate::rsp::scp03t::{Scp03t, Scp03tError};
-use crate::rsp::tlv;
+use crate::profile_package::iccids_in;
+use crate::scp03t::{Scp03t, Scp03tError};
+use crate::tlv;
 
 /// `bppCommandId` (§5.7.6).
 mod command {
@@ -306,7 +304,7 @@ impl Euicc {
         ) {
             return Err(bad(reason::INVALID_SIGNATURE));
         }
-        if remote_op.value != [crate::rsp::bpp::REMOTE_OP_INSTALL] {
+        if remote_op.value != [crate::bpp::REMOTE_OP_INSTALL] {
             return Err(bad(reason::UNSUPPORTED_REMOTE_OPERATION_TYPE));
         }
         if tid.value != session.transaction_id {

@@ -15,16 +15,16 @@ pub mod apdu;
 mod load;
 mod state;
 
-use crate::ids::Iccid;
-use crate::pki::gsma::EuiccCredentials;
-use crate::rsp::cert::{verify_server, Certificate, Role, ServerCertError};
-use crate::rsp::crypto::{self, OneTimeKey, SigningKey};
-use crate::rsp::message::{
+use crate::cert::{verify_server, Certificate, Role, ServerCertError};
+use crate::crypto::{self, OneTimeKey, SigningKey};
+use crate::es10b::{
     iccid_bytes, iccid_from_bytes, AuthenticateServerRequest, AuthenticateServerResponse,
     CancelSessionResponse, CtxParams1, EuiccInfo1, EuiccInfo2, EuiccSigned1, NotificationMetadata,
     OtherSignedNotification, PrepareDownloadRequest, PrepareDownloadResponse, ProfileMetadata, SVN,
 };
-use crate::rsp::tlv::{self, Tlv};
+use crate::ids::Iccid;
+use crate::pki::EuiccCredentials;
+use crate::tlv::{self, Tlv};
 
 pub use load::InstallError;
 pub use state::StateError;
@@ -171,7 +171,7 @@ impl std::fmt::Debug for Euicc {
 pub enum EuiccError {
     /// A certificate could not be read.
     #[error("{0}: {1}")]
-    Certificate(&'static str, crate::rsp::cert::CertError),
+    Certificate(&'static str, crate::cert::CertError),
     /// The eUICC certificate names no EID.
     #[error("the eUICC certificate has no EID in its serialNumber")]
     NoEid,

@@ -1,0 +1,388 @@
+//! The call pipeline every protocol engine goes through, so that a protocol is its routes, its
+//! functions and its refusals, and nothing else (ES2+ and ES9+ today; the SM-DS's ES11 and
+//! ES12 next):
+//!
+//! 1. [`judge_head`]: the request head, POST only, `Content-Type` and `X-Admin-Protocol` as the
+//!    scenario's strictness switches require (SGP.22 §6.5.1, the same rules for every
+//!    function of the JSON binding);
+//! 2. the protocol's engine runs the function;
+//! 3. [`Record`]: the answer encoded with the SGP.22 response header ([`response_json`],
+//!    §6.5.1.2), then one journal entry, the metrics by `(protocol, function, outcome)` and the
+//!    conformance grades where the protocol grades its clients.
+//!
+//! A protocol plugs in by naming its functions ([`ProtocolFunction`]) and implementing
+//! [`crate::exchange::Engine`] with these pieces.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::app::{App, World};
+use crate::caller::Peer;
+use crate::clock::es2_timestamp_shared;
+use crate::conformance::grade::Grade;
+use crate::exchange::{Answer, Head, HttpRefusal, CLIENT_CLOSED_REQUEST};
+use crate::fault::FaultAction;
+use crate::journal::{BodyText, Disconnect, JournalEntry, Protocol};
+use crate::metrics::StatusLabel;
+use crate::sgp22::{Es9Function, ExecutionStatus, Function, StatusCode};
+
+/// A function of a protocol, as the pipeline needs it: which protocol, and its name on the
+/// wire (the journal's `function`, the metrics' `function` label).
+pub(crate) trait ProtocolFunction: Copy + fmt::Display + Send + Sync + 'static {
+    /// The interface the function belongs to.
+    const PROTOCOL: Protocol;
+    /// The section of SGP.22 that defines the protocol's JSON binding (cited in refusals).
+    const BINDING: &'static str;
+    /// The function's name (`DownloadOrder`, `InitiateAuthentication`, …).
+    fn name(self) -> &'static str;
+}
+
+impl ProtocolFunction for Function {
+    const PROTOCOL: Protocol = Protocol::Es2;
+    const BINDING: &'static str = "SGP.22 §6.2";
+    fn name(self) -> &'static str {
+        Function::name(self)
+    }
+}
+
+impl ProtocolFunction for Es9Function {
+    const PROTOCOL: Protocol = Protocol::Es9;
+    const BINDING: &'static str = "SGP.22 §6.5.1";
+    fn name(self) -> &'static str {
+        Es9Function::name(self)
+    }
+}
+
+/// The refusal a request head earns under the world's settings: 405 for anything but POST,
+/// 415 for a body that is not declared JSON and 400 for a missing or malformed
+/// `X-Admin-Protocol`, each only where the scenario's strictness switch asks for it.
+/// `strict` is the protocol's own refusal under strict conformance (ES2+ grades its clients'
+/// heads), checked after the method.
+pub(crate) fn judge_head<F: ProtocolFunction>(
+    world: &World,
+    function: F,
+    head: &Head<'_>,
+    strict: impl FnOnce() -> Option<(u16, String)>,
+) -> Result<(), HttpRefusal> {
+    let binding = F::BINDING;
+    if head.method != "POST" {
+        let mut refusal =
+            HttpRefusal::new(405, format!("{function} is called with POST ({binding})"));
+        refusal.allow = Some("POST");
+        return Err(refusal);
+    }
+    let settings = world.scenario.settings();
+    if settings.conformance_strict {
+        if let Some((status, message)) = strict() {
+            return Err(HttpRefusal::new(status, message));
+        }
+    }
+    if settings.require_json_content_type && !crate::conformance::grade::is_json(head.content_type)
+    {
+        return Err(HttpRefusal::new(
+            415,
+            format!("Content-Type must be application/json ({binding})"),
+        ));
+    }
+    if settings.require_admin_protocol_header {
+        match head.admin_protocol {
+            Some(v) if v.starts_with("gsma/rsp/v") => {}
+            Some(v) => {
+                return Err(HttpRefusal::new(
+                    400,
+                    format!("X-Admin-Protocol {v:?} does not have the form gsma/rsp/vX.Y.Z ({binding})"),
+                ))
+            }
+            None => {
+                return Err(HttpRefusal::new(
+                    400,
+                    format!("the X-Admin-Protocol header is missing ({binding}), e.g. X-Admin-Protocol: gsma/rsp/v2.5.0"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `statusCodeData` (SGP.22 §5.2.5, §6.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StatusCodeData {
+    /// Subject code.
+    pub subject_code: &'static str,
+    /// Reason code.
+    pub reason_code: &'static str,
+    /// The offending object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_identifier: Option<String>,
+    /// Explanation.
+    pub message: String,
+}
+
+impl StatusCodeData {
+    /// The data of a failure with `code`.
+    pub(crate) fn new(
+        code: StatusCode,
+        subject_identifier: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        StatusCodeData {
+            subject_code: code.subject,
+            reason_code: code.reason,
+            subject_identifier,
+            message: message.into(),
+        }
+    }
+}
+
+/// `functionExecutionStatus` (SGP.22 §6.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FunctionExecutionStatus {
+    /// Outcome.
+    pub status: ExecutionStatus,
+    /// Present on `Failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code_data: Option<StatusCodeData>,
+}
+
+/// The response header (SGP.22 §6.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ResponseHeader {
+    /// The outcome.
+    pub function_execution_status: FunctionExecutionStatus,
+}
+
+impl ResponseHeader {
+    /// `status` without status code data.
+    pub(crate) fn of(status: ExecutionStatus) -> Self {
+        ResponseHeader {
+            function_execution_status: FunctionExecutionStatus {
+                status,
+                status_code_data: None,
+            },
+        }
+    }
+
+    /// `Failed` with `data`.
+    pub(crate) fn failed(data: StatusCodeData) -> Self {
+        ResponseHeader {
+            function_execution_status: FunctionExecutionStatus {
+                status: ExecutionStatus::Failed,
+                status_code_data: Some(data),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    header: &'a ResponseHeader,
+    #[serde(flatten)]
+    body: Option<&'a T>,
+}
+
+/// Serialises a response: the header plus, unless it failed, the output fields of `body`.
+pub(crate) fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<&T>) -> Vec<u8> {
+    let body = match header.function_execution_status.status {
+        ExecutionStatus::Failed => None,
+        _ => body,
+    };
+    // Serialising these plain structs into a Vec cannot fail.
+    serde_json::to_vec(&Envelope { header, body }).unwrap_or_default()
+}
+
+/// What the journal, the metrics and the conformance report learn about one call while it is
+/// handled, whichever protocol it came on; written once, by [`Record::write`].
+pub(crate) struct Record<F> {
+    pub(crate) function: F,
+    pub(crate) certificate_subject: Option<Arc<str>>,
+    pub(crate) source_ip: Arc<str>,
+    pub(crate) request: Option<Bytes>,
+    pub(crate) response: Option<Bytes>,
+    /// The operator: the caller (ES2+), or the owner of the order (ES9+).
+    pub(crate) operator: Option<Arc<str>>,
+    pub(crate) call_id: Option<String>,
+    /// The ICCID the call is about: named in the request, allocated by it, or the session's.
+    pub(crate) iccid: Option<String>,
+    pub(crate) status: Option<ExecutionStatus>,
+    pub(crate) code: Option<StatusCode>,
+    pub(crate) fault_name: Option<String>,
+    pub(crate) fault: Option<FaultAction>,
+    /// Conformance grades (ES2+ grades its operator clients; ES9+ none).
+    pub(crate) grades: Vec<Grade>,
+    /// The client went away before its request was complete.
+    pub(crate) disconnected: bool,
+}
+
+impl<F: ProtocolFunction> Record<F> {
+    /// The record of a call to `function` by `peer`, with the grades its head earned.
+    pub(crate) fn new(function: F, peer: &Peer, grades: Vec<Grade>) -> Self {
+        Record {
+            function,
+            certificate_subject: peer.certificate.as_ref().map(|c| c.subject.clone()),
+            source_ip: peer.source_ip.clone(),
+            request: None,
+            response: None,
+            operator: None,
+            call_id: None,
+            iccid: None,
+            status: None,
+            code: None,
+            fault_name: None,
+            fault: None,
+            grades,
+            disconnected: false,
+        }
+    }
+
+    /// Answers an HTTP-level refusal with the JSON error.
+    pub(crate) fn refusal(&mut self, refusal: HttpRefusal) -> Answer {
+        let answer = refusal.answer();
+        self.response = Some(answer.body.clone());
+        self.disconnected |= refusal.disconnected;
+        answer
+    }
+
+    /// Answers HTTP 200 with `header` and, unless it failed, `fields`: the one place a
+    /// function's outcome becomes its JSON answer and its journal status.
+    pub(crate) fn answer<T: Serialize>(
+        &mut self,
+        header: &ResponseHeader,
+        fields: Option<&T>,
+    ) -> Answer {
+        let status = &header.function_execution_status;
+        self.status = Some(status.status);
+        self.code = status.status_code_data.as_ref().map(|d| StatusCode {
+            subject: d.subject_code,
+            reason: d.reason_code,
+        });
+        let body = Bytes::from(response_json(header, fields));
+        self.response = Some(body.clone());
+        Answer::json(200, body)
+    }
+
+    /// The call's answer never leaves (a fault rule closes the connection): journaled as
+    /// unanswered.
+    pub(crate) fn unanswered(&mut self) {
+        self.status = None;
+        self.code = None;
+        self.response = None;
+    }
+
+    /// Journals the call (its answer had `http_status`), counts it and records its grades;
+    /// the journal sequence number.
+    pub(crate) fn write(self, app: &App, http_status: u16, elapsed: Duration) -> u64 {
+        let request = BodyText::new(self.request.as_deref().unwrap_or_default());
+        let response = BodyText::new(self.response.as_deref().unwrap_or_default());
+        let label = match self.status {
+            Some(status) => StatusLabel::Execution(status.as_str()),
+            None => StatusLabel::Http(http_status),
+        };
+        app.metrics
+            .request(F::PROTOCOL, self.function.name(), label, self.code);
+        // Conformance keeps an excerpt only with a failure; don't build one for every call.
+        let excerpt = if self.grades.iter().any(|g| !g.passed) {
+            request.to_string_lossy_prefix(300)
+        } else {
+            String::new()
+        };
+        let time = es2_timestamp_shared(app.clock.now());
+        let seq = app.journal.record(JournalEntry {
+            seq: 0,
+            protocol: F::PROTOCOL,
+            time: time.clone(),
+            operator: self.operator.clone(),
+            certificate_subject: self.certificate_subject,
+            source_ip: self.source_ip,
+            function: self.function.name(),
+            function_call_identifier: self.call_id,
+            iccid: self.iccid,
+            http_status,
+            status: self.status.map(ExecutionStatus::as_str),
+            status_code: self.code.map(|c| c.to_string()),
+            fault: self.fault_name,
+            request,
+            response,
+            elapsed_us: elapsed.as_micros() as u64,
+            client_disconnected: self.disconnected.then_some(Disconnect::RequestIncomplete),
+        });
+        if !self.grades.is_empty() {
+            app.conformance.record(
+                &self.grades,
+                &crate::conformance::Context {
+                    time,
+                    operator: self.operator,
+                    excerpt,
+                    journal_seq: Some(seq),
+                },
+            );
+        }
+        seq
+    }
+}
+
+/// A call hyper dropped before its answer left: the journal entry of a call that was carried
+/// out (`recorded`, its answer held back by a fault delay) is marked `answerNotSent`; a call
+/// dropped while its body was still arriving changed nothing and is journaled as
+/// `requestIncomplete`.
+pub(crate) fn abandoned<F: ProtocolFunction>(
+    app: &App,
+    function: F,
+    peer: &Peer,
+    recorded: Option<u64>,
+    elapsed: Duration,
+) {
+    match recorded {
+        Some(seq) => app.journal.annotate(seq, |e| {
+            e.client_disconnected = Some(Disconnect::AnswerNotSent);
+        }),
+        None => {
+            let mut record = Record::new(function, peer, Vec::new());
+            record.disconnected = true;
+            record.write(app, CLIENT_CLOSED_REQUEST, elapsed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn failed_response_omits_output_fields() {
+        let header = ResponseHeader::failed(StatusCodeData::new(
+            crate::sgp22::ICCID_UNKNOWN,
+            Some("iccid".into()),
+            "unknown",
+        ));
+        let v: serde_json::Value =
+            serde_json::from_slice(&response_json(&header, Some(&json!({"iccid": "x"})))).unwrap();
+        assert_eq!(
+            v,
+            json!({"header": {"functionExecutionStatus": {"status": "Failed", "statusCodeData": {
+                "subjectCode": "8.2.1", "reasonCode": "3.9", "subjectIdentifier": "iccid", "message": "unknown"
+            }}}})
+        );
+    }
+
+    #[test]
+    fn a_success_carries_the_fields_beside_the_header() {
+        let header = ResponseHeader::of(ExecutionStatus::ExecutedSuccess);
+        let v: serde_json::Value = serde_json::from_slice(&response_json(
+            &header,
+            Some(&json!({"transactionId": "01"})),
+        ))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"header": {"functionExecutionStatus": {"status": "Executed-Success"}}, "transactionId": "01"})
+        );
+    }
+}
