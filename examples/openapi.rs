@@ -1,4 +1,5 @@
-//! Prints the OpenAPI document (the committed copy is `docs/openapi.json`).
+//! Prints the whole OpenAPI document: `src/admin/openapi.json` with the parts computed from the
+//! code (the committed copy is `docs/openapi.json`, which a test keeps current).
 //!
 //! ```sh
 //! cargo run --example openapi > docs/openapi.json

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::awaiting::Delivered;
 use crate::app::transaction::{EuiccIdentity, OrderRef, TransactionId};
-use crate::app::App;
+use crate::app::{App, World};
 use crate::ids::{hex, Eid, Iccid, MatchingId};
-use crate::notify::{DeliveryState, Outgoing};
+use crate::notify::{DeliveryCounters, DeliveryState, Outgoing};
 use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState, StateTimes, Transition};
 use crate::scenario::Scenario;
 
@@ -148,6 +148,19 @@ impl SavedProfile {
             entered: p.entered.raw(),
             history: p.history.iter().map(|t| (t.to.to_string(), t.at)).collect(),
         }
+    }
+
+    /// The saved profile on top of its inventory entry, which must exist.
+    fn restore(self, world: &World) -> Result<Profile> {
+        let iccid: Iccid = self
+            .iccid
+            .parse()
+            .map_err(|e| anyhow!("profile {}: {e}", self.iccid))?;
+        let base = world
+            .store
+            .get(iccid.key())
+            .ok_or_else(|| anyhow!("profile {} is not in the inventory", self.iccid))?;
+        self.apply(&base)
     }
 
     /// The profile, on top of the inventory's own (which gives owner and type).
@@ -365,83 +378,18 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
     let (header, payload) = read(path, &world.scenario)
         .with_context(|| format!("the state file {} cannot be used", path.display()))?;
     // Everything is converted first, so a bad entry refuses the file before anything changes.
-    let mut profiles = Vec::with_capacity(payload.profiles.len());
-    for saved in payload.profiles {
-        let iccid: Iccid = saved
-            .iccid
-            .parse()
-            .map_err(|e| anyhow!("profile {}: {e}", saved.iccid))?;
-        let base = world
-            .store
-            .get(iccid.key())
-            .ok_or_else(|| anyhow!("profile {} is not in the inventory", saved.iccid))?;
-        profiles.push(saved.apply(&base)?);
-    }
-    // Version 2 keeps the digests of retired EventIDs; version 1 kept the IDs themselves.
-    let retired = payload
-        .retired_event_ids
-        .iter()
-        .map(|text| match header.version {
-            1 => text
-                .parse::<MatchingId>()
-                .map(|id| crate::store::Store::event_digest(&id))
-                .map_err(|e| anyhow!("retired EventID: {e}")),
-            _ => u64::from_str_radix(text, 16)
-                .map_err(|e| anyhow!("retired EventID digest {text:?}: {e}")),
-        })
+    let profiles = payload
+        .profiles
+        .into_iter()
+        .map(|saved| saved.restore(&world))
         .collect::<Result<Vec<_>>>()?;
-    let mut awaiting = Vec::with_capacity(payload.awaiting_results.len());
-    for saved in &payload.awaiting_results {
-        let bad = |what: &str| {
-            anyhow!(
-                "awaited installation result {}: {what}",
-                saved.transaction_id
-            )
-        };
-        let tid = unhex(&saved.transaction_id)
-            .and_then(|b| TransactionId::from_bytes(&b))
-            .ok_or_else(|| bad("not a transactionId"))?;
-        let eid: Eid = saved.eid.parse().map_err(|e| bad(&format!("{e}")))?;
-        let eid_bytes: [u8; 16] = unhex(&saved.eid)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| bad("the EID is not 16 bytes"))?;
-        let public_key = unhex(&saved.euicc_public_key).ok_or_else(|| bad("no public key"))?;
-        let iccid: Iccid = saved.iccid.parse().map_err(|e| bad(&format!("{e}")))?;
-        let base = world
-            .store
-            .get(iccid.key())
-            .ok_or_else(|| bad("its profile is not in the inventory"))?;
-        awaiting.push((
-            tid,
-            Delivered {
-                euicc: EuiccIdentity {
-                    eid,
-                    eid_bytes,
-                    public_key,
-                },
-                order: OrderRef {
-                    key: iccid.key(),
-                    iccid,
-                    order_seq: saved.order_seq,
-                    owner: base.owner.clone(),
-                    profile_type: base.profile_type.clone(),
-                },
-                binding: None,
-            },
-        ));
-    }
-    // A MatchingID belongs to one order: check before anything is applied.
-    let mut seen = std::collections::HashSet::new();
-    for p in &profiles {
-        if let Some(id) = p.matching_id.as_ref().and_then(OrderMatchingId::id) {
-            if !seen.insert(id.clone()) {
-                bail!(
-                    "MatchingID {id} is held by two orders (profile {})",
-                    p.iccid
-                );
-            }
-        }
-    }
+    let retired = retired_digests(header.version, &payload.retired_event_ids)?;
+    let awaiting = payload
+        .awaiting_results
+        .iter()
+        .map(|saved| saved.restore(&world))
+        .collect::<Result<Vec<_>>>()?;
+    check_matching_ids_unique(&profiles)?;
     let restored = profiles.len();
     for p in profiles {
         let iccid = p.iccid;
@@ -464,25 +412,112 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
         .unwrap_or(0)
         .max(payload.next_delivery_id.saturating_sub(1));
     app.notifier.continue_after(last_id);
+    payload.counters.restore(&app.notifier.log().counters);
+    Ok(Restored {
+        profiles: restored,
+        notifications: requeue(app, &world, payload.notifications),
+    })
+}
+
+/// The retired SM-DS EventIDs as digests. Version 2 keeps the digests of retired EventIDs;
+/// version 1 kept the IDs themselves.
+fn retired_digests(version: u32, saved: &[String]) -> Result<Vec<u64>> {
+    saved
+        .iter()
+        .map(|text| match version {
+            1 => text
+                .parse::<MatchingId>()
+                .map(|id| crate::store::Store::event_digest(&id))
+                .map_err(|e| anyhow!("retired EventID: {e}")),
+            _ => u64::from_str_radix(text, 16)
+                .map_err(|e| anyhow!("retired EventID digest {text:?}: {e}")),
+        })
+        .collect()
+}
+
+impl SavedAwaiting {
+    /// The delivered package whose installation result is awaited, keyed by its transaction,
+    /// with the order taken from the profile in the inventory.
+    fn restore(&self, world: &World) -> Result<(TransactionId, Delivered)> {
+        let bad = |what: &str| {
+            anyhow!(
+                "awaited installation result {}: {what}",
+                self.transaction_id
+            )
+        };
+        let tid = unhex(&self.transaction_id)
+            .and_then(|b| TransactionId::from_bytes(&b))
+            .ok_or_else(|| bad("not a transactionId"))?;
+        let eid: Eid = self.eid.parse().map_err(|e| bad(&format!("{e}")))?;
+        let eid_bytes: [u8; 16] = unhex(&self.eid)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("the EID is not 16 bytes"))?;
+        let public_key = unhex(&self.euicc_public_key).ok_or_else(|| bad("no public key"))?;
+        let iccid: Iccid = self.iccid.parse().map_err(|e| bad(&format!("{e}")))?;
+        let base = world
+            .store
+            .get(iccid.key())
+            .ok_or_else(|| bad("its profile is not in the inventory"))?;
+        Ok((
+            tid,
+            Delivered {
+                euicc: EuiccIdentity {
+                    eid,
+                    eid_bytes,
+                    public_key,
+                },
+                order: OrderRef {
+                    key: iccid.key(),
+                    iccid,
+                    order_seq: self.order_seq,
+                    owner: base.owner.clone(),
+                    profile_type: base.profile_type.clone(),
+                },
+                binding: None,
+            },
+        ))
+    }
+}
+
+/// A MatchingID belongs to one order: checked before anything is applied.
+fn check_matching_ids_unique(profiles: &[Profile]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for p in profiles {
+        if let Some(id) = p.matching_id.as_ref().and_then(OrderMatchingId::id) {
+            if !seen.insert(id.clone()) {
+                bail!(
+                    "MatchingID {id} is held by two orders (profile {})",
+                    p.iccid
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+impl SavedCounters {
+    /// Puts the saved delivery counters back.
+    fn restore(&self, c: &DeliveryCounters) {
+        c.queued.store(self.notifications_queued, Ordering::Relaxed);
+        c.delivered
+            .store(self.notifications_delivered, Ordering::Relaxed);
+        c.failed.store(self.notifications_failed, Ordering::Relaxed);
+        c.dropped_queue_full
+            .store(self.notifications_dropped_queue_full, Ordering::Relaxed);
+        c.dropped_by_fault
+            .store(self.notifications_dropped_by_fault, Ordering::Relaxed);
+        c.attempts
+            .store(self.notification_attempts, Ordering::Relaxed);
+    }
+}
+
+/// Undelivered notifications go out again, to the operator's current callback (at the URL
+/// they were addressed to), in their original order. Returns how many were queued.
+fn requeue(app: &App, world: &World, notifications: Vec<SavedNotification>) -> usize {
     let c = &app.notifier.log().counters;
-    let counters = &payload.counters;
-    c.queued
-        .store(counters.notifications_queued, Ordering::Relaxed);
-    c.delivered
-        .store(counters.notifications_delivered, Ordering::Relaxed);
-    c.failed
-        .store(counters.notifications_failed, Ordering::Relaxed);
-    c.dropped_queue_full
-        .store(counters.notifications_dropped_queue_full, Ordering::Relaxed);
-    c.dropped_by_fault
-        .store(counters.notifications_dropped_by_fault, Ordering::Relaxed);
-    c.attempts
-        .store(counters.notification_attempts, Ordering::Relaxed);
-    // Undelivered notifications go out again, to the operator's current callback (at the URL
-    // they were addressed to), in their original order.
     let mut requeued = 0;
     let now = app.clock.now();
-    for n in payload.notifications {
+    for n in notifications {
         let Some(mut callback) = world.callback(&n.operator) else {
             tracing::warn!(id = n.id, operator = %n.operator, "no callback any more: saved notification dropped");
             continue;
@@ -516,8 +551,5 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
         );
         requeued += 1;
     }
-    Ok(Restored {
-        profiles: restored,
-        notifications: requeued,
-    })
+    requeued
 }

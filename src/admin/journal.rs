@@ -174,116 +174,134 @@ pub(super) async fn wait(
             )
         }
     };
-    let timed_out = || {
-        error(
-            StatusCode::REQUEST_TIMEOUT,
-            format!("nothing matched within {timeout:?}"),
-        )
-    };
-    match q.get("for").map(String::as_str) {
-        Some("journal") => {
-            if let Err(r) = check_known(
-                &q,
-                &[
-                    "for", "timeout", "function", "iccid", "since", "operator", "status",
-                ],
-            ) {
-                return r;
-            }
-            let filter = match journal_filter(&q) {
-                Ok(f) => f,
-                Err(r) => return r,
-            };
-            match s.app.journal.wait_for(&filter, timeout).await {
-                Some(entry) => json_response(StatusCode::OK, &entry),
-                None => timed_out(),
-            }
-        }
-        Some("profile") => {
-            if let Err(r) = check_known(&q, &["for", "timeout", "iccid", "state"]) {
-                return r;
-            }
-            let Some(iccid) = q.get("iccid") else {
-                return bad_parameter("iccid", "required with for=profile");
-            };
-            let key = match parse_iccid(iccid) {
-                Ok(i) => i.key(),
-                Err(r) => return r,
-            };
-            let state = match q.get("state").map(|v| v.parse::<ProfileState>()) {
-                None => return bad_parameter("state", "required with for=profile"),
-                Some(Ok(s)) => s,
-                Some(Err(e)) => return bad_parameter("state", e),
-            };
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                // A reset or scenario load replaces the store: follow it to the new one.
-                let replaced = s.app.world_changed();
-                tokio::pin!(replaced);
-                replaced.as_mut().enable();
-                let world = s.app.world();
-                if world.store.get(key).is_none() {
-                    return error(StatusCode::NOT_FOUND, format!("no profile {iccid}"));
-                }
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                tokio::select! {
-                    found = world.store.wait_for(key, left, |p| p.state == state) => {
-                        return match found {
-                            Some(p) => json_response(
-                                StatusCode::OK,
-                                &ProfileView::of(&p, &s.app.activation_address(&world), true),
-                            ),
-                            None => timed_out(),
-                        };
-                    }
-                    () = &mut replaced => continue,
-                }
-            }
-        }
-        Some("notification") => {
-            if let Err(r) = check_known(&q, &["for", "timeout", "iccid", "point", "state", "since"])
-            {
-                return r;
-            }
-            let since = match q.get("since").map(|v| v.parse::<u64>()) {
-                None => 0,
-                Some(Ok(v)) => v,
-                Some(Err(_)) => return bad_parameter("since", "must be a delivery id"),
-            };
-            let point = match q.get("point").map(|p| p.parse::<u32>()) {
-                None => None,
-                Some(Ok(p)) => Some(p),
-                Some(Err(_)) => {
-                    return bad_parameter("point", "must be a notificationPointId number")
-                }
-            };
-            let state = match q.get("state").map(|v| delivery_state(v)).transpose() {
-                Ok(st) => st.unwrap_or(DeliveryState::Delivered),
-                Err(r) => return r,
-            };
-            let digits = |s: &str| s.trim_end_matches('F').to_owned();
-            let iccid = q.get("iccid").map(|i| digits(i));
-            let matches = |r: &crate::notify::DeliveryRecord| {
-                r.id > since
-                    && r.state == state
-                    && point.is_none_or(|p| p == r.notification_point_id)
-                    && iccid.as_deref().is_none_or(|i| i == digits(&r.iccid))
-            };
-            let log = s.app.notifier.log().clone();
-            if log
-                .wait_until(timeout, |records| records.iter().any(matches))
-                .await
-            {
-                let found = log.records().into_iter().find(|r| matches(r));
-                json_response(StatusCode::OK, &found)
-            } else {
-                timed_out()
-            }
-        }
-        Some(other) => bad_parameter(
+    let answer = match q.get("for").map(String::as_str) {
+        Some("journal") => wait_for_journal(&s, &q, timeout).await,
+        Some("profile") => wait_for_profile(&s, &q, timeout).await,
+        Some("notification") => wait_for_notification(&s, &q, timeout).await,
+        Some(other) => Err(bad_parameter(
             "for",
             format!("{other:?}: use journal, profile or notification"),
-        ),
-        None => bad_parameter("for", "required: journal, profile or notification"),
+        )),
+        None => Err(bad_parameter(
+            "for",
+            "required: journal, profile or notification",
+        )),
+    };
+    answer.unwrap_or_else(|r| r)
+}
+
+/// The answer of a long-poll that saw nothing match.
+fn timed_out(timeout: Duration) -> Response {
+    error(
+        StatusCode::REQUEST_TIMEOUT,
+        format!("nothing matched within {timeout:?}"),
+    )
+}
+
+/// `for=journal`: the first journal entry matching the filter.
+async fn wait_for_journal(
+    s: &AdminState,
+    q: &HashMap<String, String>,
+    timeout: Duration,
+) -> Result<Response, Response> {
+    check_known(
+        q,
+        &[
+            "for", "timeout", "function", "iccid", "since", "operator", "status",
+        ],
+    )?;
+    let filter = journal_filter(q)?;
+    Ok(match s.app.journal.wait_for(&filter, timeout).await {
+        Some(entry) => json_response(StatusCode::OK, &entry),
+        None => timed_out(timeout),
+    })
+}
+
+/// `for=profile`: the profile of `iccid` once it is in `state`.
+async fn wait_for_profile(
+    s: &AdminState,
+    q: &HashMap<String, String>,
+    timeout: Duration,
+) -> Result<Response, Response> {
+    check_known(q, &["for", "timeout", "iccid", "state"])?;
+    let Some(iccid) = q.get("iccid") else {
+        return Err(bad_parameter("iccid", "required with for=profile"));
+    };
+    let key = parse_iccid(iccid)?.key();
+    let state = match q.get("state").map(|v| v.parse::<ProfileState>()) {
+        None => return Err(bad_parameter("state", "required with for=profile")),
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return Err(bad_parameter("state", e)),
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        // A reset or scenario load replaces the store: follow it to the new one.
+        let replaced = s.app.world_changed();
+        tokio::pin!(replaced);
+        replaced.as_mut().enable();
+        let world = s.app.world();
+        if world.store.get(key).is_none() {
+            return Err(error(StatusCode::NOT_FOUND, format!("no profile {iccid}")));
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        tokio::select! {
+            found = world.store.wait_for(key, left, |p| p.state == state) => {
+                return Ok(match found {
+                    Some(p) => json_response(
+                        StatusCode::OK,
+                        &ProfileView::of(&p, &s.app.activation_address(&world), true),
+                    ),
+                    None => timed_out(timeout),
+                });
+            }
+            () = &mut replaced => continue,
+        }
     }
+}
+
+/// `for=notification`: the first delivery after `since` in `state` (default delivered),
+/// of the notification point and ICCID when given.
+async fn wait_for_notification(
+    s: &AdminState,
+    q: &HashMap<String, String>,
+    timeout: Duration,
+) -> Result<Response, Response> {
+    check_known(q, &["for", "timeout", "iccid", "point", "state", "since"])?;
+    let since = match q.get("since").map(|v| v.parse::<u64>()) {
+        None => 0,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return Err(bad_parameter("since", "must be a delivery id")),
+    };
+    let point = match q.get("point").map(|p| p.parse::<u32>()) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(_)) => {
+            return Err(bad_parameter(
+                "point",
+                "must be a notificationPointId number",
+            ))
+        }
+    };
+    let state = q
+        .get("state")
+        .map(|v| delivery_state(v))
+        .transpose()?
+        .unwrap_or(DeliveryState::Delivered);
+    let digits = |s: &str| s.trim_end_matches('F').to_owned();
+    let iccid = q.get("iccid").map(|i| digits(i));
+    let matches = |r: &crate::notify::DeliveryRecord| {
+        r.id > since
+            && r.state == state
+            && point.is_none_or(|p| p == r.notification_point_id)
+            && iccid.as_deref().is_none_or(|i| i == digits(&r.iccid))
+    };
+    let log = s.app.notifier.log().clone();
+    if !log
+        .wait_until(timeout, |records| records.iter().any(matches))
+        .await
+    {
+        return Ok(timed_out(timeout));
+    }
+    let found = log.records().into_iter().find(|r| matches(r));
+    Ok(json_response(StatusCode::OK, &found))
 }

@@ -186,37 +186,55 @@ pub(crate) fn parsed_body_into(
             return;
         }
     };
-
-    // Envelope.
     let header = map.get("header").and_then(Json::as_object);
+    envelope(out, header, operator);
+    field_names(out, function, map, header);
+    field_types(out, function, map, header);
+    field_values(out, map);
+    function_fields(out, function, map, before);
+    if let Some(p) = before {
+        sequence(out, function, p);
+    }
+}
+
+/// The envelope (ENV-001 to ENV-003): a header naming the calling operator and the call.
+fn envelope(out: &mut Vec<Grade>, header: Option<&Object<'_>>, operator: Option<&Operator>) {
     out.push(verdict(CheckId::Env001, header.is_some(), || {
         "no header object".into()
     }));
-    if let Some(h) = header {
-        let requester = h.get("functionRequesterIdentifier").and_then(Json::as_str);
-        if let Some(op) = operator {
-            out.push(verdict(
-                CheckId::Env002,
-                requester.is_some_and(|r| op.requester_identifiers.iter().any(|x| x == r)),
-                || match requester {
-                    Some(r) => format!(
-                        "functionRequesterIdentifier {r:?} is not one of operator {}",
-                        op.id
-                    ),
-                    None => "no functionRequesterIdentifier".into(),
-                },
-            ));
-        }
+    let Some(h) = header else {
+        return;
+    };
+    let requester = h.get("functionRequesterIdentifier").and_then(Json::as_str);
+    if let Some(op) = operator {
         out.push(verdict(
-            CheckId::Env003,
-            h.get("functionCallIdentifier")
-                .and_then(Json::as_str)
-                .is_some_and(|c| !c.is_empty()),
-            || "no functionCallIdentifier".into(),
+            CheckId::Env002,
+            requester.is_some_and(|r| op.requester_identifiers.iter().any(|x| x == r)),
+            || match requester {
+                Some(r) => format!(
+                    "functionRequesterIdentifier {r:?} is not one of operator {}",
+                    op.id
+                ),
+                None => "no functionRequesterIdentifier".into(),
+            },
         ));
     }
+    out.push(verdict(
+        CheckId::Env003,
+        h.get("functionCallIdentifier")
+            .and_then(Json::as_str)
+            .is_some_and(|c| !c.is_empty()),
+        || "no functionCallIdentifier".into(),
+    ));
+}
 
-    // Field names and types.
+/// FLD-001: no key that is almost one the function defines, in the body or its header.
+fn field_names(
+    out: &mut Vec<Grade>,
+    function: Function,
+    map: &Object<'_>,
+    header: Option<&Object<'_>>,
+) {
     let mut wrong: Vec<String> = misspelt(map, known_fields(function))
         .into_iter()
         .map(|(k, m)| format!("{k} (should be {m})"))
@@ -231,6 +249,16 @@ pub(crate) fn parsed_body_into(
     out.push(verdict(CheckId::Fld001, wrong.is_empty(), || {
         wrong.join(", ")
     }));
+}
+
+/// FLD-002: the known keys have their JSON types (strings, but an object header and a boolean
+/// releaseFlag).
+fn field_types(
+    out: &mut Vec<Grade>,
+    function: Function,
+    map: &Object<'_>,
+    header: Option<&Object<'_>>,
+) {
     let mut types = Vec::new();
     for (key, value) in map.iter() {
         let ok = match key {
@@ -253,10 +281,11 @@ pub(crate) fn parsed_body_into(
     out.push(verdict(CheckId::Fld002, types.is_empty(), || {
         types.join(", ")
     }));
+}
 
+/// FLD-003 to FLD-005: the identifiers given are well-formed.
+fn field_values(out: &mut Vec<Grade>, map: &Object<'_>) {
     let text = |k: &str| map.get(k).and_then(Json::as_str);
-    // JSON null counts as absent, as in normal processing.
-    let present = |k: &str| map.get(k).is_some_and(|v| !v.is_null());
     if let Some(i) = text("iccid") {
         out.push(verdict(CheckId::Fld003, i.parse::<Iccid>().is_ok(), || {
             format!("iccid {i:?}")
@@ -274,6 +303,17 @@ pub(crate) fn parsed_body_into(
             || format!("matchingId {m:?}"),
         ));
     }
+}
+
+/// FLD-006 to FLD-009: what each function requires of its body.
+fn function_fields(
+    out: &mut Vec<Grade>,
+    function: Function,
+    map: &Object<'_>,
+    before: Option<&Profile>,
+) {
+    // JSON null counts as absent, as in normal processing.
+    let present = |k: &str| map.get(k).is_some_and(|v| !v.is_null());
     match function {
         Function::DownloadOrder => {
             // A miscased iccid/profileType is FLD-001's finding; don't count it twice.
@@ -295,7 +335,9 @@ pub(crate) fn parsed_body_into(
             }))
         }
         Function::CancelOrder => {
-            let indicator = text("finalProfileStatusIndicator");
+            let indicator = map
+                .get("finalProfileStatusIndicator")
+                .and_then(Json::as_str);
             out.push(verdict(
                 CheckId::Fld007,
                 matches!(indicator, Some("Available" | "Unavailable")),
@@ -324,28 +366,28 @@ pub(crate) fn parsed_body_into(
         }
         Function::ReleaseProfile => {}
     }
+}
 
-    // Sequence, from the profile's state before the call.
-    if let Some(p) = before {
-        match function {
-            Function::ConfirmOrder => out.push(verdict(
-                CheckId::Seq001,
-                matches!(p.state, ProfileState::Allocated | ProfileState::Linked),
-                || format!("ConfirmOrder on a profile in state {}", p.state),
-            )),
-            Function::ReleaseProfile => out.push(verdict(
-                CheckId::Seq002,
-                p.state == ProfileState::Confirmed,
-                || format!("ReleaseProfile on a profile in state {}", p.state),
-            )),
-            _ => {}
-        }
-        out.push(verdict(
-            CheckId::Seq003,
-            p.state != ProfileState::Installed,
-            || format!("{} on an installed profile", function.name()),
-        ));
+/// SEQ-001 to SEQ-003: the call fits the profile's state before it.
+fn sequence(out: &mut Vec<Grade>, function: Function, p: &Profile) {
+    match function {
+        Function::ConfirmOrder => out.push(verdict(
+            CheckId::Seq001,
+            matches!(p.state, ProfileState::Allocated | ProfileState::Linked),
+            || format!("ConfirmOrder on a profile in state {}", p.state),
+        )),
+        Function::ReleaseProfile => out.push(verdict(
+            CheckId::Seq002,
+            p.state == ProfileState::Confirmed,
+            || format!("ReleaseProfile on a profile in state {}", p.state),
+        )),
+        _ => {}
     }
+    out.push(verdict(
+        CheckId::Seq003,
+        p.state != ProfileState::Installed,
+        || format!("{} on an installed profile", function.name()),
+    ));
 }
 
 /// A fingerprint of the request without its header, to tell a retry of the same request

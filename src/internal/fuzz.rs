@@ -581,154 +581,48 @@ fn changed(valid: &[u8], changes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// One input of [`es9_session`]: the download driven with valid messages up to `step`, whose
+/// message is then changed and sent (the order of the steps is the order of the download).
 fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) -> Option<Reached> {
     use serde_json::json;
-    use smdpp_rsp::es10b::{AuthenticateServerRequest, CtxParams1, PrepareDownloadRequest};
-    use smdpp_rsp::tlv;
     let b64 = smdpp_rsp::crypto::base64_encode;
-    // A fresh world with one Released order: every input starts from the same state.
-    h.app
-        .replace_world(World::new(h.app.world().scenario.clone()));
-    let matching_id = release_order(&h.runtime, &h.app);
-    let mut card = es9_card();
-    let challenge = card.transmit(&[0xBF, 0x2E, 0x00]);
-    let info1 = card.transmit(&[0xBF, 0x20, 0x00]);
-    let initiated = es9_valid(
-        h,
-        "initiateAuthentication",
-        &json!({ "smdpAddress": "localhost:6444",
-                 "euiccChallenge": b64(challenge.get(5..21)?),
-                 "euiccInfo1": b64(&info1) }),
-    );
-    let tid = initiated["transactionId"].as_str()?.to_owned();
-    let signature1 = b64_field(&initiated, "serverSignature1");
-    let authenticate = AuthenticateServerRequest::encode(
-        &b64_field(&initiated, "serverSigned1"),
-        tlv::read_tagged(&signature1, 0x5F37).ok()?.value,
-        &b64_field(&initiated, "euiccCiPKIdToBeUsed"),
-        &b64_field(&initiated, "serverCertificate"),
-        &CtxParams1::encode(Some(&matching_id), [0x35, 0x29, 0x06, 0x11]),
-    );
-    let authenticated = card.transmit(&authenticate);
-    let send_changed = |function: &'static str, field: &str, valid: &[u8], with_tid: bool| {
-        let mut body = serde_json::Map::new();
-        if with_tid {
-            body.insert("transactionId".into(), json!(tid));
-        }
-        body.insert(field.into(), json!(b64(&changed(valid, changes))));
-        let before = snapshot(&h.app);
-        let (status, bytes) = es9_post(h, function, &serde_json::Value::Object(body));
-        let reached = if status == 204 {
-            assert!(bytes.is_empty(), "204 with a body: {bytes:?}");
-            assert!(
-                snapshot(&h.app) == before,
-                "a changed installation result was applied"
-            );
-            "204".to_owned()
-        } else {
-            let json: serde_json::Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{status} {function}: not JSON ({e}): {bytes:?}"));
-            let execution = &json["header"]["functionExecutionStatus"];
-            let outcome = match execution["status"].as_str() {
-                Some("Executed-Success") if status == 200 => "Executed-Success".to_owned(),
-                Some("Failed") if status == 200 => format!(
-                    "Failed {} / {}",
-                    execution["statusCodeData"]["subjectCode"]
-                        .as_str()
-                        .unwrap_or_default(),
-                    execution["statusCodeData"]["reasonCode"]
-                        .as_str()
-                        .unwrap_or_default()
-                ),
-                _ => {
-                    assert!(status != 200, "200 without an execution status: {json}");
-                    format!("HTTP {}", status.as_u16())
-                }
-            };
-            if outcome != "Executed-Success" {
-                assert!(
-                    snapshot(&h.app) == before,
-                    "a refused {function} changed state: {json}"
-                );
-            }
-            outcome
-        };
-        Some((function, reached))
-    };
+    let mut session = Es9Session::begin(h)?;
+    let tid = session.tid.clone();
     if step == 0 {
-        return send_changed(
+        return Some(send_changed(
+            h,
             "authenticateClient",
             "authenticateServerResponse",
-            &authenticated,
-            true,
-        );
+            &session.authenticated,
+            changes,
+            Some(&tid),
+        ));
     }
     if step == 4 {
-        let answer = card.transmit(&changed(&authenticate, changes));
-        use smdpp_rsp::es10b::AuthenticateServerResponse as R;
-        let outcome = match R::parse(&answer) {
-            Ok(R::Ok { .. }) => "authenticateResponseOk".to_owned(),
-            Ok(R::Error { code, .. }) => format!("authenticateErrorCode {code}"),
-            // The change made it another function, or none (the APDU layer then answers a
-            // status word alone).
-            Err(_) if answer.is_empty() => "no ES10 answer (no such function)".to_owned(),
-            Err(_) => match tlv::read_header(&answer) {
-                Ok((tag, _, _)) if tag != 0xBF38 => "another function's answer".to_owned(),
-                _ => panic!("ES10b.AuthenticateServer answered what it cannot: {answer:02X?}"),
-            },
-        };
-        return Some((ES9_STEPS[4], outcome));
+        let answer = session
+            .card
+            .transmit(&changed(&session.authenticate, changes));
+        return Some((ES9_STEPS[4], authenticate_server_outcome(&answer)));
     }
-    let client = es9_valid(
-        h,
-        "authenticateClient",
-        &json!({ "transactionId": tid, "authenticateServerResponse": b64(&authenticated) }),
-    );
-    let signature2 = b64_field(&client, "smdpSignature2");
-    let prepare = PrepareDownloadRequest::encode(
-        &b64_field(&client, "smdpSigned2"),
-        tlv::read_tagged(&signature2, 0x5F37).ok()?.value,
-        None,
-        &b64_field(&client, "smdpCertificate"),
-    );
+    let prepare = session.prepare_download_request(h)?;
     if step == 5 {
-        let answer = card.transmit(&changed(&prepare, changes));
-        use smdpp_rsp::es10b::PrepareDownloadResponse as R;
-        let outcome = match R::parse(&answer) {
-            Ok(R::Ok { .. }) => "downloadResponseOk".to_owned(),
-            Ok(R::Error { code, .. }) => format!("downloadErrorCode {code}"),
-            // The change made it another function, or none (the APDU layer then answers a
-            // status word alone).
-            Err(_) if answer.is_empty() => "no ES10 answer (no such function)".to_owned(),
-            Err(_) => match tlv::read_header(&answer) {
-                Ok((tag, _, _)) if tag != 0xBF21 => "another function's answer".to_owned(),
-                _ => panic!("ES10b.PrepareDownload answered what it cannot: {answer:02X?}"),
-            },
-        };
-        return Some((ES9_STEPS[5], outcome));
+        let answer = session.card.transmit(&changed(&prepare, changes));
+        return Some((ES9_STEPS[5], prepare_download_outcome(&answer)));
     }
-    let prepared = card.transmit(&prepare);
+    let prepared = session.card.transmit(&prepare);
     if step == 1 {
-        return send_changed(
+        return Some(send_changed(
+            h,
             "getBoundProfilePackage",
             "prepareDownloadResponse",
             &prepared,
-            true,
-        );
+            changes,
+            Some(&tid),
+        ));
     }
-    let cancel = |card: &mut smdpp_rsp::euicc::Euicc| {
-        let tid_bytes = smdpp_rsp::crypto::hex_decode(&tid).unwrap_or_default();
-        card.transmit(&tlv::constructed(
-            0xBF41,
-            &[
-                &tlv::encode(0x80, &tid_bytes),
-                &tlv::encode(0x81, &[options % 6]),
-            ],
-        ))
-    };
+    // CancelSession before GetBoundProfilePackage (bit 7 of `options` clear) or after it.
     if step == 3 && options & 0x80 == 0 {
-        let cancelled = cancel(&mut card);
-        return send_changed("cancelSession", "cancelSessionResponse", &cancelled, true);
+        return Some(session.send_changed_cancel(h, options, changes));
     }
     let bound = es9_valid(
         h,
@@ -736,40 +630,249 @@ fn es9_session_step(h: &Es9Harness, step: usize, options: u8, changes: &[u8]) ->
         &json!({ "transactionId": tid, "prepareDownloadResponse": b64(&prepared) }),
     );
     if step == 3 {
-        let cancelled = cancel(&mut card);
-        return send_changed("cancelSession", "cancelSessionResponse", &cancelled, true);
+        return Some(session.send_changed_cancel(h, options, changes));
     }
-    let mut commands =
-        smdpp_rsp::bpp::es10_commands(&b64_field(&bound, "boundProfilePackage")).ok()?;
+    let commands = smdpp_rsp::bpp::es10_commands(&b64_field(&bound, "boundProfilePackage")).ok()?;
     if step == 6 {
-        // One piece of the package changed on its way to the card: never installed.
-        let at = usize::from(options) % commands.len();
-        commands[at] = changed(&commands[at], changes);
-        let result = commands
-            .iter()
-            .map(|c| card.transmit(c))
-            .find(|answer| !answer.is_empty());
-        use smdpp_rsp::es10b::{FinalResult, PendingNotification as P};
-        let outcome = match result.as_deref().map(P::parse) {
-            None => "no result (the card waits for more)".to_owned(),
-            Some(Ok(P::InstallationResult(pir))) => match pir.result {
-                FinalResult::Success { .. } => {
-                    panic!("a package changed at piece {at} was installed")
-                }
-                FinalResult::Error {
-                    bpp_command_id,
-                    error_reason,
-                } => format!("errorResult {bpp_command_id}/{error_reason}"),
-            },
-            Some(_) => panic!("not an installation result: {result:02X?}"),
-        };
+        let outcome = changed_package_outcome(&mut session.card, commands, options, changes);
         return Some((ES9_STEPS[6], outcome));
     }
     let result = commands
         .iter()
-        .map(|c| card.transmit(c))
+        .map(|c| session.card.transmit(c))
         .find(|answer| !answer.is_empty())?;
-    send_changed("handleNotification", "pendingNotification", &result, false)
+    Some(send_changed(
+        h,
+        "handleNotification",
+        "pendingNotification",
+        &result,
+        changes,
+        None,
+    ))
+}
+
+/// A download session of [`es9_session`], driven with valid messages so far.
+struct Es9Session {
+    /// The harness's test eUICC.
+    card: smdpp_rsp::euicc::Euicc,
+    /// The session's transactionId, as InitiateAuthentication gave it.
+    tid: String,
+    /// The ES10b.AuthenticateServer request built from InitiateAuthentication's answer.
+    authenticate: Vec<u8>,
+    /// The eUICC's answer to it.
+    authenticated: Vec<u8>,
+}
+
+impl Es9Session {
+    /// A fresh world with one Released order (every input starts from the same state), a new
+    /// session opened with InitiateAuthentication, and the eUICC's AuthenticateServer.
+    fn begin(h: &Es9Harness) -> Option<Es9Session> {
+        use smdpp_rsp::es10b::{AuthenticateServerRequest, CtxParams1};
+        use smdpp_rsp::tlv;
+        let b64 = smdpp_rsp::crypto::base64_encode;
+        h.app
+            .replace_world(World::new(h.app.world().scenario.clone()));
+        let matching_id = release_order(&h.runtime, &h.app);
+        let mut card = es9_card();
+        let challenge = card.transmit(&[0xBF, 0x2E, 0x00]);
+        let info1 = card.transmit(&[0xBF, 0x20, 0x00]);
+        let initiated = es9_valid(
+            h,
+            "initiateAuthentication",
+            &serde_json::json!({ "smdpAddress": "localhost:6444",
+                     "euiccChallenge": b64(challenge.get(5..21)?),
+                     "euiccInfo1": b64(&info1) }),
+        );
+        let tid = initiated["transactionId"].as_str()?.to_owned();
+        let signature1 = b64_field(&initiated, "serverSignature1");
+        let authenticate = AuthenticateServerRequest::encode(
+            &b64_field(&initiated, "serverSigned1"),
+            tlv::read_tagged(&signature1, 0x5F37).ok()?.value,
+            &b64_field(&initiated, "euiccCiPKIdToBeUsed"),
+            &b64_field(&initiated, "serverCertificate"),
+            &CtxParams1::encode(Some(&matching_id), [0x35, 0x29, 0x06, 0x11]),
+        );
+        let authenticated = card.transmit(&authenticate);
+        Some(Es9Session {
+            card,
+            tid,
+            authenticate,
+            authenticated,
+        })
+    }
+
+    /// AuthenticateClient with the eUICC's valid answer, and the ES10b.PrepareDownload request
+    /// built from what the SM-DP+ answers.
+    fn prepare_download_request(&self, h: &Es9Harness) -> Option<Vec<u8>> {
+        use smdpp_rsp::es10b::PrepareDownloadRequest;
+        use smdpp_rsp::tlv;
+        let b64 = smdpp_rsp::crypto::base64_encode;
+        let client = es9_valid(
+            h,
+            "authenticateClient",
+            &serde_json::json!({ "transactionId": self.tid,
+                                 "authenticateServerResponse": b64(&self.authenticated) }),
+        );
+        let signature2 = b64_field(&client, "smdpSignature2");
+        Some(PrepareDownloadRequest::encode(
+            &b64_field(&client, "smdpSigned2"),
+            tlv::read_tagged(&signature2, 0x5F37).ok()?.value,
+            None,
+            &b64_field(&client, "smdpCertificate"),
+        ))
+    }
+
+    /// The eUICC's ES10b.CancelSession answer, with the reason `options` picks, changed and
+    /// sent to ES9+ CancelSession.
+    fn send_changed_cancel(&mut self, h: &Es9Harness, options: u8, changes: &[u8]) -> Reached {
+        use smdpp_rsp::tlv;
+        let tid_bytes = smdpp_rsp::crypto::hex_decode(&self.tid).unwrap_or_default();
+        let cancelled = self.card.transmit(&tlv::constructed(
+            0xBF41,
+            &[
+                &tlv::encode(0x80, &tid_bytes),
+                &tlv::encode(0x81, &[options % 6]),
+            ],
+        ));
+        send_changed(
+            h,
+            "cancelSession",
+            "cancelSessionResponse",
+            &cancelled,
+            changes,
+            Some(&self.tid),
+        )
+    }
+}
+
+/// Sends `valid` changed by `changes` as `field` of the ES9+ `function` (with the session's
+/// transactionId when given), and checks the answer: a 204 has no body and applied nothing,
+/// anything else is JSON, and a call that is not `Executed-Success` changed no profile.
+fn send_changed(
+    h: &Es9Harness,
+    function: &'static str,
+    field: &str,
+    valid: &[u8],
+    changes: &[u8],
+    tid: Option<&str>,
+) -> Reached {
+    let mut body = serde_json::Map::new();
+    if let Some(tid) = tid {
+        body.insert("transactionId".into(), serde_json::json!(tid));
+    }
+    let b64 = smdpp_rsp::crypto::base64_encode;
+    body.insert(
+        field.into(),
+        serde_json::json!(b64(&changed(valid, changes))),
+    );
+    let before = snapshot(&h.app);
+    let (status, bytes) = es9_post(h, function, &serde_json::Value::Object(body));
+    if status == 204 {
+        assert!(bytes.is_empty(), "204 with a body: {bytes:?}");
+        assert!(
+            snapshot(&h.app) == before,
+            "a changed installation result was applied"
+        );
+        return (function, "204".to_owned());
+    }
+    let json: serde_json::Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{status} {function}: not JSON ({e}): {bytes:?}"));
+    let outcome = es9_outcome(status, &json);
+    if outcome != "Executed-Success" {
+        assert!(
+            snapshot(&h.app) == before,
+            "a refused {function} changed state: {json}"
+        );
+    }
+    (function, outcome)
+}
+
+/// An ES9+ JSON answer in short: `Executed-Success`, `Failed <subject> / <reason>`, or the
+/// HTTP status of an answer without an execution status (which must not be 200).
+fn es9_outcome(status: hyper::StatusCode, json: &serde_json::Value) -> String {
+    let execution = &json["header"]["functionExecutionStatus"];
+    match execution["status"].as_str() {
+        Some("Executed-Success") if status == 200 => "Executed-Success".to_owned(),
+        Some("Failed") if status == 200 => format!(
+            "Failed {} / {}",
+            execution["statusCodeData"]["subjectCode"]
+                .as_str()
+                .unwrap_or_default(),
+            execution["statusCodeData"]["reasonCode"]
+                .as_str()
+                .unwrap_or_default()
+        ),
+        _ => {
+            assert!(status != 200, "200 without an execution status: {json}");
+            format!("HTTP {}", status.as_u16())
+        }
+    }
+}
+
+/// The eUICC's answer to a changed ES10b.AuthenticateServer, in short.
+fn authenticate_server_outcome(answer: &[u8]) -> String {
+    use smdpp_rsp::es10b::AuthenticateServerResponse as R;
+    let parsed = R::parse(answer).ok().map(|r| match r {
+        R::Ok { .. } => "authenticateResponseOk".to_owned(),
+        R::Error { code, .. } => format!("authenticateErrorCode {code}"),
+    });
+    es10_outcome(ES9_STEPS[4], 0xBF38, answer, parsed)
+}
+
+/// The eUICC's answer to a changed ES10b.PrepareDownload, in short.
+fn prepare_download_outcome(answer: &[u8]) -> String {
+    use smdpp_rsp::es10b::PrepareDownloadResponse as R;
+    let parsed = R::parse(answer).ok().map(|r| match r {
+        R::Ok { .. } => "downloadResponseOk".to_owned(),
+        R::Error { code, .. } => format!("downloadErrorCode {code}"),
+    });
+    es10_outcome(ES9_STEPS[5], 0xBF21, answer, parsed)
+}
+
+/// The answer to a changed ES10b request of `function`, whose own answer has `tag`: `parsed`
+/// when it is that answer; otherwise the change made it another function, or none (the APDU
+/// layer then answers a status word alone). Anything else is a finding.
+fn es10_outcome(function: &str, tag: u32, answer: &[u8], parsed: Option<String>) -> String {
+    if let Some(outcome) = parsed {
+        return outcome;
+    }
+    if answer.is_empty() {
+        return "no ES10 answer (no such function)".to_owned();
+    }
+    match smdpp_rsp::tlv::read_header(answer) {
+        Ok((other, _, _)) if other != tag => "another function's answer".to_owned(),
+        _ => panic!("{function} answered what it cannot: {answer:02X?}"),
+    }
+}
+
+/// The Bound Profile Package with one piece (`options` picks which) changed on its way to the
+/// card: never installed. The eUICC's installation result, in short.
+fn changed_package_outcome(
+    card: &mut smdpp_rsp::euicc::Euicc,
+    mut commands: Vec<Vec<u8>>,
+    options: u8,
+    changes: &[u8],
+) -> String {
+    use smdpp_rsp::es10b::{FinalResult, PendingNotification as P};
+    let at = usize::from(options) % commands.len();
+    commands[at] = changed(&commands[at], changes);
+    let result = commands
+        .iter()
+        .map(|c| card.transmit(c))
+        .find(|answer| !answer.is_empty());
+    match result.as_deref().map(P::parse) {
+        None => "no result (the card waits for more)".to_owned(),
+        Some(Ok(P::InstallationResult(pir))) => match pir.result {
+            FinalResult::Success { .. } => {
+                panic!("a package changed at piece {at} was installed")
+            }
+            FinalResult::Error {
+                bpp_command_id,
+                error_reason,
+            } => format!("errorResult {bpp_command_id}/{error_reason}"),
+        },
+        Some(_) => panic!("not an installation result: {result:02X?}"),
+    }
 }
 
 // ---- The software eUICC: APDUs and its state file ------------------------------------------

@@ -261,138 +261,179 @@ pub fn transition(
     rules: &Rules,
     now: OffsetDateTime,
 ) -> Result<Step, Refusal> {
-    use ProfileState::*;
-
-    let mut next = profile.clone();
-    let mut effects = Vec::new();
-    let invalid = || Refusal::InvalidTransition {
-        from: profile.state,
+    let mut draft = Draft {
+        profile,
+        next: profile.clone(),
+        effects: Vec::new(),
         event: event.name(),
     };
-
     match event {
-        Event::DownloadOrder { eid } => {
-            if profile.state != Available {
-                return Err(Refusal::NotAvailable {
-                    state: profile.state,
-                });
-            }
-            next.eid = *eid;
-            next.state = if eid.is_some() { Linked } else { Allocated };
-            next.order_seq = profile.order_seq.wrapping_add(1);
-        }
-
-        Event::ConfirmOrder(c) => {
-            if !matches!(profile.state, Allocated | Linked) {
-                return Err(invalid());
-            }
-            // §5.3.2: an EID given in both calls must be the same.
-            if let (Some(associated), Some(given)) = (profile.eid, c.eid) {
-                if associated != given {
-                    return Err(Refusal::EidMismatch {
-                        associated: Some(associated),
-                        given,
-                    });
-                }
-            }
-            let eid = profile.eid.or(c.eid);
-            if c.smds_address.is_some() && c.matching_id == OrderMatchingId::Empty {
-                return Err(Refusal::EmptyMatchingIdWithSmds);
-            }
-            if eid.is_none() {
-                if c.smds_address.is_some() {
-                    return Err(Refusal::EidRequired {
-                        reason: "an SM-DS address is given and DownloadOrder carried no EID",
-                    });
-                }
-                if c.matching_id == OrderMatchingId::Empty {
-                    return Err(Refusal::EidRequired {
-                        reason: "the MatchingID is empty (Default SM-DP+ use case) and DownloadOrder carried no EID",
-                    });
-                }
-            }
-            next.eid = eid;
-            next.matching_id = Some(c.matching_id.clone());
-            next.confirmation_code_hash = c.confirmation_code_hash.map(Box::new);
-            next.smds_address = c.smds_address.clone();
-            next.state = if c.release { Released } else { Confirmed };
-            if c.release {
-                register_smds_event(&mut next, &mut effects);
-            }
-        }
-
-        Event::ReleaseProfile => match profile.state {
-            // §5.3.4 NOTE: "If a Profile has already been released this function will return
-            // 'Executed-Success' and take no other action" — also once it has moved on.
-            Released | Downloaded | Installed | Error => {
-                return Ok(Step {
-                    next,
-                    effects: Vec::new(),
-                })
-            }
-            Confirmed => {
-                next.state = Released;
-                register_smds_event(&mut next, &mut effects);
-            }
-            _ => return Err(invalid()),
-        },
-
+        Event::DownloadOrder { eid } => download_order(&mut draft, *eid)?,
+        Event::ConfirmOrder(c) => confirm_order(&mut draft, c)?,
+        Event::ReleaseProfile => release_profile(&mut draft)?,
         Event::Device { eid, event: step } | Event::Session { eid, event: step } => {
             let in_session = matches!(event, Event::Session { .. });
-            device::apply(
-                profile,
-                *step,
-                *eid,
-                in_session,
-                rules,
-                now,
-                &mut next,
-                &mut effects,
-            )?;
-            // The download order ends (installed, or in Error): its SM-DS event goes too
-            // (§3.1.3.3 step 10 after the installation result; §3.1.3.1 step 6 and §5.6.5
-            // step 10 after a terminal CancelSession).
-            if next.state != profile.state && matches!(next.state, Installed | Error) {
-                delete_smds_event(&mut next, &mut effects);
-            }
+            device::apply(&mut draft, *step, *eid, in_session, rules, now)?;
+            delete_smds_event_when_the_order_ends(&mut draft);
         }
-
         Event::CancelOrder {
             eid,
             matching_id,
             final_status,
-        } => {
-            match profile.state {
-                Allocated | Linked | Confirmed | Released | Error => {}
-                Downloaded | Installed => {
-                    return Err(Refusal::AlreadyDownloaded {
-                        state: profile.state,
-                    })
-                }
-                Available | Unavailable => return Err(invalid()),
-            }
-            check_associated_eid(profile.eid, *eid, rules)?;
-            check_associated_matching_id(
-                profile.matching_id.as_ref(),
-                matching_id.as_ref(),
-                rules,
-            )?;
-            delete_smds_event(&mut next, &mut effects);
-            next.clear_order();
-            next.state = match final_status {
-                FinalProfileStatus::Available => Available,
-                FinalProfileStatus::Unavailable => Unavailable,
-            };
+        } => cancel_order(&mut draft, *eid, matching_id.as_ref(), *final_status, rules)?,
+    }
+    Ok(draft.finish(now))
+}
+
+/// A transition being worked out: the profile as it was, the next version built from a copy
+/// of it, and the effects so far. A refusal drops it, so the profile is never changed.
+struct Draft<'a> {
+    /// The profile before the event.
+    profile: &'a Profile,
+    /// The profile after it, so far.
+    next: Profile,
+    /// Side effects, in order.
+    effects: Vec<Effect>,
+    /// The event's name, for refusals.
+    event: &'static str,
+}
+
+impl Draft<'_> {
+    /// The event does not apply in the profile's state.
+    fn invalid(&self) -> Refusal {
+        Refusal::InvalidTransition {
+            from: self.profile.state,
+            event: self.event,
         }
     }
 
-    if next.state != profile.state {
-        next.record_transition(next.state, now);
-        if next.state == ProfileState::Released {
-            effects.push(Effect::Released);
+    /// The accepted step: a changed state is recorded with its time, and entering Released
+    /// lets a simulated device start.
+    fn finish(mut self, now: OffsetDateTime) -> Step {
+        if self.next.state != self.profile.state {
+            self.next.record_transition(self.next.state, now);
+            if self.next.state == ProfileState::Released {
+                self.effects.push(Effect::Released);
+            }
+        }
+        Step {
+            next: self.next,
+            effects: self.effects,
         }
     }
-    Ok(Step { next, effects })
+}
+
+/// ES2+ DownloadOrder (§5.3.1) reserves an Available profile, linked to the EID when given.
+fn download_order(d: &mut Draft, eid: Option<Eid>) -> Result<(), Refusal> {
+    use ProfileState::*;
+    if d.profile.state != Available {
+        return Err(Refusal::NotAvailable {
+            state: d.profile.state,
+        });
+    }
+    d.next.eid = eid;
+    d.next.state = if eid.is_some() { Linked } else { Allocated };
+    d.next.order_seq = d.profile.order_seq.wrapping_add(1);
+    Ok(())
+}
+
+/// ES2+ ConfirmOrder (§5.3.2) binds the MatchingID, Confirmation Code and SM-DS address, and
+/// releases the order at once when `releaseFlag` says so.
+fn confirm_order(d: &mut Draft, c: &Confirmation) -> Result<(), Refusal> {
+    use ProfileState::*;
+    if !matches!(d.profile.state, Allocated | Linked) {
+        return Err(d.invalid());
+    }
+    // §5.3.2: an EID given in both calls must be the same.
+    if let (Some(associated), Some(given)) = (d.profile.eid, c.eid) {
+        if associated != given {
+            return Err(Refusal::EidMismatch {
+                associated: Some(associated),
+                given,
+            });
+        }
+    }
+    let eid = d.profile.eid.or(c.eid);
+    if c.smds_address.is_some() && c.matching_id == OrderMatchingId::Empty {
+        return Err(Refusal::EmptyMatchingIdWithSmds);
+    }
+    if eid.is_none() {
+        if c.smds_address.is_some() {
+            return Err(Refusal::EidRequired {
+                reason: "an SM-DS address is given and DownloadOrder carried no EID",
+            });
+        }
+        if c.matching_id == OrderMatchingId::Empty {
+            return Err(Refusal::EidRequired {
+                reason: "the MatchingID is empty (Default SM-DP+ use case) and DownloadOrder carried no EID",
+            });
+        }
+    }
+    d.next.eid = eid;
+    d.next.matching_id = Some(c.matching_id.clone());
+    d.next.confirmation_code_hash = c.confirmation_code_hash.map(Box::new);
+    d.next.smds_address = c.smds_address.clone();
+    d.next.state = if c.release { Released } else { Confirmed };
+    if c.release {
+        register_smds_event(&mut d.next, &mut d.effects);
+    }
+    Ok(())
+}
+
+/// ES2+ ReleaseProfile (§5.3.4) releases a Confirmed order.
+fn release_profile(d: &mut Draft) -> Result<(), Refusal> {
+    use ProfileState::*;
+    match d.profile.state {
+        // §5.3.4 NOTE: "If a Profile has already been released this function will return
+        // 'Executed-Success' and take no other action" — also once it has moved on.
+        Released | Downloaded | Installed | Error => Ok(()),
+        Confirmed => {
+            d.next.state = Released;
+            register_smds_event(&mut d.next, &mut d.effects);
+            Ok(())
+        }
+        _ => Err(d.invalid()),
+    }
+}
+
+/// The download order ends (installed, or in Error): its SM-DS event goes too (§3.1.3.3 step
+/// 10 after the installation result; §3.1.3.1 step 6 and §5.6.5 step 10 after a terminal
+/// CancelSession).
+fn delete_smds_event_when_the_order_ends(d: &mut Draft) {
+    use ProfileState::*;
+    if d.next.state != d.profile.state && matches!(d.next.state, Installed | Error) {
+        delete_smds_event(&mut d.next, &mut d.effects);
+    }
+}
+
+/// ES2+ CancelOrder (§5.3.3) ends an order the eUICC does not have yet: the identifiers given
+/// must be the order's, and the ICCID goes back to the inventory or out of use.
+fn cancel_order(
+    d: &mut Draft,
+    eid: Option<Eid>,
+    matching_id: Option<&OrderMatchingId>,
+    final_status: FinalProfileStatus,
+    rules: &Rules,
+) -> Result<(), Refusal> {
+    use ProfileState::*;
+    match d.profile.state {
+        Allocated | Linked | Confirmed | Released | Error => {}
+        Downloaded | Installed => {
+            return Err(Refusal::AlreadyDownloaded {
+                state: d.profile.state,
+            })
+        }
+        Available | Unavailable => return Err(d.invalid()),
+    }
+    check_associated_eid(d.profile.eid, eid, rules)?;
+    check_associated_matching_id(d.profile.matching_id.as_ref(), matching_id, rules)?;
+    delete_smds_event(&mut d.next, &mut d.effects);
+    d.next.clear_order();
+    d.next.state = match final_status {
+        FinalProfileStatus::Available => Available,
+        FinalProfileStatus::Unavailable => Unavailable,
+    };
+    Ok(())
 }
 
 /// SM-DS Event Registration when the profile is released (SGP.22 §5.3.2, §5.3.4).

@@ -7,7 +7,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Effect, Refusal, Rules};
+use super::{Draft, Effect, Refusal, Rules};
 use crate::ids::Eid;
 use crate::profile::{OnDevice, Profile, ProfileState};
 
@@ -185,201 +185,234 @@ pub enum DownloadFailure {
     },
 }
 
-/// Applies a device event; `next` starts as a copy of `profile`.
-// The event, the eUICC, the limits, the time and the session flag all decide the step.
-#[allow(clippy::too_many_arguments)]
+/// Applies a device event from the eUICC `eid` to the draft transition; `in_session` when
+/// AuthenticateClient already counted the download attempt.
 pub(super) fn apply(
-    profile: &Profile,
+    d: &mut Draft,
     event: DeviceEvent,
     eid: Eid,
     in_session: bool,
     rules: &Rules,
     now: OffsetDateTime,
-    next: &mut Profile,
-    effects: &mut Vec<Effect>,
 ) -> Result<(), Refusal> {
-    use ProfileState::*;
-
-    let wrong_state = || Refusal::InvalidTransition {
-        from: profile.state,
-        event: event.name(),
-    };
-    match (event, profile.state) {
-        (DeviceEvent::InstallResult(_), Downloaded) | (DeviceEvent::Local(_), Installed) => {}
-        (DeviceEvent::InstallResult(_) | DeviceEvent::Local(_), _) => return Err(wrong_state()),
-        (_, Released | Downloaded) => {}
-        (_, Available | Allocated | Linked | Confirmed) => {
-            return Err(Refusal::NotReleased {
-                state: profile.state,
-            })
-        }
-        (_, Installed | Error | Unavailable) => return Err(wrong_state()),
-    }
-    if let Some(associated) = profile.eid {
-        if associated != eid {
-            return Err(Refusal::EidMismatch {
-                associated: Some(associated),
-                given: eid,
-            });
-        }
-    }
-
-    // The order is bound to the eUICC only when the BPP is (§3.1.3.2 step 9, the Download
-    // below); the notifications name the eUICC all the same (Table 32a: eid "SHALL be set if
-    // available").
-    let mut notify = |point, outcome| {
-        effects.push(Effect::Notify {
-            point,
-            outcome,
-            eid: Some(eid),
-        })
-    };
-    if let Some(expiry) = rules.order_expiry {
-        let ordered = [ProfileState::Allocated, ProfileState::Linked]
-            .into_iter()
-            .filter_map(|s| profile.entered.get(s))
-            .max();
-        if ordered.is_some_and(|at| now > at + expiry) {
-            next.state = Error;
-            notify(
-                NotificationPoint::EligibilityAndRetryLimit,
-                Err(DownloadFailure::OrderExpired),
-            );
-            return Ok(());
-        }
+    check_applies(d, event, eid)?;
+    if order_expired(d.profile, rules, now) {
+        d.end_in_error(
+            eid,
+            NotificationPoint::EligibilityAndRetryLimit,
+            DownloadFailure::OrderExpired,
+        );
+        return Ok(());
     }
     // Within an ES9+ session, AuthenticateClient counted the attempt; the session's later
     // steps do not count again.
     if event.opens_session() && !in_session {
-        next.download_attempts = profile.download_attempts.saturating_add(1);
-        if next.download_attempts > rules.max_download_attempts {
-            next.state = Error;
-            notify(
+        d.next.download_attempts = d.profile.download_attempts.saturating_add(1);
+        if d.next.download_attempts > rules.max_download_attempts {
+            d.end_in_error(
+                eid,
                 NotificationPoint::EligibilityAndRetryLimit,
-                Err(DownloadFailure::DownloadAttemptsExceeded),
+                DownloadFailure::DownloadAttemptsExceeded,
             );
             return Ok(());
         }
     }
+    step(d, event, eid, rules)
+}
 
+impl Draft<'_> {
+    /// Queues the HandleDownloadProgressInfo of a step. The order is bound to the eUICC only
+    /// when the BPP is (§3.1.3.2 step 9, Download and BoundProfilePackage in [`step`]); the
+    /// notifications name the eUICC all the same (Table 32a: eid "SHALL be set if available").
+    fn notify(&mut self, eid: Eid, point: NotificationPoint, outcome: Result<(), DownloadFailure>) {
+        self.effects.push(Effect::Notify {
+            point,
+            outcome,
+            eid: Some(eid),
+        })
+    }
+
+    /// The order ends in Error, with `failure` notified at `point`.
+    fn end_in_error(&mut self, eid: Eid, point: NotificationPoint, failure: DownloadFailure) {
+        self.next.state = ProfileState::Error;
+        self.notify(eid, point, Err(failure));
+    }
+}
+
+/// Whether the event may happen at all: in a state the device can reach (a released order, or
+/// an installed profile for local operations), and from the eUICC the order is bound to.
+fn check_applies(d: &Draft, event: DeviceEvent, eid: Eid) -> Result<(), Refusal> {
+    use ProfileState::*;
+    match (event, d.profile.state) {
+        (DeviceEvent::InstallResult(_), Downloaded) | (DeviceEvent::Local(_), Installed) => {}
+        (DeviceEvent::InstallResult(_) | DeviceEvent::Local(_), _) => return Err(d.invalid()),
+        (_, Released | Downloaded) => {}
+        (_, Available | Allocated | Linked | Confirmed) => {
+            return Err(Refusal::NotReleased {
+                state: d.profile.state,
+            })
+        }
+        (_, Installed | Error | Unavailable) => return Err(d.invalid()),
+    }
+    match d.profile.eid {
+        Some(associated) if associated != eid => Err(Refusal::EidMismatch {
+            associated: Some(associated),
+            given: eid,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the order outlived `rules.order_expiry`, counted from DownloadOrder (Allocated or
+/// Linked, whichever came last).
+fn order_expired(profile: &Profile, rules: &Rules, now: OffsetDateTime) -> bool {
+    let Some(expiry) = rules.order_expiry else {
+        return false;
+    };
+    let ordered = [ProfileState::Allocated, ProfileState::Linked]
+        .into_iter()
+        .filter_map(|s| profile.entered.get(s))
+        .max();
+    ordered.is_some_and(|at| now > at + expiry)
+}
+
+/// The event's own step, once the order is known to be alive and within its attempts.
+fn step(d: &mut Draft, event: DeviceEvent, eid: Eid, rules: &Rules) -> Result<(), Refusal> {
+    use ProfileState::*;
     match event {
         DeviceEvent::Download => {
             // AuthenticateClient passed the eligibility check (point 1, whose success SGP.22
             // leaves to agreement: the callback format decides), then GetBoundProfilePackage
             // links the order to the eUICC (§3.1.3.2 step 9) and delivers the BPP (point 3).
-            notify(NotificationPoint::EligibilityAndRetryLimit, Ok(()));
-            next.eid = Some(eid);
-            next.state = Downloaded;
-            notify(NotificationPoint::BppDownload, Ok(()));
+            d.notify(eid, NotificationPoint::EligibilityAndRetryLimit, Ok(()));
+            d.next.eid = Some(eid);
+            d.next.state = Downloaded;
+            d.notify(eid, NotificationPoint::BppDownload, Ok(()));
         }
         DeviceEvent::Authenticated => {
             // Point 1's success is sent only where the callback's format asks for it.
-            notify(NotificationPoint::EligibilityAndRetryLimit, Ok(()));
+            d.notify(eid, NotificationPoint::EligibilityAndRetryLimit, Ok(()));
         }
         DeviceEvent::BoundProfilePackage => {
-            next.eid = Some(eid);
-            next.state = Downloaded;
-            notify(NotificationPoint::BppDownload, Ok(()));
+            d.next.eid = Some(eid);
+            d.next.state = Downloaded;
+            d.notify(eid, NotificationPoint::BppDownload, Ok(()));
         }
-        DeviceEvent::WrongConfirmationCode => {
-            if profile.confirmation_code_hash.is_none() {
-                return Err(Refusal::NoConfirmationCode);
-            }
-            next.confirmation_code_attempts = profile.confirmation_code_attempts.saturating_add(1);
-            if next.confirmation_code_attempts > rules.max_confirmation_code_attempts {
-                next.state = Error;
-                notify(
-                    NotificationPoint::ConfirmationFailure,
-                    Err(DownloadFailure::ConfirmationCodeAttemptsExceeded),
-                );
-            } else {
-                // §3.1.3.2 step 8 notifies only when the retries are exhausted (above); this
-                // per-attempt one is sent only where the callback's format asks for it.
-                notify(
-                    NotificationPoint::ConfirmationFailure,
-                    Err(DownloadFailure::ConfirmationCodeRefused),
-                );
-            }
-        }
-        DeviceEvent::EligibilityFailure => {
-            next.state = Error;
-            notify(
-                NotificationPoint::EligibilityAndRetryLimit,
-                Err(DownloadFailure::NotEligible),
-            );
-        }
+        DeviceEvent::WrongConfirmationCode => wrong_confirmation_code(d, eid, rules)?,
+        DeviceEvent::EligibilityFailure => d.end_in_error(
+            eid,
+            NotificationPoint::EligibilityAndRetryLimit,
+            DownloadFailure::NotEligible,
+        ),
         DeviceEvent::RebindFailure => {
-            if profile.state != Downloaded {
-                return Err(wrong_state());
+            if d.profile.state != Downloaded {
+                return Err(d.invalid());
             }
-            next.state = Error;
-            notify(
+            d.end_in_error(
+                eid,
                 NotificationPoint::BppDownload,
-                Err(DownloadFailure::BppNotAvailable),
+                DownloadFailure::BppNotAvailable,
             );
         }
-        DeviceEvent::CancelSession(reason) => {
-            if !reason.is_terminal() {
-                // §3.1.3.1 step 5: postponed or timeout keep the order "in the 'Released'
-                // state available for a further retry", also after its package was delivered
-                // (the package stays bound to the eUICC).
-                next.state = Released;
-            } else {
-                next.state = Error;
-                // SGP.22 leaves the point open; the step reached so far is the natural one.
-                let point = if profile.state == Downloaded {
-                    NotificationPoint::BppDownload
-                } else {
-                    NotificationPoint::EligibilityAndRetryLimit
-                };
-                notify(point, Err(DownloadFailure::SessionCancelled(reason)));
-            }
-        }
+        DeviceEvent::CancelSession(reason) => cancel_session(d, eid, reason),
         DeviceEvent::InstallResult(InstallResult::Success) => {
-            next.state = Installed;
-            next.on_device = Some(OnDevice::Disabled);
-            notify(NotificationPoint::BppInstallation, Ok(()));
+            d.next.state = Installed;
+            d.next.on_device = Some(OnDevice::Disabled);
+            d.notify(eid, NotificationPoint::BppInstallation, Ok(()));
         }
         DeviceEvent::InstallResult(InstallResult::Failure {
             bpp_command_id,
             error_reason,
-        }) => {
-            next.state = Error;
-            notify(
-                NotificationPoint::BppInstallation,
-                Err(DownloadFailure::InstallationFailed {
-                    bpp_command_id,
-                    error_reason,
-                }),
-            );
-        }
-        DeviceEvent::Local(op) => {
-            let (from_ok, to, point) = match op {
-                LocalOperation::Enable => (
-                    profile.on_device == Some(OnDevice::Disabled),
-                    OnDevice::Enabled,
-                    NotificationPoint::LocalEnable,
-                ),
-                LocalOperation::Disable => (
-                    profile.on_device == Some(OnDevice::Enabled),
-                    OnDevice::Disabled,
-                    NotificationPoint::LocalDisable,
-                ),
-                LocalOperation::Delete => (
-                    profile.on_device != Some(OnDevice::Deleted),
-                    OnDevice::Deleted,
-                    NotificationPoint::LocalDelete,
-                ),
-            };
-            if !from_ok {
-                return Err(Refusal::OnDevice {
-                    operation: event.name(),
-                    on_device: profile.on_device,
-                });
-            }
-            next.on_device = Some(to);
-            notify(point, Ok(()));
-        }
+        }) => d.end_in_error(
+            eid,
+            NotificationPoint::BppInstallation,
+            DownloadFailure::InstallationFailed {
+                bpp_command_id,
+                error_reason,
+            },
+        ),
+        DeviceEvent::Local(op) => local_operation(d, eid, event, op)?,
     }
+    Ok(())
+}
+
+/// GetBoundProfilePackage with a wrong Confirmation Code (§3.1.3.2 steps 7-8): counted, and
+/// the order ends in Error once the retries run out.
+fn wrong_confirmation_code(d: &mut Draft, eid: Eid, rules: &Rules) -> Result<(), Refusal> {
+    if d.profile.confirmation_code_hash.is_none() {
+        return Err(Refusal::NoConfirmationCode);
+    }
+    d.next.confirmation_code_attempts = d.profile.confirmation_code_attempts.saturating_add(1);
+    if d.next.confirmation_code_attempts > rules.max_confirmation_code_attempts {
+        d.end_in_error(
+            eid,
+            NotificationPoint::ConfirmationFailure,
+            DownloadFailure::ConfirmationCodeAttemptsExceeded,
+        );
+    } else {
+        // §3.1.3.2 step 8 notifies only when the retries are exhausted (above); this
+        // per-attempt one is sent only where the callback's format asks for it.
+        d.notify(
+            eid,
+            NotificationPoint::ConfirmationFailure,
+            Err(DownloadFailure::ConfirmationCodeRefused),
+        );
+    }
+    Ok(())
+}
+
+/// ES9+ CancelSession (§5.6.5): postponed and timeout keep the order for a retry, the other
+/// reasons end it.
+fn cancel_session(d: &mut Draft, eid: Eid, reason: CancelSessionReason) {
+    if !reason.is_terminal() {
+        // §3.1.3.1 step 5: postponed or timeout keep the order "in the 'Released'
+        // state available for a further retry", also after its package was delivered
+        // (the package stays bound to the eUICC).
+        d.next.state = ProfileState::Released;
+    } else {
+        // SGP.22 leaves the point open; the step reached so far is the natural one.
+        let point = if d.profile.state == ProfileState::Downloaded {
+            NotificationPoint::BppDownload
+        } else {
+            NotificationPoint::EligibilityAndRetryLimit
+        };
+        d.end_in_error(eid, point, DownloadFailure::SessionCancelled(reason));
+    }
+}
+
+/// A local enable, disable or delete the eUICC reports (§3.5), which must fit the profile's
+/// status on the device.
+fn local_operation(
+    d: &mut Draft,
+    eid: Eid,
+    event: DeviceEvent,
+    op: LocalOperation,
+) -> Result<(), Refusal> {
+    let on_device = d.profile.on_device;
+    let (from_ok, to, point) = match op {
+        LocalOperation::Enable => (
+            on_device == Some(OnDevice::Disabled),
+            OnDevice::Enabled,
+            NotificationPoint::LocalEnable,
+        ),
+        LocalOperation::Disable => (
+            on_device == Some(OnDevice::Enabled),
+            OnDevice::Disabled,
+            NotificationPoint::LocalDisable,
+        ),
+        LocalOperation::Delete => (
+            on_device != Some(OnDevice::Deleted),
+            OnDevice::Deleted,
+            NotificationPoint::LocalDelete,
+        ),
+    };
+    if !from_ok {
+        return Err(Refusal::OnDevice {
+            operation: event.name(),
+            on_device,
+        });
+    }
+    d.next.on_device = Some(to);
+    d.notify(eid, point, Ok(()));
     Ok(())
 }
