@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::session::{EuiccIdentity, OrderRef, Session, Stage, TooManyFromAddress, TransactionId};
+use super::session::{
+    BindingKeys, EuiccIdentity, OrderRef, Session, Stage, TooManyFromAddress, TransactionId,
+};
 use super::{b64, malformed, unknown_session, Context, Failure, Outcome};
 use crate::ids::{Eid, MatchingId};
 use crate::profile::machine::{transition, DeviceEvent, DownloadFailure, Effect, Event, Refusal};
@@ -16,7 +18,7 @@ use crate::store::UpdateError;
 use smdpp_rsp::cert::ChainError;
 use smdpp_rsp::crypto;
 use smdpp_rsp::es10b::{
-    eid_from_bytes, AuthenticateServerResponse, CtxParams1, EuiccInfo1, EuiccInfo2,
+    eid_from_bytes, AuthenticateServerResponse, CtxParams1, EuiccInfo1, EuiccInfo2, EuiccSigned1,
     NotificationConfiguration, ProfileMetadata, ServerSigned1, SmdpSigned2, SVN,
 };
 use smdpp_rsp::tlv;
@@ -176,11 +178,7 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, NotStarted> {
             |w| ctx.es9.app.is_current(w),
         )
         .map_err(NotStarted::TooMany)?;
-    let mut fields = Map::new();
-    fields.insert(
-        "transactionId".into(),
-        Value::String(crypto::hex_upper(tid.as_bytes())),
-    );
+    let mut fields = answer_fields(tid);
     fields.insert("serverSigned1".into(), b64(&signed));
     fields.insert(
         "serverSignature1".into(),
@@ -230,37 +228,96 @@ pub(super) fn authenticate_client(ctx: &Context<'_>) -> Outcome {
     Outcome::of(result).of_session(eid, order.as_ref())
 }
 
+/// AuthenticateClient's steps in the order that decides which status code a bad request gets:
+/// the eUICC proven (§5.6.3), its order found (§3.1.3 step 6), the attempt counted and the
+/// order's validity and state checked (steps 3-5), room for the profile (Annex F), then
+/// `smdpSigned2` signed for the download.
 fn authenticate_inner(
     ctx: &Context<'_>,
     tid: TransactionId,
     session: &mut Session,
 ) -> Result<Map<String, Value>, Failure> {
     let raw = ctx.binary("authenticateServerResponse")?;
-    let response = AuthenticateServerResponse::parse(&raw)
+    let proven = verify_euicc(ctx, tid, session, &raw)?;
+    let (eid, info2, signature1) = (proven.identity.eid, proven.info2, proven.signature1);
+    // Authenticated: the journal and the answer name the eUICC even if the order checks fail.
+    session.euicc = Some(proven.identity);
+    let ctx_params = CtxParams1::parse(proven.ctx_params1)
         .map_err(|e| malformed("authenticateServerResponse", e))?;
-    let (signed1, signature, euicc_cert, eum_cert) = match response {
-        AuthenticateServerResponse::Ok {
-            euicc_signed1,
-            signature,
-            euicc_certificate,
-            eum_certificate,
-        } => (euicc_signed1, signature, euicc_certificate, eum_certificate),
-        AuthenticateServerResponse::Error { code, .. } => {
-            // SGP.22 v2.2 has no code for an eUICC that refused the server; it is the eUICC's
-            // verification that failed.
-            return Err(Failure::new(
-                sgp22::EUICC_VERIFICATION_FAILED,
-                format!(
-                    "the eUICC refused the SM-DP+ in AuthenticateServer: {}",
-                    authenticate_error_name(code)
-                ),
-            ));
-        }
-    };
+    let profile = find_order(ctx, eid, ctx_params.matching_id)?;
+    let order = order_of(&profile);
+    session.order = Some(order.clone());
+    // The download attempt (§3.1.3 step 3), the order's validity and state (steps 4-5).
+    let package_len = ctx.es9.package_len(ctx.world, &profile) as u64;
+    count_attempt(ctx, session, &order, eid)?;
+    refuse_without_room(ctx, &order, eid, &info2, package_len)?;
+    let cc_required = ctx
+        .world
+        .store
+        .get(order.key)
+        .is_some_and(|p| p.confirmation_code_hash.is_some());
+    let metadata = profile_metadata(ctx, &profile);
+    let earlier = earlier_binding(ctx, &order, eid);
+    let smdp_signed2 = SmdpSigned2::encode(
+        tid.as_bytes(),
+        cc_required,
+        earlier.as_ref().map(|b| &b.euicc_otpk[..]),
+    );
+    let signature2 = ctx
+        .es9
+        .credentials
+        .dp_pb_key
+        .sign_parts(&[&smdp_signed2, &tlv::encode(0x5F37, &signature1)]);
+    session.stage = Stage::Authenticated;
+    session.smdp_signature2 = Some(signature2);
+    session.metadata = metadata.clone();
+    session.earlier = earlier;
+    let mut fields = answer_fields(tid);
+    fields.insert("profileMetadata".into(), b64(&metadata));
+    fields.insert("smdpSigned2".into(), b64(&smdp_signed2));
+    fields.insert(
+        "smdpSignature2".into(),
+        b64(&tlv::encode(0x5F37, &signature2)),
+    );
+    fields.insert(
+        "smdpCertificate".into(),
+        b64(&ctx.es9.credentials.dp_pb.der),
+    );
+    Ok(fields)
+}
+
+/// What AuthenticateClient learns from an eUICC whose response checked out.
+struct Proven<'a> {
+    /// The eUICC, as the session will name it.
+    identity: EuiccIdentity,
+    /// What the eligibility check reads.
+    info2: EuiccInfo2,
+    /// `ctxParams1` as received: parsed only once the session names the eUICC, so that a
+    /// malformed one is journaled with its EID.
+    ctx_params1: &'a [u8],
+    /// `euiccSignature1`, which `smdpSignature2` covers.
+    signature1: [u8; 64],
+}
+
+/// The eUICC's half of the mutual authentication (§5.6.3, §3.1.3 step 3): its certificate chain
+/// under the session's CI, its signature over `euiccSigned1`, and what it signed (this session's
+/// transactionId, address, serverChallenge and SVN). The checks run in this order because the
+/// first that fails picks the status code.
+fn verify_euicc<'a>(
+    ctx: &Context<'_>,
+    tid: TransactionId,
+    session: &Session,
+    raw: &'a [u8],
+) -> Result<Proven<'a>, Failure> {
+    let SignedResponse {
+        signed1,
+        signature,
+        euicc_cert,
+        eum_cert,
+    } = signed_response(raw)?;
     if signed1.transaction_id != tid.as_bytes() {
         return Err(unknown_session("euiccSigned1 names another transactionId"));
     }
-    let credentials = &ctx.es9.credentials;
     let verified = ctx
         .es9
         .verify_euicc_chain(euicc_cert, eum_cert, Some(&session.ci), ctx.now())
@@ -305,68 +362,126 @@ fn authenticate_inner(
             "euiccSignature1 is not 64 bytes",
         )
     })?;
-    // Authenticated: the journal and the answer name the eUICC even if the order checks fail.
-    session.euicc = Some(EuiccIdentity {
-        eid,
-        eid_bytes: verified.eid,
-        public_key: verified.certificate.public_key.clone(),
-    });
-    let ctx_params = CtxParams1::parse(signed1.ctx_params1)
+    Ok(Proven {
+        identity: EuiccIdentity {
+            eid,
+            eid_bytes: verified.eid,
+            public_key: verified.certificate.public_key.clone(),
+        },
+        info2,
+        ctx_params1: signed1.ctx_params1,
+        signature1,
+    })
+}
+
+/// An `authenticateResponseOk` (§5.7.13), in the parts AuthenticateClient checks.
+struct SignedResponse<'a> {
+    signed1: EuiccSigned1<'a>,
+    /// `euiccSignature1`.
+    signature: &'a [u8],
+    euicc_cert: &'a [u8],
+    eum_cert: &'a [u8],
+}
+
+/// The eUICC's response to AuthenticateServer: an `authenticateResponseOk` in its parts; an
+/// `authenticateResponseError` is refused.
+fn signed_response(raw: &[u8]) -> Result<SignedResponse<'_>, Failure> {
+    let response = AuthenticateServerResponse::parse(raw)
         .map_err(|e| malformed("authenticateServerResponse", e))?;
-    let profile = find_order(ctx, eid, ctx_params.matching_id)?;
-    let order = OrderRef {
+    match response {
+        AuthenticateServerResponse::Ok {
+            euicc_signed1,
+            signature,
+            euicc_certificate,
+            eum_certificate,
+        } => Ok(SignedResponse {
+            signed1: euicc_signed1,
+            signature,
+            euicc_cert: euicc_certificate,
+            eum_cert: eum_certificate,
+        }),
+        AuthenticateServerResponse::Error { code, .. } => {
+            // SGP.22 v2.2 has no code for an eUICC that refused the server; it is the eUICC's
+            // verification that failed.
+            Err(Failure::new(
+                sgp22::EUICC_VERIFICATION_FAILED,
+                format!(
+                    "the eUICC refused the SM-DP+ in AuthenticateServer: {}",
+                    error_code_name(AUTHENTICATE_ERROR_CODES, code)
+                ),
+            ))
+        }
+    }
+}
+
+/// The session's reference to the order of `profile`.
+fn order_of(profile: &Profile) -> OrderRef {
+    OrderRef {
         key: profile.iccid.key(),
         iccid: profile.iccid,
         order_seq: profile.order_seq,
         owner: profile.owner.clone(),
         profile_type: profile.profile_type.clone(),
+    }
+}
+
+/// Counts the download attempt on the order (§3.1.3 step 3) and checks its validity and state
+/// (steps 4-5): the state machine may refuse it or end the order (expiry, too many attempts).
+fn count_attempt(
+    ctx: &Context<'_>,
+    session: &mut Session,
+    order: &OrderRef,
+    eid: Eid,
+) -> Result<(), Failure> {
+    let event = Event::Device {
+        eid,
+        event: DeviceEvent::Authenticated,
     };
-    session.order = Some(order.clone());
-    // The download attempt (§3.1.3 step 3), the order's validity and state (steps 4-5).
-    let package_len = ctx.es9.package_len(ctx.world, &profile) as u64;
-    let committed = match commit(
-        ctx,
-        &order,
-        Event::Device {
-            eid,
-            event: DeviceEvent::Authenticated,
-        },
-    ) {
-        Ok(committed) => committed,
+    match commit(ctx, order, event) {
+        Ok(None) => Ok(()),
+        Ok(Some(failure)) => Err(failure),
         Err(failure) => {
             if failure.code == sgp22::EID_REFUSED {
                 // Another eUICC's order: nothing this session does may touch it.
                 session.order = None;
             }
-            return Err(failure);
+            Err(failure)
         }
-    };
-    if let Some(failure) = committed {
-        return Err(failure);
     }
-    // Eligibility (Annex F): room for the profile.
+}
+
+/// Eligibility (Annex F): room for the profile, as `euiccInfo2` declares it. An eUICC without
+/// room is an eligibility failure on the order, and the session ends with insufficient memory.
+fn refuse_without_room(
+    ctx: &Context<'_>,
+    order: &OrderRef,
+    eid: Eid,
+    info2: &EuiccInfo2,
+    package_len: u64,
+) -> Result<(), Failure> {
     let no_room = info2.additional_profile == Some(false)
         || info2.free_nvm.is_some_and(|free| free < package_len);
-    if no_room {
-        let _ = commit(
-            ctx,
-            &order,
-            Event::Session {
-                eid,
-                event: DeviceEvent::EligibilityFailure,
-            },
-        );
-        return Err(Failure::new(
-            sgp22::EUICC_INSUFFICIENT_MEMORY,
-            format!("eUICC does not have sufficient space for this Profile ({package_len} bytes)"),
-        ));
+    if !no_room {
+        return Ok(());
     }
-    let cc_required = ctx
-        .world
-        .store
-        .get(order.key)
-        .is_some_and(|p| p.confirmation_code_hash.is_some());
-    let metadata = ProfileMetadata {
+    let _ = commit(
+        ctx,
+        order,
+        Event::Session {
+            eid,
+            event: DeviceEvent::EligibilityFailure,
+        },
+    );
+    Err(Failure::new(
+        sgp22::EUICC_INSUFFICIENT_MEMORY,
+        format!("eUICC does not have sufficient space for this Profile ({package_len} bytes)"),
+    ))
+}
+
+/// The Profile Metadata AuthenticateClient answers (§5.6.3): the order's names, and the three
+/// notification events (install, enable, disable) to this SM-DP+.
+fn profile_metadata(ctx: &Context<'_>, profile: &Profile) -> Vec<u8> {
+    ProfileMetadata {
         iccid: profile.iccid,
         // UTF8String (SIZE(0..32)) and (SIZE(0..64)) (Annex H): cut on a character boundary.
         service_provider: profile.owner.chars().take(32).collect(),
@@ -380,56 +495,50 @@ fn authenticate_inner(
             })
             .collect(),
     }
-    .encode();
-    // A download retry (§3.1.3 step 5): the order is bound to this eUICC by an earlier package
-    // that never got its installation result; its otPK.EUICC.ECKA goes out as bppEuiccOtpk, so
-    // an eUICC that kept the pair answers with it and the package can be reused.
-    let earlier = ctx
-        .world
+    .encode()
+}
+
+/// A download retry (§3.1.3 step 5): the order is bound to this eUICC by an earlier package
+/// that never got its installation result; its otPK.EUICC.ECKA goes out as bppEuiccOtpk, so
+/// an eUICC that kept the pair answers with it and the package can be reused.
+fn earlier_binding(ctx: &Context<'_>, order: &OrderRef, eid: Eid) -> Option<Arc<BindingKeys>> {
+    ctx.world
         .awaiting
         .latest_for(order.key)
         .filter(|d| d.euicc.eid == eid && d.order.order_seq == order.order_seq)
-        .and_then(|d| d.binding);
-    let smdp_signed2 = SmdpSigned2::encode(
-        tid.as_bytes(),
-        cc_required,
-        earlier.as_ref().map(|b| &b.euicc_otpk[..]),
-    );
-    let signature2 = credentials
-        .dp_pb_key
-        .sign_parts(&[&smdp_signed2, &tlv::encode(0x5F37, &signature1)]);
-    session.stage = Stage::Authenticated;
-    session.smdp_signature2 = Some(signature2);
-    session.metadata = metadata.clone();
-    session.earlier = earlier;
+        .and_then(|d| d.binding)
+}
+
+/// The fields of a successful ES9+ answer, beginning with the session's `transactionId` (upper-case
+/// hex) that each of them carries.
+pub(super) fn answer_fields(tid: TransactionId) -> Map<String, Value> {
     let mut fields = Map::new();
     fields.insert(
         "transactionId".into(),
         Value::String(crypto::hex_upper(tid.as_bytes())),
     );
-    fields.insert("profileMetadata".into(), b64(&metadata));
-    fields.insert("smdpSigned2".into(), b64(&smdp_signed2));
-    fields.insert(
-        "smdpSignature2".into(),
-        b64(&tlv::encode(0x5F37, &signature2)),
-    );
-    fields.insert("smdpCertificate".into(), b64(&credentials.dp_pb.der));
-    Ok(fields)
+    fields
 }
 
-/// The name of an `AuthenticateErrorCode` (§5.7.13).
-fn authenticate_error_name(code: u64) -> String {
-    let name = match code {
-        1 => "invalidCertificate",
-        2 => "invalidSignature",
-        3 => "unsupportedCurve",
-        4 => "noSessionContext",
-        5 => "invalidOid",
-        6 => "euiccChallengeMismatch",
-        7 => "ciPKUnknown",
-        127 => "undefinedError",
-        _ => "unknown code",
-    };
+/// `AuthenticateErrorCode` (§5.7.13).
+const AUTHENTICATE_ERROR_CODES: &[(u64, &str)] = &[
+    (1, "invalidCertificate"),
+    (2, "invalidSignature"),
+    (3, "unsupportedCurve"),
+    (4, "noSessionContext"),
+    (5, "invalidOid"),
+    (6, "euiccChallengeMismatch"),
+    (7, "ciPKUnknown"),
+    (127, "undefinedError"),
+];
+
+/// `name(code)` for the error code an eUICC answered, its name from `names` (the values of one
+/// ASN.1 enumeration, such as [`AUTHENTICATE_ERROR_CODES`]), or `unknown code`.
+pub(super) fn error_code_name(names: &[(u64, &str)], code: u64) -> String {
+    let name = names
+        .iter()
+        .find(|(value, _)| *value == code)
+        .map_or("unknown code", |(_, name)| name);
     format!("{name}({code})")
 }
 
