@@ -96,6 +96,180 @@ fn scp_error(bpp_command_id: u8) -> impl Fn(Scp03tError) -> InstallError {
 /// The `SuccessResult`'s `simaResponse`: one profile element status, ok.
 const SIMA_OK: [u8; 9] = [0x30, 0x07, 0xA0, 0x05, 0x30, 0x03, 0x80, 0x01, 0x00];
 
+/// What a piece of the package brings when it is the last: the profile package and its
+/// metadata, to be installed.
+type Loaded = (Vec<u8>, ProfileMetadata);
+
+/// The outcome of one piece: `None` while more are to come, the loaded profile after the last,
+/// or the error that ends the installation.
+type Step = Result<Option<Loaded>, InstallError>;
+
+/// One piece of a Bound Profile Package after its `BF36` header, as read.
+struct Piece<'a> {
+    /// The whole piece.
+    command: &'a [u8],
+    tag: u32,
+    /// The piece is a header alone (the `A1` and `A3` that open a run of segments).
+    header_only: bool,
+    /// The length its header declares.
+    len: usize,
+}
+
+impl Loading {
+    /// A piece in the stage it arrived in (the table at the top of this file): counted against
+    /// the length `BF36` declared, then handled by its stage's method; a piece the stage does not
+    /// expect is refused with the stage's `bppCommandId`.
+    fn accept(&mut self, piece: Piece<'_>, free: usize, installed: &[Iccid]) -> Step {
+        // Every piece counts against the length `BF36` declared; the last must end it exactly.
+        let step = match self.expect {
+            Expect::ConfigureIsdp => command::CONFIGURE_ISDP,
+            Expect::StoreMetadataHeader | Expect::StoreMetadata => command::STORE_METADATA,
+            Expect::KeysOrElementsHeader | Expect::Elements => command::LOAD_PROFILE_ELEMENTS,
+        };
+        self.bpp_left = self
+            .bpp_left
+            .checked_sub(piece.command.len())
+            .ok_or(fail(step, reason::INCORRECT_INPUT_VALUES))?;
+        match (self.expect, piece.tag) {
+            (Expect::ConfigureIsdp, 0xA0) => self.configure_isdp(piece.command),
+            (Expect::StoreMetadataHeader, 0xA1) if piece.header_only => {
+                Ok(self.open_segments(piece.len, Expect::StoreMetadata))
+            }
+            (Expect::StoreMetadata, 0x88) => self.store_metadata(piece.command, installed),
+            (Expect::KeysOrElementsHeader, 0xA2) => self.replace_session_keys(piece.command),
+            (Expect::KeysOrElementsHeader, 0xA3) if piece.header_only => {
+                Ok(self.open_segments(piece.len, Expect::Elements))
+            }
+            (Expect::Elements, 0x86) => self.load_elements(piece.command, free),
+            (_, _) => Err(fail(step, reason::INCORRECT_INPUT_VALUES)),
+        }
+    }
+
+    /// `A0` ConfigureISDP: its content must decrypt to a `BF24` ConfigureISDPRequest.
+    fn configure_isdp(&mut self, command: &[u8]) -> Step {
+        let clear = self.decrypt_tagged(command, 0xA0, command::CONFIGURE_ISDP)?;
+        if tlv::read_tagged(&clear, 0xBF24).is_err() {
+            return Err(fail(
+                command::CONFIGURE_ISDP,
+                reason::INCORRECT_INPUT_VALUES,
+            ));
+        }
+        self.expect = Expect::StoreMetadataHeader;
+        Ok(None)
+    }
+
+    /// The `A1` or `A3` header that opens a run of segments of `len` bytes, and the stage
+    /// that takes them.
+    fn open_segments(&mut self, len: usize, next: Expect) -> Option<Loaded> {
+        self.left = len;
+        self.expect = next;
+        None
+    }
+
+    /// An `88` segment of StoreMetadata, MAC verified. The last one completes the Profile
+    /// Metadata, which must parse and name an ICCID not installed yet (`iccidAlreadyExists`).
+    fn store_metadata(&mut self, command: &[u8], installed: &[Iccid]) -> Step {
+        let piece = self
+            .scp
+            .verify(command)
+            .map_err(scp_error(command::STORE_METADATA))?;
+        self.metadata.extend_from_slice(&piece);
+        self.count_segment(command, command::STORE_METADATA)?;
+        if self.left == 0 {
+            let metadata = ProfileMetadata::parse(&self.metadata)
+                .map_err(|_| fail(command::STORE_METADATA, reason::INCORRECT_INPUT_VALUES))?;
+            if installed.contains(&metadata.iccid) {
+                return Err(fail(command::STORE_METADATA, reason::ICCID_ALREADY_EXISTS));
+            }
+            self.parsed = Some(metadata);
+            self.expect = Expect::KeysOrElementsHeader;
+        }
+        Ok(None)
+    }
+
+    /// `A2` ReplaceSessionKeys (§2.5.3): a `BF26` with the Profile Protection Keys (chaining
+    /// value, S-ENC, S-MAC), which protect the elements from here on.
+    fn replace_session_keys(&mut self, command: &[u8]) -> Step {
+        let clear = self.decrypt_tagged(command, 0xA2, command::REPLACE_SESSION_KEYS)?;
+        let keys = tlv::read_tagged(&clear, 0xBF26).and_then(|t| {
+            Ok((
+                t.required(0x80)?.fixed::<16>()?,
+                t.required(0x81)?.fixed::<16>()?,
+                t.required(0x82)?.fixed::<16>()?,
+            ))
+        });
+        let (chaining, enc, mac) = keys.map_err(|_| {
+            fail(
+                command::REPLACE_SESSION_KEYS,
+                reason::INCORRECT_INPUT_VALUES,
+            )
+        })?;
+        self.scp.replace_keys(enc, mac, chaining);
+        Ok(None)
+    }
+
+    /// An `86` segment of the profile's elements, MAC verified and decrypted. The last one must
+    /// also end the package `BF36` declared, and yields the profile to install.
+    fn load_elements(&mut self, command: &[u8], free: usize) -> Step {
+        let clear = self
+            .scp
+            .decrypt(command)
+            .map_err(scp_error(command::LOAD_PROFILE_ELEMENTS))?;
+        // The profile must fit (installFailedDueToInsufficientMemoryForProfile): checked
+        // as the elements arrive, so no more than the free memory is ever held, whatever
+        // length the A3 header declared (segments may be of any size up to 1020 bytes,
+        // so that length says little about the profile's).
+        if self.package.len() + clear.len() > free {
+            return Err(fail(
+                command::LOAD_PROFILE_ELEMENTS,
+                reason::INSUFFICIENT_MEMORY,
+            ));
+        }
+        self.package.extend_from_slice(&clear);
+        self.count_segment(command, command::LOAD_PROFILE_ELEMENTS)?;
+        if self.left > 0 {
+            return Ok(None);
+        }
+        if self.bpp_left != 0 {
+            return Err(fail(
+                command::LOAD_PROFILE_ELEMENTS,
+                reason::INCORRECT_INPUT_VALUES,
+            ));
+        }
+        let metadata = self
+            .parsed
+            .clone()
+            .ok_or_else(|| fail(command::LOAD_PROFILE_ELEMENTS, reason::UNKNOWN_ERROR))?;
+        Ok(Some((std::mem::take(&mut self.package), metadata)))
+    }
+
+    /// The clear content of a `tag` data object encrypted under the session keys (`A0`, `A2`):
+    /// a structure error of `bpp_command_id` when it is no such object, a security error when
+    /// its MAC does not verify.
+    fn decrypt_tagged(
+        &mut self,
+        command: &[u8],
+        tag: u32,
+        bpp_command_id: u8,
+    ) -> Result<Vec<u8>, InstallError> {
+        let inner = tlv::read_tagged(command, tag)
+            .map_err(|_| fail(bpp_command_id, reason::SCP03T_STRUCTURE_ERROR))?;
+        self.scp
+            .decrypt(inner.value)
+            .map_err(scp_error(bpp_command_id))
+    }
+
+    /// Counts a segment against the bytes its `A1` or `A3` header declared: one that runs past
+    /// them is a structure error of `bpp_command_id`.
+    fn count_segment(&mut self, command: &[u8], bpp_command_id: u8) -> Result<(), InstallError> {
+        self.left = self
+            .left
+            .checked_sub(command.len())
+            .ok_or_else(|| fail(bpp_command_id, reason::SCP03T_STRUCTURE_ERROR))?;
+        Ok(())
+    }
+}
+
 impl Euicc {
     /// One piece of a Bound Profile Package: nothing while all is well, the signed Profile
     /// Installation Result (`BF37`) at the end or at the first error.
@@ -107,10 +281,9 @@ impl Euicc {
         }
     }
 
-    fn load_step(
-        &mut self,
-        command: &[u8],
-    ) -> Result<Option<(Vec<u8>, ProfileMetadata)>, InstallError> {
+    /// One piece of the package: the `BF36` header with InitialiseSecureChannel opens the load,
+    /// any other piece goes to the stage the load is in ([`Loading::accept`]).
+    fn load_step(&mut self, command: &[u8]) -> Step {
         let Ok((tag, header_len, len)) = tlv::read_header(command) else {
             return Err(fail(
                 command::INITIALISE_SECURE_CHANNEL,
@@ -137,131 +310,13 @@ impl Euicc {
                 reason::INCORRECT_INPUT_VALUES,
             ));
         };
-        // Every piece counts against the length `BF36` declared; the last must end it exactly.
-        let step = match loading.expect {
-            Expect::ConfigureIsdp => command::CONFIGURE_ISDP,
-            Expect::StoreMetadataHeader | Expect::StoreMetadata => command::STORE_METADATA,
-            Expect::KeysOrElementsHeader | Expect::Elements => command::LOAD_PROFILE_ELEMENTS,
+        let piece = Piece {
+            command,
+            tag,
+            header_only: command.len() == header_len,
+            len,
         };
-        loading.bpp_left = loading
-            .bpp_left
-            .checked_sub(command.len())
-            .ok_or(fail(step, reason::INCORRECT_INPUT_VALUES))?;
-        match (loading.expect, tag) {
-            (Expect::ConfigureIsdp, 0xA0) => {
-                let inner = tlv::read_tagged(command, 0xA0)
-                    .map_err(|_| fail(command::CONFIGURE_ISDP, reason::SCP03T_STRUCTURE_ERROR))?;
-                let clear = loading
-                    .scp
-                    .decrypt(inner.value)
-                    .map_err(scp_error(command::CONFIGURE_ISDP))?;
-                if tlv::read_tagged(&clear, 0xBF24).is_err() {
-                    return Err(fail(
-                        command::CONFIGURE_ISDP,
-                        reason::INCORRECT_INPUT_VALUES,
-                    ));
-                }
-                loading.expect = Expect::StoreMetadataHeader;
-                Ok(None)
-            }
-            (Expect::StoreMetadataHeader, 0xA1) if command.len() == header_len => {
-                loading.left = len;
-                loading.expect = Expect::StoreMetadata;
-                Ok(None)
-            }
-            (Expect::StoreMetadata, 0x88) => {
-                let piece = loading
-                    .scp
-                    .verify(command)
-                    .map_err(scp_error(command::STORE_METADATA))?;
-                loading.metadata.extend_from_slice(&piece);
-                loading.left = loading
-                    .left
-                    .checked_sub(command.len())
-                    .ok_or_else(|| fail(command::STORE_METADATA, reason::SCP03T_STRUCTURE_ERROR))?;
-                if loading.left == 0 {
-                    let metadata = ProfileMetadata::parse(&loading.metadata).map_err(|_| {
-                        fail(command::STORE_METADATA, reason::INCORRECT_INPUT_VALUES)
-                    })?;
-                    if installed.contains(&metadata.iccid) {
-                        return Err(fail(command::STORE_METADATA, reason::ICCID_ALREADY_EXISTS));
-                    }
-                    loading.parsed = Some(metadata);
-                    loading.expect = Expect::KeysOrElementsHeader;
-                }
-                Ok(None)
-            }
-            (Expect::KeysOrElementsHeader, 0xA2) => {
-                let inner = tlv::read_tagged(command, 0xA2).map_err(|_| {
-                    fail(
-                        command::REPLACE_SESSION_KEYS,
-                        reason::SCP03T_STRUCTURE_ERROR,
-                    )
-                })?;
-                let clear = loading
-                    .scp
-                    .decrypt(inner.value)
-                    .map_err(scp_error(command::REPLACE_SESSION_KEYS))?;
-                let keys = tlv::read_tagged(&clear, 0xBF26).and_then(|t| {
-                    Ok((
-                        t.required(0x80)?.fixed::<16>()?,
-                        t.required(0x81)?.fixed::<16>()?,
-                        t.required(0x82)?.fixed::<16>()?,
-                    ))
-                });
-                let (chaining, enc, mac) = keys.map_err(|_| {
-                    fail(
-                        command::REPLACE_SESSION_KEYS,
-                        reason::INCORRECT_INPUT_VALUES,
-                    )
-                })?;
-                loading.scp.replace_keys(enc, mac, chaining);
-                Ok(None)
-            }
-            (Expect::KeysOrElementsHeader, 0xA3) if command.len() == header_len => {
-                loading.left = len;
-                loading.expect = Expect::Elements;
-                Ok(None)
-            }
-            (Expect::Elements, 0x86) => {
-                let clear = loading
-                    .scp
-                    .decrypt(command)
-                    .map_err(scp_error(command::LOAD_PROFILE_ELEMENTS))?;
-                // The profile must fit (installFailedDueToInsufficientMemoryForProfile): checked
-                // as the elements arrive, so no more than the free memory is ever held, whatever
-                // length the A3 header declared (segments may be of any size up to 1020 bytes,
-                // so that length says little about the profile's).
-                if loading.package.len() + clear.len() > free {
-                    return Err(fail(
-                        command::LOAD_PROFILE_ELEMENTS,
-                        reason::INSUFFICIENT_MEMORY,
-                    ));
-                }
-                loading.package.extend_from_slice(&clear);
-                loading.left = loading.left.checked_sub(command.len()).ok_or_else(|| {
-                    fail(
-                        command::LOAD_PROFILE_ELEMENTS,
-                        reason::SCP03T_STRUCTURE_ERROR,
-                    )
-                })?;
-                if loading.left > 0 {
-                    return Ok(None);
-                }
-                if loading.bpp_left != 0 {
-                    return Err(fail(
-                        command::LOAD_PROFILE_ELEMENTS,
-                        reason::INCORRECT_INPUT_VALUES,
-                    ));
-                }
-                let metadata = loading
-                    .parsed
-                    .clone()
-                    .ok_or_else(|| fail(command::LOAD_PROFILE_ELEMENTS, reason::UNKNOWN_ERROR))?;
-                Ok(Some((std::mem::take(&mut loading.package), metadata)))
-            }
-            (_, _) => Err(fail(step, reason::INCORRECT_INPUT_VALUES)),
-        }
+        loading.accept(piece, free, &installed)
     }
 
     /// `BF23` InitialiseSecureChannelRequest: the SM-DP+'s signature over what binds the
@@ -342,7 +397,7 @@ impl Euicc {
 
     /// Installs the profile (or not) and answers the signed Profile Installation Result, which
     /// also waits in the notification list until the LPA has sent it (§3.1.3.3).
-    fn finish(&mut self, outcome: Result<(Vec<u8>, ProfileMetadata), InstallError>) -> Vec<u8> {
+    fn finish(&mut self, outcome: Result<Loaded, InstallError>) -> Vec<u8> {
         let Some(session) = self.session.take() else {
             // Nothing to report to: a piece with no session at all.
             return Vec::new();
