@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tracing::{debug, info, warn};
 
 use super::status::Es2Error;
-use super::{run, Context, Function, PATH_PREFIX};
+use super::{run, Context, Function, FunctionAnswer, PATH_PREFIX};
 use crate::app::{App, World};
 use crate::caller::{Caller, Peer};
 use crate::conformance::catalog::CheckId;
@@ -25,7 +25,9 @@ use crate::conformance::grade::{self, Grade};
 use crate::conformance::policy;
 use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal};
 use crate::journal::{cut, IDENTIFIER_LIMIT};
+use crate::json::Json;
 use crate::pipeline::{self, ResponseHeader};
+use crate::scenario::Operator;
 
 /// Longest message from a client's request that is logged whole.
 const MESSAGE_LIMIT: usize = 300;
@@ -89,7 +91,14 @@ impl Engine for Es2 {
         let answer =
             match body {
                 Some(body) => {
-                    self.carry_out(&world, function, peer, started, body, refusal, &mut record)
+                    let request = Received {
+                        function,
+                        peer,
+                        body,
+                        refusal,
+                        started,
+                    };
+                    self.carry_out(&world, request, &mut record)
                 }
                 None => {
                     // No body to grade; the caller is still named in the journal and the report.
@@ -148,38 +157,73 @@ fn head_grades(head: &Head<'_>) -> Vec<Grade> {
     grades
 }
 
+/// A request whose body was read, as [`Es2::carry_out`] takes it from the [`Call`].
+struct Received<'a> {
+    function: Function,
+    peer: &'a Peer,
+    body: Bytes,
+    /// The refusal the request already earned on its head or body limits.
+    refusal: Option<HttpRefusal>,
+    started: Instant,
+}
+
 impl Es2 {
     /// Steps 2 to 4 for a request whose body was read. A request refused already (on its head)
     /// is graded in full all the same, so that a client with two mistakes learns of both at
     /// once; its answer stays the refusal, and nothing changes.
-    #[allow(clippy::too_many_arguments)]
-    fn carry_out(
-        &self,
-        world: &Arc<World>,
-        function: Function,
-        peer: &Peer,
-        started: Instant,
-        body: Bytes,
-        refusal: Option<HttpRefusal>,
-        record: &mut Record,
-    ) -> Answer {
+    fn carry_out(&self, world: &Arc<World>, request: Received<'_>, record: &mut Record) -> Answer {
+        let Received {
+            function,
+            peer,
+            body,
+            refusal,
+            started,
+        } = request;
         record.request = Some(body.clone());
         let caller = Caller::identify(&world.scenario, peer);
         let operator = caller.operator;
         record.operator = operator.map(|o| o.id.clone());
-        record.grades.push(if operator.is_some() {
-            Grade::pass(CheckId::Tls002)
-        } else if caller.ambiguous.is_empty() {
-            Grade::fail(
-                CheckId::Tls002,
-                "the client certificate identifies no operator",
-            )
-        } else {
-            Grade::fail(CheckId::Tls002, caller.unidentified())
-        });
+        record.grades.push(caller_grade(&caller));
         // Parsed once, for grading, the journal and the function.
         let parsed_result = crate::json::parse(&body);
-        let parsed = parsed_result.as_ref().ok();
+        self.grade_body(
+            world,
+            function,
+            parsed_result.as_ref().ok(),
+            operator,
+            record,
+        );
+        if let Some(refusal) = refusal {
+            return record.refusal(refusal);
+        }
+        if let Some(answer) = self.refuse_before_run(world, &caller, peer, record) {
+            return answer;
+        }
+        let ctx = Context {
+            app: &self.app,
+            world,
+            now: self.app.clock.now(),
+        };
+        match run(function, parsed_result.as_ref(), &caller, &ctx) {
+            Ok(answer) => answered(function, operator, started, answer, record),
+            Err(e) => {
+                warn!(%function, remote = %peer.remote, error = %e, "malformed ES2+ body");
+                record.refusal(HttpRefusal::new(400, e.to_string()))
+            }
+        }
+    }
+
+    /// Step 2's grades of the body: the ICCID it names (for the journal, and the order as it
+    /// was before the call), the reuse of its functionCallIdentifier, and its envelope and
+    /// fields.
+    fn grade_body(
+        &self,
+        world: &World,
+        function: Function,
+        parsed: Option<&Json<'_>>,
+        operator: Option<&Operator>,
+        record: &mut Record,
+    ) {
         let named_iccid = parsed.and_then(|v| v.get("iccid")?.as_str());
         record.iccid = named_iccid.map(|i| cut(i, IDENTIFIER_LIMIT));
         let before = named_iccid
@@ -202,78 +246,100 @@ impl Es2 {
             operator,
             before.as_ref(),
         );
-        if let Some(refusal) = refusal {
-            return record.refusal(refusal);
-        }
+    }
+
+    /// Step 3: the refusal of a source address the operator may not connect from, then, under
+    /// strict conformance, of an operator's body that failed a check; `None` lets the call run.
+    fn refuse_before_run(
+        &self,
+        world: &World,
+        caller: &Caller<'_>,
+        peer: &Peer,
+        record: &mut Record,
+    ) -> Option<Answer> {
         if let Some(op) = caller.refused_source() {
             crate::metrics::Counters::bump(&self.app.counters.requests_refused_source_ip);
             warn!(operator = %op.id, remote = %peer.remote, "source address not allowed for the operator");
-            return record.refusal(HttpRefusal::new(
+            return Some(record.refusal(HttpRefusal::new(
                 403,
                 format!(
                     "operator {} may not connect from {} (allowedSourceIps)",
                     op.id, caller.ip
                 ),
-            ));
+            )));
         }
-        if world.scenario.settings().conformance_strict && operator.is_some() {
+        if world.scenario.settings().conformance_strict && caller.operator.is_some() {
             if let Some(failed) = policy::body_refusal(&record.grades) {
                 let error = Es2Error::invalid(failed.check.as_str(), &failed.message);
-                return record.answer(&ResponseHeader::failed((&error).into()), None::<&()>);
+                return Some(record.answer(&ResponseHeader::failed((&error).into()), None::<&()>));
             }
         }
-        let ctx = Context {
-            app: &self.app,
-            world,
-            now: self.app.clock.now(),
-        };
-        match run(function, parsed_result.as_ref(), &caller, &ctx) {
-            Ok(mut answer) => {
-                if let Some(profile) = answer.profile.take() {
-                    // DownloadOrder by profile type: the answer names the ICCID the request did not.
-                    record
-                        .iccid
-                        .get_or_insert_with(|| profile.iccid.to_string());
-                }
-                record.call_id = answer
-                    .request_header
-                    .take()
-                    .map(|h| cut(&h.function_call_identifier, IDENTIFIER_LIMIT));
-                record.status = Some(answer.status);
-                record.code = answer.error.as_ref().map(|e| e.code);
-                // Shared with the HTTP answer, not copied.
-                let body = Bytes::from(std::mem::take(&mut answer.body));
-                record.response = Some(body.clone());
-                if let Some(fault) = answer.fault.take() {
-                    info!(%function, fault = %fault.name, "fault rule fired");
-                    record.fault_name = Some(fault.name.clone());
-                    if fault.close {
-                        // No answer reaches the client: journal the call as unanswered.
-                        record.unanswered();
-                    }
-                    record.fault = Some(fault);
-                }
-                let call_id = record.call_id.as_deref().unwrap_or("");
-                match &answer.error {
-                    // Successes at debug: a log line per call is the largest cost under load,
-                    // and the journal (admin API) records every call anyway. Failures at info.
-                    None => debug!(
-                        %function, operator = operator.map(|o| &*o.id), call_id,
-                        elapsed_us = started.elapsed().as_micros() as u64, "Executed-Success"
-                    ),
-                    Some(e) => info!(
-                        %function, operator = operator.map(|o| &*o.id), call_id,
-                        code = %e.code, message = %cut(&e.message, MESSAGE_LIMIT), "Failed"
-                    ),
-                }
-                Answer::json(200, body)
-            }
-            Err(e) => {
-                warn!(%function, remote = %peer.remote, error = %e, "malformed ES2+ body");
-                record.refusal(HttpRefusal::new(400, e.to_string()))
-            }
-        }
+        None
     }
+}
+
+/// TLS-002: the client certificate identifies exactly one operator.
+fn caller_grade(caller: &Caller<'_>) -> Grade {
+    if caller.operator.is_some() {
+        Grade::pass(CheckId::Tls002)
+    } else if caller.ambiguous.is_empty() {
+        Grade::fail(
+            CheckId::Tls002,
+            "the client certificate identifies no operator",
+        )
+    } else {
+        Grade::fail(CheckId::Tls002, caller.unidentified())
+    }
+}
+
+/// Step 5's part for a function that ran: the record learns the ICCID, call identifier, status,
+/// body and fault rule of its answer, the call is logged, and its body goes out as the HTTP
+/// answer.
+fn answered(
+    function: Function,
+    operator: Option<&Operator>,
+    started: Instant,
+    mut answer: FunctionAnswer,
+    record: &mut Record,
+) -> Answer {
+    if let Some(profile) = answer.profile.take() {
+        // DownloadOrder by profile type: the answer names the ICCID the request did not.
+        record
+            .iccid
+            .get_or_insert_with(|| profile.iccid.to_string());
+    }
+    record.call_id = answer
+        .request_header
+        .take()
+        .map(|h| cut(&h.function_call_identifier, IDENTIFIER_LIMIT));
+    record.status = Some(answer.status);
+    record.code = answer.error.as_ref().map(|e| e.code);
+    // Shared with the HTTP answer, not copied.
+    let body = Bytes::from(std::mem::take(&mut answer.body));
+    record.response = Some(body.clone());
+    if let Some(fault) = answer.fault.take() {
+        info!(%function, fault = %fault.name, "fault rule fired");
+        record.fault_name = Some(fault.name.clone());
+        if fault.close {
+            // No answer reaches the client: journal the call as unanswered.
+            record.unanswered();
+        }
+        record.fault = Some(fault);
+    }
+    let call_id = record.call_id.as_deref().unwrap_or("");
+    match &answer.error {
+        // Successes at debug: a log line per call is the largest cost under load,
+        // and the journal (admin API) records every call anyway. Failures at info.
+        None => debug!(
+            %function, operator = operator.map(|o| &*o.id), call_id,
+            elapsed_us = started.elapsed().as_micros() as u64, "Executed-Success"
+        ),
+        Some(e) => info!(
+            %function, operator = operator.map(|o| &*o.id), call_id,
+            code = %e.code, message = %cut(&e.message, MESSAGE_LIMIT), "Failed"
+        ),
+    }
+    Answer::json(200, body)
 }
 
 /// The record of one ES2+ call.
