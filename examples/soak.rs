@@ -195,7 +195,7 @@ async fn worker(
 ) -> Vec<String> {
     let mut notifying = Vec::new();
     let mut i: u64 = n as u64;
-    let ok = |r: &Result<smdpp_mock::Reply>, tally: &Tally| {
+    let ok = |r: &smdpp_mock::Result<smdpp_mock::Reply>, tally: &Tally| {
         tally.requests.fetch_add(1, Ordering::Relaxed);
         let good = matches!(r, Ok(reply) if reply.is_success());
         if !good {

@@ -88,10 +88,26 @@ pub(crate) fn cursor(next: usize) -> String {
     format!("p{next}")
 }
 
-/// One path parameter, whose rejection (e.g. `%FF`) is a JSON 400 like every other error.
-pub(crate) struct Segment(pub String);
+/// One path parameter, taken as a `T` (a `String` as it is); its rejection (e.g. `%FF`, or a
+/// value that is not a `T`) is a JSON 400 like every other error, naming the parameter.
+pub(crate) struct Segment<T = String>(pub T);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+/// What a [`Segment`] can hold: its parameter's name in errors, and how it is read.
+pub(crate) trait SegmentValue: Sized {
+    /// The name a refusal gives.
+    const NAME: &'static str;
+    /// The value of `text`, or why not.
+    fn parse(text: String) -> Result<Self, String>;
+}
+
+impl SegmentValue for String {
+    const NAME: &'static str = "path";
+    fn parse(text: String) -> Result<Self, String> {
+        Ok(text)
+    }
+}
+
+impl<S: Send + Sync, T: SegmentValue> axum::extract::FromRequestParts<S> for Segment<T> {
     type Rejection = Response;
 
     async fn from_request_parts(
@@ -99,8 +115,29 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
         state: &S,
     ) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(Segment(value)),
+            Ok(axum::extract::Path(text)) => T::parse(text)
+                .map(Segment)
+                .map_err(|e| bad_parameter(T::NAME, e)),
             Err(e) => Err(bad_parameter("path", e.body_text())),
         }
+    }
+}
+
+/// A JSON request body read as a `T`; one that is not is a JSON 400 (`body: …`).
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(axum::response::IntoResponse::into_response)?;
+        serde_json::from_slice(&body)
+            .map(JsonBody)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("body: {e}")))
     }
 }

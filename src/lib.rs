@@ -3,8 +3,8 @@
 //! A mock GSMA SGP.22 SM-DP+ that speaks ES2+ (DownloadOrder, ConfirmOrder, CancelOrder,
 //! ReleaseProfile) over mutual TLS, driven by YAML scenarios, sends HandleDownloadProgressInfo
 //! notifications, and grades the operator's client for conformance; and ES9+ with SGP.22's
-//! crypto, so an LPA downloads the very order placed through ES2+ ([`lpa`] and [`euicc`] are
-//! one, in Rust).
+//! crypto, so an LPA downloads the very order placed through ES2+ (the crate `smdpp-rsp`, which
+//! this one is built on, has one in Rust: [`smdpp_rsp::lpa`] and [`smdpp_rsp::euicc`]).
 //!
 //! ## In your tests
 //!
@@ -96,6 +96,10 @@
 //! - [`es2::Function`], [`profile`] (profiles, states, device events), [`ids`] (ICCID, EID,
 //!   MatchingID) and [`pki`] (the test CA, certificates, CSR signing).
 //! - What the accessors return: [`JournalEntry`], [`DeliveryRecord`], [`SimulateError`].
+//! - [`Error`]: what every fallible function returns, by category (a port in use, the PKI, the
+//!   scenario, the state file, a call).
+//! - The device side and the wire (SGP.22's messages, crypto, the GSMA-style PKI, the software
+//!   eUICC and the LPA) are the crate [`smdpp_rsp`], usable without the server.
 //!
 //! Everything else is private; the binary, the examples, the fuzz targets and the tests reach
 //! it through a hidden `internal` module that changes whenever the inside does (and through
@@ -109,11 +113,11 @@
 //!
 //! - entry: `server` (start and stop), `mock` (the fixture);
 //! - transport: `http` (accept loops, TLS, the generic router, body and time limits);
-//! - APIs: `es2` (the transport-free ES2+ engine), `platform`, `admin`, `api`;
-//! - contract: `exchange` (the engine trait), `caller` (who is calling);
+//! - APIs: `es2`, `es9` (the transport-free engines), `platform`, `admin`, `api`;
+//! - contract: `pipeline` (the call pipeline of every protocol), `exchange`, `caller`;
 //! - application: `app` (state, the one commit path, simulated devices), `state` (the file);
 //! - services: `notify`, `conformance`, `fault`, `journal`, `metrics`;
-//! - domain: `scenario`, `store`, `profile` (the pure state machine), `pki`;
+//! - domain: `scenario`, `store`, `profile` (the pure state machine), `pki`, `error`;
 //! - leaves: `ids`, `sgp22`, `json`, `clock`, `rng`, `ipnet`, `change_signal`, `atomic_file`.
 
 #![warn(missing_docs)]
@@ -128,6 +132,7 @@ mod caller;
 mod change_signal;
 mod clock;
 mod conformance;
+mod error;
 pub mod es2;
 mod es9;
 mod exchange;
@@ -157,6 +162,7 @@ mod striped;
 // The public interface: the test fixture and its client, the server with its configuration,
 // scenarios, and the types their methods take and return.
 pub use app::simulator::SimulateError;
+pub use error::{Error, Result};
 pub use http::Limits;
 pub use journal::{BodyText, Disconnect, JournalEntry, Protocol};
 pub use mock::{Expectation, MockSmdp, MockSmdpBuilder, OperatorClient, Reply};

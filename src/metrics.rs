@@ -67,10 +67,8 @@ type RequestKey = (
 pub struct Metrics {
     /// Requests of every protocol, counted by [`RequestKey`].
     requests: Striped<BTreeMap<RequestKey, u64>>,
-    /// ES9+ TLS handshake failures by reason.
-    es9_handshakes: Striped<BTreeMap<&'static str, u64>>,
-    /// TLS handshake failures by reason.
-    handshakes: Striped<BTreeMap<&'static str, u64>>,
+    /// TLS handshake failures by listener (its protocol) and reason.
+    handshakes: Striped<BTreeMap<(Protocol, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -88,19 +86,21 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    /// Counts one failed TLS handshake on the ES9+ listener.
-    pub fn es9_handshake_failure(&self, reason: &'static str) {
-        *self.es9_handshakes.mine().entry(reason).or_default() += 1;
+    /// Counts one failed TLS handshake on the listener of `protocol`.
+    pub fn handshake_failure(&self, protocol: Protocol, reason: &'static str) {
+        *self
+            .handshakes
+            .mine()
+            .entry((protocol, reason))
+            .or_default() += 1;
     }
 
-    /// Counts one failed TLS handshake.
-    pub fn handshake_failure(&self, reason: &'static str) {
-        *self.handshakes.mine().entry(reason).or_default() += 1;
-    }
-
-    /// TLS handshake failures so far with this reason.
-    pub fn handshake_failures(&self, reason: &str) -> u64 {
-        merged(&self.handshakes).get(reason).copied().unwrap_or(0)
+    /// TLS handshake failures so far on the ES2+ listener with this reason.
+    pub fn handshake_failures(&self, reason: &'static str) -> u64 {
+        merged(&self.handshakes)
+            .get(&(Protocol::Es2, reason))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -199,6 +199,20 @@ const REQUEST_FAMILIES: [(Protocol, &str, &str); 2] = [
     ),
 ];
 
+/// The TLS handshake failure family of each listener: its name and help text.
+const HANDSHAKE_FAMILIES: [(Protocol, &str, &str); 2] = [
+    (
+        Protocol::Es9,
+        "smdpp_es9_tls_handshake_failures_total",
+        "Failed TLS handshakes on the ES9+ listener by reason.",
+    ),
+    (
+        Protocol::Es2,
+        "smdpp_tls_handshake_failures_total",
+        "Refused or failed TLS handshakes by reason.",
+    ),
+];
+
 impl Metrics {
     /// Writes the request and handshake families.
     pub(crate) fn expose(&self, out: &mut String) {
@@ -206,29 +220,13 @@ impl Metrics {
         for (protocol, name, help) in REQUEST_FAMILIES {
             requests_family(out, protocol, name, help, &requests);
         }
-        family(
-            out,
-            "smdpp_es9_tls_handshake_failures_total",
-            "counter",
-            "Failed TLS handshakes on the ES9+ listener by reason.",
-        );
-        for (reason, n) in merged(&self.es9_handshakes).iter() {
-            let _ = writeln!(
-                out,
-                "smdpp_es9_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"
-            );
-        }
-        family(
-            out,
-            "smdpp_tls_handshake_failures_total",
-            "counter",
-            "Refused or failed TLS handshakes by reason.",
-        );
-        for (reason, n) in merged(&self.handshakes).iter() {
-            let _ = writeln!(
-                out,
-                "smdpp_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"
-            );
+        let handshakes = merged(&self.handshakes);
+        for (protocol, name, help) in HANDSHAKE_FAMILIES {
+            family(out, name, "counter", help);
+            let of_protocol = handshakes.iter().filter(|((p, _), _)| *p == protocol);
+            for ((_, reason), n) in of_protocol {
+                let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
+            }
         }
     }
 }

@@ -359,16 +359,18 @@ fn read(path: &Path, scenario: &Scenario) -> Result<(Header, Payload)> {
 }
 
 /// Checks the state file at `path` for `scenario` without applying it (`smdpp-mock state check`).
-pub fn check(path: &Path, scenario: &Scenario) -> Result<String> {
-    let (header, payload) = read(path, scenario)
-        .with_context(|| format!("the state file {} cannot be used", path.display()))?;
-    Ok(format!(
-        "{}: saved {}, {} changed profiles, {} undelivered notifications",
-        path.display(),
-        header.saved_at,
-        payload.profiles.len(),
-        payload.notifications.len()
-    ))
+pub fn check(path: &Path, scenario: &Scenario) -> crate::Result<String> {
+    crate::error::state(|| {
+        let (header, payload) = read(path, scenario)
+            .with_context(|| format!("the state file {} cannot be used", path.display()))?;
+        Ok(format!(
+            "{}: saved {}, {} changed profiles, {} undelivered notifications",
+            path.display(),
+            header.saved_at,
+            payload.profiles.len(),
+            payload.notifications.len()
+        ))
+    })
 }
 
 /// Restores the state in `path` into `app`, which must be freshly started on the same

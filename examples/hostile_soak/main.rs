@@ -190,7 +190,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn count<T>(&self, r: &Result<T>) {
+    fn count<T, E>(&self, r: &std::result::Result<T, E>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if r.is_err() {
             self.transport_errors.fetch_add(1, Ordering::Relaxed);

@@ -47,13 +47,22 @@ pub(super) fn check_known(q: &HashMap<String, String>, known: &[&str]) -> Result
 
 /// `order`: `oldest` (first; the default) or `newest` first.
 fn newest_first(q: &HashMap<String, String>) -> Result<bool, Response> {
-    match q.get("order").map(String::as_str) {
-        None | Some("oldest") => Ok(false),
-        Some("newest") => Ok(true),
-        Some(other) => Err(bad_parameter(
-            "order",
-            format!("{other:?}: use oldest or newest"),
-        )),
+    q.get("order").map_or(Ok(false), |v| {
+        one_of("order", v, &[("oldest", false), ("newest", true)])
+    })
+}
+
+/// The value `choices` names `v`, or a 400 naming `parameter` and listing the choices.
+fn one_of<T: Copy>(parameter: &str, v: &str, choices: &[(&str, T)]) -> Result<T, Response> {
+    match choices.iter().find(|(name, _)| *name == v) {
+        Some((_, value)) => Ok(*value),
+        None => {
+            let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+            Err(bad_parameter(
+                parameter,
+                format!("{v:?} is not one of {}", names.join(", ")),
+            ))
+        }
     }
 }
 
@@ -96,16 +105,16 @@ pub(super) async fn journal(
 }
 
 fn delivery_state(v: &str) -> Result<DeliveryState, Response> {
-    match v {
-        "pending" => Ok(DeliveryState::Pending),
-        "delivered" => Ok(DeliveryState::Delivered),
-        "failed" => Ok(DeliveryState::Failed),
-        "dropped" => Ok(DeliveryState::Dropped),
-        _ => Err(bad_parameter(
-            "state",
-            format!("{v:?} is not pending, delivered, failed or dropped"),
-        )),
-    }
+    one_of(
+        "state",
+        v,
+        &[
+            ("pending", DeliveryState::Pending),
+            ("delivered", DeliveryState::Delivered),
+            ("failed", DeliveryState::Failed),
+            ("dropped", DeliveryState::Dropped),
+        ],
+    )
 }
 
 pub(super) async fn notifications(

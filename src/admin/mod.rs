@@ -96,53 +96,67 @@ impl Readiness {
 }
 
 /// Every admin route: method, path (axum syntax), handler; one entry per method and path.
-pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AdminState>)> {
+pub fn routes() -> Vec<Row> {
     vec![
-        route(Method::GET, "/health", health),
-        route(Method::GET, "/ready", ready),
-        route(Method::GET, "/metrics", metrics::exposition),
-        route(Method::GET, "/openapi.json", openapi),
-        route(Method::POST, "/admin/reset", world::reset),
-        route(Method::PUT, "/admin/scenario", world::load_scenario),
-        route(Method::GET, "/admin/profiles", profiles::list),
-        route(Method::GET, "/admin/profiles/{iccid}", profiles::one),
-        route(Method::PUT, "/admin/profiles/{iccid}", profiles::force),
-        route(
-            Method::POST,
-            "/admin/profiles/{iccid}/events",
-            profiles::device_event,
-        ),
-        route(
-            Method::POST,
+        get("/health", health),
+        get("/ready", ready),
+        get("/metrics", metrics::exposition),
+        get("/openapi.json", openapi),
+        post("/admin/reset", world::reset),
+        put("/admin/scenario", world::load_scenario),
+        get("/admin/profiles", profiles::list),
+        get("/admin/profiles/{iccid}", profiles::one),
+        put("/admin/profiles/{iccid}", profiles::force),
+        post("/admin/profiles/{iccid}/events", profiles::device_event),
+        post(
             "/admin/devices/{matchingId}/events",
             profiles::device_event_by_matching_id,
         ),
-        route(Method::GET, "/admin/journal", journal::journal),
-        route(Method::GET, "/admin/notifications", journal::notifications),
-        route(
-            Method::PUT,
-            "/admin/operators/{id}/callback",
-            world::register_callback,
-        ),
-        route(Method::POST, "/admin/clock", world::clock),
-        route(Method::GET, "/admin/wait", journal::wait),
-        route(Method::GET, "/admin/conformance", conformance::report),
-        route(Method::POST, "/admin/conformance/reset", conformance::reset),
-        route(Method::POST, "/admin/conformance/probe", conformance::probe),
-        route(Method::GET, "/admin/summary", dashboard::summary_handler),
-        route(Method::GET, "/", dashboard::page),
-        route(Method::GET, "/admin/dashboard", dashboard::page),
-        route(Method::GET, "/admin/dashboard/app.js", dashboard::script),
-        route(Method::GET, "/admin/dashboard/style.css", dashboard::style),
+        get("/admin/journal", journal::journal),
+        get("/admin/notifications", journal::notifications),
+        put("/admin/operators/{id}/callback", world::register_callback),
+        post("/admin/clock", world::clock),
+        get("/admin/wait", journal::wait),
+        get("/admin/conformance", conformance::report),
+        post("/admin/conformance/reset", conformance::reset),
+        post("/admin/conformance/probe", conformance::probe),
+        get("/admin/summary", dashboard::summary_handler),
+        get("/", dashboard::page),
+        get("/admin/dashboard", dashboard::page),
+        get("/admin/dashboard/app.js", dashboard::script),
+        get("/admin/dashboard/style.css", dashboard::style),
     ]
 }
 
-/// One table row: the handler serves exactly `method` on `path`.
-fn route<H, T>(
-    method: Method,
+/// A `GET` row of the table.
+fn get<H: axum::handler::Handler<T, AdminState>, T: 'static>(
     path: &'static str,
     handler: H,
-) -> (Method, &'static str, MethodRouter<AdminState>)
+) -> Row {
+    route(Method::GET, path, handler)
+}
+
+/// A `PUT` row of the table.
+fn put<H: axum::handler::Handler<T, AdminState>, T: 'static>(
+    path: &'static str,
+    handler: H,
+) -> Row {
+    route(Method::PUT, path, handler)
+}
+
+/// A `POST` row of the table.
+fn post<H: axum::handler::Handler<T, AdminState>, T: 'static>(
+    path: &'static str,
+    handler: H,
+) -> Row {
+    route(Method::POST, path, handler)
+}
+
+/// One route: method, path (axum syntax), handler.
+type Row = (Method, &'static str, MethodRouter<AdminState>);
+
+/// One table row: the handler serves exactly `method` on `path`.
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> Row
 where
     H: axum::handler::Handler<T, AdminState>,
     T: 'static,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AdminState;
-use crate::api::{bad_parameter, error, json_response, Segment};
+use crate::api::{bad_parameter, error, json_response, JsonBody, Segment, SegmentValue};
 use crate::app::simulator as device;
 use crate::app::App;
 use crate::ids::{Eid, Iccid, MatchingId};
@@ -34,13 +34,19 @@ pub(super) fn parse_iccid(text: &str) -> Result<Iccid, Response> {
     text.parse().map_err(|e| bad_parameter("iccid", e))
 }
 
-pub(super) async fn one(State(s): State<AdminState>, Segment(iccid): Segment) -> Response {
-    let key = match parse_iccid(&iccid) {
-        Ok(i) => i.key(),
-        Err(r) => return r,
-    };
+/// The `{iccid}` path segment: a malformed ICCID is refused (400, naming `iccid`) before the
+/// handler runs.
+impl SegmentValue for Iccid {
+    const NAME: &'static str = "iccid";
+    fn parse(text: String) -> Result<Self, String> {
+        text.parse()
+            .map_err(|e: crate::ids::FormatError| e.to_string())
+    }
+}
+
+pub(super) async fn one(State(s): State<AdminState>, Segment(iccid): Segment<Iccid>) -> Response {
     let world = s.app.world();
-    match world.store.get(key) {
+    match world.store.get(iccid.key()) {
         Some(p) => json_response(
             StatusCode::OK,
             &ProfileView::of(&p, &s.app.activation_address(&world), true),
@@ -52,7 +58,7 @@ pub(super) async fn one(State(s): State<AdminState>, Segment(iccid): Segment) ->
 /// Body of `PUT /admin/profiles/{iccid}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ForcedState {
+pub(super) struct ForcedState {
     state: ProfileState,
     eid: Option<String>,
     matching_id: Option<String>,
@@ -60,17 +66,9 @@ struct ForcedState {
 
 pub(super) async fn force(
     State(s): State<AdminState>,
-    Segment(iccid): Segment,
-    body: Bytes,
+    Segment(iccid): Segment<Iccid>,
+    JsonBody(wanted): JsonBody<ForcedState>,
 ) -> Response {
-    let key = match parse_iccid(&iccid) {
-        Ok(i) => i.key(),
-        Err(r) => return r,
-    };
-    let wanted: ForcedState = match serde_json::from_slice(&body) {
-        Ok(w) => w,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
-    };
     let eid = match wanted.eid.as_deref().map(str::parse::<Eid>).transpose() {
         Ok(e) => e,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("eid: {e}")),
@@ -92,7 +90,7 @@ pub(super) async fn force(
     };
     let world = s.app.world();
     let now = s.app.clock.now();
-    let result = s.app.commit::<()>(&world, key, |p| {
+    let result = s.app.commit::<()>(&world, iccid.key(), |p| {
         let mut next = p.with_order(&order, || world.matching_ids.next_id());
         next.order_seq = p.order_seq.wrapping_add(1);
         next.record_transition(order.state(), now);
@@ -186,18 +184,14 @@ fn event_answer(
 
 pub(super) async fn device_event(
     State(s): State<AdminState>,
-    Segment(iccid): Segment,
+    Segment(iccid): Segment<Iccid>,
     body: Bytes,
 ) -> Response {
-    let key = match parse_iccid(&iccid) {
-        Ok(i) => i.key(),
-        Err(r) => return r,
-    };
     let (event, eid) = match parse_event(&body) {
         Ok(x) => x,
         Err(r) => return r,
     };
-    event_answer(&s.app, device::simulate(&s.app, key, eid, event))
+    event_answer(&s.app, device::simulate(&s.app, iccid.key(), eid, event))
 }
 
 pub(super) async fn device_event_by_matching_id(

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{parse_body, AdminState};
-use crate::api::{error, json_response, Segment};
+use crate::api::{error, json_response, JsonBody, Segment};
 use crate::app::{App, World};
 use crate::clock::es2_timestamp;
 use crate::exchange::error_body_with;
@@ -73,7 +73,7 @@ pub(super) async fn load_scenario(State(s): State<AdminState>, body: Bytes) -> R
 /// Body of `PUT /admin/operators/{id}/callback`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CallbackBody {
+pub(super) struct CallbackBody {
     url: String,
     timeout: Option<HumanDuration>,
     max_attempts: Option<u32>,
@@ -85,12 +85,8 @@ struct CallbackBody {
 pub(super) async fn register_callback(
     State(s): State<AdminState>,
     Segment(id): Segment,
-    body: Bytes,
+    JsonBody(b): JsonBody<CallbackBody>,
 ) -> Response {
-    let b: CallbackBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
-    };
     let mut cb = match Callback::with_defaults(&b.url) {
         Ok(cb) => cb,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("url: {e}")),

@@ -4,9 +4,8 @@
 use super::status::{self, Es2Error};
 use super::wire::Fields;
 use super::{check_owner, Context, Executed};
-use crate::ids::{Iccid, MatchingId};
+use crate::ids::Iccid;
 use crate::profile::machine::{transition, Event, FinalProfileStatus, Refusal};
-use crate::profile::OrderMatchingId;
 use crate::scenario::Operator;
 
 /// CancelOrder has no output data (SGP.22 §5.3.3).
@@ -16,14 +15,7 @@ pub(crate) type Response = ();
 pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Executed<Response> {
     let iccid = f.iccid("iccid")?;
     let eid = f.opt_eid("eid")?;
-    let matching_id = match f.opt_str("matchingId")? {
-        None => None,
-        Some("") => Some(OrderMatchingId::Empty),
-        Some(s) => Some(OrderMatchingId::Id(
-            s.parse::<MatchingId>()
-                .map_err(|e| Es2Error::invalid("matchingId", e))?,
-        )),
-    };
+    let matching_id = f.opt_matching_id("matchingId")?;
     let final_status = match f.str("finalProfileStatusIndicator")? {
         "Available" => FinalProfileStatus::Available,
         "Unavailable" => FinalProfileStatus::Unavailable,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::status::{self, Es2Error};
 use super::wire::Fields;
 use super::{check_owner, check_smds, store_error, Context, Executed};
-use crate::ids::{check_fqdn, Eid, Iccid, MatchingId};
+use crate::ids::{check_fqdn, Eid, Iccid};
 use crate::profile::machine::{transition, Confirmation, Event, Refusal};
 use crate::profile::{OrderMatchingId, Profile};
 use crate::scenario::Operator;
@@ -32,14 +32,7 @@ pub(crate) struct Response {
 pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> Executed<Response> {
     let iccid = f.iccid("iccid")?;
     let eid = f.opt_eid("eid")?;
-    let supplied = match f.opt_str("matchingId")? {
-        None => None,
-        Some("") => Some(OrderMatchingId::Empty),
-        Some(s) => Some(OrderMatchingId::Id(
-            s.parse::<MatchingId>()
-                .map_err(|e| Es2Error::invalid("matchingId", e))?,
-        )),
-    };
+    let supplied = f.opt_matching_id("matchingId")?;
     let confirmation_code_hash = match f.opt_str("confirmationCode")? {
         None => None,
         Some("") => return Err(Es2Error::invalid("confirmationCode", "must not be empty")),

@@ -4,8 +4,9 @@
 //! that a missing field and a wrongly typed field get their own status codes and name the field.
 
 use super::status::Es2Error;
-use crate::ids::{Eid, Iccid};
+use crate::ids::{Eid, Iccid, MatchingId};
 use crate::json::{Json, Object};
+use crate::profile::OrderMatchingId;
 
 /// The request header (SGP.22 §6.5.1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,19 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional EID field.
+    /// An optional `matchingId`-like field: absent, empty (SGP.22 §5.3.2: "no MatchingID"),
+    /// or a MatchingID.
+    pub(crate) fn opt_matching_id(&self, name: &str) -> Result<Option<OrderMatchingId>, Es2Error> {
+        Ok(match self.opt_str(name)? {
+            None => None,
+            Some("") => Some(OrderMatchingId::Empty),
+            Some(s) => Some(OrderMatchingId::Id(
+                s.parse::<MatchingId>()
+                    .map_err(|e| Es2Error::invalid(name, e))?,
+            )),
+        })
+    }
+
     pub(crate) fn opt_eid(&self, name: &str) -> Result<Option<Eid>, Es2Error> {
         self.opt_str(name)?
             .map(|s| s.parse().map_err(|e| Es2Error::invalid(name, e)))

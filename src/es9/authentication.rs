@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use super::session::{
     BindingKeys, EuiccIdentity, OrderRef, Session, Stage, TooManyFromAddress, TransactionId,
 };
-use super::{b64, malformed, unknown_session, Context, Failure, Outcome};
+use super::{
+    answer_fields, b64, error_code_name, malformed, unknown_session, Context, Failure, Outcome,
+};
 use crate::ids::{Eid, MatchingId};
 use crate::profile::machine::{transition, DeviceEvent, DownloadFailure, Effect, Event, Refusal};
 use crate::profile::{OrderMatchingId, Profile, ProfileState};
@@ -509,17 +511,6 @@ fn earlier_binding(ctx: &Context<'_>, order: &OrderRef, eid: Eid) -> Option<Arc<
         .and_then(|d| d.binding)
 }
 
-/// The fields of a successful ES9+ answer, beginning with the session's `transactionId` (upper-case
-/// hex) that each of them carries.
-pub(super) fn answer_fields(tid: TransactionId) -> Map<String, Value> {
-    let mut fields = Map::new();
-    fields.insert(
-        "transactionId".into(),
-        Value::String(crypto::hex_upper(tid.as_bytes())),
-    );
-    fields
-}
-
 /// `AuthenticateErrorCode` (§5.7.13).
 const AUTHENTICATE_ERROR_CODES: &[(u64, &str)] = &[
     (1, "invalidCertificate"),
@@ -531,16 +522,6 @@ const AUTHENTICATE_ERROR_CODES: &[(u64, &str)] = &[
     (7, "ciPKUnknown"),
     (127, "undefinedError"),
 ];
-
-/// `name(code)` for the error code an eUICC answered, its name from `names` (the values of one
-/// ASN.1 enumeration, such as [`AUTHENTICATE_ERROR_CODES`]), or `unknown code`.
-pub(super) fn error_code_name(names: &[(u64, &str)], code: u64) -> String {
-    let name = names
-        .iter()
-        .find(|(value, _)| *value == code)
-        .map_or("unknown code", |(_, name)| name);
-    format!("{name}({code})")
-}
 
 fn chain_failure(error: ChainError) -> Failure {
     let code = match &error {

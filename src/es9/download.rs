@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value};
 
-use super::authentication::{answer_fields, commit, error_code_name};
+use super::authentication::commit;
+use super::{answer_fields, error_code_name};
 use std::sync::Arc;
 
 use super::session::{

@@ -268,6 +268,27 @@ pub(crate) fn malformed(name: &'static str, error: impl std::fmt::Display) -> Fa
     Failure::new(sgp22::FORMAT_INVALID, format!("{name}: {error}")).about(name)
 }
 
+/// The fields of a successful ES9+ answer, beginning with the session's `transactionId` (upper-case
+/// hex) that each of them carries.
+pub(crate) fn answer_fields(tid: TransactionId) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert(
+        "transactionId".into(),
+        Value::String(crypto::hex_upper(tid.as_bytes())),
+    );
+    fields
+}
+
+/// `name(code)` for the error code an eUICC answered, its name from `names` (the values of one
+/// ASN.1 enumeration, such as `AuthenticateErrorCode`), or `unknown code`.
+pub(crate) fn error_code_name(names: &[(u64, &str)], code: u64) -> String {
+    let name = names
+        .iter()
+        .find(|(value, _)| *value == code)
+        .map_or("unknown code", |(_, name)| name);
+    format!("{name}({code})")
+}
+
 /// Base64 of `data`, as a JSON string.
 pub(crate) fn b64(data: &[u8]) -> Value {
     Value::String(crypto::base64_encode(data))

@@ -386,13 +386,19 @@ mod tests {
         anonymous_per_address: 10,
     };
 
+    /// A world of the default scenario, the system clock and a table with [`SMALL`] bounds.
+    fn small_table() -> (Arc<World>, Clock, Sessions) {
+        let world = Arc::new(World::new(Arc::new(Scenario::default_scenario().unwrap())));
+        let clock = Clock::system();
+        let sessions = Sessions::new(SMALL, clock.clone(), Arc::default());
+        (world, clock, sessions)
+    }
+
     // Paused tokio time: the clock moves only when the test moves it, so the bound is tested
     // apart from expiry however slowly the machine runs.
     #[tokio::test(start_paused = true)]
     async fn sessions_are_bounded_in_number_and_expire() {
-        let world = Arc::new(World::new(Arc::new(Scenario::default_scenario().unwrap())));
-        let clock = Clock::system();
-        let sessions = Sessions::new(SMALL, clock.clone(), Arc::default());
+        let (world, clock, sessions) = small_table();
         let first = TransactionId::random();
         sessions
             .start(first, from(&world, &clock, 0), |_| true)
@@ -440,9 +446,7 @@ mod tests {
     /// authenticated gives its place back, and other addresses are not affected.
     #[test]
     fn anonymous_sessions_are_bounded_per_address() {
-        let world = Arc::new(World::new(Arc::new(Scenario::default_scenario().unwrap())));
-        let clock = Clock::system();
-        let sessions = Sessions::new(SMALL, clock.clone(), Arc::default());
+        let (world, clock, sessions) = small_table();
         let tids: Vec<TransactionId> = (0..10).map(|_| TransactionId::random()).collect();
         for tid in &tids {
             sessions
@@ -500,9 +504,7 @@ mod tests {
     /// authenticated one.
     #[test]
     fn anonymous_sessions_never_push_out_authenticated_ones() {
-        let world = Arc::new(World::new(Arc::new(Scenario::default_scenario().unwrap())));
-        let clock = Clock::system();
-        let sessions = Sessions::new(SMALL, clock.clone(), Arc::default());
+        let (world, clock, sessions) = small_table();
         let tid = TransactionId::random();
         sessions
             .start(tid, session(&world, &clock), |_| true)
@@ -528,9 +530,7 @@ mod tests {
     /// profiles are freed, and its sessions are gone.
     #[tokio::test(start_paused = true)]
     async fn sessions_do_not_keep_a_replaced_world() {
-        let world = Arc::new(World::new(Arc::new(Scenario::default_scenario().unwrap())));
-        let clock = Clock::system();
-        let sessions = Sessions::new(SMALL, clock.clone(), Arc::default());
+        let (world, clock, sessions) = small_table();
         let tid = TransactionId::random();
         sessions
             .start(tid, session(&world, &clock), |_| true)

@@ -22,49 +22,51 @@ use crate::pki::PkiDir;
 /// A server config presenting `server.pem` and requiring a client certificate issued by
 /// `ca.pem` and not revoked by the CRL in `crl_file` (when given), with TLS 1.2 and 1.3 only
 /// and ALPN for h2 and HTTP/1.1.
-pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<ServerConfig>> {
-    let provider = crate::pki::provider();
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(pki.ca_cert_path())
-        .with_context(|| format!("reading {}", pki.ca_cert_path().display()))?
-    {
-        roots
-            .add(cert.map_err(|e| anyhow!("{}: {e}", pki.ca_cert_path().display()))?)
-            .context("adding the CA to the trust store")?;
-    }
-    let mut verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    if let Some(path) = crl_file {
-        let crls = CertificateRevocationListDer::pem_file_iter(path)
-            .with_context(|| format!("reading {}", path.display()))?
+pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> crate::Result<Arc<ServerConfig>> {
+    crate::error::start(|| {
+        let provider = crate::pki::provider();
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(pki.ca_cert_path())
+            .with_context(|| format!("reading {}", pki.ca_cert_path().display()))?
+        {
+            roots
+                .add(cert.map_err(|e| anyhow!("{}: {e}", pki.ca_cert_path().display()))?)
+                .context("adding the CA to the trust store")?;
+        }
+        let mut verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+        if let Some(path) = crl_file {
+            let crls = CertificateRevocationListDer::pem_file_iter(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            // A certificate the CRL does not list is good; a CRL past its next update still counts
+            // (a test PKI should not start refusing everyone a month later).
+            verifier = verifier
+                .with_crls(crls)
+                .allow_unknown_revocation_status()
+                .only_check_end_entity_revocation();
+        }
+        let verifier = Arc::new(RequireClientAuth(
+            verifier
+                .build()
+                .context("building the client certificate verifier")?,
+        ));
+        let chain = CertificateDer::pem_file_iter(pki.server_cert_path())
+            .with_context(|| format!("reading {}", pki.server_cert_path().display()))?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        // A certificate the CRL does not list is good; a CRL past its next update still counts
-        // (a test PKI should not start refusing everyone a month later).
-        verifier = verifier
-            .with_crls(crls)
-            .allow_unknown_revocation_status()
-            .only_check_end_entity_revocation();
-    }
-    let verifier = Arc::new(RequireClientAuth(
-        verifier
-            .build()
-            .context("building the client certificate verifier")?,
-    ));
-    let chain = CertificateDer::pem_file_iter(pki.server_cert_path())
-        .with_context(|| format!("reading {}", pki.server_cert_path().display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("{}: {e}", pki.server_cert_path().display()))?;
-    let key = PrivateKeyDer::from_pem_file(pki.server_key_path())
-        .map_err(|e| anyhow!("{}: {e}", pki.server_key_path().display()))?;
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("choosing TLS versions")?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .context("loading the server certificate and key")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+            .map_err(|e| anyhow!("{}: {e}", pki.server_cert_path().display()))?;
+        let key = PrivateKeyDer::from_pem_file(pki.server_key_path())
+            .map_err(|e| anyhow!("{}: {e}", pki.server_key_path().display()))?;
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .context("choosing TLS versions")?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .context("loading the server certificate and key")?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    })
 }
 
 /// A server config for ES9+: the DPtls chain and key of the GSMA-style PKI, no client

@@ -27,7 +27,7 @@ pub mod admin {
 
 /// Files written whole or not at all.
 pub mod atomic_file {
-    pub use crate::atomic_file::write;
+    pub use crate::atomic_file::{lock_beside, write, Lock};
 }
 
 /// The mock clock.

@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Context;
+
+use crate::error::{Error, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{HeaderMap, Method, Request, StatusCode};
@@ -19,7 +21,7 @@ use crate::sgp22::{ExecutionStatus, Function, ADMIN_PROTOCOL, ADMIN_PROTOCOL_HEA
 
 /// Trusts the test CA and presents `operator`'s certificate. ALPN is left empty, as
 /// hyper-rustls and reqwest both set it themselves (and hyper-rustls refuses a preset one).
-pub(super) fn tls_config(pki: &PkiDir, operator: &str) -> Result<rustls::ClientConfig> {
+pub(super) fn tls_config(pki: &PkiDir, operator: &str) -> anyhow::Result<rustls::ClientConfig> {
     let (cert, key) = (pki.cert_path(operator), pki.key_path(operator));
     if !cert.exists() {
         anyhow::bail!(
@@ -132,7 +134,11 @@ impl OperatorClient {
             Some(fields) => {
                 fields.insert("header".into(), header);
             }
-            None => anyhow::bail!("the body of {function} must be a JSON object, not {body}"),
+            None => {
+                return Err(Error::Call(format!(
+                    "the body of {function} must be a JSON object, not {body}"
+                )))
+            }
         }
         self.call_raw(function, body.to_string()).await
     }
@@ -144,7 +150,8 @@ impl OperatorClient {
             .uri(format!("{}{}", self.base, function.path()))
             .header("content-type", "application/json")
             .header(ADMIN_PROTOCOL_HEADER, ADMIN_PROTOCOL)
-            .body(Full::new(body.into()))?;
+            .body(Full::new(body.into()))
+            .map_err(|e| Error::Call(format!("building the request: {e}")))?;
         self.send(request).await
     }
 
@@ -153,7 +160,8 @@ impl OperatorClient {
         let request = Request::builder()
             .method(Method::GET)
             .uri(format!("{}{path_and_query}", self.base))
-            .body(Full::new(Bytes::new()))?;
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::Call(format!("building the request: {e}")))?;
         self.send(request).await
     }
 
@@ -163,10 +171,17 @@ impl OperatorClient {
             .client
             .request(request)
             .await
-            .with_context(|| format!("requesting {uri}"))?;
+            .with_context(|| format!("requesting {uri}"))
+            .map_err(Error::call)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let raw = response.into_body().collect().await?.to_bytes();
+        let raw = response
+            .into_body()
+            .collect()
+            .await
+            .with_context(|| format!("reading the answer of {uri}"))
+            .map_err(Error::call)?
+            .to_bytes();
         Ok(Reply::new(status, headers, raw))
     }
 }

@@ -162,6 +162,24 @@ impl Spec {
 /// Entries of each kind the panic message lists (the newest).
 const LISTED: usize = 50;
 
+/// `title (n):`, then the newest [`LISTED`] of `items` one per line (`line` of each), after a
+/// line saying how many older `what` are not shown.
+fn list_newest<T>(
+    out: &mut String,
+    title: &str,
+    what: &str,
+    items: &[T],
+    line: impl Fn(&T) -> String,
+) {
+    let _ = writeln!(out, "{title} ({}):", items.len());
+    if items.len() > LISTED {
+        let _ = writeln!(out, "  … {} older {what} not shown", items.len() - LISTED);
+    }
+    for item in &items[items.len().saturating_sub(LISTED)..] {
+        let _ = writeln!(out, "  {}", line(item));
+    }
+}
+
 /// The panic message: each unmet expectation, then what was received (the newest [`LISTED`]).
 pub(super) fn report(
     failures: &[String],
@@ -173,46 +191,44 @@ pub(super) fn report(
     for f in failures {
         let _ = writeln!(out, "  - {f}");
     }
-    let _ = writeln!(out, "calls received, ES2+ and ES9+ ({}):", journal.len());
-    if journal.len() > LISTED {
-        let _ = writeln!(out, "  … {} older calls not shown", journal.len() - LISTED);
-    }
-    for e in &journal[journal.len().saturating_sub(LISTED)..] {
-        let _ = writeln!(
-            out,
-            "  #{} {} by {} iccid={} -> {}{}",
-            e.seq,
-            e.function,
-            e.operator.as_deref().unwrap_or("?"),
-            e.iccid.as_deref().unwrap_or("-"),
-            e.status
-                .map_or_else(|| format!("HTTP {}", e.http_status), str::to_owned),
-            e.status_code
-                .as_deref()
-                .map(|c| format!(" {c}"))
-                .unwrap_or_default(),
-        );
-    }
-    let _ = writeln!(out, "notifications ({}):", notifications.len());
-    if notifications.len() > LISTED {
-        let _ = writeln!(
-            out,
-            "  … {} older notifications not shown",
-            notifications.len() - LISTED
-        );
-    }
-    for r in &notifications[notifications.len().saturating_sub(LISTED)..] {
-        let _ = writeln!(
-            out,
-            "  #{} point {} iccid={} to {} -> {:?} after {} attempt(s)",
-            r.id,
-            r.notification_point_id,
-            r.iccid,
-            r.url,
-            r.state,
-            r.attempts.len()
-        );
-    }
+    list_newest(
+        &mut out,
+        "calls received, ES2+ and ES9+",
+        "calls",
+        journal,
+        |e| {
+            format!(
+                "#{} {} by {} iccid={} -> {}{}",
+                e.seq,
+                e.function,
+                e.operator.as_deref().unwrap_or("?"),
+                e.iccid.as_deref().unwrap_or("-"),
+                e.status
+                    .map_or_else(|| format!("HTTP {}", e.http_status), str::to_owned),
+                e.status_code
+                    .as_deref()
+                    .map(|c| format!(" {c}"))
+                    .unwrap_or_default(),
+            )
+        },
+    );
+    list_newest(
+        &mut out,
+        "notifications",
+        "notifications",
+        notifications,
+        |r| {
+            format!(
+                "#{} point {} iccid={} to {} -> {:?} after {} attempt(s)",
+                r.id,
+                r.notification_point_id,
+                r.iccid,
+                r.url,
+                r.state,
+                r.attempts.len()
+            )
+        },
+    );
     if pending > 0 {
         let _ = writeln!(
             out,

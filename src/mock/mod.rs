@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use crate::error::{Error, Result};
 
 pub use self::client::{OperatorClient, Reply};
 pub use self::expect::Expectation;
@@ -163,9 +163,7 @@ impl MockSmdpBuilder {
             Some(ScenarioSource::Value(s)) => Ok(*s),
             Some(ScenarioSource::Yaml(text)) => Scenario::from_yaml(&text),
             Some(ScenarioSource::Files(files)) => Scenario::load_all(&files),
-        }
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("loading the scenario")?;
+        }?;
         let (certs_dir, owned_dir) = match self.certs_dir {
             Some(dir) => (dir, None),
             None => {
@@ -214,7 +212,8 @@ fn unique_temp_dir() -> Result<PathBuf> {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Start(format!("creating {}: {e}", dir.display())))?;
     Ok(dir)
 }
 
@@ -309,14 +308,17 @@ impl MockSmdp {
     /// The test CA certificate (PEM), to trust the server.
     pub fn ca_pem(&self) -> Result<String> {
         let path = self.server().pki().ca_cert_path();
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        std::fs::read_to_string(&path).map_err(|e| Error::Pki {
+            message: format!("reading {}: {e}", path.display()),
+            io_kind: Some(e.kind()),
+        })
     }
 
     /// A rustls client configuration that trusts the test CA and presents `operator`'s
     /// certificate: plug it into your own HTTP client. ALPN is left unset (hyper-rustls and
     /// reqwest set their own); the server speaks HTTP/1.1 and HTTP/2.
     pub fn operator_tls_config(&self, operator: &str) -> Result<rustls::ClientConfig> {
-        client::tls_config(self.server().pki(), operator)
+        client::tls_config(self.server().pki(), operator).map_err(Error::pki)
     }
 
     /// An HTTP client for the ES2+ and platform API as `operator` (keep-alive, mutual TLS).

@@ -7,7 +7,6 @@ use std::sync::Mutex as StdMutex;
 use super::transport::{AttemptResult, Transport};
 use super::*;
 use crate::ids::Iccid;
-use crate::scenario::NotificationFormat;
 
 /// Answers from a script per ICCID (then 204), recording every body it was given.
 #[derive(Default)]
@@ -47,16 +46,10 @@ impl Transport for Scripted {
 }
 
 fn callback(max_attempts: u32) -> Arc<Callback> {
+    let defaults = Callback::with_defaults("http://receiver.test").unwrap();
     Arc::new(Callback {
-        url: "http://receiver.test/gsma/rsp2/es2plus/handleDownloadProgressInfo".into(),
-        timeout: Duration::from_secs(5),
         max_attempts,
-        initial_backoff: Duration::from_millis(200),
-        max_backoff: Duration::from_secs(30),
-        client_certificate: false,
-        ca_file: None,
-        require_no_content: false,
-        format: NotificationFormat::default(),
+        ..defaults
     })
 }
 

@@ -75,70 +75,76 @@ impl PkiDir {
     /// is true when it was made now.
     pub fn ensure_admin_token(
         &self,
-        make: impl FnOnce() -> Result<String>,
-    ) -> Result<(String, bool)> {
-        if let Some(token) = self.admin_token() {
-            return Ok((token, false));
-        }
-        let token = make()?;
-        write_new(
-            &self.admin_token_path(),
-            format!("{token}\n").as_bytes(),
-            true,
-        )?;
-        Ok((token, true))
+        make: impl FnOnce() -> crate::Result<String>,
+    ) -> crate::Result<(String, bool)> {
+        crate::error::pki(|| {
+            if let Some(token) = self.admin_token() {
+                return Ok((token, false));
+            }
+            let token = make()?;
+            write_new(
+                &self.admin_token_path(),
+                format!("{token}\n").as_bytes(),
+                true,
+            )?;
+            Ok((token, true))
+        })
     }
 
     /// Loads the CA, or creates it when neither of its files exists.
-    pub fn ensure_ca(&self, report: &mut EnsureReport) -> Result<CertificateAuthority> {
-        let (cert, key) = (self.dir.join(CA_CERT), self.dir.join(CA_KEY));
-        match (cert.exists(), key.exists()) {
-            (true, true) => {
-                let ca = CertificateAuthority::from_pem(&read(&cert)?, &read(&key)?)
-                    .with_context(|| format!("loading the CA from {}", self.dir.display()))?;
-                report.reused.extend([cert, key]);
-                Ok(ca)
-            }
-            (false, false) => {
-                if let Some(orphan) = self.orphan_leaf()? {
-                    bail!(
+    pub fn ensure_ca(&self, report: &mut EnsureReport) -> crate::Result<CertificateAuthority> {
+        crate::error::pki(|| {
+            let (cert, key) = (self.dir.join(CA_CERT), self.dir.join(CA_KEY));
+            match (cert.exists(), key.exists()) {
+                (true, true) => {
+                    let ca = CertificateAuthority::from_pem(&read(&cert)?, &read(&key)?)
+                        .with_context(|| format!("loading the CA from {}", self.dir.display()))?;
+                    report.reused.extend([cert, key]);
+                    Ok(ca)
+                }
+                (false, false) => {
+                    if let Some(orphan) = self.orphan_leaf()? {
+                        bail!(
                         "{} exists but the CA that signed it ({} and {}) is missing; restore the \
                          CA files or remove the directory to start a new PKI",
                         orphan.display(),
                         cert.display(),
                         key.display()
                     );
+                    }
+                    let ca = CertificateAuthority::generate("smdpp-mock test CA")?;
+                    write_new(&cert, ca.cert_pem().as_bytes(), false)?;
+                    write_new(&key, ca.key_pem().as_bytes(), true)?;
+                    report.created.extend([cert, key]);
+                    Ok(ca)
                 }
-                let ca = CertificateAuthority::generate("smdpp-mock test CA")?;
-                write_new(&cert, ca.cert_pem().as_bytes(), false)?;
-                write_new(&key, ca.key_pem().as_bytes(), true)?;
-                report.created.extend([cert, key]);
-                Ok(ca)
+                _ => bail!(
+                    "only one of {} and {} exists; restore the other or remove both",
+                    cert.display(),
+                    key.display()
+                ),
             }
-            _ => bail!(
-                "only one of {} and {} exists; restore the other or remove both",
-                cert.display(),
-                key.display()
-            ),
-        }
+        })
     }
 
     /// The CA this directory already holds. Commands that use a PKI (issuing, signing,
     /// revoking) never create one: a new CA in the wrong directory makes certificates the
     /// running mock refuses.
-    pub fn existing_ca(&self) -> Result<CertificateAuthority> {
-        let (cert, key) = (self.dir.join(CA_CERT), self.dir.join(CA_KEY));
-        if !cert.exists() || !key.exists() {
-            let absolute = std::path::absolute(&self.dir).unwrap_or_else(|_| self.dir.clone());
-            bail!(
-                "no test PKI in {} (no {CA_CERT} and {CA_KEY} there). Point --certs-dir (or \
+    pub fn existing_ca(&self) -> crate::Result<CertificateAuthority> {
+        crate::error::pki(|| {
+            let (cert, key) = (self.dir.join(CA_CERT), self.dir.join(CA_KEY));
+            if !cert.exists() || !key.exists() {
+                let absolute = std::path::absolute(&self.dir).unwrap_or_else(|_| self.dir.clone());
+                bail!(
+                    "no test PKI in {} (no {CA_CERT} and {CA_KEY} there). Point --certs-dir (or \
                  SMDPP_CERTS_DIR) at the directory the running mock uses, or create a PKI there \
                  with `smdpp-mock certs init --certs-dir DIR` (`serve` creates one on first start)",
-                absolute.display()
-            );
-        }
-        CertificateAuthority::from_pem(&read(&cert)?, &read(&key)?)
-            .with_context(|| format!("loading the CA from {}", self.dir.display()))
+                    absolute.display()
+                );
+            }
+            CertificateAuthority::from_pem(&read(&cert)?, &read(&key)?)
+                .with_context(|| format!("loading the CA from {}", self.dir.display()))
+        })
     }
 
     fn orphan_leaf(&self) -> Result<Option<PathBuf>> {
@@ -159,21 +165,23 @@ impl PkiDir {
     /// Makes sure the CA, the server certificate (with `sans`), the notification client
     /// certificate and a client certificate for each of `clients` exist, creating what is
     /// missing. Reused certificates must have been signed by the CA.
-    pub fn ensure(&self, sans: &[String], clients: &[&str]) -> Result<EnsureReport> {
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
-        let mut report = EnsureReport::default();
-        let ca = self.ensure_ca(&mut report)?;
+    pub fn ensure(&self, sans: &[String], clients: &[&str]) -> crate::Result<EnsureReport> {
+        crate::error::pki(|| {
+            fs::create_dir_all(&self.dir)
+                .with_context(|| format!("creating {}", self.dir.display()))?;
+            let mut report = EnsureReport::default();
+            let ca = self.ensure_ca(&mut report)?;
 
-        let mut server = LeafSpec::new("smdpp-mock server", Usage::Server);
-        server.sans = sans.to_vec();
-        self.ensure_leaf(&ca, "server", &server, &mut report)?;
-        let mut names = vec![NOTIFICATION_CLIENT];
-        names.extend(clients.iter().copied());
-        for name in names {
-            self.ensure_leaf(&ca, name, &LeafSpec::new(name, Usage::Client), &mut report)?;
-        }
-        Ok(report)
+            let mut server = LeafSpec::new("smdpp-mock server", Usage::Server);
+            server.sans = sans.to_vec();
+            self.ensure_leaf(&ca, "server", &server, &mut report)?;
+            let mut names = vec![NOTIFICATION_CLIENT];
+            names.extend(clients.iter().copied());
+            for name in names {
+                self.ensure_leaf(&ca, name, &LeafSpec::new(name, Usage::Client), &mut report)?;
+            }
+            Ok(report)
+        })
     }
 
     /// Issues `<name>.pem`/`<name>.key` unless both exist; refuses to touch one without the
@@ -184,56 +192,60 @@ impl PkiDir {
         name: &str,
         spec: &LeafSpec,
         report: &mut EnsureReport,
-    ) -> Result<()> {
-        check_file_name(name)?;
-        let (cert, key) = (self.cert_path(name), self.key_path(name));
-        match (cert.exists(), key.exists()) {
-            (true, true) => {
-                let pem = read(&cert)?;
-                check_issued_by(&pem, ca)
-                    .with_context(|| format!("{} cannot be reused", cert.display()))?;
-                if spec.usage == Usage::Server {
-                    let missing = missing_sans(&pem, &spec.sans)?;
-                    if !missing.is_empty() {
-                        report.warnings.push(format!(
-                            "{} lacks the SAN(s) {}; delete it (and {}) to issue a new one",
-                            cert.display(),
-                            missing.join(", "),
-                            key.display()
-                        ));
+    ) -> crate::Result<()> {
+        crate::error::pki(|| {
+            check_file_name(name)?;
+            let (cert, key) = (self.cert_path(name), self.key_path(name));
+            match (cert.exists(), key.exists()) {
+                (true, true) => {
+                    let pem = read(&cert)?;
+                    check_issued_by(&pem, ca)
+                        .with_context(|| format!("{} cannot be reused", cert.display()))?;
+                    if spec.usage == Usage::Server {
+                        let missing = missing_sans(&pem, &spec.sans)?;
+                        if !missing.is_empty() {
+                            report.warnings.push(format!(
+                                "{} lacks the SAN(s) {}; delete it (and {}) to issue a new one",
+                                cert.display(),
+                                missing.join(", "),
+                                key.display()
+                            ));
+                        }
                     }
+                    report.reused.extend([cert, key]);
                 }
-                report.reused.extend([cert, key]);
+                (false, false) => {
+                    let issued = ca.issue(spec)?;
+                    write_new(&cert, issued.cert_pem.as_bytes(), false)?;
+                    write_new(&key, issued.key_pem.as_bytes(), true)?;
+                    report.created.extend([cert, key]);
+                }
+                _ => bail!(
+                    "only one of {} and {} exists; restore the other or remove both",
+                    cert.display(),
+                    key.display()
+                ),
             }
-            (false, false) => {
-                let issued = ca.issue(spec)?;
-                write_new(&cert, issued.cert_pem.as_bytes(), false)?;
-                write_new(&key, issued.key_pem.as_bytes(), true)?;
-                report.created.extend([cert, key]);
-            }
-            _ => bail!(
-                "only one of {} and {} exists; restore the other or remove both",
-                cert.display(),
-                key.display()
-            ),
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Issues a new client certificate `<name>.pem`/`<name>.key`; fails if either exists.
-    pub fn issue_client(&self, name: &str) -> Result<EnsureReport> {
-        check_file_name(name)?;
-        let ca = self.existing_ca()?;
-        let mut report = EnsureReport::default();
-        if self.cert_path(name).exists() || self.key_path(name).exists() {
-            bail!(
-                "{} or {} already exists; files are never overwritten",
-                self.cert_path(name).display(),
-                self.key_path(name).display()
-            );
-        }
-        self.ensure_leaf(&ca, name, &LeafSpec::new(name, Usage::Client), &mut report)?;
-        Ok(report)
+    pub fn issue_client(&self, name: &str) -> crate::Result<EnsureReport> {
+        crate::error::pki(|| {
+            check_file_name(name)?;
+            let ca = self.existing_ca()?;
+            let mut report = EnsureReport::default();
+            if self.cert_path(name).exists() || self.key_path(name).exists() {
+                bail!(
+                    "{} or {} already exists; files are never overwritten",
+                    self.cert_path(name).display(),
+                    self.key_path(name).display()
+                );
+            }
+            self.ensure_leaf(&ca, name, &LeafSpec::new(name, Usage::Client), &mut report)?;
+            Ok(report)
+        })
     }
 }
 
@@ -241,35 +253,37 @@ impl PkiDir {
     /// Revokes a certificate: `certs/<NAME>.pem`, or a PEM file path. Its serial number is
     /// added to `crl.pem` (created if absent), which is re-signed with the next CRL number.
     /// Returns the CRL path and the revoked serial (hex).
-    pub fn revoke(&self, name_or_file: &str) -> Result<(PathBuf, String)> {
-        let ca = self.existing_ca()?;
-        let named = self.cert_path(name_or_file);
-        let file = if check_file_name(name_or_file).is_ok() && named.exists() {
-            named
-        } else {
-            PathBuf::from(name_or_file)
-        };
-        let pem = read(&file)?;
-        let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
-            .map_err(|e| anyhow!("{}: not a PEM certificate: {e}", file.display()))?;
-        let (_, cert) = X509Certificate::from_der(der.as_ref())
-            .map_err(|e| anyhow!("{}: {e}", file.display()))?;
-        let serial = cert.raw_serial().to_vec();
-        let crl_path = self.dir.join(CRL);
-        let (mut revoked, number) = match fs::read_to_string(&crl_path) {
-            Ok(text) => {
-                read_crl(&text).with_context(|| format!("reading {}", crl_path.display()))?
+    pub fn revoke(&self, name_or_file: &str) -> crate::Result<(PathBuf, String)> {
+        crate::error::pki(|| {
+            let ca = self.existing_ca()?;
+            let named = self.cert_path(name_or_file);
+            let file = if check_file_name(name_or_file).is_ok() && named.exists() {
+                named
+            } else {
+                PathBuf::from(name_or_file)
+            };
+            let pem = read(&file)?;
+            let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+                .map_err(|e| anyhow!("{}: not a PEM certificate: {e}", file.display()))?;
+            let (_, cert) = X509Certificate::from_der(der.as_ref())
+                .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            let serial = cert.raw_serial().to_vec();
+            let crl_path = self.dir.join(CRL);
+            let (mut revoked, number) = match fs::read_to_string(&crl_path) {
+                Ok(text) => {
+                    read_crl(&text).with_context(|| format!("reading {}", crl_path.display()))?
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0),
+                Err(e) => return Err(anyhow!("reading {}: {e}", crl_path.display())),
+            };
+            if !revoked.contains(&serial) {
+                revoked.push(serial.clone());
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0),
-            Err(e) => return Err(anyhow!("reading {}: {e}", crl_path.display())),
-        };
-        if !revoked.contains(&serial) {
-            revoked.push(serial.clone());
-        }
-        let crl = ca.crl(&revoked, number + 1)?;
-        // A server reading it at a reset must never see half a CRL.
-        crate::atomic_file::write(&crl_path, crl.as_bytes(), 0o644)?;
-        Ok((crl_path, crate::ids::hex(&serial)))
+            let crl = ca.crl(&revoked, number + 1)?;
+            // A server reading it at a reset must never see half a CRL.
+            crate::atomic_file::write(&crl_path, crl.as_bytes(), 0o644)?;
+            Ok((crl_path, crate::ids::hex(&serial)))
+        })
     }
 }
 

@@ -13,6 +13,7 @@ use crate::conformance::catalog::CheckId;
 use crate::conformance::grade::Grade;
 use crate::http::guard::Expiry;
 use crate::http::{tls, Event, HandshakeFailure, Hooks, Refusal};
+use crate::journal::Protocol;
 use crate::metrics::Counters;
 use crate::pki::PkiDir;
 
@@ -62,7 +63,9 @@ impl Hooks for Es2Hooks {
     fn event(&self, event: Event) {
         match event {
             Event::HandshakeFailed { failure, remote } => {
-                self.app.metrics.handshake_failure(failure.label());
+                self.app
+                    .metrics
+                    .handshake_failure(Protocol::Es2, failure.label());
                 if let Some(grade) = failed_check(failure) {
                     self.app.conformance.record(
                         &[grade],
@@ -97,7 +100,9 @@ impl Hooks for Es9Hooks {
     fn event(&self, event: Event) {
         match event {
             Event::HandshakeFailed { failure, .. } => {
-                self.app.metrics.es9_handshake_failure(failure.label());
+                self.app
+                    .metrics
+                    .handshake_failure(Protocol::Es9, failure.label());
             }
             other => count(&self.app, other),
         }

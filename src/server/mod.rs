@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Context;
+
+use crate::error::{Error, Result};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -190,10 +192,8 @@ impl Es9Parts {
         for created in &report.created {
             tracing::debug!(file = %created.display(), "GSMA-style PKI file created");
         }
-        let credentials = Arc::new(gsma.server_credentials().with_context(|| {
-            format!("loading the ES9+ credentials from {}", gsma.dir().display())
-        })?);
-        let tls = tls::es9_server_config(&credentials)?;
+        let credentials = Arc::new(gsma.server_credentials()?);
+        let tls = tls::es9_server_config(&credentials).map_err(Error::start)?;
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             bind_error(
                 e,
@@ -203,7 +203,7 @@ impl Es9Parts {
             )
         })?;
         Ok(Es9Parts {
-            addr: listener.local_addr()?,
+            addr: bound_address(&listener, "the ES9+ listener")?,
             listener,
             credentials,
             tls,
@@ -296,7 +296,7 @@ pub(crate) fn es9_listener_fallback() -> axum::Router {
 }
 
 /// Why a listener could not be bound, with the setting that changes its address.
-fn bind_error(e: std::io::Error, what: &str, addr: SocketAddr, flag: &str) -> anyhow::Error {
+fn bind_error(e: std::io::Error, what: &'static str, addr: SocketAddr, flag: &str) -> Error {
     let hint = match e.kind() {
         std::io::ErrorKind::AddrInUse => {
             format!("another process listens there; choose another address with {flag}")
@@ -309,60 +309,63 @@ fn bind_error(e: std::io::Error, what: &str, addr: SocketAddr, flag: &str) -> an
         }
         _ => format!("choose another address with {flag}"),
     };
-    anyhow::anyhow!("cannot bind {what} to {addr}: {e} ({hint})")
+    Error::Bind {
+        what,
+        addr,
+        hint,
+        source: e,
+    }
 }
 
 /// Why the PKI directory could not be prepared, with the absolute path and the setting that
 /// moves it.
-fn pki_error(e: anyhow::Error, dir: &std::path::Path) -> anyhow::Error {
+fn pki_error(e: Error, dir: &std::path::Path) -> Error {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let denied = e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
-    });
-    let hint = if denied {
+    let hint = if e.is_permission_denied() {
         "; it is not writable by this user: choose another directory with --certs-dir / SMDPP_CERTS_DIR"
     } else {
         "; another directory: --certs-dir / SMDPP_CERTS_DIR"
     };
-    anyhow::anyhow!(
-        "preparing the test PKI in {}: {e:#}{hint}",
-        absolute.display()
-    )
+    let io_kind = match &e {
+        Error::Pki { io_kind, .. } => *io_kind,
+        Error::GsmaPki(smdpp_rsp::PkiError::Io { source, .. }) => Some(source.kind()),
+        _ => None,
+    };
+    Error::Pki {
+        message: format!(
+            "preparing the test PKI in {}: {e}{hint}",
+            absolute.display()
+        ),
+        io_kind,
+    }
+}
+
+/// The address `listener` was bound to (the port the system chose for port 0).
+fn bound_address(listener: &TcpListener, what: &str) -> Result<SocketAddr> {
+    listener
+        .local_addr()
+        .map_err(|e| Error::Start(format!("reading the address of {what}: {e}")))
 }
 
 /// 128 random bits as 32 hex digits.
-fn random_token() -> Result<String> {
+fn random_token() -> crate::Result<String> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| anyhow::anyhow!("no randomness for the admin token"))?;
+        .map_err(|_| crate::Error::Start("no randomness for the admin token".into()))?;
     Ok(crate::ids::hex(&bytes))
 }
 
 /// Takes an exclusive lock on `<state file>.lock`, released when the process ends.
-fn lock_state_file(path: &std::path::Path) -> Result<std::fs::File> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let lock_path = PathBuf::from(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+fn lock_state_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    match crate::atomic_file::lock_beside(path)? {
+        crate::atomic_file::Lock::Held(file) => Ok(file),
+        crate::atomic_file::Lock::Busy(lock_path) => anyhow::bail!(
             "another smdpp-mock is using the state file {} (it holds {})",
             path.display(),
             lock_path.display()
         ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", lock_path.display()))
-        }
     }
 }
 
@@ -466,7 +469,7 @@ impl Bound {
         Ok(Bound {
             pki,
             pki_report,
-            es2_addr: es2.local_addr()?,
+            es2_addr: bound_address(&es2, "the ES2+ listener")?,
             es2,
             es2_tls,
             es9,
@@ -498,7 +501,7 @@ impl Bound {
         };
         // One process per state file: a second one would overwrite the first one's saves.
         let state_lock = match config.state_file.as_deref() {
-            Some(path) => Some(lock_state_file(path)?),
+            Some(path) => Some(lock_state_file(path).map_err(Error::state)?),
             None => None,
         };
         let saver = restore_state(&config, &app, &stopped)?;
@@ -569,7 +572,8 @@ fn build_app(config: &ServerConfig, pki: &PkiDir) -> Result<App> {
         config.notify_queue_capacity,
         DEFAULT_LOG_CAPACITY,
     )
-    .context("starting the notification dispatcher")?;
+    .context("starting the notification dispatcher")
+    .map_err(Error::start)?;
     Ok(App::new(
         config.scenario.clone(),
         Clock::system(),
@@ -592,7 +596,7 @@ fn serve_admin(
     readiness: &Readiness,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, Option<String>)> {
-    let admin_addr = listener.local_addr()?;
+    let admin_addr = bound_address(&listener, "the admin API")?;
     let mut token = config.admin_token.clone();
     if !admin_addr.ip().is_loopback() && token.is_none() {
         let (made, _) = pki.ensure_admin_token(random_token)?;
@@ -627,7 +631,7 @@ fn restore_state(
     stopped: &watch::Receiver<bool>,
 ) -> Result<Option<StateSaver>> {
     if let Some(path) = config.state_file.as_deref().filter(|p| p.exists()) {
-        let restored = crate::state::load(app, path)?;
+        let restored = crate::state::load(app, path).map_err(Error::state)?;
         info!(
             path = %path.display(),
             profiles = restored.profiles,

@@ -200,24 +200,25 @@ const ALLOWED: &[(&str, &str)] = &[
     ("app", "clock conformance fault ids journal metrics notify profile scenario sgp22 store"),
     ("caller", "scenario"),
     ("conformance", "ids journal json profile scenario sgp22 striped"),
+    ("error", "scenario"),
     ("es2", "app caller conformance exchange fault ids journal json metrics pipeline profile scenario sgp22 store"),
     ("es9", "app caller clock exchange fault ids journal metrics notify pipeline pki profile scenario sgp22 store"),
     ("exchange", "caller"),
     ("fault", "ids profile rng scenario sgp22"),
-    ("http", "caller exchange pki sgp22"),
+    ("http", "caller error exchange pki sgp22"),
     ("ids", "rng"),
     ("internal", "admin app atomic_file caller clock conformance es2 es9 exchange http ids journal mock notify pki platform profile scenario server sgp22 state"),
     ("journal", "change_signal"),
     ("metrics", "journal sgp22 striped"),
-    ("mock", "app ids journal notify pki profile scenario server sgp22 store"),
+    ("mock", "app error ids journal notify pki profile scenario server sgp22 store"),
     ("notify", "change_signal clock conformance ids pki profile rng scenario sgp22"),
     ("pipeline", "app caller clock conformance exchange fault journal metrics sgp22"),
-    ("pki", "atomic_file ids"),
+    ("pki", "atomic_file error ids"),
     ("platform", "api app caller clock ids profile scenario"),
     ("profile", "ids"),
     ("scenario", "ids ipnet profile sgp22 store"),
-    ("server", "admin api app clock conformance es2 es9 http ids journal metrics notify pki platform scenario sgp22 state"),
-    ("state", "app atomic_file clock ids notify profile scenario store"),
+    ("server", "admin api app atomic_file clock conformance error es2 es9 http ids journal metrics notify pki platform scenario sgp22 state"),
+    ("state", "app atomic_file clock error ids notify profile scenario store"),
     ("store", "change_signal ids profile"),
 ];
 
@@ -416,4 +417,143 @@ fn the_scanner_reads_grouped_imports() {
             ("ServerConfig".to_string(), "server".to_string())
         ]
     );
+}
+
+/// Every `.rs` file of both crates' sources: the server library and binary (`src/`) and the
+/// device-side crate (`crates/smdpp-rsp/src/`).
+fn workspace_sources() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    walk(&root.join("src"), &mut out);
+    walk(&root.join("crates/smdpp-rsp/src"), &mut out);
+    assert!(out.len() > 100, "the source walk found too few files");
+    out
+}
+
+/// The functions of a rustfmt'd source text: `(name, first line, signature, length in lines)`,
+/// a function running from its `fn` line to the closing brace at the same indentation.
+fn functions(text: &str) -> Vec<(String, usize, String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let mut rest = trimmed;
+        for prefix in [
+            "pub(crate) ",
+            "pub(super) ",
+            "pub ",
+            "const ",
+            "async ",
+            "unsafe ",
+        ] {
+            rest = rest.strip_prefix(prefix).unwrap_or(rest);
+        }
+        let Some(after) = rest.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // The signature runs to the line that opens the body (or ends a declaration).
+        let Some(open) = (i..lines.len()).find(|&j| {
+            let l = lines[j].trim_end();
+            l.ends_with('{') || l.ends_with(';') || l.ends_with('}')
+        }) else {
+            continue;
+        };
+        let signature = lines[i..=open].join("\n");
+        if !lines[open].trim_end().ends_with('{') {
+            continue; // a declaration, or a body on one line
+        }
+        let close = format!("{indent}}}");
+        if let Some(end) = (open + 1..lines.len()).find(|&j| lines[j] == close) {
+            out.push((name, i + 1, signature, end - i + 1));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_is_longer_than_120_lines() {
+    const LIMIT: usize = 120;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut all = Vec::new();
+    for file in workspace_sources() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let shown = file.strip_prefix(root).unwrap().display().to_string();
+        for (name, line, _, length) in functions(&text) {
+            all.push((length, format!("{shown}:{line} {name}")));
+        }
+    }
+    all.sort_by(|a, b| b.cmp(a));
+    assert!(all.len() > 500, "the scanner found too few functions");
+    let long: Vec<String> = all
+        .iter()
+        .filter(|(n, _)| *n > LIMIT)
+        .map(|(n, f)| format!("{f}: {n} lines"))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "functions over {LIMIT} lines (split them where a reader would want a name):\n  {}",
+        long.join("\n  ")
+    );
+    println!("longest function: {} ({} lines)", all[0].1, all[0].0);
+}
+
+#[test]
+fn no_public_function_returns_anyhow() {
+    // The binary may use anyhow freely: it is no one's API.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for file in workspace_sources() {
+        let shown = file.strip_prefix(root).unwrap().display().to_string();
+        if shown.starts_with("src/bin") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        // `use anyhow::{…, Result}` makes a bare `Result<T>` anyhow's in this file.
+        let anyhow_result = text.lines().any(|l| {
+            let l = l.trim();
+            l.starts_with("use anyhow::")
+                && (l.contains("Result}") || l.contains("Result,") || l.ends_with("Result;"))
+        });
+        for (name, line, signature, _) in functions(&text) {
+            let public = signature.trim_start().starts_with("pub fn")
+                || signature.trim_start().starts_with("pub async fn");
+            let Some((_, returns)) = signature.split_once("->") else {
+                continue;
+            };
+            let bare_result = returns.trim_start().starts_with("Result<") && !returns.contains(',');
+            if public && (returns.contains("anyhow") || (anyhow_result && bare_result)) {
+                found.push(format!("{shown}:{line} {name}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "public functions returning anyhow (give them the module's error type):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn the_function_scanner_measures_what_rustfmt_writes() {
+    let text = "pub fn a() -> Result<()> {\n    one();\n}\n\nimpl X {\n    pub(crate) async fn b(\n        x: u8,\n    ) -> u8 {\n        x\n    }\n    fn c();\n}\n";
+    let found: Vec<(String, usize, usize)> = functions(text)
+        .into_iter()
+        .map(|(name, line, _, length)| (name, line, length))
+        .collect();
+    assert_eq!(found, [("a".to_string(), 1, 3), ("b".to_string(), 6, 5)]);
 }

@@ -141,15 +141,11 @@ fn confirm_order_refusals() {
         run(&linked, smds_empty),
         Err(Refusal::EmptyMatchingIdWithSmds)
     );
-    for state in [
-        ProfileState::Available,
-        ProfileState::Confirmed,
-        ProfileState::Released,
-        ProfileState::Downloaded,
-        ProfileState::Installed,
-        ProfileState::Error,
-        ProfileState::Unavailable,
-    ] {
+    // ConfirmOrder applies to Allocated and Linked orders only.
+    let others = ProfileState::ALL
+        .into_iter()
+        .filter(|s| !matches!(s, ProfileState::Allocated | ProfileState::Linked));
+    for state in others {
         assert!(matches!(
             run(&in_state(state), confirm(Some(eid(1)), mid("X"), false)),
             Err(Refusal::InvalidTransition { from, .. }) if from == state

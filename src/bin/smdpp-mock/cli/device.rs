@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use smdpp_mock::ids::Iccid;
+use smdpp_mock::internal::atomic_file::Lock;
 use smdpp_rsp::euicc::apdu::ApduCard;
 use smdpp_rsp::euicc::Euicc;
 use smdpp_rsp::lpa::Lpa;
@@ -46,31 +47,24 @@ struct Card {
     _lock: std::fs::File,
 }
 
+impl Card {
+    /// An LPA driving the card and trusting its CI for TLS, with the card's state file and
+    /// lock (held as long as the caller keeps it).
+    fn lpa(self) -> Result<(Lpa, PathBuf, std::fs::File)> {
+        let lpa = Lpa::new(self.euicc, &[self.ci])?;
+        Ok((lpa, self.state, self._lock))
+    }
+}
+
 /// Takes the card's lock, `<state>.lock`: a second process on the same card is refused instead
 /// of both writing its state.
 fn lock_card(state: &Path) -> Result<std::fs::File> {
-    if let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let mut name = state.as_os_str().to_owned();
-    name.push(".lock");
-    let path = PathBuf::from(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
+    match smdpp_mock::internal::atomic_file::lock_beside(state)? {
+        Lock::Held(file) => Ok(file),
+        Lock::Busy(path) => bail!(
             "another smdpp-mock process is using this card ({} is locked): wait for it to finish, or give this one another --state",
             path.display()
         ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
-        }
     }
 }
 
@@ -122,7 +116,11 @@ impl CardArgs {
 /// Writes the card's state whole: a temporary file of its own, fsynced, renamed over `path`
 /// (a crash leaves the old state or the new, never half of one).
 fn save(euicc: &Euicc, path: &Path) -> Result<()> {
-    smdpp_mock::internal::atomic_file::write(path, euicc.save_state().as_bytes(), 0o600)
+    Ok(smdpp_mock::internal::atomic_file::write(
+        path,
+        euicc.save_state().as_bytes(),
+        0o600,
+    )?)
 }
 
 /// Saves the card when it changed since `saved` (its [`Euicc::changes`] then).
@@ -198,14 +196,8 @@ pub(super) async fn device(cmd: DeviceCommand) -> Result<()> {
             confirmation_code,
             card,
         } => {
-            let Card {
-                euicc,
-                ci,
-                state,
-                _lock,
-            } = card.load()?;
-            let eid = euicc.eid();
-            let mut lpa = Lpa::new(euicc, &[ci])?;
+            let (mut lpa, state, _lock) = card.load()?.lpa()?;
+            let eid = lpa.euicc().eid();
             let result = lpa
                 .download(&activation_code, confirmation_code.as_deref())
                 .await;
@@ -285,13 +277,7 @@ async fn local(
     operation: fn(&mut Lpa, &Iccid) -> u8,
 ) -> Result<()> {
     let iccid: Iccid = iccid.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Card {
-        euicc,
-        ci,
-        state,
-        _lock,
-    } = card.load()?;
-    let mut lpa = Lpa::new(euicc, &[ci])?;
+    let (mut lpa, state, _lock) = card.load()?.lpa()?;
     let code = operation(&mut lpa, &iccid);
     if code != 0 {
         save(lpa.euicc(), &state)?;
