@@ -53,7 +53,7 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// An exclusive lock on `<path>.lock` (created, with its folder, if missing).
+/// An exclusive lock on `<path>.lock` (the file created if missing; its folder must exist).
 #[derive(Debug)]
 pub enum Lock {
     /// Held as long as this file stays open.
@@ -65,11 +65,6 @@ pub enum Lock {
 /// Takes the advisory lock beside `path`, `<path>.lock`, without waiting: one process at a time
 /// uses a state file or a card, instead of both writing it.
 pub fn lock_beside(path: &Path) -> std::io::Result<Lock> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("creating {}: {e}", parent.display()))
-        })?;
-    }
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     let lock_path = PathBuf::from(name);

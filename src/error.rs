@@ -4,7 +4,8 @@
 //!
 //! Inside, the mock builds its messages with `anyhow` (each step adds what it was doing); a
 //! public function turns them into one of these categories at its edge, keeping the whole
-//! chain in the message.
+//! chain in the message: `{}` of an error says everything, and no cause is printed twice by
+//! a reporter that walks `source()`.
 
 use std::net::SocketAddr;
 
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 #[non_exhaustive]
 pub enum Error {
     /// A listener could not be bound.
-    #[error("cannot bind {what} to {addr}: {source} ({hint})")]
+    #[error("cannot bind {what} to {addr}: {error} ({hint})")]
     Bind {
         /// Which listener.
         what: &'static str,
@@ -21,9 +22,8 @@ pub enum Error {
         addr: SocketAddr,
         /// What to do about it (the setting that moves the listener).
         hint: String,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        /// The operating system's error (in the message, so not a `source` as well).
+        error: std::io::Error,
     },
     /// The ES2+ test PKI (CA, server and client certificates, CRL, admin token) could not be
     /// made, read or used, or a CSR could not be signed.
@@ -37,9 +37,9 @@ pub enum Error {
     /// The GSMA-style PKI of ES9+ could not be made or read.
     #[error(transparent)]
     GsmaPki(#[from] smdpp_rsp::PkiError),
-    /// The scenario did not load.
+    /// The scenario did not load: its located errors, in the message.
     #[error("loading the scenario: {0}")]
-    Scenario(#[from] crate::ScenarioErrors),
+    Scenario(crate::ScenarioErrors),
     /// The state file could not be locked, read or restored.
     #[error("{0}")]
     State(String),
@@ -59,6 +59,12 @@ pub enum Error {
     Lpa(#[from] smdpp_rsp::LpaError),
 }
 
+impl From<crate::ScenarioErrors> for Error {
+    fn from(errors: crate::ScenarioErrors) -> Self {
+        Error::Scenario(errors)
+    }
+}
+
 /// A result of the public interface.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -71,10 +77,13 @@ impl Error {
     /// A PKI failure from an internal error chain, keeping the OS error kind if a file
     /// operation failed.
     pub(crate) fn pki(e: anyhow::Error) -> Self {
-        let io_kind = e
-            .chain()
-            .find_map(|cause| cause.downcast_ref::<std::io::Error>())
-            .map(std::io::Error::kind);
+        // The OS error kind, found in the chain itself or kept by an inner `Error::Pki`.
+        let io_kind = e.chain().find_map(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind)
+                .or_else(|| cause.downcast_ref::<Error>().and_then(Error::io_kind))
+        });
         Error::Pki {
             message: chain(&e),
             io_kind,
@@ -96,27 +105,37 @@ impl Error {
         Error::Call(chain(&e))
     }
 
+    /// The operating system's error kind, when a file or socket operation failed.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Error::Pki { io_kind, .. } => *io_kind,
+            Error::GsmaPki(smdpp_rsp::PkiError::Io { error, .. }) => Some(error.kind()),
+            Error::Bind { error, .. } => Some(error.kind()),
+            _ => None,
+        }
+    }
+
     /// Whether the operating system refused a file operation for lack of permission.
     pub fn is_permission_denied(&self) -> bool {
-        match self {
-            Error::Pki { io_kind, .. } => *io_kind == Some(std::io::ErrorKind::PermissionDenied),
-            Error::GsmaPki(smdpp_rsp::PkiError::Io { source, .. }) => {
-                source.kind() == std::io::ErrorKind::PermissionDenied
-            }
-            Error::Bind { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
-            _ => false,
+        self.io_kind() == Some(std::io::ErrorKind::PermissionDenied)
+    }
+
+    /// The message with every cause after it (`what: why: why`), as one line.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
         }
+        text
     }
 }
 
 /// Runs a PKI step written with `anyhow`, as a public function's [`Error::Pki`].
 pub(crate) fn pki<T>(step: impl FnOnce() -> anyhow::Result<T>) -> Result<T> {
     step().map_err(Error::pki)
-}
-
-/// Runs a start-up step written with `anyhow`, as a public function's [`Error::Start`].
-pub(crate) fn start<T>(step: impl FnOnce() -> anyhow::Result<T>) -> Result<T> {
-    step().map_err(Error::start)
 }
 
 /// Runs a state file step written with `anyhow`, as a public function's [`Error::State`].

@@ -169,6 +169,10 @@ pub use mock::{Expectation, MockSmdp, MockSmdpBuilder, OperatorClient, Reply};
 pub use notify::{Attempt, DeliveryRecord, DeliveryState};
 pub use scenario::{Diagnostic, Scenario, ScenarioErrors};
 pub use server::{Server, ServerConfig};
+/// The device-side crate this one is built on (the LPA, the software eUICC, the GSMA-style
+/// PKI), re-exported so that the types [`MockSmdp::lpa`] and [`MockSmdp::gsma_pki`] return are
+/// nameable without a second dependency of a matching version.
+pub use smdpp_rsp;
 pub use store::UpdateError;
 
 /// The README's Rust examples compile (`cargo test --doc`).

@@ -6,8 +6,8 @@
 //!    scenario's strictness switches require (SGP.22 §6.5.1, the same rules for every
 //!    function of the JSON binding);
 //! 2. the protocol's engine runs the function;
-//! 3. [`Record`]: the answer encoded with the SGP.22 response header ([`response_json`],
-//!    §6.5.1.2), then one journal entry, the metrics by `(protocol, function, outcome)` and the
+//! 3. [`Record`]: the answer encoded with the SGP.22 response header
+//!    ([`crate::sgp22::response_json`], §6.5.1.2), then one journal entry, the metrics by `(protocol, function, outcome)` and the
 //!    conformance grades where the protocol grades its clients.
 //!
 //! A protocol plugs in by naming its functions ([`ProtocolFunction`]) and implementing
@@ -28,7 +28,7 @@ use crate::exchange::{Answer, Head, HttpRefusal, CLIENT_CLOSED_REQUEST};
 use crate::fault::FaultAction;
 use crate::journal::{BodyText, Disconnect, JournalEntry, Protocol};
 use crate::metrics::StatusLabel;
-use crate::sgp22::{Es9Function, ExecutionStatus, Function, StatusCode};
+use crate::sgp22::{response_json, ExecutionStatus, ResponseHeader, StatusCode};
 
 /// A function of a protocol, as the pipeline needs it: which protocol, and its name on the
 /// wire (the journal's `function`, the metrics' `function` label).
@@ -39,22 +39,6 @@ pub(crate) trait ProtocolFunction: Copy + fmt::Display + Send + Sync + 'static {
     const BINDING: &'static str;
     /// The function's name (`DownloadOrder`, `InitiateAuthentication`, …).
     fn name(self) -> &'static str;
-}
-
-impl ProtocolFunction for Function {
-    const PROTOCOL: Protocol = Protocol::Es2;
-    const BINDING: &'static str = "SGP.22 §6.2";
-    fn name(self) -> &'static str {
-        Function::name(self)
-    }
-}
-
-impl ProtocolFunction for Es9Function {
-    const PROTOCOL: Protocol = Protocol::Es9;
-    const BINDING: &'static str = "SGP.22 §6.5.1";
-    fn name(self) -> &'static str {
-        Es9Function::name(self)
-    }
 }
 
 /// The refusal a request head earns under the world's settings: 405 for anything but POST,
@@ -81,8 +65,7 @@ pub(crate) fn judge_head<F: ProtocolFunction>(
             return Err(HttpRefusal::new(status, message));
         }
     }
-    if settings.require_json_content_type && !crate::conformance::grade::is_json(head.content_type)
-    {
+    if settings.require_json_content_type && !crate::sgp22::is_json(head.content_type) {
         return Err(HttpRefusal::new(
             415,
             format!("Content-Type must be application/json ({binding})"),
@@ -106,95 +89,6 @@ pub(crate) fn judge_head<F: ProtocolFunction>(
         }
     }
     Ok(())
-}
-
-/// `statusCodeData` (SGP.22 §5.2.5, §6.5.1.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct StatusCodeData {
-    /// Subject code.
-    pub subject_code: &'static str,
-    /// Reason code.
-    pub reason_code: &'static str,
-    /// The offending object.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject_identifier: Option<String>,
-    /// Explanation.
-    pub message: String,
-}
-
-impl StatusCodeData {
-    /// The data of a failure with `code`.
-    pub(crate) fn new(
-        code: StatusCode,
-        subject_identifier: Option<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        StatusCodeData {
-            subject_code: code.subject,
-            reason_code: code.reason,
-            subject_identifier,
-            message: message.into(),
-        }
-    }
-}
-
-/// `functionExecutionStatus` (SGP.22 §6.5.1.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct FunctionExecutionStatus {
-    /// Outcome.
-    pub status: ExecutionStatus,
-    /// Present on `Failed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status_code_data: Option<StatusCodeData>,
-}
-
-/// The response header (SGP.22 §6.5.1.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ResponseHeader {
-    /// The outcome.
-    pub function_execution_status: FunctionExecutionStatus,
-}
-
-impl ResponseHeader {
-    /// `status` without status code data.
-    pub(crate) fn of(status: ExecutionStatus) -> Self {
-        ResponseHeader {
-            function_execution_status: FunctionExecutionStatus {
-                status,
-                status_code_data: None,
-            },
-        }
-    }
-
-    /// `Failed` with `data`.
-    pub(crate) fn failed(data: StatusCodeData) -> Self {
-        ResponseHeader {
-            function_execution_status: FunctionExecutionStatus {
-                status: ExecutionStatus::Failed,
-                status_code_data: Some(data),
-            },
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    header: &'a ResponseHeader,
-    #[serde(flatten)]
-    body: Option<&'a T>,
-}
-
-/// Serialises a response: the header plus, unless it failed, the output fields of `body`.
-pub(crate) fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<&T>) -> Vec<u8> {
-    let body = match header.function_execution_status.status {
-        ExecutionStatus::Failed => None,
-        _ => body,
-    };
-    // Serialising these plain structs into a Vec cannot fail.
-    serde_json::to_vec(&Envelope { header, body }).unwrap_or_default()
 }
 
 /// What the journal, the metrics and the conformance report learn about one call while it is
@@ -347,42 +241,5 @@ pub(crate) fn abandoned<F: ProtocolFunction>(
             record.disconnected = true;
             record.write(app, CLIENT_CLOSED_REQUEST, elapsed);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn failed_response_omits_output_fields() {
-        let header = ResponseHeader::failed(StatusCodeData::new(
-            crate::sgp22::ICCID_UNKNOWN,
-            Some("iccid".into()),
-            "unknown",
-        ));
-        let v: serde_json::Value =
-            serde_json::from_slice(&response_json(&header, Some(&json!({"iccid": "x"})))).unwrap();
-        assert_eq!(
-            v,
-            json!({"header": {"functionExecutionStatus": {"status": "Failed", "statusCodeData": {
-                "subjectCode": "8.2.1", "reasonCode": "3.9", "subjectIdentifier": "iccid", "message": "unknown"
-            }}}})
-        );
-    }
-
-    #[test]
-    fn a_success_carries_the_fields_beside_the_header() {
-        let header = ResponseHeader::of(ExecutionStatus::ExecutedSuccess);
-        let v: serde_json::Value = serde_json::from_slice(&response_json(
-            &header,
-            Some(&json!({"transactionId": "01"})),
-        ))
-        .unwrap();
-        assert_eq!(
-            v,
-            json!({"header": {"functionExecutionStatus": {"status": "Executed-Success"}}, "transactionId": "01"})
-        );
     }
 }

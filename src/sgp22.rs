@@ -379,3 +379,138 @@ fn intern(text: &str) -> &'static str {
         }
     }
 }
+
+/// `statusCodeData` (SGP.22 §5.2.5, §6.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StatusCodeData {
+    /// Subject code.
+    pub subject_code: &'static str,
+    /// Reason code.
+    pub reason_code: &'static str,
+    /// The offending object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_identifier: Option<String>,
+    /// Explanation.
+    pub message: String,
+}
+
+impl StatusCodeData {
+    /// The data of a failure with `code`.
+    pub(crate) fn new(
+        code: StatusCode,
+        subject_identifier: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        StatusCodeData {
+            subject_code: code.subject,
+            reason_code: code.reason,
+            subject_identifier,
+            message: message.into(),
+        }
+    }
+}
+
+/// `functionExecutionStatus` (SGP.22 §6.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FunctionExecutionStatus {
+    /// Outcome.
+    pub status: ExecutionStatus,
+    /// Present on `Failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code_data: Option<StatusCodeData>,
+}
+
+/// The response header (SGP.22 §6.5.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ResponseHeader {
+    /// The outcome.
+    pub function_execution_status: FunctionExecutionStatus,
+}
+
+impl ResponseHeader {
+    /// `status` without status code data.
+    pub(crate) fn of(status: ExecutionStatus) -> Self {
+        ResponseHeader {
+            function_execution_status: FunctionExecutionStatus {
+                status,
+                status_code_data: None,
+            },
+        }
+    }
+
+    /// `Failed` with `data`.
+    pub(crate) fn failed(data: StatusCodeData) -> Self {
+        ResponseHeader {
+            function_execution_status: FunctionExecutionStatus {
+                status: ExecutionStatus::Failed,
+                status_code_data: Some(data),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    header: &'a ResponseHeader,
+    #[serde(flatten)]
+    body: Option<&'a T>,
+}
+
+/// Serialises a response: the header plus, unless it failed, the output fields of `body`.
+pub(crate) fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<&T>) -> Vec<u8> {
+    let body = match header.function_execution_status.status {
+        ExecutionStatus::Failed => None,
+        _ => body,
+    };
+    // Serialising these plain structs into a Vec cannot fail.
+    serde_json::to_vec(&Envelope { header, body }).unwrap_or_default()
+}
+
+/// Whether a `Content-Type` value is JSON (`application/json`, any parameters, any case).
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn failed_response_omits_output_fields() {
+        let header = ResponseHeader::failed(StatusCodeData::new(
+            crate::sgp22::ICCID_UNKNOWN,
+            Some("iccid".into()),
+            "unknown",
+        ));
+        let v: serde_json::Value =
+            serde_json::from_slice(&response_json(&header, Some(&json!({"iccid": "x"})))).unwrap();
+        assert_eq!(
+            v,
+            json!({"header": {"functionExecutionStatus": {"status": "Failed", "statusCodeData": {
+                "subjectCode": "8.2.1", "reasonCode": "3.9", "subjectIdentifier": "iccid", "message": "unknown"
+            }}}})
+        );
+    }
+
+    #[test]
+    fn a_success_carries_the_fields_beside_the_header() {
+        let header = ResponseHeader::of(ExecutionStatus::ExecutedSuccess);
+        let v: serde_json::Value = serde_json::from_slice(&response_json(
+            &header,
+            Some(&json!({"transactionId": "01"})),
+        ))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"header": {"functionExecutionStatus": {"status": "Executed-Success"}}, "transactionId": "01"})
+        );
+    }
+}

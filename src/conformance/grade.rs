@@ -75,11 +75,7 @@ pub(crate) fn http(
 
 /// Whether a `Content-Type` is JSON (`application/json`, any parameters).
 pub(crate) fn is_json(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|c| {
-        c.split(';')
-            .next()
-            .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
-    })
+    crate::sgp22::is_json(content_type)
 }
 
 /// `gsma/rsp/v2.<digits>.<digits>`.

@@ -26,8 +26,9 @@ use crate::conformance::policy;
 use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal};
 use crate::journal::{cut, IDENTIFIER_LIMIT};
 use crate::json::Json;
-use crate::pipeline::{self, ResponseHeader};
+use crate::pipeline;
 use crate::scenario::Operator;
+use crate::sgp22::ResponseHeader;
 
 /// Longest message from a client's request that is logged whole.
 const MESSAGE_LIMIT: usize = 300;

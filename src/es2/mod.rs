@@ -26,11 +26,11 @@ use crate::caller::Caller;
 use crate::fault::{CallFacts, FaultAction};
 use crate::ids::{Iccid, IccidKey};
 use crate::json::Json;
-use crate::pipeline::ResponseHeader;
 use crate::profile::machine::{Effect, Step};
 use crate::profile::Profile;
 use crate::scenario::{Operator, Scenario, SmdsBehaviour};
 use crate::sgp22::ExecutionStatus;
+use crate::sgp22::ResponseHeader;
 use crate::store::{AllocateError, UpdateError};
 use status::Es2Error;
 use wire::{Fields, RequestHeader};
@@ -251,7 +251,7 @@ fn answer<T: Serialize>(
         None => ResponseHeader::of(status),
     };
     FunctionAnswer {
-        body: crate::pipeline::response_json(&header, output.as_ref()),
+        body: crate::sgp22::response_json(&header, output.as_ref()),
         status,
         error,
         request_header,
@@ -314,5 +314,14 @@ fn store_error(iccid: Iccid, e: UpdateError<Es2Error>) -> Es2Error {
             format!("MatchingID {id} is already used by another order"),
         )
         .subject(id),
+    }
+}
+
+/// ES2+ in the call pipeline: its journal protocol and the section of its JSON binding.
+impl crate::pipeline::ProtocolFunction for Function {
+    const PROTOCOL: crate::journal::Protocol = crate::journal::Protocol::Es2;
+    const BINDING: &'static str = "SGP.22 §6.2";
+    fn name(self) -> &'static str {
+        Function::name(self)
     }
 }

@@ -50,13 +50,9 @@ impl Es2Error {
     }
 }
 
-impl From<&Es2Error> for crate::pipeline::StatusCodeData {
+impl From<&Es2Error> for crate::sgp22::StatusCodeData {
     fn from(e: &Es2Error) -> Self {
-        crate::pipeline::StatusCodeData::new(
-            e.code,
-            e.subject_identifier.clone(),
-            e.message.clone(),
-        )
+        crate::sgp22::StatusCodeData::new(e.code, e.subject_identifier.clone(), e.message.clone())
     }
 }
 

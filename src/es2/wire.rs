@@ -88,7 +88,6 @@ impl<'a> Fields<'a> {
         self.opt_iccid(name)?.ok_or_else(|| Es2Error::missing(name))
     }
 
-    /// An optional EID field.
     /// An optional `matchingId`-like field: absent, empty (SGP.22 §5.3.2: "no MatchingID"),
     /// or a MatchingID.
     pub(crate) fn opt_matching_id(&self, name: &str) -> Result<Option<OrderMatchingId>, Es2Error> {
@@ -102,6 +101,7 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// An optional EID field.
     pub(crate) fn opt_eid(&self, name: &str) -> Result<Option<Eid>, Es2Error> {
         self.opt_str(name)?
             .map(|s| s.parse().map_err(|e| Es2Error::invalid(name, e)))

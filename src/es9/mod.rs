@@ -34,8 +34,9 @@ use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal};
 use crate::fault::FaultAction;
 use crate::ids::Iccid;
 use crate::journal::{cut, IDENTIFIER_LIMIT};
-use crate::pipeline::{self, ResponseHeader, StatusCodeData};
+use crate::pipeline;
 use crate::sgp22::{self, Es9Function, ExecutionStatus, StatusCode, ES9_PATH_PREFIX};
+use crate::sgp22::{ResponseHeader, StatusCodeData};
 use session::{Sessions, TransactionId};
 use smdpp_rsp::cert::{self, Certificate};
 use smdpp_rsp::crypto;
@@ -562,6 +563,15 @@ fn answer(record: &mut Record, function: Es9Function, outcome: Outcome) -> Answe
             );
             record.answer(&ResponseHeader::failed(data), None::<&()>)
         }
+    }
+}
+
+/// ES9+ in the call pipeline: its journal protocol and the section of its JSON binding.
+impl pipeline::ProtocolFunction for Es9Function {
+    const PROTOCOL: crate::journal::Protocol = crate::journal::Protocol::Es9;
+    const BINDING: &'static str = "SGP.22 §6.5.1";
+    fn name(self) -> &'static str {
+        Es9Function::name(self)
     }
 }
 

@@ -19,11 +19,22 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::caller::CertificateIdentity;
 use crate::pki::PkiDir;
 
+/// Why a TLS configuration could not be built from the PKI (a certificate, key or CRL
+/// unreadable): the whole chain of causes, one message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsError(String);
+
+/// Runs a step written with `anyhow` as a [`TlsError`].
+fn tls_error<T>(step: impl FnOnce() -> anyhow::Result<T>) -> Result<T, TlsError> {
+    step().map_err(|e| TlsError(format!("{e:#}")))
+}
+
 /// A server config presenting `server.pem` and requiring a client certificate issued by
 /// `ca.pem` and not revoked by the CRL in `crl_file` (when given), with TLS 1.2 and 1.3 only
 /// and ALPN for h2 and HTTP/1.1.
-pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> crate::Result<Arc<ServerConfig>> {
-    crate::error::start(|| {
+pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<ServerConfig>, TlsError> {
+    tls_error(|| {
         let provider = crate::pki::provider();
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(pki.ca_cert_path())

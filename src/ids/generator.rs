@@ -69,7 +69,9 @@ impl MatchingIdGenerator {
             out.push(char::from(ALPHABET[(bits % 36) as usize]));
             bits /= 36;
         }
-        MatchingId::from_generated(out)
+        // Only `0-9A-Z` and `-`, 23 characters: a MatchingID by construction.
+        out.parse()
+            .unwrap_or_else(|e| panic!("the generator made an invalid MatchingID {out:?}: {e}"))
     }
 }
 

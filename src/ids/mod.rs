@@ -4,4 +4,7 @@
 mod generator;
 
 pub(crate) use generator::MatchingIdGenerator;
-pub use smdpp_rsp::ids::*;
+pub use smdpp_rsp::ids::{
+    check_fqdn, hex, luhn_check_digit, luhn_valid, sha256, Eid, FormatError, Iccid, IccidKey,
+    MatchingId, MATCHING_ID_MAX_LEN,
+};

@@ -8,7 +8,7 @@ use crate::clock::es2_timestamp;
 use crate::profile::machine::{CancelSessionReason, DownloadFailure, NotificationPoint};
 use crate::profile::Profile;
 use crate::scenario::{NotificationFormat, ResultDataForm, TimestampKey};
-use crate::sgp22::{ExecutionStatus, StatusCode};
+use crate::sgp22::{ExecutionStatus, FunctionExecutionStatus, StatusCode, StatusCodeData};
 
 /// The notificationPointId of `point` (Table 32a; local events as configured).
 pub(crate) fn point_id(point: NotificationPoint, format: &NotificationFormat) -> u32 {
@@ -173,16 +173,28 @@ pub(crate) fn body(c: &Content<'_>, format: &NotificationFormat) -> Value {
             json!(id)
         },
     );
+    // notificationPointStatus has the shape of functionExecutionStatus (§5.3.5, §6.5.1.2).
     let status = match c.outcome {
-        Ok(()) => json!({ "status": ExecutionStatus::ExecutedSuccess.as_str() }),
+        Ok(()) => FunctionExecutionStatus {
+            status: ExecutionStatus::ExecutedSuccess,
+            status_code_data: None,
+        },
         Err(failure) => {
             let (code, message) = failure_code(failure);
-            json!({ "status": ExecutionStatus::Failed.as_str(), "statusCodeData": {
-                "subjectCode": code.subject, "reasonCode": code.reason,
-                "subjectIdentifier": c.profile.iccid.to_string(), "message": message } })
+            FunctionExecutionStatus {
+                status: ExecutionStatus::Failed,
+                status_code_data: Some(StatusCodeData::new(
+                    code,
+                    Some(c.profile.iccid.to_string()),
+                    message,
+                )),
+            }
         }
     };
-    m.insert("notificationPointStatus".into(), status);
+    m.insert(
+        "notificationPointStatus".into(),
+        serde_json::to_value(&status).unwrap_or_default(),
+    );
     if c.point == NotificationPoint::BppInstallation {
         if let Some(data) = result_data(c, format.result_data) {
             m.insert("resultData".into(), json!(base64(&data)));

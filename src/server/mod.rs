@@ -192,7 +192,17 @@ impl Es9Parts {
         for created in &report.created {
             tracing::debug!(file = %created.display(), "GSMA-style PKI file created");
         }
-        let credentials = Arc::new(gsma.server_credentials()?);
+        let credentials = Arc::new(gsma.server_credentials().map_err(|e| {
+            let e = Error::GsmaPki(e);
+            Error::Pki {
+                message: format!(
+                    "loading the ES9+ credentials from {}: {}",
+                    gsma.dir().display(),
+                    e.with_causes()
+                ),
+                io_kind: e.io_kind(),
+            }
+        })?);
         let tls = tls::es9_server_config(&credentials).map_err(Error::start)?;
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             bind_error(
@@ -313,7 +323,7 @@ fn bind_error(e: std::io::Error, what: &'static str, addr: SocketAddr, flag: &st
         what,
         addr,
         hint,
-        source: e,
+        error: e,
     }
 }
 
@@ -326,17 +336,13 @@ fn pki_error(e: Error, dir: &std::path::Path) -> Error {
     } else {
         "; another directory: --certs-dir / SMDPP_CERTS_DIR"
     };
-    let io_kind = match &e {
-        Error::Pki { io_kind, .. } => *io_kind,
-        Error::GsmaPki(smdpp_rsp::PkiError::Io { source, .. }) => Some(source.kind()),
-        _ => None,
-    };
     Error::Pki {
         message: format!(
-            "preparing the test PKI in {}: {e}{hint}",
-            absolute.display()
+            "preparing the test PKI in {}: {}{hint}",
+            absolute.display(),
+            e.with_causes()
         ),
-        io_kind,
+        io_kind: e.io_kind(),
     }
 }
 
@@ -446,7 +452,8 @@ impl Bound {
             Some(addr) => Some(Es9Parts::prepare(config, addr).await?),
             None => None,
         };
-        let es2_tls = tls::server_config(&pki, config.scenario.crl_file())?;
+        let es2_tls = tls::server_config(&pki, config.scenario.crl_file())
+            .map_err(|e| Error::Start(e.to_string()))?;
         let es2 = TcpListener::bind(config.es2_addr).await.map_err(|e| {
             bind_error(
                 e,

@@ -243,12 +243,6 @@ pub const MATCHING_ID_MAX_LEN: usize = 128;
 pub struct MatchingId(Box<str>);
 
 impl MatchingId {
-    /// Wraps a MatchingID built only from `0-9A-Z-` by the SM-DP+'s own generator.
-    pub fn from_generated(text: String) -> Self {
-        debug_assert!(text.parse::<MatchingId>().is_ok(), "{text}");
-        MatchingId(text.into())
-    }
-
     /// The MatchingID text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -354,6 +348,7 @@ pub fn luhn_valid(digits: &str) -> bool {
 }
 
 /// Lower-case hex of `bytes` (serial numbers, digests).
+#[doc(hidden)]
 pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -364,6 +359,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// SHA-256 of `data` (Confirmation Code hashes, SGP.22 §5.3.2).
+#[doc(hidden)]
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);
     let mut out = [0u8; 32];

@@ -3,7 +3,9 @@
 //! Remote SIM Provisioning (GSMA SGP.22 v2.2) for the device side and the wire, without a
 //! server: what an LPA or eUICC developer uses, and what the `smdpp-mock` SM-DP+ is built on.
 //! The modules follow the specification's table of contents, in the manner of lpac's libeuicc
-//! (`es9p.c`, `es10b.c`, …) and pySim's `esim` package (`es9p`, `bsp`, `saip`):
+//! (`es10b.c`, `es10c.c`, one error table) and pySim's `esim` package (`bsp`, `saip`): the
+//! ES10 data and the card are `es10b` and `euicc`, the Bound Profile Package `bpp`, the profile
+//! package `profile_package`; the ES9+ client side (lpac's `es9p.c`) is the LPA, `lpa`:
 //!
 //! | module | SGP.22 | what it holds |
 //! |---|---|---|

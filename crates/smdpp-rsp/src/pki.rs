@@ -25,15 +25,14 @@ use crate::tlv;
 #[non_exhaustive]
 pub enum PkiError {
     /// A file or folder could not be read or written.
-    #[error("{action} {}", path.display())]
+    #[error("{action} {}: {error}", path.display())]
     Io {
         /// What was being done: "reading", "creating", "writing".
         action: &'static str,
         /// The file or folder.
         path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        /// The operating system's error (in the message, so not a `source` as well).
+        error: std::io::Error,
     },
     /// A file was read but is not what its name says (not a key, a certificate of another
     /// profile, a key that does not match its certificate, a certificate of another CI…).
@@ -66,10 +65,10 @@ type Result<T> = std::result::Result<T, PkiError>;
 impl PkiError {
     fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PkiError {
         let path = path.to_path_buf();
-        move |source| PkiError::Io {
+        move |error| PkiError::Io {
             action,
             path,
-            source,
+            error,
         }
     }
 

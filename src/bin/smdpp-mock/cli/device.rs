@@ -59,6 +59,10 @@ impl Card {
 /// Takes the card's lock, `<state>.lock`: a second process on the same card is refused instead
 /// of both writing its state.
 fn lock_card(state: &Path) -> Result<std::fs::File> {
+    if let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
     match smdpp_mock::internal::atomic_file::lock_beside(state)? {
         Lock::Held(file) => Ok(file),
         Lock::Busy(path) => bail!(
