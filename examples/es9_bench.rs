@@ -141,7 +141,8 @@ fn crypto_cost(pki: &GsmaPki, rounds: usize) -> Result<f64> {
     let message = vec![0x5A; 300];
     let euicc_signature = euicc.key.sign(&message);
     let iccid: smdpp_mock::ids::Iccid = "8944500100000000004".parse()?;
-    let profile = package::synthetic(&iccid, package::DEFAULT_FILLER);
+    let subscription = package::SubscriptionRule::default().for_iccid(&iccid);
+    let profile = package::synthetic(&iccid, &subscription, package::DEFAULT_FILLER);
     let metadata = vec![0x42; 200];
     let card_key = crypto::OneTimeKey::generate();
     let card_public = *card_key.public_key();

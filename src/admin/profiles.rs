@@ -49,7 +49,8 @@ pub(super) async fn one(State(s): State<AdminState>, Segment(iccid): Segment<Icc
     match world.store.get(iccid.key()) {
         Some(p) => json_response(
             StatusCode::OK,
-            &ProfileView::of(&p, &s.app.activation_address(&world), true),
+            &ProfileView::of(&p, &s.app.activation_address(&world), true)
+                .with_subscription(world.scenario.subscription_of(&p)),
         ),
         None => error(StatusCode::NOT_FOUND, format!("no profile {iccid}")),
     }

@@ -686,6 +686,7 @@ impl super::Es9 {
             Some(package) => package.bytes().len(),
             None => smdpp_rsp::profile_package::synthetic_len(
                 &profile.iccid,
+                &subscription(world, profile),
                 smdpp_rsp::profile_package::DEFAULT_FILLER,
             ),
         }
@@ -701,10 +702,26 @@ impl super::Es9 {
             Some(package) => Arc::from(package.for_order(&profile.iccid)),
             None => Arc::from(smdpp_rsp::profile_package::synthetic(
                 &profile.iccid,
+                &subscription(world, profile),
                 smdpp_rsp::profile_package::DEFAULT_FILLER,
             )),
         }
     }
+}
+
+/// The subscription a generated package of `profile` carries, by its type's rule (the
+/// default rule for a type the scenario no longer has).
+fn subscription(
+    world: &crate::app::World,
+    profile: &Profile,
+) -> smdpp_rsp::profile_package::Subscription {
+    world
+        .scenario
+        .profile_type(&profile.profile_type)
+        .map(|t| t.subscription.for_iccid(&profile.iccid))
+        .unwrap_or_else(|| {
+            smdpp_rsp::profile_package::SubscriptionRule::default().for_iccid(&profile.iccid)
+        })
 }
 
 #[cfg(test)]

@@ -233,7 +233,8 @@ async fn one_profile(
     match world.store.get(parsed.key()).filter(|p| p.owner == op.id) {
         Some(p) => json_response(
             StatusCode::OK,
-            &ProfileView::of(&p, &app.activation_address(&world), false),
+            &ProfileView::of(&p, &app.activation_address(&world), false)
+                .with_subscription(world.scenario.subscription_of(&p)),
         ),
         None => error(StatusCode::NOT_FOUND, format!("no profile {iccid}")),
     }

@@ -51,6 +51,22 @@ pub(crate) struct ProfileView {
     pub state_times: BTreeMap<String, String>,
     /// The last 16 transitions, oldest first.
     pub transitions: Vec<TransitionView>,
+    /// What a generated profile authenticates to a network with, to provision a test network
+    /// with the same values (absent for a package of the user's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<SubscriptionView>,
+}
+
+/// A generated profile's subscription (docs/scenarios.md, `profileTypes[].subscription`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SubscriptionView {
+    /// The IMSI (EF.IMSI).
+    pub imsi: String,
+    /// Milenage's subscriber key K, 32 hex digits.
+    pub k: String,
+    /// OPc, 32 hex digits.
+    pub opc: String,
 }
 
 /// One transition.
@@ -94,6 +110,7 @@ impl ProfileView {
                 .iter()
                 .filter_map(|s| p.entered.get(*s).map(|t| (s.to_string(), es2_timestamp(t))))
                 .collect(),
+            subscription: None,
             transitions: p
                 .history
                 .iter()
@@ -105,6 +122,22 @@ impl ProfileView {
                 })
                 .collect(),
         }
+    }
+}
+
+impl ProfileView {
+    /// The view with the subscription of a generated profile (see
+    /// `Scenario::subscription_of`).
+    pub(crate) fn with_subscription(
+        mut self,
+        subscription: Option<smdpp_rsp::profile_package::Subscription>,
+    ) -> Self {
+        self.subscription = subscription.map(|s| SubscriptionView {
+            imsi: s.imsi,
+            k: smdpp_rsp::crypto::hex_upper(&s.k),
+            opc: smdpp_rsp::crypto::hex_upper(&s.opc),
+        });
+        self
     }
 }
 

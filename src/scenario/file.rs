@@ -300,6 +300,25 @@ pub(crate) struct ProfileTypeSpec {
     /// How ES9+ protects this type's packages (SGP.22 §2.5.3). Default `sessionKeys`.
     #[serde(default)]
     pub package_protection: PackageProtection,
+    /// How the generated packages' IMSI, Milenage K and OPc are derived from each ICCID, so a
+    /// test network can be provisioned with the same values (docs/scenarios.md). Default: MCC
+    /// `001`, MNC `01`, the OP of 3GPP TS 35.208 test set 1, key seed `smdpp-mock`.
+    #[schemars(with = "Option<SubscriptionSpec>")]
+    pub subscription: Option<Spanned<SubscriptionSpec>>,
+}
+
+/// `profileTypes[].subscription`: what the generated packages' subscriptions derive from.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct SubscriptionSpec {
+    /// Mobile country code, 3 digits. Default `001`.
+    pub mcc: Option<String>,
+    /// Mobile network code, 2 or 3 digits. Default `01`.
+    pub mnc: Option<String>,
+    /// The operator's OP, 32 hex digits. Default: 3GPP TS 35.208 test set 1.
+    pub op: Option<String>,
+    /// What each K is derived from besides the ICCID. Default `smdpp-mock`.
+    pub key_seed: Option<String>,
 }
 
 /// How the profile package is protected inside the Bound Profile Package (SGP.22 §2.5.3).

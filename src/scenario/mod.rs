@@ -201,6 +201,8 @@ pub struct ProfileType {
     pub package: Option<Arc<smdpp_rsp::profile_package::ProfilePackage>>,
     /// How ES9+ protects the package in the Bound Profile Package (`packageProtection`).
     pub protection: PackageProtection,
+    /// How the generated packages' IMSI, K and OPc are derived (`subscription`).
+    pub subscription: smdpp_rsp::profile_package::SubscriptionRule,
 }
 
 /// The ICCIDs of one inventory entry.
@@ -462,6 +464,19 @@ impl Scenario {
     /// The profile type with this id.
     pub fn profile_type(&self, id: &str) -> Option<&ProfileType> {
         self.profile_types.iter().find(|t| &*t.id == id)
+    }
+
+    /// The subscription (IMSI, Milenage K and OPc) the generated package of `profile` carries,
+    /// by its type's rule; `None` when the type delivers a package of the user's own.
+    pub fn subscription_of(
+        &self,
+        profile: &Profile,
+    ) -> Option<smdpp_rsp::profile_package::Subscription> {
+        let profile_type = self.profile_type(&profile.profile_type)?;
+        profile_type
+            .package
+            .is_none()
+            .then(|| profile_type.subscription.for_iccid(&profile.iccid))
     }
 
     /// All profile types, in file order.

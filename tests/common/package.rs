@@ -1,7 +1,7 @@
 //! A profile package shaped as the published GSMA TS.48 test profiles are, written byte by byte
 //! from the TCA "eUICC Profile Package: Interoperable Format" structure, not with the crate's
 //! encoder: a ProfileHeader whose `iccid` holds the digits in order (`89 49 44 …`), an MF element
-//! whose EF.ICCID holds them swapped (`98 94 44 …`), and the End element.
+//! whose EF.ICCID holds them swapped (`98 94 44 …`), a USIM element, and the End element.
 
 /// DER with a definite length.
 pub fn der(tag: u8, value: &[u8]) -> Vec<u8> {
@@ -63,6 +63,30 @@ pub fn ts48_shaped(iccid: &str) -> Vec<u8> {
         ]
         .concat(),
     );
-    let end = der(0xAA, &der(0xA0, &der(0x81, &[2])));
-    [header, mf, end].concat()
+    // PE-USIM [19]: ADF.USIM from its template (2.23.143.1.2.4) with EF.IMSI 001010123456789
+    // and the other mandatory files at the template's content.
+    let usim = der(
+        0xB3,
+        &[
+            der(0xA0, &der(0x81, &[2])),                      // usim-header
+            der(0x81, &[0x67, 0x81, 0x0F, 0x01, 0x02, 0x04]), // templateID 2.23.143.1.2.4
+            der(0xA2, &file([0x7F, 0xF1])),                   // adf-usim
+            der(
+                0xA3,
+                &der(
+                    0x83,
+                    &[0x08, 0x09, 0x10, 0x10, 0x10, 0x32, 0x54, 0x76, 0x98],
+                ),
+            ), // ef-imsi
+            der(0xA4, &[]),                                   // ef-arr
+            der(0xA8, &[]),                                   // ef-ust
+            der(0xAD, &[]),                                   // ef-spn
+            der(0xAE, &[]),                                   // ef-est
+            der(0xB2, &[]),                                   // ef-acc
+            der(0xB6, &[]),                                   // ef-ecc
+        ]
+        .concat(),
+    );
+    let end = der(0xAA, &der(0xA0, &der(0x81, &[3])));
+    [header, mf, usim, end].concat()
 }

@@ -64,6 +64,10 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             a_retry_after_a_broken_load_is_bound_anew_under_profile_protection_keys,
         ),
         needed.trial(
+            "checker::the_generated_package_decodes_with_the_tca_module",
+            the_generated_package_decodes_with_the_tca_module,
+        ),
+        needed.trial(
             "checker::three_byte_tags_read_and_write_as_asn1tools_codes_them",
             three_byte_tags_read_and_write_as_asn1tools_codes_them,
         ),
@@ -296,4 +300,71 @@ async fn three_byte_tags_read_and_write_as_asn1tools_codes_them(python: PathBuf)
         tlv::constructed(0xFFFF7F, &[&tlv::encode(0x5F822C, b"ab")]),
         lines[2]
     );
+}
+
+/// The package the mock generates, as the library's eUICC installed it, decoded by asn1tools
+/// with the TCA module (`tests/vectors/profile_package.py`): header first and end last, the MF
+/// with EF.ICCID (swapped) and EF.DIR, PIN and PUK codes, a USIM whose EF.IMSI is the
+/// documented rule's, Milenage with the rule's K and OPc computed in Python; and the platform
+/// API shows the owning operator the same IMSI, K and OPc. Once with the default rule, once
+/// with a profile type's own (`subscription:` with a 3-digit MNC).
+async fn the_generated_package_decodes_with_the_tca_module(python: PathBuf) {
+    let receiver = Receiver::plain(std::sync::Arc::new(|_| 204)).await;
+    let own = "    subscription: { mcc: \"999\", mnc: \"123\", op: \"00112233445566778899AABBCCDDEEFF\", keySeed: lab-7 }\n";
+    for (subscription, mcc, mnc, op, seed) in [
+        (
+            "",
+            "001",
+            "01",
+            "CDC202D5123E20F62B6D676AC72CB318",
+            "smdpp-mock",
+        ),
+        (
+            own,
+            "999",
+            "123",
+            "00112233445566778899AABBCCDDEEFF",
+            "lab-7",
+        ),
+    ] {
+        let yaml = es9_scenario(&receiver.http_url(), "").replace(
+            "    owner: test-mno\n",
+            &format!("    owner: test-mno\n{subscription}"),
+        );
+        let t = TestServer::with_yaml(&yaml).await;
+        let (iccid, code) = released(&t, json!({})).await;
+        let mut lpa = t.mock.lpa(EID).unwrap();
+        assert!(lpa.download(&code, None).await.unwrap().installed);
+        let file = t.dir.path().join("installed.der");
+        std::fs::write(&file, &lpa.euicc().profiles()[0].package).unwrap();
+        let out = Command::new(&python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/profile_package.py"))
+            .arg(&file)
+            .args([iccid.as_str(), mcc, mnc, op, seed])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "the package does not check out:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = |name: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name} in {stdout}"))
+                .to_owned()
+        };
+        let view = t
+            .client("test-mno")
+            .get(&format!("/profiles/{iccid}"))
+            .await;
+        assert_eq!(view.status, 200, "{}", view.body);
+        let shown = &view.body["subscription"];
+        assert_eq!(shown["imsi"], json!(printed("IMSI")));
+        assert_eq!(shown["k"], json!(printed("K")));
+        assert_eq!(shown["opc"], json!(printed("OPC")));
+        assert!(printed("IMSI").starts_with(&format!("{mcc}{mnc}")));
+    }
 }

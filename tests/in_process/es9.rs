@@ -44,7 +44,9 @@ async fn an_lpa_downloads_the_order_and_the_notifications_follow_what_the_euicc_
     assert_eq!(downloaded.iccid.to_string(), iccid);
     // The package the eUICC decrypted is the one the SM-DP+ generated for the order.
     let installed = &lpa.euicc().profiles()[0];
-    let expected = package::synthetic(&iccid.parse().unwrap(), package::DEFAULT_FILLER);
+    let iccid_value = iccid.parse().unwrap();
+    let subscription = package::SubscriptionRule::default().for_iccid(&iccid_value);
+    let expected = package::synthetic(&iccid_value, &subscription, package::DEFAULT_FILLER);
     assert_eq!(installed.package, expected);
     assert!(
         expected.len() > 10 * 1007,

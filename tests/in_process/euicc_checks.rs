@@ -497,7 +497,8 @@ async fn an_iccid_the_card_has_is_refused() {
 /// §5.7.6 installFailedDueToDataMismatch(13) under loadProfileElements(5): a package whose
 /// header names another ICCID than the metadata, bound to the card's session by the test acting
 /// as the SM-DP+ (SK.DPpb from the mock's PKI, a one-time key of its own, the metadata the
-/// mock sent); the same binding of the right package installs.
+/// mock sent); installFailedDueToPEProcessingError(12) for a package without its USIM (a card
+/// builds the profile from its elements); the same binding of the right package installs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_for_another_iccid_is_a_data_mismatch() {
     use crate::common::package::{swapped, ts48_shaped};
@@ -506,10 +507,11 @@ async fn a_package_for_another_iccid_is_a_data_mismatch() {
     use smdpp_rsp::profile_package as package;
     // The package: generated (header only) for an ICCID, or TS.48-shaped with the ordered ICCID
     // in its header and another in EF.ICCID.
-    for (iccid_in_package, ef_iccid_differs, expected) in [
-        ("8944500100000000012", false, Some((5, 13))),
-        ("", true, Some((5, 13))),
-        ("", false, None), // the ordered ICCID
+    for (iccid_in_package, ef_iccid_differs, without_usim, expected) in [
+        ("8944500100000000012", false, false, Some((5, 13))),
+        ("", true, false, Some((5, 13))),
+        ("", false, true, Some((5, 12))),
+        ("", false, false, None), // the ordered ICCID
     ] {
         let mut f = Flow::start().await;
         let (tid_hex, client) = f.authenticated().await;
@@ -539,7 +541,18 @@ async fn a_package_for_another_iccid_is_a_data_mismatch() {
             package[at..at + 10].copy_from_slice(&swapped("8944500100000000012"));
             package
         } else {
-            package::synthetic(&iccid, 2000)
+            let subscription = package::SubscriptionRule::default().for_iccid(&iccid);
+            let generated = package::synthetic(&iccid, &subscription, 2000);
+            if without_usim {
+                tlv::read_all(&generated)
+                    .unwrap()
+                    .iter()
+                    .filter(|e| e.tag != 0xB3)
+                    .flat_map(|e| e.raw.to_vec())
+                    .collect()
+            } else {
+                generated
+            }
         };
         let one_time = OneTimeKey::generate();
         let smdp_otpk = *one_time.public_key();
@@ -564,7 +577,7 @@ async fn a_package_for_another_iccid_is_a_data_mismatch() {
         assert_eq!(
             f.load(&commands),
             expected,
-            "package for {iccid} (EF.ICCID differs: {ef_iccid_differs}), order {ordered}"
+            "package for {iccid} (EF.ICCID differs: {ef_iccid_differs}, without USIM: {without_usim}), order {ordered}"
         );
     }
 }

@@ -1,9 +1,10 @@
 //! Profile packages: an unprotected profile package (UPP) is a sequence of SIMalliance/TCA
 //! "eUICC Profile Package: Interoperable Format" profile elements (SGP.22 §2.5.1).
 //!
-//! The mock generates one per order ([`synthetic`]): a header element carrying the order's
-//! ICCID, non-standard filler elements so the Bound Profile Package needs many `86` segments,
-//! and the end element. A scenario may name a package of the user's own instead
+//! The mock generates one per order ([`synthetic`]): a minimal interoperable package as the GSMA
+//! TS.48 test profiles use the format (header, MF with EF.ICCID and EF.DIR, PIN and PUK codes, a
+//! USIM with EF.IMSI, Milenage's K and OPc from a [`SubscriptionRule`]), non-standard filler
+//! elements so the Bound Profile Package needs many `86` segments, and the end element. A scenario may name a package of the user's own instead
 //! ([`ProfilePackage`]), which is personalised per order.
 //!
 //! `ProfileElement ::= CHOICE` under AUTOMATIC TAGS puts the header at `[0]` (`A0`), the
@@ -200,31 +201,356 @@ const FILLER_ELEMENT: usize = 2048;
 /// The OID the filler elements name as their issuer (the mock's arc under `2.999`).
 const ISSUER: [u8; 3] = [0x88, 0x37, 0x0A]; // 2.999.10
 
-/// `PEHeader ::= SEQUENCE { mandated NULL OPTIONAL, identification UInt15 }`.
+/// `2.23.143.1.2.1`, the TCA template of the MF and the files under it.
+const TEMPLATE_MF: [u8; 6] = [0x67, 0x81, 0x0F, 0x01, 0x02, 0x01];
+/// `2.23.143.1.2.4`, the TCA template of ADF.USIM.
+const TEMPLATE_USIM: [u8; 6] = [0x67, 0x81, 0x0F, 0x01, 0x02, 0x04];
+/// The USIM application's AID (ETSI TS 101 220: RID `A000000087`, application `1002`), with
+/// the mock's country and provider fields.
+pub const USIM_AID: [u8; 16] = [
+    0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x02, 0xFF, 0x33, 0xFF, 0xFF, 0x89, 0x01, 0x01, 0x01, 0x00,
+];
+/// The length of an EF.DIR record in the MF template.
+const EF_DIR_RECORD: usize = 38;
+/// PIN1 of a generated profile, `0000` (ASCII, `FF`-padded to 8 bytes, TS 102 221 §9.5.1).
+pub const PIN1: &str = "0000";
+/// PUK1 of a generated profile.
+pub const PUK1: &str = "12345678";
+/// ADM1 of a generated profile.
+pub const ADM1: &str = "12345678";
+
+/// What a generated profile authenticates to a network with: the IMSI and Milenage's K and OPc
+/// (3GPP TS 35.206), so that a test network (open5gs, osmo-hlr, …) can be provisioned with the
+/// same values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The IMSI, 15 digits: MCC, MNC, MSIN.
+    pub imsi: String,
+    /// The length of its MNC (2 or 3), for EF.AD.
+    pub mnc_len: u8,
+    /// The subscriber key K.
+    pub k: [u8; 16],
+    /// OPc, derived from K and the operator's OP.
+    pub opc: [u8; 16],
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("imsi", &self.imsi)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a profile type's subscriptions are derived from their ICCIDs (documented in
+/// docs/scenarios.md, `profileTypes[].subscription`):
+///
+/// - IMSI = MCC ‖ MNC ‖ the last `15 − len(MCC ‖ MNC)` digits of the ICCID without its
+///   check digit (so consecutive ICCIDs get consecutive IMSIs);
+/// - K = the first 16 bytes of SHA-256(`"smdpp-mock K"` ‖ key seed ‖ the ICCID's digits);
+/// - OPc = AES-128(K, OP) ⊕ OP (TS 35.206 §4.1).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubscriptionRule {
+    /// The mobile country code, 3 digits.
+    pub mcc: String,
+    /// The mobile network code, 2 or 3 digits.
+    pub mnc: String,
+    /// The operator variant algorithm configuration field OP.
+    pub op: [u8; 16],
+    /// What K is derived from, besides the ICCID.
+    pub key_seed: String,
+}
+
+impl std::fmt::Debug for SubscriptionRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionRule")
+            .field("mcc", &self.mcc)
+            .field("mnc", &self.mnc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SubscriptionRule {
+    /// MCC `001`, MNC `01` (the test network of 3GPP TS 23.003), the OP of test set 1 of
+    /// 3GPP TS 35.208, key seed `smdpp-mock`.
+    fn default() -> Self {
+        SubscriptionRule {
+            mcc: "001".into(),
+            mnc: "01".into(),
+            op: [
+                0xCD, 0xC2, 0x02, 0xD5, 0x12, 0x3E, 0x20, 0xF6, 0x2B, 0x6D, 0x67, 0x6A, 0xC7, 0x2C,
+                0xB3, 0x18,
+            ],
+            key_seed: "smdpp-mock".into(),
+        }
+    }
+}
+
+impl SubscriptionRule {
+    /// Whether the MCC and MNC are digits of the right lengths; the reason if not.
+    pub fn check(&self) -> Result<(), String> {
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if self.mcc.len() != 3 || !digits(&self.mcc) {
+            return Err(format!("mcc {:?} is not 3 digits", self.mcc));
+        }
+        if !(2..=3).contains(&self.mnc.len()) || !digits(&self.mnc) {
+            return Err(format!("mnc {:?} is not 2 or 3 digits", self.mnc));
+        }
+        Ok(())
+    }
+
+    /// The subscription of the profile with `iccid`.
+    pub fn for_iccid(&self, iccid: &Iccid) -> Subscription {
+        let digits = iccid.digits();
+        // The ICCID without its Luhn check digit (the last one).
+        let account = &digits[..digits.len().saturating_sub(1)];
+        let prefix = format!("{}{}", self.mcc, self.mnc);
+        let msin_len = 15usize.saturating_sub(prefix.len());
+        let msin: String = if account.len() >= msin_len {
+            account[account.len() - msin_len..].to_owned()
+        } else {
+            format!("{account:0>msin_len$}")
+        };
+        let digest = sha256_parts(&[b"smdpp-mock K", self.key_seed.as_bytes(), digits.as_bytes()]);
+        let k: [u8; 16] = std::array::from_fn(|i| digest[i]);
+        Subscription {
+            imsi: format!("{prefix}{msin}"),
+            mnc_len: self.mnc.len() as u8,
+            opc: milenage_opc(&k, &self.op),
+            k,
+        }
+    }
+}
+
+/// OPc = AES-128(K, OP) ⊕ OP (3GPP TS 35.206 §4.1).
+pub fn milenage_opc(k: &[u8; 16], op: &[u8; 16]) -> [u8; 16] {
+    use aes::cipher::{BlockCipherEncrypt, KeyInit};
+    let cipher = aes::Aes128::new(&(*k).into());
+    let mut block = (*op).into();
+    cipher.encrypt_block(&mut block);
+    let encrypted: [u8; 16] = block.into();
+    std::array::from_fn(|i| encrypted[i] ^ op[i])
+}
+
+/// EF.IMSI's content (3GPP TS 31.102 §4.2.2): the number of bytes that follow, then the digits
+/// two to a byte, low nibble first, the first byte's low nibble the parity (`9` for an odd
+/// number of digits, `1` for even), `F`-padded.
+pub fn imsi_file(imsi: &str) -> [u8; 9] {
+    let digits: Vec<u8> = imsi.bytes().map(|b| b.wrapping_sub(b'0') & 0x0F).collect();
+    let parity = if digits.len() % 2 == 1 { 0x9 } else { 0x1 };
+    let mut nibbles = vec![parity];
+    nibbles.extend(&digits);
+    nibbles.resize(16, 0xF);
+    let mut out = [0xFF; 9];
+    out[0] = 8;
+    for i in 0..8 {
+        out[1 + i] = (nibbles[2 * i + 1] << 4) | nibbles[2 * i];
+    }
+    out
+}
+
+/// `PEHeader ::= SEQUENCE { mandated NULL OPTIONAL, identification UInt15 }`, mandated.
 fn pe_header(identification: u16) -> Vec<u8> {
-    tlv::encode(
+    tlv::constructed(
         0xA0,
-        &tlv::encode(0x81, &tlv::uint_value(u64::from(identification))),
+        &[
+            &tlv::encode(0x80, &[]),
+            &tlv::encode(0x81, &tlv::uint_value(u64::from(identification))),
+        ],
     )
 }
 
-/// The package for `iccid`: header, `filler` bytes of non-standard elements (derived from the
-/// ICCID, so the same order always gets the same package), end.
-pub fn synthetic(iccid: &Iccid, filler: usize) -> Vec<u8> {
-    let header = tlv::constructed(
+/// A `File` (`SEQUENCE OF CHOICE`) of one `fillFileContent [3]`.
+fn content(tag: u32, bytes: &[u8]) -> Vec<u8> {
+    tlv::encode(tag, &tlv::encode(0x83, bytes))
+}
+
+/// A secret (PIN, PUK, ADM) as a `pinValue`: ASCII, `FF`-padded to 8 bytes.
+fn secret(text: &str) -> [u8; 8] {
+    let mut out = [0xFF; 8];
+    for (o, b) in out.iter_mut().zip(text.bytes()) {
+        *o = b;
+    }
+    out
+}
+
+/// The ProfileHeader `[0]`: version 2.3, the profile type, the ICCID (plain digits), the
+/// services a card must have (USIM, Milenage) and the templates it must know (MF, USIM).
+fn header(iccid: &Iccid, profile_type: &str) -> Vec<u8> {
+    let services = tlv::constructed(0xA5, &[&tlv::encode(0x81, &[]), &tlv::encode(0x84, &[])]);
+    let templates = tlv::constructed(
+        0xA6,
+        &[
+            &tlv::encode(0x06, &TEMPLATE_MF),
+            &tlv::encode(0x06, &TEMPLATE_USIM),
+        ],
+    );
+    tlv::constructed(
         0xA0,
         &[
             &tlv::encode(0x80, &[2]),
             &tlv::encode(0x81, &[3]),
-            &tlv::encode(0x82, b"smdpp-mock synthetic profile"),
+            &tlv::encode(0x82, profile_type.as_bytes()),
             &tlv::encode(0x83, &IccidPlace::Header.encode(iccid)),
-            &tlv::encode(0xA5, &[]),
+            &services,
+            &templates,
+        ],
+    )
+}
+
+/// PE-MF `[16]`: the MF template with EF.ICCID (swapped digits) and EF.DIR naming the USIM.
+fn mf(identification: u16, iccid: &Iccid) -> Vec<u8> {
+    // pinStatusTemplateDO (TS 102 221 §9.5.2): no PIN enabled; PIN1 and ADM1 apply.
+    let mf_fcp = tlv::encode(
+        0xA1,
+        &tlv::encode(
+            0xC6,
+            &[0x90, 0x01, 0x00, 0x83, 0x01, 0x01, 0x83, 0x01, 0x0A],
+        ),
+    );
+    let mut record = tlv::encode(
+        0x61,
+        &[tlv::encode(0x4F, &USIM_AID), tlv::encode(0x50, b"USIM")].concat(),
+    );
+    record.resize(EF_DIR_RECORD, 0xFF);
+    tlv::constructed(
+        0xB0,
+        &[
+            &pe_header(identification),
+            &tlv::encode(0x81, &TEMPLATE_MF),
+            &tlv::encode(0xA2, &mf_fcp),
+            &content(0xA4, &IccidPlace::EfIccid.encode(iccid)),
+            &content(0xA5, &record),
             &tlv::encode(0xA6, &[]),
         ],
+    )
+}
+
+/// PE-PUKCodes `[3]`: PUK1.
+fn puk_codes(identification: u16) -> Vec<u8> {
+    let puk = tlv::constructed(
+        0x30,
+        &[&tlv::encode(0x80, &[1]), &tlv::encode(0x81, &secret(PUK1))],
     );
-    let mut out = header;
-    // The filler's bytes: a SplitMix64 stream seeded with a digest of the ICCID, cheap enough
-    // to make per download and the same for the same order every time.
+    tlv::constructed(
+        0xA3,
+        &[&pe_header(identification), &tlv::encode(0xA1, &puk)],
+    )
+}
+
+/// PE-PINCodes `[2]` of the MF: PIN1 (unblocked by PUK1, disabled) and ADM1.
+fn pin_codes(identification: u16) -> Vec<u8> {
+    let pin1 = tlv::constructed(
+        0x30,
+        &[
+            &tlv::encode(0x80, &[1]),
+            &tlv::encode(0x81, &secret(PIN1)),
+            &tlv::encode(0x82, &[1]),
+        ],
+    );
+    let adm1 = tlv::constructed(
+        0x30,
+        &[&tlv::encode(0x80, &[10]), &tlv::encode(0x81, &secret(ADM1))],
+    );
+    let config = tlv::encode(0xA0, &[pin1, adm1].concat());
+    tlv::constructed(
+        0xA2,
+        &[&pe_header(identification), &tlv::encode(0xA1, &config)],
+    )
+}
+
+/// PE-USIM `[19]`: ADF.USIM from its template, with EF.IMSI, EF.AD (the MNC length), EF.ACC
+/// (the access class of the IMSI's last digit) and EF.SPN; the other mandatory files keep the
+/// template's content.
+fn usim(identification: u16, subscription: &Subscription) -> Vec<u8> {
+    let adf_fcp = tlv::encode(
+        0xA1,
+        &[
+            tlv::encode(0x83, &[0x7F, 0xF1]),
+            tlv::encode(0x84, &USIM_AID),
+            tlv::encode(
+                0xC6,
+                &[0x90, 0x01, 0x00, 0x83, 0x01, 0x01, 0x83, 0x01, 0x0A],
+            ),
+        ]
+        .concat(),
+    );
+    let last = subscription
+        .imsi
+        .bytes()
+        .last()
+        .map_or(0, |b| b.wrapping_sub(b'0') % 10);
+    let access_class = (1u16 << last).to_be_bytes();
+    let mut spn = vec![0x01];
+    spn.extend_from_slice(b"smdpp-mock");
+    spn.resize(17, 0xFF);
+    tlv::constructed(
+        0xB3,
+        &[
+            &pe_header(identification),
+            &tlv::encode(0x81, &TEMPLATE_USIM),
+            &tlv::encode(0xA2, &adf_fcp),
+            &content(0xA3, &imsi_file(&subscription.imsi)),
+            &tlv::encode(0xA4, &[]),       // ef-arr
+            &tlv::encode(0xA8, &[]),       // ef-ust
+            &content(0xAD, &spn),          // ef-spn
+            &tlv::encode(0xAE, &[]),       // ef-est
+            &content(0xB2, &access_class), // ef-acc
+            &content(0xB5, &[0x00, 0x00, 0x00, subscription.mnc_len]), // ef-ad
+            &tlv::encode(0xB6, &[]),       // ef-ecc
+        ],
+    )
+}
+
+/// PE-AKAParameter `[4]`: Milenage with K and OPc, the other parameters their defaults.
+fn aka(identification: u16, subscription: &Subscription) -> Vec<u8> {
+    let algorithm = tlv::constructed(
+        0xA1,
+        &[
+            &tlv::encode(0x80, &[1]),
+            &tlv::encode(0x81, &[0x00]),
+            &tlv::encode(0x82, &subscription.k),
+            &tlv::encode(0x83, &subscription.opc),
+        ],
+    );
+    tlv::constructed(
+        0xA4,
+        &[&pe_header(identification), &tlv::encode(0xA1, &algorithm)],
+    )
+}
+
+/// The package generated for an order of `iccid` (SIMalliance/TCA Interoperable Format, as the
+/// GSMA TS.48 test profiles use it): the ProfileHeader, the MF with EF.ICCID and EF.DIR, PUK
+/// and PIN codes, a USIM with EF.IMSI, EF.AD, EF.ACC and EF.SPN, Milenage's K and OPc, then
+/// `filler` bytes of non-standard elements (derived from the ICCID, so the same order always
+/// gets the same package; a card skips a non-standard element whose issuer it does not know),
+/// and the End element.
+pub fn synthetic(iccid: &Iccid, subscription: &Subscription, filler: usize) -> Vec<u8> {
+    let mut out = header(iccid, "smdpp-mock generated profile");
+    out.extend(mf(1, iccid));
+    out.extend(puk_codes(2));
+    out.extend(pin_codes(3));
+    out.extend(usim(4, subscription));
+    out.extend(aka(5, subscription));
+    let mut id: u16 = 6;
+    for content in filler_contents(iccid, filler) {
+        out.extend(tlv::constructed(
+            0xA9,
+            &[
+                &pe_header(id),
+                &tlv::encode(0x81, &ISSUER),
+                &tlv::encode(0x82, &content),
+            ],
+        ));
+        id += 1;
+    }
+    out.extend(tlv::encode(0xAA, &pe_header(id)));
+    out
+}
+
+/// The contents of the filler elements: `filler` bytes in pieces of [`FILLER_ELEMENT`], a
+/// SplitMix64 stream seeded with a digest of the ICCID, cheap enough to make per download.
+fn filler_contents(iccid: &Iccid, filler: usize) -> Vec<Vec<u8>> {
     let digest = sha256_parts(&[iccid.digits().as_bytes()]);
     let mut state = u64::from_be_bytes([
         digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
@@ -236,7 +562,7 @@ pub fn synthetic(iccid: &Iccid, filler: usize) -> Vec<u8> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     };
-    let mut id: u16 = 1;
+    let mut out = Vec::new();
     let mut left = filler;
     while left > 0 {
         let n = left.min(FILLER_ELEMENT);
@@ -245,26 +571,17 @@ pub fn synthetic(iccid: &Iccid, filler: usize) -> Vec<u8> {
             content.extend_from_slice(&next().to_be_bytes());
         }
         content.truncate(n);
-        out.extend(tlv::constructed(
-            0xA9,
-            &[
-                &pe_header(id),
-                &tlv::encode(0x81, &ISSUER),
-                &tlv::encode(0x82, &content),
-            ],
-        ));
+        out.push(content);
         left -= n;
-        id += 1;
     }
-    out.extend(tlv::encode(0xAA, &pe_header(id)));
     out
 }
 
-/// The length of [`synthetic`]'s package, without making it.
-pub fn synthetic_len(iccid: &Iccid, filler: usize) -> usize {
-    let header = synthetic(iccid, 0).len() - tlv::encode(0xAA, &pe_header(1)).len();
-    let mut len = header;
-    let mut id: u16 = 1;
+/// The length of [`synthetic`]'s package, without making its filler.
+pub fn synthetic_len(iccid: &Iccid, subscription: &Subscription, filler: usize) -> usize {
+    let base = synthetic(iccid, subscription, 0).len();
+    let mut len = base - tlv::encode(0xAA, &pe_header(6)).len();
+    let mut id: u16 = 6;
     let mut left = filler;
     while left > 0 {
         let n = left.min(FILLER_ELEMENT);
@@ -275,6 +592,28 @@ pub fn synthetic_len(iccid: &Iccid, filler: usize) -> usize {
         id += 1;
     }
     len + tlv::encode(0xAA, &pe_header(id)).len()
+}
+
+/// What a card checks of a package's structure before it installs it: profile elements, the
+/// first the ProfileHeader, the last the End element, one MF element and a USIM (the NAA the
+/// header's mandatory services name); the reason if not.
+pub fn check_structure(package: &[u8]) -> Result<(), String> {
+    let elements = tlv::read_all(package).map_err(|e| format!("not profile elements: {e}"))?;
+    let tags: Vec<u32> = elements.iter().map(|e| e.tag).collect();
+    if tags.first() != Some(&0xA0) {
+        return Err("the first element is not the ProfileHeader".into());
+    }
+    if tags.last() != Some(&0xAA) {
+        return Err("the last element is not the End element".into());
+    }
+    match tags.iter().filter(|t| **t == 0xB0).count() {
+        1 => {}
+        n => return Err(format!("{n} MF elements, not one")),
+    }
+    if !tags.contains(&0xB3) {
+        return Err("no USIM element".into());
+    }
+    Ok(())
 }
 
 /// The ICCID of a package's header element, when the package starts with one that has it.
@@ -449,28 +788,89 @@ mod tests {
     #[test]
     fn elements_with_the_iccid_in_the_header() {
         let iccid: Iccid = "8944500100000000004".parse().unwrap();
-        let package = synthetic(&iccid, DEFAULT_FILLER);
+        let subscription = SubscriptionRule::default().for_iccid(&iccid);
+        let package = synthetic(&iccid, &subscription, DEFAULT_FILLER);
         assert_eq!(header_iccid(&package).unwrap().digits(), iccid.digits());
         for filler in [0, 1, 2047, 2048, 2049, DEFAULT_FILLER, 100_000] {
             assert_eq!(
-                synthetic_len(&iccid, filler),
-                synthetic(&iccid, filler).len(),
+                synthetic_len(&iccid, &subscription, filler),
+                synthetic(&iccid, &subscription, filler).len(),
                 "{filler}"
             );
         }
-        assert_eq!(
-            synthetic(&iccid, DEFAULT_FILLER),
-            package,
-            "the same order, the same package"
-        );
         let elements = tlv::read_all(&package).unwrap();
-        assert_eq!(elements.first().unwrap().tag, 0xA0);
+        let tags: Vec<u32> = elements.iter().map(|e| e.tag).collect();
+        assert_eq!(tags[..6], [0xA0, 0xB0, 0xA3, 0xA2, 0xB3, 0xA4]);
         assert_eq!(elements.last().unwrap().tag, 0xAA);
         assert!(package.len() > DEFAULT_FILLER);
+        assert_eq!(check_structure(&package), Ok(()));
+        assert_eq!(
+            iccids_in(&package).unwrap(),
+            (Some(iccid), Some(Some(iccid)))
+        );
         assert_eq!(
             package,
-            synthetic(&iccid, DEFAULT_FILLER),
+            synthetic(&iccid, &subscription, DEFAULT_FILLER),
             "the same order, the same package"
         );
+    }
+
+    /// The derivation, by hand: test set 1 of 3GPP TS 35.208 gives OPc from K and OP; the IMSI
+    /// takes the ICCID's last digits but its check digit.
+    #[test]
+    fn subscriptions_follow_the_documented_rule() {
+        let k = [
+            0x46, 0x5B, 0x5C, 0xE8, 0xB1, 0x99, 0xB4, 0x9F, 0xAA, 0x5F, 0x0A, 0x2E, 0xE2, 0x38,
+            0xA6, 0xBC,
+        ];
+        let op = SubscriptionRule::default().op;
+        let opc = [
+            0xCD, 0x63, 0xCB, 0x71, 0x95, 0x4A, 0x9F, 0x4E, 0x48, 0xA5, 0x99, 0x4E, 0x37, 0xA0,
+            0x2B, 0xAF,
+        ];
+        assert_eq!(milenage_opc(&k, &op), opc);
+        let iccid: Iccid = "8949440000001155123".parse().unwrap();
+        let s = SubscriptionRule::default().for_iccid(&iccid);
+        assert_eq!(s.imsi, "001010000115512");
+        assert_eq!(s.mnc_len, 2);
+        assert_eq!(
+            imsi_file("001010123456789"),
+            [0x08, 0x09, 0x10, 0x10, 0x10, 0x32, 0x54, 0x76, 0x98]
+        );
+        let three = SubscriptionRule {
+            mnc: "001".into(),
+            ..SubscriptionRule::default()
+        };
+        assert_eq!(three.for_iccid(&iccid).imsi, "001001000115512");
+        assert!(SubscriptionRule {
+            mcc: "01".into(),
+            ..SubscriptionRule::default()
+        }
+        .check()
+        .is_err());
+    }
+
+    #[test]
+    fn a_card_refuses_a_package_without_mf_or_usim() {
+        let iccid: Iccid = "8944500100000000004".parse().unwrap();
+        let s = SubscriptionRule::default().for_iccid(&iccid);
+        let full = synthetic(&iccid, &s, 0);
+        let elements = tlv::read_all(&full).unwrap();
+        let without = |tag: u32| -> Vec<u8> {
+            elements
+                .iter()
+                .filter(|e| e.tag != tag)
+                .flat_map(|e| e.raw.to_vec())
+                .collect()
+        };
+        assert_eq!(
+            check_structure(&without(0xB3)),
+            Err("no USIM element".into())
+        );
+        assert_eq!(
+            check_structure(&without(0xB0)),
+            Err("0 MF elements, not one".into())
+        );
+        assert!(check_structure(&without(0xAA)).is_err());
     }
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use crate::scenario::file::{self, HumanDuration};
+use crate::scenario::file::{self, HumanDuration, SubscriptionSpec};
 use crate::scenario::load::Loaded;
 use crate::scenario::{Callback, Operator, ProfileType};
-use smdpp_rsp::profile_package::ProfilePackage;
+use smdpp_rsp::profile_package::{ProfilePackage, SubscriptionRule};
 
 use super::{list, Checker};
 
@@ -226,16 +226,48 @@ impl Checker<'_> {
                         }
                     }
                 });
+                let subscription = match &pt.subscription {
+                    None => SubscriptionRule::default(),
+                    Some(spec) => match subscription_rule(&spec.value) {
+                        Ok(rule) => rule,
+                        Err(e) => {
+                            self.at(*src, &spec.referenced, format!("subscription: {e}"));
+                            SubscriptionRule::default()
+                        }
+                    },
+                };
                 types.push(ProfileType {
                     id: pt.id.value.as_str().into(),
                     owner,
                     package,
                     protection: pt.package_protection,
+                    subscription,
                 });
             }
         }
         types
     }
+}
+
+/// The rule a `subscription:` block describes, its defaults filled in; why it is not one.
+fn subscription_rule(spec: &SubscriptionSpec) -> Result<SubscriptionRule, String> {
+    let mut rule = SubscriptionRule::default();
+    if let Some(mcc) = &spec.mcc {
+        rule.mcc = mcc.clone();
+    }
+    if let Some(mnc) = &spec.mnc {
+        rule.mnc = mnc.clone();
+    }
+    if let Some(op) = &spec.op {
+        rule.op = smdpp_rsp::crypto::hex_decode(op)
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .ok_or_else(|| format!("op {op:?} is not 32 hex digits"))?;
+    }
+    if let Some(seed) = &spec.key_seed {
+        rule.key_seed = seed.clone();
+    }
+    rule.check()?;
+    Ok(rule)
 }
 
 /// The largest profile package a scenario may name (real profiles are tens of kilobytes).

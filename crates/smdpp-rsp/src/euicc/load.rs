@@ -14,7 +14,7 @@ use super::{event, Euicc, InstalledProfile, Notification, MAX_PROFILES};
 use crate::crypto::{self, derive_session_keys, KEY_LENGTH, KEY_TYPE_AES};
 use crate::es10b::{FinalResult, NotificationMetadata, ProfileInstallationResult, ProfileMetadata};
 use crate::ids::Iccid;
-use crate::profile_package::iccids_in;
+use crate::profile_package::{check_structure, iccids_in};
 use crate::scp03t::{Scp03t, Scp03tError};
 use crate::tlv;
 
@@ -47,6 +47,7 @@ mod reason {
     pub(super) const SCP03T_SECURITY_ERROR: u8 = 8;
     pub(super) const ICCID_ALREADY_EXISTS: u8 = 9;
     pub(super) const INSUFFICIENT_MEMORY: u8 = 10;
+    pub(super) const PE_PROCESSING_ERROR: u8 = 12;
     pub(super) const DATA_MISMATCH: u8 = 13;
     pub(super) const UNKNOWN_ERROR: u8 = 127;
 }
@@ -414,6 +415,14 @@ impl Euicc {
                 return Err(fail(
                     command::LOAD_PROFILE_ELEMENTS,
                     reason::INSUFFICIENT_MEMORY,
+                ));
+            }
+            // A card builds the profile from its elements: a package without the MF or a NAA
+            // cannot be installed (installFailedDueToPEProcessingError).
+            if check_structure(&package).is_err() {
+                return Err(fail(
+                    command::LOAD_PROFILE_ELEMENTS,
+                    reason::PE_PROCESSING_ERROR,
                 ));
             }
             if !names_only(&package, &metadata.iccid) {
