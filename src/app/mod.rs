@@ -141,6 +141,18 @@ pub(crate) enum Es9Address {
     Fixed(Arc<str>),
 }
 
+impl Es9Address {
+    /// The `host[:port]` Activation Codes name when the scenario's `smdp.address` is `host`.
+    pub(crate) fn with_host(&self, host: &str) -> String {
+        match self {
+            Es9Address::Fixed(address) => address.to_string(),
+            Es9Address::Port(443) => host.to_owned(),
+            Es9Address::Port(port) if host.contains(':') => format!("[{host}]:{port}"),
+            Es9Address::Port(port) => format!("{host}:{port}"),
+        }
+    }
+}
+
 impl App {
     /// An application running `scenario`, notifying through `notifier`, journaling the last
     /// calls of each protocol, as many as `journal_capacity` says.
@@ -189,10 +201,8 @@ impl App {
     pub fn activation_address(&self, world: &World) -> String {
         let host = world.scenario.smdp_address();
         match self.es9_address.get() {
-            Some(Es9Address::Fixed(address)) => address.to_string(),
-            Some(Es9Address::Port(443)) | None => host.to_owned(),
-            Some(Es9Address::Port(port)) if host.contains(':') => format!("[{host}]:{port}"),
-            Some(Es9Address::Port(port)) => format!("{host}:{port}"),
+            Some(address) => address.with_host(host),
+            None => host.to_owned(),
         }
     }
 

@@ -178,32 +178,17 @@ pub(crate) fn es2_listener_fallback(app: App) -> axum::Router {
 struct Es9Parts {
     listener: TcpListener,
     addr: SocketAddr,
+    /// How Activation Codes name the listener.
+    address: Es9Address,
     credentials: Arc<smdpp_rsp::pki::ServerCredentials>,
     tls: Arc<rustls::ServerConfig>,
 }
 
 impl Es9Parts {
-    /// Makes what is missing of the GSMA-style PKI, loads the SM-DP+'s credentials and binds.
+    /// Binds, makes what is missing of the GSMA-style PKI and loads the SM-DP+'s credentials,
+    /// DPtls checked against the address Activation Codes will name (its host among DPtls's
+    /// names: LPAs that check TLS connect to it).
     async fn prepare(config: &ServerConfig, addr: SocketAddr) -> Result<Self> {
-        let gsma = GsmaPki::new(&config.certs_dir);
-        let report = gsma
-            .ensure(&config.server_sans(), SAMPLE_EID)
-            .map_err(|e| pki_error(e.into(), &config.certs_dir))?;
-        for created in &report.created {
-            tracing::debug!(file = %created.display(), "GSMA-style PKI file created");
-        }
-        let credentials = Arc::new(gsma.server_credentials().map_err(|e| {
-            let e = Error::GsmaPki(e);
-            Error::Pki {
-                message: format!(
-                    "loading the ES9+ credentials from {}: {}",
-                    gsma.dir().display(),
-                    e.with_causes()
-                ),
-                io_kind: e.io_kind(),
-            }
-        })?);
-        let tls = tls::es9_server_config(&credentials).map_err(Error::start)?;
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             bind_error(
                 e,
@@ -212,9 +197,25 @@ impl Es9Parts {
                 "--es9-listen / SMDPP_ES9_LISTEN",
             )
         })?;
+        let addr = bound_address(&listener, "the ES9+ listener")?;
+        let address = match &config.es9_address {
+            Some(fixed) => Es9Address::Fixed(Arc::from(fixed.as_str())),
+            None => Es9Address::Port(addr.port()),
+        };
+        let activation = address.with_host(config.scenario.smdp_address());
+        let gsma = GsmaPki::new(&config.certs_dir);
+        let report = gsma
+            .ensure(&dp_tls_names(config, &activation), SAMPLE_EID)
+            .map_err(|e| pki_error(e.into(), &config.certs_dir))?;
+        for created in &report.created {
+            tracing::debug!(file = %created.display(), "GSMA-style PKI file created");
+        }
+        let credentials = Arc::new(gsma.server_credentials_for(&activation)?);
+        let tls = tls::es9_server_config(&credentials).map_err(Error::start)?;
         Ok(Es9Parts {
-            addr: bound_address(&listener, "the ES9+ listener")?,
+            addr,
             listener,
+            address,
             credentials,
             tls,
         })
@@ -227,11 +228,7 @@ impl Es9Parts {
         config: &ServerConfig,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> impl std::future::Future<Output = ()> {
-        let address = match &config.es9_address {
-            Some(fixed) => Es9Address::Fixed(Arc::from(fixed.as_str())),
-            None => Es9Address::Port(self.addr.port()),
-        };
-        app.set_es9_address(address);
+        app.set_es9_address(self.address);
         let loopback = if self.addr.ip().is_unspecified() || self.addr.ip().is_loopback() {
             std::net::SocketAddr::from(([127, 0, 0, 1], self.addr.port()))
         } else {
@@ -250,7 +247,14 @@ impl Es9Parts {
         let advertised = app.activation_address(&app.world());
         // An LPA sends the address of its Activation Code; the names of DPtls are this SM-DP+ too.
         let mut accepted = vec![advertised.clone()];
-        for san in config.server_sans() {
+        let tls = &self.credentials.dp_tls;
+        let dp_tls_names = tls
+            .dns_names
+            .iter()
+            .filter(|n| !n.starts_with('*'))
+            .cloned()
+            .chain(tls.ip_addresses.iter().map(ToString::to_string));
+        for san in config.server_sans().into_iter().chain(dp_tls_names) {
             accepted.push(if san.contains(':') {
                 format!("[{san}]:{}", self.addr.port())
             } else {
@@ -288,6 +292,17 @@ impl Es9Parts {
             shutdown,
         )
     }
+}
+
+/// The names a DPtls the mock makes has: the server certificate's ([`ServerConfig::server_sans`])
+/// and the host of the address Activation Codes name (`--es9-address`'s, behind a proxy).
+fn dp_tls_names(config: &ServerConfig, activation: &str) -> Vec<String> {
+    let mut names = config.server_sans();
+    let host = smdpp_rsp::pki::address_host(activation);
+    if !names.iter().any(|n| n.eq_ignore_ascii_case(host)) {
+        names.push(host.to_owned());
+    }
+    names
 }
 
 /// JSON errors for every path of the ES9+ listener that is not an ES9+ function.

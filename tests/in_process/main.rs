@@ -30,3 +30,4 @@ mod platform;
 mod scenario_errors;
 mod scenarios;
 mod troubleshooting;
+mod user_pki;

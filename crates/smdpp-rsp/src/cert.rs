@@ -119,6 +119,13 @@ pub struct Certificate {
     pub serial_number: Option<String>,
     /// The `{O, serialNumber}` pairs of its name constraints (an EUM's EID ranges, §4.5.2.1.0.2).
     pub permitted: Vec<(Option<String>, Option<String>)>,
+    /// The dNSNames of its subjectAltName (DPtls: the host names it serves).
+    pub dns_names: Vec<String>,
+    /// The iPAddresses of its subjectAltName.
+    pub ip_addresses: Vec<std::net::IpAddr>,
+    /// Whether its extKeyUsage has serverAuth (or anyExtendedKeyUsage); `None` without an
+    /// extKeyUsage, which allows every use (RFC 5280 §4.2.1.12).
+    pub server_auth: Option<bool>,
     ca: Option<(bool, Option<u32>)>,
     key_usage: Option<(bool, bool)>,
     not_before: i64,
@@ -214,6 +221,9 @@ impl Certificate {
             organization: attribute(cert.subject(), &OID_X509_ORGANIZATION_NAME),
             serial_number: attribute(cert.subject(), &OID_X509_SERIALNUMBER),
             permitted: Vec::new(),
+            dns_names: Vec::new(),
+            ip_addresses: Vec::new(),
+            server_auth: None,
             ca: None,
             key_usage: None,
             not_before: cert.validity().not_before.timestamp(),
@@ -236,10 +246,20 @@ impl Certificate {
                     );
                 }
                 ParsedExtension::SubjectAlternativeName(san) => {
-                    parsed.registered_id = san.general_names.iter().find_map(|n| match n {
-                        GeneralName::RegisteredID(oid) => Some(oid.as_bytes().to_vec()),
-                        _ => None,
-                    });
+                    for name in &san.general_names {
+                        match name {
+                            GeneralName::RegisteredID(oid) if parsed.registered_id.is_none() => {
+                                parsed.registered_id = Some(oid.as_bytes().to_vec());
+                            }
+                            GeneralName::DNSName(dns) => parsed.dns_names.push((*dns).to_owned()),
+                            GeneralName::IPAddress(ip) => {
+                                if let Some(ip) = ip_address(ip) {
+                                    parsed.ip_addresses.push(ip);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
                 }
                 ParsedExtension::NameConstraints(nc) => {
                     for subtree in nc.permitted_subtrees.iter().flatten() {
@@ -257,8 +277,10 @@ impl Certificate {
                 ParsedExtension::KeyUsage(ku) => {
                     parsed.key_usage = Some((ku.digital_signature(), ku.key_cert_sign()));
                 }
-                ParsedExtension::ExtendedKeyUsage(_)
-                | ParsedExtension::CRLDistributionPoints(_) => {}
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    parsed.server_auth = Some(eku.server_auth || eku.any);
+                }
+                ParsedExtension::CRLDistributionPoints(_) => {}
                 _ if ext.critical => parsed.unknown_critical.push(ext.oid.to_id_string()),
                 _ => {}
             }
@@ -350,6 +372,38 @@ impl Certificate {
         Ok(())
     }
 
+    /// Whether its subjectAltName names `host`, as a TLS client checks a server certificate
+    /// (RFC 6125 §6.4, RFC 9525): an IP address matches an iPAddress only; a host name
+    /// matches a dNSName case-insensitively, a trailing dot ignored, or a wildcard dNSName whose
+    /// left-most label is `*` alone and is followed by at least two labels (`*.example.com`
+    /// covers `a.example.com`, not `example.com`, `a.b.example.com` nor, as `*.com` would,
+    /// every name of a top-level domain), the rules of rustls-webpki and browsers. The subject
+    /// CN is not looked at: TLS clients ignore it when a subjectAltName is there.
+    pub fn names_host(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return self.ip_addresses.contains(&ip);
+        }
+        let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+        self.dns_names.iter().any(|name| {
+            let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+            match name.strip_prefix("*.") {
+                Some(parent) => {
+                    parent.contains('.')
+                        && host
+                            .split_once('.')
+                            .is_some_and(|(label, rest)| !label.is_empty() && rest == parent)
+                }
+                None => name == host,
+            }
+        })
+    }
+
+    /// Its validity period, `(notBefore, notAfter)` in seconds since 1970.
+    pub fn validity(&self) -> (i64, i64) {
+        (self.not_before, self.not_after)
+    }
+
     /// The EID of an eUICC certificate: its subject serialNumber, 32 decimal digits, as the
     /// 16 bytes of the `5A` data object.
     pub fn eid(&self) -> Option<[u8; 16]> {
@@ -379,6 +433,15 @@ impl Certificate {
                     .as_deref()
                     .is_none_or(|p| serial.starts_with(p.trim()))
         })
+    }
+}
+
+/// The address of a subjectAltName iPAddress (4 or 16 bytes).
+fn ip_address(bytes: &[u8]) -> Option<std::net::IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        _ => None,
     }
 }
 
@@ -542,6 +605,67 @@ mod tests {
             .unwrap()
             .der()
             .to_vec()
+    }
+
+    fn with_names(dns: &[&str], ips: &[&str]) -> Certificate {
+        let mut cert = Certificate::parse(&certificate()).unwrap();
+        cert.dns_names = dns.iter().map(|n| n.to_string()).collect();
+        cert.ip_addresses = ips.iter().map(|n| n.parse().unwrap()).collect();
+        cert
+    }
+
+    #[test]
+    fn subject_alt_names_are_parsed() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let der = rcgen::CertificateParams::new(vec!["smdp.example".into(), "10.0.0.1".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .der()
+            .to_vec();
+        let cert = Certificate::parse(&der).unwrap();
+        assert_eq!(cert.dns_names, ["smdp.example"]);
+        assert_eq!(
+            cert.ip_addresses,
+            ["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(cert.server_auth, None);
+        let (from, to) = cert.validity();
+        assert!(from < to);
+    }
+
+    /// Host names as TLS clients match them (RFC 6125 §6.4.3, rustls-webpki's rules).
+    #[test]
+    fn host_names_match_as_tls_clients_match_them() {
+        let cert = with_names(
+            &["smdp.example.com", "*.test.example.org", "*.org"],
+            &["::1", "10.0.0.1"],
+        );
+        for host in [
+            "smdp.example.com",
+            "SMDP.Example.COM",
+            "smdp.example.com.",
+            "a.test.example.org",
+            "::1",
+            "[::1]",
+            "10.0.0.1",
+        ] {
+            assert!(cert.names_host(host), "{host}");
+        }
+        for host in [
+            "example.com",
+            "other.example.com",
+            "test.example.org",
+            "a.b.test.example.org",
+            ".test.example.org",
+            "anything.org",
+            "127.0.0.1",
+            "10.0.0.2",
+        ] {
+            assert!(!cert.names_host(host), "{host}");
+        }
+        // An IP address is not matched by a dNSName spelling it.
+        assert!(!with_names(&["10.0.0.1"], &[]).names_host("10.0.0.1"));
     }
 
     /// What the signature does not cover is checked: the outer signatureAlgorithm (found by

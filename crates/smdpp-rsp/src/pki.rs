@@ -47,6 +47,24 @@ pub enum PkiError {
     /// outside the EUM's range).
     #[error("{0}")]
     Inconsistent(String),
+    /// DPtls, the ES9+ TLS certificate, is outside its validity period: LPAs that check TLS
+    /// refuse it (SGP.26's TLS certificates in circulation often have expired).
+    #[error("{}: {detail}", path.display())]
+    TlsExpired {
+        /// The DPtls certificate file.
+        path: PathBuf,
+        /// When it expired and how to issue a fresh one.
+        detail: String,
+    },
+    /// DPtls does not name the host of the SM-DP+ address Activation Codes use: LPAs that
+    /// check TLS refuse it.
+    #[error("{}: {detail}", path.display())]
+    TlsName {
+        /// The DPtls certificate file.
+        path: PathBuf,
+        /// The names it has, the host it lacks, and what to change.
+        detail: String,
+    },
     /// A certificate could not be issued.
     #[error("issuing {what}: {detail}")]
     Issue {
@@ -163,10 +181,18 @@ pub const DPAUTH_KEY: &str = "SK_S_SM_DPauth_ECDSA_NIST.pem";
 pub const DPPB_CERT: &str = "CERT_S_SM_DPpb_ECDSA_NIST.der";
 /// Its key.
 pub const DPPB_KEY: &str = "SK_S_SM_DPpb_ECDSA_NIST.pem";
-/// The ES9+ TLS certificate (CERT.DP.TLS).
+/// The ES9+ TLS certificate (CERT.DP.TLS). Another SGP.26-style name, `CERT_S_SM_DP_TLS_<x>.der`
+/// with its key `SK_S_SM_DP_TLS_<x>.pem`, is served when it is the only one of the folder
+/// (see [`GsmaPki::dp_tls_files`]).
 pub const DPTLS_CERT: &str = "CERT_S_SM_DP_TLS_NIST.der";
 /// Its key.
 pub const DPTLS_KEY: &str = "SK_S_SM_DP_TLS_NIST.pem";
+/// How SGP.26's DPtls certificate files begin (`CERT_S_SM_DP_TLS_NIST.der`, `…_BRP.der`).
+const DPTLS_CERT_PREFIX: &str = "CERT_S_SM_DP_TLS_";
+/// How their keys begin.
+const DPTLS_KEY_PREFIX: &str = "SK_S_SM_DP_TLS_";
+/// Where the walk-through of SGP.26 material is, for messages.
+const WALK_THROUGH: &str = "docs/es9plus.md#a-real-test-euicc";
 
 /// The mock SM-DP+'s OID (subjectAltName registeredID of DPauth, DPpb, DPtls): under `2.999`,
 /// the arc ITU-T X.660 sets aside for examples.
@@ -232,8 +258,8 @@ fn policies(role: Role) -> CustomExtension {
     ext
 }
 
-/// subjectAltName with `dns` names and one registeredID.
-fn alt_names(dns: &[String], registered: &[u64]) -> CustomExtension {
+/// subjectAltName with `dns` names and one registeredID (the OID's content bytes).
+fn alt_names(dns: &[String], registered: &[u8]) -> CustomExtension {
     let mut names = Vec::new();
     for name in dns {
         match name.parse::<std::net::IpAddr>() {
@@ -242,7 +268,7 @@ fn alt_names(dns: &[String], registered: &[u64]) -> CustomExtension {
             Err(_) => tlv::push(&mut names, 0x82, name.as_bytes()),
         }
     }
-    tlv::push(&mut names, 0x88, &oid_content(registered));
+    tlv::push(&mut names, 0x88, registered);
     CustomExtension::from_oid_content(&SUBJECT_ALT_NAME, tlv::encode(0x30, &names))
 }
 
@@ -327,7 +353,7 @@ fn make_ci() -> Result<Issued> {
     )?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.custom_extensions = vec![policies(Role::Ci), alt_names(&[], &CI_OID)];
+    params.custom_extensions = vec![policies(Role::Ci), alt_names(&[], &oid_content(&CI_OID))];
     let cert = params
         .self_signed(&pair)
         .map_err(PkiError::issue("the CI certificate"))?;
@@ -357,7 +383,7 @@ fn make_eum(ci: &Authority) -> Result<Issued> {
         ]))],
         excluded_subtrees: Vec::new(),
     });
-    params.custom_extensions = vec![policies(Role::Eum), alt_names(&[], &EUM_OID)];
+    params.custom_extensions = vec![policies(Role::Eum), alt_names(&[], &oid_content(&EUM_OID))];
     let cert = params
         .signed_by(&pair, &ci.issuer()?)
         .map_err(PkiError::issue("the EUM certificate"))?;
@@ -400,8 +426,9 @@ fn make_euicc(eum: &Authority, eid: &str) -> Result<Issued> {
     })
 }
 
-/// DPauth, DPpb or DPtls, issued by `ci`; `dns` names only for DPtls.
-fn make_dp(ci: &Authority, role: Role, dns: &[String], smdp_oid: &[u64]) -> Result<Issued> {
+/// DPauth, DPpb or DPtls, issued by `ci`; `dns` names only for DPtls; `smdp_oid` the content
+/// bytes of the SM-DP+'s OID.
+fn make_dp(ci: &Authority, role: Role, dns: &[String], smdp_oid: &[u8]) -> Result<Issued> {
     let key = SigningKey::generate();
     let pair = rcgen_key(&key)?;
     let common = match role {
@@ -457,6 +484,10 @@ pub struct ServerCredentials {
     pub tls_chain: Vec<Vec<u8>>,
     /// SK.DP.TLS, PKCS#8 DER.
     pub tls_key: Vec<u8>,
+    /// CERT.DP.TLS, parsed.
+    pub dp_tls: Certificate,
+    /// Its file.
+    pub dp_tls_file: PathBuf,
 }
 
 impl std::fmt::Debug for ServerCredentials {
@@ -562,7 +593,8 @@ impl GsmaPki {
     }
 
     /// Makes what is missing: CI, EUM, a sample eUICC for `sample_eid`, DPauth, DPpb, and a
-    /// DPtls naming `tls_names`. Existing files are kept (SGP.26 material included).
+    /// DPtls naming `tls_names` (with DPauth's SM-DP+ OID). Existing files are kept (SGP.26
+    /// material included); a DPtls under another SGP.26 name counts ([`GsmaPki::dp_tls_files`]).
     pub fn ensure(&self, tls_names: &[String], sample_eid: &str) -> Result<EnsureReport> {
         let mut report = EnsureReport::default();
         std::fs::create_dir_all(&self.dir).map_err(PkiError::io("creating", &self.dir))?;
@@ -579,13 +611,14 @@ impl GsmaPki {
         } else {
             report.reused.push(self.path(CI_CERT));
         }
-        let need = |cert: &str, key: &str| !(exists(cert) && exists(key));
-        for (cert, key) in [
+        let (tls_cert, tls_key) = self.dp_tls_files()?;
+        let pairs = [
             (EUM_CERT, EUM_KEY),
             (DPAUTH_CERT, DPAUTH_KEY),
             (DPPB_CERT, DPPB_KEY),
-            (DPTLS_CERT, DPTLS_KEY),
-        ] {
+            (tls_cert.as_str(), tls_key.as_str()),
+        ];
+        for (cert, key) in pairs {
             if exists(cert) != exists(key) {
                 return Err(PkiError::Inconsistent(format!(
                     "{} and {} go together: one is missing",
@@ -594,11 +627,8 @@ impl GsmaPki {
                 )));
             }
         }
-        if need(EUM_CERT, EUM_KEY)
-            || need(DPAUTH_CERT, DPAUTH_KEY)
-            || need(DPPB_CERT, DPPB_KEY)
-            || need(DPTLS_CERT, DPTLS_KEY)
-        {
+        let need = |cert: &str, key: &str| !(exists(cert) && exists(key));
+        if pairs.iter().any(|(cert, key)| need(cert, key)) {
             let ci = self.authority(CI_CERT, CI_KEY, "certificates")?;
             if need(EUM_CERT, EUM_KEY) {
                 self.write(&mut report, EUM_CERT, EUM_KEY, &make_eum(&ci)?)?;
@@ -606,15 +636,12 @@ impl GsmaPki {
             for (cert, key, role) in [
                 (DPAUTH_CERT, DPAUTH_KEY, Role::DpAuth),
                 (DPPB_CERT, DPPB_KEY, Role::DpPb),
-                (DPTLS_CERT, DPTLS_KEY, Role::DpTls),
+                (tls_cert.as_str(), tls_key.as_str(), Role::DpTls),
             ] {
                 if need(cert, key) {
-                    self.write(
-                        &mut report,
-                        cert,
-                        key,
-                        &make_dp(&ci, role, tls_names, &SMDP_OID)?,
-                    )?;
+                    let oid = self.smdp_oid();
+                    let issued = make_dp(&ci, role, tls_names, &oid)?;
+                    self.write(&mut report, cert, key, &issued)?;
                 }
             }
         }
@@ -623,6 +650,54 @@ impl GsmaPki {
             self.write(&mut report, EUICC_CERT, EUICC_KEY, &issued)?;
         }
         Ok(report)
+    }
+
+    /// The SM-DP+ OID (content bytes) of the folder's DPauth, the mock's own without one.
+    fn smdp_oid(&self) -> Vec<u8> {
+        std::fs::read(self.path(DPAUTH_CERT))
+            .ok()
+            .and_then(|der| Certificate::parse(&der).ok()?.registered_id)
+            .unwrap_or_else(|| oid_content(&SMDP_OID))
+    }
+
+    /// The DPtls certificate and key files in use: [`DPTLS_CERT`] and [`DPTLS_KEY`] when the
+    /// certificate is there or no `CERT_S_SM_DP_TLS_*.der` is (the mock then makes them);
+    /// otherwise the only `CERT_S_SM_DP_TLS_<x>.der`, with `SK_S_SM_DP_TLS_<x>.pem`. Several
+    /// without [`DPTLS_CERT`] among them are an error: which one to serve is the user's choice.
+    pub fn dp_tls_files(&self) -> Result<(String, String)> {
+        let mine = || Ok((DPTLS_CERT.to_owned(), DPTLS_KEY.to_owned()));
+        if self.path(DPTLS_CERT).exists() {
+            return mine();
+        }
+        let found = self.files_like(DPTLS_CERT_PREFIX, ".der")?;
+        match found.as_slice() {
+            [] => mine(),
+            [one] => {
+                let suffix = &one[DPTLS_CERT_PREFIX.len()..one.len() - ".der".len()];
+                Ok((one.clone(), format!("{DPTLS_KEY_PREFIX}{suffix}.pem")))
+            }
+            several => Err(PkiError::Inconsistent(format!(
+                "{} holds several DPtls certificates ({}) and none is {DPTLS_CERT}: keep only the \
+                 one to serve, or rename it to {DPTLS_CERT} (and its key to {DPTLS_KEY})",
+                self.dir.display(),
+                several.join(", ")
+            ))),
+        }
+    }
+
+    /// The names of the folder's files that begin with `prefix` and end with `suffix`, sorted.
+    fn files_like(&self, prefix: &str, suffix: &str) -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(&self.dir).map_err(PkiError::io("reading", &self.dir))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| {
+                n.starts_with(prefix)
+                    && n.ends_with(suffix)
+                    && n.len() > prefix.len() + suffix.len()
+            })
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     fn issue_euicc_in_memory(&self, eid: &str) -> Result<Issued> {
@@ -653,7 +728,7 @@ impl GsmaPki {
     #[doc(hidden)]
     pub fn issue_dp_pb_of_another_smdp(&self, smdp_oid: &[u64]) -> Result<Issued> {
         let ci = self.authority(CI_CERT, CI_KEY, "certificates")?;
-        make_dp(&ci, Role::DpPb, &[], smdp_oid)
+        make_dp(&ci, Role::DpPb, &[], &oid_content(smdp_oid))
     }
 
     /// Issues a certificate and key for an eUICC with this EID (signed by the EUM), in memory.
@@ -697,58 +772,14 @@ impl GsmaPki {
     }
 
     /// What the SM-DP+ needs, read and checked: the CIs, DPauth and DPpb (with the profiles of
-    /// their roles, issued by one of the CIs, naming the same SM-DP+ OID), DPtls.
+    /// their roles, issued by one of the CIs, naming the same SM-DP+ OID), DPtls (its profile,
+    /// extKeyUsage serverAuth, issued by one of the CIs, its key, within its validity period
+    /// now). Whether DPtls names the address of the Activation Codes is
+    /// [`GsmaPki::server_credentials_for`]'s check.
     pub fn server_credentials(&self) -> Result<ServerCredentials> {
-        let mut cis = Vec::new();
-        let entries = std::fs::read_dir(&self.dir).map_err(PkiError::io("reading", &self.dir))?;
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("CERT_CI_") && n.ends_with(".der"))
-            .collect();
-        names.sort();
-        // The mock's own CI first: the one its eUICCs and its DP certificates chain to.
-        names.sort_by_key(|n| n != CI_CERT);
-        for file in names {
-            let ci = Certificate::parse(&self.read_cert(&file)?)
-                .map_err(|e| PkiError::file(&self.path(&file), e))?;
-            ci.check_profile(Role::Ci)
-                .map_err(|e| PkiError::file(&self.path(&file), e))?;
-            cis.push(ci);
-        }
-        let load = |cert: &str, key_file: &str, role: Role| -> Result<(Certificate, SigningKey)> {
-            let parsed = Certificate::parse(&self.read_cert(cert)?)
-                .map_err(|e| PkiError::file(&self.path(cert), e))?;
-            parsed
-                .check_profile(role)
-                .map_err(|e| PkiError::file(&self.path(cert), e))?;
-            let issuer = cis
-                .iter()
-                .find(|ci| {
-                    ci.subject_key_id.is_some() && ci.subject_key_id == parsed.authority_key_id
-                })
-                .ok_or_else(|| {
-                    PkiError::file(
-                        &self.path(cert),
-                        format!(
-                            "issued by none of the CI certificates in {}",
-                            self.dir.display()
-                        ),
-                    )
-                })?;
-            parsed
-                .check_issued_by(issuer, Role::Ci)
-                .map_err(|e| PkiError::file(&self.path(cert), e))?;
-            let key = self.read_key(key_file)?;
-            if key.public_key() != parsed.public_key.as_slice() {
-                return Err(PkiError::file(
-                    &self.path(key_file),
-                    format!("not the key of {}", self.path(cert).display()),
-                ));
-            }
-            Ok((parsed, key))
-        };
-        let (dp_auth, dp_auth_key) = load(DPAUTH_CERT, DPAUTH_KEY, Role::DpAuth)?;
-        let (dp_pb, dp_pb_key) = load(DPPB_CERT, DPPB_KEY, Role::DpPb)?;
+        let cis = self.cis()?;
+        let (dp_auth, dp_auth_key) = self.load_dp(&cis, DPAUTH_CERT, DPAUTH_KEY, Role::DpAuth)?;
+        let (dp_pb, dp_pb_key) = self.load_dp(&cis, DPPB_CERT, DPPB_KEY, Role::DpPb)?;
         if dp_auth.registered_id != dp_pb.registered_id {
             return Err(PkiError::Inconsistent(
                 "DPauth and DPpb name different SM-DP+ OIDs; §4.5.2.1 makes them the same".into(),
@@ -759,16 +790,13 @@ impl GsmaPki {
                 "DPauth and DPpb chain to different CIs (SGP.22 §5.7.5 requires one)".into(),
             ));
         }
-        let tls = self.read_cert(DPTLS_CERT)?;
-        let tls_parsed =
-            Certificate::parse(&tls).map_err(|e| PkiError::file(&self.path(DPTLS_CERT), e))?;
-        let mut tls_chain = vec![tls];
-        if let Some(ci) = cis.iter().find(|ci| {
-            ci.subject_key_id.is_some() && ci.subject_key_id == tls_parsed.authority_key_id
-        }) {
+        let (tls_file, tls_key_file) = self.dp_tls_files()?;
+        let (dp_tls, tls_key) = self.load_dp(&cis, &tls_file, &tls_key_file, Role::DpTls)?;
+        self.check_dp_tls(&dp_tls, &tls_file, OffsetDateTime::now_utc())?;
+        let mut tls_chain = vec![dp_tls.der.clone()];
+        if let Some(ci) = issuer_of(&cis, &dp_tls) {
             tls_chain.push(ci.der.clone());
         }
-        let tls_key = self.read_key(DPTLS_KEY)?.pkcs8_der().to_vec();
         Ok(ServerCredentials {
             cis,
             dp_auth,
@@ -776,9 +804,234 @@ impl GsmaPki {
             dp_pb,
             dp_pb_key,
             tls_chain,
-            tls_key,
+            tls_key: tls_key.pkcs8_der().to_vec(),
+            dp_tls,
+            dp_tls_file: self.path(&tls_file),
         })
     }
+
+    /// [`GsmaPki::server_credentials`], and DPtls names the host of `address`, the SM-DP+
+    /// address Activation Codes use (`host[:port]`, as `--es9-address` or the scenario's
+    /// `smdp.address` give it): an LPA that checks TLS connects to that name
+    /// ([`Certificate::names_host`] says how names and wildcards match).
+    pub fn server_credentials_for(&self, address: &str) -> Result<ServerCredentials> {
+        let credentials = self.server_credentials()?;
+        let host = address_host(address);
+        if credentials.dp_tls.names_host(host) {
+            return Ok(credentials);
+        }
+        let tls = &credentials.dp_tls;
+        let names: Vec<String> = tls
+            .dns_names
+            .iter()
+            .cloned()
+            .chain(tls.ip_addresses.iter().map(ToString::to_string))
+            .collect();
+        let has = if names.is_empty() {
+            "names no host (its subjectAltName has no dNSName or iPAddress)".to_owned()
+        } else {
+            format!("names {}", names.join(", "))
+        };
+        Err(PkiError::TlsName {
+            path: credentials.dp_tls_file.clone(),
+            detail: format!(
+                "DPtls {has}, not {host}, the host of the SM-DP+ address the Activation Codes \
+                 name ({address}): LPAs that check TLS refuse the connection. Make the \
+                 Activation Codes name one of its names (the scenario's smdp.address, or \
+                 --es9-address HOST[:PORT] / SMDPP_ES9_ADDRESS), or issue a DPtls naming {host}: {}",
+                self.reissue_hint(tls, &credentials.dp_tls_file)
+            ),
+        })
+    }
+
+    /// The folder's CI certificates (every `CERT_CI_*.der`), the mock's own first: the one its
+    /// eUICCs and its DP certificates chain to.
+    fn cis(&self) -> Result<Vec<Certificate>> {
+        let mut names = self.files_like("CERT_CI_", ".der")?;
+        names.sort_by_key(|n| n != CI_CERT);
+        let mut cis = Vec::new();
+        for file in names {
+            let ci = Certificate::parse(&self.read_cert(&file)?)
+                .map_err(|e| PkiError::file(&self.path(&file), e))?;
+            ci.check_profile(Role::Ci)
+                .map_err(|e| PkiError::file(&self.path(&file), e))?;
+            cis.push(ci);
+        }
+        Ok(cis)
+    }
+
+    /// A certificate of the SM-DP+ and its key: the profile of `role`, issued by one of `cis`
+    /// (signature verified), the key its certificate's.
+    fn load_dp(
+        &self,
+        cis: &[Certificate],
+        cert: &str,
+        key_file: &str,
+        role: Role,
+    ) -> Result<(Certificate, SigningKey)> {
+        let path = self.path(cert);
+        let parsed =
+            Certificate::parse(&self.read_cert(cert)?).map_err(|e| PkiError::file(&path, e))?;
+        parsed
+            .check_profile(role)
+            .map_err(|e| PkiError::file(&path, e))?;
+        let issuer = issuer_of(cis, &parsed).ok_or_else(|| {
+            PkiError::file(
+                &path,
+                format!(
+                    "issued by none of the CI certificates in {} (CERT_CI_*.der): put the CI that \
+                     issued it there",
+                    self.dir.display()
+                ),
+            )
+        })?;
+        parsed
+            .check_issued_by(issuer, Role::Ci)
+            .map_err(|e| PkiError::file(&path, e))?;
+        let key = self.read_key(key_file)?;
+        if key.public_key() != parsed.public_key.as_slice() {
+            return Err(PkiError::file(
+                &self.path(key_file),
+                format!("not the key of {}", path.display()),
+            ));
+        }
+        Ok((parsed, key))
+    }
+
+    /// What a TLS client checks of DPtls beyond its chain: extKeyUsage allows serverAuth, and
+    /// `now` is within its validity period.
+    fn check_dp_tls(&self, tls: &Certificate, file: &str, now: OffsetDateTime) -> Result<()> {
+        let path = self.path(file);
+        if tls.server_auth == Some(false) {
+            return Err(PkiError::file(
+                &path,
+                "DPtls certificate: its extKeyUsage lacks serverAuth, so TLS clients refuse it \
+                 as a server's (§4.5.2.1 gives DPtls serverAuth and clientAuth)",
+            ));
+        }
+        let (not_before, not_after) = tls.validity();
+        let now_secs = now.unix_timestamp();
+        let detail = if now_secs > not_after {
+            format!(
+                "DPtls expired on {} (notAfter {}): LPAs that check TLS refuse it. SGP.26 TLS \
+                 certificates in circulation have often expired; issue a fresh one from your \
+                 own test CI: {}",
+                day(not_after),
+                moment(not_after),
+                self.reissue_hint(tls, &path)
+            )
+        } else if now_secs < not_before {
+            format!(
+                "DPtls is valid only from {} (notBefore; now is {}): LPAs that check TLS refuse \
+                 it. Check this machine's clock, or issue one valid now: {}",
+                moment(not_before),
+                moment(now_secs),
+                self.reissue_hint(tls, &path)
+            )
+        } else {
+            return Ok(());
+        };
+        Err(PkiError::TlsExpired { path, detail })
+    }
+
+    /// How to replace DPtls (at `path`) with one from the same CI: have the mock issue it when
+    /// the folder has that CI's key, otherwise sign one with the user's CI key.
+    fn reissue_hint(&self, tls: &Certificate, path: &Path) -> String {
+        let key = self.dp_tls_key_path(path);
+        let issuer = self.files_like("CERT_CI_", ".der").ok().and_then(|files| {
+            files.into_iter().find(|file| {
+                std::fs::read(self.path(file))
+                    .ok()
+                    .and_then(|der| Certificate::parse(&der).ok())
+                    .is_some_and(|ci| issuer_of(std::slice::from_ref(&ci), tls).is_some())
+            })
+        });
+        let ours = issuer.as_deref() == Some(CI_CERT);
+        if ours && self.path(CI_KEY).exists() {
+            return format!(
+                "remove {} and {}, and the mock issues a new DPtls at the next start, signed with \
+                 {CI_KEY} and naming localhost, 127.0.0.1, ::1, the scenario's smdp.address, the \
+                 --es9-address host and every --san",
+                path.display(),
+                key.display()
+            );
+        }
+        let ci = issuer.unwrap_or_else(|| "your test CI's certificate".into());
+        let sign = format!(
+            "sign a new one with the key of {ci} (openssl x509 -req -CA {ci} -CAform DER -CAkey \
+             <that CI's key> with the extensions of SGP.22's DPtls profile; the commands are in \
+             {WALK_THROUGH}) and put it and its key in place of {} and {}",
+            path.display(),
+            key.display()
+        );
+        if ours {
+            format!(
+                "{sign}; or put the CI's key beside {CI_CERT} as {CI_KEY} and remove the two \
+                 files: the mock then issues one at the next start"
+            )
+        } else {
+            sign
+        }
+    }
+
+    /// The key file of the DPtls certificate at `path` (`SK_S_SM_DP_TLS_<x>.pem`).
+    fn dp_tls_key_path(&self, path: &Path) -> PathBuf {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(DPTLS_CERT);
+        let suffix = name
+            .strip_prefix(DPTLS_CERT_PREFIX)
+            .and_then(|n| n.strip_suffix(".der"))
+            .unwrap_or("NIST");
+        self.path(&format!("{DPTLS_KEY_PREFIX}{suffix}.pem"))
+    }
+}
+
+/// The CI among `cis` whose key `cert`'s AuthorityKeyIdentifier names.
+fn issuer_of<'a>(cis: &'a [Certificate], cert: &Certificate) -> Option<&'a Certificate> {
+    cis.iter()
+        .find(|ci| ci.subject_key_id.is_some() && ci.subject_key_id == cert.authority_key_id)
+}
+
+/// The host of an SM-DP+ address `host[:port]` (`[v6]:port`, a bare IPv6 address, a name).
+pub fn address_host(address: &str) -> &str {
+    let address = address.trim();
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match address.rsplit_once(':') {
+        Some((host, port))
+            if !host.contains(':')
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            host
+        }
+        _ => address,
+    }
+}
+
+/// The date of `secs` (seconds since 1970, UTC), `2024-03-01`.
+fn day(secs: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(secs)
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| secs.to_string())
+}
+
+/// The moment of `secs`, `2024-03-01 12:00:00 UTC`.
+fn moment(secs: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(secs)
+        .map(|t| {
+            format!(
+                "{} {:02}:{:02}:{:02} UTC",
+                t.date(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_else(|_| secs.to_string())
 }
 
 #[cfg(test)]
@@ -869,6 +1122,90 @@ mod tests {
             .unwrap_err(),
             ChainError::UnknownCi
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_host_of_an_address() {
+        for (address, host) in [
+            ("localhost", "localhost"),
+            ("smdp.example:6444", "smdp.example"),
+            ("[::1]:6444", "::1"),
+            ("[::1]", "::1"),
+            ("::1", "::1"),
+            ("10.0.0.1:443", "10.0.0.1"),
+        ] {
+            assert_eq!(address_host(address), host, "{address}");
+        }
+    }
+
+    /// The DPtls served: the mock's name when present, else the only SGP.26-style one; several
+    /// others are the user's choice to make.
+    #[test]
+    fn which_dp_tls_files_are_served() {
+        let dir = std::env::temp_dir().join(format!("smdpp-dptls-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pki = GsmaPki::new(&dir);
+        std::fs::create_dir_all(pki.dir()).unwrap();
+        let mine = (DPTLS_CERT.to_owned(), DPTLS_KEY.to_owned());
+        assert_eq!(pki.dp_tls_files().unwrap(), mine);
+        std::fs::write(pki.path("CERT_S_SM_DP_TLS_BRP.der"), b"").unwrap();
+        assert_eq!(
+            pki.dp_tls_files().unwrap(),
+            (
+                "CERT_S_SM_DP_TLS_BRP.der".to_owned(),
+                "SK_S_SM_DP_TLS_BRP.pem".to_owned()
+            )
+        );
+        std::fs::write(pki.path("CERT_S_SM_DP_TLS_TEST.der"), b"").unwrap();
+        let e = pki.dp_tls_files().unwrap_err().to_string();
+        assert!(
+            e.contains("CERT_S_SM_DP_TLS_BRP.der, CERT_S_SM_DP_TLS_TEST.der")
+                && e.contains("rename it to CERT_S_SM_DP_TLS_NIST.der"),
+            "{e}"
+        );
+        std::fs::write(pki.path(DPTLS_CERT), b"").unwrap();
+        assert_eq!(pki.dp_tls_files().unwrap(), mine);
+        // A certificate under another name without its key: ensure says which file is missing.
+        std::fs::remove_file(pki.path(DPTLS_CERT)).unwrap();
+        std::fs::remove_file(pki.path("CERT_S_SM_DP_TLS_BRP.der")).unwrap();
+        let e = pki.ensure(&[], SAMPLE_EID).unwrap_err().to_string();
+        assert!(e.contains("SK_S_SM_DP_TLS_TEST.pem go together"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The mock's own DPtls passes its checks; one expired, or naming another host, does not.
+    #[test]
+    fn dp_tls_is_checked_for_its_validity_and_names() {
+        let dir = std::env::temp_dir().join(format!("smdpp-dptls-checks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pki = GsmaPki::new(&dir);
+        pki.ensure(&["localhost".into(), "*.example.com".into()], SAMPLE_EID)
+            .unwrap();
+        pki.server_credentials_for("localhost:6444").unwrap();
+        pki.server_credentials_for("a.example.com").unwrap();
+        let e = pki.server_credentials_for("[::1]:6444").unwrap_err();
+        assert!(
+            matches!(&e, PkiError::TlsName { .. })
+                && e.to_string()
+                    .contains("DPtls names localhost, *.example.com, not ::1")
+                && e.to_string().contains("the mock issues a new DPtls"),
+            "{e}"
+        );
+        let credentials = pki.server_credentials().unwrap();
+        let later = OffsetDateTime::now_utc() + Duration::days(365 * 11);
+        let e = pki
+            .check_dp_tls(&credentials.dp_tls, DPTLS_CERT, later)
+            .unwrap_err();
+        assert!(
+            matches!(&e, PkiError::TlsExpired { .. }) && e.to_string().contains("DPtls expired on"),
+            "{e}"
+        );
+        let earlier = OffsetDateTime::now_utc() - Duration::days(2);
+        let e = pki
+            .check_dp_tls(&credentials.dp_tls, DPTLS_CERT, earlier)
+            .unwrap_err();
+        assert!(e.to_string().contains("DPtls is valid only from"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
