@@ -18,7 +18,7 @@
 //! | [`scp03t`] | §2.5.3 | the protection of the Bound Profile Package's TLVs |
 //! | [`bpp`] | §2.5.4–2.5.5 | the Bound Profile Package, built and taken apart |
 //! | [`profile_package`] | §2.5.5, TCA Interoperable Format | the profile package inside a BPP: a generated one, and its ICCIDs |
-//! | [`euicc`] | §5.7 (ES10a/b/c), §2.5.5 | a software eUICC: ES10 as DER or APDUs, the card's checks of the SM-DP+ |
+//! | [`euicc`] | §5.7 (ES10a/b/c), §2.5.5 | a software eUICC, one file per interface (`es10a`, `es10b`, `es10c`, `load`): ES10 as DER or APDUs, the card's checks of the SM-DP+ |
 //! | [`lpa`] | §3.1, §5.6 (ES9+), §6.5 | an LPA: ES9+ over HTTPS (JSON binding) and ES10b to an [`Euicc`] |
 //!
 //! Every fallible public function returns its module's error type ([`TlvError`],

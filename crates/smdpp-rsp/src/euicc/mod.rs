@@ -1,17 +1,25 @@
-//! A software eUICC: the ISD-R's ES10b functions (SGP.22 §5.7) over DER, as an LPA reaches
-//! them, with the checks a real eUICC makes of the SM-DP+ (§3.1.2, §3.1.3, §5.7.13, §5.7.5,
+//! A software eUICC: the ISD-R's ES10a, ES10b and ES10c functions (SGP.22 §5.7) over DER, as an
+//! LPA reaches them, with the checks a real eUICC makes of the SM-DP+ (§3.1.2, §3.1.3, §5.7.13, §5.7.5,
 //! §5.7.6): the SM-DP+'s certificates chained to the CI it trusts, every signature verified
 //! over the bytes as received, the Bound Profile Package's MACs verified and its segments
 //! decrypted.
 //!
-//! [`Euicc::transmit`] takes one ES10b command (the DER of a request, or one piece of a Bound
+//! [`Euicc::transmit`] takes one ES10 command (the DER of a request, or one piece of a Bound
 //! Profile Package as the LPA cuts it, §2.5.5) and answers its DER. The [`crate::lpa`] drives
-//! it; `smdpp-mock euicc` will put it behind lpac.
+//! it; `smdpp-mock euicc` puts it behind lpac ([`apdu`]: the APDU interface).
+//!
+//! The functions by interface: `es10a.rs` (configured addresses), `es10b.rs` (the RSP session:
+//! challenge, EUICCInfo, AuthenticateServer, PrepareDownload, CancelSession, notifications),
+//! `load.rs` (LoadBoundProfilePackage), `es10c.rs` (local profile management); `state.rs` is
+//! what the card keeps between runs.
 //!
 //! State kept: installed profiles (their package and metadata), the pending notifications and
 //! the RSP session in progress. Errors of the card are answers, never panics.
 
 pub mod apdu;
+mod es10a;
+mod es10b;
+mod es10c;
 mod load;
 mod state;
 
@@ -310,90 +318,6 @@ impl Euicc {
         })
     }
 
-    /// GetEuiccConfiguredAddresses (§5.7.3): the default SM-DP+ when one is set, the root SM-DS.
-    fn configured_addresses(&self) -> Vec<u8> {
-        let mut parts = Vec::new();
-        if let Some(dp) = &self.default_dp {
-            parts.push(tlv::encode(0x80, dp.as_bytes()));
-        }
-        parts.push(tlv::encode(0x81, ROOT_SMDS.as_bytes()));
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        tlv::constructed(0xBF3C, &refs)
-    }
-
-    /// SetDefaultDpAddress (§5.7.4): an empty address removes it.
-    fn set_default_dp(&mut self, command: &[u8]) -> Vec<u8> {
-        let address = tlv::read_tagged(command, 0xBF3F)
-            .and_then(|t| t.required(0x80))
-            .ok()
-            .and_then(|a| String::from_utf8(a.value.to_vec()).ok());
-        let code = match address {
-            Some(a) => {
-                self.default_dp = (!a.is_empty()).then_some(a);
-                self.changed();
-                0
-            }
-            None => 127,
-        };
-        tlv::encode(0xBF3F, &tlv::encode(0x80, &[code]))
-    }
-
-    /// SetNickname (§5.7.21): ok(0), iccidNotFound(1).
-    fn set_nickname(&mut self, command: &[u8]) -> Vec<u8> {
-        let parsed = tlv::read_tagged(command, 0xBF29).ok().and_then(|t| {
-            let iccid = iccid_from_bytes(t.required(0x5A).ok()?.value).ok()?;
-            let name = String::from_utf8(t.required(0x90).ok()?.value.to_vec()).ok()?;
-            Some((iccid, name))
-        });
-        let code = match parsed {
-            Some((iccid, name)) => match self.profiles.iter_mut().find(|p| p.iccid == iccid) {
-                Some(p) => {
-                    p.nickname = (!name.is_empty()).then_some(name);
-                    self.changed();
-                    0
-                }
-                None => 1,
-            },
-            None => 127,
-        };
-        tlv::encode(0xBF29, &tlv::encode(0x80, &[code]))
-    }
-
-    /// eUICCMemoryReset (§5.7.19): `resetOptions` bit 0 deletes the operational profiles (each
-    /// leaving its delete notification), bit 1 the test profiles, bit 2 resets the default
-    /// SM-DP+ address; ok(0), or nothingToDelete(1). The RSP session ends.
-    fn memory_reset(&mut self, command: &[u8]) -> Vec<u8> {
-        let options = tlv::read_tagged(command, 0xBF34)
-            .and_then(|t| t.required(0x82))
-            .ok()
-            .and_then(|bits| bits.value.get(1).copied())
-            .unwrap_or(0);
-        self.session = None;
-        let (operational, test, default_dp) = (
-            options & 0x80 != 0,
-            options & 0x40 != 0,
-            options & 0x20 != 0,
-        );
-        let mut deleted = false;
-        let mut index = 0;
-        while index < self.profiles.len() {
-            let class = self.profiles[index].metadata.profile_class;
-            // profileClass: test(0), provisioning(1), operational(2).
-            if (operational && class == 2) || (test && class == 0) {
-                self.notify(index, event::DELETE);
-                self.profiles.remove(index);
-                deleted = true;
-            } else {
-                index += 1;
-            }
-        }
-        if default_dp && self.default_dp.take().is_some() {
-            deleted = true;
-            self.changed();
-        }
-        tlv::encode(0xBF34, &tlv::encode(0x80, &[if deleted { 0 } else { 1 }]))
-    }
-
     /// Whether a piece of a Bound Profile Package has a session to go to: PrepareDownload done
     /// for the first piece, the first piece accepted for the others (§5.7.6: otherwise the card
     /// answers a status word, not an installation result).
@@ -410,15 +334,6 @@ impl Euicc {
         }
     }
 
-    /// GetEUICCChallenge (§5.7.7): a new RSP session; any previous one is discarded, its
-    /// one-time key kept if it was never used.
-    fn challenge(&mut self) -> Vec<u8> {
-        self.end_session_keeping_key();
-        let challenge: [u8; 16] = crypto::random();
-        self.challenge = Some(challenge);
-        tlv::encode(0xBF2E, &tlv::encode(0x80, &challenge))
-    }
-
     /// Ends the RSP session; a one-time key it made and never used is kept "together with the
     /// SM-DP+ OID, for future retry" (§5.7.7, §5.7.14), replacing one kept before.
     fn end_session_keeping_key(&mut self) {
@@ -433,315 +348,6 @@ impl Euicc {
                 one_time: prepared.one_time,
             });
         }
-    }
-
-    fn info2(&self) -> Vec<u8> {
-        EuiccInfo2::encode(
-            self.faults.free_nvm.unwrap_or(self.free_nvm),
-            &self.ci_ski(),
-        )
-    }
-
-    /// AuthenticateServer (§5.7.13): the SM-DP+'s CERT.DPauth and serverSignature1 verified,
-    /// the challenge checked; euiccSigned1 signed.
-    fn authenticate_server(&mut self, command: &[u8]) -> Vec<u8> {
-        let Ok(request) = AuthenticateServerRequest::parse(command) else {
-            return AuthenticateServerResponse::encode_error(&[], 127);
-        };
-        let tid = request.server_signed1.transaction_id.to_vec();
-        let error = |code: u8| AuthenticateServerResponse::encode_error(&tid, code);
-        // §5.7.13: invalidCertificate(1), invalidSignature(2), unsupportedCurve(3),
-        // noSessionContext(4), invalidOid(5), euiccChallengeMismatch(6), ciPKUnknown(7).
-        let dp_auth = match verify_server(
-            request.server_certificate,
-            Role::DpAuth,
-            std::slice::from_ref(&self.ci),
-            self.now.map(|f| f()),
-        ) {
-            Ok((cert, _)) => cert,
-            Err(ServerCertError::UnknownCi) => return error(7),
-            Err(ServerCertError::Curve) => return error(3),
-            Err(ServerCertError::Policy) => return error(5),
-            Err(ServerCertError::Invalid(_)) => return error(1),
-        };
-        if Some(request.ci_to_be_used) != self.ci.subject_key_id.as_deref() {
-            return error(7);
-        }
-        if !crypto::verify(
-            &dp_auth.public_key,
-            request.server_signed1.raw,
-            request.server_signature1,
-        ) {
-            return error(2);
-        }
-        let Some(challenge) = self.challenge.take() else {
-            return error(4);
-        };
-        if !crypto::same(request.server_signed1.euicc_challenge, &challenge) {
-            return error(6);
-        }
-        let Ok(ctx_params) = CtxParams1::parse(request.ctx_params1) else {
-            return error(127);
-        };
-        let _ = ctx_params;
-        let signed1 = EuiccSigned1::encode(
-            &tid,
-            request.server_signed1.server_address,
-            request.server_signed1.server_challenge,
-            &self.info2(),
-            request.ctx_params1,
-        );
-        let mut signature = self.key.sign(&signed1);
-        self.session = Some(Session {
-            transaction_id: tid,
-            server_address: String::from_utf8_lossy(request.server_signed1.server_address)
-                .into_owned(),
-            smdp_oid: dp_auth.registered_id.clone().unwrap_or_default(),
-            signature1: signature,
-            prepared: None,
-            loading: None,
-        });
-        if self.faults.bad_signature1 {
-            signature[5] ^= 1;
-        }
-        AuthenticateServerResponse::encode_ok(&signed1, &signature, &self.certificate, &self.eum)
-    }
-
-    /// PrepareDownload (§5.7.5): CERT.DPpb (same SM-DP+ OID as DPauth) and smdpSignature2
-    /// verified; a one-time key made; euiccSigned2 signed.
-    fn prepare_download(&mut self, command: &[u8]) -> Vec<u8> {
-        let Ok(request) = PrepareDownloadRequest::parse(command) else {
-            return PrepareDownloadResponse::encode_error(&[], 127);
-        };
-        let tid = request.smdp_signed2.transaction_id.to_vec();
-        let error = |code: u8| PrepareDownloadResponse::encode_error(&tid, code);
-        // §5.7.5: invalidCertificate(1), invalidSignature(2), unsupportedCurve(3),
-        // noSessionContext(4), invalidTransactionId(5), undefinedError(127).
-        let now = self.now.map(|f| f());
-        let Some(session) = self.session.as_mut() else {
-            return error(4);
-        };
-        let dp_pb = match verify_server(
-            request.smdp_certificate,
-            Role::DpPb,
-            std::slice::from_ref(&self.ci),
-            now,
-        ) {
-            Ok((cert, _)) => cert,
-            Err(ServerCertError::Curve) => return error(3),
-            Err(_) => return error(1),
-        };
-        if dp_pb.registered_id.as_deref() != Some(&session.smdp_oid[..]) {
-            return error(1);
-        }
-        if !crypto::verify_parts(
-            &dp_pb.public_key,
-            &[
-                request.smdp_signed2.raw,
-                &tlv::encode(0x5F37, &session.signature1),
-            ],
-            request.smdp_signature2,
-        ) {
-            return error(2);
-        }
-        if request.smdp_signed2.transaction_id != session.transaction_id {
-            return error(5);
-        }
-        let hash_cc: Option<[u8; 32]> = match (request.smdp_signed2.cc_required, request.hash_cc) {
-            (true, Some(h)) => match h.try_into() {
-                Ok(h) => Some(h),
-                Err(_) => return error(127),
-            },
-            (true, None) => return error(127),
-            (false, _) => None,
-        };
-        // §5.7.5: "If bppEuiccOtpk is provided in smdpSigned2 and it corresponds to a stored
-        // one-time key pair [...] for this SM-DP+: use this key pair"; otherwise a new one. A
-        // kept pair of this SM-DP+ is used or replaced here either way.
-        let kept = self
-            .kept_key
-            .take_if(|k| k.smdp_oid == session.smdp_oid)
-            .map(|k| k.one_time);
-        let one_time = match (kept, request.smdp_signed2.bpp_euicc_otpk) {
-            (Some(kept), Some(named)) if kept.public_key()[..] == *named => kept,
-            _ => OneTimeKey::generate(),
-        };
-        let signed2 =
-            PrepareDownloadResponse::signed2(&tid, one_time.public_key(), hash_cc.as_ref());
-        let smdp_signature2 = tlv::encode(0x5F37, request.smdp_signature2);
-        let mut signature = self.key.sign_parts(&[&signed2, &smdp_signature2]);
-        if self.faults.bad_signature2 {
-            signature[7] ^= 1;
-        }
-        session.prepared = Some(Prepared {
-            euicc_otpk_tlv: tlv::encode(0x5F49, one_time.public_key()),
-            one_time,
-            dp_pb_key: dp_pb.public_key.clone(),
-        });
-        PrepareDownloadResponse::encode_ok(&signed2, &signature)
-    }
-
-    /// CancelSession (§5.7.14): the session ended, signed for the SM-DP+.
-    fn cancel_session(&mut self, command: &[u8]) -> Vec<u8> {
-        let parsed = tlv::read_tagged(command, 0xBF41).and_then(|t| {
-            let tid = t.required(0x80)?.value.to_vec();
-            let reason = t.required(0x81)?.uint()?;
-            Ok((tid, reason))
-        });
-        let Ok((tid, reason)) = parsed else {
-            return CancelSessionResponse::encode_error(127);
-        };
-        // invalidTransactionId(5).
-        let Some(session) = self.session.as_ref().filter(|s| s.transaction_id == tid) else {
-            return CancelSessionResponse::encode_error(5);
-        };
-        let signed = CancelSessionResponse::signed(
-            &tid,
-            &session.smdp_oid,
-            u8::try_from(reason).unwrap_or(127),
-        );
-        let signature = self.key.sign(&signed);
-        if matches!(reason, 1 | 2) {
-            // postponed(1), timeout(2): "the eUICC MAY store the unused otPK.eUICC.ECKA and
-            // otSK.eUICC.ECKA, together with the SM-DP+ identity, for future retry" (§5.7.14).
-            self.end_session_keeping_key();
-        }
-        self.session = None;
-        CancelSessionResponse::encode_ok(&signed, &signature)
-    }
-
-    /// ListNotification (§5.7.9): the metadata of every pending notification.
-    fn list_notifications(&self) -> Vec<u8> {
-        let list: Vec<Vec<u8>> = self
-            .notifications
-            .iter()
-            .map(|n| n.metadata.encode())
-            .collect();
-        let parts: Vec<&[u8]> = list.iter().map(Vec::as_slice).collect();
-        tlv::encode(0xBF28, &tlv::constructed(0xA0, &parts))
-    }
-
-    /// RetrieveNotificationsList (§5.7.10): all, or the one with a seqNumber.
-    fn retrieve_notifications(&self, command: &[u8]) -> Vec<u8> {
-        let wanted = tlv::read_tagged(command, 0xBF2B)
-            .ok()
-            .and_then(|t| t.child(0xA0).ok().flatten())
-            .and_then(|c| c.child(0x80).ok().flatten())
-            .and_then(|s| s.uint().ok());
-        let list: Vec<&[u8]> = self
-            .notifications
-            .iter()
-            .filter(|n| wanted.is_none_or(|seq| n.metadata.seq == seq))
-            .map(|n| n.der.as_slice())
-            .collect();
-        tlv::encode(0xBF2B, &tlv::constructed(0xA0, &list))
-    }
-
-    /// RemoveNotificationFromList (§5.7.11): ok(0) or nothingToDelete(1).
-    fn remove_notification(&mut self, command: &[u8]) -> Vec<u8> {
-        let seq = tlv::read_tagged(command, 0xBF30).and_then(|t| t.required(0x80)?.uint());
-        let before = self.notifications.len();
-        if let Ok(seq) = seq {
-            self.notifications.retain(|n| n.metadata.seq != seq);
-        }
-        if self.notifications.len() < before {
-            self.changed();
-        }
-        let status = if self.notifications.len() < before {
-            0
-        } else {
-            1
-        };
-        tlv::encode(0xBF30, &tlv::encode(0x80, &[status]))
-    }
-
-    fn profile_index(&self, identifier: Tlv<'_>) -> Option<usize> {
-        match identifier.tag {
-            0x5A => {
-                let iccid = iccid_from_bytes(identifier.value).ok()?;
-                self.profiles.iter().position(|p| p.iccid == iccid)
-            }
-            0x4F => self
-                .profiles
-                .iter()
-                .position(|p| p.aid[..] == *identifier.value),
-            _ => None,
-        }
-    }
-
-    /// EnableProfile / DisableProfile (§5.7.16, §5.7.17): ok(0), iccidOrAidNotFound(1),
-    /// profileNotInDisabledState / profileNotInEnabledState(2).
-    fn set_enabled(&mut self, command: &[u8], enable: bool) -> Vec<u8> {
-        let tag = if enable { 0xBF31 } else { 0xBF32 };
-        let answer = |code: u8| tlv::encode(tag, &tlv::encode(0x80, &[code]));
-        let index = tlv::read_tagged(command, tag)
-            .and_then(|t| t.required(0xA0))
-            .and_then(|a| tlv::read_exact(a.value))
-            .ok()
-            .and_then(|id| self.profile_index(id));
-        let Some(index) = index else { return answer(1) };
-        if self.profiles[index].enabled == enable {
-            return answer(2);
-        }
-        if enable {
-            // One enabled profile at a time (§2.2): the one enabled before is disabled, and
-            // says so only when its metadata asks (as a real eUICC would).
-            if let Some(other) = self.profiles.iter().position(|p| p.enabled) {
-                self.profiles[other].enabled = false;
-                self.notify(other, event::DISABLE);
-            }
-        }
-        self.profiles[index].enabled = enable;
-        self.notify(
-            index,
-            if enable {
-                event::ENABLE
-            } else {
-                event::DISABLE
-            },
-        );
-        answer(0)
-    }
-
-    /// DeleteProfile (§5.7.18): ok(0), iccidOrAidNotFound(1), profileNotInDisabledState(2).
-    fn delete_profile(&mut self, command: &[u8]) -> Vec<u8> {
-        let answer = |code: u8| tlv::encode(0xBF33, &tlv::encode(0x80, &[code]));
-        let index = tlv::read_tagged(command, 0xBF33)
-            .and_then(|t| tlv::read_exact(t.value))
-            .ok()
-            .and_then(|id| self.profile_index(id));
-        let Some(index) = index else { return answer(1) };
-        if self.profiles[index].enabled {
-            return answer(2);
-        }
-        self.notify(index, event::DELETE);
-        self.profiles.remove(index);
-        answer(0)
-    }
-
-    /// ProfileInfoListRequest (§5.7.15), the fields an LPA shows: ICCID, AID, state, name.
-    fn profile_info_list(&self) -> Vec<u8> {
-        let infos: Vec<Vec<u8>> = self
-            .profiles
-            .iter()
-            .map(|p| {
-                let mut fields = vec![
-                    tlv::encode(0x5A, &iccid_bytes(&p.iccid)),
-                    tlv::encode(0x4F, &p.aid),
-                    tlv::encode(0x9F70, &[u8::from(p.enabled)]),
-                ];
-                if let Some(nickname) = &p.nickname {
-                    fields.push(tlv::encode(0x90, nickname.as_bytes()));
-                }
-                fields.push(tlv::encode(0x91, p.metadata.service_provider.as_bytes()));
-                fields.push(tlv::encode(0x92, p.metadata.profile_name.as_bytes()));
-                fields.push(tlv::encode(0x95, &[p.metadata.profile_class]));
-                let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
-                tlv::constructed(0xE3, &refs)
-            })
-            .collect();
-        let parts: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();
-        tlv::encode(0xBF2D, &tlv::constructed(0xA0, &parts))
     }
 
     /// Adds the notification of `event` on profile `index` when its metadata asks for one.
