@@ -1024,6 +1024,21 @@ profileTypes:
             && err.contains("not the ProfileHeader"),
         "{err}"
     );
+    // A header and the End element: personalisable, but no card installs it (no MF, no USIM).
+    let iccid = crate::common::package::plain("8944500200000000001");
+    let header = crate::common::package::der(0xA0, &crate::common::package::der(0x83, &iccid));
+    let end = crate::common::package::der(
+        0xAA,
+        &crate::common::package::der(0xA0, &[0x81, 0x01, 0x01]),
+    );
+    std::fs::write(dir.path().join("bad.der"), [header, end].concat()).unwrap();
+    let err = smdpp_mock::Scenario::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("scenario.yaml:5:")
+            && err.contains("a card would not install it")
+            && err.contains("MF elements"),
+        "{err}"
+    );
 }
 
 /// §3.1.2 / §3.1.3: an order with an empty MatchingID (the default SM-DP+ case) is found by the

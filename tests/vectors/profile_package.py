@@ -44,11 +44,15 @@ def swapped_digits(raw):
 
 
 def imsi_of(ef_imsi):
-    # 3GPP TS 31.102 4.2.2: length, then digits low nibble first, the first nibble the parity.
+    # 3GPP TS 31.102 4.2.2: the number of bytes that follow, then the digits low nibble first;
+    # the first nibble is the parity: 9 (odd number of digits, type IMSI), 1 (even).
+    check(len(ef_imsi) == 9 and ef_imsi[0] == 8, "EF.IMSI is 9 bytes, its length byte 08")
     nibbles = []
     for b in ef_imsi[1 : 1 + ef_imsi[0]]:
         nibbles += [b & 0x0F, b >> 4]
-    return "".join(str(n) for n in nibbles[1:] if n != 0xF)
+    digits = [n for n in nibbles[1:] if n != 0xF]
+    check(nibbles[0] == (9 if len(digits) % 2 else 1), "EF.IMSI's parity nibble")
+    return "".join(str(n) for n in digits)
 
 
 def rule(iccid, mcc, mnc, op, seed):
@@ -104,14 +108,41 @@ def main(path, iccid, mcc, mnc, op_hex, seed):
     check(got_imsi == imsi, f"EF.IMSI is {imsi} (the documented rule)")
     check(contents(usim["ef-ad"])[0][3] == len(mnc), f"EF.AD gives an MNC of {len(mnc)} digits")
 
+    last = int(got_imsi[-1])
+    check(contents(usim["ef-acc"])[0] == (1 << last).to_bytes(2, "big"),
+          f"EF.ACC sets access class {last}, the IMSI's last digit (TS 31.102 4.2.15)")
+    # pinStatusTemplateDO: the key references protecting the DF (profile format 8.3.2):
+    # PIN1 (01) and ADM1 (0A), not TS 102 221's PS_DO.
+    mf_fcp = [value for kind, value in mf["mf"] if kind == "fileDescriptor"][0]
+    check(mf_fcp["pinStatusTemplateDO"] == bytes([0x01, 0x0A]), "the MF names PIN1 and ADM1")
+    check(fcp["pinStatusTemplateDO"] == bytes([0x01, 0x0A]), "ADF.USIM names PIN1 and ADM1")
+    check(header["major-version"] == 2 and header["minor-version"] == 3, "ProfileHeader version 2.3")
+
     kind, algorithm = pe["akaParameter"]["algoConfiguration"]
     check(kind == "algoParameter" and algorithm["algorithmID"] == 1, "AKA: Milenage")
     check(algorithm["key"] == k, "K is the documented rule's")
     check(algorithm["opc"] == opc, "OPc is AES-128(K, OP) xor OP")
 
     pins = pe["pinCodes"]["pinCodes"]
-    check(pins[0] == "pinconfig" and len(pins[1]) == 2, "PIN1 and ADM1")
-    check(len(pe["pukCodes"]["pukCodes"]) == 1, "PUK1")
+    check(pins[0] == "pinconfig", "PIN codes as a pinconfig list")
+    # asn1tools gives an INTEGER with named numbers as its number: pinAppl1(1), adm1(10).
+    by_reference = {p["keyReference"]: p for p in pins[1]}
+    # PINs are ASCII digits padded with FF to 8 bytes (TS 102 221 9.5.1).
+    check(by_reference.get(1, {}).get("pinValue") == b"0000" + b"\xff" * 4,
+          "PIN1 is 0000")
+    check(by_reference.get(1, {}).get("unblockingPINReference") == 1,
+          "PIN1 is unblocked by PUK1")
+    check(by_reference.get(10, {}).get("pinValue") == b"12345678", "ADM1 is 12345678")
+    puks = pe["pukCodes"]["pukCodes"]
+    check([(p["keyReference"], p["pukValue"]) for p in puks] == [(1, b"12345678")],
+          "PUK1 is 12345678")
+    for kind, value in elements:
+        if kind == "nonStandard":
+            check("mandated" not in value["nonStandard-header"],
+                  "the filler is not mandated (a card that does not know it skips it)")
+        elif kind not in ("header",):
+            head = value[next(k for k in value if k.lower().endswith("header"))]
+            check("mandated" in head, f"the {kind} element is mandated")
     ids = [value[next(k for k in value if k.endswith("header") or k.endswith("Header"))]["identification"]
            for kind, value in elements if kind != "header"]
     check(ids == sorted(set(ids)), f"element identifications increase: {ids}")

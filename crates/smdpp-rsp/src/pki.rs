@@ -969,6 +969,13 @@ impl GsmaPki {
                 "{sign}; or put the CI's key beside {CI_CERT} as {CI_KEY} and remove the two \
                  files: the mock then issues one at the next start"
             )
+        } else if self.path(CI_CERT).exists() && self.path(CI_KEY).exists() {
+            // The mock's own CI is in the folder: a DPtls from it serves LPAs that do not
+            // check TLS (lpac), or trust that CI.
+            format!(
+                "{sign}; or, for LPAs that do not check TLS (lpac) or that trust {CI_CERT}, \
+                 remove the two files: the mock then issues one from its own CI at the next start"
+            )
         } else {
             sign
         }

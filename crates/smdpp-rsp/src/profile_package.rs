@@ -349,7 +349,8 @@ pub fn imsi_file(imsi: &str) -> [u8; 9] {
     out
 }
 
-/// `PEHeader ::= SEQUENCE { mandated NULL OPTIONAL, identification UInt15 }`, mandated.
+/// `PEHeader ::= SEQUENCE { mandated NULL OPTIONAL, identification UInt15 }`, mandated: a card
+/// that cannot process the element must refuse the whole profile.
 fn pe_header(identification: u16) -> Vec<u8> {
     tlv::constructed(
         0xA0,
@@ -359,6 +360,19 @@ fn pe_header(identification: u16) -> Vec<u8> {
         ],
     )
 }
+
+/// A PEHeader without `mandated`: a card that does not know the element skips it (the filler).
+fn optional_pe_header(identification: u16) -> Vec<u8> {
+    tlv::encode(
+        0xA0,
+        &tlv::encode(0x81, &tlv::uint_value(u64::from(identification))),
+    )
+}
+
+/// `pinStatusTemplateDO` of the MF and of ADF.USIM: the key references that protect them,
+/// PIN1 (`01`) and ADM1 (`0A`), as the profile format codes it (a list of key references, not
+/// TS 102 221's PS_DO).
+const PIN_STATUS: [u8; 2] = [0x01, 0x0A];
 
 /// A `File` (`SEQUENCE OF CHOICE`) of one `fillFileContent [3]`.
 fn content(tag: u32, bytes: &[u8]) -> Vec<u8> {
@@ -400,14 +414,7 @@ fn header(iccid: &Iccid, profile_type: &str) -> Vec<u8> {
 
 /// PE-MF `[16]`: the MF template with EF.ICCID (swapped digits) and EF.DIR naming the USIM.
 fn mf(identification: u16, iccid: &Iccid) -> Vec<u8> {
-    // pinStatusTemplateDO (TS 102 221 §9.5.2): no PIN enabled; PIN1 and ADM1 apply.
-    let mf_fcp = tlv::encode(
-        0xA1,
-        &tlv::encode(
-            0xC6,
-            &[0x90, 0x01, 0x00, 0x83, 0x01, 0x01, 0x83, 0x01, 0x0A],
-        ),
-    );
+    let mf_fcp = tlv::encode(0xA1, &tlv::encode(0xC6, &PIN_STATUS));
     let mut record = tlv::encode(
         0x61,
         &[tlv::encode(0x4F, &USIM_AID), tlv::encode(0x50, b"USIM")].concat(),
@@ -468,10 +475,7 @@ fn usim(identification: u16, subscription: &Subscription) -> Vec<u8> {
         &[
             tlv::encode(0x83, &[0x7F, 0xF1]),
             tlv::encode(0x84, &USIM_AID),
-            tlv::encode(
-                0xC6,
-                &[0x90, 0x01, 0x00, 0x83, 0x01, 0x01, 0x83, 0x01, 0x0A],
-            ),
+            tlv::encode(0xC6, &PIN_STATUS),
         ]
         .concat(),
     );
@@ -523,8 +527,8 @@ fn aka(identification: u16, subscription: &Subscription) -> Vec<u8> {
 /// GSMA TS.48 test profiles use it): the ProfileHeader, the MF with EF.ICCID and EF.DIR, PUK
 /// and PIN codes, a USIM with EF.IMSI, EF.AD, EF.ACC and EF.SPN, Milenage's K and OPc, then
 /// `filler` bytes of non-standard elements (derived from the ICCID, so the same order always
-/// gets the same package; a card skips a non-standard element whose issuer it does not know),
-/// and the End element.
+/// gets the same package; not `mandated`, so a card that does not know their issuer skips
+/// them), and the End element.
 pub fn synthetic(iccid: &Iccid, subscription: &Subscription, filler: usize) -> Vec<u8> {
     let mut out = header(iccid, "smdpp-mock generated profile");
     out.extend(mf(1, iccid));
@@ -537,7 +541,7 @@ pub fn synthetic(iccid: &Iccid, subscription: &Subscription, filler: usize) -> V
         out.extend(tlv::constructed(
             0xA9,
             &[
-                &pe_header(id),
+                &optional_pe_header(id),
                 &tlv::encode(0x81, &ISSUER),
                 &tlv::encode(0x82, &content),
             ],
@@ -585,8 +589,10 @@ pub fn synthetic_len(iccid: &Iccid, subscription: &Subscription, filler: usize) 
     let mut left = filler;
     while left > 0 {
         let n = left.min(FILLER_ELEMENT);
-        let inner =
-            pe_header(id).len() + tlv::encode(0x81, &ISSUER).len() + tlv::header(0x82, n).len() + n;
+        let inner = optional_pe_header(id).len()
+            + tlv::encode(0x81, &ISSUER).len()
+            + tlv::header(0x82, n).len()
+            + n;
         len += tlv::header(0xA9, inner).len() + inner;
         left -= n;
         id += 1;

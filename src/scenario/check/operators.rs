@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use crate::scenario::file::{self, HumanDuration, SubscriptionSpec};
 use crate::scenario::load::Loaded;
 use crate::scenario::{Callback, Operator, ProfileType};
-use smdpp_rsp::profile_package::{ProfilePackage, SubscriptionRule};
+use smdpp_rsp::profile_package::{check_structure, ProfilePackage, SubscriptionRule};
 
 use super::{list, Checker};
 
@@ -284,5 +284,11 @@ fn read_package(path: &std::path::Path) -> Result<ProfilePackage, String> {
     if bytes.is_empty() {
         return Err("the file is empty".into());
     }
-    ProfilePackage::parse(bytes).map_err(|e| format!("cannot be personalised per order: {e}"))
+    let package = ProfilePackage::parse(bytes)
+        .map_err(|e| format!("cannot be personalised per order: {e}"))?;
+    // What a card refuses (installFailedDueToPEProcessingError) is refused here, at load, rather
+    // than in every download.
+    check_structure(package.bytes())
+        .map_err(|e| format!("a card would not install it: {e} (the ProfileHeader first, End last, one MF element and a USIM)"))?;
+    Ok(package)
 }
