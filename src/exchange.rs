@@ -99,6 +99,7 @@ impl HttpRefusal {
         Answer {
             status: self.status,
             body: Bytes::from(error_body(self.status, &self.message).to_string()),
+            media_type: JSON,
             allow: self.allow,
             retry_after: self.retry_after,
             close: self.close,
@@ -124,13 +125,18 @@ pub(crate) struct Call<'a, F, A> {
     pub started: Instant,
 }
 
-/// An answer in plain terms: the HTTP layer adds `Content-Type: application/json`.
+/// The media type of JSON answers.
+const JSON: &str = "application/json";
+
+/// An answer in plain terms: the HTTP layer adds its `Content-Type` (none on a 204).
 #[derive(Debug, Clone)]
 pub(crate) struct Answer {
     /// The HTTP status.
     pub status: u16,
-    /// The JSON body.
+    /// The body.
     pub body: Bytes,
+    /// Its media type: JSON, or a protocol's own (SGP.22 §6.6's ASN.1).
+    pub media_type: &'static str,
     /// The `Allow` header, for 405.
     pub allow: Option<&'static str>,
     /// The `Retry-After` header, in seconds, for 503.
@@ -142,9 +148,15 @@ pub(crate) struct Answer {
 impl Answer {
     /// A JSON answer with `status`.
     pub(crate) fn json(status: u16, body: Bytes) -> Self {
+        Answer::of(status, body, JSON)
+    }
+
+    /// An answer with `status` whose body is of `media_type`.
+    pub(crate) fn of(status: u16, body: Bytes, media_type: &'static str) -> Self {
         Answer {
             status,
             body,
+            media_type,
             allow: None,
             retry_after: None,
             close: false,

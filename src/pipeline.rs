@@ -39,10 +39,18 @@ pub(crate) trait ProtocolFunction: Copy + fmt::Display + Send + Sync + 'static {
     const BINDING: &'static str;
     /// The function's name (`DownloadOrder`, `InitiateAuthentication`, …).
     fn name(self) -> &'static str;
+    /// The section of the binding this call came on (a protocol with several: ES9+).
+    fn binding(self) -> &'static str {
+        Self::BINDING
+    }
+    /// The media type its requests declare (`Content-Type`).
+    fn media_type(self) -> &'static str {
+        "application/json"
+    }
 }
 
 /// The refusal a request head earns under the world's settings: 405 for anything but POST,
-/// 415 for a body that is not declared JSON and 400 for a missing or malformed
+/// 415 for a body that is not declared of the binding's media type (JSON, or ES9+ ASN.1) and 400 for a missing or malformed
 /// `X-Admin-Protocol`, each only where the scenario's strictness switch asks for it.
 /// `strict` is the protocol's own refusal under strict conformance (ES2+ grades its clients'
 /// heads), checked after the method.
@@ -52,7 +60,7 @@ pub(crate) fn judge_head<F: ProtocolFunction>(
     head: &Head<'_>,
     strict: impl FnOnce() -> Option<(u16, String)>,
 ) -> Result<(), HttpRefusal> {
-    let binding = F::BINDING;
+    let binding = function.binding();
     if head.method != "POST" {
         let mut refusal =
             HttpRefusal::new(405, format!("{function} is called with POST ({binding})"));
@@ -65,10 +73,12 @@ pub(crate) fn judge_head<F: ProtocolFunction>(
             return Err(HttpRefusal::new(status, message));
         }
     }
-    if settings.require_json_content_type && !crate::sgp22::is_json(head.content_type) {
+    let media_type = function.media_type();
+    if settings.require_json_content_type && !crate::sgp22::is_media(head.content_type, media_type)
+    {
         return Err(HttpRefusal::new(
             415,
-            format!("Content-Type must be application/json ({binding})"),
+            format!("Content-Type must be {media_type} ({binding})"),
         ));
     }
     if settings.require_admin_protocol_header {
@@ -159,6 +169,21 @@ impl<F: ProtocolFunction> Record<F> {
         let body = Bytes::from(response_json(header, fields));
         self.response = Some(body.clone());
         Answer::json(200, body)
+    }
+
+    /// Answers `answer`, already encoded by the protocol's own binding (ES9+ ASN.1), with the
+    /// execution status and code it carries; `journal` is what the journal shows of it.
+    pub(crate) fn encoded(
+        &mut self,
+        status: ExecutionStatus,
+        code: Option<StatusCode>,
+        answer: Answer,
+        journal: Bytes,
+    ) -> Answer {
+        self.status = Some(status);
+        self.code = code;
+        self.response = Some(journal);
+        answer
     }
 
     /// The call's answer never leaves (a fault rule closes the connection): journaled as

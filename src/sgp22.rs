@@ -471,10 +471,15 @@ pub(crate) fn response_json<T: Serialize>(header: &ResponseHeader, body: Option<
 
 /// Whether a `Content-Type` value is JSON (`application/json`, any parameters, any case).
 pub(crate) fn is_json(content_type: Option<&str>) -> bool {
+    is_media(content_type, "application/json")
+}
+
+/// Whether a `Content-Type` value is `media_type` (any parameters, any case).
+pub(crate) fn is_media(content_type: Option<&str>, media_type: &str) -> bool {
     content_type.is_some_and(|v| {
         v.split(';')
             .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case(media_type))
     })
 }
 

@@ -8,13 +8,16 @@
 //!   Profile Package);
 //! - [`notification`]: HandleNotification (the installation result and the eUICC's other
 //!   notifications) and CancelSession;
-//! - [`session`]: RSP sessions by transactionId, bounded.
+//! - [`session`]: RSP sessions by transactionId, bounded;
+//! - [`asn1`]: the ASN.1 binding (§6.6), `POST /gsma/rsp2/asn1`, the same functions with DER
+//!   requests and answers.
 //!
 //! Everything the device does becomes the same `profile::machine` events the simulated devices
 //! use, committed through `App::commit`, so the HandleDownloadProgressInfo notifications to the
 //! operator follow from what the device really did. Signatures are verified over the bytes as
 //! received ([`smdpp_rsp::tlv`] keeps them).
 
+mod asn1;
 mod authentication;
 mod download;
 mod notification;
@@ -423,77 +426,156 @@ impl Es9 {
     }
 }
 
-/// The function a request path calls.
-impl Engine for Es9 {
-    type Function = Es9Function;
-    type Admitted = Arc<World>;
+/// What an ES9+ path calls: a function of the JSON binding (§6.5, one path each), or the ASN.1
+/// binding's one path (§6.6), whose function the request's CHOICE names (`None` until the
+/// body is decoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Es9Route {
+    Json(Es9Function),
+    Asn1(Option<Es9Function>),
+}
 
-    fn route(&self, path: &str) -> Option<Es9Function> {
-        path.strip_prefix(ES9_PATH_PREFIX)
-            .and_then(Es9Function::from_path_segment)
+impl std::fmt::Display for Es9Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(pipeline::ProtocolFunction::name(*self))
+    }
+}
+
+/// The function of an ASN.1 request that could not be decoded (its journal and metrics name).
+const UNDECODED_ASN1: &str = "RemoteProfileProvisioningRequest";
+
+/// ES9+ in the call pipeline: its journal protocol, and each binding's section and media type;
+/// the journal and the metrics name the function whichever binding called it.
+impl pipeline::ProtocolFunction for Es9Route {
+    const PROTOCOL: crate::journal::Protocol = crate::journal::Protocol::Es9;
+    const BINDING: &'static str = "SGP.22 §6.5.1";
+    fn name(self) -> &'static str {
+        match self {
+            Es9Route::Json(f) | Es9Route::Asn1(Some(f)) => f.name(),
+            Es9Route::Asn1(None) => UNDECODED_ASN1,
+        }
+    }
+    fn binding(self) -> &'static str {
+        match self {
+            Es9Route::Json(_) => Self::BINDING,
+            Es9Route::Asn1(_) => "SGP.22 §6.6.1",
+        }
+    }
+    fn media_type(self) -> &'static str {
+        match self {
+            Es9Route::Json(_) => "application/json",
+            Es9Route::Asn1(_) => smdpp_rsp::es9::CONTENT_TYPE,
+        }
+    }
+}
+
+impl Es9 {
+    /// The function a request body calls and its fields (the JSON object, or the DER decoded
+    /// into the same fields), kept in `record` as the journal shows it; or HTTP 400.
+    fn parse(
+        &self,
+        route: Es9Route,
+        body: &Bytes,
+        record: &mut Record,
+    ) -> Result<(Es9Function, Map<String, Value>), HttpRefusal> {
+        let function = match route {
+            Es9Route::Json(function) => function,
+            Es9Route::Asn1(_) => {
+                record.request = Some(asn1::journal_text(body));
+                let (function, fields) = asn1::decode(body)?;
+                record.function = Es9Route::Asn1(Some(function));
+                return Ok((function, fields));
+            }
+        };
+        record.request = Some(body.clone());
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(fields)) => Ok((function, fields)),
+            Ok(_) => Err(HttpRefusal::new(
+                400,
+                format!("the body of {function} must be a JSON object"),
+            )),
+            Err(e) => Err(HttpRefusal::new(400, format!("the body is not JSON: {e}"))),
+        }
     }
 
-    fn admit(
+    /// Runs `function` on `fields`, unless the fault rule `fault` answers for it.
+    fn execute(
         &self,
         function: Es9Function,
-        head: &Head<'_>,
-    ) -> (Arc<World>, Result<(), HttpRefusal>) {
+        world: &Arc<World>,
+        fields: &Map<String, Value>,
+        peer: &Peer,
+        fault: Option<&FaultAction>,
+    ) -> Outcome {
+        match fault.filter(|f| f.close || f.error.is_some()) {
+            Some(f) => {
+                info!(%function, fault = %f.name, "fault rule fired");
+                let (code, message) = f.error.clone().unwrap_or((
+                    sgp22::EXECUTION_ERROR,
+                    "connection closed by a fault rule".into(),
+                ));
+                Outcome::failed(Failure::new(code, message))
+            }
+            None => self.run(
+                function,
+                &Context {
+                    es9: self,
+                    world,
+                    body: fields,
+                    source: peer.remote.ip(),
+                },
+            ),
+        }
+    }
+}
+
+/// The function a request path calls.
+impl Engine for Es9 {
+    type Function = Es9Route;
+    type Admitted = Arc<World>;
+
+    fn route(&self, path: &str) -> Option<Es9Route> {
+        if path == smdpp_rsp::es9::PATH {
+            return Some(Es9Route::Asn1(None));
+        }
+        path.strip_prefix(ES9_PATH_PREFIX)
+            .and_then(Es9Function::from_path_segment)
+            .map(Es9Route::Json)
+    }
+
+    fn admit(&self, route: Es9Route, head: &Head<'_>) -> (Arc<World>, Result<(), HttpRefusal>) {
         let world = self.app.world();
-        let verdict = pipeline::judge_head(&world, function, head, || None);
+        let verdict = pipeline::judge_head(&world, route, head, || None);
         (world, verdict)
     }
 
-    fn call(&self, call: Call<'_, Es9Function, Arc<World>>) -> Exchange {
+    fn call(&self, call: Call<'_, Es9Route, Arc<World>>) -> Exchange {
         let Call {
-            function,
+            function: route,
             admitted: world,
             peer,
             body,
             refusal,
             started,
         } = call;
-        let mut record = Record::new(function, peer, Vec::new());
+        let mut record = Record::new(route, peer, Vec::new());
         let mut fault = None;
         let answer =
             match (body, refusal) {
-                (Some(body), None) => {
-                    record.request = Some(body.clone());
-                    match serde_json::from_slice::<Value>(&body) {
-                        Ok(Value::Object(fields)) => {
-                            fault = self.fault(function, &world, &fields);
-                            let outcome =
-                                match fault.as_ref().filter(|f| f.close || f.error.is_some()) {
-                                    Some(f) => {
-                                        info!(%function, fault = %f.name, "fault rule fired");
-                                        let (code, message) = f.error.clone().unwrap_or((
-                                            sgp22::EXECUTION_ERROR,
-                                            "connection closed by a fault rule".into(),
-                                        ));
-                                        Outcome::failed(Failure::new(code, message))
-                                    }
-                                    None => self.run(
-                                        function,
-                                        &Context {
-                                            es9: self,
-                                            world: &world,
-                                            body: &fields,
-                                            source: peer.remote.ip(),
-                                        },
-                                    ),
-                                };
-                            record.fault_name = fault.as_ref().map(|f| f.name.clone());
-                            answer(&mut record, function, outcome)
-                        }
-                        Ok(_) => record.refusal(HttpRefusal::new(
-                            400,
-                            format!("the body of {function} must be a JSON object"),
-                        )),
-                        Err(e) => record
-                            .refusal(HttpRefusal::new(400, format!("the body is not JSON: {e}"))),
+                (Some(body), None) => match self.parse(route, &body, &mut record) {
+                    Ok((function, fields)) => {
+                        fault = self.fault(function, &world, &fields);
+                        let outcome = self.execute(function, &world, &fields, peer, fault.as_ref());
+                        record.fault_name = fault.as_ref().map(|f| f.name.clone());
+                        answer(&mut record, function, route, outcome)
                     }
-                }
+                    Err(refusal) => record.refusal(refusal),
+                },
                 (body, refusal) => {
-                    record.request = body;
+                    record.request = match route {
+                        Es9Route::Asn1(_) => body.map(|b| asn1::journal_text(&b)),
+                        Es9Route::Json(_) => body,
+                    };
                     record.refusal(refusal.unwrap_or_else(|| {
                         HttpRefusal::new(400, "the request body could not be read")
                     }))
@@ -513,14 +595,8 @@ impl Engine for Es9 {
         }
     }
 
-    fn abandoned(
-        &self,
-        function: Es9Function,
-        peer: &Peer,
-        recorded: Option<u64>,
-        elapsed: Duration,
-    ) {
-        pipeline::abandoned(&self.app, function, peer, recorded, elapsed);
+    fn abandoned(&self, route: Es9Route, peer: &Peer, recorded: Option<u64>, elapsed: Duration) {
+        pipeline::abandoned(&self.app, route, peer, recorded, elapsed);
     }
 
     fn announce(&self) -> Arc<str> {
@@ -528,9 +604,10 @@ impl Engine for Es9 {
     }
 }
 
-/// The JSON answer of an outcome (§6.5.1: 200 with a header for request/response functions,
-/// 204 without a body for notifications), written into `record`.
-fn answer(record: &mut Record, function: Es9Function, outcome: Outcome) -> Answer {
+/// The answer of an outcome in the binding of `route` (§6.3: 200 for request/response
+/// functions, whether they succeeded or not; 204 without a body for notifications), written
+/// into `record`: JSON with its header (§6.5.1), or DER (§6.6, [`asn1::answer`]).
+fn answer(record: &mut Record, function: Es9Function, route: Es9Route, outcome: Outcome) -> Answer {
     if let Some(refusal) = outcome.refusal {
         return record.refusal(refusal);
     }
@@ -546,16 +623,26 @@ fn answer(record: &mut Record, function: Es9Function, outcome: Outcome) -> Answe
             .map(|n| Bytes::from(json!({ "note": n }).to_string()));
         return Answer::json(204, Bytes::new());
     }
-    match outcome.answer {
-        Ok(fields) => {
-            debug!(%function, iccid = ?record.iccid, "Executed-Success");
-            record.answer(
-                &ResponseHeader::of(ExecutionStatus::ExecutedSuccess),
-                Some(&fields),
-            )
-        }
+    match &outcome.answer {
+        Ok(_) => debug!(%function, iccid = ?record.iccid, "Executed-Success"),
         Err(failure) => {
             info!(%function, code = %failure.code, message = %cut(&failure.message, 300), "Failed");
+        }
+    }
+    match route {
+        Es9Route::Asn1(_) => asn1::answer(record, function, outcome.answer),
+        Es9Route::Json(_) => json_answer(record, outcome.answer),
+    }
+}
+
+/// The JSON answer (§6.5.1.2): the header, and the fields unless the function failed.
+fn json_answer(record: &mut Record, outcome: Result<Map<String, Value>, Failure>) -> Answer {
+    match outcome {
+        Ok(fields) => record.answer(
+            &ResponseHeader::of(ExecutionStatus::ExecutedSuccess),
+            Some(&fields),
+        ),
+        Err(failure) => {
             let data = StatusCodeData::new(
                 failure.code,
                 failure.subject_identifier.map(str::to_owned),
@@ -566,17 +653,8 @@ fn answer(record: &mut Record, function: Es9Function, outcome: Outcome) -> Answe
     }
 }
 
-/// ES9+ in the call pipeline: its journal protocol and the section of its JSON binding.
-impl pipeline::ProtocolFunction for Es9Function {
-    const PROTOCOL: crate::journal::Protocol = crate::journal::Protocol::Es9;
-    const BINDING: &'static str = "SGP.22 §6.5.1";
-    fn name(self) -> &'static str {
-        Es9Function::name(self)
-    }
-}
-
 /// The record of one ES9+ call.
-type Record = pipeline::Record<Es9Function>;
+type Record = pipeline::Record<Es9Route>;
 
 #[cfg(test)]
 mod tests {

@@ -151,6 +151,7 @@ fn answer(answer: Answer, announced: &str, head_only: bool) -> Response {
     // A HEAD answer has no body (hyper's HTTP/2 server would send one anyway), only the
     // length a GET would have had.
     let length = answer.body.len();
+    let media_type = answer.media_type;
     let body = if head_only {
         Body::empty()
     } else {
@@ -161,10 +162,7 @@ fn answer(answer: Answer, announced: &str, head_only: bool) -> Response {
     let headers = response.headers_mut();
     // An answer without a body (204: ES9+ HandleNotification) has no media type (§6.2).
     if status != StatusCode::NO_CONTENT {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
     }
     if head_only {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));

@@ -379,14 +379,16 @@ fn es9_start_session(h: &Es9Harness) -> String {
         .to_owned()
 }
 
-/// The ES9+ functions the first input byte picks from, and a path that is none.
-const ES9_PATHS: [&str; 6] = [
+/// The ES9+ functions the first input byte picks from, a path that is none, and the ASN.1
+/// binding's one path (SGP.22 §6.6), whose body is DER.
+const ES9_PATHS: [&str; 7] = [
     "/gsma/rsp2/es9plus/initiateAuthentication",
     "/gsma/rsp2/es9plus/authenticateClient",
     "/gsma/rsp2/es9plus/getBoundProfilePackage",
     "/gsma/rsp2/es9plus/handleNotification",
     "/gsma/rsp2/es9plus/cancelSession",
     "/gsma/rsp2/es9plus/nothing",
+    smdpp_rsp::es9::PATH,
 ];
 
 /// The MatchingID of the harness's Released order, for inputs that want to reach it.
@@ -396,7 +398,8 @@ pub fn es9_matching_id() -> String {
 
 /// Any request into the ES9+ listener's request path (JSON, base64, BER-TLV, certificates,
 /// signatures, the five functions) gets a well-formed answer, never a panic: `Executed-Success`
-/// or `Failed` over HTTP 200, 204 for a notification, or a JSON HTTP error; and a request that
+/// or `Failed` over HTTP 200 (on the ASN.1 path, a DER `RemoteProfileProvisioningResponse`: its
+/// `…Ok` or its error INTEGER), 204 for a notification, or a JSON HTTP error; and a request that
 /// is not `Executed-Success` changes no profile.
 ///
 /// Input: byte 0 picks the path, byte 1 the method and headers; the rest is the body.
@@ -432,10 +435,16 @@ fn es9_call(h: &Es9Harness, path: u8, flags: u8, body: &[u8]) {
         }
         None => body.to_vec(),
     };
+    let asn1 = path == smdpp_rsp::es9::PATH;
     let method = if flags & 1 == 0 { "POST" } else { "PUT" };
     let mut request = hyper::Request::builder().method(method).uri(path);
     if flags & 2 == 0 {
-        request = request.header("content-type", "application/json");
+        let media = if asn1 {
+            smdpp_rsp::es9::CONTENT_TYPE
+        } else {
+            "application/json"
+        };
+        request = request.header("content-type", media);
     }
     if flags & 4 == 0 {
         request = request.header(crate::sgp22::ADMIN_PROTOCOL_HEADER, "gsma/rsp/v2.2.0");
@@ -454,6 +463,15 @@ fn es9_call(h: &Es9Harness, path: u8, flags: u8, body: &[u8]) {
         );
         return;
     }
+    if asn1 && status == 200 {
+        if !asn1_succeeded(&bytes) {
+            assert!(
+                snapshot(&h.app) == before,
+                "a refused request changed state"
+            );
+        }
+        return;
+    }
     let json: serde_json::Value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("{status} {path}: not JSON ({e}): {bytes:?}"));
     assert!(json.is_object(), "{status}: {json}");
@@ -470,6 +488,20 @@ fn es9_call(h: &Es9Harness, path: u8, flags: u8, body: &[u8]) {
             "a refused request changed state: {json}"
         );
     }
+}
+
+/// Whether a DER answer of the ASN.1 binding is a function's `…Ok` (`A2 { tag { A0 … } }`)
+/// rather than its error INTEGER (`81`); anything else is the finding.
+fn asn1_succeeded(der: &[u8]) -> bool {
+    let alternative = smdpp_rsp::tlv::read_tagged(der, 0xA2)
+        .and_then(|envelope| smdpp_rsp::tlv::read_exact(envelope.value))
+        .and_then(|response| smdpp_rsp::tlv::read_exact(response.value))
+        .unwrap_or_else(|e| panic!("not a RemoteProfileProvisioningResponse ({e}): {der:02X?}"));
+    assert!(
+        [0xA0, 0x81].contains(&alternative.tag),
+        "neither …Ok nor an error: {der:02X?}"
+    );
+    alternative.tag == 0xA0
 }
 
 // ---- ES9+ with a real session: the message under test is the only thing changed ----------

@@ -100,7 +100,8 @@ pub(crate) enum ConformanceMode {
 pub(crate) struct StrictSettings {
     /// Refuse requests without a `gsma/rsp/v…` `X-Admin-Protocol` header (HTTP 400).
     pub require_admin_protocol_header: Option<bool>,
-    /// Refuse requests whose `Content-Type` is not `application/json` (HTTP 415).
+    /// Refuse requests whose `Content-Type` is not `application/json` (HTTP 415); on the ES9+
+    /// ASN.1 path (SGP.22 §6.6), not `application/x-gsma-rsp-asn1`.
     pub require_json_content_type: Option<bool>,
     /// Refuse CancelOrder without the EID / MatchingID the order has (SGP.22 §5.3.3 "SHALL").
     pub cancel_order_requires_associated_ids: Option<bool>,

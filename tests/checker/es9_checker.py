@@ -12,7 +12,7 @@ checked here from what the specification says, not from what the mock does.
     python3 tests/checker/es9_checker.py --gsma-dir CERTS/gsma --eid EID \\
         --activation-code '1$localhost:6444$MATCHINGID' [--confirmation-code CODE] \\
         [--expect-iccid ICCID] [--outcome installed|cancelled:REASON|failed:CMD:REASON] \\
-        [--retry lost|interrupted]
+        [--retry lost|interrupted] [--binding json|asn1]
 
 The eUICC's certificate is issued here, for --eid, with the EUM key in --gsma-dir (SGP.26
 file names); the CI certificate there is the trust anchor for the SM-DP+'s certificates and
@@ -29,6 +29,10 @@ With --retry, a first attempt comes before: its Bound Profile Package is taken a
 one-time key pair stays unused and is kept for the SM-DP+, §5.7.7) or its load as broken off
 (the key was used); the retry must name the earlier key as bppEuiccOtpk (§3.1.3 step 5), and
 gets the same package back if the eUICC answered with that key, else one bound anew (§5.6.2).
+
+With --binding asn1 every ES9+ call goes over the ASN.1 binding (§6.6): asn1tools encodes the
+RemoteProfileProvisioningRequest alternative from RSPDefinitions, POSTed to /gsma/rsp2/asn1 as
+application/x-gsma-rsp-asn1, and decodes the response's alternative with its own type.
 
 Prints one line per check and, last, a JSON summary; exits 1 on the first check that fails.
 Needs `python3 -m pip install cryptography asn1tools`.
@@ -344,6 +348,107 @@ class Es9:
         return answer
 
 
+class Es9Asn1:
+    """ES9+ over the ASN.1 binding (§6.6), with the JSON binding's fields in and out (so the
+    rest of the checker is the same): each request is decoded into asn1tools values and encoded
+    as the alternative of RemoteProfileProvisioningRequest; each answer must be the
+    RemoteProfileProvisioningResponse alternative of the function, and decode as its type.
+
+    asn1tools tags a component whose type is a *tagged* CHOICE (authenticateServerResponse
+    [56] AuthenticateServerResponse, …) explicitly, doubling the tag, where X.680 §31.2.7 makes
+    it implicit; so the envelope A2 of the response is taken apart here and the alternative
+    decoded as its own type (InitiateAuthenticationResponse, …), which asn1tools codes as the
+    specification's comments say (tag BF39, …)."""
+
+    CONTENT_TYPE = "application/x-gsma-rsp-asn1"
+    # function: (request alternative, request type, response type, the Ok SEQUENCE's fields)
+    FUNCTIONS = {
+        "initiateAuthentication": (
+            "initiateAuthenticationRequest", "InitiateAuthenticationRequest",
+            "InitiateAuthenticationResponse",
+            ["transactionId", "serverSigned1", "serverSignature1", "euiccCiPKIdToBeUsed",
+             "serverCertificate"]),
+        "authenticateClient": (
+            "authenticateClientRequest", "AuthenticateClientRequest",
+            "AuthenticateClientResponseEs9",
+            ["transactionId", "profileMetadata", "smdpSigned2", "smdpSignature2",
+             "smdpCertificate"]),
+        "getBoundProfilePackage": (
+            "getBoundProfilePackageRequest", "GetBoundProfilePackageRequest",
+            "GetBoundProfilePackageResponse", ["transactionId", "boundProfilePackage"]),
+        "cancelSession": (
+            "cancelSessionRequestEs9", "CancelSessionRequestEs9", "CancelSessionResponseEs9", []),
+        "handleNotification": ("handleNotification", "HandleNotification", None, []),
+    }
+    # The JSON fields that carry a whole data object, and its ASN.1 type.
+    OBJECTS = {
+        "euiccInfo1": "EUICCInfo1",
+        "authenticateServerResponse": "AuthenticateServerResponse",
+        "prepareDownloadResponse": "PrepareDownloadResponse",
+        "cancelSessionResponse": "CancelSessionResponse",
+        "pendingNotification": "PendingNotification",
+    }
+
+    def __init__(self, address, ci):
+        self.json = Es9(address, ci)
+
+    def request(self, function, body):
+        alternative, _, _, _ = self.FUNCTIONS[function]
+        value = {}
+        for name, field in body.items():
+            if name == "transactionId":
+                value[name] = bytes.fromhex(field)
+            elif name == "euiccChallenge":
+                value[name] = unb64(field)
+            elif name == "smdpAddress":
+                value[name] = field
+            else:
+                value[name] = RSP.decode(self.OBJECTS[name], unb64(field))
+        return RSP.encode("RemoteProfileProvisioningRequest", (alternative, value))
+
+    def call(self, function, body, expect_body=True):
+        alternative, request_type, response_type, fields = self.FUNCTIONS[function]
+        der = self.request(function, body)
+        chosen = RSP.decode("RemoteProfileProvisioningRequest", der)
+        check(chosen[0] == alternative, f"{function}: asn1tools encodes {alternative}")
+        conn = http.client.HTTPSConnection(
+            self.json.host, self.json.port, context=self.json.ctx, timeout=60)
+        conn.request("POST", "/gsma/rsp2/asn1", body=der, headers={
+            "User-Agent": "gsma-rsp-lpae",
+            "X-Admin-Protocol": ADMIN_PROTOCOL,
+            "Content-Type": self.CONTENT_TYPE,
+        })
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        check(resp.getheader("X-Admin-Protocol") == ADMIN_PROTOCOL,
+              f"{function} (ASN.1): answer carries X-Admin-Protocol {ADMIN_PROTOCOL}")
+        if not expect_body:
+            check(resp.status == 204 and raw == b"", f"{function} (ASN.1): 204 No Content",
+                  f"{resp.status} {raw[:300]!r}")
+            return None
+        check(resp.status == 200, f"{function} (ASN.1): HTTP 200", f"{resp.status} {raw[:300]!r}")
+        check(resp.getheader("Content-Type") == self.CONTENT_TYPE,
+              f"{function} (ASN.1): answer is {self.CONTENT_TYPE}", resp.getheader("Content-Type"))
+        tag, envelope, _ = only_tlv(raw)
+        check(tag == b"\xa2", f"{function} (ASN.1): RemoteProfileProvisioningResponse (A2)",
+              tag.hex())
+        _, inner, whole = only_tlv(envelope)
+        decoded = RSP.decode(response_type, whole)
+        check(decoded[0].endswith("Ok"), f"{function} (ASN.1): {response_type} is the Ok",
+              repr(decoded)[:300])
+        check(RSP.encode(response_type, decoded) == whole,
+              f"{function} (ASN.1): the answer is DER as asn1tools codes {response_type}")
+        _, ok, _ = only_tlv(inner)
+        components = tlv_split(ok)
+        answer = {}
+        for name, (_, value, tlv) in zip(fields, components):
+            answer[name] = value.hex().upper() if name == "transactionId" else b64(tlv)
+        check(len(components) == len(fields),
+              f"{function} (ASN.1): the Ok has its {len(fields)} components")
+        return answer
+
+
 def b64(data):
     return base64.b64encode(data).decode()
 
@@ -389,7 +494,7 @@ def attempt(card, args, stage, earlier=None):
     fields = args.activation_code.split("$")
     check(fields[0] == "1" and len(fields) >= 3, "Activation Code has format 1 (SGP.22 §4.1)")
     smdp_address, matching_id = fields[1], fields[2]
-    es9 = Es9(smdp_address, ci)
+    es9 = (Es9Asn1 if args.binding == "asn1" else Es9)(smdp_address, ci)
     ci_pkid = ski(ci)
 
     # ES10b.GetEUICCChallenge, ES10b.GetEUICCInfo (§5.7.7, §5.7.8)
@@ -680,6 +785,8 @@ def main():
     parser.add_argument("--retry", choices=["lost", "interrupted"],
                         help="a first attempt whose package is lost or whose load breaks off, "
                              "then a retry that ends as --outcome says")
+    parser.add_argument("--binding", choices=["json", "asn1"], default="json",
+                        help="the ES9+ binding: JSON (§6.5) or ASN.1 (§6.6)")
     args = parser.parse_args()
     try:
         card = Card(args)

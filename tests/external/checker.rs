@@ -48,6 +48,14 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             installs_a_ts48_shaped_package_with_a_confirmation_code,
         ),
         needed.trial(
+            "checker::downloads_and_installs_over_the_asn1_binding",
+            downloads_and_installs_over_the_asn1_binding,
+        ),
+        needed.trial(
+            "checker::a_cancel_over_the_asn1_binding_reaches_the_operator",
+            a_cancel_over_the_asn1_binding_reaches_the_operator,
+        ),
+        needed.trial(
             "checker::a_cancel_after_a_failed_load_reaches_the_operator",
             a_cancel_after_a_failed_load_reaches_the_operator,
         ),
@@ -129,6 +137,59 @@ async fn downloads_and_installs_the_generated_package(python: PathBuf) {
         assert_eq!(point.body["eid"], EID);
         assert_eq!(point.body["iccid"], json!(iccid));
     }
+}
+
+/// The same download over the ASN.1 binding (§6.6, issue 30): asn1tools encodes every
+/// RemoteProfileProvisioningRequest from Annex H and decodes every answer with its response
+/// type; the order is Installed and the operator gets points 3 and 4 as over JSON.
+async fn downloads_and_installs_over_the_asn1_binding(python: PathBuf) {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let summary = run_checker(
+        &python,
+        &t,
+        &code,
+        &["--expect-iccid", &iccid, "--binding", "asn1"],
+    )
+    .await;
+    assert_eq!(summary["iccid"], json!(iccid));
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(points(&got), [3, 4]);
+    let journal = t.mock.journal();
+    let asn1 = journal
+        .iter()
+        .filter(|e| e.request.as_str().contains("ASN.1 (SGP.22"))
+        .map(|e| e.function)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        asn1,
+        [
+            "InitiateAuthentication",
+            "AuthenticateClient",
+            "GetBoundProfilePackage",
+            "HandleNotification"
+        ]
+    );
+}
+
+/// CancelSession over the ASN.1 binding, as asn1tools encodes CancelSessionRequestEs9: the
+/// failed load ends the order as over JSON.
+async fn a_cancel_over_the_asn1_binding_reaches_the_operator(python: PathBuf) {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    run_checker(
+        &python,
+        &t,
+        &code,
+        &["--outcome", "cancelled:5", "--binding", "asn1"],
+    )
+    .await;
+    t.wait_for(&iccid, |p| p.state == ProfileState::Error).await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(points(&got), [3, 3]);
+    assert_eq!(status(&got[1])["status"], "Failed");
 }
 
 /// A package with the published TS.48 structure (ProfileHeader with the ICCID in plain BCD, MF

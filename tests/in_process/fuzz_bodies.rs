@@ -105,6 +105,23 @@ proptest! {
         data.extend_from_slice(serde_json::Value::Object(body).to_string().as_bytes());
         fuzz::es9_request(&data);
     }
+
+    /// DER bodies on the ASN.1 binding's path (SGP.22 §6.6): the A2 envelope around one of the
+    /// five request tags, with components that start like the data objects they should hold.
+    #[test]
+    fn es9_request_on_asn1_shaped_bodies(
+        tag in prop::sample::select(vec![0xBF39u32, 0xBF3B, 0xBF3A, 0xBF41, 0xBF3D, 0xBF3F]),
+        components in proptest::collection::vec(der_like(), 0..4),
+        tid in proptest::collection::vec(any::<u8>(), 0..18),
+    ) {
+        let mut inner = smdpp_rsp::tlv::encode(0x80, &tid);
+        for component in components {
+            inner.extend_from_slice(&component);
+        }
+        let mut data = vec![6, 0];
+        data.extend_from_slice(&smdpp_rsp::tlv::encode(0xA2, &smdpp_rsp::tlv::encode(tag, &inner)));
+        fuzz::es9_request(&data);
+    }
 }
 
 /// Bytes that begin with a tag of an RSP data object and a length that may or may not fit.

@@ -7,6 +7,7 @@ mod common;
 mod admin;
 mod admin_readability;
 mod architecture;
+mod asn1_binding;
 mod bad_input;
 mod client_bounds;
 mod conformance;

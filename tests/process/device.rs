@@ -65,3 +65,65 @@ async fn the_device_command_downloads_enables_disables_and_deletes() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("iccidOrAidNotFound"));
 }
+
+/// `smdpp-mock device download --binding asn1`: the command's LPA speaks ES9+ in its ASN.1
+/// binding (SGP.22 §6.6); the order is installed and the journal shows the calls on
+/// `/gsma/rsp2/asn1` (their requests kept as DER).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_command_downloads_over_the_asn1_binding() {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let dir = t.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+            .args([
+                "device",
+                "download",
+                "--binding",
+                "asn1",
+                "--activation-code",
+                &code,
+            ])
+            .arg("--certs-dir")
+            .arg(dir.join("certs"))
+            .arg("--eid")
+            .arg(EID1)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+    let calls: Vec<_> = t
+        .mock
+        .journal()
+        .into_iter()
+        .filter(|e| e.protocol == smdpp_mock::Protocol::Es9)
+        .collect();
+    let functions: Vec<&str> = calls.iter().map(|e| e.function).collect();
+    assert_eq!(
+        functions,
+        [
+            "InitiateAuthentication",
+            "AuthenticateClient",
+            "GetBoundProfilePackage",
+            "HandleNotification"
+        ]
+    );
+    for call in &calls {
+        let request = call.request.json().unwrap_or(Value::Null);
+        assert_eq!(
+            request["binding"],
+            json!("ASN.1 (SGP.22 §6.6)"),
+            "{}: not over the ASN.1 binding",
+            call.function
+        );
+    }
+}

@@ -19,7 +19,8 @@
 //! | [`bpp`] | §2.5.4–2.5.5 | the Bound Profile Package, built and taken apart |
 //! | [`profile_package`] | §2.5.5, TCA Interoperable Format | the profile package inside a BPP: a generated one, and its ICCIDs |
 //! | [`euicc`] | §5.7 (ES10a/b/c), §2.5.5 | a software eUICC, one file per interface (`es10a`, `es10b`, `es10c`, `load`): ES10 as DER or APDUs, the card's checks of the SM-DP+ |
-//! | [`lpa`] | §3.1, §5.6 (ES9+), §6.5 | an LPA: ES9+ over HTTPS (JSON binding) and ES10b to an [`Euicc`] |
+//! | [`es9`] | §5.6, §6.6 | ES9+ on the wire in its ASN.1 binding: `RemoteProfileProvisioningRequest`/`Response` to and from the JSON binding's fields |
+//! | [`lpa`] | §3.1, §5.6 (ES9+), §6.5, §6.6 | an LPA: ES9+ over HTTPS (JSON or ASN.1 binding) and ES10b to an [`Euicc`] |
 //!
 //! Every fallible public function returns its module's error type ([`TlvError`],
 //! [`CertError`], [`ChainError`], [`PkiError`], [`EuiccError`], [`LpaError`], …).
@@ -43,6 +44,7 @@ pub mod bpp;
 pub mod cert;
 pub mod crypto;
 pub mod es10b;
+pub mod es9;
 pub mod euicc;
 pub mod ids;
 pub mod lpa;

@@ -1,5 +1,5 @@
 //! A Local Profile Assistant (SGP.22 §3.1, the LPD's part of the download): it talks ES9+ to an
-//! SM-DP+ over HTTPS (JSON, §6.5) and ES10b to an [`Euicc`], as a phone does, so tests and load
+//! SM-DP+ over HTTPS (JSON, §6.5, or ASN.1, §6.6: [`Binding`]) and ES10b to an [`Euicc`], as a phone does, so tests and load
 //! generation download exactly what an operator ordered through ES2+.
 //!
 //! - [`Lpa::download`]: InitiateAuthentication → AuthenticateServer → AuthenticateClient →
@@ -27,6 +27,7 @@ use crate::crypto;
 use crate::es10b::{
     iccid_bytes, AuthenticateServerRequest, CtxParams1, PendingNotification, PrepareDownloadRequest,
 };
+use crate::es9;
 use crate::euicc::Euicc;
 use crate::ids::Iccid;
 use crate::tlv;
@@ -118,9 +119,44 @@ pub enum LpaError {
         /// Its answer, hex.
         answer: String,
     },
+    /// The SM-DP+ answered with the error INTEGER of the function's ASN.1 response (§6.6.2).
+    #[error("{function}: error {name}({code})")]
+    ErrorCode {
+        /// The ES9+ function.
+        function: &'static str,
+        /// The error code.
+        code: u64,
+        /// Its name in the response type's enumeration (`unknown` if it has none).
+        name: &'static str,
+    },
     /// Something in an answer is malformed.
     #[error("{0}")]
     Protocol(String),
+}
+
+/// How the LPA sends ES9+ requests: the JSON binding (§6.5, one path per function) or the
+/// ASN.1 binding (§6.6, `POST /gsma/rsp2/asn1`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Binding {
+    /// JSON (§6.5).
+    #[default]
+    Json,
+    /// DER `RemoteProfileProvisioningRequest` (§6.6).
+    Asn1,
+}
+
+impl FromStr for Binding {
+    type Err = LpaError;
+
+    fn from_str(text: &str) -> Result<Self, LpaError> {
+        match text {
+            "json" => Ok(Binding::Json),
+            "asn1" => Ok(Binding::Asn1),
+            _ => Err(LpaError::Protocol(format!(
+                "no binding {text:?}: json or asn1"
+            ))),
+        }
+    }
 }
 
 impl LpaError {
@@ -132,6 +168,14 @@ impl LpaError {
                 reason_code,
                 ..
             } => Some(format!("{subject_code} / {reason_code}")),
+            _ => None,
+        }
+    }
+
+    /// The error INTEGER of an ASN.1 response (§6.6.2), e.g. `6` (matchingIdRefused).
+    pub fn error_code(&self) -> Option<u64> {
+        match self {
+            LpaError::ErrorCode { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -207,6 +251,8 @@ pub struct Lpa {
     pub route_to: Option<String>,
     /// Every ES9+ call's function and how long its answer took, when `Some` (benchmarks).
     pub timings: Option<Vec<(&'static str, Duration)>>,
+    /// The binding of the ES9+ calls (JSON unless set).
+    pub binding: Binding,
 }
 
 impl std::fmt::Debug for Lpa {
@@ -245,6 +291,7 @@ impl Lpa {
             send_result: true,
             route_to: None,
             timings: None,
+            binding: Binding::Json,
         })
     }
 
@@ -258,7 +305,8 @@ impl Lpa {
         &mut self.euicc
     }
 
-    /// One ES9+ call: the JSON answer of `Executed-Success`, or why not.
+    /// One ES9+ call in the LPA's [`Binding`], its request given as the JSON binding's fields:
+    /// the answer's fields on success (`null` for HandleNotification), or why not.
     pub async fn call(
         &mut self,
         address: &str,
@@ -266,11 +314,61 @@ impl Lpa {
         body: Value,
     ) -> Result<Value, LpaError> {
         let started = std::time::Instant::now();
-        let posted = self.post(address, function, body).await;
+        let answered = match self.binding {
+            Binding::Json => self.call_json(address, function, body).await,
+            Binding::Asn1 => self.call_asn1(address, function, body).await,
+        };
         if let Some(timings) = self.timings.as_mut() {
             timings.push((function, started.elapsed()));
         }
-        let (status, answer) = posted?;
+        answered
+    }
+
+    /// One call over the ASN.1 binding: the request's fields as a DER
+    /// `RemoteProfileProvisioningRequest`, the `…Ok` of the response as fields again.
+    async fn call_asn1(
+        &self,
+        address: &str,
+        function: &'static str,
+        body: Value,
+    ) -> Result<Value, LpaError> {
+        let protocol = |e: es9::Asn1Error| LpaError::Protocol(format!("{function}: {e}"));
+        let asn1 = es9::Function::from_path_segment(function)
+            .ok_or_else(|| LpaError::Protocol(format!("{function} is no ES9+ function")))?;
+        let fields = body.as_object().cloned().unwrap_or_default();
+        let der = es9::encode_request(asn1, &fields).map_err(protocol)?;
+        let (status, answer) = self
+            .send(address, function, es9::PATH, es9::CONTENT_TYPE, der.into())
+            .await?;
+        match status {
+            204 if asn1 == es9::Function::HandleNotification => return Ok(Value::Null),
+            200 => {}
+            _ => {
+                return Err(LpaError::Http {
+                    function,
+                    status,
+                    body: String::from_utf8_lossy(&answer).into_owned(),
+                })
+            }
+        }
+        match es9::decode_response(asn1, &answer).map_err(protocol)? {
+            Ok(fields) => Ok(Value::Object(fields)),
+            Err(code) => Err(LpaError::ErrorCode {
+                function,
+                code,
+                name: asn1.error_name(code).unwrap_or("unknown"),
+            }),
+        }
+    }
+
+    /// One call over the JSON binding: the answer of `Executed-Success`.
+    async fn call_json(
+        &self,
+        address: &str,
+        function: &'static str,
+        body: Value,
+    ) -> Result<Value, LpaError> {
+        let (status, answer) = self.post(address, function, body).await?;
         if status == 204 {
             return Ok(Value::Null);
         }
@@ -320,14 +418,35 @@ impl Lpa {
         function: &'static str,
         body: Bytes,
     ) -> Result<(u16, Bytes), LpaError> {
+        let path = format!("/gsma/rsp2/es9plus/{function}");
+        self.send(address, function, &path, "application/json", body)
+            .await
+    }
+
+    /// POSTs any bytes as an ASN.1 body to `address` (§6.6.1; tests of what the SM-DP+ makes
+    /// of malformed requests): the HTTP status and body.
+    pub async fn post_asn1(&self, address: &str, body: Bytes) -> Result<(u16, Bytes), LpaError> {
+        self.send(address, "asn1", es9::PATH, es9::CONTENT_TYPE, body)
+            .await
+    }
+
+    /// POSTs `body` of `content_type` to `path` at `address`, for `function`.
+    async fn send(
+        &self,
+        address: &str,
+        function: &'static str,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), LpaError> {
         let transport = |message: String| LpaError::Transport { function, message };
         let request = Request::builder()
             .method(Method::POST)
             .uri(format!(
-                "https://{}/gsma/rsp2/es9plus/{function}",
+                "https://{}{path}",
                 self.route_to.as_deref().unwrap_or(address)
             ))
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .header("X-Admin-Protocol", ADMIN_PROTOCOL)
             .header("User-Agent", "smdpp-mock-lpa")
             .body(Full::new(body))

@@ -149,6 +149,10 @@ pub(super) enum DeviceCommand {
         /// The Confirmation Code, when the order has one.
         #[arg(long)]
         confirmation_code: Option<String>,
+        /// The ES9+ binding: json (SGP.22 §6.5, a path per function) or asn1 (§6.6, DER on
+        /// POST /gsma/rsp2/asn1).
+        #[arg(long, default_value = "json", value_parser = ["json", "asn1"])]
+        binding: String,
         #[command(flatten)]
         card: CardArgs,
     },
@@ -198,9 +202,11 @@ pub(super) async fn device(cmd: DeviceCommand) -> Result<()> {
         DeviceCommand::Download {
             activation_code,
             confirmation_code,
+            binding,
             card,
         } => {
             let (mut lpa, state, _lock) = card.load()?.lpa()?;
+            lpa.binding = binding.parse()?;
             let eid = lpa.euicc().eid();
             let result = lpa
                 .download(&activation_code, confirmation_code.as_deref())
