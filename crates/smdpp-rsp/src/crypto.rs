@@ -436,6 +436,21 @@ pub fn verify_parts_on(curve: Curve, public_key: &[u8], parts: &[&[u8]], signatu
     verify_on(curve, public_key, &parts.concat(), signature)
 }
 
+/// `r ‖ s` as an X.509 ECDSA signature, `SEQUENCE { r INTEGER, s INTEGER }` (RFC 3279),
+/// each INTEGER minimally encoded: the inverse of [`ecdsa_der_to_raw`].
+pub fn ecdsa_raw_to_der(raw: &[u8; 64]) -> Vec<u8> {
+    let int = |half: &[u8]| {
+        let skip = half.iter().take_while(|b| **b == 0).count().min(31);
+        let digits = &half[skip..];
+        if digits[0] & 0x80 != 0 {
+            tlv::encode(0x02, &[&[0u8][..], digits].concat())
+        } else {
+            tlv::encode(0x02, digits)
+        }
+    };
+    tlv::constructed(0x30, &[&int(&raw[..32]), &int(&raw[32..])])
+}
+
 /// An X.509 ECDSA signature (`SEQUENCE { r INTEGER, s INTEGER }`, RFC 3279) as the `r ‖ s`
 /// of a 256-bit curve; `None` unless both are positive, minimally encoded and fit 32 bytes.
 pub fn ecdsa_der_to_raw(der: &[u8]) -> Option<[u8; 64]> {
@@ -880,6 +895,19 @@ mod tests {
         assert!(ecdsa_der_to_raw(&seq(&[], &[5])).is_none(), "empty");
         assert!(ecdsa_der_to_raw(&seq(&[1; 33], &[5])).is_none(), "too long");
         assert!(ecdsa_der_to_raw(&tlv::constructed(0x30, &[&int(&[1])])).is_none());
+        for raw in [[0u8; 64], [0xFF; 64], {
+            let mut r = [0u8; 64];
+            r[31] = 1;
+            r[32] = 0x7F;
+            r
+        }] {
+            let der = ecdsa_raw_to_der(&raw);
+            if raw == [0; 64] {
+                assert!(ecdsa_der_to_raw(&der).is_none(), "zero is refused");
+            } else {
+                assert_eq!(ecdsa_der_to_raw(&der), Some(raw));
+            }
+        }
     }
 
     #[test]
