@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use smdpp_rsp::crypto::Curve;
 
 use crate::app::awaiting::Delivered;
 use crate::app::transaction::{EuiccIdentity, OrderRef, TransactionId};
@@ -66,6 +67,10 @@ struct SavedAwaiting {
     eid: String,
     /// PK.EUICC.ECDSA, uncompressed, hex.
     euicc_public_key: String,
+    /// The namedCurve OID of that key when it is not NIST P-256 (absent: NIST P-256, as in
+    /// every file written before brainpool keys were supported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    euicc_curve: Option<String>,
     iccid: String,
     order_seq: u32,
 }
@@ -258,6 +263,7 @@ pub(crate) fn save(app: &App, path: &Path) -> Result<Saved> {
             transaction_id: hex(tid.as_bytes()),
             eid: d.euicc.eid.to_string(),
             euicc_public_key: hex(&d.euicc.public_key),
+            euicc_curve: (d.euicc.curve != Curve::NistP256).then(|| d.euicc.curve.oid().to_owned()),
             iccid: d.order.iccid.to_string(),
             order_seq: d.order.order_seq,
         })
@@ -455,6 +461,13 @@ impl SavedAwaiting {
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| bad("the EID is not 16 bytes"))?;
         let public_key = unhex(&self.euicc_public_key).ok_or_else(|| bad("no public key"))?;
+        let curve = match self.euicc_curve.as_deref() {
+            None => Curve::NistP256,
+            Some(oid) => Curve::ALL
+                .into_iter()
+                .find(|c| c.oid() == oid)
+                .ok_or_else(|| bad(&format!("unknown curve {oid}")))?,
+        };
         let iccid: Iccid = self.iccid.parse().map_err(|e| bad(&format!("{e}")))?;
         let base = world
             .store
@@ -467,6 +480,7 @@ impl SavedAwaiting {
                     eid,
                     eid_bytes,
                     public_key,
+                    curve,
                 },
                 order: OrderRef {
                     key: iccid.key(),

@@ -7,6 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::ids::{Eid, Iccid, IccidKey};
+use smdpp_rsp::crypto::{self, Curve};
 
 /// A transactionId: 1 to 16 bytes (Annex H `TransactionId`), kept in a fixed array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +51,20 @@ pub(crate) struct EuiccIdentity {
     pub(crate) eid_bytes: [u8; 16],
     /// PK.EUICC.ECDSA, uncompressed.
     pub(crate) public_key: Vec<u8>,
+    /// The curve of `public_key` (that of the eUICC certificate).
+    pub(crate) curve: Curve,
+}
+
+impl EuiccIdentity {
+    /// Whether `signature` (`r ‖ s`) is the eUICC's over `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        crypto::verify_on(self.curve, &self.public_key, message, signature)
+    }
+
+    /// [`EuiccIdentity::verifies`] over the concatenation of `parts`.
+    pub(crate) fn verifies_parts(&self, parts: &[&[u8]], signature: &[u8]) -> bool {
+        crypto::verify_parts_on(self.curve, &self.public_key, parts, signature)
+    }
 }
 
 /// The order a session downloads.

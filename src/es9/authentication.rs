@@ -324,7 +324,7 @@ fn verify_euicc<'a>(
         .es9
         .verify_euicc_chain(euicc_cert, eum_cert, Some(&session.ci), ctx.now())
         .map_err(chain_failure)?;
-    if !crypto::verify(&verified.certificate.public_key, signed1.raw, signature) {
+    if !verified.certificate.verifies(signed1.raw, signature) {
         return Err(Failure::new(
             sgp22::EUICC_VERIFICATION_FAILED,
             "eUICC signature is invalid or serverChallenge is invalid (euiccSignature1)",
@@ -369,6 +369,7 @@ fn verify_euicc<'a>(
             eid,
             eid_bytes: verified.eid,
             public_key: verified.certificate.public_key.clone(),
+            curve: verified.certificate.curve,
         },
         info2,
         ctx_params1: signed1.ctx_params1,

@@ -150,11 +150,7 @@ fn verify_signed2<'a>(
         }
     };
     // euiccSignature2 covers euiccSigned2 and smdpSignature2 as a data object (§5.7.5).
-    if !crypto::verify_parts(
-        &euicc.public_key,
-        &[signed2.raw, &tlv::encode(0x5F37, signature2)],
-        signature,
-    ) {
+    if !euicc.verifies_parts(&[signed2.raw, &tlv::encode(0x5F37, signature2)], signature) {
         return Err(Failure::new(
             sgp22::EUICC_VERIFICATION_FAILED,
             "eUICC signature is invalid (euiccSignature2)",

@@ -15,7 +15,6 @@ use crate::profile::machine::{
     CancelSessionReason, DeviceEvent, Event, InstallResult, LocalOperation,
 };
 use crate::sgp22;
-use smdpp_rsp::crypto;
 use smdpp_rsp::es10b::{
     eid_from_bytes, CancelSessionResponse, FinalResult, OtherSignedNotification,
     PendingNotification, ProfileInstallationResult,
@@ -60,7 +59,7 @@ fn installation_result(
         return reported_already();
     };
     let note = |outcome: Outcome| outcome.with_order(Some(&delivered.order));
-    if !crypto::verify(&delivered.euicc.public_key, pir.data_raw, pir.signature) {
+    if !delivered.euicc.verifies(pir.data_raw, pir.signature) {
         return note(Outcome::acknowledged(Some(
             "ignored: euiccSignPIR does not verify".into(),
         )));
@@ -125,7 +124,7 @@ fn other_notification(ctx: &Context<'_>, n: &OtherSignedNotification<'_>) -> Out
             Ok(v) => v,
             Err(e) => return Outcome::acknowledged(Some(format!("ignored: {e}"))),
         };
-    if !crypto::verify(&verified.certificate.public_key, n.tbs_raw, n.signature) {
+    if !verified.certificate.verifies(n.tbs_raw, n.signature) {
         return Outcome::acknowledged(Some(
             "ignored: euiccNotificationSignature does not verify".into(),
         ));
@@ -264,7 +263,7 @@ fn cancel_inner(
             "eUICC signature is invalid: the eUICC of this session never authenticated itself",
         ));
     };
-    if !crypto::verify(&euicc.public_key, signed, signature) {
+    if !euicc.verifies(signed, signature) {
         return Err(Failure::new(
             sgp22::EUICC_VERIFICATION_FAILED,
             "eUICC signature is invalid (euiccCancelSessionSignature)",

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use libtest_mimic::Trial;
-use smdpp_rsp::crypto::{self, derive_session_keys, OneTimeKey, SigningKey};
+use smdpp_rsp::cert::{Certificate, Role};
+use smdpp_rsp::crypto::{self, derive_session_keys, Curve, OneTimeKey, SigningKey};
 use smdpp_rsp::scp03t::{Scp03t, MAX_SEGMENT, MAX_SEGMENT_PLAINTEXT};
 
 use crate::{find_python, Needed};
@@ -41,6 +42,22 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             ecdsa_signatures_verify_both_ways,
         ),
         needed.trial("vectors::ecdh_agrees_with_python", ecdh_agrees_with_python),
+        needed.trial(
+            "vectors::brainpool_ecdsa_signatures_verify_both_ways",
+            brainpool_ecdsa_signatures_verify_both_ways,
+        ),
+        needed.trial(
+            "vectors::brainpool_pkcs8_keys_load_both_ways",
+            brainpool_pkcs8_keys_load_both_ways,
+        ),
+        needed.trial(
+            "vectors::brainpool_ecdh_agrees_with_python",
+            brainpool_ecdh_agrees_with_python,
+        ),
+        needed.trial(
+            "vectors::brainpool_certificate_of_python_verifies",
+            brainpool_certificate_of_python_verifies,
+        ),
     ];
     (needed, trials)
 }
@@ -170,4 +187,132 @@ async fn ecdh_agrees_with_python(python3: PathBuf) {
     let mut off_curve = h(&theirs["PUB"]);
     off_curve[64] ^= 1;
     assert!(OneTimeKey::generate().agree(&off_curve).is_none());
+}
+
+/// `ecc.py`'s arguments for brainpoolP256r1.
+fn bp<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut out = vec!["--curve", "brainpoolP256r1"];
+    out.extend_from_slice(args);
+    out
+}
+
+/// [`ecdsa_signatures_verify_both_ways`] on brainpoolP256r1: Python signs and the crate
+/// verifies, the crate signs and Python verifies, a flipped bit fails both ways, and the
+/// signature is on its curve only.
+async fn brainpool_ecdsa_signatures_verify_both_ways(python3: PathBuf) {
+    let curve = Curve::BrainpoolP256r1;
+    let message = b"serverSigned1 || serverCertificate, on brainpoolP256r1";
+    let message_hex = crypto::hex_upper(message);
+    let signed = lines(&python(&python3, "ecc.py", &bp(&["sign", &message_hex])));
+    let public = h(&signed["PUB"]);
+    let signature = h(&signed["SIG"]);
+    assert_eq!(signature.len(), 64);
+    assert!(crypto::verify_on(curve, &public, message, &signature));
+    assert!(
+        !crypto::verify(&public, message, &signature),
+        "not a P-256 key"
+    );
+    let mut flipped = signature.clone();
+    flipped[40] ^= 1;
+    assert!(!crypto::verify_on(curve, &public, message, &flipped));
+    assert!(!crypto::verify_on(
+        curve,
+        &public,
+        b"another message",
+        &signature
+    ));
+
+    let key = SigningKey::from_pem(&python(&python3, "ecc.py", &bp(&["key"]))).unwrap();
+    assert_eq!(key.curve(), curve);
+    assert_eq!(
+        key.public_key(),
+        &public[..],
+        "the same key, the same public point"
+    );
+    let verdict = |signature: &[u8]| {
+        let hex = crypto::hex_upper(signature);
+        let args = bp(&["verify", signed["PUB"].as_str(), &message_hex, &hex]);
+        python(&python3, "ecc.py", &args).trim().to_owned()
+    };
+    let ours = key.sign(message);
+    assert_eq!(verdict(&ours), "OK");
+    let mut flipped = ours;
+    flipped[3] ^= 1;
+    assert_eq!(verdict(&flipped), "BAD");
+    let fresh = SigningKey::generate_on(curve);
+    let args = [
+        "verify",
+        &crypto::hex_upper(fresh.public_key()),
+        &message_hex,
+        &crypto::hex_upper(&fresh.sign(message)),
+    ];
+    assert_eq!(python(&python3, "ecc.py", &bp(&args)).trim(), "OK");
+}
+
+/// PKCS#8 across implementations: the crate reads Python's brainpool key (above, and here as
+/// DER), and Python reads the crate's, a freshly generated one, to the same public point.
+async fn brainpool_pkcs8_keys_load_both_ways(python3: PathBuf) {
+    let theirs = SigningKey::from_pem(&python(&python3, "ecc.py", &bp(&["key"]))).unwrap();
+    let again = SigningKey::from_pkcs8(theirs.pkcs8_der()).unwrap();
+    assert_eq!(again.public_key(), theirs.public_key());
+    for key in [
+        SigningKey::generate_on(Curve::BrainpoolP256r1),
+        SigningKey::generate(),
+    ] {
+        let der = crypto::hex_upper(key.pkcs8_der());
+        let loaded = lines(&python(&python3, "ecc.py", &["load", &der]));
+        let name = match key.curve() {
+            Curve::NistP256 => "secp256r1",
+            Curve::BrainpoolP256r1 => "brainpoolP256r1",
+        };
+        assert_eq!(loaded["CURVE"], name);
+        assert_eq!(h(&loaded["PUB"]), key.public_key());
+    }
+}
+
+/// ECKA-DH on brainpoolP256r1 with Python's fixed key, both ways; an off-curve point, and a
+/// P-256 point, agree on nothing.
+async fn brainpool_ecdh_agrees_with_python(python3: PathBuf) {
+    let ours = OneTimeKey::generate_on(Curve::BrainpoolP256r1);
+    let ours_hex = crypto::hex_upper(ours.public_key());
+    let theirs = lines(&python(&python3, "ecc.py", &bp(&["ecdh", &ours_hex])));
+    let shared = ours
+        .agree(&h(&theirs["PUB"]))
+        .expect("agreement with a valid point");
+    assert_eq!(crypto::hex_upper(&shared), theirs["SHARED"]);
+    assert_ne!(shared, [0; 32]);
+    let mut off_curve = h(&theirs["PUB"]);
+    off_curve[64] ^= 1;
+    let fresh = || OneTimeKey::generate_on(Curve::BrainpoolP256r1);
+    assert!(fresh().agree(&off_curve).is_none());
+    let nist = lines(&python(&python3, "ecc.py", &["sign", "00"]));
+    assert!(fresh().agree(&h(&nist["PUB"])).is_none());
+}
+
+/// A brainpool CA and a certificate it signed, made by Python's x509 builder: the crate reads
+/// both as brainpoolP256r1 and verifies the issuer's signature; a changed byte under the
+/// signature fails.
+async fn brainpool_certificate_of_python_verifies(python3: PathBuf) {
+    let made = lines(&python(&python3, "ecc.py", &bp(&["cert"])));
+    let ca = Certificate::parse(&h(&made["CA"])).unwrap();
+    let leaf = Certificate::parse(&h(&made["LEAF"])).unwrap();
+    assert_eq!(
+        (ca.curve, leaf.curve),
+        (Curve::BrainpoolP256r1, Curve::BrainpoolP256r1)
+    );
+    assert_eq!(leaf.public_key, h(&made["LEAFPUB"]));
+    assert_eq!(ca.check_issued_by(&ca, Role::Ci), Ok(()));
+    assert_eq!(leaf.check_issued_by(&ca, Role::Ci), Ok(()));
+    let mut changed = h(&made["LEAF"]);
+    let serial = changed
+        .windows(4)
+        .position(|w| w == [0x02, 0x02, 0x56, 0x78])
+        .unwrap();
+    changed[serial + 3] ^= 1;
+    let changed = Certificate::parse(&changed).unwrap();
+    assert!(changed.check_issued_by(&ca, Role::Ci).is_err());
+    let nist = lines(&python(&python3, "ecc.py", &["cert"]));
+    let nist_ca = Certificate::parse(&h(&nist["CA"])).unwrap();
+    assert_eq!(nist_ca.curve, Curve::NistP256);
+    assert!(leaf.check_issued_by(&nist_ca, Role::Ci).is_err());
 }

@@ -7,6 +7,8 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry::{OID_X509_ORGANIZATION_NAME, OID_X509_SERIALNUMBER};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::crypto::{self, Curve};
+
 /// The arc of the RSP role policies, `id-rspRole` (Annex H): `2.23.146.1.2.1`.
 pub const RSP_ROLE_ARC: [u64; 6] = [2, 23, 146, 1, 2, 1];
 
@@ -79,9 +81,12 @@ pub enum CertError {
     /// Not a DER X.509 certificate.
     #[error("not a certificate: {0}")]
     Unreadable(String),
-    /// Its key is not on NIST P-256 (the only curve this crate verifies).
-    #[error("its key is not an ECDSA NIST P-256 key")]
+    /// Its key is not an EC key on NIST P-256 or brainpoolP256r1 (§2.6.7.1).
+    #[error("its key is not an ECDSA NIST P-256 or brainpoolP256r1 key")]
     UnsupportedCurve,
+    /// Its issuer's key is on another curve: a CI's hierarchy is on one curve (§4.5).
+    #[error("its issuer's key is on another curve")]
+    CurveMismatch,
     /// It does not have the profile of its role (§4.5.2.1).
     #[error("{0}")]
     Profile(String),
@@ -109,6 +114,8 @@ pub struct Certificate {
     pub authority_key_id: Option<Vec<u8>>,
     /// The public key, uncompressed (`04 ‖ X ‖ Y`).
     pub public_key: Vec<u8>,
+    /// The curve of the public key, from the SPKI's namedCurve.
+    pub curve: Curve,
     /// The RSP roles among its certificate policies.
     pub roles: Vec<Role>,
     /// The content bytes of its subjectAltName registeredID (the SM-DP+, EUM or CI OID).
@@ -142,9 +149,6 @@ impl std::fmt::Debug for Certificate {
             .finish_non_exhaustive()
     }
 }
-
-/// DER of the named curve P-256 (`1.2.840.10045.3.1.7`), the parameters of its key.
-const P256: &str = "1.2.840.10045.3.1.7";
 
 /// `AlgorithmIdentifier { ecdsa-with-SHA256 }` (RFC 5758 §3.2: no parameters), as DER: the
 /// only signature algorithm of SGP.22's certificates (§4.5.2).
@@ -186,7 +190,8 @@ fn check_envelope(der: &[u8]) -> Result<(), CertError> {
 }
 
 impl Certificate {
-    /// Parses `der`: a certificate with an ECDSA P-256 key, whatever its role.
+    /// Parses `der`: a certificate with an EC key on NIST P-256 or brainpoolP256r1, whatever
+    /// its role.
     pub fn parse(der: &[u8]) -> Result<Self, CertError> {
         let (rest, cert) =
             X509Certificate::from_der(der).map_err(|e| CertError::Unreadable(e.to_string()))?;
@@ -198,17 +203,17 @@ impl Certificate {
         }
         check_envelope(der)?;
         let spki = cert.public_key();
-        let curve = spki
+        let named = spki
             .algorithm
             .parameters
             .as_ref()
             .and_then(|p| p.as_oid().ok())
             .map(|o| o.to_id_string());
-        if spki.algorithm.algorithm.to_id_string() != "1.2.840.10045.2.1"
-            || curve.as_deref() != Some(P256)
-        {
-            return Err(CertError::UnsupportedCurve);
-        }
+        let curve = Curve::ALL
+            .into_iter()
+            .find(|c| named.as_deref() == Some(c.oid()))
+            .filter(|_| spki.algorithm.algorithm.to_id_string() == "1.2.840.10045.2.1")
+            .ok_or(CertError::UnsupportedCurve)?;
         let mut parsed = Certificate {
             der: der.to_vec(),
             tbs: cert.tbs_certificate.as_ref().to_vec(),
@@ -216,6 +221,7 @@ impl Certificate {
             subject_key_id: None,
             authority_key_id: None,
             public_key: spki.subject_public_key.data.to_vec(),
+            curve,
             roles: Vec::new(),
             registered_id: None,
             organization: attribute(cert.subject(), &OID_X509_ORGANIZATION_NAME),
@@ -342,8 +348,9 @@ impl Certificate {
         Ok(())
     }
 
-    /// Checks that `issuer` issued this certificate: the AuthorityKeyIdentifier names its key
-    /// and its signature verifies.
+    /// Checks that `issuer` issued this certificate: the AuthorityKeyIdentifier names its key,
+    /// both keys are on one curve (§4.5: a CI's hierarchy is on one curve), and the issuer's
+    /// signature verifies on that curve.
     pub fn check_issued_by(
         &self,
         issuer: &Certificate,
@@ -356,12 +363,34 @@ impl Certificate {
         if !named {
             return Err(CertError::WrongIssuer(issuer_role.name()));
         }
-        let key = ring::signature::UnparsedPublicKey::new(
-            &ring::signature::ECDSA_P256_SHA256_ASN1,
-            &issuer.public_key,
-        );
-        key.verify(&self.tbs, &self.signature)
-            .map_err(|_| CertError::Signature)
+        if issuer.curve != self.curve {
+            return Err(CertError::CurveMismatch);
+        }
+        let verified = match issuer.curve {
+            Curve::NistP256 => ring::signature::UnparsedPublicKey::new(
+                &ring::signature::ECDSA_P256_SHA256_ASN1,
+                &issuer.public_key,
+            )
+            .verify(&self.tbs, &self.signature)
+            .is_ok(),
+            Curve::BrainpoolP256r1 => {
+                crypto::ecdsa_der_to_raw(&self.signature).is_some_and(|raw| {
+                    crypto::verify_on(issuer.curve, &issuer.public_key, &self.tbs, &raw)
+                })
+            }
+        };
+        verified.then_some(()).ok_or(CertError::Signature)
+    }
+
+    /// Whether `signature` (`r ‖ s`, as RSP messages carry it) is this certificate's key's
+    /// ECDSA-SHA-256 signature over `message`, on the key's curve.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        crypto::verify_on(self.curve, &self.public_key, message, signature)
+    }
+
+    /// [`Certificate::verifies`] over the concatenation of `parts`.
+    pub fn verifies_parts(&self, parts: &[&[u8]], signature: &[u8]) -> bool {
+        crypto::verify_parts_on(self.curve, &self.public_key, parts, signature)
     }
 
     /// Checks the validity period at `now` (seconds since 1970).
@@ -411,7 +440,7 @@ impl Certificate {
         if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let bytes = super::crypto::hex_decode(digits)?;
+        let bytes = crypto::hex_decode(digits)?;
         bytes.try_into().ok()
     }
 
@@ -582,7 +611,7 @@ pub enum ServerCertError {
     /// Issued by a CI the eUICC does not know (`ciPKUnknown`).
     #[error("issued by an unknown CI")]
     UnknownCi,
-    /// Not P-256 (`unsupportedCurve`).
+    /// Not on a curve this crate supports (`unsupportedCurve`).
     #[error("unsupported curve")]
     Curve,
     /// Without the role's policy (`invalidOid`).
@@ -596,6 +625,127 @@ pub enum ServerCertError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::SigningKey;
+    use crate::tlv;
+
+    /// A DER INTEGER of the unsigned big-endian `n`, minimally encoded.
+    fn der_uint(n: &[u8]) -> Vec<u8> {
+        let digits = &n[n.iter().take_while(|b| **b == 0).count().min(n.len() - 1)..];
+        let value = if digits[0] & 0x80 != 0 {
+            [&[0u8][..], digits].concat()
+        } else {
+            digits.to_vec()
+        };
+        tlv::encode(0x02, &value)
+    }
+
+    /// A minimal v3 certificate of `subject`'s key, `O = name`, with a SubjectKeyIdentifier
+    /// `ski` and an AuthorityKeyIdentifier `aki`, signed by `issuer`: enough for
+    /// `check_issued_by` (rcgen cannot sign with brainpool keys).
+    fn minimal(name: &str, subject: &SigningKey, ski: u8, aki: u8, issuer: &SigningKey) -> Vec<u8> {
+        let name = tlv::constructed(
+            0x30,
+            &[&tlv::encode(
+                0x31,
+                &tlv::constructed(
+                    0x30,
+                    &[
+                        &[0x06, 0x03, 0x55, 0x04, 0x0A],
+                        &tlv::encode(0x0C, name.as_bytes()),
+                    ],
+                ),
+            )],
+        );
+        let validity = tlv::constructed(
+            0x30,
+            &[
+                &tlv::encode(0x17, b"250101000000Z"),
+                &tlv::encode(0x17, b"491231235959Z"),
+            ],
+        );
+        let algorithm = tlv::constructed(
+            0x30,
+            &[
+                &[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01],
+                subject.curve().oid_der(),
+            ],
+        );
+        let point = [&[0u8][..], subject.public_key()].concat();
+        let spki = tlv::constructed(0x30, &[&algorithm, &tlv::encode(0x03, &point)]);
+        let ext = |oid: &[u8], value: Vec<u8>| {
+            tlv::constructed(0x30, &[&tlv::encode(0x06, oid), &tlv::encode(0x04, &value)])
+        };
+        let ski = ext(&[0x55, 0x1D, 0x0E], tlv::encode(0x04, &[ski; 20]));
+        let aki = ext(
+            &[0x55, 0x1D, 0x23],
+            tlv::encode(0x30, &tlv::encode(0x80, &[aki; 20])),
+        );
+        let extensions = tlv::encode(0xA3, &tlv::constructed(0x30, &[&ski, &aki]));
+        let tbs = tlv::constructed(
+            0x30,
+            &[
+                &[0xA0, 0x03, 0x02, 0x01, 0x02],
+                &[0x02, 0x01, 0x01],
+                &ECDSA_WITH_SHA256,
+                &name,
+                &validity,
+                &name,
+                &spki,
+                &extensions,
+            ],
+        );
+        let raw = issuer.sign(&tbs);
+        let der_sig = tlv::constructed(0x30, &[&der_uint(&raw[..32]), &der_uint(&raw[32..])]);
+        let bits = [&[0u8][..], &der_sig].concat();
+        tlv::constructed(0x30, &[&tbs, &ECDSA_WITH_SHA256, &tlv::encode(0x03, &bits)])
+    }
+
+    #[test]
+    fn a_brainpool_chain_verifies_on_its_curve_and_not_across_curves() {
+        let bp = Curve::BrainpoolP256r1;
+        let (ci_key, eum_key) = (SigningKey::generate_on(bp), SigningKey::generate_on(bp));
+        let ci = Certificate::parse(&minimal("CI", &ci_key, 1, 1, &ci_key)).unwrap();
+        let eum = Certificate::parse(&minimal("EUM", &eum_key, 2, 1, &ci_key)).unwrap();
+        assert_eq!((ci.curve, eum.curve), (bp, bp));
+        assert_eq!(eum.public_key, eum_key.public_key());
+        assert_eq!(ci.check_issued_by(&ci, Role::Ci), Ok(()));
+        assert_eq!(eum.check_issued_by(&ci, Role::Ci), Ok(()));
+        assert_eq!(
+            ci.check_issued_by(&eum, Role::Eum),
+            Err(CertError::WrongIssuer("EUM"))
+        );
+        // Signed by another brainpool key under the CI's identifier: the signature fails.
+        let forged = minimal("EUM", &eum_key, 2, 1, &eum_key);
+        let forged = Certificate::parse(&forged).unwrap();
+        assert_eq!(
+            forged.check_issued_by(&ci, Role::Ci),
+            Err(CertError::Signature)
+        );
+        // A NIST P-256 EUM under the brainpool CI, and the other way: one curve per hierarchy.
+        let nist_key = SigningKey::generate();
+        let nist = Certificate::parse(&minimal("EUM", &nist_key, 2, 1, &ci_key)).unwrap();
+        assert_eq!(nist.curve, Curve::NistP256);
+        assert_eq!(
+            nist.check_issued_by(&ci, Role::Ci),
+            Err(CertError::CurveMismatch)
+        );
+        let nist_ci = Certificate::parse(&minimal("CI", &nist_key, 1, 1, &nist_key)).unwrap();
+        assert_eq!(nist_ci.check_issued_by(&nist_ci, Role::Ci), Ok(()));
+        assert_eq!(
+            eum.check_issued_by(&nist_ci, Role::Ci),
+            Err(CertError::CurveMismatch)
+        );
+        // Message signatures with the certificate's key, on its curve.
+        let sig = eum_key.sign(b"euiccSigned1");
+        assert!(eum.verifies(b"euiccSigned1", &sig));
+        assert!(eum.verifies_parts(&[b"euicc", b"Signed1"], &sig));
+        assert!(!eum.verifies(b"euiccSigned2", &sig));
+        assert!(!crate::crypto::verify(
+            &eum.public_key,
+            b"euiccSigned1",
+            &sig
+        ));
+    }
 
     fn certificate() -> Vec<u8> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();

@@ -7,6 +7,8 @@
 //!
 //! Files are created when missing and never overwritten, like the rest of the PKI.
 
+mod x509;
+
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -17,7 +19,7 @@ use rustls::pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
 use crate::cert::{Certificate, Role};
-use crate::crypto::SigningKey;
+use crate::crypto::{Curve, SigningKey};
 use crate::tlv;
 
 /// What went wrong making or reading the PKI's files.
@@ -272,11 +274,17 @@ fn alt_names(dns: &[String], registered: &[u8]) -> CustomExtension {
     CustomExtension::from_oid_content(&SUBJECT_ALT_NAME, tlv::encode(0x30, &names))
 }
 
-fn subject_key_identifier(params: &CertificateParams, key: &KeyPair) -> CustomExtension {
-    CustomExtension::from_oid_content(
+/// The SubjectKeyIdentifier of `key`: rcgen's for NIST P-256 keys, as before brainpool
+/// keys; for brainpool keys, the SHA-256 method of the tlv writer.
+fn subject_key_identifier(params: &CertificateParams, key: &SigningKey) -> Result<CustomExtension> {
+    let id = match key.curve() {
+        Curve::NistP256 => params.key_identifier(&rcgen_key(key)?),
+        Curve::BrainpoolP256r1 => x509::key_identifier(key.public_key()),
+    };
+    Ok(CustomExtension::from_oid_content(
         &SUBJECT_KEY_IDENTIFIER,
-        tlv::encode(0x04, &params.key_identifier(key)),
-    )
+        tlv::encode(0x04, &id),
+    ))
 }
 
 fn name(entries: &[(DnType, DnValue)]) -> DistinguishedName {
@@ -341,9 +349,36 @@ impl Authority {
     }
 }
 
-fn make_ci() -> Result<Issued> {
-    let key = SigningKey::generate();
-    let pair = rcgen_key(&key)?;
+/// The certificate `params` describe, of `key`, signed by `issuer` (`None`: self-signed):
+/// by rcgen for NIST P-256 keys, as always; by the tlv writer of [`x509`] for brainpool keys,
+/// which rcgen cannot sign with. `what` names it in errors.
+fn sign(
+    params: CertificateParams,
+    key: &SigningKey,
+    issuer: Option<&Authority>,
+    what: &str,
+) -> Result<Vec<u8>> {
+    if key.curve() == Curve::BrainpoolP256r1 {
+        let signer = issuer.map(|ca| x509::Signer {
+            der: &ca.der,
+            key: &ca.key,
+        });
+        return x509::issue(&params, key, signer).map_err(|detail| PkiError::Issue {
+            what: what.to_owned(),
+            detail,
+        });
+    }
+    let pair = rcgen_key(key)?;
+    let cert = match issuer {
+        None => params.self_signed(&pair),
+        Some(ca) => params.signed_by(&pair, &ca.issuer()?),
+    };
+    Ok(cert.map_err(PkiError::issue(what))?.der().to_vec())
+}
+
+/// A CI certificate and key on `curve`.
+fn make_ci(curve: Curve) -> Result<Issued> {
+    let key = SigningKey::generate_on(curve);
     let mut params = base(
         name(&[
             (DnType::CommonName, "smdpp-mock Test CI".into()),
@@ -354,18 +389,13 @@ fn make_ci() -> Result<Issued> {
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.custom_extensions = vec![policies(Role::Ci), alt_names(&[], &oid_content(&CI_OID))];
-    let cert = params
-        .self_signed(&pair)
-        .map_err(PkiError::issue("the CI certificate"))?;
-    Ok(Issued {
-        der: cert.der().to_vec(),
-        key,
-    })
+    let der = sign(params, &key, None, "the CI certificate")?;
+    Ok(Issued { der, key })
 }
 
+/// An EUM certificate and key on the CI's curve.
 fn make_eum(ci: &Authority) -> Result<Issued> {
-    let key = SigningKey::generate();
-    let pair = rcgen_key(&key)?;
+    let key = SigningKey::generate_on(ci.key.curve());
     let mut params = base(
         name(&[
             (DnType::CommonName, "smdpp-mock Test EUM".into()),
@@ -384,24 +414,18 @@ fn make_eum(ci: &Authority) -> Result<Issued> {
         excluded_subtrees: Vec::new(),
     });
     params.custom_extensions = vec![policies(Role::Eum), alt_names(&[], &oid_content(&EUM_OID))];
-    let cert = params
-        .signed_by(&pair, &ci.issuer()?)
-        .map_err(PkiError::issue("the EUM certificate"))?;
-    Ok(Issued {
-        der: cert.der().to_vec(),
-        key,
-    })
+    let der = sign(params, &key, Some(ci), "the EUM certificate")?;
+    Ok(Issued { der, key })
 }
 
-/// An eUICC certificate for `eid` (32 digits), issued by `eum`.
+/// An eUICC certificate for `eid` (32 digits), issued by `eum`, on its curve.
 fn make_euicc(eum: &Authority, eid: &str) -> Result<Issued> {
     if eid.len() != 32 || !eid.bytes().all(|b| b.is_ascii_digit()) {
         return Err(PkiError::Inconsistent(format!(
             "an EID is 32 decimal digits, not {eid:?}"
         )));
     }
-    let key = SigningKey::generate();
-    let pair = rcgen_key(&key)?;
+    let key = SigningKey::generate_on(eum.key.curve());
     let mut params = base(
         name(&[
             (DnType::OrganizationName, EUM_ORGANIZATION.into()),
@@ -414,23 +438,17 @@ fn make_euicc(eum: &Authority, eid: &str) -> Result<Issued> {
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
     params.custom_extensions = vec![
-        subject_key_identifier(&params, &pair),
+        subject_key_identifier(&params, &key)?,
         policies(Role::Euicc),
     ];
-    let cert = params
-        .signed_by(&pair, &eum.issuer()?)
-        .map_err(PkiError::issue("the eUICC certificate"))?;
-    Ok(Issued {
-        der: cert.der().to_vec(),
-        key,
-    })
+    let der = sign(params, &key, Some(eum), "the eUICC certificate")?;
+    Ok(Issued { der, key })
 }
 
 /// DPauth, DPpb or DPtls, issued by `ci`; `dns` names only for DPtls; `smdp_oid` the content
-/// bytes of the SM-DP+'s OID.
+/// bytes of the SM-DP+'s OID. On the CI's curve.
 fn make_dp(ci: &Authority, role: Role, dns: &[String], smdp_oid: &[u8]) -> Result<Issued> {
-    let key = SigningKey::generate();
-    let pair = rcgen_key(&key)?;
+    let key = SigningKey::generate_on(ci.key.curve());
     let common = match role {
         Role::DpTls => dns.first().cloned().unwrap_or_else(|| "localhost".into()),
         _ => "smdpp-mock SM-DP+".into(),
@@ -446,20 +464,16 @@ fn make_dp(ci: &Authority, role: Role, dns: &[String], smdp_oid: &[u8]) -> Resul
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
     params.custom_extensions = vec![
-        subject_key_identifier(&params, &pair),
+        subject_key_identifier(&params, &key)?,
         policies(role),
         alt_names(if role == Role::DpTls { dns } else { &[] }, smdp_oid),
     ];
     if role == Role::DpTls {
         params.custom_extensions.push(tls_usages());
     }
-    let cert = params
-        .signed_by(&pair, &ci.issuer()?)
-        .map_err(PkiError::issue(format!("the {} certificate", role.name())))?;
-    Ok(Issued {
-        der: cert.der().to_vec(),
-        key,
-    })
+    let what = format!("the {} certificate", role.name());
+    let der = sign(params, &key, Some(ci), &what)?;
+    Ok(Issued { der, key })
 }
 
 /// The GSMA-style PKI folder.
@@ -607,7 +621,7 @@ impl GsmaPki {
                     CI_CERT
                 )));
             }
-            self.write(&mut report, CI_CERT, CI_KEY, &make_ci()?)?;
+            self.write(&mut report, CI_CERT, CI_KEY, &make_ci(Curve::NistP256)?)?;
         } else {
             report.reused.push(self.path(CI_CERT));
         }
@@ -1112,7 +1126,7 @@ mod tests {
             Err(ChainError::Euicc(_))
         ));
         // An EUM of another CI.
-        let foreign_ci = make_ci().unwrap();
+        let foreign_ci = make_ci(Curve::NistP256).unwrap();
         let foreign_eum = make_eum(&Authority {
             der: foreign_ci.der,
             key: foreign_ci.key,
@@ -1130,6 +1144,59 @@ mod tests {
             ChainError::UnknownCi
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_brainpool_hierarchy_has_the_profiles_of_section_4_5_and_verifies() {
+        let now = Some(OffsetDateTime::now_utc().unix_timestamp());
+        let bp = Curve::BrainpoolP256r1;
+        let ci = make_ci(bp).unwrap();
+        let ci = Authority {
+            der: ci.der,
+            key: ci.key,
+        };
+        let eum = make_eum(&ci).unwrap();
+        let eum = Authority {
+            der: eum.der,
+            key: eum.key,
+        };
+        let euicc = make_euicc(&eum, SAMPLE_EID).unwrap();
+        let cis = [Certificate::parse(&ci.der).unwrap()];
+        assert_eq!(cis[0].curve, bp);
+        cis[0].check_profile(Role::Ci).unwrap();
+        assert_eq!(euicc.key.curve(), bp);
+        let verified = verify_euicc_chain(&euicc.der, &eum.der, &cis, None, now).unwrap();
+        assert_eq!(crate::crypto::hex_upper(&verified.eid), SAMPLE_EID);
+        assert_eq!(verified.certificate.curve, bp);
+        assert_eq!(verified.certificate.public_key, euicc.key.public_key());
+        // The EUM's name constraints are written and enforced.
+        let outside = make_euicc(&eum, "89049033000000000000000000000001").unwrap();
+        assert!(verify_euicc_chain(&outside.der, &eum.der, &cis, None, now).is_err());
+        let oid = oid_content(&SMDP_OID);
+        for role in [Role::DpAuth, Role::DpPb] {
+            let dp = make_dp(&ci, role, &[], &oid).unwrap();
+            let (cert, _) = verify_server(&dp.der, role, &cis, now).unwrap();
+            assert_eq!(
+                (cert.curve, cert.registered_id.as_deref()),
+                (bp, Some(&oid[..]))
+            );
+            let other = if role == Role::DpAuth {
+                Role::DpPb
+            } else {
+                Role::DpAuth
+            };
+            assert!(verify_server(&dp.der, other, &cis, now).is_err());
+        }
+        let tls = make_dp(&ci, Role::DpTls, &["localhost".into()], &oid).unwrap();
+        let tls = Certificate::parse(&tls.der).unwrap();
+        tls.check_profile(Role::DpTls).unwrap();
+        tls.check_issued_by(&cis[0], Role::Ci).unwrap();
+        assert!(tls.names_host("localhost"));
+        assert_eq!(tls.server_auth, Some(true));
+        // A NIST CI does not vouch for the brainpool chain.
+        let nist = make_ci(Curve::NistP256).unwrap();
+        let nist = [Certificate::parse(&nist.der).unwrap()];
+        assert!(verify_euicc_chain(&euicc.der, &eum.der, &nist, None, now).is_err());
     }
 
     #[test]

@@ -46,11 +46,7 @@ impl Euicc {
         if Some(request.ci_to_be_used) != self.ci.subject_key_id.as_deref() {
             return error(7);
         }
-        if !crypto::verify(
-            &dp_auth.public_key,
-            request.server_signed1.raw,
-            request.server_signature1,
-        ) {
+        if !dp_auth.verifies(request.server_signed1.raw, request.server_signature1) {
             return error(2);
         }
         let Some(challenge) = self.challenge.take() else {
@@ -113,8 +109,7 @@ impl Euicc {
         if dp_pb.registered_id.as_deref() != Some(&session.smdp_oid[..]) {
             return error(1);
         }
-        if !crypto::verify_parts(
-            &dp_pb.public_key,
+        if !dp_pb.verifies_parts(
             &[
                 request.smdp_signed2.raw,
                 &tlv::encode(0x5F37, &session.signature1),
@@ -156,6 +151,7 @@ impl Euicc {
             euicc_otpk_tlv: tlv::encode(0x5F49, one_time.public_key()),
             one_time,
             dp_pb_key: dp_pb.public_key.clone(),
+            dp_pb_curve: dp_pb.curve,
         });
         PrepareDownloadResponse::encode_ok(&signed2, &signature)
     }

@@ -347,7 +347,8 @@ impl Euicc {
             field(0x5F49)?,
             field(0x5F37)?,
         );
-        if !crypto::verify_parts(
+        if !crypto::verify_parts_on(
+            prepared.dp_pb_curve,
             &prepared.dp_pb_key,
             &[
                 remote_op.raw,

@@ -114,6 +114,8 @@ struct Prepared {
     one_time: OneTimeKey,
     euicc_otpk_tlv: Vec<u8>,
     dp_pb_key: Vec<u8>,
+    /// The curve of `dp_pb_key` (that of the DPpb certificate).
+    dp_pb_curve: crypto::Curve,
 }
 
 /// A software eUICC.
