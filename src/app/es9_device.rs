@@ -29,20 +29,27 @@ fn wrong_code() -> [u8; 32] {
     smdpp_rsp::crypto::sha256(b"not the code")
 }
 
-/// Plays `steps` for the order on `key` with a software eUICC of `eid` over ES9+.
+/// The device a rule plays over ES9+: its EID, the curves of its eUICC's chains, its steps.
+pub(super) struct Card {
+    pub(super) eid: Eid,
+    pub(super) curves: Vec<smdpp_rsp::crypto::Curve>,
+    pub(super) steps: Vec<TimelineStep>,
+}
+
+/// Plays the card's steps for the order on `key` with a software eUICC over ES9+.
 pub(super) async fn run(
     app: App,
     world: Arc<World>,
     key: IccidKey,
     order: u32,
-    eid: Eid,
-    steps: Vec<TimelineStep>,
+    card: Card,
     released: crate::clock::ClockMark,
 ) {
     let Some(kit) = app.device_kit().cloned() else {
         return;
     };
-    let Some(lpa) = device(&kit, eid, &steps) else {
+    let Card { eid, curves, steps } = card;
+    let Some(lpa) = device(&kit, eid, &curves, &steps) else {
         return;
     };
     let player = OverEs9 {
@@ -107,15 +114,24 @@ impl super::simulator::Player for OverEs9 {
 }
 
 /// The eUICC of `eid` with what the timeline needs of it, and its LPA.
-fn device(kit: &DeviceKit, eid: Eid, steps: &[TimelineStep]) -> Option<Lpa> {
-    let credentials = match kit.pki.issue_euicc(&eid.to_string()) {
+fn device(
+    kit: &DeviceKit,
+    eid: Eid,
+    curves: &[smdpp_rsp::crypto::Curve],
+    steps: &[TimelineStep],
+) -> Option<Lpa> {
+    let chains: Result<Vec<_>, _> = curves
+        .iter()
+        .map(|curve| kit.pki.issue_euicc_on(*curve, &eid.to_string()))
+        .collect();
+    let chains = match chains {
         Ok(c) => c,
         Err(e) => {
             warn!(%eid, error = %format!("{e:#}"), "device timeline (ES9+) not started: no eUICC for this EID");
             return None;
         }
     };
-    let mut euicc = match Euicc::new(credentials) {
+    let mut euicc = match Euicc::with_chains(chains) {
         Ok(e) => e,
         Err(e) => {
             warn!(%eid, error = %e, "device timeline (ES9+) not started");

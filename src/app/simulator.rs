@@ -35,8 +35,13 @@ pub fn start(app: &App, world: &Arc<World>, profile: &Profile) {
     if rule.over_es9 {
         if app.device_kit().is_some() {
             debug!(iccid = %profile.iccid, %eid, steps = steps.len(), "device timeline started over ES9+");
+            let card = super::es9_device::Card {
+                eid,
+                curves: rule.curves.clone(),
+                steps,
+            };
             tokio::spawn(super::es9_device::run(
-                app, world, key, order, eid, steps, released,
+                app, world, key, order, card, released,
             ));
             return;
         }

@@ -142,22 +142,36 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, NotStarted> {
             )
         })?
         .to_vec();
-    // CERT.DPauth must chain to a CI the eUICC can verify with.
-    let dp_ci = credentials
-        .dp_auth
-        .authority_key_id
-        .as_deref()
-        .unwrap_or_default();
-    if !info1.ci_for_verification.contains(&dp_ci) {
-        return Err(NotStarted::Failed(Failure::new(
-            sgp22::SMDP_CERTIFICATE_UNAVAILABLE,
-            "The SM-DP+ has no CERT.DPauth.ECDSA signed by one of the GSMA CI Public Keys supported by the eUICC",
-        )));
-    }
+    // CERT.DPauth must chain to a CI the eUICC can verify with: the first of its list this
+    // SM-DP+ has a DPauth/DPpb pair for (§2.6.5, §3.1.2 step 8), NIST P-256 or brainpoolP256r1.
+    let pair_ci = |brainpool: bool| ctx.es9.pair(brainpool).dp_auth.authority_key_id.clone();
+    let (nist_ci, brainpool_ci) = (
+        pair_ci(false),
+        credentials.brainpool.as_ref().and_then(|_| pair_ci(true)),
+    );
+    let brainpool = info1
+        .ci_for_verification
+        .iter()
+        .find_map(|id| {
+            if nist_ci.as_deref() == Some(*id) {
+                Some(false)
+            } else if brainpool_ci.as_deref() == Some(*id) {
+                Some(true)
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| {
+            NotStarted::Failed(Failure::new(
+                sgp22::SMDP_CERTIFICATE_UNAVAILABLE,
+                "The SM-DP+ has no CERT.DPauth.ECDSA signed by one of the GSMA CI Public Keys supported by the eUICC",
+            ))
+        })?;
+    let pair = ctx.es9.pair(brainpool);
     let tid = TransactionId::random();
     let server_challenge: [u8; 16] = crypto::random();
     let signed = ServerSigned1::encode(tid.as_bytes(), &challenge, address, &server_challenge);
-    let signature = credentials.dp_auth_key.sign(&signed);
+    let signature = pair.dp_auth_key.sign(&signed);
     ctx.es9
         .sessions
         .start(
@@ -171,6 +185,7 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, NotStarted> {
                 server_challenge,
                 svn: info1.svn,
                 ci: ci.clone(),
+                brainpool,
                 euicc: None,
                 order: None,
                 smdp_signature2: None,
@@ -187,7 +202,7 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, NotStarted> {
         b64(&tlv::encode(0x5F37, &signature)),
     );
     fields.insert("euiccCiPKIdToBeUsed".into(), b64(&tlv::encode(0x04, &ci)));
-    fields.insert("serverCertificate".into(), b64(&credentials.dp_auth.der));
+    fields.insert("serverCertificate".into(), b64(&pair.dp_auth.der));
     Ok(fields)
 }
 
@@ -265,9 +280,8 @@ fn authenticate_inner(
         cc_required,
         earlier.as_ref().map(|b| &b.euicc_otpk[..]),
     );
-    let signature2 = ctx
-        .es9
-        .credentials
+    let pair = ctx.es9.pair(session.brainpool);
+    let signature2 = pair
         .dp_pb_key
         .sign_parts(&[&smdp_signed2, &tlv::encode(0x5F37, &signature1)]);
     session.stage = Stage::Authenticated;
@@ -281,10 +295,7 @@ fn authenticate_inner(
         "smdpSignature2".into(),
         b64(&tlv::encode(0x5F37, &signature2)),
     );
-    fields.insert(
-        "smdpCertificate".into(),
-        b64(&ctx.es9.credentials.dp_pb.der),
-    );
+    fields.insert("smdpCertificate".into(), b64(&pair.dp_pb.der));
     Ok(fields)
 }
 

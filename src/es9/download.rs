@@ -102,7 +102,7 @@ fn bind(
             smdp_otpk: &keys.smdp_otpk,
             euicc_otpk_tlv: signed2.euicc_otpk.raw,
             keys: &keys.keys,
-            signer: &ctx.es9.credentials.dp_pb_key,
+            signer: ctx.es9.pair(session.brainpool).dp_pb_key,
         },
         &session.metadata,
         &package,
@@ -220,12 +220,14 @@ fn binding_keys(
     if let Some(earlier) = earlier.filter(|e| e.euicc_otpk == euicc_otpk) {
         return Ok(earlier.clone());
     }
-    let one_time = OneTimeKey::generate();
+    // The key agreement is on the curve of DPpb, the binding key (the eUICC's otPK too).
+    let curve = ctx.es9.pair(session.brainpool).dp_pb.curve;
+    let one_time = OneTimeKey::generate_on(curve);
     let smdp_otpk = *one_time.public_key();
     let shs = one_time.agree(&euicc_otpk).ok_or_else(|| {
         malformed(
             "prepareDownloadResponse",
-            "euiccOtpk is not a point of NIST P-256",
+            format!("euiccOtpk is not a point of {curve}"),
         )
     })?;
     let with_ppk = ctx

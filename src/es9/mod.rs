@@ -91,6 +91,15 @@ impl std::fmt::Debug for Es9 {
     }
 }
 
+/// The SM-DP+'s certificates of one CI's hierarchy (one curve), with their keys.
+#[derive(Clone, Copy)]
+pub(crate) struct Pair<'a> {
+    pub(crate) dp_auth: &'a Certificate,
+    pub(crate) dp_auth_key: &'a smdpp_rsp::crypto::SigningKey,
+    pub(crate) dp_pb: &'a Certificate,
+    pub(crate) dp_pb_key: &'a smdpp_rsp::crypto::SigningKey,
+}
+
 /// A `Failed` answer: the status code, its message, and the field it is about.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
@@ -353,6 +362,25 @@ impl Es9 {
             eums.push((eum.to_vec(), parsed));
         }
         Ok(verified)
+    }
+
+    /// The DPauth/DPpb pair of the session: the brainpool one when `brainpool`.
+    pub(crate) fn pair(&self, brainpool: bool) -> Pair<'_> {
+        let c = &self.credentials;
+        match c.brainpool.as_ref().filter(|_| brainpool) {
+            Some(p) => Pair {
+                dp_auth: &p.dp_auth,
+                dp_auth_key: &p.dp_auth_key,
+                dp_pb: &p.dp_pb,
+                dp_pb_key: &p.dp_pb_key,
+            },
+            None => Pair {
+                dp_auth: &c.dp_auth,
+                dp_auth_key: &c.dp_auth_key,
+                dp_pb: &c.dp_pb,
+                dp_pb_key: &c.dp_pb_key,
+            },
+        }
     }
 
     /// The SM-DP+ OID (subjectAltName registeredID of DPauth), content bytes.

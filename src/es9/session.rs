@@ -61,6 +61,8 @@ pub(crate) struct Session {
     pub(crate) svn: [u8; 3],
     /// `euiccCiPKIdToBeUsed`: the CI the eUICC must sign under.
     pub(crate) ci: Vec<u8>,
+    /// The SM-DP+'s DPauth/DPpb pair in use: the brainpoolP256r1 one (else NIST P-256).
+    pub(crate) brainpool: bool,
     pub(crate) euicc: Option<EuiccIdentity>,
     pub(crate) order: Option<OrderRef>,
     /// `smdpSignature2`, which `euiccSignature2` covers.
@@ -364,6 +366,7 @@ mod tests {
             server_challenge: [0; 16],
             svn: [2, 2, 0],
             ci: Vec::new(),
+            brainpool: false,
             euicc: None,
             order: None,
             smdp_signature2: None,

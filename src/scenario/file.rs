@@ -409,6 +409,35 @@ pub(crate) struct DeviceRule {
     /// show the calls); the device EID must be in the mock EUM's range (89049032…).
     #[schemars(with = "Option<DeviceProtocol>")]
     pub protocol: Option<Spanned<DeviceProtocol>>,
+    /// With `protocol: es9`: the curves of the software eUICC's certificate chains, and so the
+    /// CIs it trusts (SGP.22 §2.6.5): `nist` (default), `brainpool`, or `both` (NIST named
+    /// first).
+    #[schemars(with = "Option<DeviceCurves>")]
+    pub curves: Option<Spanned<DeviceCurves>>,
+}
+
+/// The curves of a software eUICC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DeviceCurves {
+    /// NIST P-256 only.
+    Nist,
+    /// brainpoolP256r1 only.
+    Brainpool,
+    /// Both, NIST first.
+    Both,
+}
+
+impl DeviceCurves {
+    /// The curves, in the order the card names their CIs.
+    pub(crate) fn curves(self) -> Vec<smdpp_rsp::crypto::Curve> {
+        use smdpp_rsp::crypto::Curve;
+        match self {
+            DeviceCurves::Nist => vec![Curve::NistP256],
+            DeviceCurves::Brainpool => vec![Curve::BrainpoolP256r1],
+            DeviceCurves::Both => vec![Curve::NistP256, Curve::BrainpoolP256r1],
+        }
+    }
 }
 
 /// How a device timeline is played.

@@ -277,6 +277,8 @@ pub struct DeviceRule {
     pub timeline: Vec<TimelineStep>,
     /// Played by a software eUICC and LPA over ES9+ instead of directly.
     pub over_es9: bool,
+    /// Over ES9+: the curves of the software eUICC's chains (`curves`), NIST P-256 by default.
+    pub curves: Vec<smdpp_rsp::crypto::Curve>,
 }
 
 impl DeviceRule {

@@ -55,6 +55,10 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             brainpool_ecdh_agrees_with_python,
         ),
         needed.trial(
+            "vectors::the_mocks_brainpool_hierarchy_verifies_in_python",
+            the_mocks_brainpool_hierarchy_verifies_in_python,
+        ),
+        needed.trial(
             "vectors::brainpool_certificate_of_python_verifies",
             brainpool_certificate_of_python_verifies,
         ),
@@ -315,4 +319,62 @@ async fn brainpool_certificate_of_python_verifies(python3: PathBuf) {
     let nist_ca = Certificate::parse(&h(&nist["CA"])).unwrap();
     assert_eq!(nist_ca.curve, Curve::NistP256);
     assert!(leaf.check_issued_by(&nist_ca, Role::Ci).is_err());
+}
+
+/// The brainpool hierarchy `certs init` makes (the crate's `tlv` X.509 writer, since rcgen
+/// cannot sign with brainpool keys), verified by pyca cryptography: every certificate is on
+/// brainpoolP256r1 and signed by its issuer's key; a changed byte of the signed part is not.
+async fn the_mocks_brainpool_hierarchy_verifies_in_python(python3: PathBuf) {
+    use smdpp_rsp::pki::{GsmaPki, CI_BRP_CERT, DPAUTH_BRP_CERT, DPPB_BRP_CERT, EUM_BRP_CERT};
+    let dir = std::env::temp_dir().join(format!("smdpp-brp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pki = GsmaPki::new(&dir);
+    pki.ensure(&["localhost".into()], "89049032000000000000000000000163")
+        .unwrap();
+    let read = |file: &str| std::fs::read(pki.dir().join(file)).unwrap();
+    let ci = read(CI_BRP_CERT);
+    let eum = read(EUM_BRP_CERT);
+    let euicc = pki
+        .issue_euicc_on(Curve::BrainpoolP256r1, "89049032123451234512345678901235")
+        .unwrap()
+        .certificate;
+    for (issuer, cert, what) in [
+        (&ci, &ci, "CI"),
+        (&ci, &eum, "EUM"),
+        (&eum, &euicc, "eUICC"),
+        (&ci, &read(DPAUTH_BRP_CERT), "DPauth"),
+        (&ci, &read(DPPB_BRP_CERT), "DPpb"),
+    ] {
+        let args = [
+            "issued",
+            &crypto::hex_upper(issuer),
+            &crypto::hex_upper(cert),
+        ];
+        let verdict = python(&python3, "ecc.py", &args);
+        assert_eq!(
+            verdict.lines().collect::<Vec<_>>(),
+            ["CURVE brainpoolP256r1", "OK"],
+            "{what}"
+        );
+    }
+    // A byte of the signed part changed: the signature no longer holds.
+    let mut changed = eum.clone();
+    let at = changed.len() / 2;
+    changed[at] ^= 1;
+    let args = [
+        "issued",
+        &crypto::hex_upper(&ci),
+        &crypto::hex_upper(&changed),
+    ];
+    let out = std::process::Command::new(&python3)
+        .arg(vectors_dir().join("ecc.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("\nOK") && !text.ends_with("OK\n") || !out.status.success(),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

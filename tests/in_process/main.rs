@@ -12,6 +12,7 @@ mod bad_input;
 mod client_bounds;
 mod conformance;
 mod conformance_report;
+mod curves;
 mod device;
 mod download_order_rules;
 mod early_answers;

@@ -127,3 +127,39 @@ async fn the_device_command_downloads_over_the_asn1_binding() {
         );
     }
 }
+
+/// `smdpp-mock device download --curves brainpool`: the command's card has only a
+/// brainpoolP256r1 chain (issued by the mock's brainpool EUM), and the order is installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_command_can_be_a_brainpool_card() {
+    let (t, receiver) = es9_started("").await;
+    let (iccid, code) = released(&t, json!({})).await;
+    let dir = t.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+            .args([
+                "device",
+                "download",
+                "--curves",
+                "brainpool",
+                "--activation-code",
+                &code,
+            ])
+            .arg("--certs-dir")
+            .arg(dir.join("certs"))
+            .arg("--eid")
+            .arg(EID1)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+}

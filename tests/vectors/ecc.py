@@ -10,6 +10,9 @@ SGP.22's signatures (§2.6.7.2: r and s, 32 bytes each, concatenated) and key ag
     python3 tests/vectors/ecc.py load PKCS8_DER_HEX         -> CURVE <name> / PUB <65 bytes>
     python3 tests/vectors/ecc.py cert                       -> CA <DER> / LEAF <DER> / LEAFPUB
                                                               (a CA and a leaf it signed)
+    python3 tests/vectors/ecc.py issued ISSUER_DER_HEX CERT_DER_HEX
+                                                           -> CURVE <name> / OK or BAD
+                                                              (CERT's signature by ISSUER's key)
 
 Every command takes `--curve brainpoolP256r1` (or `--curve secp256r1`, the default) anywhere
 among its arguments; without it the output is NIST P-256's, as before the option existed.
@@ -115,6 +118,17 @@ def main(args):
         print("CA", certificate("Test CI", KEY, "Test CI", KEY, True).hex().upper())
         print("LEAF", certificate("Test EUM", leaf_key, "Test CI", KEY, False).hex().upper())
         print("LEAFPUB", point(leaf_key).hex().upper())
+    elif command == "issued":
+        issuer = x509.load_der_x509_certificate(bytes.fromhex(args[1]))
+        cert = x509.load_der_x509_certificate(bytes.fromhex(args[2]))
+        print("CURVE", cert.public_key().curve.name)
+        try:
+            issuer.public_key().verify(
+                cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256())
+            )
+            print("OK")
+        except InvalidSignature:
+            print("BAD")
     else:
         raise SystemExit(f"unknown command {command}")
 

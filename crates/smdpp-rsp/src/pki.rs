@@ -196,6 +196,58 @@ const DPTLS_KEY_PREFIX: &str = "SK_S_SM_DP_TLS_";
 /// Where the walk-through of SGP.26 material is, for messages.
 const WALK_THROUGH: &str = "docs/es9plus.md#a-real-test-euicc";
 
+/// The brainpoolP256r1 hierarchy beside the NIST one, under SGP.26's `_BRP` names: the CI.
+pub const CI_BRP_CERT: &str = "CERT_CI_ECDSA_BRP.der";
+/// Its key (the mock's own CI only).
+pub const CI_BRP_KEY: &str = "SK_CI_ECDSA_BRP.pem";
+/// The brainpool EUM certificate.
+pub const EUM_BRP_CERT: &str = "CERT_EUM_ECDSA_BRP.der";
+/// Its key.
+pub const EUM_BRP_KEY: &str = "SK_EUM_ECDSA_BRP.pem";
+/// The brainpool DPauth.
+pub const DPAUTH_BRP_CERT: &str = "CERT_S_SM_DPauth_ECDSA_BRP.der";
+/// Its key.
+pub const DPAUTH_BRP_KEY: &str = "SK_S_SM_DPauth_ECDSA_BRP.pem";
+/// The brainpool DPpb.
+pub const DPPB_BRP_CERT: &str = "CERT_S_SM_DPpb_ECDSA_BRP.der";
+/// Its key.
+pub const DPPB_BRP_KEY: &str = "SK_S_SM_DPpb_ECDSA_BRP.pem";
+
+/// The files of one curve's hierarchy: CI, EUM, DPauth and DPpb, certificate and key each.
+/// DPtls is NIST P-256 whatever the hierarchy: rustls (with ring) has no brainpool TLS.
+struct Hierarchy {
+    curve: Curve,
+    ci: (&'static str, &'static str),
+    eum: (&'static str, &'static str),
+    dp_auth: (&'static str, &'static str),
+    dp_pb: (&'static str, &'static str),
+}
+
+const NIST: Hierarchy = Hierarchy {
+    curve: Curve::NistP256,
+    ci: (CI_CERT, CI_KEY),
+    eum: (EUM_CERT, EUM_KEY),
+    dp_auth: (DPAUTH_CERT, DPAUTH_KEY),
+    dp_pb: (DPPB_CERT, DPPB_KEY),
+};
+
+const BRAINPOOL: Hierarchy = Hierarchy {
+    curve: Curve::BrainpoolP256r1,
+    ci: (CI_BRP_CERT, CI_BRP_KEY),
+    eum: (EUM_BRP_CERT, EUM_BRP_KEY),
+    dp_auth: (DPAUTH_BRP_CERT, DPAUTH_BRP_KEY),
+    dp_pb: (DPPB_BRP_CERT, DPPB_BRP_KEY),
+};
+
+impl Hierarchy {
+    fn of(curve: Curve) -> &'static Hierarchy {
+        match curve {
+            Curve::NistP256 => &NIST,
+            Curve::BrainpoolP256r1 => &BRAINPOOL,
+        }
+    }
+}
+
 /// The mock SM-DP+'s OID (subjectAltName registeredID of DPauth, DPpb, DPtls): under `2.999`,
 /// the arc ITU-T X.660 sets aside for examples.
 pub const SMDP_OID: [u64; 3] = [2, 999, 10];
@@ -500,8 +552,29 @@ pub struct ServerCredentials {
     pub tls_key: Vec<u8>,
     /// CERT.DP.TLS, parsed.
     pub dp_tls: Certificate,
+    /// DPauth and DPpb of the brainpoolP256r1 hierarchy, when the folder has them (`_BRP`
+    /// files): the SM-DP+ uses the pair chained to a CI the eUICC names.
+    pub brainpool: Option<DpPair>,
     /// Its file.
     pub dp_tls_file: PathBuf,
+}
+
+/// DPauth and DPpb chained to one CI, with their keys.
+pub struct DpPair {
+    /// CERT.DPauth.ECDSA.
+    pub dp_auth: Certificate,
+    /// SK.DPauth.ECDSA.
+    pub dp_auth_key: SigningKey,
+    /// CERT.DPpb.ECDSA.
+    pub dp_pb: Certificate,
+    /// SK.DPpb.ECDSA.
+    pub dp_pb_key: SigningKey,
+}
+
+impl std::fmt::Debug for DpPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpPair").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for ServerCredentials {
@@ -663,7 +736,44 @@ impl GsmaPki {
             let issued = self.issue_euicc_in_memory(sample_eid)?;
             self.write(&mut report, EUICC_CERT, EUICC_KEY, &issued)?;
         }
+        self.ensure_brainpool(&mut report)?;
         Ok(report)
+    }
+
+    /// The brainpoolP256r1 hierarchy (`_BRP` files: CI, EUM, DPauth, DPpb), made when the
+    /// folder is the mock's own (it has the NIST CI's key) and any of it is missing; a folder
+    /// of the user's SGP.26 material is left as it is.
+    fn ensure_brainpool(&self, report: &mut EnsureReport) -> Result<()> {
+        let exists = |file: &str| self.path(file).exists();
+        if !exists(CI_KEY) {
+            return Ok(());
+        }
+        let h = &BRAINPOOL;
+        if !exists(h.ci.0) {
+            if exists(h.ci.1) {
+                return Err(PkiError::Inconsistent(format!(
+                    "{} exists without {}",
+                    self.path(h.ci.1).display(),
+                    h.ci.0
+                )));
+            }
+            self.write(report, h.ci.0, h.ci.1, &make_ci(h.curve)?)?;
+        }
+        let need = |(cert, key): (&str, &str)| !(exists(cert) && exists(key));
+        if [h.eum, h.dp_auth, h.dp_pb].into_iter().any(need) {
+            let ci = self.authority(h.ci.0, h.ci.1, "brainpool certificates")?;
+            if need(h.eum) {
+                self.write(report, h.eum.0, h.eum.1, &make_eum(&ci)?)?;
+            }
+            let oid = self.smdp_oid();
+            for (files, role) in [(h.dp_auth, Role::DpAuth), (h.dp_pb, Role::DpPb)] {
+                if need(files) {
+                    let issued = make_dp(&ci, role, &[], &oid)?;
+                    self.write(report, files.0, files.1, &issued)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The SM-DP+ OID (content bytes) of the folder's DPauth, the mock's own without one.
@@ -745,6 +855,23 @@ impl GsmaPki {
         make_dp(&ci, Role::DpPb, &[], &oid_content(smdp_oid))
     }
 
+    /// Issues a certificate and key for an eUICC with this EID by the EUM of `curve`'s
+    /// hierarchy (the brainpool one: `_BRP` files), in memory.
+    pub fn issue_euicc_on(&self, curve: Curve, eid: &str) -> Result<EuiccCredentials> {
+        let h = Hierarchy::of(curve);
+        let eum = self.authority(h.eum.0, h.eum.1, "eUICC certificates")?;
+        if !eid.starts_with(EUM_IIN) {
+            return Err(PkiError::Inconsistent(format!("the mock EUM issues eUICCs whose EID starts with {EUM_IIN} (its name constraint), not {eid}")));
+        }
+        let issued = make_euicc(&eum, eid)?;
+        Ok(EuiccCredentials {
+            certificate: issued.der,
+            key: issued.key,
+            eum: self.read_cert(h.eum.0)?,
+            ci: self.read_cert(h.ci.0)?,
+        })
+    }
+
     /// Issues a certificate and key for an eUICC with this EID (signed by the EUM), in memory.
     pub fn issue_euicc(&self, eid: &str) -> Result<EuiccCredentials> {
         let issued = self.issue_euicc_in_memory(eid)?;
@@ -792,18 +919,24 @@ impl GsmaPki {
     /// [`GsmaPki::server_credentials_for`]'s check.
     pub fn server_credentials(&self) -> Result<ServerCredentials> {
         let cis = self.cis()?;
-        let (dp_auth, dp_auth_key) = self.load_dp(&cis, DPAUTH_CERT, DPAUTH_KEY, Role::DpAuth)?;
-        let (dp_pb, dp_pb_key) = self.load_dp(&cis, DPPB_CERT, DPPB_KEY, Role::DpPb)?;
-        if dp_auth.registered_id != dp_pb.registered_id {
-            return Err(PkiError::Inconsistent(
-                "DPauth and DPpb name different SM-DP+ OIDs; §4.5.2.1 makes them the same".into(),
-            ));
-        }
-        if dp_auth.authority_key_id != dp_pb.authority_key_id {
-            return Err(PkiError::Inconsistent(
-                "DPauth and DPpb chain to different CIs (SGP.22 §5.7.5 requires one)".into(),
-            ));
-        }
+        let DpPair {
+            dp_auth,
+            dp_auth_key,
+            dp_pb,
+            dp_pb_key,
+        } = self.load_pair(&cis, &NIST)?;
+        let brainpool = match self.path(DPAUTH_BRP_CERT).exists() {
+            true => {
+                let pair = self.load_pair(&cis, &BRAINPOOL)?;
+                if pair.dp_auth.registered_id != dp_auth.registered_id {
+                    return Err(PkiError::Inconsistent(
+                        "the brainpool DPauth names another SM-DP+ OID than the NIST one".into(),
+                    ));
+                }
+                Some(pair)
+            }
+            false => None,
+        };
         let (tls_file, tls_key_file) = self.dp_tls_files()?;
         let (dp_tls, tls_key) = self.load_dp(&cis, &tls_file, &tls_key_file, Role::DpTls)?;
         self.check_dp_tls(&dp_tls, &tls_file, OffsetDateTime::now_utc())?;
@@ -817,6 +950,7 @@ impl GsmaPki {
             dp_auth_key,
             dp_pb,
             dp_pb_key,
+            brainpool,
             tls_chain,
             tls_key: tls_key.pkcs8_der().to_vec(),
             dp_tls,
@@ -872,6 +1006,28 @@ impl GsmaPki {
             cis.push(ci);
         }
         Ok(cis)
+    }
+
+    /// DPauth and DPpb of hierarchy `h`, checked: their profiles, one SM-DP+ OID, one CI.
+    fn load_pair(&self, cis: &[Certificate], h: &Hierarchy) -> Result<DpPair> {
+        let (dp_auth, dp_auth_key) = self.load_dp(cis, h.dp_auth.0, h.dp_auth.1, Role::DpAuth)?;
+        let (dp_pb, dp_pb_key) = self.load_dp(cis, h.dp_pb.0, h.dp_pb.1, Role::DpPb)?;
+        if dp_auth.registered_id != dp_pb.registered_id {
+            return Err(PkiError::Inconsistent(
+                "DPauth and DPpb name different SM-DP+ OIDs; §4.5.2.1 makes them the same".into(),
+            ));
+        }
+        if dp_auth.authority_key_id != dp_pb.authority_key_id {
+            return Err(PkiError::Inconsistent(
+                "DPauth and DPpb chain to different CIs (SGP.22 §5.7.5 requires one)".into(),
+            ));
+        }
+        Ok(DpPair {
+            dp_auth,
+            dp_auth_key,
+            dp_pb,
+            dp_pb_key,
+        })
     }
 
     /// A certificate of the SM-DP+ and its key: the profile of `role`, issued by one of `cis`

@@ -77,6 +77,19 @@ impl Checker<'_> {
                         continue;
                     }
                 }
+                if let Some(curves) = r.curves.as_ref().filter(|_| !over_es9) {
+                    self.at(
+                        *src,
+                        &curves.referenced,
+                        "`curves` chooses the software eUICC of `protocol: es9`; a simulated device has none",
+                    );
+                    continue;
+                }
+                let curves = r
+                    .curves
+                    .as_ref()
+                    .map_or(file::DeviceCurves::Nist, |c| c.value)
+                    .curves();
                 if let (Some(device_eid), Some(timeline)) = (device_eid, timeline) {
                     out.push(DeviceRule {
                         profile_type,
@@ -85,6 +98,7 @@ impl Checker<'_> {
                         device_eid,
                         timeline,
                         over_es9,
+                        curves,
                     });
                 }
             }

@@ -17,7 +17,7 @@ impl Euicc {
     pub(super) fn info2(&self) -> Vec<u8> {
         EuiccInfo2::encode(
             self.faults.free_nvm.unwrap_or(self.free_nvm),
-            &self.ci_ski(),
+            &self.ci_skis()[self.current],
         )
     }
 
@@ -34,7 +34,7 @@ impl Euicc {
         let dp_auth = match verify_server(
             request.server_certificate,
             Role::DpAuth,
-            std::slice::from_ref(&self.ci),
+            &self.cis(),
             self.now.map(|f| f()),
         ) {
             Ok((cert, _)) => cert,
@@ -43,7 +43,8 @@ impl Euicc {
             Err(ServerCertError::Policy) => return error(5),
             Err(ServerCertError::Invalid(_)) => return error(1),
         };
-        if Some(request.ci_to_be_used) != self.ci.subject_key_id.as_deref() {
+        // The chain the SM-DP+ asked for (euiccCiPKIdToBeUsed): the card signs with it.
+        if !self.use_ci(request.ci_to_be_used) {
             return error(7);
         }
         if !dp_auth.verifies(request.server_signed1.raw, request.server_signature1) {
@@ -66,7 +67,7 @@ impl Euicc {
             &self.info2(),
             request.ctx_params1,
         );
-        let mut signature = self.key.sign(&signed1);
+        let mut signature = self.identities[self.current].key.sign(&signed1);
         self.session = Some(Session {
             transaction_id: tid,
             server_address: String::from_utf8_lossy(request.server_signed1.server_address)
@@ -79,7 +80,8 @@ impl Euicc {
         if self.faults.bad_signature1 {
             signature[5] ^= 1;
         }
-        AuthenticateServerResponse::encode_ok(&signed1, &signature, &self.certificate, &self.eum)
+        let chain = &self.identities[self.current];
+        AuthenticateServerResponse::encode_ok(&signed1, &signature, &chain.certificate, &chain.eum)
     }
 
     /// PrepareDownload (§5.7.5): CERT.DPpb (same SM-DP+ OID as DPauth) and smdpSignature2
@@ -93,15 +95,11 @@ impl Euicc {
         // §5.7.5: invalidCertificate(1), invalidSignature(2), unsupportedCurve(3),
         // noSessionContext(4), invalidTransactionId(5), undefinedError(127).
         let now = self.now.map(|f| f());
+        let cis = self.cis();
         let Some(session) = self.session.as_mut() else {
             return error(4);
         };
-        let dp_pb = match verify_server(
-            request.smdp_certificate,
-            Role::DpPb,
-            std::slice::from_ref(&self.ci),
-            now,
-        ) {
+        let dp_pb = match verify_server(request.smdp_certificate, Role::DpPb, &cis, now) {
             Ok((cert, _)) => cert,
             Err(ServerCertError::Curve) => return error(3),
             Err(_) => return error(1),
@@ -137,13 +135,20 @@ impl Euicc {
             .take_if(|k| k.smdp_oid == session.smdp_oid)
             .map(|k| k.one_time);
         let one_time = match (kept, request.smdp_signed2.bpp_euicc_otpk) {
-            (Some(kept), Some(named)) if kept.public_key()[..] == *named => kept,
-            _ => OneTimeKey::generate(),
+            (Some(kept), Some(named))
+                if kept.public_key()[..] == *named && kept.curve() == dp_pb.curve =>
+            {
+                kept
+            }
+            // The key agreement is on the curve of the SM-DP+'s binding key (DPpb's).
+            _ => OneTimeKey::generate_on(dp_pb.curve),
         };
         let signed2 =
             PrepareDownloadResponse::signed2(&tid, one_time.public_key(), hash_cc.as_ref());
         let smdp_signature2 = tlv::encode(0x5F37, request.smdp_signature2);
-        let mut signature = self.key.sign_parts(&[&signed2, &smdp_signature2]);
+        let mut signature = self.identities[self.current]
+            .key
+            .sign_parts(&[&signed2, &smdp_signature2]);
         if self.faults.bad_signature2 {
             signature[7] ^= 1;
         }
@@ -175,7 +180,7 @@ impl Euicc {
             &session.smdp_oid,
             u8::try_from(reason).unwrap_or(127),
         );
-        let signature = self.key.sign(&signed);
+        let signature = self.identities[self.current].key.sign(&signed);
         if matches!(reason, 1 | 2) {
             // postponed(1), timeout(2): "the eUICC MAY store the unused otPK.eUICC.ECKA and
             // otSK.eUICC.ECKA, together with the SM-DP+ identity, for future retry" (§5.7.14).

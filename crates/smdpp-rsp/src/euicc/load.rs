@@ -464,7 +464,7 @@ impl Euicc {
             (!self.faults.omit_pir_smdp_oid).then_some(&session.smdp_oid[..]),
             &result,
         );
-        let mut signature = self.key.sign(&data);
+        let mut signature = self.identities[self.current].key.sign(&data);
         if self.faults.bad_pir_signature {
             signature[9] ^= 1;
         }

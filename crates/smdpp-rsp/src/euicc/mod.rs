@@ -118,12 +118,21 @@ struct Prepared {
     dp_pb_curve: crypto::Curve,
 }
 
-/// A software eUICC.
-pub struct Euicc {
+/// One of the card's certificate chains: its certificate and key, its EUM's certificate, and
+/// the CI it chains to, whose key the card also trusts for the SM-DP+'s certificates. A card
+/// has one per CI (so per curve: NIST P-256, brainpoolP256r1, or both, SGP.22 §2.6.5).
+struct Identity {
     certificate: Vec<u8>,
     key: SigningKey,
     eum: Vec<u8>,
     ci: Certificate,
+}
+
+/// A software eUICC.
+pub struct Euicc {
+    /// Its chains, the one in use (`current`) chosen by the SM-DP+'s `euiccCiPKIdToBeUsed`.
+    identities: Vec<Identity>,
+    current: usize,
     eid: [u8; 16],
     free_nvm: u32,
     /// Check validity periods against this time (seconds since 1970); `None` skips them.
@@ -198,19 +207,37 @@ impl Euicc {
     /// A card with `credentials` (its certificate and key, its EUM's certificate, the CI it
     /// trusts), empty.
     pub fn new(credentials: EuiccCredentials) -> Result<Self, EuiccError> {
-        let parsed = Certificate::parse(&credentials.certificate)
-            .map_err(|e| EuiccError::Certificate("eUICC", e))?;
-        let eid = parsed.eid().ok_or(EuiccError::NoEid)?;
-        if parsed.public_key != credentials.key.public_key() {
-            return Err(EuiccError::KeyMismatch);
+        Self::with_chains(vec![credentials])
+    }
+
+    /// A card with several chains, one per CI it trusts (a NIST and a brainpool one), all for
+    /// one EID; its EUICCInfo1 names every CI, the first first.
+    pub fn with_chains(chains: Vec<EuiccCredentials>) -> Result<Self, EuiccError> {
+        let mut identities = Vec::with_capacity(chains.len());
+        let mut eid = None;
+        for credentials in chains {
+            let parsed = Certificate::parse(&credentials.certificate)
+                .map_err(|e| EuiccError::Certificate("eUICC", e))?;
+            let this = parsed.eid().ok_or(EuiccError::NoEid)?;
+            if *eid.get_or_insert(this) != this {
+                return Err(EuiccError::NoEid);
+            }
+            if parsed.public_key != credentials.key.public_key() {
+                return Err(EuiccError::KeyMismatch);
+            }
+            let ci = Certificate::parse(&credentials.ci)
+                .map_err(|e| EuiccError::Certificate("CI", e))?;
+            identities.push(Identity {
+                certificate: credentials.certificate,
+                key: credentials.key,
+                eum: credentials.eum,
+                ci,
+            });
         }
-        let ci =
-            Certificate::parse(&credentials.ci).map_err(|e| EuiccError::Certificate("CI", e))?;
+        let eid = eid.ok_or(EuiccError::NoEid)?;
         Ok(Euicc {
-            certificate: credentials.certificate,
-            key: credentials.key,
-            eum: credentials.eum,
-            ci,
+            identities,
+            current: 0,
             eid,
             free_nvm: DEFAULT_FREE_NVM,
             now: Some(now_seconds),
@@ -225,6 +252,26 @@ impl Euicc {
             default_dp: None,
             faults: Faults::default(),
         })
+    }
+
+    /// The CIs the card trusts, the one in use first.
+    fn cis(&self) -> Vec<Certificate> {
+        self.identities.iter().map(|i| i.ci.clone()).collect()
+    }
+
+    /// Uses the chain of the CI with this key identifier; whether the card has one.
+    fn use_ci(&mut self, ski: &[u8]) -> bool {
+        match self
+            .identities
+            .iter()
+            .position(|i| i.ci.subject_key_id.as_deref() == Some(ski))
+        {
+            Some(index) => {
+                self.current = index;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The EID, 32 digits.
@@ -247,8 +294,12 @@ impl Euicc {
         &self.notifications
     }
 
-    fn ci_ski(&self) -> Vec<u8> {
-        self.ci.subject_key_id.clone().unwrap_or_default()
+    /// The key identifiers of the CIs the card trusts (EUICCInfo1's lists).
+    fn ci_skis(&self) -> Vec<Vec<u8>> {
+        self.identities
+            .iter()
+            .map(|i| i.ci.subject_key_id.clone().unwrap_or_default())
+            .collect()
     }
 
     /// Answers one ES10b command: a request's DER, or a piece of a Bound Profile Package.
@@ -259,7 +310,11 @@ impl Euicc {
         };
         match tag {
             0xBF2E => self.challenge(),
-            0xBF20 => EuiccInfo1::encode(SVN, &[&self.ci_ski()], &[&self.ci_ski()]),
+            0xBF20 => {
+                let skis = self.ci_skis();
+                let ids: Vec<&[u8]> = skis.iter().map(Vec::as_slice).collect();
+                EuiccInfo1::encode(SVN, &ids, &ids)
+            }
             0xBF22 => self.info2(),
             0xBF3E => tlv::encode(0xBF3E, &tlv::encode(0x5A, &self.eid)),
             0xBF38 => self.authenticate_server(command),
@@ -371,8 +426,9 @@ impl Euicc {
             iccid: Some(iccid),
         };
         let tbs = metadata.encode();
-        let signature = self.key.sign(&tbs);
-        let der = OtherSignedNotification::encode(&tbs, &signature, &self.certificate, &self.eum);
+        let chain = &self.identities[self.current];
+        let signature = chain.key.sign(&tbs);
+        let der = OtherSignedNotification::encode(&tbs, &signature, &chain.certificate, &chain.eum);
         self.push_notification(Notification { metadata, der });
     }
 

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use smdpp_mock::ids::Iccid;
 use smdpp_mock::internal::atomic_file::Lock;
+use smdpp_rsp::crypto::Curve;
 use smdpp_rsp::euicc::apdu::ApduCard;
 use smdpp_rsp::euicc::Euicc;
 use smdpp_rsp::lpa::Lpa;
@@ -34,8 +35,21 @@ pub(super) struct CardArgs {
     /// Start from an empty card, ignoring a state file that exists (it is overwritten).
     #[arg(long)]
     fresh: bool,
+    /// The curves of the card's certificate chains, and so the CIs it trusts (SGP.22 §2.6.5):
+    /// `nist` (its NIST chain, kept in files as above), `brainpool` or `both` (NIST named
+    /// first). A brainpool chain is issued by the mock's brainpool EUM at each run.
+    #[arg(long, value_enum, default_value = "nist")]
+    curves: Curves,
     #[command(flatten)]
     pki: PkiArgs,
+}
+
+/// `--curves`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Curves {
+    Nist,
+    Brainpool,
+    Both,
 }
 
 /// A card loaded from its PKI and state file.
@@ -91,8 +105,18 @@ impl CardArgs {
             }
             smdpp_rsp::pki::EuiccCredentials::from_dir(&dir).with_context(hint)?
         };
+        // ES9+'s TLS is NIST P-256 whatever the card's curves: the NIST CI is the LPA's anchor.
         let ci = credentials.ci.clone();
-        let mut euicc = Euicc::new(credentials)?;
+        let brainpool = || {
+            gsma.issue_euicc_on(Curve::BrainpoolP256r1, &eid)
+                .with_context(hint)
+        };
+        let chains = match self.curves {
+            Curves::Nist => vec![credentials],
+            Curves::Brainpool => vec![brainpool()?],
+            Curves::Both => vec![credentials, brainpool()?],
+        };
+        let mut euicc = Euicc::with_chains(chains)?;
         let state = self
             .state
             .clone()
