@@ -1224,7 +1224,18 @@ mod tests {
         let made = pki
             .ensure(&["localhost".into()], "89049032000000000000000000000001")
             .unwrap();
-        assert_eq!(made.created.len(), 12);
+        // The NIST hierarchy (CI, EUM, sample eUICC, DPauth, DPpb, DPtls) and the brainpool one
+        // (CI, EUM, DPauth, DPpb), certificate and key each.
+        assert_eq!(made.created.len(), 12 + 8);
+        let server = pki.server_credentials().unwrap();
+        let brainpool = server.brainpool.as_ref().expect("the brainpool pair");
+        assert_eq!(brainpool.dp_auth.curve, Curve::BrainpoolP256r1);
+        assert_eq!(brainpool.dp_pb.curve, Curve::BrainpoolP256r1);
+        assert_eq!(
+            brainpool.dp_auth.registered_id,
+            server.dp_auth.registered_id
+        );
+        assert_eq!(server.dp_tls.curve, Curve::NistP256);
         assert!(pki
             .ensure(&[], "89049032000000000000000000000001")
             .unwrap()
