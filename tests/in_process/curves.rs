@@ -132,28 +132,8 @@ async fn an_euicc_that_trusts_neither_ci_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scenario_device_can_be_a_brainpool_card() {
     let receiver = crate::common::receiver::Receiver::plain(std::sync::Arc::new(|_| 204)).await;
-    let yaml = format!(
-        r#"
-smdp:
-  address: localhost
-operators:
-  - id: test-mno
-    callback: {{ url: "{}", initialBackoff: 10ms }}
-profileTypes:
-  - id: STANDARD
-    owner: test-mno
-    profiles:
-      - range: {{ start: "894450010000000000", count: 5 }}
-devices:
-  - match: {{ profileType: STANDARD }}
-    protocol: es9
-    curves: brainpool
-    timeline:
-      - {{ event: download }}
-      - {{ after: 10ms, event: install-success }}
-"#,
-        receiver.http_url()
-    );
+    let devices = "devices:\n  - match: { profileType: STANDARD }\n    protocol: es9\n    curves: brainpool\n    timeline:\n      - { event: download }\n      - { after: 10ms, event: install-success }\n";
+    let yaml = es9_scenario(&receiver.http_url(), "") + devices;
     let t = TestServer::with_yaml(&yaml).await;
     let c = t.client("test-mno");
     let iccid = download_by_type(&c, "STANDARD", None).await;

@@ -72,35 +72,7 @@ async fn the_device_command_downloads_enables_disables_and_deletes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_device_command_downloads_over_the_asn1_binding() {
     let (t, receiver) = es9_started("").await;
-    let (iccid, code) = released(&t, json!({})).await;
-    let dir = t.dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
-            .args([
-                "device",
-                "download",
-                "--binding",
-                "asn1",
-                "--activation-code",
-                &code,
-            ])
-            .arg("--certs-dir")
-            .arg(dir.join("certs"))
-            .arg("--eid")
-            .arg(EID1)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
-        .await;
-    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+    downloads_and_installs(&t, &receiver, &["--binding", "asn1"]).await;
     let calls: Vec<_> = t
         .mock
         .journal()
@@ -133,18 +105,23 @@ async fn the_device_command_downloads_over_the_asn1_binding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_device_command_can_be_a_brainpool_card() {
     let (t, receiver) = es9_started("").await;
-    let (iccid, code) = released(&t, json!({})).await;
+    downloads_and_installs(&t, &receiver, &["--curves", "brainpool"]).await;
+}
+
+/// Releases an order, runs `smdpp-mock device download` for it with `options` (and the card of
+/// [`EID1`]), and checks the order is Installed and the operator got points 3 and 4.
+async fn downloads_and_installs(
+    t: &TestServer,
+    receiver: &crate::common::receiver::Receiver,
+    options: &[&str],
+) {
+    let (iccid, code) = released(t, json!({})).await;
     let dir = t.dir.path().to_path_buf();
+    let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
-            .args([
-                "device",
-                "download",
-                "--curves",
-                "brainpool",
-                "--activation-code",
-                &code,
-            ])
+            .args(["device", "download", "--activation-code", &code])
+            .args(&options)
             .arg("--certs-dir")
             .arg(dir.join("certs"))
             .arg("--eid")
