@@ -143,7 +143,7 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, NotStarted> {
         })?
         .to_vec();
     // CERT.DPauth must chain to a CI the eUICC can verify with: the first of its list this
-    // SM-DP+ has a DPauth/DPpb pair for (§2.6.5, §3.1.2 step 8), NIST P-256 or brainpoolP256r1.
+    // SM-DP+ has a DPauth/DPpb pair for (§2.6.7.1, §3.1.2 step 8), NIST P-256 or brainpoolP256r1.
     let pair_ci = |brainpool: bool| ctx.es9.pair(brainpool).dp_auth.authority_key_id.clone();
     let (nist_ci, brainpool_ci) = (
         pair_ci(false),

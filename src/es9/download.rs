@@ -162,7 +162,7 @@ fn verify_signed2<'a>(
     let euicc_otpk: [u8; 65] = signed2.euicc_otpk.value.try_into().map_err(|_| {
         malformed(
             "prepareDownloadResponse",
-            "euiccOtpk is not an uncompressed P-256 point",
+            "euiccOtpk is not an uncompressed point (65 bytes)",
         )
     })?;
     Ok((signed2, euicc_otpk))

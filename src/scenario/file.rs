@@ -410,7 +410,7 @@ pub(crate) struct DeviceRule {
     #[schemars(with = "Option<DeviceProtocol>")]
     pub protocol: Option<Spanned<DeviceProtocol>>,
     /// With `protocol: es9`: the curves of the software eUICC's certificate chains, and so the
-    /// CIs it trusts (SGP.22 §2.6.5): `nist` (default), `brainpool`, or `both` (NIST named
+    /// CIs it trusts (SGP.22 §2.6.7.1): `nist` (default), `brainpool`, or `both` (NIST named
     /// first).
     #[schemars(with = "Option<DeviceCurves>")]
     pub curves: Option<Spanned<DeviceCurves>>,

@@ -237,11 +237,14 @@ impl Es9Parts {
         app.set_device_kit(crate::app::DeviceKit {
             pki: GsmaPki::new(&config.certs_dir),
             route: loopback.to_string(),
+            // The LPA's TLS anchor: the CI that issued DPtls (its chain's second certificate),
+            // whatever curves the device's card has.
             ci: self
                 .credentials
-                .cis
-                .first()
-                .map(|c| c.der.clone())
+                .tls_chain
+                .get(1)
+                .or_else(|| self.credentials.cis.first().map(|c| &c.der))
+                .cloned()
                 .unwrap_or_default(),
         });
         let advertised = app.activation_address(&app.world());

@@ -1,4 +1,4 @@
-//! brainpoolP256r1 beside NIST P-256 (SGP.22 §2.6.5, §4.5): the mock's PKI has both
+//! brainpoolP256r1 beside NIST P-256 (SGP.22 §2.6.7.1, §4.5): the mock's PKI has both
 //! hierarchies (`_BRP` files), an eUICC names the CIs it trusts in EUICCInfo1, and the SM-DP+
 //! answers with the DPauth/DPpb pair chained to one of them; the key agreement is on DPpb's
 //! curve. DPtls stays NIST P-256 (rustls has no brainpool TLS), so every LPA here trusts the
@@ -64,7 +64,10 @@ async fn a_brainpool_only_euicc_downloads_with_the_brainpool_hierarchy() {
     assert!(downloaded.installed);
     t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
         .await;
-    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+    // A local operation's notification, signed with the brainpool chain the profile came with.
+    assert_eq!(lpa.enable(&downloaded.iccid), 0);
+    assert_eq!(lpa.send_notifications().await.unwrap(), 1);
+    assert_eq!(points(&receiver.wait_for(3).await), [3, 4, 100]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +107,9 @@ async fn a_nist_only_euicc_gets_the_nist_hierarchy_and_a_card_of_both_the_first_
 
 /// An eUICC of another PKI, trusting neither of the mock's CIs: InitiateAuthentication is
 /// refused with `8.8.2 / 3.1` (none of the proposed Public Key Identifiers is supported,
-/// SGP.22 §5.6.1), and no session is started.
+/// SGP.22 §5.6.1). And one whose signing list names the mock's CI but whose verification list
+/// names neither of the SM-DP+'s CIs: `8.8.4 / 3.7` (the SM-DP+ has no CERT.DPauth.ECDSA signed
+/// by a CI the eUICC supports).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_euicc_that_trusts_neither_ci_is_refused() {
     let (t, _receiver) = es9_started("").await;

@@ -1,7 +1,7 @@
 //! The cryptography of SGP.22 on both curves of §2.6.7.1, NIST P-256 (with `ring`) and
 //! brainpoolP256r1 (with RustCrypto's `bp256`, as `ring` has no brainpool arithmetic): ECDSA
 //! signatures in the plain `r ‖ s` form RSP messages carry (§2.6.7.2, tag `5F37`), one-time
-//! ECDH key agreement (§2.6.5, Annex G: the shared secret is the x-coordinate), the X9.63 key
+//! ECDH key agreement (§2.6.7.1, Annex G: the shared secret is the x-coordinate), the X9.63 key
 //! derivation of Annex G, and the hashed Confirmation Code of §3.1.3.2. SCP03t (AES) lives in
 //! [`super::scp03t`].
 //!
@@ -476,7 +476,7 @@ pub fn ecdsa_der_to_raw(der: &[u8]) -> Option<[u8; 64]> {
     Some(out)
 }
 
-/// A one-time ECKA key pair (otSK/otPK, §2.6.5), used once and then dropped.
+/// A one-time ECKA key pair (otSK/otPK, §2.6.7.1), used once and then dropped.
 pub struct OneTimeKey {
     private: Ephemeral,
     public: [u8; 65],

@@ -464,14 +464,14 @@ impl EuiccInfo2 {
 
     /// Writes an `EUICCInfo2` for a software eUICC: SVN 2.2.0, `free` bytes of free memory,
     /// additionalProfile and testProfileSupport, the CIs it trusts.
-    pub fn encode(free: u32, ci: &[u8]) -> Vec<u8> {
+    pub fn encode(free: u32, cis: &[&[u8]]) -> Vec<u8> {
         let ext = [
             tlv::encode(0x81, &[0]),
             tlv::encode(0x82, &free.to_be_bytes()),
             tlv::encode(0x83, &[0x00, 0x10, 0x00]),
         ]
         .concat();
-        let ci_list = tlv::encode(0x04, ci);
+        let ci_list: Vec<u8> = cis.iter().flat_map(|ci| tlv::encode(0x04, ci)).collect();
         tlv::constructed(
             0xBF22,
             &[

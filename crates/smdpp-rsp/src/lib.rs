@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | [`ids`] | §4.1, §5.2.1 | ICCID, EID, MatchingID, validated once at the edge |
 //! | [`tlv`] | Annex H (DER) | BER-TLV reading that keeps the raw bytes signatures cover, minimal-DER writing |
-//! | [`crypto`] | §2.6.5, Annex G | ECDSA `r ‖ s` signatures, one-time ECDH, the key derivation, base64 |
+//! | [`crypto`] | §2.6.7.1, Annex G | ECDSA `r ‖ s` signatures, one-time ECDH, the key derivation, base64 |
 //! | [`cert`] | §4.5 | the GSMA certificate profiles and their verification (chains, roles, OIDs) |
 //! | [`pki`] | §4.5, SGP.26 | a GSMA-style test PKI: CI, EUM, eUICCs, DPauth, DPpb, DPtls, SGP.26 file names |
 //! | [`es10b`] | §5.7, Annex H | the RSPDefinitions data of ES10b (AuthenticateServer, PrepareDownload, the installation result, notifications, CancelSession) and EUICCInfo |

@@ -749,6 +749,11 @@ impl GsmaPki {
             return Ok(());
         }
         let h = &BRAINPOOL;
+        if exists(h.ci.0) && !exists(h.ci.1) {
+            // A brainpool CI of the user's (SGP.26's) without its key: nothing can be issued
+            // from it, and the folder's material is used as it is.
+            return Ok(());
+        }
         if !exists(h.ci.0) {
             if exists(h.ci.1) {
                 return Err(PkiError::Inconsistent(format!(
@@ -928,10 +933,21 @@ impl GsmaPki {
         let brainpool = match self.path(DPAUTH_BRP_CERT).exists() {
             true => {
                 let pair = self.load_pair(&cis, &BRAINPOOL)?;
-                if pair.dp_auth.registered_id != dp_auth.registered_id {
-                    return Err(PkiError::Inconsistent(
-                        "the brainpool DPauth names another SM-DP+ OID than the NIST one".into(),
-                    ));
+                let problem = if pair.dp_auth.registered_id != dp_auth.registered_id {
+                    Some("names another SM-DP+ OID than the NIST one")
+                } else if pair.dp_auth.curve != Curve::BrainpoolP256r1
+                    || pair.dp_pb.curve != Curve::BrainpoolP256r1
+                {
+                    Some("is not on brainpoolP256r1")
+                } else if pair.dp_auth.authority_key_id == dp_auth.authority_key_id {
+                    Some("chains to the NIST pair's CI, so no eUICC would get it")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(PkiError::Inconsistent(format!(
+                        "the brainpool pair ({DPAUTH_BRP_CERT}, {DPPB_BRP_CERT}) {problem}"
+                    )));
                 }
                 Some(pair)
             }

@@ -15,10 +15,9 @@ impl Euicc {
     }
 
     pub(super) fn info2(&self) -> Vec<u8> {
-        EuiccInfo2::encode(
-            self.faults.free_nvm.unwrap_or(self.free_nvm),
-            &self.ci_skis()[self.current],
-        )
+        let skis = self.ci_skis();
+        let ids: Vec<&[u8]> = skis.iter().map(Vec::as_slice).collect();
+        EuiccInfo2::encode(self.faults.free_nvm.unwrap_or(self.free_nvm), &ids)
     }
 
     /// AuthenticateServer (§5.7.13): the SM-DP+'s CERT.DPauth and serverSignature1 verified,
@@ -43,10 +42,10 @@ impl Euicc {
             Err(ServerCertError::Policy) => return error(5),
             Err(ServerCertError::Invalid(_)) => return error(1),
         };
-        // The chain the SM-DP+ asked for (euiccCiPKIdToBeUsed): the card signs with it.
-        if !self.use_ci(request.ci_to_be_used) {
+        // The chain the SM-DP+ asked for (euiccCiPKIdToBeUsed): the session signs with it.
+        let Some(chain) = self.chain_of(request.ci_to_be_used) else {
             return error(7);
-        }
+        };
         if !dp_auth.verifies(request.server_signed1.raw, request.server_signature1) {
             return error(2);
         }
@@ -67,20 +66,22 @@ impl Euicc {
             &self.info2(),
             request.ctx_params1,
         );
-        let mut signature = self.identities[self.current].key.sign(&signed1);
+        let mut signature = self.identities[chain].key.sign(&signed1);
         self.session = Some(Session {
             transaction_id: tid,
             server_address: String::from_utf8_lossy(request.server_signed1.server_address)
                 .into_owned(),
             smdp_oid: dp_auth.registered_id.clone().unwrap_or_default(),
             signature1: signature,
+            chain,
+            dp_auth_ci: dp_auth.authority_key_id.clone(),
             prepared: None,
             loading: None,
         });
         if self.faults.bad_signature1 {
             signature[5] ^= 1;
         }
-        let chain = &self.identities[self.current];
+        let chain = &self.identities[chain];
         AuthenticateServerResponse::encode_ok(&signed1, &signature, &chain.certificate, &chain.eum)
     }
 
@@ -104,7 +105,10 @@ impl Euicc {
             Err(ServerCertError::Curve) => return error(3),
             Err(_) => return error(1),
         };
-        if dp_pb.registered_id.as_deref() != Some(&session.smdp_oid[..]) {
+        // Of the same SM-DP+ as DPauth, and chained to the same CI (§5.7.5).
+        if dp_pb.registered_id.as_deref() != Some(&session.smdp_oid[..])
+            || dp_pb.authority_key_id != session.dp_auth_ci
+        {
             return error(1);
         }
         if !dp_pb.verifies_parts(
@@ -146,7 +150,7 @@ impl Euicc {
         let signed2 =
             PrepareDownloadResponse::signed2(&tid, one_time.public_key(), hash_cc.as_ref());
         let smdp_signature2 = tlv::encode(0x5F37, request.smdp_signature2);
-        let mut signature = self.identities[self.current]
+        let mut signature = self.identities[session.chain]
             .key
             .sign_parts(&[&signed2, &smdp_signature2]);
         if self.faults.bad_signature2 {
@@ -180,7 +184,7 @@ impl Euicc {
             &session.smdp_oid,
             u8::try_from(reason).unwrap_or(127),
         );
-        let signature = self.identities[self.current].key.sign(&signed);
+        let signature = self.identities[session.chain].key.sign(&signed);
         if matches!(reason, 1 | 2) {
             // postponed(1), timeout(2): "the eUICC MAY store the unused otPK.eUICC.ECKA and
             // otSK.eUICC.ECKA, together with the SM-DP+ identity, for future retry" (§5.7.14).

@@ -441,6 +441,7 @@ impl Euicc {
                     metadata,
                     package,
                     nickname: None,
+                    chain: session.chain,
                 });
                 FinalResult::Success {
                     aid: aid.to_vec(),
@@ -464,7 +465,7 @@ impl Euicc {
             (!self.faults.omit_pir_smdp_oid).then_some(&session.smdp_oid[..]),
             &result,
         );
-        let mut signature = self.identities[self.current].key.sign(&data);
+        let mut signature = self.chain(session.chain).key.sign(&data);
         if self.faults.bad_pir_signature {
             signature[9] ^= 1;
         }

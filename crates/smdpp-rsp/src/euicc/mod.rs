@@ -75,6 +75,8 @@ pub struct InstalledProfile {
     pub package: Vec<u8>,
     /// The end user's name for it (SetNickname).
     pub nickname: Option<String>,
+    /// The card's chain its download used (its notifications are signed with it).
+    pub chain: usize,
 }
 
 /// A notification waiting to be sent: its metadata and the `PendingNotification` DER.
@@ -94,6 +96,10 @@ struct Session {
     smdp_oid: Vec<u8>,
     /// euiccSignature1, which smdpSignature2 covers.
     signature1: [u8; 64],
+    /// The card's chain the session signs with (`euiccCiPKIdToBeUsed`'s).
+    chain: usize,
+    /// The CI of CERT.DPauth: CERT.DPpb must chain to the same (§5.7.5).
+    dp_auth_ci: Option<Vec<u8>>,
     /// Set by PrepareDownload.
     prepared: Option<Prepared>,
     /// Set by the first piece of the Bound Profile Package.
@@ -120,7 +126,7 @@ struct Prepared {
 
 /// One of the card's certificate chains: its certificate and key, its EUM's certificate, and
 /// the CI it chains to, whose key the card also trusts for the SM-DP+'s certificates. A card
-/// has one per CI (so per curve: NIST P-256, brainpoolP256r1, or both, SGP.22 §2.6.5).
+/// has one per CI (so per curve: NIST P-256, brainpoolP256r1, or both, SGP.22 §2.6.7.1).
 struct Identity {
     certificate: Vec<u8>,
     key: SigningKey,
@@ -130,9 +136,9 @@ struct Identity {
 
 /// A software eUICC.
 pub struct Euicc {
-    /// Its chains, the one in use (`current`) chosen by the SM-DP+'s `euiccCiPKIdToBeUsed`.
+    /// Its chains; a session signs with the one of the SM-DP+'s `euiccCiPKIdToBeUsed`, a
+    /// profile's notifications with the one of the session that installed it.
     identities: Vec<Identity>,
-    current: usize,
     eid: [u8; 16],
     free_nvm: u32,
     /// Check validity periods against this time (seconds since 1970); `None` skips them.
@@ -237,7 +243,6 @@ impl Euicc {
         let eid = eid.ok_or(EuiccError::NoEid)?;
         Ok(Euicc {
             identities,
-            current: 0,
             eid,
             free_nvm: DEFAULT_FREE_NVM,
             now: Some(now_seconds),
@@ -254,24 +259,21 @@ impl Euicc {
         })
     }
 
-    /// The CIs the card trusts, the one in use first.
+    /// The CIs the card trusts, in the order of its chains.
     fn cis(&self) -> Vec<Certificate> {
         self.identities.iter().map(|i| i.ci.clone()).collect()
     }
 
-    /// Uses the chain of the CI with this key identifier; whether the card has one.
-    fn use_ci(&mut self, ski: &[u8]) -> bool {
-        match self
-            .identities
+    /// The chain of the CI with this key identifier, if the card has one.
+    fn chain_of(&self, ski: &[u8]) -> Option<usize> {
+        self.identities
             .iter()
             .position(|i| i.ci.subject_key_id.as_deref() == Some(ski))
-        {
-            Some(index) => {
-                self.current = index;
-                true
-            }
-            None => false,
-        }
+    }
+
+    /// Chain `index`, or the first when a restored state names one this card no longer has.
+    fn chain(&self, index: usize) -> &Identity {
+        self.identities.get(index).unwrap_or(&self.identities[0])
     }
 
     /// The EID, 32 digits.
@@ -426,7 +428,7 @@ impl Euicc {
             iccid: Some(iccid),
         };
         let tbs = metadata.encode();
-        let chain = &self.identities[self.current];
+        let chain = self.chain(self.profiles[index].chain);
         let signature = chain.key.sign(&tbs);
         let der = OtherSignedNotification::encode(&tbs, &signature, &chain.certificate, &chain.eum);
         self.push_notification(Notification { metadata, der });

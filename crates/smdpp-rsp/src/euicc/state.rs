@@ -37,10 +37,17 @@ struct SavedProfile {
     enabled: bool,
     #[serde(default)]
     nickname: Option<String>,
+    /// The card's chain its download used (0, the first, in files written before chains).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    chain: usize,
     /// The Profile Metadata (`BF25`), hex.
     metadata: String,
     /// The profile package, base64.
     package: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Why a state file was refused.
@@ -76,6 +83,7 @@ impl Euicc {
                     aid: crypto::hex_upper(&p.aid),
                     enabled: p.enabled,
                     nickname: p.nickname.clone(),
+                    chain: p.chain,
                     metadata: crypto::hex_upper(&p.metadata.encode()),
                     package: crypto::base64_encode(&p.package),
                 })
@@ -168,6 +176,7 @@ impl Euicc {
                 package: crypto::base64_decode(&p.package)
                     .ok_or_else(|| bad("a profile's package"))?,
                 nickname: p.nickname.clone(),
+                chain: p.chain,
             });
         }
         let mut notifications = Vec::new();

@@ -35,7 +35,7 @@ pub(super) struct CardArgs {
     /// Start from an empty card, ignoring a state file that exists (it is overwritten).
     #[arg(long)]
     fresh: bool,
-    /// The curves of the card's certificate chains, and so the CIs it trusts (SGP.22 §2.6.5):
+    /// The curves of the card's certificate chains, and so the CIs it trusts (SGP.22 §2.6.7.1):
     /// `nist` (its NIST chain, kept in files as above), `brainpool` or `both` (NIST named
     /// first). A brainpool chain is issued by the mock's brainpool EUM at each run.
     #[arg(long, value_enum, default_value = "nist")]
@@ -96,26 +96,29 @@ impl CardArgs {
                 gsma.dir().display()
             )
         };
-        let credentials = if eid == SAMPLE_EID {
-            gsma.sample_euicc().with_context(hint)?
-        } else {
+        let nist = || -> Result<smdpp_rsp::pki::EuiccCredentials> {
+            if eid == SAMPLE_EID {
+                return gsma.sample_euicc().with_context(hint);
+            }
             let dir = gsma.dir().join(format!("euicc-{eid}"));
             if !dir.join(smdpp_rsp::pki::EUICC_CERT).exists() {
                 gsma.issue_euicc_files(&eid, &dir).with_context(hint)?;
             }
-            smdpp_rsp::pki::EuiccCredentials::from_dir(&dir).with_context(hint)?
+            smdpp_rsp::pki::EuiccCredentials::from_dir(&dir).with_context(hint)
         };
-        // ES9+'s TLS is NIST P-256 whatever the card's curves: the NIST CI is the LPA's anchor.
-        let ci = credentials.ci.clone();
         let brainpool = || {
             gsma.issue_euicc_on(Curve::BrainpoolP256r1, &eid)
                 .with_context(hint)
         };
         let chains = match self.curves {
-            Curves::Nist => vec![credentials],
+            Curves::Nist => vec![nist()?],
             Curves::Brainpool => vec![brainpool()?],
-            Curves::Both => vec![credentials, brainpool()?],
+            Curves::Both => vec![nist()?, brainpool()?],
         };
+        // ES9+'s TLS is NIST P-256 whatever the card's curves: the NIST CI is the LPA's anchor.
+        let ci_file = gsma.dir().join(smdpp_rsp::pki::CI_CERT);
+        let ci = std::fs::read(&ci_file)
+            .with_context(|| format!("reading {} (ES9+'s TLS anchor)", ci_file.display()))?;
         let mut euicc = Euicc::with_chains(chains)?;
         let state = self
             .state
