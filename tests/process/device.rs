@@ -16,25 +16,11 @@ use crate::common::*;
 async fn the_device_command_downloads_enables_disables_and_deletes() {
     let (t, receiver) = es9_started("").await;
     let (iccid, code) = released(&t, json!({})).await;
-    let device = |args: Vec<String>| {
-        let dir = t.dir.path().to_path_buf();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
-                    .arg("device")
-                    .args(&args)
-                    .arg("--certs-dir")
-                    .arg(dir.join("certs"))
-                    .arg("--eid")
-                    .arg(EID1)
-                    .output()
-                    .unwrap()
-            })
-            .await
-            .unwrap()
-        }
-    };
-    let out = device(vec!["download".into(), "--activation-code".into(), code]).await;
+    let out = device(
+        &t,
+        vec!["download".into(), "--activation-code".into(), code],
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -47,7 +33,7 @@ async fn the_device_command_downloads_enables_disables_and_deletes() {
         ("disable", OnDevice::Disabled),
         ("delete", OnDevice::Deleted),
     ] {
-        let out = device(vec![op.into(), iccid.clone()]).await;
+        let out = device(&t, vec![op.into(), iccid.clone()]).await;
         assert!(
             out.status.success(),
             "{op}: {}",
@@ -56,12 +42,12 @@ async fn the_device_command_downloads_enables_disables_and_deletes() {
         t.wait_for(&iccid, |p| p.on_device == Some(on_device)).await;
     }
     assert_eq!(points(&receiver.wait_for(5).await), [3, 4, 100, 101, 102]);
-    let out = device(vec!["list".into()]).await;
+    let out = device(&t, vec!["list".into()]).await;
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed["eid"], EID1);
     assert_eq!(listed["profiles"], json!([]));
     // Deleting again: the card refuses, and says why.
-    let out = device(vec!["delete".into(), iccid]).await;
+    let out = device(&t, vec!["delete".into(), iccid]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("iccidOrAidNotFound"));
 }
@@ -116,21 +102,9 @@ async fn downloads_and_installs(
     options: &[&str],
 ) {
     let (iccid, code) = released(t, json!({})).await;
-    let dir = t.dir.path().to_path_buf();
-    let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
-            .args(["device", "download", "--activation-code", &code])
-            .args(&options)
-            .arg("--certs-dir")
-            .arg(dir.join("certs"))
-            .arg("--eid")
-            .arg(EID1)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let mut args = vec!["download".to_owned(), "--activation-code".to_owned(), code];
+    args.extend(options.iter().map(|o| o.to_string()));
+    let out = device(t, args).await;
     assert!(
         out.status.success(),
         "{}",
@@ -139,4 +113,22 @@ async fn downloads_and_installs(
     t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
         .await;
     assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+}
+
+/// Runs `smdpp-mock device ARGS` on the card of [`EID1`] with `t`'s certificates.
+async fn device(t: &TestServer, args: Vec<String>) -> std::process::Output {
+    let dir = t.dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_smdpp-mock"))
+            .arg("device")
+            .args(&args)
+            .arg("--certs-dir")
+            .arg(dir.join("certs"))
+            .arg("--eid")
+            .arg(EID1)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
 }

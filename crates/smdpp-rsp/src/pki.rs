@@ -733,7 +733,7 @@ impl GsmaPki {
             }
         }
         if need(EUICC_CERT, EUICC_KEY) {
-            let issued = self.issue_euicc_in_memory(sample_eid)?;
+            let issued = self.issue_euicc_in_memory(Curve::NistP256, sample_eid)?;
             self.write(&mut report, EUICC_CERT, EUICC_KEY, &issued)?;
         }
         self.ensure_brainpool(&mut report)?;
@@ -829,8 +829,11 @@ impl GsmaPki {
         Ok(names)
     }
 
-    fn issue_euicc_in_memory(&self, eid: &str) -> Result<Issued> {
-        let eum = self.authority(EUM_CERT, EUM_KEY, "eUICC certificates")?;
+    /// An eUICC certificate and key for `eid` from the EUM of `curve`'s hierarchy, which
+    /// issues only EIDs in its range (its name constraint).
+    fn issue_euicc_in_memory(&self, curve: Curve, eid: &str) -> Result<Issued> {
+        let h = Hierarchy::of(curve);
+        let eum = self.authority(h.eum.0, h.eum.1, "eUICC certificates")?;
         if !eid.starts_with(EUM_IIN) {
             return Err(PkiError::Inconsistent(format!("the mock EUM issues eUICCs whose EID starts with {EUM_IIN} (its name constraint), not {eid}")));
         }
@@ -864,11 +867,7 @@ impl GsmaPki {
     /// hierarchy (the brainpool one: `_BRP` files), in memory.
     pub fn issue_euicc_on(&self, curve: Curve, eid: &str) -> Result<EuiccCredentials> {
         let h = Hierarchy::of(curve);
-        let eum = self.authority(h.eum.0, h.eum.1, "eUICC certificates")?;
-        if !eid.starts_with(EUM_IIN) {
-            return Err(PkiError::Inconsistent(format!("the mock EUM issues eUICCs whose EID starts with {EUM_IIN} (its name constraint), not {eid}")));
-        }
-        let issued = make_euicc(&eum, eid)?;
+        let issued = self.issue_euicc_in_memory(curve, eid)?;
         Ok(EuiccCredentials {
             certificate: issued.der,
             key: issued.key,
@@ -879,19 +878,13 @@ impl GsmaPki {
 
     /// Issues a certificate and key for an eUICC with this EID (signed by the EUM), in memory.
     pub fn issue_euicc(&self, eid: &str) -> Result<EuiccCredentials> {
-        let issued = self.issue_euicc_in_memory(eid)?;
-        Ok(EuiccCredentials {
-            certificate: issued.der,
-            key: issued.key,
-            eum: self.read_cert(EUM_CERT)?,
-            ci: self.read_cert(CI_CERT)?,
-        })
+        self.issue_euicc_on(Curve::NistP256, eid)
     }
 
     /// Issues an eUICC for `eid` into `out` (`CERT_EUICC_ECDSA_NIST.der`,
     /// `SK_EUICC_ECDSA_NIST.pem`, with the EUM and CI certificates beside them).
     pub fn issue_euicc_files(&self, eid: &str, out: &Path) -> Result<Vec<PathBuf>> {
-        let issued = self.issue_euicc_in_memory(eid)?;
+        let issued = self.issue_euicc_in_memory(Curve::NistP256, eid)?;
         std::fs::create_dir_all(out).map_err(PkiError::io("creating", out))?;
         let mut written = Vec::new();
         for (file, bytes, secret) in [
