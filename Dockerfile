@@ -2,14 +2,15 @@
 # smdpp-mock: a mock GSMA SGP.22 SM-DP+ speaking ES2+ over mutual TLS, and ES9+ for LPAs.
 #
 #   docker build -t smdpp-mock .
-#   docker run --rm -p 6443:6443 -p 6444:6444 -p 127.0.0.1:8080:8080 -v smdpp-certs:/certs smdpp-mock
+#   docker run --rm -p 6443:6443 -p 6444:6444 -p 6445:6445 -p 127.0.0.1:8080:8080 -v smdpp-certs:/certs smdpp-mock
 #
 # Ports: 6443 ES2+ and the platform API (mutual TLS), 6444 ES9+ for LPAs (server-only TLS),
-# 8080 the admin API, /health and /metrics (plain HTTP).
+# 6445 the SM-DS (ES11, ES12), 8080 the admin API, /health and /metrics (plain HTTP).
 #
 # Every setting comes from an SMDPP_* environment variable (each is also a command-line flag,
 # see `smdpp-mock --help` and docs/configuration.md). The image sets
-# SMDPP_LISTEN, SMDPP_ES9_LISTEN and SMDPP_ADMIN_LISTEN (every interface, the ports above),
+# SMDPP_LISTEN, SMDPP_ES9_LISTEN, SMDPP_SMDS_LISTEN and SMDPP_ADMIN_LISTEN (every interface,
+# the ports above),
 # SMDPP_CERTS_DIR=/certs and SMDPP_LOG_FORMAT=json. The ones you are likely to set:
 #   SMDPP_SAN                     extra SANs of the server certificates, comma-separated
 #                                 (e.g. the host name clients use: SMDPP_SAN=smdpp)
@@ -70,14 +71,16 @@ COPY --from=builder --chown=65532:65532 /rootfs/ /
 # static files stay open.
 ENV SMDPP_LISTEN=0.0.0.0:6443 \
     SMDPP_ES9_LISTEN=0.0.0.0:6444 \
+    SMDPP_SMDS_LISTEN=0.0.0.0:6445 \
     SMDPP_ADMIN_LISTEN=0.0.0.0:8080 \
     SMDPP_CERTS_DIR=/certs \
     SMDPP_LOG_FORMAT=json
 
 VOLUME ["/certs", "/scenarios"]
 # 6443: ES2+ and the platform API (mutual TLS). 6444: ES9+ for LPAs (server-only TLS).
-# 8080: admin API, /health, /metrics (plain HTTP, bearer token).
-EXPOSE 6443 6444 8080
+# 6445: the SM-DS (ES11 for LPAs, ES12 for SM-DP+s). 8080: admin API, /health, /metrics
+# (plain HTTP, bearer token).
+EXPOSE 6443 6444 6445 8080
 USER 65532:65532
 WORKDIR /
 

@@ -41,6 +41,9 @@ pub struct CertificateIdentity {
     pub subject: Arc<str>,
     /// The certificate serial, hex.
     pub serial: String,
+    /// The subjectAltName registeredID, dotted (`2.999.10`): the SM-DP+ or SM-DS OID of an
+    /// SGP.22 TLS certificate, which identifies an ES12 caller (§5.9.1).
+    pub registered_id: Option<String>,
 }
 
 impl CertificateIdentity {

@@ -25,6 +25,12 @@ pub enum Protocol {
     /// ES9+, the LPA's interface (server-only TLS: anyone who reaches the port).
     #[serde(rename = "ES9+")]
     Es9,
+    /// ES11, the LPA's interface to the SM-DS (server-only TLS; journaled with ES9+'s calls).
+    #[serde(rename = "ES11")]
+    Es11,
+    /// ES12, the SM-DP+'s interface to the SM-DS (mutual TLS; journaled with ES2+'s calls).
+    #[serde(rename = "ES12")]
+    Es12,
 }
 
 /// One call.
@@ -236,9 +242,9 @@ pub struct Journal {
 /// How many entries each protocol keeps at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capacity {
-    /// ES2+ calls.
+    /// ES2+ calls (and ES12 calls: callers with a certificate).
     pub es2: usize,
-    /// ES9+ calls.
+    /// ES9+ calls (and ES11 calls: anonymous LPAs).
     pub es9: usize,
 }
 
@@ -255,8 +261,8 @@ impl Capacity {
     /// The capacity of `protocol`.
     pub fn of(&self, protocol: Protocol) -> usize {
         match protocol {
-            Protocol::Es2 => self.es2,
-            Protocol::Es9 => self.es9,
+            Protocol::Es2 | Protocol::Es12 => self.es2,
+            Protocol::Es9 | Protocol::Es11 => self.es9,
         }
     }
 }
@@ -270,9 +276,11 @@ struct Rings {
 
 impl Rings {
     fn of(&mut self, protocol: Protocol) -> &mut VecDeque<JournalEntry> {
+        // Callers that authenticate (ES2+, ES12) apart from anonymous ones (ES9+, ES11): an
+        // LPA cannot push an operator's or an SM-DP+'s calls out.
         match protocol {
-            Protocol::Es2 => &mut self.es2,
-            Protocol::Es9 => &mut self.es9,
+            Protocol::Es2 | Protocol::Es12 => &mut self.es2,
+            Protocol::Es9 | Protocol::Es11 => &mut self.es9,
         }
     }
 

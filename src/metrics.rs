@@ -186,7 +186,7 @@ pub(crate) fn single(
 }
 
 /// The request counter family of each protocol: its name and help text.
-const REQUEST_FAMILIES: [(Protocol, &str, &str); 2] = [
+const REQUEST_FAMILIES: [(Protocol, &str, &str); 4] = [
     (
         Protocol::Es2,
         "smdpp_es2_requests_total",
@@ -197,10 +197,20 @@ const REQUEST_FAMILIES: [(Protocol, &str, &str); 2] = [
         "smdpp_es9_requests_total",
         "ES9+ requests by function and outcome (status, subject and reason codes; 204 for notifications).",
     ),
+    (
+        Protocol::Es11,
+        "smdpp_es11_requests_total",
+        "ES11 requests to the SM-DS by function and outcome (status, subject and reason codes).",
+    ),
+    (
+        Protocol::Es12,
+        "smdpp_es12_requests_total",
+        "ES12 requests to the SM-DS by function and outcome (status, subject and reason codes).",
+    ),
 ];
 
 /// The TLS handshake failure family of each listener: its name and help text.
-const HANDSHAKE_FAMILIES: [(Protocol, &str, &str); 2] = [
+const HANDSHAKE_FAMILIES: [(Protocol, &str, &str); 3] = [
     (
         Protocol::Es9,
         "smdpp_es9_tls_handshake_failures_total",
@@ -210,6 +220,11 @@ const HANDSHAKE_FAMILIES: [(Protocol, &str, &str); 2] = [
         Protocol::Es2,
         "smdpp_tls_handshake_failures_total",
         "Refused or failed TLS handshakes by reason.",
+    ),
+    (
+        Protocol::Es11,
+        "smdpp_smds_tls_handshake_failures_total",
+        "Failed TLS handshakes on the SM-DS listener (ES11 and ES12) by reason.",
     ),
 ];
 

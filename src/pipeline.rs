@@ -39,6 +39,11 @@ pub(crate) trait ProtocolFunction: Copy + fmt::Display + Send + Sync + 'static {
     const BINDING: &'static str;
     /// The function's name (`DownloadOrder`, `InitiateAuthentication`, …).
     fn name(self) -> &'static str;
+    /// The interface of this call, for a listener that serves several (the SM-DS: ES11 and
+    /// ES12).
+    fn protocol(self) -> Protocol {
+        Self::PROTOCOL
+    }
     /// The section of the binding this call came on (a protocol with several: ES9+).
     fn binding(self) -> &'static str {
         Self::BINDING
@@ -203,8 +208,12 @@ impl<F: ProtocolFunction> Record<F> {
             Some(status) => StatusLabel::Execution(status.as_str()),
             None => StatusLabel::Http(http_status),
         };
-        app.metrics
-            .request(F::PROTOCOL, self.function.name(), label, self.code);
+        app.metrics.request(
+            self.function.protocol(),
+            self.function.name(),
+            label,
+            self.code,
+        );
         // Conformance keeps an excerpt only with a failure; don't build one for every call.
         let excerpt = if self.grades.iter().any(|g| !g.passed) {
             request.to_string_lossy_prefix(300)
@@ -214,7 +223,7 @@ impl<F: ProtocolFunction> Record<F> {
         let time = es2_timestamp_shared(app.clock.now());
         let seq = app.journal.record(JournalEntry {
             seq: 0,
-            protocol: F::PROTOCOL,
+            protocol: self.function.protocol(),
             time: time.clone(),
             operator: self.operator.clone(),
             certificate_subject: self.certificate_subject,

@@ -150,6 +150,76 @@ impl fmt::Display for Es9Function {
     }
 }
 
+/// Path prefix of the ES12 functions (SGP.22 §6.5.2, Table 57); ES11's are ES9+'s.
+pub(crate) const ES12_PATH_PREFIX: &str = "/gsma/rsp2/es12/";
+
+/// The functions of the SM-DS (SGP.22 §5.8, §5.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SmdsFunction {
+    /// ES11.InitiateAuthentication (§5.8.1), on ES9+'s path.
+    InitiateAuthentication,
+    /// ES11.AuthenticateClient (§5.8.2), on ES9+'s path.
+    AuthenticateClient,
+    /// ES12.RegisterEvent (§5.9.1).
+    RegisterEvent,
+    /// ES12.DeleteEvent (§5.9.2).
+    DeleteEvent,
+}
+
+impl SmdsFunction {
+    /// The function of a request path (Table 57).
+    pub(crate) fn from_path(path: &str) -> Option<SmdsFunction> {
+        if let Some(segment) = path.strip_prefix(ES9_PATH_PREFIX) {
+            return match segment {
+                "initiateAuthentication" => Some(SmdsFunction::InitiateAuthentication),
+                "authenticateClient" => Some(SmdsFunction::AuthenticateClient),
+                _ => None,
+            };
+        }
+        match path.strip_prefix(ES12_PATH_PREFIX)? {
+            "registerEvent" => Some(SmdsFunction::RegisterEvent),
+            "deleteEvent" => Some(SmdsFunction::DeleteEvent),
+            _ => None,
+        }
+    }
+
+    /// The full request path.
+    pub(crate) fn path(self) -> String {
+        match self {
+            SmdsFunction::InitiateAuthentication => {
+                format!("{ES9_PATH_PREFIX}initiateAuthentication")
+            }
+            SmdsFunction::AuthenticateClient => format!("{ES9_PATH_PREFIX}authenticateClient"),
+            SmdsFunction::RegisterEvent => format!("{ES12_PATH_PREFIX}registerEvent"),
+            SmdsFunction::DeleteEvent => format!("{ES12_PATH_PREFIX}deleteEvent"),
+        }
+    }
+
+    /// The spec name, e.g. `RegisterEvent`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SmdsFunction::InitiateAuthentication => "InitiateAuthentication",
+            SmdsFunction::AuthenticateClient => "AuthenticateClient",
+            SmdsFunction::RegisterEvent => "RegisterEvent",
+            SmdsFunction::DeleteEvent => "DeleteEvent",
+        }
+    }
+
+    /// Whether it is an ES12 function (mutual TLS, a request header).
+    pub(crate) fn is_es12(self) -> bool {
+        matches!(
+            self,
+            SmdsFunction::RegisterEvent | SmdsFunction::DeleteEvent
+        )
+    }
+}
+
+impl fmt::Display for SmdsFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// `functionExecutionStatus.status` values (SGP.22 §5.2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) enum ExecutionStatus {
@@ -282,6 +352,28 @@ pub(crate) const DOWNLOAD_RETRIES_EXCEEDED: StatusCode = code("8.8.5", "6.4");
 pub(crate) const TRANSACTION_ID_UNKNOWN: StatusCode = code("8.10.1", "3.9");
 /// `8.11.1 CI Public Key / 3.9 Unknown` (Table 43).
 pub(crate) const CI_UNKNOWN: StatusCode = code("8.11.1", "3.9");
+/// `8.9.1 SM-DS Address / 3.8 Refused` (ES11 InitiateAuthentication, Table 48a).
+pub(crate) const SMDS_ADDRESS_REFUSED: StatusCode = code("8.9.1", "3.8");
+/// `8.9.2 Security configuration / 3.1 Unsupported` (Table 48a).
+pub(crate) const SMDS_SECURITY_CONFIGURATION_UNSUPPORTED: StatusCode = code("8.9.2", "3.1");
+/// `8.9.3 SVN / 3.1 Unsupported` (Table 48a).
+pub(crate) const SMDS_SVN_UNSUPPORTED: StatusCode = code("8.9.3", "3.1");
+/// `8.9.4 SM-DS Certificate / 3.7 Unavailable` (Table 48a).
+pub(crate) const SMDS_CERTIFICATE_UNAVAILABLE: StatusCode = code("8.9.4", "3.7");
+/// `8.9.5 Event Record / 3.3 Already in use` (ES12 RegisterEvent, Table 54).
+pub(crate) const EVENT_ALREADY_IN_USE: StatusCode = code("8.9.5", "3.3");
+/// `8.9.5 Event Record / 3.9 Unknown` (ES11 AuthenticateClient Table 52, ES12 DeleteEvent
+/// Table 56).
+pub(crate) const EVENT_UNKNOWN: StatusCode = code("8.9.5", "3.9");
+
+/// The catalog's code for a subject and reason code received from another server, if the mock
+/// knows it.
+pub(crate) fn known_code(subject: &str, reason: &str) -> Option<StatusCode> {
+    CATALOG
+        .iter()
+        .map(|(_, c)| *c)
+        .find(|c| c.subject == subject && c.reason == reason)
+}
 
 /// Every code the mock can answer with, by a stable kebab-case name (for scenarios and docs).
 pub(crate) const CATALOG: &[(&str, StatusCode)] = &[
@@ -338,6 +430,15 @@ pub(crate) const CATALOG: &[(&str, StatusCode)] = &[
     ("download-retries-exceeded", DOWNLOAD_RETRIES_EXCEEDED),
     ("transaction-id-unknown", TRANSACTION_ID_UNKNOWN),
     ("ci-unknown", CI_UNKNOWN),
+    ("smds-address-refused", SMDS_ADDRESS_REFUSED),
+    (
+        "smds-security-configuration-unsupported",
+        SMDS_SECURITY_CONFIGURATION_UNSUPPORTED,
+    ),
+    ("smds-svn-unsupported", SMDS_SVN_UNSUPPORTED),
+    ("smds-certificate-unavailable", SMDS_CERTIFICATE_UNAVAILABLE),
+    ("event-already-in-use", EVENT_ALREADY_IN_USE),
+    ("event-unknown", EVENT_UNKNOWN),
 ];
 
 /// The status code with this catalog name, or written as `subject/reason` (e.g. `8.2.1/3.3`).
@@ -483,6 +584,43 @@ pub(crate) fn is_media(content_type: Option<&str>, media_type: &str) -> bool {
     })
 }
 
+/// The longest `smdpAddress` that can name an SM-DP+: an FQDN of 253 characters (RFC 1035) with
+/// its root dot, and `:` and a port of 5 digits. Anything longer is refused before it is kept.
+const MAX_ADDRESS: usize = 254 + 6;
+
+/// Whether `given` (an `smdpAddress` as an LPA sent it, an `smdsAddress` of ConfirmOrder) names
+/// one of the `accepted` addresses of a server: a case-insensitive
+/// host, one trailing (root) dot ignored, `:443` implied when no port is given.
+pub(crate) fn address_accepted(given: &str, accepted: &[String]) -> bool {
+    if given.len() > MAX_ADDRESS {
+        return false;
+    }
+    let given = normal_address(given);
+    accepted.iter().any(|a| normal_address(a) == given)
+}
+
+/// `host:port` in lower case, without a trailing dot, `443` when no port is given.
+fn normal_address(text: &str) -> String {
+    let lower = text.trim().to_ascii_lowercase();
+    let (host, port) = match lower.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest.trim_end_matches(']'), None),
+        },
+        None => match lower.rsplit_once(':') {
+            Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                (host, Some(port))
+            }
+            _ => (lower.as_str(), None),
+        },
+    };
+    format!(
+        "{}:{}",
+        host.strip_suffix('.').unwrap_or(host),
+        port.unwrap_or("443")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,5 +655,32 @@ mod tests {
             v,
             json!({"header": {"functionExecutionStatus": {"status": "Executed-Success"}}, "transactionId": "01"})
         );
+    }
+
+    #[test]
+    fn addresses() {
+        let accepted = ["localhost:6444".to_string(), "smdp.example:443".to_string()];
+        for ok in [
+            "localhost:6444",
+            "LOCALHOST:6444",
+            "smdp.example",
+            "smdp.example.",
+            "SMDP.example:443",
+        ] {
+            assert!(address_accepted(ok, &accepted), "{ok}");
+        }
+        let dots = format!("localhost{}:6444", ".".repeat(61_000));
+        for refused in [
+            "localhost",
+            "localhost:6445",
+            "other:6444",
+            "",
+            "smdp.example:444",
+            "localhost..:6444",
+            &dots,
+        ] {
+            assert!(!address_accepted(refused, &accepted), "{refused}");
+        }
+        assert!(address_accepted("localhost.:6444", &accepted));
     }
 }

@@ -25,6 +25,7 @@ use crate::ids::{hex, Eid, Iccid, MatchingId};
 use crate::notify::{DeliveryCounters, DeliveryState, Outgoing};
 use crate::profile::{OnDevice, OrderMatchingId, Profile, ProfileState, StateTimes, Transition};
 use crate::scenario::Scenario;
+use crate::store::events::{EventRecord, Forwarded};
 
 /// The `format` every state file names.
 pub(crate) const FORMAT: &str = "smdpp-mock-state";
@@ -57,6 +58,56 @@ struct Payload {
     /// builds before it was kept).
     #[serde(default)]
     awaiting_results: Vec<SavedAwaiting>,
+    /// The Event Records of the mock's SM-DS, in the order they were registered (absent in
+    /// files of builds without an SM-DS).
+    #[serde(default)]
+    smds_events: Vec<SavedEvent>,
+}
+
+/// An Event Record of the mock's SM-DS (§5.9.1).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedEvent {
+    eid: String,
+    event_id: String,
+    rsp_server_address: String,
+    /// The caller that registered it (the OID of its TLS certificate).
+    owner: String,
+    /// Where it was cascaded: the root SM-DS's address and the EventID there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forwarded: Option<(String, String)>,
+}
+
+impl SavedEvent {
+    fn of(r: &EventRecord) -> Self {
+        SavedEvent {
+            eid: r.eid.to_string(),
+            event_id: r.event_id.to_string(),
+            rsp_server_address: r.rsp_server_address.to_string(),
+            owner: r.owner.to_string(),
+            forwarded: r
+                .forwarded
+                .as_ref()
+                .map(|f| (f.root.to_string(), f.event_id.to_string())),
+        }
+    }
+
+    fn restore(&self) -> Result<EventRecord> {
+        Ok(EventRecord {
+            eid: self
+                .eid
+                .parse()
+                .map_err(|e| anyhow!("SM-DS event {:?}: {e}", self.event_id))?,
+            event_id: Arc::from(self.event_id.as_str()),
+            rsp_server_address: Arc::from(self.rsp_server_address.as_str()),
+            owner: Arc::from(self.owner.as_str()),
+            seq: 0,
+            forwarded: self.forwarded.as_ref().map(|(root, id)| Forwarded {
+                root: Arc::from(root.as_str()),
+                event_id: Arc::from(id.as_str()),
+            }),
+        })
+    }
 }
 
 /// A Bound Profile Package delivered, awaiting its installation result (§3.1.3.3).
@@ -268,6 +319,7 @@ pub(crate) fn save(app: &App, path: &Path) -> Result<Saved> {
             order_seq: d.order.order_seq,
         })
         .collect();
+    payload.smds_events = world.events.all().iter().map(SavedEvent::of).collect();
     payload.journal_last_seq = app.journal.last_seq();
     let c = &app.notifier.log().counters;
     payload.counters = SavedCounters {
@@ -397,6 +449,11 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
         .iter()
         .map(|saved| saved.restore(&world))
         .collect::<Result<Vec<_>>>()?;
+    let events = payload
+        .smds_events
+        .iter()
+        .map(SavedEvent::restore)
+        .collect::<Result<Vec<_>>>()?;
     check_matching_ids_unique(&profiles)?;
     let restored = profiles.len();
     for p in profiles {
@@ -409,6 +466,13 @@ pub(crate) fn load(app: &App, path: &Path) -> Result<Restored> {
     world.store.retire_event_digests(retired);
     for (tid, delivered) in awaiting {
         world.awaiting.insert(tid, delivered);
+    }
+    let left_out = world.events.restore(events);
+    if left_out > 0 {
+        tracing::warn!(
+            left_out,
+            "SM-DS events of the state file beyond the SM-DS's bounds were left out"
+        );
     }
     world.matching_ids.resume_at(payload.matching_id_position);
     app.journal.continue_after(payload.journal_last_seq);

@@ -46,7 +46,13 @@ pub(crate) fn start_server(
             "--admin-listen",
             "127.0.0.1:0",
         ])
-        .args(["--es9-listen", "127.0.0.1:0", "--log-format", "json"])
+        .args([
+            "--es9-listen",
+            "127.0.0.1:0",
+            "--smds-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json"])
         .arg("--certs-dir")
         .arg(dir.join("certs"))
         .arg("--scenario")

@@ -95,7 +95,7 @@ fn connection_counters(out: &mut String, c: &Counters) {
         ),
         (
             "smdpp_smds_events_total",
-            "SM-DS event operations performed (simulated ES12).",
+            "Event Registrations and Deletions the SM-DP+ performed (at the mock's SM-DS, an external one over ES12, or a simulated one), and the ES12 calls the mock's SM-DS carried out.",
             "operation",
             &[
                 ("register", &c.smds_events_registered),
@@ -111,6 +111,13 @@ fn connection_counters(out: &mut String, c: &Counters) {
 /// The SM-DS EventIDs remembered as used (SGP.22 §3.6.1.1) and those forgotten to bound the
 /// memory.
 fn retired_event_ids(out: &mut String, world: &World) {
+    single(
+        out,
+        "smdpp_smds_event_records",
+        "gauge",
+        "Event Records the mock's SM-DS holds (SGP.22 §3.6; bounded, see docs/smds.md).",
+        world.events.len() as u64,
+    );
     let (remembered, forgotten) = world.store.retired_event_ids();
     single(
         out,

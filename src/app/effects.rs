@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::{simulator, App, World};
 use crate::fault::NotificationFacts;
 use crate::ids::IccidKey;
-use crate::metrics::Counters;
 use crate::notify::compose::DeviceResult;
 use crate::notify::{compose, Outgoing};
 use crate::profile::machine::{DownloadFailure, Effect, NotificationPoint, Step};
@@ -81,12 +80,10 @@ impl App {
         for effect in effects {
             match effect {
                 Effect::SmdsRegisterEvent { address, event_id } => {
-                    Counters::bump(&self.counters.smds_events_registered);
-                    info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 RegisterEvent (simulated)");
+                    self.register_event(world, profile, &address, event_id.as_str());
                 }
                 Effect::SmdsDeleteEvent { address, event_id } => {
-                    Counters::bump(&self.counters.smds_events_deleted);
-                    info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 DeleteEvent (simulated)");
+                    self.delete_event(world, profile, &address, event_id.as_str());
                 }
                 Effect::Released => simulator::start(self, world, profile),
                 Effect::Notify {

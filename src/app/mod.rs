@@ -7,6 +7,7 @@ pub(crate) mod awaiting;
 mod effects;
 mod es9_device;
 pub mod simulator;
+mod smds_events;
 pub(crate) mod transaction;
 
 use std::collections::HashMap;
@@ -36,6 +37,8 @@ pub struct World {
     callbacks: RwLock<HashMap<Arc<str>, Arc<Callback>>>,
     /// ES9+ packages delivered whose installation result is awaited.
     pub(crate) awaiting: awaiting::Awaiting,
+    /// The SM-DS's Event Records.
+    pub(crate) events: crate::store::events::EventRecords,
 }
 
 impl World {
@@ -51,6 +54,7 @@ impl World {
             faults: Faults::new(scenario.faults()),
             callbacks: RwLock::default(),
             awaiting: awaiting::Awaiting::default(),
+            events: crate::store::events::EventRecords::new(crate::store::events::Limits::default()),
             scenario,
         }
     }
@@ -118,6 +122,22 @@ pub struct AppState {
     es9_address: std::sync::OnceLock<Es9Address>,
     /// What devices that play their timelines over ES9+ need, once ES9+ runs.
     device_kit: std::sync::OnceLock<DeviceKit>,
+    /// The mock's own SM-DS, once it runs.
+    smds: std::sync::OnceLock<SmdsEndpoint>,
+    /// The SM-DP+'s ES12 client (its DPtls), once ES9+ runs: for SM-DSs of behaviour `es12`.
+    es12: std::sync::OnceLock<crate::es12_client::LazyClient>,
+}
+
+/// The mock's own SM-DS, as its SM-DP+ registers events there (in-process, §3.6.1).
+#[derive(Debug, Clone)]
+pub(crate) struct SmdsEndpoint {
+    /// Its address (`host[:port]`).
+    pub(crate) address: String,
+    /// Every address ConfirmOrder's `smdsAddress` may name it by.
+    pub(crate) accepted: Vec<String>,
+    /// The SM-DP+'s identity at the SM-DS: the OID of its DPtls (what it would present as an
+    /// ES12 client, §5.9.1).
+    pub(crate) caller: std::sync::Arc<str>,
 }
 
 /// What a device playing its timeline over ES9+ needs: an EUM to issue its eUICC, where the
@@ -177,6 +197,8 @@ impl App {
             world_changed: tokio::sync::Notify::new(),
             es9_address: std::sync::OnceLock::new(),
             device_kit: std::sync::OnceLock::new(),
+            smds: std::sync::OnceLock::new(),
+            es12: std::sync::OnceLock::new(),
         }))
     }
 
@@ -188,6 +210,28 @@ impl App {
     /// What devices playing over ES9+ need, when ES9+ runs.
     pub(crate) fn device_kit(&self) -> Option<&DeviceKit> {
         self.device_kit.get()
+    }
+
+    /// Records the mock's own SM-DS (once, at start).
+    pub(crate) fn set_smds(&self, endpoint: SmdsEndpoint) {
+        let _ = self.smds.set(endpoint);
+    }
+
+    /// Records the SM-DP+'s ES12 client (once, at start).
+    pub(crate) fn set_es12_client(&self, client: crate::es12_client::LazyClient) {
+        let _ = self.es12.set(client);
+    }
+
+    /// The mock's own SM-DS, when it runs.
+    pub(crate) fn smds(&self) -> Option<&SmdsEndpoint> {
+        self.smds.get()
+    }
+
+    /// The mock's own SM-DS when `address` (a ConfirmOrder's `smdsAddress`) names it.
+    pub(crate) fn own_smds(&self, address: &str) -> Option<&SmdsEndpoint> {
+        self.smds
+            .get()
+            .filter(|s| crate::sgp22::address_accepted(address, &s.accepted))
     }
 
     /// Records where the ES9+ listener is reached (once, at start).
@@ -227,6 +271,7 @@ impl App {
 
     /// Replaces the world, e.g. after loading a scenario or a reset.
     pub fn replace_world(&self, world: World) {
+        self.register_preset_events(&world);
         let world = Arc::new(world);
         match self.world.write() {
             Ok(mut w) => *w = world,

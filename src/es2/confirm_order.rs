@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::status::{self, Es2Error};
 use super::wire::Fields;
 use super::{check_owner, check_smds, store_error, Context, Executed};
-use crate::ids::{check_fqdn, Eid, Iccid};
+use crate::ids::{check_server_address, Eid, Iccid};
 use crate::profile::machine::{transition, Confirmation, Event, Refusal};
 use crate::profile::{OrderMatchingId, Profile};
 use crate::scenario::Operator;
@@ -63,13 +63,13 @@ pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> 
             // Table 27: "the smdsAddress is invalid or not reachable", after existence and
             // ownership like every business check.
             if let Some(address) = &smds_address {
-                check_fqdn(address).map_err(|e| {
+                check_server_address(address).map_err(|e| {
                     Es2Error::new(status::SMDS_INACCESSIBLE, e.to_string()).subject(address)
                 })?;
             }
             let step = transition(p, &event, ctx.scenario().rules(), ctx.now)
                 .map_err(|r| refusal(p, iccid, r))?;
-            check_smds(&step.effects, ctx.scenario())?;
+            check_smds(&step.effects, ctx, &step.next)?;
             Ok(step)
         });
         match result {

@@ -273,31 +273,86 @@ fn check_owner(profile: &Profile, operator: &Operator) -> Result<(), Es2Error> {
     }
 }
 
-/// Refuses a step whose SM-DS Event Registration the simulated SM-DS would not accept
-/// (SGP.22 §3.6.1; codes from Table 27, also usable by ReleaseProfile through §5.2.6).
-fn check_smds(effects: &[Effect], scenario: &Scenario) -> Result<(), Es2Error> {
+/// Refuses a step whose SM-DS Event Registration (SGP.22 §3.6.1) would fail: at the mock's
+/// own SM-DS, what it would refuse (a duplicated EventID, no room for the EID's records); at
+/// a simulated one, what the scenario says it does. Codes from Table 27 (ReleaseProfile's
+/// table has none; it uses the same, §5.2.6).
+fn check_smds(effects: &[Effect], ctx: &Context<'_>, profile: &Profile) -> Result<(), Es2Error> {
     for effect in effects {
-        if let Effect::SmdsRegisterEvent { address, .. } = effect {
-            match scenario.smds_behaviour(address) {
-                SmdsBehaviour::Register => {}
-                SmdsBehaviour::Inaccessible => {
-                    return Err(Es2Error::new(
-                        status::SMDS_INACCESSIBLE,
-                        format!("the SM-DS {address} is not reachable"),
-                    )
-                    .subject(address))
-                }
-                SmdsBehaviour::Fail => {
-                    return Err(Es2Error::new(
-                        status::SMDS_EXECUTION_ERROR,
-                        format!("the SM-DS {address} refused the Event Registration"),
-                    )
-                    .subject(address))
-                }
+        let Effect::SmdsRegisterEvent { address, event_id } = effect else {
+            continue;
+        };
+        let scenario = ctx.scenario();
+        let own = ctx.app.own_smds(address);
+        let behaviour = match own {
+            Some(_) if !scenario.smds_listed(address) => SmdsBehaviour::Register,
+            _ => scenario.smds_behaviour(address),
+        };
+        match behaviour {
+            SmdsBehaviour::Register => {}
+            SmdsBehaviour::Inaccessible => {
+                return Err(Es2Error::new(
+                    status::SMDS_INACCESSIBLE,
+                    format!("the SM-DS {address} is not reachable"),
+                )
+                .subject(address))
             }
+            SmdsBehaviour::Fail => {
+                return Err(Es2Error::new(
+                    status::SMDS_EXECUTION_ERROR,
+                    format!("the SM-DS {address} refused the Event Registration"),
+                )
+                .subject(address))
+            }
+            SmdsBehaviour::Es12 => {
+                let Some(eid) = profile.eid else { continue };
+                return external_registration(ctx, address, eid, event_id.as_str());
+            }
+        }
+        if let (Some(smds), Some(eid)) = (own, profile.eid) {
+            ctx.world
+                .events
+                .check(eid, &smds.caller, event_id.as_str())
+                .map_err(|e| {
+                    Es2Error::new(
+                        status::SMDS_EXECUTION_ERROR,
+                        format!("the SM-DS {address} refused the Event Registration: {e}"),
+                    )
+                    .subject(address)
+                })?;
         }
     }
     Ok(())
+}
+
+/// Event Registration at an external SM-DS over ES12 (behaviour `es12`): its failure is the
+/// ConfirmOrder's (Table 27: `8.9 / 5.1` not reachable, `8.9 / 4.2` the SM-DS raised an error).
+fn external_registration(
+    ctx: &Context<'_>,
+    address: &str,
+    eid: crate::ids::Eid,
+    event_id: &str,
+) -> Result<(), Es2Error> {
+    use crate::es12_client::Es12Outcome;
+    match ctx
+        .app
+        .register_at_external(ctx.world, address, eid, event_id)
+    {
+        Es12Outcome::Done => Ok(()),
+        Es12Outcome::Failed(code, message) => Err(Es2Error::new(
+            status::SMDS_EXECUTION_ERROR,
+            format!(
+                "the SM-DS {address} refused the Event Registration: {}{message}",
+                code.map(|c| format!("{c} ")).unwrap_or_default()
+            ),
+        )
+        .subject(address)),
+        Es12Outcome::Unreachable(why) => Err(Es2Error::new(
+            status::SMDS_INACCESSIBLE,
+            format!("the SM-DS {address} is not reachable over ES12: {why}"),
+        )
+        .subject(address)),
+    }
 }
 
 /// Maps the store's refusals that every function shares.

@@ -27,7 +27,7 @@ pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> 
                 other => Es2Error::new(status::EXECUTION_ERROR, other.to_string()).subject(iccid),
             },
         )?;
-        check_smds(&step.effects, ctx.scenario())?;
+        check_smds(&step.effects, ctx, &step.next)?;
         Ok(step)
     })?;
     Ok(((), profile))

@@ -18,7 +18,7 @@
 //! received ([`smdpp_rsp::tlv`] keeps them).
 
 mod asn1;
-mod authentication;
+pub(crate) mod authentication;
 mod download;
 mod notification;
 pub(crate) mod session;
@@ -75,13 +75,69 @@ pub(crate) struct Es9 {
     sessions: Sessions,
     /// `(EID, seqNumber)` of the other notifications already handled.
     seen: Mutex<Seen>,
-    /// EUM certificates of chains that verified, parsed, by their DER: the same few come with
-    /// every eUICC.
-    eums: Mutex<Vec<(Vec<u8>, Arc<Certificate>)>>,
+    /// eUICC chains under the SM-DP+'s CIs.
+    chains: EuiccChains,
 }
 
 /// EUM certificates kept parsed.
 const PARSED_EUMS: usize = 16;
+
+/// What verifies eUICC certificate chains for a server (the SM-DP+, the SM-DS): the CIs it
+/// trusts, and the EUM certificates of chains that verified, kept parsed: the same few come
+/// with every eUICC.
+pub(crate) struct EuiccChains {
+    cis: Vec<Certificate>,
+    eums: Mutex<Vec<(Vec<u8>, Arc<Certificate>)>>,
+}
+
+impl EuiccChains {
+    /// Chains to `cis`.
+    pub(crate) fn new(cis: Vec<Certificate>) -> Self {
+        EuiccChains {
+            cis,
+            eums: Mutex::default(),
+        }
+    }
+
+    /// Verifies an eUICC's chain ([`cert::verify_euicc_chain`]), parsing an EUM certificate
+    /// only the first time it is seen (every check is still made). Only an EUM certificate of
+    /// a chain that verified is kept: what anonymous clients send cannot push the real EUMs
+    /// out.
+    pub(crate) fn verify(
+        &self,
+        euicc: &[u8],
+        eum: &[u8],
+        expected_ci: Option<&[u8]>,
+        now: Option<i64>,
+    ) -> Result<cert::VerifiedEuicc, cert::ChainError> {
+        let known = {
+            let eums = self.eums.lock().unwrap_or_else(|e| e.into_inner());
+            eums.iter()
+                .find(|(der, _)| der.as_slice() == eum)
+                .map(|(_, c)| c.clone())
+        };
+        if let Some(parsed) = known {
+            return cert::verify_euicc_chain_parsed(euicc, &parsed, &self.cis, expected_ci, now);
+        }
+        let parsed = Arc::new(Certificate::parse(eum).map_err(cert::ChainError::Eum)?);
+        let verified =
+            cert::verify_euicc_chain_parsed(euicc, &parsed, &self.cis, expected_ci, now)?;
+        let mut eums = self.eums.lock().unwrap_or_else(|e| e.into_inner());
+        if !eums.iter().any(|(der, _)| der.as_slice() == eum) {
+            if eums.len() >= PARSED_EUMS {
+                eums.remove(0);
+            }
+            eums.push((eum.to_vec(), parsed));
+        }
+        Ok(verified)
+    }
+
+    /// How many EUM certificates are kept parsed.
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.eums.lock().unwrap().len()
+    }
+}
 
 impl std::fmt::Debug for Es9 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,7 +173,7 @@ impl Failure {
         }
     }
 
-    fn about(mut self, field: &'static str) -> Self {
+    pub(crate) fn about(mut self, field: &'static str) -> Self {
         self.subject_identifier = Some(field);
         self
     }
@@ -221,41 +277,14 @@ pub(crate) struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// A string field, which must be present.
-    pub(crate) fn text(&self, name: &'static str) -> Result<&str, Failure> {
-        match self.body.get(name) {
-            Some(Value::String(s)) => Ok(s),
-            Some(_) => Err(
-                Failure::new(sgp22::FORMAT_INVALID, format!("{name} must be a string")).about(name),
-            ),
-            None => Err(Failure::new(
-                sgp22::MANDATORY_ELEMENT_MISSING,
-                format!("{name} is missing"),
-            )
-            .about(name)),
-        }
-    }
-
     /// A base64 field, decoded.
     pub(crate) fn binary(&self, name: &'static str) -> Result<Vec<u8>, Failure> {
-        let text = self.text(name)?;
-        crypto::base64_decode(text).ok_or_else(|| {
-            Failure::new(sgp22::FORMAT_INVALID, format!("{name} is not base64")).about(name)
-        })
+        binary(self.body, name)
     }
 
     /// The `transactionId` field: hex of 1 to 16 bytes.
     pub(crate) fn transaction_id(&self) -> Result<TransactionId, Failure> {
-        let text = self.text("transactionId")?;
-        crypto::hex_decode(text)
-            .and_then(|b| TransactionId::from_bytes(&b))
-            .ok_or_else(|| {
-                Failure::new(
-                    sgp22::FORMAT_INVALID,
-                    "transactionId is not the hex of 1 to 16 bytes",
-                )
-                .about("transactionId")
-            })
+        transaction_id(self.body)
     }
 
     /// The current time in seconds, by the mock's clock (certificate validity).
@@ -265,6 +294,46 @@ impl Context<'_> {
             .check_validity
             .then(|| self.es9.app.clock.now().unix_timestamp())
     }
+}
+
+/// A string field of a request body, which must be present.
+pub(crate) fn text<'a>(
+    body: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<&'a str, Failure> {
+    match body.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => {
+            Err(Failure::new(sgp22::FORMAT_INVALID, format!("{name} must be a string")).about(name))
+        }
+        None => Err(Failure::new(
+            sgp22::MANDATORY_ELEMENT_MISSING,
+            format!("{name} is missing"),
+        )
+        .about(name)),
+    }
+}
+
+/// A base64 field of a request body, decoded.
+pub(crate) fn binary(body: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, Failure> {
+    let text = text(body, name)?;
+    crypto::base64_decode(text).ok_or_else(|| {
+        Failure::new(sgp22::FORMAT_INVALID, format!("{name} is not base64")).about(name)
+    })
+}
+
+/// The `transactionId` field of a request body: hex of 1 to 16 bytes.
+pub(crate) fn transaction_id(body: &Map<String, Value>) -> Result<TransactionId, Failure> {
+    let text = text(body, "transactionId")?;
+    crypto::hex_decode(text)
+        .and_then(|b| TransactionId::from_bytes(&b))
+        .ok_or_else(|| {
+            Failure::new(
+                sgp22::FORMAT_INVALID,
+                "transactionId is not the hex of 1 to 16 bytes",
+            )
+            .about("transactionId")
+        })
 }
 
 /// `8.10.1 / 3.9`: the session is not known (any more).
@@ -311,19 +380,16 @@ impl Es9 {
     /// The engine of `app`, signing with `credentials`.
     pub(crate) fn new(app: App, credentials: Arc<ServerCredentials>, config: Es9Config) -> Self {
         Es9 {
+            chains: EuiccChains::new(credentials.cis.clone()),
             sessions: Sessions::new(config.sessions, app.clock.clone(), app.counters.clone()),
             app,
             credentials,
             config,
             seen: Mutex::default(),
-            eums: Mutex::default(),
         }
     }
 
-    /// Verifies an eUICC's chain against this SM-DP+'s CIs ([`cert::verify_euicc_chain`]),
-    /// parsing an EUM certificate only the first time it is seen (every check is still made).
-    /// Only an EUM certificate of a chain that verified is kept: what anonymous clients send
-    /// cannot push the real EUMs out.
+    /// Verifies an eUICC's chain against this SM-DP+'s CIs ([`EuiccChains::verify`]).
     pub(crate) fn verify_euicc_chain(
         &self,
         euicc: &[u8],
@@ -331,37 +397,7 @@ impl Es9 {
         expected_ci: Option<&[u8]>,
         now: Option<i64>,
     ) -> Result<cert::VerifiedEuicc, cert::ChainError> {
-        let known = {
-            let eums = self.eums.lock().unwrap_or_else(|e| e.into_inner());
-            eums.iter()
-                .find(|(der, _)| der.as_slice() == eum)
-                .map(|(_, c)| c.clone())
-        };
-        if let Some(parsed) = known {
-            return cert::verify_euicc_chain_parsed(
-                euicc,
-                &parsed,
-                &self.credentials.cis,
-                expected_ci,
-                now,
-            );
-        }
-        let parsed = Arc::new(Certificate::parse(eum).map_err(cert::ChainError::Eum)?);
-        let verified = cert::verify_euicc_chain_parsed(
-            euicc,
-            &parsed,
-            &self.credentials.cis,
-            expected_ci,
-            now,
-        )?;
-        let mut eums = self.eums.lock().unwrap_or_else(|e| e.into_inner());
-        if !eums.iter().any(|(der, _)| der.as_slice() == eum) {
-            if eums.len() >= PARSED_EUMS {
-                eums.remove(0);
-            }
-            eums.push((eum.to_vec(), parsed));
-        }
-        Ok(verified)
+        self.chains.verify(euicc, eum, expected_ci, now)
     }
 
     /// The DPauth/DPpb pair of the session: the brainpool one when `brainpool`.
@@ -664,7 +700,10 @@ fn answer(record: &mut Record, function: Es9Function, route: Es9Route, outcome: 
 }
 
 /// The JSON answer (§6.5.1.2): the header, and the fields unless the function failed.
-fn json_answer(record: &mut Record, outcome: Result<Map<String, Value>, Failure>) -> Answer {
+pub(crate) fn json_answer<F: pipeline::ProtocolFunction>(
+    record: &mut pipeline::Record<F>,
+    outcome: Result<Map<String, Value>, Failure>,
+) -> Answer {
     match outcome {
         Ok(fields) => record.answer(
             &ResponseHeader::of(ExecutionStatus::ExecutedSuccess),
@@ -725,7 +764,7 @@ mod tests {
                 sessions: session::Limits::default(),
             },
         );
-        let kept = || es9.eums.lock().unwrap().len();
+        let kept = || es9.chains.kept();
         let (card, foreign) = (ours.sample_euicc().unwrap(), theirs.sample_euicc().unwrap());
         for _ in 0..PARSED_EUMS + 1 {
             assert!(es9

@@ -101,6 +101,43 @@ pub(crate) fn es9_server_config(
     Ok(Arc::new(config))
 }
 
+/// A server config for the SM-DS: the DStls chain and key; a client certificate is asked for
+/// but not required (ES11's LPAs have none, §6.1), and one that is presented must chain to a
+/// CI of the folder and allow client authentication (ES12's SM-DP+s present their DPtls,
+/// §5.9); TLS 1.2 and 1.3, ALPN for h2 and HTTP/1.1.
+pub(crate) fn smds_server_config(
+    credentials: &smdpp_rsp::pki::SmdsCredentials,
+) -> Result<Arc<ServerConfig>> {
+    let provider = crate::pki::provider();
+    let mut roots = RootCertStore::empty();
+    // webpki verifies NIST P-256 chains; a brainpool CI is no ES12 caller's anchor.
+    let (_, _) = roots.add_parsable_certificates(
+        credentials
+            .cis
+            .iter()
+            .filter(|ci| ci.curve == smdpp_rsp::crypto::Curve::NistP256)
+            .map(|ci| CertificateDer::from(ci.der.clone())),
+    );
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .context("building the ES12 client certificate verifier")?;
+    let chain = credentials
+        .tls_chain
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    let key = PrivateKeyDer::Pkcs8(credentials.tls_key.clone().into());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("choosing TLS versions")?
+        .with_client_cert_verifier(Arc::new(RequireClientAuth(verifier)))
+        .with_single_cert(chain, key)
+        .context("loading the DStls certificate and key")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// The chain verification of webpki, plus one rule it does not make: the certificate must say
 /// it is for client authentication. webpki accepts a certificate with no extended key usage at
 /// all; an SM-DP+ wants operators to present client certificates, not any certificate of the
@@ -179,10 +216,14 @@ pub fn certificate_identity(conn: &ServerConnection) -> Option<CertificateIdenti
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_owned);
     let mut alt_names = Vec::new();
+    let mut registered_id = None;
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
             match name {
                 GeneralName::DNSName(s) | GeneralName::URI(s) => alt_names.push(s.to_string()),
+                GeneralName::RegisteredID(oid) if registered_id.is_none() => {
+                    registered_id = Some(oid.to_id_string());
+                }
                 _ => {}
             }
         }
@@ -192,6 +233,7 @@ pub fn certificate_identity(conn: &ServerConnection) -> Option<CertificateIdenti
         alt_names,
         subject: cert.subject().to_string().into(),
         serial: cert.raw_serial_as_string(),
+        registered_id,
     })
 }
 

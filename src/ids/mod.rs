@@ -5,6 +5,6 @@ mod generator;
 
 pub(crate) use generator::MatchingIdGenerator;
 pub use smdpp_rsp::ids::{
-    check_fqdn, hex, luhn_check_digit, luhn_valid, sha256, Eid, FormatError, Iccid, IccidKey,
-    MatchingId, MATCHING_ID_MAX_LEN,
+    check_fqdn, check_server_address, hex, luhn_check_digit, luhn_valid, sha256, Eid, FormatError,
+    Iccid, IccidKey, MatchingId, MATCHING_ID_MAX_LEN,
 };

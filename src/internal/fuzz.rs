@@ -178,6 +178,7 @@ fn request(h: &Harness, path: u8, flags: u8, body: &[u8]) {
                 alt_names: Vec::new(),
                 subject: format!("CN={cn}").into(),
                 serial: "01".into(),
+                registered_id: None,
             })
         }),
     ));

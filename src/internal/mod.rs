@@ -74,7 +74,9 @@ pub mod scenario {
 
 /// Server defaults.
 pub mod server {
-    pub use crate::server::{DEFAULT_ADMIN_ADDR, DEFAULT_ES2_ADDR, DEFAULT_ES9_ADDR};
+    pub use crate::server::{
+        DEFAULT_ADMIN_ADDR, DEFAULT_ES2_ADDR, DEFAULT_ES9_ADDR, DEFAULT_SMDS_ADDR,
+    };
 }
 
 /// Names SGP.22 defines.

@@ -274,6 +274,17 @@ impl MockSmdp {
         self.server().es9_addr()
     }
 
+    /// The SM-DS listener's address (loopback, system-chosen port), unless configured off.
+    pub fn smds_addr(&self) -> Option<SocketAddr> {
+        self.server().smds_addr()
+    }
+
+    /// The address of the mock's SM-DS as ConfirmOrder's `smdsAddress` names it and LPAs
+    /// discover at (`localhost:<port>`), unless it does not run.
+    pub fn smds_address(&self) -> Option<String> {
+        self.server().smds_address()
+    }
+
     /// An Activation Code for `matching_id`: `1$<address>$<MatchingID>` (SGP.22 §4.1), the
     /// address being where the ES9+ listener is reached.
     pub fn activation_code(&self, matching_id: &str) -> String {

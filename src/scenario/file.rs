@@ -136,18 +136,56 @@ pub enum SmdsBehaviour {
     Inaccessible,
     /// The SM-DS answers with an error: `8.9 / 4.2 Execution Error`.
     Fail,
+    /// A real SM-DS: ES12 over mutual TLS (the SM-DP+'s DPtls as client certificate),
+    /// RegisterEvent in ConfirmOrder or ReleaseProfile (its failure theirs: `8.9 / 5.1` when it
+    /// cannot be reached, `8.9 / 4.2` when it refuses), DeleteEvent when the order ends.
+    Es12,
 }
 
-/// The simulated SM-DSs.
+/// The SM-DSs: the mock's own (ES11, ES12 on its listener) and simulated ones.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SmdsSettings {
-    /// Behaviour of SM-DS addresses not listed in `addresses`. Default `register`.
+    /// The address (`host[:port]`) of the mock's own SM-DS, as ConfirmOrder's `smdsAddress`
+    /// names it and LPAs reach it. Default: the host of `smdp.address` with the SM-DS
+    /// listener's port (`--smds-listen`); a host without a port gets that port.
+    #[schemars(with = "Option<String>")]
+    pub address: Option<Spanned<String>>,
+    /// A root SM-DS (`host[:port]`) the mock's SM-DS cascades ES12 registrations to, as an
+    /// Alternative SM-DS (§3.6.1.2, ES15 with its DStls): registrations with
+    /// `forwardingIndicator: true` are registered there too, under an EventID of its own, and
+    /// deleted there with them. Without it the mock's SM-DS is a root SM-DS.
+    #[schemars(with = "Option<String>")]
+    pub root: Option<Spanned<String>>,
+    /// Event Records the mock's SM-DS holds whenever the world starts (at start, after a reset
+    /// or a scenario load), registered by the mock's SM-DP+: discovery for LPA tests without
+    /// ES2+ orders.
+    #[serde(default)]
+    pub events: Vec<PresetEventSpec>,
+    /// What Event Registration does at SM-DS addresses not listed in `addresses` and not the
+    /// mock's own. Default `register`.
     pub default: Option<SmdsBehaviour>,
-    /// Behaviour per SM-DS address (FQDN).
+    /// What Event Registration does per SM-DS address (FQDN): the mock's own SM-DS too
+    /// (`inaccessible` or `fail` make its registrations fail).
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, SmdsBehaviour>")]
     pub addresses: HashMap<Spanned<String>, SmdsBehaviour>,
+}
+
+/// An Event Record of `smds.events`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct PresetEventSpec {
+    /// The eUICC (32 digits).
+    #[schemars(with = "String")]
+    pub eid: Spanned<String>,
+    /// The EventID (1 to 255 bytes): the MatchingID the device then downloads with.
+    #[schemars(with = "String")]
+    pub event_id: Spanned<String>,
+    /// Where the device downloads (`host[:port]`). Default: the mock's SM-DP+ (the address
+    /// its Activation Codes name).
+    #[schemars(with = "Option<String>")]
+    pub rsp_server_address: Option<Spanned<String>>,
 }
 
 /// An operator.

@@ -331,12 +331,31 @@ pub struct FaultSpec {
     pub seed: u64,
 }
 
+/// The checked `smds` section.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SmdsScenario {
+    pub(crate) default: SmdsBehaviour,
+    /// By lower-case address.
+    pub(crate) addresses: HashMap<String, SmdsBehaviour>,
+    pub(crate) address: Option<String>,
+    pub(crate) root: Option<String>,
+    pub(crate) events: Vec<PresetEvent>,
+}
+
+/// An Event Record of `smds.events`.
+#[derive(Debug, Clone)]
+pub(crate) struct PresetEvent {
+    pub(crate) eid: crate::ids::Eid,
+    pub(crate) event_id: String,
+    /// `None`: the mock's SM-DP+.
+    pub(crate) rsp_server_address: Option<String>,
+}
+
 /// A checked scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     settings: Settings,
-    smds_default: SmdsBehaviour,
-    smds: HashMap<String, SmdsBehaviour>,
+    smds: SmdsScenario,
     operators: Vec<Operator>,
     profile_types: Vec<ProfileType>,
     inventory: Vec<InventoryEntry>,
@@ -422,12 +441,36 @@ impl Scenario {
         &self.rules
     }
 
-    /// What the simulated SM-DS at `address` does with an Event Registration.
+    /// What Event Registration at the SM-DS at `address` does: `register` at an address
+    /// neither listed nor the default's.
     pub fn smds_behaviour(&self, address: &str) -> SmdsBehaviour {
         self.smds
+            .addresses
             .get(&address.to_ascii_lowercase())
             .copied()
-            .unwrap_or(self.smds_default)
+            .unwrap_or(self.smds.default)
+    }
+
+    /// Whether `smds.addresses` lists `address` (case-insensitively).
+    pub(crate) fn smds_listed(&self, address: &str) -> bool {
+        self.smds
+            .addresses
+            .contains_key(&address.to_ascii_lowercase())
+    }
+
+    /// The address of the mock's own SM-DS the scenario gives (`smds.address`).
+    pub fn smds_own_address(&self) -> Option<&str> {
+        self.smds.address.as_deref()
+    }
+
+    /// The root SM-DS the mock's SM-DS cascades registrations to (`smds.root`).
+    pub(crate) fn smds_root(&self) -> Option<&str> {
+        self.smds.root.as_deref()
+    }
+
+    /// The Event Records of `smds.events`.
+    pub(crate) fn preset_events(&self) -> &[PresetEvent] {
+        &self.smds.events
     }
 
     /// All operators.

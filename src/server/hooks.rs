@@ -109,6 +109,34 @@ impl Hooks for Es9Hooks {
     }
 }
 
+/// The SM-DS listener's hooks: anyone may connect (ES11 is server-only TLS; ES12's callers
+/// are told apart by their certificates, not at accept); its refused handshakes counted
+/// apart.
+pub(super) struct SmdsHooks {
+    pub(super) app: App,
+}
+
+impl Hooks for SmdsHooks {
+    fn admits(&self, _remote: SocketAddr) -> bool {
+        true
+    }
+
+    fn tls_update(&self) -> Option<Arc<rustls::ServerConfig>> {
+        None
+    }
+
+    fn event(&self, event: Event) {
+        match event {
+            Event::HandshakeFailed { failure, .. } => {
+                self.app
+                    .metrics
+                    .handshake_failure(Protocol::Es11, failure.label());
+            }
+            other => count(&self.app, other),
+        }
+    }
+}
+
 /// Counts a refused or closed connection.
 fn count(app: &App, event: Event) {
     let counters = &app.counters;

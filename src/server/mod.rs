@@ -4,6 +4,7 @@
 //! shutdown). [`hooks`] holds what the mock makes of its listeners' transport events.
 
 mod hooks;
+mod smds;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ use smdpp_rsp::pki::{GsmaPki, SAMPLE_EID};
 pub const DEFAULT_ES2_ADDR: &str = "127.0.0.1:6443";
 /// Default ES9+ listen address.
 pub const DEFAULT_ES9_ADDR: &str = "127.0.0.1:6444";
+/// Default SM-DS listen address.
+pub const DEFAULT_SMDS_ADDR: &str = "127.0.0.1:6445";
 /// Default admin API listen address.
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:8080";
 
@@ -53,6 +56,12 @@ pub struct ServerConfig {
     /// The `host[:port]` Activation Codes name for ES9+, when not the scenario's
     /// `smdp.address` with the ES9+ port (behind a proxy or a port mapping).
     pub es9_address: Option<String>,
+    /// Where the SM-DS (ES11 for LPAs, ES12 for SM-DP+s) listens; port 0 picks a free port;
+    /// `None` runs none.
+    pub smds_addr: Option<SocketAddr>,
+    /// The SM-DS address (`host[:port]`) ConfirmOrder's `smdsAddress` and LPAs name, when not
+    /// the scenario's (`smds.address`, else `smdp.address`'s host) with the SM-DS port.
+    pub smds_address: Option<String>,
     /// An ES9+ session (a transactionId) untouched this long is forgotten.
     pub es9_session_timeout: std::time::Duration,
     /// ES9+ sessions one client address may have between InitiateAuthentication and
@@ -103,6 +112,8 @@ impl ServerConfig {
             es2_addr: SocketAddr::from(([127, 0, 0, 1], 6443)),
             es9_addr: Some(SocketAddr::from(([127, 0, 0, 1], 6444))),
             es9_address: None,
+            smds_addr: Some(SocketAddr::from(([127, 0, 0, 1], 6445))),
+            smds_address: None,
             es9_session_timeout: crate::es9::session::SESSION_TTL,
             es9_sessions_per_address: crate::es9::session::ANONYMOUS_PER_ADDRESS,
             es9_connections_per_address: ES9_CONNECTIONS_PER_ADDRESS,
@@ -123,15 +134,16 @@ impl ServerConfig {
     }
 
     /// [`ServerConfig::new`] with every listener on a free port of 127.0.0.1 (port 0): ES2+,
-    /// ES9+ and the admin API. For tests and for embedding beside other services, so that a
+    /// ES9+, the SM-DS and the admin API. For tests and for embedding beside other services, so that a
     /// mock already running on the default ports (or anything else there) never gets in the
-    /// way; the ports taken are [`Server::es2_addr`], [`Server::es9_addr`] and
-    /// [`Server::admin_addr`].
+    /// way; the ports taken are [`Server::es2_addr`], [`Server::es9_addr`],
+    /// [`Server::smds_addr`] and [`Server::admin_addr`].
     pub fn ephemeral(scenario: Scenario) -> Self {
         let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
         ServerConfig {
             es2_addr: any_port,
             es9_addr: Some(any_port),
+            smds_addr: Some(any_port),
             admin_addr: Some(any_port),
             ..ServerConfig::new(scenario)
         }
@@ -185,31 +197,17 @@ struct Es9Parts {
 }
 
 impl Es9Parts {
-    /// Binds, makes what is missing of the GSMA-style PKI and loads the SM-DP+'s credentials,
-    /// DPtls checked against the address Activation Codes will name (its host among DPtls's
-    /// names: LPAs that check TLS connect to it).
-    async fn prepare(config: &ServerConfig, addr: SocketAddr) -> Result<Self> {
-        let listener = TcpListener::bind(addr).await.map_err(|e| {
-            bind_error(
-                e,
-                "the ES9+ listener",
-                addr,
-                "--es9-listen / SMDPP_ES9_LISTEN",
-            )
-        })?;
-        let addr = bound_address(&listener, "the ES9+ listener")?;
-        let address = match &config.es9_address {
-            Some(fixed) => Es9Address::Fixed(Arc::from(fixed.as_str())),
-            None => Es9Address::Port(addr.port()),
-        };
+    /// Loads the SM-DP+'s credentials for the bound `listener`, DPtls checked against the
+    /// address Activation Codes will name (its host among DPtls's names: LPAs that check TLS
+    /// connect to it).
+    fn load(
+        config: &ServerConfig,
+        gsma: &GsmaPki,
+        listener: TcpListener,
+        addr: SocketAddr,
+    ) -> Result<Self> {
+        let address = es9_address(config, addr);
         let activation = address.with_host(config.scenario.smdp_address());
-        let gsma = GsmaPki::new(&config.certs_dir);
-        let report = gsma
-            .ensure(&dp_tls_names(config, &activation), SAMPLE_EID)
-            .map_err(|e| pki_error(e.into(), &config.certs_dir))?;
-        for created in &report.created {
-            tracing::debug!(file = %created.display(), "GSMA-style PKI file created");
-        }
         let credentials = Arc::new(gsma.server_credentials_for(&activation)?);
         let tls = tls::es9_server_config(&credentials).map_err(Error::start)?;
         Ok(Es9Parts {
@@ -229,6 +227,18 @@ impl Es9Parts {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> impl std::future::Future<Output = ()> {
         app.set_es9_address(self.address);
+        // ES12 to external SM-DSs presents DPtls (§5.9), which carries the SM-DP+'s OID.
+        app.set_es12_client(crate::es12_client::LazyClient::new(
+            self.credentials.tls_chain.clone(),
+            self.credentials.tls_key.clone(),
+            nist_cis(&self.credentials.cis),
+            self.credentials
+                .dp_tls
+                .registered_id
+                .as_deref()
+                .and_then(smdpp_rsp::pki::oid_text)
+                .unwrap_or_default(),
+        ));
         let loopback = if self.addr.ip().is_unspecified() || self.addr.ip().is_loopback() {
             std::net::SocketAddr::from(([127, 0, 0, 1], self.addr.port()))
         } else {
@@ -249,21 +259,12 @@ impl Es9Parts {
         });
         let advertised = app.activation_address(&app.world());
         // An LPA sends the address of its Activation Code; the names of DPtls are this SM-DP+ too.
-        let mut accepted = vec![advertised.clone()];
-        let tls = &self.credentials.dp_tls;
-        let dp_tls_names = tls
-            .dns_names
-            .iter()
-            .filter(|n| !n.starts_with('*'))
-            .cloned()
-            .chain(tls.ip_addresses.iter().map(ToString::to_string));
-        for san in config.server_sans().into_iter().chain(dp_tls_names) {
-            accepted.push(if san.contains(':') {
-                format!("[{san}]:{}", self.addr.port())
-            } else {
-                format!("{san}:{}", self.addr.port())
-            });
-        }
+        let accepted = accepted_addresses(
+            &advertised,
+            config,
+            &self.credentials.dp_tls,
+            self.addr.port(),
+        );
         let engine = Es9::new(
             app.clone(),
             self.credentials,
@@ -297,15 +298,80 @@ impl Es9Parts {
     }
 }
 
-/// The names a DPtls the mock makes has: the server certificate's ([`ServerConfig::server_sans`])
-/// and the host of the address Activation Codes name (`--es9-address`'s, behind a proxy).
-fn dp_tls_names(config: &ServerConfig, activation: &str) -> Vec<String> {
-    let mut names = config.server_sans();
-    let host = smdpp_rsp::pki::address_host(activation);
-    if !names.iter().any(|n| n.eq_ignore_ascii_case(host)) {
-        names.push(host.to_owned());
+/// The addresses a server listening on `port` is known by: `advertised`, and every name of
+/// the server certificate and of its TLS certificate `tls` with the port.
+fn accepted_addresses(
+    advertised: &str,
+    config: &ServerConfig,
+    tls: &smdpp_rsp::cert::Certificate,
+    port: u16,
+) -> Vec<String> {
+    let mut accepted = vec![advertised.to_owned()];
+    let tls_names = tls
+        .dns_names
+        .iter()
+        .filter(|n| !n.starts_with('*'))
+        .cloned()
+        .chain(tls.ip_addresses.iter().map(ToString::to_string));
+    for san in config.server_sans().into_iter().chain(tls_names) {
+        accepted.push(if san.contains(':') {
+            format!("[{san}]:{port}")
+        } else {
+            format!("{san}:{port}")
+        });
     }
-    names
+    accepted
+}
+
+/// The DER of the NIST P-256 CIs among `cis`: the TLS anchors of ES12 (webpki verifies no
+/// brainpool chain).
+fn nist_cis(cis: &[smdpp_rsp::cert::Certificate]) -> Vec<Vec<u8>> {
+    cis.iter()
+        .filter(|c| c.curve == smdpp_rsp::crypto::Curve::NistP256)
+        .map(|c| c.der.clone())
+        .collect()
+}
+
+/// How Activation Codes name the ES9+ listener bound at `addr`.
+fn es9_address(config: &ServerConfig, addr: SocketAddr) -> Es9Address {
+    match &config.es9_address {
+        Some(fixed) => Es9Address::Fixed(Arc::from(fixed.as_str())),
+        None => Es9Address::Port(addr.port()),
+    }
+}
+
+/// Binds `addr` for `what`, or says which setting moves it.
+async fn bind_listener(
+    addr: SocketAddr,
+    what: &'static str,
+    flag: &str,
+) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error(e, what, addr, flag))?;
+    let addr = bound_address(&listener, what)?;
+    Ok((listener, addr))
+}
+
+/// Makes what is missing of the GSMA-style PKI: the SM-DP+'s certificates, DPtls and DStls
+/// naming the server's names and the hosts of the addresses the ES9+ and SM-DS listeners are
+/// known by.
+fn ensure_gsma_pki(config: &ServerConfig, hosts: &[String]) -> Result<GsmaPki> {
+    let gsma = GsmaPki::new(&config.certs_dir);
+    let mut names = config.server_sans();
+    for address in hosts {
+        let host = smdpp_rsp::pki::address_host(address);
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(host)) {
+            names.push(host.to_owned());
+        }
+    }
+    let report = gsma
+        .ensure(&names, SAMPLE_EID)
+        .map_err(|e| pki_error(e.into(), &config.certs_dir))?;
+    for created in &report.created {
+        tracing::debug!(file = %created.display(), "GSMA-style PKI file created");
+    }
+    Ok(gsma)
 }
 
 /// JSON errors for every path of the ES9+ listener that is not an ES9+ function.
@@ -433,6 +499,7 @@ pub struct Server {
     _state_lock: Option<std::fs::File>,
     es2_addr: SocketAddr,
     es9_addr: Option<SocketAddr>,
+    smds_addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     admin_token: Option<String>,
     readiness: Readiness,
@@ -452,6 +519,7 @@ struct Bound {
     es2_addr: SocketAddr,
     es2_tls: Arc<rustls::ServerConfig>,
     es9: Option<Es9Parts>,
+    smds: Option<smds::SmdsParts>,
     admin: Option<TcpListener>,
 }
 
@@ -467,8 +535,45 @@ impl Bound {
             warn!("{warning}");
         }
         let es9 = match config.es9_addr {
-            Some(addr) => Some(Es9Parts::prepare(config, addr).await?),
+            Some(addr) => Some(
+                bind_listener(addr, "the ES9+ listener", "--es9-listen / SMDPP_ES9_LISTEN").await?,
+            ),
             None => None,
+        };
+        let smds = match config.smds_addr {
+            Some(addr) => Some(
+                bind_listener(
+                    addr,
+                    "the SM-DS listener",
+                    "--smds-listen / SMDPP_SMDS_LISTEN",
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        // One pass over the GSMA-style PKI, DPtls and DStls naming the hosts both are known by.
+        let mut hosts = Vec::new();
+        if let Some((_, addr)) = &es9 {
+            hosts.push(es9_address(config, *addr).with_host(config.scenario.smdp_address()));
+        }
+        if let Some((_, addr)) = &smds {
+            hosts.push(smds::smds_address(config, *addr));
+        }
+        let gsma = match hosts.is_empty() {
+            true => None,
+            false => Some(ensure_gsma_pki(config, &hosts)?),
+        };
+        let es9 = match (es9, &gsma) {
+            (Some((listener, addr)), Some(gsma)) => {
+                Some(Es9Parts::load(config, gsma, listener, addr)?)
+            }
+            _ => None,
+        };
+        let smds = match (smds, &gsma) {
+            (Some((listener, addr)), Some(gsma)) => {
+                smds::SmdsParts::load(config, gsma, listener, addr)?
+            }
+            _ => None,
         };
         let es2_tls = tls::server_config(&pki, config.scenario.crl_file())
             .map_err(|e| Error::Start(e.to_string()))?;
@@ -498,6 +603,7 @@ impl Bound {
             es2,
             es2_tls,
             es9,
+            smds,
             admin,
         })
     }
@@ -536,6 +642,22 @@ impl Bound {
             config.limits.clone(),
         );
         let es9_addr = self.es9.as_ref().map(|p| p.addr);
+        // The SM-DP+'s identity at its own SM-DS: the OID its DPtls would present on ES12.
+        let caller: Arc<str> = self
+            .es9
+            .as_ref()
+            .and_then(|p| p.credentials.dp_tls.registered_id.as_deref())
+            .and_then(smdpp_rsp::pki::oid_text)
+            .unwrap_or_else(|| {
+                smdpp_rsp::pki::oid_text(&smdpp_rsp::pki::oid_content(&smdpp_rsp::pki::SMDP_OID))
+                    .unwrap_or_default()
+            })
+            .into();
+        let smds_addr = self.smds.as_ref().map(|p| p.addr);
+        let smds_address = self.smds.as_ref().map(|p| p.address.clone());
+        let smds_serving = self
+            .smds
+            .map(|parts| parts.serve(&app, &config, caller, stopped_for(stopped.clone())));
         let es9_serving = self
             .es9
             .map(|parts| parts.serve(&app, &config, stopped_for(stopped.clone())));
@@ -549,12 +671,17 @@ impl Bound {
             stopped_for(stopped),
         );
         let serving = async move {
-            match es9_serving {
-                Some(es9) => {
-                    tokio::join!(serving, es9);
+            let es9 = async move {
+                if let Some(es9) = es9_serving {
+                    es9.await;
                 }
-                None => serving.await,
-            }
+            };
+            let smds = async move {
+                if let Some(smds) = smds_serving {
+                    smds.await;
+                }
+            };
+            tokio::join!(serving, es9, smds);
         };
         let task = tokio::spawn(run_until_stopped(
             serving,
@@ -567,10 +694,14 @@ impl Bound {
         if let Some(addr) = es9_addr {
             info!(es9_addr = %addr, activation_address = %app.activation_address(&app.world()), "ES9+ listening (server-only TLS)");
         }
+        if let (Some(addr), Some(address)) = (smds_addr, &smds_address) {
+            info!(smds_addr = %addr, smds_address = %address, "SM-DS listening (ES11 server-only TLS, ES12 mutual TLS)");
+        }
         Ok(Server {
             _state_lock: state_lock,
             es2_addr: self.es2_addr,
             es9_addr,
+            smds_addr,
             admin_addr,
             admin_token,
             readiness,
@@ -734,6 +865,17 @@ impl Server {
     /// The bound ES9+ address, if it runs.
     pub fn es9_addr(&self) -> Option<SocketAddr> {
         self.es9_addr
+    }
+
+    /// The bound SM-DS address, if it runs.
+    pub fn smds_addr(&self) -> Option<SocketAddr> {
+        self.smds_addr
+    }
+
+    /// The SM-DS address (`host[:port]`) ConfirmOrder's `smdsAddress` names to have the mock's
+    /// own SM-DS register the event, and LPAs discover it at; `None` when it does not run.
+    pub fn smds_address(&self) -> Option<String> {
+        self.app.smds().map(|s| s.address.clone())
     }
 
     /// The SM-DP+ address Activation Codes name: where LPAs reach ES9+.

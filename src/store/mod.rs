@@ -14,6 +14,7 @@
 //! is always slot → index (MatchingID entry or pool mutex); nothing takes a slot lock while
 //! holding an index lock, so there is no deadlock and no profile can be handed out twice.
 
+pub(crate) mod events;
 mod retired;
 
 use std::collections::{HashMap, VecDeque};

@@ -37,6 +37,8 @@ pub fn serve(args: &[&std::ffi::OsStr]) -> Process {
         "127.0.0.1:0",
         "--es9-listen",
         "127.0.0.1:0",
+        "--smds-listen",
+        "127.0.0.1:0",
     ])
     .args(["--log-format", "json"])
     .args(args);

@@ -77,6 +77,10 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             "lpac::the_readme_lpac_commands_work_as_written",
             the_readme_lpac_commands_work_as_written,
         ),
+        needed.trial(
+            "lpac::lpac_discovers_an_smds_order_at_the_mocks_smds_and_downloads_it",
+            lpac_discovers_an_smds_order_at_the_mocks_smds_and_downloads_it,
+        ),
     ];
     (needed, trials)
 }
@@ -188,6 +192,48 @@ async fn lpac_downloads_installs_enables_disables_and_deletes(lpac: PathBuf) {
     assert_eq!(t.state(&iccid), ProfileState::Installed);
     let list = run_lpac(&t, &lpac, &["profile", "list"]).await;
     assert_eq!(list["data"], json!([]), "{list}");
+}
+
+/// The push flow (SGP.22 §3.6, §3.1.3 option b): DownloadOrder with the EID, ConfirmOrder
+/// with the mock's SM-DS as `smdsAddress`, then lpac's `profile discovery` at that SM-DS (ES11:
+/// lpac posts to ES9+'s paths with `smdpAddress` holding the SM-DS address) lists the SM-DP+'s
+/// address, `profile download -s <that address> -m <EventID>` installs, and once the
+/// installation result is in, the event is gone: a second discovery finds nothing.
+async fn lpac_discovers_an_smds_order_at_the_mocks_smds_and_downloads_it(lpac: PathBuf) {
+    let (t, receiver) = es9_started("").await;
+    let smds = t.mock.smds_address().expect("the SM-DS runs");
+    let eid = smdpp_rsp::pki::SAMPLE_EID;
+    let (iccid, event_id) = release_standard(&t, Some(eid), json!({ "smdsAddress": smds })).await;
+    let found = run_lpac(&t, &lpac, &["profile", "discovery", "-s", &smds]).await;
+    assert_eq!(found["code"], 0, "{found}");
+    let smdp = t.mock.smdp_address();
+    assert_eq!(found["data"], json!([smdp]), "{found}");
+    // lpac prints the addresses only; the SM-DS answered the EventID beside it (the journal
+    // keeps the answer), and it is the order's MatchingID (§3.6.1.1).
+    let es11 = last_call(&t, "AuthenticateClient");
+    let answer = serde_json::to_value(&es11).unwrap();
+    assert_eq!(answer["protocol"], "ES11", "{answer}");
+    assert!(
+        answer["response"].to_string().contains(&event_id),
+        "{answer}"
+    );
+
+    let download = run_lpac(
+        &t,
+        &lpac,
+        &["profile", "download", "-s", &smdp, "-m", &event_id],
+    )
+    .await;
+    assert_eq!(download["code"], 0, "{download}");
+    assert_eq!(download["data"]["iccid"], json!(iccid));
+    let processed = run_lpac(&t, &lpac, &["notification", "process", "-a", "-r"]).await;
+    assert_eq!(processed["code"], 0, "{processed}");
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+    let again = run_lpac(&t, &lpac, &["profile", "discovery", "-s", &smds]).await;
+    assert_eq!(again["code"], 0, "{again}");
+    assert_eq!(again["data"], json!([]), "the event is deleted: {again}");
 }
 
 /// A Confirmation Code: the right one installs; a wrong one is refused (`8.2.7 / 3.8`), and

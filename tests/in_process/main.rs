@@ -31,5 +31,6 @@ mod openapi;
 mod platform;
 mod scenario_errors;
 mod scenarios;
+mod smds;
 mod troubleshooting;
 mod user_pki;

@@ -198,11 +198,16 @@ fn the_dockerfile_is_what_the_issue_asks_for() {
         "runs as a non-root user, not {}",
         image.user
     );
-    assert_eq!(image.exposed, [6443, 6444, 8080]);
+    assert_eq!(image.exposed, [6443, 6444, 6445, 8080]);
     assert_eq!(image.volumes, ["/certs", "/scenarios"]);
     assert_eq!(image.entrypoint, ["/usr/local/bin/smdpp-mock"]);
     // Binds every interface inside the container, on the exposed ports.
-    for key in ["SMDPP_LISTEN", "SMDPP_ES9_LISTEN", "SMDPP_ADMIN_LISTEN"] {
+    for key in [
+        "SMDPP_LISTEN",
+        "SMDPP_ES9_LISTEN",
+        "SMDPP_SMDS_LISTEN",
+        "SMDPP_ADMIN_LISTEN",
+    ] {
         let addr: SocketAddr = image.env[key].parse().unwrap();
         assert!(addr.ip().is_unspecified(), "{key}={addr}");
         assert!(image.exposed.contains(&addr.port()), "{key}={addr}");

@@ -11,6 +11,7 @@ use crate::common::*;
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smdpp-mock"));
     cmd.env("SMDPP_ES9_LISTEN", "127.0.0.1:0");
+    cmd.env("SMDPP_SMDS_LISTEN", "127.0.0.1:0");
     cmd
 }
 

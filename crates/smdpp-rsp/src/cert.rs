@@ -27,6 +27,10 @@ pub enum Role {
     DpAuth,
     /// `id-rspRole-dp-pb` (5).
     DpPb,
+    /// `id-rspRole-ds-tls` (6): the SM-DS's TLS certificate.
+    DsTls,
+    /// `id-rspRole-ds-auth` (7): the SM-DS's authentication certificate (§4.5.2.1.0.6).
+    DsAuth,
 }
 
 impl Role {
@@ -39,6 +43,8 @@ impl Role {
             Role::DpTls => 3,
             Role::DpAuth => 4,
             Role::DpPb => 5,
+            Role::DsTls => 6,
+            Role::DsAuth => 7,
         }
     }
 
@@ -58,6 +64,8 @@ impl Role {
             "3" => Role::DpTls,
             "4" => Role::DpAuth,
             "5" => Role::DpPb,
+            "6" => Role::DsTls,
+            "7" => Role::DsAuth,
             _ => return None,
         })
     }
@@ -71,6 +79,8 @@ impl Role {
             Role::DpTls => "DPtls",
             Role::DpAuth => "DPauth",
             Role::DpPb => "DPpb",
+            Role::DsTls => "DStls",
+            Role::DsAuth => "DSauth",
         }
     }
 }
@@ -343,6 +353,9 @@ impl Certificate {
             Role::DpAuth | Role::DpPb | Role::DpTls if self.registered_id.is_none() => {
                 return fail("no SM-DP+ OID (subjectAltName registeredID)");
             }
+            Role::DsAuth | Role::DsTls if self.registered_id.is_none() => {
+                return fail("no SM-DS OID (subjectAltName registeredID)");
+            }
             _ => {}
         }
         Ok(())
@@ -584,6 +597,18 @@ pub fn verify_server(
     cis: &[Certificate],
     now: Option<i64>,
 ) -> Result<(Certificate, Vec<u8>), ServerCertError> {
+    verify_server_any(der, &[role], cis, now).map(|(cert, ski, _)| (cert, ski))
+}
+
+/// [`verify_server`] for a certificate that may have any of `roles`: the one its policies
+/// name. The eUICC's AuthenticateServer takes CERT.DPauth.ECDSA or CERT.DSauth.ECDSA alike
+/// (§5.7.13: it does not know whether the LPA reached an SM-DP+ or an SM-DS).
+pub fn verify_server_any(
+    der: &[u8],
+    roles: &[Role],
+    cis: &[Certificate],
+    now: Option<i64>,
+) -> Result<(Certificate, Vec<u8>, Role), ServerCertError> {
     let cert = Certificate::parse(der).map_err(|e| match e {
         CertError::UnsupportedCurve => ServerCertError::Curve,
         other => ServerCertError::Invalid(other),
@@ -592,6 +617,22 @@ pub fn verify_server(
         .iter()
         .find(|ci| ci.subject_key_id.is_some() && ci.subject_key_id == cert.authority_key_id)
         .ok_or(ServerCertError::UnknownCi)?;
+    let role = *roles
+        .iter()
+        .find(|r| cert.roles.contains(r))
+        .ok_or(ServerCertError::Policy)?;
+    let (cert, ski) = verify_server_as(cert, ci, role, now)?;
+    Ok((cert, ski, role))
+}
+
+/// The checks of [`verify_server`] once the CI is found: the role's policy and profile, the
+/// CI's signature, the validity period.
+fn verify_server_as(
+    cert: Certificate,
+    ci: &Certificate,
+    role: Role,
+    now: Option<i64>,
+) -> Result<(Certificate, Vec<u8>), ServerCertError> {
     if !cert.roles.contains(&role) {
         return Err(ServerCertError::Policy);
     }

@@ -311,6 +311,27 @@ pub fn check_fqdn(s: &str) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// Checks an RSP server address as the mock takes it: an FQDN ([`check_fqdn`]), optionally
+/// followed by `:` and a port (1 to 65535). SGP.22 addresses are FQDNs on port 443; a port lets
+/// the address name a test server on another (the mock's SM-DS on 6445).
+pub fn check_server_address(s: &str) -> Result<(), FormatError> {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            let valid_port = !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+            if !valid_port {
+                return Err(FormatError(format!(
+                    "{s:?} is not a valid address: the port must be 1 to 65535"
+                )));
+            }
+            check_fqdn(host)
+        }
+        None => check_fqdn(s),
+    }
+}
+
 /// The Luhn check digit for `digits`, or `None` if it holds anything but ASCII digits.
 pub fn luhn_check_digit(digits: &str) -> Option<u8> {
     let mut sum = 0u32;
@@ -371,6 +392,26 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn server_addresses_are_fqdns_with_an_optional_port() {
+        for ok in ["smds.example", "localhost:6445", "a-b.example:1", "x:65535"] {
+            assert!(check_server_address(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ":6445",
+            "localhost:",
+            "localhost:0",
+            "localhost:65536",
+            "host:12a",
+            "a..b",
+            "[::1]:6445",
+            "h:1:2",
+        ] {
+            assert!(check_server_address(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn iccid_forms() {

@@ -56,6 +56,6 @@ pub mod tlv;
 pub use cert::{CertError, ChainError, ServerCertError};
 pub use euicc::{Euicc, EuiccError};
 pub use ids::{Eid, FormatError, Iccid, MatchingId};
-pub use lpa::{ActivationCode, Lpa, LpaError};
-pub use pki::{EuiccCredentials, GsmaPki, PkiError, ServerCredentials};
+pub use lpa::{ActivationCode, EventEntry, Lpa, LpaError};
+pub use pki::{EuiccCredentials, GsmaPki, PkiError, ServerCredentials, SmdsCredentials};
 pub use tlv::{Tlv, TlvError};

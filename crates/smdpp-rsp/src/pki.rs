@@ -189,6 +189,19 @@ pub const DPPB_KEY: &str = "SK_S_SM_DPpb_ECDSA_NIST.pem";
 pub const DPTLS_CERT: &str = "CERT_S_SM_DP_TLS_NIST.der";
 /// Its key.
 pub const DPTLS_KEY: &str = "SK_S_SM_DP_TLS_NIST.pem";
+/// The SM-DS's authentication certificate (CERT.DSauth.ECDSA, §4.5.2.1.0.6).
+pub const DSAUTH_CERT: &str = "CERT_S_SM_DSauth_ECDSA_NIST.der";
+/// Its key.
+pub const DSAUTH_KEY: &str = "SK_S_SM_DSauth_ECDSA_NIST.pem";
+/// The SM-DS's TLS certificate (CERT.DS.TLS, §4.5.2.1.0.7): ES11 and ES12 are served with it,
+/// and it is the client certificate of the SM-DS's own ES12/ES15 calls (to a root SM-DS).
+pub const DSTLS_CERT: &str = "CERT_S_SM_DS_TLS_NIST.der";
+/// Its key.
+pub const DSTLS_KEY: &str = "SK_S_SM_DS_TLS_NIST.pem";
+/// CERT.DSauth.ECDSA of the brainpoolP256r1 hierarchy.
+pub const DSAUTH_BRP_CERT: &str = "CERT_S_SM_DSauth_ECDSA_BRP.der";
+/// Its key.
+pub const DSAUTH_BRP_KEY: &str = "SK_S_SM_DSauth_ECDSA_BRP.pem";
 /// How SGP.26's DPtls certificate files begin (`CERT_S_SM_DP_TLS_NIST.der`, `…_BRP.der`).
 const DPTLS_CERT_PREFIX: &str = "CERT_S_SM_DP_TLS_";
 /// How their keys begin.
@@ -251,6 +264,8 @@ impl Hierarchy {
 /// The mock SM-DP+'s OID (subjectAltName registeredID of DPauth, DPpb, DPtls): under `2.999`,
 /// the arc ITU-T X.660 sets aside for examples.
 pub const SMDP_OID: [u64; 3] = [2, 999, 10];
+/// The mock SM-DS's OID (subjectAltName registeredID of DSauth and DStls).
+pub const SMDS_OID: [u64; 3] = [2, 999, 13];
 /// The mock CI's OID.
 const CI_OID: [u64; 3] = [2, 999, 11];
 /// The mock EUM's OID.
@@ -280,6 +295,40 @@ fn tls_usages() -> CustomExtension {
     ext
 }
 
+/// The dotted text of an OBJECT IDENTIFIER's content bytes (`2.999.10`); `None` when they are
+/// not a well-formed OID.
+pub fn oid_text(content: &[u8]) -> Option<String> {
+    let mut arcs: Vec<u64> = Vec::new();
+    let mut value: u64 = 0;
+    for (i, &byte) in content.iter().enumerate() {
+        if value > u64::MAX >> 7 {
+            return None;
+        }
+        value = (value << 7) | u64::from(byte & 0x7F);
+        if byte & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (value / 40).min(2);
+                arcs.push(first);
+                arcs.push(value - first * 40);
+            } else {
+                arcs.push(value);
+            }
+            value = 0;
+        } else if i + 1 == content.len() {
+            return None;
+        }
+    }
+    if arcs.is_empty() {
+        return None;
+    }
+    Some(
+        arcs.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("."),
+    )
+}
+
 /// The content bytes of an OBJECT IDENTIFIER.
 pub fn oid_content(arcs: &[u64]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -307,8 +356,8 @@ fn policies(role: Role) -> CustomExtension {
     let info = tlv::encode(0x30, &oid);
     let mut ext =
         CustomExtension::from_oid_content(&CERTIFICATE_POLICIES, tlv::encode(0x30, &info));
-    // Critical in every profile but DPtls's (§4.5.2.1, Table 14).
-    ext.set_criticality(role != Role::DpTls);
+    // Critical in every profile but the TLS ones (§4.5.2.1, Tables 14 and 16).
+    ext.set_criticality(!matches!(role, Role::DpTls | Role::DsTls));
     ext
 }
 
@@ -497,12 +546,14 @@ fn make_euicc(eum: &Authority, eid: &str) -> Result<Issued> {
     Ok(Issued { der, key })
 }
 
-/// DPauth, DPpb or DPtls, issued by `ci`; `dns` names only for DPtls; `smdp_oid` the content
-/// bytes of the SM-DP+'s OID. On the CI's curve.
-fn make_dp(ci: &Authority, role: Role, dns: &[String], smdp_oid: &[u8]) -> Result<Issued> {
+/// DPauth, DPpb, DPtls, DSauth or DStls, issued by `ci`; `dns` names only for the TLS ones;
+/// `oid` the content bytes of the SM-DP+'s (or SM-DS's) OID. On the CI's curve.
+fn make_dp(ci: &Authority, role: Role, dns: &[String], oid: &[u8]) -> Result<Issued> {
     let key = SigningKey::generate_on(ci.key.curve());
+    let tls = matches!(role, Role::DpTls | Role::DsTls);
     let common = match role {
-        Role::DpTls => dns.first().cloned().unwrap_or_else(|| "localhost".into()),
+        _ if tls => dns.first().cloned().unwrap_or_else(|| "localhost".into()),
+        Role::DsAuth => "smdpp-mock SM-DS".into(),
         _ => "smdpp-mock SM-DP+".into(),
     };
     let mut params = base(
@@ -518,9 +569,9 @@ fn make_dp(ci: &Authority, role: Role, dns: &[String], smdp_oid: &[u8]) -> Resul
     params.custom_extensions = vec![
         subject_key_identifier(&params, &key)?,
         policies(role),
-        alt_names(if role == Role::DpTls { dns } else { &[] }, smdp_oid),
+        alt_names(if tls { dns } else { &[] }, oid),
     ];
-    if role == Role::DpTls {
+    if tls {
         params.custom_extensions.push(tls_usages());
     }
     let what = format!("the {} certificate", role.name());
@@ -557,6 +608,30 @@ pub struct ServerCredentials {
     pub brainpool: Option<DpPair>,
     /// Its file.
     pub dp_tls_file: PathBuf,
+}
+
+/// What the SM-DS signs and serves with ([`GsmaPki::smds_credentials_for`]).
+pub struct SmdsCredentials {
+    /// The CI certificates it trusts for eUICC chains and ES12 callers, parsed.
+    pub cis: Vec<Certificate>,
+    /// CERT.DSauth.ECDSA.
+    pub ds_auth: Certificate,
+    /// SK.DSauth.ECDSA.
+    pub ds_auth_key: SigningKey,
+    /// DSauth of the brainpoolP256r1 hierarchy and its key, when the folder has them.
+    pub brainpool: Option<(Certificate, SigningKey)>,
+    /// The TLS chain (DStls, then its CI).
+    pub tls_chain: Vec<Vec<u8>>,
+    /// SK.DS.TLS, PKCS#8 DER.
+    pub tls_key: Vec<u8>,
+    /// CERT.DS.TLS, parsed.
+    pub ds_tls: Certificate,
+}
+
+impl std::fmt::Debug for SmdsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmdsCredentials").finish_non_exhaustive()
+    }
 }
 
 /// DPauth and DPpb chained to one CI, with their keys.
@@ -737,7 +812,109 @@ impl GsmaPki {
             self.write(&mut report, EUICC_CERT, EUICC_KEY, &issued)?;
         }
         self.ensure_brainpool(&mut report)?;
+        self.ensure_smds(&mut report, tls_names)?;
         Ok(report)
+    }
+
+    /// The SM-DS's certificates (DSauth, and DStls naming `tls_names`; DSauth of the brainpool
+    /// hierarchy too when its CI is the mock's), made when the folder is the mock's own (it has
+    /// the NIST CI's key) and they are missing. A folder of the user's SGP.26 material is left
+    /// as it is: its SM-DS files are the user's to put there.
+    fn ensure_smds(&self, report: &mut EnsureReport, tls_names: &[String]) -> Result<()> {
+        let exists = |file: &str| self.path(file).exists();
+        let need = |(cert, key): (&str, &str)| !(exists(cert) && exists(key));
+        let oid = oid_content(&SMDS_OID);
+        for (ci_files, files, role, names) in [
+            (
+                (CI_CERT, CI_KEY),
+                (DSAUTH_CERT, DSAUTH_KEY),
+                Role::DsAuth,
+                &[][..],
+            ),
+            (
+                (CI_CERT, CI_KEY),
+                (DSTLS_CERT, DSTLS_KEY),
+                Role::DsTls,
+                tls_names,
+            ),
+            (
+                (CI_BRP_CERT, CI_BRP_KEY),
+                (DSAUTH_BRP_CERT, DSAUTH_BRP_KEY),
+                Role::DsAuth,
+                &[][..],
+            ),
+        ] {
+            if !need(files) || !exists(ci_files.0) || !exists(ci_files.1) {
+                continue;
+            }
+            if exists(files.0) != exists(files.1) {
+                return Err(PkiError::Inconsistent(format!(
+                    "{} and {} go together: one is missing",
+                    self.path(files.0).display(),
+                    self.path(files.1).display()
+                )));
+            }
+            let ci = self.authority(ci_files.0, ci_files.1, "SM-DS certificates")?;
+            let issued = make_dp(&ci, role, names, &oid)?;
+            self.write(report, files.0, files.1, &issued)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the folder has the SM-DS's certificates (DSauth and DStls, with their keys).
+    pub fn has_smds(&self) -> bool {
+        [DSAUTH_CERT, DSAUTH_KEY, DSTLS_CERT, DSTLS_KEY]
+            .iter()
+            .all(|f| self.path(f).exists())
+    }
+
+    /// What the SM-DS signs and serves with, read and checked like the SM-DP+'s
+    /// ([`GsmaPki::server_credentials`]): DSauth (and its brainpool twin when the folder has
+    /// it) and DStls, each with the profile of its role, issued by one of the CIs, with its
+    /// key; DStls within its validity period and naming the host of `address` (the SM-DS
+    /// address ConfirmOrder and LPAs use).
+    pub fn smds_credentials_for(&self, address: &str) -> Result<SmdsCredentials> {
+        let cis = self.cis()?;
+        let (ds_auth, ds_auth_key) = self.load_dp(&cis, DSAUTH_CERT, DSAUTH_KEY, Role::DsAuth)?;
+        let brainpool = match self.path(DSAUTH_BRP_CERT).exists() {
+            true => Some(self.load_dp(&cis, DSAUTH_BRP_CERT, DSAUTH_BRP_KEY, Role::DsAuth)?),
+            false => None,
+        };
+        let (ds_tls, tls_key) = self.load_dp(&cis, DSTLS_CERT, DSTLS_KEY, Role::DsTls)?;
+        self.check_dp_tls(&ds_tls, DSTLS_CERT, OffsetDateTime::now_utc())?;
+        let host = address_host(address);
+        if !ds_tls.names_host(host) {
+            return Err(PkiError::TlsName {
+                path: self.path(DSTLS_CERT),
+                detail: format!(
+                    "DStls does not name {host}, the host of the SM-DS address ({address}): \
+                     LPAs that check TLS refuse the connection. Issue one naming it, or remove \
+                     {DSTLS_CERT} and {DSTLS_KEY} so the mock issues a new one at the next start"
+                ),
+            });
+        }
+        let mut tls_chain = vec![ds_tls.der.clone()];
+        if let Some(ci) = issuer_of(&cis, &ds_tls) {
+            tls_chain.push(ci.der.clone());
+        }
+        Ok(SmdsCredentials {
+            cis,
+            ds_auth,
+            ds_auth_key,
+            brainpool,
+            tls_chain,
+            tls_key: tls_key.pkcs8_der().to_vec(),
+            ds_tls,
+        })
+    }
+
+    /// Issues a TLS client certificate for an ES12 caller (an SM-DP+ that is not the mock)
+    /// with `oid` as its registeredID, from the folder's CI: the identity the SM-DS keeps with
+    /// the events it registers (§5.9.1). The certificate (DER) and its key.
+    #[doc(hidden)]
+    pub fn issue_es12_caller(&self, name: &str, oid: &[u64]) -> Result<Issued> {
+        let ci = self.authority(CI_CERT, CI_KEY, "certificates")?;
+        make_dp(&ci, Role::DpTls, &[name.to_owned()], &oid_content(oid))
     }
 
     /// The brainpoolP256r1 hierarchy (`_BRP` files: CI, EUM, DPauth, DPpb), made when the
@@ -1373,6 +1550,21 @@ mod tests {
         let nist = make_ci(Curve::NistP256).unwrap();
         let nist = [Certificate::parse(&nist.der).unwrap()];
         assert!(verify_euicc_chain(&euicc.der, &eum.der, &nist, None, now).is_err());
+    }
+
+    #[test]
+    fn oids_read_back_as_text() {
+        for arcs in [
+            &[2u64, 999, 10][..],
+            &[1, 3, 6, 1, 5, 5, 7, 3, 1],
+            &[2, 23, 146, 1, 2, 1, 7],
+        ] {
+            let text: Vec<String> = arcs.iter().map(u64::to_string).collect();
+            assert_eq!(oid_text(&oid_content(arcs)).unwrap(), text.join("."));
+        }
+        assert_eq!(oid_text(&[]), None);
+        assert_eq!(oid_text(&[0x81]), None);
+        assert_eq!(oid_text(&[0xFF; 12]), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub(super) fn build(loaded: Loaded) -> Result<Scenario, ScenarioErrors> {
         errors: Collector::default(),
     };
     let settings = c.settings(&loaded);
-    let (smds_default, smds) = c.smds(&loaded);
+    let smds = c.smds(&loaded);
     let operators = c.operators(&loaded);
     let profile_types = c.profile_types(&loaded, &operators);
     let rules = c.rules(&loaded);
@@ -41,7 +41,6 @@ pub(super) fn build(loaded: Loaded) -> Result<Scenario, ScenarioErrors> {
     c.errors.finish()?;
     Ok(Scenario {
         settings,
-        smds_default,
         smds,
         operators,
         profile_types,

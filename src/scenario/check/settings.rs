@@ -1,13 +1,11 @@
 //! The `smdp` section: settings, strictness switches, limits (the state machine's rules) and
 //! the simulated SM-DS.
 
-use std::collections::HashMap;
-
 use crate::ids::check_fqdn;
 use crate::profile::machine::Rules;
 use crate::scenario::file::{self, HumanDuration};
 use crate::scenario::load::Loaded;
-use crate::scenario::{Settings, SmdsBehaviour};
+use crate::scenario::{PresetEvent, Settings, SmdsBehaviour, SmdsScenario};
 
 use super::Checker;
 
@@ -163,25 +161,70 @@ impl Checker<'_> {
         rules
     }
 
-    pub(super) fn smds(
-        &mut self,
-        loaded: &Loaded,
-    ) -> (SmdsBehaviour, HashMap<String, SmdsBehaviour>) {
-        let mut default = SmdsBehaviour::Register;
-        let mut map = HashMap::new();
+    pub(super) fn smds(&mut self, loaded: &Loaded) -> SmdsScenario {
+        let mut smds = SmdsScenario {
+            default: SmdsBehaviour::Register,
+            ..SmdsScenario::default()
+        };
         for (src, f, _) in &loaded.files {
             if let Some(d) = f.smds.default {
-                default = d;
+                smds.default = d;
             }
             for (address, behaviour) in &f.smds.addresses {
-                match check_fqdn(&address.value) {
+                match crate::ids::check_server_address(&address.value) {
                     Ok(()) => {
-                        map.insert(address.value.to_ascii_lowercase(), *behaviour);
+                        smds.addresses
+                            .insert(address.value.to_ascii_lowercase(), *behaviour);
                     }
                     Err(e) => self.at(*src, &address.referenced, format!("smds.addresses: {e}")),
                 }
             }
+            if let Some(address) = &f.smds.address {
+                match crate::ids::check_server_address(&address.value) {
+                    Ok(()) => smds.address = Some(address.value.clone()),
+                    Err(e) => self.at(*src, &address.referenced, format!("smds.address: {e}")),
+                }
+            }
+            if let Some(root) = &f.smds.root {
+                match crate::ids::check_server_address(&root.value) {
+                    Ok(()) => smds.root = Some(root.value.clone()),
+                    Err(e) => self.at(*src, &root.referenced, format!("smds.root: {e}")),
+                }
+            }
+            for event in &f.smds.events {
+                if let Some(preset) = self.preset_event(*src, event) {
+                    smds.events.push(preset);
+                }
+            }
         }
-        (default, map)
+        smds
+    }
+
+    fn preset_event(&mut self, src: usize, event: &file::PresetEventSpec) -> Option<PresetEvent> {
+        let eid: Option<crate::ids::Eid> = self.parse(src, &event.eid);
+        let id = &event.event_id;
+        if let Err(e) = crate::store::events::check_length(
+            "eventId",
+            &id.value,
+            crate::store::events::MAX_EVENT_ID,
+        ) {
+            self.at(src, &id.referenced, format!("smds.events: {e}"));
+            return None;
+        }
+        let address = match &event.rsp_server_address {
+            Some(a) => match crate::ids::check_server_address(&a.value) {
+                Ok(()) => Some(a.value.clone()),
+                Err(e) => {
+                    self.at(src, &a.referenced, format!("smds.events: {e}"));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        Some(PresetEvent {
+            eid: eid?,
+            event_id: id.value.clone(),
+            rsp_server_address: address,
+        })
     }
 }

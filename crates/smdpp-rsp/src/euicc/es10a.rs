@@ -10,9 +10,20 @@ impl Euicc {
         if let Some(dp) = &self.default_dp {
             parts.push(tlv::encode(0x80, dp.as_bytes()));
         }
-        parts.push(tlv::encode(0x81, ROOT_SMDS.as_bytes()));
+        parts.push(tlv::encode(0x81, self.root_ds.as_bytes()));
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         tlv::constructed(0xBF3C, &refs)
+    }
+
+    /// Configures the root SM-DS address the card answers in GetEuiccConfiguredAddresses
+    /// (a test card pointed at a local SM-DS; set at the factory on a real one).
+    pub fn set_root_ds_address(&mut self, address: &str) {
+        self.root_ds = address.to_owned();
+    }
+
+    /// The root SM-DS address the card is configured with.
+    pub fn root_ds_address(&self) -> &str {
+        &self.root_ds
     }
 
     /// SetDefaultDpAddress (§5.7.4): an empty address removes it.

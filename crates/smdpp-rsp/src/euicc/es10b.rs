@@ -20,7 +20,7 @@ impl Euicc {
         EuiccInfo2::encode(self.faults.free_nvm.unwrap_or(self.free_nvm), &ids)
     }
 
-    /// AuthenticateServer (§5.7.13): the SM-DP+'s CERT.DPauth and serverSignature1 verified,
+    /// AuthenticateServer (§5.7.13): the server's CERT.DPauth (or CERT.DSauth) and serverSignature1 verified,
     /// the challenge checked; euiccSigned1 signed.
     pub(super) fn authenticate_server(&mut self, command: &[u8]) -> Vec<u8> {
         let Ok(request) = AuthenticateServerRequest::parse(command) else {
@@ -30,13 +30,15 @@ impl Euicc {
         let error = |code: u8| AuthenticateServerResponse::encode_error(&tid, code);
         // §5.7.13: invalidCertificate(1), invalidSignature(2), unsupportedCurve(3),
         // noSessionContext(4), invalidOid(5), euiccChallengeMismatch(6), ciPKUnknown(7).
-        let dp_auth = match verify_server(
+        // CERT.DPauth.ECDSA or CERT.DSauth.ECDSA (§5.7.13): the card cannot tell an SM-DP+
+        // from an SM-DS; only a session with DPauth may go on to PrepareDownload (§5.7.5).
+        let (dp_auth, role) = match verify_server_any(
             request.server_certificate,
-            Role::DpAuth,
+            &[Role::DpAuth, Role::DsAuth],
             &self.cis(),
             self.now.map(|f| f()),
         ) {
-            Ok((cert, _)) => cert,
+            Ok((cert, _, role)) => (cert, role),
             Err(ServerCertError::UnknownCi) => return error(7),
             Err(ServerCertError::Curve) => return error(3),
             Err(ServerCertError::Policy) => return error(5),
@@ -71,7 +73,10 @@ impl Euicc {
             transaction_id: tid,
             server_address: String::from_utf8_lossy(request.server_signed1.server_address)
                 .into_owned(),
-            smdp_oid: dp_auth.registered_id.clone().unwrap_or_default(),
+            smdp_oid: match role {
+                Role::DpAuth => dp_auth.registered_id.clone().unwrap_or_default(),
+                _ => Vec::new(),
+            },
             signature1: signature,
             chain,
             dp_auth_ci: dp_auth.authority_key_id.clone(),
@@ -97,7 +102,8 @@ impl Euicc {
         // noSessionContext(4), invalidTransactionId(5), undefinedError(127).
         let now = self.now.map(|f| f());
         let cis = self.cis();
-        let Some(session) = self.session.as_mut() else {
+        // A session an SM-DS authenticated (no SM-DP+ OID) has no CERT.DPauth.ECDSA attached.
+        let Some(session) = self.session.as_mut().filter(|s| !s.smdp_oid.is_empty()) else {
             return error(4);
         };
         let dp_pb = match verify_server(request.smdp_certificate, Role::DpPb, &cis, now) {

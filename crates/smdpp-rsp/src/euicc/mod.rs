@@ -23,7 +23,7 @@ mod es10c;
 mod load;
 mod state;
 
-use crate::cert::{verify_server, Certificate, Role, ServerCertError};
+use crate::cert::{verify_server, verify_server_any, Certificate, Role, ServerCertError};
 use crate::crypto::{self, OneTimeKey, SigningKey};
 use crate::es10b::{
     iccid_bytes, iccid_from_bytes, AuthenticateServerRequest, AuthenticateServerResponse,
@@ -49,8 +49,8 @@ pub mod event {
     pub const DELETE: u8 = 3;
 }
 
-/// The root SM-DS address (§5.7.3), the GSMA's.
-const ROOT_SMDS: &str = "lpa.ds.gsma.com";
+/// The root SM-DS address a card is made with (§5.7.3): the GSMA's.
+pub const ROOT_SMDS: &str = "lpa.ds.gsma.com";
 /// Free non-volatile memory the eUICC reports by default (EUICCInfo2 `extCardResource`).
 pub const DEFAULT_FREE_NVM: u32 = 1024 * 1024;
 /// Pending notifications kept; the oldest go first beyond this (a card's list is small).
@@ -92,7 +92,7 @@ pub struct Notification {
 struct Session {
     transaction_id: Vec<u8>,
     server_address: String,
-    /// The SM-DP+ OID of CERT.DPauth.
+    /// The SM-DP+ OID of CERT.DPauth; empty when an SM-DS authenticated (CERT.DSauth).
     smdp_oid: Vec<u8>,
     /// euiccSignature1, which smdpSignature2 covers.
     signature1: [u8; 64],
@@ -155,6 +155,8 @@ pub struct Euicc {
     next_aid: u32,
     /// The default SM-DP+ address (SetDefaultDpAddress, GetEuiccConfiguredAddresses).
     default_dp: Option<String>,
+    /// The root SM-DS address (GetEuiccConfiguredAddresses), [`ROOT_SMDS`] unless set.
+    root_ds: String,
     /// Tamper switches for tests of the SM-DP+ (a card that signs badly).
     pub faults: Faults,
 }
@@ -255,6 +257,7 @@ impl Euicc {
             kept_key: None,
             changes: 0,
             default_dp: None,
+            root_ds: ROOT_SMDS.to_owned(),
             faults: Faults::default(),
         })
     }

@@ -75,6 +75,15 @@ impl FromStr for ActivationCode {
     }
 }
 
+/// An event an SM-DS holds for the eUICC (ES11 EVENT_ENTRY, §5.8.2 Table 51).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventEntry {
+    /// The EventID: the MatchingID of the download at the SM-DP+.
+    pub event_id: String,
+    /// Where to download: the SM-DP+ address (`host[:port]`).
+    pub rsp_server_address: String,
+}
+
 /// Why a download or a notification did not go through.
 #[derive(Debug, thiserror::Error)]
 pub enum LpaError {
@@ -497,7 +506,35 @@ impl Lpa {
     /// cancelled with [`Lpa::cancel_session`].
     pub async fn authenticate(&mut self, activation_code: &str) -> Result<Authenticated, LpaError> {
         let code: ActivationCode = activation_code.parse()?;
-        let address = code.address.clone();
+        self.authenticate_at(&code.address, &code.matching_id).await
+    }
+
+    /// [`Lpa::authenticate`] with an SM-DP+ address and a MatchingID, as an SM-DS event gives
+    /// them (§3.1.3 option b: the EventID is the MatchingID).
+    pub async fn authenticate_at(
+        &mut self,
+        address: &str,
+        matching_id: &str,
+    ) -> Result<Authenticated, LpaError> {
+        let (tid, tid_hex, client) = self
+            .mutual_authentication(address, Some(matching_id))
+            .await?;
+        Ok(Authenticated {
+            address: address.to_owned(),
+            transaction_id: tid,
+            transaction_id_hex: tid_hex,
+            answer: client,
+        })
+    }
+
+    /// The common mutual authentication (§3.1.2) with the server at `address`, an SM-DP+ or
+    /// an SM-DS alike, `matching_id` in ctxParams1 (absent when `None`): the transactionId
+    /// (bytes, hex) and AuthenticateClient's answer.
+    async fn mutual_authentication(
+        &mut self,
+        address: &str,
+        matching_id: Option<&str>,
+    ) -> Result<(Vec<u8>, String, Value), LpaError> {
         let challenge = self.es10(&tlv::encode(0xBF2E, &[]));
         let challenge = tlv::read_tagged(&challenge, 0xBF2E)
             .and_then(|t| t.required(0x80).map(|c| c.value.to_vec()))
@@ -505,7 +542,7 @@ impl Lpa {
         let info1 = self.es10(&tlv::encode(0xBF20, &[]));
         let initiated = self
             .call(
-                &address,
+                address,
                 "initiateAuthentication",
                 json!({
                     "smdpAddress": address,
@@ -521,7 +558,7 @@ impl Lpa {
         let tid = crypto::hex_decode(&tid_hex)
             .ok_or_else(|| LpaError::Protocol("no transactionId".into()))?;
         self.last = Some(LastSession {
-            address: address.clone(),
+            address: address.to_owned(),
             transaction_id: tid.clone(),
         });
         let signature1 = field(&initiated, "serverSignature1")?;
@@ -534,7 +571,7 @@ impl Lpa {
             &signature1,
             &field(&initiated, "euiccCiPKIdToBeUsed")?,
             &field(&initiated, "serverCertificate")?,
-            &CtxParams1::encode(Some(&code.matching_id), TAC),
+            &CtxParams1::encode(matching_id, TAC),
         );
         let authenticated = self.es10(&request);
         if !matches!(tlv::read_tagged(&authenticated, 0xBF38).and_then(|t| tlv::read_exact(t.value)), Ok(t) if t.tag == 0xA0)
@@ -543,7 +580,7 @@ impl Lpa {
         }
         let client = self
             .call(
-                &address,
+                address,
                 "authenticateClient",
                 json!({
                     "transactionId": tid_hex,
@@ -551,12 +588,55 @@ impl Lpa {
                 }),
             )
             .await?;
-        Ok(Authenticated {
-            address,
-            transaction_id: tid,
-            transaction_id_hex: tid_hex,
-            answer: client,
-        })
+        Ok((tid, tid_hex, client))
+    }
+
+    /// Event Retrieval (§3.6.2) from the SM-DS at `smds_address` over ES11 (JSON binding,
+    /// §6.5.2.11-12): the common mutual authentication with the SM-DS, then the events it holds
+    /// for this eUICC, in the order they were registered. With `event_id`, only that event
+    /// (the SM-DS answers `8.9.5 / 3.9` when it has none).
+    pub async fn discover(
+        &mut self,
+        smds_address: &str,
+        event_id: Option<&str>,
+    ) -> Result<Vec<EventEntry>, LpaError> {
+        let binding = std::mem::replace(&mut self.binding, Binding::Json);
+        let answered = self.mutual_authentication(smds_address, event_id).await;
+        self.binding = binding;
+        let (_, _, answer) = answered?;
+        let entries = answer["eventEntries"].as_array().ok_or_else(|| {
+            LpaError::Protocol("AuthenticateClient (ES11): no eventEntries".into())
+        })?;
+        entries
+            .iter()
+            .map(|entry| {
+                let text = |name: &str| {
+                    entry[name].as_str().map(str::to_owned).ok_or_else(|| {
+                        LpaError::Protocol(format!(
+                            "AuthenticateClient (ES11): an event without {name}"
+                        ))
+                    })
+                };
+                Ok(EventEntry {
+                    event_id: text("eventId")?,
+                    rsp_server_address: text("rspServerAddress")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Downloads and installs the profile of an SM-DS event (§3.1.3 option b: `matching_id` is
+    /// the EventID), as [`Lpa::download`] does for an Activation Code.
+    pub async fn download_event(
+        &mut self,
+        event: &EventEntry,
+        confirmation_code: Option<&str>,
+    ) -> Result<Downloaded, LpaError> {
+        let hashed = confirmation_code.map(|cc| crypto::sha256(cc.as_bytes()));
+        let authenticated = self
+            .authenticate_at(&event.rsp_server_address, &event.event_id)
+            .await?;
+        self.complete(authenticated, hashed).await
     }
 
     /// The second half of a download: [`Lpa::fetch`], then [`Lpa::load`].

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use smdpp_mock::internal::server::{DEFAULT_ADMIN_ADDR, DEFAULT_ES2_ADDR, DEFAULT_ES9_ADDR};
+use smdpp_mock::internal::server::{
+    DEFAULT_ADMIN_ADDR, DEFAULT_ES2_ADDR, DEFAULT_ES9_ADDR, DEFAULT_SMDS_ADDR,
+};
 use smdpp_mock::pki::CA_CERT;
 use smdpp_mock::Limits;
 use smdpp_mock::{Server, ServerConfig};
@@ -31,6 +33,15 @@ pub(super) struct ServeArgs {
     /// the scenario's smdp.address and the --es9-listen port (a proxy, a port mapping).
     #[arg(long, env = "SMDPP_ES9_ADDRESS")]
     es9_address: Option<String>,
+    /// Address of the SM-DS listener: ES11 for LPAs (server-only TLS) and ES12 for SM-DP+s
+    /// (mutual TLS), with the DStls certificate of <certs-dir>/gsma; `off` runs none.
+    #[arg(long, default_value = DEFAULT_SMDS_ADDR, env = "SMDPP_SMDS_LISTEN", value_parser = listen_or_off)]
+    smds_listen: Listen,
+    /// The `host[:port]` of the mock's SM-DS, as ConfirmOrder's smdsAddress names it and LPAs
+    /// reach it, when not the scenario's smds.address (or smdp.address's host) with the
+    /// --smds-listen port.
+    #[arg(long, env = "SMDPP_SMDS_ADDRESS")]
+    smds_address: Option<String>,
     /// Seconds an ES9+ session (a transactionId) may stay untouched before it is forgotten.
     #[arg(long, default_value_t = 600, env = "SMDPP_ES9_SESSION_TIMEOUT_SECS")]
     es9_session_timeout_secs: u64,
@@ -114,6 +125,8 @@ pub(super) async fn serve(args: ServeArgs) -> Result<()> {
     config.es2_addr = args.listen;
     config.es9_addr = args.es9_listen.0;
     config.es9_address = args.es9_address.filter(|a| !a.is_empty());
+    config.smds_addr = args.smds_listen.0;
+    config.smds_address = args.smds_address.filter(|a| !a.is_empty());
     config.es9_session_timeout = Duration::from_secs(args.es9_session_timeout_secs);
     config.es9_sessions_per_address =
         usize::try_from(args.es9_sessions_per_address).unwrap_or(usize::MAX);
@@ -158,11 +171,14 @@ fn print_banner(config: &ServerConfig, server: &Server) {
     };
     let source = scenario.sources().join(" + ");
     let mut out = format!(
-        "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  ES9+ (LPAs)        {}\n  admin API          {}\n  scenario           {source} ({}, {})\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
+        "\nsmdpp-mock is ready\n  ES2+ (mutual TLS)  https://{host}:{}/gsma/rsp2/es2plus/\n  ES9+ (LPAs)        {}\n  SM-DS (ES11, ES12) {}\n  admin API          {}\n  scenario           {source} ({}, {})\n  certificates       {dir}/ (CA {dir}/{CA_CERT})\n",
         addr.port(),
         server.es9_addr().map_or("off".to_string(), |_| format!(
             "https://{a}/gsma/rsp2/es9plus/ (Activation Codes 1${a}$<MatchingID>; GSMA-style PKI in {dir}/gsma/)",
             a = server.activation_address(),
+        )),
+        server.smds_address().map_or("off".to_string(), |a| format!(
+            "https://{a}/ (ConfirmOrder smdsAddress {a}; ES12 at /gsma/rsp2/es12/)"
         )),
         server
             .admin_addr()

@@ -540,6 +540,8 @@ fn serve_command(args: &LoadgenArgs, addr: SocketAddr, certs: &Path) -> Result<C
         .arg("127.0.0.1:0")
         .arg("--es9-listen")
         .arg("127.0.0.1:0")
+        .arg("--smds-listen")
+        .arg("127.0.0.1:0")
         .arg("--certs-dir")
         .arg(certs);
     for s in &args.scenario {
