@@ -401,6 +401,15 @@ impl Es2Client {
         Es2Client::new(addr, config, name)
     }
 
+    /// A client for `addr` with its own TLS configuration (an ES12 caller's certificate).
+    pub fn with_config(
+        addr: std::net::SocketAddr,
+        config: rustls::ClientConfig,
+        requester: &str,
+    ) -> Self {
+        Es2Client::new(addr, config, requester)
+    }
+
     fn new(addr: std::net::SocketAddr, mut config: rustls::ClientConfig, requester: &str) -> Self {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Es2Client {

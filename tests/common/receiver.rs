@@ -114,6 +114,11 @@ impl Receiver {
         Self::start(Some(Arc::new(config)), behaviour).await
     }
 
+    /// An HTTPS receiver with its own TLS configuration, answering by `behaviour`.
+    pub async fn tls_with(config: Arc<rustls::ServerConfig>, behaviour: Behaviour) -> Self {
+        Self::start(Some(config), behaviour).await
+    }
+
     async fn start(tls: Option<Arc<rustls::ServerConfig>>, script: Behaviour) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -3,9 +3,19 @@
 //! the order's end deletes it; ES12 for other callers; every status code of Tables 48a, 52, 54
 //! and 56 from the situation the spec gives it.
 
-use serde_json::json;
+use hyper::Method;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{json, Value};
 use smdpp_mock::profile::ProfileState;
+use smdpp_mock::Reply;
+use smdpp_rsp::crypto;
+use smdpp_rsp::es10b::EuiccInfo1;
 use smdpp_rsp::lpa::EventEntry;
+use smdpp_rsp::pki::{GsmaPki, CI_CERT};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::common::receiver::Receiver;
 
 use crate::common::receiver::points;
 use crate::common::*;
@@ -38,4 +48,559 @@ async fn an_order_for_the_mocks_smds_is_discovered_downloaded_and_its_event_dele
     assert_eq!(register.status, Some("Executed-Success"));
     let delete = last_call(&t, "DeleteEvent");
     assert_eq!(delete.status, Some("Executed-Success"));
+}
+
+/// An ES12 caller: a client certificate of the mock's CI naming `oid` (its identity at the
+/// SM-DS, §5.9.1), over mutual TLS to the SM-DS listener.
+fn es12_caller(t: &TestServer, name: &str, oid: &[u64]) -> Es2Client {
+    let pki = t.mock.gsma_pki();
+    let issued = pki.issue_es12_caller(name, oid).unwrap();
+    let ci = std::fs::read(pki.dir().join(CI_CERT)).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ci.clone())).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(smdpp_mock::pki::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            vec![
+                CertificateDer::from(issued.der.clone()),
+                CertificateDer::from(ci),
+            ],
+            PrivateKeyDer::Pkcs8(issued.key.pkcs8_der().to_vec().into()),
+        )
+        .unwrap();
+    Es2Client::with_config(t.mock.smds_addr().unwrap(), config, name)
+}
+
+/// An ES12 call (§6.5.2.13-14) with the request header.
+async fn es12(caller: &Es2Client, function: &str, mut body: Value) -> Reply {
+    body["header"] = caller.header();
+    caller
+        .request(
+            Method::POST,
+            &format!("/gsma/rsp2/es12/{function}"),
+            &[
+                ("content-type", "application/json"),
+                ("x-admin-protocol", "gsma/rsp/v2.2.0"),
+            ],
+            body.to_string().into_bytes(),
+        )
+        .await
+        .unwrap()
+}
+
+fn register_body(eid: &str, event_id: &str, address: &str) -> Value {
+    json!({ "eid": eid, "rspServerAddress": address, "eventId": event_id, "forwardingIndicator": true })
+}
+
+fn code(reply: &Reply) -> String {
+    let (subject, reason) = reply
+        .status_code()
+        .unwrap_or_else(|| panic!("{:?}", reply.body));
+    format!("{subject} / {reason}")
+}
+
+/// ES12 with callers that are not the mock: a test client certificate registers and deletes
+/// events; EventIDs are unique per caller (`8.9.5 / 3.3` for a duplicate), and a second caller
+/// cannot delete the first one's (`8.9.5 / 3.9`, Table 56). Discovery shows the events of an
+/// EID in the order they were registered, and one by its EventID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_callers_register_and_delete_only_their_own_events() {
+    let (t, _receiver) = es9_started("").await;
+    let smds = t.mock.smds_address().unwrap();
+    let first = es12_caller(&t, "smdp-one.example", &[2, 999, 71]);
+    let second = es12_caller(&t, "smdp-two.example", &[2, 999, 72]);
+    for (caller, id, address) in [
+        (&first, "EVENT-1", "smdp-one.example"),
+        (&second, "EVENT-1", "smdp-two.example:8443"),
+        (&first, "EVENT-2", "smdp-one.example"),
+    ] {
+        let reply = es12(caller, "registerEvent", register_body(EID1, id, address)).await;
+        assert!(reply.is_success(), "{:?}", reply.body);
+    }
+    let duplicate = es12(
+        &first,
+        "registerEvent",
+        register_body(EID2, "EVENT-1", "x.example"),
+    )
+    .await;
+    assert_eq!(code(&duplicate), "8.9.5 / 3.3");
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let entries = |events: Vec<EventEntry>| {
+        events
+            .into_iter()
+            .map(|e| (e.event_id, e.rsp_server_address))
+            .collect::<Vec<_>>()
+    };
+    let all = entries(lpa.discover(&smds, None).await.unwrap());
+    assert_eq!(
+        all,
+        [
+            ("EVENT-1".into(), "smdp-one.example".into()),
+            ("EVENT-1".into(), "smdp-two.example:8443".into()),
+            ("EVENT-2".into(), "smdp-one.example".into()),
+        ]
+    );
+    let one = entries(lpa.discover(&smds, Some("EVENT-2")).await.unwrap());
+    assert_eq!(one, [("EVENT-2".into(), "smdp-one.example".into())]);
+    // The second caller cannot delete the first one's EVENT-2, nor an EID's event it never
+    // registered; its own goes.
+    let body = |eid: &str, id: &str| json!({ "eid": eid, "eventId": id });
+    let refused = es12(&second, "deleteEvent", body(EID1, "EVENT-2")).await;
+    assert_eq!(code(&refused), "8.9.5 / 3.9");
+    let wrong_eid = es12(&second, "deleteEvent", body(EID2, "EVENT-1")).await;
+    assert_eq!(code(&wrong_eid), "8.9.5 / 3.9");
+    assert!(es12(&second, "deleteEvent", body(EID1, "EVENT-1"))
+        .await
+        .is_success());
+    assert!(es12(&first, "deleteEvent", body(EID1, "EVENT-2"))
+        .await
+        .is_success());
+    let left = entries(lpa.discover(&smds, None).await.unwrap());
+    assert_eq!(left, [("EVENT-1".into(), "smdp-one.example".into())]);
+    // The journal and the metrics name the calls ES12, with the caller's certificate.
+    let deleted = last_call(&t, "DeleteEvent");
+    assert_eq!(serde_json::to_value(&deleted).unwrap()["protocol"], "ES12");
+    assert!(deleted
+        .certificate_subject
+        .as_deref()
+        .unwrap()
+        .contains("smdp-one.example"));
+    let metrics = t.admin().get("/metrics").await;
+    let text = String::from_utf8_lossy(&metrics.raw);
+    assert!(
+        text.contains("smdpp_es12_requests_total{function=\"RegisterEvent\""),
+        "{text}"
+    );
+    assert!(text.contains("smdpp_smds_event_records 1"), "{text}");
+}
+
+/// Bad ES12 requests get a spec-shaped answer and change nothing: no client certificate, no
+/// request header, a malformed EID, an EventID or address beyond its bound, a missing
+/// forwardingIndicator; a body that is not JSON gets HTTP 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_es12_requests_are_refused_and_change_nothing() {
+    let (t, _receiver) = es9_started("").await;
+    let caller = es12_caller(&t, "smdp.example", &[2, 999, 71]);
+    let long_id = "E".repeat(256);
+    let long_address = format!("{}.example", "a".repeat(250));
+    let cases = [
+        (
+            json!({ "eid": "123", "rspServerAddress": "a.example", "eventId": "E", "forwardingIndicator": true }),
+            "1.3.1 / 2.1",
+        ),
+        (register_body(EID1, &long_id, "a.example"), "1.3.1 / 2.1"),
+        (register_body(EID1, "", "a.example"), "1.3.1 / 2.1"),
+        (register_body(EID1, "E", &long_address), "1.3.1 / 2.1"),
+        (register_body(EID1, "E", "not an address"), "1.3.1 / 2.1"),
+        (
+            json!({ "eid": EID1, "rspServerAddress": "a.example", "eventId": "E" }),
+            "1.3.1 / 2.2",
+        ),
+        (
+            json!({ "eid": EID1, "rspServerAddress": "a.example", "eventId": "E", "forwardingIndicator": "yes" }),
+            "1.3.1 / 2.1",
+        ),
+    ];
+    for (body, expected) in cases {
+        let reply = es12(&caller, "registerEvent", body.clone()).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(code(&reply), expected, "{body}");
+    }
+    // No header.
+    let headless = caller
+        .request(
+            Method::POST,
+            "/gsma/rsp2/es12/registerEvent",
+            &[
+                ("content-type", "application/json"),
+                ("x-admin-protocol", "gsma/rsp/v2.2.0"),
+            ],
+            register_body(EID1, "E", "a.example")
+                .to_string()
+                .into_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(&headless), "1.3.1 / 2.2");
+    let not_json = caller
+        .request(
+            Method::POST,
+            "/gsma/rsp2/es12/registerEvent",
+            &[
+                ("content-type", "application/json"),
+                ("x-admin-protocol", "gsma/rsp/v2.2.0"),
+            ],
+            b"{not json".to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(not_json.status, 400);
+    // No client certificate (an LPA's connection: server-only TLS) cannot call ES12.
+    let ci = std::fs::read(t.mock.gsma_pki().dir().join(CI_CERT)).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ci)).unwrap();
+    let anonymous = Es2Client::with_config(
+        t.mock.smds_addr().unwrap(),
+        rustls::ClientConfig::builder_with_provider(smdpp_mock::pki::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+        "anonymous",
+    );
+    let reply = es12(
+        &anonymous,
+        "registerEvent",
+        register_body(EID1, "E", "a.example"),
+    )
+    .await;
+    assert_eq!(code(&reply), "1.1 / 1.1");
+    let smds = t.mock.smds_address().unwrap();
+    let mut probe = t.mock.lpa(EID1).unwrap();
+    assert!(probe.discover(&smds, None).await.unwrap().is_empty());
+}
+
+/// The key identifier of the mock's NIST CI, as EUICCInfo1 names it.
+fn ci_id(t: &TestServer) -> Vec<u8> {
+    let der = std::fs::read(t.mock.gsma_pki().dir().join(CI_CERT)).unwrap();
+    smdpp_rsp::cert::Certificate::parse(&der)
+        .unwrap()
+        .subject_key_id
+        .unwrap()
+}
+
+/// Table 48a, each code from its situation (§5.8.1, as §5.6.1 with the SM-DS's codes): an
+/// address that is not the SM-DS's, no CI of the eUICC's signing list trusted, an SVN of
+/// another major version, no CERT.DSauth under a CI of the eUICC's verification list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es11_initiate_authentication_refusals_are_table_48a() {
+    let (t, _receiver) = es9_started("").await;
+    let smds = t.mock.smds_address().unwrap();
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let ours = ci_id(&t);
+    let unknown = [0x55u8; 20];
+    let svn = [2, 2, 2];
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "elsewhere.example:6445",
+            EuiccInfo1::encode(svn, &[&ours], &[&ours]),
+            "8.9.1 / 3.8",
+        ),
+        (
+            &smds,
+            EuiccInfo1::encode(svn, &[&ours], &[&unknown]),
+            "8.9.2 / 3.1",
+        ),
+        (
+            &smds,
+            EuiccInfo1::encode([3, 0, 0], &[&ours], &[&ours]),
+            "8.9.3 / 3.1",
+        ),
+        (
+            &smds,
+            EuiccInfo1::encode(svn, &[&unknown], &[&ours]),
+            "8.9.4 / 3.7",
+        ),
+    ];
+    for (address, info1, expected) in cases {
+        let refused = lpa
+            .call(
+                &smds,
+                "initiateAuthentication",
+                json!({
+                    "smdpAddress": address,
+                    "euiccChallenge": crypto::base64_encode(&[7u8; 16]),
+                    "euiccInfo1": crypto::base64_encode(&info1),
+                }),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.status_code().as_deref(),
+            Some(expected),
+            "{refused}"
+        );
+    }
+    let journaled = last_call(&t, "InitiateAuthentication");
+    assert_eq!(
+        serde_json::to_value(&journaled).unwrap()["protocol"],
+        "ES11"
+    );
+    // The SM-DS answers ES11 only: ES9+'s other functions are not its.
+    let (status, _) = lpa
+        .post(&smds, "getBoundProfilePackage", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+}
+
+/// Table 52, each code from its situation (§5.8.2): the eUICC's signature, an unknown
+/// transactionId, a chain under a CI the SM-DS does not trust, an eUICC certificate its EUM did
+/// not issue for that EID, an EUM certificate that is not one, and no event for the EventID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es11_authenticate_client_refusals_are_table_52() {
+    use smdpp_rsp::euicc::Euicc;
+    use smdpp_rsp::lpa::Lpa;
+    use smdpp_rsp::pki::{EuiccCredentials, DPAUTH_CERT};
+
+    let (t, _receiver) = es9_started("").await;
+    let smds = t.mock.smds_address().unwrap();
+    let (_, event_id) = release_standard(&t, Some(EID1), json!({ "smdsAddress": smds })).await;
+    let refused = |r: Result<Vec<EventEntry>, smdpp_rsp::LpaError>| {
+        r.unwrap_err().status_code().unwrap_or_default()
+    };
+    let mut bad_signature = t.mock.lpa(EID1).unwrap();
+    bad_signature.euicc_mut().faults.bad_signature1 = true;
+    assert_eq!(
+        refused(bad_signature.discover(&smds, None).await),
+        "8.1 / 6.1"
+    );
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    assert_eq!(
+        refused(lpa.discover(&smds, Some("NO-SUCH-EVENT")).await),
+        "8.9.5 / 3.9"
+    );
+    let unknown_session = lpa
+        .call(
+            &smds,
+            "authenticateClient",
+            json!({ "transactionId": "0102030405060708", "authenticateServerResponse": "MAA=" }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unknown_session.status_code().as_deref(),
+        Some("8.10.1 / 3.9")
+    );
+
+    let pki = t.mock.gsma_pki();
+    let ours = pki.issue_euicc(EID1).unwrap();
+    let ci = ours.ci.clone();
+    let with = |credentials: EuiccCredentials| {
+        Lpa::new(Euicc::new(credentials).unwrap(), std::slice::from_ref(&ci)).unwrap()
+    };
+    let foreign_dir = TempDir::new("smds-foreign-gsma");
+    let foreign = GsmaPki::new(foreign_dir.path());
+    foreign.ensure(&[], EID1).unwrap();
+    // A whole chain of another CI, offered as if the eUICC trusted the mock's.
+    let mut other_ci = with(EuiccCredentials {
+        ci: ci.clone(),
+        ..foreign.issue_euicc(EID1).unwrap()
+    });
+    assert_eq!(
+        refused(other_ci.discover(&smds, None).await),
+        "8.11.1 / 3.9"
+    );
+    // An EID outside the EUM's range.
+    let mut outside = with(
+        pki.issue_euicc_outside_constraints("89049033000000000000000000000001")
+            .unwrap(),
+    );
+    assert_eq!(refused(outside.discover(&smds, None).await), "8.1.3 / 6.1");
+    // A certificate of the CI that is no EUM's (the SM-DP+'s DPauth) in the EUM's place.
+    let mut not_an_eum = with(EuiccCredentials {
+        eum: std::fs::read(pki.dir().join(DPAUTH_CERT)).unwrap(),
+        ..pki.issue_euicc(EID1).unwrap()
+    });
+    assert_eq!(
+        refused(not_an_eum.discover(&smds, None).await),
+        "8.1.2 / 6.1"
+    );
+    // And the eUICC whose event it is still finds it, by its EventID too.
+    let found = lpa.discover(&smds, Some(&event_id)).await.unwrap();
+    assert_eq!(found.len(), 1);
+}
+
+/// Table 52's expired certificates, by the mock's clock: an eUICC certificate that expired
+/// while its EUM's did not (`8.1.3 / 6.3`), then the EUM's too (`8.1.2 / 6.3`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es11_refuses_expired_certificates() {
+    use smdpp_rsp::euicc::Euicc;
+    use smdpp_rsp::lpa::Lpa;
+
+    let (t, _receiver) = es9_started("").await;
+    let smds = t.mock.smds_address().unwrap();
+    let pki = t.mock.gsma_pki();
+    let expiring = pki.issue_euicc_expiring_now(EID1).unwrap();
+    let ci = expiring.ci.clone();
+    let mut card = Lpa::new(Euicc::new(expiring).unwrap(), &[ci]).unwrap();
+    t.mock.advance_clock(Duration::from_secs(2 * 86_400));
+    let refused = card.discover(&smds, None).await.unwrap_err();
+    assert_eq!(refused.status_code().as_deref(), Some("8.1.3 / 6.3"));
+    // The mock's EUM is valid for 25 years, its eUICCs for 30.
+    t.mock.advance_clock(Duration::from_secs(26 * 365 * 86_400));
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let refused = lpa.discover(&smds, None).await.unwrap_err();
+    assert_eq!(refused.status_code().as_deref(), Some("8.1.2 / 6.3"));
+}
+
+const SUCCESS: &str = r#"{"header":{"functionExecutionStatus":{"status":"Executed-Success"}}}"#;
+const ROOT_ERROR: &str = r#"{"header":{"functionExecutionStatus":{"status":"Failed","statusCodeData":{"subjectCode":"1.2","reasonCode":"4.2","message":"the root is unwell"}}}}"#;
+const ROOT_UNKNOWN: &str = r#"{"header":{"functionExecutionStatus":{"status":"Failed","statusCodeData":{"subjectCode":"8.9.5","reasonCode":"3.9"}}}}"#;
+
+/// EIDs whose registrations the fake root answers differently (see [`fake_root`]).
+const CASCADED: &str = "89049032000000000000000000000001";
+const ROOT_REFUSES_REGISTRATION: &str = "89049032000000000000000000000002";
+const ROOT_DOWN_AT_REGISTRATION: &str = "89049032000000000000000000000003";
+const ROOT_REFUSES_DELETION: &str = "89049032000000000000000000000004";
+const ROOT_DOWN_AT_DELETION: &str = "89049032000000000000000000000005";
+const ROOT_FORGOT: &str = "89049032000000000000000000000006";
+
+/// A root SM-DS written for the test: HTTPS with a certificate of the mock's CI naming
+/// localhost, answering by the EID: success, `Failed 1.2 / 4.2`, HTTP 503 (unavailable), or
+/// `8.9.5 / 3.9` for a deletion.
+async fn fake_root(pki: &GsmaPki) -> Receiver {
+    let issued = pki.issue_es12_caller("localhost", &[2, 999, 90]).unwrap();
+    let ci = std::fs::read(pki.dir().join(CI_CERT)).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(smdpp_mock::pki::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(issued.der), CertificateDer::from(ci)],
+            PrivateKeyDer::Pkcs8(issued.key.pkcs8_der().to_vec().into()),
+        )
+        .unwrap();
+    Receiver::tls_with(
+        Arc::new(config),
+        Arc::new(|_, body: &Value| {
+            let registration = body.get("rspServerAddress").is_some();
+            let answer = match (body["eid"].as_str().unwrap_or_default(), registration) {
+                (ROOT_REFUSES_REGISTRATION, true) | (ROOT_REFUSES_DELETION, false) => {
+                    (200, ROOT_ERROR)
+                }
+                (ROOT_DOWN_AT_REGISTRATION, true) | (ROOT_DOWN_AT_DELETION, false) => (503, ""),
+                (ROOT_FORGOT, false) => (200, ROOT_UNKNOWN),
+                _ => (200, SUCCESS),
+            };
+            (answer.0, answer.1, Duration::ZERO)
+        }),
+    )
+    .await
+}
+
+/// The mock's SM-DS as an Alternative SM-DS (`smds.root`, §3.6.1.2, §5.9): a registration
+/// with `forwardingIndicator: true` is registered at the root under an EventID of its own,
+/// naming this SM-DS; a device holding that EventID gets the SM-DP+'s pair here; the deletion
+/// goes to the root too. Tables 54 and 56's cascade codes come from the root's failures, and a
+/// failed cascade leaves the SM-DS as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alternative_smds_cascades_to_its_root_with_the_codes_of_tables_54_and_56() {
+    let callback = Receiver::plain(Arc::new(|_| 204)).await;
+    // The root's certificate is of the mock's CI: the PKI is made first, then the root, then
+    // the mock (its scenario names the root's port).
+    let dir = TempDir::new("alternative-smds");
+    let pki = GsmaPki::new(&dir.path().join("certs"));
+    pki.ensure(&["localhost".into()], smdpp_rsp::pki::SAMPLE_EID)
+        .unwrap();
+    let root = fake_root(&pki).await;
+    let yaml = es9_scenario(&callback.http_url(), "")
+        + &format!("smds:\n  root: \"localhost:{}\"\n", root.addr.port());
+    let t = TestServer::with_yaml_in(dir, &yaml).await;
+    let smds = t.mock.smds_address().unwrap();
+    let caller = es12_caller(&t, "smdp-one.example", &[2, 999, 71]);
+
+    let reply = es12(
+        &caller,
+        "registerEvent",
+        register_body(CASCADED, "EVENT-1", "smdp-one.example"),
+    )
+    .await;
+    assert!(reply.is_success(), "{:?}", reply.body);
+    let cascaded = root.wait_for(1).await[0].body.clone();
+    assert_eq!(cascaded["eid"], CASCADED);
+    assert_eq!(cascaded["rspServerAddress"], json!(smds));
+    assert_eq!(cascaded["forwardingIndicator"], false);
+    assert_eq!(
+        cascaded["header"]["functionRequesterIdentifier"],
+        "2.999.13"
+    );
+    let event_id2 = cascaded["eventId"].as_str().unwrap().to_owned();
+    assert_ne!(event_id2, "EVENT-1");
+    // Not forwarded: stored here only.
+    let mut local = register_body(CASCADED, "EVENT-2", "smdp-one.example");
+    local["forwardingIndicator"] = json!(false);
+    assert!(es12(&caller, "registerEvent", local).await.is_success());
+    assert_eq!(root.requests.lock().unwrap().len(), 1);
+    // The device the root sent here with EventID2 gets the SM-DP+'s address and EventID.
+    let mut lpa = t.mock.lpa(CASCADED).unwrap();
+    let found = lpa.discover(&smds, Some(&event_id2)).await.unwrap();
+    assert_eq!(
+        found,
+        [EventEntry {
+            event_id: "EVENT-1".into(),
+            rsp_server_address: "smdp-one.example".into()
+        }]
+    );
+    let delete = |eid: &str, id: &str| json!({ "eid": eid, "eventId": id });
+    assert!(es12(&caller, "deleteEvent", delete(CASCADED, "EVENT-1"))
+        .await
+        .is_success());
+    let deleted = root.wait_for(2).await[1].body.clone();
+    assert_eq!(deleted["eventId"], json!(event_id2));
+
+    // Table 54: the root refuses, or cannot be reached: nothing is stored.
+    for (eid, expected) in [
+        (ROOT_REFUSES_REGISTRATION, "8.9 / 4.2"),
+        (ROOT_DOWN_AT_REGISTRATION, "8.9 / 5.1"),
+    ] {
+        let reply = es12(
+            &caller,
+            "registerEvent",
+            register_body(eid, "EVENT-X", "smdp-one.example"),
+        )
+        .await;
+        assert_eq!(code(&reply), expected, "{eid}");
+        let again = es12(&caller, "deleteEvent", delete(eid, "EVENT-X")).await;
+        assert_eq!(code(&again), "8.9.5 / 3.9", "nothing was stored for {eid}");
+    }
+    // Table 56: the root refuses, or cannot be reached: the record stays; a root that no
+    // longer has it is no failure (§5.9.2).
+    for (eid, expected) in [
+        (ROOT_REFUSES_DELETION, Some("8.9 / 4.2")),
+        (ROOT_DOWN_AT_DELETION, Some("8.9 / 5.1")),
+        (ROOT_FORGOT, None),
+    ] {
+        // EventIDs are unique per caller: one for each EID.
+        let id = format!("EVENT-{eid}");
+        let reply = es12(
+            &caller,
+            "registerEvent",
+            register_body(eid, &id, "smdp-one.example"),
+        )
+        .await;
+        assert!(reply.is_success(), "{eid}: {:?}", reply.body);
+        let deletion = es12(&caller, "deleteEvent", delete(eid, &id)).await;
+        match expected {
+            Some(expected) => {
+                assert_eq!(code(&deletion), expected, "{eid}");
+                let kept = es12(
+                    &caller,
+                    "registerEvent",
+                    register_body(eid, &id, "smdp-one.example"),
+                )
+                .await;
+                assert_eq!(code(&kept), "8.9.5 / 3.3", "the record of {eid} stays");
+            }
+            None => assert!(deletion.is_success(), "{eid}: {:?}", deletion.body),
+        }
+    }
+
+    // A root that does not listen at all.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let yaml =
+        es9_scenario(&callback.http_url(), "") + &format!("smds:\n  root: \"localhost:{port}\"\n");
+    let nowhere = TestServer::with_yaml(&yaml).await;
+    let caller = es12_caller(&nowhere, "smdp-one.example", &[2, 999, 71]);
+    let reply = es12(
+        &caller,
+        "registerEvent",
+        register_body(CASCADED, "EVENT-1", "smdp-one.example"),
+    )
+    .await;
+    assert_eq!(code(&reply), "8.9 / 5.1");
 }

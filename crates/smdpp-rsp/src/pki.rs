@@ -521,6 +521,11 @@ fn make_eum(ci: &Authority) -> Result<Issued> {
 
 /// An eUICC certificate for `eid` (32 digits), issued by `eum`, on its curve.
 fn make_euicc(eum: &Authority, eid: &str) -> Result<Issued> {
+    make_euicc_for(eum, eid, 30)
+}
+
+/// [`make_euicc`] valid for `years` from now (0: it expires now).
+fn make_euicc_for(eum: &Authority, eid: &str, years: i64) -> Result<Issued> {
     if eid.len() != 32 || !eid.bytes().all(|b| b.is_ascii_digit()) {
         return Err(PkiError::Inconsistent(format!(
             "an EID is 32 decimal digits, not {eid:?}"
@@ -533,7 +538,7 @@ fn make_euicc(eum: &Authority, eid: &str) -> Result<Issued> {
             (DnType::CustomDnType(vec![2, 5, 4, 5]), printable(eid)?),
             (DnType::CommonName, "smdpp-mock eUICC".into()),
         ]),
-        30,
+        years,
     )?;
     params.is_ca = IsCa::NoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -1031,6 +1036,21 @@ impl GsmaPki {
         })
     }
 
+    /// Issues an eUICC whose certificate expires now (its EUM's does not): a certificate the
+    /// SM-DP+ and the SM-DS must refuse as expired once their clock has moved on (tests of
+    /// §4.5.2.2's checks).
+    #[doc(hidden)]
+    pub fn issue_euicc_expiring_now(&self, eid: &str) -> Result<EuiccCredentials> {
+        let eum = self.authority(EUM_CERT, EUM_KEY, "eUICC certificates")?;
+        let issued = make_euicc_for(&eum, eid, 0)?;
+        Ok(EuiccCredentials {
+            certificate: issued.der,
+            key: issued.key,
+            eum: self.read_cert(EUM_CERT)?,
+            ci: self.read_cert(CI_CERT)?,
+        })
+    }
+
     /// Issues a CERT.DPpb (and its key) for another SM-DP+ OID than the mock's, signed by the
     /// CI: valid in itself, but not of the SM-DP+ that authenticated (tests of the eUICC's
     /// check in §5.7.5).
@@ -1410,9 +1430,26 @@ mod tests {
         let made = pki
             .ensure(&["localhost".into()], "89049032000000000000000000000001")
             .unwrap();
-        // The NIST hierarchy (CI, EUM, sample eUICC, DPauth, DPpb, DPtls) and the brainpool one
-        // (CI, EUM, DPauth, DPpb), certificate and key each.
-        assert_eq!(made.created.len(), 12 + 8);
+        // The NIST hierarchy (CI, EUM, sample eUICC, DPauth, DPpb, DPtls), the brainpool one
+        // (CI, EUM, DPauth, DPpb) and the SM-DS's (DSauth, DStls, DSauth of brainpool),
+        // certificate and key each.
+        assert_eq!(made.created.len(), 12 + 8 + 6);
+        // The SM-DS's: the profiles of §4.5.2.1.0.6-7, its own OID, DStls naming localhost.
+        let smds = pki.smds_credentials_for("localhost:6445").unwrap();
+        smds.ds_auth.check_profile(Role::DsAuth).unwrap();
+        smds.ds_tls.check_profile(Role::DsTls).unwrap();
+        assert_eq!(
+            smds.ds_auth.registered_id.as_deref(),
+            Some(&oid_content(&SMDS_OID)[..])
+        );
+        assert!(smds.ds_tls.names_host("localhost"));
+        assert_eq!(smds.ds_tls.server_auth, Some(true));
+        let (brainpool_ds, _) = smds.brainpool.as_ref().expect("the brainpool DSauth");
+        assert_eq!(brainpool_ds.curve, Curve::BrainpoolP256r1);
+        assert!(matches!(
+            pki.smds_credentials_for("elsewhere.example:6445"),
+            Err(PkiError::TlsName { .. })
+        ));
         let server = pki.server_credentials().unwrap();
         let brainpool = server.brainpool.as_ref().expect("the brainpool pair");
         assert_eq!(brainpool.dp_auth.curve, Curve::BrainpoolP256r1);
