@@ -6,6 +6,7 @@
 //! | step | over ES9+ |
 //! |---|---|
 //! | `download` | InitiateAuthentication, AuthenticateClient, GetBoundProfilePackage; the package loaded on the card, its installation result kept there |
+//! | `discover` | ES11 at the mock's SM-DS (InitiateAuthentication, AuthenticateClient), then `download` with the order's EventID |
 //! | `install-success` / `install-failure` | HandleNotification with the card's installation result (the failure is the card's, with the step's codes) |
 //! | `wrong-confirmation-code` | a download with a wrong code (refused, counted) |
 //! | `eligibility-failure` | a download by a card that reports no free memory |
@@ -94,14 +95,18 @@ impl super::simulator::Player for OverEs9 {
             self.app.activation_address(&self.world)
         );
         let stored_code = profile.confirmation_code_hash.as_deref().copied();
-        let result = play(
-            &mut self.lpa,
-            step.event,
-            &code,
-            stored_code,
-            &profile.iccid,
-        )
-        .await;
+        let result = if step.discover {
+            self.discover_and_download(&matching_id, stored_code).await
+        } else {
+            play(
+                &mut self.lpa,
+                step.event,
+                &code,
+                stored_code,
+                &profile.iccid,
+            )
+            .await
+        };
         match result {
             Ok(()) => debug!(iccid = %profile.iccid, event = step.event.name(), "device (ES9+)"),
             Err(e) => {
@@ -110,6 +115,34 @@ impl super::simulator::Player for OverEs9 {
             }
         }
         true
+    }
+}
+
+impl OverEs9 {
+    /// Event Retrieval at the mock's SM-DS (§3.6.2), then the download of the order's event
+    /// (§3.1.3 option b: its EventID is the order's MatchingID).
+    async fn discover_and_download(
+        &mut self,
+        event_id: &str,
+        stored_code: Option<[u8; 32]>,
+    ) -> Result<(), LpaError> {
+        let Some(smds) = self.app.smds() else {
+            return Err(LpaError::Protocol("the mock's SM-DS does not run".into()));
+        };
+        let es9_route = self.lpa.route_to.replace(smds.route.clone());
+        let found = self.lpa.discover(&smds.address, None).await;
+        self.lpa.route_to = es9_route;
+        let event = found?
+            .into_iter()
+            .find(|e| e.event_id == event_id)
+            .ok_or_else(|| {
+                LpaError::Protocol(format!("the SM-DS holds no event {event_id} for this eUICC"))
+            })?;
+        let authenticated = self
+            .lpa
+            .authenticate_at(&event.rsp_server_address, &event.event_id)
+            .await?;
+        self.lpa.complete(authenticated, stored_code).await.map(|_| ())
     }
 }
 

@@ -138,6 +138,8 @@ pub(crate) struct SmdsEndpoint {
     /// The SM-DP+'s identity at the SM-DS: the OID of its DPtls (what it would present as an
     /// ES12 client, §5.9.1).
     pub(crate) caller: std::sync::Arc<str>,
+    /// `host:port` of the SM-DS listener from this process (loopback), for devices.
+    pub(crate) route: String,
 }
 
 /// What a device playing its timeline over ES9+ needs: an EUM to issue its eUICC, where the

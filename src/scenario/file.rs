@@ -512,6 +512,10 @@ pub(crate) struct DeviceStep {
 pub(crate) enum DeviceEventName {
     /// The BPP is downloaded (notification point 3).
     Download,
+    /// `protocol: es9` only: the device finds the order's event at the mock's SM-DS (ES11,
+    /// SGP.22 §3.6.2) and downloads with its EventID (point 3), as `download` does with the
+    /// Activation Code.
+    Discover,
     /// A wrong Confirmation Code is entered (point 2).
     WrongConfirmationCode,
     /// The device is not eligible (point 1, `8.2.5 / 4.3`).
@@ -551,7 +555,7 @@ impl DeviceEventName {
         use DeviceEventName as N;
         let cancel = DeviceEvent::CancelSession;
         match self {
-            N::Download => DeviceEvent::Download,
+            N::Download | N::Discover => DeviceEvent::Download,
             N::WrongConfirmationCode => DeviceEvent::WrongConfirmationCode,
             N::EligibilityFailure => DeviceEvent::EligibilityFailure,
             N::RebindFailure => DeviceEvent::RebindFailure,

@@ -260,6 +260,8 @@ pub struct TimelineStep {
     pub after: Duration,
     /// The event.
     pub event: DeviceEvent,
+    /// A download whose MatchingID the device found at the mock's SM-DS (`discover`).
+    pub discover: bool,
 }
 
 /// What simulated devices do with matching released profiles.

@@ -90,10 +90,16 @@ impl SmdsParts {
             &self.credentials.ds_tls,
             self.addr.port(),
         );
+        let loopback = if self.addr.ip().is_unspecified() || self.addr.ip().is_loopback() {
+            SocketAddr::from(([127, 0, 0, 1], self.addr.port()))
+        } else {
+            self.addr
+        };
         app.set_smds(SmdsEndpoint {
             address: self.address.clone(),
             accepted: accepted.clone(),
             caller,
+            route: loopback.to_string(),
         });
         app.register_preset_events(&app.world());
         let engine = Smds::new(

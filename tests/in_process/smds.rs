@@ -604,3 +604,33 @@ async fn an_alternative_smds_cascades_to_its_root_with_the_codes_of_tables_54_an
     .await;
     assert_eq!(code(&reply), "8.9 / 5.1");
 }
+
+/// A scenario device over ES9+ whose timeline says `discover`: it finds its order's event at
+/// the mock's SM-DS (ES11) and downloads with the EventID, then installs; the journal shows
+/// ES11 before ES9+. `discover` needs `protocol: es9`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_device_discovers_its_order_at_the_mocks_smds() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let devices = format!(
+        "devices:\n  - match: {{ profileType: STANDARD }}\n    protocol: es9\n    deviceEid: \"{EID1}\"\n    timeline:\n      - {{ event: discover }}\n      - {{ after: 10ms, event: install-success }}\n"
+    );
+    let yaml = es9_scenario(&receiver.http_url(), "") + &devices;
+    let t = TestServer::with_yaml(&yaml).await;
+    let smds = t.mock.smds_address().unwrap();
+    let (iccid, _) = release_standard(&t, Some(EID1), json!({ "smdsAddress": smds })).await;
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
+    let journal = t.mock.journal();
+    let protocols: Vec<String> = journal
+        .iter()
+        .filter(|e| e.function == "AuthenticateClient")
+        .map(|e| serde_json::to_value(e).unwrap()["protocol"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(protocols, ["ES11", "ES9+"]);
+    let simulated = yaml.replace("    protocol: es9\n", "");
+    let err = smdpp_mock::Scenario::from_yaml(&simulated)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`discover` finds the order's event"), "{err}");
+}

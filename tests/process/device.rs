@@ -132,3 +132,51 @@ async fn device(t: &TestServer, args: Vec<String>) -> std::process::Output {
     .await
     .unwrap()
 }
+
+/// `smdpp-mock device discover`: Event Retrieval at the mock's SM-DS (ES11), then the event's
+/// download from the SM-DP+ it names; `device download` without an Activation Code does the
+/// same at the card's root SM-DS (`--root-ds`). The events are gone once installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_command_discovers_and_downloads_smds_events() {
+    let (t, receiver) = es9_started("").await;
+    let smds = t.mock.smds_address().unwrap();
+    let (first, event_id) = release_standard(&t, Some(EID1), json!({ "smdsAddress": smds })).await;
+    let listed = device(
+        &t,
+        vec!["discover".into(), "--smds".into(), smds.clone(), "--no-download".into()],
+    )
+    .await;
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let events: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        events,
+        json!([{ "eventId": event_id, "rspServerAddress": t.mock.smdp_address() }])
+    );
+    let out = device(&t, vec!["discover".into(), "--smds".into(), smds.clone()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("event {event_id} at ")), "{text}");
+    assert!(text.contains(&format!("installed {first}")), "{text}");
+    t.wait_for(&first, |p| p.state == ProfileState::Installed)
+        .await;
+
+    // Without an Activation Code: the card's root SM-DS.
+    let (second, _) = release_standard(&t, Some(EID1), json!({ "smdsAddress": smds })).await;
+    let out = device(
+        &t,
+        vec!["download".into(), "--root-ds".into(), smds.clone()],
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    t.wait_for(&second, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(4).await), [3, 4, 3, 4]);
+    // Nothing left: the command says so and fails.
+    let out = device(&t, vec!["discover".into(), "--smds".into(), smds]).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds no event"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -483,3 +483,48 @@ profileTypes:
     let t = start(dir, PARKED).await;
     assert_eq!(matching_id(&t), before);
 }
+
+/// The SM-DS's Event Records survive a restart: an order registered at the mock's SM-DS is
+/// still discovered after it, downloaded, and its event then deleted. The SM-DS and ES9+
+/// addresses are fixed names (what a deployment has), the listeners on port 0 reached through
+/// the LPA's route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smds_events_survive_a_restart() {
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = es9_scenario(&receiver.http_url(), "");
+    let pinned = |dir: TempDir| {
+        let file = dir.path().join("scenario.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let scenario = Scenario::load(&file).unwrap();
+        let state = dir.path().join("state.json");
+        TestServer::configured(scenario, dir, |c| {
+            c.state_file = Some(state);
+            c.smds_address = Some("smds.test:6445".into());
+            c.es9_address = Some("smdp.test:6444".into());
+        })
+    };
+    let t = pinned(TempDir::new("state-smds")).await;
+    let smds = t.mock.smds_address().unwrap();
+    assert_eq!(smds, "smds.test:6445");
+    let (iccid, event_id) = release_standard(&t, Some(EID1), json!({ "smdsAddress": smds })).await;
+
+    let dir = stop(t).await;
+    let t = pinned(dir).await;
+    let route = |addr: std::net::SocketAddr| Some(format!("127.0.0.1:{}", addr.port()));
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    lpa.route_to = route(t.mock.smds_addr().unwrap());
+    let events = lpa.discover(&smds, None).await.unwrap();
+    assert_eq!(
+        events,
+        [smdpp_rsp::lpa::EventEntry {
+            event_id,
+            rsp_server_address: "smdp.test:6444".into()
+        }]
+    );
+    lpa.route_to = route(t.mock.es9_addr().unwrap());
+    assert!(lpa.download_event(&events[0], None).await.unwrap().installed);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    lpa.route_to = route(t.mock.smds_addr().unwrap());
+    assert!(lpa.discover(&smds, None).await.unwrap().is_empty());
+}

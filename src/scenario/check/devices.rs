@@ -77,6 +77,19 @@ impl Checker<'_> {
                         continue;
                     }
                 }
+                if let Some(step) = r
+                    .timeline
+                    .iter()
+                    .find(|s| s.event.value == DeviceEventName::Discover)
+                    .filter(|_| !over_es9)
+                {
+                    self.at(
+                        *src,
+                        &step.event.referenced,
+                        "`discover` finds the order's event at the mock's SM-DS over ES11: it needs `protocol: es9`",
+                    );
+                    continue;
+                }
                 if let Some(curves) = r.curves.as_ref().filter(|_| !over_es9) {
                     self.at(
                         *src,
@@ -181,6 +194,7 @@ impl Checker<'_> {
                         Duration::ZERO
                     },
                     event,
+                    discover: name == DeviceEventName::Discover,
                 });
                 history.push(event.name());
             }

@@ -40,9 +40,17 @@ pub(super) struct CardArgs {
     /// first). A brainpool chain is issued by the mock's brainpool EUM at each run.
     #[arg(long, value_enum, default_value = "nist")]
     curves: Curves,
+    /// The card's root SM-DS address (its rootDsAddress, SGP.22 §5.7.3): where `device
+    /// discover` and `device download` without an Activation Code look for events. A real
+    /// card names the GSMA's; this test card names the mock's SM-DS at its default address.
+    #[arg(long, default_value = DEFAULT_ROOT_DS)]
+    root_ds: String,
     #[command(flatten)]
     pki: PkiArgs,
 }
+
+/// The test card's root SM-DS: the mock's SM-DS at its default listen address.
+const DEFAULT_ROOT_DS: &str = "localhost:6445";
 
 /// `--curves`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -120,6 +128,7 @@ impl CardArgs {
         let ci = std::fs::read(&ci_file)
             .with_context(|| format!("reading {} (ES9+'s TLS anchor)", ci_file.display()))?;
         let mut euicc = Euicc::with_chains(chains)?;
+        euicc.set_root_ds_address(&self.root_ds);
         let state = self
             .state
             .clone()
@@ -168,11 +177,12 @@ fn save_if_changed(card: &ApduCard, path: &Path, saved: &mut u64) -> Result<()> 
 pub(super) enum DeviceCommand {
     /// Download and install the profile of an Activation Code (SGP.22 §3.1: ES9+ over TLS
     /// trusting the CI of <certs-dir>/gsma, ES10b to the card, the Bound Profile Package
-    /// decrypted and every MAC verified), then send the installation result.
+    /// decrypted and every MAC verified), then send the installation result. Without an
+    /// Activation Code, the events the card's root SM-DS holds for it (`device discover`).
     Download {
         /// The Activation Code, `1$<address>$<MatchingID>` (with or without `LPA:`).
         #[arg(long, short = 'a')]
-        activation_code: String,
+        activation_code: Option<String>,
         /// The Confirmation Code, when the order has one.
         #[arg(long)]
         confirmation_code: Option<String>,
@@ -180,6 +190,26 @@ pub(super) enum DeviceCommand {
         /// POST /gsma/rsp2/asn1).
         #[arg(long, default_value = "json", value_parser = ["json", "asn1"])]
         binding: String,
+        #[command(flatten)]
+        card: CardArgs,
+    },
+    /// Event Retrieval (SGP.22 §3.6.2): ES11 at an SM-DS (mutual authentication with its
+    /// CERT.DSauth, the card signing), the events it holds for the card in the order they were
+    /// registered, then each downloaded from its SM-DP+ with the EventID as MatchingID
+    /// (§3.1.3), its installation result sent. Prints a line per event.
+    Discover {
+        /// The SM-DS (`host[:port]`); the card's root SM-DS (--root-ds) by default.
+        #[arg(long)]
+        smds: Option<String>,
+        /// Only this event (ctxParams1's MatchingID: the SM-DS answers 8.9.5 / 3.9 without it).
+        #[arg(long)]
+        event_id: Option<String>,
+        /// List the events as JSON without downloading them.
+        #[arg(long)]
+        no_download: bool,
+        /// The Confirmation Code, when the orders have one.
+        #[arg(long)]
+        confirmation_code: Option<String>,
         #[command(flatten)]
         card: CardArgs,
     },
@@ -234,30 +264,36 @@ pub(super) async fn device(cmd: DeviceCommand) -> Result<()> {
         } => {
             let (mut lpa, state, _lock) = card.load()?.lpa()?;
             lpa.binding = binding.parse()?;
-            let eid = lpa.euicc().eid();
+            let Some(activation_code) = activation_code else {
+                // §3.4.4: without an Activation Code, the events of the configured SM-DS.
+                let smds = lpa.euicc().root_ds_address().to_owned();
+                return discover(lpa, &state, &smds, None, confirmation_code.as_deref(), true)
+                    .await;
+            };
             let result = lpa
                 .download(&activation_code, confirmation_code.as_deref())
                 .await;
             save(lpa.euicc(), &state)?;
-            let downloaded = result?;
-            let size = lpa
-                .euicc()
-                .profiles()
-                .iter()
-                .find(|p| p.iccid == downloaded.iccid)
-                .map_or(0, |p| p.package.len());
-            if !downloaded.installed {
-                bail!(
-                    "the eUICC did not install {} (transactionId {}); the failure was reported to the SM-DP+",
-                    downloaded.iccid,
-                    downloaded.transaction_id
-                );
-            }
-            println!(
-                "installed {} on eUICC {eid}: {size} bytes of profile package (transactionId {}); installation result sent",
-                downloaded.iccid, downloaded.transaction_id
-            );
-            Ok(())
+            installed(&lpa, result?)
+        }
+        DeviceCommand::Discover {
+            smds,
+            event_id,
+            no_download,
+            confirmation_code,
+            card,
+        } => {
+            let (lpa, state, _lock) = card.load()?.lpa()?;
+            let smds = smds.unwrap_or_else(|| lpa.euicc().root_ds_address().to_owned());
+            discover(
+                lpa,
+                &state,
+                &smds,
+                event_id.as_deref(),
+                confirmation_code.as_deref(),
+                !no_download,
+            )
+            .await
         }
         DeviceCommand::Enable { iccid, card } => local(card, &iccid, "enabled", Lpa::enable).await,
         DeviceCommand::Disable { iccid, card } => {
@@ -303,6 +339,78 @@ pub(super) async fn device(cmd: DeviceCommand) -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// The line a download prints, or why it did not install.
+fn installed(lpa: &Lpa, downloaded: smdpp_rsp::lpa::Downloaded) -> Result<()> {
+    let eid = lpa.euicc().eid();
+    let size = lpa
+        .euicc()
+        .profiles()
+        .iter()
+        .find(|p| p.iccid == downloaded.iccid)
+        .map_or(0, |p| p.package.len());
+    if !downloaded.installed {
+        bail!(
+            "the eUICC did not install {} (transactionId {}); the failure was reported to the SM-DP+",
+            downloaded.iccid,
+            downloaded.transaction_id
+        );
+    }
+    println!(
+        "installed {} on eUICC {eid}: {size} bytes of profile package (transactionId {}); installation result sent",
+        downloaded.iccid, downloaded.transaction_id
+    );
+    Ok(())
+}
+
+/// Event Retrieval at `smds` (§3.6.2), then, with `download`, each event downloaded in the
+/// order received (step 4); every event is tried, and the first failure is the command's.
+async fn discover(
+    mut lpa: Lpa,
+    state: &Path,
+    smds: &str,
+    event_id: Option<&str>,
+    confirmation_code: Option<&str>,
+    download: bool,
+) -> Result<()> {
+    let events = lpa.discover(smds, event_id).await;
+    save(lpa.euicc(), state)?;
+    let events = events.with_context(|| format!("Event Retrieval at the SM-DS {smds}"))?;
+    if !download {
+        let listed: Vec<Value> = events
+            .iter()
+            .map(|e| json!({ "eventId": e.event_id, "rspServerAddress": e.rsp_server_address }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&listed)?);
+        return Ok(());
+    }
+    if events.is_empty() {
+        bail!(
+            "the SM-DS {smds} holds no event for eUICC {}: nothing to download",
+            lpa.euicc().eid()
+        );
+    }
+    let mut first_failure = None;
+    for event in &events {
+        println!(
+            "event {} at {} (SM-DS {smds})",
+            event.event_id, event.rsp_server_address
+        );
+        let result = lpa.download_event(event, confirmation_code).await;
+        save(lpa.euicc(), state)?;
+        let outcome = result
+            .map_err(anyhow::Error::from)
+            .and_then(|downloaded| installed(&lpa, downloaded));
+        if let Err(e) = outcome {
+            eprintln!("event {}: {e:#}", event.event_id);
+            first_failure.get_or_insert(e);
+        }
+    }
+    match first_failure {
+        Some(e) => Err(e.context("downloading the SM-DS's events")),
+        None => Ok(()),
     }
 }
 
