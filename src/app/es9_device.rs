@@ -136,13 +136,18 @@ impl OverEs9 {
             .into_iter()
             .find(|e| e.event_id == event_id)
             .ok_or_else(|| {
-                LpaError::Protocol(format!("the SM-DS holds no event {event_id} for this eUICC"))
+                LpaError::Protocol(format!(
+                    "the SM-DS holds no event {event_id} for this eUICC"
+                ))
             })?;
         let authenticated = self
             .lpa
             .authenticate_at(&event.rsp_server_address, &event.event_id)
             .await?;
-        self.lpa.complete(authenticated, stored_code).await.map(|_| ())
+        self.lpa
+            .complete(authenticated, stored_code)
+            .await
+            .map(|_| ())
     }
 }
 

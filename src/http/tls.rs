@@ -221,8 +221,10 @@ pub fn certificate_identity(conn: &ServerConnection) -> Option<CertificateIdenti
         for name in &san.value.general_names {
             match name {
                 GeneralName::DNSName(s) | GeneralName::URI(s) => alt_names.push(s.to_string()),
+                // Dotted by the crate's reader: x509-parser splits the first two arcs of an OID
+                // under 2 with an arc over 39 (2.999.10) as if it were under 0 or 1.
                 GeneralName::RegisteredID(oid) if registered_id.is_none() => {
-                    registered_id = Some(oid.to_id_string());
+                    registered_id = smdpp_rsp::pki::oid_text(oid.as_bytes());
                 }
                 _ => {}
             }

@@ -625,7 +625,12 @@ async fn a_scenario_device_discovers_its_order_at_the_mocks_smds() {
     let protocols: Vec<String> = journal
         .iter()
         .filter(|e| e.function == "AuthenticateClient")
-        .map(|e| serde_json::to_value(e).unwrap()["protocol"].as_str().unwrap().to_owned())
+        .map(|e| {
+            serde_json::to_value(e).unwrap()["protocol"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(protocols, ["ES11", "ES9+"]);
     let simulated = yaml.replace("    protocol: es9\n", "");
@@ -633,4 +638,104 @@ async fn a_scenario_device_discovers_its_order_at_the_mocks_smds() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("`discover` finds the order's event"), "{err}");
+}
+
+/// ConfirmOrder with the address of an SM-DS that is not the mock's own (behaviour `es12`):
+/// the SM-DP+ registers the event there over real ES12 (mutual TLS, its DPtls the client
+/// certificate), a device discovers it there and downloads from this SM-DP+, and the order's
+/// end deletes it there. An SM-DS that cannot be reached fails ConfirmOrder with `8.9 / 5.1`,
+/// one that refuses with `8.9 / 4.2` (Table 27); the order stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smdp_registers_and_deletes_at_an_external_smds_over_es12() {
+    use smdpp_mock::es2::Function;
+
+    // The other SM-DS: another mock (its SM-DP+ unused but for one order), sharing the CI.
+    let (other, _) = es9_started("").await;
+    let other_smds = other.mock.smds_address().unwrap();
+    let dir = TempDir::new("smdp-with-an-external-smds");
+    let gsma = dir.path().join("certs").join(smdpp_rsp::pki::GSMA_DIR);
+    std::fs::create_dir_all(&gsma).unwrap();
+    for file in [CI_CERT, smdpp_rsp::pki::CI_KEY] {
+        std::fs::copy(other.mock.gsma_pki().dir().join(file), gsma.join(file)).unwrap();
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("localhost:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = es9_scenario(&receiver.http_url(), "")
+        + &format!("smds:\n  addresses:\n    \"{other_smds}\": es12\n    \"{nowhere}\": es12\n");
+    let t = TestServer::with_yaml_in(dir, &yaml).await;
+
+    let (iccid, event_id) =
+        release_standard(&t, Some(EID1), json!({ "smdsAddress": other_smds })).await;
+    let registered = last_call(&other, "RegisterEvent");
+    assert_eq!(registered.status, Some("Executed-Success"));
+    let outbound = last_call(&t, "RegisterEvent");
+    assert_eq!(&*outbound.source_ip, "outbound");
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let events = lpa.discover(&other_smds, None).await.unwrap();
+    assert_eq!(
+        events,
+        [EventEntry {
+            event_id,
+            rsp_server_address: t.mock.smdp_address()
+        }]
+    );
+    assert!(
+        lpa.download_event(&events[0], None)
+            .await
+            .unwrap()
+            .installed
+    );
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    // The deletion is sent once the order ends, without waiting for the answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !other
+        .mock
+        .journal()
+        .iter()
+        .any(|e| e.function == "DeleteEvent" && e.status == Some("Executed-Success"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no DeleteEvent at the other SM-DS"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(lpa.discover(&other_smds, None).await.unwrap().is_empty());
+
+    // Unreachable: 8.9 / 5.1, the order not released.
+    let c = t.client("test-mno");
+    let linked = download_by_type(&c, "STANDARD", Some(EID1)).await;
+    let reply = c
+        .call(
+            Function::ConfirmOrder,
+            json!({ "iccid": linked, "releaseFlag": true, "smdsAddress": nowhere }),
+        )
+        .await;
+    assert_eq!(reply.status_code(), Some(("8.9".into(), "5.1".into())));
+    assert_eq!(t.state(&linked), ProfileState::Linked);
+    // Refused (the other SM-DS has the EventID from this caller already): 8.9 / 4.2.
+    let theirs = other.client("test-mno");
+    let their_order = download_by_type(&theirs, "STANDARD", Some(EID2)).await;
+    confirm(
+        &theirs,
+        &their_order,
+        json!({ "releaseFlag": true, "matchingId": "SAME-EVENT", "smdsAddress": other_smds }),
+    )
+    .await;
+    let reply = c
+        .call(
+            Function::ConfirmOrder,
+            json!({ "iccid": linked, "releaseFlag": true, "matchingId": "SAME-EVENT", "smdsAddress": other_smds }),
+        )
+        .await;
+    assert_eq!(
+        reply.status_code(),
+        Some(("8.9".into(), "4.2".into())),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(t.state(&linked), ProfileState::Linked);
 }

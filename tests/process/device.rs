@@ -143,17 +143,30 @@ async fn the_device_command_discovers_and_downloads_smds_events() {
     let (first, event_id) = release_standard(&t, Some(EID1), json!({ "smdsAddress": smds })).await;
     let listed = device(
         &t,
-        vec!["discover".into(), "--smds".into(), smds.clone(), "--no-download".into()],
+        vec![
+            "discover".into(),
+            "--smds".into(),
+            smds.clone(),
+            "--no-download".into(),
+        ],
     )
     .await;
-    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
     let events: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(
         events,
         json!([{ "eventId": event_id, "rspServerAddress": t.mock.smdp_address() }])
     );
     let out = device(&t, vec!["discover".into(), "--smds".into(), smds.clone()]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("event {event_id} at ")), "{text}");
     assert!(text.contains(&format!("installed {first}")), "{text}");
@@ -167,7 +180,11 @@ async fn the_device_command_discovers_and_downloads_smds_events() {
         vec!["download".into(), "--root-ds".into(), smds.clone()],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     t.wait_for(&second, |p| p.state == ProfileState::Installed)
         .await;
     assert_eq!(points(&receiver.wait_for(4).await), [3, 4, 3, 4]);

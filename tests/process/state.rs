@@ -522,7 +522,12 @@ async fn smds_events_survive_a_restart() {
         }]
     );
     lpa.route_to = route(t.mock.es9_addr().unwrap());
-    assert!(lpa.download_event(&events[0], None).await.unwrap().installed);
+    assert!(
+        lpa.download_event(&events[0], None)
+            .await
+            .unwrap()
+            .installed
+    );
     t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
         .await;
     lpa.route_to = route(t.mock.smds_addr().unwrap());
