@@ -1,6 +1,6 @@
 //! The call pipeline every protocol engine goes through, so that a protocol is its routes, its
-//! functions and its refusals, and nothing else (ES2+ and ES9+ today; the SM-DS's ES11 and
-//! ES12 next):
+//! functions and its refusals, and nothing else (ES2+, ES9+, and the SM-DS's ES11 and ES12,
+//! whose functions each name their protocol):
 //!
 //! 1. [`judge_head`]: the request head, POST only, `Content-Type` and `X-Admin-Protocol` as the
 //!    scenario's strictness switches require (SGP.22 §6.5.1, the same rules for every

@@ -81,6 +81,39 @@ async fn es9_example_downloads_the_order() {
     assert_prints(&printed, &shown);
 }
 
+/// The SM-DS section's commands, after the first screen's: an order for the card's EID
+/// confirmed with the mock's SM-DS is found there and installed by `device discover`, and a
+/// second discovery finds nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smds_example_discovers_and_installs_the_order() {
+    let t = TestServer::start().await;
+    let readme = readme();
+    let smds = t.mock.smds_address().expect("the SM-DS runs");
+    let script = format!(
+        "{}\n{}",
+        block_after(&readme, "<!-- readme-curl-example"),
+        block_after(&readme, "<!-- readme-smds-example")
+    )
+    .replace(
+        "localhost:6443",
+        &format!("localhost:{}", t.es2_addr().port()),
+    )
+    .replace("localhost:6445", &smds);
+    let printed = run_script(script, t.dir.path()).await;
+    let shown = format!(
+        "{}{}",
+        shown_after(&readme, "<!-- readme-curl-example"),
+        shown_after(&readme, "<!-- readme-smds-example")
+    )
+    .replace("localhost:6445", &smds)
+    .replace("localhost:6444", &t.mock.smdp_address());
+    assert_prints(&printed, &shown);
+    assert_eq!(
+        t.state("8944500100000000012"),
+        smdpp_mock::profile::ProfileState::Installed
+    );
+}
+
 #[test]
 fn first_screen_commands_and_ci() {
     let readme = readme();
