@@ -79,6 +79,10 @@ pub(crate) fn tests() -> (Needed, Vec<Trial>) {
             "checker::three_byte_tags_read_and_write_as_asn1tools_codes_them",
             three_byte_tags_read_and_write_as_asn1tools_codes_them,
         ),
+        needed.trial(
+            "checker::the_smds_against_an_independent_smdp_and_lpa",
+            the_smds_against_an_independent_smdp_and_lpa,
+        ),
     ];
     (needed, trials)
 }
@@ -428,4 +432,64 @@ async fn the_generated_package_decodes_with_the_tca_module(python: PathBuf) {
         assert_eq!(shown["opc"], json!(printed("OPC")));
         assert!(printed("IMSI").starts_with(&format!("{mcc}{mnc}")));
     }
+}
+
+/// The SM-DS against `tests/checker/smds_checker.py`, an ES12 caller and an eUICC + LPA written
+/// from SGP.22 in Python: it registers, finds a duplicate refused, retrieves the EID's events in
+/// the order registered (the operator's first, then its own) with CERT.DSauth and
+/// serverSignature1 checked, one by its EventID and an unknown one refused, deletes its own,
+/// then downloads the operator's event with its EventID and finds it deleted afterwards.
+async fn the_smds_against_an_independent_smdp_and_lpa(python: PathBuf) {
+    let (t, receiver) = es9_started("").await;
+    let smds = t.mock.smds_address().unwrap();
+    let (iccid, event_id) = release_standard(&t, Some(EID), json!({ "smdsAddress": smds })).await;
+    // The checker's TLS client certificate, of the mock's CI, naming its own OID.
+    let pki = t.mock.gsma_pki();
+    let issued = pki
+        .issue_es12_caller("smds-checker", &[2, 999, 55])
+        .unwrap();
+    let ci = std::fs::read(pki.dir().join(smdpp_rsp::pki::CI_CERT)).unwrap();
+    let pem = |der: &[u8]| {
+        let text = smdpp_rsp::crypto::base64_encode(der);
+        let lines: Vec<&str> = text
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    };
+    let cert = t.dir.path().join("checker-caller.pem");
+    let key = t.dir.path().join("checker-caller.key");
+    std::fs::write(&cert, pem(&issued.der) + &pem(&ci)).unwrap();
+    std::fs::write(&key, issued.key.to_pem()).unwrap();
+    let mut cmd = tokio::process::Command::new(&python);
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/checker/smds_checker.py"))
+        .arg("--gsma-dir")
+        .arg(t.dir.path().join("certs/gsma"))
+        .args(["--eid", EID, "--smds", &smds, "--event-id", &event_id])
+        .args(["--smdp", &t.mock.smdp_address()])
+        .arg("--caller-cert")
+        .arg(&cert)
+        .arg("--caller-key")
+        .arg(&key)
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("the checker finished within 120 s")
+        .expect("running the checker");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the SM-DS checker failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no summary from the checker ({e}):\n{stdout}"));
+    assert_eq!(summary["iccid"], json!(iccid));
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    assert_eq!(points(&receiver.wait_for(2).await), [3, 4]);
 }
