@@ -180,7 +180,7 @@ fn random_bytes() -> [u8; 8] {
 async fn exchange(client: &HttpsClient, request: Request<Full<Bytes>>) -> Es12Outcome {
     let response = match client.request(request).await {
         Ok(r) => r,
-        Err(e) => return Es12Outcome::Unreachable(error_chain(&e)),
+        Err(e) => return Es12Outcome::Unreachable(crate::notify::transport::error_chain(&e)),
     };
     let status = response.status().as_u16();
     let body = match http_body_util::Limited::new(response.into_body(), ANSWER_LIMIT)
@@ -207,18 +207,6 @@ async fn exchange(client: &HttpsClient, request: Request<Full<Bytes>>) -> Es12Ou
         }
         None => Es12Outcome::Unreachable(format!("HTTP {status} without an SGP.22 answer")),
     }
-}
-
-/// An error with its sources.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// An ES12 client made on first use from its identity: most runs never call an external

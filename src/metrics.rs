@@ -205,7 +205,7 @@ const REQUEST_FAMILIES: [(Protocol, &str, &str); 4] = [
     (
         Protocol::Es12,
         "smdpp_es12_requests_total",
-        "ES12 requests to the SM-DS by function and outcome (status, subject and reason codes).",
+        "ES12 calls by function and outcome (status, subject and reason codes): those the mock's SM-DS answered, and the mock's own, to its SM-DS (in-process) or another (outbound; the journal's sourceIp tells them apart).",
     ),
 ];
 

@@ -7,7 +7,7 @@ pub(crate) mod awaiting;
 mod effects;
 mod es9_device;
 pub mod simulator;
-mod smds_events;
+pub(crate) mod smds_events;
 pub(crate) mod transaction;
 
 use std::collections::HashMap;
@@ -128,6 +128,17 @@ pub struct AppState {
     es12: std::sync::OnceLock<crate::es12_client::LazyClient>,
 }
 
+/// Where an order's SM-DS events go ([`App::smds_route`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SmdsRoute<'a> {
+    /// The mock's own SM-DS, in-process.
+    Own(&'a SmdsEndpoint),
+    /// An external SM-DS over real ES12.
+    Es12,
+    /// A simulated SM-DS with this behaviour (`register`, `inaccessible`, `fail`).
+    Simulated(crate::scenario::SmdsBehaviour),
+}
+
 /// The mock's own SM-DS, as its SM-DP+ registers events there (in-process, §3.6.1).
 #[derive(Debug, Clone)]
 pub(crate) struct SmdsEndpoint {
@@ -229,11 +240,23 @@ impl App {
         self.smds.get()
     }
 
-    /// The mock's own SM-DS when `address` (a ConfirmOrder's `smdsAddress`) names it.
-    pub(crate) fn own_smds(&self, address: &str) -> Option<&SmdsEndpoint> {
-        self.smds
+    /// Where the Event Registration and Deletion of an order with `smdsAddress` `address` go
+    /// in `world`: the mock's own SM-DS when the address names it (unless the scenario lists
+    /// it with another behaviour), an external SM-DS over ES12 (`es12`), or a simulated one.
+    pub(crate) fn smds_route(&self, world: &World, address: &str) -> SmdsRoute<'_> {
+        use crate::scenario::SmdsBehaviour;
+        let scenario = &world.scenario;
+        let own = self
+            .smds
             .get()
-            .filter(|s| crate::sgp22::address_accepted(address, &s.accepted))
+            .filter(|s| crate::sgp22::address_accepted(address, &s.accepted));
+        match (own, scenario.smds_behaviour(address)) {
+            (_, SmdsBehaviour::Es12) => SmdsRoute::Es12,
+            (Some(own), behaviour) if !scenario.smds_listed(address) || behaviour == SmdsBehaviour::Register => {
+                SmdsRoute::Own(own)
+            }
+            (_, behaviour) => SmdsRoute::Simulated(behaviour),
+        }
     }
 
     /// Records where the ES9+ listener is reached (once, at start).

@@ -8,20 +8,23 @@ use std::sync::Arc;
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{App, World};
+use super::{App, SmdsRoute, World};
 use crate::es12_client::Es12Outcome;
 use crate::journal::{BodyText, JournalEntry, Protocol};
 use crate::metrics::{Counters, StatusLabel};
 use crate::profile::Profile;
-use crate::scenario::SmdsBehaviour;
 use crate::sgp22::SmdsFunction;
 use crate::sgp22::StatusCode;
 use crate::store::events::EventRecord;
 
 /// The source address the journal shows for the SM-DP+'s calls to its own SM-DS.
 const IN_PROCESS: &str = "in-process";
-/// The source address the journal shows for the SM-DP+'s calls to an external SM-DS.
+/// The source address the journal shows for the mock's calls to an external SM-DS.
 const OUTBOUND: &str = "outbound";
+/// The caller of the SM-DP+'s ES12 calls, as the journal names it.
+pub(crate) const SMDP: &str = "the mock's SM-DP+";
+/// The caller of the SM-DS's ES15 calls to its root (cascading), as the journal names it.
+pub(crate) const SMDS: &str = "the mock's SM-DS";
 
 impl App {
     /// Event Registration for `profile` (ConfirmOrder or ReleaseProfile released it): at the
@@ -34,8 +37,10 @@ impl App {
         event_id: &str,
     ) {
         Counters::bump(&self.counters.smds_events_registered);
-        let (Some(smds), Some(eid)) = (self.own_smds(address), profile.eid) else {
-            if world.scenario.smds_behaviour(address) != SmdsBehaviour::Es12 {
+        let (SmdsRoute::Own(smds), Some(eid)) = (self.smds_route(world, address), profile.eid)
+        else {
+            // Registered over ES12 by ConfirmOrder or ReleaseProfile already, or simulated.
+            if let SmdsRoute::Simulated(_) = self.smds_route(world, address) {
                 info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 RegisterEvent (simulated)");
             }
             return;
@@ -80,9 +85,10 @@ impl App {
         event_id: &str,
     ) {
         Counters::bump(&self.counters.smds_events_deleted);
-        let (Some(smds), Some(eid)) = (self.own_smds(address), profile.eid) else {
-            match (world.scenario.smds_behaviour(address), profile.eid) {
-                (SmdsBehaviour::Es12, Some(eid)) => self.delete_at_external(address, eid, event_id),
+        let route = self.smds_route(world, address);
+        let (SmdsRoute::Own(smds), Some(eid)) = (route, profile.eid) else {
+            match (route, profile.eid) {
+                (SmdsRoute::Es12, Some(eid)) => self.delete_at_external(address, eid, event_id),
                 _ => {
                     info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 DeleteEvent (simulated)")
                 }
@@ -154,7 +160,7 @@ impl App {
                 "the SM-DP+ has no ES12 client: ES9+ (whose DPtls it presents) does not run".into(),
             ),
         };
-        self.journal_outcome(address, "RegisterEvent", &body, &outcome);
+        self.journal_outcome(SMDP, address, "RegisterEvent", &body, &outcome);
         outcome
     }
 
@@ -164,7 +170,7 @@ impl App {
         let body = json!({ "eid": eid.to_string(), "eventId": event_id });
         let Some(client) = self.es12.get() else {
             let outcome = Es12Outcome::Unreachable("the SM-DP+ has no ES12 client".into());
-            self.journal_outcome(address, "DeleteEvent", &body, &outcome);
+            self.journal_outcome(SMDP, address, "DeleteEvent", &body, &outcome);
             return;
         };
         let app = self.clone();
@@ -174,13 +180,15 @@ impl App {
             if outcome != Es12Outcome::Done {
                 warn!(smds = %address_owned, ?outcome, "ES12 DeleteEvent at an external SM-DS did not succeed; the event stays there");
             }
-            app.journal_outcome(&address_owned, "DeleteEvent", &sent, &outcome);
+            app.journal_outcome(SMDP, &address_owned, "DeleteEvent", &sent, &outcome);
         });
     }
 
-    /// Journals an ES12 call of the SM-DP+ to the external SM-DS `address` with its outcome.
-    fn journal_outcome(
+    /// Journals and counts an ES12 call `from` the mock's SM-DP+ or SM-DS ([`SMDP`],
+    /// [`SMDS`]) to the external SM-DS `address`, with its outcome.
+    pub(crate) fn journal_outcome(
         &self,
+        from: &str,
         address: &str,
         function: &'static str,
         body: &serde_json::Value,
@@ -193,7 +201,7 @@ impl App {
             }
             Es12Outcome::Unreachable(_) => Some(crate::sgp22::SMDS_INACCESSIBLE),
         };
-        let callee = format!("the mock's SM-DP+ to the SM-DS {address}");
+        let callee = format!("{from} to the SM-DS {address}");
         self.journal_es12(OUTBOUND, function, &callee, body, code);
     }
 

@@ -278,48 +278,36 @@ fn check_owner(profile: &Profile, operator: &Operator) -> Result<(), Es2Error> {
 /// a simulated one, what the scenario says it does. Codes from Table 27 (ReleaseProfile's
 /// table has none; it uses the same, §5.2.6).
 fn check_smds(effects: &[Effect], ctx: &Context<'_>, profile: &Profile) -> Result<(), Es2Error> {
+    use crate::app::SmdsRoute;
     for effect in effects {
-        let Effect::SmdsRegisterEvent { address, event_id } = effect else {
+        let (Effect::SmdsRegisterEvent { address, event_id }, Some(eid)) = (effect, profile.eid)
+        else {
             continue;
         };
-        let scenario = ctx.scenario();
-        let own = ctx.app.own_smds(address);
-        let behaviour = match own {
-            Some(_) if !scenario.smds_listed(address) => SmdsBehaviour::Register,
-            _ => scenario.smds_behaviour(address),
-        };
-        match behaviour {
-            SmdsBehaviour::Register => {}
-            SmdsBehaviour::Inaccessible => {
-                return Err(Es2Error::new(
+        let refused = |code, why: String| Err(Es2Error::new(code, why).subject(address));
+        match ctx.app.smds_route(ctx.world, address) {
+            SmdsRoute::Own(smds) => {
+                if let Err(e) = ctx.world.events.check(eid, &smds.caller, event_id.as_str()) {
+                    return refused(
+                        status::SMDS_EXECUTION_ERROR,
+                        format!("the SM-DS {address} refused the Event Registration: {e}"),
+                    );
+                }
+            }
+            SmdsRoute::Es12 => return external_registration(ctx, address, eid, event_id.as_str()),
+            SmdsRoute::Simulated(SmdsBehaviour::Inaccessible) => {
+                return refused(
                     status::SMDS_INACCESSIBLE,
                     format!("the SM-DS {address} is not reachable"),
                 )
-                .subject(address))
             }
-            SmdsBehaviour::Fail => {
-                return Err(Es2Error::new(
+            SmdsRoute::Simulated(SmdsBehaviour::Fail) => {
+                return refused(
                     status::SMDS_EXECUTION_ERROR,
                     format!("the SM-DS {address} refused the Event Registration"),
                 )
-                .subject(address))
             }
-            SmdsBehaviour::Es12 => {
-                let Some(eid) = profile.eid else { continue };
-                return external_registration(ctx, address, eid, event_id.as_str());
-            }
-        }
-        if let (Some(smds), Some(eid)) = (own, profile.eid) {
-            ctx.world
-                .events
-                .check(eid, &smds.caller, event_id.as_str())
-                .map_err(|e| {
-                    Es2Error::new(
-                        status::SMDS_EXECUTION_ERROR,
-                        format!("the SM-DS {address} refused the Event Registration: {e}"),
-                    )
-                    .subject(address)
-                })?;
+            SmdsRoute::Simulated(_) => {}
         }
     }
     Ok(())

@@ -82,22 +82,13 @@ fn initiate_inner(ctx: &Context<'_>) -> Result<Map<String, Value>, NotStarted> {
         .sessions
         .start(
             tid,
-            Session {
-                world: Arc::downgrade(ctx.world),
-                stage: Stage::Initiated,
-                touched: ctx.es9.app.clock.mark(),
-                source: ctx.source,
-                smdp_address: negotiated.address,
+            Session::initiated(
+                ctx.world,
+                ctx.es9.app.clock.mark(),
+                ctx.source,
+                negotiated,
                 server_challenge,
-                svn: negotiated.svn,
-                ci: negotiated.ci,
-                brainpool: negotiated.brainpool,
-                euicc: None,
-                order: None,
-                smdp_signature2: None,
-                metadata: Vec::new(),
-                earlier: None,
-            },
+            ),
             |w| ctx.es9.app.is_current(w),
         )
         .map_err(NotStarted::TooMany)?;
@@ -504,7 +495,7 @@ fn signed_response(raw: &[u8]) -> Result<SignedResponse<'_>, Failure> {
             Err(Failure::new(
                 sgp22::EUICC_VERIFICATION_FAILED,
                 format!(
-                    "the eUICC refused the SM-DP+ in AuthenticateServer: {}",
+                    "the eUICC refused the server in AuthenticateServer: {}",
                     error_code_name(AUTHENTICATE_ERROR_CODES, code)
                 ),
             ))

@@ -51,10 +51,10 @@ pub(crate) const HOST_ID: &[u8] = b"smdpp-mock";
 /// Other notifications remembered (by EID and sequence number) to ignore repeats.
 const SEEN_NOTIFICATIONS: usize = 100_000;
 
-/// What the ES9+ listener is configured with.
+/// What the ES9+ listener (and the SM-DS's, `smds::SmdsConfig`) is configured with.
 #[derive(Debug, Clone)]
 pub(crate) struct Es9Config {
-    /// The address activation codes name (`host[:port]`).
+    /// The address activation codes name (`host[:port]`); the SM-DS's address.
     pub(crate) address: String,
     /// Every `smdpAddress` InitiateAuthentication accepts, lower case.
     pub(crate) accepted_addresses: Vec<String>,
@@ -387,17 +387,6 @@ impl Es9 {
             config,
             seen: Mutex::default(),
         }
-    }
-
-    /// Verifies an eUICC's chain against this SM-DP+'s CIs ([`EuiccChains::verify`]).
-    pub(crate) fn verify_euicc_chain(
-        &self,
-        euicc: &[u8],
-        eum: &[u8],
-        expected_ci: Option<&[u8]>,
-        now: Option<i64>,
-    ) -> Result<cert::VerifiedEuicc, cert::ChainError> {
-        self.chains.verify(euicc, eum, expected_ci, now)
     }
 
     /// The DPauth/DPpb pair of the session: the brainpool one when `brainpool`.
@@ -768,16 +757,20 @@ mod tests {
         let (card, foreign) = (ours.sample_euicc().unwrap(), theirs.sample_euicc().unwrap());
         for _ in 0..PARSED_EUMS + 1 {
             assert!(es9
-                .verify_euicc_chain(&foreign.certificate, &foreign.eum, None, None)
+                .chains
+                .verify(&foreign.certificate, &foreign.eum, None, None)
                 .is_err());
             assert!(es9
-                .verify_euicc_chain(&card.certificate, &[0x30, 0x03, 1, 2, 3], None, None)
+                .chains
+                .verify(&card.certificate, &[0x30, 0x03, 1, 2, 3], None, None)
                 .is_err());
         }
         assert_eq!(kept(), 0);
-        es9.verify_euicc_chain(&card.certificate, &card.eum, None, None)
+        es9.chains
+            .verify(&card.certificate, &card.eum, None, None)
             .unwrap();
-        es9.verify_euicc_chain(&card.certificate, &card.eum, None, None)
+        es9.chains
+            .verify(&card.certificate, &card.eum, None, None)
             .unwrap();
         assert_eq!(kept(), 1);
         let _ = std::fs::remove_dir_all(ours.dir().parent().unwrap());

@@ -119,7 +119,8 @@ fn other_notification(ctx: &Context<'_>, n: &OtherSignedNotification<'_>) -> Out
     let verified =
         match ctx
             .es9
-            .verify_euicc_chain(n.euicc_certificate, n.eum_certificate, None, ctx.now())
+            .chains
+            .verify(n.euicc_certificate, n.eum_certificate, None, ctx.now())
         {
             Ok(v) => v,
             Err(e) => return Outcome::acknowledged(Some(format!("ignored: {e}"))),

@@ -74,6 +74,35 @@ pub(crate) struct Session {
     pub(crate) earlier: Option<Arc<BindingKeys>>,
 }
 
+impl Session {
+    /// The session InitiateAuthentication starts in `world` (ES9+'s or ES11's: they are the
+    /// same, §5.8.1): what was `negotiated`, and the serverChallenge signed.
+    pub(crate) fn initiated(
+        world: &Arc<World>,
+        touched: ClockMark,
+        source: IpAddr,
+        negotiated: super::authentication::Negotiated,
+        server_challenge: [u8; 16],
+    ) -> Session {
+        Session {
+            world: Arc::downgrade(world),
+            stage: Stage::Initiated,
+            touched,
+            source,
+            smdp_address: negotiated.address,
+            server_challenge,
+            svn: negotiated.svn,
+            ci: negotiated.ci,
+            brainpool: negotiated.brainpool,
+            euicc: None,
+            order: None,
+            smdp_signature2: None,
+            metadata: Vec::new(),
+            earlier: None,
+        }
+    }
+}
+
 /// The bounds of the session tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {

@@ -85,20 +85,12 @@ pub fn server_config(pki: &PkiDir, crl_file: Option<&Path>) -> Result<Arc<Server
 pub(crate) fn es9_server_config(
     credentials: &smdpp_rsp::pki::ServerCredentials,
 ) -> Result<Arc<ServerConfig>> {
-    let chain = credentials
-        .tls_chain
-        .iter()
-        .map(|der| CertificateDer::from(der.clone()))
-        .collect();
-    let key = PrivateKeyDer::Pkcs8(credentials.tls_key.clone().into());
-    let mut config = ServerConfig::builder_with_provider(crate::pki::provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("choosing TLS versions")?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .context("loading the DPtls certificate and key")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    gsma_server_config(
+        &credentials.tls_chain,
+        &credentials.tls_key,
+        None,
+        "the DPtls certificate and key",
+    )
 }
 
 /// A server config for the SM-DS: the DStls chain and key; a client certificate is asked for
@@ -108,7 +100,6 @@ pub(crate) fn es9_server_config(
 pub(crate) fn smds_server_config(
     credentials: &smdpp_rsp::pki::SmdsCredentials,
 ) -> Result<Arc<ServerConfig>> {
-    let provider = crate::pki::provider();
     let mut roots = RootCertStore::empty();
     // webpki verifies NIST P-256 chains; a brainpool CI is no ES12 caller's anchor.
     let (_, _) = roots.add_parsable_certificates(
@@ -118,22 +109,43 @@ pub(crate) fn smds_server_config(
             .filter(|ci| ci.curve == smdpp_rsp::crypto::Curve::NistP256)
             .map(|ci| CertificateDer::from(ci.der.clone())),
     );
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .context("building the ES12 client certificate verifier")?;
-    let chain = credentials
-        .tls_chain
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), crate::pki::provider())
+            .allow_unauthenticated()
+            .build()
+            .context("building the ES12 client certificate verifier")?;
+    gsma_server_config(
+        &credentials.tls_chain,
+        &credentials.tls_key,
+        Some(Arc::new(RequireClientAuth(verifier))),
+        "the DStls certificate and key",
+    )
+}
+
+/// A server config of the GSMA-style PKI: `chain` (DER, the server's certificate first) and
+/// `key` (PKCS#8 DER), client certificates as `clients` verifies them (none asked without),
+/// TLS 1.2 and 1.3, ALPN for h2 and HTTP/1.1.
+fn gsma_server_config(
+    chain: &[Vec<u8>],
+    key: &[u8],
+    clients: Option<Arc<dyn ClientCertVerifier>>,
+    what: &str,
+) -> Result<Arc<ServerConfig>> {
+    let chain = chain
         .iter()
         .map(|der| CertificateDer::from(der.clone()))
         .collect();
-    let key = PrivateKeyDer::Pkcs8(credentials.tls_key.clone().into());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let key = PrivateKeyDer::Pkcs8(key.to_vec().into());
+    let builder = ServerConfig::builder_with_provider(crate::pki::provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("choosing TLS versions")?
-        .with_client_cert_verifier(Arc::new(RequireClientAuth(verifier)))
+        .context("choosing TLS versions")?;
+    let builder = match clients {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
-        .context("loading the DStls certificate and key")?;
+        .with_context(|| format!("loading {what}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -214,7 +214,7 @@ impl Transport for HttpTransport {
 }
 
 /// An error with its sources, e.g. "client error (Connect): tcp connect error: Connection refused".
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -1,8 +1,8 @@
 //! What the mock makes of its listeners' transport events ([`http::Hooks`]): the ES2+
 //! listener admits the scenario's whitelisted addresses, follows the world's CRL, counts
-//! refusals and grades refused handshakes for conformance (TLS-001, TLS-002); the ES9+
-//! listener admits anyone and counts its refused handshakes apart (an LPA's handshake says
-//! nothing about an operator's client).
+//! refusals and grades refused handshakes for conformance (TLS-001, TLS-002); the ES9+ and
+//! SM-DS listeners admit anyone and count their refused handshakes apart (an LPA's handshake
+//! says nothing about an operator's client).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -83,12 +83,15 @@ impl Hooks for Es2Hooks {
     }
 }
 
-/// The ES9+ listener's hooks.
-pub(super) struct Es9Hooks {
+/// The hooks of a listener anyone may connect to: ES9+ (server-only TLS), and the SM-DS (ES11
+/// is server-only; ES12's callers are told apart by their certificates, not at accept). Their
+/// refused handshakes are counted under `protocol`, apart from ES2+'s.
+pub(super) struct OpenHooks {
     pub(super) app: App,
+    pub(super) protocol: Protocol,
 }
 
-impl Hooks for Es9Hooks {
+impl Hooks for OpenHooks {
     fn admits(&self, _remote: SocketAddr) -> bool {
         true
     }
@@ -102,35 +105,7 @@ impl Hooks for Es9Hooks {
             Event::HandshakeFailed { failure, .. } => {
                 self.app
                     .metrics
-                    .handshake_failure(Protocol::Es9, failure.label());
-            }
-            other => count(&self.app, other),
-        }
-    }
-}
-
-/// The SM-DS listener's hooks: anyone may connect (ES11 is server-only TLS; ES12's callers
-/// are told apart by their certificates, not at accept); its refused handshakes counted
-/// apart.
-pub(super) struct SmdsHooks {
-    pub(super) app: App,
-}
-
-impl Hooks for SmdsHooks {
-    fn admits(&self, _remote: SocketAddr) -> bool {
-        true
-    }
-
-    fn tls_update(&self) -> Option<Arc<rustls::ServerConfig>> {
-        None
-    }
-
-    fn event(&self, event: Event) {
-        match event {
-            Event::HandshakeFailed { failure, .. } => {
-                self.app
-                    .metrics
-                    .handshake_failure(Protocol::Es11, failure.label());
+                    .handshake_failure(self.protocol, failure.label());
             }
             other => count(&self.app, other),
         }

@@ -239,14 +239,9 @@ impl Es9Parts {
                 .and_then(smdpp_rsp::pki::oid_text)
                 .unwrap_or_default(),
         ));
-        let loopback = if self.addr.ip().is_unspecified() || self.addr.ip().is_loopback() {
-            std::net::SocketAddr::from(([127, 0, 0, 1], self.addr.port()))
-        } else {
-            self.addr
-        };
         app.set_device_kit(crate::app::DeviceKit {
             pki: GsmaPki::new(&config.certs_dir),
-            route: loopback.to_string(),
+            route: loopback(self.addr).to_string(),
             // The LPA's TLS anchor: the CI that issued DPtls (its chain's second certificate),
             // whatever curves the device's card has.
             ci: self
@@ -279,20 +274,16 @@ impl Es9Parts {
                 },
             },
         );
-        let router = EngineService::new(
-            Arc::new(engine),
-            es9_listener_fallback(),
-            config.limits.clone(),
-        );
-        http::serve(
-            self.listener,
-            self.tls,
-            http::Listener {
-                per_address: Some(config.es9_connections_per_address),
-            },
-            Arc::new(hooks::Es9Hooks { app: app.clone() }),
-            router,
-            config.limits.clone(),
+        serve_open(
+            (self.listener, self.tls),
+            app,
+            crate::journal::Protocol::Es9,
+            EngineService::new(
+                Arc::new(engine),
+                es9_listener_fallback(),
+                config.limits.clone(),
+            ),
+            config,
             shutdown,
         )
     }
@@ -321,6 +312,43 @@ fn accepted_addresses(
         });
     }
     accepted
+}
+
+/// Serves `router` on a listener anyone may connect to (ES9+, the SM-DS): at most
+/// `--es9-connections-per-address` connections from one address, refused handshakes counted
+/// under `protocol`.
+fn serve_open<E: crate::exchange::Engine>(
+    (listener, tls): (TcpListener, Arc<rustls::ServerConfig>),
+    app: &App,
+    protocol: crate::journal::Protocol,
+    router: EngineService<E>,
+    config: &ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> impl std::future::Future<Output = ()> {
+    http::serve(
+        listener,
+        tls,
+        http::Listener {
+            per_address: Some(config.es9_connections_per_address),
+        },
+        Arc::new(hooks::OpenHooks {
+            app: app.clone(),
+            protocol,
+        }),
+        router,
+        config.limits.clone(),
+        shutdown,
+    )
+}
+
+/// How this process reaches a listener bound at `addr`: through loopback when it listens
+/// there or on every address.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
 }
 
 /// The DER of the NIST P-256 CIs among `cis`: the TLS anchors of ES12 (webpki verifies no
@@ -655,12 +683,14 @@ impl Bound {
             .into();
         let smds_addr = self.smds.as_ref().map(|p| p.addr);
         let smds_address = self.smds.as_ref().map(|p| p.address.clone());
-        let smds_serving = self
-            .smds
-            .map(|parts| parts.serve(&app, &config, caller, stopped_for(stopped.clone())));
+        // ES9+ first: it records the address Activation Codes name, which the SM-DS's preset
+        // events name as their SM-DP+.
         let es9_serving = self
             .es9
             .map(|parts| parts.serve(&app, &config, stopped_for(stopped.clone())));
+        let smds_serving = self
+            .smds
+            .map(|parts| parts.serve(&app, &config, caller, stopped_for(stopped.clone())));
         let serving = http::serve(
             self.es2,
             self.es2_tls,

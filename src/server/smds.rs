@@ -7,11 +7,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::warn;
 
-use super::{accepted_addresses, hooks, ServerConfig};
+use super::{accepted_addresses, loopback, nist_cis, serve_open, ServerConfig};
 use crate::app::{App, SmdsEndpoint};
 use crate::error::{Error, Result};
 use crate::http::router::EngineService;
-use crate::http::{self, tls};
+use crate::http::tls;
 use crate::smds::{Smds, SmdsConfig};
 use smdpp_rsp::pki::{GsmaPki, SmdsCredentials};
 
@@ -90,18 +90,25 @@ impl SmdsParts {
             &self.credentials.ds_tls,
             self.addr.port(),
         );
-        let loopback = if self.addr.ip().is_unspecified() || self.addr.ip().is_loopback() {
-            SocketAddr::from(([127, 0, 0, 1], self.addr.port()))
-        } else {
-            self.addr
-        };
         app.set_smds(SmdsEndpoint {
             address: self.address.clone(),
             accepted: accepted.clone(),
             caller,
-            route: loopback.to_string(),
+            route: loopback(self.addr).to_string(),
         });
         app.register_preset_events(&app.world());
+        // ES15 to a root SM-DS presents DStls (§5.10), which carries the SM-DS's OID.
+        let cascade = crate::es12_client::LazyClient::new(
+            self.credentials.tls_chain.clone(),
+            self.credentials.tls_key.clone(),
+            nist_cis(&self.credentials.cis),
+            self.credentials
+                .ds_tls
+                .registered_id
+                .as_deref()
+                .and_then(smdpp_rsp::pki::oid_text)
+                .unwrap_or_default(),
+        );
         let engine = Smds::new(
             app.clone(),
             self.credentials,
@@ -115,21 +122,18 @@ impl SmdsParts {
                     ..Default::default()
                 },
             },
+            cascade,
         );
-        let router = EngineService::new(
-            Arc::new(engine),
-            crate::smds::listener_fallback(),
-            config.limits.clone(),
-        );
-        http::serve(
-            self.listener,
-            self.tls,
-            http::Listener {
-                per_address: Some(config.es9_connections_per_address),
-            },
-            Arc::new(hooks::SmdsHooks { app: app.clone() }),
-            router,
-            config.limits.clone(),
+        serve_open(
+            (self.listener, self.tls),
+            app,
+            crate::journal::Protocol::Es11,
+            EngineService::new(
+                Arc::new(engine),
+                crate::smds::listener_fallback(),
+                config.limits.clone(),
+            ),
+            config,
             shutdown,
         )
     }

@@ -62,22 +62,13 @@ pub(super) fn initiate(
     let (server_challenge, fields) = negotiated.server_signed1(tid, key, &certificate.der);
     let started = smds.sessions.start(
         tid,
-        Session {
-            world: Arc::downgrade(world),
-            stage: Stage::Initiated,
-            touched: smds.app.clock.mark(),
-            source: peer.remote.ip(),
-            smdp_address: negotiated.address,
+        Session::initiated(
+            world,
+            smds.app.clock.mark(),
+            peer.remote.ip(),
+            negotiated,
             server_challenge,
-            svn: negotiated.svn,
-            ci: negotiated.ci,
-            brainpool: negotiated.brainpool,
-            euicc: None,
-            order: None,
-            smdp_signature2: None,
-            metadata: Vec::new(),
-            earlier: None,
-        },
+        ),
         |w| smds.app.is_current(w),
     );
     match started {

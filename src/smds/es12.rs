@@ -11,6 +11,7 @@ use tracing::info;
 use super::{Record, Smds};
 use crate::app::World;
 use crate::caller::Peer;
+use crate::app::smds_events::SMDS;
 use crate::es12_client::Es12Outcome;
 use crate::es9::{text, Failure, Outcome};
 use crate::ids::Eid;
@@ -193,23 +194,13 @@ fn cascade_register(smds: &Smds, root: &str, eid: Eid) -> Result<Forwarded, Fail
         // §3.6.1.2: the Alternative SM-DS's own registration is not forwarded further.
         "forwardingIndicator": false,
     });
-    match smds.cascade.call(root, SmdsFunction::RegisterEvent, body) {
-        Es12Outcome::Done => Ok(Forwarded {
-            root: Arc::from(root),
-            event_id: Arc::from(event_id2.as_str()),
-        }),
-        Es12Outcome::Failed(code, message) => Err(Failure::new(
-            sgp22::SMDS_EXECUTION_ERROR,
-            format!(
-                "The cascade SM-DS registration has failed. Root SM-DS {root} has raised an error: {}{message}",
-                code.map(|c| format!("{c} ")).unwrap_or_default()
-            ),
-        )),
-        Es12Outcome::Unreachable(why) => Err(Failure::new(
-            sgp22::SMDS_INACCESSIBLE,
-            format!("The cascade SM-DS registration has failed. Root SM-DS {root} was unavailable: {why}"),
-        )),
-    }
+    let outcome = smds.cascade.call(root, SmdsFunction::RegisterEvent, body.clone());
+    smds.app
+        .journal_outcome(SMDS, root, "RegisterEvent", &body, &outcome);
+    cascaded("registration", root, outcome).map(|()| Forwarded {
+        root: Arc::from(root),
+        event_id: Arc::from(event_id2.as_str()),
+    })
 }
 
 /// Deletion cascading (§5.9.2): the root's copy goes first; one the root no longer has is no
@@ -218,19 +209,30 @@ fn cascade_register(smds: &Smds, root: &str, eid: Eid) -> Result<Forwarded, Fail
 fn cascade_delete(smds: &Smds, forwarded: &Forwarded, eid: Eid) -> Result<(), Failure> {
     let body = serde_json::json!({ "eid": eid.to_string(), "eventId": &*forwarded.event_id });
     let root = &forwarded.root;
-    match smds.cascade.call(root, SmdsFunction::DeleteEvent, body) {
-        Es12Outcome::Done => Ok(()),
+    let outcome = smds.cascade.call(root, SmdsFunction::DeleteEvent, body.clone());
+    smds.app
+        .journal_outcome(SMDS, root, "DeleteEvent", &body, &outcome);
+    match outcome {
         Es12Outcome::Failed(Some(code), _) if code == sgp22::EVENT_UNKNOWN => Ok(()),
+        other => cascaded("deletion", root, other),
+    }
+}
+
+/// The cascade's `what` at `root`: done, or Tables 54 and 56's answer (`8.9 / 4.2` when the
+/// root answered an error, `8.9 / 5.1` when it gave no answer).
+fn cascaded(what: &str, root: &str, outcome: Es12Outcome) -> Result<(), Failure> {
+    match outcome {
+        Es12Outcome::Done => Ok(()),
         Es12Outcome::Failed(code, message) => Err(Failure::new(
             sgp22::SMDS_EXECUTION_ERROR,
             format!(
-                "The cascade SM-DS deletion has failed. Root SM-DS {root} has raised an error: {}{message}",
+                "The cascade SM-DS {what} has failed. Root SM-DS {root} has raised an error: {}{message}",
                 code.map(|c| format!("{c} ")).unwrap_or_default()
             ),
         )),
         Es12Outcome::Unreachable(why) => Err(Failure::new(
             sgp22::SMDS_INACCESSIBLE,
-            format!("The cascade SM-DS deletion has failed. Root SM-DS {root} was unavailable: {why}"),
+            format!("The cascade SM-DS {what} has failed. Root SM-DS {root} was unavailable: {why}"),
         )),
     }
 }
@@ -238,10 +240,7 @@ fn cascade_delete(smds: &Smds, forwarded: &Forwarded, eid: Eid) -> Result<(), Fa
 /// The answer to a record the registry would not store.
 pub(crate) fn register_failure(error: RegisterError) -> Failure {
     match error {
-        RegisterError::Duplicate(_) => Failure::new(
-            sgp22::EVENT_ALREADY_IN_USE,
-            format!("The Event Record already exist in the SM-DS: {error}"),
-        )
+        RegisterError::Duplicate(_) => Failure::new(sgp22::EVENT_ALREADY_IN_USE, error.to_string())
         .about("eventId"),
         RegisterError::Length { field, .. } => {
             Failure::new(sgp22::FORMAT_INVALID, error.to_string()).about(field)

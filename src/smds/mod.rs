@@ -23,7 +23,7 @@ use tracing::info;
 use crate::app::{App, World};
 use crate::caller::Peer;
 use crate::es12_client::LazyClient;
-use crate::es9::session::{self, Sessions};
+use crate::es9::session::Sessions;
 use crate::es9::{json_answer, EuiccChains, Outcome};
 use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal};
 use crate::journal::Protocol;
@@ -34,18 +34,9 @@ use smdpp_rsp::pki::SmdsCredentials;
 /// The `X-Admin-Protocol` of the SM-DS's answers: the SGP.22 version it implements.
 const ADMIN_PROTOCOL: &str = "gsma/rsp/v2.2.0";
 
-/// What the SM-DS listener is configured with.
-#[derive(Debug, Clone)]
-pub(crate) struct SmdsConfig {
-    /// The SM-DS address (`host[:port]`) LPAs and ConfirmOrder name.
-    pub(crate) address: String,
-    /// Every `smdpAddress` ES11 InitiateAuthentication accepts as this SM-DS's.
-    pub(crate) accepted_addresses: Vec<String>,
-    /// Check the validity periods of eUICC and EUM certificates.
-    pub(crate) check_validity: bool,
-    /// The bounds of its session table (anonymous LPAs, as on ES9+).
-    pub(crate) sessions: session::Limits,
-}
+/// What the SM-DS listener is configured with: what ES9+'s is (its address and the addresses
+/// LPAs may name it by, validity checks, the session table of anonymous LPAs).
+pub(crate) type SmdsConfig = crate::es9::Es9Config;
 
 /// The SM-DS engine.
 pub(crate) struct Smds {
@@ -67,24 +58,14 @@ impl std::fmt::Debug for Smds {
 }
 
 impl Smds {
-    /// The SM-DS of `app`, signing with `credentials`.
-    pub(crate) fn new(app: App, credentials: Arc<SmdsCredentials>, config: SmdsConfig) -> Self {
-        let cascade = LazyClient::new(
-            credentials.tls_chain.clone(),
-            credentials.tls_key.clone(),
-            credentials
-                .cis
-                .iter()
-                .filter(|c| c.curve == smdpp_rsp::crypto::Curve::NistP256)
-                .map(|c| c.der.clone())
-                .collect(),
-            credentials
-                .ds_tls
-                .registered_id
-                .as_deref()
-                .and_then(smdpp_rsp::pki::oid_text)
-                .unwrap_or_default(),
-        );
+    /// The SM-DS of `app`, signing with `credentials`, cascading to a root SM-DS with
+    /// `cascade` (its DStls identity).
+    pub(crate) fn new(
+        app: App,
+        credentials: Arc<SmdsCredentials>,
+        config: SmdsConfig,
+        cascade: LazyClient,
+    ) -> Self {
         Smds {
             sessions: Sessions::new(config.sessions, app.clock.clone(), app.counters.clone()),
             chains: EuiccChains::new(credentials.cis.clone()),

@@ -89,7 +89,17 @@ pub(super) fn certs(cmd: CertsCommand) -> Result<()> {
             let operators: Vec<&str> = config.scenario.operators().iter().map(|o| &*o.id).collect();
             let mut result =
                 PkiDir::new(&pki.certs_dir).ensure(&config.server_sans(), &operators)?;
-            let gsma = GsmaPki::new(&pki.certs_dir).ensure(&config.server_sans(), SAMPLE_EID)?;
+            // DPtls and DStls name the server's names, and the host of the scenario's
+            // smds.address when it has one (`serve` adds the --es9-address and
+            // --smds-address hosts when it makes them).
+            let mut tls_names = config.server_sans();
+            if let Some(address) = config.scenario.smds_own_address() {
+                let host = smdpp_rsp::pki::address_host(address).to_owned();
+                if !tls_names.iter().any(|n| n.eq_ignore_ascii_case(&host)) {
+                    tls_names.push(host);
+                }
+            }
+            let gsma = GsmaPki::new(&pki.certs_dir).ensure(&tls_names, SAMPLE_EID)?;
             result.created.extend(gsma.created);
             result.reused.extend(gsma.reused);
             report(&result);
