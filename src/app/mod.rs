@@ -252,7 +252,9 @@ impl App {
             .filter(|s| crate::sgp22::address_accepted(address, &s.accepted));
         match (own, scenario.smds_behaviour(address)) {
             (_, SmdsBehaviour::Es12) => SmdsRoute::Es12,
-            (Some(own), behaviour) if !scenario.smds_listed(address) || behaviour == SmdsBehaviour::Register => {
+            (Some(own), behaviour)
+                if !scenario.smds_listed(address) || behaviour == SmdsBehaviour::Register =>
+            {
                 SmdsRoute::Own(own)
             }
             (_, behaviour) => SmdsRoute::Simulated(behaviour),

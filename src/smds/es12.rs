@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 use tracing::info;
 
 use super::{Record, Smds};
+use crate::app::smds_events::SMDS;
 use crate::app::World;
 use crate::caller::Peer;
-use crate::app::smds_events::SMDS;
 use crate::es12_client::Es12Outcome;
 use crate::es9::{text, Failure, Outcome};
 use crate::ids::Eid;
@@ -194,7 +194,9 @@ fn cascade_register(smds: &Smds, root: &str, eid: Eid) -> Result<Forwarded, Fail
         // §3.6.1.2: the Alternative SM-DS's own registration is not forwarded further.
         "forwardingIndicator": false,
     });
-    let outcome = smds.cascade.call(root, SmdsFunction::RegisterEvent, body.clone());
+    let outcome = smds
+        .cascade
+        .call(root, SmdsFunction::RegisterEvent, body.clone());
     smds.app
         .journal_outcome(SMDS, root, "RegisterEvent", &body, &outcome);
     cascaded("registration", root, outcome).map(|()| Forwarded {
@@ -209,7 +211,9 @@ fn cascade_register(smds: &Smds, root: &str, eid: Eid) -> Result<Forwarded, Fail
 fn cascade_delete(smds: &Smds, forwarded: &Forwarded, eid: Eid) -> Result<(), Failure> {
     let body = serde_json::json!({ "eid": eid.to_string(), "eventId": &*forwarded.event_id });
     let root = &forwarded.root;
-    let outcome = smds.cascade.call(root, SmdsFunction::DeleteEvent, body.clone());
+    let outcome = smds
+        .cascade
+        .call(root, SmdsFunction::DeleteEvent, body.clone());
     smds.app
         .journal_outcome(SMDS, root, "DeleteEvent", &body, &outcome);
     match outcome {
@@ -240,8 +244,9 @@ fn cascaded(what: &str, root: &str, outcome: Es12Outcome) -> Result<(), Failure>
 /// The answer to a record the registry would not store.
 pub(crate) fn register_failure(error: RegisterError) -> Failure {
     match error {
-        RegisterError::Duplicate(_) => Failure::new(sgp22::EVENT_ALREADY_IN_USE, error.to_string())
-        .about("eventId"),
+        RegisterError::Duplicate(_) => {
+            Failure::new(sgp22::EVENT_ALREADY_IN_USE, error.to_string()).about("eventId")
+        }
         RegisterError::Length { field, .. } => {
             Failure::new(sgp22::FORMAT_INVALID, error.to_string()).about(field)
         }

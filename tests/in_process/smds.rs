@@ -827,3 +827,64 @@ fn random_bodies_to_the_smds_are_answered_and_change_nothing() {
         .unwrap();
     assert_eq!(events(), before);
 }
+
+/// Two SM-DSs end to end (§3.6.1.2, §3.6.2 case b): the mock's SM-DS as an Alternative SM-DS
+/// under another mock's as root. A registration at the Alternative SM-DS is cascaded to the
+/// root; the device, polling the root, gets the Alternative SM-DS's address and EventID2, the
+/// LPA follows it there (ES11 with EventID2 in ctxParams1) to the SM-DP+'s pair, and downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_polling_the_root_follows_the_alternative_smds_to_its_order() {
+    use smdpp_mock::es2::Function;
+
+    let (root, _) = es9_started("").await;
+    let root_smds = root.mock.smds_address().unwrap();
+    let dir = TempDir::new("alternative-under-a-root");
+    let gsma = dir.path().join("certs").join(smdpp_rsp::pki::GSMA_DIR);
+    std::fs::create_dir_all(&gsma).unwrap();
+    for file in [CI_CERT, smdpp_rsp::pki::CI_KEY] {
+        std::fs::copy(root.mock.gsma_pki().dir().join(file), gsma.join(file)).unwrap();
+    }
+    let receiver = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml =
+        es9_scenario(&receiver.http_url(), "") + &format!("smds:\n  root: \"{root_smds}\"\n");
+    let t = TestServer::with_yaml_in(dir, &yaml).await;
+    let alternative = t.mock.smds_address().unwrap();
+
+    // An order of the Alternative SM-DS's SM-DP+, with the operator's MatchingID.
+    let c = t.client("test-mno");
+    let iccid = download_by_type(&c, "STANDARD", Some(EID1)).await;
+    let reply = c
+        .call(
+            Function::ConfirmOrder,
+            json!({ "iccid": iccid, "releaseFlag": true, "matchingId": "PUSH-1" }),
+        )
+        .await;
+    assert!(reply.is_success(), "{:?}", reply.body);
+    // Its event, registered at the Alternative SM-DS by an SM-DP+ over ES12, cascaded.
+    let smdp = es12_caller(&t, "smdp-one.example", &[2, 999, 71]);
+    let register = json!({ "eid": EID1, "rspServerAddress": t.mock.smdp_address(),
+                           "eventId": "PUSH-1", "forwardingIndicator": true });
+    assert!(es12(&smdp, "registerEvent", register).await.is_success());
+
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let at_root = lpa.discover(&root_smds, None).await.unwrap();
+    assert_eq!(at_root.len(), 1);
+    assert_eq!(at_root[0].rsp_server_address, alternative);
+    assert_ne!(at_root[0].event_id, "PUSH-1");
+    let downloaded = lpa.download_event(&at_root[0], None).await.unwrap();
+    assert!(downloaded.installed);
+    t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
+        .await;
+    // The root got the Alternative SM-DS's own registration (not forwarded further), and the
+    // Alternative SM-DS journaled its call as outbound.
+    let cascaded = last_call(&root, "RegisterEvent");
+    assert!(cascaded
+        .request
+        .as_str()
+        .contains("\"forwardingIndicator\":false"));
+    assert!(t
+        .mock
+        .journal()
+        .iter()
+        .any(|e| e.function == "RegisterEvent" && &*e.source_ip == "outbound"));
+}

@@ -75,6 +75,33 @@ impl FromStr for ActivationCode {
     }
 }
 
+/// SM-DSs an event is followed through before its SM-DP+ (an Alternative SM-DS under a root is
+/// one).
+pub const SMDS_HOPS: usize = 2;
+
+/// The events of ES11 AuthenticateClient's answer (§6.5.2.12).
+fn event_entries(answer: &Value) -> Result<Vec<EventEntry>, LpaError> {
+    let entries = answer["eventEntries"]
+        .as_array()
+        .ok_or_else(|| LpaError::Protocol("AuthenticateClient (ES11): no eventEntries".into()))?;
+    entries
+        .iter()
+        .map(|entry| {
+            let text = |name: &str| {
+                entry[name].as_str().map(str::to_owned).ok_or_else(|| {
+                    LpaError::Protocol(format!(
+                        "AuthenticateClient (ES11): an event without {name}"
+                    ))
+                })
+            };
+            Ok(EventEntry {
+                event_id: text("eventId")?,
+                rsp_server_address: text("rspServerAddress")?,
+            })
+        })
+        .collect()
+}
+
 /// An event an SM-DS holds for the eUICC (ES11 EVENT_ENTRY, §5.8.2 Table 51).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventEntry {
@@ -604,39 +631,46 @@ impl Lpa {
         let answered = self.mutual_authentication(smds_address, event_id).await;
         self.binding = binding;
         let (_, _, answer) = answered?;
-        let entries = answer["eventEntries"].as_array().ok_or_else(|| {
-            LpaError::Protocol("AuthenticateClient (ES11): no eventEntries".into())
-        })?;
-        entries
-            .iter()
-            .map(|entry| {
-                let text = |name: &str| {
-                    entry[name].as_str().map(str::to_owned).ok_or_else(|| {
-                        LpaError::Protocol(format!(
-                            "AuthenticateClient (ES11): an event without {name}"
-                        ))
-                    })
-                };
-                Ok(EventEntry {
-                    event_id: text("eventId")?,
-                    rsp_server_address: text("rspServerAddress")?,
-                })
-            })
-            .collect()
+        event_entries(&answer)
     }
 
     /// Downloads and installs the profile of an SM-DS event (§3.1.3 option b: `matching_id` is
-    /// the EventID), as [`Lpa::download`] does for an Activation Code.
+    /// the EventID), as [`Lpa::download`] does for an Activation Code. An event that names
+    /// another SM-DS (a root SM-DS's event of an Alternative SM-DS, §3.6.2 case b) is followed
+    /// there first: the server that answers AuthenticateClient with `eventEntries` is an SM-DS,
+    /// and its one entry names the SM-DP+ (at most [`SMDS_HOPS`] of them).
     pub async fn download_event(
         &mut self,
         event: &EventEntry,
         confirmation_code: Option<&str>,
     ) -> Result<Downloaded, LpaError> {
         let hashed = confirmation_code.map(|cc| crypto::sha256(cc.as_bytes()));
-        let authenticated = self
-            .authenticate_at(&event.rsp_server_address, &event.event_id)
-            .await?;
-        self.complete(authenticated, hashed).await
+        let mut event = event.clone();
+        for _ in 0..=SMDS_HOPS {
+            let address = event.rsp_server_address.clone();
+            let (tid, tid_hex, answer) = self
+                .mutual_authentication(&address, Some(&event.event_id))
+                .await?;
+            if answer.get("eventEntries").is_some() {
+                event = event_entries(&answer)?.into_iter().next().ok_or_else(|| {
+                    LpaError::Protocol(format!(
+                        "the SM-DS {address} answered no event for EventID {}",
+                        event.event_id
+                    ))
+                })?;
+                continue;
+            }
+            let authenticated = Authenticated {
+                address,
+                transaction_id: tid,
+                transaction_id_hex: tid_hex,
+                answer,
+            };
+            return self.complete(authenticated, hashed).await;
+        }
+        Err(LpaError::Protocol(format!(
+            "the event leads through more than {SMDS_HOPS} SM-DSs"
+        )))
     }
 
     /// The second half of a download: [`Lpa::fetch`], then [`Lpa::load`].
