@@ -110,8 +110,21 @@ impl Es12Client {
     }
 
     /// Calls `function` at the SM-DS `address` (`host[:port]`) with `body` (its members; the
-    /// request header is added) and waits for the outcome, at most [`CALL_TIMEOUT`].
+    /// request header is added) and waits for the outcome: the call's own [`CALL_TIMEOUT`],
+    /// and a second for the answer to come back from the client's thread.
     pub(crate) fn call(&self, address: &str, function: SmdsFunction, body: Value) -> Es12Outcome {
+        // Waiting blocks this thread: on a worker of a multi-threaded runtime its other tasks
+        // are handed over meanwhile; the only thread of a current-thread runtime would stall
+        // every listener of the mock, and never answer an SM-DS served by that runtime.
+        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+        if let Ok(tokio::runtime::RuntimeFlavor::CurrentThread) = flavor {
+            return Es12Outcome::Unreachable(
+                "an ES12 call that must be answered first cannot wait on a current-thread Tokio \
+                 runtime: run the mock on a multi-threaded one (the binary does; in tests, \
+                 #[tokio::test(flavor = \"multi_thread\")])"
+                    .into(),
+            );
+        }
         let (tx, rx) = mpsc::channel();
         self.send_then(address, function, body, move |outcome| {
             let _ = tx.send(outcome);
@@ -120,10 +133,9 @@ impl Es12Client {
             rx.recv_timeout(CALL_TIMEOUT + Duration::from_secs(1))
                 .unwrap_or_else(|_| Es12Outcome::Unreachable("no answer in time".into()))
         };
-        // On a worker of a multi-threaded runtime, hand its other tasks over while waiting.
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
-            _ => wait(),
+        match flavor {
+            Ok(_) => tokio::task::block_in_place(wait),
+            Err(_) => wait(),
         }
     }
 

@@ -584,9 +584,10 @@ pub(crate) fn is_media(content_type: Option<&str>, media_type: &str) -> bool {
     })
 }
 
-/// The longest `smdpAddress` that can name an SM-DP+: an FQDN of 253 characters (RFC 1035) with
-/// its root dot, and `:` and a port of 5 digits. Anything longer is refused before it is kept.
-const MAX_ADDRESS: usize = 254 + 6;
+/// The longest server address (`smdpAddress`, `smdsAddress`, `rspServerAddress`): an FQDN of
+/// 255 characters (what `ids::check_fqdn` takes), `:` and a port of 5 digits. Anything longer
+/// is refused before it is kept.
+pub(crate) const MAX_ADDRESS: usize = 255 + 6;
 
 /// Whether `given` (an `smdpAddress` as an LPA sent it, an `smdsAddress` of ConfirmOrder) names
 /// one of the `accepted` addresses of a server: a case-insensitive
@@ -600,7 +601,7 @@ pub(crate) fn address_accepted(given: &str, accepted: &[String]) -> bool {
 }
 
 /// `host:port` in lower case, without a trailing dot, `443` when no port is given.
-fn normal_address(text: &str) -> String {
+pub(crate) fn normal_address(text: &str) -> String {
     let lower = text.trim().to_ascii_lowercase();
     let (host, port) = match lower.strip_prefix('[') {
         Some(rest) => match rest.split_once("]:") {

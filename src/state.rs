@@ -298,11 +298,16 @@ pub(crate) fn save(app: &App, path: &Path) -> Result<Saved> {
     // Only profiles something was committed on since the inventory was loaded (a counter
     // alone included), so an untouched million-profile inventory costs nothing.
     let mut changed = Vec::new();
-    let retired = world.store.for_each_consistent(|p| {
-        if p.modified {
-            changed.push(p.clone());
-        }
-    });
+    // The SM-DS's records in the same cut: an order's registration or deletion is committed
+    // with the order (its effect runs under the commit), so the two never disagree in the file.
+    let (retired, events) = world.store.for_each_consistent_with(
+        |p| {
+            if p.modified {
+                changed.push(p.clone());
+            }
+        },
+        || world.events.all(),
+    );
     payload.profiles = changed.iter().map(SavedProfile::from_profile).collect();
     payload.retired_event_ids = retired.iter().map(|d| format!("{d:016x}")).collect();
     payload.matching_id_position = world.matching_ids.position();
@@ -319,7 +324,7 @@ pub(crate) fn save(app: &App, path: &Path) -> Result<Saved> {
             order_seq: d.order.order_seq,
         })
         .collect();
-    payload.smds_events = world.events.all().iter().map(SavedEvent::of).collect();
+    payload.smds_events = events.iter().map(SavedEvent::of).collect();
     payload.journal_last_seq = app.journal.last_seq();
     let c = &app.notifier.log().counters;
     payload.counters = SavedCounters {

@@ -126,6 +126,10 @@ pub struct AppState {
     smds: std::sync::OnceLock<SmdsEndpoint>,
     /// The SM-DP+'s ES12 client (its DPtls), once ES9+ runs: for SM-DSs of behaviour `es12`.
     es12: std::sync::OnceLock<crate::es12_client::LazyClient>,
+    /// Cascades to the root SM-DS done ahead of the commit of the order whose event the
+    /// mock's own SM-DS then stores, by EID and EventID (see `app/smds_events.rs`).
+    pending_forwards:
+        std::sync::Mutex<HashMap<(crate::ids::Eid, String), crate::store::events::Forwarded>>,
 }
 
 /// Where an order's SM-DS events go ([`App::smds_route`]).
@@ -151,6 +155,8 @@ pub(crate) struct SmdsEndpoint {
     pub(crate) caller: std::sync::Arc<str>,
     /// `host:port` of the SM-DS listener from this process (loopback), for devices.
     pub(crate) route: String,
+    /// ES15 to the root SM-DS (`smds.root`), presenting DStls.
+    pub(crate) cascade: Arc<crate::es12_client::LazyClient>,
 }
 
 /// What a device playing its timeline over ES9+ needs: an EUM to issue its eUICC, where the
@@ -212,6 +218,7 @@ impl App {
             device_kit: std::sync::OnceLock::new(),
             smds: std::sync::OnceLock::new(),
             es12: std::sync::OnceLock::new(),
+            pending_forwards: std::sync::Mutex::default(),
         }))
     }
 
@@ -250,13 +257,12 @@ impl App {
             .smds
             .get()
             .filter(|s| crate::sgp22::address_accepted(address, &s.accepted));
+        let listed = scenario.smds_listed(address);
         match (own, scenario.smds_behaviour(address)) {
+            // `smds.default` is for the addresses that are neither listed nor the mock's own.
+            (Some(own), _) if !listed => SmdsRoute::Own(own),
+            (Some(own), SmdsBehaviour::Register) => SmdsRoute::Own(own),
             (_, SmdsBehaviour::Es12) => SmdsRoute::Es12,
-            (Some(own), behaviour)
-                if !scenario.smds_listed(address) || behaviour == SmdsBehaviour::Register =>
-            {
-                SmdsRoute::Own(own)
-            }
             (_, behaviour) => SmdsRoute::Simulated(behaviour),
         }
     }

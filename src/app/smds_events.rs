@@ -15,7 +15,37 @@ use crate::metrics::{Counters, StatusLabel};
 use crate::profile::Profile;
 use crate::sgp22::SmdsFunction;
 use crate::sgp22::StatusCode;
-use crate::store::events::EventRecord;
+use crate::store::events::{EventRecord, Forwarded};
+
+/// Why a cascade to the root did not succeed: the code of Table 54 or 56, and a message.
+pub(crate) type CascadeError = (StatusCode, String);
+
+/// The cascade's `what` at `root`: done, or Tables 54 and 56's answer (`8.9 / 4.2` when the
+/// root answered an error, `8.9 / 5.1` when it gave no answer).
+fn cascaded(what: &str, root: &str, outcome: Es12Outcome) -> Result<(), CascadeError> {
+    match outcome {
+        Es12Outcome::Done => Ok(()),
+        Es12Outcome::Failed(code, message) => Err((
+            crate::sgp22::SMDS_EXECUTION_ERROR,
+            format!(
+                "The cascade SM-DS {what} has failed. Root SM-DS {root} has raised an error: {}{message}",
+                code.map(|c| format!("{c} ")).unwrap_or_default()
+            ),
+        )),
+        Es12Outcome::Unreachable(why) => Err((
+            crate::sgp22::SMDS_INACCESSIBLE,
+            format!("The cascade SM-DS {what} has failed. Root SM-DS {root} was unavailable: {why}"),
+        )),
+    }
+}
+
+/// A cascade when the mock's SM-DS does not run.
+fn not_running() -> CascadeError {
+    (
+        crate::sgp22::SMDS_INACCESSIBLE,
+        "the mock's SM-DS does not run".into(),
+    )
+}
 
 /// The source address the journal shows for the SM-DP+'s calls to its own SM-DS.
 const IN_PROCESS: &str = "in-process";
@@ -52,25 +82,38 @@ impl App {
             "eventId": event_id,
             "forwardingIndicator": true,
         });
+        // Cascaded to the root SM-DS before the commit (ConfirmOrder, ReleaseProfile), when the
+        // mock's SM-DS has one.
+        let forwarded = self.take_forwarded(eid, event_id);
         let result = world.events.register(EventRecord {
             eid,
             event_id: Arc::from(event_id),
             rsp_server_address: Arc::from(rsp_server_address.as_str()),
             owner: smds.caller.clone(),
             seq: 0,
-            forwarded: None,
+            forwarded: forwarded.clone(),
         });
-        match &result {
+        let code = match result {
             Ok(_) => {
-                info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 RegisterEvent (the mock's SM-DS)")
+                info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 RegisterEvent (the mock's SM-DS)");
+                None
             }
             // ConfirmOrder checked the registration under the profile's lock; only a race with
-            // another caller filling the EID's records gets here.
+            // another registration filling the EID's records gets here (the README's behaviour
+            // table): the order stands without its event.
             Err(e) => {
-                warn!(smds = %address, %event_id, error = %e, "ES12 RegisterEvent refused by the mock's SM-DS")
+                warn!(smds = %address, %event_id, error = %e, "ES12 RegisterEvent refused by the mock's SM-DS: the order has no event");
+                if let Some(f) = forwarded {
+                    self.cascade_delete_later(f, eid);
+                }
+                Some(match e {
+                    crate::store::events::RegisterError::Duplicate(_) => {
+                        crate::sgp22::EVENT_ALREADY_IN_USE
+                    }
+                    _ => crate::sgp22::EXECUTION_ERROR,
+                })
             }
-        }
-        let code = result.err().map(|_| crate::sgp22::SMDS_EXECUTION_ERROR);
+        };
         let caller = format!("the mock's SM-DP+ ({})", smds.caller);
         self.journal_es12(IN_PROCESS, "RegisterEvent", &caller, &body, code);
     }
@@ -97,8 +140,12 @@ impl App {
         };
         let body = json!({ "eid": eid.to_string(), "eventId": event_id });
         let code = match world.events.delete(eid, &smds.caller, event_id) {
-            Some(_) => {
+            Some(record) => {
                 info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 DeleteEvent (the mock's SM-DS)");
+                // The order has ended: the root's copy goes without waiting.
+                if let Some(f) = record.forwarded {
+                    self.cascade_delete_later(f, eid);
+                }
                 None
             }
             // Registered in an earlier world (a reset since), or never: the SM-DS says so.
@@ -106,6 +153,101 @@ impl App {
         };
         let caller = format!("the mock's SM-DP+ ({})", smds.caller);
         self.journal_es12(IN_PROCESS, "DeleteEvent", &caller, &body, code);
+    }
+
+    /// Registration cascading (§3.6.1.2, §5.9.1): the event of `eid` registered at the root
+    /// SM-DS under an EventID of the mock's SM-DS (EventID2), naming it as where to retrieve
+    /// it; Table 54's code and message when the root cannot be reached or refuses. Waits for
+    /// the root: never call it under a lock.
+    pub(crate) fn cascade_register(
+        &self,
+        root: &str,
+        eid: crate::ids::Eid,
+    ) -> Result<Forwarded, CascadeError> {
+        let Some(smds) = self.smds() else {
+            return Err(not_running());
+        };
+        let event_id2 = crate::ids::hex(&smdpp_rsp::crypto::random::<16>()).to_ascii_uppercase();
+        let body = json!({
+            "eid": eid.to_string(),
+            "rspServerAddress": smds.address,
+            "eventId": event_id2,
+            // §3.6.1.2: the Alternative SM-DS's own registration is not forwarded further.
+            "forwardingIndicator": false,
+        });
+        let outcome = smds
+            .cascade
+            .call(root, SmdsFunction::RegisterEvent, body.clone());
+        self.journal_outcome(SMDS, root, "RegisterEvent", &body, &outcome);
+        cascaded("registration", root, outcome).map(|()| Forwarded {
+            root: Arc::from(root),
+            event_id: Arc::from(event_id2.as_str()),
+        })
+    }
+
+    /// Deletion cascading (§5.9.2): the root's copy of a record of `eid`; one the root no
+    /// longer has is no failure ("the SM-DS SHALL ignore this error case and continue");
+    /// otherwise Table 56's code and message. Waits for the root.
+    pub(crate) fn cascade_delete(
+        &self,
+        forwarded: &Forwarded,
+        eid: crate::ids::Eid,
+    ) -> Result<(), CascadeError> {
+        let Some(smds) = self.smds() else {
+            return Err(not_running());
+        };
+        let body = json!({ "eid": eid.to_string(), "eventId": &*forwarded.event_id });
+        let root = &forwarded.root;
+        let outcome = smds
+            .cascade
+            .call(root, SmdsFunction::DeleteEvent, body.clone());
+        self.journal_outcome(SMDS, root, "DeleteEvent", &body, &outcome);
+        match outcome {
+            Es12Outcome::Failed(Some(code), _) if code == crate::sgp22::EVENT_UNKNOWN => Ok(()),
+            other => cascaded("deletion", root, other),
+        }
+    }
+
+    /// [`App::cascade_delete`] without waiting: for a record whose order has ended, or that
+    /// could not be stored after its cascade. The outcome is journaled when it comes.
+    pub(crate) fn cascade_delete_later(&self, forwarded: Forwarded, eid: crate::ids::Eid) {
+        let Some(smds) = self.smds() else {
+            return;
+        };
+        let body = json!({ "eid": eid.to_string(), "eventId": &*forwarded.event_id });
+        let app = self.clone();
+        let sent = body.clone();
+        let root = forwarded.root.clone();
+        smds.cascade.send_then(
+            &forwarded.root,
+            SmdsFunction::DeleteEvent,
+            body,
+            move |outcome| {
+                app.journal_outcome(SMDS, &root, "DeleteEvent", &sent, &outcome);
+            },
+        );
+    }
+
+    /// Keeps the cascade done ahead of the commit of the order with this EID and EventID, for
+    /// its registration at the mock's SM-DS ([`App::register_event`]).
+    pub(crate) fn stash_forwarded(
+        &self,
+        eid: crate::ids::Eid,
+        event_id: &str,
+        forwarded: Forwarded,
+    ) {
+        self.pending_forwards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((eid, event_id.to_owned()), forwarded);
+    }
+
+    /// The cascade kept by [`App::stash_forwarded`], taken.
+    pub(crate) fn take_forwarded(&self, eid: crate::ids::Eid, event_id: &str) -> Option<Forwarded> {
+        self.pending_forwards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(eid, event_id.to_owned()))
     }
 
     /// Registers the scenario's `smds.events` at the mock's own SM-DS in `world` (at start,
@@ -166,7 +308,7 @@ impl App {
 
     /// Event Deletion at the external SM-DS `address` over ES12, sent without waiting: the
     /// order has ended whatever the SM-DS answers (the README's behaviour table).
-    fn delete_at_external(&self, address: &str, eid: crate::ids::Eid, event_id: &str) {
+    pub(crate) fn delete_at_external(&self, address: &str, eid: crate::ids::Eid, event_id: &str) {
         let body = json!({ "eid": eid.to_string(), "eventId": event_id });
         let Some(client) = self.es12.get() else {
             let outcome = Es12Outcome::Unreachable("the SM-DP+ has no ES12 client".into());

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::event_registration::{check_smds, register_ahead, undo};
 use super::status::{self, Es2Error};
 use super::wire::Fields;
-use super::{check_owner, check_smds, store_error, Context, Executed};
+use super::{check_owner, store_error, Context, Executed};
 use crate::ids::{check_server_address, Eid, Iccid};
-use crate::profile::machine::{transition, Confirmation, Event, Refusal};
+use crate::profile::machine::{transition, Confirmation, Event, Refusal, Step};
 use crate::profile::{OrderMatchingId, Profile};
 use crate::scenario::Operator;
 use crate::store::UpdateError;
@@ -58,7 +59,7 @@ pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> 
             smds_address: smds_address.clone(),
             release,
         });
-        let result = ctx.try_commit(iccid, |p| {
+        let plan = |p: &Profile| -> Result<Step, Es2Error> {
             check_owner(p, operator)?;
             // Table 27: "the smdsAddress is invalid or not reachable", after existence and
             // ownership like every business check.
@@ -67,11 +68,18 @@ pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> 
                     Es2Error::new(status::SMDS_INACCESSIBLE, e.to_string()).subject(address)
                 })?;
             }
-            let step = transition(p, &event, ctx.scenario().rules(), ctx.now)
-                .map_err(|r| refusal(p, iccid, r))?;
-            check_smds(&step.effects, ctx, &step.next)?;
+            transition(p, &event, ctx.scenario().rules(), ctx.now).map_err(|r| refusal(p, iccid, r))
+        };
+        // A registration over the network is made before the commit, outside its locks.
+        let ahead = register_ahead(ctx, iccid, plan)?;
+        let result = ctx.try_commit(iccid, |p| {
+            let step = plan(p)?;
+            check_smds(&step.effects, ctx, &step.next, ahead.as_ref())?;
             Ok(step)
         });
+        if let (Err(_), Some(ahead)) = (&result, ahead) {
+            undo(ctx, ahead);
+        }
         match result {
             Ok(profile) => {
                 let response = Response {

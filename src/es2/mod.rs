@@ -12,6 +12,7 @@ pub(crate) mod cancel_order;
 pub(crate) mod confirm_order;
 pub(crate) mod download_order;
 mod engine;
+mod event_registration;
 pub(crate) mod release_profile;
 pub(crate) mod status;
 pub(crate) mod wire;
@@ -26,9 +27,9 @@ use crate::caller::Caller;
 use crate::fault::{CallFacts, FaultAction};
 use crate::ids::{Iccid, IccidKey};
 use crate::json::Json;
-use crate::profile::machine::{Effect, Step};
+use crate::profile::machine::Step;
 use crate::profile::Profile;
-use crate::scenario::{Operator, Scenario, SmdsBehaviour};
+use crate::scenario::{Operator, Scenario};
 use crate::sgp22::ExecutionStatus;
 use crate::sgp22::ResponseHeader;
 use crate::store::{AllocateError, UpdateError};
@@ -270,76 +271,6 @@ fn check_owner(profile: &Profile, operator: &Operator) -> Result<(), Es2Error> {
             "the profile belongs to another operator",
         )
         .subject(profile.iccid))
-    }
-}
-
-/// Refuses a step whose SM-DS Event Registration (SGP.22 §3.6.1) would fail: at the mock's
-/// own SM-DS, what it would refuse (a duplicated EventID, no room for the EID's records); at
-/// a simulated one, what the scenario says it does. Codes from Table 27 (ReleaseProfile's
-/// table has none; it uses the same, §5.2.6).
-fn check_smds(effects: &[Effect], ctx: &Context<'_>, profile: &Profile) -> Result<(), Es2Error> {
-    use crate::app::SmdsRoute;
-    for effect in effects {
-        let (Effect::SmdsRegisterEvent { address, event_id }, Some(eid)) = (effect, profile.eid)
-        else {
-            continue;
-        };
-        let refused = |code, why: String| Err(Es2Error::new(code, why).subject(address));
-        match ctx.app.smds_route(ctx.world, address) {
-            SmdsRoute::Own(smds) => {
-                if let Err(e) = ctx.world.events.check(eid, &smds.caller, event_id.as_str()) {
-                    return refused(
-                        status::SMDS_EXECUTION_ERROR,
-                        format!("the SM-DS {address} refused the Event Registration: {e}"),
-                    );
-                }
-            }
-            SmdsRoute::Es12 => return external_registration(ctx, address, eid, event_id.as_str()),
-            SmdsRoute::Simulated(SmdsBehaviour::Inaccessible) => {
-                return refused(
-                    status::SMDS_INACCESSIBLE,
-                    format!("the SM-DS {address} is not reachable"),
-                )
-            }
-            SmdsRoute::Simulated(SmdsBehaviour::Fail) => {
-                return refused(
-                    status::SMDS_EXECUTION_ERROR,
-                    format!("the SM-DS {address} refused the Event Registration"),
-                )
-            }
-            SmdsRoute::Simulated(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// Event Registration at an external SM-DS over ES12 (behaviour `es12`): its failure is the
-/// ConfirmOrder's (Table 27: `8.9 / 5.1` not reachable, `8.9 / 4.2` the SM-DS raised an error).
-fn external_registration(
-    ctx: &Context<'_>,
-    address: &str,
-    eid: crate::ids::Eid,
-    event_id: &str,
-) -> Result<(), Es2Error> {
-    use crate::es12_client::Es12Outcome;
-    match ctx
-        .app
-        .register_at_external(ctx.world, address, eid, event_id)
-    {
-        Es12Outcome::Done => Ok(()),
-        Es12Outcome::Failed(code, message) => Err(Es2Error::new(
-            status::SMDS_EXECUTION_ERROR,
-            format!(
-                "the SM-DS {address} refused the Event Registration: {}{message}",
-                code.map(|c| format!("{c} ")).unwrap_or_default()
-            ),
-        )
-        .subject(address)),
-        Es12Outcome::Unreachable(why) => Err(Es2Error::new(
-            status::SMDS_INACCESSIBLE,
-            format!("the SM-DS {address} is not reachable over ES12: {why}"),
-        )
-        .subject(address)),
     }
 }
 

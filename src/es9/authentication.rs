@@ -283,7 +283,7 @@ impl Negotiated {
 
 /// The `Retry-After` of an InitiateAuthentication refused for too many sessions: a client's
 /// sessions free their places as they authenticate, within seconds.
-const RETRY_AFTER_SECONDS: u32 = 10;
+pub(crate) const RETRY_AFTER_SECONDS: u32 = 10;
 
 /// AuthenticateClient: verifies the eUICC (certificates, signature, challenge), finds its
 /// order, counts the download attempt, and answers the Profile Metadata and `smdpSigned2`

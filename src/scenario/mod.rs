@@ -337,7 +337,7 @@ pub struct FaultSpec {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SmdsScenario {
     pub(crate) default: SmdsBehaviour,
-    /// By lower-case address.
+    /// By address as `sgp22::normal_address` writes it.
     pub(crate) addresses: HashMap<String, SmdsBehaviour>,
     pub(crate) address: Option<String>,
     pub(crate) root: Option<String>,
@@ -448,16 +448,17 @@ impl Scenario {
     pub fn smds_behaviour(&self, address: &str) -> SmdsBehaviour {
         self.smds
             .addresses
-            .get(&address.to_ascii_lowercase())
+            .get(&crate::sgp22::normal_address(address))
             .copied()
             .unwrap_or(self.smds.default)
     }
 
-    /// Whether `smds.addresses` lists `address` (case-insensitively).
+    /// Whether `smds.addresses` lists `address` (as InitiateAuthentication compares addresses:
+    /// case-insensitively, a root dot ignored, `:443` implied).
     pub(crate) fn smds_listed(&self, address: &str) -> bool {
         self.smds
             .addresses
-            .contains_key(&address.to_ascii_lowercase())
+            .contains_key(&crate::sgp22::normal_address(address))
     }
 
     /// The address of the mock's own SM-DS the scenario gives (`smds.address`).

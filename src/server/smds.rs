@@ -90,13 +90,6 @@ impl SmdsParts {
             &self.credentials.ds_tls,
             self.addr.port(),
         );
-        app.set_smds(SmdsEndpoint {
-            address: self.address.clone(),
-            accepted: accepted.clone(),
-            caller,
-            route: loopback(self.addr).to_string(),
-        });
-        app.register_preset_events(&app.world());
         // ES15 to a root SM-DS presents DStls (§5.10), which carries the SM-DS's OID.
         let cascade = crate::es12_client::LazyClient::new(
             self.credentials.tls_chain.clone(),
@@ -109,6 +102,14 @@ impl SmdsParts {
                 .and_then(smdpp_rsp::pki::oid_text)
                 .unwrap_or_default(),
         );
+        app.set_smds(SmdsEndpoint {
+            address: self.address.clone(),
+            accepted: accepted.clone(),
+            caller,
+            route: loopback(self.addr).to_string(),
+            cascade: Arc::new(cascade),
+        });
+        app.register_preset_events(&app.world());
         let engine = Smds::new(
             app.clone(),
             self.credentials,
@@ -122,7 +123,6 @@ impl SmdsParts {
                     ..Default::default()
                 },
             },
-            cascade,
         );
         serve_open(
             (self.listener, self.tls),

@@ -9,17 +9,15 @@ use serde_json::{json, Map, Value};
 use super::Smds;
 use crate::app::World;
 use crate::caller::Peer;
-use crate::es9::authentication::{negotiate, verify_euicc, Server, ES11_SERVER};
+use crate::es9::authentication::{
+    negotiate, verify_euicc, Server, ES11_SERVER, RETRY_AFTER_SECONDS,
+};
 use crate::es9::session::{Session, Stage, TransactionId};
 use crate::es9::{answer_fields, binary, malformed, transaction_id, unknown_session};
 use crate::es9::{Failure, Outcome};
 use crate::sgp22;
 use crate::store::events::EventRecord;
 use smdpp_rsp::es10b::CtxParams1;
-
-/// The `Retry-After` of an InitiateAuthentication refused for too many sessions from one
-/// address (as on ES9+).
-const RETRY_AFTER_SECONDS: u32 = 10;
 
 /// ES11.InitiateAuthentication (§5.8.1): ES9+'s checks with the SM-DS's codes (Table 48a),
 /// `serverSigned1` signed with SK.DSauth.ECDSA.

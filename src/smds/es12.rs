@@ -9,16 +9,13 @@ use serde_json::{Map, Value};
 use tracing::info;
 
 use super::{Record, Smds};
-use crate::app::smds_events::SMDS;
 use crate::app::World;
 use crate::caller::Peer;
-use crate::es12_client::Es12Outcome;
 use crate::es9::{text, Failure, Outcome};
 use crate::ids::Eid;
 use crate::metrics::Counters;
 use crate::sgp22;
-use crate::sgp22::SmdsFunction;
-use crate::store::events::{self, EventRecord, Forwarded, RegisterError};
+use crate::store::events::{self, EventRecord, RegisterError};
 
 /// ES12.RegisterEvent (§5.9.1): stores the record with its caller; `8.9.5 / 3.3` for an
 /// EventID the caller already used.
@@ -70,7 +67,11 @@ fn register_inner(
         .check(eid, &owner, event_id)
         .map_err(register_failure)?;
     let forwarded = match (forwarding, world.scenario.smds_root()) {
-        (true, Some(root)) => Some(cascade_register(smds, root, eid)?),
+        (true, Some(root)) => Some(
+            smds.app
+                .cascade_register(root, eid)
+                .map_err(|(code, message)| Failure::new(code, message))?,
+        ),
         _ => None,
     };
     let result = world.events.register(EventRecord {
@@ -86,9 +87,7 @@ fn register_inner(
         Err(e) => {
             // Another registration took the room meanwhile: the root's copy goes again.
             if let Some(f) = forwarded {
-                let body = serde_json::json!({ "eid": eid.to_string(), "eventId": &*f.event_id });
-                smds.cascade
-                    .send_then(&f.root, SmdsFunction::DeleteEvent, body, |_| {});
+                smds.app.cascade_delete_later(f, eid);
             }
             return Err(register_failure(e));
         }
@@ -111,17 +110,27 @@ pub(super) fn delete(
         let owner = caller(peer, body, record)?;
         let eid = eid(body)?;
         let event_id = event_id(body)?;
-        let Some(record) = world.events.find(eid, &owner, event_id) else {
-            return Err(Failure::new(
+        let unknown = || {
+            Failure::new(
                 sgp22::EVENT_UNKNOWN,
                 "The targeted Event Record doesn't exist (for this caller, EID and EventID)",
             )
-            .about("eventId"));
+            .about("eventId")
         };
+        let record = world
+            .events
+            .find(eid, &owner, event_id)
+            .ok_or_else(unknown)?;
         if let Some(f) = &record.forwarded {
-            cascade_delete(smds, f, eid)?;
+            smds.app
+                .cascade_delete(f, eid)
+                .map_err(|(code, message)| Failure::new(code, message))?;
         }
-        world.events.delete(eid, &owner, event_id);
+        // A deletion of the same record meanwhile (while the root was called) took it.
+        world
+            .events
+            .delete(eid, &owner, event_id)
+            .ok_or_else(unknown)?;
         Counters::bump(&smds.app.counters.smds_events_deleted);
         info!(%eid, event_id = %crate::journal::cut(event_id, 64), caller = %owner, "ES12 DeleteEvent");
         Ok(Map::new())
@@ -182,67 +191,8 @@ fn event_id(body: &Map<String, Value>) -> Result<&str, Failure> {
     Ok(id)
 }
 
-/// Registration cascading (§3.6.1.2, §5.9.1): the event registered at the root SM-DS under an
-/// EventID of this SM-DS's (EventID2), naming this SM-DS as where to retrieve it; Table 54's
-/// codes when the root cannot be reached or refuses.
-fn cascade_register(smds: &Smds, root: &str, eid: Eid) -> Result<Forwarded, Failure> {
-    let event_id2 = crate::ids::hex(&smdpp_rsp::crypto::random::<16>()).to_ascii_uppercase();
-    let body = serde_json::json!({
-        "eid": eid.to_string(),
-        "rspServerAddress": smds.config.address,
-        "eventId": event_id2,
-        // §3.6.1.2: the Alternative SM-DS's own registration is not forwarded further.
-        "forwardingIndicator": false,
-    });
-    let outcome = smds
-        .cascade
-        .call(root, SmdsFunction::RegisterEvent, body.clone());
-    smds.app
-        .journal_outcome(SMDS, root, "RegisterEvent", &body, &outcome);
-    cascaded("registration", root, outcome).map(|()| Forwarded {
-        root: Arc::from(root),
-        event_id: Arc::from(event_id2.as_str()),
-    })
-}
-
-/// Deletion cascading (§5.9.2): the root's copy goes first; one the root no longer has is no
-/// failure ("the SM-DS SHALL ignore this error case and continue"); otherwise Table 56's codes
-/// and the record stays.
-fn cascade_delete(smds: &Smds, forwarded: &Forwarded, eid: Eid) -> Result<(), Failure> {
-    let body = serde_json::json!({ "eid": eid.to_string(), "eventId": &*forwarded.event_id });
-    let root = &forwarded.root;
-    let outcome = smds
-        .cascade
-        .call(root, SmdsFunction::DeleteEvent, body.clone());
-    smds.app
-        .journal_outcome(SMDS, root, "DeleteEvent", &body, &outcome);
-    match outcome {
-        Es12Outcome::Failed(Some(code), _) if code == sgp22::EVENT_UNKNOWN => Ok(()),
-        other => cascaded("deletion", root, other),
-    }
-}
-
-/// The cascade's `what` at `root`: done, or Tables 54 and 56's answer (`8.9 / 4.2` when the
-/// root answered an error, `8.9 / 5.1` when it gave no answer).
-fn cascaded(what: &str, root: &str, outcome: Es12Outcome) -> Result<(), Failure> {
-    match outcome {
-        Es12Outcome::Done => Ok(()),
-        Es12Outcome::Failed(code, message) => Err(Failure::new(
-            sgp22::SMDS_EXECUTION_ERROR,
-            format!(
-                "The cascade SM-DS {what} has failed. Root SM-DS {root} has raised an error: {}{message}",
-                code.map(|c| format!("{c} ")).unwrap_or_default()
-            ),
-        )),
-        Es12Outcome::Unreachable(why) => Err(Failure::new(
-            sgp22::SMDS_INACCESSIBLE,
-            format!("The cascade SM-DS {what} has failed. Root SM-DS {root} was unavailable: {why}"),
-        )),
-    }
-}
-
 /// The answer to a record the registry would not store.
-pub(crate) fn register_failure(error: RegisterError) -> Failure {
+fn register_failure(error: RegisterError) -> Failure {
     match error {
         RegisterError::Duplicate(_) => {
             Failure::new(sgp22::EVENT_ALREADY_IN_USE, error.to_string()).about("eventId")

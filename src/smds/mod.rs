@@ -22,7 +22,6 @@ use tracing::info;
 
 use crate::app::{App, World};
 use crate::caller::Peer;
-use crate::es12_client::LazyClient;
 use crate::es9::session::Sessions;
 use crate::es9::{json_answer, EuiccChains, Outcome};
 use crate::exchange::{Answer, Call, Engine, Exchange, Head, HttpRefusal};
@@ -45,8 +44,6 @@ pub(crate) struct Smds {
     config: SmdsConfig,
     sessions: Sessions,
     chains: EuiccChains,
-    /// ES15 to the root SM-DS (`smds.root`), presenting DStls.
-    cascade: LazyClient,
 }
 
 impl std::fmt::Debug for Smds {
@@ -58,18 +55,12 @@ impl std::fmt::Debug for Smds {
 }
 
 impl Smds {
-    /// The SM-DS of `app`, signing with `credentials`, cascading to a root SM-DS with
-    /// `cascade` (its DStls identity).
-    pub(crate) fn new(
-        app: App,
-        credentials: Arc<SmdsCredentials>,
-        config: SmdsConfig,
-        cascade: LazyClient,
-    ) -> Self {
+    /// The SM-DS of `app`, signing with `credentials` (it cascades to a root SM-DS through
+    /// `app`'s [`crate::app::SmdsEndpoint`]).
+    pub(crate) fn new(app: App, credentials: Arc<SmdsCredentials>, config: SmdsConfig) -> Self {
         Smds {
             sessions: Sessions::new(config.sessions, app.clock.clone(), app.counters.clone()),
             chains: EuiccChains::new(credentials.cis.clone()),
-            cascade,
             app,
             credentials,
             config,

@@ -15,8 +15,8 @@ use crate::ids::Eid;
 /// MatchingID (§3.6.1.1), and an Activation Code, which holds one, has at most 255 characters
 /// (§4.1).
 pub(crate) const MAX_EVENT_ID: usize = 255;
-/// Longest RSP Server address: an FQDN of 253 characters with its root dot, `:` and a port.
-pub(crate) const MAX_ADDRESS: usize = 254 + 6;
+/// Longest RSP Server address.
+pub(crate) use crate::sgp22::MAX_ADDRESS;
 /// Longest caller identity (an OID's dotted text) kept with a record.
 pub(crate) const MAX_OWNER: usize = 128;
 

@@ -219,7 +219,17 @@ impl Store {
 
     /// Like [`Store::for_each`], with every commit held off meanwhile: one consistent moment,
     /// with the digests of the retired EventIDs of that moment. Keep `f` short.
-    pub fn for_each_consistent(&self, mut f: impl FnMut(&Profile)) -> Vec<u64> {
+    pub fn for_each_consistent(&self, f: impl FnMut(&Profile)) -> Vec<u64> {
+        self.for_each_consistent_with(f, || ()).0
+    }
+
+    /// [`Store::for_each_consistent`], and `beside` read in the same cut: what the effects
+    /// of commits change beside the store (the SM-DS's Event Records) agrees with the profiles.
+    pub(crate) fn for_each_consistent_with<T>(
+        &self,
+        mut f: impl FnMut(&Profile),
+        beside: impl FnOnce() -> T,
+    ) -> (Vec<u64>, T) {
         let _all = self
             .inner
             .commits
@@ -228,7 +238,7 @@ impl Store {
         for slot in &self.inner.slots {
             f(&lock(slot));
         }
-        self.inner.retired_event_ids.digests()
+        (self.inner.retired_event_ids.digests(), beside())
     }
 
     fn commit_guard(&self) -> std::sync::RwLockReadGuard<'_, ()> {

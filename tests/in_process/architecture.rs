@@ -221,7 +221,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ("server", "admin api app atomic_file clock conformance error es12_client es2 es9 exchange http ids journal metrics notify pki platform scenario sgp22 smds state"),
     ("smds", "api app caller es12_client es9 exchange ids journal metrics pipeline sgp22 store"),
     ("state", "app atomic_file clock error ids notify profile scenario store"),
-    ("store", "change_signal ids profile"),
+    ("store", "change_signal ids profile sgp22"),
 ];
 
 fn first_segment(path: &str) -> String {

@@ -184,7 +184,8 @@ async fn bad_es12_requests_are_refused_and_change_nothing() {
     let (t, _receiver) = es9_started("").await;
     let caller = es12_caller(&t, "smdp.example", &[2, 999, 71]);
     let long_id = "E".repeat(256);
-    let long_address = format!("{}.example", "a".repeat(250));
+    // Valid labels, 257 characters: past the 255 of an FQDN (and so of every address bound).
+    let long_address = ["a", "b", "c", "d"].map(|c| c.repeat(63)).join(".") + ".e";
     let cases = [
         (
             json!({ "eid": "123", "rspServerAddress": "a.example", "eventId": "E", "forwardingIndicator": true }),
@@ -584,7 +585,17 @@ async fn an_alternative_smds_cascades_to_its_root_with_the_codes_of_tables_54_an
                 .await;
                 assert_eq!(code(&kept), "8.9.5 / 3.3", "the record of {eid} stays");
             }
-            None => assert!(deletion.is_success(), "{eid}: {:?}", deletion.body),
+            None => {
+                assert!(deletion.is_success(), "{eid}: {:?}", deletion.body);
+                // Deleted here too: the same EventID registers again.
+                let again = es12(
+                    &caller,
+                    "registerEvent",
+                    register_body(eid, &id, "smdp-one.example"),
+                )
+                .await;
+                assert!(again.is_success(), "{eid}: {:?}", again.body);
+            }
         }
     }
 
@@ -741,8 +752,10 @@ async fn the_smdp_registers_and_deletes_at_an_external_smds_over_es12() {
 }
 
 /// The SM-DS listener never panics on random bodies, over real mutual TLS, to each of its four
-/// functions: every request is answered (a JSON function execution status, or a JSON HTTP
-/// 400), and the Event Records stay as they were.
+/// functions, their members of any type and of values that pass the format checks (the
+/// request header, an EID, addresses): every request is answered (a JSON function execution
+/// status, or a JSON HTTP 400), and EID1's Event Records stay as they were (random ES12 calls
+/// can register and delete only EID2's).
 #[test]
 fn random_bodies_to_the_smds_are_answered_and_change_nothing() {
     use proptest::prelude::*;
@@ -784,16 +797,24 @@ fn random_bodies_to_the_smds_are_answered_and_change_nothing() {
         "authenticateServerResponse",
         "header",
     ]);
+    // The value of a member: a string of any characters, a base64 one, a number, a boolean,
+    // an object, or one of the values that pass its format check.
+    let value = prop_oneof![
+        ".{0,300}".prop_map(Value::from),
+        proptest::collection::vec(any::<u8>(), 0..200)
+            .prop_map(|b| json!(crypto::base64_encode(&b))),
+        any::<i64>().prop_map(Value::from),
+        any::<bool>().prop_map(Value::from),
+        Just(json!({ "functionRequesterIdentifier": "x", "functionCallIdentifier": "y" })),
+        Just(json!(EID2)),
+        "[A-Z0-9-]{1,40}(\\.[a-z]{1,10}){0,3}(:[0-9]{1,6})?".prop_map(Value::from),
+    ];
     let body = prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..300),
-        proptest::collection::vec(
-            (field, proptest::collection::vec(any::<u8>(), 0..200)),
-            0..6
-        )
-        .prop_map(|members| {
+        proptest::collection::vec((field, value), 0..8).prop_map(|members| {
             let mut object = serde_json::Map::new();
             for (name, value) in members {
-                object.insert(name.into(), json!(crypto::base64_encode(&value)));
+                object.insert(name.into(), value);
             }
             Value::Object(object).to_string().into_bytes()
         }),
@@ -816,8 +837,12 @@ fn random_bodies_to_the_smds_are_answered_and_change_nothing() {
                     body,
                 ))
                 .map_err(|e| TestCaseError::fail(format!("no answer: {e}")))?;
+            // A random registration of EID2 may be stored; nothing else can pass.
             let answered = match reply.status.as_u16() {
-                200 => reply.execution_status() == Some("Failed"),
+                200 => {
+                    reply.execution_status() == Some("Failed")
+                        || (reply.is_success() && function >= 2)
+                }
                 400 => reply.body["status"] == 400,
                 _ => false,
             };
@@ -887,4 +912,87 @@ async fn a_device_polling_the_root_follows_the_alternative_smds_to_its_order() {
         .journal()
         .iter()
         .any(|e| e.function == "RegisterEvent" && &*e.source_ip == "outbound"));
+
+    // The mock's own SM-DP+ registers its orders at its SM-DS with forwardingIndicator true
+    // (§3.6.1): cascaded to the root before ConfirmOrder answers; the device polling the root
+    // downloads it the same way, and the order's end deletes both copies.
+    let (second, _) = release_standard(&t, Some(EID2), json!({ "smdsAddress": alternative })).await;
+    let mut other = t.mock.lpa(EID2).unwrap();
+    // Over the ASN.1 binding: the hop to the Alternative SM-DS (ES11 is JSON only) is made in
+    // JSON, the download at the SM-DP+ in ASN.1.
+    other.binding = smdpp_rsp::lpa::Binding::Asn1;
+    let at_root = other.discover(&root_smds, None).await.unwrap();
+    assert_eq!(at_root.len(), 1);
+    assert_eq!(at_root[0].rsp_server_address, alternative);
+    assert!(
+        other
+            .download_event(&at_root[0], None)
+            .await
+            .unwrap()
+            .installed
+    );
+    t.wait_for(&second, |p| p.state == ProfileState::Installed)
+        .await;
+    assert!(other.discover(&alternative, None).await.unwrap().is_empty());
+    // The root's copy is deleted without waiting: the root journals the deletion.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !root
+        .mock
+        .journal()
+        .iter()
+        .any(|e| e.function == "DeleteEvent" && e.status == Some("Executed-Success"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no DeleteEvent at the root"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(other.discover(&root_smds, None).await.unwrap().is_empty());
+}
+
+/// An external caller's record survives a restart with `--state-file` as its own: after the
+/// restart another caller still cannot delete it, and its caller can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_callers_event_survives_a_restart_as_its_own() {
+    let callback = Receiver::plain(Arc::new(|_| 204)).await;
+    let yaml = es9_scenario(&callback.http_url(), "");
+    let start = |dir: TempDir| {
+        let file = dir.path().join("scenario.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let scenario = smdpp_mock::Scenario::load(&file).unwrap();
+        let state = dir.path().join("state.json");
+        TestServer::configured(scenario, dir, |c| c.state_file = Some(state))
+    };
+    let t = start(TempDir::new("smds-restart")).await;
+    let owner = es12_caller(&t, "smdp-one.example", &[2, 999, 71]);
+    let reply = es12(
+        &owner,
+        "registerEvent",
+        register_body(EID1, "KEPT-1", "smdp-one.example"),
+    )
+    .await;
+    assert!(reply.is_success(), "{:?}", reply.body);
+    let dir = t.shutdown().await;
+
+    let t = start(dir).await;
+    let smds = t.mock.smds_address().unwrap();
+    let mut lpa = t.mock.lpa(EID1).unwrap();
+    let events = lpa.discover(&smds, None).await.unwrap();
+    assert_eq!(
+        events,
+        [EventEntry {
+            event_id: "KEPT-1".into(),
+            rsp_server_address: "smdp-one.example".into()
+        }]
+    );
+    let delete = json!({ "eid": EID1, "eventId": "KEPT-1" });
+    let stranger = es12_caller(&t, "smdp-two.example", &[2, 999, 72]);
+    assert_eq!(
+        code(&es12(&stranger, "deleteEvent", delete.clone()).await),
+        "8.9.5 / 3.9"
+    );
+    let owner = es12_caller(&t, "smdp-one.example", &[2, 999, 71]);
+    assert!(es12(&owner, "deleteEvent", delete).await.is_success());
+    assert!(lpa.discover(&smds, None).await.unwrap().is_empty());
 }

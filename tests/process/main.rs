@@ -13,4 +13,5 @@ mod loadgen;
 mod onboarding;
 mod readme;
 mod shutdown;
+mod smds;
 mod state;

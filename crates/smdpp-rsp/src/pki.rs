@@ -295,6 +295,36 @@ fn tls_usages() -> CustomExtension {
     ext
 }
 
+/// A certificate's DER as PEM.
+pub fn certificate_pem(der: &[u8]) -> String {
+    let text = crate::crypto::base64_encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
+/// The arcs of a dotted OID (`2.999.71`): at least two, the first 0, 1 or 2 (and the second
+/// under 40 below 2), as X.660 has them.
+pub fn parse_oid(text: &str) -> Option<Vec<u64>> {
+    let arcs: Vec<u64> = text
+        .split('.')
+        .map(|a| {
+            (!a.is_empty() && a.len() <= 19 && a.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| a.parse().ok())
+                .flatten()
+        })
+        .collect::<Option<_>>()?;
+    match arcs.as_slice() {
+        [first, second, ..] if *first < 2 && *second < 40 => Some(arcs),
+        [2, second, ..] if *second <= u64::MAX - 80 => Some(arcs),
+        _ => None,
+    }
+}
+
 /// The dotted text of an OBJECT IDENTIFIER's content bytes (`2.999.10`); `None` when they are
 /// not a well-formed OID.
 pub fn oid_text(content: &[u8]) -> Option<String> {
@@ -913,13 +943,53 @@ impl GsmaPki {
         })
     }
 
-    /// Issues a TLS client certificate for an ES12 caller (an SM-DP+ that is not the mock)
-    /// with `oid` as its registeredID, from the folder's CI: the identity the SM-DS keeps with
-    /// the events it registers (§5.9.1). The certificate (DER) and its key.
-    #[doc(hidden)]
+    /// Issues a TLS certificate for an ES12 caller (an SM-DP+ that is not the mock) naming
+    /// `name` with `oid` as its registeredID, from the folder's CI, with the profile of a
+    /// DPtls (serverAuth and clientAuth): the identity the SM-DS keeps with the events it
+    /// registers (§5.9.1). The certificate (DER) and its key.
     pub fn issue_es12_caller(&self, name: &str, oid: &[u64]) -> Result<Issued> {
         let ci = self.authority(CI_CERT, CI_KEY, "certificates")?;
         make_dp(&ci, Role::DpTls, &[name.to_owned()], &oid_content(oid))
+    }
+
+    /// [`GsmaPki::issue_es12_caller`] into `out`, as TLS clients take them: `<name>.pem` (the
+    /// certificate, then the CI's), `<name>.key` (PKCS#8, readable by the owner only) and
+    /// `ci.pem` (the CI, the anchor of the SM-DS's TLS certificate). `oid` is dotted
+    /// (`2.999.71`). Never overwrites a file.
+    pub fn issue_es12_caller_files(
+        &self,
+        name: &str,
+        oid: &str,
+        out: &Path,
+    ) -> Result<Vec<PathBuf>> {
+        let arcs = parse_oid(oid).ok_or_else(|| {
+            PkiError::Inconsistent(format!(
+                "{oid:?} is not an OID: dotted decimal arcs, at least two, the first 0, 1 or 2 (e.g. 2.999.71)"
+            ))
+        })?;
+        let issued = self.issue_es12_caller(name, &arcs)?;
+        let ci = certificate_pem(&self.read_cert(CI_CERT)?);
+        std::fs::create_dir_all(out).map_err(PkiError::io("creating", out))?;
+        let mut written = Vec::new();
+        for (file, contents, secret) in [
+            (
+                format!("{name}.pem"),
+                certificate_pem(&issued.der) + &ci,
+                false,
+            ),
+            (format!("{name}.key"), issued.key.to_pem(), true),
+            ("ci.pem".to_owned(), ci.clone(), false),
+        ] {
+            let path = out.join(&file);
+            // The CI's copy of an earlier caller's is the same file: kept.
+            if file == "ci.pem" && std::fs::read(&path).is_ok_and(|old| old == contents.as_bytes())
+            {
+                continue;
+            }
+            write_new(&path, contents.as_bytes(), secret)?;
+            written.push(path);
+        }
+        Ok(written)
     }
 
     /// The brainpoolP256r1 hierarchy (`_BRP` files: CI, EUM, DPauth, DPpb), made when the
@@ -1598,6 +1668,10 @@ mod tests {
         ] {
             let text: Vec<String> = arcs.iter().map(u64::to_string).collect();
             assert_eq!(oid_text(&oid_content(arcs)).unwrap(), text.join("."));
+        }
+        assert_eq!(parse_oid("2.999.71"), Some(vec![2, 999, 71]));
+        for bad in ["", "2", "3.1", "1.40", "2..1", "2.x", "2.999.", "-1.2"] {
+            assert_eq!(parse_oid(bad), None, "{bad}");
         }
         assert_eq!(oid_text(&[]), None);
         assert_eq!(oid_text(&[0x81]), None);

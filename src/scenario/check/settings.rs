@@ -174,7 +174,7 @@ impl Checker<'_> {
                 match crate::ids::check_server_address(&address.value) {
                     Ok(()) => {
                         smds.addresses
-                            .insert(address.value.to_ascii_lowercase(), *behaviour);
+                            .insert(crate::sgp22::normal_address(&address.value), *behaviour);
                     }
                     Err(e) => self.at(*src, &address.referenced, format!("smds.addresses: {e}")),
                 }

@@ -21,6 +21,11 @@ impl Euicc {
         self.root_ds = address.to_owned();
     }
 
+    /// The default SM-DP+ address an LPA set (SetDefaultDpAddress, §5.7.4), if any.
+    pub fn default_dp_address(&self) -> Option<&str> {
+        self.default_dp.as_deref()
+    }
+
     /// The root SM-DS address the card is configured with.
     pub fn root_ds_address(&self) -> &str {
         &self.root_ds

@@ -648,9 +648,22 @@ impl Lpa {
         let mut event = event.clone();
         for _ in 0..=SMDS_HOPS {
             let address = event.rsp_server_address.clone();
-            let (tid, tid_hex, answer) = self
+            let (tid, tid_hex, answer) = match self
                 .mutual_authentication(&address, Some(&event.event_id))
-                .await?;
+                .await
+            {
+                // An SM-DS has no ASN.1 binding to answer on (ES11 is JSON, §6.5.2.11): a hop
+                // to one is made in JSON whatever the LPA's binding.
+                Err(LpaError::Http { status: 404, .. }) if self.binding == Binding::Asn1 => {
+                    let binding = std::mem::replace(&mut self.binding, Binding::Json);
+                    let answered = self
+                        .mutual_authentication(&address, Some(&event.event_id))
+                        .await;
+                    self.binding = binding;
+                    answered?
+                }
+                other => other?,
+            };
             if answer.get("eventEntries").is_some() {
                 event = event_entries(&answer)?.into_iter().next().ok_or_else(|| {
                     LpaError::Protocol(format!(

@@ -44,6 +44,22 @@ pub(super) enum CertsCommand {
         #[command(flatten)]
         pki: PkiArgs,
     },
+    /// Issue a TLS client certificate for your SM-DP+ as an ES12 caller of the mock's SM-DS,
+    /// signed by the mock's CI (<certs-dir>/gsma): NAME.pem (with the CI), NAME.key and ci.pem
+    /// (the anchor of the SM-DS's TLS certificate). Its subjectAltName names NAME and, as
+    /// registeredID, the OID that identifies your SM-DP+ at the SM-DS (SGP.22 §5.9.1).
+    Es12Client {
+        /// The DNS name it names (and its file name), e.g. my-smdp.example.
+        name: String,
+        /// Your SM-DP+'s OID, dotted, e.g. 2.999.71.
+        #[arg(long)]
+        oid: String,
+        /// The folder to write (default: <certs-dir>/gsma); never overwrites.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
     /// Issue a client certificate NAME.pem / NAME.key signed by the CA.
     IssueClient {
         /// Name of the certificate: its CN and file name.
@@ -130,6 +146,26 @@ pub(super) fn certs(cmd: CertsCommand) -> Result<()> {
             }
             let out = out.unwrap_or_else(|| gsma.dir().join(format!("euicc-{eid}")));
             for path in gsma.issue_euicc_files(&eid, &out)? {
+                tracing::info!("created {}", path.display());
+            }
+            Ok(())
+        }
+        CertsCommand::Es12Client {
+            name,
+            oid,
+            out,
+            pki,
+        } => {
+            let gsma = GsmaPki::new(&pki.certs_dir);
+            if !gsma.dir().join(smdpp_rsp::pki::CI_KEY).exists() {
+                anyhow::bail!(
+                    "no CI key in {}: the mock issues ES12 client certificates from its own CI; create the PKI with `smdpp-mock certs init --certs-dir {}` (`serve` creates one on first start), or sign one with your own CI (docs/smds.md)",
+                    gsma.dir().display(),
+                    pki.certs_dir.display()
+                );
+            }
+            let out = out.unwrap_or_else(|| gsma.dir().to_path_buf());
+            for path in gsma.issue_es12_caller_files(&name, &oid, &out)? {
                 tracing::info!("created {}", path.display());
             }
             Ok(())

@@ -265,7 +265,20 @@ pub(super) async fn device(cmd: DeviceCommand) -> Result<()> {
             let (mut lpa, state, _lock) = card.load()?.lpa()?;
             lpa.binding = binding.parse()?;
             let Some(activation_code) = activation_code else {
-                // §3.4.4: without an Activation Code, the events of the configured SM-DS.
+                // §3.4.4: without an Activation Code, the Default SM-DP+ with an empty
+                // MatchingID first, when the card has one, then the configured SM-DS.
+                if let Some(dp) = lpa.euicc().default_dp_address().map(str::to_owned) {
+                    let result = lpa
+                        .download(&format!("1${dp}$"), confirmation_code.as_deref())
+                        .await;
+                    save(lpa.euicc(), &state)?;
+                    match result {
+                        Ok(downloaded) => return installed(&lpa, downloaded),
+                        Err(e) => eprintln!(
+                            "the Default SM-DP+ {dp} has no profile for this eUICC ({e}): trying the SM-DS"
+                        ),
+                    }
+                }
                 let smds = lpa.euicc().root_ds_address().to_owned();
                 return discover(lpa, &state, &smds, None, confirmation_code.as_deref(), true)
                     .await;
