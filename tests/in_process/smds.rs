@@ -749,6 +749,40 @@ async fn the_smdp_registers_and_deletes_at_an_external_smds_over_es12() {
         reply.body
     );
     assert_eq!(t.state(&linked), ProfileState::Linked);
+    // Registered there, then the commit fails (the MatchingID is another order's): ConfirmOrder
+    // answers the MatchingID's code, and the registration is deleted again at the other SM-DS.
+    let taken = confirm(
+        &c,
+        &download_by_type(&c, "STANDARD", Some(EID2)).await,
+        json!({ "releaseFlag": false, "matchingId": "TAKEN-1" }),
+    )
+    .await;
+    let reply = c
+        .call(
+            Function::ConfirmOrder,
+            json!({ "iccid": linked, "releaseFlag": true, "matchingId": taken, "smdsAddress": other_smds }),
+        )
+        .await;
+    assert_eq!(
+        reply.status_code(),
+        Some(("8.2.6".into(), "3.3".into())),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(t.state(&linked), ProfileState::Linked);
+    let undone = |e: &smdpp_mock::JournalEntry| {
+        e.function == "DeleteEvent"
+            && e.status == Some("Executed-Success")
+            && e.request.as_str().contains("TAKEN-1")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !other.mock.journal().iter().any(undone) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the registration was not undone"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The SM-DS listener never panics on random bodies, over real mutual TLS, to each of its four
