@@ -126,10 +126,11 @@ pub struct AppState {
     smds: std::sync::OnceLock<SmdsEndpoint>,
     /// The SM-DP+'s ES12 client (its DPtls), once ES9+ runs: for SM-DSs of behaviour `es12`.
     es12: std::sync::OnceLock<crate::es12_client::LazyClient>,
-    /// Cascades to the root SM-DS done ahead of the commit of the order whose event the
-    /// mock's own SM-DS then stores, by EID and EventID (see `app/smds_events.rs`).
-    pending_forwards:
-        std::sync::Mutex<HashMap<(crate::ids::Eid, String), crate::store::events::Forwarded>>,
+    /// Event Registrations being made over the network ahead of their order's commit, by EID
+    /// and EventID: one call at a time per event (see `app/smds_events.rs`).
+    registering: std::sync::Mutex<HashMap<(crate::ids::Eid, String), smds_events::Claim>>,
+    /// Draws the tokens of those claims.
+    claim_tokens: std::sync::atomic::AtomicU64,
 }
 
 /// Where an order's SM-DS events go ([`App::smds_route`]).
@@ -218,7 +219,8 @@ impl App {
             device_kit: std::sync::OnceLock::new(),
             smds: std::sync::OnceLock::new(),
             es12: std::sync::OnceLock::new(),
-            pending_forwards: std::sync::Mutex::default(),
+            registering: std::sync::Mutex::default(),
+            claim_tokens: std::sync::atomic::AtomicU64::new(1),
         }))
     }
 

@@ -17,6 +17,14 @@ use crate::sgp22::SmdsFunction;
 use crate::sgp22::StatusCode;
 use crate::store::events::{EventRecord, Forwarded};
 
+/// One call's claim on an Event Registration it makes ahead of its order's commit.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    token: u64,
+    /// The cascade to the root it made, for the mock's own SM-DS.
+    forwarded: Option<Forwarded>,
+}
+
 /// Why a cascade to the root did not succeed: the code of Table 54 or 56, and a message.
 pub(crate) type CascadeError = (StatusCode, String);
 
@@ -179,10 +187,15 @@ impl App {
             .cascade
             .call(root, SmdsFunction::RegisterEvent, body.clone());
         self.journal_outcome(SMDS, root, "RegisterEvent", &body, &outcome);
-        cascaded("registration", root, outcome).map(|()| Forwarded {
+        let forwarded = Forwarded {
             root: Arc::from(root),
             event_id: Arc::from(event_id2.as_str()),
-        })
+        };
+        if let Es12Outcome::Unreachable(_) = outcome {
+            // No answer is not no registration (a timeout): deleted in case it was stored.
+            self.cascade_delete_later(forwarded.clone(), eid);
+        }
+        cascaded("registration", root, outcome).map(|()| forwarded)
     }
 
     /// Deletion cascading (§5.9.2): the root's copy of a record of `eid`; one the root no
@@ -228,26 +241,70 @@ impl App {
         );
     }
 
-    /// Keeps the cascade done ahead of the commit of the order with this EID and EventID, for
-    /// its registration at the mock's SM-DS ([`App::register_event`]).
-    pub(crate) fn stash_forwarded(
+    /// Claims the Event Registration of this EID and EventID for one call, which makes it over
+    /// the network ahead of its order's commit: its token, or `None` when another call holds it.
+    pub(crate) fn claim_registration(&self, eid: crate::ids::Eid, event_id: &str) -> Option<u64> {
+        let mut claims = self.registering.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (eid, event_id.to_owned());
+        if claims.contains_key(&key) {
+            return None;
+        }
+        let token = self
+            .claim_tokens
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        claims.insert(
+            key,
+            Claim {
+                token,
+                forwarded: None,
+            },
+        );
+        Some(token)
+    }
+
+    /// Records the cascade the claim `token` made, for the record the commit then stores.
+    pub(crate) fn claimed_cascade(
         &self,
         eid: crate::ids::Eid,
         event_id: &str,
+        token: u64,
         forwarded: Forwarded,
     ) {
-        self.pending_forwards
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((eid, event_id.to_owned()), forwarded);
+        let mut claims = self.registering.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(claim) = claims
+            .get_mut(&(eid, event_id.to_owned()))
+            .filter(|c| c.token == token)
+        {
+            claim.forwarded = Some(forwarded);
+        }
     }
 
-    /// The cascade kept by [`App::stash_forwarded`], taken.
-    pub(crate) fn take_forwarded(&self, eid: crate::ids::Eid, event_id: &str) -> Option<Forwarded> {
-        self.pending_forwards
+    /// Whether the claim of this EID and EventID is still `token`'s.
+    pub(crate) fn holds_claim(&self, eid: crate::ids::Eid, event_id: &str, token: u64) -> bool {
+        self.registering
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(eid, event_id.to_owned()))
+            .is_some_and(|c| c.token == token)
+    }
+
+    /// Ends the claim `token`, if it still holds.
+    pub(crate) fn release_claim(&self, eid: crate::ids::Eid, event_id: &str, token: u64) {
+        let mut claims = self.registering.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (eid, event_id.to_owned());
+        if claims.get(&key).is_some_and(|c| c.token == token) {
+            claims.remove(&key);
+        }
+    }
+
+    /// The cascade of the claim of this EID and EventID, whose order has just committed its
+    /// registration: the claim ends ([`App::register_event`]).
+    fn take_forwarded(&self, eid: crate::ids::Eid, event_id: &str) -> Option<Forwarded> {
+        self.registering
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&(eid, event_id.to_owned()))
+            .and_then(|c| c.forwarded)
     }
 
     /// Registers the scenario's `smds.events` at the mock's own SM-DS in `world` (at start,
@@ -304,6 +361,23 @@ impl App {
         };
         self.journal_outcome(SMDP, address, "RegisterEvent", &body, &outcome);
         outcome
+    }
+
+    /// Event Deletion at the external SM-DS `address` over ES12, waited for: undoing a
+    /// registration made ahead of a commit that failed, before the call answers (a retry then
+    /// finds the SM-DS as before).
+    pub(crate) fn delete_at_external_now(
+        &self,
+        address: &str,
+        eid: crate::ids::Eid,
+        event_id: &str,
+    ) {
+        let body = json!({ "eid": eid.to_string(), "eventId": event_id });
+        let outcome = match self.es12.get() {
+            Some(client) => client.call(address, SmdsFunction::DeleteEvent, body.clone()),
+            None => Es12Outcome::Unreachable("the SM-DP+ has no ES12 client".into()),
+        };
+        self.journal_outcome(SMDP, address, "DeleteEvent", &body, &outcome);
     }
 
     /// Event Deletion at the external SM-DS `address` over ES12, sent without waiting: the

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::event_registration::{check_smds, register_ahead, undo};
+use super::event_registration::{check_smds, finish, register_ahead};
 use super::status::{self, Es2Error};
 use super::wire::Fields;
 use super::{check_owner, store_error, Context, Executed};
@@ -77,9 +77,7 @@ pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> 
             check_smds(&step.effects, ctx, &step.next, ahead.as_ref())?;
             Ok(step)
         });
-        if let (Err(_), Some(ahead)) = (&result, ahead) {
-            undo(ctx, ahead);
-        }
+        finish(ctx, ahead, result.is_ok());
         match result {
             Ok(profile) => {
                 let response = Response {

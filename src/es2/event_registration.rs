@@ -3,7 +3,7 @@
 //!
 //! A registration that goes over the network (at an external SM-DS over ES12, or cascaded to
 //! the root SM-DS the mock's SM-DS has) is made before the order's commit, outside every lock
-//! ([`register_ahead`]), and undone when the commit then fails ([`undo`]); the commit checks
+//! ([`register_ahead`]), and undone when the commit then fails ([`finish`]); the commit checks
 //! that its step registers just that ([`check_smds`]). A registration at the mock's own SM-DS
 //! is checked in the commit and stored by its effect, with the order (`app/smds_events.rs`).
 
@@ -19,19 +19,24 @@ use crate::profile::Profile;
 use crate::scenario::SmdsBehaviour;
 use crate::store::events::Forwarded;
 
-/// A registration made ahead of its order's commit.
+/// A registration made ahead of its order's commit, under a claim that keeps other calls off
+/// the same event meanwhile.
 #[derive(Debug)]
 pub(super) struct Ahead {
     address: Arc<str>,
     event_id: String,
     eid: Eid,
-    /// At an external SM-DS, or at the mock's own with its cascade to the root.
+    /// The claim's token.
+    token: u64,
+    /// At the mock's own SM-DS: its cascade to the root. At an external SM-DS: none.
     cascade: Option<Forwarded>,
 }
 
 /// The registration the step `plan` gives for the profile as it is now makes, when it goes
-/// over the network: made now (ConfirmOrder fails with its code when it fails, Table 27). A
+/// over the network: made now (the call fails with its code when it fails, Table 27). A
 /// profile that is missing or refuses the step registers nothing: the commit will say why.
+/// Another call making the same registration meanwhile (a retry that did not wait) is refused:
+/// one registration per event.
 pub(super) fn register_ahead(
     ctx: &Context<'_>,
     iccid: Iccid,
@@ -47,61 +52,84 @@ pub(super) fn register_ahead(
         let Effect::SmdsRegisterEvent { address, event_id } = effect else {
             continue;
         };
-        match ctx.app.smds_route(ctx.world, address) {
-            SmdsRoute::Es12 => {
-                external(ctx, address, eid, event_id.as_str())?;
-                return Ok(Some(Ahead {
-                    address: address.clone(),
-                    event_id: event_id.as_str().to_owned(),
-                    eid,
-                    cascade: None,
-                }));
+        let event_id = event_id.as_str();
+        let root = match ctx.app.smds_route(ctx.world, address) {
+            SmdsRoute::Es12 => None,
+            SmdsRoute::Own(smds) => match ctx.scenario().smds_root() {
+                Some(root) => {
+                    // What the mock's SM-DS would refuse is refused before anything is cascaded.
+                    refused_by_own(ctx, address, eid, &smds.caller, event_id)?;
+                    Some(root)
+                }
+                None => return Ok(None),
+            },
+            SmdsRoute::Simulated(_) => continue,
+        };
+        let token = ctx.app.claim_registration(eid, event_id).ok_or_else(|| {
+            Es2Error::new(
+                status::EXECUTION_ERROR,
+                "another call is registering this order's event at the SM-DS: try again once it has answered",
+            )
+        })?;
+        let made = match root {
+            None => external(ctx, address, eid, event_id).map(|()| None),
+            // §3.6.1: the SM-DP+ sets forwardingIndicator, so an Alternative SM-DS cascades.
+            Some(root) => ctx
+                .app
+                .cascade_register(root, eid)
+                .map(Some)
+                .map_err(|(code, message)| Es2Error::new(code, message).subject(address)),
+        };
+        let cascade = match made {
+            Ok(cascade) => cascade,
+            Err(e) => {
+                ctx.app.release_claim(eid, event_id, token);
+                return Err(e);
             }
-            SmdsRoute::Own(smds) => {
-                let Some(root) = ctx.scenario().smds_root() else {
-                    return Ok(None);
-                };
-                // What the mock's SM-DS would refuse is refused before anything is cascaded.
-                refused_by_own(ctx, address, eid, &smds.caller, event_id.as_str())?;
-                // §3.6.1: the SM-DP+ sets forwardingIndicator, so an Alternative SM-DS cascades.
-                let forwarded = ctx
-                    .app
-                    .cascade_register(root, eid)
-                    .map_err(|(code, message)| Es2Error::new(code, message).subject(address))?;
-                ctx.app
-                    .stash_forwarded(eid, event_id.as_str(), forwarded.clone());
-                return Ok(Some(Ahead {
-                    address: address.clone(),
-                    event_id: event_id.as_str().to_owned(),
-                    eid,
-                    cascade: Some(forwarded),
-                }));
-            }
-            SmdsRoute::Simulated(_) => {}
+        };
+        if let Some(forwarded) = &cascade {
+            ctx.app
+                .claimed_cascade(eid, event_id, token, forwarded.clone());
         }
+        return Ok(Some(Ahead {
+            address: address.clone(),
+            event_id: event_id.to_owned(),
+            eid,
+            token,
+            cascade,
+        }));
     }
     Ok(None)
 }
 
-/// Undoes a registration made ahead of a commit that failed: deleted where it was made,
-/// without waiting (the call has failed whatever the SM-DS answers).
-pub(super) fn undo(ctx: &Context<'_>, ahead: Ahead) {
-    match ahead.cascade {
-        Some(forwarded) => {
-            ctx.app.take_forwarded(ahead.eid, &ahead.event_id);
-            ctx.app.cascade_delete_later(forwarded, ahead.eid);
+/// After the commit: a registration made ahead of one that failed is deleted where it was
+/// made, before the call answers (a retry then finds the SM-DS as it was); the claim ends.
+pub(super) fn finish(ctx: &Context<'_>, ahead: Option<Ahead>, committed: bool) {
+    let Some(ahead) = ahead else {
+        return;
+    };
+    if !committed {
+        match &ahead.cascade {
+            Some(forwarded) => {
+                if let Err((code, message)) = ctx.app.cascade_delete(forwarded, ahead.eid) {
+                    tracing::warn!(%code, %message, "undoing a cascaded registration failed: the root keeps it");
+                }
+            }
+            None => ctx
+                .app
+                .delete_at_external_now(&ahead.address, ahead.eid, &ahead.event_id),
         }
-        None => ctx
-            .app
-            .delete_at_external(&ahead.address, ahead.eid, &ahead.event_id),
     }
+    // A committed registration at the mock's own SM-DS took its claim already.
+    ctx.app
+        .release_claim(ahead.eid, &ahead.event_id, ahead.token);
 }
 
 /// In the commit: refuses a step whose Event Registration fails, at the mock's own SM-DS (a
 /// duplicated EventID, no room for the EID's records) or a simulated one (`inaccessible`,
-/// `fail`); one that goes over the network must be the one made `ahead` (the order changed
-/// meanwhile otherwise: the caller may try again). Codes from Table 27 (ReleaseProfile's table
-/// has none; it uses the same, §5.2.6).
+/// `fail`); one that goes over the network must be the one made `ahead`, for the same EID,
+/// under a claim still this call's (the order changed meanwhile otherwise: the caller may try
+/// again). Codes from Table 27 (ReleaseProfile's table has none; it uses the same, §5.2.6).
 pub(super) fn check_smds(
     effects: &[Effect],
     ctx: &Context<'_>,
@@ -137,10 +165,12 @@ pub(super) fn check_smds(
             SmdsRoute::Simulated(_) => false,
         };
         if over_network {
-            registered = Some((address.clone(), event_id.as_str().to_owned()));
+            registered = Some((address.clone(), event_id.as_str().to_owned(), eid));
         }
     }
-    let made = ahead.map(|a| (a.address.clone(), a.event_id.clone()));
+    let made = ahead
+        .filter(|a| ctx.app.holds_claim(a.eid, &a.event_id, a.token))
+        .map(|a| (a.address.clone(), a.event_id.clone(), a.eid));
     if registered != made {
         return Err(Es2Error::new(
             status::EXECUTION_ERROR,
@@ -183,10 +213,14 @@ fn external(ctx: &Context<'_>, address: &str, eid: Eid, event_id: &str) -> Resul
             ),
         )
         .subject(address)),
-        Es12Outcome::Unreachable(why) => Err(Es2Error::new(
-            status::SMDS_INACCESSIBLE,
-            format!("the SM-DS {address} is not reachable over ES12: {why}"),
-        )
-        .subject(address)),
+        Es12Outcome::Unreachable(why) => {
+            // No answer is not no registration (a timeout): deleted in case it was stored.
+            ctx.app.delete_at_external(address, eid, event_id);
+            Err(Es2Error::new(
+                status::SMDS_INACCESSIBLE,
+                format!("the SM-DS {address} is not reachable over ES12: {why}"),
+            )
+            .subject(address))
+        }
     }
 }

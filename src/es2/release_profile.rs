@@ -1,6 +1,6 @@
 //! ES2+.ReleaseProfile (SGP.22 §5.3.4, §6.5.2.4): allow the download of a confirmed order.
 
-use super::event_registration::{check_smds, register_ahead, undo};
+use super::event_registration::{check_smds, finish, register_ahead};
 use super::status::{self, Es2Error};
 use super::wire::Fields;
 use super::{check_owner, Context, Executed};
@@ -37,9 +37,7 @@ pub(crate) fn handle(f: &Fields<'_>, ctx: &Context<'_>, operator: &Operator) -> 
         check_smds(&step.effects, ctx, &step.next, ahead.as_ref())?;
         Ok(step)
     });
-    if let (Err(_), Some(ahead)) = (&result, ahead) {
-        undo(ctx, ahead);
-    }
+    finish(ctx, ahead, result.is_ok());
     let profile = result?;
     Ok(((), profile))
 }

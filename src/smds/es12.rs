@@ -126,11 +126,11 @@ pub(super) fn delete(
                 .cascade_delete(f, eid)
                 .map_err(|(code, message)| Failure::new(code, message))?;
         }
-        // A deletion of the same record meanwhile (while the root was called) took it.
-        world
-            .events
-            .delete(eid, &owner, event_id)
-            .ok_or_else(unknown)?;
+        // A deletion of the same record meanwhile (while the root was called) took it; one
+        // registered again under its key since is not this one.
+        if !world.events.delete_exact(&record) {
+            return Err(unknown());
+        }
         Counters::bump(&smds.app.counters.smds_events_deleted);
         info!(%eid, event_id = %crate::journal::cut(event_id, 64), caller = %owner, "ES12 DeleteEvent");
         Ok(Map::new())

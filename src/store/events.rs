@@ -221,6 +221,24 @@ impl EventRecords {
             .cloned()
     }
 
+    /// Deletes `record` itself: not one registered again under its key since it was read.
+    pub(crate) fn delete_exact(&self, record: &EventRecord) -> bool {
+        let mut inner = self.lock();
+        let Some(list) = inner.by_eid.get_mut(&record.eid) else {
+            return false;
+        };
+        let Some(at) = list.iter().position(|r| r.seq == record.seq) else {
+            return false;
+        };
+        let removed = list.remove(at);
+        if list.is_empty() {
+            inner.by_eid.remove(&record.eid);
+        }
+        inner.by_owner.remove(&(removed.owner, removed.event_id));
+        inner.total -= 1;
+        true
+    }
+
     /// The records of `eid`, in the order they were registered (§3.6.2 step 3).
     pub(crate) fn of_eid(&self, eid: Eid) -> Vec<EventRecord> {
         self.lock().by_eid.get(&eid).cloned().unwrap_or_default()

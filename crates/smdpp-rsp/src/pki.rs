@@ -308,16 +308,20 @@ pub fn certificate_pem(der: &[u8]) -> String {
 }
 
 /// The arcs of a dotted OID (`2.999.71`): at least two, the first 0, 1 or 2 (and the second
-/// under 40 below 2), as X.660 has them.
+/// under 40 below 2), as X.660 has them; each arc written without leading zeros (its one
+/// spelling), the whole at most 128 characters (what the SM-DS keeps of a caller).
 pub fn parse_oid(text: &str) -> Option<Vec<u64>> {
-    let arcs: Vec<u64> = text
-        .split('.')
-        .map(|a| {
-            (!a.is_empty() && a.len() <= 19 && a.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| a.parse().ok())
-                .flatten()
-        })
-        .collect::<Option<_>>()?;
+    if text.len() > 128 {
+        return None;
+    }
+    let arc = |a: &str| {
+        let canonical = !a.is_empty()
+            && a.len() <= 19
+            && a.bytes().all(|b| b.is_ascii_digit())
+            && (a == "0" || !a.starts_with('0'));
+        canonical.then(|| a.parse().ok()).flatten()
+    };
+    let arcs: Vec<u64> = text.split('.').map(arc).collect::<Option<_>>()?;
     match arcs.as_slice() {
         [first, second, ..] if *first < 2 && *second < 40 => Some(arcs),
         [2, second, ..] if *second <= u64::MAX - 80 => Some(arcs),
@@ -967,8 +971,21 @@ impl GsmaPki {
                 "{oid:?} is not an OID: dotted decimal arcs, at least two, the first 0, 1 or 2 (e.g. 2.999.71)"
             ))
         })?;
-        let issued = self.issue_es12_caller(name, &arcs)?;
         let ci = certificate_pem(&self.read_cert(CI_CERT)?);
+        // Nothing is written unless everything can be.
+        let clash = |file: &str| out.join(file).exists();
+        let ci_differs = std::fs::read(out.join("ci.pem")).is_ok_and(|old| old != ci.as_bytes());
+        if name == "ci"
+            || clash(&format!("{name}.pem"))
+            || clash(&format!("{name}.key"))
+            || ci_differs
+        {
+            return Err(PkiError::Inconsistent(format!(
+                "{} already has {name}.pem, {name}.key or another ci.pem (or NAME is ci): choose another NAME or --out",
+                out.display()
+            )));
+        }
+        let issued = self.issue_es12_caller(name, &arcs)?;
         std::fs::create_dir_all(out).map_err(PkiError::io("creating", out))?;
         let mut written = Vec::new();
         for (file, contents, secret) in [
@@ -1670,7 +1687,19 @@ mod tests {
             assert_eq!(oid_text(&oid_content(arcs)).unwrap(), text.join("."));
         }
         assert_eq!(parse_oid("2.999.71"), Some(vec![2, 999, 71]));
-        for bad in ["", "2", "3.1", "1.40", "2..1", "2.x", "2.999.", "-1.2"] {
+        let long = format!("2.999{}", ".1".repeat(62));
+        for bad in [
+            "",
+            "2",
+            "3.1",
+            "1.40",
+            "2..1",
+            "2.x",
+            "2.999.",
+            "-1.2",
+            "2.0999.71",
+            &long,
+        ] {
             assert_eq!(parse_oid(bad), None, "{bad}");
         }
         assert_eq!(oid_text(&[]), None);

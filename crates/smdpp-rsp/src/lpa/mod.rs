@@ -652,8 +652,9 @@ impl Lpa {
                 .mutual_authentication(&address, Some(&event.event_id))
                 .await
             {
-                // An SM-DS has no ASN.1 binding to answer on (ES11 is JSON, §6.5.2.11): a hop
-                // to one is made in JSON whatever the LPA's binding.
+                // An SM-DS that serves ES11 in the JSON binding only (as the mock's does; §6.6
+                // defines an ASN.1 one too) answers 404 on the ASN.1 path: the hop is made again
+                // in JSON.
                 Err(LpaError::Http { status: 404, .. }) if self.binding == Binding::Asn1 => {
                     let binding = std::mem::replace(&mut self.binding, Binding::Json);
                     let answered = self

@@ -275,7 +275,7 @@ pub(super) async fn device(cmd: DeviceCommand) -> Result<()> {
                     match result {
                         Ok(downloaded) => return installed(&lpa, downloaded),
                         Err(e) => eprintln!(
-                            "the Default SM-DP+ {dp} has no profile for this eUICC ({e}): trying the SM-DS"
+                            "no profile from the Default SM-DP+ {dp} ({e}): trying the SM-DS"
                         ),
                     }
                 }
