@@ -263,16 +263,7 @@ impl Es9Parts {
         let engine = Es9::new(
             app.clone(),
             self.credentials,
-            Es9Config {
-                address: advertised,
-                accepted_addresses: accepted,
-                check_validity: true,
-                sessions: crate::es9::session::Limits {
-                    ttl: config.es9_session_timeout,
-                    anonymous_per_address: config.es9_sessions_per_address,
-                    ..Default::default()
-                },
-            },
+            listener_config(config, advertised, accepted),
         );
         serve_open(
             (self.listener, self.tls),
@@ -339,6 +330,21 @@ fn serve_open<E: crate::exchange::Engine>(
         config.limits.clone(),
         shutdown,
     )
+}
+
+/// What the ES9+ and SM-DS engines are configured with: the address they are known by, every
+/// one the LPA may name, validity checks, and the anonymous sessions' bounds of `config`.
+fn listener_config(config: &ServerConfig, address: String, accepted: Vec<String>) -> Es9Config {
+    Es9Config {
+        address,
+        accepted_addresses: accepted,
+        check_validity: true,
+        sessions: crate::es9::session::Limits {
+            ttl: config.es9_session_timeout,
+            anonymous_per_address: config.es9_sessions_per_address,
+            ..Default::default()
+        },
+    }
 }
 
 /// How this process reaches a listener bound at `addr`: through loopback when it listens

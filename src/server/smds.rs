@@ -7,12 +7,12 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::warn;
 
-use super::{accepted_addresses, loopback, nist_cis, serve_open, ServerConfig};
+use super::{accepted_addresses, listener_config, loopback, nist_cis, serve_open, ServerConfig};
 use crate::app::{App, SmdsEndpoint};
 use crate::error::{Error, Result};
 use crate::http::router::EngineService;
 use crate::http::tls;
-use crate::smds::{Smds, SmdsConfig};
+use crate::smds::Smds;
 use smdpp_rsp::pki::{GsmaPki, SmdsCredentials};
 
 /// The SM-DS listener, bound and with its credentials, before the application exists.
@@ -113,16 +113,7 @@ impl SmdsParts {
         let engine = Smds::new(
             app.clone(),
             self.credentials,
-            SmdsConfig {
-                address: self.address,
-                accepted_addresses: accepted,
-                check_validity: true,
-                sessions: crate::es9::session::Limits {
-                    ttl: config.es9_session_timeout,
-                    anonymous_per_address: config.es9_sessions_per_address,
-                    ..Default::default()
-                },
-            },
+            listener_config(config, self.address, accepted),
         );
         serve_open(
             (self.listener, self.tls),

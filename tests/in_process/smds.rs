@@ -701,19 +701,12 @@ async fn the_smdp_registers_and_deletes_at_an_external_smds_over_es12() {
     t.wait_for(&iccid, |p| p.state == ProfileState::Installed)
         .await;
     // The deletion is sent once the order ends, without waiting for the answer.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !other
-        .mock
-        .journal()
-        .iter()
-        .any(|e| e.function == "DeleteEvent" && e.status == Some("Executed-Success"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no DeleteEvent at the other SM-DS"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    journaled(
+        &other,
+        |e| e.function == "DeleteEvent" && e.status == Some("Executed-Success"),
+        "no DeleteEvent at the other SM-DS",
+    )
+    .await;
     assert!(lpa.discover(&other_smds, None).await.unwrap().is_empty());
 
     // Unreachable: 8.9 / 5.1, the order not released.
@@ -775,14 +768,7 @@ async fn the_smdp_registers_and_deletes_at_an_external_smds_over_es12() {
             && e.status == Some("Executed-Success")
             && e.request.as_str().contains("TAKEN-1")
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !other.mock.journal().iter().any(undone) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the registration was not undone"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    journaled(&other, undone, "the registration was not undone").await;
 }
 
 /// The SM-DS listener never panics on random bodies, over real mutual TLS, to each of its four
@@ -969,19 +955,12 @@ async fn a_device_polling_the_root_follows_the_alternative_smds_to_its_order() {
         .await;
     assert!(other.discover(&alternative, None).await.unwrap().is_empty());
     // The root's copy is deleted without waiting: the root journals the deletion.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !root
-        .mock
-        .journal()
-        .iter()
-        .any(|e| e.function == "DeleteEvent" && e.status == Some("Executed-Success"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no DeleteEvent at the root"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    journaled(
+        &root,
+        |e| e.function == "DeleteEvent" && e.status == Some("Executed-Success"),
+        "no DeleteEvent at the root",
+    )
+    .await;
     assert!(other.discover(&root_smds, None).await.unwrap().is_empty());
 }
 
@@ -1029,4 +1008,18 @@ async fn an_external_callers_event_survives_a_restart_as_its_own() {
     let owner = es12_caller(&t, "smdp-one.example", &[2, 999, 71]);
     assert!(es12(&owner, "deleteEvent", delete).await.is_success());
     assert!(lpa.discover(&smds, None).await.unwrap().is_empty());
+}
+
+/// Waits until `t`'s journal has an entry `matches` (what is sent without waiting: deletions
+/// after an order ended), failing with `what` after 20 s.
+async fn journaled(
+    t: &TestServer,
+    matches: impl Fn(&smdpp_mock::JournalEntry) -> bool,
+    what: &str,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !t.mock.journal().iter().any(&matches) {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
