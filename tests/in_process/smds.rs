@@ -1023,3 +1023,33 @@ async fn journaled(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A brainpoolP256r1-only card discovers too: the SM-DS signs with its brainpool CERT.DSauth
+/// (the first CI of the card's verification list it has one for, as ES9+ chooses), and the card
+/// asked to sign under the brainpool CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brainpool_card_discovers_with_the_brainpool_dsauth() {
+    use smdpp_rsp::crypto::Curve;
+    use smdpp_rsp::euicc::Euicc;
+    use smdpp_rsp::lpa::Lpa;
+
+    let (t, _receiver) = es9_started("").await;
+    let smds = t.mock.smds_address().unwrap();
+    let (_, event_id) = release_standard(&t, Some(EID1), json!({ "smdsAddress": smds })).await;
+    let pki = t.mock.gsma_pki();
+    let card = Euicc::with_chains(vec![pki
+        .issue_euicc_on(Curve::BrainpoolP256r1, EID1)
+        .unwrap()])
+    .unwrap();
+    let tls_ci = std::fs::read(pki.dir().join(CI_CERT)).unwrap();
+    let mut lpa = Lpa::new(card, &[tls_ci]).unwrap();
+    let events = lpa.discover(&smds, None).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_id, event_id);
+    let initiated = last_call(&t, "InitiateAuthentication");
+    let answer = initiated.response.json().unwrap();
+    let der = crypto::base64_decode(answer["serverCertificate"].as_str().unwrap()).unwrap();
+    let ds_auth = smdpp_rsp::cert::Certificate::parse(&der).unwrap();
+    assert_eq!(ds_auth.curve, Curve::BrainpoolP256r1);
+    assert!(ds_auth.roles.contains(&smdpp_rsp::cert::Role::DsAuth));
+}
