@@ -64,6 +64,12 @@ impl Receiver {
         receiver
     }
 
+    /// Holds the answers to the requests from now on (each recorded at once) until
+    /// [`Receiver::release`].
+    pub fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
     /// Answers the requests held so far, and every one after.
     pub fn release(&self) {
         self.open.send_replace(true);

@@ -1053,3 +1053,63 @@ async fn a_brainpool_card_discovers_with_the_brainpool_dsauth() {
     assert_eq!(ds_auth.curve, Curve::BrainpoolP256r1);
     assert!(ds_auth.roles.contains(&smdpp_rsp::cert::Role::DsAuth));
 }
+
+/// One call at a time registers an order's event over the network: while a ReleaseProfile
+/// waits for the root SM-DS to take the cascaded registration, a second ReleaseProfile of the
+/// same order is refused (`1.2 / 4.2`, try again) and cascades nothing; the first then
+/// completes, and the order's event at the mock's SM-DS carries the first's cascade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_registration_of_the_same_event_meanwhile_is_refused() {
+    use smdpp_mock::es2::Function;
+
+    let callback = Receiver::plain(Arc::new(|_| 204)).await;
+    let dir = TempDir::new("one-registration-at-a-time");
+    let pki = GsmaPki::new(&dir.path().join("certs"));
+    pki.ensure(&["localhost".into()], smdpp_rsp::pki::SAMPLE_EID)
+        .unwrap();
+    let root = fake_root(&pki).await;
+    let yaml = es9_scenario(&callback.http_url(), "")
+        + &format!("smds:\n  root: \"localhost:{}\"\n", root.addr.port());
+    let t = TestServer::with_yaml_in(dir, &yaml).await;
+    let smds = t.mock.smds_address().unwrap();
+    let c = t.client("test-mno");
+    let iccid = download_by_type(&c, "STANDARD", Some(CASCADED)).await;
+    confirm(&c, &iccid, json!({ "smdsAddress": smds })).await;
+
+    root.hold();
+    let release = json!({ "iccid": iccid });
+    let first = {
+        let client = t.client("test-mno");
+        let body = release.clone();
+        tokio::spawn(async move { client.call(Function::ReleaseProfile, body).await })
+    };
+    // The first call's cascade has reached the root, which holds its answer.
+    root.wait_for(1).await;
+    let second = c.call(Function::ReleaseProfile, release).await;
+    assert_eq!(
+        second.status_code(),
+        Some(("1.2".into(), "4.2".into())),
+        "{:?}",
+        second.body
+    );
+    root.release();
+    let first = first.await.unwrap();
+    assert!(first.is_success(), "{:?}", first.body);
+    assert_eq!(t.state(&iccid), ProfileState::Released);
+    assert_eq!(
+        root.requests.lock().unwrap().len(),
+        1,
+        "the second call cascaded nothing"
+    );
+    let mut lpa = t.mock.lpa(CASCADED).unwrap();
+    let cascaded = root.requests.lock().unwrap()[0].body["eventId"].clone();
+    let found = lpa
+        .discover(&smds, Some(cascaded.as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        1,
+        "the event carries the first call's EventID2"
+    );
+}
