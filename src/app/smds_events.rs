@@ -1,7 +1,10 @@
-//! The SM-DP+'s side of ES12 when the SM-DS is the mock's own (SGP.22 §3.6.1, §3.6.3): Event
-//! Registration and Deletion go straight to the world's Event Records, as an ES12 call of the
-//! SM-DP+ (its DPtls OID the caller) would, and are journaled and counted as ES12 calls. At
-//! any other SM-DS address they are simulated (the scenario's `smds.addresses`).
+//! The SM-DP+'s side of ES12 and the SM-DS's calls to its root (SGP.22 §3.6.1, §3.6.3, §5.9):
+//! at the mock's own SM-DS, Event Registration and Deletion go straight to the world's Event
+//! Records, as an ES12 call of the SM-DP+ (its DPtls OID the caller) would; at an external
+//! SM-DS (behaviour `es12`) they are real ES12 calls; cascades to `smds.root` are ES15 calls
+//! of the SM-DS; elsewhere they are simulated. Every one is journaled and counted as an ES12
+//! call. The claims here keep two calls from registering one event over the network at once
+//! (`es2/event_registration.rs` makes those registrations ahead of their order's commit).
 
 use std::sync::Arc;
 
@@ -75,10 +78,10 @@ impl App {
         event_id: &str,
     ) {
         Counters::bump(&self.counters.smds_events_registered);
-        let (SmdsRoute::Own(smds), Some(eid)) = (self.smds_route(world, address), profile.eid)
-        else {
+        let route = self.smds_route(world, address);
+        let (SmdsRoute::Own(smds), Some(eid)) = (route, profile.eid) else {
             // Registered over ES12 by ConfirmOrder or ReleaseProfile already, or simulated.
-            if let SmdsRoute::Simulated(_) = self.smds_route(world, address) {
+            if let SmdsRoute::Simulated(_) = route {
                 info!(smds = %address, %event_id, iccid = %profile.iccid, "ES12 RegisterEvent (simulated)");
             }
             return;

@@ -106,36 +106,43 @@ pub(super) fn delete(
     peer: &Peer,
     record: &mut Record,
 ) -> Outcome {
-    let result = (|| {
-        let owner = caller(peer, body, record)?;
-        let eid = eid(body)?;
-        let event_id = event_id(body)?;
-        let unknown = || {
-            Failure::new(
-                sgp22::EVENT_UNKNOWN,
-                "The targeted Event Record doesn't exist (for this caller, EID and EventID)",
-            )
-            .about("eventId")
-        };
-        let record = world
-            .events
-            .find(eid, &owner, event_id)
-            .ok_or_else(unknown)?;
-        if let Some(f) = &record.forwarded {
-            smds.app
-                .cascade_delete(f, eid)
-                .map_err(|(code, message)| Failure::new(code, message))?;
-        }
-        // A deletion of the same record meanwhile (while the root was called) took it; one
-        // registered again under its key since is not this one.
-        if !world.events.delete_exact(&record) {
-            return Err(unknown());
-        }
-        Counters::bump(&smds.app.counters.smds_events_deleted);
-        info!(%eid, event_id = %crate::journal::cut(event_id, 64), caller = %owner, "ES12 DeleteEvent");
-        Ok(Map::new())
-    })();
-    Outcome::of(result)
+    Outcome::of(delete_inner(smds, world, body, peer, record))
+}
+
+fn delete_inner(
+    smds: &Smds,
+    world: &World,
+    body: &Map<String, Value>,
+    peer: &Peer,
+    record: &mut Record,
+) -> Result<Map<String, Value>, Failure> {
+    let owner = caller(peer, body, record)?;
+    let eid = eid(body)?;
+    let event_id = event_id(body)?;
+    let unknown = || {
+        Failure::new(
+            sgp22::EVENT_UNKNOWN,
+            "The targeted Event Record doesn't exist (for this caller, EID and EventID)",
+        )
+        .about("eventId")
+    };
+    let record = world
+        .events
+        .find(eid, &owner, event_id)
+        .ok_or_else(unknown)?;
+    if let Some(f) = &record.forwarded {
+        smds.app
+            .cascade_delete(f, eid)
+            .map_err(|(code, message)| Failure::new(code, message))?;
+    }
+    // A deletion of the same record meanwhile (while the root was called) took it; one
+    // registered again under its key since is not this one.
+    if !world.events.delete_exact(&record) {
+        return Err(unknown());
+    }
+    Counters::bump(&smds.app.counters.smds_events_deleted);
+    info!(%eid, event_id = %crate::journal::cut(event_id, 64), caller = %owner, "ES12 DeleteEvent");
+    Ok(Map::new())
 }
 
 /// The caller: the OID of its TLS client certificate. The request header (§6.5.1.3, present

@@ -91,10 +91,20 @@ impl TestServer {
 
     /// Starts a YAML scenario in `dir`, whose `certs/` may already hold the PKI.
     pub async fn with_yaml_in(dir: TempDir, yaml: &str) -> Self {
+        Self::with_yaml_configured(dir, yaml, |_| {}).await
+    }
+
+    /// [`TestServer::with_yaml_in`] with the library's test settings changed by `adjust` (a
+    /// state file, fixed addresses).
+    pub async fn with_yaml_configured(
+        dir: TempDir,
+        yaml: &str,
+        adjust: impl FnOnce(&mut ServerConfig) + Send + 'static,
+    ) -> Self {
         let file = dir.path().join("scenario.yaml");
         std::fs::write(&file, yaml).unwrap();
         let scenario = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
-        Self::start_in(scenario, dir).await
+        Self::configured(scenario, dir, adjust).await
     }
 
     pub async fn with_scenario(scenario: Scenario) -> Self {

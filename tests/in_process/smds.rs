@@ -482,6 +482,20 @@ async fn fake_root(pki: &GsmaPki) -> Receiver {
     .await
 }
 
+/// The mock (its notifications to `callback`) whose SM-DS is an Alternative SM-DS under a
+/// [`fake_root`]. The root's certificate is of the mock's CI: the PKI is made first, then the
+/// root, then the mock (its scenario names the root's port).
+async fn under_fake_root(tag: &str, callback: &Receiver) -> (TestServer, Receiver) {
+    let dir = TempDir::new(tag);
+    let pki = GsmaPki::new(&dir.path().join("certs"));
+    pki.ensure(&["localhost".into()], smdpp_rsp::pki::SAMPLE_EID)
+        .unwrap();
+    let root = fake_root(&pki).await;
+    let yaml = es9_scenario(&callback.http_url(), "")
+        + &format!("smds:\n  root: \"localhost:{}\"\n", root.addr.port());
+    (TestServer::with_yaml_in(dir, &yaml).await, root)
+}
+
 /// The mock's SM-DS as an Alternative SM-DS (`smds.root`, §3.6.1.2, §5.9): a registration
 /// with `forwardingIndicator: true` is registered at the root under an EventID of its own,
 /// naming this SM-DS; a device holding that EventID gets the SM-DP+'s pair here; the deletion
@@ -490,16 +504,7 @@ async fn fake_root(pki: &GsmaPki) -> Receiver {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alternative_smds_cascades_to_its_root_with_the_codes_of_tables_54_and_56() {
     let callback = Receiver::plain(Arc::new(|_| 204)).await;
-    // The root's certificate is of the mock's CI: the PKI is made first, then the root, then
-    // the mock (its scenario names the root's port).
-    let dir = TempDir::new("alternative-smds");
-    let pki = GsmaPki::new(&dir.path().join("certs"));
-    pki.ensure(&["localhost".into()], smdpp_rsp::pki::SAMPLE_EID)
-        .unwrap();
-    let root = fake_root(&pki).await;
-    let yaml = es9_scenario(&callback.http_url(), "")
-        + &format!("smds:\n  root: \"localhost:{}\"\n", root.addr.port());
-    let t = TestServer::with_yaml_in(dir, &yaml).await;
+    let (t, root) = under_fake_root("alternative-smds", &callback).await;
     let smds = t.mock.smds_address().unwrap();
     let caller = es12_caller(&t, "smdp-one.example", &[2, 999, 71]);
 
@@ -971,11 +976,8 @@ async fn an_external_callers_event_survives_a_restart_as_its_own() {
     let callback = Receiver::plain(Arc::new(|_| 204)).await;
     let yaml = es9_scenario(&callback.http_url(), "");
     let start = |dir: TempDir| {
-        let file = dir.path().join("scenario.yaml");
-        std::fs::write(&file, &yaml).unwrap();
-        let scenario = smdpp_mock::Scenario::load(&file).unwrap();
         let state = dir.path().join("state.json");
-        TestServer::configured(scenario, dir, |c| c.state_file = Some(state))
+        TestServer::with_yaml_configured(dir, &yaml, |c| c.state_file = Some(state))
     };
     let t = start(TempDir::new("smds-restart")).await;
     let owner = es12_caller(&t, "smdp-one.example", &[2, 999, 71]);
@@ -1063,14 +1065,7 @@ async fn a_second_registration_of_the_same_event_meanwhile_is_refused() {
     use smdpp_mock::es2::Function;
 
     let callback = Receiver::plain(Arc::new(|_| 204)).await;
-    let dir = TempDir::new("one-registration-at-a-time");
-    let pki = GsmaPki::new(&dir.path().join("certs"));
-    pki.ensure(&["localhost".into()], smdpp_rsp::pki::SAMPLE_EID)
-        .unwrap();
-    let root = fake_root(&pki).await;
-    let yaml = es9_scenario(&callback.http_url(), "")
-        + &format!("smds:\n  root: \"localhost:{}\"\n", root.addr.port());
-    let t = TestServer::with_yaml_in(dir, &yaml).await;
+    let (t, root) = under_fake_root("one-registration-at-a-time", &callback).await;
     let smds = t.mock.smds_address().unwrap();
     let c = t.client("test-mno");
     let iccid = download_by_type(&c, "STANDARD", Some(CASCADED)).await;

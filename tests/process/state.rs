@@ -24,11 +24,8 @@ profileTypes:
 "#;
 
 async fn start(dir: TempDir, yaml: &str) -> TestServer {
-    let file = dir.path().join("scenario.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let scenario = Scenario::load(&file).unwrap();
     let state = dir.path().join("state.json");
-    TestServer::configured(scenario, dir, |c| {
+    TestServer::with_yaml_configured(dir, yaml, |c| {
         c.state_file = Some(state);
         c.notify_drain = Duration::from_millis(300);
     })
@@ -493,11 +490,8 @@ async fn smds_events_survive_a_restart() {
     let receiver = Receiver::plain(Arc::new(|_| 204)).await;
     let yaml = es9_scenario(&receiver.http_url(), "");
     let pinned = |dir: TempDir| {
-        let file = dir.path().join("scenario.yaml");
-        std::fs::write(&file, &yaml).unwrap();
-        let scenario = Scenario::load(&file).unwrap();
         let state = dir.path().join("state.json");
-        TestServer::configured(scenario, dir, |c| {
+        TestServer::with_yaml_configured(dir, &yaml, |c| {
             c.state_file = Some(state);
             c.smds_address = Some("smds.test:6445".into());
             c.es9_address = Some("smdp.test:6444".into());

@@ -1114,13 +1114,7 @@ impl GsmaPki {
     #[doc(hidden)]
     pub fn issue_euicc_outside_constraints(&self, eid: &str) -> Result<EuiccCredentials> {
         let eum = self.authority(EUM_CERT, EUM_KEY, "eUICC certificates")?;
-        let issued = make_euicc(&eum, eid)?;
-        Ok(EuiccCredentials {
-            certificate: issued.der,
-            key: issued.key,
-            eum: self.read_cert(EUM_CERT)?,
-            ci: self.read_cert(CI_CERT)?,
-        })
+        self.nist_euicc(make_euicc(&eum, eid)?)
     }
 
     /// Issues an eUICC whose certificate expires now (its EUM's does not): a certificate the
@@ -1129,13 +1123,7 @@ impl GsmaPki {
     #[doc(hidden)]
     pub fn issue_euicc_expiring_now(&self, eid: &str) -> Result<EuiccCredentials> {
         let eum = self.authority(EUM_CERT, EUM_KEY, "eUICC certificates")?;
-        let issued = make_euicc_for(&eum, eid, 0)?;
-        Ok(EuiccCredentials {
-            certificate: issued.der,
-            key: issued.key,
-            eum: self.read_cert(EUM_CERT)?,
-            ci: self.read_cert(CI_CERT)?,
-        })
+        self.nist_euicc(make_euicc_for(&eum, eid, 0)?)
     }
 
     /// Issues a CERT.DPpb (and its key) for another SM-DP+ OID than the mock's, signed by the
@@ -1150,14 +1138,24 @@ impl GsmaPki {
     /// Issues a certificate and key for an eUICC with this EID by the EUM of `curve`'s
     /// hierarchy (the brainpool one: `_BRP` files), in memory.
     pub fn issue_euicc_on(&self, curve: Curve, eid: &str) -> Result<EuiccCredentials> {
-        let h = Hierarchy::of(curve);
         let issued = self.issue_euicc_in_memory(curve, eid)?;
+        self.euicc_of(Hierarchy::of(curve), issued)
+    }
+
+    /// An eUICC's credentials: `issued` (its certificate and key) with the EUM and CI
+    /// certificates of hierarchy `h`.
+    fn euicc_of(&self, h: &Hierarchy, issued: Issued) -> Result<EuiccCredentials> {
         Ok(EuiccCredentials {
             certificate: issued.der,
             key: issued.key,
             eum: self.read_cert(h.eum.0)?,
             ci: self.read_cert(h.ci.0)?,
         })
+    }
+
+    /// [`GsmaPki::euicc_of`] the NIST hierarchy.
+    fn nist_euicc(&self, issued: Issued) -> Result<EuiccCredentials> {
+        self.euicc_of(&NIST, issued)
     }
 
     /// Issues a certificate and key for an eUICC with this EID (signed by the EUM), in memory.
