@@ -4,7 +4,8 @@
 //! ReleaseProfile) over mutual TLS, driven by YAML scenarios, sends HandleDownloadProgressInfo
 //! notifications, and grades the operator's client for conformance; and ES9+ with SGP.22's
 //! crypto, so an LPA downloads the very order placed through ES2+ (the crate `smdpp-rsp`, which
-//! this one is built on, has one in Rust: [`smdpp_rsp::lpa`] and [`smdpp_rsp::euicc`]).
+//! this one is built on, has one in Rust: [`smdpp_rsp::lpa`] and [`smdpp_rsp::euicc`]); and an
+//! SM-DS (ES11, ES12), so a device finds an order confirmed with an `smdsAddress` by itself.
 //!
 //! ## In your tests
 //!
@@ -113,10 +114,10 @@
 //!
 //! - entry: `server` (start and stop), `mock` (the fixture);
 //! - transport: `http` (accept loops, TLS, the generic router, body and time limits);
-//! - APIs: `es2`, `es9` (the transport-free engines), `platform`, `admin`, `api`;
+//! - APIs: `es2`, `es9`, `smds` (the transport-free engines), `platform`, `admin`, `api`;
 //! - contract: `pipeline` (the call pipeline of every protocol), `exchange`, `caller`;
 //! - application: `app` (state, the one commit path, simulated devices), `state` (the file);
-//! - services: `notify`, `conformance`, `fault`, `journal`, `metrics`;
+//! - services: `notify`, `es12_client`, `conformance`, `fault`, `journal`, `metrics`;
 //! - domain: `scenario`, `store`, `profile` (the pure state machine), `pki`, `error`;
 //! - leaves: `ids`, `sgp22`, `json`, `clock`, `rng`, `ipnet`, `change_signal`, `atomic_file`.
 
